@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/certs"
+)
+
+// CommonFlags are the flags every command of both binaries accepts.
+func CommonFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: FlagLogFormat, Value: "json", Usage: "log format: json (production) or console (development)", EnvVars: []string{"STRAIT_LOG_FORMAT"}},
+		&ucli.StringFlag{Name: FlagLogLevel, Value: "info", Usage: "log level: debug, info, warn, error", EnvVars: []string{"STRAIT_LOG_LEVEL"}},
+	}
+}
+
+// ConfigFlag is the required --config flag.
+func ConfigFlag(envVar string) ucli.Flag {
+	return &ucli.StringFlag{Name: FlagConfig, Aliases: []string{"c"}, Required: true, Usage: "path to the YAML config", EnvVars: []string{envVar}}
+}
+
+// Logger builds the logger from the common flags.
+func Logger(c *ucli.Context) (*zap.Logger, error) {
+	return NewLogger(c.String(FlagLogFormat), c.String(FlagLogLevel))
+}
+
+// VersionCommand prints the version.
+func VersionCommand(binary string) *ucli.Command {
+	return &ucli.Command{
+		Name:  "version",
+		Usage: "print the version",
+		Action: func(c *ucli.Context) error {
+			_, err := fmt.Fprintf(c.App.Writer, "%s %s\n", binary, Version)
+			return err
+		},
+	}
+}
+
+// CertsCommand generates a CA, the relay's server certificate, the edge's
+// client certificate and, optionally, the edge's public HTTPS certificate.
+func CertsCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "certs",
+		Usage: "generate the tunnel CA, relay server certificate and edge client certificate",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "dir", Value: "certs", Usage: "output directory"},
+			&ucli.StringFlag{Name: "algorithm", Value: string(certs.ECDSAP256), Usage: "ecdsa-p256 or ed25519"},
+			&ucli.StringSliceFlag{Name: "relay-dns", Usage: "DNS name of the relay (repeatable)"},
+			&ucli.StringSliceFlag{Name: "relay-ip", Usage: "IP address of the relay (repeatable)"},
+			&ucli.StringFlag{Name: "edge-name", Value: "strait-edge", Usage: "common name of the edge certificate"},
+			&ucli.StringSliceFlag{Name: "front-dns", Usage: "DNS name for a self-signed edge HTTPS certificate (repeatable; for testing)"},
+			&ucli.StringSliceFlag{Name: "front-ip", Usage: "IP address for the edge HTTPS certificate (repeatable)"},
+			&ucli.BoolFlag{Name: "force", Usage: "overwrite existing files"},
+		},
+		Action: func(c *ucli.Context) error {
+			relayIPs, err := parseIPs(c.StringSlice("relay-ip"))
+			if err != nil {
+				return err
+			}
+			frontIPs, err := parseIPs(c.StringSlice("front-ip"))
+			if err != nil {
+				return err
+			}
+			files, err := certs.Generate(certs.GenerateOptions{
+				Dir: c.String("dir"), Algorithm: certs.Algorithm(c.String("algorithm")),
+				RelayDNS: c.StringSlice("relay-dns"), RelayIPs: relayIPs, EdgeName: c.String("edge-name"),
+				FrontDNS: c.StringSlice("front-dns"), FrontIPs: frontIPs, Force: c.Bool("force"),
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "CA:    %s (key %s: keep it offline)\nrelay: %s %s\nedge:  %s %s\n",
+				files.CACert, files.CAKey, files.RelayCert, files.RelayKey, files.EdgeCert, files.EdgeKey)
+			if files.FrontCert != "" {
+				fmt.Fprintf(c.App.Writer, "front: %s %s\n", files.FrontCert, files.FrontKey)
+			}
+			return nil
+		},
+	}
+}
+
+func parseIPs(ss []string) ([]net.IP, error) {
+	var out []net.IP
+	for _, s := range ss {
+		for _, part := range strings.Split(s, ",") {
+			ip := net.ParseIP(strings.TrimSpace(part))
+			if ip == nil {
+				return nil, fmt.Errorf("not an IP address: %q", part)
+			}
+			out = append(out, ip)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,87 @@
+package edgecmd
+
+import (
+	"fmt"
+	"io"
+	"net"
+
+	ucli "github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/cmd/internal/cli"
+)
+
+// App is the strait-edge command line.
+func App() *ucli.App {
+	return &ucli.App{
+		Name:     "strait-edge",
+		Usage:    "domestic end of the Strait tunnel: serves official SDKs over HTTPS",
+		Flags:    cli.CommonFlags(),
+		Commands: []*ucli.Command{runCommand(), checkCommand(), cli.CertsCommand(), cli.VersionCommand("strait-edge")},
+	}
+}
+
+func runCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "run",
+		Usage: "serve clients and keep tunnels to the relays",
+		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG")},
+		Action: func(c *ucli.Context) error {
+			log, err := cli.Logger(c)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			f, err := Load(c.String(cli.FlagConfig))
+			if err != nil {
+				return err
+			}
+			srv, err := Build(f, nil, log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := cli.SignalContext()
+			defer stop()
+			log.Info("edge listening", zap.Stringer("addr", srv.Listener.Addr()), zap.String("version", cli.Version))
+			err = srv.Serve(ctx)
+			log.Info("edge stopped")
+			return err
+		},
+	}
+}
+
+func checkCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "check",
+		Usage: "validate a config and print what the edge would do",
+		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG")},
+		Action: func(c *ucli.Context) error {
+			f, err := Load(c.String(cli.FlagConfig))
+			if err != nil {
+				return err
+			}
+			keys, err := f.Keys()
+			if err != nil {
+				return err
+			}
+			if _, err := f.dialers(zap.NewNop()); err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			ln.Close()
+			describe(c.App.Writer, f, keys.Len())
+			return nil
+		},
+	}
+}
+
+func describe(w io.Writer, f *File, nkeys int) {
+	fmt.Fprintf(w, "config OK\nlisten: https://%s (certificate %s)\n", f.Listen, f.TLS.Cert)
+	for _, r := range f.Tunnel.Relays {
+		fmt.Fprintf(w, "relay:  %s (server name %q, WebSocket over mutual TLS 1.3, CA %s)\n", r.Address, r.serverName(), f.Tunnel.CA)
+	}
+	fmt.Fprintf(w, "client keys: %d\n", nkeys)
+}

@@ -1,0 +1,118 @@
+// Package edgecmd is the strait-edge command line: YAML config and the run
+// and check commands.
+package edgecmd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/strait/strait/cmd/internal/cli"
+	"github.com/strait/strait/edge/auth"
+)
+
+// File is the edge's YAML config.
+type File struct {
+	// Listen is the public HTTPS address SDKs connect to, e.g. ":443".
+	Listen string `yaml:"listen"`
+	// TLS is the public certificate SDKs see (e.g. from Let's Encrypt).
+	TLS        CertFile    `yaml:"tls"`
+	Tunnel     TunnelFile  `yaml:"tunnel"`
+	ClientKeys []ClientKey `yaml:"client_keys"`
+	MaxBody    int64       `yaml:"max_body_bytes"`
+	// SessionWait is how long a request waits for a tunnel session.
+	SessionWait  time.Duration `yaml:"session_wait"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// CertFile names a certificate and its key.
+type CertFile struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// TunnelFile configures the tunnel to the relays.
+type TunnelFile struct {
+	Relays []RelayFile `yaml:"relays"`
+	// Cert and Key are the edge's client certificate; CA is the project CA
+	// that the relay's certificate must chain to.
+	Cert             string        `yaml:"cert"`
+	Key              string        `yaml:"key"`
+	CA               string        `yaml:"ca"`
+	SessionsPerRelay int           `yaml:"sessions_per_relay"`
+	Heartbeat        time.Duration `yaml:"heartbeat"`
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	ReconnectMin     time.Duration `yaml:"reconnect_min"`
+	ReconnectMax     time.Duration `yaml:"reconnect_max"`
+}
+
+// RelayFile is one relay.
+type RelayFile struct {
+	Address string `yaml:"address"` // host:port
+	// ServerName is the name the relay's certificate must carry; empty means
+	// the host part of Address.
+	ServerName string `yaml:"server_name"`
+}
+
+// ClientKey is one accepted client key; Key may be a ${ENV} reference.
+type ClientKey struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*File, error) {
+	var f File
+	if err := cli.LoadYAML(path, &f); err != nil {
+		return nil, err
+	}
+	return &f, f.validate()
+}
+
+func (f *File) validate() error {
+	var errs []error
+	if f.Listen == "" {
+		errs = append(errs, errors.New("listen: required"))
+	}
+	if f.TLS.Cert == "" || f.TLS.Key == "" {
+		errs = append(errs, errors.New("tls: cert and key are required"))
+	}
+	if len(f.Tunnel.Relays) == 0 {
+		errs = append(errs, errors.New("tunnel.relays: at least one relay is required"))
+	}
+	for i, r := range f.Tunnel.Relays {
+		if _, _, err := net.SplitHostPort(r.Address); err != nil {
+			errs = append(errs, fmt.Errorf("tunnel.relays[%d].address %q: want host:port", i, r.Address))
+		}
+	}
+	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {
+		errs = append(errs, errors.New("tunnel: cert, key and ca are required"))
+	}
+	if len(f.ClientKeys) == 0 {
+		errs = append(errs, errors.New("client_keys: at least one is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Keys resolves client keys from the environment and indexes them.
+func (f *File) Keys() (*auth.Keys, error) {
+	specs := make([]auth.KeySpec, 0, len(f.ClientKeys))
+	for i, k := range f.ClientKeys {
+		secret, err := cli.ExpandSecret(k.Key)
+		if err != nil {
+			return nil, fmt.Errorf("client_keys[%d] (%s): %w", i, k.Name, err)
+		}
+		specs = append(specs, auth.KeySpec{Name: k.Name, Key: secret})
+	}
+	return auth.NewKeys(specs)
+}
+
+// serverName is the name the relay certificate must match.
+func (r RelayFile) serverName() string {
+	if r.ServerName != "" {
+		return r.ServerName
+	}
+	host, _, _ := net.SplitHostPort(r.Address)
+	return host
+}

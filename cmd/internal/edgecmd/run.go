@@ -1,0 +1,82 @@
+package edgecmd
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/certs"
+	"github.com/strait/strait/edge"
+	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/wstun"
+)
+
+// Server is an edge assembled from a config.
+type Server struct {
+	Edge     *edge.Edge
+	Listener net.Listener
+	TLS      *tls.Config
+}
+
+// Build loads certificates and keys, binds the HTTPS listener and starts the
+// tunnel pool. ln may be nil, in which case f.Listen is bound. Close the
+// Edge when done.
+func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
+	keys, err := f.Keys()
+	if err != nil {
+		return nil, err
+	}
+	dialers, err := f.dialers(log)
+	if err != nil {
+		return nil, err
+	}
+	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", f.Listen); err != nil {
+			return nil, err
+		}
+	}
+	e, err := edge.New(edge.Config{
+		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.SessionsPerRelay,
+		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
+		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front)}, nil
+}
+
+func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, error) {
+	kp, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
+	pool, err := certs.LoadPool(f.Tunnel.CA)
+	if err != nil {
+		return nil, fmt.Errorf("tunnel.ca: %w", err)
+	}
+	cfg := wstun.Config{Heartbeat: f.Tunnel.Heartbeat, HeartbeatTimeout: f.Tunnel.HeartbeatTimeout, Logger: log}
+	out := make([]tunnel.Dialer, 0, len(f.Tunnel.Relays))
+	for _, r := range f.Tunnel.Relays {
+		d, err := wstun.NewDialer(r.Address, certs.ClientConfig(kp, pool, r.serverName()), cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Serve runs until ctx ends, drains, and closes the tunnel pool.
+func (s *Server) Serve(ctx context.Context) error {
+	defer s.Edge.Close()
+	return s.Edge.Serve(ctx, s.Listener, s.TLS)
+}

@@ -1,0 +1,120 @@
+package relaycmd
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/cmd/internal/cli"
+	"github.com/strait/strait/relay/fakeprovider"
+)
+
+// App is the strait-relay command line.
+func App() *ucli.App {
+	return &ucli.App{
+		Name:  "strait-relay",
+		Usage: "overseas end of the Strait tunnel: accepts edges, calls model APIs",
+		Flags: cli.CommonFlags(),
+		Commands: []*ucli.Command{
+			runCommand(), checkCommand(), cli.CertsCommand(), fakeProviderCommand(), cli.VersionCommand("strait-relay"),
+		},
+	}
+}
+
+func runCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "run",
+		Usage: "serve tunnels from edges",
+		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_RELAY_CONFIG")},
+		Action: func(c *ucli.Context) error {
+			log, err := cli.Logger(c)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			f, err := Load(c.String(cli.FlagConfig))
+			if err != nil {
+				return err
+			}
+			srv, err := Build(f, nil, log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := cli.SignalContext()
+			defer stop()
+			log.Info("relay listening", zap.Stringer("addr", srv.Listener.Addr()), zap.String("version", cli.Version))
+			err = srv.Serve(ctx)
+			log.Info("relay stopped")
+			return err
+		},
+	}
+}
+
+func checkCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "check",
+		Usage: "validate a config and print what the relay would do",
+		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_RELAY_CONFIG")},
+		Action: func(c *ucli.Context) error {
+			f, err := Load(c.String(cli.FlagConfig))
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0") // validate TLS without taking the real port
+			if err != nil {
+				return err
+			}
+			srv, err := Build(f, ln, zap.NewNop())
+			if err != nil {
+				return err
+			}
+			defer srv.Listener.Close()
+			describe(c.App.Writer, f, srv)
+			return nil
+		},
+	}
+}
+
+func describe(w io.Writer, f *File, srv *Server) {
+	fmt.Fprintf(w, "config OK\ntunnel: listen %s (WebSocket over TLS 1.3, client certificates from %s)\n", f.Listen, f.TLS.ClientCA)
+	reg := srv.Relay.Registry()
+	ps := reg.Providers()
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
+	for _, p := range ps {
+		fmt.Fprintf(w, "provider %-12s kind=%-17s base_url=%s keys=%v\n", p.Name, p.Kind, p.BaseURL(), p.Keys())
+	}
+	for _, fam := range []string{"openai", "anthropic", "gemini"} {
+		if name := reg.DefaultFor(fam); name != "" {
+			fmt.Fprintf(w, "route  %-9s requests -> %s\n", fam, name)
+		} else {
+			fmt.Fprintf(w, "route  %-9s requests -> (none: answered with 404)\n", fam)
+		}
+	}
+}
+
+func fakeProviderCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "fake-provider",
+		Usage: "serve a local fake of the OpenAI, Anthropic and Gemini APIs (tests, demos, benchmarks)",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:9900"},
+			&ucli.IntFlag{Name: "tokens", Value: 8, Usage: "tokens per completion"},
+			&ucli.DurationFlag{Name: "interval", Value: 20 * time.Millisecond, Usage: "delay between streamed tokens"},
+			&ucli.IntFlag{Name: "fail", Usage: "answer every request with this HTTP status (401, 429, 500, 529)"},
+		},
+		Action: func(c *ucli.Context) error {
+			ctx, stop := cli.SignalContext()
+			defer stop()
+			cfg := fakeprovider.Config{Tokens: c.Int("tokens"), Interval: c.Duration("interval"),
+				Fault: fakeprovider.Fault{Status: c.Int("fail")}}
+			return fakeprovider.ListenAndServe(ctx, c.String("listen"), cfg, func(a net.Addr) {
+				fmt.Fprintf(c.App.Writer, "fake provider listening on http://%s\n", a)
+			})
+		},
+	}
+}

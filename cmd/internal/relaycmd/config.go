@@ -1,0 +1,86 @@
+// Package relaycmd is the strait-relay command line: YAML config, the run
+// and check commands, and the fake provider for tests and demos.
+package relaycmd
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/strait/strait/cmd/internal/cli"
+	"github.com/strait/strait/relay/upstream"
+)
+
+// File is the relay's YAML config.
+type File struct {
+	// Listen is the tunnel address (TCP, WebSocket), e.g. ":443".
+	Listen string  `yaml:"listen"`
+	TLS    TLSFile `yaml:"tls"`
+	// Heartbeat and HeartbeatTimeout tune dead-peer detection.
+	Heartbeat        time.Duration `yaml:"heartbeat"`
+	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
+	MaxBodyBytes     int64         `yaml:"max_body_bytes"`
+	DrainTimeout     time.Duration `yaml:"drain_timeout"`
+	// ResponseHeaderTimeout bounds the wait for a provider's status line.
+	ResponseHeaderTimeout time.Duration  `yaml:"response_header_timeout"`
+	Providers             []ProviderFile `yaml:"providers"`
+}
+
+// TLSFile names the relay's certificate and the CA edges must chain to.
+type TLSFile struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// ProviderFile is one provider. APIKeys entries may be ${ENV} references.
+type ProviderFile struct {
+	Name    string   `yaml:"name"`
+	Kind    string   `yaml:"kind"`
+	BaseURL string   `yaml:"base_url"`
+	APIKeys []string `yaml:"api_keys"`
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*File, error) {
+	var f File
+	if err := cli.LoadYAML(path, &f); err != nil {
+		return nil, err
+	}
+	return &f, f.validate()
+}
+
+func (f *File) validate() error {
+	var errs []error
+	if f.Listen == "" {
+		errs = append(errs, errors.New("listen: required"))
+	}
+	if f.TLS.Cert == "" || f.TLS.Key == "" || f.TLS.ClientCA == "" {
+		errs = append(errs, errors.New("tls: cert, key and client_ca are required"))
+	}
+	if len(f.Providers) == 0 {
+		errs = append(errs, errors.New("providers: at least one is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// ProviderConfigs resolves keys from the environment.
+func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
+	out := make([]upstream.ProviderConfig, 0, len(f.Providers))
+	for _, p := range f.Providers {
+		name := p.Name
+		if name == "" {
+			name = p.Kind // a lone "kind: openai" is named openai
+		}
+		pc := upstream.ProviderConfig{Name: name, Kind: upstream.Kind(p.Kind), BaseURL: p.BaseURL}
+		for i, k := range p.APIKeys {
+			secret, err := cli.ExpandSecret(k)
+			if err != nil {
+				return nil, fmt.Errorf("provider %q api_keys[%d]: %w", name, i, err)
+			}
+			pc.Keys = append(pc.Keys, upstream.NewKey(secret))
+		}
+		out = append(out, pc)
+	}
+	return out, nil
+}

@@ -1,0 +1,148 @@
+// Package apierr renders errors that Strait itself produces in the error
+// format of the API family the client called, so an unmodified SDK raises
+// its own typed error with a clear message.
+package apierr
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Family is an API dialect: it decides error shape, auth header and routing.
+type Family string
+
+// The API families Strait serves.
+const (
+	OpenAI    Family = "openai"
+	Anthropic Family = "anthropic"
+	Gemini    Family = "gemini"
+)
+
+// Kind classifies an error independently of any family's vocabulary.
+type Kind int
+
+// Error kinds, each with one HTTP status.
+const (
+	InvalidRequest  Kind = iota // 400
+	Unauthenticated             // 401
+	NotFound                    // 404
+	TooLarge                    // 413
+	RateLimited                 // 429
+	Internal                    // 500
+	BadGateway                  // 502: the relay or provider failed
+	Unavailable                 // 503: no tunnel session to any relay
+	GatewayTimeout              // 504
+)
+
+// Status returns the HTTP status of a kind.
+func (k Kind) Status() int {
+	return kinds[k].status
+}
+
+type kindInfo struct {
+	status    int
+	openai    string // OpenAI error.type
+	anthropic string // Anthropic error.type
+	gemini    string // Gemini error.status (google.rpc.Code name)
+}
+
+var kinds = map[Kind]kindInfo{
+	InvalidRequest:  {400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"},
+	Unauthenticated: {401, "invalid_request_error", "authentication_error", "UNAUTHENTICATED"},
+	NotFound:        {404, "invalid_request_error", "not_found_error", "NOT_FOUND"},
+	TooLarge:        {413, "invalid_request_error", "request_too_large", "INVALID_ARGUMENT"},
+	RateLimited:     {429, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"},
+	Internal:        {500, "server_error", "api_error", "INTERNAL"},
+	BadGateway:      {502, "server_error", "api_error", "UNAVAILABLE"},
+	Unavailable:     {503, "server_error", "overloaded_error", "UNAVAILABLE"},
+	GatewayTimeout:  {504, "server_error", "api_error", "DEADLINE_EXCEEDED"},
+}
+
+// Error is an error Strait produces for a client.
+type Error struct {
+	Kind    Kind
+	Message string
+	// Code is OpenAI's machine-readable error.code (e.g. "invalid_api_key");
+	// optional.
+	Code string
+	// RetryAfter, when positive, becomes a Retry-After header.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Write sends e as an HTTP response in family's format.
+func Write(w http.ResponseWriter, family Family, e *Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Strait-Error", "1") // tells apart Strait's own errors from the provider's
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	w.WriteHeader(e.Kind.Status())
+	_, _ = w.Write(Body(family, e))
+}
+
+// Body is e encoded as family's JSON error body.
+func Body(family Family, e *Error) []byte {
+	info := kinds[e.Kind]
+	var v any
+	switch family {
+	case Anthropic:
+		v = anthropicError{Type: "error", Error: anthropicDetail{Type: info.anthropic, Message: e.Message}}
+	case Gemini:
+		v = geminiError{Error: geminiDetail{Code: info.status, Message: e.Message, Status: info.gemini}}
+	default:
+		var code *string
+		if e.Code != "" {
+			code = &e.Code
+		}
+		v = openAIError{Error: openAIDetail{Message: e.Message, Type: info.openai, Code: code}}
+	}
+	b, _ := json.Marshal(v) // plain structs of strings and ints cannot fail
+	return b
+}
+
+// StreamEvent is e as an in-band event for a streaming response whose status
+// line has already gone out: the SDKs of each family parse these into their
+// error types instead of mistaking a cut stream for a finished one.
+func StreamEvent(family Family, e *Error) []byte {
+	body := Body(family, e)
+	if family == Anthropic {
+		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
+	}
+	return append(append([]byte("data: "), body...), "\n\n"...)
+}
+
+type openAIError struct {
+	Error openAIDetail `json:"error"`
+}
+
+type openAIDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+type anthropicError struct {
+	Type  string          `json:"type"`
+	Error anthropicDetail `json:"error"`
+}
+
+type anthropicDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+type geminiError struct {
+	Error geminiDetail `json:"error"`
+}
+
+type geminiDetail struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Status  string `json:"status"`
+}

@@ -1,0 +1,270 @@
+// Package forward carries one client request across the tunnel and streams
+// the answer back, flushing each piece as it arrives.
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/edge/apierr"
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
+)
+
+// Opener hands out tunnel streams (the edge's session pool).
+type Opener interface {
+	OpenStream(ctx context.Context) (tunnel.Stream, error)
+}
+
+// Request is a client request ready to cross the tunnel.
+type Request struct {
+	ID       string
+	Family   apierr.Family
+	Provider string
+	Method   string
+	Path     string
+	RawQuery string
+	Header   http.Header // already without credentials and hop-by-hop headers
+	Body     []byte
+}
+
+// Forwarder sends requests through an Opener.
+type Forwarder struct {
+	open Opener
+	// sessionWait bounds the wait for a tunnel session when none is up.
+	sessionWait time.Duration
+	log         *zap.Logger
+}
+
+// New returns a Forwarder. sessionWait is how long a request may wait for a
+// tunnel session (edge start, relay restart) before it fails with 503.
+func New(open Opener, sessionWait time.Duration, log *zap.Logger) *Forwarder {
+	return &Forwarder{open: open, sessionWait: sessionWait, log: log}
+}
+
+// Result summarises one exchange for the access log.
+type Result struct {
+	Status     int
+	Bytes      int64
+	Dispatched bool // the relay sent the request upstream
+	Err        error
+}
+
+// Forward runs the exchange and writes the response to w. It returns after
+// the response is complete or abandoned.
+func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request) Result {
+	ctx := r.Context()
+	st, err := f.openStream(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Result{Err: ctx.Err()}
+		}
+		return fail(w, req.Family, &apierr.Error{Kind: apierr.Unavailable, RetryAfter: time.Second,
+			Message: "Strait edge has no tunnel to a relay right now; retry shortly"}, err)
+	}
+	defer st.Close()
+	// A client that goes away must not leave this handler blocked on the
+	// tunnel: the deadline wakes any Read or Write, and closing the stream
+	// tells the relay to cancel the upstream call.
+	stop := context.AfterFunc(ctx, func() {
+		_ = st.SetDeadline(time.Now())
+		_ = st.Close()
+	})
+	defer stop()
+
+	if err := sendRequest(st, req); err != nil {
+		if ctx.Err() != nil {
+			return Result{Err: ctx.Err()}
+		}
+		return fail(w, req.Family, &apierr.Error{Kind: apierr.BadGateway,
+			Message: "Strait tunnel to the relay broke while sending the request"}, err)
+	}
+	x := &exchange{w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
+	defer x.r.Release()
+	return x.run()
+}
+
+func (f *Forwarder) openStream(ctx context.Context) (tunnel.Stream, error) {
+	wctx, cancel := context.WithTimeout(ctx, f.sessionWait)
+	defer cancel()
+	return f.open.OpenStream(wctx)
+}
+
+// sendRequest writes the request header, body and End. The header and the
+// first body frame go out without waiting for the relay: one round trip to
+// the first response byte.
+func sendRequest(st tunnel.Stream, req *Request) error {
+	w := proto.NewWriter(st)
+	err := w.WriteRequest(&proto.RequestHeader{
+		ID: req.ID, Family: string(req.Family), Provider: req.Provider,
+		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery,
+		Header: req.Header, BodyLen: int64(len(req.Body)),
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(req.Body); err != nil {
+		return err
+	}
+	return w.WriteEnd(proto.End{})
+}
+
+type exchange struct {
+	w      http.ResponseWriter
+	family apierr.Family
+	id     string
+	r      *proto.Reader
+	ctx    context.Context
+	res    Result
+}
+
+// run reads frames until the response header, then streams the body.
+func (x *exchange) run() Result {
+	for {
+		typ, p, err := x.r.Next()
+		if err != nil {
+			return x.lostBeforeResponse(err)
+		}
+		switch typ {
+		case proto.FrameDispatched:
+			x.res.Dispatched = true
+		case proto.FrameEnd:
+			end, err := proto.ParseEnd(p)
+			if err != nil {
+				return x.lostBeforeResponse(err)
+			}
+			return fail(x.w, x.family, relayError(end), end)
+		case proto.FrameResponse:
+			h, err := proto.ParseResponseHeader(p)
+			if err != nil {
+				return x.lostBeforeResponse(err)
+			}
+			x.streamBody(h)
+			return x.res
+		default:
+			return x.lostBeforeResponse(fmt.Errorf("%w: unexpected %s frame", proto.ErrMalformed, typ))
+		}
+	}
+}
+
+func (x *exchange) lostBeforeResponse(err error) Result {
+	if x.ctx.Err() != nil {
+		return Result{Err: x.ctx.Err(), Dispatched: x.res.Dispatched}
+	}
+	res := fail(x.w, x.family, &apierr.Error{Kind: apierr.BadGateway,
+		Message: "Strait tunnel to the relay broke before the provider answered"}, err)
+	res.Dispatched = x.res.Dispatched
+	return res
+}
+
+// streamBody writes the provider's status and headers, then copies Data
+// frames to the client, flushing after each one when the response is a
+// stream (SSE, or no declared length).
+func (x *exchange) streamBody(h *proto.ResponseHeader) {
+	dst := x.w.Header()
+	for k, vv := range h.Header {
+		dst[k] = vv
+	}
+	stream := isStreaming(h.Header)
+	if stream {
+		dst.Set("X-Accel-Buffering", "no") // tell nginx & co. in front not to buffer
+		dst.Del("Content-Length")
+	}
+	dst.Set("X-Strait-Request-Id", x.id)
+	x.w.WriteHeader(h.Status)
+	x.res.Status = h.Status
+	rc := http.NewResponseController(x.w)
+	if stream {
+		_ = rc.Flush() // headers now: SDKs start their stream parsers on them
+	}
+	bufp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bufp)
+	body := x.r.Body()
+	for {
+		n, err := body.Read(*bufp)
+		if n > 0 {
+			if _, werr := x.w.Write((*bufp)[:n]); werr != nil {
+				x.res.Err = fmt.Errorf("writing to client: %w", werr)
+				return
+			}
+			x.res.Bytes += int64(n)
+			if stream {
+				if ferr := rc.Flush(); ferr != nil {
+					x.res.Err = fmt.Errorf("flushing to client: %w", ferr)
+					return
+				}
+			}
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			x.brokeMidStream(err, stream, rc)
+			return
+		}
+	}
+}
+
+// brokeMidStream ends a response whose status line already went out: an
+// in-band error event for SSE (the SDKs raise it as an error), then an
+// aborted connection so no client can take the cut body for a complete one.
+func (x *exchange) brokeMidStream(err error, stream bool, rc *http.ResponseController) {
+	x.res.Err = fmt.Errorf("response broke off: %w", err)
+	if x.ctx.Err() != nil {
+		return
+	}
+	if stream && isSSE(x.w.Header()) {
+		msg := "Strait: the response stream broke off before it was complete"
+		var end *proto.End
+		if errors.As(err, &end) && end.Message != "" {
+			msg += " (" + end.Message + ")"
+		}
+		_, _ = x.w.Write(apierr.StreamEvent(x.family, &apierr.Error{Kind: apierr.BadGateway, Message: msg}))
+		_ = rc.Flush()
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// relayError maps an End the relay sent instead of a response.
+func relayError(e *proto.End) *apierr.Error {
+	kind := apierr.BadGateway
+	var retry time.Duration
+	switch e.Code {
+	case proto.CodeNoRoute:
+		kind = apierr.NotFound
+	case proto.CodeBadRequest:
+		kind = apierr.InvalidRequest
+	case proto.CodeTooLarge:
+		kind = apierr.TooLarge
+	case proto.CodeUpstreamTimeout:
+		kind = apierr.GatewayTimeout
+	case proto.CodeGoingAway:
+		kind, retry = apierr.Unavailable, time.Second
+	}
+	return &apierr.Error{Kind: kind, RetryAfter: retry, Message: "Strait relay: " + e.Message}
+}
+
+func fail(w http.ResponseWriter, family apierr.Family, e *apierr.Error, cause error) Result {
+	apierr.Write(w, family, e)
+	return Result{Status: e.Kind.Status(), Err: cause}
+}
+
+func isStreaming(h http.Header) bool {
+	return isSSE(h) || h.Get("Content-Length") == ""
+}
+
+func isSSE(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt == "text/event-stream"
+}
+
+// bufPool holds one frame-sized copy buffer per active response.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, proto.MaxDataFrame); return &b }}

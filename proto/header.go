@@ -1,0 +1,210 @@
+package proto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"strings"
+)
+
+// Version is the stream protocol version a Request carries.
+const Version = 1
+
+// ErrMalformed reports a payload that does not decode.
+var ErrMalformed = errors.New("proto: malformed payload")
+
+// RequestHeader is the first frame of a stream: one HTTP request as the edge
+// received it, with client credentials already removed.
+type RequestHeader struct {
+	ID       string // request id, echoed in logs on both sides
+	Family   string // API family chosen by the edge: "openai", "anthropic", "gemini"
+	Provider string // optional provider name from a /{provider}/... path prefix
+	Method   string
+	Path     string // path as sent upstream, without any provider prefix
+	RawQuery string
+	Header   http.Header
+	// BodyLen is the request body length, or -1 when unknown.
+	BodyLen int64
+}
+
+// Append appends the encoded header (the payload of a FrameRequest).
+func (h *RequestHeader) Append(b []byte) []byte {
+	b = append(b, Version)
+	for _, s := range [...]string{h.ID, h.Family, h.Provider, h.Method, h.Path, h.RawQuery} {
+		b = appendString(b, s)
+	}
+	b = appendHeader(b, h.Header)
+	return binary.AppendVarint(b, h.BodyLen)
+}
+
+// ParseRequestHeader decodes a FrameRequest payload.
+func ParseRequestHeader(p []byte) (*RequestHeader, error) {
+	d := decoder{p: p}
+	if v := d.byte(); d.err == nil && v != Version {
+		return nil, fmt.Errorf("%w: unsupported version %d", ErrMalformed, v)
+	}
+	h := &RequestHeader{}
+	for _, s := range [...]*string{&h.ID, &h.Family, &h.Provider, &h.Method, &h.Path, &h.RawQuery} {
+		*s = d.string()
+	}
+	h.Header = d.header()
+	h.BodyLen = d.varint()
+	return h, d.finish()
+}
+
+// ResponseHeader is the status line and headers of the upstream answer.
+type ResponseHeader struct {
+	Status int
+	Header http.Header
+}
+
+// Append appends the encoded header (the payload of a FrameResponse).
+func (h *ResponseHeader) Append(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(h.Status))
+	return appendHeader(b, h.Header)
+}
+
+// ParseResponseHeader decodes a FrameResponse payload.
+func ParseResponseHeader(p []byte) (*ResponseHeader, error) {
+	d := decoder{p: p}
+	h := &ResponseHeader{Status: int(d.uvarint())}
+	h.Header = d.header()
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	if h.Status < 100 || h.Status > 999 {
+		return nil, fmt.Errorf("%w: status %d", ErrMalformed, h.Status)
+	}
+	return h, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendHeader(b []byte, h http.Header) []byte {
+	b = binary.AppendUvarint(b, uint64(len(h)))
+	for name, values := range h {
+		b = appendString(b, name)
+		b = binary.AppendUvarint(b, uint64(len(values)))
+		for _, v := range values {
+			b = appendString(b, v)
+		}
+	}
+	return b
+}
+
+// decoder reads fields from a payload; the first error sticks, so callers
+// check once at the end.
+type decoder struct {
+	p   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: bad %s", ErrMalformed, what)
+	}
+	d.p = nil
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.p) == 0 {
+		d.fail("byte")
+		return 0
+	}
+	c := d.p[0]
+	d.p = d.p[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.p)
+	if d.err != nil || n <= 0 {
+		d.fail("uvarint")
+		return 0
+	}
+	d.p = d.p[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.p)
+	if d.err != nil || n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.p = d.p[n:]
+	return v
+}
+
+// count reads a length and checks it against what is left, so a forged
+// count can never make the decoder allocate more than the payload's size.
+func (d *decoder) count(minEach int) int {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.p)/minEach) {
+		d.fail("count")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	n := d.count(1)
+	if d.err != nil {
+		return ""
+	}
+	s := string(d.p[:n])
+	d.p = d.p[n:]
+	return s
+}
+
+func (d *decoder) header() http.Header {
+	n := d.count(2) // each entry is at least a name length and a value count
+	if d.err != nil {
+		return nil
+	}
+	h := make(http.Header, n)
+	for range n {
+		name := d.string()
+		values := make([]string, d.count(1))
+		for i := range values {
+			values[i] = d.string()
+		}
+		if d.err != nil {
+			return nil
+		}
+		h[name] = values
+	}
+	return h
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.p) != 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+// hopHeaders are connection-level headers (RFC 9110 §7.6.1) plus those that
+// describe one hop's framing; neither end forwards them across the tunnel.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host"}
+
+// RemoveHopHeaders deletes hop-by-hop headers from h, including any that the
+// Connection header names.
+func RemoveHopHeaders(h http.Header) {
+	for _, f := range h.Values("Connection") {
+		for _, name := range strings.Split(f, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}

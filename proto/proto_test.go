@@ -1,0 +1,195 @@
+package proto
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func sampleRequest() *RequestHeader {
+	return &RequestHeader{
+		ID: "req-1", Family: "openai", Provider: "deepseek", Method: "POST",
+		Path: "/v1/chat/completions", RawQuery: "a=b",
+		Header:  http.Header{"Content-Type": {"application/json"}, "X-Multi": {"1", "2"}},
+		BodyLen: 1234,
+	}
+}
+
+func TestRequestHeaderRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		h    *RequestHeader
+	}{
+		{"full", sampleRequest()},
+		{"empty header, unknown length", &RequestHeader{Method: "GET", Path: "/v1/models", Header: http.Header{}, BodyLen: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseRequestHeader(tt.h.Append(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.h) {
+				t.Fatalf("got %+v, want %+v", got, tt.h)
+			}
+		})
+	}
+}
+
+func TestResponseHeaderRoundTrip(t *testing.T) {
+	h := &ResponseHeader{Status: 429, Header: http.Header{"Retry-After": {"3"}}}
+	got, err := ParseResponseHeader(h.Append(nil))
+	if err != nil || !reflect.DeepEqual(got, h) {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good := sampleRequest().Append(nil)
+	tests := []struct {
+		name string
+		p    []byte
+	}{
+		{"empty", nil},
+		{"bad version", append([]byte{99}, good[1:]...)},
+		{"truncated", good[:len(good)-3]},
+		{"trailing", append(append([]byte{}, good...), 0)},
+		{"forged count", []byte{Version, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ParseRequestHeader(tt.p); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("err = %v, want ErrMalformed", err)
+			}
+		})
+	}
+	if _, err := ParseResponseHeader((&ResponseHeader{Status: 7}).Append(nil)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("status 7 accepted: %v", err)
+	}
+}
+
+func TestFrameLimit(t *testing.T) {
+	b := AppendFrameHeader(nil, FrameData, MaxDataFrame+1)
+	_, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)), nil)
+	if !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("err = %v, want ErrFrameTooLarge", err)
+	}
+}
+
+// TestStreamRoundTrip writes a whole exchange through Writer and reads it
+// back with Reader, including a body larger than one Data frame.
+func TestStreamRoundTrip(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), MaxDataFrame/5) // 2 frames
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	must(t, w.WriteRequest(sampleRequest()))
+	if _, err := w.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	must(t, w.WriteEnd(End{}))
+	must(t, w.WriteDispatched())
+	must(t, w.WriteEnd(End{Code: CodeUpstreamBroken, Message: "eof"}))
+
+	r := NewReader(&buf)
+	defer r.Release()
+	typ, p, err := r.Next()
+	if err != nil || typ != FrameRequest {
+		t.Fatalf("first frame %v %v", typ, err)
+	}
+	if h, err := ParseRequestHeader(p); err != nil || h.Path != "/v1/chat/completions" {
+		t.Fatalf("header %+v %v", h, err)
+	}
+	got, err := io.ReadAll(r.Body())
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("body: %d bytes, err %v", len(got), err)
+	}
+	if typ, _, _ := r.Next(); typ != FrameDispatched {
+		t.Fatalf("got %v, want dispatched", typ)
+	}
+	_, err = io.ReadAll(r.Body())
+	var end *End
+	if !errors.As(err, &end) || end.Code != CodeUpstreamBroken {
+		t.Fatalf("err = %v, want upstream_broken End", err)
+	}
+	if _, err := io.ReadAll(r.Body()); err != io.ErrUnexpectedEOF {
+		t.Fatalf("missing End: err = %v, want ErrUnexpectedEOF", err)
+	}
+}
+
+func TestBodyRejectsUnexpectedFrame(t *testing.T) {
+	var buf bytes.Buffer
+	must(t, NewWriter(&buf).WriteRequest(sampleRequest()))
+	r := NewReader(&buf)
+	defer r.Release()
+	if _, err := io.ReadAll(r.Body()); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEndError(t *testing.T) {
+	e := &End{Code: CodeNoRoute, Message: "no provider for gemini"}
+	if !strings.Contains(e.Error(), "no_route") || !strings.Contains(e.Error(), "gemini") {
+		t.Fatal(e.Error())
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzRequestHeader decodes arbitrary payloads; whatever decodes must
+// re-encode to a payload that decodes to the same header.
+func FuzzRequestHeader(f *testing.F) {
+	f.Add(sampleRequest().Append(nil))
+	f.Add((&RequestHeader{Header: http.Header{}}).Append(nil))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		h, err := ParseRequestHeader(p)
+		if err != nil {
+			return
+		}
+		again, err := ParseRequestHeader(h.Append(nil))
+		if err != nil || !reflect.DeepEqual(again, h) {
+			t.Fatalf("re-encode mismatch: %+v vs %+v (%v)", again, h, err)
+		}
+	})
+}
+
+// FuzzFrames reads arbitrary frame streams; no input may panic or allocate
+// past the limits, and every End that decodes must round-trip.
+func FuzzFrames(f *testing.F) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	_ = w.WriteRequest(sampleRequest())
+	_, _ = w.Write([]byte("hello"))
+	_ = w.WriteEnd(End{Code: CodeUpstreamBroken, Message: "x"})
+	f.Add(buf.Bytes())
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := NewReader(bytes.NewReader(in))
+		defer r.Release()
+		for {
+			typ, p, err := r.Next()
+			if err != nil {
+				return
+			}
+			if len(p) > limitFor(typ) {
+				t.Fatalf("%s payload of %d bytes passed the limit", typ, len(p))
+			}
+			if typ != FrameEnd {
+				continue
+			}
+			if e, err := ParseEnd(p); err == nil {
+				if again, err := ParseEnd(e.Append(nil)); err != nil || *again != *e {
+					t.Fatalf("End round trip: %+v vs %+v", again, e)
+				}
+			}
+		}
+	})
+}

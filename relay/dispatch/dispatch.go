@@ -1,0 +1,232 @@
+// Package dispatch serves one tunnel stream on the relay: it reads the
+// request the edge framed, sends it to the routed provider, and streams the
+// answer back frame by frame without buffering.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/tunnel"
+)
+
+// Config configures a Dispatcher.
+type Config struct {
+	Registry *upstream.Registry // required
+	Client   *http.Client       // required; shared by every stream
+	// MaxBodyBytes caps a request body; zero means 64 MiB.
+	MaxBodyBytes int64
+	// HeaderTimeout bounds the wait for the request header after a stream
+	// opens; zero means 30s.
+	HeaderTimeout time.Duration
+	// Logger; nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Dispatcher serves streams. It is safe for concurrent use.
+type Dispatcher struct {
+	cfg Config
+	log *zap.Logger
+}
+
+// New returns a Dispatcher.
+func New(cfg Config) *Dispatcher {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 20
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Dispatcher{cfg: cfg, log: cfg.Logger.Named("dispatch")}
+}
+
+// exchange is the state of one stream.
+type exchange struct {
+	st  tunnel.Stream
+	r   *proto.Reader
+	w   *proto.Writer
+	log *zap.Logger
+}
+
+// Serve handles one stream until the exchange is over, then closes it. ctx
+// ending (relay shutdown) cancels the upstream call.
+func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
+	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log}
+	defer func() {
+		st.Close()
+		x.r.Release()
+	}()
+	h, body, end := d.readRequest(x)
+	if end != nil {
+		x.finish(*end)
+		return
+	}
+	x.log = d.log.With(zap.String("request_id", h.ID), zap.String("family", h.Family),
+		zap.String("method", h.Method), zap.String("path", h.Path))
+	p, err := d.cfg.Registry.Route(h)
+	if err != nil {
+		x.finish(proto.End{Code: proto.CodeNoRoute, Message: err.Error()})
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, key, err := p.NewRequest(ctx, h, body)
+	if err != nil {
+		x.finish(proto.End{Code: proto.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	x.log = x.log.With(zap.String("provider", p.Name), zap.String("key", key.Fingerprint()))
+	stopWatch := x.watchPeer(cancel)
+	defer stopWatch()
+	x.roundTrip(ctx, d.cfg.Client, req)
+}
+
+// readRequest reads the header and the whole body. The body is buffered so
+// the upstream request has a Content-Length and can be re-sent by the
+// transport on a dead keep-alive connection.
+func (d *Dispatcher) readRequest(x *exchange) (*proto.RequestHeader, []byte, *proto.End) {
+	_ = x.st.SetReadDeadline(time.Now().Add(d.cfg.HeaderTimeout))
+	typ, p, err := x.r.Next()
+	if err != nil {
+		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: "reading request: " + err.Error()}
+	}
+	if typ != proto.FrameRequest {
+		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: "stream must start with a request frame, got " + typ.String()}
+	}
+	h, err := proto.ParseRequestHeader(p)
+	if err != nil {
+		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
+	}
+	_ = x.st.SetReadDeadline(time.Time{})
+	if h.BodyLen > d.cfg.MaxBodyBytes {
+		return nil, nil, tooLarge(d.cfg.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(io.LimitReader(x.r.Body(), d.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: "reading request body: " + err.Error()}
+	}
+	if int64(len(body)) > d.cfg.MaxBodyBytes {
+		return nil, nil, tooLarge(d.cfg.MaxBodyBytes)
+	}
+	return h, body, nil
+}
+
+func tooLarge(limit int64) *proto.End {
+	return &proto.End{Code: proto.CodeTooLarge, Message: fmt.Sprintf("request body over the relay's limit of %d bytes", limit)}
+}
+
+// watchPeer cancels the upstream call as soon as the edge closes its side or
+// the session dies: after the request body the edge sends nothing more, so
+// any read result means it is gone. The returned func stops the watcher and
+// waits for it.
+func (x *exchange) watchPeer(cancel context.CancelFunc) (stop func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var one [1]byte
+		_, err := x.st.Read(one[:])
+		if !isTimeout(err) {
+			cancel()
+		}
+	}()
+	return func() {
+		_ = x.st.SetReadDeadline(time.Now()) // wakes the watcher's Read
+		wg.Wait()
+	}
+}
+
+// roundTrip sends the request upstream and streams the response back.
+func (x *exchange) roundTrip(ctx context.Context, client *http.Client, req *http.Request) {
+	// Tell the edge before the first upstream byte: from now on the request
+	// may have reached the provider, so the edge must never replay it.
+	if err := x.w.WriteDispatched(); err != nil {
+		return
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			x.log.Info("edge went away before the upstream answered", zap.Duration("after", time.Since(start)))
+			return
+		}
+		x.log.Warn("upstream request failed", zap.Error(err))
+		x.finish(upstreamFailure(err))
+		return
+	}
+	defer resp.Body.Close()
+	proto.RemoveHopHeaders(resp.Header)
+	if err := x.w.WriteResponse(&proto.ResponseHeader{Status: resp.StatusCode, Header: resp.Header}); err != nil {
+		return
+	}
+	n, end := x.copyBody(resp.Body)
+	if ctx.Err() != nil && end.Code != proto.CodeOK {
+		x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
+		return
+	}
+	x.log.Debug("exchange done", zap.Int("status", resp.StatusCode), zap.Int64("bytes", n),
+		zap.Duration("duration", time.Since(start)), zap.Stringer("end", end.Code))
+	x.finish(end)
+}
+
+// copyBody forwards each upstream read as one Data frame, so an SSE event
+// leaves the relay the moment it arrives. Flow control on the stream is the
+// backpressure: a slow client stops this loop, which stops reading upstream.
+func (x *exchange) copyBody(body io.Reader) (int64, proto.End) {
+	bufp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bufp)
+	buf := *bufp
+	var total int64
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, werr := x.w.Write(buf[:n]); werr != nil {
+				return total, proto.End{Code: proto.CodeCanceled, Message: "writing to edge: " + werr.Error()}
+			}
+			total += int64(n)
+		}
+		if rerr == io.EOF {
+			return total, proto.End{}
+		}
+		if rerr != nil {
+			x.log.Warn("upstream body broke off", zap.Int64("bytes", total), zap.Error(rerr))
+			return total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + rerr.Error()}
+		}
+	}
+}
+
+// bufPool holds copy buffers; pointers avoid an allocation per Put.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// finish sends the End frame; a failure means the edge is gone already.
+func (x *exchange) finish(e proto.End) {
+	if e.Code != proto.CodeOK && e.Code != proto.CodeCanceled {
+		x.log.Info("exchange ended with error", zap.Stringer("code", e.Code), zap.String("detail", e.Message))
+	}
+	_ = x.w.WriteEnd(e)
+}
+
+func upstreamFailure(err error) proto.End {
+	if isTimeout(err) {
+		return proto.End{Code: proto.CodeUpstreamTimeout, Message: "provider did not answer in time"}
+	}
+	return proto.End{Code: proto.CodeUpstreamUnreachable, Message: "provider unreachable: " + err.Error()}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,170 @@
+// Package relay is the overseas half of Strait: it accepts tunnel sessions
+// from edges and serves each stream by calling the configured provider.
+package relay
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/relay/dispatch"
+	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/tunnel"
+)
+
+// Config configures a Relay.
+type Config struct {
+	Providers []upstream.ProviderConfig // at least one
+	// MaxBodyBytes caps request bodies; zero means 64 MiB.
+	MaxBodyBytes int64
+	// Transport tunes the shared upstream HTTP transport.
+	Transport upstream.TransportConfig
+	// DrainTimeout bounds how long Serve waits for in-flight streams after its
+	// context ends; zero means 30s.
+	DrainTimeout time.Duration
+	// Logger; nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+// Relay serves tunnel sessions.
+type Relay struct {
+	cfg      Config
+	log      *zap.Logger
+	registry *upstream.Registry
+	client   *http.Client
+	disp     *dispatch.Dispatcher
+}
+
+// New validates cfg and builds the relay.
+func New(cfg Config) (*Relay, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	if len(cfg.Providers) == 0 {
+		return nil, errors.New("relay: no providers configured")
+	}
+	reg, err := upstream.NewRegistry(cfg.Providers)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{
+		Transport: upstream.NewTransport(cfg.Transport),
+		// Never follow redirects: a provider's redirect must not steer the
+		// relay to a host that is not configured.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, registry: reg, client: client}
+	r.disp = dispatch.New(dispatch.Config{Registry: reg, Client: client, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger})
+	return r, nil
+}
+
+// Registry exposes the provider registry (for `check` output and tests).
+func (r *Relay) Registry() *upstream.Registry { return r.registry }
+
+// Serve accepts sessions from ln until ctx ends, then stops accepting, gives
+// in-flight streams up to DrainTimeout to finish, closes every session and
+// returns once all of its goroutines have ended. It closes ln.
+func (r *Relay) Serve(ctx context.Context, ln tunnel.Listener) error {
+	streamCtx, cancelStreams := context.WithCancel(context.Background())
+	defer cancelStreams()
+	var sessions sync.WaitGroup
+	var streams sync.WaitGroup
+	tracker := newSessionSet()
+	defer tracker.closeAll()
+	for {
+		sess, err := ln.Accept(ctx)
+		if err != nil {
+			break // ctx ended or listener closed
+		}
+		tracker.add(sess)
+		sessions.Add(1)
+		go func() {
+			defer sessions.Done()
+			r.serveSession(ctx, streamCtx, sess, &streams)
+			select {
+			case <-sess.Done():
+				tracker.remove(sess) // dead already; a live one waits for the drain
+			default:
+			}
+		}()
+	}
+	ln.Close()
+	// Accept loops end with ctx, so once they are all gone no new stream can
+	// start, and waiting for the in-flight ones is race-free.
+	sessions.Wait()
+	r.drain(&streams, cancelStreams)
+	tracker.closeAll()
+	r.client.CloseIdleConnections()
+	return nil
+}
+
+// drain waits for in-flight streams, up to DrainTimeout, then cancels them.
+func (r *Relay) drain(streams *sync.WaitGroup, cancel context.CancelFunc) {
+	done := make(chan struct{})
+	go func() { streams.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.cfg.DrainTimeout):
+		r.log.Warn("drain timeout: canceling in-flight streams")
+		cancel()
+		<-done
+	}
+}
+
+// serveSession accepts streams until acceptCtx ends or the session dies;
+// each stream runs under streamCtx, which outlives acceptCtx by the drain.
+func (r *Relay) serveSession(acceptCtx, streamCtx context.Context, sess tunnel.Session, streams *sync.WaitGroup) {
+	info := sess.Info()
+	log := r.log.With(zap.String("edge", info.PeerName), zap.Stringer("remote", info.RemoteAddr),
+		zap.String("transport", info.Transport))
+	log.Info("tunnel session accepted")
+	for {
+		st, err := sess.AcceptStream(acceptCtx)
+		if err != nil {
+			if acceptCtx.Err() == nil {
+				log.Info("tunnel session ended", zap.Error(sess.Err()))
+			}
+			return
+		}
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			r.disp.Serve(streamCtx, st)
+		}()
+	}
+}
+
+// sessionSet tracks live sessions so shutdown can close them.
+type sessionSet struct {
+	mu sync.Mutex
+	m  map[tunnel.Session]struct{}
+}
+
+func newSessionSet() *sessionSet { return &sessionSet{m: map[tunnel.Session]struct{}{}} }
+
+func (s *sessionSet) add(sess tunnel.Session) {
+	s.mu.Lock()
+	s.m[sess] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *sessionSet) remove(sess tunnel.Session) {
+	s.mu.Lock()
+	delete(s.m, sess)
+	s.mu.Unlock()
+}
+
+func (s *sessionSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sess := range s.m {
+		sess.Close()
+	}
+}

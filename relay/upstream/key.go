@@ -1,0 +1,37 @@
+package upstream
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+// Key is a provider API key. It cannot be printed: every formatting path
+// (fmt verbs, zap's Stringer, JSON) yields only a short fingerprint, so a key
+// that slips into a log line or an error message leaks nothing usable.
+type Key struct {
+	secret string
+}
+
+// NewKey wraps a secret.
+func NewKey(secret string) Key { return Key{secret: secret} }
+
+// Reveal returns the secret, for the one place that sets the upstream
+// header.
+func (k Key) Reveal() string { return k.secret }
+
+// Fingerprint is the first 8 hex digits of the key's SHA-256: enough to tell
+// keys apart in logs, useless to an attacker.
+func (k Key) Fingerprint() string {
+	sum := sha256.Sum256([]byte(k.secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+// String implements fmt.Stringer without revealing the secret.
+func (k Key) String() string { return "key:" + k.Fingerprint() }
+
+// Format implements fmt.Formatter so %v, %+v, %#v, %s and %q are all safe.
+func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
+
+// MarshalText implements encoding.TextMarshaler (JSON, YAML) safely.
+func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }

@@ -1,0 +1,104 @@
+// Package tunnel defines the transport contract between edge and relay: a
+// long-lived, mutually authenticated Session that carries many independent,
+// flow-controlled Streams.
+//
+// The package holds interfaces and sentinel errors only. Implementations live
+// in sub-packages (tunnel/wstun: WebSocket carrying yamux), and only the
+// binaries under cmd/ name a concrete transport, so edge and relay code works
+// against any of them.
+//
+// Semantics every implementation must provide:
+//   - OpenStream does not wait for the peer: bytes written to a new stream
+//     travel with (or right behind) the stream's opening frame, so a request
+//     costs one round trip to its first response byte.
+//   - Write blocks when the peer's receive window is full; a stream whose
+//     reader stops stalls only itself (backpressure without unbounded queues).
+//   - CloseWrite ends the write direction (the peer reads io.EOF) and keeps the
+//     read direction open. Close releases the stream; the peer sees io.EOF or
+//     an error on its next read.
+//   - When a session dies, Done is closed and every blocked call on it or its
+//     streams returns promptly with an error that matches ErrSessionClosed.
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+)
+
+// Sentinel errors shared by all transports. Implementations wrap their own
+// errors so that errors.Is works against these.
+var (
+	// ErrSessionClosed reports that the session is gone: closed locally,
+	// closed by the peer, or declared dead by the heartbeat.
+	ErrSessionClosed = errors.New("tunnel: session closed")
+	// ErrStreamReset reports that the peer abandoned the stream.
+	ErrStreamReset = errors.New("tunnel: stream reset by peer")
+	// ErrPeerGoingAway reports that the peer accepts no new streams on this
+	// session (it is draining); existing streams continue.
+	ErrPeerGoingAway = errors.New("tunnel: peer is going away")
+)
+
+// Stream is one bidirectional, ordered byte stream inside a Session.
+// Read and Write may be called concurrently with each other and with Close.
+type Stream interface {
+	Read(p []byte) (int, error)
+	Write(p []byte) (int, error)
+	// CloseWrite half-closes the stream: the peer reads io.EOF after the data
+	// already written; this side may keep reading.
+	CloseWrite() error
+	// Close releases the stream. Unread incoming data is discarded.
+	Close() error
+	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	// ID identifies the stream within its session, for logs.
+	ID() uint64
+}
+
+// Session is one authenticated tunnel connection between an edge and a relay.
+type Session interface {
+	// OpenStream opens a new stream without waiting for the peer to accept it.
+	OpenStream(ctx context.Context) (Stream, error)
+	// AcceptStream waits for the peer to open a stream.
+	AcceptStream(ctx context.Context) (Stream, error)
+	// Ping measures one round trip through the session.
+	Ping(ctx context.Context) (time.Duration, error)
+	// NumStreams is the number of streams currently open.
+	NumStreams() int
+	// Close tears the session down; every open stream fails.
+	Close() error
+	// Done is closed when the session has ended for any reason.
+	Done() <-chan struct{}
+	// Err reports why the session ended; nil while it is up.
+	Err() error
+	// Info describes the session for logs and metrics.
+	Info() Info
+}
+
+// Info describes a session.
+type Info struct {
+	Transport  string // "ws" or "quic"
+	LocalAddr  net.Addr
+	RemoteAddr net.Addr
+	// PeerName is the common name of the peer's verified certificate.
+	PeerName string
+}
+
+// Dialer opens sessions to one relay.
+type Dialer interface {
+	// Dial connects, authenticates and returns a ready session.
+	Dial(ctx context.Context) (Session, error)
+	// Addr names the relay this dialer reaches, for logs.
+	Addr() string
+}
+
+// Listener accepts sessions from edges.
+type Listener interface {
+	// Accept waits for the next authenticated session.
+	Accept(ctx context.Context) (Session, error)
+	// Close stops accepting; sessions already accepted stay up.
+	Close() error
+	Addr() net.Addr
+}

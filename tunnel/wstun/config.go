@@ -1,0 +1,91 @@
+// Package wstun is the WebSocket transport of the tunnel: a TLS 1.3
+// connection with mutual authentication, upgraded to a WebSocket
+// (gorilla/websocket) whose binary messages carry a yamux session.
+//
+// TCP/443 with a WebSocket upgrade passes where UDP is blocked and looks like
+// ordinary HTTPS to middleboxes; yamux adds streams, per-stream flow control
+// and keepalive pings on top.
+package wstun
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+)
+
+// Path is the HTTP path of the tunnel endpoint on the relay.
+const Path = "/strait/tunnel/v1"
+
+// Config tunes one side of the transport. The zero value is usable.
+type Config struct {
+	// Heartbeat is how often each side pings the other. Zero means 15s.
+	Heartbeat time.Duration
+	// HeartbeatTimeout is how long a ping (or any frame write) may wait for
+	// its answer before the peer is declared dead and the session closed.
+	// Zero means 10s.
+	HeartbeatTimeout time.Duration
+	// StreamWindow is the most unread data one stream may hold at the
+	// receiver. It caps one stream at StreamWindow/RTT: 4 MiB at 200 ms is
+	// about 160 Mbit/s. It is a limit, not an allocation. Zero means 4 MiB.
+	StreamWindow uint32
+	// HandshakeTimeout bounds the TLS handshake and the WebSocket upgrade.
+	// Zero means 10s.
+	HandshakeTimeout time.Duration
+	// Logger receives transport events; nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = 10 * time.Second
+	}
+	if c.StreamWindow == 0 {
+		c.StreamWindow = 4 << 20
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// yamuxConfig translates Config into yamux's settings.
+func (c Config) yamuxConfig() (*yamux.Config, error) {
+	yc := yamux.DefaultConfig()
+	yc.AcceptBacklog = 1024 // streams opened by the edge before the relay accepts them
+	yc.EnableKeepAlive = true
+	yc.KeepAliveInterval = c.Heartbeat
+	yc.ConnectionWriteTimeout = c.HeartbeatTimeout
+	yc.MaxStreamWindowSize = c.StreamWindow
+	// An unacknowledged stream open means the peer is gone; yamux then closes
+	// the session, which fails every stream on it promptly.
+	yc.StreamOpenTimeout = c.HeartbeatTimeout
+	yc.StreamCloseTimeout = time.Minute
+	yc.Logger = nil
+	yc.LogOutput = zapWriter{c.Logger.Named("yamux")}
+	if err := yamux.VerifyConfig(yc); err != nil {
+		return nil, fmt.Errorf("wstun: %w", err)
+	}
+	return yc, nil
+}
+
+// zapWriter forwards yamux's printf logging to zap at debug level: the
+// transport's own errors reach callers as return values and are logged there.
+type zapWriter struct{ log *zap.Logger }
+
+func (w zapWriter) Write(p []byte) (int, error) {
+	if ce := w.log.Check(zap.DebugLevel, "yamux"); ce != nil {
+		ce.Write(zap.ByteString("msg", p))
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = zapWriter{}

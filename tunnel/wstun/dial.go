@@ -1,0 +1,84 @@
+package wstun
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/yamux"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// Dialer opens tunnel sessions to one relay. It implements tunnel.Dialer.
+type Dialer struct {
+	addr string // host:port of the relay
+	tls  *tls.Config
+	cfg  Config
+	ycfg *yamux.Config
+}
+
+// NewDialer returns a Dialer for the relay at addr (host:port). tlsConfig
+// must carry the client certificate and pin the project CA; it is cloned.
+func NewDialer(addr string, tlsConfig *tls.Config, cfg Config) (*Dialer, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("wstun: relay address %q: %w", addr, err)
+	}
+	cfg = cfg.withDefaults()
+	ycfg, err := cfg.yamuxConfig()
+	if err != nil {
+		return nil, err
+	}
+	tc := tlsConfig.Clone()
+	tc.MinVersion = tls.VersionTLS13
+	tc.NextProtos = []string{"http/1.1"} // gorilla upgrades over HTTP/1.1 only
+	return &Dialer{addr: addr, tls: tc, cfg: cfg, ycfg: ycfg}, nil
+}
+
+// Addr returns the relay address.
+func (d *Dialer) Addr() string { return d.addr }
+
+// Dial connects, completes the mutual TLS handshake and the WebSocket
+// upgrade, and starts a yamux client session on top.
+func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
+	wd := websocket.Dialer{
+		NetDialContext:   (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:  d.tls,
+		HandshakeTimeout: d.cfg.HandshakeTimeout,
+		ReadBufferSize:   32 << 10,
+		WriteBufferSize:  32 << 10,
+	}
+	ws, resp, err := wd.DialContext(ctx, "wss://"+d.addr+Path, nil)
+	if err != nil {
+		if resp != nil {
+			err = fmt.Errorf("%w (HTTP %s)", err, resp.Status)
+		}
+		return nil, fmt.Errorf("wstun: dial %s: %w", d.addr, err)
+	}
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	conn := newWSConn(ws)
+	mux, err := yamux.Client(conn, d.ycfg)
+	if err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("wstun: %w", err)
+	}
+	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}
+	if tc, ok := ws.NetConn().(*tls.Conn); ok {
+		info.PeerName = peerName(tc.ConnectionState())
+	}
+	return newSession(mux, conn, info), nil
+}
+
+func peerName(cs tls.ConnectionState) string {
+	if len(cs.PeerCertificates) == 0 {
+		return ""
+	}
+	return cs.PeerCertificates[0].Subject.CommonName
+}
+
+var _ tunnel.Dialer = (*Dialer)(nil)

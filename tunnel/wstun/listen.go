@@ -1,0 +1,129 @@
+package wstun
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// Listener accepts tunnel sessions from edges on one TCP listener. It
+// implements tunnel.Listener. TLS handshakes run before HTTP sees the
+// connection, so every refused edge is logged with its reason.
+type Listener struct {
+	cfg  Config
+	ycfg *yamux.Config
+	log  *zap.Logger
+	ln   *handshakeListener
+	srv  *http.Server
+
+	sessions chan tunnel.Session
+	closed   chan struct{}
+	once     sync.Once
+	serveErr chan error
+}
+
+// Listen serves the tunnel endpoint on ln. tlsConfig must require and verify
+// client certificates against the project CA (see certs.ServerConfig).
+func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
+	cfg = cfg.withDefaults()
+	ycfg, err := cfg.yamuxConfig()
+	if err != nil {
+		return nil, err
+	}
+	tc := tlsConfig.Clone()
+	tc.MinVersion = tls.VersionTLS13
+	tc.NextProtos = []string{"http/1.1"}
+	l := &Listener{
+		cfg:      cfg,
+		ycfg:     ycfg,
+		log:      cfg.Logger.Named("tunnel.ws"),
+		sessions: make(chan tunnel.Session),
+		closed:   make(chan struct{}),
+		serveErr: make(chan error, 1),
+	}
+	l.ln = newHandshakeListener(ln, tc, cfg.HandshakeTimeout, l.log)
+	mux := http.NewServeMux()
+	mux.HandleFunc(Path, l.upgrade)
+	l.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HandshakeTimeout,
+		ErrorLog:          zap.NewStdLog(l.log.WithOptions(zap.IncreaseLevel(zap.DebugLevel))),
+	}
+	go func() { l.serveErr <- l.srv.Serve(l.ln) }()
+	return l, nil
+}
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  32 << 10,
+	WriteBufferSize: 32 << 10,
+	// Edges are not browsers; the mutual TLS handshake is the authentication.
+	CheckOrigin: func(*http.Request) bool { return true },
+}
+
+func (l *Listener) upgrade(w http.ResponseWriter, r *http.Request) {
+	ws, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		l.log.Warn("tunnel upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
+		return
+	}
+	conn := newWSConn(ws)
+	mux, err := yamux.Server(conn, l.ycfg)
+	if err != nil {
+		ws.Close()
+		return
+	}
+	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}
+	if r.TLS != nil {
+		info.PeerName = peerName(*r.TLS)
+	}
+	sess := newSession(mux, conn, info)
+	select {
+	case l.sessions <- sess:
+	case <-l.closed:
+		sess.Close()
+	case <-time.After(l.cfg.HandshakeTimeout):
+		l.log.Warn("no one accepted the tunnel session; closing it", zap.String("remote", r.RemoteAddr))
+		sess.Close()
+	}
+}
+
+// Accept waits for the next authenticated session.
+func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
+	select {
+	case s := <-l.sessions:
+		return s, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops accepting new sessions and waits for the serving goroutines.
+// Sessions already accepted stay up; their owner closes them.
+func (l *Listener) Close() error {
+	l.once.Do(func() {
+		close(l.closed)
+		_ = l.srv.Close()
+		l.ln.wait()
+		if err := <-l.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			l.log.Warn("tunnel listener stopped", zap.Error(err))
+		}
+	})
+	return nil
+}
+
+// Addr is the listening address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+var _ tunnel.Listener = (*Listener)(nil)

@@ -1,0 +1,118 @@
+package wstun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// session adapts a yamux session to tunnel.Session.
+type session struct {
+	mux  *yamux.Session
+	conn *wsConn
+	info tunnel.Info
+}
+
+func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info) *session {
+	info.Transport = "ws"
+	return &session{mux: mux, conn: conn, info: info}
+}
+
+func (s *session) OpenStream(ctx context.Context) (tunnel.Stream, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st, err := s.mux.OpenStream()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return stream{st}, nil
+}
+
+func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
+	st, err := s.mux.AcceptStreamWithContext(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, mapErr(err)
+	}
+	return stream{st}, nil
+}
+
+func (s *session) Ping(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	rtt, err := s.mux.Ping() // bounded by HeartbeatTimeout inside yamux
+	return rtt, mapErr(err)
+}
+
+func (s *session) NumStreams() int       { return s.mux.NumStreams() }
+func (s *session) Close() error          { return s.mux.Close() }
+func (s *session) Done() <-chan struct{} { return s.mux.CloseChan() }
+func (s *session) Info() tunnel.Info     { return s.info }
+
+// Err reports why the session ended: the transport's first error when there
+// was one (peer vanished, heartbeat timeout), else ErrSessionClosed.
+func (s *session) Err() error {
+	select {
+	case <-s.mux.CloseChan():
+	default:
+		return nil
+	}
+	if err := s.conn.firstErr(); err != nil {
+		return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, err)
+	}
+	return tunnel.ErrSessionClosed
+}
+
+// stream adapts a yamux stream to tunnel.Stream.
+type stream struct{ *yamux.Stream }
+
+func (s stream) ID() uint64 { return uint64(s.StreamID()) }
+
+// CloseWrite sends FIN: yamux's Close is already a half-close, and reads keep
+// working until the peer closes its side.
+func (s stream) CloseWrite() error { return mapErr(s.Stream.Close()) }
+
+// Close is the same FIN; yamux has no way to stop receiving, and unread data
+// is dropped when the peer's FIN completes the close.
+func (s stream) Close() error { return mapErr(s.Stream.Close()) }
+
+func (s stream) Read(p []byte) (int, error) {
+	n, err := s.Stream.Read(p)
+	return n, mapErr(err)
+}
+
+func (s stream) Write(p []byte) (int, error) {
+	n, err := s.Stream.Write(p)
+	return n, mapErr(err)
+}
+
+// mapErr wraps yamux's errors so callers can test them against the tunnel
+// sentinels; timeouts stay net.Errors so net/http classifies them.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, yamux.ErrSessionShutdown), errors.Is(err, yamux.ErrKeepAliveTimeout),
+		errors.Is(err, yamux.ErrConnectionWriteTimeout):
+		return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, err)
+	case errors.Is(err, yamux.ErrConnectionReset), errors.Is(err, yamux.ErrStreamClosed):
+		return fmt.Errorf("%w: %w", tunnel.ErrStreamReset, err)
+	case errors.Is(err, yamux.ErrRemoteGoAway):
+		return fmt.Errorf("%w: %w", tunnel.ErrPeerGoingAway, err)
+	}
+	return err
+}
+
+var (
+	_ tunnel.Session = (*session)(nil)
+	_ tunnel.Stream  = stream{}
+)

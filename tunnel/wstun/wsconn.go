@@ -1,0 +1,93 @@
+package wstun
+
+import (
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// wsConn adapts a WebSocket to the byte stream yamux needs: each Write is one
+// binary message, Read concatenates incoming messages. It remembers the first
+// transport error so a dead session can say why it died.
+type wsConn struct {
+	ws *websocket.Conn
+
+	readMu sync.Mutex // yamux has a single reader; the lock guards cur anyway
+	cur    io.Reader
+
+	writeMu sync.Mutex // gorilla allows one concurrent writer
+
+	errMu sync.Mutex
+	err   error
+}
+
+func newWSConn(ws *websocket.Conn) *wsConn {
+	return &wsConn{ws: ws}
+}
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		if c.cur == nil {
+			typ, r, err := c.ws.NextReader()
+			if err != nil {
+				c.setErr(err)
+				return 0, err
+			}
+			if typ != websocket.BinaryMessage {
+				continue // the protocol sends binary only; ignore anything else
+			}
+			c.cur = r
+		}
+		n, err := c.cur.Read(p)
+		if err == io.EOF {
+			c.cur = nil
+			if n == 0 {
+				continue
+			}
+			err = nil
+		}
+		if err != nil {
+			c.setErr(err)
+		}
+		return n, err
+	}
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		c.setErr(err)
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close sends a close message if the socket still takes writes, then closes
+// the connection.
+func (c *wsConn) Close() error {
+	c.writeMu.Lock()
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	c.writeMu.Unlock()
+	return c.ws.Close()
+}
+
+func (c *wsConn) setErr(err error) {
+	c.errMu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.errMu.Unlock()
+}
+
+// firstErr is the first read or write error seen, or nil.
+func (c *wsConn) firstErr() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
