@@ -5,19 +5,19 @@ import (
 	"strings"
 )
 
-// anthropic is the Anthropic Messages API dialect.
-type anthropic struct{}
+// anthropicAPI is the Anthropic Messages API dialect.
+type anthropicAPI struct{}
 
-func (anthropic) name() string { return "anthropic" }
+func (anthropicAPI) name() string { return "anthropic" }
 
-func (anthropic) describe(_ *http.Request, body []byte) (string, bool) { return jsonModel(body) }
+func (anthropicAPI) describe(_ *http.Request, body []byte) (string, bool) { return jsonModel(body) }
 
-func (anthropic) setHeaders(h http.Header, c *call) { h.Set("request-id", c.id("req_")) }
+func (anthropicAPI) setHeaders(h http.Header, c *call) { h.Set("request-id", c.id("req_")) }
 
 // authenticate requires anthropic-version like the real API, and accepts the
 // key in x-api-key or, as for OAuth clients such as Claude Code, as a
 // bearer token.
-func (anthropic) authenticate(r *http.Request, keys Keys) *apiError {
+func (anthropicAPI) authenticate(r *http.Request, keys Keys) *apiError {
 	if r.Header.Get("anthropic-version") == "" {
 		return &apiError{status: http.StatusBadRequest, message: "anthropic-version: header is required"}
 	}
@@ -28,7 +28,7 @@ func (anthropic) authenticate(r *http.Request, keys Keys) *apiError {
 	return checkKey(key, keys.Anthropic, "x-api-key header is required", "invalid x-api-key")
 }
 
-func (anthropic) route(r *http.Request) handler {
+func (anthropicAPI) route(r *http.Request) handler {
 	p, get, post := r.URL.Path, r.Method == http.MethodGet, r.Method == http.MethodPost
 	switch {
 	case post && p == "/v1/messages":
@@ -43,7 +43,7 @@ func (anthropic) route(r *http.Request) handler {
 	return nil
 }
 
-func (anthropic) errorBody(c *call, e *apiError, _ http.Header) any {
+func (anthropicAPI) errorBody(c *call, e *apiError, _ http.Header) any {
 	return object{
 		{"type", "error"},
 		{"error", object{{"type", classOf(e.status).anthropicType}, {"message", e.message}}},

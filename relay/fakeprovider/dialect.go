@@ -86,27 +86,27 @@ func dialectOf(r *http.Request) dialect {
 	p := r.URL.Path
 	switch {
 	case strings.HasPrefix(p, "/v1beta/"), p == "/v1beta":
-		return gemini{}
+		return geminiAPI{}
 	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1/models/") && strings.Contains(p[len("/v1/models/"):], ":"):
 		// Gemini's {model}:{method} calls; OpenAI model ids may contain a
 		// colon too (ft:…), but only in GET and DELETE.
-		return gemini{}
+		return geminiAPI{}
 	case strings.HasPrefix(p, "/v1/messages"):
-		return anthropic{}
+		return anthropicAPI{}
 	case p == "/v1/models" || strings.HasPrefix(p, "/v1/models/"):
 		return modelsDialect(r)
 	}
-	return openAI{}
+	return openAIAPI{}
 }
 
 func modelsDialect(r *http.Request) dialect {
 	switch {
 	case r.Header.Get("anthropic-version") != "", r.Header.Get("x-api-key") != "":
-		return anthropic{}
+		return anthropicAPI{}
 	case r.Header.Get("x-goog-api-key") != "", r.URL.Query().Has("key"):
-		return gemini{}
+		return geminiAPI{}
 	}
-	return openAI{}
+	return openAIAPI{}
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.

@@ -8,23 +8,23 @@ import (
 	"strings"
 )
 
-// gemini is the Gemini API (generativelanguage.googleapis.com) dialect,
+// geminiAPI is the Gemini API (generativelanguage.googleapis.com) dialect,
 // served under /v1beta/ and /v1/.
-type gemini struct{}
+type geminiAPI struct{}
 
-func (gemini) name() string { return "gemini" }
+func (geminiAPI) name() string { return "gemini" }
 
-func (gemini) describe(r *http.Request, _ []byte) (string, bool) {
+func (geminiAPI) describe(r *http.Request, _ []byte) (string, bool) {
 	model, method := geminiTarget(r.URL.Path)
 	return model, method == "streamGenerateContent"
 }
 
-func (gemini) setHeaders(http.Header, *call) {}
+func (geminiAPI) setHeaders(http.Header, *call) {}
 
 // authenticate rejects a key in the URL even when it is valid: keys in URLs
 // end up in logs and error texts, and tests use this to prove that no hop
 // of the path puts them there.
-func (gemini) authenticate(r *http.Request, keys Keys) *apiError {
+func (geminiAPI) authenticate(r *http.Request, keys Keys) *apiError {
 	if r.URL.Query().Has("key") {
 		return &apiError{status: http.StatusBadRequest, message: "API key must be sent in x-goog-api-key header"}
 	}
@@ -33,7 +33,7 @@ func (gemini) authenticate(r *http.Request, keys Keys) *apiError {
 		"API key not valid. Please pass a valid API key.")
 }
 
-func (gemini) route(r *http.Request) handler {
+func (geminiAPI) route(r *http.Request) handler {
 	rest, ok := geminiRest(r.URL.Path)
 	if !ok {
 		return nil
@@ -62,7 +62,7 @@ var geminiMethods = map[string]handler{
 	"batchEmbedContents":    geminiBatchEmbedContents,
 }
 
-func (gemini) errorBody(_ *call, e *apiError, _ http.Header) any {
+func (geminiAPI) errorBody(_ *call, e *apiError, _ http.Header) any {
 	body := object{{"code", e.status}, {"message", e.message}, {"status", classOf(e.status).geminiStatus}}
 	if e.retryAfter > 0 {
 		// Google APIs carry the delay in the body; Retry-After is set too.

@@ -7,26 +7,26 @@ import (
 	"strings"
 )
 
-// openAI is the OpenAI API dialect: Chat Completions, Responses,
+// openAIAPI is the OpenAI API dialect: Chat Completions, Responses,
 // Embeddings and Models.
-type openAI struct{}
+type openAIAPI struct{}
 
-func (openAI) name() string { return "openai" }
+func (openAIAPI) name() string { return "openai" }
 
-func (openAI) describe(_ *http.Request, body []byte) (string, bool) { return jsonModel(body) }
+func (openAIAPI) describe(_ *http.Request, body []byte) (string, bool) { return jsonModel(body) }
 
-func (openAI) setHeaders(h http.Header, c *call) {
+func (openAIAPI) setHeaders(h http.Header, c *call) {
 	h.Set("x-request-id", c.id("req_"))
 	h.Set("openai-version", "2020-10-01")
 }
 
-func (openAI) authenticate(r *http.Request, keys Keys) *apiError {
+func (openAIAPI) authenticate(r *http.Request, keys Keys) *apiError {
 	return checkKey(bearer(r), keys.OpenAI,
 		"You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
 		"Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.")
 }
 
-func (openAI) route(r *http.Request) handler {
+func (openAIAPI) route(r *http.Request) handler {
 	p, get, post := r.URL.Path, r.Method == http.MethodGet, r.Method == http.MethodPost
 	switch {
 	case post && p == "/v1/chat/completions":
@@ -43,7 +43,7 @@ func (openAI) route(r *http.Request) handler {
 	return nil
 }
 
-func (openAI) errorBody(_ *call, e *apiError, h http.Header) any {
+func (openAIAPI) errorBody(_ *call, e *apiError, h http.Header) any {
 	if e.retryAfter > 0 {
 		// openai-go prefers this header over Retry-After for its backoff.
 		h.Set("retry-after-ms", strconv.FormatInt(e.retryAfter.Milliseconds(), 10))

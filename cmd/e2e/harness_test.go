@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/strait/strait/certs"
+	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/cmd/internal/relaycmd"
+	"github.com/strait/strait/relay/fakeprovider"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The SDKs' and net/http's idle keep-alive connections are closed
+		// in cleanup, but their reader goroutines exit asynchronously.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		// genai pulls in opencensus, whose view worker starts in init().
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+	)
+}
+
+// Keys the fake provider accepts: the relay must inject exactly these.
+var providerKeys = fakeprovider.Keys{
+	OpenAI: "sk-upstream-openai-0123456789", Anthropic: "sk-ant-upstream-0123456789", Gemini: "AIza-upstream-0123456789",
+}
+
+// clientKey is the key SDKs present to the edge; it must never go upstream.
+const clientKey = "strait-client-key-abcdef0123456789"
+
+// stack is one edge, one relay and one fake provider on loopback.
+type stack struct {
+	t         *testing.T
+	dir       string
+	fake      *fakeprovider.Server
+	fakeURL   string
+	relayAddr string
+	edgeURL   string
+	client    *http.Client // trusts the edge's front certificate
+
+	relayLogs *observer.ObservedLogs
+	edgeLogs  *observer.ObservedLogs
+
+	relayStop func()
+	edgeStop  func()
+	edgeReady func(context.Context) error
+}
+
+type stackOptions struct {
+	fake         fakeprovider.Config
+	edgeMaxBody  int64
+	sessionWait  time.Duration
+	relayTLSEdit func(*relaycmd.File)
+}
+
+func newStack(t *testing.T, opts stackOptions) *stack {
+	t.Helper()
+	s := &stack{t: t, dir: t.TempDir()}
+	_, err := certs.Generate(certs.GenerateOptions{Dir: s.dir, FrontDNS: []string{"localhost"}, FrontIPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.fake.Keys == (fakeprovider.Keys{}) {
+		opts.fake.Keys = providerKeys
+	}
+	s.fake = fakeprovider.New(opts.fake)
+	fakeSrv := httptest.NewServer(s.fake)
+	t.Cleanup(fakeSrv.Close)
+	s.fakeURL = fakeSrv.URL
+
+	s.startRelay(nil, opts.relayTLSEdit)
+	s.startEdge(opts)
+	s.client = s.httpClient()
+	t.Cleanup(func() {
+		s.client.CloseIdleConnections()
+		s.stopEdge()
+		s.stopRelay()
+	})
+	s.waitReady()
+	return s
+}
+
+func (s *stack) path(name string) string { return filepath.Join(s.dir, name) }
+
+// relayFile is the relay's config as a user would write it.
+func (s *stack) relayFile(listen string) *relaycmd.File {
+	return &relaycmd.File{
+		Listen:           listen,
+		TLS:              relaycmd.TLSFile{Cert: s.path("relay.pem"), Key: s.path("relay-key.pem"), ClientCA: s.path("ca.pem")},
+		Heartbeat:        time.Second,
+		HeartbeatTimeout: 2 * time.Second,
+		DrainTimeout:     2 * time.Second,
+		Providers: []relaycmd.ProviderFile{
+			{Kind: "openai", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}},
+			{Kind: "anthropic", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Anthropic}},
+			{Kind: "gemini", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Gemini}},
+			{Name: "deepseek", Kind: "openai-compatible", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}},
+		},
+	}
+}
+
+// startRelay starts the relay on ln (nil: a new loopback port).
+func (s *stack) startRelay(ln net.Listener, edit func(*relaycmd.File)) {
+	s.t.Helper()
+	var err error
+	if ln == nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.relayAddr = ln.Addr().String()
+	f := s.relayFile(s.relayAddr)
+	if edit != nil {
+		edit(f)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	s.relayLogs = logs
+	srv, err := relaycmd.Build(f, ln, zap.New(core))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	s.relayStop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			s.t.Errorf("relay: %v", err)
+		}
+	}
+}
+
+func (s *stack) stopRelay() {
+	if s.relayStop != nil {
+		s.relayStop()
+		s.relayStop = nil
+	}
+}
+
+func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
+	return &edgecmd.File{
+		Listen: "127.0.0.1:0",
+		TLS:    edgecmd.CertFile{Cert: s.path("front.pem"), Key: s.path("front-key.pem")},
+		Tunnel: edgecmd.TunnelFile{
+			Relays: []edgecmd.RelayFile{{Address: s.relayAddr, ServerName: "localhost"}},
+			Cert:   s.path("edge.pem"), Key: s.path("edge-key.pem"), CA: s.path("ca.pem"),
+			Heartbeat: time.Second, HeartbeatTimeout: 2 * time.Second,
+			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+		},
+		ClientKeys:   []edgecmd.ClientKey{{Name: "test-app", Key: clientKey}},
+		MaxBody:      opts.edgeMaxBody,
+		SessionWait:  opts.sessionWait,
+		DrainTimeout: 2 * time.Second,
+	}
+}
+
+func (s *stack) startEdge(opts stackOptions) {
+	s.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	core, logs := observer.New(zap.DebugLevel)
+	s.edgeLogs = logs
+	srv, err := edgecmd.Build(s.edgeFile(opts), ln, zap.New(core))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.edgeURL = "https://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	s.edgeStop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			s.t.Errorf("edge: %v", err)
+		}
+	}
+	s.edgeReady = srv.Edge.WaitReady
+}
+
+func (s *stack) stopEdge() {
+	if s.edgeStop != nil {
+		s.edgeStop()
+		s.edgeStop = nil
+	}
+}
+
+func (s *stack) waitReady() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.edgeReady(ctx); err != nil {
+		s.t.Fatalf("edge never connected to the relay: %v", err)
+	}
+}
+
+// httpClient trusts the test CA, as a user's SDK would trust a real
+// certificate on the edge.
+func (s *stack) httpClient() *http.Client {
+	pem, err := os.ReadFile(s.path("ca.pem"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}
+	return &http.Client{Transport: tr}
+}
+
+// ctx returns a context bounded for one test step.
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (s *stack) String() string {
+	return fmt.Sprintf("edge %s relay %s fake %s", s.edgeURL, s.relayAddr, s.fakeURL)
+}
