@@ -48,7 +48,9 @@ type stack struct {
 	t         *testing.T
 	dir       string
 	fake      *fakeprovider.Server
+	fakeSrv   *httptest.Server
 	fakeURL   string
+	proxy     *cutProxy // between edge and relay, when stackOptions.viaProxy
 	relayAddr string
 	edgeURL   string
 	client    *http.Client // trusts the edge's front certificate
@@ -66,6 +68,8 @@ type stackOptions struct {
 	edgeMaxBody  int64
 	sessionWait  time.Duration
 	relayTLSEdit func(*relaycmd.File)
+	// viaProxy puts a cutProxy between edge and relay.
+	viaProxy bool
 }
 
 func newStack(t *testing.T, opts stackOptions) *stack {
@@ -81,9 +85,12 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	s.fake = fakeprovider.New(opts.fake)
 	fakeSrv := httptest.NewServer(s.fake)
 	t.Cleanup(fakeSrv.Close)
-	s.fakeURL = fakeSrv.URL
+	s.fakeSrv, s.fakeURL = fakeSrv, fakeSrv.URL
 
 	s.startRelay(nil, opts.relayTLSEdit)
+	if opts.viaProxy {
+		s.proxy = newCutProxy(t, s.relayAddr)
+	}
 	s.startEdge(opts)
 	s.client = s.httpClient()
 	t.Cleanup(func() {
@@ -157,7 +164,7 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		Listen: "127.0.0.1:0",
 		TLS:    edgecmd.CertFile{Cert: s.path("front.pem"), Key: s.path("front-key.pem")},
 		Tunnel: edgecmd.TunnelFile{
-			Relays: []edgecmd.RelayFile{{Address: s.relayAddr, ServerName: "localhost"}},
+			Relays: []edgecmd.RelayFile{{Address: s.tunnelAddr(), ServerName: "localhost"}},
 			Cert:   s.path("edge.pem"), Key: s.path("edge-key.pem"), CA: s.path("ca.pem"),
 			Heartbeat: time.Second, HeartbeatTimeout: 2 * time.Second,
 			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
@@ -167,6 +174,14 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		SessionWait:  opts.sessionWait,
 		DrainTimeout: 2 * time.Second,
 	}
+}
+
+// tunnelAddr is where the edge dials: the relay, or the proxy before it.
+func (s *stack) tunnelAddr() string {
+	if s.proxy != nil {
+		return s.proxy.addr()
+	}
+	return s.relayAddr
 }
 
 func (s *stack) startEdge(opts stackOptions) {

@@ -24,8 +24,7 @@ func (s *stack) openai(opts ...option.RequestOption) *openai.Client {
 }
 
 func (s *stack) anthropic() *anthropic.Client {
-	c := anthropic.NewClient(anthropicopt.WithBaseURL(s.edgeURL), anthropicopt.WithAPIKey(clientKey),
-		anthropicopt.WithHTTPClient(s.client), anthropicopt.WithMaxRetries(0))
+	c := anthropic.NewClient(anthropicOpts(s, clientKey)...)
 	return &c
 }
 
@@ -246,3 +245,7 @@ func geminiStream(ctx context.Context, t *testing.T, s *stack) (string, error) {
 	return text.String(), nil
 }
 
+func anthropicOpts(s *stack, key string) []anthropicopt.RequestOption {
+	return []anthropicopt.RequestOption{anthropicopt.WithBaseURL(s.edgeURL), anthropicopt.WithAPIKey(key),
+		anthropicopt.WithHTTPClient(s.client), anthropicopt.WithMaxRetries(0)}
+}

@@ -182,6 +182,12 @@ func (s *Server) add(rec *record) int64 {
 
 // ServeHTTP records the request and answers it in the wire format of the
 // family its path belongs to.
+//
+// A response that could not be completed (the client went away, or the
+// server is shutting down under a hang or a stream) ends with
+// panic(http.ErrAbortHandler), which net/http turns into a silently dropped
+// connection or stream: otherwise a hang would end in an empty 200 and a
+// cut stream would look like a complete one.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
 	d := dialectOf(r)
@@ -192,6 +198,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.settings(s.cfg)
 	d.setHeaders(w.Header(), c)
 	s.serve(c, readErr)
+	if !rec.isComplete() {
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // serve runs the checks every endpoint shares, in the order the real APIs

@@ -23,7 +23,10 @@ import (
 	"google.golang.org/genai"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// genai's dependencies start opencensus' stats worker in an init func.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"))
+}
 
 const (
 	openAIKey    = "sk-test-openai"
@@ -833,6 +836,23 @@ func TestListenAndServe(t *testing.T) {
 		t.Errorf("status %d body %s", resp.StatusCode, b)
 	}
 
+	// Unencrypted HTTP/2 with prior knowledge, streaming.
+	protocols := new(http.Protocols)
+	protocols.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: protocols}}
+	defer h2c.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr.String()+"/v1/messages", strings.NewReader(`{"model":"m","max_tokens":9,"stream":true}`))
+	req.Header = http.Header{"X-Api-Key": {"k"}, "Anthropic-Version": {"2023-06-01"}}
+	resp, err = h2c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || !strings.HasSuffix(string(b), "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") {
+		t.Errorf("h2c: proto %s body %s", resp.Proto, b)
+	}
+
 	cancel()
 	select {
 	case err := <-errc:
@@ -844,6 +864,35 @@ func TestListenAndServe(t *testing.T) {
 	}
 	<-hung
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestHTTP2TLS drives the fake over TLS+HTTP/2 (as behind the relay) and
+// checks streaming and mid-stream cancellation there too.
+func TestHTTP2TLS(t *testing.T) {
+	fake := New(Config{Keys: testKeys, Tokens: 50, Interval: 20 * time.Millisecond})
+	srv := httptest.NewUnstartedServer(fake)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	e := &env{fake: fake, srv: srv}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stream := e.openai(openAIKey).Chat.Completions.NewStreaming(ctx, chatParams("gpt-4o"))
+	var pieces int
+	for stream.Next() {
+		if c := stream.Current(); len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
+			if pieces++; pieces == 3 {
+				break
+			}
+		}
+	}
+	if err := stream.Err(); err != nil || pieces != 3 {
+		t.Fatalf("pieces %d, err %v", pieces, err)
+	}
+	cancel()
+	stream.Close()
+	assertCanceled(t, fake.Requests()[0])
 }
 
 func testKeyFor(family string) string {

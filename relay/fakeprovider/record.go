@@ -71,6 +71,12 @@ func (rec *record) complete() {
 	rec.completed = true
 }
 
+func (rec *record) isComplete() bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.completed
+}
+
 // finish runs when the handler returns: a response that never completed was
 // abandoned because the client went away (or the server shut down).
 func (rec *record) finish() {
