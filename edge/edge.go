@@ -103,7 +103,9 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          zap.NewStdLog(e.log.Named("http").WithOptions(zap.IncreaseLevel(zap.DebugLevel))),
+	}
+	if stdLog, err := zap.NewStdLogAt(e.log.Named("http"), zap.DebugLevel); err == nil {
+		srv.ErrorLog = stdLog // TLS probes and broken clients are noise at info
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()

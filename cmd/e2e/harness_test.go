@@ -21,6 +21,7 @@ import (
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/tunnel/wstun"
 )
 
 func TestMain(m *testing.M) {
@@ -247,4 +248,13 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 
 func (s *stack) String() string {
 	return fmt.Sprintf("edge %s relay %s fake %s", s.edgeURL, s.relayAddr, s.fakeURL)
+}
+
+func newDialer(t *testing.T, addr string, tc *tls.Config) *wstun.Dialer {
+	t.Helper()
+	d, err := wstun.NewDialer(addr, tc, wstun.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

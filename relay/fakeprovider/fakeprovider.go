@@ -53,8 +53,8 @@ type Keys struct {
 	Gemini    string // compared with x-goog-api-key
 }
 
-// Fault makes the fake fail instead of answering. Exactly one of Status and
-// Hang is meaningful; the zero value is no fault.
+// Fault makes the fake fail instead of answering; Hang takes precedence over
+// Status. The zero value is no fault.
 type Fault struct {
 	// Status, when non-zero, answers with this HTTP status and an error body
 	// in the family's format (e.g. 401, 429, 500, 503, 529).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	stdlog "log"
 	"net"
 	"net/http"
 	"sync"
@@ -57,7 +58,7 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 	l.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.HandshakeTimeout,
-		ErrorLog:          zap.NewStdLog(l.log.WithOptions(zap.IncreaseLevel(zap.DebugLevel))),
+		ErrorLog:          mustStdLog(l.log),
 	}
 	go func() { l.serveErr <- l.srv.Serve(l.ln) }()
 	return l, nil
@@ -127,3 +128,13 @@ func (l *Listener) Close() error {
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
 var _ tunnel.Listener = (*Listener)(nil)
+
+// mustStdLog routes net/http's own messages (malformed requests and the
+// like) to zap at debug: refusals that matter are logged by the handshake.
+func mustStdLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log, zap.DebugLevel)
+	if err != nil {
+		panic(err) // only for an invalid level constant
+	}
+	return l
+}

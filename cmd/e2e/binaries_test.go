@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// TestBinaries is the multi-process smoke test: the real strait-relay and
+// strait-edge binaries, configured from YAML files, with the fake provider
+// from `strait-relay fake-provider`. It checks the CLI commands, a streamed
+// SDK call, recovery from a SIGKILLed relay, and clean SIGTERM exits.
+func TestBinaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/strait-edge", "./cmd/strait-relay")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	relayBin, edgeBin := filepath.Join(bin, "strait-relay"), filepath.Join(bin, "strait-edge")
+	dir := t.TempDir()
+
+	if out := runCmd(t, relayBin, "version"); !strings.HasPrefix(out, "strait-relay ") {
+		t.Fatalf("version: %q", out)
+	}
+	runCmd(t, relayBin, "certs", "--dir", dir, "--front-dns", "localhost", "--front-ip", "127.0.0.1")
+	if _, err := exec.Command(relayBin, "certs", "--dir", dir).CombinedOutput(); err == nil {
+		t.Fatal("certs overwrote existing files without --force")
+	}
+
+	fake := startProc(t, relayBin, "fake-provider", "--listen", "127.0.0.1:0", "--tokens", "20", "--interval", "10ms")
+	fakeURL := fake.waitLine(t, regexp.MustCompile(`listening on (http://\S+)`))
+	relayCfg := writeFile(t, dir, "relay.yaml", fmt.Sprintf(`listen: "127.0.0.1:0"
+tls: {cert: %[1]s/relay.pem, key: %[1]s/relay-key.pem, client_ca: %[1]s/ca.pem}
+heartbeat: 1s
+heartbeat_timeout: 2s
+providers:
+  - {kind: openai, base_url: %[2]q, api_keys: ["${TEST_PROVIDER_KEY}"]}
+`, dir, fakeURL))
+	if out := runCmd(t, relayBin, "check", "--config", relayCfg); !strings.Contains(out, "config OK") || strings.Contains(out, "sk-provider-secret") {
+		t.Fatalf("relay check printed %q", out)
+	}
+	relay := startProc(t, relayBin, "run", "--config", relayCfg)
+	relayAddr := relay.waitLog(t, "relay listening")
+
+	edgeCfg := writeFile(t, dir, "edge.yaml", fmt.Sprintf(`listen: "127.0.0.1:0"
+tls: {cert: %[1]s/front.pem, key: %[1]s/front-key.pem}
+tunnel:
+  relays: [{address: %[2]q, server_name: localhost}]
+  cert: %[1]s/edge.pem
+  key: %[1]s/edge-key.pem
+  ca: %[1]s/ca.pem
+  reconnect_min: 50ms
+  reconnect_max: 200ms
+client_keys: [{name: smoke, key: %[3]q}]
+`, dir, relayAddr, clientKey))
+	if out := runCmd(t, edgeBin, "check", "--config", edgeCfg); !strings.Contains(out, "config OK") || strings.Contains(out, clientKey) {
+		t.Fatalf("edge check printed %q", out)
+	}
+	edge := startProc(t, edgeBin, "run", "--config", edgeCfg)
+	edgeURL := "https://" + edge.waitLog(t, "edge listening")
+	edge.waitLog(t, "tunnel session up") // two sessions per relay by default
+	edge.waitLog(t, "tunnel session up")
+	s := &stack{t: t, dir: dir, edgeURL: edgeURL}
+	s.client = s.httpClient()
+	defer s.client.CloseIdleConnections()
+	client := openai.NewClient(option.WithBaseURL(edgeURL+"/v1/"), option.WithAPIKey(clientKey),
+		option.WithHTTPClient(s.client), option.WithMaxRetries(0))
+	stream := func() error {
+		st := client.Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
+		defer st.Close()
+		var acc openai.ChatCompletionAccumulator
+		for st.Next() {
+			acc.AddChunk(st.Current())
+		}
+		if err := st.Err(); err != nil {
+			return err
+		}
+		if len(acc.Choices) == 0 || acc.Choices[0].Message.Content == "" {
+			return fmt.Errorf("empty completion")
+		}
+		return nil
+	}
+	if err := stream(); err != nil {
+		t.Fatalf("through the binaries: %v", err)
+	}
+
+	// kill -9 the relay and start it again on the same port.
+	relay.kill(t)
+	relayCfg2 := writeFile(t, dir, "relay2.yaml", strings.Replace(readFile(t, relayCfg), `"127.0.0.1:0"`, fmt.Sprintf("%q", relayAddr), 1))
+	relay = startProc(t, relayBin, "run", "--config", relayCfg2)
+	relay.waitLog(t, "relay listening")
+	restarted := time.Now()
+	edge.waitLog(t, "tunnel session up")
+	t.Logf("edge reconnected %v after the restarted relay listened", time.Since(restarted))
+	if err := stream(); err != nil {
+		t.Fatalf("after relay restart (%v): %v", time.Since(restarted), err)
+	}
+
+	edge.terminate(t)
+	relay.terminate(t)
+	fake.terminate(t)
+}
+
+// proc is a child process whose stderr (zap JSON logs) and stdout are
+// scanned line by line.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+	done  chan error
+	seen  map[string]int // how many log lines of each message were consumed
+}
+
+func startProc(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "TEST_PROVIDER_KEY=sk-provider-secret-0123456789")
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	p := &proc{cmd: cmd, lines: make(chan string, 1024), done: make(chan error, 1), seen: map[string]int{}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scanned := make(chan struct{}, 2)
+	for _, r := range []io.Reader{stdout, stderr} {
+		go func() {
+			sc := bufio.NewScanner(r)
+			for sc.Scan() {
+				select {
+				case p.lines <- sc.Text():
+				default: // a chatty child must not block on a test that stopped reading
+				}
+			}
+			scanned <- struct{}{}
+		}()
+	}
+	go func() { <-scanned; <-scanned; p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// waitLine waits for a line matching re and returns its first group.
+func (p *proc) waitLine(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case l := <-p.lines:
+			if m := re.FindStringSubmatch(l); m != nil {
+				return m[1]
+			}
+		case <-timeout:
+			t.Fatalf("%s: no line matching %v", p.cmd.Path, re)
+		}
+	}
+}
+
+// waitLog waits for a JSON log line with message msg and returns its "addr".
+func (p *proc) waitLog(t *testing.T, msg string) string {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case l := <-p.lines:
+			var entry struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(l), &entry) == nil && entry.Msg == msg {
+				return entry.Addr
+			}
+		case <-timeout:
+			t.Fatalf("%s: no %q log line", p.cmd.Path, msg)
+		}
+	}
+}
+
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// terminate sends SIGTERM and expects a clean exit within the drain time.
+func (p *proc) terminate(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("%s exited with %v after SIGTERM", filepath.Base(p.cmd.Path), err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Errorf("%s did not exit after SIGTERM", filepath.Base(p.cmd.Path))
+	}
+}
+
+func runCmd(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "TEST_PROVIDER_KEY=sk-provider-secret-0123456789")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, out.String())
+	}
+	return out.String()
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
