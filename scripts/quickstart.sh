@@ -85,6 +85,7 @@ pids+=($!)
 api=openai
 if [ -z "${OPENAI_API_KEY:-}" ] && [ -n "${ANTHROPIC_API_KEY:-}" ]; then api=anthropic; fi
 if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}" ] && [ -n "${GEMINI_API_KEY:-}" ]; then api=gemini; fi
+echo "==> client key for this run: $STRAIT_CLIENT_KEY"
 echo "==> streaming a completion through edge -> tunnel -> relay ($api SDK)"
 echo
 bin/strait-demo --base-url "https://localhost:$edge_port" --ca "$work/certs/ca.pem" --api "$api" --wait 15s

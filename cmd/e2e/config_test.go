@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/cmd/internal/relaycmd"
+	"github.com/strait/strait/relay/upstream"
+)
+
+// TestExampleConfigs keeps the documented example configs loadable: strict
+// decoding rejects a renamed key, and every ${ENV} reference resolves.
+func TestExampleConfigs(t *testing.T) {
+	for _, v := range []string{"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY",
+		"OPENROUTER_API_KEY_1", "OPENROUTER_API_KEY_2", "STRAIT_KEY_TEAM_BACKEND", "STRAIT_KEY_ALICE"} {
+		t.Setenv(v, "example-secret-for-"+v)
+	}
+	rf, err := relaycmd.Load("../../scripts/config/relay.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	providers, err := rf.ProviderConfigs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := upstream.NewRegistry(providers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fam, want := range map[string]string{"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"} {
+		if got := reg.DefaultFor(fam); got != want {
+			t.Errorf("%s requests go to %q, want %q", fam, got, want)
+		}
+	}
+	ef, err := edgecmd.Load("../../scripts/config/edge.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ef.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys.Len() != 2 {
+		t.Fatalf("%d client keys, want 2", keys.Len())
+	}
+	t.Setenv("STRAIT_KEY_ALICE", "")
+	if _, err := ef.Keys(); err == nil {
+		t.Fatal("an unset ${ENV} key was accepted")
+	}
+}
