@@ -8,6 +8,7 @@
 package wstun
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"time"
@@ -55,6 +56,21 @@ func (c Config) withDefaults() Config {
 		c.Logger = zap.NewNop()
 	}
 	return c
+}
+
+// prepare fills defaults and derives the yamux settings and the TLS config
+// both ends use: a clone of the caller's, TLS 1.3 only, and HTTP/1.1 as the
+// only ALPN protocol because gorilla upgrades over HTTP/1.1.
+func prepare(cfg Config, tlsConfig *tls.Config) (Config, *yamux.Config, *tls.Config, error) {
+	cfg = cfg.withDefaults()
+	ycfg, err := cfg.yamuxConfig()
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	tc := tlsConfig.Clone()
+	tc.MinVersion = tls.VersionTLS13
+	tc.NextProtos = []string{"http/1.1"}
+	return cfg, ycfg, tc, nil
 }
 
 // yamuxConfig translates Config into yamux's settings.

@@ -27,14 +27,10 @@ func NewDialer(addr string, tlsConfig *tls.Config, cfg Config) (*Dialer, error) 
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("wstun: relay address %q: %w", addr, err)
 	}
-	cfg = cfg.withDefaults()
-	ycfg, err := cfg.yamuxConfig()
+	cfg, ycfg, tc, err := prepare(cfg, tlsConfig)
 	if err != nil {
 		return nil, err
 	}
-	tc := tlsConfig.Clone()
-	tc.MinVersion = tls.VersionTLS13
-	tc.NextProtos = []string{"http/1.1"} // gorilla upgrades over HTTP/1.1 only
 	return &Dialer{addr: addr, tls: tc, cfg: cfg, ycfg: ycfg}, nil
 }
 

@@ -36,14 +36,10 @@ type Listener struct {
 // Listen serves the tunnel endpoint on ln. tlsConfig must require and verify
 // client certificates against the project CA (see certs.ServerConfig).
 func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
-	cfg = cfg.withDefaults()
-	ycfg, err := cfg.yamuxConfig()
+	cfg, ycfg, tc, err := prepare(cfg, tlsConfig)
 	if err != nil {
 		return nil, err
 	}
-	tc := tlsConfig.Clone()
-	tc.MinVersion = tls.VersionTLS13
-	tc.NextProtos = []string{"http/1.1"}
 	l := &Listener{
 		cfg:      cfg,
 		ycfg:     ycfg,

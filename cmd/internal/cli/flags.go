@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -96,4 +97,37 @@ func parseIPs(ss []string) ([]net.IP, error) {
 		}
 	}
 	return out, nil
+}
+
+// Server is what a run command serves until its context ends.
+type Server interface {
+	Serve(ctx context.Context) error
+	Addr() net.Addr
+}
+
+// RunCommand is the `run` command of a binary: build the logger, load the
+// config at --config through start, serve until SIGINT/SIGTERM, then drain.
+func RunCommand(binary, usage, configEnv string, start func(configPath string, log *zap.Logger) (Server, error)) *ucli.Command {
+	return &ucli.Command{
+		Name:  "run",
+		Usage: usage,
+		Flags: []ucli.Flag{ConfigFlag(configEnv)},
+		Action: func(c *ucli.Context) error {
+			log, err := Logger(c)
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			srv, err := start(c.String(FlagConfig), log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := SignalContext()
+			defer stop()
+			log.Info(binary+" listening", zap.Stringer("addr", srv.Addr()), zap.String("version", Version))
+			err = srv.Serve(ctx)
+			log.Info(binary + " stopped")
+			return err
+		},
+	}
 }

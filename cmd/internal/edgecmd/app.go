@@ -22,32 +22,14 @@ func App() *ucli.App {
 }
 
 func runCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:  "run",
-		Usage: "serve clients and keep tunnels to the relays",
-		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG")},
-		Action: func(c *ucli.Context) error {
-			log, err := cli.Logger(c)
+	return cli.RunCommand("edge", "serve clients and keep tunnels to the relays", "STRAIT_EDGE_CONFIG",
+		func(path string, log *zap.Logger) (cli.Server, error) {
+			f, err := Load(path)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			defer log.Sync()
-			f, err := Load(c.String(cli.FlagConfig))
-			if err != nil {
-				return err
-			}
-			srv, err := Build(f, nil, log)
-			if err != nil {
-				return err
-			}
-			ctx, stop := cli.SignalContext()
-			defer stop()
-			log.Info("edge listening", zap.Stringer("addr", srv.Listener.Addr()), zap.String("version", cli.Version))
-			err = srv.Serve(ctx)
-			log.Info("edge stopped")
-			return err
-		},
-	}
+			return Build(f, nil, log)
+		})
 }
 
 func checkCommand() *ucli.Command {

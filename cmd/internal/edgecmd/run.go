@@ -80,3 +80,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer s.Edge.Close()
 	return s.Edge.Serve(ctx, s.Listener, s.TLS)
 }
+
+// Addr is the address the edge listens on.
+func (s *Server) Addr() net.Addr { return s.Listener.Addr() }

@@ -27,32 +27,14 @@ func App() *ucli.App {
 }
 
 func runCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:  "run",
-		Usage: "serve tunnels from edges",
-		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_RELAY_CONFIG")},
-		Action: func(c *ucli.Context) error {
-			log, err := cli.Logger(c)
+	return cli.RunCommand("relay", "serve tunnels from edges", "STRAIT_RELAY_CONFIG",
+		func(path string, log *zap.Logger) (cli.Server, error) {
+			f, err := Load(path)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			defer log.Sync()
-			f, err := Load(c.String(cli.FlagConfig))
-			if err != nil {
-				return err
-			}
-			srv, err := Build(f, nil, log)
-			if err != nil {
-				return err
-			}
-			ctx, stop := cli.SignalContext()
-			defer stop()
-			log.Info("relay listening", zap.Stringer("addr", srv.Listener.Addr()), zap.String("version", cli.Version))
-			err = srv.Serve(ctx)
-			log.Info("relay stopped")
-			return err
-		},
-	}
+			return Build(f, nil, log)
+		})
 }
 
 func checkCommand() *ucli.Command {

@@ -61,3 +61,6 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 func (s *Server) Serve(ctx context.Context) error {
 	return s.Relay.Serve(ctx, s.Listener)
 }
+
+// Addr is the address the relay listens on.
+func (s *Server) Addr() net.Addr { return s.Listener.Addr() }
