@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +62,10 @@ type stack struct {
 	relayLogs *observer.ObservedLogs
 	edgeLogs  *observer.ObservedLogs
 
+	upstreamCA     string   // set when the fake serves TLS
+	upstreamProtos sync.Map // protocols the fake saw, with upstreamH2
+	upstreamConns  atomic.Int64
+
 	relayStop func()
 	edgeStop  func()
 	edgeReady func(context.Context) error
@@ -71,6 +78,9 @@ type stackOptions struct {
 	relayTLSEdit func(*relaycmd.File)
 	// viaProxy puts a cutProxy between edge and relay.
 	viaProxy bool
+	// upstreamH2 serves the fake provider over TLS with HTTP/2, trusted by
+	// the relay through upstream_ca; upstream connections are counted.
+	upstreamH2 bool
 }
 
 func newStack(t *testing.T, opts stackOptions) *stack {
@@ -84,9 +94,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		opts.fake.Keys = providerKeys
 	}
 	s.fake = fakeprovider.New(opts.fake)
-	fakeSrv := httptest.NewServer(s.fake)
-	t.Cleanup(fakeSrv.Close)
-	s.fakeSrv, s.fakeURL = fakeSrv, fakeSrv.URL
+	s.startFake(opts.upstreamH2)
 
 	s.startRelay(nil, opts.relayTLSEdit)
 	if opts.viaProxy {
@@ -101,6 +109,32 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	})
 	s.waitReady()
 	return s
+}
+
+func (s *stack) startFake(h2 bool) {
+	if !h2 {
+		s.fakeSrv = httptest.NewServer(s.fake)
+	} else {
+		s.fakeSrv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.upstreamProtos.Store(r.Proto, true)
+			s.fake.ServeHTTP(w, r)
+		}))
+		s.fakeSrv.EnableHTTP2 = true
+		s.fakeSrv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.upstreamConns.Add(1)
+			}
+		}
+		s.fakeSrv.StartTLS()
+		der := s.fakeSrv.Certificate().Raw
+		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		if err := os.WriteFile(s.path("upstream-ca.pem"), pemBytes, 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+		s.upstreamCA = s.path("upstream-ca.pem")
+	}
+	s.t.Cleanup(s.fakeSrv.Close)
+	s.fakeURL = s.fakeSrv.URL
 }
 
 func (s *stack) path(name string) string { return filepath.Join(s.dir, name) }
@@ -133,6 +167,7 @@ func (s *stack) startRelay(ln net.Listener, edit func(*relaycmd.File)) {
 	}
 	s.relayAddr = ln.Addr().String()
 	f := s.relayFile(s.relayAddr)
+	f.UpstreamCA = s.upstreamCA
 	if edit != nil {
 		edit(f)
 	}

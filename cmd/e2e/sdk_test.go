@@ -249,3 +249,39 @@ func anthropicOpts(s *stack, key string) []anthropicopt.RequestOption {
 	return []anthropicopt.RequestOption{anthropicopt.WithBaseURL(s.edgeURL), anthropicopt.WithAPIKey(key),
 		anthropicopt.WithHTTPClient(s.client), anthropicopt.WithMaxRetries(0)}
 }
+
+// TestUpstreamHTTP2Reuse: the relay reaches providers over HTTP/2 and keeps
+// reusing one warm connection instead of paying a handshake per request.
+func TestUpstreamHTTP2Reuse(t *testing.T) {
+	s := newStack(t, stackOptions{upstreamH2: true})
+	for i := range 20 {
+		if _, err := openaiChatStream(testCtx(t, 10*time.Second), t, s); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if _, ok := s.upstreamProtos.Load("HTTP/2.0"); !ok {
+		t.Fatal("the provider never saw HTTP/2")
+	}
+	if _, ok := s.upstreamProtos.Load("HTTP/1.1"); ok {
+		t.Fatal("some upstream requests used HTTP/1.1")
+	}
+	if n := s.upstreamConns.Load(); n != 1 {
+		t.Fatalf("%d upstream connections for 20 sequential requests, want 1", n)
+	}
+}
+
+// TestGeminiQueryKey: a client key in ?key= authenticates at the edge and
+// never travels further, in the URL or anywhere else.
+func TestGeminiQueryKey(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	body := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+	resp, err := s.client.Post(s.edgeURL+"/v1beta/models/gemini-2.5-flash:generateContent?key="+clientKey, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	checkUpstream(t, s.fake.Requests()[0], "gemini", "/v1beta/models/gemini-2.5-flash:generateContent")
+}

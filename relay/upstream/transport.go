@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"time"
@@ -14,6 +16,9 @@ type TransportConfig struct {
 	ResponseHeaderTimeout time.Duration
 	// DialTimeout bounds TCP connect; zero means 10s.
 	DialTimeout time.Duration
+	// RootCAs verifies providers' certificates; nil means the system roots.
+	// Set it for self-hosted providers behind a private CA.
+	RootCAs *x509.CertPool
 }
 
 // NewTransport returns the one transport all providers share: keep-alive,
@@ -39,5 +44,6 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 		// Bytes pass through exactly as the client negotiated them: no
 		// transparent decompression that would rewrite the body.
 		DisableCompression: true,
+		TLSClientConfig:    &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 	}
 }

@@ -22,8 +22,11 @@ type File struct {
 	MaxBodyBytes     int64         `yaml:"max_body_bytes"`
 	DrainTimeout     time.Duration `yaml:"drain_timeout"`
 	// ResponseHeaderTimeout bounds the wait for a provider's status line.
-	ResponseHeaderTimeout time.Duration  `yaml:"response_header_timeout"`
-	Providers             []ProviderFile `yaml:"providers"`
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+	// UpstreamCA, when set, is a PEM file of CAs that provider certificates
+	// must chain to instead of the system roots (self-hosted providers).
+	UpstreamCA string         `yaml:"upstream_ca"`
+	Providers  []ProviderFile `yaml:"providers"`
 }
 
 // TLSFile names the relay's certificate and the CA edges must chain to.

@@ -26,9 +26,15 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	transport := upstream.TransportConfig{ResponseHeaderTimeout: f.ResponseHeaderTimeout}
+	if f.UpstreamCA != "" {
+		if transport.RootCAs, err = certs.LoadPool(f.UpstreamCA); err != nil {
+			return nil, fmt.Errorf("upstream_ca: %w", err)
+		}
+	}
 	r, err := relay.New(relay.Config{
 		Providers: providers, MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
-		Transport: upstream.TransportConfig{ResponseHeaderTimeout: f.ResponseHeaderTimeout},
+		Transport: transport,
 		Logger:    log,
 	})
 	if err != nil {
