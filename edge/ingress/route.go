@@ -114,7 +114,7 @@ func TakeClientKey(h http.Header, rawQuery string) (key, newQuery string) {
 		}
 		h.Del(name)
 	}
-	q, qkey := takeQueryKey(rawQuery)
+	q, qkey := proto.TakeQueryKey(rawQuery)
 	if key == "" {
 		key = qkey
 	}
@@ -126,25 +126,6 @@ func cutBearer(v string) (string, bool) {
 		return strings.TrimSpace(v[7:]), true
 	}
 	return "", false
-}
-
-// takeQueryKey removes key= parameters without re-encoding the rest of the
-// query, which must reach the provider byte for byte (e.g. alt=sse).
-func takeQueryKey(raw string) (query, key string) {
-	if !strings.Contains(raw, "key=") {
-		return raw, ""
-	}
-	kept := make([]string, 0, 4)
-	for _, part := range strings.Split(raw, "&") {
-		if v, ok := strings.CutPrefix(part, "key="); ok {
-			if key == "" {
-				key = unescape(v)
-			}
-			continue
-		}
-		kept = append(kept, part)
-	}
-	return strings.Join(kept, "&"), key
 }
 
 // ForwardHeader returns the headers to send through the tunnel: the

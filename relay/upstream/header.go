@@ -17,7 +17,11 @@ var credentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key",
 
 func copyHeader(dst, src http.Header) {
 	for k, vv := range src {
-		dst[k] = append([]string(nil), vv...)
+		// Canonical names only: Del below, and the transport's own Host and
+		// Content-Length, match canonical keys, so "x-api-key" or "host" from
+		// the edge would otherwise go out verbatim next to ours.
+		ck := http.CanonicalHeaderKey(k)
+		dst[ck] = append(dst[ck], vv...)
 	}
 	for _, k := range credentialHeaders {
 		dst.Del(k)

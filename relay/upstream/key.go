@@ -10,20 +10,28 @@ import (
 // (fmt verbs, zap's Stringer, JSON) yields only a short fingerprint, so a key
 // that slips into a log line or an error message leaks nothing usable.
 type Key struct {
-	secret string
+	// The secret sits behind a *string: fmt does not call Format on a Key
+	// held in an unexported field (Provider.keys), but it prints a nested
+	// *string as an address, never what it points to.
+	secret *string
 }
 
 // NewKey wraps a secret.
-func NewKey(secret string) Key { return Key{secret: secret} }
+func NewKey(secret string) Key { return Key{secret: &secret} }
 
 // Reveal returns the secret, for the one place that sets the upstream
 // header.
-func (k Key) Reveal() string { return k.secret }
+func (k Key) Reveal() string {
+	if k.secret == nil {
+		return ""
+	}
+	return *k.secret
+}
 
 // Fingerprint is the first 8 hex digits of the key's SHA-256: enough to tell
 // keys apart in logs, useless to an attacker.
 func (k Key) Fingerprint() string {
-	sum := sha256.Sum256([]byte(k.secret))
+	sum := sha256.Sum256([]byte(k.Reveal()))
 	return hex.EncodeToString(sum[:4])
 }
 

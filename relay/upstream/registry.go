@@ -68,7 +68,7 @@ var (
 	ErrNoRoute  = errors.New("no provider configured for this request")
 	ErrBadPath  = errors.New("request path not allowed")
 	ErrNoKeys   = errors.New("provider has no API keys")
-	errNoScheme = errors.New("base URL must be http or https with a host")
+	errNoScheme = errors.New("base URL must be http or https with a host, and no query or user info")
 )
 
 // NewRegistry validates the providers. The first provider of each kind serves
@@ -102,7 +102,7 @@ func newProvider(c ProviderConfig) (*Provider, error) {
 		return nil, fmt.Errorf("invalid name %q", c.Name)
 	}
 	u, err := url.Parse(c.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
 		return nil, fmt.Errorf("base_url %q: %w", c.BaseURL, errNoScheme)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
@@ -205,16 +205,10 @@ func checkPath(p string) error {
 	return nil
 }
 
-// stripQueryKey removes a Gemini-style ?key= so a key never travels in a URL
-// (URLs end up in logs and error messages).
+// stripQueryKey removes any key= so a key never travels in a URL (URLs end
+// up in logs and error messages); the edge already took it out, this is the
+// second line of defence.
 func stripQueryKey(raw string) string {
-	if raw == "" || !strings.Contains(raw, "key=") {
-		return raw
-	}
-	q, err := url.ParseQuery(raw)
-	if err != nil {
-		return raw
-	}
-	q.Del("key")
-	return q.Encode()
+	rest, _ := proto.TakeQueryKey(raw)
+	return rest
 }

@@ -29,11 +29,11 @@ func TestNewRegistryValidation(t *testing.T) {
 		want string // error substring; "" means success
 	}{
 		{"ok", []ProviderConfig{ok}, ""},
-		{"none", nil, ""},
 		{"http allowed", with(func(c *ProviderConfig) { c.BaseURL = "http://127.0.0.1:8080/v" }), ""},
 		{"unknown kind", with(func(c *ProviderConfig) { c.Kind = "azure" }), "unknown kind"},
 		{"empty kind", with(func(c *ProviderConfig) { c.Kind = "" }), "unknown kind"},
 		{"ftp", with(func(c *ProviderConfig) { c.BaseURL = "ftp://x" }), "base_url"},
+		{"user info in base URL", with(func(c *ProviderConfig) { c.BaseURL = "https://u:p@api.example.com" }), "base_url"},
 		{"no scheme", with(func(c *ProviderConfig) { c.BaseURL = "api.openai.com" }), "base_url"},
 		{"no host", with(func(c *ProviderConfig) { c.BaseURL = "https://" }), "base_url"},
 		{"no host with path", with(func(c *ProviderConfig) { c.BaseURL = "https:///v1" }), "base_url"},
@@ -193,6 +193,7 @@ func TestNewRequestNeverOpenProxy(t *testing.T) {
 		":443@evil.com/x", "/v1/\\..\\x", "/v1/x\x00", "/..", "/.", "/v1/%2F%2Fevil.com",
 		"/v1/\r\nHost: evil.com", "/%09/evil.com", "/v1/x/", "/v1/chat/completions",
 	}
+	accepted := map[string]bool{}
 	for _, path := range paths {
 		h := &proto.RequestHeader{Method: "POST", Path: path, RawQuery: "a=1",
 			Header: http.Header{"Host": {"evil.com"}, "host": {"evil.com"}, "X-Forwarded-Host": {"evil.com"}}}
@@ -206,6 +207,7 @@ func TestNewRequestNeverOpenProxy(t *testing.T) {
 		if req.URL.Scheme != "https" || req.URL.Host != host || req.Host != host || req.URL.User != nil {
 			t.Errorf("NewRequest(%q) goes to %s (Host %q), want %s", path, req.URL, req.Host, host)
 		}
+		accepted[path] = true
 		if !strings.HasPrefix(req.URL.EscapedPath(), "/api/") {
 			t.Errorf("NewRequest(%q) path %q escapes the base path /api", path, req.URL.EscapedPath())
 		}
@@ -213,6 +215,11 @@ func TestNewRequestNeverOpenProxy(t *testing.T) {
 			if strings.EqualFold(k, "Host") {
 				t.Errorf("NewRequest(%q) forwards a %s header", path, k)
 			}
+		}
+	}
+	for _, path := range []string{"/v1/chat/completions", "/v1/x/", "/v1/%2e%2e/x"} {
+		if !accepted[path] {
+			t.Errorf("clean path %q was not accepted", path)
 		}
 	}
 	for _, method := range []string{"GET http://evil.com/", "GET\r\nHost: evil.com"} {
