@@ -1,0 +1,89 @@
+// Package quictun is the QUIC transport of the tunnel (quic-go): mutual TLS
+// 1.3 with the project CA, one QUIC connection per session, one QUIC stream
+// per tunnel stream.
+//
+// Across a lossy border, a lost packet on a TCP connection stalls every
+// stream multiplexed on it; QUIC streams are independent, so a loss delays
+// only the stream it belongs to. UDP is often throttled or blocked, which is
+// why the WebSocket transport stays as the fallback.
+package quictun
+
+import (
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/certs"
+)
+
+// ALPN is the protocol the QUIC tunnel negotiates.
+const ALPN = certs.QUICALPN
+
+// Config tunes one side of the transport. The zero value is usable.
+type Config struct {
+	// Heartbeat is the keep-alive period: with no other traffic, a PING goes
+	// out this often. Zero means 15s.
+	Heartbeat time.Duration
+	// HeartbeatTimeout is how long past a missed heartbeat the peer may stay
+	// silent before the session is declared dead: the idle timeout is
+	// Heartbeat + HeartbeatTimeout. Any packet received counts as life, so
+	// bulk data never starves liveness. Zero means 10s.
+	HeartbeatTimeout time.Duration
+	// StreamWindow is the most unread data one stream may hold at the
+	// receiver (a limit, not an allocation). Zero means 4 MiB.
+	StreamWindow uint64
+	// SessionWindow caps unread data across all streams of a session; several
+	// times StreamWindow so one stuck stream cannot starve the rest. Zero
+	// means 4×StreamWindow.
+	SessionWindow uint64
+	// MaxStreams is how many streams the peer may have open at once. Zero
+	// means 4096.
+	MaxStreams int64
+	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means 10s.
+	HandshakeTimeout time.Duration
+	// Logger; nil means zap.NewNop().
+	Logger *zap.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = 10 * time.Second
+	}
+	if c.StreamWindow == 0 {
+		c.StreamWindow = 4 << 20
+	}
+	if c.SessionWindow == 0 {
+		c.SessionWindow = 4 * c.StreamWindow
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 4096
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	return c
+}
+
+// quicConfig translates Config into quic-go's settings. The server accepts
+// no unidirectional streams; the client accepts the one welcome stream.
+func (c Config) quicConfig(client bool) *quic.Config {
+	initial := min(c.StreamWindow, 512<<10) // grows by auto-tuning up to the max
+	return &quic.Config{
+		HandshakeIdleTimeout:           c.HandshakeTimeout,
+		MaxIdleTimeout:                 c.Heartbeat + c.HeartbeatTimeout,
+		KeepAlivePeriod:                c.Heartbeat,
+		InitialStreamReceiveWindow:     initial,
+		MaxStreamReceiveWindow:         c.StreamWindow,
+		InitialConnectionReceiveWindow: min(c.SessionWindow, 2*initial),
+		MaxConnectionReceiveWindow:     c.SessionWindow,
+		MaxIncomingStreams:             c.MaxStreams,
+		MaxIncomingUniStreams:          map[bool]int64{true: 1, false: -1}[client],
+	}
+}

@@ -1,0 +1,185 @@
+package quictun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// Application error codes on the wire.
+const (
+	codeNoError     quic.ApplicationErrorCode = 0
+	codeStreamReset quic.StreamErrorCode      = 1 // Reset, or Close with a write still blocked
+	codeStreamDone  quic.StreamErrorCode      = 2 // Close: this side reads no more
+)
+
+// session adapts a quic.Conn to tunnel.Session.
+type session struct {
+	conn    *quic.Conn
+	info    tunnel.Info
+	streams atomic.Int64
+	// released runs once when the connection ends, however it ends: it
+	// frees the UDP socket a dialer opened, or tells the listener.
+	released func()
+}
+
+func newSession(conn *quic.Conn, closeFn func()) *session {
+	cs := conn.ConnectionState().TLS
+	info := tunnel.Info{Transport: "quic", LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr()}
+	if len(cs.PeerCertificates) > 0 {
+		info.PeerName = cs.PeerCertificates[0].Subject.CommonName
+	}
+	s := &session{conn: conn, info: info, released: sync.OnceFunc(func() {})}
+	if closeFn != nil {
+		s.released = sync.OnceFunc(closeFn)
+		context.AfterFunc(conn.Context(), s.released)
+	}
+	return s
+}
+
+func (s *session) OpenStream(ctx context.Context) (tunnel.Stream, error) {
+	// OpenStreamSync waits only for the peer's stream limit, never for a
+	// round trip: the stream exists on the wire once its first bytes go out.
+	st, err := s.conn.OpenStreamSync(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, mapErr(err)
+	}
+	return s.track(st), nil
+}
+
+func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
+	st, err := s.conn.AcceptStream(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, mapErr(err)
+	}
+	return s.track(st), nil
+}
+
+func (s *session) track(st *quic.Stream) *stream {
+	s.streams.Add(1)
+	return &stream{Stream: st, onClose: func() { s.streams.Add(-1) }}
+}
+
+// Ping reports the smoothed RTT that QUIC measures from every ACK, which is
+// more accurate than a separate ping and costs nothing.
+func (s *session) Ping(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	return s.conn.ConnectionStats().SmoothedRTT, nil
+}
+
+func (s *session) NumStreams() int       { return int(s.streams.Load()) }
+func (s *session) Done() <-chan struct{} { return s.conn.Context().Done() }
+func (s *session) Info() tunnel.Info     { return s.info }
+
+func (s *session) Close() error {
+	err := s.conn.CloseWithError(codeNoError, "closing")
+	s.released()
+	return err
+}
+
+// Err reports why the session ended, wrapped as tunnel.ErrSessionClosed.
+func (s *session) Err() error {
+	select {
+	case <-s.conn.Context().Done():
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, context.Cause(s.conn.Context()))
+}
+
+// stream adapts a quic.Stream to tunnel.Stream. quic-go forbids Close
+// concurrently with Write, so writes and the FIN are serialised here.
+type stream struct {
+	*quic.Stream
+	writeMu   sync.Mutex
+	closeOnce sync.Once
+	onClose   func()
+}
+
+func (s *stream) ID() uint64 { return uint64(s.StreamID()) }
+
+func (s *stream) Read(p []byte) (int, error) {
+	n, err := s.Stream.Read(p)
+	return n, mapErr(err)
+}
+
+func (s *stream) Write(p []byte) (int, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	n, err := s.Stream.Write(p)
+	return n, mapErr(err)
+}
+
+// CloseWrite sends FIN after the data already written.
+func (s *stream) CloseWrite() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return mapErr(s.Stream.Close())
+}
+
+// Close stops reading (the peer's writes fail) and ends the write side: with
+// a FIN if no write is in progress, else by abandoning the blocked write.
+func (s *stream) Close() error {
+	s.Stream.CancelRead(codeStreamDone)
+	if s.writeMu.TryLock() {
+		_ = s.Stream.Close()
+		s.writeMu.Unlock()
+	} else {
+		s.Stream.CancelWrite(codeStreamReset)
+	}
+	s.closeOnce.Do(s.onClose)
+	return nil
+}
+
+// Reset abandons the stream in both directions; the peer's reads and writes
+// fail with tunnel.ErrStreamReset.
+func (s *stream) Reset() error {
+	s.Stream.CancelWrite(codeStreamReset)
+	s.Stream.CancelRead(codeStreamReset)
+	s.closeOnce.Do(s.onClose)
+	return nil
+}
+
+// mapErr wraps quic-go's errors so callers can test them against the tunnel
+// sentinels; deadline errors stay net.Errors with Timeout() true.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *quic.StreamError
+	var ae *quic.ApplicationError
+	var ie *quic.IdleTimeoutError
+	var he *quic.HandshakeTimeoutError
+	var te *quic.TransportError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: %w", tunnel.ErrStreamReset, err)
+	case errors.As(err, &ae), errors.As(err, &ie), errors.As(err, &he), errors.As(err, &te),
+		errors.Is(err, quic.ErrServerClosed), errors.Is(err, quic.ErrTransportClosed):
+		return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, err)
+	}
+	return err
+}
+
+var (
+	_ tunnel.Session = (*session)(nil)
+	_ tunnel.Stream  = (*stream)(nil)
+)

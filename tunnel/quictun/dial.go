@@ -1,0 +1,99 @@
+package quictun
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// Dialer opens QUIC tunnel sessions to one relay. It implements
+// tunnel.Dialer.
+type Dialer struct {
+	addr    string
+	tls     *tls.Config
+	cfg     Config
+	checked sync.Once // UDP buffer sizes: report once, not on every redial
+}
+
+// NewDialer returns a Dialer for the relay at addr (host:port, UDP).
+// tlsConfig must carry the client certificate and pin the project CA.
+func NewDialer(addr string, tlsConfig *tls.Config, cfg Config) (*Dialer, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("quictun: relay address %q: %w", addr, err)
+	}
+	return &Dialer{addr: addr, tls: clientTLS(tlsConfig), cfg: cfg.withDefaults()}, nil
+}
+
+func clientTLS(c *tls.Config) *tls.Config {
+	tc := c.Clone()
+	tc.MinVersion = tls.VersionTLS13
+	tc.NextProtos = []string{ALPN}
+	return tc
+}
+
+// Addr returns the relay address.
+func (d *Dialer) Addr() string { return d.addr }
+
+// Dial resolves the relay, opens a UDP socket for this session and completes
+// the QUIC handshake with mutual TLS. The socket is closed with the session.
+func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
+	raddr, err := net.ResolveUDPAddr("udp", d.addr)
+	if err != nil {
+		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
+	}
+	udp, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	conn, err := tr.Dial(ctx, raddr, d.tls, d.cfg.quicConfig(true))
+	if err == nil {
+		err = awaitWelcome(ctx, conn)
+	}
+	if err != nil {
+		tr.Close()
+		udp.Close()
+		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
+	}
+	d.checked.Do(func() { checkBuffers(udp, d.cfg.Logger.Named("tunnel.quic"), zap.String("relay", d.addr)) })
+	return newSession(conn, func() { tr.Close(); udp.Close() }), nil
+}
+
+// awaitWelcome waits for the relay's welcome. In TLS 1.3 the client's side
+// of the handshake completes before the server has checked the client
+// certificate; only the welcome proves the relay accepted this edge, so a
+// refused edge never reports a session as up.
+func awaitWelcome(ctx context.Context, conn *quic.Conn) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	context.AfterFunc(conn.Context(), cancel) // a refusal closes the connection
+	fail := func(err error) error {
+		if cause := context.Cause(conn.Context()); cause != nil {
+			err = cause // the relay's reason beats "context canceled"
+		}
+		conn.CloseWithError(codeNoError, "no welcome")
+		return err
+	}
+	st, err := conn.AcceptUniStream(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(st, b[:]); err != nil {
+		return fail(err)
+	}
+	if b[0] != welcomeVersion {
+		return fail(fmt.Errorf("relay speaks tunnel version %d, want %d", b[0], welcomeVersion))
+	}
+	return nil
+}
+
+var _ tunnel.Dialer = (*Dialer)(nil)

@@ -1,0 +1,162 @@
+package quictun
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/certs"
+	"github.com/strait/strait/tunnel"
+)
+
+// Listener accepts QUIC tunnel sessions on one UDP socket. It implements
+// tunnel.Listener.
+type Listener struct {
+	udp *net.UDPConn
+	tr  *quic.Transport
+	ln  *quic.Listener
+	log *zap.Logger
+
+	// The socket carries every accepted session, so it is released only
+	// once the listener is closed and the last session has ended.
+	mu       sync.Mutex
+	live     int
+	closed   bool
+	released bool
+}
+
+// Listen serves QUIC tunnels on udp. tlsConfig must carry the relay's
+// certificate and require client certificates from clientCAs (see
+// certs.ServerConfig); verification happens in VerifyConnection here so that
+// every refusal is logged with its reason.
+func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.Named("tunnel.quic")
+	tc := tlsConfig.Clone()
+	tc.MinVersion = tls.VersionTLS13
+	tc.NextProtos = []string{ALPN}
+	clientCAs := tc.ClientCAs
+	if clientCAs == nil {
+		return nil, errors.New("quictun: tls config has no client CAs")
+	}
+	// Ask for a certificate but verify it ourselves: the TLS stack would
+	// refuse a missing or bad one before any hook runs, unlogged.
+	tc.ClientAuth = tls.RequestClientCert
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		err := verifyClient(cs, clientCAs)
+		if err != nil {
+			log.Warn("tunnel handshake refused", zap.String("transport", "quic"),
+				zap.String("reason", certs.DescribeVerifyError(err)))
+		}
+		return err
+	}
+	tr := &quic.Transport{Conn: udp}
+	ln, err := tr.Listen(tc, cfg.quicConfig(false))
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	checkBuffers(udp, log)
+	return &Listener{udp: udp, tr: tr, ln: ln, log: log}, nil
+}
+
+// verifyClient does what tls.RequireAndVerifyClientCert would: a chain to
+// the project CA, valid now, usable for client authentication.
+func verifyClient(cs tls.ConnectionState, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errNoClientCert
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err
+}
+
+// errNoClientCert carries the same text as crypto/tls's own error so that
+// certs.DescribeVerifyError describes both transports alike.
+var errNoClientCert = errors.New("tls: client didn't provide a certificate")
+
+// welcomeVersion is the one byte the relay sends on a unidirectional stream
+// once it has accepted an edge (see awaitWelcome).
+const welcomeVersion = 1
+
+// Accept waits for the next authenticated session and welcomes it.
+func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
+	var conn *quic.Conn
+	for {
+		c, err := l.ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, net.ErrClosed
+		}
+		if err := welcome(c); err != nil {
+			l.log.Debug("could not welcome edge", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
+			c.CloseWithError(codeNoError, "welcome failed")
+			continue
+		}
+		conn = c
+		break
+	}
+	l.mu.Lock()
+	l.live++
+	l.mu.Unlock()
+	sess := newSession(conn, l.sessionEnded)
+	l.log.Info("edge authenticated", zap.String("transport", "quic"),
+		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName))
+	return sess, nil
+}
+
+// welcome sends the welcome byte; neither call waits for the peer.
+func welcome(c *quic.Conn) error {
+	st, err := c.OpenUniStream()
+	if err != nil {
+		return err
+	}
+	if _, err := st.Write([]byte{welcomeVersion}); err != nil {
+		return err
+	}
+	return st.Close()
+}
+
+// Close stops accepting new sessions. Sessions already accepted stay up;
+// the socket closes when the last of them ends.
+func (l *Listener) Close() error {
+	err := l.ln.Close()
+	l.mu.Lock()
+	l.closed = true
+	l.maybeReleaseLocked()
+	l.mu.Unlock()
+	return err
+}
+
+func (l *Listener) sessionEnded() {
+	l.mu.Lock()
+	l.live--
+	l.maybeReleaseLocked()
+	l.mu.Unlock()
+}
+
+func (l *Listener) maybeReleaseLocked() {
+	if l.closed && l.live == 0 && !l.released {
+		l.released = true
+		l.tr.Close()
+		l.udp.Close()
+	}
+}
+
+// Addr is the UDP address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+var _ tunnel.Listener = (*Listener)(nil)
