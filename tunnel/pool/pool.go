@@ -169,7 +169,9 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 			if err == nil {
 				return st, nil
 			}
-			lastErr = err
+			if ctx.Err() == nil { // keep the session's reason, not our own deadline
+				lastErr = err
+			}
 			// The session failed under us and its supervisor will notice; try
 			// again shortly with whatever is live then.
 			retry.Reset(20 * time.Millisecond)

@@ -24,6 +24,8 @@ type handshakeListener struct {
 
 	ready  chan net.Conn
 	done   chan struct{}
+	stop   context.CancelFunc // aborts handshakes in progress
+	base   context.Context
 	wg     sync.WaitGroup
 	closed sync.Once
 }
@@ -31,6 +33,7 @@ type handshakeListener struct {
 func newHandshakeListener(ln net.Listener, tc *tls.Config, timeout time.Duration, log *zap.Logger) *handshakeListener {
 	h := &handshakeListener{Listener: ln, tls: tc, timeout: timeout, log: log,
 		ready: make(chan net.Conn), done: make(chan struct{})}
+	h.base, h.stop = context.WithCancel(context.Background())
 	h.wg.Add(1)
 	go h.acceptLoop()
 	return h
@@ -56,10 +59,16 @@ func (h *handshakeListener) acceptLoop() {
 
 func (h *handshakeListener) handshake(raw net.Conn) {
 	defer h.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
+	// Derived from base so that Close aborts a client stalling its handshake
+	// instead of waiting out the timeout.
+	ctx, cancel := context.WithTimeout(h.base, h.timeout)
 	defer cancel()
 	conn := tls.Server(raw, h.tls)
 	if err := conn.HandshakeContext(ctx); err != nil {
+		if h.base.Err() != nil { // listener closing: not a refusal
+			raw.Close()
+			return
+		}
 		h.log.Warn("tunnel handshake refused",
 			zap.String("remote", raw.RemoteAddr().String()),
 			zap.String("reason", certs.DescribeVerifyError(err)))
@@ -94,7 +103,12 @@ func (h *handshakeListener) Close() error {
 	return h.Listener.Close()
 }
 
-func (h *handshakeListener) shut() { h.closed.Do(func() { close(h.done) }) }
+func (h *handshakeListener) shut() {
+	h.closed.Do(func() {
+		close(h.done)
+		h.stop()
+	})
+}
 
 // wait blocks until the accept loop and every handshake goroutine ended.
 func (h *handshakeListener) wait() { h.wg.Wait() }

@@ -40,6 +40,9 @@ func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if s.mux.IsClosed() {
+			return nil, sessionErr(err)
+		}
 		return nil, mapErr(err)
 	}
 	return stream{st}, nil
@@ -92,6 +95,9 @@ func (s stream) Read(p []byte) (int, error) {
 
 func (s stream) Write(p []byte) (int, error) {
 	n, err := s.Stream.Write(p)
+	if err != nil && s.Session().IsClosed() {
+		return n, sessionErr(err)
+	}
 	return n, mapErr(err)
 }
 
@@ -110,6 +116,17 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", tunnel.ErrPeerGoingAway, err)
 	}
 	return err
+}
+
+// sessionErr maps the error of a call that failed because the session is
+// gone. yamux then reports whatever ended it (the WebSocket close from the
+// peer, or ErrStreamClosed for a stream it force-closed), and the contract
+// requires a match for ErrSessionClosed.
+func sessionErr(err error) error {
+	if m := mapErr(err); errors.Is(m, tunnel.ErrSessionClosed) {
+		return m
+	}
+	return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, err)
 }
 
 var (

@@ -68,12 +68,15 @@ func (c *wsConn) Write(p []byte) (int, error) {
 }
 
 // Close sends a close message if the socket still takes writes, then closes
-// the connection.
+// the connection. While a Write is in flight it skips the message: that Write
+// may be stuck on a dead peer (socket buffers full, no deadline), only closing
+// the connection releases it, and yamux's Close waits for its writer.
 func (c *wsConn) Close() error {
-	c.writeMu.Lock()
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	c.writeMu.Unlock()
+	if c.writeMu.TryLock() {
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		c.writeMu.Unlock()
+	}
 	return c.ws.Close()
 }
 

@@ -1,0 +1,151 @@
+package wstun_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/strait/strait/tunnel/tunneltest"
+	"github.com/strait/strait/tunnel/wstun"
+)
+
+// TestHandshakeRefused: an edge without the right certificate (or facing a
+// relay from another CA) cannot get a session, and the relay logs the
+// refusal once with its reason.
+func TestHandshakeRefused(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "Strait CA test")
+	other := tunneltest.NewPKI(t, "Other CA")
+	for _, tc := range []struct {
+		name       string
+		server     *tls.Config
+		client     *tls.Config
+		wantReason string
+	}{
+		{"no client certificate", pki.ServerConfig(), pki.ClientConfigWith(nil),
+			"client presented no certificate"},
+		{"client certificate from another CA", pki.ServerConfig(), pki.ClientConfigWith(&other.Edge),
+			"certificate signed by unknown authority"},
+		{"relay certificate from another CA", other.ServerConfig(), pki.ClientConfigWith(&other.Edge),
+			"remote refused our certificate: bad certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zapcore.InfoLevel)
+			cfg := testConfig()
+			cfg.Logger = zap.New(core)
+			ln, err := listenWith(t, tc.server, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dial(t, ln.Addr().String(), tc.client, cfg); err == nil {
+				t.Fatal("Dial succeeded")
+			} else {
+				t.Logf("Dial: %v", err)
+			}
+			refused := waitLog(t, logs, "tunnel handshake refused")
+			if got := refused.ContextMap()["reason"]; got != tc.wantReason {
+				t.Errorf("reason = %q; want %q", got, tc.wantReason)
+			}
+			if n := logs.FilterMessage("edge authenticated").Len(); n != 0 {
+				t.Errorf("%d \"edge authenticated\" entries for a refused edge", n)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			if s, err := ln.Accept(ctx); err == nil {
+				s.Close()
+				t.Error("Accept returned a session for a refused edge")
+			}
+		})
+	}
+}
+
+// waitLog waits for the first entry with message msg; the listener logs from
+// its handshake goroutine, possibly after the client has seen the alert.
+func waitLog(t *testing.T, logs *observer.ObservedLogs, msg string) observer.LoggedEntry {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if e := logs.FilterMessage(msg).All(); len(e) > 0 {
+			if len(e) > 1 {
+				t.Errorf("%d %q entries, want 1", len(e), msg)
+			}
+			return e[0]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no %q log entry; have %v", msg, logs.All())
+	return observer.LoggedEntry{}
+}
+
+// TestListenerClose: Close returns promptly even with a client stuck before
+// its TLS handshake, Accept fails afterwards, new edges are refused, and a
+// session accepted earlier keeps working.
+func TestListenerClose(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	cfg := testConfig() // HandshakeTimeout 5s
+	cfg.Logger = zap.New(core)
+	p := newPair(t, cfg)
+
+	stuck, err := net.Dial("tcp", p.ln.Addr().String()) // never sends a ClientHello
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
+	defer cancel()
+	blocked := async(func() (int, error) { _, err := p.ln.Accept(ctx); return 0, err })
+	time.Sleep(50 * time.Millisecond) // let the handshake goroutine start waiting
+
+	start := time.Now()
+	await(t, "Listener.Close", async(func() (int, error) { return 0, p.ln.Close() }), 2*time.Second)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v with a stuck handshake; want well under the 5s handshake timeout", d)
+	} else {
+		t.Logf("Close took %v", d)
+	}
+	if n := logs.FilterMessage("tunnel handshake refused").Len(); n != 0 {
+		t.Errorf("Close logged %d handshake refusals; an aborted handshake is not one", n)
+	}
+	if r := await(t, "Accept blocked across Close", blocked, time.Second); !errors.Is(r.err, net.ErrClosed) {
+		t.Errorf("blocked Accept = %v; want net.ErrClosed", r.err)
+	}
+	if _, err := p.ln.Accept(ctx); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close = %v; want net.ErrClosed", err)
+	}
+	if err := p.ln.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	if s, err := dial(t, p.ln.Addr().String(), p.pki.ClientConfig(), testConfig()); err == nil {
+		s.Close()
+		t.Error("Dial after Listener.Close succeeded")
+	}
+
+	// The accepted session outlives its listener.
+	stop := serveEcho(t, p.relay)
+	defer stop()
+	if err := echoOne(open(t, p.edge), []byte("still up")); err != nil {
+		t.Errorf("session after Listener.Close: %v", err)
+	}
+}
+
+// TestListenerConfigErrors: invalid settings are rejected at construction.
+func TestListenerConfigErrors(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "")
+	bad := testConfig()
+	bad.StreamWindow = 1 << 10 // below yamux's 256 KiB initial window
+	if _, err := listenWith(t, pki.ServerConfig(), bad); err == nil {
+		t.Error("Listen accepted a 1 KiB StreamWindow")
+	}
+	if _, err := wstun.NewDialer("127.0.0.1:1", pki.ClientConfig(), bad); err == nil {
+		t.Error("NewDialer accepted a 1 KiB StreamWindow")
+	}
+	if _, err := wstun.NewDialer("no-port", pki.ClientConfig(), testConfig()); err == nil {
+		t.Error("NewDialer accepted an address without a port")
+	}
+}
