@@ -16,6 +16,11 @@
 //   - CloseWrite ends the write direction (the peer reads io.EOF) and keeps the
 //     read direction open. Close releases the stream; the peer sees io.EOF or
 //     an error on its next read.
+//   - Reset abandons the stream at once: local Read and Write fail with
+//     ErrStreamReset. Where the transport has a reset frame (QUIC) the peer's
+//     Read and Write fail with ErrStreamReset too; yamux has none, so there
+//     the peer reads io.EOF. Either way the peer learns promptly, and the
+//     reason, when it matters, travels in a proto End frame.
 //   - When a session dies, Done is closed and every blocked call on it or its
 //     streams returns promptly with an error that matches ErrSessionClosed.
 package tunnel
@@ -50,6 +55,8 @@ type Stream interface {
 	CloseWrite() error
 	// Close releases the stream. Unread incoming data is discarded.
 	Close() error
+	// Reset abandons the stream in both directions (see the package doc).
+	Reset() error
 	SetDeadline(t time.Time) error
 	SetReadDeadline(t time.Time) error
 	SetWriteDeadline(t time.Time) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -31,7 +32,7 @@ func (s *session) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return stream{st}, nil
+	return &stream{Stream: st}, nil
 }
 
 func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
@@ -45,7 +46,7 @@ func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 		}
 		return nil, mapErr(err)
 	}
-	return stream{st}, nil
+	return &stream{Stream: st}, nil
 }
 
 func (s *session) Ping(ctx context.Context) (time.Duration, error) {
@@ -76,25 +77,50 @@ func (s *session) Err() error {
 }
 
 // stream adapts a yamux stream to tunnel.Stream.
-type stream struct{ *yamux.Stream }
+type stream struct {
+	*yamux.Stream
+	reset atomic.Bool
+}
 
-func (s stream) ID() uint64 { return uint64(s.StreamID()) }
+func (s *stream) ID() uint64 { return uint64(s.StreamID()) }
 
 // CloseWrite sends FIN: yamux's Close is already a half-close, and reads keep
 // working until the peer closes its side.
-func (s stream) CloseWrite() error { return mapErr(s.Stream.Close()) }
+func (s *stream) CloseWrite() error { return mapErr(s.Stream.Close()) }
 
 // Close is the same FIN; yamux has no way to stop receiving, and unread data
 // is dropped when the peer's FIN completes the close.
-func (s stream) Close() error { return mapErr(s.Stream.Close()) }
+func (s *stream) Close() error { return mapErr(s.Stream.Close()) }
 
-func (s stream) Read(p []byte) (int, error) {
+// Reset fails local reads and writes at once and sends FIN, the only signal
+// yamux has: the peer reads io.EOF (see the tunnel package doc).
+func (s *stream) Reset() error {
+	s.reset.Store(true)
+	_ = s.Stream.SetDeadline(time.Now()) // wakes blocked Read and Write
+	return mapErr(s.Stream.Close())
+}
+
+var errLocalReset = fmt.Errorf("%w (locally)", tunnel.ErrStreamReset)
+
+func (s *stream) Read(p []byte) (int, error) {
+	if s.reset.Load() {
+		return 0, errLocalReset
+	}
 	n, err := s.Stream.Read(p)
+	if err != nil && s.reset.Load() {
+		return n, errLocalReset
+	}
 	return n, mapErr(err)
 }
 
-func (s stream) Write(p []byte) (int, error) {
+func (s *stream) Write(p []byte) (int, error) {
+	if s.reset.Load() {
+		return 0, errLocalReset
+	}
 	n, err := s.Stream.Write(p)
+	if err != nil && s.reset.Load() {
+		return n, errLocalReset
+	}
 	if err != nil && s.Session().IsClosed() {
 		return n, sessionErr(err)
 	}
@@ -131,5 +157,5 @@ func sessionErr(err error) error {
 
 var (
 	_ tunnel.Session = (*session)(nil)
-	_ tunnel.Stream  = stream{}
+	_ tunnel.Stream  = (*stream)(nil)
 )
