@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -147,12 +148,20 @@ func describeRemoteAlert(err error) string {
 // remoteAlert recovers the alert code from crypto/tls's remote-error value.
 // Its type is unexported, but it prints exactly like tls.AlertError, so
 // matching the text is stable.
+var quicRemoteAlert = regexp.MustCompile(`CRYPTO_ERROR 0x1[0-9a-f]{2} \(remote\)(?: \(frame type: 0x[0-9a-f]+\))?: (tls: [a-z0-9 ]+)`)
+
 func remoteAlert(err error) (tls.AlertError, bool) {
-	opErr, ok := errors.AsType[*net.OpError](err)
-	if !ok || opErr.Op != "remote error" || opErr.Err == nil {
+	var msg string
+	if opErr, ok := errors.AsType[*net.OpError](err); ok && opErr.Op == "remote error" && opErr.Err != nil {
+		msg = opErr.Err.Error()
+	} else if m := quicRemoteAlert.FindStringSubmatch(err.Error()); m != nil {
+		// QUIC carries TLS alerts as CRYPTO_ERROR transport errors; quic-go
+		// formats them as "CRYPTO_ERROR 0x12a (remote): tls: bad certificate".
+		// Matched on text because this package stays stdlib-only.
+		msg = m[1]
+	} else {
 		return 0, false
 	}
-	msg := opErr.Err.Error()
 	for code := range 256 {
 		if tls.AlertError(code).Error() == msg {
 			return tls.AlertError(code), true

@@ -68,41 +68,64 @@ func New(cfg Config) (*Relay, error) {
 // Registry exposes the provider registry (for `check` output and tests).
 func (r *Relay) Registry() *upstream.Registry { return r.registry }
 
-// Serve accepts sessions from ln until ctx ends, then stops accepting, gives
-// in-flight streams up to DrainTimeout to finish, closes every session and
-// returns once all of its goroutines have ended. It closes ln.
-func (r *Relay) Serve(ctx context.Context, ln tunnel.Listener) error {
+// Serve accepts sessions from every listener (e.g. WebSocket on TCP and QUIC
+// on UDP) until ctx ends, then stops accepting, gives in-flight streams up
+// to DrainTimeout to finish, closes every session and returns once all of
+// its goroutines have ended. It closes the listeners.
+func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
+	if len(lns) == 0 {
+		return errors.New("relay: no listeners")
+	}
 	streamCtx, cancelStreams := context.WithCancel(context.Background())
 	defer cancelStreams()
-	var sessions sync.WaitGroup
-	var streams sync.WaitGroup
+	var acceptors, sessions, streams sync.WaitGroup
 	tracker := newSessionSet()
 	defer tracker.closeAll()
-	for {
-		sess, err := ln.Accept(ctx)
-		if err != nil {
-			break // ctx ended or listener closed
-		}
-		tracker.add(sess)
-		sessions.Add(1)
+	for _, ln := range lns {
+		acceptors.Add(1)
 		go func() {
-			defer sessions.Done()
-			r.serveSession(ctx, streamCtx, sess, &streams)
-			select {
-			case <-sess.Done():
-				tracker.remove(sess) // dead already; a live one waits for the drain
-			default:
-			}
+			defer acceptors.Done()
+			defer ln.Close()
+			r.acceptLoop(ctx, ln, func(sess tunnel.Session) {
+				tracker.add(sess)
+				sessions.Add(1)
+				go func() {
+					defer sessions.Done()
+					r.serveSession(ctx, streamCtx, sess, &streams)
+					select {
+					case <-sess.Done():
+						tracker.remove(sess) // dead already; a live one waits for the drain
+					default:
+					}
+				}()
+			})
 		}()
 	}
-	ln.Close()
-	// Accept loops end with ctx, so once they are all gone no new stream can
-	// start, and waiting for the in-flight ones is race-free.
+	<-ctx.Done()
+	// Accept loops end with ctx, and so do the per-session stream accept
+	// loops; once all are gone no new stream can start, and waiting for the
+	// in-flight ones is race-free.
+	acceptors.Wait()
 	sessions.Wait()
 	r.drain(&streams, cancelStreams)
 	tracker.closeAll()
 	r.client.CloseIdleConnections()
 	return nil
+}
+
+// acceptLoop hands each session from ln to serve until ctx ends. A listener
+// that fails on its own is logged; the relay keeps serving on the others.
+func (r *Relay) acceptLoop(ctx context.Context, ln tunnel.Listener, serve func(tunnel.Session)) {
+	for {
+		sess, err := ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("tunnel listener failed; no more sessions on it", zap.Stringer("addr", ln.Addr()), zap.Error(err))
+			}
+			return
+		}
+		serve(sess)
+	}
 }
 
 // drain waits for in-flight streams, up to DrainTimeout, then cancels them.

@@ -109,3 +109,13 @@ type Listener interface {
 	Close() error
 	Addr() net.Addr
 }
+
+// Upgrader is implemented by dialers that may hand out a session on a
+// fallback transport. The session owner periodically calls DialPreferred
+// while IsPreferred is false, and on success moves new streams to the new
+// session and lets the old one drain.
+type Upgrader interface {
+	IsPreferred(Session) bool
+	DialPreferred(ctx context.Context) (Session, error)
+	RetryInterval() time.Duration
+}

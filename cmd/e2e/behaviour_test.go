@@ -34,129 +34,135 @@ func slow(n int, interval time.Duration) []option.RequestOption {
 // the stream: the first token reaches the SDK long before the last one has
 // even been generated.
 func TestFirstEventArrivesBeforeStreamEnds(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	const tokens, interval = 10, 100 * time.Millisecond
-	start := time.Now()
-	stream := s.openai(slow(tokens, interval)...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
-	defer stream.Close()
-	var first time.Duration
-	var text strings.Builder
-	for stream.Next() {
-		c := stream.Current()
-		if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" && first == 0 {
-			first = time.Since(start)
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		const tokens, interval = 10, 100 * time.Millisecond
+		start := time.Now()
+		stream := s.openai(slow(tokens, interval)...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
+		defer stream.Close()
+		var first time.Duration
+		var text strings.Builder
+		for stream.Next() {
+			c := stream.Current()
+			if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" && first == 0 {
+				first = time.Since(start)
+			}
+			if len(c.Choices) > 0 {
+				text.WriteString(c.Choices[0].Delta.Content)
+			}
 		}
-		if len(c.Choices) > 0 {
-			text.WriteString(c.Choices[0].Delta.Content)
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := stream.Err(); err != nil {
-		t.Fatal(err)
-	}
-	total := time.Since(start)
-	t.Logf("first token after %v, stream complete after %v", first, total)
-	if text.String() != fakeprovider.Text(tokens) {
-		t.Fatalf("text = %q", text.String())
-	}
-	if total < (tokens-1)*interval {
-		t.Fatalf("stream finished in %v: the fake's pacing was not applied", total)
-	}
-	if first == 0 || first > total/2 {
-		t.Fatalf("first token after %v of %v: the stream was buffered", first, total)
-	}
+		total := time.Since(start)
+		t.Logf("first token after %v, stream complete after %v", first, total)
+		if text.String() != fakeprovider.Text(tokens) {
+			t.Fatalf("text = %q", text.String())
+		}
+		if total < (tokens-1)*interval {
+			t.Fatalf("stream finished in %v: the fake's pacing was not applied", total)
+		}
+		if first == 0 || first > total/2 {
+			t.Fatalf("first token after %v of %v: the stream was buffered", first, total)
+		}
+	})
 }
 
 // TestClientCancelReachesUpstream: a client that hangs up makes the relay
 // cancel the provider call within a second, mid-stream or before headers.
 func TestClientCancelReachesUpstream(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	tests := []struct {
-		name string
-		run  func(ctx context.Context, started chan<- struct{})
-	}{
-		{"mid-stream", func(ctx context.Context, started chan<- struct{}) {
-			stream := s.openai(slow(100, 100*time.Millisecond)...).Chat.Completions.NewStreaming(ctx, chatParams)
-			defer stream.Close()
-			once := sync.Once{}
-			for stream.Next() {
-				once.Do(func() { close(started) })
-			}
-		}},
-		{"waiting for headers", func(ctx context.Context, started chan<- struct{}) {
-			go func() {
-				if _, err := s.fake.WaitRequests(ctx, 1); err == nil {
-					close(started)
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		tests := []struct {
+			name string
+			run  func(ctx context.Context, started chan<- struct{})
+		}{
+			{"mid-stream", func(ctx context.Context, started chan<- struct{}) {
+				stream := s.openai(slow(100, 100*time.Millisecond)...).Chat.Completions.NewStreaming(ctx, chatParams)
+				defer stream.Close()
+				once := sync.Once{}
+				for stream.Next() {
+					once.Do(func() { close(started) })
 				}
-			}()
-			p := chatParams
-			p.Model = "hang"
-			_, _ = s.openai().Chat.Completions.New(ctx, p)
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s.fake.Reset()
-			ctx, cancel := context.WithCancel(testCtx(t, 20*time.Second))
-			started := make(chan struct{})
-			done := make(chan struct{})
-			go func() { defer close(done); tt.run(ctx, started) }()
-			select {
-			case <-started:
-			case <-time.After(10 * time.Second):
-				t.Fatal("request never started")
-			}
-			canceledAt := time.Now()
-			cancel()
-			<-done
-			req := s.fake.Requests()[0]
-			select {
-			case <-req.Done:
-			case <-time.After(time.Second):
-				t.Fatal("upstream handler still running 1s after the client hung up")
-			}
-			at, ok := req.Canceled()
-			if !ok {
-				t.Fatal("the fake provider never saw the cancellation")
-			}
-			t.Logf("upstream canceled %v after the client", at.Sub(canceledAt))
-		})
-	}
+			}},
+			{"waiting for headers", func(ctx context.Context, started chan<- struct{}) {
+				go func() {
+					if _, err := s.fake.WaitRequests(ctx, 1); err == nil {
+						close(started)
+					}
+				}()
+				p := chatParams
+				p.Model = "hang"
+				_, _ = s.openai().Chat.Completions.New(ctx, p)
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s.fake.Reset()
+				ctx, cancel := context.WithCancel(testCtx(t, 20*time.Second))
+				started := make(chan struct{})
+				done := make(chan struct{})
+				go func() { defer close(done); tt.run(ctx, started) }()
+				select {
+				case <-started:
+				case <-time.After(10 * time.Second):
+					t.Fatal("request never started")
+				}
+				canceledAt := time.Now()
+				cancel()
+				<-done
+				req := s.fake.Requests()[0]
+				select {
+				case <-req.Done:
+				case <-time.After(time.Second):
+					t.Fatal("upstream handler still running 1s after the client hung up")
+				}
+				at, ok := req.Canceled()
+				if !ok {
+					t.Fatal("the fake provider never saw the cancellation")
+				}
+				t.Logf("upstream canceled %v after the client", at.Sub(canceledAt))
+			})
+		}
+	})
 }
 
 // TestUpstreamErrorsPassThrough: provider errors reach each SDK as its typed
 // error with the provider's status and Retry-After, untouched by Strait.
 func TestUpstreamErrorsPassThrough(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	for _, status := range []int{429, 500} {
-		model := fmt.Sprintf("fail-%d", status)
-		t.Run("openai "+model, func(t *testing.T) {
-			p := chatParams
-			p.Model = model
-			_, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), p)
-			var e *openai.Error
-			if !errors.As(err, &e) || e.StatusCode != status {
-				t.Fatalf("err = %v, want *openai.Error %d", err, status)
-			}
-			checkPassThrough(t, e.Response, status)
-		})
-		t.Run("anthropic "+model, func(t *testing.T) {
-			p := messageParams
-			p.Model = anthropic.Model(model)
-			_, err := s.anthropic().Messages.New(testCtx(t, 10*time.Second), p)
-			var e *anthropic.Error
-			if !errors.As(err, &e) || e.StatusCode != status {
-				t.Fatalf("err = %v, want *anthropic.Error %d", err, status)
-			}
-			checkPassThrough(t, e.Response, status)
-		})
-		t.Run("gemini "+model, func(t *testing.T) {
-			_, err := s.gemini(t).Models.GenerateContent(testCtx(t, 10*time.Second), model, genai.Text("hi"), nil)
-			var e genai.APIError
-			if !errors.As(err, &e) || e.Code != status {
-				t.Fatalf("err = %v, want genai.APIError %d", err, status)
-			}
-		})
-	}
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		for _, status := range []int{429, 500} {
+			model := fmt.Sprintf("fail-%d", status)
+			t.Run("openai "+model, func(t *testing.T) {
+				p := chatParams
+				p.Model = model
+				_, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), p)
+				var e *openai.Error
+				if !errors.As(err, &e) || e.StatusCode != status {
+					t.Fatalf("err = %v, want *openai.Error %d", err, status)
+				}
+				checkPassThrough(t, e.Response, status)
+			})
+			t.Run("anthropic "+model, func(t *testing.T) {
+				p := messageParams
+				p.Model = anthropic.Model(model)
+				_, err := s.anthropic().Messages.New(testCtx(t, 10*time.Second), p)
+				var e *anthropic.Error
+				if !errors.As(err, &e) || e.StatusCode != status {
+					t.Fatalf("err = %v, want *anthropic.Error %d", err, status)
+				}
+				checkPassThrough(t, e.Response, status)
+			})
+			t.Run("gemini "+model, func(t *testing.T) {
+				_, err := s.gemini(t).Models.GenerateContent(testCtx(t, 10*time.Second), model, genai.Text("hi"), nil)
+				var e genai.APIError
+				if !errors.As(err, &e) || e.Code != status {
+					t.Fatalf("err = %v, want genai.APIError %d", err, status)
+				}
+			})
+		}
+	})
 }
 
 func checkPassThrough(t *testing.T, resp *http.Response, status int) {
@@ -172,67 +178,69 @@ func checkPassThrough(t *testing.T, resp *http.Response, status int) {
 // TestStraitErrorsUseTheFamilyFormat: errors Strait itself produces parse
 // as each SDK's typed error with a clear message, and never reach upstream.
 func TestStraitErrorsUseTheFamilyFormat(t *testing.T) {
-	s := newStack(t, stackOptions{edgeMaxBody: 1 << 20})
-	big := strings.Repeat("x", 2<<20)
-	t.Run("openai bad key", func(t *testing.T) {
-		_, err := s.openai(option.WithAPIKey("wrong-key-0123456789")).Chat.Completions.New(testCtx(t, 10*time.Second), chatParams)
-		wantOpenAIError(t, err, 401, "Invalid Strait client key")
-	})
-	t.Run("openai body too large", func(t *testing.T) {
-		p := chatParams
-		p.Messages = []openai.ChatCompletionMessageParamUnion{openai.UserMessage(big)}
-		_, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), p)
-		wantOpenAIError(t, err, 413, "exceeds Strait's limit of 1 MiB")
-	})
-	t.Run("anthropic bad key", func(t *testing.T) {
-		c := anthropic.NewClient(anthropicOpts(s, "wrong-key-0123456789")...)
-		_, err := c.Messages.New(testCtx(t, 10*time.Second), messageParams)
-		var e *anthropic.Error
-		if !errors.As(err, &e) || e.StatusCode != 401 || !strings.Contains(e.Error(), "authentication_error") {
-			t.Fatalf("err = %v, want anthropic 401 authentication_error", err)
-		}
-	})
-	t.Run("gemini bad key", func(t *testing.T) {
-		c, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: "wrong-key-0123456789",
-			Backend: genai.BackendGeminiAPI, HTTPClient: s.client, HTTPOptions: genai.HTTPOptions{BaseURL: s.edgeURL}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = c.Models.GenerateContent(testCtx(t, 10*time.Second), "gemini-2.5-flash", genai.Text("hi"), nil)
-		var e genai.APIError
-		if !errors.As(err, &e) || e.Code != 401 || e.Status != "UNAUTHENTICATED" {
-			t.Fatalf("err = %v, want genai 401 UNAUTHENTICATED", err)
-		}
-	})
-	rawCases := []struct {
-		name, path, body, header, wantType string
-		status                             int
-	}{
-		{"malformed JSON", "/v1/chat/completions", `{"model": "gpt-4o", "messages": [`, "Authorization", `"invalid_request_error"`, 400},
-		{"unknown path", "/v2/whatever", `{}`, "Authorization", `"invalid_request_error"`, 404},
-		{"missing key anthropic", "/v1/messages", `{}`, "", `"authentication_error"`, 401},
-	}
-	for _, tc := range rawCases {
-		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest("POST", s.edgeURL+tc.path, strings.NewReader(tc.body))
-			req.Header.Set("Content-Type", "application/json")
-			if tc.header != "" {
-				req.Header.Set(tc.header, "Bearer "+clientKey)
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{edgeMaxBody: 1 << 20, transport: transport})
+		big := strings.Repeat("x", 2<<20)
+		t.Run("openai bad key", func(t *testing.T) {
+			_, err := s.openai(option.WithAPIKey("wrong-key-0123456789")).Chat.Completions.New(testCtx(t, 10*time.Second), chatParams)
+			wantOpenAIError(t, err, 401, "Invalid Strait client key")
+		})
+		t.Run("openai body too large", func(t *testing.T) {
+			p := chatParams
+			p.Messages = []openai.ChatCompletionMessageParamUnion{openai.UserMessage(big)}
+			_, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), p)
+			wantOpenAIError(t, err, 413, "exceeds Strait's limit of 1 MiB")
+		})
+		t.Run("anthropic bad key", func(t *testing.T) {
+			c := anthropic.NewClient(anthropicOpts(s, "wrong-key-0123456789")...)
+			_, err := c.Messages.New(testCtx(t, 10*time.Second), messageParams)
+			var e *anthropic.Error
+			if !errors.As(err, &e) || e.StatusCode != 401 || !strings.Contains(e.Error(), "authentication_error") {
+				t.Fatalf("err = %v, want anthropic 401 authentication_error", err)
 			}
-			resp, err := s.client.Do(req)
+		})
+		t.Run("gemini bad key", func(t *testing.T) {
+			c, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: "wrong-key-0123456789",
+				Backend: genai.BackendGeminiAPI, HTTPClient: s.client, HTTPOptions: genai.HTTPOptions{BaseURL: s.edgeURL}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.wantType) {
-				t.Fatalf("got %d %s, want %d with %s", resp.StatusCode, body, tc.status, tc.wantType)
+			_, err = c.Models.GenerateContent(testCtx(t, 10*time.Second), "gemini-2.5-flash", genai.Text("hi"), nil)
+			var e genai.APIError
+			if !errors.As(err, &e) || e.Code != 401 || e.Status != "UNAUTHENTICATED" {
+				t.Fatalf("err = %v, want genai 401 UNAUTHENTICATED", err)
 			}
 		})
-	}
-	if n := len(s.fake.Requests()); n != 0 {
-		t.Fatalf("%d rejected requests reached the provider", n)
-	}
+		rawCases := []struct {
+			name, path, body, header, wantType string
+			status                             int
+		}{
+			{"malformed JSON", "/v1/chat/completions", `{"model": "gpt-4o", "messages": [`, "Authorization", `"invalid_request_error"`, 400},
+			{"unknown path", "/v2/whatever", `{}`, "Authorization", `"invalid_request_error"`, 404},
+			{"missing key anthropic", "/v1/messages", `{}`, "", `"authentication_error"`, 401},
+		}
+		for _, tc := range rawCases {
+			t.Run(tc.name, func(t *testing.T) {
+				req, _ := http.NewRequest("POST", s.edgeURL+tc.path, strings.NewReader(tc.body))
+				req.Header.Set("Content-Type", "application/json")
+				if tc.header != "" {
+					req.Header.Set(tc.header, "Bearer "+clientKey)
+				}
+				resp, err := s.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.wantType) {
+					t.Fatalf("got %d %s, want %d with %s", resp.StatusCode, body, tc.status, tc.wantType)
+				}
+			})
+		}
+		if n := len(s.fake.Requests()); n != 0 {
+			t.Fatalf("%d rejected requests reached the provider", n)
+		}
+	})
 }
 
 func wantOpenAIError(t *testing.T, err error, status int, msg string) {
@@ -246,54 +254,58 @@ func wantOpenAIError(t *testing.T, err error, status int, msg string) {
 // TestLargeRequestBody sends 10 MB through the tunnel and checks the
 // provider got every byte.
 func TestLargeRequestBody(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	content := strings.Repeat("0123456789", 1<<20) // 10 MiB
-	p := chatParams
-	p.Messages = []openai.ChatCompletionMessageParamUnion{openai.UserMessage(content)}
-	if _, err := s.openai().Chat.Completions.New(testCtx(t, 30*time.Second), p); err != nil {
-		t.Fatal(err)
-	}
-	got := s.fake.Requests()[0].Body
-	if len(got) < len(content) || !bytes.Contains(got, []byte(content)) {
-		t.Fatalf("provider got %d bytes, want the %d-byte message intact", len(got), len(content))
-	}
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		content := strings.Repeat("0123456789", 1<<20) // 10 MiB
+		p := chatParams
+		p.Messages = []openai.ChatCompletionMessageParamUnion{openai.UserMessage(content)}
+		if _, err := s.openai().Chat.Completions.New(testCtx(t, 30*time.Second), p); err != nil {
+			t.Fatal(err)
+		}
+		got := s.fake.Requests()[0].Body
+		if len(got) < len(content) || !bytes.Contains(got, []byte(content)) {
+			t.Fatalf("provider got %d bytes, want the %d-byte message intact", len(got), len(content))
+		}
+	})
 }
 
 // TestConcurrentStreams runs 200 streams at once over the tunnel.
 func TestConcurrentStreams(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	const n = 200
-	ctx := testCtx(t, 60*time.Second)
-	client := s.openai(slow(8, 10*time.Millisecond)...)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stream := client.Chat.Completions.NewStreaming(ctx, chatParams)
-			defer stream.Close()
-			var text strings.Builder
-			for stream.Next() {
-				if c := stream.Current(); len(c.Choices) > 0 {
-					text.WriteString(c.Choices[0].Delta.Content)
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		const n = 200
+		ctx := testCtx(t, 60*time.Second)
+		client := s.openai(slow(8, 10*time.Millisecond)...)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stream := client.Chat.Completions.NewStreaming(ctx, chatParams)
+				defer stream.Close()
+				var text strings.Builder
+				for stream.Next() {
+					if c := stream.Current(); len(c.Choices) > 0 {
+						text.WriteString(c.Choices[0].Delta.Content)
+					}
 				}
-			}
-			if err := stream.Err(); err != nil {
-				errs <- fmt.Errorf("stream %d: %w", i, err)
-			} else if text.String() != fakeprovider.Text(8) {
-				errs <- fmt.Errorf("stream %d: text %q", i, text.String())
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if got := len(s.fake.Requests()); got != n {
-		t.Fatalf("provider saw %d requests, want %d", got, n)
-	}
+				if err := stream.Err(); err != nil {
+					errs <- fmt.Errorf("stream %d: %w", i, err)
+				} else if text.String() != fakeprovider.Text(8) {
+					errs <- fmt.Errorf("stream %d: text %q", i, text.String())
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if got := len(s.fake.Requests()); got != n {
+			t.Fatalf("provider saw %d requests, want %d", got, n)
+		}
+	})
 }
 
 // TestKeepAliveReuse sends many sequential requests over one HTTP/1.1

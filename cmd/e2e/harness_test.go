@@ -55,7 +55,9 @@ type stack struct {
 	fakeSrv   *httptest.Server
 	fakeURL   string
 	proxy     *cutProxy // between edge and relay, when stackOptions.viaProxy
-	relayAddr string
+	relayAddr string    // TCP (WebSocket)
+	quicAddr  string    // UDP (QUIC)
+	transport string    // what the edge uses: ws, quic or auto
 	edgeURL   string
 	client    *http.Client // trusts the edge's front certificate
 
@@ -76,8 +78,10 @@ type stackOptions struct {
 	edgeMaxBody  int64
 	sessionWait  time.Duration
 	relayTLSEdit func(*relaycmd.File)
-	// viaProxy puts a cutProxy between edge and relay.
+	// viaProxy puts a cutProxy between edge and relay (TCP only).
 	viaProxy bool
+	// transport is the edge's transport: ws (default), quic or auto.
+	transport string
 	// upstreamH2 serves the fake provider over TLS with HTTP/2, trusted by
 	// the relay through upstream_ca; upstream connections are counted.
 	upstreamH2 bool
@@ -96,7 +100,11 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	s.fake = fakeprovider.New(opts.fake)
 	s.startFake(opts.upstreamH2)
 
-	s.startRelay(nil, opts.relayTLSEdit)
+	s.transport = opts.transport
+	if s.transport == "" {
+		s.transport = "ws"
+	}
+	s.startRelay(relaycmd.Sockets{}, opts.relayTLSEdit)
 	if opts.viaProxy {
 		s.proxy = newCutProxy(t, s.relayAddr)
 	}
@@ -156,16 +164,22 @@ func (s *stack) relayFile(listen string) *relaycmd.File {
 	}
 }
 
-// startRelay starts the relay on ln (nil: a new loopback port).
-func (s *stack) startRelay(ln net.Listener, edit func(*relaycmd.File)) {
+// startRelay starts the relay on both transports, on the given sockets or
+// on new loopback ports.
+func (s *stack) startRelay(socks relaycmd.Sockets, edit func(*relaycmd.File)) {
 	s.t.Helper()
 	var err error
-	if ln == nil {
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	if socks.TCP == nil {
+		if socks.TCP, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			s.t.Fatal(err)
 		}
 	}
-	s.relayAddr = ln.Addr().String()
+	if socks.UDP == nil {
+		if socks.UDP, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.relayAddr, s.quicAddr = socks.TCP.Addr().String(), socks.UDP.LocalAddr().String()
 	f := s.relayFile(s.relayAddr)
 	f.UpstreamCA = s.upstreamCA
 	if edit != nil {
@@ -173,7 +187,7 @@ func (s *stack) startRelay(ln net.Listener, edit func(*relaycmd.File)) {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	s.relayLogs = logs
-	srv, err := relaycmd.Build(f, ln, zap.New(core))
+	srv, err := relaycmd.Build(f, socks, zap.New(core))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -200,8 +214,9 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		Listen: "127.0.0.1:0",
 		TLS:    edgecmd.CertFile{Cert: s.path("front.pem"), Key: s.path("front-key.pem")},
 		Tunnel: edgecmd.TunnelFile{
-			Relays: []edgecmd.RelayFile{{Address: s.tunnelAddr(), ServerName: "localhost"}},
-			Cert:   s.path("edge.pem"), Key: s.path("edge-key.pem"), CA: s.path("ca.pem"),
+			Relays: []edgecmd.RelayFile{{Address: s.tunnelAddr(), QUICAddress: s.quicAddr,
+				Transport: s.transport, ServerName: "localhost"}},
+			Cert: s.path("edge.pem"), Key: s.path("edge-key.pem"), CA: s.path("ca.pem"),
 			Heartbeat: time.Second, HeartbeatTimeout: 2 * time.Second,
 			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 		},
@@ -279,6 +294,16 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// transports are the edge transports every end-to-end behaviour runs over.
+var transports = []string{"ws", "quic"}
+
+// eachTransport runs body once per transport as subtests.
+func eachTransport(t *testing.T, body func(t *testing.T, transport string)) {
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) { body(t, tr) })
+	}
 }
 
 func (s *stack) String() string {

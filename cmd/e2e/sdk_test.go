@@ -60,38 +60,40 @@ type sdkCase struct {
 }
 
 func TestSDKs(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	want := fakeprovider.Text(8)
-	cases := []sdkCase{
-		{"openai chat", "openai", "/v1/chat/completions", openaiChat, want},
-		{"openai chat stream", "openai", "/v1/chat/completions", openaiChatStream, want},
-		{"openai embeddings", "openai", "/v1/embeddings", openaiEmbeddings, ""},
-		{"openai models", "openai", "/v1/models", openaiModels, ""},
-		{"openai responses", "openai", "/v1/responses", openaiResponses, want},
-		{"openai responses stream", "openai", "/v1/responses", openaiResponsesStream, want},
-		{"anthropic messages", "anthropic", "/v1/messages", anthropicMessages, want},
-		{"anthropic messages stream", "anthropic", "/v1/messages", anthropicMessagesStream, want},
-		{"anthropic models", "anthropic", "/v1/models", anthropicModels, ""},
-		{"gemini generateContent", "gemini", "/v1beta/models/gemini-2.5-flash:generateContent", geminiGenerate, want},
-		{"gemini streamGenerateContent", "gemini", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", geminiStream, want},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			s.fake.Reset()
-			got, err := tc.call(testCtx(t, 20*time.Second), t, s)
-			if err != nil {
-				t.Fatalf("SDK call failed: %v", err)
-			}
-			if tc.want != "" && got != tc.want {
-				t.Fatalf("text = %q, want %q", got, tc.want)
-			}
-			reqs := s.fake.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("fake saw %d requests, want 1", len(reqs))
-			}
-			checkUpstream(t, reqs[0], tc.family, tc.path)
-		})
-	}
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		want := fakeprovider.Text(8)
+		cases := []sdkCase{
+			{"openai chat", "openai", "/v1/chat/completions", openaiChat, want},
+			{"openai chat stream", "openai", "/v1/chat/completions", openaiChatStream, want},
+			{"openai embeddings", "openai", "/v1/embeddings", openaiEmbeddings, ""},
+			{"openai models", "openai", "/v1/models", openaiModels, ""},
+			{"openai responses", "openai", "/v1/responses", openaiResponses, want},
+			{"openai responses stream", "openai", "/v1/responses", openaiResponsesStream, want},
+			{"anthropic messages", "anthropic", "/v1/messages", anthropicMessages, want},
+			{"anthropic messages stream", "anthropic", "/v1/messages", anthropicMessagesStream, want},
+			{"anthropic models", "anthropic", "/v1/models", anthropicModels, ""},
+			{"gemini generateContent", "gemini", "/v1beta/models/gemini-2.5-flash:generateContent", geminiGenerate, want},
+			{"gemini streamGenerateContent", "gemini", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", geminiStream, want},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				s.fake.Reset()
+				got, err := tc.call(testCtx(t, 20*time.Second), t, s)
+				if err != nil {
+					t.Fatalf("SDK call failed: %v", err)
+				}
+				if tc.want != "" && got != tc.want {
+					t.Fatalf("text = %q, want %q", got, tc.want)
+				}
+				reqs := s.fake.Requests()
+				if len(reqs) != 1 {
+					t.Fatalf("fake saw %d requests, want 1", len(reqs))
+				}
+				checkUpstream(t, reqs[0], tc.family, tc.path)
+			})
+		}
+	})
 }
 
 // checkUpstream asserts that the provider got the provider's key in its

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/cmd/internal/relaycmd"
 )
 
 // waitLog waits until logs holds an entry with message msg whose "reason"
@@ -28,49 +30,56 @@ func waitLog(t *testing.T, logs *observer.ObservedLogs, msg, want string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no %q log with reason containing %q; got %v", msg, want, logs.FilterMessage(msg).All())
+	got := logs.FilterMessage(msg).All()
+	last := "none"
+	if len(got) > 0 {
+		last = fmt.Sprint(got[len(got)-1].ContextMap()["reason"])
+	}
+	t.Fatalf("no %q log with reason containing %q (%d such logs; last reason: %s)", msg, want, len(got), last)
 }
 
 // TestBadEdgeCertificateRefused starts a second edge whose tunnel
 // credentials are wrong and checks that the relay refuses it during the
 // handshake and that both sides log why.
 func TestBadEdgeCertificateRefused(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	otherDir := t.TempDir()
-	if _, err := certs.Generate(certs.GenerateOptions{Dir: otherDir}); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name                    string
-		cert, key               string
-		relayReason, edgeReason string
-	}{
-		{"certificate from another CA", otherDir + "/edge.pem", otherDir + "/edge-key.pem",
-			"certificate signed by unknown authority", "remote refused our certificate"},
-		{"server certificate used as client certificate", s.path("relay.pem"), s.path("relay-key.pem"),
-			"wrong extended key usage", "remote refused our certificate"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := s.edgeFile(stackOptions{})
-			f.Tunnel.Cert, f.Tunnel.Key = tt.cert, tt.key
-			core, edgeLogs := observer.New(zap.DebugLevel)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := edgecmd.Build(f, ln, zap.New(core))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { ln.Close(); srv.Edge.Close() }()
-			waitLog(t, s.relayLogs, "tunnel handshake refused", tt.relayReason)
-			waitLog(t, edgeLogs, "tunnel dial failed", tt.edgeReason)
-			if srv.Edge.WaitReady(testCtx(t, 200*time.Millisecond)) == nil {
-				t.Fatal("an edge with a bad certificate got a tunnel session")
-			}
-		})
-	}
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		otherDir := t.TempDir()
+		if _, err := certs.Generate(certs.GenerateOptions{Dir: otherDir}); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name                    string
+			cert, key               string
+			relayReason, edgeReason string
+		}{
+			{"certificate from another CA", otherDir + "/edge.pem", otherDir + "/edge-key.pem",
+				"certificate signed by unknown authority", "remote refused our certificate"},
+			{"server certificate used as client certificate", s.path("relay.pem"), s.path("relay-key.pem"),
+				"wrong extended key usage", "remote refused our certificate"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				f := s.edgeFile(stackOptions{})
+				f.Tunnel.Cert, f.Tunnel.Key = tt.cert, tt.key
+				core, edgeLogs := observer.New(zap.DebugLevel)
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv, err := edgecmd.Build(f, ln, zap.New(core))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { ln.Close(); srv.Edge.Close() }()
+				waitLog(t, s.relayLogs, "tunnel handshake refused", tt.relayReason)
+				waitLog(t, edgeLogs, "tunnel dial failed", tt.edgeReason)
+				if srv.Edge.WaitReady(testCtx(t, 200*time.Millisecond)) == nil {
+					t.Fatal("an edge with a bad certificate got a tunnel session")
+				}
+			})
+		}
+	})
 }
 
 // TestNoClientCertificateRefused dials the relay without a certificate.
@@ -92,30 +101,37 @@ func TestNoClientCertificateRefused(t *testing.T) {
 // down, and restarts it on the same address: the edge reconnects by itself
 // and the waiting request succeeds.
 func TestRelayRestartReconnects(t *testing.T) {
-	s := newStack(t, stackOptions{sessionWait: 10 * time.Second})
-	addr := s.relayAddr
-	s.stopRelay()
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{sessionWait: 10 * time.Second, transport: transport})
+		tcpAddr, udpAddr := s.relayAddr, s.quicAddr
+		s.stopRelay()
 
-	result := make(chan error, 1)
-	go func() {
-		_, err := s.openai().Chat.Completions.New(testCtx(t, 20*time.Second), chatParams)
-		result <- err
-	}()
-	time.Sleep(300 * time.Millisecond) // the request is now waiting for a session
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listening := time.Now()
-	s.startRelay(ln, nil)
-	s.waitReady()
-	t.Logf("edge reconnected %v after the relay listened again", time.Since(listening))
-	if err := <-result; err != nil {
-		t.Fatalf("request issued while the relay was down: %v", err)
-	}
-	if _, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), chatParams); err != nil {
-		t.Fatal(err)
-	}
+		result := make(chan error, 1)
+		go func() {
+			_, err := s.openai().Chat.Completions.New(testCtx(t, 20*time.Second), chatParams)
+			result <- err
+		}()
+		time.Sleep(300 * time.Millisecond) // the request is now waiting for a session
+		ln, err := net.Listen("tcp", tcpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ua, _ := net.ResolveUDPAddr("udp", udpAddr)
+		udp, err := net.ListenUDP("udp", ua)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listening := time.Now()
+		s.startRelay(relaycmd.Sockets{TCP: ln, UDP: udp}, nil)
+		s.waitReady()
+		t.Logf("edge reconnected %v after the relay listened again", time.Since(listening))
+		if err := <-result; err != nil {
+			t.Fatalf("request issued while the relay was down: %v", err)
+		}
+		if _, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), chatParams); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestRelayVanishesMidStream cuts the tunnel's TCP connections while a
@@ -155,22 +171,24 @@ func TestRelayVanishesMidStream(t *testing.T) {
 // TestUpstreamBreaksMidStream: when the provider's connection dies
 // mid-stream, the SDK gets an in-band error in its own format.
 func TestUpstreamBreaksMidStream(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	stream := s.openai(slow(50, 50*time.Millisecond)...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
-	defer stream.Close()
-	chunks := 0
-	for stream.Next() {
-		if chunks++; chunks == 3 {
-			s.fakeSrv.CloseClientConnections()
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{transport: transport})
+		stream := s.openai(slow(50, 50*time.Millisecond)...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
+		defer stream.Close()
+		chunks := 0
+		for stream.Next() {
+			if chunks++; chunks == 3 {
+				s.fakeSrv.CloseClientConnections()
+			}
 		}
-	}
-	err := stream.Err()
-	var e *openai.Error
-	if err == nil {
-		t.Fatal("a broken upstream stream ended cleanly")
-	}
-	if errors.As(err, &e) && !strings.Contains(e.Message, "broke off") {
-		t.Fatalf("in-band error without a useful message: %v", e)
-	}
-	t.Logf("SDK error: %v", err)
+		err := stream.Err()
+		var e *openai.Error
+		if err == nil {
+			t.Fatal("a broken upstream stream ended cleanly")
+		}
+		if errors.As(err, &e) && !strings.Contains(e.Message, "broke off") {
+			t.Fatalf("in-band error without a useful message: %v", e)
+		}
+		t.Logf("SDK error: %v", err)
+	})
 }

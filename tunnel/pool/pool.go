@@ -118,21 +118,110 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			continue
 		}
 		failures = 0
-		info := sess.Info()
-		log.Info("tunnel session up", zap.String("transport", info.Transport),
-			zap.Stringer("local", info.LocalAddr), zap.String("peer", info.PeerName))
-		p.setLive(s, sess)
-		select {
-		case <-sess.Done():
-			log.Warn("tunnel session lost", zap.Error(sess.Err()))
-		case <-ctx.Done():
-		}
-		p.setLive(s, nil)
-		sess.Close()
+		p.hold(ctx, s, sess, log)
 		// A session that dies at once (a relay that accepts, then drops) must
 		// not turn into a tight redial loop: always pause a little.
 		sleep(ctx, jitter(p.cfg.MinBackoff))
 	}
+}
+
+// hold serves sess in slot s until it dies or ctx ends. When the slot's
+// dialer is a tunnel.Upgrader and sess runs on its fallback transport, hold
+// tries the preferred transport every RetryInterval; on success the new
+// session takes the slot first (make before break) and the old one drains.
+func (p *Pool) hold(ctx context.Context, s *slot, sess tunnel.Session, log *zap.Logger) {
+	logUp(log, "tunnel session up", sess)
+	p.setLive(s, sess)
+	up, _ := s.dialer.(tunnel.Upgrader)
+	for {
+		var retry <-chan time.Time
+		var t *time.Timer
+		if up != nil && !up.IsPreferred(sess) {
+			t = time.NewTimer(up.RetryInterval())
+			retry = t.C
+		}
+		stop := func() {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		select {
+		case <-sess.Done():
+			stop()
+			log.Warn("tunnel session lost", zap.Error(sess.Err()))
+		case <-ctx.Done():
+			stop()
+		case <-retry:
+			next, err := up.DialPreferred(ctx)
+			if err != nil {
+				log.Debug("preferred transport still unavailable", zap.Error(err))
+				continue
+			}
+			logUp(log, "tunnel session upgraded", next, zap.String("from", sess.Info().Transport))
+			p.setLive(s, next)
+			p.drainThenClose(ctx, sess)
+			sess = next
+			continue
+		}
+		p.setLive(s, nil)
+		sess.Close()
+		return
+	}
+}
+
+func logUp(log *zap.Logger, msg string, sess tunnel.Session, extra ...zap.Field) {
+	info := sess.Info()
+	log.Info(msg, append([]zap.Field{zap.String("transport", info.Transport),
+		zap.Stringer("local", info.LocalAddr), zap.String("peer", info.PeerName)}, extra...)...)
+}
+
+// drainThenClose closes a replaced session once its streams are done (or
+// after drainLimit, or at pool shutdown). It no longer gets new streams.
+func (p *Pool) drainThenClose(ctx context.Context, sess tunnel.Session) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer sess.Close()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		limit := time.NewTimer(drainLimit)
+		defer limit.Stop()
+		for sess.NumStreams() > 0 {
+			select {
+			case <-tick.C:
+			case <-limit.C:
+				return
+			case <-sess.Done():
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// drainLimit bounds how long a replaced session may keep serving the
+// streams it had; long enough for a reasoning model's answer.
+const drainLimit = 15 * time.Minute
+
+// SessionInfo describes one live session, for metrics.
+type SessionInfo struct {
+	Relay     string
+	Slot      int
+	Transport string
+	Streams   int
+}
+
+// Sessions lists the live sessions.
+func (p *Pool) Sessions() []SessionInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]SessionInfo, 0, len(p.live))
+	for s, sess := range p.live {
+		out = append(out, SessionInfo{Relay: s.dialer.Addr(), Slot: s.index,
+			Transport: sess.Info().Transport, Streams: sess.NumStreams()})
+	}
+	return out
 }
 
 func (p *Pool) dial(ctx context.Context, d tunnel.Dialer) (tunnel.Session, error) {

@@ -124,7 +124,11 @@ func RunCommand(binary, usage, configEnv string, start func(configPath string, l
 			}
 			ctx, stop := SignalContext()
 			defer stop()
-			log.Info(binary+" listening", zap.Stringer("addr", srv.Addr()), zap.String("version", Version))
+			fields := []zap.Field{zap.Stringer("addr", srv.Addr()), zap.String("version", Version)}
+			if more, ok := srv.(interface{ Addrs() []zap.Field }); ok {
+				fields = append(fields, more.Addrs()...)
+			}
+			log.Info(binary+" listening", fields...)
 			err = srv.Serve(ctx)
 			log.Info(binary + " stopped")
 			return err

@@ -63,7 +63,8 @@ func checkCommand() *ucli.Command {
 func describe(w io.Writer, f *File, nkeys int) {
 	fmt.Fprintf(w, "config OK\nlisten: https://%s (certificate %s)\n", f.Listen, f.TLS.Cert)
 	for _, r := range f.Tunnel.Relays {
-		fmt.Fprintf(w, "relay:  %s (server name %q, WebSocket over mutual TLS 1.3, CA %s)\n", r.Address, r.serverName(), f.Tunnel.CA)
+		fmt.Fprintf(w, "relay:  %s (transport %s, QUIC at %s, server name %q, mutual TLS 1.3, CA %s)\n",
+			r.Address, r.transport(), r.quicAddress(), r.serverName(), f.Tunnel.CA)
 	}
 	fmt.Fprintf(w, "client keys: %d\n", nkeys)
 }

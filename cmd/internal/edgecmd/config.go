@@ -37,10 +37,14 @@ type TunnelFile struct {
 	Relays []RelayFile `yaml:"relays"`
 	// Cert and Key are the edge's client certificate; CA is the project CA
 	// that the relay's certificate must chain to.
-	Cert             string        `yaml:"cert"`
-	Key              string        `yaml:"key"`
-	CA               string        `yaml:"ca"`
-	SessionsPerRelay int           `yaml:"sessions_per_relay"`
+	Cert             string `yaml:"cert"`
+	Key              string `yaml:"key"`
+	CA               string `yaml:"ca"`
+	SessionsPerRelay int    `yaml:"sessions_per_relay"`
+	// StreamWindow and SessionWindow size flow control (bytes); see the
+	// relay's settings of the same name. Zero means 4 MiB and 4×StreamWindow.
+	StreamWindow     uint64        `yaml:"stream_window"`
+	SessionWindow    uint64        `yaml:"session_window"`
 	Heartbeat        time.Duration `yaml:"heartbeat"`
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
 	ReconnectMin     time.Duration `yaml:"reconnect_min"`
@@ -49,7 +53,14 @@ type TunnelFile struct {
 
 // RelayFile is one relay.
 type RelayFile struct {
-	Address string `yaml:"address"` // host:port
+	Address string `yaml:"address"` // host:port of the WebSocket (TCP) listener
+	// Transport is ws, quic or auto (the default): auto prefers QUIC, falls
+	// back to WebSocket when QUIC cannot connect within a few seconds, and
+	// moves back to QUIC when it works again.
+	Transport string `yaml:"transport"`
+	// QUICAddress is host:port of the relay's QUIC (UDP) listener; empty
+	// means the same as Address.
+	QUICAddress string `yaml:"quic_address"`
 	// ServerName is the name the relay's certificate must carry; empty means
 	// the host part of Address.
 	ServerName string `yaml:"server_name"`
@@ -85,6 +96,14 @@ func (f *File) validate() error {
 		if _, _, err := net.SplitHostPort(r.Address); err != nil {
 			errs = append(errs, fmt.Errorf("tunnel.relays[%d].address %q: want host:port", i, r.Address))
 		}
+		switch r.Transport {
+		case "", "auto", "ws", "quic":
+		default:
+			errs = append(errs, fmt.Errorf("tunnel.relays[%d].transport %q: want ws, quic or auto", i, r.Transport))
+		}
+	}
+	if w := f.Tunnel.StreamWindow; w != 0 && (w < 256<<10 || w > 1<<30) {
+		errs = append(errs, errors.New("tunnel.stream_window: between 262144 (yamux minimum) and 1 GiB"))
 	}
 	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {
 		errs = append(errs, errors.New("tunnel: cert, key and ca are required"))
@@ -106,6 +125,22 @@ func (f *File) Keys() (*auth.Keys, error) {
 		specs = append(specs, auth.KeySpec{Name: k.Name, Key: secret})
 	}
 	return auth.NewKeys(specs)
+}
+
+// transport is the configured transport, "auto" by default.
+func (r RelayFile) transport() string {
+	if r.Transport == "" {
+		return "auto"
+	}
+	return r.Transport
+}
+
+// quicAddress is where the relay's QUIC listener is.
+func (r RelayFile) quicAddress() string {
+	if r.QUICAddress != "" {
+		return r.QUICAddress
+	}
+	return r.Address
 }
 
 // serverName is the name the relay certificate must match.

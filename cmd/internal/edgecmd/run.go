@@ -11,6 +11,8 @@ import (
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/autodial"
+	"github.com/strait/strait/tunnel/quictun"
 	"github.com/strait/strait/tunnel/wstun"
 )
 
@@ -63,16 +65,43 @@ func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tunnel.ca: %w", err)
 	}
-	cfg := wstun.Config{Heartbeat: f.Tunnel.Heartbeat, HeartbeatTimeout: f.Tunnel.HeartbeatTimeout, Logger: log}
 	out := make([]tunnel.Dialer, 0, len(f.Tunnel.Relays))
 	for _, r := range f.Tunnel.Relays {
-		d, err := wstun.NewDialer(r.Address, certs.ClientConfig(kp, pool, r.serverName()), cfg)
+		d, err := f.relayDialer(r, certs.ClientConfig(kp, pool, r.serverName()), log)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// relayDialer builds the dialer for one relay's configured transport.
+func (f *File) relayDialer(r RelayFile, tc *tls.Config, log *zap.Logger) (tunnel.Dialer, error) {
+	t := f.Tunnel
+	ws := func() (tunnel.Dialer, error) {
+		return wstun.NewDialer(r.Address, tc, wstun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,
+			StreamWindow: uint32(t.StreamWindow), Logger: log})
+	}
+	quic := func() (tunnel.Dialer, error) {
+		return quictun.NewDialer(r.quicAddress(), tc, quictun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,
+			StreamWindow: t.StreamWindow, SessionWindow: t.SessionWindow, Logger: log})
+	}
+	switch r.transport() {
+	case "ws":
+		return ws()
+	case "quic":
+		return quic()
+	}
+	q, err := quic()
+	if err != nil {
+		return nil, err
+	}
+	w, err := ws()
+	if err != nil {
+		return nil, err
+	}
+	return autodial.New(autodial.Config{Preferred: q, Fallback: w, PreferredTransport: "quic", Logger: log})
 }
 
 // Serve runs until ctx ends, drains, and closes the tunnel pool.

@@ -33,7 +33,7 @@ func runCommand() *ucli.Command {
 			if err != nil {
 				return nil, err
 			}
-			return Build(f, nil, log)
+			return Build(f, Sockets{}, log)
 		})
 }
 
@@ -47,23 +47,38 @@ func checkCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0") // validate TLS without taking the real port
+			srv, err := Build(f, checkSockets(f), zap.NewNop())
 			if err != nil {
 				return err
 			}
-			srv, err := Build(f, ln, zap.NewNop())
-			if err != nil {
-				return err
-			}
-			defer srv.Listener.Close()
+			defer srv.closeListeners()
 			describe(c.App.Writer, f, srv)
 			return nil
 		},
 	}
 }
 
+// checkSockets binds throwaway loopback sockets for the transports the
+// config enables, so check validates TLS without taking the real ports.
+func checkSockets(f *File) Sockets {
+	var s Sockets
+	if f.Listen != "" {
+		s.TCP, _ = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if f.ListenQUIC != "" {
+		s.UDP, _ = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	}
+	return s
+}
+
 func describe(w io.Writer, f *File, srv *Server) {
-	fmt.Fprintf(w, "config OK\ntunnel: listen %s (WebSocket over TLS 1.3, client certificates from %s)\n", f.Listen, f.TLS.ClientCA)
+	fmt.Fprintf(w, "config OK\n")
+	if f.Listen != "" {
+		fmt.Fprintf(w, "tunnel: listen tcp %s (WebSocket over TLS 1.3, client certificates from %s)\n", f.Listen, f.TLS.ClientCA)
+	}
+	if f.ListenQUIC != "" {
+		fmt.Fprintf(w, "tunnel: listen udp %s (QUIC, TLS 1.3, client certificates from %s)\n", f.ListenQUIC, f.TLS.ClientCA)
+	}
 	reg := srv.Relay.Registry()
 	ps := reg.Providers()
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })

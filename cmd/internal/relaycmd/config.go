@@ -13,14 +13,23 @@ import (
 
 // File is the relay's YAML config.
 type File struct {
-	// Listen is the tunnel address (TCP, WebSocket), e.g. ":443".
-	Listen string  `yaml:"listen"`
-	TLS    TLSFile `yaml:"tls"`
+	// Listen is the WebSocket tunnel address (TCP), e.g. ":443".
+	Listen string `yaml:"listen"`
+	// ListenQUIC is the QUIC tunnel address (UDP), e.g. ":443". Either or
+	// both may be set.
+	ListenQUIC string  `yaml:"listen_quic"`
+	TLS        TLSFile `yaml:"tls"`
 	// Heartbeat and HeartbeatTimeout tune dead-peer detection.
 	Heartbeat        time.Duration `yaml:"heartbeat"`
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
-	MaxBodyBytes     int64         `yaml:"max_body_bytes"`
-	DrainTimeout     time.Duration `yaml:"drain_timeout"`
+	// StreamWindow and SessionWindow size flow control (bytes): one stream
+	// carries at most StreamWindow per round trip (4 MiB at 200 ms ≈ 160
+	// Mbit/s). SessionWindow applies to QUIC (yamux has per-stream windows
+	// only). Zero means 4 MiB and 4×StreamWindow.
+	StreamWindow  uint64        `yaml:"stream_window"`
+	SessionWindow uint64        `yaml:"session_window"`
+	MaxBodyBytes  int64         `yaml:"max_body_bytes"`
+	DrainTimeout  time.Duration `yaml:"drain_timeout"`
 	// ResponseHeaderTimeout bounds the wait for a provider's status line.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// UpstreamCA, when set, is a PEM file of CAs that provider certificates
@@ -55,8 +64,11 @@ func Load(path string) (*File, error) {
 
 func (f *File) validate() error {
 	var errs []error
-	if f.Listen == "" {
-		errs = append(errs, errors.New("listen: required"))
+	if f.Listen == "" && f.ListenQUIC == "" {
+		errs = append(errs, errors.New("listen or listen_quic: at least one tunnel address is required"))
+	}
+	if f.StreamWindow != 0 && (f.StreamWindow < 256<<10 || f.StreamWindow > 1<<30) {
+		errs = append(errs, errors.New("stream_window: between 262144 (yamux minimum) and 1 GiB"))
 	}
 	if f.TLS.Cert == "" || f.TLS.Key == "" || f.TLS.ClientCA == "" {
 		errs = append(errs, errors.New("tls: cert, key and client_ca are required"))

@@ -2,6 +2,7 @@ package relaycmd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 
@@ -10,18 +11,44 @@ import (
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/relay"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun"
 	"github.com/strait/strait/tunnel/wstun"
 )
 
 // Server is a relay assembled from a config: ready to Serve.
 type Server struct {
-	Relay    *relay.Relay
-	Listener *wstun.Listener
+	Relay *relay.Relay
+	WS    *wstun.Listener   // nil when listen is empty
+	QUIC  *quictun.Listener // nil when listen_quic is empty
 }
 
-// Build loads certificates, binds the tunnel listener and builds the relay.
-// ln may be nil, in which case f.Listen is bound.
-func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
+// Sockets are pre-bound sockets for Build; nil fields are bound from the
+// config's addresses. Tests pass their own to avoid port races.
+type Sockets struct {
+	TCP net.Listener
+	UDP *net.UDPConn
+}
+
+// Build loads certificates, binds the tunnel listeners and builds the relay.
+func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
+	r, err := buildRelay(f, log)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tunnelTLS(f)
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{Relay: r}
+	if err := srv.listen(f, socks, tc, log); err != nil {
+		srv.closeListeners()
+		return nil, err
+	}
+	return srv, nil
+}
+
+func buildRelay(f *File, log *zap.Logger) (*relay.Relay, error) {
 	providers, err := f.ProviderConfigs()
 	if err != nil {
 		return nil, err
@@ -32,14 +59,13 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			return nil, fmt.Errorf("upstream_ca: %w", err)
 		}
 	}
-	r, err := relay.New(relay.Config{
+	return relay.New(relay.Config{
 		Providers: providers, MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
-		Transport: transport,
-		Logger:    log,
+		Transport: transport, Logger: log,
 	})
-	if err != nil {
-		return nil, err
-	}
+}
+
+func tunnelTLS(f *File) (*tls.Config, error) {
 	kp, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
 	if err != nil {
 		return nil, fmt.Errorf("tls: %w", err)
@@ -48,25 +74,83 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tls.client_ca: %w", err)
 	}
-	if ln == nil {
-		if ln, err = net.Listen("tcp", f.Listen); err != nil {
-			return nil, err
+	return certs.ServerConfig(kp, pool), nil
+}
+
+func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger) error {
+	var err error
+	if f.Listen != "" || socks.TCP != nil {
+		ln := socks.TCP
+		if ln == nil {
+			if ln, err = net.Listen("tcp", f.Listen); err != nil {
+				return err
+			}
+		}
+		cfg := wstun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
+			StreamWindow: uint32(f.StreamWindow), Logger: log}
+		if s.WS, err = wstun.Listen(ln, tc, cfg); err != nil {
+			ln.Close()
+			return err
 		}
 	}
-	wl, err := wstun.Listen(ln, certs.ServerConfig(kp, pool), wstun.Config{
-		Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout, Logger: log,
-	})
+	if f.ListenQUIC != "" || socks.UDP != nil {
+		udp := socks.UDP
+		if udp == nil {
+			if udp, err = listenUDP(f.ListenQUIC); err != nil {
+				return err
+			}
+		}
+		cfg := quictun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
+			StreamWindow: f.StreamWindow, SessionWindow: f.SessionWindow, Logger: log}
+		if s.QUIC, err = quictun.Listen(udp, tc, cfg); err != nil {
+			udp.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+func listenUDP(addr string) (*net.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
-	return &Server{Relay: r, Listener: wl}, nil
+	return net.ListenUDP("udp", ua)
+}
+
+func (s *Server) listeners() []tunnel.Listener {
+	var out []tunnel.Listener
+	if s.WS != nil {
+		out = append(out, s.WS)
+	}
+	if s.QUIC != nil {
+		out = append(out, s.QUIC)
+	}
+	return out
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.listeners() {
+		ln.Close()
+	}
 }
 
 // Serve runs until ctx ends, then drains.
 func (s *Server) Serve(ctx context.Context) error {
-	return s.Relay.Serve(ctx, s.Listener)
+	return s.Relay.Serve(ctx, s.listeners()...)
 }
 
-// Addr is the address the relay listens on.
-func (s *Server) Addr() net.Addr { return s.Listener.Addr() }
+// Addr is the first tunnel address (TCP when both are configured).
+func (s *Server) Addr() net.Addr { return s.listeners()[0].Addr() }
+
+// Addrs describes every tunnel listener, for logs.
+func (s *Server) Addrs() []zap.Field {
+	var out []zap.Field
+	if s.WS != nil {
+		out = append(out, zap.Stringer("ws_addr", s.WS.Addr()))
+	}
+	if s.QUIC != nil {
+		out = append(out, zap.Stringer("quic_addr", s.QUIC.Addr()))
+	}
+	return out
+}
