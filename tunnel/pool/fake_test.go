@@ -115,7 +115,7 @@ func (s *fakeStream) SetDeadline(time.Time) error      { return nil }
 func (s *fakeStream) SetReadDeadline(time.Time) error  { return nil }
 func (s *fakeStream) SetWriteDeadline(time.Time) error { return nil }
 func (s *fakeStream) ID() uint64                       { return 1 }
-func (s *fakeStream) Reset() error { return s.Close() }
+func (s *fakeStream) Reset() error                     { return s.Close() }
 
 func (s *fakeStream) Close() error {
 	s.once.Do(func() { s.sess.streams.Add(-1) })
