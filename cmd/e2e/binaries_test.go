@@ -48,6 +48,7 @@ func TestBinaries(t *testing.T) {
 	fake := startProc(t, relayBin, "fake-provider", "--listen", "127.0.0.1:0", "--tokens", "20", "--interval", "10ms")
 	fakeURL := fake.waitLine(t, regexp.MustCompile(`listening on (http://\S+)`))
 	relayCfg := writeFile(t, dir, "relay.yaml", fmt.Sprintf(`listen: "127.0.0.1:0"
+listen_quic: "127.0.0.1:0"
 tls: {cert: %[1]s/relay.pem, key: %[1]s/relay-key.pem, client_ca: %[1]s/ca.pem}
 heartbeat: 1s
 heartbeat_timeout: 2s
@@ -58,26 +59,30 @@ providers:
 		t.Fatalf("relay check printed %q", out)
 	}
 	relay := startProc(t, relayBin, "run", "--config", relayCfg)
-	relayAddr := relay.waitLog(t, "relay listening")
+	listening := relay.waitLogFields(t, "relay listening")
+	relayAddr, quicAddr := listening["ws_addr"], listening["quic_addr"]
 
 	edgeCfg := writeFile(t, dir, "edge.yaml", fmt.Sprintf(`listen: "127.0.0.1:0"
 tls: {cert: %[1]s/front.pem, key: %[1]s/front-key.pem}
 tunnel:
-  relays: [{address: %[2]q, server_name: localhost}]
+  relays: [{address: %[2]q, quic_address: %[4]q, transport: auto, server_name: localhost}]
   cert: %[1]s/edge.pem
   key: %[1]s/edge-key.pem
   ca: %[1]s/ca.pem
   reconnect_min: 50ms
   reconnect_max: 200ms
 client_keys: [{name: smoke, key: %[3]q}]
-`, dir, relayAddr, clientKey))
+`, dir, relayAddr, clientKey, quicAddr))
 	if out := runCmd(t, edgeBin, "check", "--config", edgeCfg); !strings.Contains(out, "config OK") || strings.Contains(out, clientKey) {
 		t.Fatalf("edge check printed %q", out)
 	}
 	edge := startProc(t, edgeBin, "run", "--config", edgeCfg)
 	edgeURL := "https://" + edge.waitLog(t, "edge listening")
-	edge.waitLog(t, "tunnel session up") // two sessions per relay by default
-	edge.waitLog(t, "tunnel session up")
+	for range 2 { // two sessions per relay by default, both on QUIC
+		if up := edge.waitLogFields(t, "tunnel session up"); up["transport"] != "quic" {
+			t.Fatalf("transport auto chose %q with QUIC available", up["transport"])
+		}
+	}
 	s := &stack{t: t, dir: dir, edgeURL: edgeURL}
 	s.client = s.httpClient()
 	defer s.client.CloseIdleConnections()
@@ -104,7 +109,9 @@ client_keys: [{name: smoke, key: %[3]q}]
 
 	// kill -9 the relay and start it again on the same port.
 	relay.kill(t)
-	relayCfg2 := writeFile(t, dir, "relay2.yaml", strings.Replace(readFile(t, relayCfg), `"127.0.0.1:0"`, fmt.Sprintf("%q", relayAddr), 1))
+	cfg2 := strings.Replace(readFile(t, relayCfg), `listen: "127.0.0.1:0"`, fmt.Sprintf("listen: %q", relayAddr), 1)
+	cfg2 = strings.Replace(cfg2, `listen_quic: "127.0.0.1:0"`, fmt.Sprintf("listen_quic: %q", quicAddr), 1)
+	relayCfg2 := writeFile(t, dir, "relay2.yaml", cfg2)
 	relay = startProc(t, relayBin, "run", "--config", relayCfg2)
 	relay.waitLog(t, "relay listening")
 	restarted := time.Now()
@@ -180,17 +187,28 @@ func (p *proc) waitLine(t *testing.T, re *regexp.Regexp) string {
 // waitLog waits for a JSON log line with message msg and returns its "addr".
 func (p *proc) waitLog(t *testing.T, msg string) string {
 	t.Helper()
+	return p.waitLogFields(t, msg)["addr"]
+}
+
+// waitLogFields waits for a JSON log line with message msg and returns its
+// string fields.
+func (p *proc) waitLogFields(t *testing.T, msg string) map[string]string {
+	t.Helper()
 	timeout := time.After(20 * time.Second)
 	for {
 		select {
 		case l := <-p.lines:
-			var entry struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+			var entry map[string]any
+			if json.Unmarshal([]byte(l), &entry) != nil || entry["msg"] != msg {
+				continue
 			}
-			if json.Unmarshal([]byte(l), &entry) == nil && entry.Msg == msg {
-				return entry.Addr
+			out := map[string]string{}
+			for k, v := range entry {
+				if s, ok := v.(string); ok {
+					out[k] = s
+				}
 			}
+			return out
 		case <-timeout:
 			t.Fatalf("%s: no %q log line", p.cmd.Path, msg)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
+	"github.com/strait/strait/edge"
 	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/tunnel/wstun"
 )
@@ -55,6 +56,7 @@ type stack struct {
 	fakeSrv   *httptest.Server
 	fakeURL   string
 	proxy     *cutProxy // between edge and relay, when stackOptions.viaProxy
+	gate      *udpGate  // before the QUIC listener, when stackOptions.quicGate
 	relayAddr string    // TCP (WebSocket)
 	quicAddr  string    // UDP (QUIC)
 	transport string    // what the edge uses: ws, quic or auto
@@ -71,6 +73,7 @@ type stack struct {
 	relayStop func()
 	edgeStop  func()
 	edgeReady func(context.Context) error
+	edge      *edge.Edge
 }
 
 type stackOptions struct {
@@ -82,6 +85,10 @@ type stackOptions struct {
 	viaProxy bool
 	// transport is the edge's transport: ws (default), quic or auto.
 	transport string
+	// quicGate puts a udpGate (closed at first) in front of the relay's
+	// QUIC listener; quicRetry is the edge's quic_retry then.
+	quicGate  bool
+	quicRetry time.Duration
 	// upstreamH2 serves the fake provider over TLS with HTTP/2, trusted by
 	// the relay through upstream_ca; upstream connections are counted.
 	upstreamH2 bool
@@ -107,6 +114,9 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	s.startRelay(relaycmd.Sockets{}, opts.relayTLSEdit)
 	if opts.viaProxy {
 		s.proxy = newCutProxy(t, s.relayAddr)
+	}
+	if opts.quicGate {
+		s.gate = newUDPGate(t, s.quicAddr)
 	}
 	s.startEdge(opts)
 	s.client = s.httpClient()
@@ -214,17 +224,26 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		Listen: "127.0.0.1:0",
 		TLS:    edgecmd.CertFile{Cert: s.path("front.pem"), Key: s.path("front-key.pem")},
 		Tunnel: edgecmd.TunnelFile{
-			Relays: []edgecmd.RelayFile{{Address: s.tunnelAddr(), QUICAddress: s.quicAddr,
+			Relays: []edgecmd.RelayFile{{Address: s.tunnelAddr(), QUICAddress: s.quicDialAddr(),
 				Transport: s.transport, ServerName: "localhost"}},
 			Cert: s.path("edge.pem"), Key: s.path("edge-key.pem"), CA: s.path("ca.pem"),
 			Heartbeat: time.Second, HeartbeatTimeout: 2 * time.Second,
 			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+			QUICFallbackAfter: 500 * time.Millisecond, QUICRetry: opts.quicRetry,
 		},
 		ClientKeys:   []edgecmd.ClientKey{{Name: "test-app", Key: clientKey}},
 		MaxBody:      opts.edgeMaxBody,
 		SessionWait:  opts.sessionWait,
 		DrainTimeout: 2 * time.Second,
 	}
+}
+
+// quicDialAddr is where the edge dials QUIC: the relay, or the gate.
+func (s *stack) quicDialAddr() string {
+	if s.gate != nil {
+		return s.gate.addr()
+	}
+	return s.quicAddr
 }
 
 // tunnelAddr is where the edge dials: the relay, or the proxy before it.
@@ -258,6 +277,7 @@ func (s *stack) startEdge(opts stackOptions) {
 		}
 	}
 	s.edgeReady = srv.Edge.WaitReady
+	s.edge = srv.Edge
 }
 
 func (s *stack) stopEdge() {

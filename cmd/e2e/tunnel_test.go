@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,57 @@ func TestUpstreamBreaksMidStream(t *testing.T) {
 		}
 		t.Logf("SDK error: %v", err)
 	})
+}
+
+// TestAutoFallsBackAndReturnsToQUIC: with UDP black-holed, transport auto
+// connects over WebSocket; once UDP passes again the edge moves to QUIC on
+// its own, and a stream in flight during the switch completes.
+func TestAutoFallsBackAndReturnsToQUIC(t *testing.T) {
+	s := newStack(t, stackOptions{transport: "auto", quicGate: true, quicRetry: 300 * time.Millisecond})
+	if got := liveTransports(s); got["ws"] == 0 || got["quic"] != 0 {
+		t.Fatalf("with UDP blocked, sessions are %v; want WebSocket only", got)
+	}
+	stream := s.openai(slow(30, 50*time.Millisecond)...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
+	defer stream.Close()
+	if !stream.Next() {
+		t.Fatalf("stream did not start: %v", stream.Err())
+	}
+	s.gate.open.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for liveTransports(s)["ws"] > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still on WebSocket 10s after UDP opened: %v", liveTransports(s))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	chunks := 1
+	for stream.Next() {
+		chunks++
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("the stream in flight during the switch failed: %v", err)
+	}
+	if _, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), chatParams); err != nil {
+		t.Fatalf("over QUIC after the switch: %v", err)
+	}
+	t.Logf("%d chunks across the switch; sessions now %v", chunks, liveTransports(s))
+}
+
+// liveTransports counts the edge's live sessions per transport, as its
+// strait_tunnel_sessions metric reports them.
+func liveTransports(s *stack) map[string]int {
+	rec := httptest.NewRecorder()
+	s.edge.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := map[string]int{}
+	for _, line := range strings.Split(rec.Body.String(), "\n") {
+		if !strings.HasPrefix(line, "strait_tunnel_sessions{") {
+			continue
+		}
+		var n int
+		tr := line[strings.Index(line, `transport="`)+len(`transport="`):]
+		tr = tr[:strings.Index(tr, `"`)]
+		fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &n)
+		out[tr] += n
+	}
+	return out
 }

@@ -40,6 +40,13 @@ type Config struct {
 	// MaxStreams is how many streams the peer may have open at once. Zero
 	// means 4096.
 	MaxStreams int64
+	// ResetSecret, on the listening side, derives the QUIC stateless reset
+	// key. A relay restarted with the same secret answers packets of its
+	// previous life with a stateless reset, so edges learn at once that their
+	// sessions are gone instead of waiting out the idle timeout (UDP has no
+	// RST). Derive it from something stable and private, such as the relay's
+	// private key. Empty disables stateless resets.
+	ResetSecret []byte
 	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means 10s.
 	HandshakeTimeout time.Duration
 	// Logger; nil means zap.NewNop().

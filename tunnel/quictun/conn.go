@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,8 @@ func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 
 func (s *session) track(st *quic.Stream) *stream {
 	s.streams.Add(1)
-	return &stream{Stream: st, onClose: func() { s.streams.Add(-1) }}
+	return &stream{st: st, local: s.info.LocalAddr, remote: s.info.RemoteAddr,
+		onClose: func() { s.streams.Add(-1) }}
 }
 
 // Ping reports the smoothed RTT that QUIC measures from every ACK, which is
@@ -105,26 +107,82 @@ func (s *session) Err() error {
 	return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, context.Cause(s.conn.Context()))
 }
 
-// stream adapts a quic.Stream to tunnel.Stream. quic-go forbids Close
-// concurrently with Write, so writes and the FIN are serialised here.
+// stream adapts a quic.Stream to tunnel.Stream and net.Conn. quic-go
+// forbids Close concurrently with Write, so writes and the FIN are
+// serialised here. After Close or Reset every local call fails with the
+// adapter's own error rather than quic-go's report of a local cancellation,
+// which would read like the peer's reset.
 type stream struct {
-	*quic.Stream
-	writeMu   sync.Mutex
-	closeOnce sync.Once
-	onClose   func()
+	st            *quic.Stream
+	local, remote net.Addr
+	writeMu       sync.Mutex
+	state         atomic.Int32 // streamOpen, streamClosed or streamReset
+	writeClosed   atomic.Bool  // CloseWrite was called
+	closeOnce     sync.Once
+	onClose       func()
 }
 
-func (s *stream) ID() uint64 { return uint64(s.StreamID()) }
+const (
+	streamOpen int32 = iota
+	streamClosed
+	streamReset
+)
+
+var (
+	errLocalReset = fmt.Errorf("%w (locally)", tunnel.ErrStreamReset)
+	errClosed     = fmt.Errorf("quictun: stream closed: %w", net.ErrClosed)
+	errWriteShut  = fmt.Errorf("quictun: write after CloseWrite: %w", net.ErrClosed)
+)
+
+func (s *stream) ID() uint64 { return uint64(s.st.StreamID()) }
+
+// LocalAddr and RemoteAddr are the addresses of the session's connection.
+func (s *stream) LocalAddr() net.Addr  { return s.local }
+func (s *stream) RemoteAddr() net.Addr { return s.remote }
+
+func (s *stream) SetDeadline(t time.Time) error      { return s.st.SetDeadline(t) }
+func (s *stream) SetReadDeadline(t time.Time) error  { return s.st.SetReadDeadline(t) }
+func (s *stream) SetWriteDeadline(t time.Time) error { return s.st.SetWriteDeadline(t) }
+
+// stateErr is the error every call fails with after Close or Reset.
+func (s *stream) stateErr() error {
+	switch s.state.Load() {
+	case streamClosed:
+		return errClosed
+	case streamReset:
+		return errLocalReset
+	}
+	return nil
+}
 
 func (s *stream) Read(p []byte) (int, error) {
-	n, err := s.Stream.Read(p)
+	if err := s.stateErr(); err != nil {
+		return 0, err
+	}
+	n, err := s.st.Read(p)
+	if err != nil {
+		if serr := s.stateErr(); serr != nil {
+			return n, serr
+		}
+	}
 	return n, mapErr(err)
 }
 
 func (s *stream) Write(p []byte) (int, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	n, err := s.Stream.Write(p)
+	if err := s.stateErr(); err != nil {
+		return 0, err
+	}
+	if s.writeClosed.Load() {
+		return 0, errWriteShut
+	}
+	n, err := s.st.Write(p)
+	if err != nil {
+		if serr := s.stateErr(); serr != nil {
+			return n, serr
+		}
+	}
 	return n, mapErr(err)
 }
 
@@ -132,18 +190,25 @@ func (s *stream) Write(p []byte) (int, error) {
 func (s *stream) CloseWrite() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	return mapErr(s.Stream.Close())
+	if err := s.stateErr(); err != nil {
+		return err
+	}
+	s.writeClosed.Store(true)
+	return mapErr(s.st.Close())
 }
 
 // Close stops reading (the peer's writes fail) and ends the write side: with
 // a FIN if no write is in progress, else by abandoning the blocked write.
 func (s *stream) Close() error {
-	s.Stream.CancelRead(codeStreamDone)
+	if !s.state.CompareAndSwap(streamOpen, streamClosed) {
+		return nil
+	}
+	s.st.CancelRead(codeStreamDone)
 	if s.writeMu.TryLock() {
-		_ = s.Stream.Close()
+		_ = s.st.Close()
 		s.writeMu.Unlock()
 	} else {
-		s.Stream.CancelWrite(codeStreamReset)
+		s.st.CancelWrite(codeStreamReset)
 	}
 	s.closeOnce.Do(s.onClose)
 	return nil
@@ -152,8 +217,11 @@ func (s *stream) Close() error {
 // Reset abandons the stream in both directions; the peer's reads and writes
 // fail with tunnel.ErrStreamReset.
 func (s *stream) Reset() error {
-	s.Stream.CancelWrite(codeStreamReset)
-	s.Stream.CancelRead(codeStreamReset)
+	if !s.state.CompareAndSwap(streamOpen, streamReset) {
+		return nil
+	}
+	s.st.CancelWrite(codeStreamReset)
+	s.st.CancelRead(codeStreamReset)
 	s.closeOnce.Do(s.onClose)
 	return nil
 }
@@ -182,4 +250,5 @@ func mapErr(err error) error {
 var (
 	_ tunnel.Session = (*session)(nil)
 	_ tunnel.Stream  = (*stream)(nil)
+	_ net.Conn       = (*stream)(nil)
 )

@@ -2,6 +2,7 @@ package quictun
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -57,6 +58,10 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return err
 	}
 	tr := &quic.Transport{Conn: udp}
+	if len(cfg.ResetSecret) > 0 {
+		key := quic.StatelessResetKey(sha256.Sum256(append([]byte("strait quic stateless reset\x00"), cfg.ResetSecret...)))
+		tr.StatelessResetKey = &key
+	}
 	ln, err := tr.Listen(tc, cfg.quicConfig(false))
 	if err != nil {
 		tr.Close()

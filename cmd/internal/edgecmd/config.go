@@ -22,8 +22,11 @@ type File struct {
 	ClientKeys []ClientKey `yaml:"client_keys"`
 	MaxBody    int64       `yaml:"max_body_bytes"`
 	// SessionWait is how long a request waits for a tunnel session.
-	SessionWait  time.Duration `yaml:"session_wait"`
-	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	SessionWait time.Duration `yaml:"session_wait"`
+	// MetricsListen, when set, serves Prometheus metrics at /metrics on
+	// this address (plain HTTP: bind it to localhost or a private network).
+	MetricsListen string        `yaml:"metrics_listen"`
+	DrainTimeout  time.Duration `yaml:"drain_timeout"`
 }
 
 // CertFile names a certificate and its key.
@@ -47,8 +50,13 @@ type TunnelFile struct {
 	SessionWindow    uint64        `yaml:"session_window"`
 	Heartbeat        time.Duration `yaml:"heartbeat"`
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
-	ReconnectMin     time.Duration `yaml:"reconnect_min"`
-	ReconnectMax     time.Duration `yaml:"reconnect_max"`
+	// QUICFallbackAfter bounds a QUIC attempt before auto falls back to
+	// WebSocket (zero: 3s); QUICRetry is how long auto stays on WebSocket
+	// before trying QUIC again (zero: 1m).
+	QUICFallbackAfter time.Duration `yaml:"quic_fallback_after"`
+	QUICRetry         time.Duration `yaml:"quic_retry"`
+	ReconnectMin      time.Duration `yaml:"reconnect_min"`
+	ReconnectMax      time.Duration `yaml:"reconnect_max"`
 }
 
 // RelayFile is one relay.

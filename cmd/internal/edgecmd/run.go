@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -21,6 +23,7 @@ type Server struct {
 	Edge     *edge.Edge
 	Listener net.Listener
 	TLS      *tls.Config
+	Metrics  net.Listener // nil unless metrics_listen is set
 }
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
@@ -53,7 +56,15 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	return &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front)}, nil
+	srv := &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front)}
+	if f.MetricsListen != "" {
+		if srv.Metrics, err = net.Listen("tcp", f.MetricsListen); err != nil {
+			ln.Close()
+			e.Close()
+			return nil, fmt.Errorf("metrics_listen: %w", err)
+		}
+	}
+	return srv, nil
 }
 
 func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, error) {
@@ -101,12 +112,19 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, log *zap.Logger) (tunnel
 	if err != nil {
 		return nil, err
 	}
-	return autodial.New(autodial.Config{Preferred: q, Fallback: w, PreferredTransport: "quic", Logger: log})
+	return autodial.New(autodial.Config{Preferred: q, Fallback: w, PreferredTransport: "quic",
+		PreferredTimeout: t.QUICFallbackAfter, RetryPreferred: t.QUICRetry, Logger: log})
 }
 
 // Serve runs until ctx ends, drains, and closes the tunnel pool.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.Edge.Close()
+	if s.Metrics != nil {
+		ms := &http.Server{Handler: s.Edge.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		done := make(chan struct{})
+		go func() { defer close(done); _ = ms.Serve(s.Metrics) }()
+		defer func() { ms.Close(); <-done }()
+	}
 	return s.Edge.Serve(ctx, s.Listener, s.TLS)
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
 
 	"go.uber.org/zap"
 
@@ -100,8 +101,15 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 				return err
 			}
 		}
+		// The relay's private key is stable across restarts and secret: a
+		// good seed for the stateless reset key (see quictun.Config).
+		secret, err := os.ReadFile(f.TLS.Key)
+		if err != nil {
+			udp.Close()
+			return err
+		}
 		cfg := quictun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
-			StreamWindow: f.StreamWindow, SessionWindow: f.SessionWindow, Logger: log}
+			StreamWindow: f.StreamWindow, SessionWindow: f.SessionWindow, ResetSecret: secret, Logger: log}
 		if s.QUIC, err = quictun.Listen(udp, tc, cfg); err != nil {
 			udp.Close()
 			return err
