@@ -212,7 +212,7 @@ func (e *Edge) reject(w http.ResponseWriter, r *http.Request, id string, fam api
 func (e *Edge) logRequest(id, client string, route ingress.Route, r *http.Request, res forward.Result, d time.Duration) {
 	fields := []zap.Field{zap.String("request_id", id), zap.String("client", client),
 		zap.String("family", string(route.Family)), zap.String("method", r.Method), zap.String("path", route.Path),
-		zap.Int("status", res.Status), zap.Int64("bytes", res.Bytes), zap.Bool("dispatched", res.Dispatched),
+		zap.Int("status", res.Status), zap.Int64("bytes", res.Bytes), zap.Bool("dispatched", res.Dispatched), zap.Int("attempts", res.Attempts),
 		zap.Duration("duration", d)}
 	if res.Err != nil {
 		e.log.Warn("request failed", append(fields, zap.Error(res.Err))...)

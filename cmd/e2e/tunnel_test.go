@@ -246,3 +246,30 @@ func liveTransports(s *stack) map[string]int {
 	}
 	return out
 }
+
+// TestNoReplayAfterDispatch: once the relay has dispatched a request to the
+// provider, a tunnel that dies must not make the edge send it again (a model
+// call costs money); the client gets a clear error instead.
+func TestNoReplayAfterDispatch(t *testing.T) {
+	s := newStack(t, stackOptions{viaProxy: true})
+	p := chatParams
+	p.Model = "hang" // the fake holds the request: it has reached the provider
+	result := make(chan error, 1)
+	go func() {
+		_, err := s.openai().Chat.Completions.New(testCtx(t, 20*time.Second), p)
+		result <- err
+	}()
+	if _, err := s.fake.WaitRequests(testCtx(t, 10*time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	s.proxy.cut()
+	err := <-result
+	var e *openai.Error
+	if !errors.As(err, &e) || e.StatusCode != 502 || !strings.Contains(e.Message, "not retried") {
+		t.Fatalf("err = %v, want a 502 saying the request was not retried", err)
+	}
+	s.waitReady() // the edge is back; a replay would have arrived by now
+	if n := len(s.fake.Requests()); n != 1 {
+		t.Fatalf("the provider received the request %d times", n)
+	}
+}

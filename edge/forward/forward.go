@@ -55,20 +55,54 @@ type Result struct {
 	Status     int
 	Bytes      int64
 	Dispatched bool // the relay sent the request upstream
+	Attempts   int  // tunnel streams used (resends happen only before dispatch)
 	Err        error
 }
 
 // Forward runs the exchange and writes the response to w. It returns after
 // the response is complete or abandoned.
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request) Result {
+	var lost *apierr.Error
+	var cause error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		res, retry := f.attempt(w, r, req)
+		if retry == nil {
+			res.Attempts = attempt
+			return res
+		}
+		lost, cause = retry.apiErr, retry.cause
+		f.log.Debug("tunnel failed before the relay dispatched the request; resending",
+			zap.String("request_id", req.ID), zap.Int("attempt", attempt), zap.Error(retry.cause))
+	}
+	res := fail(w, req.Family, lost, cause)
+	res.Attempts = maxAttempts
+	return res
+}
+
+// maxAttempts bounds resends of a request whose tunnel stream failed before
+// the relay said it had dispatched it upstream.
+const maxAttempts = 3
+
+// retryable is a failure that provably happened before the request reached
+// the provider: the stream broke before the relay sent Dispatched. Such a
+// request is resent on another session; apiErr is what the client gets when
+// no attempt is left.
+type retryable struct {
+	apiErr *apierr.Error
+	cause  error
+}
+
+// attempt runs one exchange on one stream. It writes the response unless it
+// returns a retryable failure, in which case nothing has been written.
+func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request) (Result, *retryable) {
 	ctx := r.Context()
 	st, err := f.openStream(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Result{Err: ctx.Err()}
+			return Result{Err: ctx.Err()}, nil
 		}
 		return fail(w, req.Family, &apierr.Error{Kind: apierr.Unavailable, RetryAfter: time.Second,
-			Message: "Strait edge has no tunnel to a relay right now; retry shortly"}, err)
+			Message: "Strait edge has no tunnel to a relay right now; retry shortly"}, err), nil
 	}
 	defer st.Close()
 	// A client that goes away must not leave this handler blocked on the
@@ -82,10 +116,10 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request
 
 	if err := sendRequest(st, req); err != nil {
 		if ctx.Err() != nil {
-			return Result{Err: ctx.Err()}
+			return Result{Err: ctx.Err()}, nil
 		}
-		return fail(w, req.Family, &apierr.Error{Kind: apierr.BadGateway,
-			Message: "Strait tunnel to the relay broke while sending the request"}, err)
+		return Result{}, &retryable{&apierr.Error{Kind: apierr.BadGateway,
+			Message: "Strait tunnel to the relay broke while sending the request"}, err}
 	}
 	x := &exchange{w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
 	defer x.r.Release()
@@ -127,7 +161,7 @@ type exchange struct {
 }
 
 // run reads frames until the response header, then streams the body.
-func (x *exchange) run() Result {
+func (x *exchange) run() (Result, *retryable) {
 	for {
 		typ, p, err := x.r.Next()
 		if err != nil {
@@ -141,28 +175,35 @@ func (x *exchange) run() Result {
 			if err != nil {
 				return x.lostBeforeResponse(err)
 			}
-			return fail(x.w, x.family, relayError(end), end)
+			return fail(x.w, x.family, relayError(end), end), nil
 		case proto.FrameResponse:
 			h, err := proto.ParseResponseHeader(p)
 			if err != nil {
 				return x.lostBeforeResponse(err)
 			}
 			x.streamBody(h)
-			return x.res
+			return x.res, nil
 		default:
 			return x.lostBeforeResponse(fmt.Errorf("%w: unexpected %s frame", proto.ErrMalformed, typ))
 		}
 	}
 }
 
-func (x *exchange) lostBeforeResponse(err error) Result {
+// lostBeforeResponse handles a stream that broke before a response header.
+// Before Dispatched the provider never saw the request, so it is retryable;
+// after it the request may have cost money and must never be replayed.
+func (x *exchange) lostBeforeResponse(err error) (Result, *retryable) {
 	if x.ctx.Err() != nil {
-		return Result{Err: x.ctx.Err(), Dispatched: x.res.Dispatched}
+		return Result{Err: x.ctx.Err(), Dispatched: x.res.Dispatched}, nil
+	}
+	if !x.res.Dispatched {
+		return Result{}, &retryable{&apierr.Error{Kind: apierr.BadGateway,
+			Message: "Strait tunnel to the relay broke before the request reached the provider"}, err}
 	}
 	res := fail(x.w, x.family, &apierr.Error{Kind: apierr.BadGateway,
-		Message: "Strait tunnel to the relay broke before the provider answered"}, err)
-	res.Dispatched = x.res.Dispatched
-	return res
+		Message: "Strait tunnel to the relay broke after the request was sent to the provider; not retried, since the provider may have processed it"}, err)
+	res.Dispatched = true
+	return res, nil
 }
 
 // streamBody writes the provider's status and headers, then copies Data
