@@ -49,6 +49,7 @@ provider() { # name kind real_base env_var
 {
   cat <<YAML
 listen: "127.0.0.1:$relay_port"
+listen_quic: "127.0.0.1:$relay_port"
 tls: {cert: certs/relay.pem, key: certs/relay-key.pem, client_ca: certs/ca.pem}
 providers:
 YAML
@@ -62,7 +63,7 @@ cat > "$work/edge.yaml" <<YAML
 listen: "127.0.0.1:$edge_port"
 tls: {cert: certs/front.pem, key: certs/front-key.pem}
 tunnel:
-  relays: [{address: "127.0.0.1:$relay_port", server_name: localhost}]
+  relays: [{address: "127.0.0.1:$relay_port", transport: auto, server_name: localhost}]
   cert: certs/edge.pem
   key: certs/edge-key.pem
   ca: certs/ca.pem
@@ -76,7 +77,7 @@ if grep -q fake-provider-key "$work/relay.yaml"; then
   bin/strait-relay fake-provider --listen "127.0.0.1:$fake_port" --tokens 40 --interval 25ms &
   pids+=($!)
 fi
-echo "==> starting the relay on 127.0.0.1:$relay_port and the edge on https://localhost:$edge_port"
+echo "==> starting the relay on 127.0.0.1:$relay_port (TCP: WebSocket, UDP: QUIC) and the edge on https://localhost:$edge_port"
 (cd "$work" && exec ../bin/strait-relay "${log[@]}" run --config relay.yaml) &
 pids+=($!)
 (cd "$work" && exec ../bin/strait-edge "${log[@]}" run --config edge.yaml) &

@@ -53,6 +53,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
 	}
+	sizeBuffers(udp)
 	tr := &quic.Transport{Conn: udp}
 	conn, err := tr.Dial(ctx, raddr, d.tls, d.cfg.quicConfig(true))
 	if err == nil {

@@ -57,6 +57,7 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		}
 		return err
 	}
+	sizeBuffers(udp)
 	tr := &quic.Transport{Conn: udp}
 	if len(cfg.ResetSecret) > 0 {
 		key := quic.StatelessResetKey(sha256.Sum256(append([]byte("strait quic stateless reset\x00"), cfg.ResetSecret...)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -118,6 +119,12 @@ func RunCommand(binary, usage, configEnv string, start func(configPath string, l
 				return err
 			}
 			defer log.Sync()
+			// quictun measures and logs UDP buffer sizes itself; quic-go's own
+			// warning goes to the standard logger and misreads Linux's doubled
+			// sizes.
+			if os.Getenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING") == "" {
+				_ = os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+			}
 			srv, err := start(c.String(FlagConfig), log)
 			if err != nil {
 				return err
