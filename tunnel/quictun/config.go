@@ -34,8 +34,11 @@ type Config struct {
 	// receiver (a limit, not an allocation). Zero means 4 MiB.
 	StreamWindow uint64
 	// SessionWindow caps unread data across all streams of a session; several
-	// times StreamWindow so one stuck stream cannot starve the rest. Zero
-	// means 4×StreamWindow.
+	// times StreamWindow so one stuck stream cannot starve the rest. Streams
+	// whose readers stall hold their unread data against it, and once they
+	// hold all of it every stream of the session stalls: the default leaves
+	// room for three streams stalled with full windows. The whole window is
+	// granted from the start. Zero means 4×StreamWindow.
 	SessionWindow uint64
 	// MaxStreams is how many streams the peer may have open at once. Zero
 	// means 4096.
@@ -82,13 +85,16 @@ func (c Config) withDefaults() Config {
 // no unidirectional streams; the client accepts the one welcome stream.
 func (c Config) quicConfig(client bool) *quic.Config {
 	initial := min(c.StreamWindow, 512<<10) // grows by auto-tuning up to the max
+	// The session window is granted whole from the start, not auto-tuned up
+	// from a small one: it grows only as data is read, so a few stalled
+	// streams holding their initial windows would stall the whole session.
 	return &quic.Config{
 		HandshakeIdleTimeout:           c.HandshakeTimeout,
 		MaxIdleTimeout:                 c.Heartbeat + c.HeartbeatTimeout,
 		KeepAlivePeriod:                c.Heartbeat,
 		InitialStreamReceiveWindow:     initial,
 		MaxStreamReceiveWindow:         c.StreamWindow,
-		InitialConnectionReceiveWindow: min(c.SessionWindow, 2*initial),
+		InitialConnectionReceiveWindow: c.SessionWindow,
 		MaxConnectionReceiveWindow:     c.SessionWindow,
 		MaxIncomingStreams:             c.MaxStreams,
 		MaxIncomingUniStreams:          map[bool]int64{true: 1, false: -1}[client],

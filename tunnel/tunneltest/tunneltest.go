@@ -1,6 +1,9 @@
 // Package tunneltest holds helpers for testing tunnel transports on real
 // loopback sockets: a throwaway PKI that yields a mutually authenticated TLS
-// pair (relay server, edge client) from the certs package.
+// pair (relay server, edge client) from the certs package, and the
+// conformance suite every transport runs (Run) with its benchmarks
+// (RunBenchmarks). Each property the suite checks states its bound in the
+// doc comment of its test function.
 //
 // It is imported only from _test.go files.
 package tunneltest

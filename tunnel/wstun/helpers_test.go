@@ -1,11 +1,13 @@
 package wstun_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -95,8 +97,7 @@ func newPair(t *testing.T, cfg wstun.Config) *pair {
 	return connect(t, pki, ln, ln.Addr().String(), cfg)
 }
 
-// connect dials addr (the listener or a proxy in front of it) and accepts
-// the resulting session on ln.
+// connect dials addr and accepts the resulting session on ln.
 func connect(t *testing.T, pki *tunneltest.PKI, ln *wstun.Listener, addr string, cfg wstun.Config) *pair {
 	t.Helper()
 	edge, err := dial(t, addr, pki.ClientConfig(), cfg)
@@ -114,20 +115,6 @@ func open(t *testing.T, s tunnel.Session) tunnel.Stream {
 	st, err := s.OpenStream(ctx)
 	if err != nil {
 		t.Fatalf("OpenStream: %v", err)
-	}
-	st.SetDeadline(time.Now().Add(opTimeout))
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
-// acceptStream is open's counterpart on the accepting side.
-func acceptStream(t *testing.T, s tunnel.Session) tunnel.Stream {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
-	defer cancel()
-	st, err := s.AcceptStream(ctx)
-	if err != nil {
-		t.Fatalf("AcceptStream: %v", err)
 	}
 	st.SetDeadline(time.Now().Add(opTimeout))
 	t.Cleanup(func() { st.Close() })
@@ -162,123 +149,70 @@ func await(t *testing.T, what string, ch <-chan result, d time.Duration) result 
 	}
 }
 
-// waitClosed waits at most d for ch to close and returns how long it took.
-func waitClosed(t *testing.T, what string, ch <-chan struct{}, d time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	select {
-	case <-ch:
-		return time.Since(start)
-	case <-time.After(d):
-		t.Fatalf("%s not closed after %v", what, d)
-		return 0
-	}
-}
-
-// isTimeout reports whether err is a net.Error timeout (a deadline hit).
-func isTimeout(err error) bool {
-	ne, ok := errors.AsType[net.Error](err)
-	return ok && ne.Timeout()
-}
-
-// holeProxy is a user-space TCP proxy in front of a target. BlackHole makes
-// it stop forwarding in both directions while keeping every connection open:
-// to each end the other looks like a peer whose cable was cut (no FIN, no
-// RST, no ACKed data). It stops reading too, so a sender's socket buffers
-// fill up and its writes block, as they would on a real dead path.
-type holeProxy struct {
-	ln     net.Listener
-	target string
-	hole   chan struct{}
-	done   chan struct{}
-	once   sync.Once
-
-	mu    sync.Mutex
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-// newHoleProxy starts a proxy to target on loopback; it is closed when the
-// test ends.
-func newHoleProxy(t *testing.T, target string) *holeProxy {
-	p := &holeProxy{ln: tunneltest.Listen(t), target: target,
-		hole: make(chan struct{}), done: make(chan struct{})}
-	p.wg.Go(p.acceptLoop)
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *holeProxy) Addr() string { return p.ln.Addr().String() }
-
-// BlackHole stops all forwarding; it cannot be undone.
-func (p *holeProxy) BlackHole() { close(p.hole) }
-
-func (p *holeProxy) acceptLoop() {
-	for {
-		c, err := p.ln.Accept()
+// echoOne sends sum+payload, half-closes, and checks that exactly payload
+// comes back followed by io.EOF.
+func echoOne(st tunnel.Stream, payload []byte) error {
+	sum := sha256.Sum256(payload)
+	sent := async(func() (int, error) {
+		if _, err := st.Write(sum[:]); err != nil {
+			return 0, err
+		}
+		n, err := st.Write(payload)
 		if err != nil {
-			return
+			return n, err
 		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		// A small, fixed receive buffer (no autotuning) so that a stalled
-		// proxy backs the sender up after a few hundred KiB, not 32 MiB.
-		c.(*net.TCPConn).SetReadBuffer(64 << 10)
-		up.(*net.TCPConn).SetReadBuffer(64 << 10)
-		p.mu.Lock()
-		select {
-		case <-p.done: // close already swept p.conns
-			p.mu.Unlock()
-			c.Close()
-			up.Close()
-			return
-		default:
-		}
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		p.wg.Go(func() { p.pipe(up, c) })
-		p.wg.Go(func() { p.pipe(c, up) })
+		return n, st.CloseWrite()
+	})
+	h := sha256.New()
+	n, err := io.Copy(h, st)
+	if err != nil {
+		return fmt.Errorf("read echo after %d bytes: %w", n, err)
 	}
+	if r := <-sent; r.err != nil {
+		return fmt.Errorf("write after %d bytes: %w", r.n, r.err)
+	}
+	if n != int64(len(payload)) || !bytes.Equal(h.Sum(nil), sum[:]) {
+		return fmt.Errorf("echo: %d bytes with a different hash, want %d bytes", n, len(payload))
+	}
+	return nil
 }
 
-// pipe copies src to dst until either fails or the hole opens; after that it
-// holds whatever it read and waits for close.
-func (p *holeProxy) pipe(dst, src net.Conn) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		select {
-		case <-p.hole:
-			<-p.done
-			return
-		default:
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+// serveEcho accepts streams on s and echoes each after verifying the SHA-256
+// prefix. stop waits for every handler after ending the accept loop.
+func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			st, err := s.AcceptStream(ctx)
+			if err != nil {
 				return
 			}
+			st.SetDeadline(time.Now().Add(opTimeout))
+			wg.Go(func() {
+				defer st.Close()
+				if err := echoVerified(st); err != nil {
+					t.Errorf("relay stream %d: %v", st.ID(), err)
+				}
+			})
 		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				dst.(*net.TCPConn).CloseWrite()
-			}
-			return
-		}
-	}
+	})
+	return func() { cancel(); wg.Wait() }
 }
 
-func (p *holeProxy) close() {
-	p.once.Do(func() {
-		close(p.done)
-		p.ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
+func echoVerified(st tunnel.Stream) error {
+	var want [sha256.Size]byte
+	if _, err := io.ReadFull(st, want[:]); err != nil {
+		return fmt.Errorf("read hash: %w", err)
+	}
+	h := sha256.New()
+	// io.Copy returns nil only on io.EOF: the edge's CloseWrite arrived
+	// after all of its data.
+	if _, err := io.Copy(st, io.TeeReader(st, h)); err != nil {
+		return fmt.Errorf("echo: %w", err)
+	}
+	if !bytes.Equal(h.Sum(nil), want[:]) {
+		return errors.New("payload hash mismatch at the relay")
+	}
+	return st.CloseWrite()
 }

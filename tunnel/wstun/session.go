@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,9 +18,10 @@ import (
 
 // session adapts a yamux session to tunnel.Session.
 type session struct {
-	mux  *yamux.Session
-	conn *wsConn
-	info tunnel.Info
+	mux      *yamux.Session
+	conn     *wsConn
+	info     tunnel.Info
+	closedUp atomic.Bool // Close was called: the caller ended the session
 }
 
 func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info) *session {
@@ -30,9 +35,9 @@ func (s *session) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	}
 	st, err := s.mux.OpenStream()
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, s.failed(err)
 	}
-	return &stream{Stream: st}, nil
+	return newStream(st, s), nil
 }
 
 func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
@@ -41,12 +46,9 @@ func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if s.mux.IsClosed() {
-			return nil, sessionErr(err)
-		}
-		return nil, mapErr(err)
+		return nil, s.failed(err)
 	}
-	return &stream{Stream: st}, nil
+	return newStream(st, s), nil
 }
 
 func (s *session) Ping(ctx context.Context) (time.Duration, error) {
@@ -54,77 +56,228 @@ func (s *session) Ping(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	rtt, err := s.mux.Ping() // bounded by HeartbeatTimeout inside yamux
-	return rtt, mapErr(err)
+	if err != nil {
+		return 0, s.failed(err)
+	}
+	return rtt, nil
 }
 
 func (s *session) NumStreams() int       { return s.mux.NumStreams() }
-func (s *session) Close() error          { return s.mux.Close() }
 func (s *session) Done() <-chan struct{} { return s.mux.CloseChan() }
 func (s *session) Info() tunnel.Info     { return s.info }
 
-// Err reports why the session ended: the transport's first error when there
-// was one (peer vanished, heartbeat timeout), else ErrSessionClosed.
+// Close ends the session; every stream on it fails with ErrSessionClosed.
+func (s *session) Close() error {
+	s.closedUp.Store(true)
+	return s.mux.Close()
+}
+
+// errNoAnswer is why a session ended that neither the caller nor the
+// connection ended: yamux gave up on the peer because a heartbeat ping or a
+// stream open went unanswered for HeartbeatTimeout.
+var errNoAnswer = errors.New("wstun: peer stopped answering (heartbeat timeout)")
+
+// Err reports why the session ended, wrapped as tunnel.ErrSessionClosed: the
+// connection's first error (the peer closed it, the network failed),
+// errNoAnswer if yamux gave up on a silent peer, nothing more if the caller
+// closed it. Nil while the session is up.
 func (s *session) Err() error {
 	select {
 	case <-s.mux.CloseChan():
 	default:
 		return nil
 	}
-	if err := s.conn.firstErr(); err != nil {
+	switch err := s.conn.firstErr(); {
+	case err != nil:
 		return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, err)
+	case s.closedUp.Load():
+		return tunnel.ErrSessionClosed
 	}
-	return tunnel.ErrSessionClosed
+	return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, errNoAnswer)
 }
 
-// stream adapts a yamux stream to tunnel.Stream.
+// failed maps the error of a call on the session or one of its streams:
+// once the session is gone, yamux reports whatever it saw last (io.EOF,
+// ErrStreamClosed, ErrSessionShutdown); the caller gets why it ended.
+func (s *session) failed(err error) error {
+	if s.mux.IsClosed() {
+		return s.Err()
+	}
+	return mapErr(err)
+}
+
+// stream adapts a yamux stream to tunnel.Stream and net.Conn.
+//
+// yamux's own Close is only a FIN: reads go on, and a stream has no reset.
+// The adapter adds the local half of both: after Close or Reset every local
+// Read and Write fails at once, blocked ones included. It also enforces
+// deadlines that have already passed, which yamux checks only while it
+// waits, so a Write with an expired deadline writes nothing.
 type stream struct {
-	*yamux.Stream
-	reset atomic.Bool
+	st            *yamux.Stream
+	sess          *session
+	local, remote net.Addr
+
+	mu          sync.Mutex   // serialises state changes with deadline updates
+	state       atomic.Int32 // streamOpen, streamClosed or streamReset
+	writeClosed atomic.Bool  // CloseWrite was called
+	rd, wd      atomic.Int64 // deadlines in Unix nanoseconds; 0 means none
 }
 
-func (s *stream) ID() uint64 { return uint64(s.StreamID()) }
+const (
+	streamOpen int32 = iota
+	streamClosed
+	streamReset
+)
 
-// CloseWrite sends FIN: yamux's Close is already a half-close, and reads keep
-// working until the peer closes its side.
-func (s *stream) CloseWrite() error { return mapErr(s.Stream.Close()) }
+func newStream(st *yamux.Stream, sess *session) *stream {
+	return &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr}
+}
 
-// Close is the same FIN; yamux has no way to stop receiving, and unread data
-// is dropped when the peer's FIN completes the close.
-func (s *stream) Close() error { return mapErr(s.Stream.Close()) }
+func (s *stream) ID() uint64 { return uint64(s.st.StreamID()) }
+
+// LocalAddr and RemoteAddr are the addresses of the session's connection.
+func (s *stream) LocalAddr() net.Addr  { return s.local }
+func (s *stream) RemoteAddr() net.Addr { return s.remote }
+
+var (
+	errLocalReset = fmt.Errorf("%w (locally)", tunnel.ErrStreamReset)
+	errClosed     = fmt.Errorf("wstun: stream closed: %w", net.ErrClosed)
+	errWriteShut  = fmt.Errorf("wstun: write after CloseWrite: %w", net.ErrClosed)
+)
+
+// stateErr is the error every call fails with after Close or Reset.
+func (s *stream) stateErr() error {
+	switch s.state.Load() {
+	case streamClosed:
+		return errClosed
+	case streamReset:
+		return errLocalReset
+	}
+	return nil
+}
+
+// shut moves an open stream to state and wakes its blocked calls; false if
+// it was closed or reset already.
+func (s *stream) shut(state int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.state.CompareAndSwap(streamOpen, state) {
+		return false
+	}
+	_ = s.st.SetDeadline(time.Now()) // wakes blocked Read and Write
+	return true
+}
+
+// CloseWrite sends FIN: reads keep working until the peer closes its side.
+func (s *stream) CloseWrite() error {
+	if err := s.stateErr(); err != nil {
+		return err
+	}
+	s.writeClosed.Store(true)
+	return mapErr(s.st.Close())
+}
+
+// Close sends FIN (if CloseWrite has not) and fails local reads and writes.
+// yamux cannot tell the peer to stop sending: the peer's writes continue
+// into the receive window, discarded, until the peer closes its side.
+func (s *stream) Close() error {
+	if !s.shut(streamClosed) {
+		return nil
+	}
+	return mapErr(s.st.Close())
+}
 
 // Reset fails local reads and writes at once and sends FIN, the only signal
 // yamux has: the peer reads io.EOF (see the tunnel package doc).
 func (s *stream) Reset() error {
-	s.reset.Store(true)
-	_ = s.Stream.SetDeadline(time.Now()) // wakes blocked Read and Write
-	return mapErr(s.Stream.Close())
+	if !s.shut(streamReset) {
+		return nil
+	}
+	return mapErr(s.st.Close())
 }
 
-var errLocalReset = fmt.Errorf("%w (locally)", tunnel.ErrStreamReset)
-
 func (s *stream) Read(p []byte) (int, error) {
-	if s.reset.Load() {
-		return 0, errLocalReset
+	if err := s.stateErr(); err != nil {
+		return 0, err
 	}
-	n, err := s.Stream.Read(p)
-	if err != nil && s.reset.Load() {
-		return n, errLocalReset
+	if expired(&s.rd) {
+		return 0, os.ErrDeadlineExceeded
 	}
-	return n, mapErr(err)
+	n, err := s.st.Read(p)
+	if err == nil {
+		return n, nil
+	}
+	if serr := s.stateErr(); serr != nil {
+		return n, serr
+	}
+	// yamux ends every stream of a dead session with io.EOF, which would
+	// pass a truncated stream off as complete. A stream that ended cleanly
+	// just before its session died reports the session error too.
+	if err == io.EOF && !s.st.Session().IsClosed() {
+		return n, io.EOF
+	}
+	return n, s.sess.failed(err)
 }
 
 func (s *stream) Write(p []byte) (int, error) {
-	if s.reset.Load() {
-		return 0, errLocalReset
+	if err := s.stateErr(); err != nil {
+		return 0, err
 	}
-	n, err := s.Stream.Write(p)
-	if err != nil && s.reset.Load() {
-		return n, errLocalReset
+	if s.writeClosed.Load() {
+		return 0, errWriteShut
 	}
-	if err != nil && s.Session().IsClosed() {
-		return n, sessionErr(err)
+	if expired(&s.wd) {
+		return 0, os.ErrDeadlineExceeded
 	}
-	return n, mapErr(err)
+	n, err := s.st.Write(p)
+	if err == nil {
+		return n, nil
+	}
+	if serr := s.stateErr(); serr != nil {
+		return n, serr
+	}
+	return n, s.sess.failed(err)
+}
+
+// SetDeadline, SetReadDeadline and SetWriteDeadline follow net.Conn; they
+// have no effect after Close or Reset.
+func (s *stream) SetDeadline(t time.Time) error {
+	_ = s.SetReadDeadline(t)
+	return s.SetWriteDeadline(t)
+}
+
+func (s *stream) SetReadDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.Load() != streamOpen {
+		return nil
+	}
+	s.rd.Store(unixNano(t))
+	return s.st.SetReadDeadline(t)
+}
+
+func (s *stream) SetWriteDeadline(t time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state.Load() != streamOpen {
+		return nil
+	}
+	s.wd.Store(unixNano(t))
+	return s.st.SetWriteDeadline(t)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// expired reports whether the deadline in d has passed.
+func expired(d *atomic.Int64) bool {
+	dl := d.Load()
+	return dl != 0 && time.Now().UnixNano() >= dl
 }
 
 // mapErr wraps yamux's errors so callers can test them against the tunnel
@@ -144,18 +297,8 @@ func mapErr(err error) error {
 	return err
 }
 
-// sessionErr maps the error of a call that failed because the session is
-// gone. yamux then reports whatever ended it (the WebSocket close from the
-// peer, or ErrStreamClosed for a stream it force-closed), and the contract
-// requires a match for ErrSessionClosed.
-func sessionErr(err error) error {
-	if m := mapErr(err); errors.Is(m, tunnel.ErrSessionClosed) {
-		return m
-	}
-	return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, err)
-}
-
 var (
 	_ tunnel.Session = (*session)(nil)
 	_ tunnel.Stream  = (*stream)(nil)
+	_ net.Conn       = (*stream)(nil)
 )

@@ -3,6 +3,7 @@ package wstun
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -19,8 +20,9 @@ type wsConn struct {
 
 	writeMu sync.Mutex // gorilla allows one concurrent writer
 
-	errMu sync.Mutex
-	err   error
+	errMu  sync.Mutex
+	err    error
+	closed atomic.Bool // Close was called: later errors are its consequences
 }
 
 func newWSConn(ws *websocket.Conn) *wsConn {
@@ -72,6 +74,7 @@ func (c *wsConn) Write(p []byte) (int, error) {
 // may be stuck on a dead peer (socket buffers full, no deadline), only closing
 // the connection releases it, and yamux's Close waits for its writer.
 func (c *wsConn) Close() error {
+	c.closed.Store(true)
 	if c.writeMu.TryLock() {
 		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
@@ -80,7 +83,11 @@ func (c *wsConn) Close() error {
 	return c.ws.Close()
 }
 
+// setErr records err if it is the first and not caused by Close.
 func (c *wsConn) setErr(err error) {
+	if c.closed.Load() {
+		return
+	}
 	c.errMu.Lock()
 	if c.err == nil {
 		c.err = err
@@ -88,7 +95,7 @@ func (c *wsConn) setErr(err error) {
 	c.errMu.Unlock()
 }
 
-// firstErr is the first read or write error seen, or nil.
+// firstErr is the first read or write error seen before Close, or nil.
 func (c *wsConn) firstErr() error {
 	c.errMu.Lock()
 	defer c.errMu.Unlock()

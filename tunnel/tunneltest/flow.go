@@ -1,0 +1,140 @@
+package tunneltest
+
+import (
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// flowWindow is the stream window of the flow-control tests.
+const flowWindow = 1 << 20
+
+// windowSlack is what a writer may get past a full window: a transport may
+// copy one small write into its send buffer (quic-go does, below a packet)
+// before it blocks.
+const windowSlack = 64 << 10
+
+// testBackpressure: a reader that stops reading makes the writer block after
+// at most StreamWindow + windowSlack bytes (and not before 64 KiB: the
+// window is open at all). Reading again releases the writer, which then
+// moves two more windows.
+func testBackpressure(t *testing.T, tr Transport) {
+	p := tr.Pair(t, PairOptions{StreamWindow: flowWindow})
+	a, b := connect(t, p.Client, p.Server) // b does not read until later
+
+	written := fillUntilBlocked(t, a, 64*flowWindow)
+	t.Logf("writer blocked after %d bytes (window %d)", written, flowWindow)
+	if written > flowWindow+windowSlack || written < 64<<10 {
+		t.Errorf("writer blocked after %d bytes; want within [64 KiB, window %d + %d]",
+			written, flowWindow, windowSlack)
+	}
+
+	drained := async(func() (int, error) {
+		n, err := io.Copy(io.Discard, b)
+		return int(n), err
+	})
+	r := await(t, "Write after the reader resumed", async(func() (int, error) {
+		return a.Write(make([]byte, 2*flowWindow))
+	}), opTimeout)
+	if r.err != nil {
+		t.Fatalf("Write after the reader resumed: %d, %v", r.n, r.err)
+	}
+	a.CloseWrite()
+	if d := await(t, "drain", drained, opTimeout); d.err != nil || d.n != written+2*flowWindow {
+		t.Errorf("reader got %d bytes, %v; want %d", d.n, d.err, written+2*flowWindow)
+	}
+}
+
+// testWriterMemory: while one Write of 16 windows is blocked on a reader that
+// does not read, the process heap (both ends: it includes the receiver's
+// buffered window) grows by less than 4 windows. A transport that queued
+// what the writer tried to send would grow by 16.
+func testWriterMemory(t *testing.T, tr Transport) {
+	const attempt, bound = 16 * flowWindow, 4 * flowWindow
+	p := tr.Pair(t, PairOptions{StreamWindow: flowWindow})
+	a, _ := connect(t, p.Client, p.Server)
+	big := make([]byte, attempt) // allocated before the baseline
+	before := heapAfterGC()
+
+	a.SetWriteDeadline(time.Now().Add(1500 * time.Millisecond))
+	wr := async(func() (int, error) { return a.Write(big) })
+	time.Sleep(800 * time.Millisecond) // filling a window takes milliseconds on loopback
+	during := heapAfterGC()
+	r := await(t, "Write with a deadline", wr, opTimeout)
+	runtime.KeepAlive(big)
+
+	growth := int64(during) - int64(before)
+	t.Logf("heap grew %d KiB while a %d MiB Write was blocked after %d KiB (window %d KiB)",
+		growth>>10, attempt>>20, r.n>>10, flowWindow>>10)
+	if !isTimeout(r.err) || r.n > flowWindow+windowSlack {
+		t.Errorf("Write of %d bytes = %d, %v; want a timeout after at most %d", attempt, r.n, r.err, flowWindow+windowSlack)
+	}
+	if growth > bound {
+		t.Errorf("heap grew %d bytes with one window of %d in flight; want < %d", growth, flowWindow, bound)
+	}
+}
+
+// heapAfterGC is HeapAlloc after two collections (the second empties the
+// sync.Pool victim caches).
+func heapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// isolationStalls is how many streams testIsolation stalls in each
+// direction.
+const isolationStalls = 2
+
+// testIsolation: on a fresh session, with isolationStalls streams stalled in
+// each direction (writer blocked on a full window, reader never reading), a
+// 1 MiB echo on the same session completes within 3× the time it takes once
+// the stalled streams are closed, plus 250 ms. Each time is the best of
+// three runs, to keep scheduler noise out of the ratio. A transport whose
+// stalled streams hold shared credit (a session-level window) stalls the
+// echo outright and fails on the opTimeout deadline.
+func testIsolation(t *testing.T, tr Transport) {
+	p := tr.Pair(t, PairOptions{StreamWindow: flowWindow})
+	serve(t, p.Server)
+	serve(t, p.Client)
+	payload := make([]byte, 1<<20)
+	best := func() time.Duration {
+		d := time.Duration(1 << 62)
+		for range 3 {
+			d = min(d, timedEcho(t, p.Client, payload))
+		}
+		return d
+	}
+	var stalled []tunnel.Stream
+	for range isolationStalls {
+		for _, sess := range []tunnel.Session{p.Client, p.Server} {
+			st := openKind(t, sess, kindHold)
+			n := stall(t, st)
+			t.Logf("stream %d stalled after %d bytes", st.ID(), n)
+			stalled = append(stalled, st)
+		}
+	}
+	beside := best()
+	for _, st := range stalled {
+		st.Close()
+	}
+	idle := best()
+	t.Logf("1 MiB echo: %v beside %d stalled streams each way, %v without", beside, isolationStalls, idle)
+	if limit := 3*idle + 250*time.Millisecond; beside > limit {
+		t.Errorf("1 MiB echo took %v beside stalled streams, %v without; want ≤ %v", beside, idle, limit)
+	}
+}
+
+// stall fills st's window and leaves a Write blocked on it; the Write ends
+// when the test's cleanup closes the stream. It returns the bytes written.
+func stall(t *testing.T, st tunnel.Stream) int {
+	n := fillUntilBlocked(t, st, 64*flowWindow)
+	wr := writeBlocked(st, flowWindow)
+	t.Cleanup(func() { st.Close(); <-wr })
+	return n
+}

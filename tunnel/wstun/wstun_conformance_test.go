@@ -1,0 +1,66 @@
+package wstun_test
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/strait/strait/tunnel/faultnet"
+	"github.com/strait/strait/tunnel/tunneltest"
+	"github.com/strait/strait/tunnel/wstun"
+)
+
+// transport is wstun as the conformance suite sees it. yamux has no reset
+// frame: the peer of a Reset stream reads io.EOF.
+var transport = tunneltest.Transport{Name: "ws", Pair: conformancePair, ResetVisible: false}
+
+func TestConformance(t *testing.T) { tunneltest.Run(t, transport) }
+
+func BenchmarkTunnel(b *testing.B) { tunneltest.RunBenchmarks(b, transport) }
+
+// conformancePair connects an edge to a relay over loopback, through a
+// faultnet TCP proxy when o.ViaProxy.
+func conformancePair(tb testing.TB, o tunneltest.PairOptions) tunneltest.Pair {
+	tb.Helper()
+	if o.StreamWindow > math.MaxUint32 {
+		tb.Fatalf("wstun: StreamWindow %d exceeds uint32", o.StreamWindow)
+	}
+	cfg := wstun.Config{
+		Heartbeat:        o.Heartbeat,
+		HeartbeatTimeout: o.HeartbeatTimeout,
+		StreamWindow:     uint32(o.StreamWindow),
+		HandshakeTimeout: 5 * time.Second,
+	}
+	pki := tunneltest.NewPKI(tb, "")
+	ln, err := wstun.Listen(tunneltest.Listen(tb), pki.ServerConfig(), cfg)
+	if err != nil {
+		tb.Fatalf("Listen: %v", err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	var p tunneltest.Pair
+	addr := ln.Addr().String()
+	if o.ViaProxy {
+		proxy, err := faultnet.NewTCPProxy(addr)
+		if err != nil {
+			tb.Fatalf("proxy: %v", err)
+		}
+		tb.Cleanup(func() { proxy.Close() })
+		p.Proxy, addr = proxy, proxy.Addr().String()
+	}
+	d, err := wstun.NewDialer(addr, pki.ClientConfig(), cfg)
+	if err != nil {
+		tb.Fatalf("NewDialer: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	if p.Client, err = d.Dial(ctx); err != nil {
+		tb.Fatalf("Dial: %v", err)
+	}
+	tb.Cleanup(func() { p.Client.Close() })
+	if p.Server, err = ln.Accept(ctx); err != nil {
+		tb.Fatalf("Accept: %v", err)
+	}
+	tb.Cleanup(func() { p.Server.Close() })
+	return p
+}
