@@ -119,7 +119,7 @@ func upload(t *testing.T, p Pair) (clientWrite, serverRead <-chan result) {
 	})
 	for deadline := time.Now().Add(opTimeout); received.Load() < 1<<20; {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d bytes uploaded", received.Load())
+			t.Fatalf("only %d bytes uploaded (client err %v, server err %v)", received.Load(), p.Client.Err(), p.Server.Err())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -69,6 +69,7 @@ func Run(t *testing.T, tr Transport) {
 	t.Run("WriterMemory", func(t *testing.T) { testWriterMemory(t, tr) })
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, tr) })
 	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, tr) })
+	t.Run("LivenessUnderLoad", func(t *testing.T) { testLivenessUnderLoad(t, tr) })
 	t.Run("SessionClose", func(t *testing.T) { testSessionClose(t, tr) })
 	t.Run("NetConn", func(t *testing.T) { testNetConn(t, tr) })
 }

@@ -77,13 +77,14 @@ func prepare(cfg Config, tlsConfig *tls.Config) (Config, *yamux.Config, *tls.Con
 func (c Config) yamuxConfig() (*yamux.Config, error) {
 	yc := yamux.DefaultConfig()
 	yc.AcceptBacklog = 1024 // streams opened by the edge before the relay accepts them
-	yc.EnableKeepAlive = true
-	yc.KeepAliveInterval = c.Heartbeat
-	yc.ConnectionWriteTimeout = c.HeartbeatTimeout
+	// Liveness is the session monitor's job (see session.monitor): yamux's
+	// keepalive pings and their answers queue behind bulk data, so a busy
+	// link could look dead. yamux's timeouts stay only as safety valves,
+	// long enough that a slow but live link never trips them.
+	yc.EnableKeepAlive = false
+	yc.ConnectionWriteTimeout = max(30*time.Second, 2*c.HeartbeatTimeout)
 	yc.MaxStreamWindowSize = c.StreamWindow
-	// An unacknowledged stream open means the peer is gone; yamux then closes
-	// the session, which fails every stream on it promptly.
-	yc.StreamOpenTimeout = c.HeartbeatTimeout
+	yc.StreamOpenTimeout = max(30*time.Second, 2*c.HeartbeatTimeout)
 	yc.StreamCloseTimeout = time.Minute
 	yc.Logger = nil
 	yc.LogOutput = zapWriter{c.Logger.Named("yamux")}

@@ -67,7 +67,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	if tc, ok := ws.NetConn().(*tls.Conn); ok {
 		info.PeerName = peerName(tc.ConnectionState())
 	}
-	return newSession(mux, conn, info), nil
+	return newSession(mux, conn, info, d.cfg), nil
 }
 
 func peerName(cs tls.ConnectionState) string {

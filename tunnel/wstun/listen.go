@@ -83,7 +83,7 @@ func (l *Listener) upgrade(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		info.PeerName = peerName(*r.TLS)
 	}
-	sess := newSession(mux, conn, info)
+	sess := newSession(mux, conn, info, l.cfg)
 	select {
 	case l.sessions <- sess:
 	case <-l.closed:

@@ -24,9 +24,41 @@ type session struct {
 	closedUp atomic.Bool // Close was called: the caller ended the session
 }
 
-func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info) *session {
+// newSession wraps mux and starts its liveness monitor, which ends with the
+// session.
+func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) *session {
 	info.Transport = "ws"
-	return &session{mux: mux, conn: conn, info: info}
+	s := &session{mux: mux, conn: conn, info: info}
+	go s.monitor(cfg.Heartbeat, cfg.HeartbeatTimeout)
+	return s
+}
+
+// monitor is the heartbeat, by the classic rule: send a ping whenever this
+// side has sent nothing for one Heartbeat, and declare the peer dead when
+// nothing at all has arrived for Heartbeat+HeartbeatTimeout, which closes the
+// session and fails every stream on it. Any frame received counts as life.
+// Pings are WebSocket control frames outside yamux's queue; and because each
+// side pings on its own quiet direction, a side busy receiving bulk data
+// keeps its sender informed over the uncongested way back (over TCP nothing
+// can overtake bytes already in the socket, so the sender's own pings could
+// not help it).
+func (s *session) monitor(heartbeat, timeout time.Duration) {
+	tick := time.NewTicker(heartbeat / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.mux.CloseChan():
+			return
+		case <-tick.C:
+		}
+		if s.conn.silence() >= heartbeat+timeout {
+			s.mux.Close() // Err reports errNoAnswer: neither caller nor conn ended it
+			return
+		}
+		if s.conn.sendSilence() >= heartbeat {
+			_ = s.conn.ping(time.Now().Add(timeout))
+		}
+	}
 }
 
 func (s *session) OpenStream(ctx context.Context) (tunnel.Stream, error) {
@@ -73,8 +105,8 @@ func (s *session) Close() error {
 }
 
 // errNoAnswer is why a session ended that neither the caller nor the
-// connection ended: yamux gave up on the peer because a heartbeat ping or a
-// stream open went unanswered for HeartbeatTimeout.
+// connection ended: the monitor heard nothing from the peer for
+// Heartbeat+HeartbeatTimeout (or yamux's own safety valves gave up).
 var errNoAnswer = errors.New("wstun: peer stopped answering (heartbeat timeout)")
 
 // Err reports why the session ended, wrapped as tunnel.ErrSessionClosed: the

@@ -23,10 +23,59 @@ type wsConn struct {
 	errMu  sync.Mutex
 	err    error
 	closed atomic.Bool // Close was called: later errors are its consequences
+
+	// lastRecv is when anything last arrived (data, ping or pong), in Unix
+	// nanoseconds: any frame is proof of life, so bulk data never lets a
+	// busy peer look dead.
+	lastRecv atomic.Int64
+	// lastSend is when a write last completed: the monitor pings only when
+	// this side has sent nothing for a heartbeat.
+	lastSend atomic.Int64
 }
 
 func newWSConn(ws *websocket.Conn) *wsConn {
-	return &wsConn{ws: ws}
+	c := &wsConn{ws: ws}
+	c.touch()
+	c.sent()
+	ws.SetPongHandler(func(string) error { c.touch(); return nil })
+	ws.SetPingHandler(func(msg string) error {
+		c.touch()
+		// As gorilla's default handler: answer at once, as a control frame
+		// that does not wait behind queued data messages.
+		err := ws.WriteControl(websocket.PongMessage, []byte(msg), time.Now().Add(time.Second))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	return c
+}
+
+func (c *wsConn) touch() { c.lastRecv.Store(time.Now().UnixNano()) }
+func (c *wsConn) sent()  { c.lastSend.Store(time.Now().UnixNano()) }
+
+// silence is how long nothing has arrived.
+func (c *wsConn) silence() time.Duration {
+	return time.Since(time.Unix(0, c.lastRecv.Load()))
+}
+
+// sendSilence is how long this side has sent nothing.
+func (c *wsConn) sendSilence() time.Duration {
+	return time.Since(time.Unix(0, c.lastSend.Load()))
+}
+
+// ping sends a WebSocket ping. Control frames bypass yamux's send queue, so
+// a heartbeat never waits behind bulk data there; the deadline bounds the
+// wait for the socket itself.
+func (c *wsConn) ping(deadline time.Time) error {
+	err := c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	if err == nil {
+		c.sent()
+	}
+	return err
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
@@ -45,6 +94,9 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			c.cur = r
 		}
 		n, err := c.cur.Read(p)
+		if n > 0 {
+			c.touch()
+		}
 		if err == io.EOF {
 			c.cur = nil
 			if n == 0 {
@@ -66,6 +118,7 @@ func (c *wsConn) Write(p []byte) (int, error) {
 		c.setErr(err)
 		return 0, err
 	}
+	c.sent()
 	return len(p), nil
 }
 

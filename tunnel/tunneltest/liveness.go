@@ -1,0 +1,30 @@
+package tunneltest
+
+import (
+	"testing"
+	"time"
+)
+
+// testLivenessUnderLoad: a slow but live link, saturated by bulk data in the
+// direction the heartbeat must cross, stays up for many heartbeat periods.
+// Any frame received counts as life, and heartbeats do not wait behind
+// queued data. With heartbeat 100 ms and timeout 150 ms, a 1 MiB window
+// drained at 512 KiB/s keeps up to 2 s of data queued ahead of anything sent
+// after it: more than 10 times what a heartbeat may take.
+func testLivenessUnderLoad(t *testing.T, tr Transport) {
+	const heartbeat, timeout = 100 * time.Millisecond, 150 * time.Millisecond
+	p := tr.Pair(t, PairOptions{Heartbeat: heartbeat, HeartbeatTimeout: timeout, StreamWindow: 1 << 20, ViaProxy: true})
+	p.Proxy.SetRate(512 << 10)
+	clientWrite, serverRead := upload(t, p) // returns once 1 MiB went through (~2 s)
+	select {
+	case <-p.Client.Done():
+		t.Fatalf("client declared a live, busy peer dead: %v", p.Client.Err())
+	case <-p.Server.Done():
+		t.Fatalf("server declared a live, busy peer dead: %v", p.Server.Err())
+	case <-time.After(time.Second):
+	}
+	p.Client.Close()
+	p.Server.Close()
+	<-clientWrite
+	<-serverRead
+}
