@@ -87,8 +87,9 @@ type stackOptions struct {
 	transport string
 	// quicGate puts a udpGate (closed at first) in front of the relay's
 	// QUIC listener; quicRetry is the edge's quic_retry then.
-	quicGate  bool
-	quicRetry time.Duration
+	quicGate     bool
+	quicGateOpen bool // the gate starts open
+	quicRetry    time.Duration
 	// upstreamH2 serves the fake provider over TLS with HTTP/2, trusted by
 	// the relay through upstream_ca; upstream connections are counted.
 	upstreamH2 bool
@@ -117,6 +118,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	}
 	if opts.quicGate {
 		s.gate = newUDPGate(t, s.quicAddr)
+		s.gate.open.Store(opts.quicGateOpen)
 	}
 	s.startEdge(opts)
 	s.client = s.httpClient()

@@ -135,19 +135,41 @@ func TestRelayRestartReconnects(t *testing.T) {
 	})
 }
 
-// TestRelayVanishesMidStream cuts the tunnel's TCP connections while a
-// stream is flowing: the SDK must see an error, never a clean end, and the
-// relay must cancel the upstream call.
+// TestRelayVanishesMidStream cuts the tunnel while a stream is flowing (TCP:
+// connections reset; QUIC: UDP black-holed, found by the heartbeat): the SDK
+// must see an error, never a clean end, and the relay must cancel the
+// upstream call.
 func TestRelayVanishesMidStream(t *testing.T) {
-	s := newStack(t, stackOptions{viaProxy: true})
+	eachTransport(t, func(t *testing.T, transport string) {
+		s := newStack(t, stackOptions{viaProxy: true, quicGate: true, quicGateOpen: true, transport: transport})
+		cut := func() {
+			if transport == "quic" {
+				s.gate.open.Store(false)
+				return
+			}
+			if n := s.proxy.cut(); n == 0 {
+				t.Fatal("nothing to cut")
+			}
+		}
+		vanishMidStream(t, s, cut)
+		if transport == "quic" {
+			s.gate.open.Store(true)
+		}
+		// The edge redials and serves again.
+		s.waitReady()
+		if _, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), chatParams); err != nil {
+			t.Fatalf("after reconnect: %v", err)
+		}
+	})
+}
+
+func vanishMidStream(t *testing.T, s *stack, cut func()) {
 	stream := s.openai(slow(50, 50*time.Millisecond)...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
 	defer stream.Close()
 	chunks := 0
 	for stream.Next() {
 		if chunks++; chunks == 3 {
-			if n := s.proxy.cut(); n == 0 {
-				t.Fatal("nothing to cut")
-			}
+			cut()
 		}
 	}
 	if chunks >= 50 {
@@ -159,13 +181,8 @@ func TestRelayVanishesMidStream(t *testing.T) {
 	req := s.fake.Requests()[0]
 	select {
 	case <-req.Done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(5 * time.Second): // QUIC: found by the 1 s + 2 s heartbeat
 		t.Fatal("upstream call still running after the tunnel died")
-	}
-	// The edge redials through the proxy and serves again.
-	s.waitReady()
-	if _, err := s.openai().Chat.Completions.New(testCtx(t, 10*time.Second), chatParams); err != nil {
-		t.Fatalf("after reconnect: %v", err)
 	}
 }
 
