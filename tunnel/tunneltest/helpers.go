@@ -344,3 +344,11 @@ func timedEcho(tb testing.TB, sess tunnel.Session, payload []byte) time.Duration
 	st.Close()
 	return time.Since(start)
 }
+
+// EchoOne is the suite's echo client for transport-specific tests: it sends
+// the payload's SHA-256 and the payload, half-closes, and checks that exactly
+// the payload comes back before io.EOF. The peer runs EchoVerified.
+func EchoOne(st tunnel.Stream, payload []byte) error { return echoOne(st, payload) }
+
+// EchoVerified is the echo server side of EchoOne.
+func EchoVerified(st tunnel.Stream) error { return echoVerified(st) }

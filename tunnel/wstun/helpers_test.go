@@ -1,13 +1,8 @@
 package wstun_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"errors"
-	"fmt"
-	"io"
 	"sync"
 	"testing"
 	"time"
@@ -149,34 +144,6 @@ func await(t *testing.T, what string, ch <-chan result, d time.Duration) result 
 	}
 }
 
-// echoOne sends sum+payload, half-closes, and checks that exactly payload
-// comes back followed by io.EOF.
-func echoOne(st tunnel.Stream, payload []byte) error {
-	sum := sha256.Sum256(payload)
-	sent := async(func() (int, error) {
-		if _, err := st.Write(sum[:]); err != nil {
-			return 0, err
-		}
-		n, err := st.Write(payload)
-		if err != nil {
-			return n, err
-		}
-		return n, st.CloseWrite()
-	})
-	h := sha256.New()
-	n, err := io.Copy(h, st)
-	if err != nil {
-		return fmt.Errorf("read echo after %d bytes: %w", n, err)
-	}
-	if r := <-sent; r.err != nil {
-		return fmt.Errorf("write after %d bytes: %w", r.n, r.err)
-	}
-	if n != int64(len(payload)) || !bytes.Equal(h.Sum(nil), sum[:]) {
-		return fmt.Errorf("echo: %d bytes with a different hash, want %d bytes", n, len(payload))
-	}
-	return nil
-}
-
 // serveEcho accepts streams on s and echoes each after verifying the SHA-256
 // prefix. stop waits for every handler after ending the accept loop.
 func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {
@@ -191,7 +158,7 @@ func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {
 			st.SetDeadline(time.Now().Add(opTimeout))
 			wg.Go(func() {
 				defer st.Close()
-				if err := echoVerified(st); err != nil {
+				if err := tunneltest.EchoVerified(st); err != nil {
 					t.Errorf("relay stream %d: %v", st.ID(), err)
 				}
 			})
@@ -200,19 +167,3 @@ func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
-func echoVerified(st tunnel.Stream) error {
-	var want [sha256.Size]byte
-	if _, err := io.ReadFull(st, want[:]); err != nil {
-		return fmt.Errorf("read hash: %w", err)
-	}
-	h := sha256.New()
-	// io.Copy returns nil only on io.EOF: the edge's CloseWrite arrived
-	// after all of its data.
-	if _, err := io.Copy(st, io.TeeReader(st, h)); err != nil {
-		return fmt.Errorf("echo: %w", err)
-	}
-	if !bytes.Equal(h.Sum(nil), want[:]) {
-		return errors.New("payload hash mismatch at the relay")
-	}
-	return st.CloseWrite()
-}

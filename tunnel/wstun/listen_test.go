@@ -129,7 +129,7 @@ func TestListenerClose(t *testing.T) {
 	// The accepted session outlives its listener.
 	stop := serveEcho(t, p.relay)
 	defer stop()
-	if err := echoOne(open(t, p.edge), []byte("still up")); err != nil {
+	if err := tunneltest.EchoOne(open(t, p.edge), []byte("still up")); err != nil {
 		t.Errorf("session after Listener.Close: %v", err)
 	}
 }
