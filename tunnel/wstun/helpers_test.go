@@ -166,4 +166,3 @@ func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {
 	})
 	return func() { cancel(); wg.Wait() }
 }
-
