@@ -3,6 +3,7 @@ package proto
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 )
 
 // Code says how a stream ended. Values are part of the wire format.
@@ -59,7 +60,11 @@ func (e *End) Append(b []byte) []byte {
 // ParseEnd decodes a FrameEnd payload.
 func ParseEnd(p []byte) (*End, error) {
 	d := decoder{p: p}
-	e := &End{Code: Code(d.uvarint())}
+	code := d.uvarint()
+	if code > math.MaxUint16 {
+		d.fail("code") // Code(code) would truncate: 65536 would read as CodeOK
+	}
+	e := &End{Code: Code(code)}
 	e.Message = d.string()
 	return e, d.finish()
 }

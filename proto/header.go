@@ -69,14 +69,15 @@ func (h *ResponseHeader) Append(b []byte) []byte {
 // ParseResponseHeader decodes a FrameResponse payload.
 func ParseResponseHeader(p []byte) (*ResponseHeader, error) {
 	d := decoder{p: p}
-	h := &ResponseHeader{Status: int(d.uvarint())}
-	h.Header = d.header()
+	status := d.uvarint() // range-checked before int conversion, which could truncate
+	h := &ResponseHeader{Header: d.header()}
 	if err := d.finish(); err != nil {
 		return nil, err
 	}
-	if h.Status < 100 || h.Status > 999 {
-		return nil, fmt.Errorf("%w: status %d", ErrMalformed, h.Status)
+	if status < 100 || status > 999 {
+		return nil, fmt.Errorf("%w: status %d", ErrMalformed, status)
 	}
+	h.Status = int(status)
 	return h, nil
 }
 
@@ -141,8 +142,9 @@ func (d *decoder) varint() int64 {
 	return v
 }
 
-// count reads a length and checks it against what is left, so a forged
-// count can never make the decoder allocate more than the payload's size.
+// count reads a count of items and checks that that many items of at least
+// minEach bytes fit in what is left, so a forged count cannot make the
+// decoder allocate more than a small multiple of the payload's size.
 func (d *decoder) count(minEach int) int {
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(d.p)/minEach) {
@@ -162,12 +164,19 @@ func (d *decoder) string() string {
 	return s
 }
 
+// maxHeaderHint bounds the map size hint taken from a decoded header count.
+const maxHeaderHint = 64
+
 func (d *decoder) header() http.Header {
 	n := d.count(2) // each entry is at least a name length and a value count
 	if d.err != nil {
 		return nil
 	}
-	h := make(http.Header, n)
+	// Only pre-size for ordinary headers: a map slot costs ~48 bytes per
+	// 2-byte entry, and entries may repeat a name or fail to decode, so a
+	// plausible but forged count must not size the map (a 1 MiB payload
+	// could otherwise allocate, and keep, a 48 MiB map for one header).
+	h := make(http.Header, min(n, maxHeaderHint))
 	for range n {
 		name := d.string()
 		values := make([]string, d.count(1))

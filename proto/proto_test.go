@@ -145,55 +145,6 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// FuzzRequestHeader decodes arbitrary payloads; whatever decodes must
-// re-encode to a payload that decodes to the same header.
-func FuzzRequestHeader(f *testing.F) {
-	f.Add(sampleRequest().Append(nil))
-	f.Add((&RequestHeader{Header: http.Header{}}).Append(nil))
-	f.Fuzz(func(t *testing.T, p []byte) {
-		h, err := ParseRequestHeader(p)
-		if err != nil {
-			return
-		}
-		again, err := ParseRequestHeader(h.Append(nil))
-		if err != nil || !reflect.DeepEqual(again, h) {
-			t.Fatalf("re-encode mismatch: %+v vs %+v (%v)", again, h, err)
-		}
-	})
-}
-
-// FuzzFrames reads arbitrary frame streams; no input may panic or allocate
-// past the limits, and every End that decodes must round-trip.
-func FuzzFrames(f *testing.F) {
-	var buf bytes.Buffer
-	w := NewWriter(&buf)
-	_ = w.WriteRequest(sampleRequest())
-	_, _ = w.Write([]byte("hello"))
-	_ = w.WriteEnd(End{Code: CodeUpstreamBroken, Message: "x"})
-	f.Add(buf.Bytes())
-	f.Fuzz(func(t *testing.T, in []byte) {
-		r := NewReader(bytes.NewReader(in))
-		defer r.Release()
-		for {
-			typ, p, err := r.Next()
-			if err != nil {
-				return
-			}
-			if len(p) > limitFor(typ) {
-				t.Fatalf("%s payload of %d bytes passed the limit", typ, len(p))
-			}
-			if typ != FrameEnd {
-				continue
-			}
-			if e, err := ParseEnd(p); err == nil {
-				if again, err := ParseEnd(e.Append(nil)); err != nil || *again != *e {
-					t.Fatalf("End round trip: %+v vs %+v", again, e)
-				}
-			}
-		}
-	})
-}
-
 func TestTakeQueryKey(t *testing.T) {
 	tests := []struct{ raw, rest, key string }{
 		{"", "", ""},
