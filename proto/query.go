@@ -6,8 +6,9 @@ import (
 )
 
 // TakeQueryKey removes every key= parameter from a raw query and returns the
-// rest byte for byte (e.g. alt=sse must reach the provider unchanged) and the
-// first key's value. It works on raw parts, so neither a percent-encoded name
+// other parameters, each unchanged and in order (e.g. alt=sse must reach the
+// provider as sent), joined with '&' (';' separators and empty parameters are
+// dropped), and the first non-empty key value. It works on raw parts, so neither a percent-encoded name
 // (%6Bey=) nor a malformed query can carry a key past it, and it splits on
 // ';' as well as '&' because some servers still treat ';' as a separator.
 func TakeQueryKey(raw string) (rest, key string) {
