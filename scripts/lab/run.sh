@@ -67,7 +67,7 @@ inns() { local n=$1; shift; if [ "$n" = - ]; then "$@"; else ip netns exec "$n" 
 # start NAME NS CMD...: run CMD in the background in NS, log to $work/NAME.log.
 start() {
   local name=$1 n=$2; shift 2
-  (cd "$work" && exec $( [ "$n" = - ] || echo ip netns exec "$n") "$@") >"$work/$name.log" 2>&1 &
+  (cd "$work" && exec $( [ "$n" = - ] || echo ip netns exec "$n") "$@") >>"$work/$name.log" 2>&1 &
   pids+=($!)
   eval "pid_${name//-/_}=$!"
 }
@@ -262,17 +262,20 @@ phase_loopback() {
 }
 
 phase_memory() {
-  header "memory with slow streams (1 token per second)"
-  start_stack - - 127.0.0.1
+  header "memory with slow streams (1 token per second), a fresh stack per run"
   local n c edgepid
-  for c in strait-ws strait-quic; do
-    edgepid=$pid_edge_ws; [ "$c" = strait-quic ] && edgepid=$pid_edge_quic
+  for c in ${LAB_MEM_CONTENDERS:-strait-ws strait-quic}; do
     for n in ${LAB_MEM_STREAMS:-1000 10000}; do
-      lg - "scenario=memory,contender=$c" --url "$(url_of "$c")" --mode keepalive --kind stream --tokens 25 \
-        --interval 1s --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" --timeout 40s --duration 40s
+      start_stack - - 127.0.0.1
+      edgepid=$pid_edge_ws; [ "$c" = strait-quic ] && edgepid=$pid_edge_quic
+      # One connection per stream, opened over 10 s; RSS is sampled 3 s after
+      # the last first token, while every stream is still open.
+      lg - "scenario=memory,contender=$c" --url "$(url_of "$c")" --mode fresh --warmup 0 --ramp 10s --kind stream \
+        --tokens 30 --interval 1s --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" \
+        --timeout 45s --duration 45s
+      stop_servers 0
     done
   done
-  stop_servers 0
 }
 
 phase_smoke() {

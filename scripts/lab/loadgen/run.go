@@ -73,6 +73,7 @@ type runConfig struct {
 	out         string
 	rssPids     map[string]int
 	rssSettle   time.Duration
+	ramp        time.Duration
 }
 
 func cmdRun(args []string) error {
@@ -91,6 +92,7 @@ func cmdRun(args []string) error {
 	fs.IntVar(&c.requests, "requests", 0, "requests to send (0: concurrency)")
 	fs.DurationVar(&c.duration, "duration", 50*time.Second, "stop starting requests after this; in-flight ones get --timeout")
 	fs.Float64Var(&c.rate, "rate", 0, "open loop: start this many requests per second (0: closed loop)")
+	fs.DurationVar(&c.ramp, "ramp", 0, "closed loop: spread the workers' first requests evenly over this long")
 	fs.IntVar(&c.warmup, "warmup", 1, "unmeasured requests before the run (and, in keepalive mode, one per connection)")
 	labels := fs.String("label", "", "k=v,k=v recorded with the result")
 	fs.StringVar(&c.out, "out", "", "append the JSON line to this file")
@@ -230,8 +232,15 @@ func (c *runConfig) run(ctx context.Context) (Result, error) {
 		}
 	} else {
 		var next atomic.Int64
-		for range c.concurrency {
+		for i := range c.concurrency {
 			wg.Go(func() {
+				if c.ramp > 0 {
+					select {
+					case <-time.After(c.ramp * time.Duration(i) / time.Duration(c.concurrency)):
+					case <-runCtx.Done():
+						return
+					}
+				}
 				if c.mode == "keepalive" && c.warmup > 0 {
 					// One unmeasured request opens this worker's connection.
 					_ = warm.do(runCtx, &http.Client{Transport: shared})
