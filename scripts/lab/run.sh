@@ -233,8 +233,8 @@ link_matrix() {
         for conc in $keepalive; do
           lg "$dom" "$labels" --url "$(url_of "$c")" --mode keepalive --concurrency "$conc" --requests "$conc"
         done
-        if [ "$bulk" = 1 ] && [ "$burst" = 0 ]; then
-          lg "$dom" "$labels" --url "$(url_of "$c")" --mode fresh --kind bulk --concurrency 1 --requests 1 --timeout 40s
+        if [ "$bulk" = 1 ] && [ "$burst" = 0 ] && [ "$rtt" = "${rtts%% *}" ]; then
+          lg "$dom" "$labels" --url "$(url_of "$c")" --mode fresh --kind bulk --concurrency 1 --requests 1 --timeout 30s
         fi
       done
     done
@@ -257,6 +257,7 @@ phase_loopback() {
       --concurrency 64 --requests 1000000 --duration 10s --timeout 10s
     lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind stream --tokens 50 --interval 20ms \
       --concurrency 32 --requests 96
+    lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind bulk --concurrency 1 --requests 3
   done
   stop_servers 0
 }
