@@ -126,6 +126,10 @@ client_keys: [{name: smoke, key: %[3]q}]
 	fake.terminate(t)
 }
 
+// echoLogs copies every child's log lines to stderr, for debugging:
+// STRAIT_E2E_ECHO=1 go test ./cmd/e2e -run TestBinaries -v
+var echoLogs = os.Getenv("STRAIT_E2E_ECHO") != ""
+
 // proc is a child process whose stderr (zap JSON logs) and stdout are
 // scanned line by line.
 type proc struct {
@@ -150,6 +154,9 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 		go func() {
 			sc := bufio.NewScanner(r)
 			for sc.Scan() {
+				if echoLogs {
+					fmt.Fprintf(os.Stderr, "[%s] %s\n", filepath.Base(bin), sc.Text())
+				}
 				select {
 				case p.lines <- sc.Text():
 				default: // a chatty child must not block on a test that stopped reading
