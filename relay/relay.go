@@ -168,4 +168,3 @@ func (r *Relay) serveSession(streamCtx context.Context, l *link, gate *inflight)
 		}()
 	}
 }
-
