@@ -181,6 +181,25 @@ func (s *sessionSet) remove(sess tunnel.Session) {
 	s.mu.Unlock()
 }
 
+// waitEmpty waits until every session has ended, or for at most d.
+func (s *sessionSet) waitEmpty(d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	s.mu.Lock()
+	sessions := make([]tunnel.Session, 0, len(s.m))
+	for sess := range s.m {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		select {
+		case <-sess.Done():
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
 func (s *sessionSet) goAway(g proto.GoAway) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

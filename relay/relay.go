@@ -110,11 +110,19 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	tracker.goAway(proto.GoAway{Drain: r.cfg.DrainTimeout, Message: "relay shutting down"})
 	gate.close()
 	r.drain(gate, cancelStreams)
+	// The last responses may still be in flight to the edges: closing a
+	// session now would drop them. Each edge closes a drained session once
+	// its streams are done; wait for that, briefly.
+	tracker.waitEmpty(closeGrace)
 	tracker.closeAll()
 	sessions.Wait()
 	r.client.CloseIdleConnections()
 	return nil
 }
+
+// closeGrace bounds how long a drained relay waits for edges to close
+// their sessions before it closes them itself.
+const closeGrace = 2 * time.Second
 
 // acceptLoop hands each session from ln to serve until ctx ends. A listener
 // that fails on its own is logged; the relay keeps serving on the others.
