@@ -5,10 +5,12 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/relay/dispatch"
@@ -28,6 +30,9 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Metrics, when set, receives the relay's Prometheus collectors; other
+	// relay layers register theirs on it too. Nil means no metrics.
+	Metrics prometheus.Registerer
 }
 
 // Relay serves tunnel sessions.
@@ -37,6 +42,9 @@ type Relay struct {
 	registry *upstream.Registry
 	client   *http.Client
 	disp     *dispatch.Dispatcher
+	sessions *sessionSet
+	metrics  *metrics // nil without Config.Metrics
+	ready    readiness
 }
 
 // New validates cfg and builds the relay.
@@ -60,8 +68,15 @@ func New(cfg Config) (*Relay, error) {
 		// relay to a host that is not configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, registry: reg, client: client}
-	r.disp = dispatch.New(dispatch.Config{Registry: reg, Client: client, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger})
+	r := &Relay{cfg: cfg, log: cfg.Logger, registry: reg, client: client, sessions: newSessionSet()}
+	dcfg := dispatch.Config{Registry: reg, Client: client, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
+	if cfg.Metrics != nil {
+		if r.metrics, err = newMetrics(cfg.Metrics, r.sessions); err != nil {
+			return nil, fmt.Errorf("relay metrics: %w", err)
+		}
+		dcfg.Observe = r.metrics.observe
+	}
+	r.disp = dispatch.New(dcfg)
 	return r, nil
 }
 
@@ -79,7 +94,7 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	streamCtx, cancelStreams := context.WithCancel(context.Background())
 	defer cancelStreams()
 	var acceptors, sessions, streams sync.WaitGroup
-	tracker := newSessionSet()
+	tracker := r.sessions
 	defer tracker.closeAll()
 	for _, ln := range lns {
 		acceptors.Add(1)
@@ -159,6 +174,10 @@ func (r *Relay) serveSession(acceptCtx, streamCtx context.Context, sess tunnel.S
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
+			if r.metrics != nil {
+				r.metrics.streams.Inc()
+				defer r.metrics.streams.Dec()
+			}
 			r.disp.Serve(streamCtx, st)
 		}()
 	}

@@ -31,6 +31,23 @@ type Config struct {
 	HeaderTimeout time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Observe, when set, is called once per finished exchange (metrics).
+	Observe func(Stats)
+}
+
+// Stats describes one finished exchange.
+type Stats struct {
+	Family, Provider string
+	// Status is the provider's HTTP status; zero when there was no answer.
+	Status int
+	// End says how the exchange ended.
+	End proto.Code
+	// Timing is the relay's own time and the provider's time to first byte.
+	Timing proto.RelayTiming
+	// Duration is the whole exchange, stream accept to End.
+	Duration time.Duration
+	// BytesUp and BytesDown count body bytes to and from the provider.
+	BytesUp, BytesDown int64
 }
 
 // Dispatcher serves streams. It is safe for concurrent use.
@@ -55,19 +72,26 @@ func New(cfg Config) *Dispatcher {
 
 // exchange is the state of one stream.
 type exchange struct {
-	st  tunnel.Stream
-	r   *proto.Reader
-	w   *proto.Writer
-	log *zap.Logger
+	st    tunnel.Stream
+	r     *proto.Reader
+	w     *proto.Writer
+	log   *zap.Logger
+	start time.Time
+	stats Stats
 }
 
 // Serve handles one stream until the exchange is over, then closes it. ctx
 // ending (relay shutdown) cancels the upstream call.
 func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
-	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log}
+	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log, start: time.Now(),
+		stats: Stats{End: proto.CodeCanceled}} // finish overwrites it; a return without finish means the edge left
 	defer func() {
 		st.Close()
 		x.r.Release()
+		if d.cfg.Observe != nil {
+			x.stats.Duration = time.Since(x.start)
+			d.cfg.Observe(x.stats)
+		}
 	}()
 	h, body, end := d.readRequest(x)
 	if end != nil {
@@ -76,6 +100,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	}
 	x.log = d.log.With(zap.String("request_id", h.ID), zap.String("family", h.Family),
 		zap.String("method", h.Method), zap.String("path", h.Path))
+	x.stats.Family, x.stats.BytesUp = h.Family, int64(len(body))
 	p, err := d.cfg.Registry.Route(h)
 	if err != nil {
 		x.finish(proto.End{Code: proto.CodeNoRoute, Message: err.Error()})
@@ -88,6 +113,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		x.finish(proto.End{Code: proto.CodeBadRequest, Message: err.Error()})
 		return
 	}
+	x.stats.Provider = p.Name
 	x.log = x.log.With(zap.String("provider", p.Name), zap.String("key", key.Fingerprint()))
 	stopWatch := x.watchPeer(cancel)
 	defer stopWatch()
@@ -157,7 +183,9 @@ func (x *exchange) roundTrip(ctx context.Context, client *http.Client, req *http
 		return
 	}
 	start := time.Now()
+	x.stats.Timing.Relay = start.Sub(x.start)
 	resp, err := client.Do(req)
+	x.stats.Timing.Upstream = time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
 			x.log.Info("edge went away before the upstream answered", zap.Duration("after", time.Since(start)))
@@ -169,10 +197,13 @@ func (x *exchange) roundTrip(ctx context.Context, client *http.Client, req *http
 	}
 	defer resp.Body.Close()
 	proto.RemoveHopHeaders(resp.Header)
+	x.stats.Status = resp.StatusCode
+	x.stats.Timing.Set(resp.Header)
 	if err := x.w.WriteResponse(&proto.ResponseHeader{Status: resp.StatusCode, Header: resp.Header}); err != nil {
 		return
 	}
 	n, end := x.copyBody(resp.Body)
+	x.stats.BytesDown = n
 	if ctx.Err() != nil && end.Code != proto.CodeOK {
 		x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
 		return
@@ -213,6 +244,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 
 // finish sends the End frame; a failure means the edge is gone already.
 func (x *exchange) finish(e proto.End) {
+	x.stats.End = e.Code
 	if e.Code != proto.CodeOK && e.Code != proto.CodeCanceled {
 		x.log.Info("exchange ended with error", zap.Stringer("code", e.Code), zap.String("detail", e.Message))
 	}
