@@ -5,6 +5,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -30,9 +31,6 @@ type Config struct {
 	Timeouts upstream.Timeouts
 	// Retry bounds attempts before the first byte.
 	Retry dispatch.RetryPolicy
-	// Metrics, when set, receives the relay's collectors; nil means no
-	// metrics.
-	Metrics prometheus.Registerer
 	// MaxBodyBytes caps request bodies; zero means 64 MiB.
 	MaxBodyBytes int64
 	// Transport tunes the shared upstream HTTP transport.
@@ -42,14 +40,20 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Metrics, when set, receives the relay's Prometheus collectors; other
+	// relay layers register theirs on it too. Nil means no metrics.
+	Metrics prometheus.Registerer
 }
 
 // Relay serves tunnel sessions.
 type Relay struct {
-	cfg    Config
-	log    *zap.Logger
-	client *http.Client
-	disp   *dispatch.Dispatcher
+	cfg      Config
+	log      *zap.Logger
+	client   *http.Client
+	disp     *dispatch.Dispatcher
+	sessions *sessionSet
+	metrics  *metrics // nil without Config.Metrics
+	ready    readiness
 }
 
 // New validates cfg and builds the relay.
@@ -74,16 +78,19 @@ func New(cfg Config) (*Relay, error) {
 		// relay to a host that is not configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, client: client}
-	var m *dispatch.Metrics
+	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet()}
+	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
 	if cfg.Metrics != nil {
+		if r.metrics, err = newMetrics(cfg.Metrics, r.sessions); err != nil {
+			return nil, fmt.Errorf("relay metrics: %w", err)
+		}
+		dcfg.Observe = r.metrics.observe
 		// Key states are read from whatever registry is current at scrape time.
-		if m, err = dispatch.NewMetrics(cfg.Metrics, func() []upstream.KeyStatus { return r.Registry().KeyStatuses() }); err != nil {
-			return nil, err
+		if dcfg.Metrics, err = dispatch.NewMetrics(cfg.Metrics, func() []upstream.KeyStatus { return r.Registry().KeyStatuses() }); err != nil {
+			return nil, fmt.Errorf("relay upstream metrics: %w", err)
 		}
 	}
-	r.disp = dispatch.New(dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry,
-		MaxBodyBytes: cfg.MaxBodyBytes, Metrics: m, Logger: cfg.Logger})
+	r.disp = dispatch.New(dcfg)
 	return r, nil
 }
 
@@ -102,7 +109,7 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	streamCtx, cancelStreams := context.WithCancel(context.Background())
 	defer cancelStreams()
 	var acceptors, sessions, streams sync.WaitGroup
-	tracker := newSessionSet()
+	tracker := r.sessions
 	defer tracker.closeAll()
 	for _, ln := range lns {
 		acceptors.Add(1)
@@ -182,6 +189,10 @@ func (r *Relay) serveSession(acceptCtx, streamCtx context.Context, sess tunnel.S
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
+			if r.metrics != nil {
+				r.metrics.streams.Inc()
+				defer r.metrics.streams.Dec()
+			}
 			r.disp.Serve(streamCtx, st)
 		}()
 	}

@@ -167,7 +167,13 @@ func (c *caller) attempt(ctx context.Context, t upstream.Target, slot *upstream.
 		c.lastErr = err
 		return nil, false
 	}
+	c.x.stats.Provider = t.Provider.Name
+	called := time.Now()
+	if c.attempts == 1 {
+		c.x.stats.Timing.Relay = called.Sub(c.x.start)
+	}
 	resp, first, err := c.firstByte(cancel, req, t.Provider.Timeouts())
+	c.x.stats.Timing.Upstream = time.Since(called)
 	if err != nil {
 		cancel()
 		slot.Release()
@@ -267,6 +273,8 @@ func (c *caller) fail() {
 		proto.RemoveHopHeaders(h)
 		h.Del("Content-Length")
 		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
+		c.x.stats.Status = c.last.status
+		c.x.stats.Timing.Set(h)
 		body := c.last.body
 		if c.attempts > 1 {
 			body = annotate(body, fmt.Sprintf(" (Strait relay: gave up after %d attempts)", c.attempts))
@@ -277,6 +285,7 @@ func (c *caller) fail() {
 		if _, err := c.x.w.Write(body); err != nil {
 			return
 		}
+		c.x.stats.BytesDown = int64(len(body))
 		c.x.ended(endUpstreamError)
 		c.x.finish(proto.End{})
 		return

@@ -77,6 +77,8 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	if c.attempts > 1 {
 		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
 	}
+	c.x.stats.Status = a.resp.StatusCode
+	c.x.stats.Timing.Set(h)
 	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: a.resp.StatusCode, Header: h}); err != nil {
 		c.x.ended(endClientGone)
 		return
@@ -85,6 +87,7 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	p := &pump{x: c.x, body: a.resp.Body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(c.in.Header.Family, mt)}
 	start := time.Now()
 	n, end, reason := p.run(a.first)
+	c.x.stats.BytesDown = n
 	if ctx.Err() != nil && end.Code != proto.CodeOK {
 		c.x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
 		c.x.ended(endClientGone)

@@ -36,6 +36,24 @@ type Config struct {
 	Metrics *Metrics
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Observe, when set, is called once per finished exchange (metrics).
+	Observe func(Stats)
+}
+
+// Stats describes one finished exchange.
+type Stats struct {
+	Family, Provider string
+	// Status is the provider's HTTP status; zero when there was no answer.
+	Status int
+	// End says how the exchange ended.
+	End proto.Code
+	// Timing is the relay's own time and the provider's time to first byte
+	// (of the attempt whose answer was delivered).
+	Timing proto.RelayTiming
+	// Duration is the whole exchange, stream accept to End.
+	Duration time.Duration
+	// BytesUp and BytesDown count body bytes to and from the provider.
+	BytesUp, BytesDown int64
 }
 
 // Dispatcher serves streams. It is safe for concurrent use.
@@ -71,20 +89,27 @@ func (d *Dispatcher) Registry() *upstream.Registry { return d.reg.Load() }
 
 // exchange is the state of one stream.
 type exchange struct {
-	st  tunnel.Stream
-	r   *proto.Reader
-	w   *proto.Writer
-	log *zap.Logger
-	m   *Metrics
+	st    tunnel.Stream
+	r     *proto.Reader
+	w     *proto.Writer
+	log   *zap.Logger
+	m     *Metrics
+	start time.Time
+	stats Stats
 }
 
 // Serve handles one stream until the exchange is over, then closes it. ctx
 // ending (relay shutdown) cancels the upstream call.
 func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
-	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log, m: d.cfg.Metrics}
+	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log, m: d.cfg.Metrics, start: time.Now(),
+		stats: Stats{End: proto.CodeCanceled}} // finish overwrites it; a return without finish means the edge left
 	defer func() {
 		st.Close()
 		x.r.Release()
+		if d.cfg.Observe != nil {
+			x.stats.Duration = time.Since(x.start)
+			d.cfg.Observe(x.stats)
+		}
 	}()
 	h, body, end := d.readRequest(x)
 	if end != nil {
@@ -93,6 +118,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	}
 	x.log = d.log.With(zap.String("request_id", h.ID), zap.String("family", h.Family),
 		zap.String("method", h.Method), zap.String("path", h.Path))
+	x.stats.Family, x.stats.BytesUp = h.Family, int64(len(body))
 	if err := upstream.CheckPath(h.Path); err != nil {
 		x.finish(proto.End{Code: proto.CodeBadRequest, Message: err.Error()})
 		return
@@ -178,6 +204,7 @@ func (x *exchange) watchPeer(cancel context.CancelFunc) (stop func()) {
 
 // finish sends the End frame; a failure means the edge is gone already.
 func (x *exchange) finish(e proto.End) {
+	x.stats.End = e.Code
 	if e.Code != proto.CodeOK && e.Code != proto.CodeCanceled {
 		x.log.Info("exchange ended with error", zap.Stringer("code", e.Code), zap.String("detail", e.Message))
 	}

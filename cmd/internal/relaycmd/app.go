@@ -68,6 +68,9 @@ func checkSockets(f *File) Sockets {
 	if f.ListenQUIC != "" {
 		s.UDP, _ = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	}
+	if f.AdminListen != "" {
+		s.Admin, _ = net.Listen("tcp", "127.0.0.1:0")
+	}
 	return s
 }
 
@@ -78,6 +81,9 @@ func describe(w io.Writer, f *File, srv *Server) {
 	}
 	if f.ListenQUIC != "" {
 		fmt.Fprintf(w, "tunnel: listen udp %s (QUIC, TLS 1.3, client certificates from %s)\n", f.ListenQUIC, f.TLS.ClientCA)
+	}
+	if f.AdminListen != "" {
+		fmt.Fprintf(w, "admin:  http://%s (/metrics, /healthz, /readyz)\n", f.AdminListen)
 	}
 	reg := srv.Relay.Registry()
 	ps := reg.Providers()

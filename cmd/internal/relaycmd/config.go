@@ -36,6 +36,10 @@ type File struct {
 	// must chain to instead of the system roots (self-hosted providers).
 	UpstreamCA string         `yaml:"upstream_ca"`
 	Providers  []ProviderFile `yaml:"providers"`
+	// AdminListen, when set, serves /metrics (Prometheus), /healthz and
+	// /readyz on this address (plain HTTP: bind it to localhost or a
+	// private network).
+	AdminListen string `yaml:"admin_listen"`
 	// Routes map model names and patterns to providers; StrictModels
 	// refuses (404) models no route names instead of passing them to the
 	// family's provider.
