@@ -99,6 +99,10 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		return
 	}
 	defer gate.leave()
+	if r.metrics != nil {
+		r.metrics.streams.Inc()
+		defer r.metrics.streams.Dec()
+	}
 	r.disp.Serve(ctx, ps)
 }
 
