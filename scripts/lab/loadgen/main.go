@@ -7,6 +7,7 @@
 //	    --mode fresh --kind stream --concurrency 32 --requests 64 --label contender=strait-ws
 //	loadgen table results.jsonl          # the runs as a text table
 //	loadgen markdown results.jsonl       # the same as Markdown tables, for the README
+//	loadgen pivot --mode fresh --conc 256 results.jsonl   # TTFT p50/p99, link × contender
 //
 // Modes: "fresh" opens a new TCP+TLS connection for every request (as many
 // real clients do); "keepalive" reuses connections. Kinds: "stream" (SSE chat
@@ -31,6 +32,8 @@ func main() {
 		err = cmdTable(os.Args[2:], false)
 	case "markdown":
 		err = cmdTable(os.Args[2:], true)
+	case "pivot":
+		err = cmdPivot(os.Args[2:])
 	default:
 		usage()
 	}
@@ -41,6 +44,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadgen run [flags] | table FILE... | markdown FILE...")
+	fmt.Fprintln(os.Stderr, "usage: loadgen run [flags] | table FILE... | markdown FILE... | pivot [flags] FILE...")
 	os.Exit(2)
 }
