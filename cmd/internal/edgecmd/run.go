@@ -14,6 +14,7 @@ import (
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
+	"github.com/strait/strait/tunnel/pool"
 	"github.com/strait/strait/tunnel/quictun"
 	"github.com/strait/strait/tunnel/wstun"
 )
@@ -54,6 +55,8 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	e, err := edge.New(edge.Config{Metrics: reg,
 		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.SessionsPerRelay,
 		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
+		Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
+			ProbeTimeout: f.Tunnel.ProbeTimeout},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
 	})
 	if err != nil {
