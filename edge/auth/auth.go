@@ -157,6 +157,15 @@ func (k *Keys) Lookup(key string) (Client, bool) {
 	return c, ok
 }
 
+// Clients lists the clients, in no particular order.
+func (k *Keys) Clients() []Client {
+	out := make([]Client, 0, len(k.byDigest))
+	for _, c := range k.byDigest {
+		out = append(out, c)
+	}
+	return out
+}
+
 // Len is the number of keys.
 func (k *Keys) Len() int { return len(k.byDigest) }
 
