@@ -85,9 +85,9 @@ type geminiUsage struct {
 // message is the union of the JSON bodies and stream events of the three
 // families, reduced to what usage accounting needs.
 type message struct {
-	Type     string     `json:"type"`
-	Usage    *wireUsage `json:"usage"`
-	Message  *struct {
+	Type    string     `json:"type"`
+	Usage   *wireUsage `json:"usage"`
+	Message *struct {
 		Usage *wireUsage `json:"usage"`
 	} `json:"message"` // Anthropic message_start
 	Response *struct {
