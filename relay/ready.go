@@ -37,7 +37,7 @@ func (r *Relay) Ready(ctx context.Context) error {
 func (r *Relay) dialAnyProvider(ctx context.Context) error {
 	var errs []error
 	var d net.Dialer
-	for _, p := range r.registry.Providers() {
+	for _, p := range r.Registry().Providers() {
 		u, err := url.Parse(p.BaseURL())
 		if err != nil {
 			errs = append(errs, err)

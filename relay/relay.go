@@ -21,6 +21,16 @@ import (
 // Config configures a Relay.
 type Config struct {
 	Providers []upstream.ProviderConfig // at least one
+	// Routes map model names and patterns to providers (see
+	// upstream.Registry.Resolve); StrictModels refuses models outside them.
+	Routes       []upstream.RouteConfig
+	StrictModels bool
+	// Keys tunes the per-key state machine (cooldowns, probes).
+	Keys upstream.KeyPolicy
+	// Timeouts are the default upstream timeouts (first byte, idle, ping).
+	Timeouts upstream.Timeouts
+	// Retry bounds attempts before the first byte.
+	Retry dispatch.RetryPolicy
 	// MaxBodyBytes caps request bodies; zero means 64 MiB.
 	MaxBodyBytes int64
 	// Transport tunes the shared upstream HTTP transport.
@@ -39,7 +49,6 @@ type Config struct {
 type Relay struct {
 	cfg      Config
 	log      *zap.Logger
-	registry *upstream.Registry
 	client   *http.Client
 	disp     *dispatch.Dispatcher
 	sessions *sessionSet
@@ -58,7 +67,8 @@ func New(cfg Config) (*Relay, error) {
 	if len(cfg.Providers) == 0 {
 		return nil, errors.New("relay: no providers configured")
 	}
-	reg, err := upstream.NewRegistry(cfg.Providers)
+	reg, err := upstream.New(upstream.Config{Providers: cfg.Providers, Routes: cfg.Routes,
+		StrictModels: cfg.StrictModels, Keys: cfg.Keys, Timeouts: cfg.Timeouts}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -68,20 +78,25 @@ func New(cfg Config) (*Relay, error) {
 		// relay to a host that is not configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, registry: reg, client: client, sessions: newSessionSet()}
-	dcfg := dispatch.Config{Registry: reg, Client: client, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
+	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet()}
+	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
 	if cfg.Metrics != nil {
 		if r.metrics, err = newMetrics(cfg.Metrics, r.sessions); err != nil {
 			return nil, fmt.Errorf("relay metrics: %w", err)
 		}
 		dcfg.Observe = r.metrics.observe
+		// Key states are read from whatever registry is current at scrape time.
+		if dcfg.Metrics, err = dispatch.NewMetrics(cfg.Metrics, func() []upstream.KeyStatus { return r.Registry().KeyStatuses() }); err != nil {
+			return nil, fmt.Errorf("relay upstream metrics: %w", err)
+		}
 	}
 	r.disp = dispatch.New(dcfg)
 	return r, nil
 }
 
-// Registry exposes the provider registry (for `check` output and tests).
-func (r *Relay) Registry() *upstream.Registry { return r.registry }
+// Registry exposes the current provider registry (for `check` output and
+// tests).
+func (r *Relay) Registry() *upstream.Registry { return r.disp.Registry() }
 
 // Serve accepts sessions from every listener (e.g. WebSocket on TCP and QUIC
 // on UDP) until ctx ends, then stops accepting, gives in-flight streams up

@@ -190,6 +190,9 @@ func (s *stack) relayFile(listen string) *relaycmd.File {
 		Heartbeat:        time.Second,
 		HeartbeatTimeout: 2 * time.Second,
 		DrainTimeout:     2 * time.Second,
+		// Short cooldowns and backoffs keep retried errors (fail-429) quick.
+		Keys:  relaycmd.KeysFile{MaxCooldown: 200 * time.Millisecond},
+		Retry: relaycmd.RetryFile{Backoff: 10 * time.Millisecond},
 		Providers: []relaycmd.ProviderFile{
 			{Kind: "openai", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}},
 			{Kind: "anthropic", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Anthropic}},

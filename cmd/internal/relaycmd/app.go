@@ -91,6 +91,19 @@ func describe(w io.Writer, f *File, srv *Server) {
 	for _, p := range ps {
 		fmt.Fprintf(w, "provider %-12s kind=%-17s base_url=%s keys=%v\n", p.Name, p.Kind, p.BaseURL(), p.Keys())
 	}
+	for _, r := range f.Routes {
+		to := r.Provider
+		if r.UpstreamModel != "" {
+			to += " as " + r.UpstreamModel
+		}
+		for _, fb := range r.Fallbacks {
+			to += ", then " + fb.Provider
+			if fb.Model != "" {
+				to += " as " + fb.Model
+			}
+		}
+		fmt.Fprintf(w, "route  model %-20s -> %s\n", r.Model, to)
+	}
 	for _, fam := range []string{"openai", "anthropic", "gemini"} {
 		if name := reg.DefaultFor(fam); name != "" {
 			fmt.Fprintf(w, "route  %-9s requests -> %s\n", fam, name)

@@ -13,6 +13,7 @@ import (
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/admin"
 	"github.com/strait/strait/relay"
+	"github.com/strait/strait/relay/dispatch"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/quictun"
@@ -74,7 +75,12 @@ func buildRelay(f *File, reg prometheus.Registerer, log *zap.Logger) (*relay.Rel
 		}
 	}
 	return relay.New(relay.Config{
-		Providers: providers, MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
+		Providers: providers, Routes: f.RouteConfigs(), StrictModels: f.StrictModels,
+		Keys:     upstream.KeyPolicy{MaxCooldown: f.Keys.MaxCooldown, Backoff: f.Keys.Backoff, ProbeAfter: f.Keys.ProbeAfter},
+		Timeouts: f.Timeouts.timeouts(),
+		Retry: dispatch.RetryPolicy{MaxAttempts: f.Retry.MaxAttempts, Budget: f.Retry.Budget,
+			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
+		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
 		Transport: transport, Logger: log, Metrics: reg,
 	})
 }
