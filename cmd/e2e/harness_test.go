@@ -269,9 +269,6 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		MaxBody:      opts.edgeMaxBody,
 		SessionWait:  opts.sessionWait,
 		DrainTimeout: 2 * time.Second,
-		AdminListen:  "127.0.0.1:0",
-		DataDir:      s.path("edge-data"),
-		Audit:        edgecmd.AuditFile{Path: s.path("audit.jsonl")},
 	}
 }
 
@@ -300,6 +297,10 @@ func (s *stack) startEdge(opts stackOptions) {
 	core, logs := observer.New(zap.DebugLevel)
 	s.edgeLogs = logs
 	f := s.edgeFile(opts)
+	// Only the stack's own edge has the store (it is locked while open)
+	// and the admin listener.
+	f.DataDir, f.Audit = s.path("edge-data"), edgecmd.AuditFile{Path: s.path("audit.jsonl")}
+	f.AdminListen = "127.0.0.1:0"
 	if opts.edgeEdit != nil {
 		opts.edgeEdit(f)
 	}

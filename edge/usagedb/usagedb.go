@@ -47,7 +47,10 @@ type Record struct {
 
 // DB is an open store. It is safe for concurrent use.
 type DB struct {
-	db      *bolt.DB
+	db *bolt.DB
+	// flushMu is held through a Flush and a Query, so a Query never sees
+	// rows that left pending but are not committed yet (or both).
+	flushMu sync.Mutex
 	mu      sync.Mutex
 	pending map[string]*Row // by key
 	stop    context.CancelFunc
@@ -140,6 +143,8 @@ func (row *Row) merge(o *Row) {
 
 // Flush writes pending rows now, in one transaction.
 func (d *DB) Flush() error {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
 	d.mu.Lock()
 	batch := d.pending
 	d.pending = map[string]*Row{}
@@ -196,6 +201,8 @@ func (f Filter) match(r *Row) bool {
 // Query returns the matching rows, pending ones included, sorted by day,
 // client and model.
 func (d *DB) Query(f Filter) ([]Row, error) {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
 	rows := map[string]*Row{}
 	err := d.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDaily).Cursor()
