@@ -54,8 +54,12 @@ type Config struct {
 	// SessionsPerRelay is the number of tunnel sessions per relay; zero means 2.
 	SessionsPerRelay int
 	// ReconnectMin and ReconnectMax bound reconnect backoff; zero means
-	// 100ms and 15s.
+	// 100ms and 30s.
 	ReconnectMin, ReconnectMax time.Duration
+	// Pool tunes the rest of the tunnel pool (probes, breaker, backoff
+	// reset); its Dialers, SessionsPerRelay, backoff bounds and Logger are
+	// taken from the fields above.
+	Pool pool.Config
 	// MaxBodyBytes caps request bodies; zero means 32 MiB.
 	MaxBodyBytes int64
 	// SessionWait is how long a request waits for a tunnel session when none
@@ -96,8 +100,10 @@ func New(cfg Config) (*Edge, error) {
 		return nil, errors.New("edge: no client keys")
 	}
 	cfg = withDefaults(cfg)
-	p, err := pool.New(pool.Config{Dialers: cfg.Relays, SessionsPerRelay: cfg.SessionsPerRelay,
-		MinBackoff: cfg.ReconnectMin, MaxBackoff: cfg.ReconnectMax, Logger: cfg.Logger})
+	pc := cfg.Pool
+	pc.Dialers, pc.SessionsPerRelay, pc.Logger = cfg.Relays, cfg.SessionsPerRelay, cfg.Logger
+	pc.MinBackoff, pc.MaxBackoff = cfg.ReconnectMin, cfg.ReconnectMax
+	p, err := pool.New(pc)
 	if err != nil {
 		return nil, err
 	}

@@ -103,8 +103,17 @@ type TunnelFile struct {
 	// before trying QUIC again (zero: 1m).
 	QUICFallbackAfter time.Duration `yaml:"quic_fallback_after"`
 	QUICRetry         time.Duration `yaml:"quic_retry"`
-	ReconnectMin      time.Duration `yaml:"reconnect_min"`
-	ReconnectMax      time.Duration `yaml:"reconnect_max"`
+	// ReconnectMin is the delay of the first fast retries and the base of
+	// the backoff; ReconnectMax caps it (zero: 100ms and 30s). The backoff
+	// resets once a session has stayed up for HealthyAfter (zero: 10s).
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	HealthyAfter time.Duration `yaml:"healthy_after"`
+	// ProbeInterval is how often each session is probed through the relay
+	// (zero: 500ms); ProbeTimeout is how long a probe may go unanswered
+	// before the session is closed as dead (zero: 15s).
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+	ProbeTimeout  time.Duration `yaml:"probe_timeout"`
 }
 
 // RelayFile is one relay.

@@ -20,6 +20,7 @@ import (
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
+	"github.com/strait/strait/tunnel/pool"
 	"github.com/strait/strait/tunnel/quictun"
 	"github.com/strait/strait/tunnel/wstun"
 )
@@ -70,6 +71,8 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	srv.Edge, err = edge.New(edge.Config{Metrics: srv.Metrics,
 		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.SessionsPerRelay,
 		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
+		Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
+			ProbeTimeout: f.Tunnel.ProbeTimeout},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
 		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
 		Usage:  srv.Usage, Audit: srv.Audit,
