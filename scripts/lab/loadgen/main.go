@@ -8,6 +8,7 @@
 //	loadgen table results.jsonl          # the runs as a text table
 //	loadgen markdown results.jsonl       # the same as Markdown tables, for the README
 //	loadgen pivot --mode fresh --conc 256 results.jsonl   # TTFT p50/p99, link × contender
+//	loadgen overhead results.jsonl       # loopback: latency added over calling the provider directly
 //
 // Modes: "fresh" opens a new TCP+TLS connection for every request (as many
 // real clients do); "keepalive" reuses connections. Kinds: "stream" (SSE chat
@@ -34,6 +35,8 @@ func main() {
 		err = cmdTable(os.Args[2:], true)
 	case "pivot":
 		err = cmdPivot(os.Args[2:])
+	case "overhead":
+		err = cmdOverhead(os.Args[2:])
 	default:
 		usage()
 	}
@@ -44,6 +47,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadgen run [flags] | table FILE... | markdown FILE... | pivot [flags] FILE...")
+	fmt.Fprintln(os.Stderr, "usage: loadgen run [flags] | table FILE... | markdown FILE... | pivot [flags] FILE... | overhead FILE...")
 	os.Exit(2)
 }
