@@ -19,7 +19,8 @@
 # Knobs: LAB_RTTS ("150 250"), LAB_LOSSES ("0 0.01 0.03"), LAB_CCS ("bbr reno"),
 # LAB_CONTENDERS ("direct nginx strait-ws strait-quic"), LAB_CONCS ("1 32 256"),
 # LAB_BURST (mean loss run in packets for the extra burst-loss link, 0: none; default 4),
-# LAB_MEM_STREAMS ("1000 10000").
+# LAB_MEM_STREAMS ("1000 10000"), LAB_MEM_CONTENDERS ("strait-ws strait-quic"), LAB_NS (namespace
+# prefix, "lab"), LAB_CTL (linkem control address, 127.0.0.1:7099).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -28,10 +29,10 @@ work=${LAB_DIR:-$root/.lab}
 bin=$work/bin
 certs=$work/certs
 results=$work/results.jsonl
-ns=lab
+ns=${LAB_NS:-lab}
 dom=$ns-dom
 ovs=$ns-ovs
-ctl=127.0.0.1:7099
+ctl=${LAB_CTL:-127.0.0.1:7099}
 key=sk-lab-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 
 [ "$(id -u)" = 0 ] || { echo "the lab needs root (network namespaces, TUN)"; exit 1; }
