@@ -197,11 +197,17 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	out["messages"] = msgs
 	maxTokens := cmpInt(r.MaxTokens, defaultMaxTokens)
 	if r.Thinking != nil {
-		b := max(1024, r.Thinking.budget())
-		out["thinking"] = obj{"type": "enabled", "budget_tokens": b}
-		if maxTokens <= b {
-			maxTokens = b + defaultMaxTokens
+		// Anthropic wants budget_tokens ≥ 1024 and < max_tokens; OpenAI's
+		// max tokens include the reasoning, so the budget shrinks to fit.
+		b := r.Thinking.budget()
+		if r.MaxTokens > 0 {
+			b = min(b, r.MaxTokens/2)
 		}
+		b = max(1024, b)
+		if maxTokens <= b {
+			maxTokens = b + 1024
+		}
+		out["thinking"] = obj{"type": "enabled", "budget_tokens": b}
 	}
 	rr := *r
 	rr.MaxTokens = maxTokens

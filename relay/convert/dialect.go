@@ -178,3 +178,5 @@ func imageFromURL(u string) (*Image, error) {
 	}
 	return nil, invalid("image URL must be an http(s) or base64 data URL")
 }
+
+func jsonValid(b []byte) bool { return json.Valid(b) }

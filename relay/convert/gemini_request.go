@@ -127,7 +127,7 @@ func geminiParts(ps []Part, names map[string]string) []any {
 				g = obj{"inlineData": obj{"mimeType": p.Image.MediaType, "data": p.Image.Data}}
 			}
 		case PartThinking:
-			g = obj{"text": p.Text, "thought": true}
+			continue // thought summaries need not go back; signatures travel on calls
 		case PartToolCall:
 			_, sig := splitCallID(p.Call.ID)
 			g = obj{"functionCall": obj{"name": p.Call.Name, "args": p.Call.Args}}
