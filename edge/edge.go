@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/edge/apierr"
@@ -47,14 +49,18 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Metrics receives the edge's Prometheus collectors; nil means a
+	// private registry, served by MetricsHandler.
+	Metrics prometheus.Registerer
 }
 
 // Edge serves clients.
 type Edge struct {
-	cfg  Config
-	log  *zap.Logger
-	pool *pool.Pool
-	fwd  *forward.Forwarder
+	cfg      Config
+	log      *zap.Logger
+	pool     *pool.Pool
+	fwd      *forward.Forwarder
+	gatherer prometheus.Gatherer
 }
 
 // New builds the edge and starts connecting to the relays in the background.
@@ -69,8 +75,12 @@ func New(cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Edge{cfg: cfg, log: cfg.Logger, pool: p,
-		fwd: forward.New(p, cfg.SessionWait, cfg.Logger)}, nil
+	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(p, cfg.SessionWait, cfg.Logger)}
+	if err := e.registerMetrics(cfg.Metrics); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("edge metrics: %w", err)
+	}
+	return e, nil
 }
 
 func withDefaults(cfg Config) Config {
@@ -91,6 +101,14 @@ func withDefaults(cfg Config) Config {
 
 // WaitReady blocks until at least one tunnel session is up or ctx ends.
 func (e *Edge) WaitReady(ctx context.Context) error { return e.pool.WaitLive(ctx, 1) }
+
+// Ready reports, without waiting, whether at least one tunnel session is up.
+func (e *Edge) Ready(context.Context) error {
+	if e.pool.Live() == 0 {
+		return errors.New("no tunnel session is up")
+	}
+	return nil
+}
 
 // Close closes the tunnel sessions. Call it after Serve has returned.
 func (e *Edge) Close() error { return e.pool.Close() }

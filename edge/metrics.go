@@ -10,13 +10,29 @@ import (
 	"github.com/strait/strait/tunnel/pool"
 )
 
-// MetricsHandler serves the edge's Prometheus metrics: tunnel sessions and
-// streams by relay and transport (so a fallback from QUIC to WebSocket is
-// visible at a glance), plus the Go runtime.
+// MetricsHandler serves the edge's Prometheus metrics from Config.Metrics,
+// or from the edge's own registry when Config.Metrics is nil or cannot be
+// gathered.
 func (e *Edge) MetricsHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), sessionCollector{e.pool})
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(e.gatherer, promhttp.HandlerOpts{})
+}
+
+// registerMetrics registers the edge's collectors on reg; without a
+// registry from the caller, a private one (with the Go runtime) backs
+// MetricsHandler.
+func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		own := prometheus.NewRegistry()
+		own.MustRegister(collectors.NewGoCollector())
+		reg = own
+	}
+	e.gatherer = prometheus.DefaultGatherer
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		e.gatherer = g
+	}
+	// sessionCollector: tunnel sessions and streams by relay and transport,
+	// so a fallback from QUIC to WebSocket is visible at a glance.
+	return reg.Register(sessionCollector{e.pool})
 }
 
 var (

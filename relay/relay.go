@@ -5,10 +5,12 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/relay/dispatch"
@@ -19,6 +21,16 @@ import (
 // Config configures a Relay.
 type Config struct {
 	Providers []upstream.ProviderConfig // at least one
+	// Routes map model names and patterns to providers (see
+	// upstream.Registry.Resolve); StrictModels refuses models outside them.
+	Routes       []upstream.RouteConfig
+	StrictModels bool
+	// Keys tunes the per-key state machine (cooldowns, probes).
+	Keys upstream.KeyPolicy
+	// Timeouts are the default upstream timeouts (first byte, idle, ping).
+	Timeouts upstream.Timeouts
+	// Retry bounds attempts before the first byte.
+	Retry dispatch.RetryPolicy
 	// MaxBodyBytes caps request bodies; zero means 64 MiB.
 	MaxBodyBytes int64
 	// Transport tunes the shared upstream HTTP transport.
@@ -28,15 +40,20 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Metrics, when set, receives the relay's Prometheus collectors; other
+	// relay layers register theirs on it too. Nil means no metrics.
+	Metrics prometheus.Registerer
 }
 
 // Relay serves tunnel sessions.
 type Relay struct {
 	cfg      Config
 	log      *zap.Logger
-	registry *upstream.Registry
 	client   *http.Client
 	disp     *dispatch.Dispatcher
+	sessions *sessionSet
+	metrics  *metrics // nil without Config.Metrics
+	ready    readiness
 }
 
 // New validates cfg and builds the relay.
@@ -50,7 +67,8 @@ func New(cfg Config) (*Relay, error) {
 	if len(cfg.Providers) == 0 {
 		return nil, errors.New("relay: no providers configured")
 	}
-	reg, err := upstream.NewRegistry(cfg.Providers)
+	reg, err := upstream.New(upstream.Config{Providers: cfg.Providers, Routes: cfg.Routes,
+		StrictModels: cfg.StrictModels, Keys: cfg.Keys, Timeouts: cfg.Timeouts}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -60,13 +78,25 @@ func New(cfg Config) (*Relay, error) {
 		// relay to a host that is not configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, registry: reg, client: client}
-	r.disp = dispatch.New(dispatch.Config{Registry: reg, Client: client, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger})
+	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet()}
+	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
+	if cfg.Metrics != nil {
+		if r.metrics, err = newMetrics(cfg.Metrics, r.sessions); err != nil {
+			return nil, fmt.Errorf("relay metrics: %w", err)
+		}
+		dcfg.Observe = r.metrics.observe
+		// Key states are read from whatever registry is current at scrape time.
+		if dcfg.Metrics, err = dispatch.NewMetrics(cfg.Metrics, func() []upstream.KeyStatus { return r.Registry().KeyStatuses() }); err != nil {
+			return nil, fmt.Errorf("relay upstream metrics: %w", err)
+		}
+	}
+	r.disp = dispatch.New(dcfg)
 	return r, nil
 }
 
-// Registry exposes the provider registry (for `check` output and tests).
-func (r *Relay) Registry() *upstream.Registry { return r.registry }
+// Registry exposes the current provider registry (for `check` output and
+// tests).
+func (r *Relay) Registry() *upstream.Registry { return r.disp.Registry() }
 
 // Serve accepts sessions from every listener (e.g. WebSocket on TCP and QUIC
 // on UDP) until ctx ends, then stops accepting, gives in-flight streams up
@@ -79,7 +109,7 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	streamCtx, cancelStreams := context.WithCancel(context.Background())
 	defer cancelStreams()
 	var acceptors, sessions, streams sync.WaitGroup
-	tracker := newSessionSet()
+	tracker := r.sessions
 	defer tracker.closeAll()
 	for _, ln := range lns {
 		acceptors.Add(1)
@@ -159,6 +189,10 @@ func (r *Relay) serveSession(acceptCtx, streamCtx context.Context, sess tunnel.S
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
+			if r.metrics != nil {
+				r.metrics.streams.Inc()
+				defer r.metrics.streams.Dec()
+			}
 			r.disp.Serve(streamCtx, st)
 		}()
 	}

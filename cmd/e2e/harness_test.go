@@ -63,6 +63,9 @@ type stack struct {
 	edgeURL   string
 	client    *http.Client // trusts the edge's front certificate
 
+	relayAdmin string // base URL of the relay's admin listener
+	edgeAdmin  string // base URL of the edge's admin listener
+
 	relayLogs *observer.ObservedLogs
 	edgeLogs  *observer.ObservedLogs
 
@@ -167,6 +170,9 @@ func (s *stack) relayFile(listen string) *relaycmd.File {
 		Heartbeat:        time.Second,
 		HeartbeatTimeout: 2 * time.Second,
 		DrainTimeout:     2 * time.Second,
+		// Short cooldowns and backoffs keep retried errors (fail-429) quick.
+		Keys:  relaycmd.KeysFile{MaxCooldown: 200 * time.Millisecond},
+		Retry: relaycmd.RetryFile{Backoff: 10 * time.Millisecond},
 		Providers: []relaycmd.ProviderFile{
 			{Kind: "openai", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}},
 			{Kind: "anthropic", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Anthropic}},
@@ -191,7 +197,13 @@ func (s *stack) startRelay(socks relaycmd.Sockets, edit func(*relaycmd.File)) {
 			s.t.Fatal(err)
 		}
 	}
+	if socks.Admin == nil {
+		if socks.Admin, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			s.t.Fatal(err)
+		}
+	}
 	s.relayAddr, s.quicAddr = socks.TCP.Addr().String(), socks.UDP.LocalAddr().String()
+	s.relayAdmin = "http://" + socks.Admin.Addr().String()
 	f := s.relayFile(s.relayAddr)
 	f.UpstreamCA = s.upstreamCA
 	if edit != nil {
@@ -237,6 +249,7 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		MaxBody:      opts.edgeMaxBody,
 		SessionWait:  opts.sessionWait,
 		DrainTimeout: 2 * time.Second,
+		AdminListen:  "127.0.0.1:0",
 	}
 }
 
@@ -269,6 +282,7 @@ func (s *stack) startEdge(opts stackOptions) {
 		s.t.Fatal(err)
 	}
 	s.edgeURL = "https://" + ln.Addr().String()
+	s.edgeAdmin = "http://" + srv.Admin.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,20 +23,43 @@ import (
 
 // Config configures a Dispatcher.
 type Config struct {
-	Registry *upstream.Registry // required
+	Registry *upstream.Registry // required; replace later with SetRegistry
 	Client   *http.Client       // required; shared by every stream
+	// Retry bounds the attempts made before the first byte.
+	Retry RetryPolicy
 	// MaxBodyBytes caps a request body; zero means 64 MiB.
 	MaxBodyBytes int64
 	// HeaderTimeout bounds the wait for the request header after a stream
 	// opens; zero means 30s.
 	HeaderTimeout time.Duration
+	// Metrics, when set, counts attempts, retries and stream endings.
+	Metrics *Metrics
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Observe, when set, is called once per finished exchange (metrics).
+	Observe func(Stats)
+}
+
+// Stats describes one finished exchange.
+type Stats struct {
+	Family, Provider string
+	// Status is the provider's HTTP status; zero when there was no answer.
+	Status int
+	// End says how the exchange ended.
+	End proto.Code
+	// Timing is the relay's own time and the provider's time to first byte
+	// (of the attempt whose answer was delivered).
+	Timing proto.RelayTiming
+	// Duration is the whole exchange, stream accept to End.
+	Duration time.Duration
+	// BytesUp and BytesDown count body bytes to and from the provider.
+	BytesUp, BytesDown int64
 }
 
 // Dispatcher serves streams. It is safe for concurrent use.
 type Dispatcher struct {
 	cfg Config
+	reg atomic.Pointer[upstream.Registry]
 	log *zap.Logger
 }
 
@@ -50,24 +74,42 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Dispatcher{cfg: cfg, log: cfg.Logger.Named("dispatch")}
+	cfg.Retry = cfg.Retry.withDefaults()
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger.Named("dispatch")}
+	d.reg.Store(cfg.Registry)
+	return d
 }
+
+// SetRegistry swaps in a new registry (a config reload); streams already
+// running keep the one they started with.
+func (d *Dispatcher) SetRegistry(r *upstream.Registry) { d.reg.Store(r) }
+
+// Registry returns the registry new streams use.
+func (d *Dispatcher) Registry() *upstream.Registry { return d.reg.Load() }
 
 // exchange is the state of one stream.
 type exchange struct {
-	st  tunnel.Stream
-	r   *proto.Reader
-	w   *proto.Writer
-	log *zap.Logger
+	st    tunnel.Stream
+	r     *proto.Reader
+	w     *proto.Writer
+	log   *zap.Logger
+	m     *Metrics
+	start time.Time
+	stats Stats
 }
 
 // Serve handles one stream until the exchange is over, then closes it. ctx
 // ending (relay shutdown) cancels the upstream call.
 func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
-	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log}
+	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log, m: d.cfg.Metrics, start: time.Now(),
+		stats: Stats{End: proto.CodeCanceled}} // finish overwrites it; a return without finish means the edge left
 	defer func() {
 		st.Close()
 		x.r.Release()
+		if d.cfg.Observe != nil {
+			x.stats.Duration = time.Since(x.start)
+			d.cfg.Observe(x.stats)
+		}
 	}()
 	h, body, end := d.readRequest(x)
 	if end != nil {
@@ -76,22 +118,33 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	}
 	x.log = d.log.With(zap.String("request_id", h.ID), zap.String("family", h.Family),
 		zap.String("method", h.Method), zap.String("path", h.Path))
-	p, err := d.cfg.Registry.Route(h)
+	x.stats.Family, x.stats.BytesUp = h.Family, int64(len(body))
+	if err := upstream.CheckPath(h.Path); err != nil {
+		x.finish(proto.End{Code: proto.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	in := upstream.ParseInbound(h, body)
+	rt, err := d.reg.Load().Resolve(h.Family, h.Provider, in.Model)
 	if err != nil {
 		x.finish(proto.End{Code: proto.CodeNoRoute, Message: err.Error()})
 		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	req, key, err := p.NewRequest(ctx, h, body)
-	if err != nil {
-		x.finish(proto.End{Code: proto.CodeBadRequest, Message: err.Error()})
+	if t := rt.Targets[0]; t.Provider.Family() != h.Family {
+		x.finish(crossFamily(in, t))
 		return
 	}
-	x.log = x.log.With(zap.String("provider", p.Name), zap.String("key", key.Fingerprint()))
+	x.log = x.log.With(zap.String("model", in.Model), zap.String("route", rt.Rule))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stopWatch := x.watchPeer(cancel)
 	defer stopWatch()
-	x.roundTrip(ctx, d.cfg.Client, req)
+	// Tell the edge before the first upstream byte: from now on the request
+	// may have reached the provider, so the edge must never replay it.
+	if err := x.w.WriteDispatched(); err != nil {
+		return
+	}
+	c := &caller{d: d, x: x, in: in, route: rt}
+	c.run(ctx)
 }
 
 // readRequest reads the header and the whole body. The body is buffered so
@@ -149,81 +202,13 @@ func (x *exchange) watchPeer(cancel context.CancelFunc) (stop func()) {
 	}
 }
 
-// roundTrip sends the request upstream and streams the response back.
-func (x *exchange) roundTrip(ctx context.Context, client *http.Client, req *http.Request) {
-	// Tell the edge before the first upstream byte: from now on the request
-	// may have reached the provider, so the edge must never replay it.
-	if err := x.w.WriteDispatched(); err != nil {
-		return
-	}
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			x.log.Info("edge went away before the upstream answered", zap.Duration("after", time.Since(start)))
-			return
-		}
-		x.log.Warn("upstream request failed", zap.Error(err))
-		x.finish(upstreamFailure(err))
-		return
-	}
-	defer resp.Body.Close()
-	proto.RemoveHopHeaders(resp.Header)
-	if err := x.w.WriteResponse(&proto.ResponseHeader{Status: resp.StatusCode, Header: resp.Header}); err != nil {
-		return
-	}
-	n, end := x.copyBody(resp.Body)
-	if ctx.Err() != nil && end.Code != proto.CodeOK {
-		x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
-		return
-	}
-	x.log.Debug("exchange done", zap.Int("status", resp.StatusCode), zap.Int64("bytes", n),
-		zap.Duration("duration", time.Since(start)), zap.Stringer("end", end.Code))
-	x.finish(end)
-}
-
-// copyBody forwards each upstream read as one Data frame, so an SSE event
-// leaves the relay the moment it arrives. Flow control on the stream is the
-// backpressure: a slow client stops this loop, which stops reading upstream.
-func (x *exchange) copyBody(body io.Reader) (int64, proto.End) {
-	bufp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bufp)
-	buf := *bufp
-	var total int64
-	for {
-		n, rerr := body.Read(buf)
-		if n > 0 {
-			if _, werr := x.w.Write(buf[:n]); werr != nil {
-				return total, proto.End{Code: proto.CodeCanceled, Message: "writing to edge: " + werr.Error()}
-			}
-			total += int64(n)
-		}
-		if rerr == io.EOF {
-			return total, proto.End{}
-		}
-		if rerr != nil {
-			x.log.Warn("upstream body broke off", zap.Int64("bytes", total), zap.Error(rerr))
-			return total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + rerr.Error()}
-		}
-	}
-}
-
-// bufPool holds copy buffers; pointers avoid an allocation per Put.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
 // finish sends the End frame; a failure means the edge is gone already.
 func (x *exchange) finish(e proto.End) {
+	x.stats.End = e.Code
 	if e.Code != proto.CodeOK && e.Code != proto.CodeCanceled {
 		x.log.Info("exchange ended with error", zap.Stringer("code", e.Code), zap.String("detail", e.Message))
 	}
 	_ = x.w.WriteEnd(e)
-}
-
-func upstreamFailure(err error) proto.End {
-	if isTimeout(err) {
-		return proto.End{Code: proto.CodeUpstreamTimeout, Message: "provider did not answer in time"}
-	}
-	return proto.End{Code: proto.CodeUpstreamUnreachable, Message: "provider unreachable: " + err.Error()}
 }
 
 func isTimeout(err error) bool {

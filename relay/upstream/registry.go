@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"sync/atomic"
 
 	"github.com/strait/strait/proto"
 )
@@ -26,15 +25,22 @@ const (
 	Anthropic        Kind = "anthropic"
 	Gemini           Kind = "gemini"
 	OpenAICompatible Kind = "openai-compatible" // DeepSeek, OpenRouter, vLLM, ...
+	// AzureOpenAI speaks OpenAI's API with an api-key header; with an
+	// APIVersion it uses deployment URLs (the model name is the deployment).
+	AzureOpenAI Kind = "azure-openai"
 )
 
 // family is the API family a kind serves.
 func (k Kind) family() string {
-	if k == OpenAICompatible {
+	if k == OpenAICompatible || k == AzureOpenAI {
 		return string(OpenAI)
 	}
 	return string(k)
 }
+
+// Family is the API family the provider speaks: "openai", "anthropic" or
+// "gemini" (the values of proto.RequestHeader.Family).
+func (p *Provider) Family() string { return p.Kind.family() }
 
 // DefaultAnthropicVersion is sent when the client did not say which version
 // of the Anthropic API it speaks.
@@ -45,22 +51,52 @@ type ProviderConfig struct {
 	Name    string // unique; also the /{name}/... path prefix clients may use
 	Kind    Kind
 	BaseURL string // scheme://host[:port][/prefix]; request paths are appended
-	Keys    []Key  // used round robin; at least one
+	Keys    []Key  // at least one
+	// Weights, when set, has one positive weight per key: a key with weight
+	// 2 is chosen twice as often as one with weight 1. Nil means all 1.
+	Weights []int
+	// Models are served by this provider: each is an exact route to it,
+	// and is listed by the model listings.
+	Models []string
+	// APIVersion is Azure OpenAI's api-version; with it, requests go to
+	// /openai/deployments/{model}/... (see AzureOpenAI).
+	APIVersion string
+	// Timeouts override Config.Timeouts for this provider where non-zero.
+	Timeouts Timeouts
 }
 
 // Provider is one configured upstream API.
 type Provider struct {
-	Name string
-	Kind Kind
-	base *url.URL
-	keys []Key
-	next atomic.Uint64
+	Name       string
+	Kind       Kind
+	base       *url.URL
+	apiVersion string
+	pool       *keyPool
+	timeouts   Timeouts
 }
 
-// Registry maps requests to providers.
+// Config is everything a Registry is built from.
+type Config struct {
+	Providers []ProviderConfig
+	Routes    []RouteConfig
+	// StrictModels refuses (404) models that match no route, instead of
+	// passing them unchanged to the family's provider.
+	StrictModels bool
+	// Keys tunes the key state machine; zero values take the defaults.
+	Keys KeyPolicy
+	// Timeouts apply to every provider unless it overrides them.
+	Timeouts Timeouts
+}
+
+// Registry maps requests to providers. It is an immutable value built from
+// the config (key states inside it change; its shape does not), so a reload
+// builds a new one and swaps it in.
 type Registry struct {
 	byName   map[string]*Provider
 	byFamily map[string]*Provider
+	order    []*Provider
+	routes   []*route
+	strict   bool
 }
 
 // Errors returned by Route and NewRequest.
@@ -71,12 +107,21 @@ var (
 	errNoScheme = errors.New("base URL must be http or https with a host, and no query or user info")
 )
 
-// NewRegistry validates the providers. The first provider of each kind serves
-// its family by default, unless one is named exactly like the family.
+// NewRegistry builds a registry of providers with no route table.
 func NewRegistry(cfgs []ProviderConfig) (*Registry, error) {
-	r := &Registry{byName: map[string]*Provider{}, byFamily: map[string]*Provider{}}
-	for _, c := range cfgs {
-		p, err := newProvider(c)
+	return New(Config{Providers: cfgs}, nil)
+}
+
+// New validates cfg and builds a registry. The first provider of each kind
+// serves its family by default, unless one is named exactly like the
+// family. Keys that prev already had (same provider, same fingerprint) keep
+// their state, so a reload neither forgets a disabled key nor revives a
+// cooling one.
+func New(cfg Config, prev *Registry) (*Registry, error) {
+	r := &Registry{byName: map[string]*Provider{}, byFamily: map[string]*Provider{}, strict: cfg.StrictModels}
+	policy := cfg.Keys.withDefaults()
+	for _, c := range cfg.Providers {
+		p, err := newProvider(c, policy, cfg.Timeouts, prev)
 		if err != nil {
 			return nil, fmt.Errorf("provider %q: %w", c.Name, err)
 		}
@@ -84,19 +129,25 @@ func NewRegistry(cfgs []ProviderConfig) (*Registry, error) {
 			return nil, fmt.Errorf("provider %q defined twice", p.Name)
 		}
 		r.byName[p.Name] = p
+		r.order = append(r.order, p)
 		fam := p.Kind.family()
 		if cur, ok := r.byFamily[fam]; !ok || (p.Name == fam && cur.Name != fam) {
 			r.byFamily[fam] = p
 		}
 	}
+	routes, err := compileRoutes(cfg.Routes, cfg.Providers, r.byName)
+	if err != nil {
+		return nil, err
+	}
+	r.routes = routes
 	return r, nil
 }
 
-func newProvider(c ProviderConfig) (*Provider, error) {
+func newProvider(c ProviderConfig, policy KeyPolicy, timeouts Timeouts, prev *Registry) (*Provider, error) {
 	switch c.Kind {
-	case OpenAI, Anthropic, Gemini, OpenAICompatible:
+	case OpenAI, Anthropic, Gemini, OpenAICompatible, AzureOpenAI:
 	default:
-		return nil, fmt.Errorf("unknown kind %q (want openai, anthropic, gemini or openai-compatible)", c.Kind)
+		return nil, fmt.Errorf("unknown kind %q (want openai, anthropic, gemini, openai-compatible or azure-openai)", c.Kind)
 	}
 	if c.Name == "" || strings.ContainsAny(c.Name, "/?#") {
 		return nil, fmt.Errorf("invalid name %q", c.Name)
@@ -109,17 +160,26 @@ func newProvider(c ProviderConfig) (*Provider, error) {
 	if len(c.Keys) == 0 {
 		return nil, ErrNoKeys
 	}
-	return &Provider{Name: c.Name, Kind: c.Kind, base: u, keys: c.Keys}, nil
+	if c.Weights != nil && len(c.Weights) != len(c.Keys) {
+		return nil, fmt.Errorf("%d weights for %d keys", len(c.Weights), len(c.Keys))
+	}
+	var old *keyPool
+	if prev != nil && prev.byName[c.Name] != nil {
+		old = prev.byName[c.Name].pool
+	}
+	pool, err := newKeyPool(c.Name, c.Keys, c.Weights, policy, old)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{Name: c.Name, Kind: c.Kind, base: u, apiVersion: c.APIVersion, pool: pool,
+		timeouts: c.Timeouts.or(timeouts)}, nil
 }
 
-// Providers lists the configured providers.
-func (r *Registry) Providers() []*Provider {
-	out := make([]*Provider, 0, len(r.byName))
-	for _, p := range r.byName {
-		out = append(out, p)
-	}
-	return out
-}
+// Providers lists the configured providers in config order.
+func (r *Registry) Providers() []*Provider { return append([]*Provider(nil), r.order...) }
+
+// Provider returns the named provider, or nil.
+func (r *Registry) Provider(name string) *Provider { return r.byName[name] }
 
 // DefaultFor names the provider serving family by default, or "".
 func (r *Registry) DefaultFor(family string) string {
@@ -129,54 +189,58 @@ func (r *Registry) DefaultFor(family string) string {
 	return ""
 }
 
-// Route picks the provider for a request: the named one when the client used
-// a /{provider}/ prefix, else the family's default. The provider must speak
-// the family the edge detected.
-func (r *Registry) Route(h *proto.RequestHeader) (*Provider, error) {
-	if h.Provider != "" {
-		p := r.byName[h.Provider]
-		if p == nil {
-			return nil, fmt.Errorf("%w: unknown provider %q", ErrNoRoute, h.Provider)
-		}
-		if p.Kind.family() != h.Family {
-			return nil, fmt.Errorf("%w: provider %q speaks %s, request is %s", ErrNoRoute, p.Name, p.Kind.family(), h.Family)
-		}
-		return p, nil
-	}
-	if p := r.byFamily[h.Family]; p != nil {
-		return p, nil
-	}
-	return nil, fmt.Errorf("%w: no %s provider", ErrNoRoute, h.Family)
-}
-
 // BaseURL is the provider's base URL, for logs and `check` output.
 func (p *Provider) BaseURL() string { return p.base.String() }
 
 // Keys returns the provider's keys (safe to log: Key redacts itself).
-func (p *Provider) Keys() []Key { return p.keys }
+func (p *Provider) Keys() []Key { return p.pool.keyList() }
 
-// NewRequest builds the upstream request: the provider's own host with the
-// client's path appended, the client's headers minus anything that could
-// carry credentials or steer the connection, and the provider's key in the
-// provider's own header.
-func (p *Provider) NewRequest(ctx context.Context, h *proto.RequestHeader, body []byte) (*http.Request, Key, error) {
+// Timeouts are the provider's effective timeouts.
+func (p *Provider) Timeouts() Timeouts { return p.timeouts }
+
+// NewRequest builds the upstream request for in to target t with key: the
+// provider's own host with the client's path appended, the client's
+// headers minus anything that could carry credentials or steer the
+// connection, and key in the provider's own header. The body and path stay
+// byte for byte the client's unless t names a different model.
+func (t Target) NewRequest(ctx context.Context, in *Inbound, key Key) (*http.Request, error) {
+	p := t.Provider
+	h := in.Header
 	if err := checkPath(h.Path); err != nil {
-		return nil, Key{}, err
+		return nil, err
+	}
+	upPath, query, body := h.Path, stripQueryKey(h.RawQuery), in.Body
+	if t.Model != in.Model && in.Model != "" {
+		var err error
+		if upPath, body, err = in.withModel(t.Model); err != nil {
+			return nil, err
+		}
+	}
+	if p.Kind == AzureOpenAI && p.apiVersion != "" {
+		upPath, query = azurePath(upPath, t.Model), azureQuery(query, p.apiVersion)
+	}
+	if upPath != h.Path {
+		// A model name became part of the path: it must not add segments.
+		if strings.ContainsAny(t.Model, "/\\?#%") {
+			return nil, fmt.Errorf("%w: model %q cannot go into a URL path", ErrBadPath, t.Model)
+		}
+		if err := checkPath(upPath); err != nil {
+			return nil, err
+		}
 	}
 	u := *p.base
-	u.Path = p.base.Path + h.Path
+	u.Path = p.base.Path + upPath
 	u.RawPath = ""
-	u.RawQuery = stripQueryKey(h.RawQuery)
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, h.Method, u.String(), bytesReader(body))
 	if err != nil {
-		return nil, Key{}, fmt.Errorf("%w: %v", ErrBadPath, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadPath, err)
 	}
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (readCloser, error) { return bytesReader(body), nil }
 	copyHeader(req.Header, h.Header)
-	key := p.keys[p.next.Add(1)%uint64(len(p.keys))]
 	p.authorize(req.Header, key)
-	return req, key, nil
+	return req, nil
 }
 
 func (p *Provider) authorize(hdr http.Header, key Key) {
@@ -188,10 +252,15 @@ func (p *Provider) authorize(hdr http.Header, key Key) {
 		}
 	case Gemini:
 		hdr.Set("X-Goog-Api-Key", key.Reveal())
+	case AzureOpenAI:
+		hdr.Set("Api-Key", key.Reveal())
 	default:
 		hdr.Set("Authorization", "Bearer "+key.Reveal())
 	}
 }
+
+// CheckPath reports a request path the relay refuses to send upstream.
+func CheckPath(p string) error { return checkPath(p) }
 
 // checkPath accepts only clean absolute paths: no dot segments, no empty
 // segments, no encoded tricks that a provider might resolve differently.

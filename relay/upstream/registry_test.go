@@ -130,14 +130,23 @@ func TestRoute(t *testing.T) {
 		{"", "", ""},
 	}
 	for _, tc := range tests {
-		p, err := r.Route(&proto.RequestHeader{Family: tc.family, Provider: tc.provider})
+		rt, err := r.Resolve(tc.family, tc.provider, "")
 		switch {
 		case tc.want == "" && !errors.Is(err, ErrNoRoute):
-			t.Errorf("Route(%q, %q) = %v, %v; want ErrNoRoute", tc.family, tc.provider, p, err)
-		case tc.want != "" && (err != nil || p.Name != tc.want):
-			t.Errorf("Route(%q, %q) = %v, %v; want %q", tc.family, tc.provider, p, err, tc.want)
+			t.Errorf("Resolve(%q, %q) = %v, %v; want ErrNoRoute", tc.family, tc.provider, rt, err)
+		case tc.want != "" && (err != nil || rt.Targets[0].Provider.Name != tc.want):
+			t.Errorf("Resolve(%q, %q) = %v, %v; want %q", tc.family, tc.provider, rt, err, tc.want)
 		}
 	}
+}
+
+// newRequest builds p's request for h and body with p's first key, the
+// model unchanged.
+func newRequest(p *Provider, h *proto.RequestHeader, body []byte) (*http.Request, Key, error) {
+	in := ParseInbound(h, body)
+	key := p.Keys()[0]
+	req, err := Target{Provider: p, Model: in.Model}.NewRequest(context.Background(), in, key)
+	return req, key, err
 }
 
 func provider(t *testing.T, kind Kind, base string, ks ...string) *Provider {
@@ -167,7 +176,7 @@ func TestNewRequestURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		p := provider(t, Gemini, tc.base, "k")
-		req, _, err := p.NewRequest(context.Background(), &proto.RequestHeader{Method: "POST", Path: tc.path, RawQuery: tc.query}, nil)
+		req, _, err := newRequest(p, &proto.RequestHeader{Method: "POST", Path: tc.path, RawQuery: tc.query}, nil)
 		if err != nil {
 			t.Errorf("NewRequest(%s + %s?%s): %v", tc.base, tc.path, tc.query, err)
 			continue
@@ -197,7 +206,7 @@ func TestNewRequestNeverOpenProxy(t *testing.T) {
 	for _, path := range paths {
 		h := &proto.RequestHeader{Method: "POST", Path: path, RawQuery: "a=1",
 			Header: http.Header{"Host": {"evil.com"}, "host": {"evil.com"}, "X-Forwarded-Host": {"evil.com"}}}
-		req, _, err := p.NewRequest(context.Background(), h, []byte("{}"))
+		req, _, err := newRequest(p, h, []byte("{}"))
 		if err != nil {
 			if !errors.Is(err, ErrBadPath) {
 				t.Errorf("NewRequest(%q) error %v is not ErrBadPath", path, err)
@@ -223,7 +232,7 @@ func TestNewRequestNeverOpenProxy(t *testing.T) {
 		}
 	}
 	for _, method := range []string{"GET http://evil.com/", "GET\r\nHost: evil.com"} {
-		if _, _, err := p.NewRequest(context.Background(), &proto.RequestHeader{Method: method, Path: "/v1/models"}, nil); !errors.Is(err, ErrBadPath) {
+		if _, _, err := newRequest(p, &proto.RequestHeader{Method: method, Path: "/v1/models"}, nil); !errors.Is(err, ErrBadPath) {
 			t.Errorf("method %q: err = %v, want ErrBadPath", method, err)
 		}
 	}
@@ -263,7 +272,7 @@ func TestNewRequestCredentials(t *testing.T) {
 			hdr[k] = v
 		}
 		p := provider(t, tc.kind, "https://p.example", "PK")
-		req, key, err := p.NewRequest(context.Background(), &proto.RequestHeader{Method: "POST", Path: "/v1/x", Header: hdr}, nil)
+		req, key, err := newRequest(p, &proto.RequestHeader{Method: "POST", Path: "/v1/x", Header: hdr}, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.kind, err)
 		}
@@ -287,34 +296,6 @@ func TestNewRequestCredentials(t *testing.T) {
 		}
 		if hdr.Get("Authorization") != "Bearer client" {
 			t.Errorf("%s: the edge's header map was mutated", tc.kind)
-		}
-	}
-}
-
-// TestNewRequestKeyRotation proves keys are used round robin, each equally.
-func TestNewRequestKeyRotation(t *testing.T) {
-	p := provider(t, OpenAI, "https://p.example", "k1", "k2", "k3")
-	counts := map[string]int{}
-	var seq []string
-	for range 9 {
-		req, key, err := p.NewRequest(context.Background(), &proto.RequestHeader{Method: "GET", Path: "/v1/models"}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := req.Header.Get("Authorization"); got != "Bearer "+key.Reveal() {
-			t.Fatalf("Authorization %q does not match returned key %v", got, key)
-		}
-		counts[key.Reveal()]++
-		seq = append(seq, key.Reveal())
-	}
-	for _, k := range []string{"k1", "k2", "k3"} {
-		if counts[k] != 3 {
-			t.Errorf("key %s used %d times in %v, want 3", k, counts[k], seq)
-		}
-	}
-	for i := 1; i < len(seq); i++ {
-		if seq[i] == seq[i-1] {
-			t.Errorf("same key twice in a row: %v", seq)
 		}
 	}
 }

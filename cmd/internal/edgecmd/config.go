@@ -23,10 +23,21 @@ type File struct {
 	MaxBody    int64       `yaml:"max_body_bytes"`
 	// SessionWait is how long a request waits for a tunnel session.
 	SessionWait time.Duration `yaml:"session_wait"`
-	// MetricsListen, when set, serves Prometheus metrics at /metrics on
-	// this address (plain HTTP: bind it to localhost or a private network).
+	// AdminListen, when set, serves /metrics (Prometheus), /healthz,
+	// /readyz and the usage report on this address (plain HTTP: bind it to
+	// localhost or a private network).
+	AdminListen string `yaml:"admin_listen"`
+	// MetricsListen is the former name of AdminListen, still accepted.
 	MetricsListen string        `yaml:"metrics_listen"`
 	DrainTimeout  time.Duration `yaml:"drain_timeout"`
+}
+
+// adminListen is the admin address under either of its names.
+func (f *File) adminListen() string {
+	if f.AdminListen != "" {
+		return f.AdminListen
+	}
+	return f.MetricsListen
 }
 
 // CertFile names a certificate and its key.
@@ -115,6 +126,9 @@ func (f *File) validate() error {
 	}
 	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {
 		errs = append(errs, errors.New("tunnel: cert, key and ca are required"))
+	}
+	if f.AdminListen != "" && f.MetricsListen != "" && f.AdminListen != f.MetricsListen {
+		errs = append(errs, errors.New("admin_listen and metrics_listen (its former name) disagree; keep admin_listen"))
 	}
 	if len(f.ClientKeys) == 0 {
 		errs = append(errs, errors.New("client_keys: at least one is required"))

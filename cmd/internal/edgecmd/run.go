@@ -5,12 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"net/http"
-	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
+	"github.com/strait/strait/cmd/internal/admin"
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
@@ -23,7 +23,10 @@ type Server struct {
 	Edge     *edge.Edge
 	Listener net.Listener
 	TLS      *tls.Config
-	Metrics  net.Listener // nil unless metrics_listen is set
+	// Admin serves metrics, health and usage; nil unless admin_listen (or
+	// its former name metrics_listen) is set.
+	Admin   net.Listener
+	Metrics *prometheus.Registry
 }
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
@@ -47,7 +50,8 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	e, err := edge.New(edge.Config{
+	reg := admin.NewRegistry()
+	e, err := edge.New(edge.Config{Metrics: reg,
 		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.SessionsPerRelay,
 		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
@@ -56,12 +60,12 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	srv := &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front)}
-	if f.MetricsListen != "" {
-		if srv.Metrics, err = net.Listen("tcp", f.MetricsListen); err != nil {
+	srv := &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front), Metrics: reg}
+	if addr := f.adminListen(); addr != "" {
+		if srv.Admin, err = net.Listen("tcp", addr); err != nil {
 			ln.Close()
 			e.Close()
-			return nil, fmt.Errorf("metrics_listen: %w", err)
+			return nil, fmt.Errorf("admin_listen: %w", err)
 		}
 	}
 	return srv, nil
@@ -119,12 +123,8 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, log *zap.Logger) (tunnel
 // Serve runs until ctx ends, drains, and closes the tunnel pool.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.Edge.Close()
-	if s.Metrics != nil {
-		ms := &http.Server{Handler: s.Edge.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
-		done := make(chan struct{})
-		go func() { defer close(done); _ = ms.Serve(s.Metrics) }()
-		defer func() { ms.Close(); <-done }()
-	}
+	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Edge.Ready}))
+	defer stop()
 	return s.Edge.Serve(ctx, s.Listener, s.TLS)
 }
 

@@ -68,6 +68,9 @@ func checkSockets(f *File) Sockets {
 	if f.ListenQUIC != "" {
 		s.UDP, _ = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	}
+	if f.AdminListen != "" {
+		s.Admin, _ = net.Listen("tcp", "127.0.0.1:0")
+	}
 	return s
 }
 
@@ -79,11 +82,27 @@ func describe(w io.Writer, f *File, srv *Server) {
 	if f.ListenQUIC != "" {
 		fmt.Fprintf(w, "tunnel: listen udp %s (QUIC, TLS 1.3, client certificates from %s)\n", f.ListenQUIC, f.TLS.ClientCA)
 	}
+	if f.AdminListen != "" {
+		fmt.Fprintf(w, "admin:  http://%s (/metrics, /healthz, /readyz)\n", f.AdminListen)
+	}
 	reg := srv.Relay.Registry()
 	ps := reg.Providers()
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
 	for _, p := range ps {
 		fmt.Fprintf(w, "provider %-12s kind=%-17s base_url=%s keys=%v\n", p.Name, p.Kind, p.BaseURL(), p.Keys())
+	}
+	for _, r := range f.Routes {
+		to := r.Provider
+		if r.UpstreamModel != "" {
+			to += " as " + r.UpstreamModel
+		}
+		for _, fb := range r.Fallbacks {
+			to += ", then " + fb.Provider
+			if fb.Model != "" {
+				to += " as " + fb.Model
+			}
+		}
+		fmt.Fprintf(w, "route  model %-20s -> %s\n", r.Model, to)
 	}
 	for _, fam := range []string{"openai", "anthropic", "gemini"} {
 		if name := reg.DefaultFor(fam); name != "" {

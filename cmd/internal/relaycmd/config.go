@@ -36,6 +36,59 @@ type File struct {
 	// must chain to instead of the system roots (self-hosted providers).
 	UpstreamCA string         `yaml:"upstream_ca"`
 	Providers  []ProviderFile `yaml:"providers"`
+	// AdminListen, when set, serves /metrics (Prometheus), /healthz and
+	// /readyz on this address (plain HTTP: bind it to localhost or a
+	// private network).
+	AdminListen string `yaml:"admin_listen"`
+	// Routes map model names and patterns to providers; StrictModels
+	// refuses (404) models no route names instead of passing them to the
+	// family's provider.
+	Routes       []RouteFile `yaml:"routes"`
+	StrictModels bool        `yaml:"strict_models"`
+	// Timeouts apply to every provider that does not set its own.
+	Timeouts TimeoutsFile `yaml:"timeouts"`
+	Retry    RetryFile    `yaml:"retry"`
+	Keys     KeysFile     `yaml:"keys"`
+}
+
+// RouteFile is one entry of the model routing table.
+type RouteFile struct {
+	Model         string         `yaml:"model"` // exact name, alias, or pattern with *
+	Provider      string         `yaml:"provider"`
+	UpstreamModel string         `yaml:"upstream_model"` // empty keeps the client's name
+	Fallbacks     []FallbackFile `yaml:"fallbacks"`
+}
+
+// FallbackFile is a provider tried after the route's own has failed.
+type FallbackFile struct {
+	Provider string `yaml:"provider"`
+	Model    string `yaml:"model"`
+}
+
+// TimeoutsFile is upstream.Timeouts in YAML.
+type TimeoutsFile struct {
+	FirstByte time.Duration `yaml:"first_byte"`
+	Idle      time.Duration `yaml:"idle"`
+	Ping      time.Duration `yaml:"ping"`
+}
+
+func (t TimeoutsFile) timeouts() upstream.Timeouts {
+	return upstream.Timeouts{FirstByte: t.FirstByte, Idle: t.Idle, Ping: t.Ping}
+}
+
+// RetryFile is dispatch.RetryPolicy in YAML.
+type RetryFile struct {
+	MaxAttempts int           `yaml:"max_attempts"`
+	Budget      time.Duration `yaml:"budget"`
+	Backoff     time.Duration `yaml:"backoff"`
+	MaxBackoff  time.Duration `yaml:"max_backoff"`
+}
+
+// KeysFile is upstream.KeyPolicy in YAML.
+type KeysFile struct {
+	MaxCooldown time.Duration `yaml:"max_cooldown"`
+	Backoff     time.Duration `yaml:"backoff"`
+	ProbeAfter  time.Duration `yaml:"probe_after"`
 }
 
 // TLSFile names the relay's certificate and the CA edges must chain to.
@@ -51,6 +104,14 @@ type ProviderFile struct {
 	Kind    string   `yaml:"kind"`
 	BaseURL string   `yaml:"base_url"`
 	APIKeys []string `yaml:"api_keys"`
+	// KeyWeights, when set, gives one weight per key (weighted choice).
+	KeyWeights []int `yaml:"key_weights"`
+	// Models are routed to this provider by exact name and listed by
+	// GET /v1/models and the other listings.
+	Models []string `yaml:"models"`
+	// APIVersion selects Azure OpenAI's deployment URLs.
+	APIVersion string       `yaml:"api_version"`
+	Timeouts   TimeoutsFile `yaml:"timeouts"`
 }
 
 // Load reads and validates a config file.
@@ -87,7 +148,8 @@ func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
 		if name == "" {
 			name = p.Kind // a lone "kind: openai" is named openai
 		}
-		pc := upstream.ProviderConfig{Name: name, Kind: upstream.Kind(p.Kind), BaseURL: p.BaseURL}
+		pc := upstream.ProviderConfig{Name: name, Kind: upstream.Kind(p.Kind), BaseURL: p.BaseURL,
+			Weights: p.KeyWeights, Models: p.Models, APIVersion: p.APIVersion, Timeouts: p.Timeouts.timeouts()}
 		for i, k := range p.APIKeys {
 			secret, err := cli.ExpandSecret(k)
 			if err != nil {
@@ -98,4 +160,17 @@ func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
 		out = append(out, pc)
 	}
 	return out, nil
+}
+
+// RouteConfigs is the routing table for upstream.
+func (f *File) RouteConfigs() []upstream.RouteConfig {
+	out := make([]upstream.RouteConfig, 0, len(f.Routes))
+	for _, r := range f.Routes {
+		rc := upstream.RouteConfig{Model: r.Model, Provider: r.Provider, UpstreamModel: r.UpstreamModel}
+		for _, fb := range r.Fallbacks {
+			rc.Fallbacks = append(rc.Fallbacks, upstream.TargetConfig{Provider: fb.Provider, Model: fb.Model})
+		}
+		out = append(out, rc)
+	}
+	return out
 }

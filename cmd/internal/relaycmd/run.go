@@ -7,10 +7,13 @@ import (
 	"net"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
+	"github.com/strait/strait/cmd/internal/admin"
 	"github.com/strait/strait/relay"
+	"github.com/strait/strait/relay/dispatch"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/quictun"
@@ -22,18 +25,23 @@ type Server struct {
 	Relay *relay.Relay
 	WS    *wstun.Listener   // nil when listen is empty
 	QUIC  *quictun.Listener // nil when listen_quic is empty
+	// Admin serves metrics and health; nil when admin_listen is empty.
+	Admin   net.Listener
+	Metrics *prometheus.Registry
 }
 
 // Sockets are pre-bound sockets for Build; nil fields are bound from the
 // config's addresses. Tests pass their own to avoid port races.
 type Sockets struct {
-	TCP net.Listener
-	UDP *net.UDPConn
+	TCP   net.Listener
+	UDP   *net.UDPConn
+	Admin net.Listener
 }
 
 // Build loads certificates, binds the tunnel listeners and builds the relay.
 func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
-	r, err := buildRelay(f, log)
+	reg := admin.NewRegistry()
+	r, err := buildRelay(f, reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -41,15 +49,21 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{Relay: r}
+	srv := &Server{Relay: r, Metrics: reg}
 	if err := srv.listen(f, socks, tc, log); err != nil {
 		srv.closeListeners()
 		return nil, err
 	}
+	if srv.Admin = socks.Admin; srv.Admin == nil && f.AdminListen != "" {
+		if srv.Admin, err = net.Listen("tcp", f.AdminListen); err != nil {
+			srv.closeListeners()
+			return nil, fmt.Errorf("admin_listen: %w", err)
+		}
+	}
 	return srv, nil
 }
 
-func buildRelay(f *File, log *zap.Logger) (*relay.Relay, error) {
+func buildRelay(f *File, reg prometheus.Registerer, log *zap.Logger) (*relay.Relay, error) {
 	providers, err := f.ProviderConfigs()
 	if err != nil {
 		return nil, err
@@ -61,8 +75,13 @@ func buildRelay(f *File, log *zap.Logger) (*relay.Relay, error) {
 		}
 	}
 	return relay.New(relay.Config{
-		Providers: providers, MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
-		Transport: transport, Logger: log,
+		Providers: providers, Routes: f.RouteConfigs(), StrictModels: f.StrictModels,
+		Keys:     upstream.KeyPolicy{MaxCooldown: f.Keys.MaxCooldown, Backoff: f.Keys.Backoff, ProbeAfter: f.Keys.ProbeAfter},
+		Timeouts: f.Timeouts.timeouts(),
+		Retry: dispatch.RetryPolicy{MaxAttempts: f.Retry.MaxAttempts, Budget: f.Retry.Budget,
+			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
+		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
+		Transport: transport, Logger: log, Metrics: reg,
 	})
 }
 
@@ -141,10 +160,16 @@ func (s *Server) closeListeners() {
 	for _, ln := range s.listeners() {
 		ln.Close()
 	}
+	if s.Admin != nil {
+		s.Admin.Close()
+	}
 }
 
-// Serve runs until ctx ends, then drains.
+// Serve runs until ctx ends, then drains. The admin listener stays up
+// through the drain, so the drain is visible in the metrics.
 func (s *Server) Serve(ctx context.Context) error {
+	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Relay.Ready}))
+	defer stop()
 	return s.Relay.Serve(ctx, s.listeners()...)
 }
 
@@ -159,6 +184,9 @@ func (s *Server) Addrs() []zap.Field {
 	}
 	if s.QUIC != nil {
 		out = append(out, zap.Stringer("quic_addr", s.QUIC.Addr()))
+	}
+	if s.Admin != nil {
+		out = append(out, zap.Stringer("admin_addr", s.Admin.Addr()))
 	}
 	return out
 }

@@ -1,0 +1,101 @@
+// Package admin is the private HTTP listener both binaries share, off the
+// public port: Prometheus metrics, liveness and readiness, and whatever
+// operator endpoints a binary adds (the edge's usage report).
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewRegistry returns a registry with the Go runtime and process collectors,
+// ready for a binary's own metrics.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Config is what an admin listener serves.
+type Config struct {
+	// Metrics is served at /metrics; nil serves an empty registry.
+	Metrics prometheus.Gatherer
+	// Ready reports whether the binary can serve traffic (/readyz answers
+	// 503 with the error otherwise); nil means always ready.
+	Ready func(ctx context.Context) error
+	// Routes are extra handlers by ServeMux pattern, e.g. "GET /usage".
+	Routes map[string]http.Handler
+}
+
+// Handler returns the admin mux. /healthz answers 200 while the process
+// serves HTTP at all: liveness, for a supervisor that restarts hung
+// processes; /readyz is readiness, for a load balancer.
+func Handler(cfg Config) http.Handler {
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			if err := cfg.Ready(ctx); err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	for pattern, h := range cfg.Routes {
+		mux.Handle(pattern, h)
+	}
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Serve serves h on ln until ctx ends, then closes the listener and waits
+// for the server's goroutines. Admin requests are short; no drain.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	err := srv.Close()
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}
+
+// Run starts Serve in the background and returns a func that stops it and
+// waits; a nil listener starts nothing.
+func Run(ln net.Listener, h http.Handler) (stop func()) {
+	if ln == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = Serve(ctx, ln, h) }()
+	return func() { cancel(); <-done }
+}

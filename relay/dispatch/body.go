@@ -1,0 +1,239 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/relay/upstream"
+)
+
+var errFirstByte = errors.New("no first byte from the provider within the time limit")
+
+// firstByte sends req and waits for its status and, for a successful
+// stream, its first body bytes, all within the first-byte limit (the idle
+// limit for non-streaming calls, which answer only when done). Until then
+// nothing has reached the client, so a failure can still be retried.
+func (c *caller) firstByte(cancel context.CancelFunc, req *http.Request, to upstream.Timeouts) (*http.Response, []byte, error) {
+	limit := to.Idle
+	if c.in.Stream {
+		limit = to.FirstByte
+	}
+	timer := time.AfterFunc(limit, cancel)
+	resp, first, err := c.send(req)
+	if !timer.Stop() { // the limit struck, and canceled the call
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return nil, nil, fmt.Errorf("%w (%s)", errFirstByte, limit)
+	}
+	return resp, first, err
+}
+
+func (c *caller) send(req *http.Request) (*http.Response, []byte, error) {
+	resp, err := c.d.cfg.Client.Do(req)
+	if err != nil || !c.in.Stream || resp.StatusCode >= 300 {
+		return resp, nil, err
+	}
+	first, err := readFirst(resp.Body)
+	if err != nil {
+		resp.Body.Close()
+		return nil, nil, err
+	}
+	return resp, first, nil
+}
+
+// readFirst reads until the body yields at least one byte or ends.
+func readFirst(body io.Reader) ([]byte, error) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 || err == io.EOF {
+			return buf[:n], nil // a later Read repeats io.EOF
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// deliver sends the answer's status and headers, then its body. From the
+// first byte on nothing is retried; a failure ends the stream with an End
+// code the edge turns into an in-band error, never a clean end.
+func (c *caller) deliver(ctx context.Context, a *answer) {
+	defer a.cancel()
+	defer a.resp.Body.Close()
+	h := a.resp.Header
+	proto.RemoveHopHeaders(h)
+	if c.attempts > 1 {
+		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
+	}
+	c.x.stats.Status = a.resp.StatusCode
+	c.x.stats.Timing.Set(h)
+	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: a.resp.StatusCode, Header: h}); err != nil {
+		c.x.ended(endClientGone)
+		return
+	}
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	p := &pump{x: c.x, body: a.resp.Body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(c.in.Header.Family, mt)}
+	start := time.Now()
+	n, end, reason := p.run(a.first)
+	c.x.stats.BytesDown = n
+	if ctx.Err() != nil && end.Code != proto.CodeOK {
+		c.x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
+		c.x.ended(endClientGone)
+		return
+	}
+	c.x.log.Debug("exchange done", zap.Int("status", a.resp.StatusCode), zap.Int64("bytes", n),
+		zap.Duration("duration", time.Since(start)), zap.String("ended", reason))
+	c.x.ended(reason)
+	c.x.finish(end)
+}
+
+// pingFor is the keep-alive an SSE client of family ignores, or nil when
+// the response is not SSE. Gemini's SDK rejects any line but data:, so it
+// gets an empty line, which every SSE parser skips.
+func pingFor(family, mediaType string) []byte {
+	if mediaType != "text/event-stream" {
+		return nil
+	}
+	switch family {
+	case "anthropic":
+		return []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
+	case "gemini":
+		return []byte("\r\n")
+	}
+	return []byte(": ping\n\n")
+}
+
+// pump copies a response body to the edge, one Data frame per upstream
+// read, under the idle limit, with keep-alives while the provider is
+// silent between events.
+type pump struct {
+	x      *exchange
+	body   io.Reader
+	cancel context.CancelFunc
+	to     upstream.Timeouts
+	ping   []byte // nil: no keep-alives
+	tail   [4]byte
+	total  int64
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+// run forwards first, then the rest of the body. A reader goroutine owns
+// the blocking Read; this goroutine owns every write to the edge, so reads,
+// keep-alives and timeouts never interleave mid-frame.
+func (p *pump) run(first []byte) (int64, proto.End, string) {
+	if len(first) > 0 {
+		if end, ok := p.forward(first); !ok {
+			return p.total, end, endClientGone
+		}
+	}
+	bufp := bufPool.Get().(*[]byte)
+	results, next := make(chan readResult, 1), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			n, err := p.body.Read(*bufp)
+			results <- readResult{n, err}
+			if err != nil {
+				return
+			}
+			if _, ok := <-next; !ok {
+				return
+			}
+		}
+	}()
+	pending := true // the reader is in Read or has a result waiting
+	defer func() {
+		if pending {
+			p.cancel() // unblocks Read; the result lands in the buffered channel
+		}
+		close(next)
+		wg.Wait()
+		bufPool.Put(bufp)
+	}()
+	idle := time.NewTimer(p.to.Idle)
+	defer idle.Stop()
+	var pingC <-chan time.Time
+	if p.ping != nil {
+		t := time.NewTicker(p.to.Ping)
+		defer t.Stop()
+		pingC = t.C
+	}
+	lastRead := time.Now()
+	for {
+		select {
+		case r := <-results:
+			pending = false
+			if r.n > 0 {
+				if end, ok := p.forward((*bufp)[:r.n]); !ok {
+					return p.total, end, endClientGone
+				}
+				idle.Reset(p.to.Idle)
+				lastRead = time.Now()
+			}
+			if r.err == io.EOF {
+				return p.total, proto.End{}, endCompleted
+			}
+			if r.err != nil {
+				p.x.log.Warn("upstream body broke off", zap.Int64("bytes", p.total), zap.Error(r.err))
+				return p.total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + r.err.Error()}, endUpstreamError
+			}
+			pending = true
+			next <- struct{}{}
+		case <-idle.C:
+			p.x.log.Warn("provider silent past the idle limit; stream cut", zap.Duration("idle_limit", p.to.Idle),
+				zap.Int64("bytes", p.total))
+			return p.total, proto.End{Code: proto.CodeUpstreamTimeout,
+				Message: fmt.Sprintf("the provider sent nothing for %s (idle limit)", p.to.Idle)}, endTimeout
+		case <-pingC:
+			if time.Since(lastRead) < p.to.Ping/2 || !p.atBoundary() {
+				continue
+			}
+			if end, ok := p.forward(p.ping); !ok {
+				return p.total, end, endClientGone
+			}
+			p.total -= int64(len(p.ping))
+		}
+	}
+}
+
+// forward writes b as one Data frame.
+func (p *pump) forward(b []byte) (proto.End, bool) {
+	if _, err := p.x.w.Write(b); err != nil {
+		return proto.End{Code: proto.CodeCanceled, Message: "writing to edge: " + err.Error()}, false
+	}
+	p.total += int64(len(b))
+	if len(b) >= len(p.tail) {
+		copy(p.tail[:], b[len(b)-len(p.tail):])
+	} else {
+		copy(p.tail[:], append(p.tail[len(b):], b...))
+	}
+	return proto.End{}, true
+}
+
+// atBoundary reports whether the bytes so far end an SSE event, so a
+// keep-alive cannot land inside one.
+func (p *pump) atBoundary() bool {
+	t := string(p.tail[:])
+	return t[2:] == "\n\n" || t == "\r\n\r\n" || t[2:] == "\r\r"
+}
+
+// bufPool holds copy buffers; pointers avoid an allocation per Put.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

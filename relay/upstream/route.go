@@ -1,0 +1,230 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// RouteConfig maps a model name, or a pattern of names, to a provider.
+type RouteConfig struct {
+	// Model is an exact name ("gpt-4o", or an alias such as "fast") or a
+	// pattern where '*' matches any run of characters ("claude-*").
+	Model string
+	// Provider names the provider that serves the model.
+	Provider string
+	// UpstreamModel is the name the provider knows the model by; empty keeps
+	// the name the client sent.
+	UpstreamModel string
+	// Fallbacks are tried in order once the provider has failed every
+	// attempt before the first byte.
+	Fallbacks []TargetConfig
+}
+
+// TargetConfig is a fallback: a provider and, optionally, its model name.
+type TargetConfig struct {
+	Provider string
+	Model    string // empty keeps the client's model name
+}
+
+// Target is one place a request can go: a provider and the model name to
+// send it.
+type Target struct {
+	Provider *Provider
+	// Model is the upstream model name; empty when the request names none
+	// (e.g. GET /v1/models).
+	Model string
+}
+
+// Route is where one request goes: Targets[0] first, then each fallback.
+type Route struct {
+	Model   string // what the client asked for
+	Targets []Target
+	// Rule says which rule matched, for logs: "prefix", "exact", "pattern
+	// claude-*", "default claude-*" or "family".
+	Rule string
+}
+
+// ErrUnknownModel reports a model no route serves.
+var ErrUnknownModel = errors.New("model not served")
+
+// route is a compiled RouteConfig.
+type route struct {
+	match   string
+	pattern bool
+	targets []routeTarget
+}
+
+type routeTarget struct {
+	p     *Provider
+	model string // "" keeps the requested name
+}
+
+func (r *route) matches(model string) bool {
+	if !r.pattern {
+		return r.match == model
+	}
+	return glob(r.match, model)
+}
+
+// resolve turns the compiled targets into a Route for model.
+func (r *route) resolve(model, rule string) *Route {
+	out := &Route{Model: model, Rule: rule, Targets: make([]Target, len(r.targets))}
+	for i, t := range r.targets {
+		m := t.model
+		if m == "" {
+			m = model
+		}
+		out.Targets[i] = Target{Provider: t.p, Model: m}
+	}
+	return out
+}
+
+// glob reports whether name matches pattern, where '*' matches any run of
+// characters, '/' included (OpenRouter names such as "openai/gpt-4o").
+func glob(pattern, name string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == name
+	}
+	if !strings.HasPrefix(name, parts[0]) {
+		return false
+	}
+	name = name[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(name, mid)
+		if i < 0 {
+			return false
+		}
+		name = name[i+len(mid):]
+	}
+	return strings.HasSuffix(name, last)
+}
+
+// defaultPatterns send a model to the provider of the family that owns the
+// name, whatever API the client used, when such a provider is configured:
+// with conversion, an OpenAI SDK can then call claude-* directly.
+var defaultPatterns = []struct {
+	pattern string
+	family  string
+}{
+	{"claude-*", string(Anthropic)},
+	{"gemini-*", string(Gemini)},
+}
+
+// compileRoutes checks the table against the providers. Routes come first
+// in config order, then the models each provider lists as exact names.
+func compileRoutes(cfgs []RouteConfig, providers []ProviderConfig, byName map[string]*Provider) ([]*route, error) {
+	var out []*route
+	seen := map[string]bool{}
+	add := func(rc RouteConfig) error {
+		if rc.Model == "" {
+			return errors.New("model is required")
+		}
+		if seen[rc.Model] {
+			return fmt.Errorf("model %q routed twice", rc.Model)
+		}
+		seen[rc.Model] = true
+		r := &route{match: rc.Model, pattern: strings.Contains(rc.Model, "*")}
+		for _, t := range append([]TargetConfig{{Provider: rc.Provider, Model: rc.UpstreamModel}}, rc.Fallbacks...) {
+			p := byName[t.Provider]
+			if p == nil {
+				return fmt.Errorf("unknown provider %q", t.Provider)
+			}
+			if strings.Contains(t.Model, "*") {
+				return fmt.Errorf("upstream model %q: patterns only on the left side", t.Model)
+			}
+			r.targets = append(r.targets, routeTarget{p: p, model: t.Model})
+		}
+		out = append(out, r)
+		return nil
+	}
+	for i, rc := range cfgs {
+		if err := add(rc); err != nil {
+			return nil, fmt.Errorf("routes[%d]: %w", i, err)
+		}
+	}
+	for _, pc := range providers {
+		for _, m := range pc.Models {
+			if seen[m] {
+				continue // an explicit route wins over a provider's list
+			}
+			if err := add(RouteConfig{Model: m, Provider: pc.Name}); err != nil {
+				return nil, fmt.Errorf("provider %q models: %w", pc.Name, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Resolve finds where a request goes. provider is the client's /{name}/
+// path prefix (or ""), model the name from the body or Gemini path (or "").
+// In order: a prefix names the provider outright; then exact names, then
+// patterns (config order); then claude-* and gemini-* go to their family's
+// provider; then the family's default provider takes any model unchanged,
+// unless StrictModels is set.
+func (r *Registry) Resolve(family, provider, model string) (*Route, error) {
+	if provider != "" {
+		p := r.byName[provider]
+		if p == nil {
+			return nil, fmt.Errorf("%w: unknown provider %q", ErrNoRoute, provider)
+		}
+		if p.Kind.family() != family {
+			return nil, fmt.Errorf("%w: provider %q speaks %s, request is %s", ErrNoRoute, p.Name, p.Kind.family(), family)
+		}
+		return &Route{Model: model, Rule: "prefix", Targets: []Target{{Provider: p, Model: model}}}, nil
+	}
+	if model != "" {
+		if rt := r.match(model); rt != nil {
+			return rt, nil
+		}
+	}
+	p := r.byFamily[family]
+	if p == nil {
+		if model == "" {
+			return nil, fmt.Errorf("%w: no %s provider", ErrNoRoute, family)
+		}
+		return nil, fmt.Errorf("%w: model %q matches no route and no %s provider is configured", ErrUnknownModel, model, family)
+	}
+	if model != "" && r.strict {
+		return nil, fmt.Errorf("%w: model %q matches no route (strict_models is on)", ErrUnknownModel, model)
+	}
+	return &Route{Model: model, Rule: "family", Targets: []Target{{Provider: p, Model: model}}}, nil
+}
+
+func (r *Registry) match(model string) *Route {
+	for _, rt := range r.routes {
+		if !rt.pattern && rt.matches(model) {
+			return rt.resolve(model, "exact")
+		}
+	}
+	for _, rt := range r.routes {
+		if rt.pattern && rt.matches(model) {
+			return rt.resolve(model, "pattern "+rt.match)
+		}
+	}
+	for _, d := range defaultPatterns {
+		if p := r.byFamily[d.family]; p != nil && glob(d.pattern, model) {
+			return &Route{Model: model, Rule: "default " + d.pattern, Targets: []Target{{Provider: p, Model: model}}}
+		}
+	}
+	return nil
+}
+
+// Served lists the exact model names of the table whose first target
+// speaks family, in table order: what a model listing adds to the
+// provider's own list.
+func (r *Registry) Served(family string) []Target {
+	var out []Target
+	for _, rt := range r.routes {
+		if rt.pattern || rt.targets[0].p.Kind.family() != family {
+			continue
+		}
+		out = append(out, Target{Provider: rt.targets[0].p, Model: rt.match})
+	}
+	return out
+}
+
+// Strict reports whether models outside the table are refused.
+func (r *Registry) Strict() bool { return r.strict }
