@@ -213,18 +213,12 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	rr.MaxTokens = maxTokens
 	setCommon(out, &rr, "max_tokens", "temperature", "top_p", "stop_sequences")
 	if len(r.Tools) > 0 {
-		tools := make([]any, len(r.Tools))
-		for i, t := range r.Tools {
-			o := obj{"name": t.Name, "input_schema": t.Schema}
-			if t.Description != "" {
-				o["description"] = t.Description
-			}
+		out["tools"] = r.toolDecls("input_schema", func(t Tool, o obj) any {
 			if t.Cache != nil {
 				o["cache_control"] = t.Cache
 			}
-			tools[i] = o
-		}
-		out["tools"] = tools
+			return o
+		})
 	}
 	if tc := anthropicToolChoice(r); tc != nil {
 		out["tool_choice"] = tc

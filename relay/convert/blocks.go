@@ -9,6 +9,21 @@ type blocks struct {
 	open     int // index of the open block, or -1
 	openType BlockType
 	next     int
+	finished bool // a finish reason arrived
+	done     bool // the stream is over (end, or an in-band error)
+}
+
+// end handles the end of the stream ([DONE], or the end of the body): it
+// is complete only after a finish reason, else ErrTruncated.
+func (b *blocks) end() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	if !b.finished {
+		return ErrTruncated
+	}
+	return b.emit(Event{Type: EvEnd})
 }
 
 func newBlocks(emit emitFunc) blocks { return blocks{emit: emit, open: -1} }

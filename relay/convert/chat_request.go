@@ -245,15 +245,7 @@ func encodeChatRequest(r *Request) (string, string, []byte, error) {
 	}
 	out["messages"] = msgs
 	if len(r.Tools) > 0 {
-		tools := make([]any, len(r.Tools))
-		for i, t := range r.Tools {
-			fn := obj{"name": t.Name, "parameters": t.Schema}
-			if t.Description != "" {
-				fn["description"] = t.Description
-			}
-			tools[i] = obj{"type": "function", "function": fn}
-		}
-		out["tools"] = tools
+		out["tools"] = r.toolDecls("parameters", func(_ Tool, fn obj) any { return obj{"type": "function", "function": fn} })
 	}
 	if tc := r.ToolChoice; tc != nil {
 		if tc.Mode == "tool" {

@@ -103,11 +103,9 @@ func encodeChatResponse(r *Response, _ *Request) []byte {
 // chatDecoder turns Chat Completions chunks into neutral events.
 type chatDecoder struct {
 	blocks
-	started  bool
-	tools    map[int]int // OpenAI tool_calls index → block index
-	sawTool  bool
-	finished bool
-	done     bool
+	started bool
+	tools   map[int]int // OpenAI tool_calls index → block index
+	sawTool bool
 }
 
 func newChatDecoder(emit emitFunc) *chatDecoder {
@@ -194,18 +192,6 @@ func (d *chatDecoder) delta(m chatMessage) error {
 		}
 	}
 	return nil
-}
-
-// end is [DONE], or the end of the body: complete only after a finish.
-func (d *chatDecoder) end() error {
-	if d.done {
-		return nil
-	}
-	d.done = true
-	if !d.finished {
-		return ErrTruncated
-	}
-	return d.emit(Event{Type: EvEnd})
 }
 
 // chatEncoder writes neutral events as Chat Completions chunks.

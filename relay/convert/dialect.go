@@ -180,3 +180,17 @@ func imageFromURL(u string) (*Image, error) {
 }
 
 func jsonValid(b []byte) bool { return json.Valid(b) }
+
+// toolDecls renders the tools as {name, description, <schemaKey>} objects,
+// each passed through wrap for the dialect's envelope.
+func (r *Request) toolDecls(schemaKey string, wrap func(Tool, obj) any) []any {
+	out := make([]any, len(r.Tools))
+	for i, t := range r.Tools {
+		d := obj{"name": t.Name, schemaKey: t.Schema}
+		if t.Description != "" {
+			d["description"] = t.Description
+		}
+		out[i] = wrap(t, d)
+	}
+	return out
+}

@@ -70,14 +70,7 @@ func encodeGeminiRequest(r *Request) (string, string, []byte, error) {
 	}
 	out["contents"] = contents
 	if len(r.Tools) > 0 {
-		decls := make([]any, len(r.Tools))
-		for i, t := range r.Tools {
-			d := obj{"name": t.Name, "parametersJsonSchema": t.Schema}
-			if t.Description != "" {
-				d["description"] = t.Description
-			}
-			decls[i] = d
-		}
+		decls := r.toolDecls("parametersJsonSchema", func(_ Tool, d obj) any { return d })
 		out["tools"] = []any{obj{"functionDeclarations": decls}}
 	}
 	if tc := r.ToolChoice; tc != nil {

@@ -96,10 +96,8 @@ func decodeGeminiResponse(body []byte) (*Response, error) {
 // part with its arguments as an object.
 type geminiDecoder struct {
 	blocks
-	started  bool
-	sawTool  bool
-	finished bool
-	done     bool
+	started bool
+	sawTool bool
 }
 
 func newGeminiDecoder(emit emitFunc) *geminiDecoder { return &geminiDecoder{blocks: newBlocks(emit)} }
@@ -192,17 +190,4 @@ func (d *geminiDecoder) finish(s Stop) error {
 	}
 	d.finished = true
 	return d.emit(Event{Type: EvFinish, Stop: s})
-}
-
-// end: Gemini streams have no terminator; they are complete when a chunk
-// carried a finishReason.
-func (d *geminiDecoder) end() error {
-	if d.done {
-		return nil
-	}
-	d.done = true
-	if !d.finished {
-		return ErrTruncated
-	}
-	return d.emit(Event{Type: EvEnd})
 }

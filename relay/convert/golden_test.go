@@ -60,40 +60,47 @@ var clientRequests = map[Dialect]*Request{
 	Responses: {Model: "client-model", Stream: true},
 }
 
+// eachDirection runs f for every fixture (a recorded provider answer, its
+// dialect named by the file name) and every other client dialect, with
+// the fixture's bytes and stable ids.
+func eachDirection(t *testing.T, fixtures []string, f func(t *testing.T, in string, src []byte, provider, client Dialect)) {
+	if len(fixtures) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, in := range fixtures {
+		provider := providerOf(filepath.Base(in))
+		for _, client := range clientDialects {
+			if client == provider {
+				continue
+			}
+			t.Run(filepath.Base(in)+"/"+string(client), func(t *testing.T) {
+				stable(t)
+				src, err := os.ReadFile(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f(t, in, src, provider, client)
+			})
+		}
+	}
+}
+
 // TestStreamGolden runs every recorded provider stream through the
 // translator into every other client dialect and compares the exact bytes
 // the client would receive, plus how the stream ended.
 func TestStreamGolden(t *testing.T) {
 	fixtures, _ := filepath.Glob("testdata/stream/*.sse")
 	arrays, _ := filepath.Glob("testdata/stream/*.json")
-	fixtures = append(fixtures, arrays...)
-	if len(fixtures) == 0 {
-		t.Fatal("no fixtures")
-	}
-	for _, in := range fixtures {
-		name := filepath.Base(in)
-		provider := providerOf(name)
-		for _, client := range []Dialect{Chat, Anthropic, Responses} {
-			if client == provider {
-				continue
-			}
-			t.Run(name+"/"+string(client), func(t *testing.T) {
-				stable(t)
-				src, err := os.ReadFile(in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var out bytes.Buffer
-				p := &Plan{Client: client, Provider: provider, Stream: true, req: clientRequests[client]}
-				err = p.Translate(bytes.NewReader(src), strings.HasSuffix(name, ".json"), func(b []byte) error {
-					out.Write(b)
-					return nil
-				})
-				fmt.Fprintf(&out, "-- end: %v\n", errText(err))
-				golden(t, in+"."+string(client)+".golden", out.Bytes())
-			})
-		}
-	}
+	eachDirection(t, append(fixtures, arrays...), func(t *testing.T, in string, src []byte, provider, client Dialect) {
+		var out bytes.Buffer
+		p := &Plan{Client: client, Provider: provider, Stream: true, req: clientRequests[client]}
+		err := p.Translate(bytes.NewReader(src), strings.HasSuffix(in, ".json"), func(b []byte) error {
+			out.Write(b)
+			return nil
+		})
+		fmt.Fprintf(&out, "-- end: %v\n", errText(err))
+		golden(t, in+"."+string(client)+".golden", out.Bytes())
+	})
 }
 
 func errText(err error) string {

@@ -34,33 +34,19 @@ func (r *recorder) Write(p []byte) error {
 // into every client dialect.
 func TestResponseGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/response/*.json")
-	for _, in := range files {
-		name := filepath.Base(in)
-		provider := providerOf(name)
-		for _, client := range []Dialect{Chat, Anthropic, Responses} {
-			if client == provider {
-				continue
-			}
-			t.Run(name+"/"+string(client), func(t *testing.T) {
-				stable(t)
-				src, err := os.ReadFile(in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				p := &Plan{Client: client, Provider: provider, req: &Request{Model: "client-model"}}
-				var rec recorder
-				if err := p.Respond(200, http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(src), &rec); err != nil {
-					t.Fatal(err)
-				}
-				var out bytes.Buffer
-				if err := json.Indent(&out, rec.body.Bytes(), "", "  "); err != nil {
-					t.Fatal(err)
-				}
-				out.WriteString("\n")
-				golden(t, strings.TrimSuffix(in, ".json")+".to."+string(client)+".golden", out.Bytes())
-			})
+	eachDirection(t, files, func(t *testing.T, in string, src []byte, provider, client Dialect) {
+		p := &Plan{Client: client, Provider: provider, req: &Request{Model: "client-model"}}
+		var rec recorder
+		if err := p.Respond(200, http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(src), &rec); err != nil {
+			t.Fatal(err)
 		}
-	}
+		var out bytes.Buffer
+		if err := json.Indent(&out, rec.body.Bytes(), "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		out.WriteString("\n")
+		golden(t, strings.TrimSuffix(in, ".json")+".to."+string(client)+".golden", out.Bytes())
+	})
 }
 
 // TestErrorMapping proves provider errors reach the client with its own
