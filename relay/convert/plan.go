@@ -135,17 +135,11 @@ func (p *Plan) Respond(status int, h http.Header, body io.Reader, w ResponseWrit
 		if err != nil && len(b) == 0 {
 			return fmt.Errorf("reading the provider's error: %w", err)
 		}
-		e := ParseError(status, b)
-		out := errorHeader()
-		for _, k := range []string{"Retry-After", "Retry-After-Ms"} {
-			if v := h.Get(k); v != "" {
-				out.Set(k, v)
-			}
-		}
-		if err := w.WriteHeader(e.Status(p.Client), out); err != nil {
+		st, out, eb := p.ErrorResponse(status, h, b)
+		if err := w.WriteHeader(st, out); err != nil {
 			return err
 		}
-		return w.Write(e.Body(p.Client))
+		return w.Write(eb)
 	}
 	if !p.Stream {
 		return p.respondWhole(body, w)
@@ -154,6 +148,19 @@ func (p *Plan) Respond(status int, h http.Header, body io.Reader, w ResponseWrit
 		return err
 	}
 	return p.Translate(body, isJSON(h), w.Write)
+}
+
+// ErrorResponse converts a provider's error answer into the client's
+// dialect: status, headers (Retry-After kept) and body.
+func (p *Plan) ErrorResponse(status int, h http.Header, body []byte) (int, http.Header, []byte) {
+	e := ParseError(status, body)
+	out := errorHeader()
+	for _, k := range []string{"Retry-After", "Retry-After-Ms"} {
+		if v := h.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return e.Status(p.Client), out, e.Body(p.Client)
 }
 
 func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
