@@ -32,6 +32,12 @@ func (t FrameType) String() string {
 		return "end"
 	case FrameDispatched:
 		return "dispatched"
+	case FramePing:
+		return "ping"
+	case FramePong:
+		return "pong"
+	case FrameGoAway:
+		return "goaway"
 	}
 	return fmt.Sprintf("frame(0x%02x)", uint8(t))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/strait/strait/proto"
 	"github.com/strait/strait/relay/dispatch"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel"
@@ -99,49 +100,59 @@ func New(cfg Config) (*Relay, error) {
 func (r *Relay) Registry() *upstream.Registry { return r.disp.Registry() }
 
 // Serve accepts sessions from every listener (e.g. WebSocket on TCP and QUIC
-// on UDP) until ctx ends, then stops accepting, gives in-flight streams up
-// to DrainTimeout to finish, closes every session and returns once all of
-// its goroutines have ended. It closes the listeners.
+// on UDP) until ctx ends. Then it drains: it stops accepting sessions, sends
+// GoAway on every session's control stream, answers streams that still
+// arrive with End{CodeGoingAway} (the edge resends them elsewhere, since
+// they were never dispatched), gives in-flight streams up to DrainTimeout
+// to finish, closes every session and returns once all of its goroutines
+// have ended. It closes the listeners.
 func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	if len(lns) == 0 {
 		return errors.New("relay: no listeners")
 	}
 	streamCtx, cancelStreams := context.WithCancel(context.Background())
 	defer cancelStreams()
-	var acceptors, sessions, streams sync.WaitGroup
+	var acceptors, sessions sync.WaitGroup
 	tracker := r.sessions
-	defer tracker.closeAll()
+	gate := &inflight{}
 	for _, ln := range lns {
 		acceptors.Add(1)
 		go func() {
 			defer acceptors.Done()
 			defer ln.Close()
 			r.acceptLoop(ctx, ln, func(sess tunnel.Session) {
-				tracker.add(sess)
+				l := tracker.add(sess)
 				sessions.Add(1)
 				go func() {
 					defer sessions.Done()
-					r.serveSession(ctx, streamCtx, sess, &streams)
-					select {
-					case <-sess.Done():
-						tracker.remove(sess) // dead already; a live one waits for the drain
-					default:
-					}
+					r.serveSession(streamCtx, l, gate)
+					tracker.remove(sess)
 				}()
 			})
 		}()
 	}
 	<-ctx.Done()
-	// Accept loops end with ctx, and so do the per-session stream accept
-	// loops; once all are gone no new stream can start, and waiting for the
-	// in-flight ones is race-free.
+	// Accept loops end with ctx: no new session can arrive. Streams on the
+	// existing ones are still accepted, and refused from here on.
 	acceptors.Wait()
-	sessions.Wait()
-	r.drain(&streams, cancelStreams)
+	// GoAway first, so that edges stop opening streams before any is
+	// refused; streams that got in before the gate closed are drained.
+	tracker.goAway(proto.GoAway{Drain: r.cfg.DrainTimeout, Message: "relay shutting down"})
+	gate.close()
+	r.drain(gate, cancelStreams)
+	// The last responses may still be in flight to the edges: closing a
+	// session now would drop them. Each edge closes a drained session once
+	// its streams are done; wait for that, briefly.
+	tracker.waitEmpty(closeGrace)
 	tracker.closeAll()
+	sessions.Wait()
 	r.client.CloseIdleConnections()
 	return nil
 }
+
+// closeGrace bounds how long a drained relay waits for edges to close
+// their sessions before it closes them itself.
+const closeGrace = 2 * time.Second
 
 // acceptLoop hands each session from ln to serve until ctx ends. A listener
 // that fails on its own is logged; the relay keeps serving on the others.
@@ -159,69 +170,39 @@ func (r *Relay) acceptLoop(ctx context.Context, ln tunnel.Listener, serve func(t
 }
 
 // drain waits for in-flight streams, up to DrainTimeout, then cancels them.
-func (r *Relay) drain(streams *sync.WaitGroup, cancel context.CancelFunc) {
-	done := make(chan struct{})
-	go func() { streams.Wait(); close(done) }()
+func (r *Relay) drain(gate *inflight, cancel context.CancelFunc) {
+	n := gate.count()
+	r.log.Info("draining", zap.Int("in_flight", n), zap.Duration("timeout", r.cfg.DrainTimeout))
 	select {
-	case <-done:
+	case <-gate.idle():
 	case <-time.After(r.cfg.DrainTimeout):
-		r.log.Warn("drain timeout: canceling in-flight streams")
+		r.log.Warn("drain timeout: canceling in-flight streams", zap.Int("in_flight", gate.count()))
 		cancel()
-		<-done
+		<-gate.idle()
 	}
 }
 
-// serveSession accepts streams until acceptCtx ends or the session dies;
-// each stream runs under streamCtx, which outlives acceptCtx by the drain.
-func (r *Relay) serveSession(acceptCtx, streamCtx context.Context, sess tunnel.Session, streams *sync.WaitGroup) {
-	info := sess.Info()
+// serveSession accepts streams until the session dies or is closed at the
+// end of the drain; each stream runs under streamCtx.
+func (r *Relay) serveSession(streamCtx context.Context, l *link, gate *inflight) {
+	info := l.sess.Info()
 	log := r.log.With(zap.String("edge", info.PeerName), zap.Stringer("remote", info.RemoteAddr),
 		zap.String("transport", info.Transport))
 	log.Info("tunnel session accepted")
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
 	for {
-		st, err := sess.AcceptStream(acceptCtx)
+		st, err := l.sess.AcceptStream(streamCtx)
 		if err != nil {
-			if acceptCtx.Err() == nil {
-				log.Info("tunnel session ended", zap.Error(sess.Err()))
+			if streamCtx.Err() == nil {
+				log.Info("tunnel session ended", zap.Error(l.sess.Err()))
 			}
 			return
 		}
-		streams.Add(1)
+		handlers.Add(1)
 		go func() {
-			defer streams.Done()
-			if r.metrics != nil {
-				r.metrics.streams.Inc()
-				defer r.metrics.streams.Dec()
-			}
-			r.disp.Serve(streamCtx, st)
+			defer handlers.Done()
+			r.serveStream(streamCtx, l, st, gate, log)
 		}()
-	}
-}
-
-// sessionSet tracks live sessions so shutdown can close them.
-type sessionSet struct {
-	mu sync.Mutex
-	m  map[tunnel.Session]struct{}
-}
-
-func newSessionSet() *sessionSet { return &sessionSet{m: map[tunnel.Session]struct{}{}} }
-
-func (s *sessionSet) add(sess tunnel.Session) {
-	s.mu.Lock()
-	s.m[sess] = struct{}{}
-	s.mu.Unlock()
-}
-
-func (s *sessionSet) remove(sess tunnel.Session) {
-	s.mu.Lock()
-	delete(s.m, sess)
-	s.mu.Unlock()
-}
-
-func (s *sessionSet) closeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for sess := range s.m {
-		sess.Close()
 	}
 }

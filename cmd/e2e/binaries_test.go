@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,13 +29,7 @@ func TestBinaries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds binaries")
 	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/strait-edge", "./cmd/strait-relay")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	relayBin, edgeBin := filepath.Join(bin, "strait-relay"), filepath.Join(bin, "strait-edge")
+	relayBin, edgeBin := buildBinaries(t)
 	dir := t.TempDir()
 
 	if out := runCmd(t, relayBin, "version"); !strings.HasPrefix(out, "strait-relay ") {
@@ -46,7 +41,7 @@ func TestBinaries(t *testing.T) {
 	}
 
 	fake := startProc(t, relayBin, "fake-provider", "--listen", "127.0.0.1:0", "--tokens", "20", "--interval", "10ms")
-	fakeURL := fake.waitLine(t, regexp.MustCompile(`listening on (http://\S+)`))
+	fakeURL := fake.waitLine(t, fakeListening)
 	relayCfg := writeFile(t, dir, "relay.yaml", fmt.Sprintf(`listen: "127.0.0.1:0"
 listen_quic: "127.0.0.1:0"
 tls: {cert: %[1]s/relay.pem, key: %[1]s/relay-key.pem, client_ca: %[1]s/ca.pem}
@@ -126,6 +121,26 @@ client_keys: [{name: smoke, key: %[3]q}]
 	fake.terminate(t)
 }
 
+// fakeListening matches the fake provider's start line.
+var fakeListening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// buildBinaries builds strait-relay and strait-edge into a temporary
+// directory and returns their paths.
+func buildBinaries(t *testing.T) (relayBin, edgeBin string) {
+	t.Helper()
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/strait-edge", "./cmd/strait-relay")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return filepath.Join(bin, "strait-relay"), filepath.Join(bin, "strait-edge")
+}
+
+// echoLogs copies every child's log lines to stderr, for debugging:
+// STRAIT_E2E_ECHO=1 go test ./cmd/e2e -run TestBinaries -v
+var echoLogs = os.Getenv("STRAIT_E2E_ECHO") != ""
+
 // proc is a child process whose stderr (zap JSON logs) and stdout are
 // scanned line by line.
 type proc struct {
@@ -150,6 +165,12 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 		go func() {
 			sc := bufio.NewScanner(r)
 			for sc.Scan() {
+				if echoLogs {
+					fmt.Fprintf(os.Stderr, "[%s] %s\n", filepath.Base(bin), sc.Text())
+				}
+				if strings.Contains(sc.Text(), `"msg":"request",`) {
+					continue // one per request: under load they would crowd out the lines tests wait for
+				}
 				select {
 				case p.lines <- sc.Text():
 				default: // a chatty child must not block on a test that stopped reading
@@ -191,26 +212,39 @@ func (p *proc) waitLog(t *testing.T, msg string) string {
 }
 
 // waitLogFields waits for a JSON log line with message msg and returns its
-// string fields.
+// string and number fields (numbers formatted with fmt.Sprint).
 func (p *proc) waitLogFields(t *testing.T, msg string) map[string]string {
+	t.Helper()
+	return p.waitLogAny(t, msg)
+}
+
+// waitLogAny waits for a JSON log line with any of the messages and returns
+// its fields as waitLogFields does, "msg" included.
+func (p *proc) waitLogAny(t *testing.T, msgs ...string) map[string]string {
 	t.Helper()
 	timeout := time.After(20 * time.Second)
 	for {
 		select {
 		case l := <-p.lines:
 			var entry map[string]any
-			if json.Unmarshal([]byte(l), &entry) != nil || entry["msg"] != msg {
+			if json.Unmarshal([]byte(l), &entry) != nil {
+				continue
+			}
+			if m, _ := entry["msg"].(string); !slices.Contains(msgs, m) {
 				continue
 			}
 			out := map[string]string{}
 			for k, v := range entry {
-				if s, ok := v.(string); ok {
-					out[k] = s
+				switch v := v.(type) {
+				case string:
+					out[k] = v
+				case float64:
+					out[k] = fmt.Sprint(v)
 				}
 			}
 			return out
 		case <-timeout:
-			t.Fatalf("%s: no %q log line", p.cmd.Path, msg)
+			t.Fatalf("%s: no %q log line", p.cmd.Path, msgs)
 		}
 	}
 }

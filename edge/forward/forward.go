@@ -79,9 +79,11 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request
 	return res
 }
 
-// maxAttempts bounds resends of a request whose tunnel stream failed before
-// the relay said it had dispatched it upstream.
-const maxAttempts = 3
+// maxAttempts bounds resends of a request whose tunnel stream failed, or a
+// draining relay refused it, before the relay said it had dispatched it
+// upstream. During a rolling restart a request may meet each session of a
+// draining relay before the GoAway reaches the edge; five covers two.
+const maxAttempts = 5
 
 // retryable is a failure that provably happened before the request reached
 // the provider: the stream broke before the relay sent Dispatched. Such a
@@ -174,6 +176,11 @@ func (x *exchange) run() (Result, *retryable) {
 			end, err := proto.ParseEnd(p)
 			if err != nil {
 				return x.lostBeforeResponse(err)
+			}
+			if end.Code == proto.CodeGoingAway && !x.res.Dispatched {
+				// A draining relay refused the stream without sending it
+				// upstream: another session or relay takes it.
+				return Result{}, &retryable{relayError(end), end}
 			}
 			return fail(x.w, x.family, relayError(end), end), nil
 		case proto.FrameResponse:

@@ -1,17 +1,26 @@
 // Package pool keeps tunnel sessions to a set of relays up and hands out
-// streams on the least-loaded live session.
+// streams on the healthiest, least-loaded session.
 //
-// One supervisor goroutine per session slot owns that slot's dial, wait and
-// redial cycle, with exponential backoff and jitter; Close stops every slot
-// and waits for them, so no goroutine outlives the pool.
+// One supervisor goroutine per session slot (SessionsPerRelay slots per
+// relay) owns that slot's dial, hold and redial cycle: a few fast retries,
+// then full-jitter exponential backoff up to MaxBackoff, reset only after a
+// session has stayed up for HealthyAfter. Each session carries a control
+// stream (proto Ping/Pong/GoAway): probes measure its round trip through
+// the relay, find a dead relay within ProbeTimeout, and make a relay
+// restarted after a crash answer (a QUIC stateless reset) within one probe
+// interval; GoAway moves new streams away at once while a replacement
+// session is dialed (make before break) and the old one drains. A circuit
+// breaker per relay takes a failing relay out and puts it back by itself.
+// Close stops every goroutine and waits for them.
 package pool
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,18 +29,40 @@ import (
 	"github.com/strait/strait/tunnel"
 )
 
-// Config configures a Pool.
+// Config configures a Pool. Zero values mean the documented defaults.
 type Config struct {
 	// Dialers reach the relays, one Dialer per relay. Required.
 	Dialers []tunnel.Dialer
 	// SessionsPerRelay is how many sessions to keep to each relay, so that one
-	// TCP connection's loss never stalls every request. Zero means 2.
+	// connection's loss never stalls every request. Zero means 2.
 	SessionsPerRelay int
-	// MinBackoff and MaxBackoff bound the delay between reconnect attempts;
-	// zero means 100ms and 15s.
+	// MinBackoff is the delay of the fast retries and the base of the
+	// exponential backoff; MaxBackoff caps it. Zero means 100ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
+	// FastRetries is how many attempts after a loss wait only MinBackoff
+	// before backoff grows. Zero means 3.
+	FastRetries int
+	// HealthyAfter is how long a session must stay up before the backoff
+	// resets, so a relay that accepts and then drops sessions does not get
+	// redialed in a tight loop. Zero means 10s.
+	HealthyAfter time.Duration
 	// DialTimeout bounds one connection attempt; zero means 10s.
-	DialTimeout time.Duration
+	// FastDialTimeout bounds the fast retries instead (zero means 1s): a
+	// QUIC handshake sent to a relay that is down is retransmitted with a
+	// growing delay, and a fresh attempt reaches a relay that has just come
+	// back sooner.
+	DialTimeout, FastDialTimeout time.Duration
+	// ProbeInterval is how often each session is probed on its control
+	// stream; zero means 500ms. ProbeTimeout is how long a probe may stay
+	// unanswered before the session is declared dead and closed; zero means
+	// 15s (long enough for a congested TCP session to answer).
+	ProbeInterval, ProbeTimeout time.Duration
+	// BreakerThreshold consecutive failures of a relay's sessions or
+	// streams open its circuit breaker (zero means 5); BreakerCooldown is
+	// how long it stays open before a probe may close it (zero means 1s;
+	// doubled, up to MaxBackoff, each time the probe fails).
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
 }
@@ -42,20 +73,32 @@ var ErrClosed = errors.New("pool: closed")
 // Pool maintains the sessions. Create it with New; it is safe for concurrent
 // use.
 type Pool struct {
-	cfg Config
-	log *zap.Logger
+	cfg    Config
+	log    *zap.Logger
+	relays []*relay
 
 	mu       sync.Mutex
-	live     map[*slot]tunnel.Session
-	changed  chan struct{} // closed and replaced whenever live changes
+	live     map[*slot]*link
+	changed  chan struct{} // closed and replaced whenever live may have changed
 	closedCh chan struct{}
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
 
-type slot struct {
+// relay is one relay's shared state: its breaker and counters.
+type relay struct {
 	dialer tunnel.Dialer
-	index  int
+	br     *breaker
+	stats  relayCounters
+}
+
+type relayCounters struct {
+	dials, dialFailures, lost, goAways, probeTimeouts, streamFailures atomic.Int64
+}
+
+type slot struct {
+	relay *relay
+	index int
 }
 
 // New starts the supervisors and returns at once; sessions come up in the
@@ -68,75 +111,130 @@ func New(cfg Config) (*Pool, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{
 		cfg: cfg, log: cfg.Logger.Named("pool"),
-		live: map[*slot]tunnel.Session{}, changed: make(chan struct{}),
+		live: map[*slot]*link{}, changed: make(chan struct{}),
 		closedCh: make(chan struct{}), cancel: cancel,
 	}
 	for _, d := range cfg.Dialers {
+		r := &relay{dialer: d}
+		log := p.log.With(zap.String("relay", d.Addr()))
+		r.br = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, cfg.MaxBackoff, func(from, to breakerState) {
+			log.Warn("relay circuit breaker "+to.String(), zap.Stringer("from", from))
+			p.signal()
+		})
+		p.relays = append(p.relays, r)
 		for i := range cfg.SessionsPerRelay {
 			p.wg.Add(1)
-			go p.supervise(ctx, &slot{dialer: d, index: i})
+			go p.supervise(ctx, &slot{relay: r, index: i})
 		}
 	}
 	return p, nil
 }
 
 func withDefaults(cfg Config) Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
 	if cfg.SessionsPerRelay <= 0 {
 		cfg.SessionsPerRelay = 2
 	}
-	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = 100 * time.Millisecond
+	if cfg.FastRetries <= 0 {
+		cfg.FastRetries = 3
 	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 15 * time.Second
+	if cfg.BreakerThreshold <= 0 {
+		cfg.BreakerThreshold = 5
 	}
-	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 10 * time.Second
-	}
+	def(&cfg.MinBackoff, 100*time.Millisecond)
+	def(&cfg.MaxBackoff, 30*time.Second)
+	def(&cfg.HealthyAfter, 10*time.Second)
+	def(&cfg.DialTimeout, 10*time.Second)
+	def(&cfg.FastDialTimeout, time.Second)
+	def(&cfg.ProbeInterval, 500*time.Millisecond)
+	def(&cfg.ProbeTimeout, 15*time.Second)
+	def(&cfg.BreakerCooldown, time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
 	return cfg
 }
 
-// supervise owns one slot: dial, serve until the session dies, back off,
+// endReason is why hold gave a session up.
+type endReason int
+
+const (
+	endLost     endReason = iota // the session died
+	endGoAway                    // the relay is draining it
+	endShutdown                  // the pool is closing
+)
+
+// supervise owns one slot: dial, hold until the session ends, back off,
 // dial again, until ctx ends.
 func (p *Pool) supervise(ctx context.Context, s *slot) {
 	defer p.wg.Done()
-	log := p.log.With(zap.String("relay", s.dialer.Addr()), zap.Int("slot", s.index))
-	var failures int
+	r := s.relay
+	log := p.log.With(zap.String("relay", r.dialer.Addr()), zap.Int("slot", s.index))
+	var failures int // consecutive failed attempts and short-lived sessions
+	delay := time.Duration(0)
 	for ctx.Err() == nil {
-		sess, err := p.dial(ctx, s.dialer)
+		sleep(ctx, delay)
+		if ctx.Err() != nil {
+			return
+		}
+		timeout := p.cfg.DialTimeout
+		if failures < p.cfg.FastRetries {
+			timeout = min(timeout, p.cfg.FastDialTimeout)
+		}
+		r.stats.dials.Add(1)
+		sess, err := p.dial(ctx, r.dialer, timeout)
 		if err != nil {
-			failures++
-			delay := backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, failures)
-			if ctx.Err() == nil {
-				log.Warn("tunnel dial failed", zap.String("reason", certs.DescribeVerifyError(err)),
-					zap.Int("attempt", failures), zap.Duration("retry_in", delay))
+			if ctx.Err() != nil {
+				return
 			}
-			sleep(ctx, delay)
+			r.stats.dialFailures.Add(1)
+			failures++
+			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
+			log.Warn("tunnel dial failed", zap.String("reason", certs.DescribeVerifyError(err)),
+				zap.Int("attempt", failures), zap.Duration("retry_in", delay))
 			continue
 		}
-		failures = 0
-		p.hold(ctx, s, sess, log)
-		// A session that dies at once (a relay that accepts, then drops) must
-		// not turn into a tight redial loop: always pause a little.
-		sleep(ctx, jitter(p.cfg.MinBackoff))
+		l := p.newLink(ctx, r, sess)
+		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
+		why := p.hold(ctx, s, l, log)
+		if time.Since(l.up) >= p.cfg.HealthyAfter {
+			failures = 0
+		}
+		switch why {
+		case endShutdown:
+			return
+		case endGoAway:
+			// Make before break: the old session keeps its streams while the
+			// replacement is dialed at once.
+			r.stats.goAways.Add(1)
+			delay = 0
+		case endLost:
+			r.stats.lost.Add(1)
+			r.br.failure(false)
+			failures++
+			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
+			log.Warn("tunnel session lost", zap.Error(sess.Err()), zap.Duration("up_for", time.Since(l.up)),
+				zap.Duration("retry_in", delay))
+		}
 	}
 }
 
-// hold serves sess in slot s until it dies or ctx ends. When the slot's
-// dialer is a tunnel.Upgrader and sess runs on its fallback transport, hold
-// tries the preferred transport every RetryInterval; on success the new
-// session takes the slot first (make before break) and the old one drains.
-func (p *Pool) hold(ctx context.Context, s *slot, sess tunnel.Session, log *zap.Logger) {
-	logUp(log, "tunnel session up", sess)
-	p.setLive(s, sess)
-	up, _ := s.dialer.(tunnel.Upgrader)
+// hold serves l in slot s until its session dies, the relay sends GoAway,
+// or ctx ends. When the slot's dialer is a tunnel.Upgrader and the session
+// runs on its fallback transport, hold tries the preferred transport every
+// RetryInterval; on success the new session takes the slot first (make
+// before break) and the old one drains.
+func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) endReason {
+	p.setLive(s, l)
+	up, _ := s.relay.dialer.(tunnel.Upgrader)
 	for {
 		var retry <-chan time.Time
 		var t *time.Timer
-		if up != nil && !up.IsPreferred(sess) {
+		if up != nil && !up.IsPreferred(l.sess) {
 			t = time.NewTimer(up.RetryInterval())
 			retry = t.C
 		}
@@ -146,26 +244,35 @@ func (p *Pool) hold(ctx context.Context, s *slot, sess tunnel.Session, log *zap.
 			}
 		}
 		select {
-		case <-sess.Done():
+		case <-l.sess.Done():
 			stop()
-			log.Warn("tunnel session lost", zap.Error(sess.Err()))
+			p.setLive(s, nil)
+			l.close()
+			return endLost
+		case <-l.goAway:
+			stop()
+			p.setLive(s, nil)
+			log.Info("relay is going away; draining the session and dialing a replacement",
+				zap.String("reason", l.goAwayMsg()), zap.Int("streams", l.numStreams()))
+			p.drainThenClose(ctx, l)
+			return endGoAway
 		case <-ctx.Done():
 			stop()
+			p.setLive(s, nil)
+			l.close()
+			return endShutdown
 		case <-retry:
 			next, err := up.DialPreferred(ctx)
 			if err != nil {
 				log.Debug("preferred transport still unavailable", zap.Error(err))
 				continue
 			}
-			logUp(log, "tunnel session upgraded", next, zap.String("from", sess.Info().Transport))
-			p.setLive(s, next)
-			p.drainThenClose(ctx, sess)
-			sess = next
-			continue
+			logUp(log, "tunnel session upgraded", next, zap.String("from", l.sess.Info().Transport))
+			old := l
+			l = p.newLink(ctx, s.relay, next)
+			p.setLive(s, l)
+			p.drainThenClose(ctx, old)
 		}
-		p.setLive(s, nil)
-		sess.Close()
-		return
 	}
 }
 
@@ -177,21 +284,21 @@ func logUp(log *zap.Logger, msg string, sess tunnel.Session, extra ...zap.Field)
 
 // drainThenClose closes a replaced session once its streams are done (or
 // after drainLimit, or at pool shutdown). It no longer gets new streams.
-func (p *Pool) drainThenClose(ctx context.Context, sess tunnel.Session) {
+func (p *Pool) drainThenClose(ctx context.Context, l *link) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		defer sess.Close()
-		tick := time.NewTicker(100 * time.Millisecond)
+		defer l.close()
+		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		limit := time.NewTimer(drainLimit)
 		defer limit.Stop()
-		for sess.NumStreams() > 0 {
+		for l.numStreams() > 0 {
 			select {
 			case <-tick.C:
 			case <-limit.C:
 				return
-			case <-sess.Done():
+			case <-l.sess.Done():
 				return
 			case <-ctx.Done():
 				return
@@ -204,57 +311,48 @@ func (p *Pool) drainThenClose(ctx context.Context, sess tunnel.Session) {
 // streams it had; long enough for a reasoning model's answer.
 const drainLimit = 15 * time.Minute
 
-// SessionInfo describes one live session, for metrics.
-type SessionInfo struct {
-	Relay     string
-	Slot      int
-	Transport string
-	Streams   int
-}
-
-// Sessions lists the live sessions.
-func (p *Pool) Sessions() []SessionInfo {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make([]SessionInfo, 0, len(p.live))
-	for s, sess := range p.live {
-		out = append(out, SessionInfo{Relay: s.dialer.Addr(), Slot: s.index,
-			Transport: sess.Info().Transport, Streams: sess.NumStreams()})
-	}
-	return out
-}
-
-func (p *Pool) dial(ctx context.Context, d tunnel.Dialer) (tunnel.Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+func (p *Pool) dial(ctx context.Context, d tunnel.Dialer, timeout time.Duration) (tunnel.Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return d.Dial(ctx)
 }
 
-func (p *Pool) setLive(s *slot, sess tunnel.Session) {
+func (p *Pool) setLive(s *slot, l *link) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if sess == nil {
+	if l == nil {
 		delete(p.live, s)
 	} else {
-		p.live[s] = sess
+		p.live[s] = l
 	}
+	p.signalLocked()
+}
+
+// signal wakes every OpenStream and WaitLive that waits for a change.
+func (p *Pool) signal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.signalLocked()
+}
+
+func (p *Pool) signalLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
 }
 
-// OpenStream opens a stream on the least-loaded live session. With no
-// session up it waits for one until ctx ends.
+// OpenStream opens a stream on the healthiest, least-loaded live session.
+// With no session usable it waits for one until ctx ends.
 func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	var lastErr error
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
 	for {
-		sess, changed, err := p.pick()
+		l, changed, err := p.pick()
 		if err != nil {
 			return nil, err
 		}
-		if sess != nil {
-			st, err := sess.OpenStream(ctx)
+		if l != nil {
+			st, err := l.open(ctx)
 			if err == nil {
 				return st, nil
 			}
@@ -279,31 +377,40 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	}
 }
 
-// pick returns the live session with the fewest open streams, or nil and a
-// channel that closes when the set of sessions changes.
-func (p *Pool) pick() (tunnel.Session, <-chan struct{}, error) {
+// pick returns the usable session with the lowest cost (see link.cost), or
+// nil and a channel that closes when the set of sessions changes. Sessions
+// that are draining, dead, or on a relay whose breaker is not closed are
+// not usable.
+func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	select {
 	case <-p.closedCh:
+		p.mu.Unlock()
 		return nil, nil, ErrClosed
 	default:
 	}
-	var best tunnel.Session
-	for _, sess := range p.live {
-		select {
-		case <-sess.Done():
+	links := make([]*link, 0, len(p.live))
+	for _, l := range p.live {
+		links = append(links, l)
+	}
+	changed := p.changed
+	p.mu.Unlock()
+	// Breakers are read unlocked: a transition calls back into signal.
+	now := time.Now()
+	var best *link
+	bestCost := math.Inf(1)
+	for _, l := range links {
+		if !l.usable() || l.relay.br.current(now) != breakerClosed {
 			continue
-		default:
 		}
-		if best == nil || sess.NumStreams() < best.NumStreams() {
-			best = sess
+		if c := l.cost(now); c < bestCost {
+			best, bestCost = l, c
 		}
 	}
-	return best, p.changed, nil
+	return best, changed, nil
 }
 
-// Live is the number of sessions currently up.
+// Live is the number of sessions currently up and taking streams.
 func (p *Pool) Live() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -343,21 +450,10 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-// backoff is min·2^(n-1), capped, with ±50% jitter so that many edges cut
-// off by the same event do not reconnect in lockstep.
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	return jitter(min(d, hi))
-}
-
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.5 + rand.Float64()))
-}
-
 func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -51,6 +51,20 @@ func waitLive(t *testing.T, p *Pool, n int) {
 	}
 }
 
+// linkOf returns the pool's link of a live fake session.
+func linkOf(t *testing.T, p *Pool, fs *fakeSession) *link {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.live {
+		if l.sess == fs {
+			return l
+		}
+	}
+	t.Fatalf("session %d is not live", fs.id)
+	return nil
+}
+
 // openOn opens a stream through the pool and returns the session it used.
 func openOn(t *testing.T, p *Pool) *fakeSession {
 	t.Helper()
@@ -60,13 +74,14 @@ func openOn(t *testing.T, p *Pool) *fakeSession {
 	if err != nil {
 		t.Fatalf("OpenStream: %v", err)
 	}
-	return st.(*fakeStream).sess
+	return st.(*stream).Stream.(*fakeStream).sess
 }
 
-// expected is the un-jittered delay after the n-th consecutive failure.
-func expected(n int) time.Duration {
+// ceiling is the largest delay after the n-th consecutive failure with
+// the default three fast retries.
+func ceiling(n int) time.Duration {
 	d := minBackoff
-	for i := 1; i < n; i++ {
+	for i := 3; i < n && d < maxBackoff; i++ {
 		d *= 2
 	}
 	return min(d, maxBackoff)
@@ -113,9 +128,9 @@ func TestOpenStreamLeastLoaded(t *testing.T) {
 		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 3})
 		waitLive(t, p, 3)
 		s := d.Sessions()
-		s[0].streams.Store(5)
-		s[1].streams.Store(1)
-		s[2].streams.Store(3)
+		for i, n := range []int64{5, 1, 3} {
+			linkOf(t, p, s[i]).streams.Store(n)
+		}
 
 		if got := openOn(t, p); got != s[1] {
 			t.Fatalf("first stream on session %d (load %d); want session %d", got.id, got.NumStreams(), s[1].id)
@@ -124,8 +139,8 @@ func TestOpenStreamLeastLoaded(t *testing.T) {
 			openOn(t, p)
 		}
 		for _, fs := range s {
-			if fs.NumStreams() != 5 {
-				t.Errorf("session %d has %d streams; want 5 on each", fs.id, fs.NumStreams())
+			if n := linkOf(t, p, fs).numStreams(); n != 5 {
+				t.Errorf("session %d has %d streams; want 5 on each", fs.id, n)
 			}
 		}
 	})
@@ -137,7 +152,8 @@ func TestOpenStreamWaitsForSession(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d := newFakeDialer("relay:443", 0)
 		d.gate = make(chan struct{})
-		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1})
+		// The dial stays pending on the gate, however long that takes.
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, FastDialTimeout: time.Hour})
 
 		got := make(chan error, 1)
 		go func() {
@@ -217,34 +233,38 @@ func TestOpenStreamContextEnds(t *testing.T) {
 	})
 }
 
-// TestDialBackoff: a relay that refuses every dial is retried, with delays
-// that double from MinBackoff up to MaxBackoff, each jittered to [0.5, 1.5)×.
+// TestDialBackoff: a relay that refuses every dial is retried: three fast
+// retries MinBackoff apart, then full-jitter delays in (0, min·2^k] capped
+// at MaxBackoff. Every attempt is logged with its outcome and counted.
 func TestDialBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const window = 600 * time.Millisecond
+		const window = 2 * time.Second
 		core, logs := observer.New(zapcore.WarnLevel)
 		d := newFakeDialer("relay:443", -1)
 		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, Logger: zap.New(core)})
 		time.Sleep(window)
+		st := p.Relays()[0]
 		p.Close()
 		at := d.Attempts()
 
-		// The jitter floor bounds the count from above: 5+10+20+40 ms, then
-		// 40 ms per attempt, fits at most 18 attempts in 600 ms; a constant
-		// 10 ms delay would allow up to 120. The ceiling (1.5×) bounds it
-		// from below: 15+30+60+120 ms, then 120 ms each, leaves at least 6.
-		if len(at) < 6 || len(at) > 18 {
-			t.Fatalf("%d dial attempts in %v; want 6..18 (retried, but backing off)", len(at), window)
+		// Full jitter averages half the 80 ms cap: about 50 attempts in 2 s.
+		// A constant 10 ms delay would make 200; no backoff at all, millions.
+		if len(at) < 20 || len(at) > 120 {
+			t.Fatalf("%d dial attempts in %v; want 20..120 (retried, but backing off)", len(at), window)
 		}
-		// Dial returns at once, so each gap is exactly the chosen delay.
 		for i := 1; i < len(at); i++ {
-			want := expected(i)
-			if gap := at[i].Sub(at[i-1]); gap < want/2 || gap >= want*3/2 {
-				t.Errorf("attempt %d came %v after the previous one; want within [%v, %v)",
-					i+1, gap, want/2, want*3/2)
+			gap := at[i].Sub(at[i-1])
+			if i <= 3 && gap != minBackoff {
+				t.Errorf("fast retry %d came %v after the previous attempt; want %v", i, gap, minBackoff)
+			}
+			if i > 3 && (gap <= 0 || gap > ceiling(i)) {
+				t.Errorf("attempt %d came %v after the previous one; want within (0, %v]", i+1, gap, ceiling(i))
 			}
 		}
 		t.Logf("%d attempts in %v, gaps %v", len(at), window, gaps(at))
+		if st.Dials != int64(len(at)) || st.DialFailures != int64(len(at)) {
+			t.Errorf("counted %d dials, %d failures; want %d of each", st.Dials, st.DialFailures, len(at))
+		}
 
 		// Every failure is logged once, with the delay chosen for it.
 		failed := logs.FilterMessage("tunnel dial failed").All()
@@ -292,7 +312,7 @@ func TestDialRetrySucceeds(t *testing.T) {
 }
 
 // TestRedialAfterSessionLoss: when a live session ends, the pool drops it,
-// closes it, dials a replacement after a jittered MinBackoff pause, and
+// closes it, dials a replacement after a MinBackoff pause (a fast retry), and
 // routes new streams there.
 func TestRedialAfterSessionLoss(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -316,9 +336,8 @@ func TestRedialAfterSessionLoss(t *testing.T) {
 
 		now := d.waitSessions(t, 3)
 		redial := d.Attempts()[2].Sub(killed)
-		if redial < minBackoff/2 || redial >= minBackoff*3/2 {
-			t.Errorf("redialed %v after the loss; want jitter(MinBackoff) within [%v, %v)",
-				redial, minBackoff/2, minBackoff*3/2)
+		if redial != minBackoff {
+			t.Errorf("redialed %v after the loss; want MinBackoff (%v)", redial, minBackoff)
 		}
 		waitLive(t, p, 2)
 		replacement := now[2]

@@ -1,12 +1,15 @@
 package pool
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/strait/strait/proto"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/tunneltest"
 	"github.com/strait/strait/tunnel/wstun"
@@ -64,6 +67,66 @@ type echoRelay struct {
 	mu       sync.Mutex
 	sessions []tunnel.Session
 	changed  chan struct{}
+	ctl      map[tunnel.Session]*controlEnd
+	mute     atomic.Bool // stop answering probes
+}
+
+// controlEnd is the relay's end of a session's control stream.
+type controlEnd struct {
+	mu sync.Mutex
+	w  *proto.Writer
+}
+
+// control answers probes on a control stream, as the relay does.
+func (r *echoRelay) control(s tunnel.Session, st tunnel.Stream, br *bufio.Reader) {
+	c := &controlEnd{w: proto.NewWriter(st)}
+	r.mu.Lock()
+	if r.ctl == nil {
+		r.ctl = map[tunnel.Session]*controlEnd{}
+	}
+	r.ctl[s] = c
+	r.mu.Unlock()
+	pr := proto.NewReader(br)
+	defer pr.Release()
+	for {
+		typ, p, err := pr.Next()
+		if err != nil || typ != proto.FramePing {
+			return
+		}
+		seq, _ := proto.ParseSeq(p)
+		if r.mute.Load() {
+			continue
+		}
+		c.mu.Lock()
+		err = c.w.WritePong(seq)
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// goAway sends GoAway on session s's control stream.
+func (r *echoRelay) goAway(t *testing.T, s tunnel.Session) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		c := r.ctl[s]
+		r.mu.Unlock()
+		if c != nil {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err := c.w.WriteGoAway(proto.GoAway{Drain: time.Minute, Message: "test drain"}); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no control stream on the session")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func startEchoRelay(t *testing.T, ln tunnel.Listener) *echoRelay {
@@ -96,7 +159,13 @@ func (r *echoRelay) serve(ctx context.Context, s tunnel.Session) {
 		r.wg.Go(func() {
 			defer st.Close()
 			st.SetDeadline(time.Now().Add(5 * time.Second))
-			io.Copy(st, st)
+			br := bufio.NewReader(st)
+			if first, err := br.Peek(1); err == nil && proto.FrameType(first[0]) == proto.FramePing {
+				st.SetDeadline(time.Time{})
+				r.control(s, st, br)
+				return
+			}
+			io.Copy(st, br)
 			st.CloseWrite()
 		})
 	}
@@ -148,5 +217,99 @@ func echo(t *testing.T, p *Pool, msg string) {
 	got, err := io.ReadAll(st)
 	if err != nil || string(got) != msg {
 		t.Fatalf("echo = %q, %v; want %q", got, err, msg)
+	}
+}
+
+// startWSRelay starts a control-speaking echo relay over wstun and a pool
+// on it.
+func startWSRelay(t *testing.T, cfg Config) (*echoRelay, *Pool) {
+	t.Helper()
+	pki := tunneltest.NewPKI(t, "")
+	wcfg := wstun.Config{HandshakeTimeout: 5 * time.Second}
+	ln, err := wstun.Listen(tunneltest.Listen(t), pki.ServerConfig(), wcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	relay := startEchoRelay(t, ln)
+	t.Cleanup(relay.stop)
+	d, err := wstun.NewDialer(ln.Addr().String(), pki.ClientConfig(), wcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dialers = []tunnel.Dialer{d}
+	return relay, newPool(t, cfg)
+}
+
+// TestGoAwayMakeBeforeBreak: on GoAway the pool stops giving the session new
+// streams, dials its replacement while the old session still carries its
+// open stream, and closes the old one once that stream is done.
+func TestGoAwayMakeBeforeBreak(t *testing.T) {
+	relay, p := startWSRelay(t, Config{SessionsPerRelay: 1})
+	waitLive(t, p, 1)
+	old := relay.session(t, 0)
+
+	held, err := p.OpenStream(t.Context()) // in flight across the GoAway
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(held, "held "); err != nil {
+		t.Fatal(err)
+	}
+	relay.goAway(t, old)
+	replacement := relay.session(t, 1)
+	select {
+	case <-old.Done():
+		t.Fatal("old session closed before its stream finished (break before make)")
+	default:
+	}
+	waitLive(t, p, 1)
+	echo(t, p, "new stream") // must go to the replacement: the old one is draining
+	if n := replacement.NumStreams(); n == 0 {
+		t.Error("no stream on the replacement session")
+	}
+
+	if _, err := io.WriteString(held, "stream"); err != nil {
+		t.Fatalf("the held stream broke on GoAway: %v", err)
+	}
+	held.CloseWrite()
+	held.SetDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(held)
+	if err != nil || string(got) != "held stream" {
+		t.Fatalf("held stream echoed %q, %v", got, err)
+	}
+	held.Close()
+	select {
+	case <-old.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("drained session not closed after its last stream ended")
+	}
+	if st := p.Relays()[0]; st.GoAways != 1 || st.SessionsLost != 0 {
+		t.Errorf("counted %d GoAways, %d losses; want 1 and 0", st.GoAways, st.SessionsLost)
+	}
+}
+
+// TestProbes: probes measure a round trip, and a session whose probes stay
+// unanswered for ProbeTimeout is closed and counted.
+func TestProbes(t *testing.T) {
+	relay, p := startWSRelay(t, Config{SessionsPerRelay: 1, ProbeInterval: 20 * time.Millisecond,
+		ProbeTimeout: 300 * time.Millisecond})
+	waitLive(t, p, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Sessions()[0].RTT == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no probe round trip measured")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	relay.mute.Store(true)
+	first := relay.session(t, 0)
+	select {
+	case <-first.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session with unanswered probes still up")
+	}
+	if n := p.Relays()[0].ProbeTimeouts; n < 1 {
+		t.Errorf("%d probe timeouts counted", n)
 	}
 }

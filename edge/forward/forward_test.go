@@ -1,0 +1,129 @@
+package forward
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/edge/apierr"
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
+)
+
+// pipeStream is one end of an in-memory stream.
+type pipeStream struct{ net.Conn }
+
+func (p pipeStream) CloseWrite() error { return nil }
+func (p pipeStream) Reset() error      { return p.Close() }
+func (p pipeStream) ID() uint64        { return 0 }
+
+// relayStep is what the scripted relay does with one stream after reading
+// the whole request.
+type relayStep int
+
+const (
+	breakBeforeDispatch relayStep = iota // the tunnel dies: the provider never saw it
+	refuseGoingAway                      // a draining relay refuses it
+	breakAfterDispatch                   // dispatched upstream, then the tunnel dies
+	answer                               // dispatched, 200, body, End
+)
+
+// scriptedRelay hands out one in-memory stream per OpenStream and plays the
+// next step on it; it counts what reached the "provider".
+type scriptedRelay struct {
+	steps      []relayStep
+	opened     atomic.Int32
+	dispatched atomic.Int32
+	wg         sync.WaitGroup
+}
+
+func (s *scriptedRelay) OpenStream(ctx context.Context) (tunnel.Stream, error) {
+	i := int(s.opened.Add(1)) - 1
+	if i >= len(s.steps) {
+		return nil, io.ErrClosedPipe
+	}
+	edge, relay := net.Pipe()
+	s.wg.Go(func() { s.play(relay, s.steps[i]) })
+	return pipeStream{edge}, nil
+}
+
+func (s *scriptedRelay) play(c net.Conn, step relayStep) {
+	defer c.Close()
+	r := proto.NewReader(c)
+	defer r.Release()
+	if _, _, err := r.Next(); err != nil { // the request header
+		return
+	}
+	if _, err := io.Copy(io.Discard, r.Body()); err != nil {
+		return
+	}
+	w := proto.NewWriter(c)
+	switch step {
+	case breakBeforeDispatch:
+	case refuseGoingAway:
+		_ = w.WriteEnd(proto.End{Code: proto.CodeGoingAway, Message: "draining"})
+	case breakAfterDispatch:
+		s.dispatched.Add(1)
+		_ = w.WriteDispatched()
+	case answer:
+		s.dispatched.Add(1)
+		_ = w.WriteDispatched()
+		_ = w.WriteResponse(&proto.ResponseHeader{Status: 200, Header: http.Header{"Content-Type": {"application/json"}, "Content-Length": {"2"}}})
+		_, _ = w.Write([]byte("{}"))
+		_ = w.WriteEnd(proto.End{})
+	}
+}
+
+// TestResendOnlyBeforeDispatch proves both halves of the resend rule: a
+// request whose stream failed, or was refused, before the relay said
+// Dispatched is sent again on a new stream and reaches the provider once;
+// after Dispatched it is never sent again and the client gets a 502 that
+// says so.
+func TestResendOnlyBeforeDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		steps        []relayStep
+		status       int
+		attempts     int
+		dispatched   int32
+		wantInBody   string
+		wantOpenings int32
+	}{
+		{"broken before dispatch, then answered", []relayStep{breakBeforeDispatch, answer}, 200, 2, 1, "{}", 2},
+		{"refused by a draining relay twice", []relayStep{refuseGoingAway, refuseGoingAway, answer}, 200, 3, 1, "{}", 3},
+		{"broken after dispatch", []relayStep{breakAfterDispatch, answer}, 502, 1, 1, "not retried", 1},
+		{"never dispatched, attempts exhausted", []relayStep{breakBeforeDispatch, breakBeforeDispatch, breakBeforeDispatch,
+			breakBeforeDispatch, breakBeforeDispatch, answer}, 502, maxAttempts, 0, "before the request reached the provider", maxAttempts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			relay := &scriptedRelay{steps: tc.steps}
+			defer relay.wg.Wait()
+			f := New(relay, time.Second, zap.NewNop())
+			r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+			w := httptest.NewRecorder()
+			res := f.Forward(w, r, &Request{ID: "req_1", Family: apierr.OpenAI, Method: "POST",
+				Path: "/v1/chat/completions", Body: []byte(`{"model":"m"}`)})
+			if w.Code != tc.status || res.Attempts != tc.attempts {
+				t.Errorf("status %d after %d attempts; want %d after %d", w.Code, res.Attempts, tc.status, tc.attempts)
+			}
+			if !strings.Contains(w.Body.String(), tc.wantInBody) {
+				t.Errorf("body %q does not contain %q", w.Body.String(), tc.wantInBody)
+			}
+			if n := relay.dispatched.Load(); n != tc.dispatched {
+				t.Errorf("the provider got the request %d times; want %d", n, tc.dispatched)
+			}
+			if n := relay.opened.Load(); n != tc.wantOpenings {
+				t.Errorf("%d streams opened; want %d", n, tc.wantOpenings)
+			}
+		})
+	}
+}

@@ -1,0 +1,89 @@
+package proto
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+)
+
+// The control stream. The edge opens one per session, before any request
+// stream, and starts it with a Ping; the relay tells it apart from request
+// streams by that first frame. On it:
+//
+//	edge → relay   Ping*      a probe: the relay answers each with a Pong
+//	relay → edge   Pong*      the Ping's sequence number, echoed
+//	relay → edge   GoAway?    the relay is draining: open no new streams
+//	                          on this session; those already open finish
+//
+// Probes measure the session's round trip through the relay process itself
+// (not only its kernel or QUIC stack), and GoAway lets the edge move new
+// requests away and dial a replacement before the old session closes.
+
+// Control frame types, after the stream frames.
+const (
+	FramePing   FrameType = 0x06 // edge → relay: uvarint sequence number
+	FramePong   FrameType = 0x07 // relay → edge: the Ping's sequence number
+	FrameGoAway FrameType = 0x08 // relay → edge: GoAway
+)
+
+// GoAway announces that the relay accepts no new streams on the session.
+type GoAway struct {
+	// Drain is how long the relay lets streams already open finish.
+	Drain time.Duration
+	// Message says why, for logs.
+	Message string
+}
+
+// Append appends the encoded GoAway (the payload of a FrameGoAway).
+func (g *GoAway) Append(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(max(g.Drain, 0)/time.Millisecond))
+	return appendString(b, g.Message)
+}
+
+// ParseGoAway decodes a FrameGoAway payload.
+func ParseGoAway(p []byte) (*GoAway, error) {
+	d := decoder{p: p}
+	ms := d.uvarint()
+	if ms > math.MaxInt64/uint64(time.Millisecond) {
+		d.fail("drain")
+	}
+	g := &GoAway{Drain: time.Duration(ms) * time.Millisecond}
+	g.Message = d.string()
+	return g, d.finish()
+}
+
+// AppendSeq appends a Pong payload.
+func AppendSeq(b []byte, seq uint64) []byte { return binary.AppendUvarint(b, seq) }
+
+// PingPadding is how many zero bytes follow a Ping's sequence number. A
+// QUIC endpoint answers a packet for a connection it does not know with a
+// stateless reset only if the packet is longer than 42 bytes (a reset must
+// be shorter than what triggered it), and a bare probe would not be: padded
+// probes are what let a relay restarted after a crash end the edge's old
+// sessions at once.
+const PingPadding = 48
+
+// ParseSeq decodes a Ping or Pong payload: the sequence number; a Ping's
+// padding is skipped.
+func ParseSeq(p []byte) (uint64, error) {
+	d := decoder{p: p}
+	seq := d.uvarint()
+	return seq, d.err
+}
+
+// WritePing writes a FramePing.
+func (w *Writer) WritePing(seq uint64) error {
+	return w.writeEncoded(FramePing, func(b []byte) []byte {
+		return append(AppendSeq(b, seq), make([]byte, PingPadding)...)
+	})
+}
+
+// WritePong writes a FramePong.
+func (w *Writer) WritePong(seq uint64) error {
+	return w.writeEncoded(FramePong, func(b []byte) []byte { return AppendSeq(b, seq) })
+}
+
+// WriteGoAway writes a FrameGoAway.
+func (w *Writer) WriteGoAway(g GoAway) error {
+	return w.writeEncoded(FrameGoAway, g.Append)
+}

@@ -1,0 +1,221 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
+)
+
+// link is the relay's state of one session: its control stream, once the
+// edge has opened it, so that shutdown can send GoAway on it.
+type link struct {
+	sess tunnel.Session
+
+	mu   sync.Mutex
+	ctl  *proto.Writer // nil until the edge opens its control stream
+	gone *proto.GoAway // set once GoAway is due; sent as soon as ctl exists
+}
+
+// sendGoAway sends g on the control stream now, or as soon as the edge opens
+// one.
+func (l *link) sendGoAway(g proto.GoAway) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gone = &g
+	if l.ctl != nil {
+		_ = l.ctl.WriteGoAway(g)
+	}
+}
+
+// serveControl answers the edge's probes on st until the stream or session
+// ends.
+func (l *link) serveControl(st tunnel.Stream, r *proto.Reader) {
+	l.mu.Lock()
+	l.ctl = proto.NewWriter(st)
+	if l.gone != nil {
+		_ = l.ctl.WriteGoAway(*l.gone)
+	}
+	l.mu.Unlock()
+	for {
+		typ, p, err := r.Next()
+		if err != nil || typ != proto.FramePing {
+			return
+		}
+		seq, err := proto.ParseSeq(p)
+		if err != nil {
+			return
+		}
+		l.mu.Lock()
+		err = l.ctl.WritePong(seq)
+		l.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// peekedStream is a stream whose first bytes were read to tell a control
+// stream from a request stream; reads start with them.
+type peekedStream struct {
+	tunnel.Stream
+	r *bufio.Reader
+}
+
+func (p *peekedStream) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+// firstFrameTimeout bounds the wait for a new stream's first byte.
+const firstFrameTimeout = 30 * time.Second
+
+// serveStream serves one stream: the control stream (it starts with a
+// Ping), or a request, which is dispatched unless the relay is draining.
+func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate *inflight, log *zap.Logger) {
+	br := bufio.NewReaderSize(st, 64)
+	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
+	first, err := br.Peek(1)
+	_ = st.SetReadDeadline(time.Time{})
+	if err != nil {
+		st.Close()
+		return
+	}
+	ps := &peekedStream{Stream: st, r: br}
+	if proto.FrameType(first[0]) == proto.FramePing {
+		pr := proto.NewReader(ps)
+		defer pr.Release()
+		defer st.Close()
+		l.serveControl(ps, pr)
+		return
+	}
+	if !gate.enter() {
+		// Never dispatched: the edge may send it again elsewhere.
+		log.Debug("stream refused while draining", zap.Uint64("stream", st.ID()))
+		_ = proto.NewWriter(st).WriteEnd(proto.End{Code: proto.CodeGoingAway, Message: "relay is shutting down; request not sent upstream"})
+		st.Close()
+		return
+	}
+	defer gate.leave()
+	if r.metrics != nil {
+		r.metrics.streams.Inc()
+		defer r.metrics.streams.Dec()
+	}
+	r.disp.Serve(ctx, ps)
+}
+
+// inflight counts dispatched streams and closes the door on new ones when
+// the drain starts; enter and close are ordered by one lock, so the drain
+// never misses a stream that got in.
+type inflight struct {
+	mu     sync.Mutex
+	n      int
+	closed bool
+	zero   chan struct{} // closed when n drops to 0 after close
+}
+
+func (g *inflight) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *inflight) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.n--; g.n == 0 && g.zero != nil {
+		close(g.zero)
+		g.zero = nil
+	}
+}
+
+func (g *inflight) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// close refuses new streams from now on.
+func (g *inflight) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+}
+
+// idle returns a channel closed once no stream is in flight.
+func (g *inflight) idle() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch := make(chan struct{})
+	if g.n == 0 {
+		close(ch)
+		return ch
+	}
+	if g.zero == nil {
+		g.zero = make(chan struct{})
+	}
+	return g.zero
+}
+
+// sessionSet tracks live sessions so shutdown can send GoAway and close them.
+type sessionSet struct {
+	mu sync.Mutex
+	m  map[tunnel.Session]*link
+}
+
+func newSessionSet() *sessionSet { return &sessionSet{m: map[tunnel.Session]*link{}} }
+
+func (s *sessionSet) add(sess tunnel.Session) *link {
+	l := &link{sess: sess}
+	s.mu.Lock()
+	s.m[sess] = l
+	s.mu.Unlock()
+	return l
+}
+
+func (s *sessionSet) remove(sess tunnel.Session) {
+	s.mu.Lock()
+	delete(s.m, sess)
+	s.mu.Unlock()
+}
+
+// waitEmpty waits until every session has ended, or for at most d.
+func (s *sessionSet) waitEmpty(d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	s.mu.Lock()
+	sessions := make([]tunnel.Session, 0, len(s.m))
+	for sess := range s.m {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		select {
+		case <-sess.Done():
+		case <-deadline.C:
+			return
+		}
+	}
+}
+
+func (s *sessionSet) goAway(g proto.GoAway) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.m {
+		l.sendGoAway(g)
+	}
+}
+
+func (s *sessionSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sess := range s.m {
+		sess.Close()
+	}
+}

@@ -1,0 +1,330 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
+)
+
+// link is one session as the pool sees it: its load, its control stream
+// and what the probes on it measured.
+type link struct {
+	p     *Pool
+	relay *relay
+	sess  tunnel.Session
+	up    time.Time
+
+	streams  atomic.Int64 // request streams open through the pool
+	fails    atomic.Int64 // streams broken by the tunnel on this session
+	closing  atomic.Bool  // the pool is closing it: errors are not failures
+	draining atomic.Bool  // GoAway received
+
+	goAway  chan struct{} // closed on GoAway
+	goOnce  sync.Once
+	goMsg   atomic.Value // string
+	ctl     tunnel.Stream
+	ctlGone chan struct{} // closed when the control stream has ended
+	ctlDone chan struct{} // closed when the control goroutines have ended
+
+	mu     sync.Mutex
+	srtt   time.Duration        // smoothed probe round trip; 0 before the first
+	sent   map[uint64]time.Time // unanswered probes
+	oldest time.Time            // send time of the oldest unanswered probe
+	seq    uint64
+	ctlw   *proto.Writer
+}
+
+// ctlOpenTimeout bounds opening the control stream; a session that cannot
+// open one stream is not worth keeping.
+const ctlOpenTimeout = 5 * time.Second
+
+// newLink wraps a new session and starts probing it. A relay that does not
+// speak the control protocol (it answers the first Ping with an error End)
+// leaves the session without probes: liveness then rests on the
+// transport's heartbeat alone.
+func (p *Pool) newLink(ctx context.Context, r *relay, sess tunnel.Session) *link {
+	l := &link{p: p, relay: r, sess: sess, up: time.Now(), goAway: make(chan struct{}),
+		ctlGone: make(chan struct{}), ctlDone: make(chan struct{}), sent: map[uint64]time.Time{}}
+	octx, cancel := context.WithTimeout(ctx, ctlOpenTimeout)
+	st, err := sess.OpenStream(octx)
+	cancel()
+	if err != nil {
+		close(l.ctlDone)
+		return l
+	}
+	l.ctl, l.ctlw = st, proto.NewWriter(st)
+	if err := l.ping(); err != nil {
+		st.Close()
+		close(l.ctlDone)
+		return l
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	p.wg.Add(1)
+	go func() { defer wg.Done(); l.readControl() }()
+	go func() { defer wg.Done(); l.probe() }()
+	go func() { defer p.wg.Done(); wg.Wait(); close(l.ctlDone) }()
+	return l
+}
+
+// ping sends the next probe. Only one goroutine at a time calls it (newLink,
+// then probe), and the write happens outside mu so that a stalled write
+// never blocks cost.
+func (l *link) ping() error {
+	l.mu.Lock()
+	now := time.Now()
+	l.seq++
+	seq := l.seq
+	l.sent[seq] = now
+	if l.oldest.IsZero() {
+		l.oldest = now
+	}
+	l.mu.Unlock()
+	return l.ctlw.WritePing(seq)
+}
+
+// readControl reads Pongs and GoAway until the control stream ends.
+func (l *link) readControl() {
+	r := proto.NewReader(l.ctl)
+	defer r.Release()
+	defer func() {
+		// No more answers will come: forget the outstanding probes, so the
+		// session is neither suspected nor closed for them, and stop probing.
+		l.mu.Lock()
+		clear(l.sent)
+		l.oldest = time.Time{}
+		l.mu.Unlock()
+		close(l.ctlGone)
+		l.ctl.Close()
+	}()
+	for {
+		typ, p, err := r.Next()
+		if err != nil {
+			return
+		}
+		switch typ {
+		case proto.FramePong:
+			if seq, err := proto.ParseSeq(p); err == nil {
+				l.pong(seq)
+			}
+		case proto.FrameGoAway:
+			g, err := proto.ParseGoAway(p)
+			msg := "relay going away"
+			if err == nil && g.Message != "" {
+				msg = g.Message
+			}
+			l.markGoAway(msg)
+		default: // an older relay refusing the control stream: no probes
+			return
+		}
+	}
+}
+
+func (l *link) pong(seq uint64) {
+	l.mu.Lock()
+	sentAt, ok := l.sent[seq]
+	if ok {
+		sample := time.Since(sentAt)
+		if l.srtt == 0 {
+			l.srtt = sample
+		} else {
+			l.srtt = (7*l.srtt + sample) / 8
+		}
+		for s := range l.sent {
+			if s <= seq {
+				delete(l.sent, s)
+			}
+		}
+		l.oldest = time.Time{}
+		for _, t := range l.sent {
+			if l.oldest.IsZero() || t.Before(l.oldest) {
+				l.oldest = t
+			}
+		}
+	}
+	l.mu.Unlock()
+	if ok {
+		l.relay.br.success(true)
+	}
+}
+
+// probe pings every ProbeInterval and closes the session when a probe has
+// gone unanswered for ProbeTimeout. Besides measuring, the probes keep
+// packets flowing: a relay restarted after a crash answers them with a
+// QUIC stateless reset, so the session ends within one interval of the
+// relay being back instead of at the idle timeout.
+func (l *link) probe() {
+	t := time.NewTicker(l.p.cfg.ProbeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-l.sess.Done():
+			return
+		case <-l.ctlGone:
+			return
+		}
+		l.mu.Lock()
+		oldest := l.oldest
+		l.mu.Unlock()
+		if !oldest.IsZero() && time.Since(oldest) >= l.p.cfg.ProbeTimeout {
+			l.relay.stats.probeTimeouts.Add(1)
+			l.relay.br.failure(true)
+			l.p.log.Warn("tunnel session unresponsive; closing it", zap.String("relay", l.relay.dialer.Addr()),
+				zap.Duration("unanswered_for", time.Since(oldest)))
+			l.sess.Close()
+			return
+		}
+		if l.ping() != nil {
+			return
+		}
+	}
+}
+
+func (l *link) markGoAway(msg string) {
+	l.goOnce.Do(func() {
+		l.goMsg.Store(msg)
+		l.draining.Store(true)
+		close(l.goAway)
+		l.p.signal()
+	})
+}
+
+func (l *link) goAwayMsg() string {
+	s, _ := l.goMsg.Load().(string)
+	return s
+}
+
+// close closes the session on the pool's behalf and waits for the control
+// goroutines.
+func (l *link) close() {
+	l.closing.Store(true)
+	l.sess.Close()
+	<-l.ctlDone
+}
+
+func (l *link) numStreams() int { return int(l.streams.Load()) }
+
+// usable reports whether new streams may go to this session.
+func (l *link) usable() bool {
+	if l.draining.Load() {
+		return false
+	}
+	select {
+	case <-l.sess.Done():
+		return false
+	default:
+		return true
+	}
+}
+
+// suspectFactor multiplies the cost of a session whose probe is overdue:
+// it may be dead (a relay killed without a word), so it gets new streams
+// only when nothing better is up.
+const suspectFactor = 1000
+
+// cost ranks sessions for new streams, lowest first: open streams times
+// round trip, raised by recent tunnel failures, and by a large factor
+// while a probe is overdue. The constant 5ms keeps loopback-scale round
+// trips from dominating the load.
+func (l *link) cost(now time.Time) float64 {
+	l.mu.Lock()
+	srtt, oldest := l.srtt, l.oldest
+	l.mu.Unlock()
+	c := float64(1+l.streams.Load()) * (float64(srtt)/float64(time.Millisecond) + 5) * float64(1+l.fails.Load())
+	if !oldest.IsZero() && now.Sub(oldest) > max(2*l.p.cfg.ProbeInterval, 4*srtt) {
+		c *= suspectFactor
+	}
+	return c
+}
+
+// open opens a request stream on the session.
+func (l *link) open(ctx context.Context) (tunnel.Stream, error) {
+	st, err := l.sess.OpenStream(ctx)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, tunnel.ErrPeerGoingAway) {
+			l.failed()
+		}
+		return nil, err
+	}
+	l.streams.Add(1)
+	return &stream{Stream: st, l: l}, nil
+}
+
+// failed records a tunnel failure on this session.
+func (l *link) failed() {
+	if l.closing.Load() {
+		return
+	}
+	l.fails.Add(1)
+	l.relay.stats.streamFailures.Add(1)
+	l.relay.br.failure(false)
+}
+
+// stream is a request stream handed out by the pool: it keeps the
+// session's load count and reports to the relay's breaker whether the
+// tunnel carried it.
+type stream struct {
+	tunnel.Stream
+	l        *link
+	released sync.Once
+	local    atomic.Bool // closed or reset by the caller
+	seen     atomic.Bool // some data arrived
+	reported atomic.Bool
+}
+
+func (s *stream) Read(b []byte) (int, error) {
+	n, err := s.Stream.Read(b)
+	if n > 0 && s.seen.CompareAndSwap(false, true) {
+		s.l.relay.br.success(false)
+	}
+	if err != nil {
+		s.check(err)
+	}
+	return n, err
+}
+
+func (s *stream) Write(b []byte) (int, error) {
+	n, err := s.Stream.Write(b)
+	if err != nil {
+		s.check(err)
+	}
+	return n, err
+}
+
+// check counts err against the session when the tunnel, not the caller,
+// broke the stream; at most once per stream.
+func (s *stream) check(err error) {
+	if s.local.Load() || errors.Is(err, os.ErrDeadlineExceeded) {
+		return
+	}
+	if !errors.Is(err, tunnel.ErrSessionClosed) && !errors.Is(err, tunnel.ErrStreamReset) {
+		return
+	}
+	if s.reported.CompareAndSwap(false, true) {
+		s.l.failed()
+	}
+}
+
+func (s *stream) Close() error {
+	s.release()
+	return s.Stream.Close()
+}
+
+func (s *stream) Reset() error {
+	s.release()
+	return s.Stream.Reset()
+}
+
+func (s *stream) release() {
+	s.local.Store(true)
+	s.released.Do(func() { s.l.streams.Add(-1) })
+}
