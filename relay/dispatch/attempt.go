@@ -54,6 +54,7 @@ type caller struct {
 	in       *upstream.Inbound
 	route    *upstream.Route
 	conv     *conversion // nil unless the provider speaks another family
+	listing  []upstream.Target // a model listing merges these in
 	deadline time.Time
 	attempts int
 	// last is the most recent provider error answer, delivered (with the
