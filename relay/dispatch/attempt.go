@@ -53,7 +53,7 @@ type caller struct {
 	x        *exchange
 	in       *upstream.Inbound
 	route    *upstream.Route
-	conv     *conversion // nil unless the provider speaks another family
+	conv     *conversion       // nil unless the provider speaks another family
 	listing  []upstream.Target // a model listing merges these in
 	deadline time.Time
 	attempts int
