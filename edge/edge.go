@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,7 @@ type Edge struct {
 	pool     *pool.Pool
 	fwd      *forward.Forwarder
 	gatherer prometheus.Gatherer
+	keys     atomic.Pointer[auth.Keys] // swapped whole by SetKeys (config reload)
 }
 
 // New builds the edge and starts connecting to the relays in the background.
@@ -82,6 +84,7 @@ func New(cfg Config) (*Edge, error) {
 		return nil, err
 	}
 	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(p, cfg.SessionWait, cfg.Logger)}
+	e.keys.Store(cfg.Keys)
 	if err := e.registerMetrics(cfg.Metrics); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
@@ -103,6 +106,14 @@ func withDefaults(cfg Config) Config {
 		cfg.Logger = zap.NewNop()
 	}
 	return cfg
+}
+
+// SetKeys replaces the accepted client keys (a config reload); requests
+// already past the key check are not affected.
+func (e *Edge) SetKeys(k *auth.Keys) {
+	if k != nil {
+		e.keys.Store(k)
+	}
 }
 
 // WaitReady blocks until at least one tunnel session is up or ctx ends.
@@ -178,7 +189,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, query := ingress.TakeClientKey(r.Header, r.URL.RawQuery)
-	client, ok := e.cfg.Keys.Lookup(key)
+	client, ok := e.keys.Load().Lookup(key)
 	if !ok {
 		msg := "Invalid Strait client key"
 		if key == "" {

@@ -29,15 +29,24 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The SDKs' and net/http's idle keep-alive connections are closed
-		// in cleanup, but their reader goroutines exit asynchronously.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		// genai pulls in opencensus, whose view worker starts in init().
-		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
-	)
+	code := m.Run()
+	removeBinaries()
+	if code == 0 {
+		err := goleak.Find(
+			// The SDKs' and net/http's idle keep-alive connections are closed
+			// in cleanup, but their reader goroutines exit asynchronously.
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+			// genai pulls in opencensus, whose view worker starts in init().
+			goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // Keys the fake provider accepts: the relay must inject exactly these.

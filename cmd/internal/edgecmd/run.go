@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -28,6 +29,10 @@ type Server struct {
 	// its former name metrics_listen) is set.
 	Admin   net.Listener
 	Metrics *prometheus.Registry
+
+	file              *File          // as last loaded, to tell what a reload cannot change
+	front, tunnelCert *certs.KeyPair // swapped by Reload
+	log               *zap.Logger
 }
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
@@ -38,7 +43,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dialers, err := f.dialers(log)
+	dialers, tunnelCert, err := f.dialers(log)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +68,8 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	srv := &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front), Metrics: reg}
+	srv := &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front), Metrics: reg,
+		file: f, front: front, tunnelCert: tunnelCert, log: log}
 	if addr := f.adminListen(); addr != "" {
 		if srv.Admin, err = net.Listen("tcp", addr); err != nil {
 			ln.Close()
@@ -74,24 +80,26 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	return srv, nil
 }
 
-func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, error) {
+// dialers builds one dialer per relay, all presenting the returned client
+// certificate.
+func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error) {
 	kp, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: %w", err)
+		return nil, nil, fmt.Errorf("tunnel: %w", err)
 	}
-	pool, err := certs.LoadPool(f.Tunnel.CA)
+	roots, err := certs.LoadPool(f.Tunnel.CA)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel.ca: %w", err)
+		return nil, nil, fmt.Errorf("tunnel.ca: %w", err)
 	}
 	out := make([]tunnel.Dialer, 0, len(f.Tunnel.Relays))
 	for _, r := range f.Tunnel.Relays {
-		d, err := f.relayDialer(r, certs.ClientConfig(kp, pool, r.serverName()), log)
+		d, err := f.relayDialer(r, certs.ClientConfig(kp, roots, r.serverName()), log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, d)
 	}
-	return out, nil
+	return out, kp, nil
 }
 
 // relayDialer builds the dialer for one relay's configured transport.
@@ -133,3 +141,37 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Addr is the address the edge listens on.
 func (s *Server) Addr() net.Addr { return s.Listener.Addr() }
+
+// Reload re-reads the config at path and applies what can change while
+// running: client keys and both certificates (public HTTPS and tunnel
+// client). Everything is loaded and checked before anything is swapped,
+// so a broken file changes nothing; sessions and in-flight requests are
+// untouched. Listen addresses, relays and tunnel tuning take effect on
+// restart, which the log says.
+func (s *Server) Reload(path string) error {
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	keys, err := f.Keys()
+	if err != nil {
+		return err
+	}
+	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	tunnelCert, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
+	if err != nil {
+		return fmt.Errorf("tunnel: %w", err)
+	}
+	s.Edge.SetKeys(keys)
+	s.front.Adopt(front)
+	s.tunnelCert.Adopt(tunnelCert)
+	old := s.file
+	if f.Listen != old.Listen || f.Tunnel.CA != old.Tunnel.CA || !slices.Equal(f.Tunnel.Relays, old.Tunnel.Relays) {
+		s.log.Warn("listen, tunnel.ca and tunnel.relays changed in the file; they take effect on restart")
+	}
+	s.file = f
+	return nil
+}
