@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -23,16 +24,31 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/edge/apierr"
+	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/ingress"
+	"github.com/strait/strait/edge/quota"
+	"github.com/strait/strait/edge/ratelimit"
+	"github.com/strait/strait/edge/usage"
+	"github.com/strait/strait/edge/usagedb"
+	"github.com/strait/strait/proto"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/pool"
 )
 
 // Config configures an Edge.
 type Config struct {
-	Keys *auth.Keys // required
+	// Keys are the client keys; required. SetKeys replaces them later.
+	Keys *auth.Keys
+	// Policy is what the edge enforces beyond the keys themselves.
+	Policy Policy
+	// Usage, when set, persists usage per client, model and day, and
+	// quotas count from it across restarts. The edge does not close it.
+	Usage *usagedb.DB
+	// Audit, when set, receives one record per request. The edge does not
+	// close it.
+	Audit *audit.Log
 	// Relays are the tunnel dialers, one per relay. Required.
 	Relays []tunnel.Dialer
 	// SessionsPerRelay is the number of tunnel sessions per relay; zero means 2.
@@ -66,7 +82,15 @@ type Edge struct {
 	pool     *pool.Pool
 	fwd      *forward.Forwarder
 	gatherer prometheus.Gatherer
-	keys     atomic.Pointer[auth.Keys] // swapped whole by SetKeys (config reload)
+	metrics  *edgeMetrics
+
+	keys    atomic.Pointer[auth.Keys]
+	policy  Policy
+	limits  *ratelimit.Limiter // per client key name
+	ipLimit *ratelimit.Limiter // per source IP, for requests without a valid key
+	ledger  *quota.Ledger
+	store   *usagedb.DB
+	audit   *audit.Log
 }
 
 // New builds the edge and starts connecting to the relays in the background.
@@ -83,13 +107,47 @@ func New(cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(p, cfg.SessionWait, cfg.Logger)}
+	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(p, cfg.SessionWait, cfg.Logger),
+		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.keys.Store(cfg.Keys)
+	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
+	e.ledger = quota.NewLedger(e.policy.Now)
+	if err := e.loadUsage(); err != nil {
+		p.Close()
+		return nil, err
+	}
 	if err := e.registerMetrics(cfg.Metrics); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
 	return e, nil
+}
+
+// SetKeys swaps in a new key set (keys file changed, SIGHUP); requests
+// already past authentication keep the client they had.
+func (e *Edge) SetKeys(k *auth.Keys) {
+	if k != nil {
+		e.keys.Store(k)
+	}
+}
+
+// loadUsage primes the quota ledger with this month's usage from the store,
+// so quotas hold across restarts.
+func (e *Edge) loadUsage() error {
+	if e.store == nil {
+		return nil
+	}
+	now := e.policy.Now().UTC()
+	rows, err := e.store.Query(usagedb.Filter{From: time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Format("2006-01-02")})
+	if err != nil {
+		return fmt.Errorf("loading usage: %w", err)
+	}
+	for _, r := range rows {
+		t := quota.Totals{Tokens: r.Usage.Total(), Cost: r.Cost}
+		e.ledger.Load(r.Client, r.Day, t)
+		e.ledger.Load(r.Client, r.Day[:7], t)
+	}
+	return nil
 }
 
 func withDefaults(cfg Config) Config {
@@ -105,15 +163,8 @@ func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	cfg.Policy = cfg.Policy.withDefaults()
 	return cfg
-}
-
-// SetKeys replaces the accepted client keys (a config reload); requests
-// already past the key check are not affected.
-func (e *Edge) SetKeys(k *auth.Keys) {
-	if k != nil {
-		e.keys.Store(k)
-	}
 }
 
 // WaitReady blocks until at least one tunnel session is up or ctx ends.
@@ -179,33 +230,75 @@ func (e *Edge) health(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"tunnel_sessions": live})
 }
 
+// call is the state of one client request, from arrival to the last log
+// line.
+type call struct {
+	e     *Edge
+	r     *http.Request
+	tap   *tap
+	id    string
+	start time.Time
+	route ingress.Route
+
+	client      auth.Client // zero until authenticated
+	body        []byte
+	req         usage.Request
+	estimate    int64 // tokens taken from the buckets and reserved
+	reservation *quota.Reservation
+	hideUsage   bool // the edge added include_usage; the client must not see it
+
+	forwarded bool
+	forwardAt time.Time
+	headerAt  time.Time
+	timing    proto.RelayTiming
+	status    int
+	reason    string // why the edge refused it, for metrics and logs
+	detail    string
+	res       forward.Result
+}
+
 func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	id := newRequestID()
+	c := &call{e: e, r: r, id: newRequestID(), start: time.Now()}
+	c.tap = &tap{ResponseWriter: w, c: c}
+	defer c.finish()
 	route, ok := ingress.Classify(r.URL.Path, r.Header)
 	if !ok {
-		e.reject(w, r, id, ingress.FamilyGuess(r.Header, r.URL.RawQuery), &apierr.Error{Kind: apierr.NotFound,
-			Message: "Strait does not serve " + r.Method + " " + r.URL.Path + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"})
+		c.route.Family = ingress.FamilyGuess(r.Header, r.URL.RawQuery)
+		c.refuse(&rejection{reason: "not_found", err: &apierr.Error{Kind: apierr.NotFound,
+			Message: "Strait does not serve " + r.Method + " " + r.URL.Path + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
 		return
 	}
+	c.route = route
 	key, query := ingress.TakeClientKey(r.Header, r.URL.RawQuery)
-	client, ok := e.keys.Load().Lookup(key)
-	if !ok {
-		msg := "Invalid Strait client key"
-		if key == "" {
-			msg = "Missing Strait client key (send it as the SDK's API key)"
-		}
-		e.reject(w, r, id, route.Family, &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_api_key", Message: msg})
+	if rej := e.authenticate(c, key); rej != nil {
+		c.refuse(rej)
 		return
 	}
 	body, aerr := e.readBody(w, r)
 	if aerr != nil {
-		e.reject(w, r, id, route.Family, aerr)
+		c.refuse(&rejection{err: aerr, reason: "bad_request"})
 		return
 	}
-	res := e.fwd.Forward(w, r, &forward.Request{ID: id, Family: route.Family, Provider: route.Provider,
+	c.body, c.req = body, usage.Inspect(route.Path, body)
+	if rej := e.admit(c); rej != nil {
+		c.refuse(rej)
+		return
+	}
+	if route.Family == apierr.OpenAI && c.req.Stream && !c.req.IncludeUsage && strings.HasSuffix(route.Path, "/chat/completions") {
+		body, c.hideUsage = usage.ForceIncludeUsage(body)
+	}
+	c.forwarded, c.forwardAt = true, time.Now()
+	c.res = e.fwd.Forward(c.tap, r, &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
 		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body})
-	e.logRequest(id, client.Name, route, r, res, time.Since(start))
+}
+
+// refuse answers with the rejection's error in the caller's format.
+func (c *call) refuse(rej *rejection) {
+	c.reason, c.detail = rej.reason, rej.err.Message
+	for k, v := range rej.header {
+		c.tap.Header()[k] = v
+	}
+	apierr.Write(c.tap, c.route.Family, rej.err)
 }
 
 // readBody reads the whole body under the size limit, so a connection is
@@ -234,26 +327,6 @@ func (e *Edge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apierr
 func isJSON(contentType string) bool {
 	mt, _, _ := mime.ParseMediaType(contentType)
 	return mt == "application/json"
-}
-
-func (e *Edge) reject(w http.ResponseWriter, r *http.Request, id string, fam apierr.Family, aerr *apierr.Error) {
-	w.Header().Set("X-Strait-Request-Id", id)
-	apierr.Write(w, fam, aerr)
-	e.log.Info("request rejected", zap.String("request_id", id), zap.String("family", string(fam)),
-		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", aerr.Kind.Status()),
-		zap.String("reason", aerr.Message), zap.String("remote", r.RemoteAddr))
-}
-
-func (e *Edge) logRequest(id, client string, route ingress.Route, r *http.Request, res forward.Result, d time.Duration) {
-	fields := []zap.Field{zap.String("request_id", id), zap.String("client", client),
-		zap.String("family", string(route.Family)), zap.String("method", r.Method), zap.String("path", route.Path),
-		zap.Int("status", res.Status), zap.Int64("bytes", res.Bytes), zap.Bool("dispatched", res.Dispatched), zap.Int("attempts", res.Attempts),
-		zap.Duration("duration", d)}
-	if res.Err != nil {
-		e.log.Warn("request failed", append(fields, zap.Error(res.Err))...)
-		return
-	}
-	e.log.Info("request", fields...)
 }
 
 func newRequestID() string {

@@ -31,9 +31,15 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		e.gatherer = g
 	}
+	e.metrics = newEdgeMetrics()
 	// sessionCollector: tunnel sessions and streams by relay and transport,
 	// so a fallback from QUIC to WebSocket is visible at a glance.
-	return reg.Register(sessionCollector{e.pool})
+	for _, c := range append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e}) {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var (

@@ -31,23 +31,31 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	removeBinaries()
-	if code == 0 {
-		err := goleak.Find(
-			// The SDKs' and net/http's idle keep-alive connections are closed
-			// in cleanup, but their reader goroutines exit asynchronously.
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-			goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-			// genai pulls in opencensus, whose view worker starts in init().
-			goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
-		)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-			code = 1
-		}
+	if code == 0 && !scanForSecrets(os.Stderr) {
+		code = 1
 	}
-	os.Exit(code)
+	if code != 0 {
+		os.Exit(code)
+	}
+	goleak.VerifyTestMain(noRun{},
+		// The SDKs' and net/http's idle keep-alive connections are closed
+		// in cleanup, but their reader goroutines exit asynchronously.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		// genai pulls in opencensus, whose view worker starts in init().
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		// lumberjack starts one mill goroutine per log file and never stops
+		// it (natefinch/lumberjack#56): one per audit log, per process.
+		goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),
+	)
 }
+
+// noRun lets goleak.VerifyTestMain check for leaks after the tests (and the
+// secret scan) have run already.
+type noRun struct{}
+
+func (noRun) Run() int { return 0 }
 
 // Keys the fake provider accepts: the relay must inject exactly these.
 var providerKeys = fakeprovider.Keys{
@@ -86,6 +94,7 @@ type stack struct {
 	edgeStop  func()
 	edgeReady func(context.Context) error
 	edge      *edge.Edge
+	opts      stackOptions
 }
 
 type stackOptions struct {
@@ -105,6 +114,8 @@ type stackOptions struct {
 	// upstreamH2 serves the fake provider over TLS with HTTP/2, trusted by
 	// the relay through upstream_ca; upstream connections are counted.
 	upstreamH2 bool
+	// edgeEdit changes the edge's config before it starts.
+	edgeEdit func(*edgecmd.File)
 }
 
 func newStack(t *testing.T, opts stackOptions) *stack {
@@ -114,6 +125,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	watchSecrets(t, s.dir)
 	if opts.fake.Keys == (fakeprovider.Keys{}) {
 		opts.fake.Keys = providerKeys
 	}
@@ -220,7 +232,7 @@ func (s *stack) startRelay(socks relaycmd.Sockets, edit func(*relaycmd.File)) {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	s.relayLogs = logs
-	srv, err := relaycmd.Build(f, socks, zap.New(core))
+	srv, err := relaycmd.Build(f, socks, zap.New(teeToSink(core)))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -258,7 +270,6 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		MaxBody:      opts.edgeMaxBody,
 		SessionWait:  opts.sessionWait,
 		DrainTimeout: 2 * time.Second,
-		AdminListen:  "127.0.0.1:0",
 	}
 }
 
@@ -286,7 +297,16 @@ func (s *stack) startEdge(opts stackOptions) {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	s.edgeLogs = logs
-	srv, err := edgecmd.Build(s.edgeFile(opts), ln, zap.New(core))
+	f := s.edgeFile(opts)
+	// Only the stack's own edge has the store (it is locked while open)
+	// and the admin listener.
+	f.DataDir, f.Audit = s.path("edge-data"), edgecmd.AuditFile{Path: s.path("audit.jsonl")}
+	f.AdminListen = "127.0.0.1:0"
+	if opts.edgeEdit != nil {
+		opts.edgeEdit(f)
+	}
+	s.opts = opts
+	srv, err := edgecmd.Build(f, ln, zap.New(teeToSink(core)))
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -25,15 +25,16 @@ type Kind int
 
 // Error kinds, each with one HTTP status.
 const (
-	InvalidRequest  Kind = iota // 400
-	Unauthenticated             // 401
-	NotFound                    // 404
-	TooLarge                    // 413
-	RateLimited                 // 429
-	Internal                    // 500
-	BadGateway                  // 502: the relay or provider failed
-	Unavailable                 // 503: no tunnel session to any relay
-	GatewayTimeout              // 504
+	InvalidRequest   Kind = iota // 400
+	Unauthenticated              // 401
+	NotFound                     // 404
+	TooLarge                     // 413
+	RateLimited                  // 429
+	Internal                     // 500
+	BadGateway                   // 502: the relay or provider failed
+	Unavailable                  // 503: no tunnel session to any relay
+	GatewayTimeout               // 504
+	PermissionDenied             // 403: a valid key that may not do this
 )
 
 // Status returns the HTTP status of a kind.
@@ -58,6 +59,8 @@ var kinds = map[Kind]kindInfo{
 	BadGateway:      {502, "server_error", "api_error", "UNAVAILABLE"},
 	Unavailable:     {503, "server_error", "overloaded_error", "UNAVAILABLE"},
 	GatewayTimeout:  {504, "server_error", "api_error", "DEADLINE_EXCEEDED"},
+	// OpenAI answers 403 with invalid_request_error and a code.
+	PermissionDenied: {403, "invalid_request_error", "permission_error", "PERMISSION_DENIED"},
 }
 
 // Error is an error Strait produces for a client.

@@ -14,10 +14,11 @@ import (
 // App is the strait-edge command line.
 func App() *ucli.App {
 	return &ucli.App{
-		Name:     "strait-edge",
-		Usage:    "domestic end of the Strait tunnel: serves official SDKs over HTTPS",
-		Flags:    cli.CommonFlags(),
-		Commands: []*ucli.Command{runCommand(), checkCommand(), cli.CertsCommand(), cli.VersionCommand("strait-edge")},
+		Name:  "strait-edge",
+		Usage: "domestic end of the Strait tunnel: serves official SDKs over HTTPS",
+		Flags: cli.CommonFlags(),
+		Commands: []*ucli.Command{runCommand(), checkCommand(), keysCommand(), usageCommand(), cli.CertsCommand(),
+			cli.VersionCommand("strait-edge")},
 	}
 }
 
@@ -66,5 +67,17 @@ func describe(w io.Writer, f *File, nkeys int) {
 		fmt.Fprintf(w, "relay:  %s (transport %s, QUIC at %s, server name %q, mutual TLS 1.3, CA %s)\n",
 			r.Address, r.transport(), r.quicAddress(), r.serverName(), f.Tunnel.CA)
 	}
-	fmt.Fprintf(w, "client keys: %d\n", nkeys)
+	fmt.Fprintf(w, "client keys: %d (%d in the config)\n", nkeys, len(f.ClientKeys))
+	if f.DataDir != "" {
+		fmt.Fprintf(w, "data:   %s (keys file %s, usage store %s)\n", f.DataDir, f.KeysPath(), f.UsagePath())
+	} else {
+		fmt.Fprintf(w, "data:   none (usage and quotas in memory only; no CLI-managed keys)\n")
+	}
+	if a := f.adminListen(); a != "" {
+		fmt.Fprintf(w, "admin:  http://%s (/metrics, /healthz, /readyz, /usage)\n", a)
+	}
+	if f.Audit.Path != "" {
+		fmt.Fprintf(w, "audit:  %s (bodies recorded: %v)\n", f.Audit.Path, f.Audit.Bodies)
+	}
+	fmt.Fprintf(w, "prices: %d model patterns\n", len(f.Prices))
 }

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/keystore"
+	"github.com/strait/strait/edge/quota"
+	"github.com/strait/strait/edge/usagedb"
 )
 
 // File is the edge's YAML config.
@@ -30,6 +34,39 @@ type File struct {
 	// MetricsListen is the former name of AdminListen, still accepted.
 	MetricsListen string        `yaml:"metrics_listen"`
 	DrainTimeout  time.Duration `yaml:"drain_timeout"`
+	// DataDir holds the keys file (keys created with "strait-edge keys")
+	// and the usage store. Empty: no CLI keys, and usage and quotas live
+	// in memory only (they restart from zero with the edge).
+	DataDir string `yaml:"data_dir"`
+	// Limits are edge-wide policy settings.
+	Limits LimitsFile `yaml:"limits"`
+	// Prices price models in USD per million tokens, for spend budgets.
+	Prices quota.Prices `yaml:"prices"`
+	// Audit configures the audit log; off without a path.
+	Audit AuditFile `yaml:"audit"`
+
+	path string // where Load read it from, for reloads
+}
+
+// LimitsFile holds edge-wide limits.
+type LimitsFile struct {
+	// UnauthenticatedRPM limits requests per minute per source IP without
+	// a valid key; zero means 60, negative means no limit.
+	UnauthenticatedRPM int64 `yaml:"unauthenticated_rpm"`
+	// OutputEstimate is the output tokens reserved for a request without
+	// max_tokens; zero means 1024.
+	OutputEstimate int64 `yaml:"output_estimate"`
+}
+
+// AuditFile configures the audit log (JSON lines, rotated by lumberjack).
+type AuditFile struct {
+	Path       string `yaml:"path"`
+	MaxSizeMB  int    `yaml:"max_size_mb"`
+	MaxBackups int    `yaml:"max_backups"`
+	MaxAgeDays int    `yaml:"max_age_days"`
+	Compress   bool   `yaml:"compress"`
+	// Bodies records prompts and completions too (off by default).
+	Bodies bool `yaml:"bodies"`
 }
 
 // adminListen is the admin address under either of its names.
@@ -98,6 +135,11 @@ type RelayFile struct {
 type ClientKey struct {
 	Name string `yaml:"name"`
 	Key  string `yaml:"key"`
+	// Models are allowed model patterns ("gpt-4o*"); empty allows all.
+	Models []string `yaml:"models"`
+	// Expires, when set, is when the key stops working (RFC 3339).
+	Expires time.Time   `yaml:"expires"`
+	Limits  auth.Limits `yaml:"limits"`
 }
 
 // Load reads and validates a config file.
@@ -106,6 +148,7 @@ func Load(path string) (*File, error) {
 	if err := cli.LoadYAML(path, &f); err != nil {
 		return nil, err
 	}
+	f.path = path
 	return &f, f.validate()
 }
 
@@ -139,24 +182,49 @@ func (f *File) validate() error {
 	if f.AdminListen != "" && f.MetricsListen != "" && f.AdminListen != f.MetricsListen {
 		errs = append(errs, errors.New("admin_listen and metrics_listen (its former name) disagree; keep admin_listen"))
 	}
-	if len(f.ClientKeys) == 0 {
-		errs = append(errs, errors.New("client_keys: at least one is required"))
+	if len(f.ClientKeys) == 0 && f.DataDir == "" {
+		errs = append(errs, errors.New("client_keys: at least one is required without a data_dir (where `strait-edge keys create` stores keys)"))
+	}
+	if err := f.Prices.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// Keys resolves client keys from the environment and indexes them.
+// Keys resolves the config's client keys from the environment, adds those
+// in the data directory's keys file, and indexes them.
 func (f *File) Keys() (*auth.Keys, error) {
-	specs := make([]auth.KeySpec, 0, len(f.ClientKeys))
+	entries := make([]auth.Entry, 0, len(f.ClientKeys))
 	for i, k := range f.ClientKeys {
 		secret, err := cli.ExpandSecret(k.Key)
 		if err != nil {
 			return nil, fmt.Errorf("client_keys[%d] (%s): %w", i, k.Name, err)
 		}
-		specs = append(specs, auth.KeySpec{Name: k.Name, Key: secret})
+		if len(secret) < auth.MinKeyLength {
+			return nil, fmt.Errorf("client_keys[%d] (%s): shorter than %d characters", i, k.Name, auth.MinKeyLength)
+		}
+		entries = append(entries, auth.Entry{Digest: auth.DigestOf(secret),
+			Client: auth.Client{Name: k.Name, Models: k.Models, Expires: k.Expires, Limits: k.Limits}})
 	}
-	return auth.NewKeys(specs)
+	if f.DataDir != "" {
+		kf, err := keystore.Load(f.KeysPath())
+		if err != nil {
+			return nil, err
+		}
+		stored, err := kf.Entries()
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, stored...)
+	}
+	return auth.NewKeySet(entries)
 }
+
+// KeysPath is the keys file in the data directory.
+func (f *File) KeysPath() string { return filepath.Join(f.DataDir, keystore.FileName) }
+
+// UsagePath is the usage store in the data directory.
+func (f *File) UsagePath() string { return filepath.Join(f.DataDir, usagedb.FileName) }
 
 // transport is the configured transport, "auto" by default.
 func (r RelayFile) transport() string {

@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -13,6 +16,9 @@ import (
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/admin"
 	"github.com/strait/strait/edge"
+	"github.com/strait/strait/edge/audit"
+	"github.com/strait/strait/edge/keystore"
+	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
 	"github.com/strait/strait/tunnel/pool"
@@ -29,10 +35,14 @@ type Server struct {
 	// its former name metrics_listen) is set.
 	Admin   net.Listener
 	Metrics *prometheus.Registry
+	// Usage and Audit are open when data_dir and audit.path are set; Serve
+	// closes them after the edge.
+	Usage *usagedb.DB
+	Audit *audit.Log
+	file  *File
+	log   *zap.Logger
 
-	file              *File          // as last loaded, to tell what a reload cannot change
 	front, tunnelCert *certs.KeyPair // swapped by Reload
-	log               *zap.Logger
 }
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
@@ -56,24 +66,28 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	reg := admin.NewRegistry()
-	e, err := edge.New(edge.Config{Metrics: reg,
+	srv := &Server{Listener: ln, TLS: certs.FrontConfig(front), Metrics: admin.NewRegistry(), file: f, log: log,
+		front: front, tunnelCert: tunnelCert}
+	if err := srv.openStores(f); err != nil {
+		srv.closeAll()
+		return nil, err
+	}
+	srv.Edge, err = edge.New(edge.Config{Metrics: srv.Metrics,
 		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.SessionsPerRelay,
 		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
 		Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
 			ProbeTimeout: f.Tunnel.ProbeTimeout},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
+		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
+		Usage:  srv.Usage, Audit: srv.Audit,
 	})
 	if err != nil {
-		ln.Close()
+		srv.closeAll()
 		return nil, err
 	}
-	srv := &Server{Edge: e, Listener: ln, TLS: certs.FrontConfig(front), Metrics: reg,
-		file: f, front: front, tunnelCert: tunnelCert, log: log}
 	if addr := f.adminListen(); addr != "" {
 		if srv.Admin, err = net.Listen("tcp", addr); err != nil {
-			ln.Close()
-			e.Close()
+			srv.closeAll()
 			return nil, fmt.Errorf("admin_listen: %w", err)
 		}
 	}
@@ -131,13 +145,89 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, log *zap.Logger) (tunnel
 		PreferredTimeout: t.QUICFallbackAfter, RetryPreferred: t.QUICRetry, Logger: log})
 }
 
-// Serve runs until ctx ends, drains, and closes the tunnel pool.
+// openStores opens the usage store and the audit log the config asks for.
+func (s *Server) openStores(f *File) error {
+	if f.DataDir != "" {
+		if err := os.MkdirAll(f.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data_dir: %w", err)
+		}
+		db, err := usagedb.Open(f.UsagePath(), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		s.Usage = db
+	}
+	if f.Audit.Path != "" {
+		s.Audit = audit.Open(audit.Config{Path: f.Audit.Path, MaxSizeMB: f.Audit.MaxSizeMB, MaxBackups: f.Audit.MaxBackups,
+			MaxAgeDays: f.Audit.MaxAgeDays, Compress: f.Audit.Compress, Bodies: f.Audit.Bodies})
+	}
+	return nil
+}
+
+// closeAll releases what Build opened, in reverse order.
+func (s *Server) closeAll() {
+	if s.Admin != nil {
+		s.Admin.Close()
+	}
+	s.Listener.Close() // Serve's shutdown closed it already; harmless twice
+	if s.Edge != nil {
+		s.Edge.Close()
+	}
+	if s.Usage != nil {
+		if err := s.Usage.Close(); err != nil {
+			s.log.Error("closing the usage store", zap.Error(err))
+		}
+	}
+	if err := s.Audit.Close(); err != nil {
+		s.log.Error("closing the audit log", zap.Error(err))
+	}
+}
+
+// ReloadKeys re-reads the client keys (config file's and keys file's) and
+// swaps them in; on error the edge keeps the keys it has.
+func (s *Server) ReloadKeys() error {
+	f := s.file
+	if f.path != "" { // re-read the config too: SIGHUP may follow an edit of client_keys
+		var err error
+		if f, err = Load(f.path); err != nil {
+			return err
+		}
+	}
+	keys, err := f.Keys()
+	if err != nil {
+		return err
+	}
+	s.Edge.SetKeys(keys)
+	s.log.Info("client keys reloaded", zap.Int("keys", keys.Len()))
+	return nil
+}
+
+// Serve runs until ctx ends, drains, and closes the tunnel pool, then the
+// usage store (which writes its last second) and the audit log.
 func (s *Server) Serve(ctx context.Context) error {
-	defer s.Edge.Close()
-	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Edge.Ready}))
+	defer s.closeAll()
+	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Edge.Ready,
+		Routes: map[string]http.Handler{"GET /usage": s.Edge.UsageHandler()}}))
 	defer stop()
+	if s.file.DataDir != "" {
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			keystore.Watch(wctx, s.file.KeysPath(), keysPoll, func() {
+				if err := s.ReloadKeys(); err != nil {
+					s.log.Error("client keys changed but could not be loaded; keeping the previous ones", zap.Error(err))
+				}
+			})
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	return s.Edge.Serve(ctx, s.Listener, s.TLS)
 }
+
+// keysPoll is how often the keys file is checked for changes: a disabled
+// key stops working within this.
+const keysPoll = 500 * time.Millisecond
 
 // Addr is the address the edge listens on.
 func (s *Server) Addr() net.Addr { return s.Listener.Addr() }
@@ -168,10 +258,9 @@ func (s *Server) Reload(path string) error {
 	s.Edge.SetKeys(keys)
 	s.front.Adopt(front)
 	s.tunnelCert.Adopt(tunnelCert)
-	old := s.file
-	if f.Listen != old.Listen || f.Tunnel.CA != old.Tunnel.CA || !slices.Equal(f.Tunnel.Relays, old.Tunnel.Relays) {
-		s.log.Warn("listen, tunnel.ca and tunnel.relays changed in the file; they take effect on restart")
+	started := s.file
+	if f.Listen != started.Listen || f.Tunnel.CA != started.Tunnel.CA || !slices.Equal(f.Tunnel.Relays, started.Tunnel.Relays) {
+		s.log.Warn("listen, tunnel.ca or tunnel.relays differ from the config the edge started with; they take effect on restart")
 	}
-	s.file = f
 	return nil
 }

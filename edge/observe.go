@@ -1,0 +1,220 @@
+package edge
+
+import (
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/edge/audit"
+	"github.com/strait/strait/edge/quota"
+	"github.com/strait/strait/edge/usage"
+	"github.com/strait/strait/edge/usagedb"
+	"github.com/strait/strait/proto"
+)
+
+// edgeMetrics are the per-request series of the edge.
+type edgeMetrics struct {
+	requests   *prometheus.CounterVec
+	ttfb       *prometheus.HistogramVec
+	gap        *prometheus.HistogramVec
+	duration   *prometheus.HistogramVec
+	overhead   prometheus.Histogram
+	tokens     *prometheus.CounterVec
+	cost       *prometheus.CounterVec
+	rejections *prometheus.CounterVec
+	bytes      *prometheus.CounterVec
+	resends    prometheus.Counter
+}
+
+var (
+	latencyBuckets  = prometheus.ExponentialBucketsRange(0.005, 120, 16)
+	gapBuckets      = prometheus.ExponentialBucketsRange(0.001, 60, 14)
+	overheadBuckets = prometheus.ExponentialBucketsRange(0.00005, 1, 14)
+)
+
+func newEdgeMetrics() *edgeMetrics {
+	return &edgeMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strait_requests_total",
+			Help: "Client requests by API family, model, status and client key name."}, []string{"family", "model", "status", "key"}),
+		ttfb: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "strait_time_to_first_byte_seconds",
+			Help: "From the request's arrival to the first response body byte sent to the client.", Buckets: latencyBuckets}, []string{"family"}),
+		gap: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "strait_inter_event_gap_seconds",
+			Help: "Time between consecutive response writes to the client (stream events).", Buckets: gapBuckets}, []string{"family"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "strait_request_duration_seconds",
+			Help: "From the request's arrival to the end of its response.", Buckets: latencyBuckets}, []string{"family"}),
+		overhead: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "strait_edge_overhead_seconds",
+			Help: "Edge's own time per request before it enters the tunnel (auth, body, policy); excludes tunnel and provider.", Buckets: overheadBuckets}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strait_tokens_total",
+			Help: "Tokens by client key name and kind (input, cache_read, cache_write, output)."}, []string{"key", "kind"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strait_cost_usd_total",
+			Help: "Spend by client key name, from the price table."}, []string{"key"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strait_rejections_total",
+			Help: "Requests refused by the edge's policy, by reason (invalid_key, rate_limit_requests, rate_limit_tokens, ip_rate_limit, quota, model_not_allowed, ...)."}, []string{"reason"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strait_bytes_total",
+			Help: "Body bytes from clients (in) and to clients (out)."}, []string{"direction"}),
+		resends: prometheus.NewCounter(prometheus.CounterOpts{Name: "strait_tunnel_resends_total",
+			Help: "Requests re-sent on another tunnel session because theirs failed before the relay dispatched them."}),
+	}
+}
+
+func (m *edgeMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.ttfb, m.gap, m.duration, m.overhead, m.tokens, m.cost, m.rejections, m.bytes, m.resends}
+}
+
+// labelSafe keeps client-chosen strings (model names) from exploding the
+// metrics' cardinality or carrying garbage.
+var labelSafe = regexp.MustCompile(`^[A-Za-z0-9._:/@-]{1,64}$`)
+
+func modelLabel(m string) string {
+	if m == "" || labelSafe.MatchString(m) {
+		return m
+	}
+	return "other"
+}
+
+// quotaCollector reports, at scrape time, the share of each quota that each
+// key has used (settled plus in flight), for "quota nearly spent" alerts.
+type quotaCollector struct{ e *Edge }
+
+var quotaDesc = prometheus.NewDesc("strait_quota_used_ratio",
+	"Share of a client key's quota or budget used in the current UTC day or month (1 = exhausted).",
+	[]string{"key", "quota"}, nil)
+
+func (q quotaCollector) Describe(ch chan<- *prometheus.Desc) { ch <- quotaDesc }
+
+func (q quotaCollector) Collect(ch chan<- prometheus.Metric) {
+	now := q.e.policy.Now()
+	day, month := quota.Day(now), quota.Month(now)
+	for _, c := range q.e.keys.Load().Clients() {
+		lim := c.Limits
+		d, m := q.e.ledger.Used(c.Name, day), q.e.ledger.Used(c.Name, month)
+		for _, x := range []struct {
+			name      string
+			used, lim float64
+		}{
+			{"daily_tokens", float64(d.Tokens), float64(lim.DailyTokens)},
+			{"monthly_tokens", float64(m.Tokens), float64(lim.MonthlyTokens)},
+			{"daily_budget", d.Cost, lim.DailyBudget},
+			{"monthly_budget", m.Cost, lim.MonthlyBudget},
+		} {
+			if x.lim > 0 {
+				ch <- prometheus.MustNewConstMetric(quotaDesc, prometheus.GaugeValue, x.used/x.lim, c.Name, x.name)
+			}
+		}
+	}
+}
+
+// finish accounts for a request once it is over, whether it was served,
+// refused or broken off (it runs deferred, also while the forwarder aborts
+// a broken stream with http.ErrAbortHandler).
+func (c *call) finish() {
+	e := c.e
+	c.tap.finish()
+	end := time.Now()
+	u, source := c.usage()
+	cost := e.policy.Prices.Cost(c.req.Model, u)
+	if c.reservation != nil {
+		c.reservation.Settle(quota.Totals{Tokens: u.Total(), Cost: cost})
+		e.limits.Adjust(c.client.Name, u.Total()-c.estimate)
+	}
+	if e.store != nil && c.forwarded {
+		e.store.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Usage: u, Cost: cost})
+	}
+	status := c.status
+	if status == 0 {
+		status = 499 // the client left before any response
+	}
+	var ttfb time.Duration
+	if !c.tap.firstByte.IsZero() {
+		ttfb = c.tap.firstByte.Sub(c.start)
+	}
+	if m := e.metrics; m != nil {
+		fam := string(c.route.Family)
+		m.requests.WithLabelValues(fam, modelLabel(c.req.Model), strconv.Itoa(status), c.client.Name).Inc()
+		m.duration.WithLabelValues(fam).Observe(end.Sub(c.start).Seconds())
+		if ttfb > 0 {
+			m.ttfb.WithLabelValues(fam).Observe(ttfb.Seconds())
+		}
+		if c.forwarded {
+			m.overhead.Observe(c.edgeTime().Seconds())
+		}
+		if c.reason != "" {
+			m.rejections.WithLabelValues(c.reason).Inc()
+		}
+		if c.client.Name != "" && u.Total() > 0 {
+			for kind, n := range map[string]int64{"input": u.Input, "cache_read": u.CacheRead, "cache_write": u.CacheWrite, "output": u.Output} {
+				m.tokens.WithLabelValues(c.client.Name, kind).Add(float64(n))
+			}
+			m.cost.WithLabelValues(c.client.Name).Add(cost)
+		}
+		m.bytes.WithLabelValues("in").Add(float64(len(c.body)))
+		m.bytes.WithLabelValues("out").Add(float64(c.tap.bytes))
+		if c.res.Attempts > 1 {
+			m.resends.Add(float64(c.res.Attempts - 1))
+		}
+	}
+	c.log(status, ttfb, end.Sub(c.start), u, source)
+	c.auditEntry(status, ttfb, end.Sub(c.start), u, source, cost)
+}
+
+// usage is what the request consumed and whether the provider said so.
+func (c *call) usage() (u usage.Usage, source string) {
+	if !c.forwarded || c.tap.meter == nil {
+		return u, ""
+	}
+	u = c.tap.meter.Result(len(c.body))
+	if u.Estimated {
+		return u, "estimated"
+	}
+	return u, "reported"
+}
+
+// edgeTime is the edge's own time before the request entered the tunnel.
+func (c *call) edgeTime() time.Duration {
+	if c.forwardAt.IsZero() {
+		return time.Since(c.start)
+	}
+	return c.forwardAt.Sub(c.start)
+}
+
+// log writes the request's one log line. Never the key: only its name.
+func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source string) {
+	fields := []zap.Field{zap.String("request_id", c.id), zap.String("key", c.client.Name),
+		zap.String("family", string(c.route.Family)), zap.String("method", c.r.Method), zap.String("path", c.r.URL.Path),
+		zap.String("model", c.req.Model), zap.Int("status", status), zap.Duration("ttfb", ttfb), zap.Duration("duration", d),
+		zap.Int64("tokens_in", u.Input+u.CacheRead+u.CacheWrite), zap.Int64("tokens_out", u.Output),
+		zap.String("usage", source), zap.Int("attempts", c.res.Attempts), zap.Bool("dispatched", c.res.Dispatched),
+		zap.Int64("bytes", c.tap.bytes), zap.String("remote", c.r.RemoteAddr)}
+	if c.timing != (proto.RelayTiming{}) {
+		fields = append(fields, zap.Duration("relay_time", c.timing.Relay), zap.Duration("upstream_first_byte", c.timing.Upstream))
+	}
+	switch {
+	case c.reason != "":
+		c.e.log.Info("request rejected", append(fields, zap.String("reason", c.reason), zap.String("detail", c.detail))...)
+	case c.res.Err != nil:
+		c.e.log.Warn("request failed", append(fields, zap.Error(c.res.Err))...)
+	default:
+		c.e.log.Info("request", fields...)
+	}
+}
+
+func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, source string, cost float64) {
+	if c.e.audit == nil {
+		return
+	}
+	ent := &audit.Entry{Time: c.start.UTC(), RequestID: c.id, ClientIP: sourceIP(c.r), Key: c.client.Name,
+		Family: string(c.route.Family), Method: c.r.Method, Path: c.r.URL.Path, Model: c.req.Model, Stream: c.req.Stream,
+		Status: status, Reason: c.reason, TTFBMs: ms(ttfb), DurationMs: ms(d), Usage: u, UsageSource: source, Cost: cost,
+		Attempts: c.res.Attempts, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes}
+	if c.e.audit.Bodies() {
+		ent.RequestBody, ent.ResponseBody = string(c.body), string(c.tap.body)
+	}
+	if err := c.e.audit.Write(ent); err != nil {
+		c.e.log.Error("audit log write failed", zap.Error(err))
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

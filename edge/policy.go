@@ -1,0 +1,143 @@
+package edge
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/strait/strait/edge/apierr"
+	"github.com/strait/strait/edge/quota"
+	"github.com/strait/strait/edge/ratelimit"
+	"github.com/strait/strait/edge/usage"
+)
+
+// Policy configures what the edge enforces beyond a valid key. The zero
+// value enforces only the keys' own limits.
+type Policy struct {
+	// Prices price models for spend budgets and the usage report.
+	Prices quota.Prices
+	// UnauthRPM limits requests per minute per source IP that come without
+	// a valid key (guessing keys, misconfigured clients); zero means 60,
+	// negative means no limit.
+	UnauthRPM int64
+	// OutputEstimate is the output tokens reserved for a request that sets
+	// no max_tokens; zero means 1024.
+	OutputEstimate int64
+	// Now is the clock; nil means time.Now (tests step their own).
+	Now func() time.Time
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.UnauthRPM == 0 {
+		p.UnauthRPM = 60
+	}
+	if p.OutputEstimate <= 0 {
+		p.OutputEstimate = 1024
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	return p
+}
+
+// rejection is a refused request: the error for the client, the extra
+// headers that explain it, and the metric reason.
+type rejection struct {
+	err    *apierr.Error
+	header http.Header
+	reason string
+}
+
+// authenticate finds the client for key. A request without a valid key
+// spends its source IP's allowance first, so key guessing is slowed.
+func (e *Edge) authenticate(c *call, key string) *rejection {
+	client, ok := e.keys.Load().Lookup(key)
+	if !ok {
+		if e.policy.UnauthRPM > 0 {
+			if d := e.ipLimit.Take(sourceIP(c.r), e.policy.UnauthRPM, 0, 0); !d.OK {
+				return rateLimited(c.route.Family, d, "unauthenticated requests from this IP address", "ip_rate_limit")
+			}
+		}
+		msg := "Invalid Strait client key"
+		if key == "" {
+			msg = "Missing Strait client key (send it as the SDK's API key)"
+		}
+		return &rejection{err: &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_api_key", Message: msg},
+			reason: "invalid_key"}
+	}
+	c.client = client
+	if err := client.Usable(e.policy.Now()); err != nil {
+		return &rejection{err: &apierr.Error{Kind: apierr.Unauthenticated, Code: "invalid_api_key", Message: err.Error()},
+			reason: "key_unusable"}
+	}
+	return nil
+}
+
+// admit applies the client's model allow-list, rate limits and quotas to a
+// request whose body is read. On success the request holds a quota
+// reservation (c.reservation) and its estimate is taken from the buckets.
+func (e *Edge) admit(c *call) *rejection {
+	lim := c.client.Limits
+	if !c.client.Allows(c.req.Model) {
+		return &rejection{err: &apierr.Error{Kind: apierr.PermissionDenied, Code: "model_not_allowed",
+			Message: "Strait client key " + strconv.Quote(c.client.Name) + " may not use model " + strconv.Quote(c.req.Model)},
+			reason: "model_not_allowed"}
+	}
+	c.estimate = c.req.Estimate(len(c.body), e.policy.OutputEstimate)
+	if d := e.limits.Take(c.client.Name, lim.RPM, lim.TPM, c.estimate); !d.OK {
+		return rateLimited(c.route.Family, d, d.Limit+" per minute of key "+strconv.Quote(c.client.Name), "rate_limit_"+d.Limit)
+	}
+	in := usage.EstimateTokens(len(c.body))
+	want := quota.Totals{Tokens: c.estimate,
+		Cost: e.policy.Prices.Cost(c.req.Model, usage.Usage{Input: in, Output: c.estimate - in})}
+	res, ex := e.ledger.Reserve(c.client.Name, lim, want)
+	if ex != nil {
+		e.limits.Adjust(c.client.Name, -c.estimate) // not sent: give the tokens back
+		h := http.Header{}
+		h.Set("X-Should-Retry", "false") // the SDKs' retry loops must not hammer an exhausted quota
+		return &rejection{err: &apierr.Error{Kind: apierr.RateLimited, Code: "insufficient_quota", Message: ex.Error(),
+			RetryAfter: time.Until(ex.Reset)}, header: h, reason: "quota"}
+	}
+	c.reservation = res
+	return nil
+}
+
+// rateLimited is a 429 with Retry-After and the x-ratelimit-* headers of
+// the caller's API family.
+func rateLimited(fam apierr.Family, d ratelimit.Decision, what, reason string) *rejection {
+	h := http.Header{}
+	setRateLimitHeaders(h, fam, d)
+	return &rejection{err: &apierr.Error{Kind: apierr.RateLimited, Code: "rate_limit_exceeded",
+		RetryAfter: d.RetryAfter, Message: "Strait rate limit reached for " + what + "; retry after " +
+			d.RetryAfter.Round(time.Millisecond).String()}, header: h, reason: reason}
+}
+
+// setRateLimitHeaders writes OpenAI's x-ratelimit-* headers (which other
+// clients and proxies also read) and, for Anthropic callers, Anthropic's
+// anthropic-ratelimit-* ones.
+func setRateLimitHeaders(h http.Header, fam apierr.Family, d ratelimit.Decision) {
+	for name, s := range map[string]ratelimit.Status{"requests": d.Requests, "tokens": d.Tokens} {
+		if s.Limit == 0 {
+			continue
+		}
+		h.Set("X-Ratelimit-Limit-"+name, strconv.FormatInt(s.Limit, 10))
+		h.Set("X-Ratelimit-Remaining-"+name, strconv.FormatInt(s.Remaining, 10))
+		h.Set("X-Ratelimit-Reset-"+name, s.Reset.Round(time.Millisecond).String())
+		if fam == apierr.Anthropic {
+			h.Set("Anthropic-Ratelimit-"+name+"-Limit", strconv.FormatInt(s.Limit, 10))
+			h.Set("Anthropic-Ratelimit-"+name+"-Remaining", strconv.FormatInt(s.Remaining, 10))
+			h.Set("Anthropic-Ratelimit-"+name+"-Reset", time.Now().Add(s.Reset).UTC().Format(time.RFC3339))
+		}
+	}
+}
+
+// sourceIP is the client's IP address (the TCP peer; Strait is meant to
+// face clients directly).
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,154 @@
+package quota
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/strait/strait/edge/auth"
+)
+
+// Totals are tokens and spend.
+type Totals struct {
+	Tokens int64
+	Cost   float64 // USD
+}
+
+func (t Totals) plus(o Totals) Totals  { return Totals{t.Tokens + o.Tokens, t.Cost + o.Cost} }
+func (t Totals) minus(o Totals) Totals { return Totals{t.Tokens - o.Tokens, t.Cost - o.Cost} }
+
+// Day and Month name the UTC periods quotas count in.
+func Day(t time.Time) string   { return t.UTC().Format("2006-01-02") }
+func Month(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// Exceeded says which quota a request would cross.
+type Exceeded struct {
+	Quota string  // e.g. "daily token quota"
+	Limit float64 // tokens, or USD for budgets
+	Used  float64 // settled plus reserved by requests in flight
+	Reset time.Time
+	// Budget is true for a spend budget (USD), false for tokens.
+	Budget bool
+}
+
+func (e *Exceeded) Error() string {
+	unit := func(v float64) string { return fmt.Sprintf("%.0f tokens", v) }
+	if e.Budget {
+		unit = func(v float64) string { return fmt.Sprintf("$%.2f", v) }
+	}
+	return fmt.Sprintf("Strait %s exhausted: %s of %s used (including requests in flight); it resets at %s",
+		e.Quota, unit(e.Used), unit(e.Limit), e.Reset.UTC().Format(time.RFC3339))
+}
+
+type slot struct{ client, period string }
+
+// Ledger holds settled and reserved totals per client and period. It is
+// safe for concurrent use.
+type Ledger struct {
+	now      func() time.Time
+	mu       sync.Mutex
+	used     map[slot]Totals
+	reserved map[slot]Totals
+}
+
+// NewLedger returns an empty ledger reading time from now (nil: time.Now).
+func NewLedger(now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{now: now, used: map[slot]Totals{}, reserved: map[slot]Totals{}}
+}
+
+// Load adds totals already spent in period (a Day or Month string), e.g.
+// from the usage store at start-up.
+func (l *Ledger) Load(client, period string, t Totals) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := slot{client, period}
+	l.used[k] = l.used[k].plus(t)
+}
+
+// Used is client's settled and reserved totals for period.
+func (l *Ledger) Used(client, period string) Totals {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := slot{client, period}
+	return l.used[k].plus(l.reserved[k])
+}
+
+// Reservation is a request's hold on its client's quotas until Settle.
+type Reservation struct {
+	l          *Ledger
+	client     string
+	day, month string
+	held       Totals
+	settled    bool
+}
+
+// Reserve holds want against client's quotas in lim, or says which quota
+// it would exceed (and holds nothing). Clients without limits still get a
+// reservation, so their usage is counted.
+func (l *Ledger) Reserve(client string, lim auth.Limits, want Totals) (*Reservation, *Exceeded) {
+	now := l.now()
+	day, month := Day(now), Month(now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d, m := slot{client, day}, slot{client, month}
+	dUsed, mUsed := l.used[d].plus(l.reserved[d]), l.used[m].plus(l.reserved[m])
+	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+	nextMonth := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	checks := []struct {
+		name        string
+		limit, used float64
+		want        float64
+		reset       time.Time
+		budget      bool
+	}{
+		{"daily token quota", float64(lim.DailyTokens), float64(dUsed.Tokens), float64(want.Tokens), tomorrow, false},
+		{"monthly token quota", float64(lim.MonthlyTokens), float64(mUsed.Tokens), float64(want.Tokens), nextMonth, false},
+		{"daily spend budget", lim.DailyBudget, dUsed.Cost, want.Cost, tomorrow, true},
+		{"monthly spend budget", lim.MonthlyBudget, mUsed.Cost, want.Cost, nextMonth, true},
+	}
+	for _, c := range checks {
+		if c.limit > 0 && c.used+c.want > c.limit {
+			return nil, &Exceeded{Quota: c.name, Limit: c.limit, Used: c.used, Reset: c.reset, Budget: c.budget}
+		}
+	}
+	l.reserved[d] = l.reserved[d].plus(want)
+	l.reserved[m] = l.reserved[m].plus(want)
+	return &Reservation{l: l, client: client, day: day, month: month, held: want}, nil
+}
+
+// Settle releases the hold and charges actual instead. It may be called
+// once; later calls do nothing.
+func (r *Reservation) Settle(actual Totals) {
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if r.settled {
+		return
+	}
+	r.settled = true
+	for _, p := range []string{r.day, r.month} {
+		k := slot{r.client, p}
+		l.reserved[k] = l.reserved[k].minus(r.held)
+		if l.reserved[k] == (Totals{}) {
+			delete(l.reserved, k)
+		}
+		l.used[k] = l.used[k].plus(actual)
+	}
+}
+
+// Forget drops settled totals of periods other than the current day and
+// month, so the ledger does not grow forever.
+func (l *Ledger) Forget() {
+	now := l.now()
+	day, month := Day(now), Month(now)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.used {
+		if k.period != day && k.period != month {
+			delete(l.used, k)
+		}
+	}
+}

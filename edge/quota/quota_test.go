@@ -1,0 +1,104 @@
+package quota
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/usage"
+)
+
+func at(s string) func() time.Time {
+	t, _ := time.Parse(time.RFC3339, s)
+	return func() time.Time { return t }
+}
+
+func TestReserveSettle(t *testing.T) {
+	l := NewLedger(at("2026-11-23T23:00:00Z"))
+	lim := auth.Limits{DailyTokens: 1000}
+	r1, ex := l.Reserve("a", lim, Totals{Tokens: 600})
+	if ex != nil {
+		t.Fatal(ex)
+	}
+	// In flight, 600 are held: a second 600 would overrun.
+	_, ex = l.Reserve("a", lim, Totals{Tokens: 600})
+	if ex == nil || ex.Quota != "daily token quota" || ex.Used != 600 || !ex.Reset.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("exceeded = %+v", ex)
+	}
+	if !strings.Contains(ex.Error(), "daily token quota") {
+		t.Errorf("message %q does not name the quota", ex.Error())
+	}
+	r1.Settle(Totals{Tokens: 100}) // it used far less than estimated
+	r1.Settle(Totals{Tokens: 100}) // a second Settle is a no-op
+	if u := l.Used("a", "2026-11-23"); u.Tokens != 100 {
+		t.Fatalf("used %+v after settle", u)
+	}
+	if u := l.Used("a", "2026-11"); u.Tokens != 100 {
+		t.Fatalf("month used %+v", u)
+	}
+	if _, ex = l.Reserve("a", lim, Totals{Tokens: 600}); ex != nil {
+		t.Fatal(ex)
+	}
+	if _, ex = l.Reserve("b", lim, Totals{Tokens: 1000}); ex != nil {
+		t.Fatalf("another client shares the quota: %v", ex)
+	}
+}
+
+// TestParallelCannotOverrun: of many concurrent requests, only as many as
+// fit the quota get a reservation.
+func TestParallelCannotOverrun(t *testing.T) {
+	l := NewLedger(at("2026-11-23T10:00:00Z"))
+	lim := auth.Limits{MonthlyTokens: 10_000}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	granted := 0
+	for range 100 {
+		wg.Go(func() {
+			if r, ex := l.Reserve("a", lim, Totals{Tokens: 1000}); ex == nil {
+				mu.Lock()
+				granted++
+				mu.Unlock()
+				r.Settle(Totals{Tokens: 1000})
+			}
+		})
+	}
+	wg.Wait()
+	if granted != 10 {
+		t.Fatalf("%d requests of 1000 granted under a quota of 10000", granted)
+	}
+}
+
+func TestBudgetAndLoad(t *testing.T) {
+	l := NewLedger(at("2026-11-30T10:00:00Z"))
+	l.Load("a", "2026-11", Totals{Cost: 9.5})
+	_, ex := l.Reserve("a", auth.Limits{MonthlyBudget: 10}, Totals{Cost: 1})
+	if ex == nil || !ex.Budget || ex.Quota != "monthly spend budget" || !ex.Reset.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("exceeded = %+v", ex)
+	}
+	if !strings.Contains(ex.Error(), "$9.50 of $10.00") {
+		t.Errorf("message %q", ex.Error())
+	}
+}
+
+func TestPrices(t *testing.T) {
+	p := Prices{{Pattern: "gpt-4o-mini*", Price: Price{Input: 0.15, Output: 0.6, CacheRead: 0.075}},
+		{Pattern: "gpt-4o*", Price: Price{Input: 2.5, Output: 10}}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	u := usage.Usage{Input: 1_000_000, CacheRead: 1_000_000, Output: 1_000_000}
+	if c := p.Cost("gpt-4o-mini-2024-07-18", u); c < 0.8249 || c > 0.8251 {
+		t.Errorf("mini cost %v, want 0.825", c)
+	}
+	if c := p.Cost("gpt-4o", u); c != 15 { // cache read at the input price
+		t.Errorf("4o cost %v, want 15", c)
+	}
+	if c := p.Cost("claude-x", u); c != 0 {
+		t.Errorf("unpriced model cost %v", c)
+	}
+	if (Prices{{Pattern: "[", Price: Price{}}}).Validate() == nil {
+		t.Error("bad pattern accepted")
+	}
+}

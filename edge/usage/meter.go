@@ -1,0 +1,243 @@
+package usage
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+)
+
+// maxHeld bounds what a Meter buffers: one SSE event, or a whole JSON body.
+// Past it the Meter stops reading usage (and estimates) rather than grow.
+const maxHeld = 8 << 20
+
+// Meter reads usage from one response body as it passes. It is not safe for
+// concurrent use; one goroutine feeds it in order.
+type Meter struct {
+	family Family
+	sse    bool
+	// hide drops OpenAI's extra usage chunk and the "usage":null fields
+	// that include_usage adds, for a client that did not ask for them.
+	hide bool
+
+	held     []byte // an incomplete SSE event, or the JSON body so far
+	overflow bool
+
+	u              Usage
+	final          bool // the provider's final usage was seen
+	sawInput       bool // input was reported (Anthropic message_start, Gemini)
+	text           int  // bytes of generated text delivered
+	jsonDone       bool
+	jsonParseError bool
+}
+
+// NewMeter meters a response of family with the given Content-Type. hide
+// is for an OpenAI stream whose include_usage the edge added.
+func NewMeter(family Family, sse, hide bool) *Meter {
+	return &Meter{family: family, sse: sse, hide: hide && sse}
+}
+
+// Feed takes the next piece of the body and returns what the client gets:
+// p itself, except when hiding, where complete events are passed on (an
+// incomplete one waits for its end) without the usage chunk.
+func (m *Meter) Feed(p []byte) []byte {
+	if m.overflow {
+		return p
+	}
+	if !m.sse {
+		m.hold(p)
+		return p
+	}
+	if !m.hide {
+		m.hold(p)
+		m.events(func([]byte) {})
+		return p
+	}
+	m.held = append(m.held, p...)
+	var out []byte
+	m.events(func(ev []byte) { out = append(out, m.filter(ev)...) })
+	if m.overflow { // an event too large to inspect: pass it on unfiltered
+		out, m.held = append(out, m.held...), nil
+	}
+	return out
+}
+
+// hold buffers p for parsing, up to maxHeld.
+func (m *Meter) hold(p []byte) {
+	if len(m.held)+len(p) > maxHeld {
+		m.overflow, m.held = true, nil
+		return
+	}
+	m.held = append(m.held, p...)
+}
+
+// events calls emit with each complete SSE event in held, after metering
+// it, and keeps the incomplete rest.
+func (m *Meter) events(emit func([]byte)) {
+	for {
+		end := eventEnd(m.held)
+		if end < 0 {
+			break
+		}
+		ev := m.held[:end]
+		m.observe(sseData(ev))
+		emit(ev)
+		m.held = m.held[end:]
+	}
+	if len(m.held) > maxHeld {
+		m.overflow = true
+	}
+	if len(m.held) == 0 {
+		m.held = nil // do not pin a large array between events
+	}
+}
+
+// eventEnd is the index just past the blank line ending the first event.
+func eventEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+	}
+	return -1
+}
+
+var (
+	emptyChoices = []byte(`"choices":[]`)
+	usageNull    = []byte(`,"usage":null`)
+)
+
+// filter returns ev as the client would have had it without include_usage.
+func (m *Meter) filter(ev []byte) []byte {
+	data := sseData(ev)
+	if bytes.Contains(data, emptyChoices) && !bytes.Contains(data, []byte(`"usage":null`)) &&
+		bytes.Contains(data, []byte(`"usage"`)) {
+		return nil
+	}
+	// "usage":null closes every other chunk: drop exactly that member.
+	if i := bytes.LastIndex(ev, usageNull); i >= 0 && bytes.HasPrefix(bytes.TrimLeft(ev[i+len(usageNull):], " "), []byte("}")) {
+		out := make([]byte, 0, len(ev)-len(usageNull))
+		return append(append(out, ev[:i]...), ev[i+len(usageNull):]...)
+	}
+	return ev
+}
+
+// observe meters one JSON message (an SSE event's data or a body).
+func (m *Meter) observe(data []byte) {
+	if len(data) == 0 || data[0] != '{' {
+		return // [DONE], keep-alives
+	}
+	var msg message
+	if json.Unmarshal(data, &msg) != nil {
+		return
+	}
+	m.text += msg.deliveredText()
+	switch m.family {
+	case Anthropic:
+		m.anthropic(&msg)
+	case Gemini:
+		if msg.UsageMetadata != nil {
+			m.u, m.sawInput = fromGemini(msg.UsageMetadata), true
+			m.final = m.final || finished(&msg) // earlier chunks carry partial counts
+		}
+	default:
+		w := msg.Usage
+		if msg.Response != nil && msg.Response.Usage != nil {
+			w = msg.Response.Usage
+		}
+		if w != nil {
+			m.u, m.final, m.sawInput = fromOpenAI(w), true, true
+		}
+	}
+}
+
+func finished(msg *message) bool {
+	for _, c := range msg.Candidates {
+		if c.FinishReason != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// anthropic reads message_start (input and cache tokens), message_delta
+// (cumulative output, sometimes updated input) and whole Message bodies.
+func (m *Meter) anthropic(msg *message) {
+	w := msg.Usage
+	if msg.Message != nil && msg.Message.Usage != nil {
+		w = msg.Message.Usage
+	}
+	if w == nil {
+		return
+	}
+	if w.InputTokens != 0 || w.CacheReadInputTokens != 0 || w.CacheCreationInputTokens != 0 || !m.sawInput {
+		m.u.Input, m.u.CacheRead, m.u.CacheWrite = w.InputTokens, w.CacheReadInputTokens, w.CacheCreationInputTokens
+		m.sawInput = true
+	}
+	m.u.Output = w.OutputTokens
+	if msg.Type != "message_start" {
+		m.final = true // message_delta, or a non-streaming Message
+	}
+}
+
+// Flush returns bytes still held back when the body ends (an unterminated
+// last event), unfiltered.
+func (m *Meter) Flush() []byte {
+	if !m.sse || !m.hide || m.overflow {
+		return nil
+	}
+	out := m.held
+	m.held = nil
+	return out
+}
+
+// Result is the request's usage. requestBytes sizes the input estimate
+// when the provider reported none.
+func (m *Meter) Result(requestBytes int) Usage {
+	if !m.sse && !m.jsonDone && !m.overflow {
+		m.jsonDone = true
+		m.observeJSON(m.held)
+		m.held = nil
+	}
+	u := m.u
+	if !m.final {
+		u.Estimated = true
+		if out := EstimateTokens(m.text); out > u.Output {
+			u.Output = out
+		}
+	}
+	if !m.sawInput {
+		u.Estimated = true
+		u.Input = EstimateTokens(requestBytes)
+	}
+	return u
+}
+
+// observeJSON meters a whole JSON body: one object, or Gemini's stream as a
+// JSON array, read element by element so a cut array still counts.
+func (m *Meter) observeJSON(b []byte) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '[' {
+		m.observe(b)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil {
+		return
+	}
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			if err != io.EOF {
+				m.jsonParseError = true
+			}
+			return
+		}
+		m.observe(raw)
+	}
+}
