@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -75,4 +76,39 @@ func TestNoSessionMeans503WithRetryAfter(t *testing.T) {
 	if !errors.As(err, &ae) || ae.StatusCode != 503 || ae.Response.Header.Get("Retry-After") == "" {
 		t.Fatalf("Anthropic SDK: %v; want a 503 with Retry-After", err)
 	}
+}
+
+// TestEdgeDrainsOnShutdown: when the edge is told to stop (SIGTERM in the
+// binary), it stops accepting connections at once and lets a stream in
+// flight finish.
+func TestEdgeDrainsOnShutdown(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	st := s.openai(slow(20, 50*time.Millisecond)...).Chat.Completions.NewStreaming(testCtx(t, 10*time.Second), chatParams)
+	defer st.Close()
+	if !st.Next() {
+		t.Fatalf("no first chunk: %v", st.Err())
+	}
+	stopped := make(chan struct{})
+	go func() { s.stopEdge(); close(stopped) }()
+	addr := s.edgeURL[len("https://"):]
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break // no longer accepting
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the edge still accepts connections 2s after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := 1
+	for st.Next() {
+		n++
+	}
+	if err := st.Err(); err != nil || n < 20 {
+		t.Fatalf("in-flight stream across the edge's shutdown: %d of 20 chunks, %v", n, err)
+	}
+	<-stopped
 }
