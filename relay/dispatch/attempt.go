@@ -53,6 +53,7 @@ type caller struct {
 	x        *exchange
 	in       *upstream.Inbound
 	route    *upstream.Route
+	listing  []upstream.Target // a model listing merges these in
 	deadline time.Time
 	attempts int
 	// last is the most recent provider error answer, delivered (with the

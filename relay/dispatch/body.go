@@ -72,6 +72,9 @@ func readFirst(body io.Reader) ([]byte, error) {
 func (c *caller) deliver(ctx context.Context, a *answer) {
 	defer a.cancel()
 	defer a.resp.Body.Close()
+	if c.listing != nil {
+		mergeListing(a, c.in.Header.Family, c.listing)
+	}
 	h := a.resp.Header
 	proto.RemoveHopHeaders(h)
 	if c.attempts > 1 {

@@ -124,7 +124,15 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		return
 	}
 	in := upstream.ParseInbound(h, body)
-	rt, err := d.reg.Load().Resolve(h.Family, h.Provider, in.Model)
+	reg := d.reg.Load()
+	rt, err := reg.Resolve(h.Family, h.Provider, in.Model)
+	var served []upstream.Target
+	if isListing(h) {
+		if served = reg.Served(h.Family); len(served) > 0 && (err != nil || reg.Strict()) {
+			x.serveListing(h.Family, served)
+			return
+		}
+	}
 	if err != nil {
 		x.finish(proto.End{Code: proto.CodeNoRoute, Message: err.Error()})
 		return
@@ -143,7 +151,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	if err := x.w.WriteDispatched(); err != nil {
 		return
 	}
-	c := &caller{d: d, x: x, in: in, route: rt}
+	c := &caller{d: d, x: x, in: in, route: rt, listing: served}
 	c.run(ctx)
 }
 

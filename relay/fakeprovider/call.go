@@ -23,6 +23,7 @@ type call struct {
 
 	tokens   int
 	interval time.Duration
+	shape    shape // see faults.go
 }
 
 // settings applies the configuration and the X-Fake-Tokens /
@@ -35,6 +36,7 @@ func (c *call) settings(cfg Config) {
 	if ms, ok := headerInt(c.r, "X-Fake-Interval-Ms"); ok {
 		c.interval = time.Duration(ms) * time.Millisecond
 	}
+	c.readShape()
 }
 
 func headerInt(r *http.Request, name string) (int, bool) {
@@ -156,7 +158,7 @@ func (c *call) generate(maxTokens int) completion {
 	if truncated {
 		n = maxTokens
 	}
-	return completion{pieces: pieces(n), truncated: truncated}
+	return c.reshape(completion{pieces: pieces(n), truncated: truncated})
 }
 
 func (cp completion) text() string { return strings.Join(cp.pieces, "") }

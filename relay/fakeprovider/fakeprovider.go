@@ -86,6 +86,7 @@ type Server struct {
 	seq       int64
 	records   []*record
 	changed   chan struct{} // closed and replaced whenever records grows
+	keyFaults               // see faults.go
 }
 
 // New returns a Server with the given configuration.
@@ -212,6 +213,10 @@ func (s *Server) serve(c *call, readErr error) {
 	}
 	if e := c.d.authenticate(c.r, s.cfg.Keys); e != nil {
 		c.fail(e)
+		return
+	}
+	if f, ok := s.takeKeyFault(c.r); ok {
+		c.applyFault(f)
 		return
 	}
 	h := c.d.route(c.r)

@@ -64,6 +64,10 @@ func (s *streamer) flush() {
 // between two of them; it stops as soon as the client goes away.
 func (s *streamer) each(cp completion, emit func(i int, piece string) bool) bool {
 	for i, p := range cp.pieces {
+		if s.c.broken(i) {
+			s.err = errInjectedBreak
+			return false
+		}
 		if i > 0 && !s.c.sleep(s.c.interval) {
 			s.err = s.c.ctx.Err()
 			return false

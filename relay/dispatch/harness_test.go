@@ -1,0 +1,196 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/relay/upstream"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+	)
+}
+
+// tcpStream is a tunnel.Stream over one loopback TCP connection: the
+// dispatcher under test gets a real socket with real deadlines.
+type tcpStream struct{ *net.TCPConn }
+
+func (s tcpStream) Reset() error { return s.Close() }
+func (s tcpStream) ID() uint64   { return 1 }
+
+// rig is a dispatcher in front of a fake provider.
+type rig struct {
+	t    *testing.T
+	fake *fakeprovider.Server
+	srv  *httptest.Server
+	reg  *upstream.Registry
+	d    *Dispatcher
+	logs *observer.ObservedLogs
+	wg   sync.WaitGroup
+}
+
+type rigOptions struct {
+	keys     []string
+	weights  []int
+	policy   upstream.KeyPolicy
+	timeouts upstream.Timeouts
+	retry    RetryPolicy
+}
+
+func newRig(t *testing.T, o rigOptions) *rig {
+	t.Helper()
+	r := &rig{t: t, fake: fakeprovider.New(fakeprovider.Config{})}
+	r.srv = httptest.NewServer(r.fake)
+	t.Cleanup(r.srv.Close)
+	var ks []upstream.Key
+	for _, k := range o.keys {
+		ks = append(ks, upstream.NewKey(k))
+	}
+	reg, err := upstream.New(upstream.Config{Keys: o.policy, Timeouts: o.timeouts, Providers: []upstream.ProviderConfig{
+		{Name: "openai", Kind: upstream.OpenAI, BaseURL: r.srv.URL, Keys: ks, Weights: o.weights},
+		{Name: "anthropic", Kind: upstream.Anthropic, BaseURL: r.srv.URL, Keys: ks},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.reg = reg
+	core, logs := observer.New(zap.DebugLevel)
+	r.logs = logs
+	client := &http.Client{Transport: upstream.NewTransport(upstream.TransportConfig{})}
+	t.Cleanup(client.CloseIdleConnections)
+	if o.retry.Backoff == 0 {
+		o.retry.Backoff = time.Millisecond
+	}
+	r.d = New(Config{Registry: reg, Client: client, Retry: o.retry, Logger: zap.New(core)})
+	t.Cleanup(r.wg.Wait)
+	return r
+}
+
+// result is what the edge side of the stream saw.
+type result struct {
+	dispatched bool
+	status     int
+	header     http.Header
+	body       []byte
+	end        proto.End
+	elapsed    time.Duration
+}
+
+// do sends one request through a real loopback TCP stream to the
+// dispatcher and reads everything the dispatcher answers.
+func (r *rig) do(family, path string, header http.Header, body string) result {
+	r.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer ln.Close()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		r.d.Serve(context.Background(), tcpStream{c.(*net.TCPConn)})
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	w := proto.NewWriter(c)
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set("Content-Type", "application/json")
+	if err := w.WriteRequest(&proto.RequestHeader{ID: "t", Family: family, Method: "POST", Path: path,
+		Header: header, BodyLen: int64(len(body))}); err != nil {
+		r.t.Fatal(err)
+	}
+	_, _ = w.Write([]byte(body))
+	_ = w.WriteEnd(proto.End{})
+	return r.read(c, start)
+}
+
+func (r *rig) read(c net.Conn, start time.Time) result {
+	r.t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rd := proto.NewReader(c)
+	defer rd.Release()
+	var res result
+	for {
+		typ, p, err := rd.Next()
+		if err != nil {
+			r.t.Fatalf("reading the dispatcher's answer: %v", err)
+		}
+		switch typ {
+		case proto.FrameDispatched:
+			res.dispatched = true
+			continue
+		case proto.FrameEnd:
+			e, _ := proto.ParseEnd(p)
+			res.end, res.elapsed = *e, time.Since(start)
+			return res
+		case proto.FrameResponse:
+			h, _ := proto.ParseResponseHeader(p)
+			res.status, res.header = h.Status, h.Header
+		}
+		body, err := io.ReadAll(rd.Body())
+		res.body, res.elapsed = body, time.Since(start)
+		var end *proto.End
+		if errors.As(err, &end) {
+			res.end = *end
+		} else if err != nil {
+			r.t.Fatalf("reading the body: %v", err)
+		}
+		return res
+	}
+}
+
+// chat is an OpenAI chat request body.
+func chat(model string, stream bool) string {
+	s := `{"model":"` + model + `","messages":[{"role":"user","content":"hi"}]`
+	if stream {
+		s += `,"stream":true`
+	}
+	return s + "}"
+}
+
+// keysSeen lists the provider key of each request the fake received.
+func (r *rig) keysSeen() []string {
+	var out []string
+	for _, q := range r.fake.Requests() {
+		out = append(out, fakeprovider.PresentedKey(&http.Request{Header: q.Header}))
+	}
+	return out
+}
+
+func (r *rig) state(key string) upstream.KeyState {
+	fp := upstream.NewKey(key).Fingerprint()
+	for _, s := range r.reg.KeyStatuses() {
+		if s.Provider == "openai" && s.Fingerprint == fp {
+			return s.State
+		}
+	}
+	r.t.Fatalf("no key %s", key)
+	return 0
+}
