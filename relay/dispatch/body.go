@@ -104,7 +104,9 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 
 // pingFor is the keep-alive an SSE client of family ignores, or nil when
 // the response is not SSE. Gemini's SDK rejects any line but data:, so it
-// gets an empty line, which every SSE parser skips.
+// gets an empty event, "\n\n": genai's scanner splits on "\n\n" before
+// "\r\n\r\n", so this is an empty token it skips whichever line ends the
+// stream uses (a lone "\r\n" was glued to the next event as "\r\ndata:").
 func pingFor(family, mediaType string) []byte {
 	if mediaType != "text/event-stream" {
 		return nil
@@ -113,7 +115,7 @@ func pingFor(family, mediaType string) []byte {
 	case "anthropic":
 		return []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
 	case "gemini":
-		return []byte("\r\n")
+		return []byte("\n\n")
 	}
 	return []byte(": ping\n\n")
 }
