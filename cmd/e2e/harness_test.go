@@ -31,6 +31,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	removeBinaries()
 	if code == 0 && !scanForSecrets(os.Stderr) {
 		code = 1
 	}
