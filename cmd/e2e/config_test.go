@@ -47,6 +47,13 @@ func TestExampleConfigs(t *testing.T) {
 	if keys.Len() != 2 {
 		t.Fatalf("%d client keys, want 2", keys.Len())
 	}
+	if c, ok := keys.Lookup("example-secret-for-STRAIT_KEY_ALICE"); !ok || c.Limits.RPM != 60 || c.Expires.IsZero() ||
+		!c.Allows("claude-sonnet-4-5") || c.Allows("o3") {
+		t.Errorf("alice's policy from the example: %+v", c)
+	}
+	if len(ef.Prices) == 0 || ef.Audit.Path == "" || ef.DataDir == "" {
+		t.Errorf("example lacks prices, audit or data_dir: %+v", ef)
+	}
 	t.Setenv("STRAIT_KEY_ALICE", "")
 	if _, err := ef.Keys(); err == nil {
 		t.Fatal("an unset ${ENV} key was accepted")

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
@@ -34,7 +33,7 @@ type Server struct {
 	// Admin serves metrics, health and usage; nil unless admin_listen (or
 	// its former name metrics_listen) is set.
 	Admin   net.Listener
-	Metrics *prometheus.Registry
+	Metrics *admin.Registry
 	// Usage and Audit are open when data_dir and audit.path are set; Serve
 	// closes them after the edge.
 	Usage *usagedb.DB

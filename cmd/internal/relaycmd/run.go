@@ -27,7 +27,7 @@ type Server struct {
 	QUIC  *quictun.Listener // nil when listen_quic is empty
 	// Admin serves metrics and health; nil when admin_listen is empty.
 	Admin   net.Listener
-	Metrics *prometheus.Registry
+	Metrics *admin.Registry
 
 	tunnelCert *certs.KeyPair // swapped by Reload
 	log        *zap.Logger
