@@ -150,7 +150,9 @@ func (o outcome) cause() string {
 	switch {
 	case o.err == nil:
 		return ""
-	case o.chunks > 0:
+	case o.chunks > 0 || strings.Contains(o.err.Error(), "stream broke off"):
+		// Chunks arrived, or the edge's in-band error event did: either way
+		// the response had started, so the provider had the request.
 		return "stream broke after it started (dispatched)"
 	case errors.As(o.err, &apiErr) && strings.Contains(apiErr.Message, "not retried"):
 		return fmt.Sprintf("%d after dispatch, not retried", apiErr.StatusCode)

@@ -200,7 +200,7 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 		}
 		l := p.newLink(ctx, r, sess)
 		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
-		why := p.hold(ctx, s, l, log)
+		why, lostErr := p.hold(ctx, s, l, log)
 		if time.Since(l.up) >= p.cfg.HealthyAfter {
 			failures = 0
 		}
@@ -217,7 +217,7 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			r.br.failure(false)
 			failures++
 			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
-			log.Warn("tunnel session lost", zap.Error(sess.Err()), zap.Duration("up_for", time.Since(l.up)),
+			log.Warn("tunnel session lost", zap.Error(lostErr), zap.Duration("up_for", time.Since(l.up)),
 				zap.Duration("retry_in", delay))
 		}
 	}
@@ -227,8 +227,9 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 // or ctx ends. When the slot's dialer is a tunnel.Upgrader and the session
 // runs on its fallback transport, hold tries the preferred transport every
 // RetryInterval; on success the new session takes the slot first (make
-// before break) and the old one drains.
-func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) endReason {
+// before break) and the old one drains. For a lost session it also returns
+// why the session ended, read before the pool closes its side.
+func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (endReason, error) {
 	p.setLive(s, l)
 	up, _ := s.relay.dialer.(tunnel.Upgrader)
 	for {
@@ -246,21 +247,22 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) endR
 		select {
 		case <-l.sess.Done():
 			stop()
+			err := l.sess.Err()
 			p.setLive(s, nil)
 			l.close()
-			return endLost
+			return endLost, err
 		case <-l.goAway:
 			stop()
 			p.setLive(s, nil)
 			log.Info("relay is going away; draining the session and dialing a replacement",
 				zap.String("reason", l.goAwayMsg()), zap.Int("streams", l.numStreams()))
 			p.drainThenClose(ctx, l)
-			return endGoAway
+			return endGoAway, nil
 		case <-ctx.Done():
 			stop()
 			p.setLive(s, nil)
 			l.close()
-			return endShutdown
+			return endShutdown, nil
 		case <-retry:
 			next, err := up.DialPreferred(ctx)
 			if err != nil {
