@@ -135,3 +135,26 @@ func TestMeterOpenAIResponsesAndJSON(t *testing.T) {
 		t.Fatalf("no usage %+v", u)
 	}
 }
+
+// BenchmarkMeterOpenAIHidden measures the edge's per-stream cost of
+// metering and filtering an OpenAI stream whose usage chunk it hides.
+func BenchmarkMeterOpenAIHidden(b *testing.B) {
+	ev := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n\n")
+	b.SetBytes(int64(len(ev)))
+	m := NewMeter(OpenAI, true, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Feed(ev)
+	}
+}
+
+// BenchmarkMeterAnthropic is the same for a stream passed through as is.
+func BenchmarkMeterAnthropic(b *testing.B) {
+	ev := []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" tok\"}}\n\n")
+	b.SetBytes(int64(len(ev)))
+	m := NewMeter(Anthropic, true, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Feed(ev)
+	}
+}
