@@ -189,6 +189,7 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 		go func() {
 			sc := bufio.NewScanner(r)
 			for sc.Scan() {
+				_, _ = lockedSink{}.Write(append(sc.Bytes(), '\n')) // for the secret scan
 				if echoLogs {
 					fmt.Fprintf(os.Stderr, "[%s] %s\n", filepath.Base(bin), sc.Text())
 				}

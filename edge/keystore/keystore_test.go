@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,12 +89,19 @@ func TestWatchSeesReplacement(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); Watch(ctx, path, 10*time.Millisecond, func() { changed <- struct{}{} }) }()
 	defer func() { cancel(); <-done }()
-	if _, err := Create(path, Record{Name: "a"}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-changed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Watch missed the new file")
+	// Watch takes its first look when its goroutine runs, which may be after
+	// a first write: keep writing until it reports a change.
+	deadline := time.After(5 * time.Second)
+	for i := 0; ; i++ {
+		if _, err := Create(path, Record{Name: fmt.Sprint("k", i)}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-changed:
+			return
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("Watch never reported a change of the keys file")
+		}
 	}
 }

@@ -53,6 +53,7 @@ type caller struct {
 	x        *exchange
 	in       *upstream.Inbound
 	route    *upstream.Route
+	conv     *conversion       // nil unless the provider speaks another family
 	listing  []upstream.Target // a model listing merges these in
 	deadline time.Time
 	attempts int
@@ -270,17 +271,19 @@ func (c *caller) sleep(ctx context.Context, d time.Duration) bool {
 // error itself, marked with the attempt count, or a relay error.
 func (c *caller) fail() {
 	if c.last != nil {
-		h := c.last.header.Clone()
+		status, h, body := c.last.status, c.last.header.Clone(), c.last.body
+		if c.conv != nil {
+			status, h, body = c.conv.plan.ErrorResponse(status, h, body)
+		}
 		proto.RemoveHopHeaders(h)
 		h.Del("Content-Length")
 		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
-		c.x.stats.Status = c.last.status
-		c.x.stats.Timing.Set(h)
-		body := c.last.body
+		c.x.stats.Status = status
 		if c.attempts > 1 {
 			body = annotate(body, fmt.Sprintf(" (Strait relay: gave up after %d attempts)", c.attempts))
 		}
-		if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: c.last.status, Header: h}); err != nil {
+		c.x.stats.Timing.Set(h)
+		if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: status, Header: h}); err != nil {
 			return
 		}
 		if _, err := c.x.w.Write(body); err != nil {

@@ -75,21 +75,33 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	if c.listing != nil {
 		mergeListing(a, c.in.Header.Family, c.listing)
 	}
-	h := a.resp.Header
+	out := converted{status: a.resp.StatusCode, header: a.resp.Header, body: a.resp.Body}
+	first, family := a.first, c.in.Header.Family
+	if c.conv != nil {
+		out, first, family = c.conv.respond(a), nil, c.conv.family
+		defer out.stop()
+		if out.err != nil {
+			c.x.log.Warn("provider answer could not be converted", zap.Error(out.err))
+			c.x.ended(endUpstreamError)
+			c.x.finish(proto.End{Code: proto.CodeUpstreamBroken, Message: "converting the provider's answer: " + out.err.Error()})
+			return
+		}
+	}
+	h := out.header
 	proto.RemoveHopHeaders(h)
 	if c.attempts > 1 {
 		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
 	}
-	c.x.stats.Status = a.resp.StatusCode
+	c.x.stats.Status = out.status
 	c.x.stats.Timing.Set(h)
-	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: a.resp.StatusCode, Header: h}); err != nil {
+	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: out.status, Header: h}); err != nil {
 		c.x.ended(endClientGone)
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	p := &pump{x: c.x, body: a.resp.Body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(c.in.Header.Family, mt)}
+	p := &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt)}
 	start := time.Now()
-	n, end, reason := p.run(a.first)
+	n, end, reason := p.run(first)
 	c.x.stats.BytesDown = n
 	if ctx.Err() != nil && end.Code != proto.CodeOK {
 		c.x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
