@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -35,6 +36,26 @@ type fabric struct {
 	httpc            *http.Client
 	streamTokens     int
 	streamIntervalMs int
+	admin            string // the edge's admin listener, http://host:port
+}
+
+// metric returns the value of one sample line of the edge's /metrics, e.g.
+// `strait_tunnel_sessions_ended_total{reason="goaway",relay="127.0.0.1:1"}`.
+func (f *fabric) metric(sample string) float64 {
+	f.t.Helper()
+	resp, err := http.Get(f.admin + "/metrics")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 type relayProc struct {
@@ -82,6 +103,7 @@ tunnel:
   heartbeat_timeout: 2s
   reconnect_min: 50ms
   probe_timeout: 3s
+admin_listen: 127.0.0.1:0
 client_keys: [{name: load, key: %[6]q}]
 `, dir, f.relays[0].ws, f.relays[0].quic, f.relays[1].ws, f.relays[1].quic, clientKey, transport))
 	f.edge = startProc(t, edgeBin, "run", "--config", edgeCfg)
@@ -91,7 +113,7 @@ client_keys: [{name: load, key: %[6]q}]
 	for edgeURL == "" || up[f.relays[0].ws] < 2 || up[f.relays[1].ws] < 2 {
 		l := f.edge.waitLogAny(t, "edge listening", "tunnel session up")
 		if l["msg"] == "edge listening" {
-			edgeURL = "https://" + l["addr"]
+			edgeURL, f.admin = "https://"+l["addr"], "http://"+l["admin_addr"]
 		} else {
 			up[l["relay"]]++
 		}
@@ -290,6 +312,12 @@ func TestRollingRestart(t *testing.T) {
 			}
 			if len(all) < 100 {
 				t.Errorf("only %d requests: not a load", len(all))
+			}
+			for _, r := range f.relays { // counted, not only logged
+				sample := fmt.Sprintf(`strait_tunnel_sessions_ended_total{reason="goaway",relay=%q}`, r.ws)
+				if n := f.metric(sample); n < float64(2*rollingRounds()) {
+					t.Errorf("%s = %v; want %d", sample, n, 2*rollingRounds())
+				}
 			}
 		})
 	}

@@ -201,7 +201,9 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 		l := p.newLink(ctx, r, sess)
 		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
 		why, lostErr := p.hold(ctx, s, l, log)
-		if time.Since(l.up) >= p.cfg.HealthyAfter {
+		// A session that stayed up resets the backoff; so does one the relay
+		// drained on purpose after a while (a restart, not a flapping relay).
+		if up := time.Since(l.up); up >= p.cfg.HealthyAfter || why == endGoAway && up >= goAwayHealthy {
 			failures = 0
 		}
 		switch why {
@@ -308,6 +310,10 @@ func (p *Pool) drainThenClose(ctx context.Context, l *link) {
 		}
 	}()
 }
+
+// goAwayHealthy is how long a session must have been up for its GoAway to
+// count as a deliberate drain that resets the backoff.
+const goAwayHealthy = time.Second
 
 // drainLimit bounds how long a replaced session may keep serving the
 // streams it had; long enough for a reasoning model's answer.

@@ -231,6 +231,14 @@ const keysPoll = 500 * time.Millisecond
 // Addr is the address the edge listens on.
 func (s *Server) Addr() net.Addr { return s.Listener.Addr() }
 
+// Addrs describes the other listeners, for the start log line.
+func (s *Server) Addrs() []zap.Field {
+	if s.Admin == nil {
+		return nil
+	}
+	return []zap.Field{zap.Stringer("admin_addr", s.Admin.Addr())}
+}
+
 // Reload re-reads the config at path and applies what can change while
 // running: client keys and both certificates (public HTTPS and tunnel
 // client). Everything is loaded and checked before anything is swapped,
