@@ -295,6 +295,9 @@ func (c *caller) fail() {
 		return
 	}
 	msg := fmt.Sprintf("provider failed after %d attempts", c.attempts)
+	if c.attempts == 0 {
+		msg = "no attempt was possible within the retry budget"
+	}
 	if c.lastErr != nil {
 		msg += ": " + c.lastErr.Error()
 	}
