@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -288,6 +289,69 @@ func TestConvertThinkingTwoTurns(t *testing.T) {
 		if len(c) != 2 || c[0].Type != "thinking" || c[0].Signature != fakeprovider.ThinkingSignature || c[0].Thinking == "" ||
 			c[1].Type != "tool_use" || c[1].ID != msg.ToolCalls[0].ID {
 			t.Fatalf("turn 2 assistant turn: %+v", c)
+		}
+	})
+}
+
+// TestConvertFailures: provider errors and failures on a converted call
+// reach the client in its own format: an overloaded Anthropic (retried,
+// then given up) as an OpenAI 503, a 400 as a 400, a stream cut by the
+// provider as an error after the text so far, never a clean end; and a
+// client that hangs up mid-stream cancels the provider call.
+func TestConvertFailures(t *testing.T) {
+	s := convertStack(t)
+	fault := func(v string) option.RequestOption { return option.WithHeader("X-Fake-Fault", v) }
+	p := chatParams
+	p.Model = "claude-sonnet-4-5"
+
+	t.Run("overloaded", func(t *testing.T) {
+		_, err := s.openai(fault("529")).Chat.Completions.New(testCtx(t, 20*time.Second), p)
+		wantOpenAIError(t, err, 503, "Overloaded")
+	})
+	t.Run("invalid", func(t *testing.T) {
+		_, err := s.openai(fault("400")).Chat.Completions.New(testCtx(t, 20*time.Second), p)
+		wantOpenAIError(t, err, 400, "Invalid request")
+	})
+	t.Run("rate limited, anthropic client", func(t *testing.T) {
+		c := anthropic.NewClient(append(anthropicOpts(s, clientKey), anthropicopt.WithHeader("X-Fake-Fault", "429"))...)
+		mp := messageParams
+		mp.Model = "deepseek-chat"
+		_, err := c.Messages.New(testCtx(t, 20*time.Second), mp)
+		var e *anthropic.Error
+		if !errors.As(err, &e) || e.StatusCode != 429 || !strings.Contains(e.RawJSON(), "rate_limit_error") {
+			t.Fatalf("err = %v, want an Anthropic 429 rate_limit_error", err)
+		}
+	})
+	t.Run("cut mid-stream", func(t *testing.T) {
+		stream := s.openai(option.WithHeader("X-Fake-Break-After", "3")).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), p)
+		defer stream.Close()
+		var text strings.Builder
+		for stream.Next() {
+			if ch := stream.Current(); len(ch.Choices) > 0 {
+				text.WriteString(ch.Choices[0].Delta.Content)
+			}
+		}
+		if stream.Err() == nil || !strings.HasPrefix(fakeprovider.Text(8), text.String()) || text.Len() == len(fakeprovider.Text(8)) {
+			t.Fatalf("cut stream: err %v after %q", stream.Err(), text.String())
+		}
+	})
+	t.Run("client hangs up", func(t *testing.T) {
+		s.fake.Reset()
+		ctx, cancel := context.WithCancel(testCtx(t, 20*time.Second))
+		stream := s.openai(slow(100, 100*time.Millisecond)...).Chat.Completions.NewStreaming(ctx, p)
+		if !stream.Next() {
+			t.Fatalf("no first chunk: %v", stream.Err())
+		}
+		cancel()
+		stream.Close()
+		req := s.fake.Requests()[0]
+		select {
+		case <-req.Done:
+		case <-time.After(2 * time.Second):
+			t.Fatal("upstream handler still running 2s after the client hung up")
+		}
+		if _, ok := req.Canceled(); !ok {
+			t.Fatal("the fake provider never saw the cancellation")
 		}
 	})
 }
