@@ -53,6 +53,7 @@ type Relay struct {
 	client   *http.Client
 	disp     *dispatch.Dispatcher
 	sessions *sessionSet
+	seen     idSet    // request IDs taken upstream, to refuse a resend of one
 	metrics  *metrics // nil without Config.Metrics
 	ready    readiness
 }
