@@ -257,6 +257,38 @@ func TestConvertThinkingTwoTurns(t *testing.T) {
 		}
 	})
 
+	t.Run("anthropic client, gemini", func(t *testing.T) {
+		c := anthropic.NewClient(append(anthropicOpts(s, clientKey), anthropicopt.WithHeader(fakeprovider.ScenarioHeader, fakeprovider.ScenarioThinking))...)
+		p := messageParams
+		p.Model = "gemini-2.5-pro"
+		p.Tools = []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{Name: "get_weather",
+			InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}}}}}
+		stream := c.Messages.NewStreaming(ctx, p)
+		var msg anthropic.Message
+		for stream.Next() {
+			if err := msg.Accumulate(stream.Current()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stream.Close()
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
+		}
+		n := len(msg.Content)
+		if n < 2 || msg.Content[0].Type != "thinking" || msg.Content[n-1].Type != "tool_use" || msg.StopReason != anthropic.StopReasonToolUse {
+			t.Fatalf("turn 1: %+v", msg)
+		}
+		p.Messages = append(p.Messages, msg.ToParam(),
+			anthropic.NewUserMessage(anthropic.NewToolResultBlock(msg.Content[n-1].ID, `{"temp_c":18}`, false)))
+		if _, err := s.anthropic().Messages.New(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if body := string(lastRequest(t, s).Body); !strings.Contains(body, `"thoughtSignature":"`+fakeprovider.GeminiSignature+`"`) ||
+			!strings.Contains(body, `"functionResponse":{"name":"get_weather"`) {
+			t.Fatalf("turn 2 lost the signature or the call's name: %s", body)
+		}
+	})
+
 	t.Run("claude", func(t *testing.T) {
 		p := first
 		p.Model = "claude-sonnet-4-5"
