@@ -63,6 +63,17 @@ func (k *KeyPair) Reload() error {
 	return nil
 }
 
+// Adopt makes k serve n's certificate from now on, and reload from n's
+// files: a config reload that names new files loads and checks them into
+// a fresh KeyPair first, and only then swaps them into the listeners and
+// dialers that hold k.
+func (k *KeyPair) Adopt(n *KeyPair) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.certFile, k.keyFile, k.static = n.certFile, n.keyFile, n.static
+	k.cur.Store(n.cur.Load())
+}
+
 // Certificate returns the current certificate, with Leaf set. Callers must
 // not modify it.
 func (k *KeyPair) Certificate() *tls.Certificate {

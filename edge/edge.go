@@ -107,7 +107,7 @@ func New(cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(p, cfg.SessionWait, cfg.Logger),
+	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.keys.Store(cfg.Keys)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
@@ -251,6 +251,7 @@ type call struct {
 	forwardAt time.Time
 	headerAt  time.Time
 	timing    proto.RelayTiming
+	via       via // the relay and session that carried it
 	status    int
 	reason    string // why the edge refused it, for metrics and logs
 	detail    string
@@ -288,7 +289,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		body, c.hideUsage = usage.ForceIncludeUsage(body)
 	}
 	c.forwarded, c.forwardAt = true, time.Now()
-	c.res = e.fwd.Forward(c.tap, r, &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
+	c.res = e.fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
 		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body})
 }
 

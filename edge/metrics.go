@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -46,6 +47,16 @@ var (
 		"Live tunnel sessions by relay and transport.", []string{"relay", "transport"}, nil)
 	streamsDesc = prometheus.NewDesc("strait_tunnel_streams",
 		"Open tunnel streams by relay and transport.", []string{"relay", "transport"}, nil)
+	dialsDesc = prometheus.NewDesc("strait_tunnel_dials_total",
+		"Tunnel connection attempts by relay and outcome (ok, failed).", []string{"relay", "outcome"}, nil)
+	endedDesc = prometheus.NewDesc("strait_tunnel_sessions_ended_total",
+		"Tunnel sessions that ended, by relay and reason (lost, goaway, probe_timeout).", []string{"relay", "reason"}, nil)
+	streamFailuresDesc = prometheus.NewDesc("strait_tunnel_stream_failures_total",
+		"Streams broken by the tunnel, by relay.", []string{"relay"}, nil)
+	breakerDesc = prometheus.NewDesc("strait_tunnel_breaker_open",
+		"1 while the relay's circuit breaker keeps it out of rotation (open or half-open).", []string{"relay"}, nil)
+	rttDesc = prometheus.NewDesc("strait_tunnel_rtt_seconds",
+		"Smoothed probe round trip through the relay, per session.", []string{"relay", "transport", "slot"}, nil)
 )
 
 // sessionCollector reads the pool at scrape time, so the numbers are never
@@ -53,8 +64,9 @@ var (
 type sessionCollector struct{ pool *pool.Pool }
 
 func (c sessionCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- sessionsDesc
-	ch <- streamsDesc
+	for _, d := range []*prometheus.Desc{sessionsDesc, streamsDesc, dialsDesc, endedDesc, streamFailuresDesc, breakerDesc, rttDesc} {
+		ch <- d
+	}
 }
 
 func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -68,5 +80,26 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range sessions {
 		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(n), k.relay, k.transport)
 		ch <- prometheus.MustNewConstMetric(streamsDesc, prometheus.GaugeValue, float64(streams[k]), k.relay, k.transport)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, r := range c.pool.Relays() {
+		counter(dialsDesc, r.Dials-r.DialFailures, r.Relay, "ok")
+		counter(dialsDesc, r.DialFailures, r.Relay, "failed")
+		counter(endedDesc, r.SessionsLost, r.Relay, "lost")
+		counter(endedDesc, r.GoAways, r.Relay, "goaway")
+		counter(endedDesc, r.ProbeTimeouts, r.Relay, "probe_timeout")
+		counter(streamFailuresDesc, r.StreamFailures, r.Relay)
+		open := 0.0
+		if r.Breaker != "closed" {
+			open = 1
+		}
+		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, open, r.Relay)
+	}
+	for _, s := range c.pool.Sessions() {
+		if s.RTT > 0 {
+			ch <- prometheus.MustNewConstMetric(rttDesc, prometheus.GaugeValue, s.RTT.Seconds(), s.Relay, s.Transport, strconv.Itoa(s.Slot))
+		}
 	}
 }

@@ -188,6 +188,9 @@ func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source stri
 		zap.Int64("tokens_in", u.Input+u.CacheRead+u.CacheWrite), zap.Int64("tokens_out", u.Output),
 		zap.String("usage", source), zap.Int("attempts", c.res.Attempts), zap.Bool("dispatched", c.res.Dispatched),
 		zap.Int64("bytes", c.tap.bytes), zap.String("remote", c.r.RemoteAddr)}
+	if c.via.relay != "" {
+		fields = append(fields, zap.String("relay", c.via.relay), zap.String("session", c.via.session))
+	}
 	if c.timing != (proto.RelayTiming{}) {
 		fields = append(fields, zap.Duration("relay_time", c.timing.Relay), zap.Duration("upstream_first_byte", c.timing.Upstream))
 	}
@@ -208,7 +211,7 @@ func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, sour
 	ent := &audit.Entry{Time: c.start.UTC(), RequestID: c.id, ClientIP: sourceIP(c.r), Key: c.client.Name,
 		Family: string(c.route.Family), Method: c.r.Method, Path: c.r.URL.Path, Model: c.req.Model, Stream: c.req.Stream,
 		Status: status, Reason: c.reason, TTFBMs: ms(ttfb), DurationMs: ms(d), Usage: u, UsageSource: source, Cost: cost,
-		Attempts: c.res.Attempts, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes}
+		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes}
 	if c.e.audit.Bodies() {
 		ent.RequestBody, ent.ResponseBody = string(c.body), string(c.tap.body)
 	}

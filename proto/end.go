@@ -21,6 +21,7 @@ const (
 	CodeUpstreamTimeout     Code = 7 // the provider did not answer in time
 	CodeGoingAway           Code = 8 // the relay is shutting down and did not dispatch
 	CodeInternal            Code = 9
+	CodeDuplicate           Code = 10 // the relay already took a request with this ID upstream; not sent again
 )
 
 var codeNames = map[Code]string{
@@ -28,6 +29,7 @@ var codeNames = map[Code]string{
 	CodeNoRoute: "no_route", CodeTooLarge: "too_large",
 	CodeUpstreamUnreachable: "upstream_unreachable", CodeUpstreamBroken: "upstream_broken",
 	CodeUpstreamTimeout: "upstream_timeout", CodeGoingAway: "going_away", CodeInternal: "internal",
+	CodeDuplicate: "duplicate",
 }
 
 func (c Code) String() string {

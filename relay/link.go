@@ -3,6 +3,7 @@ package relay
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -69,13 +70,71 @@ type peekedStream struct {
 
 func (p *peekedStream) Read(b []byte) (int, error) { return p.r.Read(b) }
 
-// firstFrameTimeout bounds the wait for a new stream's first byte.
+// firstFrameTimeout bounds the wait for a new stream's first frame.
 const firstFrameTimeout = 30 * time.Second
+
+// peekSize is the read buffer in front of a new stream: request headers up
+// to this size are read ahead for their ID (larger ones are rare and go
+// without the duplicate check).
+const peekSize = 16 << 10
+
+// peekRequestID reads the ID of the request header at the front of br
+// without consuming it.
+func peekRequestID(br *bufio.Reader) (string, bool) {
+	head, _ := br.Peek(1 + binary.MaxVarintLen64)
+	if len(head) < 2 || proto.FrameType(head[0]) != proto.FrameRequest {
+		return "", false
+	}
+	n, k := binary.Uvarint(head[1:])
+	if k <= 0 || n > uint64(peekSize-1-k) {
+		return "", false
+	}
+	frame, err := br.Peek(1 + k + int(n))
+	if err != nil {
+		return "", false
+	}
+	h, err := proto.ParseRequestHeader(frame[1+k:])
+	if err != nil || h.ID == "" {
+		return "", false
+	}
+	return h.ID, true
+}
+
+// idSet remembers the request IDs this relay took upstream for a while, so
+// that an edge's resend of one whose Dispatched frame was lost is refused
+// instead of reaching the provider twice.
+type idSet struct {
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	order []string // insertion order, for expiry
+}
+
+// idTTL is how long an ID is remembered: far longer than any resend.
+const idTTL = 10 * time.Minute
+
+// add records id and reports whether it was new.
+func (s *idSet) add(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil {
+		s.seen = map[string]time.Time{}
+	}
+	for len(s.order) > 0 && now.Sub(s.seen[s.order[0]]) > idTTL {
+		delete(s.seen, s.order[0])
+		s.order = s.order[1:]
+	}
+	if _, dup := s.seen[id]; dup {
+		return false
+	}
+	s.seen[id] = now
+	s.order = append(s.order, id)
+	return true
+}
 
 // serveStream serves one stream: the control stream (it starts with a
 // Ping), or a request, which is dispatched unless the relay is draining.
 func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate *inflight, log *zap.Logger) {
-	br := bufio.NewReaderSize(st, 64)
+	br := bufio.NewReaderSize(st, peekSize)
 	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
 	first, err := br.Peek(1)
 	_ = st.SetReadDeadline(time.Time{})
@@ -99,6 +158,19 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		return
 	}
 	defer gate.leave()
+	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
+	id, ok := peekRequestID(br)
+	_ = st.SetReadDeadline(time.Time{})
+	if ok && !r.seen.add(id, time.Now()) {
+		// The edge resends only requests it believes never reached the
+		// provider, but it cannot know about a Dispatched frame lost with
+		// a dying session. This relay does: it took this ID before.
+		log.Warn("request resent by the edge was already taken upstream here; not sending it again", zap.String("request_id", id))
+		_ = proto.NewWriter(st).WriteEnd(proto.End{Code: proto.CodeDuplicate,
+			Message: "the request already reached this relay once; not retried, since the provider may have processed it"})
+		st.Close()
+		return
+	}
 	if r.metrics != nil {
 		r.metrics.streams.Inc()
 		defer r.metrics.streams.Dec()

@@ -53,6 +53,7 @@ type Relay struct {
 	client   *http.Client
 	disp     *dispatch.Dispatcher
 	sessions *sessionSet
+	seen     idSet    // request IDs taken upstream, to refuse a resend of one
 	metrics  *metrics // nil without Config.Metrics
 	ready    readiness
 }
@@ -68,8 +69,7 @@ func New(cfg Config) (*Relay, error) {
 	if len(cfg.Providers) == 0 {
 		return nil, errors.New("relay: no providers configured")
 	}
-	reg, err := upstream.New(upstream.Config{Providers: cfg.Providers, Routes: cfg.Routes,
-		StrictModels: cfg.StrictModels, Keys: cfg.Keys, Timeouts: cfg.Timeouts}, nil)
+	reg, err := upstream.New(registryConfig(cfg), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +93,28 @@ func New(cfg Config) (*Relay, error) {
 	}
 	r.disp = dispatch.New(dcfg)
 	return r, nil
+}
+
+func registryConfig(cfg Config) upstream.Config {
+	return upstream.Config{Providers: cfg.Providers, Routes: cfg.Routes,
+		StrictModels: cfg.StrictModels, Keys: cfg.Keys, Timeouts: cfg.Timeouts}
+}
+
+// Reload builds a new provider registry (providers, keys, routes, key
+// policy, timeouts) from cfg and swaps it in: streams already dispatched
+// finish on the old one, new streams use the new one, and key state
+// carries over for keys that stay. If cfg is invalid nothing changes.
+// The other fields of cfg take effect only on restart.
+func (r *Relay) Reload(cfg Config) error {
+	if len(cfg.Providers) == 0 {
+		return errors.New("relay: no providers configured")
+	}
+	reg, err := upstream.New(registryConfig(cfg), r.Registry())
+	if err != nil {
+		return err
+	}
+	r.disp.SetRegistry(reg)
+	return nil
 }
 
 // Registry exposes the current provider registry (for `check` output and

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,17 +125,40 @@ client_keys: [{name: smoke, key: %[3]q}]
 // fakeListening matches the fake provider's start line.
 var fakeListening = regexp.MustCompile(`listening on (http://\S+)`)
 
-// buildBinaries builds strait-relay and strait-edge into a temporary
-// directory and returns their paths.
+// The binaries are built once per test run, shared by the tests that run
+// processes, and removed by TestMain.
+var (
+	binOnce             sync.Once
+	binDir              string
+	binErr              error
+	relayPath, edgePath string
+)
+
+// buildBinaries builds strait-relay and strait-edge (once) and returns
+// their paths.
 func buildBinaries(t *testing.T) (relayBin, edgeBin string) {
 	t.Helper()
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "./cmd/strait-edge", "./cmd/strait-relay")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "strait-e2e-bin-"); binErr != nil {
+			return
+		}
+		build := exec.Command("go", "build", "-o", binDir+"/", "./cmd/strait-edge", "./cmd/strait-relay")
+		build.Dir = "../.."
+		if out, err := build.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+		relayPath, edgePath = filepath.Join(binDir, "strait-relay"), filepath.Join(binDir, "strait-edge")
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	return filepath.Join(bin, "strait-relay"), filepath.Join(bin, "strait-edge")
+	return relayPath, edgePath
+}
+
+func removeBinaries() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 }
 
 // echoLogs copies every child's log lines to stderr, for debugging:
@@ -165,6 +189,7 @@ func startProc(t *testing.T, bin string, args ...string) *proc {
 		go func() {
 			sc := bufio.NewScanner(r)
 			for sc.Scan() {
+				_, _ = lockedSink{}.Write(append(sc.Bytes(), '\n')) // for the secret scan
 				if echoLogs {
 					fmt.Fprintf(os.Stderr, "[%s] %s\n", filepath.Base(bin), sc.Text())
 				}

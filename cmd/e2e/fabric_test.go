@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +36,26 @@ type fabric struct {
 	httpc            *http.Client
 	streamTokens     int
 	streamIntervalMs int
+	admin            string // the edge's admin listener, http://host:port
+}
+
+// metric returns the value of one sample line of the edge's /metrics, e.g.
+// `strait_tunnel_sessions_ended_total{reason="goaway",relay="127.0.0.1:1"}`.
+func (f *fabric) metric(sample string) float64 {
+	f.t.Helper()
+	resp, err := http.Get(f.admin + "/metrics")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 type relayProc struct {
@@ -41,7 +64,7 @@ type relayProc struct {
 	ws, quic string
 }
 
-func newFabric(t *testing.T) *fabric {
+func newFabric(t *testing.T, transport string) *fabric {
 	if testing.Short() {
 		t.Skip("builds binaries and runs processes")
 	}
@@ -71,8 +94,8 @@ tls: {cert: %[1]s/front.pem, key: %[1]s/front-key.pem}
 session_wait: 10s
 tunnel:
   relays:
-    - {address: %[2]q, quic_address: %[3]q, server_name: localhost}
-    - {address: %[4]q, quic_address: %[5]q, server_name: localhost}
+    - {address: %[2]q, quic_address: %[3]q, server_name: localhost, transport: %[7]s}
+    - {address: %[4]q, quic_address: %[5]q, server_name: localhost, transport: %[7]s}
   cert: %[1]s/edge.pem
   key: %[1]s/edge-key.pem
   ca: %[1]s/ca.pem
@@ -80,8 +103,9 @@ tunnel:
   heartbeat_timeout: 2s
   reconnect_min: 50ms
   probe_timeout: 3s
+admin_listen: 127.0.0.1:0
 client_keys: [{name: load, key: %[6]q}]
-`, dir, f.relays[0].ws, f.relays[0].quic, f.relays[1].ws, f.relays[1].quic, clientKey))
+`, dir, f.relays[0].ws, f.relays[0].quic, f.relays[1].ws, f.relays[1].quic, clientKey, transport))
 	f.edge = startProc(t, edgeBin, "run", "--config", edgeCfg)
 	// The pool starts before the listener: sessions may come up first.
 	var edgeURL string
@@ -89,7 +113,7 @@ client_keys: [{name: load, key: %[6]q}]
 	for edgeURL == "" || up[f.relays[0].ws] < 2 || up[f.relays[1].ws] < 2 {
 		l := f.edge.waitLogAny(t, "edge listening", "tunnel session up")
 		if l["msg"] == "edge listening" {
-			edgeURL = "https://" + l["addr"]
+			edgeURL, f.admin = "https://"+l["addr"], "http://"+l["admin_addr"]
 		} else {
 			up[l["relay"]]++
 		}
@@ -148,7 +172,9 @@ func (o outcome) cause() string {
 	switch {
 	case o.err == nil:
 		return ""
-	case o.chunks > 0:
+	case o.chunks > 0 || strings.Contains(o.err.Error(), "stream broke off"):
+		// Chunks arrived, or the edge's in-band error event did: either way
+		// the response had started, so the provider had the request.
 		return "stream broke after it started (dispatched)"
 	case errors.As(o.err, &apiErr) && strings.Contains(apiErr.Message, "not retried"):
 		return fmt.Sprintf("%d after dispatch, not retried", apiErr.StatusCode)
@@ -244,31 +270,56 @@ func report(t *testing.T, name string, all []outcome, disrupted time.Time) []out
 // loadWorkers stream back to back: about 80 requests a second.
 const loadWorkers = 16
 
+// fabricTransports: WebSocket, and auto (QUIC here, where UDP passes).
+var fabricTransports = []string{"ws", "auto"}
+
+// rollingRounds is how many times TestRollingRestart restarts both relays:
+// 1 by default, more for a soak (STRAIT_SOAK_ROUNDS=50 go test ./cmd/e2e
+// -run TestRollingRestart -v).
+func rollingRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("STRAIT_SOAK_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}
+
 // TestRollingRestart restarts both relays, one after the other, with SIGTERM
 // under continuous streaming load: GoAway moves new requests to the other
 // relay, in-flight streams finish, and no request fails.
 func TestRollingRestart(t *testing.T) {
-	f := newFabric(t)
-	var disrupted time.Time
-	all := f.underLoad(loadWorkers, func() {
-		time.Sleep(time.Second)
-		disrupted = time.Now()
-		for i, r := range f.relays {
-			r.p.terminate(t)
-			drained := r.p.waitLogFields(t, "draining")
-			listening := f.startRelay(i)
-			back := f.waitSessionsUp(r, 2)
-			t.Logf("relay %d: drained %s in-flight streams; edge back on it %v after it listened again",
-				i, drained["in_flight"], back.Sub(listening))
-			time.Sleep(500 * time.Millisecond)
-		}
-		time.Sleep(500 * time.Millisecond)
-	})
-	for _, o := range report(t, "rolling restart", all, disrupted) {
-		t.Errorf("request started %v into the test failed: %s", o.start.Sub(all[0].start).Round(time.Millisecond), o.cause())
-	}
-	if len(all) < 100 {
-		t.Errorf("only %d requests: not a load", len(all))
+	for _, transport := range fabricTransports {
+		t.Run(transport, func(t *testing.T) {
+			f := newFabric(t, transport)
+			var disrupted time.Time
+			all := f.underLoad(loadWorkers, func() {
+				time.Sleep(time.Second)
+				disrupted = time.Now()
+				for range rollingRounds() {
+					for i, r := range f.relays {
+						r.p.terminate(t)
+						drained := r.p.waitLogFields(t, "draining")
+						listening := f.startRelay(i)
+						back := f.waitSessionsUp(r, 2)
+						t.Logf("relay %d: drained %s in-flight streams; edge back on it %v after it listened again",
+							i, drained["in_flight"], back.Sub(listening))
+						time.Sleep(500 * time.Millisecond)
+					}
+				}
+				time.Sleep(500 * time.Millisecond)
+			})
+			for _, o := range report(t, "rolling restart over "+transport, all, disrupted) {
+				t.Errorf("request started %v into the test failed: %s", o.start.Sub(all[0].start).Round(time.Millisecond), o.cause())
+			}
+			if len(all) < 100 {
+				t.Errorf("only %d requests: not a load", len(all))
+			}
+			for _, r := range f.relays { // counted, not only logged
+				sample := fmt.Sprintf(`strait_tunnel_sessions_ended_total{reason="goaway",relay=%q}`, r.ws)
+				if n := f.metric(sample); n < float64(2*rollingRounds()) {
+					t.Errorf("%s = %v; want %d", sample, n, 2*rollingRounds())
+				}
+			}
+		})
 	}
 }
 
@@ -277,31 +328,35 @@ func TestRollingRestart(t *testing.T) {
 // the other relay, those it had fail fast with a clear error, and the edge
 // is back on the restarted relay within a second of it listening.
 func TestRelayCrashUnderLoad(t *testing.T) {
-	f := newFabric(t)
-	var killed, listening, back time.Time
-	all := f.underLoad(loadWorkers, func() {
-		time.Sleep(time.Second)
-		killed = time.Now()
-		f.relays[0].p.kill(t)
-		listening = f.startRelay(0)
-		back = f.waitSessionsUp(f.relays[0], 2)
-		time.Sleep(time.Second)
-	})
-	failed := report(t, "kill -9", all, killed)
-	reconnect := back.Sub(listening)
-	t.Logf("edge back on the restarted relay %v after it listened again", reconnect)
-	if reconnect > time.Second {
-		t.Errorf("edge took %v to reconnect to the restarted relay; want under 1s", reconnect)
-	}
-	for _, o := range failed {
-		if !o.dispatched() {
-			t.Errorf("request that the provider had not seen failed: %s", o.cause())
-		}
-		if o.start.After(killed) {
-			t.Errorf("request started %v after the kill failed: %s", o.start.Sub(killed), o.cause())
-		}
-		if d := o.end.Sub(killed); d > 3*time.Second {
-			t.Errorf("dispatched request failed %v after the kill; want fast", d)
-		}
+	for _, transport := range fabricTransports {
+		t.Run(transport, func(t *testing.T) {
+			f := newFabric(t, transport)
+			var killed, listening, back time.Time
+			all := f.underLoad(loadWorkers, func() {
+				time.Sleep(time.Second)
+				killed = time.Now()
+				f.relays[0].p.kill(t)
+				listening = f.startRelay(0)
+				back = f.waitSessionsUp(f.relays[0], 2)
+				time.Sleep(time.Second)
+			})
+			failed := report(t, "kill -9 over "+transport, all, killed)
+			reconnect := back.Sub(listening)
+			t.Logf("edge back on the restarted relay %v after it listened again", reconnect)
+			if reconnect > time.Second {
+				t.Errorf("edge took %v to reconnect to the restarted relay; want under 1s", reconnect)
+			}
+			for _, o := range failed {
+				if !o.dispatched() {
+					t.Errorf("request that the provider had not seen failed: %s", o.cause())
+				}
+				if o.start.After(killed) {
+					t.Errorf("request started %v after the kill failed: %s", o.start.Sub(killed), o.cause())
+				}
+				if d := o.end.Sub(killed); d > 3*time.Second {
+					t.Errorf("dispatched request failed %v after the kill; want fast", d)
+				}
+			}
+		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/strait/strait/certs"
+	"github.com/strait/strait/cmd/internal/admin"
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/edge"
@@ -30,6 +31,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	removeBinaries()
 	if code == 0 && !scanForSecrets(os.Stderr) {
 		code = 1
 	}
@@ -81,6 +83,8 @@ type stack struct {
 
 	relayAdmin string // base URL of the relay's admin listener
 	edgeAdmin  string // base URL of the edge's admin listener
+	// relayMetrics and edgeMetrics are the binaries' registries.
+	relayMetrics, edgeMetrics *admin.Registry
 
 	relayLogs *observer.ObservedLogs
 	edgeLogs  *observer.ObservedLogs
@@ -235,6 +239,7 @@ func (s *stack) startRelay(socks relaycmd.Sockets, edit func(*relaycmd.File)) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	s.relayMetrics = srv.Metrics
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
@@ -311,6 +316,7 @@ func (s *stack) startEdge(opts stackOptions) {
 	}
 	s.edgeURL = "https://" + ln.Addr().String()
 	s.edgeAdmin = "http://" + srv.Admin.Addr().String()
+	s.edgeMetrics = srv.Metrics
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()

@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
+	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"google.golang.org/genai"
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/edge"
+	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/usagedb"
 )
 
 // withKey adds a client key with limits to the edge's config.
@@ -305,4 +308,81 @@ func runEdgeCLI(t *testing.T, args ...string) string {
 		t.Fatalf("strait-edge %v: %v\n%s", args, err, errOut.String())
 	}
 	return out.String()
+}
+
+// TestCutStreamBilledAsEstimated: an Anthropic stream that breaks off is
+// billed for what was delivered: input as message_start reported it,
+// output estimated from the text that reached the client, and the record
+// says it was estimated. A complete request's log line and audit record
+// name the relay and session and say usage was reported.
+func TestCutStreamBilledAsEstimated(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	ctx := testCtx(t, 20*time.Second)
+	if _, err := anthropicMessages(ctx, t, s); err != nil {
+		t.Fatal(err)
+	}
+	opts := append(anthropicOpts(s, clientKey), anthropicopt.WithHeader("X-Fake-Tokens", "50"),
+		anthropicopt.WithHeader("X-Fake-Interval-Ms", "50"))
+	ac := anthropic.NewClient(opts...)
+	p := messageParams
+	p.Model = "claude-cut"
+	stream := ac.Messages.NewStreaming(ctx, p)
+	deltas := 0
+	for stream.Next() {
+		if _, ok := stream.Current().AsAny().(anthropic.ContentBlockDeltaEvent); ok {
+			if deltas++; deltas == 3 {
+				s.fakeSrv.CloseClientConnections()
+			}
+		}
+	}
+	stream.Close()
+	if stream.Err() == nil {
+		t.Fatal("the cut stream ended cleanly")
+	}
+	var row *usagedb.Row
+	deadline := time.Now().Add(5 * time.Second)
+	for row == nil {
+		for _, r := range usageReport(t, s, "model=claude-cut").Rows {
+			row = &r
+		}
+		if row == nil && time.Now().After(deadline) {
+			t.Fatal("no usage recorded for the cut stream")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if row.Requests != 1 || row.Estimated != 1 || row.Usage.Input == 0 || row.Usage.Output < 1 || row.Usage.Output >= 50 {
+		t.Fatalf("cut stream usage %+v: want 1 estimated request, reported input, output from what was delivered", row)
+	}
+	t.Logf("cut after %d deltas: billed %+v", deltas, row.Usage)
+
+	var logged bool
+	for _, e := range s.edgeLogs.FilterMessage("request").All() {
+		f := e.ContextMap()
+		if f["model"] == messageParams.Model && f["key"] == "test-app" && f["usage"] == "reported" &&
+			f["relay"] != "" && f["session"] != nil && f["tokens_out"] == int64(8) {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Error("no request log line with key, model, reported usage, relay and session")
+	}
+	data, err := os.ReadFile(s.path("audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawReported, sawEstimated bool
+	for line := range strings.Lines(string(data)) {
+		var ent audit.Entry
+		if err := json.Unmarshal([]byte(line), &ent); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if ent.ClientIP != "127.0.0.1" || ent.Key != "test-app" || ent.RequestID == "" || ent.RequestBody != "" {
+			t.Errorf("audit entry %+v", ent)
+		}
+		sawReported = sawReported || (ent.Model == messageParams.Model && ent.UsageSource == "reported" && ent.Relay != "")
+		sawEstimated = sawEstimated || (ent.Model == "claude-cut" && ent.UsageSource == "estimated")
+	}
+	if !sawReported || !sawEstimated {
+		t.Errorf("audit log lacks the reported (%v) or the estimated (%v) record:\n%s", sawReported, sawEstimated, data)
+	}
 }

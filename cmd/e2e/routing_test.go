@@ -14,8 +14,9 @@ import (
 
 // TestModelRouting proves the routing table through the whole stack with
 // the OpenAI SDK: an alias reaches its provider under the upstream name
-// with the rest of the body untouched, a claude-* model asked in the OpenAI
-// format gets a clear 400 (no conversion yet), and with strict_models an
+// with the rest of the body untouched, a claude-* model asked for by an
+// OpenAI endpoint that has no conversion (embeddings) gets a clear 400, and
+// with strict_models an
 // unknown model gets a 404 in the OpenAI format, never reaching upstream.
 func TestModelRouting(t *testing.T) {
 	s := newStack(t, stackOptions{relayTLSEdit: func(f *relaycmd.File) {
@@ -37,8 +38,8 @@ func TestModelRouting(t *testing.T) {
 	}
 	checkUpstream(t, got[0], "openai", "/v1/chat/completions")
 
-	p.Model = "claude-sonnet-4-5"
-	_, err := s.openai().Chat.Completions.New(ctx, p)
+	_, err := s.openai().Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "claude-sonnet-4-5",
+		Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hi")}})
 	wantOpenAIError(t, err, 400, `model "claude-sonnet-4-5" is served by the Anthropic provider "anthropic"`)
 
 	p.Model = "no-such-model"

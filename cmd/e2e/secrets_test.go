@@ -19,7 +19,8 @@ import (
 )
 
 // The secret scan: every log line of every edge and relay the tests start
-// (at debug level), and every audit log, is kept in logSink; after all tests
+// (in process at debug level, and the real binaries' output), and every
+// audit log, is kept in logSink; after all tests
 // TestMain fails the run if any secret the tests used appears in it.
 var (
 	sinkMu  sync.Mutex
@@ -55,6 +56,7 @@ func init() {
 	addSecret(providerKeys.OpenAI, "OpenAI provider key")
 	addSecret(providerKeys.Anthropic, "Anthropic provider key")
 	addSecret(providerKeys.Gemini, "Gemini provider key")
+	addSecret("sk-provider-secret-0123456789", "provider key of the binaries' runs")
 }
 
 // watchSecrets registers the private keys in a stack's certificate

@@ -16,6 +16,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/relay/upstream"
 )
 
 // rawStream posts an OpenAI streaming chat through the edge (to base, e.g.
@@ -105,7 +106,33 @@ func TestUpstreamFailuresSeenBySDKs(t *testing.T) {
 			t.Fatalf("err %v; got %d bytes of text, want %d", err, text.Len(), len(want))
 		}
 	})
+	t.Run("passthrough is byte-exact", func(t *testing.T) {
+		s.fake.Reset()
+		body := "{\n  \"model\": \"claude-sonnet-4-5\",  \"max_tokens\": 9, \"x_unknown_field\": {\"keep\": [1, 2.50, \"\\u00e9\"]},\n" +
+			"  \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]\n}\n"
+		status, _ := rawPost(t, s, "/v1/messages", body, map[string]string{"Anthropic-Version": "2023-06-01",
+			"Anthropic-Beta": "prompt-caching-2024-07-31,output-128k-2025-02-19"})
+		got := s.fake.Requests()
+		if status != 200 || len(got) != 1 || string(got[0].Body) != body ||
+			got[0].Header.Get("Anthropic-Beta") != "prompt-caching-2024-07-31,output-128k-2025-02-19" {
+			t.Fatalf("status %d; upstream body %q, anthropic-beta %q", status, got[0].Body, got[0].Header.Get("Anthropic-Beta"))
+		}
+	})
 	noKeysUpstream(t, s)
+	_, metrics := adminGet(t, s.relayAdmin, "/metrics")
+	fp := upstream.NewKey(providerKeys.OpenAI).Fingerprint()
+	for _, w := range []string{
+		`strait_relay_upstream_attempts_total{provider="openai",result="status_503"} 3`,
+		`strait_relay_upstream_attempts_total{provider="anthropic",result="status_529"} 2`,
+		`strait_relay_streams_ended_total{reason="upstream_error"} 3`, // gave up, and two mid-stream breaks
+		`strait_relay_streams_ended_total{reason="completed"}`,
+		`strait_relay_upstream_key_state{key="` + fp + `",provider="openai",state="healthy"} 1`,
+		`strait_relay_upstream_key_state{key="` + fp + `",provider="openai",state="cooling"} 0`,
+	} {
+		if !strings.Contains(metrics, w) {
+			t.Errorf("relay /metrics lacks %s", w)
+		}
+	}
 }
 
 // silenceStack has pings every 100 ms; the openai provider tolerates 5 s of

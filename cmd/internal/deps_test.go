@@ -36,6 +36,10 @@ var depRules = []depRule{
 	{pkgs: []string{"certs"}, bad: map[string]string{nonStd: "certificate handling is a stdlib-only leaf (crypto/* only)"}},
 	{pkgs: []string{"tunnel"}, bad: map[string]string{nonStd: "the transport contract names no implementation"}},
 	{pkgs: []string{"edge/apierr"}, bad: map[string]string{nonStd: "error rendering is a stdlib-only leaf"}},
+	{pkgs: []string{"relay/convert/sse"}, bad: map[string]string{nonStd: "the event reader is a stdlib-only leaf"}},
+	{pkgs: []string{"relay/convert"}, bad: map[string]string{
+		mod + "/relay/upstream": "conversion is pure: no network", mod + "/tunnel/...": "conversion is pure: no network",
+		mod + "/proto": "conversion knows nothing of the tunnel", "go.uber.org/zap": "conversion returns errors, it does not log"}},
 	{pkgs: []string{"edge/..."}, bad: map[string]string{mod + "/relay/...": "edge and relay share only proto and tunnel"}},
 	{pkgs: []string{"relay/..."}, bad: map[string]string{mod + "/edge/...": "edge and relay share only proto and tunnel"}},
 	{pkgs: []string{"edge/...", "relay/...", "tunnel/pool"}, bad: transports},

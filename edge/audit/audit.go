@@ -50,6 +50,7 @@ type Entry struct {
 	Cost        float64 `json:"cost_usd,omitempty"`
 	Attempts    int     `json:"attempts,omitempty"`
 	Relay       string  `json:"relay,omitempty"`
+	Session     string  `json:"session,omitempty"` // transport and local address of the tunnel session
 	BytesIn     int64   `json:"bytes_in"`
 	BytesOut    int64   `json:"bytes_out"`
 	// RequestBody and ResponseBody are set only with Config.Bodies.

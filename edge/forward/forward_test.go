@@ -35,6 +35,7 @@ const (
 	refuseGoingAway                      // a draining relay refuses it
 	breakAfterDispatch                   // dispatched upstream, then the tunnel dies
 	answer                               // dispatched, 200, body, End
+	refuseDuplicate                      // the relay took this ID upstream before
 )
 
 // scriptedRelay hands out one in-memory stream per OpenStream and plays the
@@ -71,6 +72,8 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 	case breakBeforeDispatch:
 	case refuseGoingAway:
 		_ = w.WriteEnd(proto.End{Code: proto.CodeGoingAway, Message: "draining"})
+	case refuseDuplicate:
+		_ = w.WriteEnd(proto.End{Code: proto.CodeDuplicate, Message: "already taken; not retried"})
 	case breakAfterDispatch:
 		s.dispatched.Add(1)
 		_ = w.WriteDispatched()
@@ -101,6 +104,8 @@ func TestResendOnlyBeforeDispatch(t *testing.T) {
 		{"broken before dispatch, then answered", []relayStep{breakBeforeDispatch, answer}, 200, 2, 1, "{}", 2},
 		{"refused by a draining relay twice", []relayStep{refuseGoingAway, refuseGoingAway, answer}, 200, 3, 1, "{}", 3},
 		{"broken after dispatch", []relayStep{breakAfterDispatch, answer}, 502, 1, 1, "not retried", 1},
+		// The first Dispatched was lost with the session; the relay knows.
+		{"resend refused as a duplicate", []relayStep{breakBeforeDispatch, refuseDuplicate, answer}, 502, 2, 0, "not retried", 2},
 		{"never dispatched, attempts exhausted", []relayStep{breakBeforeDispatch, breakBeforeDispatch, breakBeforeDispatch,
 			breakBeforeDispatch, breakBeforeDispatch, answer}, 502, maxAttempts, 0, "before the request reached the provider", maxAttempts},
 	} {

@@ -112,8 +112,12 @@ func (l *Limiter) Take(client string, rpm, tpm, tokens int64) Decision {
 		}
 	}
 	if d.OK = d.RetryAfter == 0; d.OK {
-		s.req.level--
-		s.tok.level -= float64(tokens)
+		if rpm > 0 { // an unlimited bucket keeps no debt to carry into a later limit
+			s.req.level--
+		}
+		if tpm > 0 {
+			s.tok.level -= float64(tokens)
+		}
 	}
 	if rpm > 0 {
 		d.Requests = s.req.status()

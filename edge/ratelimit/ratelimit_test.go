@@ -107,3 +107,11 @@ func TestForgetsIdleClients(t *testing.T) {
 		t.Fatalf("%d clients kept, want only ip3", len(l.m))
 	}
 }
+
+func TestLimitAddedLater(t *testing.T) {
+	l := New(newClock().now)
+	for range 100 {
+		mustOK(t, l.Take("a", 1000, 0, 5000)) // no token limit yet
+	}
+	mustOK(t, l.Take("a", 1000, 1000, 10)) // a TPM limit appears: no debt from before
+}

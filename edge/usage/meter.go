@@ -6,9 +6,18 @@ import (
 	"io"
 )
 
-// maxHeld bounds what a Meter buffers: one SSE event, or a whole JSON body.
-// Past it the Meter stops reading usage (and estimates) rather than grow.
+// maxHeld bounds what a Meter buffers of one SSE event. Past it the Meter
+// stops reading usage (and estimates) rather than grow.
 const maxHeld = 8 << 20
+
+// maxJSON bounds a JSON body buffered whole. A larger one (a big batch of
+// embeddings) keeps only its last tailSize bytes, where every family puts
+// its usage object, so hundreds of large responses in flight do not each
+// hold megabytes.
+const (
+	maxJSON  = 1 << 20
+	tailSize = 64 << 10
+)
 
 // Meter reads usage from one response body as it passes. It is not safe for
 // concurrent use; one goroutine feeds it in order.
@@ -21,6 +30,7 @@ type Meter struct {
 
 	held     []byte // an incomplete SSE event, or the JSON body so far
 	overflow bool
+	tail     []byte // the end of a JSON body past maxJSON
 
 	u              Usage
 	final          bool // the provider's final usage was seen
@@ -44,7 +54,7 @@ func (m *Meter) Feed(p []byte) []byte {
 		return p
 	}
 	if !m.sse {
-		m.hold(p)
+		m.holdJSON(p)
 		return p
 	}
 	if !m.hide {
@@ -59,6 +69,21 @@ func (m *Meter) Feed(p []byte) []byte {
 		out, m.held = append(out, m.held...), nil
 	}
 	return out
+}
+
+// holdJSON buffers a JSON body whole up to maxJSON, then only its tail.
+func (m *Meter) holdJSON(p []byte) {
+	if m.tail == nil && len(m.held)+len(p) <= maxJSON {
+		m.held = append(m.held, p...)
+		return
+	}
+	if m.tail == nil {
+		m.tail, m.held = m.held, nil
+	}
+	m.tail = append(m.tail, p...)
+	if len(m.tail) > 2*tailSize { // trim in steps, not on every write
+		m.tail = append(m.tail[:0], m.tail[len(m.tail)-tailSize:]...)
+	}
 }
 
 // hold buffers p for parsing, up to maxHeld.
@@ -201,8 +226,12 @@ func (m *Meter) Flush() []byte {
 func (m *Meter) Result(requestBytes int) Usage {
 	if !m.sse && !m.jsonDone && !m.overflow {
 		m.jsonDone = true
-		m.observeJSON(m.held)
-		m.held = nil
+		if m.tail != nil {
+			m.observeTail(m.tail)
+		} else {
+			m.observeJSON(m.held)
+		}
+		m.held, m.tail = nil, nil
 	}
 	u := m.u
 	if !m.final {
@@ -240,4 +269,31 @@ func (m *Meter) observeJSON(b []byte) {
 		}
 		m.observe(raw)
 	}
+}
+
+// observeTail reads the last usage object in the end of a large body.
+func (m *Meter) observeTail(tail []byte) {
+	key := `"usage"`
+	if m.family == Gemini {
+		key = `"usageMetadata"`
+	}
+	i := bytes.LastIndex(tail, []byte(key))
+	if i < 0 {
+		return
+	}
+	rest := bytes.TrimLeft(tail[i+len(key):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return
+	}
+	var v json.RawMessage
+	if json.NewDecoder(bytes.NewReader(rest[1:])).Decode(&v) != nil {
+		return
+	}
+	// Wrap the object as the body it came from, so observe applies the
+	// family's rules; a Gemini tail counts as its final chunk.
+	body := append(append([]byte(`{`+key+`:`), v...), '}')
+	if m.family == Gemini {
+		body = append(append([]byte(`{"candidates":[{"finishReason":"STOP"}],`+key+`:`), v...), '}')
+	}
+	m.observe(body)
 }

@@ -135,3 +135,48 @@ func TestMeterOpenAIResponsesAndJSON(t *testing.T) {
 		t.Fatalf("no usage %+v", u)
 	}
 }
+
+// BenchmarkMeterOpenAIHidden measures the edge's per-stream cost of
+// metering and filtering an OpenAI stream whose usage chunk it hides.
+func BenchmarkMeterOpenAIHidden(b *testing.B) {
+	ev := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n\n")
+	b.SetBytes(int64(len(ev)))
+	m := NewMeter(OpenAI, true, true)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Feed(ev)
+	}
+}
+
+// BenchmarkMeterAnthropic is the same for a stream passed through as is.
+func BenchmarkMeterAnthropic(b *testing.B) {
+	ev := []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" tok\"}}\n\n")
+	b.SetBytes(int64(len(ev)))
+	m := NewMeter(Anthropic, true, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Feed(ev)
+	}
+}
+
+// TestMeterLargeJSONKeepsOnlyTheTail: a body past maxJSON is not held whole,
+// yet its usage, at the end, is still read.
+func TestMeterLargeJSONKeepsOnlyTheTail(t *testing.T) {
+	big := `{"object":"list","data":[{"embedding":[` + strings.Repeat("0.123456,", 300_000) + `0]}],"model":"m","usage":{"prompt_tokens":77,"total_tokens":77}}`
+	m := NewMeter(OpenAI, false, false)
+	for i := 0; i < len(big); i += 32 << 10 {
+		m.Feed([]byte(big[i:min(i+32<<10, len(big))]))
+		if len(m.held)+len(m.tail) > maxJSON+2*tailSize+32<<10 {
+			t.Fatalf("meter holds %d bytes", len(m.held)+len(m.tail))
+		}
+	}
+	if u := m.Result(len(big)); u != (Usage{Input: 77}) {
+		t.Fatalf("usage %+v", u)
+	}
+	g := `{"candidates":[{"content":{"parts":[{"text":"` + strings.Repeat("x", 2<<20) + `"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":9}}`
+	m = NewMeter(Gemini, false, false)
+	feed(m, g, 64<<10)
+	if u := m.Result(0); u != (Usage{Input: 5, Output: 9}) {
+		t.Fatalf("gemini usage %+v", u)
+	}
+}

@@ -75,21 +75,33 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	if c.listing != nil {
 		mergeListing(a, c.in.Header.Family, c.listing)
 	}
-	h := a.resp.Header
+	out := converted{status: a.resp.StatusCode, header: a.resp.Header, body: a.resp.Body}
+	first, family := a.first, c.in.Header.Family
+	if c.conv != nil {
+		out, first, family = c.conv.respond(a), nil, c.conv.family
+		defer out.stop()
+		if out.err != nil {
+			c.x.log.Warn("provider answer could not be converted", zap.Error(out.err))
+			c.x.ended(endUpstreamError)
+			c.x.finish(proto.End{Code: proto.CodeUpstreamBroken, Message: "converting the provider's answer: " + out.err.Error()})
+			return
+		}
+	}
+	h := out.header
 	proto.RemoveHopHeaders(h)
 	if c.attempts > 1 {
 		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
 	}
-	c.x.stats.Status = a.resp.StatusCode
+	c.x.stats.Status = out.status
 	c.x.stats.Timing.Set(h)
-	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: a.resp.StatusCode, Header: h}); err != nil {
+	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: out.status, Header: h}); err != nil {
 		c.x.ended(endClientGone)
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	p := &pump{x: c.x, body: a.resp.Body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(c.in.Header.Family, mt)}
+	p := &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt)}
 	start := time.Now()
-	n, end, reason := p.run(a.first)
+	n, end, reason := p.run(first)
 	c.x.stats.BytesDown = n
 	if ctx.Err() != nil && end.Code != proto.CodeOK {
 		c.x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
@@ -103,8 +115,9 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 }
 
 // pingFor is the keep-alive an SSE client of family ignores, or nil when
-// the response is not SSE. Gemini's SDK rejects any line but data:, so it
-// gets an empty line, which every SSE parser skips.
+// the response is not SSE. For Gemini it is blankPing: google-genai splits
+// the stream on blank lines and rejects any event but data:, so it only
+// tolerates an empty event in the stream's own line ending.
 func pingFor(family, mediaType string) []byte {
 	if mediaType != "text/event-stream" {
 		return nil
@@ -113,9 +126,21 @@ func pingFor(family, mediaType string) []byte {
 	case "anthropic":
 		return []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
 	case "gemini":
-		return []byte("\r\n")
+		return blankPing
 	}
 	return []byte(": ping\n\n")
+}
+
+var blankPing = []byte("\n\n")
+
+// keepAlive is the ping to send now: blankPing follows the line ending of
+// the event just forwarded (a "\n\n" after "\r\n\r\n" events would
+// glue the next event to a stray "\r\n" for genai's splitter).
+func (p *pump) keepAlive() []byte {
+	if &p.ping[0] == &blankPing[0] && string(p.tail[:]) == "\r\n\r\n" {
+		return []byte("\r\n\r\n")
+	}
+	return p.ping
 }
 
 // pump copies a response body to the edge, one Data frame per upstream
@@ -209,10 +234,11 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 			if time.Since(lastRead) < p.to.Ping/2 || !p.atBoundary() {
 				continue
 			}
-			if end, ok := p.forward(p.ping); !ok {
+			ping := p.keepAlive()
+			if end, ok := p.forward(ping); !ok {
 				return p.total, end, endClientGone
 			}
-			p.total -= int64(len(p.ping))
+			p.total -= int64(len(ping))
 		}
 	}
 }
@@ -223,12 +249,17 @@ func (p *pump) forward(b []byte) (proto.End, bool) {
 		return proto.End{Code: proto.CodeCanceled, Message: "writing to edge: " + err.Error()}, false
 	}
 	p.total += int64(len(b))
+	p.tailOf(b)
+	return proto.End{}, true
+}
+
+// tailOf keeps the last bytes forwarded, for atBoundary.
+func (p *pump) tailOf(b []byte) {
 	if len(b) >= len(p.tail) {
 		copy(p.tail[:], b[len(b)-len(p.tail):])
 	} else {
 		copy(p.tail[:], append(p.tail[len(b):], b...))
 	}
-	return proto.End{}, true
 }
 
 // atBoundary reports whether the bytes so far end an SSE event, so a

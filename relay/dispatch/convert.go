@@ -1,20 +1,57 @@
 package dispatch
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/relay/convert"
 	"github.com/strait/strait/relay/upstream"
 )
 
-// crossFamily answers a request whose route leads to a provider of another
-// API family than the client's (an OpenAI SDK asking for claude-*). This is
-// the one place where format conversion plugs in; until it exists, such a
-// request gets a clear 400 in the client's own format.
-func crossFamily(in *upstream.Inbound, t upstream.Target) proto.End {
-	return proto.End{Code: proto.CodeBadRequest, Message: fmt.Sprintf(
-		"model %q is served by the %s provider %q; conversion from the %s API format is not available",
-		in.Model, familyName(t.Provider.Family()), t.Provider.Name, familyName(in.Header.Family))}
+// conversion is a request whose route leads to a provider of another API
+// family than the client's (an OpenAI SDK asking for claude-*): the request
+// goes out converted, and the answer comes back converted, event by event.
+type conversion struct {
+	plan   *convert.Plan
+	family string // the client's family: keep-alives must be in its format
+}
+
+// needsConversion: the provider speaks another family, or the client uses
+// the Responses API and the provider is OpenAI-compatible, which means Chat
+// Completions only (DeepSeek, vLLM, …).
+func needsConversion(h *proto.RequestHeader, t upstream.Target) bool {
+	if t.Provider.Family() != h.Family {
+		return true
+	}
+	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
+	return ok && d == convert.Responses && t.Provider.Kind == upstream.OpenAICompatible
+}
+
+// crossFamily converts the client's request for target t. The returned
+// Inbound is what the provider gets; retries and key rotation then work on
+// it as on any other request. A request that cannot be converted ends with
+// a clear 400 in the client's own format.
+func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *conversion, *proto.End) {
+	h := in.Header
+	client, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
+	if !ok {
+		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: fmt.Sprintf(
+			"model %q is served by the %s provider %q; %s %s cannot be converted from the %s API format",
+			in.Model, familyName(t.Provider.Family()), t.Provider.Name, h.Method, h.Path, familyName(h.Family))}
+	}
+	plan, err := convert.NewPlan(client, convert.ProviderDialect(t.Provider.Family()), in.Body, t.Model)
+	if err != nil {
+		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
+	}
+	out := *h
+	out.Family, out.Method, out.Path, out.RawQuery = t.Provider.Family(), http.MethodPost, plan.Path, plan.RawQuery
+	out.Header = h.Header.Clone()
+	plan.Header(out.Header)
+	out.BodyLen = int64(len(plan.Body))
+	return upstream.ParseInbound(&out, plan.Body), &conversion{plan: plan, family: h.Family}, nil
 }
 
 func familyName(f string) string {
@@ -27,4 +64,60 @@ func familyName(f string) string {
 		return "Gemini"
 	}
 	return f
+}
+
+// converted is the client's view of a provider answer being converted.
+type converted struct {
+	status int
+	header http.Header
+	body   io.Reader // the converted body; each Read is one event
+	err    error     // the answer could not be converted at all
+	stop   func()    // ends the conversion and waits for its goroutine
+}
+
+// respond starts converting a. The converter runs in its own goroutine and
+// hands each converted event through a pipe, so the pump's idle limit,
+// keep-alives and one-frame-per-read apply to the converted stream as to
+// any other. stop must be called before a's body is closed.
+func (cv *conversion) respond(a *answer) converted {
+	pr, pw := io.Pipe()
+	w := &pipeWriter{pw: pw, hdr: make(chan converted, 1)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), a.resp.Body), w)
+		if !w.sent {
+			if err == nil {
+				err = io.ErrUnexpectedEOF
+			}
+			w.hdr <- converted{err: err}
+		}
+		pw.CloseWithError(err) // nil: the client's reader sees io.EOF
+	}()
+	c := <-w.hdr
+	c.body = pr
+	c.stop = func() {
+		pr.Close() // fails a blocked pipe write
+		a.cancel() // fails a blocked upstream read
+		<-done
+	}
+	return c
+}
+
+// pipeWriter is the convert.ResponseWriter that feeds respond's pipe.
+type pipeWriter struct {
+	pw   *io.PipeWriter
+	hdr  chan converted
+	sent bool
+}
+
+func (w *pipeWriter) WriteHeader(status int, h http.Header) error {
+	w.sent = true
+	w.hdr <- converted{status: status, header: h}
+	return nil
+}
+
+func (w *pipeWriter) Write(p []byte) error {
+	_, err := w.pw.Write(p)
+	return err
 }

@@ -137,9 +137,13 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		x.finish(proto.End{Code: proto.CodeNoRoute, Message: err.Error()})
 		return
 	}
-	if t := rt.Targets[0]; t.Provider.Family() != h.Family {
-		x.finish(crossFamily(in, t))
-		return
+	client, conv := in, (*conversion)(nil)
+	if t := rt.Targets[0]; needsConversion(h, t) {
+		var end *proto.End
+		if in, conv, end = crossFamily(in, t); end != nil {
+			x.finish(*end)
+			return
+		}
 	}
 	x.log = x.log.With(zap.String("model", in.Model), zap.String("route", rt.Rule))
 	ctx, cancel := context.WithCancel(ctx)
@@ -151,7 +155,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	if err := x.w.WriteDispatched(); err != nil {
 		return
 	}
-	c := &caller{d: d, x: x, in: in, route: rt, listing: served}
+	c := &caller{d: d, x: x, client: client, in: in, route: rt, conv: conv, listing: served}
 	c.run(ctx)
 }
 

@@ -232,6 +232,9 @@ func (s *Server) serve(c *call, readErr error) {
 		c.applyFault(f)
 		return
 	}
+	if serveScenario(c) {
+		return
+	}
 	h(c)
 }
 

@@ -112,48 +112,74 @@ func TestTCPIntegrity(t *testing.T) {
 	}
 }
 
-// TestTCPDelay: a one-way delay d on each direction makes a round trip take
-// 2d, within 20 ms of scheduling slack plus a little for -race.
+// TestTCPDelay: a one-way delay d on each direction makes every round trip
+// take at least 2d, and the fastest of several at most 2d plus the fastest
+// undelayed one plus slack. A loaded machine can only add time, so the lower
+// bound holds for each sample while the upper one is judged on the minimum:
+// a proxy that applied the delay twice (4d) still fails every sample.
 func TestTCPDelay(t *testing.T) {
-	const d, slack = 40 * time.Millisecond, 30 * time.Millisecond
+	const d, slack = 50 * time.Millisecond, 50 * time.Millisecond
 	p := tcpProxy(t, tcpEcho(t).Addr().String())
 	c := dialTCP(t, p.Addr())
-	base := roundTrip(t, c)
+	rt := func() time.Duration { return roundTrip(t, c) }
+	base := fastest(t, rt, 0)
 	p.SetDelay(d)
-	for range 5 {
-		rtt := roundTrip(t, c)
-		if rtt < 2*d || rtt > 2*d+base+slack {
-			t.Errorf("round trip %v with %v each way; want [%v, %v]", rtt, d, 2*d, 2*d+base+slack)
-		}
+	if rtt := fastest(t, rt, 2*d); rtt > 2*d+base+slack {
+		t.Errorf("fastest round trip %v with %v each way; want at most %v", rtt, d, 2*d+base+slack)
 	}
 	p.SetDelay(0)
-	if rtt := roundTrip(t, c); rtt > d {
-		t.Errorf("round trip %v after removing the delay", rtt)
+	if rtt := fastest(t, rt, 0); rtt > d {
+		t.Errorf("fastest round trip %v after removing the delay", rtt)
 	}
 }
 
+// fastest takes 8 samples of rt, reports any below lo (a delay that was not
+// applied), and returns the smallest.
+func fastest(t *testing.T, rt func() time.Duration, lo time.Duration) time.Duration {
+	t.Helper()
+	best := time.Duration(1<<63 - 1)
+	for range 8 {
+		d := rt()
+		if d < lo {
+			t.Errorf("round trip %v; want at least %v", d, lo)
+		}
+		best = min(best, d)
+	}
+	return best
+}
+
 // TestTCPRate: 1 MiB at 2 MiB/s takes about half a second. Bounds: the
-// first chunk leaves at once, so at least (1 MiB - 32 KiB)/rate; at most
-// twice the ideal.
+// first chunk leaves at once, so at least (1 MiB - 32 KiB)/rate on every
+// attempt; at most twice the ideal. A starved machine can only slow a
+// transfer down, so up to three attempts (fresh connections) may be made to
+// meet the upper bound; a limiter running at half the rate misses it on all.
 func TestTCPRate(t *testing.T) {
 	const rate, size = 2 << 20, 1 << 20
+	lo, hi := time.Duration(size-32<<10)*time.Second/rate, 2*time.Second*size/rate
 	p := tcpProxy(t, tcpEcho(t).Addr().String())
 	p.SetRate(rate)
-	c := dialTCP(t, p.Addr())
-	start := time.Now()
-	go func() {
-		c.Write(make([]byte, size))
-		c.CloseWrite()
-	}()
-	n, err := io.Copy(io.Discard, c)
-	elapsed := time.Since(start)
-	if err != nil || n != size {
-		t.Fatalf("echoed %d bytes, %v", n, err)
+	var took []time.Duration
+	for range 3 {
+		c := dialTCP(t, p.Addr())
+		start := time.Now()
+		go func() {
+			c.Write(make([]byte, size))
+			c.CloseWrite()
+		}()
+		n, err := io.Copy(io.Discard, c)
+		elapsed := time.Since(start)
+		if err != nil || n != size {
+			t.Fatalf("echoed %d bytes, %v", n, err)
+		}
+		if elapsed < lo {
+			t.Fatalf("1 MiB at 2 MiB/s took %v; want at least %v", elapsed, lo)
+		}
+		if elapsed <= hi {
+			return
+		}
+		took = append(took, elapsed)
 	}
-	lo := time.Duration(size-32<<10) * time.Second / rate
-	if elapsed < lo || elapsed > 2*time.Second*size/rate {
-		t.Errorf("1 MiB at 2 MiB/s took %v; want [%v, %v]", elapsed, lo, 2*time.Second*size/rate)
-	}
+	t.Errorf("1 MiB at 2 MiB/s took %v; want at most %v", took, hi)
 }
 
 // TestTCPBlackhole: a black hole stops an echo without closing anything,
@@ -171,7 +197,7 @@ func TestTCPBlackhole(t *testing.T) {
 		t.Fatalf("read through a black hole = %d, %v; want a timeout", n, err)
 	}
 	p.SetBlackhole(false)
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // only bounds a failure
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(c, buf); err != nil || !bytes.Equal(buf, []byte("held")) {
 		t.Fatalf("after the black hole: %q, %v; want the held bytes", buf, err)
@@ -188,7 +214,7 @@ func TestTCPCloseWaits(t *testing.T) {
 	roundTrip(t, c)
 	p.SetBlackhole(true) // goroutines parked on the hole must end too
 	p.Close()
-	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // only bounds a failure
 	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("read after proxy Close = %v; want the connection closed", err)
 	}

@@ -328,3 +328,15 @@ func (s *stream) release() {
 	s.local.Store(true)
 	s.released.Do(func() { s.l.streams.Add(-1) })
 }
+
+// Via names what carries the stream, for the edge's request log: the
+// relay, the transport, and the session's local address (which tells the
+// sessions to one relay apart).
+func (s *stream) Via() (relay, session string) {
+	info := s.l.sess.Info()
+	session = info.Transport
+	if info.LocalAddr != nil {
+		session += " " + info.LocalAddr.String()
+	}
+	return s.l.relay.dialer.Addr(), session
+}

@@ -200,8 +200,10 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 		}
 		l := p.newLink(ctx, r, sess)
 		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
-		why := p.hold(ctx, s, l, log)
-		if time.Since(l.up) >= p.cfg.HealthyAfter {
+		why, lostErr := p.hold(ctx, s, l, log)
+		// A session that stayed up resets the backoff; so does one the relay
+		// drained on purpose after a while (a restart, not a flapping relay).
+		if up := time.Since(l.up); up >= p.cfg.HealthyAfter || why == endGoAway && up >= goAwayHealthy {
 			failures = 0
 		}
 		switch why {
@@ -217,7 +219,7 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			r.br.failure(false)
 			failures++
 			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
-			log.Warn("tunnel session lost", zap.Error(sess.Err()), zap.Duration("up_for", time.Since(l.up)),
+			log.Warn("tunnel session lost", zap.Error(lostErr), zap.Duration("up_for", time.Since(l.up)),
 				zap.Duration("retry_in", delay))
 		}
 	}
@@ -227,8 +229,9 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 // or ctx ends. When the slot's dialer is a tunnel.Upgrader and the session
 // runs on its fallback transport, hold tries the preferred transport every
 // RetryInterval; on success the new session takes the slot first (make
-// before break) and the old one drains.
-func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) endReason {
+// before break) and the old one drains. For a lost session it also returns
+// why the session ended, read before the pool closes its side.
+func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (endReason, error) {
 	p.setLive(s, l)
 	up, _ := s.relay.dialer.(tunnel.Upgrader)
 	for {
@@ -246,21 +249,22 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) endR
 		select {
 		case <-l.sess.Done():
 			stop()
+			err := l.sess.Err()
 			p.setLive(s, nil)
 			l.close()
-			return endLost
+			return endLost, err
 		case <-l.goAway:
 			stop()
 			p.setLive(s, nil)
 			log.Info("relay is going away; draining the session and dialing a replacement",
 				zap.String("reason", l.goAwayMsg()), zap.Int("streams", l.numStreams()))
 			p.drainThenClose(ctx, l)
-			return endGoAway
+			return endGoAway, nil
 		case <-ctx.Done():
 			stop()
 			p.setLive(s, nil)
 			l.close()
-			return endShutdown
+			return endShutdown, nil
 		case <-retry:
 			next, err := up.DialPreferred(ctx)
 			if err != nil {
@@ -306,6 +310,10 @@ func (p *Pool) drainThenClose(ctx context.Context, l *link) {
 		}
 	}()
 }
+
+// goAwayHealthy is how long a session must have been up for its GoAway to
+// count as a deliberate drain that resets the backoff.
+const goAwayHealthy = time.Second
 
 // drainLimit bounds how long a replaced session may keep serving the
 // streams it had; long enough for a reasoning model's answer.

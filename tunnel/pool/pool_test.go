@@ -425,3 +425,33 @@ func TestCloseClosesLiveSessions(t *testing.T) {
 		}
 	})
 }
+
+// TestBackoffResetsOnlyAfterHealthyPeriod: sessions that die as soon as
+// they are up count as failures, so the redial delay grows past the fast
+// retries into full jitter; a session that stayed up for HealthyAfter
+// resets it, and its loss is redialed after MinBackoff again.
+func TestBackoffResetsOnlyAfterHealthyPeriod(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer("relay:443", 0)
+		newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, HealthyAfter: time.Second})
+		var killed time.Time
+		for i := 1; i <= 5; i++ {
+			s := d.waitSessions(t, i)[i-1]
+			synctest.Wait()
+			killed = time.Now()
+			s.Kill()
+		}
+		s := d.waitSessions(t, 6)[5]
+		if gap := d.Attempts()[5].Sub(killed); gap == minBackoff || gap > ceiling(5) {
+			t.Errorf("redial after the 5th short-lived session came after %v; want a jittered delay in (0, %v], not the fast %v",
+				gap, ceiling(5), minBackoff)
+		}
+		time.Sleep(2 * time.Second) // healthy for longer than HealthyAfter
+		killed = time.Now()
+		s.Kill()
+		d.waitSessions(t, 7)
+		if gap := d.Attempts()[6].Sub(killed); gap != minBackoff {
+			t.Errorf("redial after a healthy session's loss came after %v; want MinBackoff (%v): the backoff should have reset", gap, minBackoff)
+		}
+	})
+}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"regexp"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,12 +18,62 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// Registry is a Prometheus registry that also remembers the name of every
+// metric its collectors declare, so a test can check that dashboards and
+// alert rules only name metrics that exist (even those with no sample yet).
+type Registry struct {
+	*prometheus.Registry
+	mu    sync.Mutex
+	names map[string]bool
+}
+
 // NewRegistry returns a registry with the Go runtime and process collectors,
 // ready for a binary's own metrics.
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
+func NewRegistry() *Registry {
+	reg := &Registry{Registry: prometheus.NewRegistry(), names: map[string]bool{}}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// Register registers c and records the names it declares.
+func (r *Registry) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			r.names[m[1]] = true
+		}
+	}
+	return nil
+}
+
+// MustRegister registers cs and panics on error, like prometheus's.
+func (r *Registry) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// fqName reads the name out of Desc.String, the only place prometheus
+// exposes it.
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Names lists the metric names declared so far.
+func (r *Registry) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.names))
+	for n := range r.names {
+		out = append(out, n)
+	}
+	return out
 }
 
 // Config is what an admin listener serves.

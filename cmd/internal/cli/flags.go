@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"syscall"
 
 	ucli "github.com/urfave/cli/v2"
 	"go.uber.org/zap"
@@ -106,6 +109,41 @@ type Server interface {
 	Addr() net.Addr
 }
 
+// Reloader is a server that can apply a changed config file while it runs.
+// Reload must either apply the whole new config or, on error, nothing.
+type Reloader interface {
+	Reload(configPath string) error
+}
+
+// ReloadOnHangup reloads the config at path on every SIGHUP until the
+// returned stop is called; stop waits for a reload in progress. A rejected
+// config is logged with its reason and the running one stays.
+func ReloadOnHangup(r Reloader, path string, log *zap.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			if err := r.Reload(path); err != nil {
+				log.Warn("config reload rejected; the running config stays", zap.String("path", path), zap.Error(err))
+				continue
+			}
+			log.Info("config reloaded", zap.String("path", path))
+		}
+	})
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		wg.Wait()
+	}
+}
+
 // RunCommand is the `run` command of a binary: build the logger, load the
 // config at --config through start, serve until SIGINT/SIGTERM, then drain.
 func RunCommand(binary, usage, configEnv string, start func(configPath string, log *zap.Logger) (Server, error)) *ucli.Command {
@@ -136,6 +174,10 @@ func RunCommand(binary, usage, configEnv string, start func(configPath string, l
 				fields = append(fields, more.Addrs()...)
 			}
 			log.Info(binary+" listening", fields...)
+			if r, ok := srv.(Reloader); ok {
+				stopReload := ReloadOnHangup(r, c.String(FlagConfig), log)
+				defer stopReload()
+			}
 			err = srv.Serve(ctx)
 			log.Info(binary + " stopped")
 			return err

@@ -7,9 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
@@ -33,13 +33,15 @@ type Server struct {
 	// Admin serves metrics, health and usage; nil unless admin_listen (or
 	// its former name metrics_listen) is set.
 	Admin   net.Listener
-	Metrics *prometheus.Registry
+	Metrics *admin.Registry
 	// Usage and Audit are open when data_dir and audit.path are set; Serve
 	// closes them after the edge.
 	Usage *usagedb.DB
 	Audit *audit.Log
 	file  *File
 	log   *zap.Logger
+
+	front, tunnelCert *certs.KeyPair // swapped by Reload
 }
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
@@ -50,7 +52,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dialers, err := f.dialers(log)
+	dialers, tunnelCert, err := f.dialers(log)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +65,8 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	srv := &Server{Listener: ln, TLS: certs.FrontConfig(front), Metrics: admin.NewRegistry(), file: f, log: log}
+	srv := &Server{Listener: ln, TLS: certs.FrontConfig(front), Metrics: admin.NewRegistry(), file: f, log: log,
+		front: front, tunnelCert: tunnelCert}
 	if err := srv.openStores(f); err != nil {
 		srv.closeAll()
 		return nil, err
@@ -90,24 +93,26 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	return srv, nil
 }
 
-func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, error) {
+// dialers builds one dialer per relay, all presenting the returned client
+// certificate.
+func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error) {
 	kp, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: %w", err)
+		return nil, nil, fmt.Errorf("tunnel: %w", err)
 	}
-	pool, err := certs.LoadPool(f.Tunnel.CA)
+	roots, err := certs.LoadPool(f.Tunnel.CA)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel.ca: %w", err)
+		return nil, nil, fmt.Errorf("tunnel.ca: %w", err)
 	}
 	out := make([]tunnel.Dialer, 0, len(f.Tunnel.Relays))
 	for _, r := range f.Tunnel.Relays {
-		d, err := f.relayDialer(r, certs.ClientConfig(kp, pool, r.serverName()), log)
+		d, err := f.relayDialer(r, certs.ClientConfig(kp, roots, r.serverName()), log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, d)
 	}
-	return out, nil
+	return out, kp, nil
 }
 
 // relayDialer builds the dialer for one relay's configured transport.
@@ -225,3 +230,44 @@ const keysPoll = 500 * time.Millisecond
 
 // Addr is the address the edge listens on.
 func (s *Server) Addr() net.Addr { return s.Listener.Addr() }
+
+// Addrs describes the other listeners, for the start log line.
+func (s *Server) Addrs() []zap.Field {
+	if s.Admin == nil {
+		return nil
+	}
+	return []zap.Field{zap.Stringer("admin_addr", s.Admin.Addr())}
+}
+
+// Reload re-reads the config at path and applies what can change while
+// running: client keys and both certificates (public HTTPS and tunnel
+// client). Everything is loaded and checked before anything is swapped,
+// so a broken file changes nothing; sessions and in-flight requests are
+// untouched. Listen addresses, relays and tunnel tuning take effect on
+// restart, which the log says.
+func (s *Server) Reload(path string) error {
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	keys, err := f.Keys()
+	if err != nil {
+		return err
+	}
+	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	tunnelCert, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
+	if err != nil {
+		return fmt.Errorf("tunnel: %w", err)
+	}
+	s.Edge.SetKeys(keys)
+	s.front.Adopt(front)
+	s.tunnelCert.Adopt(tunnelCert)
+	started := s.file
+	if f.Listen != started.Listen || f.Tunnel.CA != started.Tunnel.CA || !slices.Equal(f.Tunnel.Relays, started.Tunnel.Relays) {
+		s.log.Warn("listen, tunnel.ca or tunnel.relays differ from the config the edge started with; they take effect on restart")
+	}
+	return nil
+}

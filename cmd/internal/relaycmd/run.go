@@ -27,7 +27,10 @@ type Server struct {
 	QUIC  *quictun.Listener // nil when listen_quic is empty
 	// Admin serves metrics and health; nil when admin_listen is empty.
 	Admin   net.Listener
-	Metrics *prometheus.Registry
+	Metrics *admin.Registry
+
+	tunnelCert *certs.KeyPair // swapped by Reload
+	log        *zap.Logger
 }
 
 // Sockets are pre-bound sockets for Build; nil fields are bound from the
@@ -45,11 +48,11 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, err := tunnelTLS(f)
+	tc, kp, err := tunnelTLS(f)
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{Relay: r, Metrics: reg}
+	srv := &Server{Relay: r, Metrics: reg, tunnelCert: kp, log: log}
 	if err := srv.listen(f, socks, tc, log); err != nil {
 		srv.closeListeners()
 		return nil, err
@@ -64,17 +67,27 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 }
 
 func buildRelay(f *File, reg prometheus.Registerer, log *zap.Logger) (*relay.Relay, error) {
-	providers, err := f.ProviderConfigs()
+	cfg, err := relayConfig(f, reg, log)
 	if err != nil {
 		return nil, err
+	}
+	return relay.New(cfg)
+}
+
+// relayConfig turns the file into a relay.Config, resolving provider keys
+// from the environment.
+func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Config, error) {
+	providers, err := f.ProviderConfigs()
+	if err != nil {
+		return relay.Config{}, err
 	}
 	transport := upstream.TransportConfig{ResponseHeaderTimeout: f.ResponseHeaderTimeout}
 	if f.UpstreamCA != "" {
 		if transport.RootCAs, err = certs.LoadPool(f.UpstreamCA); err != nil {
-			return nil, fmt.Errorf("upstream_ca: %w", err)
+			return relay.Config{}, fmt.Errorf("upstream_ca: %w", err)
 		}
 	}
-	return relay.New(relay.Config{
+	return relay.Config{
 		Providers: providers, Routes: f.RouteConfigs(), StrictModels: f.StrictModels,
 		Keys:     upstream.KeyPolicy{MaxCooldown: f.Keys.MaxCooldown, Backoff: f.Keys.Backoff, ProbeAfter: f.Keys.ProbeAfter},
 		Timeouts: f.Timeouts.timeouts(),
@@ -82,19 +95,46 @@ func buildRelay(f *File, reg prometheus.Registerer, log *zap.Logger) (*relay.Rel
 			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
 		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
 		Transport: transport, Logger: log, Metrics: reg,
-	})
+	}, nil
 }
 
-func tunnelTLS(f *File) (*tls.Config, error) {
+// tunnelTLS loads the relay's tunnel certificate and the CA edges must
+// chain to.
+func tunnelTLS(f *File) (*tls.Config, *certs.KeyPair, error) {
 	kp, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, nil, fmt.Errorf("tls: %w", err)
 	}
 	pool, err := certs.LoadPool(f.TLS.ClientCA)
 	if err != nil {
-		return nil, fmt.Errorf("tls.client_ca: %w", err)
+		return nil, nil, fmt.Errorf("tls.client_ca: %w", err)
 	}
-	return certs.ServerConfig(kp, pool), nil
+	return certs.ServerConfig(kp, pool), kp, nil
+}
+
+// Reload re-reads the config at path and applies what can change while
+// running: provider keys, providers and routes (a new registry, swapped in
+// whole) and the tunnel certificate. Everything is loaded and checked
+// before anything is swapped, so a broken file changes nothing. Listen
+// addresses, the client CA and tunnel tuning take effect on restart.
+func (s *Server) Reload(path string) error {
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	cfg, err := relayConfig(f, nil, s.log)
+	if err != nil {
+		return err
+	}
+	kp, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	if err := s.Relay.Reload(cfg); err != nil {
+		return err
+	}
+	s.tunnelCert.Adopt(kp)
+	return nil
 }
 
 func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger) error {

@@ -1,0 +1,34 @@
+package edge
+
+import (
+	"context"
+
+	"github.com/strait/strait/edge/forward"
+	"github.com/strait/strait/tunnel"
+)
+
+// via records which relay and session carried a request's (last) stream,
+// for its log line and audit record.
+type via struct{ relay, session string }
+
+type viaKey struct{}
+
+// viaOpener hands out the pool's streams and notes, in the request's
+// context, where each went; the forwarder stays unaware of it.
+type viaOpener struct{ forward.Opener }
+
+func (o viaOpener) OpenStream(ctx context.Context) (tunnel.Stream, error) {
+	st, err := o.Opener.OpenStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := ctx.Value(viaKey{}).(*via); ok {
+		if s, ok := st.(interface{ Via() (string, string) }); ok {
+			v.relay, v.session = s.Via()
+		}
+	}
+	return st, nil
+}
+
+// withVia returns ctx carrying v for viaOpener.
+func withVia(ctx context.Context, v *via) context.Context { return context.WithValue(ctx, viaKey{}, v) }

@@ -1,0 +1,352 @@
+package convert
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// chatRequest is the part of a Chat Completions request that converts.
+type chatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []chatMessage   `json:"messages"`
+	Tools               []chatTool      `json:"tools"`
+	ToolChoice          json.RawMessage `json:"tool_choice"`
+	ParallelToolCalls   *bool           `json:"parallel_tool_calls"`
+	MaxTokens           int             `json:"max_tokens"`
+	MaxCompletionTokens int             `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	TopP                *float64        `json:"top_p"`
+	Stop                json.RawMessage `json:"stop"`
+	N                   int             `json:"n"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	ResponseFormat *struct {
+		Type       string `json:"type"`
+		JSONSchema struct {
+			Name   string          `json:"name"`
+			Schema json.RawMessage `json:"schema"`
+		} `json:"json_schema"`
+	} `json:"response_format"`
+	ReasoningEffort string `json:"reasoning_effort"`
+}
+
+type chatMessage struct {
+	Role             string          `json:"role"`
+	Content          json.RawMessage `json:"content"`
+	ToolCalls        []chatToolCall  `json:"tool_calls"`
+	ToolCallID       string          `json:"tool_call_id"`
+	ReasoningContent string          `json:"reasoning_content"`
+	// ThinkingBlocks carries Anthropic thinking blocks (with signatures)
+	// through OpenAI-format clients, the convention LiteLLM established.
+	ThinkingBlocks []thinkingBlock `json:"thinking_blocks"`
+}
+
+type thinkingBlock struct {
+	Type      string `json:"type"` // "thinking" or "redacted_thinking"
+	Thinking  string `json:"thinking,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Data      string `json:"data,omitempty"`
+}
+
+type chatToolCall struct {
+	Index    *int   `json:"index,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type chatTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+type chatPart struct {
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	ImageURL struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
+	CacheControl json.RawMessage `json:"cache_control"`
+}
+
+func decodeChatRequest(body []byte) (*Request, error) {
+	var in chatRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, invalid("request body is not valid JSON: %v", err)
+	}
+	if in.N > 1 {
+		return nil, invalid("n > 1 is not supported for this model")
+	}
+	r := &Request{Model: in.Model, ParallelToolCalls: in.ParallelToolCalls, Temperature: in.Temperature, TopP: in.TopP,
+		Stream: in.Stream, IncludeUsage: in.StreamOptions.IncludeUsage, MaxTokens: max(in.MaxCompletionTokens, in.MaxTokens)}
+	var err error
+	if r.Stop, err = stringOrList(in.Stop); err != nil {
+		return nil, err
+	}
+	for _, t := range in.Tools {
+		if t.Type != "function" {
+			return nil, invalid("tool type %q is not supported for this model", t.Type)
+		}
+		r.Tools = append(r.Tools, Tool{Name: t.Function.Name, Description: t.Function.Description,
+			Schema: rawOr(t.Function.Parameters, `{"type":"object","properties":{}}`)})
+	}
+	if r.ToolChoice, err = chatToolChoice(in.ToolChoice); err != nil {
+		return nil, err
+	}
+	if f := in.ResponseFormat; f != nil && f.Type != "text" && f.Type != "" {
+		r.Format = &Format{Name: f.JSONSchema.Name, Schema: f.JSONSchema.Schema}
+	}
+	if in.ReasoningEffort != "" && in.ReasoningEffort != "none" {
+		r.Thinking = &Thinking{Effort: in.ReasoningEffort}
+	}
+	for _, m := range in.Messages {
+		if err := r.addChatMessage(m); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Request) addChatMessage(m chatMessage) error {
+	parts, err := chatContent(m.Content)
+	if err != nil {
+		return err
+	}
+	switch m.Role {
+	case "system", "developer":
+		r.System = append(r.System, parts...)
+	case "user":
+		r.Messages = appendMessage(r.Messages, Message{Role: User, Parts: parts})
+	case "tool":
+		res := &ToolResult{CallID: m.ToolCallID, Content: parts}
+		r.Messages = appendMessage(r.Messages, Message{Role: User, Parts: []Part{{Kind: PartToolResult, Result: res}}})
+	case "assistant":
+		var out []Part
+		for _, tb := range m.ThinkingBlocks {
+			if tb.Type == "redacted_thinking" {
+				out = append(out, Part{Kind: PartRedactedThinking, Text: tb.Data})
+			} else {
+				out = append(out, Part{Kind: PartThinking, Text: tb.Thinking, Signature: tb.Signature})
+			}
+		}
+		out = append(out, parts...)
+		for _, tc := range m.ToolCalls {
+			args, err := argsObject(tc.Function.Arguments)
+			if err != nil {
+				return err
+			}
+			out = append(out, Part{Kind: PartToolCall, Call: &ToolCall{ID: tc.ID, Name: tc.Function.Name, Args: args}})
+		}
+		r.Messages = appendMessage(r.Messages, Message{Role: Assistant, Parts: out})
+	default:
+		return invalid("message role %q is not supported", m.Role)
+	}
+	return nil
+}
+
+// chatContent reads a string or an array of content parts.
+func chatContent(raw json.RawMessage) ([]Part, error) {
+	var s string
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if json.Unmarshal(raw, &s) == nil {
+		if s == "" {
+			return nil, nil
+		}
+		return []Part{{Kind: PartText, Text: s}}, nil
+	}
+	var ps []chatPart
+	if err := json.Unmarshal(raw, &ps); err != nil {
+		return nil, invalid("message content must be a string or an array of parts")
+	}
+	var out []Part
+	for _, p := range ps {
+		switch p.Type {
+		case "text":
+			out = append(out, Part{Kind: PartText, Text: p.Text, Cache: p.CacheControl})
+		case "image_url":
+			img, err := imageFromURL(p.ImageURL.URL)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Part{Kind: PartImage, Image: img, Cache: p.CacheControl})
+		default:
+			return nil, invalid("content part type %q is not supported for this model", p.Type)
+		}
+	}
+	return out, nil
+}
+
+func stringOrList(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return []string{s}, nil
+	}
+	var l []string
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return nil, invalid("stop must be a string or an array of strings")
+	}
+	return l, nil
+}
+
+func chatToolChoice(raw json.RawMessage) (*ToolChoice, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		switch s {
+		case "auto", "none", "required":
+			return &ToolChoice{Mode: s}, nil
+		}
+		return nil, invalid("tool_choice %q is not supported", s)
+	}
+	var v struct {
+		Type     string `json:"type"`
+		Name     string `json:"name"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if json.Unmarshal(raw, &v) != nil || (v.Function.Name == "" && v.Name == "") {
+		return nil, invalid("tool_choice must name a function")
+	}
+	return &ToolChoice{Mode: "tool", Name: v.Function.Name + v.Name}, nil
+}
+
+// encodeChatRequest builds a Chat Completions request. Usage is always
+// asked for in streams, so that a client of another dialect gets it; the
+// chat encoder drops the usage chunk again for a chat client that did not
+// ask (never the case here: chat to chat is not converted).
+func encodeChatRequest(r *Request) (string, string, []byte, error) {
+	out := obj{"model": r.Model}
+	var msgs []any
+	if len(r.System) > 0 {
+		msgs = append(msgs, obj{"role": "system", "content": textOf(r.System)})
+	}
+	for _, m := range r.Messages {
+		var err error
+		if msgs, err = appendChatMessages(msgs, m); err != nil {
+			return "", "", nil, err
+		}
+	}
+	out["messages"] = msgs
+	if len(r.Tools) > 0 {
+		out["tools"] = r.toolDecls("parameters", func(_ Tool, fn obj) any { return obj{"type": "function", "function": fn} })
+	}
+	if tc := r.ToolChoice; tc != nil {
+		if tc.Mode == "tool" {
+			out["tool_choice"] = obj{"type": "function", "function": obj{"name": tc.Name}}
+		} else {
+			out["tool_choice"] = tc.Mode
+		}
+	}
+	if r.ParallelToolCalls != nil && len(r.Tools) > 0 {
+		out["parallel_tool_calls"] = *r.ParallelToolCalls
+	}
+	setCommon(out, r, "max_tokens", "temperature", "top_p", "stop")
+	if r.Format != nil {
+		if r.Format.Schema != nil {
+			out["response_format"] = obj{"type": "json_schema", "json_schema": obj{"name": cmpOr(r.Format.Name, "response"), "schema": r.Format.Schema}}
+		} else {
+			out["response_format"] = obj{"type": "json_object"}
+		}
+	}
+	if r.Thinking != nil && r.Thinking.Effort != "" {
+		out["reasoning_effort"] = r.Thinking.Effort
+	}
+	if r.Stream {
+		out["stream"] = true
+		out["stream_options"] = obj{"include_usage": true}
+	}
+	return "/v1/chat/completions", "", mustJSON(out), nil
+}
+
+// setCommon writes max tokens, temperature, top_p and stop sequences under
+// the given names.
+func setCommon(out obj, r *Request, maxName, tempName, topPName, stopName string) {
+	if r.MaxTokens > 0 {
+		out[maxName] = r.MaxTokens
+	}
+	if r.Temperature != nil {
+		out[tempName] = *r.Temperature
+	}
+	if r.TopP != nil {
+		out[topPName] = *r.TopP
+	}
+	if len(r.Stop) > 0 {
+		out[stopName] = r.Stop
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// appendChatMessages renders one neutral message as chat messages: a user
+// message's tool results become separate "tool" messages first.
+func appendChatMessages(msgs []any, m Message) ([]any, error) {
+	if m.Role == Assistant {
+		am := obj{"role": "assistant"}
+		var calls []any
+		var text strings.Builder
+		for _, p := range m.Parts {
+			switch p.Kind {
+			case PartText:
+				text.WriteString(p.Text)
+			case PartToolCall:
+				calls = append(calls, obj{"id": p.Call.ID, "type": "function",
+					"function": obj{"name": p.Call.Name, "arguments": string(p.Call.Args)}})
+			}
+		}
+		am["content"] = nil
+		if text.Len() > 0 {
+			am["content"] = text.String()
+		}
+		if calls != nil {
+			am["tool_calls"] = calls
+		}
+		return append(msgs, am), nil
+	}
+	var content []any
+	for _, p := range m.Parts {
+		switch p.Kind {
+		case PartToolResult:
+			msgs = append(msgs, obj{"role": "tool", "tool_call_id": p.Result.CallID, "content": resultText(p.Result)})
+		case PartText:
+			content = append(content, obj{"type": "text", "text": p.Text})
+		case PartImage:
+			content = append(content, obj{"type": "image_url", "image_url": obj{"url": p.Image.url()}})
+		}
+	}
+	if len(content) > 0 {
+		msgs = append(msgs, obj{"role": "user", "content": content})
+	}
+	return msgs, nil
+}
+
+// resultText is a tool result as one string; an error result says so,
+// because chat tool messages have no error flag.
+func resultText(res *ToolResult) string {
+	t := textOf(res.Content)
+	if res.IsError {
+		return "Error: " + t
+	}
+	return t
+}

@@ -1,0 +1,201 @@
+package convert
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// ErrKind classifies an error independently of any dialect.
+type ErrKind int
+
+// Error kinds.
+const (
+	ErrInvalid ErrKind = iota
+	ErrAuth
+	ErrPermission
+	ErrNotFound
+	ErrTooLarge
+	ErrRateLimit
+	ErrOverloaded
+	ErrServer
+	ErrTimeout
+)
+
+// Error is a provider's (or the converter's own) error in neutral form.
+type Error struct {
+	Kind    ErrKind
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// invalid is a client error found while converting a request.
+func invalid(format string, args ...any) *Error {
+	return &Error{Kind: ErrInvalid, Message: sprintf(format, args...)}
+}
+
+// kindInfo is one kind's status and names in each dialect.
+type kindInfo struct {
+	status    int
+	openai    string // error.type
+	anthropic string // error.type
+	gemini    string // error.status
+	// anthropicStatus and geminiStatus differ where the APIs do (529).
+	anthropicStatus int
+}
+
+var kinds = map[ErrKind]kindInfo{
+	ErrInvalid:    {400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT", 400},
+	ErrAuth:       {401, "authentication_error", "authentication_error", "UNAUTHENTICATED", 401},
+	ErrPermission: {403, "permission_error", "permission_error", "PERMISSION_DENIED", 403},
+	ErrNotFound:   {404, "not_found_error", "not_found_error", "NOT_FOUND", 404},
+	ErrTooLarge:   {413, "invalid_request_error", "request_too_large", "INVALID_ARGUMENT", 413},
+	ErrRateLimit:  {429, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED", 429},
+	ErrOverloaded: {503, "server_error", "overloaded_error", "UNAVAILABLE", 529},
+	ErrServer:     {500, "server_error", "api_error", "INTERNAL", 500},
+	ErrTimeout:    {504, "server_error", "api_error", "DEADLINE_EXCEEDED", 504},
+}
+
+// kindOfStatus classifies an HTTP status.
+func kindOfStatus(status int) ErrKind {
+	switch {
+	case status == 401:
+		return ErrAuth
+	case status == 403:
+		return ErrPermission
+	case status == 404:
+		return ErrNotFound
+	case status == 413:
+		return ErrTooLarge
+	case status == 429:
+		return ErrRateLimit
+	case status == 503, status == 529:
+		return ErrOverloaded
+	case status == 504:
+		return ErrTimeout
+	case status >= 500:
+		return ErrServer
+	}
+	return ErrInvalid
+}
+
+// kindOfType refines a kind from the error type a provider named, for the
+// cases the status alone cannot tell (an in-band stream error has none).
+func kindOfType(t string, fallback ErrKind) ErrKind {
+	switch t {
+	case "invalid_request_error", "INVALID_ARGUMENT", "FAILED_PRECONDITION":
+		return ErrInvalid
+	case "authentication_error", "UNAUTHENTICATED":
+		return ErrAuth
+	case "permission_error", "PERMISSION_DENIED":
+		return ErrPermission
+	case "not_found_error", "NOT_FOUND":
+		return ErrNotFound
+	case "request_too_large":
+		return ErrTooLarge
+	case "rate_limit_error", "rate_limit_exceeded", "RESOURCE_EXHAUSTED":
+		return ErrRateLimit
+	case "overloaded_error", "UNAVAILABLE":
+		return ErrOverloaded
+	case "api_error", "server_error", "INTERNAL":
+		return ErrServer
+	case "DEADLINE_EXCEEDED":
+		return ErrTimeout
+	}
+	return fallback
+}
+
+// ParseError reads a provider's error body (any of the three shapes) with
+// its HTTP status; status 0 means an in-band stream error.
+func ParseError(status int, body []byte) *Error {
+	var v struct {
+		Error json.RawMessage `json:"error"`
+	}
+	fallback := ErrServer
+	if status != 0 {
+		fallback = kindOfStatus(status)
+	}
+	e := &Error{Kind: fallback, Message: http.StatusText(status)}
+	if status == 0 {
+		e.Message = "the provider reported an error"
+	}
+	// Gemini's OpenAI-compatible endpoint wraps the object in an array.
+	trimmed := trimArray(body)
+	if json.Unmarshal(trimmed, &v) != nil || len(v.Error) == 0 {
+		if len(body) > 0 && len(body) < 512 {
+			e.Message = string(body)
+		}
+		return e
+	}
+	var d struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Status  string          `json:"status"`
+		Code    json.RawMessage `json:"code"`
+	}
+	if json.Unmarshal(v.Error, &d) != nil {
+		var s string
+		if json.Unmarshal(v.Error, &s) == nil && s != "" {
+			e.Message = s
+		}
+		return e
+	}
+	if d.Message != "" {
+		e.Message = d.Message
+	}
+	t := d.Type
+	if t == "" {
+		t = d.Status
+	}
+	if t == "" {
+		var code string
+		_ = json.Unmarshal(d.Code, &code)
+		t = code
+	}
+	if status == 0 || status == 400 || status >= 500 {
+		// Statuses 400 and 5xx are broad; the type says more (e.g. an
+		// Anthropic overloaded_error in-band, or Gemini's 503 UNAVAILABLE).
+		e.Kind = kindOfType(t, fallback)
+	}
+	return e
+}
+
+func trimArray(b []byte) []byte {
+	var arr []json.RawMessage
+	if len(b) > 0 && b[0] == '[' && json.Unmarshal(b, &arr) == nil && len(arr) > 0 {
+		return arr[0]
+	}
+	return b
+}
+
+// Status is the HTTP status of e in dialect d.
+func (e *Error) Status(d Dialect) int {
+	info := kinds[e.Kind]
+	if d == Anthropic {
+		return info.anthropicStatus
+	}
+	return info.status
+}
+
+// Body renders e as dialect d's JSON error body.
+func (e *Error) Body(d Dialect) []byte {
+	info := kinds[e.Kind]
+	var v any
+	switch d {
+	case Anthropic:
+		v = map[string]any{"type": "error", "error": map[string]any{"type": info.anthropic, "message": e.Message}}
+	case Gemini:
+		v = map[string]any{"error": map[string]any{"code": info.status, "message": e.Message, "status": info.gemini}}
+	default:
+		v = map[string]any{"error": map[string]any{"message": e.Message, "type": info.openai, "param": nil, "code": nil}}
+	}
+	return mustJSON(v)
+}
+
+// Header is the response header for an error body.
+func errorHeader() http.Header {
+	return http.Header{"Content-Type": {"application/json"}}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

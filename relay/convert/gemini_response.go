@@ -1,0 +1,193 @@
+package convert
+
+import (
+	"encoding/json"
+)
+
+type geminiResponse struct {
+	Candidates []struct {
+		Content struct {
+			Parts []geminiPart `json:"parts"`
+		} `json:"content"`
+		FinishReason string `json:"finishReason"`
+	} `json:"candidates"`
+	PromptFeedback *struct {
+		BlockReason string `json:"blockReason"`
+	} `json:"promptFeedback"`
+	UsageMetadata *geminiUsage `json:"usageMetadata"`
+	ModelVersion  string       `json:"modelVersion"`
+	ResponseID    string       `json:"responseId"`
+	Error         *struct{}    `json:"error"`
+}
+
+type geminiPart struct {
+	Text             *string `json:"text"`
+	Thought          bool    `json:"thought"`
+	ThoughtSignature string  `json:"thoughtSignature"`
+	FunctionCall     *struct {
+		ID   string          `json:"id"`
+		Name string          `json:"name"`
+		Args json.RawMessage `json:"args"`
+	} `json:"functionCall"`
+}
+
+func geminiStop(reason string, sawTool bool) Stop {
+	switch reason {
+	case "":
+		return StopNone
+	case "STOP":
+		if sawTool {
+			return StopTool // Gemini ends a function call with STOP
+		}
+		return StopEnd
+	case "MAX_TOKENS":
+		return StopMaxTokens
+	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE":
+		return StopFilter
+	}
+	return StopEnd
+}
+
+// call returns the neutral tool call of a functionCall part.
+func (p *geminiPart) call() *ToolCall {
+	base := p.FunctionCall.ID
+	if base == "" {
+		base = "call_" + newID()
+	}
+	return &ToolCall{ID: callID(base, p.ThoughtSignature), Name: p.FunctionCall.Name, Args: rawOr(p.FunctionCall.Args, "{}")}
+}
+
+func decodeGeminiResponse(body []byte) (*Response, error) {
+	var in geminiResponse
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, err
+	}
+	out := &Response{ID: in.ResponseID, Model: in.ModelVersion}
+	if in.UsageMetadata != nil {
+		out.Usage = in.UsageMetadata.neutral()
+	}
+	if pf := in.PromptFeedback; pf != nil && pf.BlockReason != "" && len(in.Candidates) == 0 {
+		out.Stop = StopFilter
+		return out, nil
+	}
+	if len(in.Candidates) == 0 {
+		return out, nil
+	}
+	c := in.Candidates[0]
+	sawTool := false
+	for _, p := range c.Content.Parts {
+		switch {
+		case p.FunctionCall != nil:
+			sawTool = true
+			out.Parts = append(out.Parts, Part{Kind: PartToolCall, Call: p.call()})
+		case p.Text != nil && p.Thought:
+			out.Parts = append(out.Parts, Part{Kind: PartThinking, Text: *p.Text, Signature: p.ThoughtSignature})
+		case p.Text != nil:
+			out.Parts = append(out.Parts, Part{Kind: PartText, Text: *p.Text})
+		}
+	}
+	out.Stop = geminiStop(c.FinishReason, sawTool)
+	return out, nil
+}
+
+// geminiDecoder turns streamed GenerateContentResponse chunks (SSE data or
+// JSON array elements) into neutral events. Each chunk holds whole parts:
+// text arrives in pieces of consecutive text parts, a function call in one
+// part with its arguments as an object.
+type geminiDecoder struct {
+	blocks
+	started bool
+	sawTool bool
+}
+
+func newGeminiDecoder(emit emitFunc) *geminiDecoder { return &geminiDecoder{blocks: newBlocks(emit)} }
+
+func (d *geminiDecoder) event(_ string, data []byte) error {
+	if d.done {
+		return nil
+	}
+	var c geminiResponse
+	if err := json.Unmarshal(data, &c); err != nil {
+		return errBadEvent(err)
+	}
+	if c.Error != nil {
+		d.done = true
+		return d.emit(Event{Type: EvError, Err: ParseError(0, data)})
+	}
+	if !d.started {
+		d.started = true
+		start := Event{Type: EvStart, ID: c.ResponseID, Model: c.ModelVersion}
+		if c.UsageMetadata != nil {
+			start.Usage = c.UsageMetadata.neutral() // the prompt count, for Anthropic's message_start
+		}
+		if err := d.emit(start); err != nil {
+			return err
+		}
+	}
+	if len(c.Candidates) > 0 {
+		cand := c.Candidates[0]
+		for i := range cand.Content.Parts {
+			if err := d.part(&cand.Content.Parts[i]); err != nil {
+				return err
+			}
+		}
+		if cand.FinishReason != "" {
+			if err := d.finish(geminiStop(cand.FinishReason, d.sawTool)); err != nil {
+				return err
+			}
+		}
+	} else if pf := c.PromptFeedback; pf != nil && pf.BlockReason != "" {
+		if err := d.finish(StopFilter); err != nil {
+			return err
+		}
+	}
+	if c.UsageMetadata != nil {
+		return d.emit(Event{Type: EvUsage, Usage: c.UsageMetadata.neutral()})
+	}
+	return nil
+}
+
+func (d *geminiDecoder) part(p *geminiPart) error {
+	switch {
+	case p.FunctionCall != nil:
+		call := p.call()
+		d.sawTool = true
+		i, err := d.start(BlockTool, call.ID, call.Name)
+		if err != nil {
+			return err
+		}
+		if err := d.emit(Event{Type: EvDelta, Index: i, Text: string(call.Args)}); err != nil {
+			return err
+		}
+		return d.closeOpen()
+	case p.Text != nil && p.Thought:
+		if err := d.ensure(BlockThinking); err != nil {
+			return err
+		}
+		if *p.Text != "" {
+			if err := d.emit(Event{Type: EvDelta, Index: d.open, Text: *p.Text}); err != nil {
+				return err
+			}
+		}
+		if p.ThoughtSignature != "" {
+			return d.emit(Event{Type: EvDelta, Index: d.open, Signature: p.ThoughtSignature})
+		}
+	case p.Text != nil && *p.Text != "":
+		if err := d.ensure(BlockText); err != nil {
+			return err
+		}
+		return d.emit(Event{Type: EvDelta, Index: d.open, Text: *p.Text})
+	}
+	return nil
+}
+
+func (d *geminiDecoder) finish(s Stop) error {
+	if d.finished {
+		return nil
+	}
+	if err := d.closeOpen(); err != nil {
+		return err
+	}
+	d.finished = true
+	return d.emit(Event{Type: EvFinish, Stop: s})
+}

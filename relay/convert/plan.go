@@ -1,0 +1,241 @@
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/strait/strait/relay/convert/sse"
+)
+
+// ErrTruncated reports a provider stream that ended without its final
+// event: the client must learn that the answer is incomplete.
+var ErrTruncated = errors.New("convert: the provider's stream ended before it was complete")
+
+func errBadEvent(err error) error { return fmt.Errorf("convert: malformed provider event: %w", err) }
+
+// MaxBody caps a non-streaming provider response and one stream event.
+const MaxBody = 64 << 20
+
+// maxErrorBody caps a provider's error body.
+const maxErrorBody = 1 << 20
+
+// writeFunc sends bytes to the client; each call is one SSE event (or the
+// whole body) and should leave the relay as one frame.
+type writeFunc func([]byte) error
+
+// streamDecoder turns one dialect's stream events into neutral events.
+type streamDecoder interface {
+	// event handles one SSE event (name may be "") or one JSON array
+	// element.
+	event(name string, data []byte) error
+	// end handles the end of the body; ErrTruncated if it came too soon.
+	end() error
+}
+
+// streamEncoder writes neutral events in one dialect.
+type streamEncoder interface {
+	event(Event) error
+}
+
+var streamDecoders = map[Dialect]func(emitFunc) streamDecoder{
+	Chat:      func(e emitFunc) streamDecoder { return newChatDecoder(e) },
+	Anthropic: func(e emitFunc) streamDecoder { return newAnthropicDecoder(e) },
+	Gemini:    func(e emitFunc) streamDecoder { return newGeminiDecoder(e) },
+}
+
+var streamEncoders = map[Dialect]func(writeFunc, *Request) streamEncoder{
+	Chat:      func(w writeFunc, r *Request) streamEncoder { return newChatEncoder(w, r) },
+	Anthropic: func(w writeFunc, r *Request) streamEncoder { return newAnthropicEncoder(w, r) },
+	Responses: func(w writeFunc, r *Request) streamEncoder { return newResponsesEncoder(w, r) },
+}
+
+var responseDecoders = map[Dialect]func([]byte) (*Response, error){
+	Chat:      decodeChatResponse,
+	Anthropic: decodeAnthropicResponse,
+	Gemini:    decodeGeminiResponse,
+}
+
+var responseEncoders = map[Dialect]func(*Response, *Request) []byte{
+	Chat:      encodeChatResponse,
+	Anthropic: encodeAnthropicResponse,
+	Responses: encodeResponsesResponse,
+}
+
+// Plan is one converted exchange: the request to send upstream, and how to
+// turn the provider's answer into the client's dialect.
+type Plan struct {
+	Client, Provider Dialect
+	// Path and RawQuery are the provider endpoint; Body its request body.
+	Path, RawQuery string
+	Body           []byte
+	Stream         bool
+	req            *Request
+}
+
+// NewPlan converts a client request body of dialect client for a provider
+// of dialect provider. model, when not empty, replaces the model the client
+// named (the routing table's target). A *Error is the client's fault and
+// should be answered in the client's dialect with its Status.
+func NewPlan(client, provider Dialect, body []byte, model string) (*Plan, error) {
+	if !Supported(client, provider) {
+		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("converting %s requests to %s is not supported", client, provider)}
+	}
+	req, err := requestDecoders[client](body)
+	if err != nil {
+		return nil, err
+	}
+	if model != "" {
+		req.Model = model
+	}
+	if req.Model == "" {
+		return nil, invalid("model is required")
+	}
+	path, query, out, err := requestEncoders[provider](req)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Client: client, Provider: provider, Path: path, RawQuery: query, Body: out, Stream: req.Stream, req: req}, nil
+}
+
+// Header adjusts the client's request headers for the provider: the body
+// changed, so no length or encoding carries over, and another dialect's
+// version headers would only confuse the provider.
+func (p *Plan) Header(h http.Header) {
+	for _, k := range []string{"Content-Length", "Content-Encoding", "Accept-Encoding", "Accept"} {
+		h.Del(k)
+	}
+	if p.Provider != Anthropic {
+		h.Del("Anthropic-Version")
+		h.Del("Anthropic-Beta")
+	}
+	h.Set("Content-Type", "application/json")
+}
+
+// ResponseWriter receives the converted response.
+type ResponseWriter interface {
+	// WriteHeader sends the status and headers; it is called once.
+	WriteHeader(status int, h http.Header) error
+	// Write sends one SSE event, or the whole non-streaming body; each call
+	// should reach the client at once.
+	Write(p []byte) error
+}
+
+// Respond converts the provider's response (status, header, body) and
+// writes it to w. Errors of the provider become errors of the client's
+// dialect with the matching status; a stream the provider cut short, or
+// that cannot be parsed, ends with an error return after everything
+// converted so far went out, so the caller can end the response as broken.
+func (p *Plan) Respond(status int, h http.Header, body io.Reader, w ResponseWriter) error {
+	if status < 200 || status > 299 {
+		b, err := io.ReadAll(io.LimitReader(body, maxErrorBody))
+		if err != nil && len(b) == 0 {
+			return fmt.Errorf("reading the provider's error: %w", err)
+		}
+		st, out, eb := p.ErrorResponse(status, h, b)
+		if err := w.WriteHeader(st, out); err != nil {
+			return err
+		}
+		return w.Write(eb)
+	}
+	if !p.Stream {
+		return p.respondWhole(body, w)
+	}
+	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}, "Cache-Control": {"no-cache"}}); err != nil {
+		return err
+	}
+	return p.Translate(body, isJSON(h), w.Write)
+}
+
+// ErrorResponse converts a provider's error answer into the client's
+// dialect: status, headers (Retry-After kept) and body.
+func (p *Plan) ErrorResponse(status int, h http.Header, body []byte) (int, http.Header, []byte) {
+	e := ParseError(status, body)
+	out := errorHeader()
+	for _, k := range []string{"Retry-After", "Retry-After-Ms"} {
+		if v := h.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return e.Status(p.Client), out, e.Body(p.Client)
+}
+
+func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
+	b, err := io.ReadAll(io.LimitReader(body, MaxBody+1))
+	if err != nil {
+		return fmt.Errorf("reading the provider's response: %w", err)
+	}
+	if len(b) > MaxBody {
+		return fmt.Errorf("the provider's response is over %d bytes", MaxBody)
+	}
+	resp, err := responseDecoders[p.Provider](b)
+	if err != nil {
+		return errBadEvent(err)
+	}
+	if resp.Model == "" {
+		resp.Model = p.req.Model
+	}
+	out := responseEncoders[p.Client](resp, p.req)
+	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); err != nil {
+		return err
+	}
+	return w.Write(out)
+}
+
+// Translate converts a provider stream event by event: each upstream event
+// is decoded and its converted events written before the next is read.
+// jsonArray selects Gemini's default framing (one JSON array) over SSE.
+func (p *Plan) Translate(body io.Reader, jsonArray bool, write func([]byte) error) error {
+	enc := streamEncoders[p.Client](write, p.req)
+	dec := streamDecoders[p.Provider](enc.event)
+	next := sseEvents(body)
+	if jsonArray {
+		next = arrayEvents(body)
+	}
+	for {
+		name, data, err := next()
+		if err == io.EOF {
+			return dec.end()
+		}
+		if err != nil {
+			return fmt.Errorf("reading the provider's stream: %w", err)
+		}
+		if err := dec.event(name, data); err != nil {
+			return err
+		}
+	}
+}
+
+func sseEvents(r io.Reader) func() (string, []byte, error) {
+	rd := sse.NewReader(r, MaxBody)
+	return func() (string, []byte, error) {
+		ev, err := rd.Next()
+		return ev.Name, ev.Data, err
+	}
+}
+
+func arrayEvents(r io.Reader) func() (string, []byte, error) {
+	rd := sse.NewArrayReader(r, MaxBody)
+	return func() (string, []byte, error) {
+		raw, err := rd.Next()
+		return "", raw, err
+	}
+}
+
+func isJSON(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return strings.HasSuffix(mt, "json")
+}
+
+// sseData frames v as one SSE event, with an event line when name is set.
+func sseData(name string, v any) []byte {
+	var b []byte
+	if name != "" {
+		b = append(append(append(b, "event: "...), name...), '\n')
+	}
+	b = append(append(b, "data: "...), mustJSON(v)...)
+	return append(b, "\n\n"...)
+}

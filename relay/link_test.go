@@ -1,0 +1,60 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/strait/strait/proto"
+)
+
+func TestPeekRequestID(t *testing.T) {
+	var buf bytes.Buffer
+	w := proto.NewWriter(&buf)
+	if err := w.WriteRequest(&proto.RequestHeader{ID: "req_123", Family: "openai", Method: "POST", Path: "/v1/chat/completions"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(`{"model":"m"}`)); err != nil {
+		t.Fatal(err)
+	}
+	whole := append([]byte(nil), buf.Bytes()...)
+	br := bufio.NewReaderSize(&buf, peekSize)
+	if id, ok := peekRequestID(br); !ok || id != "req_123" {
+		t.Fatalf("peekRequestID = %q, %v; want req_123", id, ok)
+	}
+	rest, _ := io.ReadAll(br)
+	if !bytes.Equal(rest, whole) {
+		t.Fatal("peeking consumed bytes: dispatch would not see the request")
+	}
+	for name, in := range map[string][]byte{
+		"ping first":   proto.AppendFrame(nil, proto.FramePing, make([]byte, 10)),
+		"too short":    {byte(proto.FrameRequest)},
+		"header huge":  proto.AppendFrameHeader(nil, proto.FrameRequest, peekSize),
+		"bad payload":  proto.AppendFrame(nil, proto.FrameRequest, []byte{0xff, 0xff}),
+		"empty stream": {},
+	} {
+		if id, ok := peekRequestID(bufio.NewReaderSize(bytes.NewReader(in), peekSize)); ok {
+			t.Errorf("%s: peekRequestID = %q; want none", name, id)
+		}
+	}
+}
+
+// TestIDSet: an ID is taken once; after idTTL it is forgotten.
+func TestIDSet(t *testing.T) {
+	var s idSet
+	now := time.Now()
+	if !s.add("a", now) || !s.add("b", now.Add(time.Second)) {
+		t.Fatal("new IDs refused")
+	}
+	if s.add("a", now.Add(time.Minute)) {
+		t.Fatal("a resent ID was accepted again")
+	}
+	if !s.add("a", now.Add(idTTL+time.Minute)) {
+		t.Fatal("an ID was remembered past idTTL")
+	}
+	if len(s.seen) != 1 { // b expired too
+		t.Fatalf("%d IDs remembered; want 1", len(s.seen))
+	}
+}
