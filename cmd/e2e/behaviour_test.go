@@ -17,6 +17,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/genai"
 
 	"github.com/strait/strait/relay/fakeprovider"
@@ -303,9 +304,36 @@ func TestConcurrentStreams(t *testing.T) {
 			t.Error(err)
 		}
 		if got := len(s.fake.Requests()); got != n {
-			t.Fatalf("provider saw %d requests, want %d", got, n)
+			t.Errorf("provider saw %d requests, want %d", got, n)
+		}
+		if t.Failed() {
+			s.logSummary(t)
 		}
 	})
+}
+
+// logSummary logs each distinct message the relay and the edge logged, with
+// how often and the fields of its first occurrence: a failure seen only on a
+// loaded machine must be diagnosable from its output (a lost session, a
+// resend, an upstream retry), since it may not come back when rerun.
+func (s *stack) logSummary(t *testing.T) {
+	t.Helper()
+	for _, side := range []struct {
+		name string
+		logs *observer.ObservedLogs
+	}{{"relay", s.relayLogs}, {"edge", s.edgeLogs}} {
+		count := map[string]int{}
+		var order []observer.LoggedEntry
+		for _, e := range side.logs.All() {
+			if count[e.Message]++; count[e.Message] == 1 {
+				order = append(order, e)
+			}
+		}
+		for _, e := range order {
+			t.Logf("%s log, %d× %s %q, first at %s: %v", side.name, count[e.Message], e.Level, e.Message,
+				e.Time.Format("15:04:05.000"), e.ContextMap())
+		}
+	}
 }
 
 // TestKeepAliveReuse sends many sequential requests over one HTTP/1.1
