@@ -20,6 +20,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/genai"
 
+	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/relay/fakeprovider"
 )
 
@@ -273,7 +275,18 @@ func TestLargeRequestBody(t *testing.T) {
 // TestConcurrentStreams runs 200 streams at once over the tunnel.
 func TestConcurrentStreams(t *testing.T) {
 	eachTransport(t, func(t *testing.T, transport string) {
-		s := newStack(t, stackOptions{transport: transport})
+		// The stack's 1 s + 2 s heartbeat suits tests that black-hole the
+		// tunnel. Here 200 streams under -race on a loaded two-core machine
+		// starve the process for seconds, and QUIC's idle timeout
+		// (heartbeat + timeout) ended live sessions ("no recent network
+		// activity" 3.4 s after the session came up); the edge then resent
+		// the requests whose Dispatched it had not read (the provider saw up
+		// to 240 for 200) or failed the rest with 502s. This test is about
+		// concurrency, not liveness: it runs with the production defaults
+		// (15 s + 10 s, the zero values).
+		s := newStack(t, stackOptions{transport: transport,
+			relayTLSEdit: func(f *relaycmd.File) { f.Heartbeat, f.HeartbeatTimeout = 0, 0 },
+			edgeEdit:     func(f *edgecmd.File) { f.Tunnel.Heartbeat, f.Tunnel.HeartbeatTimeout = 0, 0 }})
 		const n = 200
 		ctx := testCtx(t, 60*time.Second)
 		client := s.openai(slow(8, 10*time.Millisecond)...)
