@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/relay/convert"
 	"github.com/strait/strait/relay/upstream"
 )
 
@@ -51,9 +53,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 type caller struct {
 	d        *Dispatcher
 	x        *exchange
-	in       *upstream.Inbound
+	client   *upstream.Inbound // the request as the client sent it
+	in       *upstream.Inbound // the request for the current target (client's, or converted)
 	route    *upstream.Route
-	conv     *conversion       // nil unless the provider speaks another family
+	conv     *conversion       // nil unless the current target speaks another family
 	listing  []upstream.Target // a model listing merges these in
 	deadline time.Time
 	attempts int
@@ -62,6 +65,11 @@ type caller struct {
 	// failure without an answer.
 	last    *errorAnswer
 	lastErr error
+	// noKey: some provider had no usable key within the budget; coolUntil
+	// is the earliest end of a cooldown among them (zero when every key
+	// was disabled). With no attempt made, the client gets 429 or 503.
+	noKey     bool
+	coolUntil time.Time
 }
 
 // errorAnswer is a provider's error response, read whole so that another
@@ -70,6 +78,7 @@ type errorAnswer struct {
 	status int
 	header http.Header
 	body   []byte
+	conv   *conversion // the attempt's conversion: the error is in its provider's format
 }
 
 // maxErrorBody bounds how much of an error answer is kept.
@@ -90,11 +99,10 @@ type answer struct {
 func (c *caller) run(ctx context.Context) {
 	c.deadline = time.Now().Add(c.d.cfg.Retry.Budget)
 	for i, t := range c.route.Targets {
-		if t.Provider.Family() != c.in.Header.Family {
-			c.x.log.Warn("fallback skipped: it speaks another API family", zap.String("fallback", t.Provider.Name))
-			continue
-		}
 		if i > 0 {
+			if !c.retarget(t) {
+				continue
+			}
 			c.x.log.Info("trying fallback provider", zap.String("fallback", t.Provider.Name), zap.String("upstream_model", t.Model))
 		}
 		if a := c.tryTarget(ctx, t); a != nil {
@@ -107,6 +115,25 @@ func (c *caller) run(ctx context.Context) {
 		}
 	}
 	c.fail()
+}
+
+// retarget prepares the request for fallback t: the client's own, or
+// converted when t speaks another API format. It returns false, with a log
+// line, when the request cannot be converted for t (convert refuses the
+// pair or the endpoint); the fallback is then skipped.
+func (c *caller) retarget(t upstream.Target) bool {
+	c.in, c.conv = c.client, nil
+	if !needsConversion(c.client.Header, t) {
+		return true
+	}
+	in, conv, end := crossFamily(c.client, t)
+	if end != nil {
+		c.x.log.Warn("fallback skipped: the request cannot be converted for it",
+			zap.String("fallback", t.Provider.Name), zap.String("reason", end.Message))
+		return false
+	}
+	c.in, c.conv = in, conv
+	return true
 }
 
 // tryTarget makes up to MaxAttempts attempts on one provider.
@@ -145,6 +172,12 @@ func (c *caller) acquire(ctx context.Context, p *upstream.Provider, tried map[*u
 			c.x.log.Warn("no usable provider key within the retry budget", zap.String("provider", p.Name),
 				zap.Duration("earliest_recovery", wait))
 			c.x.m.retry(p.Name, "no_key")
+			c.noKey = true
+			if cw := p.EarliestCooling(); cw >= 0 {
+				if at := time.Now().Add(cw); c.coolUntil.IsZero() || at.Before(c.coolUntil) {
+					c.coolUntil = at
+				}
+			}
 			return nil
 		}
 		c.x.log.Info("every key is cooling down; waiting for the first to recover",
@@ -204,7 +237,7 @@ func (c *caller) attempt(ctx context.Context, t upstream.Target, slot *upstream.
 	cancel()
 	verdict, outcome = upstream.Classify(resp.StatusCode, body)
 	retryAfter := upstream.RetryAfter(resp.Header, time.Now())
-	c.last = &errorAnswer{status: resp.StatusCode, header: resp.Header, body: body}
+	c.last = &errorAnswer{status: resp.StatusCode, header: resp.Header, body: body, conv: c.conv}
 	c.lastErr = nil
 	tr, changed := slot.Report(outcome, retryAfter)
 	if changed {
@@ -268,30 +301,24 @@ func (c *caller) sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // fail tells the client that every attempt failed: the last provider
-// error itself, marked with the attempt count, or a relay error.
+// error itself, marked with the attempt count; 429 or 503 when no key was
+// usable and nothing was tried; or a relay error.
 func (c *caller) fail() {
 	if c.last != nil {
 		status, h, body := c.last.status, c.last.header.Clone(), c.last.body
-		if c.conv != nil {
-			status, h, body = c.conv.plan.ErrorResponse(status, h, body)
+		if c.last.conv != nil {
+			status, h, body = c.last.conv.plan.ErrorResponse(status, h, body)
 		}
 		proto.RemoveHopHeaders(h)
 		h.Del("Content-Length")
-		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
-		c.x.stats.Status = status
 		if c.attempts > 1 {
 			body = annotate(body, fmt.Sprintf(" (Strait relay: gave up after %d attempts)", c.attempts))
 		}
-		c.x.stats.Timing.Set(h)
-		if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: status, Header: h}); err != nil {
-			return
-		}
-		if _, err := c.x.w.Write(body); err != nil {
-			return
-		}
-		c.x.stats.BytesDown = int64(len(body))
-		c.x.ended(endUpstreamError)
-		c.x.finish(proto.End{})
+		c.respondError(status, h, body)
+		return
+	}
+	if c.attempts == 0 && c.noKey {
+		c.noKeyAnswer()
 		return
 	}
 	msg := fmt.Sprintf("provider failed after %d attempts", c.attempts)
@@ -308,6 +335,45 @@ func (c *caller) fail() {
 	}
 	c.x.ended(reason)
 	c.x.finish(proto.End{Code: code, Message: msg})
+}
+
+// respondError delivers an error answer as a normal HTTP response.
+func (c *caller) respondError(status int, h http.Header, body []byte) {
+	h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
+	c.x.stats.Status = status
+	c.x.stats.Timing.Set(h)
+	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: status, Header: h}); err != nil {
+		return
+	}
+	if _, err := c.x.w.Write(body); err != nil {
+		return
+	}
+	c.x.stats.BytesDown = int64(len(body))
+	c.x.ended(endUpstreamError)
+	c.x.finish(proto.End{})
+}
+
+// noKeyAnswer tells the client that no provider key was usable within the
+// budget, in the client's own API format: 429 with Retry-After (the
+// earliest end of a cooldown, in whole seconds rounded up) when a key is
+// cooling, else 503 (every key disabled, waiting for its probe).
+func (c *caller) noKeyAnswer() {
+	h := c.client.Header
+	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
+	if !ok {
+		d = convert.ProviderDialect(h.Family)
+	}
+	out := http.Header{"Content-Type": {"application/json"}}
+	e := &convert.Error{Kind: convert.ErrOverloaded, Message: "Strait relay: every provider key for this model is disabled; try again later"}
+	status := http.StatusServiceUnavailable
+	if !c.coolUntil.IsZero() {
+		secs := max(1, int64(math.Ceil(time.Until(c.coolUntil).Seconds())))
+		e = &convert.Error{Kind: convert.ErrRateLimit, Message: fmt.Sprintf(
+			"Strait relay: every provider key for this model is rate-limited; retry after %d s", secs)}
+		status = http.StatusTooManyRequests
+		out.Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	c.respondError(status, out, e.Body(d))
 }
 
 // readSome reads up to n bytes of r.

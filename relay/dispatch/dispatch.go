@@ -137,7 +137,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		x.finish(proto.End{Code: proto.CodeNoRoute, Message: err.Error()})
 		return
 	}
-	var conv *conversion
+	client, conv := in, (*conversion)(nil)
 	if t := rt.Targets[0]; needsConversion(h, t) {
 		var end *proto.End
 		if in, conv, end = crossFamily(in, t); end != nil {
@@ -155,7 +155,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	if err := x.w.WriteDispatched(); err != nil {
 		return
 	}
-	c := &caller{d: d, x: x, in: in, route: rt, conv: conv, listing: served}
+	c := &caller{d: d, x: x, client: client, in: in, route: rt, conv: conv, listing: served}
 	c.run(ctx)
 }
 

@@ -284,3 +284,21 @@ func (r *Registry) KeyStatuses() []KeyStatus {
 func (p *Provider) Acquire(tried map[*KeySlot]bool) (*KeySlot, time.Duration) {
 	return p.pool.Acquire(tried)
 }
+
+// EarliestCooling is how long until the provider's first cooling key
+// recovers; -1 when none is cooling (every unusable key is disabled or
+// being probed). It tells a rate limit from a dead provider.
+func (p *Provider) EarliestCooling() time.Duration {
+	k := p.pool
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	k.refresh(now)
+	wait := time.Duration(-1)
+	for _, s := range k.slots {
+		if d := s.until.Sub(now); s.state == Cooling && (wait < 0 || d < wait) {
+			wait = d
+		}
+	}
+	return wait
+}
