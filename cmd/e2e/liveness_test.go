@@ -20,13 +20,17 @@ import (
 // edge) is not cut: liveness is judged by heartbeats and probes, never by a
 // stream's silence.
 func TestSilenceIsNotATimeout(t *testing.T) {
-	const beat, beatTimeout, silence = 100 * time.Millisecond, 200 * time.Millisecond, 1500 * time.Millisecond
+	// The bounds are short so that the silence can outlast each three times,
+	// yet long enough that a process starved of CPU for a few hundred
+	// milliseconds (-race, load average 15 on two cores) is not taken for a
+	// dead peer: 100 + 200 ms of heartbeat failed there with 502s.
+	const beat, beatTimeout, silence = 250 * time.Millisecond, 500 * time.Millisecond, 3 * time.Second
 	eachTransport(t, func(t *testing.T, transport string) {
 		s := newStack(t, stackOptions{transport: transport,
 			relayTLSEdit: func(f *relaycmd.File) { f.Heartbeat, f.HeartbeatTimeout = beat, beatTimeout },
 			edgeEdit: func(f *edgecmd.File) {
 				f.Tunnel.Heartbeat, f.Tunnel.HeartbeatTimeout = beat, beatTimeout
-				f.Tunnel.ProbeInterval, f.Tunnel.ProbeTimeout = 50*time.Millisecond, 500*time.Millisecond
+				f.Tunnel.ProbeInterval, f.Tunnel.ProbeTimeout = 100*time.Millisecond, time.Second
 			}})
 		// Two tokens with the silence between them: a non-streaming answer
 		// sends nothing at all until the end, a stream pauses after its first.
@@ -34,12 +38,12 @@ func TestSilenceIsNotATimeout(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			start := time.Now()
-			if _, err := s.openai(slowly...).Chat.Completions.New(testCtx(t, 10*time.Second), chatParams); err != nil {
+			if _, err := s.openai(slowly...).Chat.Completions.New(testCtx(t, 20*time.Second), chatParams); err != nil {
 				t.Errorf("answer after %v of silence: %v", time.Since(start), err)
 			}
 		})
 		wg.Go(func() {
-			st := s.openai(slowly...).Chat.Completions.NewStreaming(testCtx(t, 10*time.Second), chatParams)
+			st := s.openai(slowly...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
 			defer st.Close()
 			n := 0
 			for st.Next() {
