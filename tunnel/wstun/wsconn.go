@@ -1,6 +1,7 @@
 package wstun
 
 import (
+	"encoding/binary"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,10 @@ type wsConn struct {
 	cur    io.Reader
 
 	writeMu sync.Mutex // gorilla allows one concurrent writer
+	// held is a yamux data-frame header waiting for its body (guarded by
+	// writeMu), so that header and body leave as one message.
+	held    []byte
+	heldBuf [yamuxHeaderLen]byte
 
 	errMu  sync.Mutex
 	err    error
@@ -111,15 +116,58 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 }
 
+// Write sends p as one binary message. yamux's send loop writes a data
+// frame's 12-byte header and its body in two Writes; sending them as two
+// messages doubled the WebSocket frames, TLS records and (for small SSE
+// events) TCP segments per frame, which a loss-based congestion window
+// counts against us. So a data-frame header with a non-empty body is held
+// and goes out with the next Write, which yamux makes at once (same loop
+// iteration, no lock in between).
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+	if c.held == nil && announcesBody(p) {
+		c.held = append(c.heldBuf[:0], p...)
+		return len(p), nil
+	}
+	err := c.writeMessage(c.held, p)
+	c.held = nil
+	if err != nil {
 		c.setErr(err)
 		return 0, err
 	}
 	c.sent()
 	return len(p), nil
+}
+
+// yamux frame header: version(1) type(1) flags(2) stream(4) length(4).
+const (
+	yamuxHeaderLen = 12
+	yamuxTypeData  = 0
+)
+
+// announcesBody reports whether p is exactly a yamux data-frame header whose
+// body follows in the next Write.
+func announcesBody(p []byte) bool {
+	return len(p) == yamuxHeaderLen && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:]) > 0
+}
+
+// writeMessage sends head followed by body as one binary message.
+func (c *wsConn) writeMessage(head, body []byte) error {
+	if head == nil {
+		return c.ws.WriteMessage(websocket.BinaryMessage, body)
+	}
+	w, err := c.ws.NextWriter(websocket.BinaryMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	if _, err := w.Write(body); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // Close sends a close message if the socket still takes writes, then closes
