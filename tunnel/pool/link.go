@@ -24,6 +24,7 @@ type link struct {
 
 	streams  atomic.Int64 // request streams open through the pool
 	fails    atomic.Int64 // streams broken by the tunnel on this session
+	lastData atomic.Int64 // Unix nanoseconds when a request stream last read data
 	closing  atomic.Bool  // the pool is closing it: errors are not failures
 	draining atomic.Bool  // GoAway received
 
@@ -176,6 +177,9 @@ func (l *link) probe() {
 		oldest := l.oldest
 		l.mu.Unlock()
 		if !oldest.IsZero() && time.Since(oldest) >= l.p.cfg.ProbeTimeout {
+			if l.congested() {
+				continue // no new probe either: the overdue one will be answered in turn
+			}
 			l.relay.stats.probeTimeouts.Add(1)
 			l.relay.br.failure(true)
 			l.p.log.Warn("tunnel session unresponsive; closing it", zap.String("relay", l.relay.dialer.Addr()),
@@ -187,6 +191,17 @@ func (l *link) probe() {
 			return
 		}
 	}
+}
+
+// congested reports whether request streams on the session have read data
+// within the last ProbeTimeout. A probe then waits behind that data (over
+// TCP, behind every byte queued before it: the lab saw this under a
+// loss-based congestion control) and the session is slow, not dead. Closing
+// it would break every stream it carries; cost already keeps new streams
+// away from it while the probe is overdue.
+func (l *link) congested() bool {
+	last := l.lastData.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < l.p.cfg.ProbeTimeout
 }
 
 func (l *link) markGoAway(msg string) {
@@ -283,8 +298,11 @@ type stream struct {
 
 func (s *stream) Read(b []byte) (int, error) {
 	n, err := s.Stream.Read(b)
-	if n > 0 && s.seen.CompareAndSwap(false, true) {
-		s.l.relay.br.success(false)
+	if n > 0 {
+		s.l.lastData.Store(time.Now().UnixNano())
+		if s.seen.CompareAndSwap(false, true) {
+			s.l.relay.br.success(false)
+		}
 	}
 	if err != nil {
 		s.check(err)

@@ -54,8 +54,9 @@ type Config struct {
 	DialTimeout, FastDialTimeout time.Duration
 	// ProbeInterval is how often each session is probed on its control
 	// stream; zero means 500ms. ProbeTimeout is how long a probe may stay
-	// unanswered before the session is declared dead and closed; zero means
-	// 15s (long enough for a congested TCP session to answer).
+	// unanswered before the session is declared dead and closed, provided
+	// its streams received no data in that time either (then it is
+	// congested, not dead); zero means 15s.
 	ProbeInterval, ProbeTimeout time.Duration
 	// BreakerThreshold consecutive failures of a relay's sessions or
 	// streams open its circuit breaker (zero means 5); BreakerCooldown is

@@ -313,3 +313,45 @@ func TestProbes(t *testing.T) {
 		t.Errorf("%d probe timeouts counted", n)
 	}
 }
+
+// TestCongestedSessionNotClosed: a session whose probes go unanswered but
+// whose streams still receive data is slow, not dead (its probes wait
+// behind the data), so it stays up as long as data flows; once nothing
+// arrives for ProbeTimeout it is closed as before.
+func TestCongestedSessionNotClosed(t *testing.T) {
+	const probeTimeout = 300 * time.Millisecond
+	relay, p := startWSRelay(t, Config{SessionsPerRelay: 1, ProbeInterval: 20 * time.Millisecond,
+		ProbeTimeout: probeTimeout})
+	waitLive(t, p, 1)
+	first := relay.session(t, 0)
+	st, err := p.OpenStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	relay.mute.Store(true)
+	buf := make([]byte, 4)
+	for end := time.Now().Add(4 * probeTimeout); time.Now().Before(end); {
+		st.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(st, "data"); err != nil {
+			t.Fatalf("stream broke while data flowed: %v", err)
+		}
+		if _, err := io.ReadFull(st, buf); err != nil {
+			t.Fatalf("stream broke while data flowed: %v", err)
+		}
+		time.Sleep(probeTimeout / 10)
+	}
+	select {
+	case <-first.Done():
+		t.Fatal("session closed although its stream kept receiving data")
+	default:
+	}
+	select { // no more data: now the unanswered probes count
+	case <-first.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session with unanswered probes and no data still up")
+	}
+	if n := p.Relays()[0].ProbeTimeouts; n < 1 {
+		t.Errorf("%d probe timeouts counted", n)
+	}
+}
