@@ -280,7 +280,12 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.refuse(&rejection{err: aerr, reason: "bad_request"})
 		return
 	}
-	c.body, c.req = body, usage.Inspect(route.Path, body)
+	req, err := usage.Inspect(route.Path, body, isJSON(r.Header.Get("Content-Type")))
+	if err != nil {
+		c.refuse(&rejection{err: &apierr.Error{Kind: apierr.InvalidRequest, Message: "request body is not valid JSON"}, reason: "bad_request"})
+		return
+	}
+	c.body, c.req = body, req
 	if rej := e.admit(c); rej != nil {
 		c.refuse(rej)
 		return
@@ -303,7 +308,8 @@ func (c *call) refuse(rej *rejection) {
 }
 
 // readBody reads the whole body under the size limit, so a connection is
-// never reused with unread bytes in it, and checks that a JSON body is JSON.
+// never reused with unread bytes in it. usage.Inspect checks that a JSON
+// body is JSON, in the same pass that reads it.
 func (e *Edge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apierr.Error) {
 	limit := e.cfg.MaxBodyBytes
 	tooLarge := &apierr.Error{Kind: apierr.TooLarge,
@@ -318,9 +324,6 @@ func (e *Edge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apierr
 			return nil, tooLarge
 		}
 		return nil, &apierr.Error{Kind: apierr.InvalidRequest, Message: "could not read request body: " + err.Error()}
-	}
-	if len(body) > 0 && isJSON(r.Header.Get("Content-Type")) && !json.Valid(body) {
-		return nil, &apierr.Error{Kind: apierr.InvalidRequest, Message: "request body is not valid JSON"}
 	}
 	return body, nil
 }

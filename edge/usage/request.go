@@ -3,6 +3,7 @@ package usage
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 )
 
@@ -35,11 +36,18 @@ type wireRequest struct {
 
 // Inspect reads the request's model and limits. Gemini names the model in
 // the path (/v1beta/models/{model}:generateContent); a body that is not
-// JSON yields only that.
-func Inspect(path string, body []byte) Request {
+// JSON yields only that. declaredJSON says the client sent the body as
+// application/json: then a malformed body is an error, so the edge needs no
+// second pass over the body to validate it.
+func Inspect(path string, body []byte, declaredJSON bool) (Request, error) {
 	var w wireRequest
-	if len(body) > 0 && body[0] == '{' {
-		_ = json.Unmarshal(body, &w) // the edge already checked JSON bodies are valid
+	if len(body) > 0 && (declaredJSON || body[0] == '{') {
+		// A valid body of another shape (a type mismatch) is not an
+		// error: only what metering reads is missing then.
+		var syntax *json.SyntaxError
+		if err := json.Unmarshal(body, &w); declaredJSON && errors.As(err, &syntax) {
+			return Request{}, err
+		}
 	}
 	r := Request{Model: w.Model, Stream: w.Stream, IncludeUsage: w.StreamOptions.IncludeUsage,
 		MaxOutput: max(w.MaxTokens, w.MaxCompletionTokens, w.MaxOutputTokens, w.GenerationConfig.MaxOutputTokens)}
@@ -47,7 +55,7 @@ func Inspect(path string, body []byte) Request {
 		r.Model = m
 		r.Stream = strings.HasSuffix(path, ":streamGenerateContent")
 	}
-	return r
+	return r, nil
 }
 
 // geminiModel extracts {model} from .../models/{model}:{method}.

@@ -23,11 +23,11 @@ func TestForceIncludeUsage(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
-	r := Inspect("/v1/chat/completions", []byte(`{"model":"gpt-4o","stream":true,"max_completion_tokens":50}`))
+	r, _ := Inspect("/v1/chat/completions", []byte(`{"model":"gpt-4o","stream":true,"max_completion_tokens":50}`), true)
 	if r.Model != "gpt-4o" || !r.Stream || r.MaxOutput != 50 || r.IncludeUsage {
 		t.Errorf("openai: %+v", r)
 	}
-	r = Inspect("/v1beta/models/gemini-2.5-flash:streamGenerateContent", []byte(`{"generationConfig":{"maxOutputTokens":7}}`))
+	r, _ = Inspect("/v1beta/models/gemini-2.5-flash:streamGenerateContent", []byte(`{"generationConfig":{"maxOutputTokens":7}}`), true)
 	if r.Model != "gemini-2.5-flash" || !r.Stream || r.MaxOutput != 7 {
 		t.Errorf("gemini: %+v", r)
 	}
@@ -178,5 +178,29 @@ func TestMeterLargeJSONKeepsOnlyTheTail(t *testing.T) {
 	feed(m, g, 64<<10)
 	if u := m.Result(0); u != (Usage{Input: 5, Output: 9}) {
 		t.Fatalf("gemini usage %+v", u)
+	}
+}
+
+// TestInspectValidates: a body declared as JSON must parse; one that is
+// valid JSON of another shape, or not declared as JSON, is not an error.
+func TestInspectValidates(t *testing.T) {
+	for _, tc := range []struct {
+		body     string
+		declared bool
+		wantErr  bool
+	}{
+		{`{"model": "gpt-4o", "messages": [`, true, true},
+		{`{"model": "gpt-4o"} trailing`, true, true},
+		{`not json`, true, true},
+		{`{"model": "gpt-4o", "messages": [`, false, false},
+		{`[1, 2]`, true, false},
+		{`{"model": 5}`, true, false},
+		{` {"model": "gpt-4o"}`, true, false},
+		{``, true, false},
+	} {
+		_, err := Inspect("/v1/chat/completions", []byte(tc.body), tc.declared)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("Inspect(%q, declared %v) error = %v, want error %v", tc.body, tc.declared, err, tc.wantErr)
+		}
 	}
 }
