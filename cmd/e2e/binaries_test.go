@@ -73,9 +73,10 @@ client_keys: [{name: smoke, key: %[3]q}]
 		t.Fatalf("edge check printed %q", out)
 	}
 	edge := startProc(t, edgeBin, "run", "--config", edgeCfg)
-	edgeURL := "https://" + edge.waitLog(t, "edge listening")
-	for range 2 { // two sessions per relay by default, both on QUIC
-		if up := edge.waitLogFields(t, "tunnel session up"); up["transport"] != "quic" {
+	listening, ups := edge.waitEdgeStarted(t, 2) // two sessions per relay by default, both on QUIC
+	edgeURL := "https://" + listening["addr"]
+	for _, up := range ups {
+		if up["transport"] != "quic" {
 			t.Fatalf("transport auto chose %q with QUIC available", up["transport"])
 		}
 	}
@@ -228,6 +229,24 @@ func (p *proc) waitLine(t *testing.T, re *regexp.Regexp) string {
 			t.Fatalf("%s: no line matching %v", p.cmd.Path, re)
 		}
 	}
+}
+
+// waitEdgeStarted waits until an edge process has logged "edge listening"
+// and n "tunnel session up" lines, in any order: the pool dials before the
+// front listener starts, so sessions may come up first (waiting for the
+// listener alone would skip those lines). It returns the listening line's
+// fields and the session lines.
+func (p *proc) waitEdgeStarted(t *testing.T, n int) (listening map[string]string, ups []map[string]string) {
+	t.Helper()
+	for listening == nil || len(ups) < n {
+		l := p.waitLogAny(t, "edge listening", "tunnel session up")
+		if l["msg"] == "edge listening" {
+			listening = l
+		} else {
+			ups = append(ups, l)
+		}
+	}
+	return listening, ups
 }
 
 // waitLog waits for a JSON log line with message msg and returns its "addr".

@@ -59,15 +59,8 @@ client_keys: [{name: reload, key: %[5]q}]
 	}
 	edgeCfg := writeFile(t, dir, "edge.yaml", edgeFile(dir, oldKey))
 	edge := startProc(t, edgeBin, "run", "--config", edgeCfg)
-	var edgeURL string
-	for sessions := 0; edgeURL == "" || sessions < 2; {
-		l := edge.waitLogAny(t, "edge listening", "tunnel session up")
-		if l["msg"] == "edge listening" {
-			edgeURL = "https://" + l["addr"]
-		} else {
-			sessions++
-		}
-	}
+	listening, _ := edge.waitEdgeStarted(t, 2)
+	edgeURL := "https://" + listening["addr"]
 
 	roots := x509.NewCertPool()
 	for _, d := range []string{dir, next} {
