@@ -80,7 +80,7 @@ heartbeat: 1s
 heartbeat_timeout: 2s
 drain_timeout: 10s
 providers:
-  - {kind: openai, base_url: %[2]q, api_keys: ["${TEST_PROVIDER_KEY}"]}
+  - {kind: openai, base_url: %[2]q, api_keys: ["${TEST_PROVIDER_KEY}"], allow_headers: ["X-Fake-*"]}
 `, dir, fakeURL)
 		first := writeFile(t, dir, fmt.Sprintf("relay%d-first.yaml", i), "listen: 127.0.0.1:0\nlisten_quic: 127.0.0.1:0\n"+cfg)
 		r := &relayProc{p: startProc(t, relayBin, "run", "--config", first)}

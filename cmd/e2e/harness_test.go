@@ -186,6 +186,10 @@ func (s *stack) startFake(h2 bool) {
 
 func (s *stack) path(name string) string { return filepath.Join(s.dir, name) }
 
+// fakeControls lets the tests' X-Fake-* headers (pace, faults) through the
+// relay, which drops unknown X-* headers by default.
+var fakeControls = []string{"X-Fake-*"}
+
 // relayFile is the relay's config as a user would write it.
 func (s *stack) relayFile(listen string) *relaycmd.File {
 	return &relaycmd.File{
@@ -198,10 +202,10 @@ func (s *stack) relayFile(listen string) *relaycmd.File {
 		Keys:  relaycmd.KeysFile{MaxCooldown: 200 * time.Millisecond},
 		Retry: relaycmd.RetryFile{Backoff: 10 * time.Millisecond},
 		Providers: []relaycmd.ProviderFile{
-			{Kind: "openai", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}},
-			{Kind: "anthropic", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Anthropic}},
-			{Kind: "gemini", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Gemini}},
-			{Name: "deepseek", Kind: "openai-compatible", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}},
+			{Kind: "openai", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}, AllowHeaders: fakeControls},
+			{Kind: "anthropic", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Anthropic}, AllowHeaders: fakeControls},
+			{Kind: "gemini", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.Gemini}, AllowHeaders: fakeControls},
+			{Name: "deepseek", Kind: "openai-compatible", BaseURL: s.fakeURL, APIKeys: []string{providerKeys.OpenAI}, AllowHeaders: fakeControls},
 		},
 	}
 }

@@ -39,8 +39,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 listen_quic: 127.0.0.1:0
 tls: {cert: %[1]s/relay.pem, key: %[1]s/relay-key.pem, client_ca: %[1]s/ca.pem}
 `, dir)
-	openaiProvider := fmt.Sprintf("  - {kind: openai, base_url: %q, api_keys: [\"${TEST_PROVIDER_KEY}\"]}\n", fakeURL)
-	deepseek := fmt.Sprintf("  - {name: deepseek, kind: openai, base_url: %q, api_keys: [\"${TEST_PROVIDER_KEY}\"]}\n", fakeURL)
+	openaiProvider := fmt.Sprintf("  - {kind: openai, base_url: %q, api_keys: [\"${TEST_PROVIDER_KEY}\"], allow_headers: [X-Fake-*]}\n", fakeURL)
+	deepseek := fmt.Sprintf("  - {name: deepseek, kind: openai, base_url: %q, api_keys: [\"${TEST_PROVIDER_KEY}\"], allow_headers: [X-Fake-*]}\n", fakeURL)
 	relayCfg := writeFile(t, dir, "relay.yaml", relayHead+"providers:\n"+openaiProvider)
 	relay := startProc(t, relayBin, "run", "--config", relayCfg)
 	addrs := relay.waitLogFields(t, "relay listening")

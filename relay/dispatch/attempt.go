@@ -224,18 +224,26 @@ func (c *caller) attempt(ctx context.Context, t upstream.Target, slot *upstream.
 		c.x.m.attempt(t.Provider.Name, cause)
 		return nil, true
 	}
-	verdict, outcome := upstream.Classify(resp.StatusCode, nil)
+	if resp.StatusCode >= 400 {
+		// An error is judged by its body: only the provider's own words
+		// tell a rejected key from a request the client got wrong.
+		first = append(first, readSome(resp.Body, maxErrorBody-len(first))...)
+	}
+	verdict, outcome := upstream.Classify(t.Provider.Family(), resp.StatusCode, first)
 	if verdict == upstream.Deliver {
 		if tr, changed := slot.Report(outcome, 0); changed {
 			logTransition(log, tr)
 		}
-		c.x.m.attempt(t.Provider.Name, "delivered")
+		result := "delivered"
+		if outcome == upstream.Inconclusive {
+			result = "client_refused" // a 401/403 the request caused; the key stays as it was
+		}
+		c.x.m.attempt(t.Provider.Name, result)
 		return &answer{resp: resp, first: first, target: t, slot: slot, cancel: cancel}, false
 	}
-	body := append(first, readSome(resp.Body, maxErrorBody-len(first))...)
+	body := first
 	resp.Body.Close()
 	cancel()
-	verdict, outcome = upstream.Classify(resp.StatusCode, body)
 	retryAfter := upstream.RetryAfter(resp.Header, time.Now())
 	c.last = &errorAnswer{status: resp.StatusCode, header: resp.Header, body: body, conv: c.conv}
 	c.lastErr = nil

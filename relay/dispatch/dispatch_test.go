@@ -212,7 +212,7 @@ func TestFallbackProvider(t *testing.T) {
 // keeps a disabled key disabled (matched by fingerprint).
 func TestKeyStateSurvivesReload(t *testing.T) {
 	r := newRig(t, rigOptions{keys: []string{"k-revoked"}})
-	r.fake.SetKeyFault("k-revoked", fakeprovider.Fault{Status: 403})
+	r.fake.SetKeyFault("k-revoked", fakeprovider.Fault{Status: 401})
 	r.do("openai", "/v1/chat/completions", nil, chat("gpt-4o", false))
 	next, err := upstream.New(upstream.Config{Providers: []upstream.ProviderConfig{
 		{Name: "openai", Kind: upstream.OpenAI, BaseURL: r.srv.URL, Keys: []upstream.Key{upstream.NewKey("k-revoked"), upstream.NewKey("k-new")}},

@@ -64,8 +64,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		ks = append(ks, upstream.NewKey(k))
 	}
 	reg, err := upstream.New(upstream.Config{Keys: o.policy, Timeouts: o.timeouts, Providers: []upstream.ProviderConfig{
-		{Name: "openai", Kind: upstream.OpenAI, BaseURL: r.srv.URL, Keys: ks, Weights: o.weights},
-		{Name: "anthropic", Kind: upstream.Anthropic, BaseURL: r.srv.URL, Keys: ks},
+		{Name: "openai", Kind: upstream.OpenAI, BaseURL: r.srv.URL, Keys: ks, Weights: o.weights, AllowHeaders: []string{"X-Fake-*"}},
+		{Name: "anthropic", Kind: upstream.Anthropic, BaseURL: r.srv.URL, Keys: ks, AllowHeaders: []string{"X-Fake-*"}},
 	}}, nil)
 	if err != nil {
 		t.Fatal(err)

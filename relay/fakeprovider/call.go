@@ -88,7 +88,14 @@ func (c *call) applyFault(f Fault) {
 		<-c.ctx.Done()
 		return
 	}
-	c.fail(&apiError{status: f.Status, message: classOf(f.Status).message + " (injected by fakeprovider)", retryAfter: f.retryAfter()})
+	e := &apiError{status: f.Status, message: classOf(f.Status).message + " (injected by fakeprovider)", retryAfter: f.retryAfter()}
+	if f.Status == http.StatusUnauthorized {
+		// An injected 401 is a revoked key, in each family's words for it
+		// (OpenAI's invalid_api_key code and Anthropic's
+		// authentication_error come with the status).
+		e.reason = "API_KEY_INVALID"
+	}
+	c.fail(e)
 }
 
 // decode unmarshals the JSON body into v, answering 400 if it is malformed.

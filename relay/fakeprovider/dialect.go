@@ -21,6 +21,10 @@ type dialect interface {
 	authenticate(r *http.Request, keys Keys) *apiError
 	// route returns the endpoint handler, or nil for an unknown endpoint.
 	route(r *http.Request) func(*call)
+	// foreign refuses a request that names an organization, project or
+	// resource the key's account does not own, as the real API does: a
+	// 401 or 403 that the request, not the key, caused. nil means none.
+	foreign(c *call) *apiError
 	// errorBody renders e in the family's error format; it may add
 	// family-specific headers to h.
 	errorBody(c *call, e *apiError, h http.Header) any
@@ -35,6 +39,8 @@ type apiError struct {
 	message    string
 	param      string // OpenAI's "param", when one parameter is at fault
 	retryAfter time.Duration
+	code       string // OpenAI's "code", when not the status's usual one
+	reason     string // Gemini's google.rpc.ErrorInfo reason, e.g. API_KEY_INVALID
 }
 
 // errorClass names an HTTP status in each family's vocabulary.

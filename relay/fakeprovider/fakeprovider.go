@@ -219,6 +219,10 @@ func (s *Server) serve(c *call, readErr error) {
 		c.applyFault(f)
 		return
 	}
+	if e := c.d.foreign(c); e != nil {
+		c.fail(e)
+		return
+	}
 	h := c.d.route(c.r)
 	if h == nil {
 		c.fail(&apiError{status: http.StatusNotFound, message: "Invalid URL (" + c.r.Method + " " + c.r.URL.Path + ")"})

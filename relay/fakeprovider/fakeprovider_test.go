@@ -2,6 +2,7 @@ package fakeprovider
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -625,7 +626,8 @@ func TestAuth(t *testing.T) {
 		t.Run(fam.name, func(t *testing.T) {
 			e := start(t, Config{})
 			status, _, err := fam.call(t, e, t.Context(), "wrong-key", fam.model, nil, false)
-			if status != 401 {
+			// Google answers a wrong key with 400 API_KEY_INVALID.
+			if want := map[string]int{"gemini": 400}[fam.name]; status != cmp.Or(want, 401) {
 				t.Errorf("wrong key: status %d (%v)", status, err)
 			}
 			if status, _, err := fam.call(t, e, t.Context(), testKeyFor(fam.name), fam.model, nil, false); status != 0 || err != nil {

@@ -1,6 +1,7 @@
 package fakeprovider
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -93,3 +94,55 @@ var errInjectedBreak = errors.New("fakeprovider: connection cut by X-Fake-Break-
 
 // broken reports whether the stream must be cut before piece i.
 func (c *call) broken(i int) bool { return c.shape.breakAfter > 0 && i >= c.shape.breakAfter }
+
+// The account behind the fake's keys owns this organization and project,
+// and no Gemini files: a request naming others is refused the way the real
+// APIs refuse it. Such refusals are the client's doing, not the key's; the
+// relay must pass them on and leave its keys alone.
+const (
+	OwnedOrganization = "org-fake"
+	OwnedProject      = "proj_fake"
+)
+
+func (openAIAPI) foreign(c *call) *apiError {
+	if org := c.r.Header.Get("OpenAI-Organization"); org != "" && org != OwnedOrganization {
+		return &apiError{status: http.StatusUnauthorized, code: "mismatched_organization",
+			message: "OpenAI-Organization header should match organization for API key"}
+	}
+	if p := c.r.Header.Get("OpenAI-Project"); p != "" && p != OwnedProject {
+		return &apiError{status: http.StatusUnauthorized, code: "mismatched_project",
+			message: "OpenAI-Project header should match project for API key"}
+	}
+	return nil
+}
+
+func (anthropicAPI) foreign(*call) *apiError { return nil }
+
+// foreign refuses a fileData part naming an uploaded file: the fake's
+// project owns none.
+func (geminiAPI) foreign(c *call) *apiError {
+	var req struct {
+		Contents []struct {
+			Parts []struct {
+				FileData *struct {
+					FileURI string `json:"fileUri"`
+				} `json:"fileData"`
+			} `json:"parts"`
+		} `json:"contents"`
+	}
+	if json.Unmarshal(c.body, &req) != nil {
+		return nil
+	}
+	for _, ct := range req.Contents {
+		for _, p := range ct.Parts {
+			if p.FileData == nil {
+				continue
+			}
+			if i := strings.LastIndex(p.FileData.FileURI, "/files/"); i >= 0 {
+				return &apiError{status: http.StatusForbidden, message: "You do not have permission to access the File " +
+					p.FileData.FileURI[i+len("/files/"):] + " or it may not exist."}
+			}
+		}
+	}
+	return nil
+}

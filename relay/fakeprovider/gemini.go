@@ -21,6 +21,8 @@ func (geminiAPI) describe(r *http.Request, _ []byte) (string, bool) {
 
 func (geminiAPI) setHeaders(http.Header, *call) {}
 
+const geminiBadKey = "API key not valid. Please pass a valid API key."
+
 // authenticate rejects a key in the URL even when it is valid: keys in URLs
 // end up in logs and error texts, and tests use this to prove that no hop
 // of the path puts them there.
@@ -28,9 +30,14 @@ func (geminiAPI) authenticate(r *http.Request, keys Keys) *apiError {
 	if r.URL.Query().Has("key") {
 		return &apiError{status: http.StatusBadRequest, message: "API key must be sent in x-goog-api-key header"}
 	}
-	return checkKey(r.Header.Get("x-goog-api-key"), keys.Gemini,
+	e := checkKey(r.Header.Get("x-goog-api-key"), keys.Gemini,
 		"Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
-		"API key not valid. Please pass a valid API key.")
+		geminiBadKey)
+	if e != nil && e.message == geminiBadKey {
+		// Google answers a wrong key with 400, naming it in the details.
+		e.status, e.reason = http.StatusBadRequest, "API_KEY_INVALID"
+	}
+	return e
 }
 
 func (geminiAPI) route(r *http.Request) handler {
@@ -64,10 +71,18 @@ var geminiMethods = map[string]handler{
 
 func (geminiAPI) errorBody(_ *call, e *apiError, _ http.Header) any {
 	body := object{{"code", e.status}, {"message", e.message}, {"status", classOf(e.status).geminiStatus}}
+	var details []any
+	if e.reason != "" {
+		details = append(details, object{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
+			{"reason", e.reason}, {"domain", "googleapis.com"}})
+	}
 	if e.retryAfter > 0 {
 		// Google APIs carry the delay in the body; Retry-After is set too.
 		delay := fmt.Sprintf("%ds", int(math.Ceil(e.retryAfter.Seconds())))
-		body = append(body, field{"details", []any{object{{"@type", "type.googleapis.com/google.rpc.RetryInfo"}, {"retryDelay", delay}}}})
+		details = append(details, object{{"@type", "type.googleapis.com/google.rpc.RetryInfo"}, {"retryDelay", delay}})
+	}
+	if details != nil {
+		body = append(body, field{"details", details})
 	}
 	return object{{"error", body}}
 }

@@ -1,6 +1,7 @@
 package fakeprovider
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -53,7 +54,7 @@ func (openAIAPI) errorBody(_ *call, e *apiError, h http.Header) any {
 		{"message", e.message},
 		{"type", cl.openAIType},
 		{"param", nullable(e.param)},
-		{"code", nullable(cl.openAICode)},
+		{"code", nullable(cmp.Or(e.code, cl.openAICode))},
 	}}}
 }
 

@@ -1,7 +1,7 @@
 package upstream
 
 import (
-	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,36 +15,107 @@ type Verdict int
 // Verdicts.
 const (
 	// Deliver: pass the answer to the client (success, or an error no other
-	// attempt would fix, such as 400 or 404).
+	// attempt would fix, such as 400 or 404, or a 401/403 the client's own
+	// request caused).
 	Deliver Verdict = iota
 	// RotateKey: 429; the key cools and another key is tried at once.
 	RotateKey
-	// DisableKey: the key is bad (401, 402, 403, quota exhausted); another
-	// key is tried.
+	// DisableKey: the provider says the key itself is bad (invalid,
+	// revoked, suspended, its account out of credit); another key is tried.
 	DisableKey
 	// Backoff: the provider failed (500, 502, 503, 504, Anthropic's 529);
 	// the request is tried again after an exponential backoff with jitter.
 	Backoff
 )
 
-// Classify judges a status (and, for 429, the error body) and maps it to
-// the key outcome it implies.
-func Classify(status int, body []byte) (Verdict, Outcome) {
+// Classify judges a provider's answer and maps it to the key outcome it
+// implies. body is the error body (nil for a success); family is the
+// provider's API family ("openai", "anthropic", "gemini").
+//
+// A key changes state only on evidence about the key itself. A 401 or 403
+// is not such evidence: the client chooses much of what the provider
+// checks (headers naming an organization or project, files, tuned models,
+// betas), so any tenant could otherwise have every shared key disabled
+// with one request. Only an error that names the key as invalid, revoked
+// or suspended disables it; any other 401/403 goes to the client as is
+// and says nothing about the key.
+func Classify(family string, status int, body []byte) (Verdict, Outcome) {
+	if keyRejected(family, status, body) {
+		return DisableKey, Rejected
+	}
 	switch status {
 	case http.StatusTooManyRequests:
-		// OpenAI says insufficient_quota when the account is out of credit:
-		// waiting will not help, so it counts as a rejected key.
-		if bytes.Contains(body, []byte("insufficient_quota")) {
-			return DisableKey, Rejected
-		}
 		return RotateKey, RateLimited
-	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden:
+	case http.StatusPaymentRequired:
+		// OpenAI-compatible providers (DeepSeek) say 402 when the key's
+		// account has no balance left: every request with the key fails.
 		return DisableKey, Rejected
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return Deliver, Inconclusive
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
 		http.StatusGatewayTimeout, 529:
 		return Backoff, Inconclusive
 	}
 	return Deliver, Worked
+}
+
+// providerError is the union of the three families' error bodies:
+// OpenAI {"error":{"message","type","code"}}, Anthropic
+// {"type":"error","error":{"type","message"}}, Gemini
+// {"error":{"code","message","status","details":[{"reason"}]}}.
+type providerError struct {
+	Error struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Code    json.RawMessage `json:"code"` // a string for OpenAI, a number for Gemini
+		Status  string          `json:"status"`
+		Details []struct {
+			Reason string `json:"reason"`
+		} `json:"details"`
+	} `json:"error"`
+}
+
+// geminiKeyReasons are google.rpc.ErrorInfo reasons that are about the API
+// key itself (Gemini answers an invalid key with 400 API_KEY_INVALID).
+var geminiKeyReasons = map[string]bool{
+	"API_KEY_INVALID": true, "API_KEY_EXPIRED": true, "CONSUMER_SUSPENDED": true, "API_KEY_SERVICE_BLOCKED": true,
+}
+
+// keyRejected reports an error answer that names the key as unusable, in
+// the provider family's own words.
+func keyRejected(family string, status int, body []byte) bool {
+	if status < 400 || status >= 500 || len(body) == 0 {
+		return false
+	}
+	var e providerError
+	if json.Unmarshal(body, &e) != nil {
+		return false
+	}
+	switch family {
+	case string(Anthropic):
+		return status == http.StatusUnauthorized && e.Error.Type == "authentication_error"
+	case string(Gemini):
+		for _, d := range e.Error.Details {
+			if geminiKeyReasons[d.Reason] {
+				return true
+			}
+		}
+		return strings.HasPrefix(e.Error.Message, "API key not valid") || strings.HasPrefix(e.Error.Message, "API key expired")
+	}
+	var code string
+	_ = json.Unmarshal(e.Error.Code, &code)
+	switch {
+	case status == http.StatusTooManyRequests:
+		// Out of credit: waiting will not help, every request with the key
+		// fails until someone pays.
+		return code == "insufficient_quota" || e.Error.Type == "insufficient_quota"
+	case status != http.StatusUnauthorized:
+		return false
+	}
+	// OpenAI's own codes; OpenAI-compatible providers (DeepSeek, vLLM)
+	// say authentication_error in the type instead.
+	return code == "invalid_api_key" || code == "account_deactivated" ||
+		e.Error.Type == "authentication_error" || strings.HasPrefix(e.Error.Message, "Incorrect API key provided")
 }
 
 // RetryAfter reads retry-after-ms (OpenAI, milliseconds) or Retry-After

@@ -7,31 +7,109 @@ import (
 )
 
 // TestClassify pins which answers are retried, and how they mark the key.
+// Only an error naming the key (each provider's own shape) disables it; a
+// 401/403 the client's request caused is delivered and leaves the key be.
 func TestClassify(t *testing.T) {
+	const (
+		oaBadKey    = `{"error":{"message":"Incorrect API key provided: sk-up***789. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`
+		oaBadOrg    = `{"error":{"message":"No such organization: org-evil.","type":"invalid_request_error","param":null,"code":"invalid_organization"}}`
+		oaProject   = `{"error":{"message":"OpenAI-Project header should match project for API key","type":"invalid_request_error","param":null,"code":"mismatched_project"}}`
+		oaDeact     = `{"error":{"message":"The OpenAI account associated with this API key has been deactivated.","type":"invalid_request_error","param":null,"code":"account_deactivated"}}`
+		oaRegion    = `{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}`
+		oaQuota     = `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}`
+		oaRate      = `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`
+		deepseekKey = `{"error":{"message":"Authentication Fails, Your api key: ****abcd is invalid","type":"authentication_error","param":null,"code":"invalid_request_error"}}`
+		antBadKey   = `{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"},"request_id":"req_1"}`
+		antPerm     = `{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}`
+		gemBadKey   = `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}`
+		gemSusp     = `{"error":{"code":403,"message":"Permission denied: Consumer 'api_key:x' has been suspended.","status":"PERMISSION_DENIED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"CONSUMER_SUSPENDED"}]}}`
+		gemFile     = `{"error":{"code":403,"message":"You do not have permission to access the File abc or it may not exist.","status":"PERMISSION_DENIED"}}`
+		gemBadReq   = `{"error":{"code":400,"message":"Invalid JSON payload received.","status":"INVALID_ARGUMENT"}}`
+	)
 	for _, tc := range []struct {
+		family  string
 		status  int
 		body    string
 		verdict Verdict
 		outcome Outcome
 	}{
-		{200, "", Deliver, Worked},
-		{400, "", Deliver, Worked},
-		{404, "", Deliver, Worked},
-		{413, "", Deliver, Worked},
-		{429, `{"error":{"type":"requests","code":"rate_limit_exceeded"}}`, RotateKey, RateLimited},
-		{429, `{"error":{"type":"insufficient_quota","code":"insufficient_quota"}}`, DisableKey, Rejected},
-		{401, "", DisableKey, Rejected},
-		{402, "", DisableKey, Rejected},
-		{403, "", DisableKey, Rejected},
-		{500, "", Backoff, Inconclusive},
-		{502, "", Backoff, Inconclusive},
-		{503, "", Backoff, Inconclusive},
-		{504, "", Backoff, Inconclusive},
-		{529, "", Backoff, Inconclusive},
-		{501, "", Deliver, Worked},
+		{"openai", 200, "", Deliver, Worked},
+		{"openai", 400, "", Deliver, Worked},
+		{"openai", 404, "", Deliver, Worked},
+		{"openai", 413, "", Deliver, Worked},
+		{"openai", 429, oaRate, RotateKey, RateLimited},
+		{"openai", 429, oaQuota, DisableKey, Rejected},
+		{"openai", 401, oaBadKey, DisableKey, Rejected},
+		{"openai", 401, oaDeact, DisableKey, Rejected},
+		{"openai", 401, deepseekKey, DisableKey, Rejected},
+		{"openai", 401, oaBadOrg, Deliver, Inconclusive},
+		{"openai", 401, oaProject, Deliver, Inconclusive},
+		{"openai", 403, oaRegion, Deliver, Inconclusive},
+		{"openai", 401, "", Deliver, Inconclusive},
+		{"openai", 403, "", Deliver, Inconclusive},
+		{"openai", 403, oaBadKey, Deliver, Inconclusive}, // the codes count only with their own status
+		{"openai", 402, "", DisableKey, Rejected},
+		{"anthropic", 401, antBadKey, DisableKey, Rejected},
+		{"anthropic", 403, antPerm, Deliver, Inconclusive},
+		{"anthropic", 401, oaBadKey, Deliver, Inconclusive}, // another family's words mean nothing
+		{"gemini", 400, gemBadKey, DisableKey, Rejected},
+		{"gemini", 403, gemSusp, DisableKey, Rejected},
+		{"gemini", 403, gemFile, Deliver, Inconclusive},
+		{"gemini", 400, gemBadReq, Deliver, Worked},
+		{"gemini", 401, "not json", Deliver, Inconclusive},
+		{"openai", 500, "", Backoff, Inconclusive},
+		{"openai", 502, "", Backoff, Inconclusive},
+		{"openai", 503, "", Backoff, Inconclusive},
+		{"openai", 504, "", Backoff, Inconclusive},
+		{"anthropic", 529, "", Backoff, Inconclusive},
+		{"openai", 501, "", Deliver, Worked},
 	} {
-		if v, o := Classify(tc.status, []byte(tc.body)); v != tc.verdict || o != tc.outcome {
-			t.Errorf("Classify(%d, %s) = %v, %v; want %v, %v", tc.status, tc.body, v, o, tc.verdict, tc.outcome)
+		if v, o := Classify(tc.family, tc.status, []byte(tc.body)); v != tc.verdict || o != tc.outcome {
+			t.Errorf("Classify(%s, %d, %.60s) = %v, %v; want %v, %v", tc.family, tc.status, tc.body, v, o, tc.verdict, tc.outcome)
+		}
+	}
+}
+
+// TestHeaderFilter: credentials, the relay's own encoding headers, account
+// headers and unknown X-* headers stay behind unless a provider allows
+// them; credentials and Accept-Encoding can never be allowed.
+func TestHeaderFilter(t *testing.T) {
+	src := http.Header{
+		"Content-Type": {"application/json"}, "Anthropic-Beta": {"b1"}, "Openai-Beta": {"assistants=v2"},
+		"Openai-Organization": {"org-evil"}, "Openai-Project": {"proj_evil"}, "X-Goog-User-Project": {"evil"},
+		"X-Stainless-Lang": {"python"}, "x-fake-tokens": {"3"}, "X-Title": {"app"},
+		"Accept-Encoding": {"gzip, br"}, "Range": {"bytes=0-1"}, "X-Api-Key": {"k"}, "Authorization": {"Bearer k"},
+	}
+	for _, tc := range []struct {
+		allow      []string
+		pass, drop []string
+	}{
+		{nil, []string{"Content-Type", "Anthropic-Beta", "Openai-Beta"},
+			[]string{"Openai-Organization", "Openai-Project", "X-Goog-User-Project", "X-Stainless-Lang", "X-Fake-Tokens", "X-Title",
+				"Accept-Encoding", "Range", "X-Api-Key", "Authorization"}},
+		{[]string{"x-fake-*", "OpenAI-Organization", "X-*"}, []string{"X-Fake-Tokens", "Openai-Organization", "X-Title", "X-Stainless-Lang"},
+			[]string{"Openai-Project", "Accept-Encoding", "X-Api-Key", "Authorization"}},
+	} {
+		f, err := NewHeaderFilter(tc.allow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := http.Header{}
+		f.Copy(dst, src)
+		for _, k := range tc.pass {
+			if dst.Get(k) == "" {
+				t.Errorf("allow %v: %s was dropped", tc.allow, k)
+			}
+		}
+		for _, k := range tc.drop {
+			if dst.Get(k) != "" {
+				t.Errorf("allow %v: %s was forwarded", tc.allow, k)
+			}
+		}
+	}
+	for _, bad := range []string{"Authorization", "accept-encoding", "*", "X Y", "a:b"} {
+		if _, err := NewHeaderFilter([]string{bad}); err == nil {
+			t.Errorf("allow_headers %q accepted", bad)
 		}
 	}
 }

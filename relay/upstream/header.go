@@ -2,9 +2,12 @@ package upstream
 
 import (
 	"bytes"
-	"github.com/strait/strait/proto"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
+
+	"github.com/strait/strait/proto"
 )
 
 type readCloser = io.ReadCloser
@@ -12,19 +15,87 @@ type readCloser = io.ReadCloser
 func bytesReader(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
 
 // credentialHeaders may carry a client's or another provider's key; they are
-// never forwarded, whatever the edge sent.
+// never forwarded, whatever the edge sent and whatever a provider allows.
 var credentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key", "Api-Key", "Proxy-Authorization", "Cookie"}
 
-func copyHeader(dst, src http.Header) {
+// relayOwned are headers about the relay's own connection to the provider:
+// the relay chooses the encoding it can decode (so the edge can meter the
+// answer) and asks for whole bodies.
+var relayOwned = []string{"Accept-Encoding", "Range", "If-Range"}
+
+// accountHeaders point a request at an account, organization or project
+// other than the one the shared key belongs to. Forwarded, they let any
+// tenant make the provider answer 401/403, or reach another project's
+// resources. Dropped unless the provider's AllowHeaders names them.
+var accountHeaders = []string{"Openai-Organization", "Openai-Project", "X-Goog-User-Project"}
+
+// HeaderFilter decides which of a client's headers go to a provider. The
+// zero value is the default policy.
+type HeaderFilter struct {
+	allow []string // canonical names, or prefixes ending in '*'
+}
+
+// NewHeaderFilter compiles a provider's allow_headers: names
+// ("OpenAI-Organization") or prefixes ending in '*' ("X-Fake-*"), case
+// insensitive. Credential headers and the relay's own connection headers
+// cannot be allowed.
+func NewHeaderFilter(allow []string) (HeaderFilter, error) {
+	var f HeaderFilter
+	for _, a := range allow {
+		name, prefix := strings.CutSuffix(a, "*")
+		if name == "" || strings.ContainsAny(name, "* :\t") {
+			return f, fmt.Errorf("allow_headers: %q is not a header name or a prefix ending in *", a)
+		}
+		c := http.CanonicalHeaderKey(name)
+		for _, never := range append(append([]string{}, credentialHeaders...), relayOwned...) {
+			// A prefix may cover one of them (X-*): Copy drops those last,
+			// whatever is allowed.
+			if c == never && !prefix {
+				return f, fmt.Errorf("allow_headers: the relay never forwards %s", never)
+			}
+		}
+		if prefix {
+			c += "*"
+		}
+		f.allow = append(f.allow, c)
+	}
+	return f, nil
+}
+
+func (f HeaderFilter) allows(canonical string) bool {
+	for _, a := range f.allow {
+		if p, ok := strings.CutSuffix(a, "*"); (ok && strings.HasPrefix(canonical, p)) || a == canonical {
+			return true
+		}
+	}
+	return false
+}
+
+// Copy adds to dst the client headers in src that may go to the provider.
+// Always dropped: credentials, hop-by-hop headers, Content-Length and the
+// relay-owned encoding headers. Dropped unless allowed: account headers
+// and every other X-* header (unknown extensions whose effect on a shared
+// key nobody reviewed; SDK telemetry such as X-Stainless-* loses nothing).
+func (f HeaderFilter) Copy(dst, src http.Header) {
 	for k, vv := range src {
 		// Canonical names only: Del below, and the transport's own Host and
 		// Content-Length, match canonical keys, so "x-api-key" or "host" from
 		// the edge would otherwise go out verbatim next to ours.
 		ck := http.CanonicalHeaderKey(k)
+		if strings.HasPrefix(ck, "X-") && !f.allows(ck) {
+			continue
+		}
 		dst[ck] = append(dst[ck], vv...)
 	}
-	for _, k := range credentialHeaders {
-		dst.Del(k)
+	for _, k := range accountHeaders {
+		if !f.allows(k) {
+			dst.Del(k)
+		}
+	}
+	for _, list := range [][]string{credentialHeaders, relayOwned} {
+		for _, k := range list {
+			dst.Del(k)
+		}
 	}
 	proto.RemoveHopHeaders(dst)
 	dst.Del("Content-Length")

@@ -63,6 +63,11 @@ type ProviderConfig struct {
 	APIVersion string
 	// Timeouts override Config.Timeouts for this provider where non-zero.
 	Timeouts Timeouts
+	// AllowHeaders are client headers forwarded although the default
+	// policy drops them (account headers such as OpenAI-Organization, and
+	// X-* headers): names, or prefixes ending in '*' ("X-Fake-*").
+	// Credentials and Accept-Encoding are never forwarded.
+	AllowHeaders []string
 }
 
 // Provider is one configured upstream API.
@@ -73,6 +78,7 @@ type Provider struct {
 	apiVersion string
 	pool       *keyPool
 	timeouts   Timeouts
+	headers    HeaderFilter
 }
 
 // Config is everything a Registry is built from.
@@ -171,8 +177,12 @@ func newProvider(c ProviderConfig, policy KeyPolicy, timeouts Timeouts, prev *Re
 	if err != nil {
 		return nil, err
 	}
+	headers, err := NewHeaderFilter(c.AllowHeaders)
+	if err != nil {
+		return nil, err
+	}
 	return &Provider{Name: c.Name, Kind: c.Kind, base: u, apiVersion: c.APIVersion, pool: pool,
-		timeouts: c.Timeouts.or(timeouts)}, nil
+		timeouts: c.Timeouts.or(timeouts), headers: headers}, nil
 }
 
 // Providers lists the configured providers in config order.
@@ -200,8 +210,9 @@ func (p *Provider) Timeouts() Timeouts { return p.timeouts }
 
 // NewRequest builds the upstream request for in to target t with key: the
 // provider's own host with the client's path appended, the client's
-// headers minus anything that could carry credentials or steer the
-// connection, and key in the provider's own header. The body and path stay
+// headers that the provider's HeaderFilter lets through (never anything
+// that could carry credentials, name another account or steer the
+// connection), and key in the provider's own header. The body and path stay
 // byte for byte the client's unless t names a different model.
 func (t Target) NewRequest(ctx context.Context, in *Inbound, key Key) (*http.Request, error) {
 	p := t.Provider
@@ -238,7 +249,7 @@ func (t Target) NewRequest(ctx context.Context, in *Inbound, key Key) (*http.Req
 	}
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (readCloser, error) { return bytesReader(body), nil }
-	copyHeader(req.Header, h.Header)
+	p.headers.Copy(req.Header, h.Header)
 	p.authorize(req.Header, key)
 	return req, nil
 }

@@ -253,7 +253,7 @@ func TestNewRequestCredentials(t *testing.T) {
 		"x-api-key":           {"client-lower"},
 		"COOKIE":              {"client-upper"},
 		"Content-Type":        {"application/json"},
-		"X-Stainless-Lang":    {"go"},
+		"User-Agent":          {"OpenAI/Go 3.0"},
 	}
 	tests := []struct {
 		kind   Kind
@@ -291,7 +291,7 @@ func TestNewRequestCredentials(t *testing.T) {
 				}
 			}
 		}
-		if req.Header.Get("Content-Type") != "application/json" || req.Header.Get("X-Stainless-Lang") != "go" {
+		if req.Header.Get("Content-Type") != "application/json" || req.Header.Get("User-Agent") != "OpenAI/Go 3.0" {
 			t.Errorf("%s: ordinary headers dropped: %v", tc.kind, req.Header)
 		}
 		if hdr.Get("Authorization") != "Bearer client" {

@@ -86,7 +86,7 @@ listen: "$1"
 listen_quic: "$1"
 tls: {cert: $certs/relay.pem, key: $certs/relay-key.pem, client_ca: $certs/ca.pem}
 providers:
-  - {name: openai, kind: openai, base_url: "http://127.0.0.1:$2", api_keys: ["fake-provider-key"]}
+  - {name: openai, kind: openai, base_url: "http://127.0.0.1:$2", api_keys: ["fake-provider-key"], allow_headers: ["X-Fake-*"]}
 YAML
 }
 

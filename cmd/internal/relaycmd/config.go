@@ -112,6 +112,11 @@ type ProviderFile struct {
 	// APIVersion selects Azure OpenAI's deployment URLs.
 	APIVersion string       `yaml:"api_version"`
 	Timeouts   TimeoutsFile `yaml:"timeouts"`
+	// AllowHeaders are client headers forwarded to this provider although
+	// the relay drops them by default: account headers (OpenAI-Organization,
+	// OpenAI-Project, X-Goog-User-Project) and every X-* header. Names, or
+	// prefixes ending in '*'.
+	AllowHeaders []string `yaml:"allow_headers"`
 }
 
 // Load reads and validates a config file.
@@ -149,7 +154,8 @@ func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
 			name = p.Kind // a lone "kind: openai" is named openai
 		}
 		pc := upstream.ProviderConfig{Name: name, Kind: upstream.Kind(p.Kind), BaseURL: p.BaseURL,
-			Weights: p.KeyWeights, Models: p.Models, APIVersion: p.APIVersion, Timeouts: p.Timeouts.timeouts()}
+			Weights: p.KeyWeights, Models: p.Models, APIVersion: p.APIVersion, Timeouts: p.Timeouts.timeouts(),
+			AllowHeaders: p.AllowHeaders}
 		for i, k := range p.APIKeys {
 			secret, err := cli.ExpandSecret(k)
 			if err != nil {

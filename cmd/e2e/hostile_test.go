@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strait/strait/cmd/internal/relaycmd"
+	"github.com/strait/strait/relay/upstream"
+)
+
+// Hostile-tenant tests: one client key attacks what Strait shares between
+// its clients (the provider keys, the provider accounts, the meter). Each
+// attack runs through the real edge, tunnel and relay against the fake
+// provider, and then an innocent client must be served as before.
+
+// rawDo sends one request through the edge with the test client key and
+// returns the status, headers and whole body as the client received them.
+func rawDo(t *testing.T, s *stack, method, path, body string, hdr map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(testCtx(t, 30*time.Second), method, s.edgeURL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// keyStates returns the relay's key states, provider → state, from its
+// metrics (the way an operator sees them).
+func keyStates(t *testing.T, s *stack) map[string]string {
+	t.Helper()
+	_, metrics := adminGet(t, s.relayAdmin, "/metrics")
+	out := map[string]string{}
+	for _, line := range strings.Split(metrics, "\n") {
+		if !strings.HasPrefix(line, "strait_relay_upstream_key_state{") || !strings.HasSuffix(line, "} 1") {
+			continue
+		}
+		labels := line[strings.IndexByte(line, '{')+1 : strings.LastIndexByte(line, '}')]
+		var provider, state string
+		for _, kv := range strings.Split(labels, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "provider":
+				provider = strings.Trim(v, `"`)
+			case "state":
+				state = strings.Trim(v, `"`)
+			}
+		}
+		out[provider] = state
+	}
+	return out
+}
+
+const (
+	hostileChat   = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	hostileGemini = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+)
+
+// TestHostileTenantCannotDisableProviderKeys: requests whose 401/403 the
+// client itself causes (an organization or project header naming another
+// account, a Gemini file of another project) must reach the client as the
+// provider's own answer, cost one attempt, and leave the shared keys
+// healthy; the account headers are dropped unless the provider allows them.
+func TestHostileTenantCannotDisableProviderKeys(t *testing.T) {
+	s := newStack(t, stackOptions{relayTLSEdit: func(f *relaycmd.File) {
+		// The openai provider lets clients choose their organization (an
+		// operator's choice); deepseek (same fake) keeps the default.
+		f.Providers[0].AllowHeaders = append(f.Providers[0].AllowHeaders, "OpenAI-Organization")
+	}})
+	foreignAccount := map[string]string{"OpenAI-Organization": "org-evil", "OpenAI-Project": "proj_evil",
+		"X-Goog-User-Project": "evil-project", "X-Unknown-Extension": "1"}
+
+	t.Run("account headers are dropped by default", func(t *testing.T) {
+		s.fake.Reset()
+		status, _, body := rawDo(t, s, "POST", "/deepseek/v1/chat/completions", hostileChat, foreignAccount)
+		got := s.fake.Requests()
+		if status != 200 || len(got) != 1 {
+			t.Fatalf("status %d after %d upstream requests: %s", status, len(got), body)
+		}
+		for k := range foreignAccount {
+			if v := got[0].Header.Get(k); v != "" {
+				t.Errorf("%s: %q reached the provider", k, v)
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name, path, body string
+		hdr              map[string]string
+		status           int
+		want             string // in the client's body: the provider's own error
+	}{
+		{"allowed organization header naming another org", "/v1/chat/completions", hostileChat,
+			map[string]string{"OpenAI-Organization": "org-evil"}, 401, `"code":"mismatched_organization"`},
+		{"gemini file of another project", "/v1beta/models/gemini-2.5-flash:generateContent",
+			`{"contents":[{"role":"user","parts":[{"fileData":{"mimeType":"text/plain","fileUri":"https://generativelanguage.googleapis.com/v1beta/files/someone-elses"}}]}]}`,
+			nil, 403, `"status":"PERMISSION_DENIED"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range 3 { // again and again: still no effect on the keys
+				s.fake.Reset()
+				status, _, body := rawDo(t, s, "POST", tc.path, tc.body, tc.hdr)
+				if status != tc.status || !strings.Contains(body, tc.want) {
+					t.Fatalf("attack %d: status %d %s; want the provider's %d with %s", i, status, body, tc.status, tc.want)
+				}
+				if n := len(s.fake.Requests()); n != 1 {
+					t.Fatalf("attack %d: %d upstream attempts; a client-caused %d must not rotate keys", i, n, tc.status)
+				}
+			}
+		})
+	}
+	// An innocent client of every family is served at once.
+	for _, c := range []struct{ path, body string }{
+		{"/v1/chat/completions", hostileChat}, {"/deepseek/v1/chat/completions", hostileChat},
+		{"/v1beta/models/gemini-2.5-flash:generateContent", hostileGemini},
+	} {
+		if status, _, body := rawDo(t, s, "POST", c.path, c.body, nil); status != 200 {
+			t.Errorf("innocent client on %s after the attacks: %d %s", c.path, status, body)
+		}
+	}
+	for p, st := range keyStates(t, s) {
+		if st != upstream.Healthy.String() {
+			t.Errorf("provider %s key is %s after client-caused errors", p, st)
+		}
+	}
+}
