@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/relay/upstream"
 )
@@ -133,5 +135,47 @@ func TestHostileTenantCannotDisableProviderKeys(t *testing.T) {
 		if st != upstream.Healthy.String() {
 			t.Errorf("provider %s key is %s after client-caused errors", p, st)
 		}
+	}
+}
+
+// TestFineTunedModelGoesToOpenAI: GET /v1/models/ft:… names an OpenAI
+// fine-tuned model; its colons must not make it a Gemini {model}:{method}
+// call sent to Gemini with the Gemini key.
+func TestFineTunedModelGoesToOpenAI(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	const id = "ft:gpt-4o-mini-2024-07-18:acme::AbC123"
+	status, _, body := rawDo(t, s, "GET", "/v1/models/"+id, "", nil)
+	got := s.fake.Requests()
+	if status != 200 || len(got) != 1 || !strings.Contains(body, `"id":"`+id+`"`) {
+		t.Fatalf("status %d, %d upstream requests: %s", status, len(got), body)
+	}
+	if got[0].Family != "openai" || got[0].Header.Get("Authorization") != "Bearer "+providerKeys.OpenAI || got[0].Header.Get("X-Goog-Api-Key") != "" {
+		t.Fatalf("went upstream as %s; Authorization set: %v, X-Goog-Api-Key set: %v", got[0].Family,
+			got[0].Header.Get("Authorization") != "", got[0].Header.Get("X-Goog-Api-Key") != "")
+	}
+}
+
+// TestErrorsHideProviderAddress: when a provider cannot be reached, the
+// client learns that, not the provider's base URL or address; the relay's
+// log keeps them for the operator.
+func TestErrorsHideProviderAddress(t *testing.T) {
+	const dead = "http://127.0.0.1:1" // nothing listens on port 1
+	s := newStack(t, stackOptions{relayTLSEdit: func(f *relaycmd.File) {
+		f.Providers = append(f.Providers, relaycmd.ProviderFile{Name: "dead", Kind: "openai-compatible", BaseURL: dead,
+			APIKeys: []string{providerKeys.OpenAI}})
+	}})
+	status, _, body := rawDo(t, s, "POST", "/dead/v1/chat/completions", hostileChat, nil)
+	if status < 500 || !strings.Contains(body, "connection refused") {
+		t.Fatalf("status %d %s; want a 5xx saying the connection was refused", status, body)
+	}
+	for _, leak := range []string{"127.0.0.1", "http://", ":1/"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("the client's error names the provider's address (%s): %s", leak, body)
+		}
+	}
+	if n := s.relayLogs.FilterFieldKey("error").Filter(func(e observer.LoggedEntry) bool {
+		return strings.Contains(e.ContextMap()["error"].(string), "127.0.0.1:1")
+	}).Len(); n == 0 {
+		t.Error("the relay's log does not name the address it failed to reach")
 	}
 }

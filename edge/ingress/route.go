@@ -53,14 +53,19 @@ func familyOf(first, rest string, h http.Header) (apierr.Family, bool) {
 		switch {
 		case second == "messages" || second == "complete":
 			return apierr.Anthropic, true
-		case second == "models" && strings.Contains(rest, ":"):
-			return apierr.Gemini, true // /v1/models/{model}:generateContent
+		case second == "models" && isGeminiCall("/v1"+rest):
+			return apierr.Gemini, true // /v1/models/{model}:generateContent, not OpenAI's /v1/models/ft:…
 		case h.Get("Anthropic-Version") != "":
 			return apierr.Anthropic, true
 		}
 		return apierr.OpenAI, true
 	}
 	return "", false
+}
+
+func isGeminiCall(p string) bool {
+	_, method, ok := proto.GeminiModelPath(p)
+	return ok && method != ""
 }
 
 // split returns the first segment of p and the rest (with its leading /).

@@ -30,6 +30,9 @@ func TestClassify(t *testing.T) {
 		{path: "/v1/messages/count_tokens", ok: true, family: apierr.Anthropic},
 		{path: "/v1beta/models/x:generateContent", ok: true, family: apierr.Gemini},
 		{path: "/v1/models/gemini:streamGenerateContent", ok: true, family: apierr.Gemini},
+		// OpenAI fine-tuned model ids have colons too, and are no Gemini call.
+		{path: "/v1/models/ft:gpt-4o-mini-2024-07-18:acme::AbC123", ok: true, family: apierr.OpenAI},
+		{path: "/v1/models/curie:ft-acme-2022-01-01", ok: true, family: apierr.OpenAI},
 		{path: "/upload/v1beta/files", ok: true, family: apierr.Gemini},
 		{path: "/deepseek/v1/chat/completions", ok: true, family: apierr.OpenAI, prov: "deepseek", rpath: "/v1/chat/completions"},
 		{path: "/"},

@@ -334,7 +334,7 @@ func (c *caller) fail() {
 		msg = "no attempt was possible within the retry budget"
 	}
 	if c.lastErr != nil {
-		msg += ": " + c.lastErr.Error()
+		msg += ": " + clientText(c.lastErr)
 	}
 	code := proto.CodeUpstreamUnreachable
 	reason := endUpstreamError

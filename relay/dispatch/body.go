@@ -221,7 +221,7 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 			}
 			if r.err != nil {
 				p.x.log.Warn("upstream body broke off", zap.Int64("bytes", p.total), zap.Error(r.err))
-				return p.total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + r.err.Error()}, endUpstreamError
+				return p.total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + clientText(r.err)}, endUpstreamError
 			}
 			pending = true
 			next <- struct{}{}

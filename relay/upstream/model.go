@@ -31,7 +31,7 @@ type Inbound struct {
 // and the provider judges it.
 func ParseInbound(h *proto.RequestHeader, body []byte) *Inbound {
 	in := &Inbound{Header: h, Body: body}
-	if m, method, ok := geminiModel(h.Path); ok {
+	if m, method, ok := geminiModel(h.Path); ok && h.Family == string(Gemini) {
 		in.Model, in.modelInPath = m, true
 		in.Stream = method == "streamGenerateContent"
 		return in
@@ -51,18 +51,11 @@ func ParseInbound(h *proto.RequestHeader, body []byte) *Inbound {
 // geminiModel splits /v1beta/models/{model}:{method} (also /v1/..., and
 // GET /v1beta/models/{model} without a method).
 func geminiModel(p string) (model, method string, ok bool) {
-	for _, prefix := range []string{"/v1beta/models/", "/v1/models/", "/v1alpha/models/"} {
-		rest, found := strings.CutPrefix(p, prefix)
-		if !found || rest == "" || strings.Contains(rest, "/") {
-			continue
-		}
-		model, method, _ = strings.Cut(rest, ":")
-		if strings.HasPrefix(p, "/v1/") && method == "" {
-			return "", "", false // OpenAI's GET /v1/models/{id}: the edge's Gemini family uses a method
-		}
-		return model, method, model != ""
+	model, method, ok = proto.GeminiModelPath(p)
+	if ok && strings.HasPrefix(p, "/v1/") && method == "" {
+		return "", "", false // OpenAI's GET /v1/models/{id}: the edge's Gemini family uses a method
 	}
-	return "", "", false
+	return model, method, ok
 }
 
 // withModel returns the request's path and body with the model replaced.

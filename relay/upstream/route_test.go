@@ -175,7 +175,7 @@ func TestTargetRewrite(t *testing.T) {
 			"https://g.example/v1beta/models/fast:generateContent?alt=sse", `{"contents":[]}`, false},
 	}
 	for _, tc := range tests {
-		h := &proto.RequestHeader{Method: "POST", Path: tc.path, RawQuery: "alt=sse"}
+		h := &proto.RequestHeader{Family: tc.provider.Family(), Method: "POST", Path: tc.path, RawQuery: "alt=sse"}
 		if tc.provider.Kind != Gemini {
 			h.RawQuery = ""
 		}
@@ -200,6 +200,26 @@ func TestTargetRewrite(t *testing.T) {
 	in := ParseInbound(&proto.RequestHeader{Method: "POST", Path: "/v1/chat/completions"}, []byte(`{"model":"../../admin"}`))
 	if _, err := (Target{Provider: r.Provider("azure"), Model: in.Model}).NewRequest(context.Background(), in, NewKey("k")); !errors.Is(err, ErrBadPath) {
 		t.Errorf("azure deployment ../../admin: %v, want ErrBadPath", err)
+	}
+}
+
+// TestParseInboundFineTunedModel: an OpenAI fine-tuned model id in the
+// path (GET /v1/models/ft:…) is no Gemini {model}:{method}, and an OpenAI
+// request never takes its model from a path.
+func TestParseInboundFineTunedModel(t *testing.T) {
+	for _, tc := range []struct {
+		family, path, want string
+	}{
+		{"openai", "/v1/models/ft:gpt-4o-mini-2024-07-18:acme::AbC123", ""},
+		{"openai", "/v1/models/x:generateContent", ""},
+		{"gemini", "/v1/models/ft:gpt-4o-mini:acme::AbC123", ""},
+		{"gemini", "/v1/models/gemini-2.5-flash:generateContent", "gemini-2.5-flash"},
+		{"gemini", "/v1beta/models/gemini-2.5-flash", "gemini-2.5-flash"},
+	} {
+		in := ParseInbound(&proto.RequestHeader{Family: tc.family, Method: "GET", Path: tc.path}, nil)
+		if in.Model != tc.want {
+			t.Errorf("%s %s: model %q, want %q", tc.family, tc.path, in.Model, tc.want)
+		}
 	}
 }
 
