@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"strings"
@@ -177,5 +178,55 @@ func TestErrorsHideProviderAddress(t *testing.T) {
 		return strings.Contains(e.ContextMap()["error"].(string), "127.0.0.1:1")
 	}).Len(); n == 0 {
 		t.Error("the relay's log does not name the address it failed to reach")
+	}
+}
+
+// TestCompressedAnswersAreMetered: a client that offers gzip (the Python
+// SDKs do by default) must not make the provider compress what the edge
+// has to read: output is billed in full and the usage chunk the edge asked
+// for on the client's behalf is not leaked. The provider sees the relay's
+// own Accept-Encoding, never the client's.
+func TestCompressedAnswersAreMetered(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	const offer = "gzip, deflate, br"
+	for _, tc := range []struct{ name, body string }{
+		{"stream", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"whole", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.fake.Reset()
+			status, h, body := rawDo(t, s, "POST", "/v1/chat/completions", tc.body, map[string]string{"Accept-Encoding": offer})
+			if h.Get("Content-Encoding") == "gzip" { // the edge may compress for the client; read it as the SDK would
+				zr, err := gzip.NewReader(strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := io.ReadAll(zr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = string(b)
+			}
+			if status != 200 || !strings.Contains(body, "tok7") {
+				t.Fatalf("status %d, body %q", status, body)
+			}
+			if strings.Contains(body, `"usage":{`) && strings.Contains(tc.body, `"stream":true`) {
+				t.Errorf("the usage chunk the edge asked for reached a client that did not ask for it:\n%s", body)
+			}
+			got := s.fake.Requests()
+			if len(got) != 1 || got[0].Header.Get("Accept-Encoding") != "gzip" {
+				t.Errorf("the provider saw Accept-Encoding %q; want the relay's own gzip, never the client's %q",
+					got[0].Header.Get("Accept-Encoding"), offer)
+			}
+		})
+	}
+	rep := usageReport(t, s, "key=test-app")
+	for _, row := range rep.Rows {
+		if row.Usage.Output != 8 || row.Estimated != 0 {
+			t.Errorf("%s billed %+v (estimated %d); want the 8 output tokens the provider reported", row.Model, row.Usage, row.Estimated)
+		}
+	}
+	if len(rep.Rows) != 2 {
+		t.Errorf("usage rows %+v, want one per model", rep.Rows)
 	}
 }

@@ -134,13 +134,17 @@ func cutBearer(v string) (string, bool) {
 }
 
 // ForwardHeader returns the headers to send through the tunnel: the
-// client's minus connection-level ones, cookies and the body length (the
-// tunnel frames the body itself). Credentials must already have been taken
+// client's minus connection-level ones, cookies, Accept-Encoding and the
+// body length (the tunnel frames the body itself). Credentials must already have been taken
 // by TakeClientKey.
 func ForwardHeader(h http.Header) http.Header {
 	out := h.Clone()
 	proto.RemoveHopHeaders(out)
 	out.Del("Content-Length")
 	out.Del("Cookie")
+	// The relay chooses the encoding of its provider connection so that
+	// the edge always reads plain answers; what the client gets is decided
+	// here, not by the provider.
+	out.Del("Accept-Encoding")
 	return out
 }

@@ -43,6 +43,9 @@ type Config struct {
 	// Fault is applied to requests for known endpoints; the zero value is no
 	// fault. See [Fault.Count] for limiting it to the next n requests.
 	Fault Fault
+	// NoCompression answers uncompressed whatever the Accept-Encoding; by
+	// default the fake gzips, as the real APIs do, when it is offered.
+	NoCompression bool
 }
 
 // Keys are the provider keys the fake accepts. An empty string for a family
@@ -194,6 +197,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := dialectOf(r)
 	body, readErr := readBody(r)
 	rec := newRecord(r, d, body, received)
+	var gz *gzipWriter
+	if acceptsGzip(r) && !s.cfg.NoCompression {
+		gz = newGzipWriter(w)
+		w = gz
+	}
 	c := &call{w: w, r: r, ctx: r.Context(), d: d, rec: rec, body: body, seq: s.add(rec), start: received}
 	defer rec.finish()
 	c.settings(s.cfg)
@@ -201,6 +209,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serve(c, readErr)
 	if !rec.isComplete() {
 		panic(http.ErrAbortHandler)
+	}
+	if gz != nil {
+		gz.close()
 	}
 }
 

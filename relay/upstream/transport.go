@@ -41,9 +41,12 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		// Bytes pass through exactly as the client negotiated them: no
-		// transparent decompression that would rewrite the body.
-		DisableCompression: true,
+		// The relay owns the encoding of its provider connections: the
+		// client's Accept-Encoding never goes upstream (HeaderFilter drops
+		// it), the transport offers gzip itself and hands on the decoded
+		// body, so the edge always meters plain JSON and SSE and decides
+		// alone what the client gets.
+		DisableCompression: false,
 		TLSClientConfig:    &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 	}
 }
