@@ -275,6 +275,10 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.refuse(rej)
 		return
 	}
+	if rej := e.permitEndpoint(c); rej != nil {
+		c.refuse(rej)
+		return
+	}
 	body, aerr := e.readBody(w, r)
 	if aerr != nil {
 		c.refuse(&rejection{err: aerr, reason: "bad_request"})

@@ -26,6 +26,9 @@ type Config struct {
 	// upstream.Registry.Resolve); StrictModels refuses models outside them.
 	Routes       []upstream.RouteConfig
 	StrictModels bool
+	// Endpoints are the endpoint classes served beyond inference (see
+	// upstream.Config.Endpoints).
+	Endpoints []string
 	// Keys tunes the per-key state machine (cooldowns, probes).
 	Keys upstream.KeyPolicy
 	// Timeouts are the default upstream timeouts (first byte, idle, ping).
@@ -97,7 +100,7 @@ func New(cfg Config) (*Relay, error) {
 
 func registryConfig(cfg Config) upstream.Config {
 	return upstream.Config{Providers: cfg.Providers, Routes: cfg.Routes,
-		StrictModels: cfg.StrictModels, Keys: cfg.Keys, Timeouts: cfg.Timeouts}
+		StrictModels: cfg.StrictModels, Endpoints: cfg.Endpoints, Keys: cfg.Keys, Timeouts: cfg.Timeouts}
 }
 
 // Reload builds a new provider registry (providers, keys, routes, key

@@ -3,6 +3,7 @@ package e2e
 import (
 	"compress/gzip"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/relay/upstream"
 )
@@ -19,11 +21,12 @@ import (
 // attack runs through the real edge, tunnel and relay against the fake
 // provider, and then an innocent client must be served as before.
 
-// rawDo sends one request through the edge with the test client key and
-// returns the status, headers and whole body as the client received them.
+// rawDo sends one request through the edge with the test client key (hdr
+// may replace it) and returns the status, headers and whole body as the
+// client received them; a cut stream yields the bytes before the cut.
 func rawDo(t *testing.T, s *stack, method, path, body string, hdr map[string]string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(testCtx(t, 30*time.Second), method, s.edgeURL+path, strings.NewReader(body))
+	req, _ := http.NewRequestWithContext(testCtx(t, 90*time.Second), method, s.edgeURL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+clientKey)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -228,5 +231,83 @@ func TestCompressedAnswersAreMetered(t *testing.T) {
 	}
 	if len(rep.Rows) != 2 {
 		t.Errorf("usage rows %+v, want one per model", rep.Rows)
+	}
+}
+
+// TestAccountEndpointsArePerKey: the provider account behind a shared key
+// holds files (and batches, tuned models, stored responses) for every
+// client. A key without the permission cannot list, read or delete what
+// another key uploaded, nor reach the other account-level endpoints; a key
+// whose config names the class can. The relay refuses what its own config
+// does not serve, whatever the edge let through.
+func TestAccountEndpointsArePerKey(t *testing.T) {
+	const filesKey = "strait-files-key-0123456789"
+	addSecret(filesKey, "client key files-app")
+	s := newStack(t, stackOptions{
+		relayTLSEdit: func(f *relaycmd.File) { f.Endpoints = []string{"files"} },
+		edgeEdit: func(f *edgecmd.File) {
+			f.ClientKeys = append(f.ClientKeys,
+				edgecmd.ClientKey{Name: "files-app", Key: filesKey, Endpoints: []string{"files"}},
+				edgecmd.ClientKey{Name: "batch-app", Key: filesKey + "-batch", Endpoints: []string{"batches"}})
+			addSecret(filesKey+"-batch", "client key batch-app")
+		},
+	})
+	asFiles := map[string]string{"Authorization": "Bearer " + filesKey}
+
+	var form strings.Builder
+	mw := multipart.NewWriter(&form)
+	_ = mw.WriteField("purpose", "batch")
+	fw, _ := mw.CreateFormFile("file", "private.jsonl")
+	_, _ = fw.Write([]byte(`{"secret":"tenant A"}` + "\n"))
+	_ = mw.Close()
+	upload := map[string]string{"Authorization": "Bearer " + filesKey, "Content-Type": mw.FormDataContentType()}
+	status, _, body := rawDo(t, s, "POST", "/v1/files", form.String(), upload)
+	if status != 200 || !strings.Contains(body, `"id":"file-fake`) {
+		t.Fatalf("upload with the files permission: %d %s", status, body)
+	}
+	id := body[strings.Index(body, `"id":"`)+6:]
+	id = id[:strings.IndexByte(id, '"')]
+
+	s.fake.Reset()
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/v1/files", ""},
+		{"GET", "/v1/files/" + id, ""},
+		{"DELETE", "/v1/files/" + id, ""},
+		{"POST", "/v1/files", form.String()},
+		{"GET", "/v1/batches", ""},
+		{"DELETE", "/v1/models/ft:gpt-4o-mini-2024-07-18:acme::AbC123", ""},
+		{"GET", "/v1/chat/completions", ""},
+		{"GET", "/v1/responses/resp_123", ""},
+		{"DELETE", "/v1/responses/resp_123", ""},
+		{"POST", "/v1/fine_tuning/jobs", `{"model":"gpt-4o-mini","training_file":"` + id + `"}`},
+		{"GET", "/v1beta/files", ""},
+		{"GET", "/v1beta/cachedContents", ""},
+	} {
+		status, _, body := rawDo(t, s, tc.method, tc.path, tc.body, nil)
+		if status != 403 || !strings.Contains(body, "endpoint_not_allowed") && !strings.Contains(body, "PERMISSION_DENIED") {
+			t.Errorf("default key %s %s: %d %s; want 403 in the family's format", tc.method, tc.path, status, body)
+		}
+	}
+	if got := s.fake.Requests(); len(got) != 0 {
+		t.Fatalf("%d refused requests reached the provider (first %s %s)", len(got), got[0].Method, got[0].Path)
+	}
+
+	// The relay's second line: batches are allowed for batch-app at the
+	// edge, but the relay's config serves files only.
+	status, _, body = rawDo(t, s, "GET", "/v1/batches", "", map[string]string{"Authorization": "Bearer " + filesKey + "-batch"})
+	if status != 403 || !strings.Contains(body, "Strait relay: batches endpoints are not served") {
+		t.Errorf("batches through a relay that does not serve them: %d %s", status, body)
+	}
+
+	status, _, body = rawDo(t, s, "GET", "/v1/files", "", asFiles)
+	if status != 200 || !strings.Contains(body, id) {
+		t.Fatalf("list with the files permission: %d %s", status, body)
+	}
+	if status, _, body = rawDo(t, s, "DELETE", "/v1/files/"+id, "", asFiles); status != 200 || !strings.Contains(body, `"deleted":true`) {
+		t.Fatalf("delete with the files permission: %d %s", status, body)
+	}
+	// Inference stays open to every key.
+	if status, _, body := rawDo(t, s, "POST", "/v1/chat/completions", hostileChat, nil); status != 200 {
+		t.Fatalf("chat with the default key: %d %s", status, body)
 	}
 }

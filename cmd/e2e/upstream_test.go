@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -28,19 +27,8 @@ func rawStream(t *testing.T, s *stack, base string, hdr map[string]string) (int,
 
 func rawPost(t *testing.T, s *stack, path, body string, hdr map[string]string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(testCtx(t, 90*time.Second), "POST", s.edgeURL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+clientKey)
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body) // a cut stream ends in an error after its bytes
-	return resp.StatusCode, string(b)
+	status, _, b := rawDo(t, s, "POST", path, body, hdr)
+	return status, b
 }
 
 // noKeysUpstream checks every request the fake received carried the

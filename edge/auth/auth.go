@@ -34,6 +34,12 @@ type Client struct {
 	Expires  time.Time
 	Disabled bool
 	Limits   Limits
+	// Endpoints are the endpoint classes (proto.EndpointClasses) the key
+	// may use beyond inference, which is always allowed: "files",
+	// "batches", "fine_tuning", "stored", "assistants", "media" or "all".
+	// Empty allows inference only: the other classes reach what the shared
+	// provider account holds for every client.
+	Endpoints []string
 }
 
 // Errors from Client.Usable.

@@ -34,11 +34,14 @@ type Record struct {
 	Disabled bool        `json:"disabled,omitempty"`
 	Models   []string    `json:"models,omitempty"`
 	Limits   auth.Limits `json:"limits,omitzero"`
+	// Endpoints are endpoint classes allowed beyond inference.
+	Endpoints []string `json:"endpoints,omitempty"`
 }
 
 // Client is the record's policy as auth sees it.
 func (r Record) Client() auth.Client {
-	return auth.Client{Name: r.Name, Models: r.Models, Expires: r.Expires, Disabled: r.Disabled, Limits: r.Limits}
+	return auth.Client{Name: r.Name, Models: r.Models, Expires: r.Expires, Disabled: r.Disabled, Limits: r.Limits,
+		Endpoints: r.Endpoints}
 }
 
 // File is the content of the keys file.

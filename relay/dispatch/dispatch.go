@@ -123,8 +123,12 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		x.finish(proto.End{Code: proto.CodeBadRequest, Message: err.Error()})
 		return
 	}
-	in := upstream.ParseInbound(h, body)
 	reg := d.reg.Load()
+	if class := proto.EndpointClass(h.Family, h.Method, h.Path); !reg.ServesEndpoint(class) {
+		x.refuseEndpoint(h, class)
+		return
+	}
+	in := upstream.ParseInbound(h, body)
 	rt, err := reg.Resolve(h.Family, h.Provider, in.Model)
 	var served []upstream.Target
 	if isListing(h) {

@@ -90,15 +90,19 @@ func listing(family string, base []byte, served []upstream.Target) []byte {
 
 // serveListing answers a listing from the table alone.
 func (x *exchange) serveListing(family string, served []upstream.Target) {
-	body := listing(family, nil, served)
+	x.respondJSON(http.StatusOK, listing(family, nil, served))
+}
+
+// respondJSON answers with the relay's own JSON body; nothing went upstream.
+func (x *exchange) respondJSON(status int, body []byte) {
 	h := http.Header{"Content-Type": {"application/json"}}
-	if err := x.w.WriteResponse(&proto.ResponseHeader{Status: http.StatusOK, Header: h}); err != nil {
+	if err := x.w.WriteResponse(&proto.ResponseHeader{Status: status, Header: h}); err != nil {
 		return
 	}
 	if _, err := x.w.Write(body); err != nil {
 		return
 	}
-	x.stats.Status, x.stats.BytesDown = http.StatusOK, int64(len(body))
+	x.stats.Status, x.stats.BytesDown = status, int64(len(body))
 	x.finish(proto.End{})
 }
 

@@ -18,8 +18,9 @@ type call struct {
 	d     dialect
 	rec   *record
 	body  []byte
-	seq   int64     // server-wide request number, for ids
-	start time.Time // arrival, for "created" timestamps
+	seq   int64      // server-wide request number, for ids
+	start time.Time  // arrival, for "created" timestamps
+	files *fileStore // the account's uploaded files
 
 	tokens   int
 	interval time.Duration

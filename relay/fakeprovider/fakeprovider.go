@@ -90,6 +90,7 @@ type Server struct {
 	records   []*record
 	changed   chan struct{} // closed and replaced whenever records grows
 	keyFaults               // see faults.go
+	files     fileStore     // see files.go
 }
 
 // New returns a Server with the given configuration.
@@ -202,7 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		gz = newGzipWriter(w)
 		w = gz
 	}
-	c := &call{w: w, r: r, ctx: r.Context(), d: d, rec: rec, body: body, seq: s.add(rec), start: received}
+	c := &call{w: w, r: r, ctx: r.Context(), d: d, rec: rec, body: body, seq: s.add(rec), start: received, files: &s.files}
 	defer rec.finish()
 	c.settings(s.cfg)
 	d.setHeaders(w.Header(), c)

@@ -41,7 +41,7 @@ func (openAIAPI) route(r *http.Request) handler {
 	case get && strings.HasPrefix(p, "/v1/models/") && len(p) > len("/v1/models/"):
 		return openAIGetModel
 	}
-	return nil
+	return openAIFiles(r.Method, p)
 }
 
 func (openAIAPI) errorBody(_ *call, e *apiError, h http.Header) any {

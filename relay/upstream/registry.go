@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/strait/strait/proto"
@@ -92,17 +93,22 @@ type Config struct {
 	Keys KeyPolicy
 	// Timeouts apply to every provider unless it overrides them.
 	Timeouts Timeouts
+	// Endpoints are the endpoint classes served beyond inference
+	// (proto.EndpointClasses: files, batches, fine_tuning, stored,
+	// assistants, media, all); empty serves inference only.
+	Endpoints []string
 }
 
 // Registry maps requests to providers. It is an immutable value built from
 // the config (key states inside it change; its shape does not), so a reload
 // builds a new one and swaps it in.
 type Registry struct {
-	byName   map[string]*Provider
-	byFamily map[string]*Provider
-	order    []*Provider
-	routes   []*route
-	strict   bool
+	byName    map[string]*Provider
+	byFamily  map[string]*Provider
+	order     []*Provider
+	routes    []*route
+	strict    bool
+	endpoints []string
 }
 
 // Errors returned by Route and NewRequest.
@@ -124,7 +130,13 @@ func NewRegistry(cfgs []ProviderConfig) (*Registry, error) {
 // their state, so a reload neither forgets a disabled key nor revives a
 // cooling one.
 func New(cfg Config, prev *Registry) (*Registry, error) {
-	r := &Registry{byName: map[string]*Provider{}, byFamily: map[string]*Provider{}, strict: cfg.StrictModels}
+	r := &Registry{byName: map[string]*Provider{}, byFamily: map[string]*Provider{}, strict: cfg.StrictModels,
+		endpoints: cfg.Endpoints}
+	for _, e := range cfg.Endpoints {
+		if !slices.Contains(proto.EndpointClasses, e) {
+			return nil, fmt.Errorf("endpoints: unknown class %q (want one of %s)", e, strings.Join(proto.EndpointClasses, ", "))
+		}
+	}
 	policy := cfg.Keys.withDefaults()
 	for _, c := range cfg.Providers {
 		p, err := newProvider(c, policy, cfg.Timeouts, prev)
@@ -184,6 +196,10 @@ func newProvider(c ProviderConfig, policy KeyPolicy, timeouts Timeouts, prev *Re
 	return &Provider{Name: c.Name, Kind: c.Kind, base: u, apiVersion: c.APIVersion, pool: pool,
 		timeouts: c.Timeouts.or(timeouts), headers: headers}, nil
 }
+
+// ServesEndpoint reports whether requests of an endpoint class (see
+// proto.EndpointClass) may go upstream at all.
+func (r *Registry) ServesEndpoint(class string) bool { return proto.AllowsEndpoint(r.endpoints, class) }
 
 // Providers lists the configured providers in config order.
 func (r *Registry) Providers() []*Provider { return append([]*Provider(nil), r.order...) }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/strait/strait/cmd/internal/cli"
@@ -14,6 +16,7 @@ import (
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/usagedb"
+	"github.com/strait/strait/proto"
 )
 
 // File is the edge's YAML config.
@@ -140,6 +143,10 @@ type ClientKey struct {
 	// Expires, when set, is when the key stops working (RFC 3339).
 	Expires time.Time   `yaml:"expires"`
 	Limits  auth.Limits `yaml:"limits"`
+	// Endpoints are endpoint classes allowed beyond inference (files,
+	// batches, fine_tuning, stored, assistants, media, all); see
+	// proto.EndpointClasses. Empty: inference only.
+	Endpoints []string `yaml:"endpoints"`
 }
 
 // Load reads and validates a config file.
@@ -188,7 +195,23 @@ func (f *File) validate() error {
 	if err := f.Prices.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	for i, k := range f.ClientKeys {
+		if err := checkEndpoints(k.Endpoints); err != nil {
+			errs = append(errs, fmt.Errorf("client_keys[%d] (%s): %w", i, k.Name, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkEndpoints refuses endpoint class names that do not exist: a typo
+// must not silently leave an endpoint closed (or, worse, look open).
+func checkEndpoints(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(proto.EndpointClasses, n) {
+			return fmt.Errorf("endpoints: unknown class %q (want one of %s)", n, strings.Join(proto.EndpointClasses, ", "))
+		}
+	}
+	return nil
 }
 
 // Keys resolves the config's client keys from the environment, adds those
@@ -204,7 +227,7 @@ func (f *File) Keys() (*auth.Keys, error) {
 			return nil, fmt.Errorf("client_keys[%d] (%s): shorter than %d characters", i, k.Name, auth.MinKeyLength)
 		}
 		entries = append(entries, auth.Entry{Digest: auth.DigestOf(secret),
-			Client: auth.Client{Name: k.Name, Models: k.Models, Expires: k.Expires, Limits: k.Limits}})
+			Client: auth.Client{Name: k.Name, Models: k.Models, Expires: k.Expires, Limits: k.Limits, Endpoints: k.Endpoints}})
 	}
 	if f.DataDir != "" {
 		kf, err := keystore.Load(f.KeysPath())

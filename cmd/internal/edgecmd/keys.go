@@ -27,6 +27,7 @@ func keysCommand() *ucli.Command {
 				ArgsUsage: "NAME",
 				Flags: append([]ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG"),
 					&ucli.StringSliceFlag{Name: "model", Usage: "allowed model pattern, e.g. 'gpt-4o*' (repeatable; default: all)"},
+					&ucli.StringSliceFlag{Name: "endpoint", Usage: "endpoint class allowed beyond inference: files, batches, fine_tuning, stored, assistants, media or all (repeatable; default: inference only)"},
 					&ucli.DurationFlag{Name: "expires-in", Usage: "expire the key after this long, e.g. 720h"},
 				}, limitFlags()...),
 				Action: keysCreate,
@@ -112,7 +113,10 @@ func keysCreate(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	r := keystore.Record{Name: name, Models: c.StringSlice("model"), Limits: readLimits(c, auth.Limits{})}
+	r := keystore.Record{Name: name, Models: c.StringSlice("model"), Endpoints: c.StringSlice("endpoint"), Limits: readLimits(c, auth.Limits{})}
+	if err := checkEndpoints(r.Endpoints); err != nil {
+		return err
+	}
 	if d := c.Duration("expires-in"); d > 0 {
 		r.Expires = time.Now().Add(d).UTC().Truncate(time.Second)
 	}

@@ -45,6 +45,10 @@ type File struct {
 	// family's provider.
 	Routes       []RouteFile `yaml:"routes"`
 	StrictModels bool        `yaml:"strict_models"`
+	// Endpoints are endpoint classes served beyond inference (files,
+	// batches, fine_tuning, stored, assistants, media, all). Empty: only
+	// inference goes upstream, whatever a client key at the edge allows.
+	Endpoints []string `yaml:"endpoints"`
 	// Timeouts apply to every provider that does not set its own.
 	Timeouts TimeoutsFile `yaml:"timeouts"`
 	Retry    RetryFile    `yaml:"retry"`

@@ -88,7 +88,7 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 		}
 	}
 	return relay.Config{
-		Providers: providers, Routes: f.RouteConfigs(), StrictModels: f.StrictModels,
+		Providers: providers, Routes: f.RouteConfigs(), StrictModels: f.StrictModels, Endpoints: f.Endpoints,
 		Keys:     upstream.KeyPolicy{MaxCooldown: f.Keys.MaxCooldown, Backoff: f.Keys.Backoff, ProbeAfter: f.Keys.ProbeAfter},
 		Timeouts: f.Timeouts.timeouts(),
 		Retry: dispatch.RetryPolicy{MaxAttempts: f.Retry.MaxAttempts, Budget: f.Retry.Budget,
