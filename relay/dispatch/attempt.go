@@ -70,6 +70,10 @@ type caller struct {
 	// was disabled). With no attempt made, the client gets 429 or 503.
 	noKey     bool
 	coolUntil time.Time
+	// keyRejected: the provider said a key itself is invalid or revoked.
+	// That answer is about Strait's key, not the client's: the client
+	// gets a 503 of the relay's own instead (see fail).
+	keyRejected bool
 }
 
 // errorAnswer is a provider's error response, read whole so that another
@@ -246,6 +250,12 @@ func (c *caller) attempt(ctx context.Context, t upstream.Target, slot *upstream.
 	cancel()
 	retryAfter := upstream.RetryAfter(resp.Header, time.Now())
 	c.last = &errorAnswer{status: resp.StatusCode, header: resp.Header, body: body, conv: c.conv}
+	if verdict == upstream.DisableKey {
+		// Passed on, it would tell the client that its own key is bad (the
+		// SDKs raise AuthenticationError and stop) and show a masked
+		// fragment of the provider key ("sk-up***789").
+		c.last, c.keyRejected = nil, true
+	}
 	c.lastErr = nil
 	tr, changed := slot.Report(outcome, retryAfter)
 	if changed {
@@ -310,7 +320,8 @@ func (c *caller) sleep(ctx context.Context, d time.Duration) bool {
 
 // fail tells the client that every attempt failed: the last provider
 // error itself, marked with the attempt count; 429 or 503 when no key was
-// usable and nothing was tried; or a relay error.
+// usable and nothing was tried, or when the last answer rejected a key;
+// or a relay error.
 func (c *caller) fail() {
 	if c.last != nil {
 		status, h, body := c.last.status, c.last.header.Clone(), c.last.body
@@ -325,7 +336,7 @@ func (c *caller) fail() {
 		c.respondError(status, h, body)
 		return
 	}
-	if c.attempts == 0 && c.noKey {
+	if (c.attempts == 0 && c.noKey) || c.keyRejected {
 		c.noKeyAnswer()
 		return
 	}
@@ -362,9 +373,10 @@ func (c *caller) respondError(status int, h http.Header, body []byte) {
 }
 
 // noKeyAnswer tells the client that no provider key was usable within the
-// budget, in the client's own API format: 429 with Retry-After (the
-// earliest end of a cooldown, in whole seconds rounded up) when a key is
-// cooling, else 503 (every key disabled, waiting for its probe).
+// budget, or that the provider rejected the key tried, in the client's own
+// API format: 429 with Retry-After (the earliest end of a cooldown, in
+// whole seconds rounded up) when a key is cooling, else 503 (keys
+// rejected or disabled, waiting for their probe).
 func (c *caller) noKeyAnswer() {
 	h := c.client.Header
 	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
@@ -373,6 +385,9 @@ func (c *caller) noKeyAnswer() {
 	}
 	out := http.Header{"Content-Type": {"application/json"}}
 	e := &convert.Error{Kind: convert.ErrOverloaded, Message: "Strait relay: every provider key for this model is disabled; try again later"}
+	if c.keyRejected {
+		e.Message = "Strait relay: the provider rejected Strait's key for this model (the operator must replace it); try again later"
+	}
 	status := http.StatusServiceUnavailable
 	if !c.coolUntil.IsZero() {
 		secs := max(1, int64(math.Ceil(time.Until(c.coolUntil).Seconds())))

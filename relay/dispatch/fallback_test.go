@@ -102,8 +102,14 @@ func TestNoUsableKey(t *testing.T) {
 			r := newRig(t, rigOptions{keys: []string{"k1"}, retry: RetryPolicy{Budget: 300 * time.Millisecond}})
 			tc.fault.Count = 1
 			r.fake.SetFault(tc.fault)
-			first := r.do(tc.family, tc.path, nil, tc.body) // the provider's own error; the key cools or is disabled
-			if first.status != tc.fault.Status {
+			// The provider's own 429; the key cools. A rejected key is no
+			// client's business: 503 of the relay's own; the key is disabled.
+			first := r.do(tc.family, tc.path, nil, tc.body)
+			if want := map[int]int{401: 503}[tc.fault.Status]; want != 0 {
+				if first.status != want || !strings.Contains(string(first.body), "rejected Strait's key") {
+					t.Fatalf("first request: %d %s, want 503 saying the provider rejected Strait's key", first.status, first.body)
+				}
+			} else if first.status != tc.fault.Status {
 				t.Fatalf("first request: status %d, want the provider's %d", first.status, tc.fault.Status)
 			}
 			res := r.do(tc.family, tc.path, nil, tc.body)
