@@ -15,7 +15,15 @@
 // X-Fake-Interval-Ms: N, X-Fake-Fault: 401|429|500|529|…|hang and
 // X-Fake-Retry-After: seconds. Where headers are awkward, the model name
 // selects a fault: fail-401, fail-429, fail-500, fail-529 (any fail-NNN) or
-// hang.
+// hang. An injected 401 is a revoked key, in each family's words for it.
+//
+// Like a real account it refuses what its keys do not own, as the real APIs
+// do: an OpenAI-Organization or OpenAI-Project other than OwnedOrganization
+// and OwnedProject (401 mismatched_*), a Gemini fileData naming a file
+// (403 PERMISSION_DENIED); it answers a wrong Gemini key with 400
+// API_KEY_INVALID. It keeps one file store for all its keys (OpenAI
+// /v1/files: upload, list, get, delete), and gzips its answers when the
+// caller offers gzip (Config.NoCompression turns that off).
 package fakeprovider
 
 import (

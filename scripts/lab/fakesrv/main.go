@@ -27,8 +27,10 @@ func main() {
 	key := flag.String("key", "", "key PEM for -tls")
 	tokens := flag.Int("tokens", 200, "tokens per completion (X-Fake-Tokens overrides)")
 	interval := flag.Duration("interval", 20*time.Millisecond, "gap between tokens (X-Fake-Interval-Ms overrides)")
+	noGzip := flag.Bool("no-gzip", false, "never compress (default: gzip when offered, as the real APIs do)")
 	flag.Parse()
-	if err := run(*plain, *tlsAddr, *cert, *key, fakeprovider.Config{Tokens: *tokens, Interval: *interval}); err != nil {
+	cfg := fakeprovider.Config{Tokens: *tokens, Interval: *interval, NoCompression: *noGzip}
+	if err := run(*plain, *tlsAddr, *cert, *key, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "fakesrv:", err)
 		os.Exit(1)
 	}
