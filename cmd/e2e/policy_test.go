@@ -233,7 +233,7 @@ func TestKeysCLI(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	cfg := filepath.Join(s.dir, "edge.yaml")
 	writeConfig(t, cfg, s)
-	out := runEdgeCLI(t, "keys", "create", "-c", cfg, "--model", "gpt-4o*", "--rpm", "100", "cli-app")
+	out := runEdgeCLI(t, "keys", "create", "-c", cfg, "--model", "gpt-4o*", "--rpm", "100", "--endpoint", "files", "cli-app")
 	key := strings.TrimSpace(out)
 	addSecret(key, "CLI-created client key")
 	if !strings.HasPrefix(key, "sk-strait-") || len(key) < 40 {
@@ -277,7 +277,8 @@ func TestKeysCLI(t *testing.T) {
 	}
 	t.Logf("disabled key refused %v after the CLI returned", time.Since(start).Round(time.Millisecond))
 	list := runEdgeCLI(t, "keys", "list", "-c", cfg)
-	if !strings.Contains(list, "cli-app") || !strings.Contains(list, "disabled") || strings.Contains(list, key) {
+	if !strings.Contains(list, "cli-app") || !strings.Contains(list, "disabled") || !strings.Contains(list, "inference,files") ||
+		strings.Contains(list, key) {
 		t.Fatalf("keys list:\n%s", list)
 	}
 	report := runEdgeCLI(t, "usage", "-c", cfg, "--key", "cli-app")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/keystore"
+	"github.com/strait/strait/proto"
 )
 
 // keysCommand manages the keys file in the data directory. A running edge
@@ -162,7 +164,7 @@ func keysList(c *ucli.Context) error {
 
 func printKeys(out io.Writer, keys []keystore.Record) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tPREFIX\tSTATE\tEXPIRES\tMODELS\tRPM\tTPM\tDAY TOKENS\tMONTH TOKENS\tDAY $\tMONTH $")
+	fmt.Fprintln(w, "NAME\tPREFIX\tSTATE\tEXPIRES\tMODELS\tENDPOINTS\tRPM\tTPM\tDAY TOKENS\tMONTH TOKENS\tDAY $\tMONTH $")
 	for _, r := range keys {
 		state, expires := "active", "never"
 		if r.Disabled {
@@ -179,8 +181,9 @@ func printKeys(out io.Writer, keys []keystore.Record) {
 			models = fmt.Sprint(r.Models)
 		}
 		l := r.Limits
-		fmt.Fprintf(w, "%s\t%s…\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.2f\n", r.Name, r.Prefix, state, expires, models,
-			l.RPM, l.TPM, l.DailyTokens, l.MonthlyTokens, l.DailyBudget, l.MonthlyBudget)
+		endpoints := strings.Join(append([]string{proto.EndpointInference}, r.Endpoints...), ",")
+		fmt.Fprintf(w, "%s\t%s…\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.2f\n", r.Name, r.Prefix, state, expires, models,
+			endpoints, l.RPM, l.TPM, l.DailyTokens, l.MonthlyTokens, l.DailyBudget, l.MonthlyBudget)
 	}
 	w.Flush()
 }
