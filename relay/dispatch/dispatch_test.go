@@ -34,14 +34,14 @@ func TestRateLimitRotatesAndCools(t *testing.T) {
 		t.Fatalf("status %d attempts %q, want 200 after 2", res.status, res.header.Get("X-Strait-Attempts"))
 	}
 	r.fake.Reset()
-	for range 6 {
+	// Only well inside the cooldown: on a loaded machine a request made
+	// after it would meet the still-limited key and cool it again.
+	for i := 0; i < 6 && time.Since(cooledAt) < cool/2; i++ {
 		r.do("openai", "/v1/chat/completions", nil, chat("gpt-4o", false))
 	}
-	if time.Since(cooledAt) < cool {
-		for _, k := range r.keysSeen() {
-			if k != "k-good" {
-				t.Fatalf("a cooling key was used: %v", r.keysSeen())
-			}
+	for _, k := range r.keysSeen() {
+		if k != "k-good" {
+			t.Fatalf("a cooling key was used: %v", r.keysSeen())
 		}
 	}
 	time.Sleep(time.Until(cooledAt.Add(cool + 50*time.Millisecond)))
