@@ -135,8 +135,8 @@ func cutBearer(v string) (string, bool) {
 
 // ForwardHeader returns the headers to send through the tunnel: the
 // client's minus connection-level ones, cookies, Accept-Encoding and the
-// body length (the tunnel frames the body itself). Credentials must already have been taken
-// by TakeClientKey.
+// body length (the tunnel frames the body itself). Credentials must
+// already have been taken by TakeClientKey.
 func ForwardHeader(h http.Header) http.Header {
 	out := h.Clone()
 	proto.RemoveHopHeaders(out)
