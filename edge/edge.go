@@ -280,12 +280,11 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.refuse(&rejection{err: aerr, reason: "bad_request"})
 		return
 	}
-	req, err := usage.Inspect(route.Path, body, isJSON(r.Header.Get("Content-Type")))
-	if err != nil {
-		c.refuse(&rejection{err: &apierr.Error{Kind: apierr.InvalidRequest, Message: "request body is not valid JSON"}, reason: "bad_request"})
+	c.body = body
+	if rej := e.inspect(c); rej != nil {
+		c.refuse(rej)
 		return
 	}
-	c.body, c.req = body, req
 	if rej := e.admit(c); rej != nil {
 		c.refuse(rej)
 		return
@@ -295,7 +294,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	c.forwarded, c.forwardAt = true, time.Now()
 	c.res = e.fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
-		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body})
+		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model})
 }
 
 // refuse answers with the rejection's error in the caller's format.
@@ -308,8 +307,8 @@ func (c *call) refuse(rej *rejection) {
 }
 
 // readBody reads the whole body under the size limit, so a connection is
-// never reused with unread bytes in it. usage.Inspect checks that a JSON
-// body is JSON, in the same pass that reads it.
+// never reused with unread bytes in it. inspect checks that a JSON body is
+// JSON, in the same pass that reads its model.
 func (e *Edge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apierr.Error) {
 	limit := e.cfg.MaxBodyBytes
 	tooLarge := &apierr.Error{Kind: apierr.TooLarge,

@@ -34,6 +34,9 @@ type Request struct {
 	RawQuery string
 	Header   http.Header // already without credentials and hop-by-hop headers
 	Body     []byte
+	// Model is the model the edge's policy judged (proto/apimodel); the
+	// relay routes on it.
+	Model string
 }
 
 // Forwarder sends requests through an Opener.
@@ -142,7 +145,7 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 	err := w.WriteRequest(&proto.RequestHeader{
 		ID: req.ID, Family: string(req.Family), Provider: req.Provider,
 		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery,
-		Header: req.Header, BodyLen: int64(len(req.Body)),
+		Header: req.Header, BodyLen: int64(len(req.Body)), Model: req.Model,
 	})
 	if err != nil {
 		return err

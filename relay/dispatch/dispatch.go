@@ -124,8 +124,13 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		return
 	}
 	in := upstream.ParseInbound(h, body)
+	model, bad := routedModel(h, in)
+	if bad != nil {
+		x.finish(*bad)
+		return
+	}
 	reg := d.reg.Load()
-	rt, err := reg.Resolve(h.Family, h.Provider, in.Model)
+	rt, err := reg.Resolve(h.Family, h.Provider, model)
 	var served []upstream.Target
 	if isListing(h) {
 		if served = reg.Served(h.Family); len(served) > 0 && (err != nil || reg.Strict()) {

@@ -175,7 +175,7 @@ func TestTargetRewrite(t *testing.T) {
 			"https://g.example/v1beta/models/fast:generateContent?alt=sse", `{"contents":[]}`, false},
 	}
 	for _, tc := range tests {
-		h := &proto.RequestHeader{Method: "POST", Path: tc.path, RawQuery: "alt=sse"}
+		h := &proto.RequestHeader{Family: tc.provider.Family(), Method: "POST", Path: tc.path, RawQuery: "alt=sse"}
 		if tc.provider.Kind != Gemini {
 			h.RawQuery = ""
 		}
