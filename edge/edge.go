@@ -33,6 +33,7 @@ import (
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/apimodel"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/pool"
 )
@@ -170,12 +171,13 @@ func withDefaults(cfg Config) Config {
 // WaitReady blocks until at least one tunnel session is up or ctx ends.
 func (e *Edge) WaitReady(ctx context.Context) error { return e.pool.WaitLive(ctx, 1) }
 
-// Ready reports, without waiting, whether at least one tunnel session is up.
+// Ready reports, without waiting, whether at least one tunnel session is up
+// and the usage store writes.
 func (e *Edge) Ready(context.Context) error {
 	if e.pool.Live() == 0 {
 		return errors.New("no tunnel session is up")
 	}
-	return nil
+	return e.storeReady()
 }
 
 // Close closes the tunnel sessions. Call it after Serve has returned.
@@ -266,7 +268,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		c.route.Family = ingress.FamilyGuess(r.Header, r.URL.RawQuery)
 		c.refuse(&rejection{reason: "not_found", err: &apierr.Error{Kind: apierr.NotFound,
-			Message: "Strait does not serve " + r.Method + " " + r.URL.Path + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
+			Message: "Strait does not serve " + apimodel.Truncate(r.Method+" "+r.URL.Path) + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
 		return
 	}
 	c.route = route

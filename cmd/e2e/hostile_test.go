@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,52 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// TestHugeModelNameDoesNotStopUsage: a 40 KB model name that matches an
+// allowed pattern is refused (it once reached the usage store, whose every
+// flush then failed, so usage and quotas were lost at restart). Usage of
+// other requests survives a restart; a store that cannot write makes the
+// edge unready and is counted.
+func TestHugeModelNameDoesNotStopUsage(t *testing.T) {
+	s := hostileStack(t)
+	const msgs = `"messages":[{"role":"user","content":"hi"}]`
+	huge := "gpt-4o-mini-" + strings.Repeat("x", 40<<10)
+	status, body := s.rawPost(t, miniKey, "/v1/chat/completions", "application/json", `{"model":"`+huge+`",`+msgs+`}`, nil)
+	if status != http.StatusBadRequest || len(s.fake.Requests()) != 0 || len(body) > 2048 {
+		t.Fatalf("40 KB model: status %d, %d upstream requests, %d-byte answer; want a short 400", status, len(s.fake.Requests()), len(body))
+	}
+	if status, body := s.rawPost(t, miniKey, "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini",`+msgs+`}`, nil); status != 200 {
+		t.Fatalf("normal request: %d %s", status, body)
+	}
+	waitFor(t, "the request's usage", func() bool { return usageReport(t, s, "key=mini-only").Total.Requests == 1 })
+	s.stopEdge()
+	s.startEdge(s.opts)
+	s.waitReady()
+	if got := usageReport(t, s, "key=mini-only").Total; got.Requests != 1 {
+		t.Fatalf("usage after restart %+v, want the one request", got)
+	}
+	if code, body := adminGet(t, s.edgeAdmin, "/readyz"); code != 200 {
+		t.Fatalf("/readyz %d %s", code, body)
+	}
+
+	// The store's file goes away under the edge: it answers, but is no
+	// longer ready, and says why.
+	if err := s.usage.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := s.rawPost(t, miniKey, "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini",`+msgs+`}`, nil); status != 200 {
+		t.Fatalf("request with a broken store: %d %s", status, body)
+	}
+	// The request's usage is added once its response is out; from then on
+	// a flush fails.
+	waitFor(t, "a failing flush", func() bool { return s.usage.Flush() != nil })
+	code, body := adminGet(t, s.edgeAdmin, "/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "usage store cannot write") {
+		t.Errorf("/readyz %d %s; want 503 naming the usage store", code, body)
+	}
+	if _, m := adminGet(t, s.edgeAdmin, "/metrics"); !regexp.MustCompile(`(?m)^strait_usage_store_flush_failures_total [1-9]`).MatchString(m) {
+		t.Errorf("metrics lack the flush failures")
 	}
 }
