@@ -84,6 +84,7 @@ type Edge struct {
 	fwd      *forward.Forwarder
 	gatherer prometheus.Gatherer
 	metrics  *edgeMetrics
+	labels   *modelLabels
 
 	keys    atomic.Pointer[auth.Keys]
 	policy  Policy
@@ -111,9 +112,10 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.keys.Store(cfg.Keys)
+	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
 	e.ledger = quota.NewLedger(e.policy.Now)
-	if err := e.loadUsage(); err != nil {
+	if err := e.loadUsage(nil); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -128,13 +130,14 @@ func New(cfg Config) (*Edge, error) {
 // already past authentication keep the client they had.
 func (e *Edge) SetKeys(k *auth.Keys) {
 	if k != nil {
-		e.keys.Store(k)
+		e.keysChanged(e.keys.Swap(k), k)
 	}
 }
 
 // loadUsage primes the quota ledger with this month's usage from the store,
-// so quotas hold across restarts.
-func (e *Edge) loadUsage() error {
+// so quotas hold across restarts: of every client, or only of those in
+// clients when it is not nil.
+func (e *Edge) loadUsage(clients map[string]bool) error {
 	if e.store == nil {
 		return nil
 	}
@@ -144,6 +147,9 @@ func (e *Edge) loadUsage() error {
 		return fmt.Errorf("loading usage: %w", err)
 	}
 	for _, r := range rows {
+		if clients != nil && !clients[r.Client] {
+			continue
+		}
 		t := quota.Totals{Tokens: r.Usage.Total(), Cost: r.Cost}
 		e.ledger.Load(r.Client, r.Day, t)
 		e.ledger.Load(r.Client, r.Day[:7], t)

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"regexp"
 	"strconv"
 	"time"
 
@@ -65,17 +64,6 @@ func (m *edgeMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.ttfb, m.gap, m.duration, m.overhead, m.tokens, m.cost, m.rejections, m.bytes, m.resends}
 }
 
-// labelSafe keeps client-chosen strings (model names) from exploding the
-// metrics' cardinality or carrying garbage.
-var labelSafe = regexp.MustCompile(`^[A-Za-z0-9._:/@-]{1,64}$`)
-
-func modelLabel(m string) string {
-	if m == "" || labelSafe.MatchString(m) {
-		return m
-	}
-	return "other"
-}
-
 // quotaCollector reports, at scrape time, the share of each quota that each
 // key has used (settled plus in flight), for "quota nearly spent" alerts.
 type quotaCollector struct{ e *Edge }
@@ -134,7 +122,7 @@ func (c *call) finish() {
 	}
 	if m := e.metrics; m != nil {
 		fam := string(c.route.Family)
-		m.requests.WithLabelValues(fam, modelLabel(c.req.Model), strconv.Itoa(status), c.client.Name).Inc()
+		m.requests.WithLabelValues(fam, e.labels.label(c.req.Model, status), strconv.Itoa(status), c.client.Name).Inc()
 		m.duration.WithLabelValues(fam).Observe(end.Sub(c.start).Seconds())
 		if ttfb > 0 {
 			m.ttfb.WithLabelValues(fam).Observe(ttfb.Seconds())

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -178,5 +179,40 @@ func TestHugeModelNameDoesNotStopUsage(t *testing.T) {
 	}
 	if _, m := adminGet(t, s.edgeAdmin, "/metrics"); !regexp.MustCompile(`(?m)^strait_usage_store_flush_failures_total [1-9]`).MatchString(m) {
 		t.Errorf("metrics lack the flush failures")
+	}
+}
+
+// TestModelLabelsBounded: one request per made-up model name used to add
+// one metrics series each, refused requests included. Labels are now the
+// configured models and patterns, at most maxRoutedLabels served models,
+// and "other".
+func TestModelLabelsBounded(t *testing.T) {
+	s := hostileStack(t)
+	const msgs = `"messages":[{"role":"user","content":"hi"}]`
+	series := func() int {
+		_, m := adminGet(t, s.edgeAdmin, "/metrics")
+		return strings.Count(m, "\nstrait_requests_total{")
+	}
+	for i := range 100 {
+		// Refused by the allow-list, and served under an allowed pattern.
+		s.rawPost(t, miniKey, "/v1/chat/completions", "application/json", fmt.Sprintf(`{"model":"made-up-%d",%s}`, i, msgs), nil)
+		s.rawPost(t, miniKey, "/v1/chat/completions", "application/json", fmt.Sprintf(`{"model":"gpt-4o-mini-%d",%s}`, i, msgs), nil)
+	}
+	before := series()
+	if before > 64+8 {
+		t.Fatalf("%d request series after 200 model names", before)
+	}
+	for i := range 50 {
+		s.rawPost(t, miniKey, "/v1/chat/completions", "application/json", fmt.Sprintf(`{"model":"gpt-4o-mini-x%d",%s}`, i, msgs), nil)
+		s.rawPost(t, miniKey, "/v1/chat/completions", "application/json", fmt.Sprintf(`{"model":"more-%d",%s}`, i, msgs), nil)
+	}
+	if after := series(); after != before {
+		t.Errorf("100 more model names added %d series", after-before)
+	}
+	_, m := adminGet(t, s.edgeAdmin, "/metrics")
+	for _, want := range []string{`model="other",status="403"`, `model="gpt-4o-mini*",status="200"`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("no series with %s", want)
+		}
 	}
 }

@@ -139,16 +139,25 @@ func (r *Reservation) Settle(actual Totals) {
 	}
 }
 
-// Forget drops settled totals of periods other than the current day and
-// month, so the ledger does not grow forever.
-func (l *Ledger) Forget() {
+// Forget drops the settled totals of periods other than the current day
+// and month, and those of clients that keep reports false for (keys that
+// were removed), so the ledger does not grow forever. Reservations of
+// requests in flight stay until they settle.
+func (l *Ledger) Forget(keep func(client string) bool) {
 	now := l.now()
 	day, month := Day(now), Month(now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k := range l.used {
-		if k.period != day && k.period != month {
+		if (k.period != day && k.period != month) || !keep(k.client) {
 			delete(l.used, k)
 		}
 	}
+}
+
+// Len is the number of settled totals held, for tests and metrics.
+func (l *Ledger) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.used)
 }
