@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type noRelay struct{}
 
 func (noRelay) Dial(context.Context) (tunnel.Session, error) { return nil, errors.New("no relay") }
-func (noRelay) Addr() string                                  { return "nowhere" }
+func (noRelay) Addr() string                                 { return "nowhere" }
 
 func keySet(t *testing.T, names ...string) *auth.Keys {
 	t.Helper()
