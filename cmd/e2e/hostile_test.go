@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/quota"
 )
@@ -18,6 +20,12 @@ import (
 // rawPost sends body to the edge as a hostile client would: no SDK, any
 // content type, any headers. It returns the status and the body.
 func (s *stack) rawPost(t *testing.T, key, path, contentType, body string, hdr http.Header) (int, string) {
+	t.Helper()
+	return s.rawPostWith(t, s.client, key, path, contentType, body, hdr)
+}
+
+// rawPostWith is rawPost with another HTTP client.
+func (s *stack) rawPostWith(t *testing.T, client *http.Client, key, path, contentType, body string, hdr http.Header) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(testCtx(t, 10*time.Second), http.MethodPost, s.edgeURL+path, strings.NewReader(body))
 	if err != nil {
@@ -30,7 +38,7 @@ func (s *stack) rawPost(t *testing.T, key, path, contentType, body string, hdr h
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +222,36 @@ func TestModelLabelsBounded(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("no series with %s", want)
 		}
+	}
+}
+
+// TestOversizedRequestsAnsweredOnce: a request header too large for the
+// tunnel is answered 431 at the edge in the caller's error format (it used
+// to become a 502 after five resends), and a body the relay refuses as too
+// large is answered 413 without a resend.
+func TestOversizedRequestsAnsweredOnce(t *testing.T) {
+	s := newStack(t, stackOptions{relayTLSEdit: func(f *relaycmd.File) { f.MaxBodyBytes = 64 << 10 }})
+	const msgs = `"messages":[{"role":"user","content":"hi"}]`
+	// Over HTTP/1.1 Go's server takes up to 1 MiB + 4 KiB of headers; past
+	// 1 MiB they do not fit the tunnel's header frame.
+	h1 := s.client.Transport.(*http.Transport).Clone()
+	h1.ForceAttemptHTTP2, h1.TLSNextProto = false, map[string]func(string, *tls.Conn) http.RoundTripper{}
+	h1.TLSClientConfig.NextProtos = nil
+	big := http.Header{"X-Padding": {strings.Repeat("p", 1<<20+1<<10)}}
+	status, body := s.rawPostWith(t, &http.Client{Transport: h1}, clientKey, "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini",`+msgs+`}`, big)
+	if status != http.StatusRequestHeaderFieldsTooLarge || openAIErrorType(body) == "" {
+		t.Errorf("1 MB header: %d %.200s; want 431 in OpenAI's format", status, body)
+	}
+	huge := `{"model":"gpt-4o-mini",` + msgs + `,"pad":"` + strings.Repeat("x", 4<<20) + `"}`
+	status, body = s.rawPost(t, clientKey, "/v1/chat/completions", "application/json", huge, nil)
+	if status != http.StatusRequestEntityTooLarge || openAIErrorType(body) == "" {
+		t.Errorf("body over the relay's limit: %d %.200s; want 413 in OpenAI's format", status, body)
+	}
+	if len(s.fake.Requests()) != 0 {
+		t.Errorf("the provider got %d requests", len(s.fake.Requests()))
+	}
+	_, m := adminGet(t, s.edgeAdmin, "/metrics")
+	if regexp.MustCompile(`(?m)^strait_tunnel_resends_total [1-9]`).MatchString(m) {
+		t.Errorf("refused requests were resent:\n%s", regexp.MustCompile(`(?m)^strait_tunnel_resends_total.*$`).FindString(m))
 	}
 }
