@@ -33,6 +33,7 @@ import (
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/apimodel"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/pool"
 )
@@ -83,6 +84,7 @@ type Edge struct {
 	fwd      *forward.Forwarder
 	gatherer prometheus.Gatherer
 	metrics  *edgeMetrics
+	labels   *modelLabels
 
 	keys    atomic.Pointer[auth.Keys]
 	policy  Policy
@@ -110,9 +112,10 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.keys.Store(cfg.Keys)
+	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
 	e.ledger = quota.NewLedger(e.policy.Now)
-	if err := e.loadUsage(); err != nil {
+	if err := e.loadUsage(nil); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -127,13 +130,14 @@ func New(cfg Config) (*Edge, error) {
 // already past authentication keep the client they had.
 func (e *Edge) SetKeys(k *auth.Keys) {
 	if k != nil {
-		e.keys.Store(k)
+		e.keysChanged(e.keys.Swap(k), k)
 	}
 }
 
 // loadUsage primes the quota ledger with this month's usage from the store,
-// so quotas hold across restarts.
-func (e *Edge) loadUsage() error {
+// so quotas hold across restarts: of every client, or only of those in
+// clients when it is not nil.
+func (e *Edge) loadUsage(clients map[string]bool) error {
 	if e.store == nil {
 		return nil
 	}
@@ -143,6 +147,9 @@ func (e *Edge) loadUsage() error {
 		return fmt.Errorf("loading usage: %w", err)
 	}
 	for _, r := range rows {
+		if clients != nil && !clients[r.Client] {
+			continue
+		}
 		t := quota.Totals{Tokens: r.Usage.Total(), Cost: r.Cost}
 		e.ledger.Load(r.Client, r.Day, t)
 		e.ledger.Load(r.Client, r.Day[:7], t)
@@ -170,12 +177,13 @@ func withDefaults(cfg Config) Config {
 // WaitReady blocks until at least one tunnel session is up or ctx ends.
 func (e *Edge) WaitReady(ctx context.Context) error { return e.pool.WaitLive(ctx, 1) }
 
-// Ready reports, without waiting, whether at least one tunnel session is up.
+// Ready reports, without waiting, whether at least one tunnel session is up
+// and the usage store writes.
 func (e *Edge) Ready(context.Context) error {
 	if e.pool.Live() == 0 {
 		return errors.New("no tunnel session is up")
 	}
-	return nil
+	return e.storeReady()
 }
 
 // Close closes the tunnel sessions. Call it after Serve has returned.
@@ -266,7 +274,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		c.route.Family = ingress.FamilyGuess(r.Header, r.URL.RawQuery)
 		c.refuse(&rejection{reason: "not_found", err: &apierr.Error{Kind: apierr.NotFound,
-			Message: "Strait does not serve " + r.Method + " " + r.URL.Path + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
+			Message: "Strait does not serve " + apimodel.Truncate(r.Method+" "+r.URL.Path) + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
 		return
 	}
 	c.route = route
@@ -284,12 +292,11 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.refuse(&rejection{err: aerr, reason: "bad_request"})
 		return
 	}
-	req, err := usage.Inspect(route.Path, body, isJSON(r.Header.Get("Content-Type")))
-	if err != nil {
-		c.refuse(&rejection{err: &apierr.Error{Kind: apierr.InvalidRequest, Message: "request body is not valid JSON"}, reason: "bad_request"})
+	c.body = body
+	if rej := e.inspect(c); rej != nil {
+		c.refuse(rej)
 		return
 	}
-	c.body, c.req = body, req
 	if rej := e.admit(c); rej != nil {
 		c.refuse(rej)
 		return
@@ -299,7 +306,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	c.forwarded, c.forwardAt = true, time.Now()
 	c.res = e.fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
-		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body})
+		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model})
 }
 
 // refuse answers with the rejection's error in the caller's format.
@@ -312,8 +319,8 @@ func (c *call) refuse(rej *rejection) {
 }
 
 // readBody reads the whole body under the size limit, so a connection is
-// never reused with unread bytes in it. usage.Inspect checks that a JSON
-// body is JSON, in the same pass that reads it.
+// never reused with unread bytes in it. inspect checks that a JSON body is
+// JSON, in the same pass that reads its model.
 func (e *Edge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apierr.Error) {
 	limit := e.cfg.MaxBodyBytes
 	tooLarge := &apierr.Error{Kind: apierr.TooLarge,

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/tunnel/pool"
 )
 
@@ -34,7 +36,11 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	e.metrics = newEdgeMetrics()
 	// sessionCollector: tunnel sessions and streams by relay and transport,
 	// so a fallback from QUIC to WebSocket is visible at a glance.
-	for _, c := range append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e}) {
+	cs := append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e})
+	if e.store != nil {
+		cs = append(cs, storeCollector{e.store})
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -102,4 +108,37 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(rttDesc, prometheus.GaugeValue, s.RTT.Seconds(), s.Relay, s.Transport, strconv.Itoa(s.Slot))
 		}
 	}
+}
+
+var (
+	storeFlushFailuresDesc = prometheus.NewDesc("strait_usage_store_flush_failures_total",
+		"Usage store flushes that wrote nothing (the rows stay pending; /readyz fails until a flush succeeds).", nil, nil)
+	storeRowsDroppedDesc = prometheus.NewDesc("strait_usage_store_rows_dropped_total",
+		"Usage rows the store refused and dropped (logged), so that the other rows could be saved.", nil, nil)
+)
+
+// storeCollector reports the usage store's write failures at scrape time.
+type storeCollector struct{ db *usagedb.DB }
+
+func (s storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeFlushFailuresDesc
+	ch <- storeRowsDroppedDesc
+}
+
+func (s storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := s.db.Stats()
+	ch <- prometheus.MustNewConstMetric(storeFlushFailuresDesc, prometheus.CounterValue, float64(st.FlushFailures))
+	ch <- prometheus.MustNewConstMetric(storeRowsDroppedDesc, prometheus.CounterValue, float64(st.RowsDropped))
+}
+
+// storeReady fails while the usage store cannot write: usage (and so the
+// quotas that count from it after a restart) would be lost.
+func (e *Edge) storeReady() error {
+	if e.store == nil {
+		return nil
+	}
+	if err := e.store.Err(); err != nil {
+		return fmt.Errorf("usage store cannot write: %w", err)
+	}
+	return nil
 }

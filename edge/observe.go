@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"regexp"
 	"strconv"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/apimodel"
 )
 
 // edgeMetrics are the per-request series of the edge.
@@ -62,17 +62,6 @@ func newEdgeMetrics() *edgeMetrics {
 
 func (m *edgeMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.ttfb, m.gap, m.duration, m.overhead, m.tokens, m.cost, m.rejections, m.bytes, m.resends}
-}
-
-// labelSafe keeps client-chosen strings (model names) from exploding the
-// metrics' cardinality or carrying garbage.
-var labelSafe = regexp.MustCompile(`^[A-Za-z0-9._:/@-]{1,64}$`)
-
-func modelLabel(m string) string {
-	if m == "" || labelSafe.MatchString(m) {
-		return m
-	}
-	return "other"
 }
 
 // quotaCollector reports, at scrape time, the share of each quota that each
@@ -133,7 +122,7 @@ func (c *call) finish() {
 	}
 	if m := e.metrics; m != nil {
 		fam := string(c.route.Family)
-		m.requests.WithLabelValues(fam, modelLabel(c.req.Model), strconv.Itoa(status), c.client.Name).Inc()
+		m.requests.WithLabelValues(fam, e.labels.label(c.req.Model, status), strconv.Itoa(status), c.client.Name).Inc()
 		m.duration.WithLabelValues(fam).Observe(end.Sub(c.start).Seconds())
 		if ttfb > 0 {
 			m.ttfb.WithLabelValues(fam).Observe(ttfb.Seconds())
@@ -183,7 +172,7 @@ func (c *call) edgeTime() time.Duration {
 // log writes the request's one log line. Never the key: only its name.
 func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source string) {
 	fields := []zap.Field{zap.String("request_id", c.id), zap.String("key", c.client.Name),
-		zap.String("family", string(c.route.Family)), zap.String("method", c.r.Method), zap.String("path", c.r.URL.Path),
+		zap.String("family", string(c.route.Family)), zap.String("method", apimodel.Truncate(c.r.Method)), zap.String("path", apimodel.Truncate(c.r.URL.Path)),
 		zap.String("model", c.req.Model), zap.Int("status", status), zap.Duration("ttfb", ttfb), zap.Duration("duration", d),
 		zap.Int64("tokens_in", u.Input+u.CacheRead+u.CacheWrite), zap.Int64("tokens_out", u.Output),
 		zap.String("usage", source), zap.Int("attempts", c.res.Attempts), zap.Bool("dispatched", c.res.Dispatched),
@@ -209,7 +198,7 @@ func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, sour
 		return
 	}
 	ent := &audit.Entry{Time: c.start.UTC(), RequestID: c.id, ClientIP: sourceIP(c.r), Key: c.client.Name,
-		Family: string(c.route.Family), Method: c.r.Method, Path: c.r.URL.Path, Model: c.req.Model, Stream: c.req.Stream,
+		Family: string(c.route.Family), Method: apimodel.Truncate(c.r.Method), Path: apimodel.Truncate(c.r.URL.Path), Model: c.req.Model, Stream: c.req.Stream,
 		Status: status, Reason: c.reason, TTFBMs: ms(ttfb), DurationMs: ms(d), Usage: u, UsageSource: source, Cost: cost,
 		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes}
 	if c.e.audit.Bodies() {

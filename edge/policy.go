@@ -1,15 +1,18 @@
 package edge
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/strait/strait/edge/apierr"
+	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/ratelimit"
 	"github.com/strait/strait/edge/usage"
+	"github.com/strait/strait/proto/apimodel"
 )
 
 // Policy configures what the edge enforces beyond a valid key. The zero
@@ -72,6 +75,37 @@ func (e *Edge) authenticate(c *call, key string) *rejection {
 			reason: "key_unusable"}
 	}
 	return nil
+}
+
+// inspect reads the request's model and limits (c.req) with the parser the
+// relay shares. A model no policy can judge is refused for every key. A
+// body whose model cannot be read is refused when it was declared as JSON,
+// and for keys whose allow-list or spend budget depends on the model: the
+// relay would otherwise route a model the edge never judged nor priced.
+func (e *Edge) inspect(c *call) *rejection {
+	req, err := usage.Inspect(string(c.route.Family), c.route.Path, c.body)
+	c.req = req
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, apimodel.ErrBadModel):
+		return badRequest(err.Error(), "bad_model")
+	case isJSON(c.r.Header.Get("Content-Type")):
+		return badRequest("request body is not valid JSON (one JSON object)", "bad_request")
+	case !req.InPath && modelMatters(c.client):
+		return badRequest("Strait cannot read the model of this request (the body must be a JSON object with a \"model\" string); "+
+			"client key "+strconv.Quote(c.client.Name)+" has a model allow-list or a spend budget, so its requests must name their model", "model_unreadable")
+	}
+	return nil
+}
+
+// modelMatters: the key's policy depends on which model a request uses.
+func modelMatters(c auth.Client) bool {
+	return len(c.Models) > 0 || c.Limits.DailyBudget > 0 || c.Limits.MonthlyBudget > 0
+}
+
+func badRequest(msg, reason string) *rejection {
+	return &rejection{err: &apierr.Error{Kind: apierr.InvalidRequest, Message: msg}, reason: reason}
 }
 
 // admit applies the client's model allow-list, rate limits and quotas to a

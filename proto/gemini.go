@@ -10,7 +10,7 @@ import "strings"
 // path, is not taken for a Gemini call: the edge and the relay both ask
 // here, so they cannot disagree about which provider a path belongs to.
 func GeminiModelPath(p string) (model, method string, ok bool) {
-	for _, prefix := range []string{"/v1beta/models/", "/v1/models/", "/v1alpha/models/"} {
+	for _, prefix := range geminiModelPrefixes {
 		rest, found := strings.CutPrefix(p, prefix)
 		if !found || rest == "" || strings.Contains(rest, "/") {
 			continue
@@ -19,6 +19,20 @@ func GeminiModelPath(p string) (model, method string, ok bool) {
 		return model, method, model != "" && isIdentifier(method, true)
 	}
 	return "", "", false
+}
+
+// geminiModelPrefixes are where Gemini's model resources live.
+var geminiModelPrefixes = [...]string{"/v1beta/models/", "/v1/models/", "/v1alpha/models/"}
+
+// UnderGeminiModels reports whether p lies under one of the prefixes of
+// Gemini's model resources (whether or not it names one model).
+func UnderGeminiModels(p string) bool {
+	for _, prefix := range geminiModelPrefixes {
+		if strings.HasPrefix(p, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // isIdentifier reports s made of ASCII letters only (empty allowed when

@@ -9,8 +9,13 @@ import (
 	"strings"
 )
 
-// Version is the stream protocol version a Request carries.
-const Version = 1
+// Version is the stream protocol version a Request carries. Version 2 adds
+// Model; a relay reads versions 1 and 2, so relays are upgraded before
+// edges (an edge of version 2 is refused by a relay of version 1).
+const Version = 2
+
+// versionNoModel is the version before RequestHeader.Model.
+const versionNoModel = 1
 
 // ErrMalformed reports a payload that does not decode.
 var ErrMalformed = errors.New("proto: malformed payload")
@@ -27,30 +32,50 @@ type RequestHeader struct {
 	Header   http.Header
 	// BodyLen is the request body length, or -1 when unknown.
 	BodyLen int64
+	// Model is the model the edge read (proto/apimodel) and judged its
+	// policy on; empty when the request names none. The relay routes on it
+	// and refuses a body that names another.
+	Model string
+	// NoModel marks a header of version 1, from an edge that sends no
+	// Model: the relay reads the model from the body alone. Append encodes
+	// such a header as version 1 (without Model), so it round-trips.
+	NoModel bool
 }
 
 // Append appends the encoded header (the payload of a FrameRequest).
 func (h *RequestHeader) Append(b []byte) []byte {
-	b = append(b, Version)
+	v := byte(Version)
+	if h.NoModel {
+		v = versionNoModel
+	}
+	b = append(b, v)
 	for _, s := range [...]string{h.ID, h.Family, h.Provider, h.Method, h.Path, h.RawQuery} {
 		b = appendString(b, s)
 	}
 	b = appendHeader(b, h.Header)
-	return binary.AppendVarint(b, h.BodyLen)
+	b = binary.AppendVarint(b, h.BodyLen)
+	if h.NoModel {
+		return b
+	}
+	return appendString(b, h.Model)
 }
 
 // ParseRequestHeader decodes a FrameRequest payload.
 func ParseRequestHeader(p []byte) (*RequestHeader, error) {
 	d := decoder{p: p}
-	if v := d.byte(); d.err == nil && v != Version {
+	v := d.byte()
+	if d.err == nil && v != Version && v != versionNoModel {
 		return nil, fmt.Errorf("%w: unsupported version %d", ErrMalformed, v)
 	}
-	h := &RequestHeader{}
+	h := &RequestHeader{NoModel: v == versionNoModel}
 	for _, s := range [...]*string{&h.ID, &h.Family, &h.Provider, &h.Method, &h.Path, &h.RawQuery} {
 		*s = d.string()
 	}
 	h.Header = d.header()
 	h.BodyLen = d.varint()
+	if !h.NoModel {
+		h.Model = d.string()
+	}
 	return h, d.finish()
 }
 

@@ -16,7 +16,29 @@ func sampleRequest() *RequestHeader {
 		ID: "req-1", Family: "openai", Provider: "deepseek", Method: "POST",
 		Path: "/v1/chat/completions", RawQuery: "a=b",
 		Header:  http.Header{"Content-Type": {"application/json"}, "X-Multi": {"1", "2"}},
-		BodyLen: 1234,
+		BodyLen: 1234, Model: "gpt-4o-mini",
+	}
+}
+
+// TestRequestHeaderVersion1 decodes a header as an edge of protocol
+// version 1 encoded it (bytes written out by hand, not by Append): a relay
+// must keep reading it during a rolling upgrade, and must know that it
+// carries no model.
+func TestRequestHeaderVersion1(t *testing.T) {
+	p := []byte{1, 1, 'r', 6, 'o', 'p', 'e', 'n', 'a', 'i', 0, 4, 'P', 'O', 'S', 'T', 3, '/', 'v', '1', 0,
+		1, 4, 'X', '-', 'A', 'b', 1, 1, 'c',
+		4} // BodyLen 2, zigzag
+	h, err := ParseRequestHeader(p)
+	want := &RequestHeader{ID: "r", Family: "openai", Method: "POST", Path: "/v1",
+		Header: http.Header{"X-Ab": {"c"}}, BodyLen: 2, NoModel: true}
+	if err != nil || !reflect.DeepEqual(h, want) {
+		t.Fatalf("got %+v, %v", h, err)
+	}
+	if again := h.Append(nil); !bytes.Equal(again, p) {
+		t.Errorf("re-encoded as % x, want % x", again, p)
+	}
+	if _, err := ParseRequestHeader(append(p, 0)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("version 1 with a model field: %v, want ErrMalformed", err)
 	}
 }
 
@@ -27,6 +49,7 @@ func TestRequestHeaderRoundTrip(t *testing.T) {
 	}{
 		{"full", sampleRequest()},
 		{"empty header, unknown length", &RequestHeader{Method: "GET", Path: "/v1/models", Header: http.Header{}, BodyLen: -1}},
+		{"version 1", &RequestHeader{Method: "GET", Path: "/v1/models", Header: http.Header{}, NoModel: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/edge"
+	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/tunnel/wstun"
 )
@@ -97,6 +98,7 @@ type stack struct {
 	edgeStop  func()
 	edgeReady func(context.Context) error
 	edge      *edge.Edge
+	usage     *usagedb.DB // the edge's usage store
 	opts      stackOptions
 }
 
@@ -331,7 +333,7 @@ func (s *stack) startEdge(opts stackOptions) {
 		}
 	}
 	s.edgeReady = srv.Edge.WaitReady
-	s.edge = srv.Edge
+	s.edge, s.usage = srv.Edge, srv.Usage
 }
 
 func (s *stack) stopEdge() {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +35,9 @@ type Request struct {
 	RawQuery string
 	Header   http.Header // already without credentials and hop-by-hop headers
 	Body     []byte
+	// Model is the model the edge's policy judged (proto/apimodel); the
+	// relay routes on it.
+	Model string
 }
 
 // Forwarder sends requests through an Opener.
@@ -116,16 +120,37 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	})
 	defer stop()
 
-	if err := sendRequest(st, req); err != nil {
-		if ctx.Err() != nil {
-			return Result{Err: ctx.Err()}, nil
+	// The request goes out while the relay's answer is read: a relay that
+	// refuses a request (body over its limit) answers before it has read
+	// the body and stops reading, so a writer that finished first would
+	// wait forever, and one that failed would resend a refused request.
+	sent := make(chan error, 1)
+	go func() {
+		err := sendRequest(st, req)
+		if err != nil {
+			_ = st.SetReadDeadline(time.Now()) // nothing is coming: wake the reader
 		}
-		return Result{}, &retryable{&apierr.Error{Kind: apierr.BadGateway,
-			Message: "Strait tunnel to the relay broke while sending the request"}, err}
-	}
+		sent <- err
+	}()
 	x := &exchange{w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
 	defer x.r.Release()
-	return x.run()
+	res, retry := x.run()
+	var sendErr error
+	select {
+	case sendErr = <-sent:
+	default:
+		_ = st.SetDeadline(time.Now()) // the relay answered without reading it all
+		<-sent
+	}
+	if retry != nil && errors.Is(sendErr, proto.ErrFrameTooLarge) {
+		// Too large for the tunnel: no other session takes it either.
+		return fail(w, req.Family, &apierr.Error{Kind: apierr.HeaderTooLarge,
+			Message: "request headers too large for Strait to forward (the tunnel's limit is " + strconv.Itoa(proto.MaxHeaderFrame>>10) + " KiB)"}, sendErr), nil
+	}
+	if retry != nil && sendErr != nil {
+		retry.apiErr.Message = "Strait tunnel to the relay broke while sending the request"
+	}
+	return res, retry
 }
 
 func (f *Forwarder) openStream(ctx context.Context) (tunnel.Stream, error) {
@@ -142,7 +167,7 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 	err := w.WriteRequest(&proto.RequestHeader{
 		ID: req.ID, Family: string(req.Family), Provider: req.Provider,
 		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery,
-		Header: req.Header, BodyLen: int64(len(req.Body)),
+		Header: req.Header, BodyLen: int64(len(req.Body)), Model: req.Model,
 	})
 	if err != nil {
 		return err

@@ -49,6 +49,7 @@ type Ledger struct {
 	mu       sync.Mutex
 	used     map[slot]Totals
 	reserved map[slot]Totals
+	day      string // the day of the last Reserve; past periods go when it changes
 }
 
 // NewLedger returns an empty ledger reading time from now (nil: time.Now).
@@ -93,6 +94,10 @@ func (l *Ledger) Reserve(client string, lim auth.Limits, want Totals) (*Reservat
 	day, month := Day(now), Month(now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if day != l.day {
+		l.day = day
+		l.pruneLocked(day, month, nil)
+	}
 	d, m := slot{client, day}, slot{client, month}
 	dUsed, mUsed := l.used[d].plus(l.reserved[d]), l.used[m].plus(l.reserved[m])
 	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
@@ -139,16 +144,31 @@ func (r *Reservation) Settle(actual Totals) {
 	}
 }
 
-// Forget drops settled totals of periods other than the current day and
-// month, so the ledger does not grow forever.
-func (l *Ledger) Forget() {
+// Forget drops the settled totals of periods other than the current day
+// and month, and those of clients that keep reports false for (keys that
+// were removed), so the ledger does not grow forever. Past periods also go
+// at the first Reserve of each day. Reservations of
+// requests in flight stay until they settle.
+func (l *Ledger) Forget(keep func(client string) bool) {
 	now := l.now()
-	day, month := Day(now), Month(now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.pruneLocked(Day(now), Month(now), keep)
+}
+
+// pruneLocked drops settled totals of other periods than day and month, and
+// of clients keep (when not nil) reports false for.
+func (l *Ledger) pruneLocked(day, month string, keep func(string) bool) {
 	for k := range l.used {
-		if k.period != day && k.period != month {
+		if (k.period != day && k.period != month) || (keep != nil && !keep(k.client)) {
 			delete(l.used, k)
 		}
 	}
+}
+
+// Len is the number of settled totals held, for tests and metrics.
+func (l *Ledger) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.used)
 }

@@ -102,3 +102,31 @@ func TestPrices(t *testing.T) {
 		t.Error("bad pattern accepted")
 	}
 }
+
+// TestPastPeriodsForgotten: the first reservation of a new day drops the
+// totals of past days (and months), which used to stay forever; Forget also
+// drops clients that are gone.
+func TestPastPeriodsForgotten(t *testing.T) {
+	now := at("2026-11-30T23:00:00Z")
+	l := NewLedger(func() time.Time { return now() })
+	res, _ := l.Reserve("a", auth.Limits{}, Totals{Tokens: 5})
+	res.Settle(Totals{Tokens: 5})
+	res, _ = l.Reserve("b", auth.Limits{}, Totals{Tokens: 7})
+	res.Settle(Totals{Tokens: 7})
+	if l.Len() != 4 {
+		t.Fatalf("%d entries, want 4", l.Len())
+	}
+	now = at("2026-12-01T00:00:01Z")
+	if _, ex := l.Reserve("a", auth.Limits{DailyTokens: 10}, Totals{Tokens: 10}); ex != nil {
+		t.Fatalf("new day: %v", ex)
+	}
+	if l.Len() != 0 || l.Used("a", "2026-11-30").Tokens != 0 {
+		t.Fatalf("past periods kept: %d entries", l.Len())
+	}
+	l.Load("a", "2026-12-01", Totals{Tokens: 1})
+	l.Load("b", "2026-12-01", Totals{Tokens: 1})
+	l.Forget(func(c string) bool { return c == "a" })
+	if l.Len() != 1 || l.Used("b", "2026-12-01").Tokens != 0 {
+		t.Fatalf("removed client kept: %d entries", l.Len())
+	}
+}

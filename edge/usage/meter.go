@@ -6,9 +6,11 @@ import (
 	"io"
 )
 
-// maxHeld bounds what a Meter buffers of one SSE event. Past it the Meter
-// stops reading usage (and estimates) rather than grow.
-const maxHeld = 8 << 20
+// maxHeld bounds what a Meter buffers of one SSE event. Past it a metering
+// Meter keeps only the event's last tailSize bytes (where a large final
+// event, Responses' response.completed, has its usage), and a hiding one
+// stops filtering and reading usage (and estimates) rather than grow.
+const maxHeld = 1 << 20
 
 // maxJSON bounds a JSON body buffered whole. A larger one (a big batch of
 // embeddings) keeps only its last tailSize bytes, where every family puts
@@ -31,6 +33,14 @@ type Meter struct {
 	held     []byte // an incomplete SSE event, or the JSON body so far
 	overflow bool
 	tail     []byte // the end of a JSON body past maxJSON
+	// scanned is how much of held is known to hold no event end, so each
+	// byte is searched once however finely the event arrives.
+	scanned int
+	// bigEvent: held is only the tail of an event larger than maxHeld.
+	bigEvent bool
+	// scans counts the bytes searched for event ends (the test of linear
+	// work reads it).
+	scans int
 
 	u              Usage
 	final          bool // the provider's final usage was seen
@@ -59,7 +69,6 @@ func (m *Meter) Feed(p []byte) []byte {
 	}
 	if !m.hide {
 		m.hold(p)
-		m.events(func([]byte) {})
 		return p
 	}
 	m.held = append(m.held, p...)
@@ -86,29 +95,38 @@ func (m *Meter) holdJSON(p []byte) {
 	}
 }
 
-// hold buffers p for parsing, up to maxHeld.
+// hold buffers p for parsing. Of an event larger than maxHeld only the
+// last tailSize bytes stay: enough to find its end and its usage.
 func (m *Meter) hold(p []byte) {
-	if len(m.held)+len(p) > maxHeld {
-		m.overflow, m.held = true, nil
-		return
-	}
 	m.held = append(m.held, p...)
+	m.events(func([]byte) {})
+	if len(m.held) > maxHeld {
+		cut := len(m.held) - tailSize
+		m.held = append(make([]byte, 0, 2*tailSize), m.held[cut:]...)
+		m.scanned = max(0, m.scanned-cut)
+		m.bigEvent = true
+	}
 }
 
 // events calls emit with each complete SSE event in held, after metering
 // it, and keeps the incomplete rest.
 func (m *Meter) events(emit func([]byte)) {
 	for {
-		end := eventEnd(m.held)
+		end := m.eventEnd()
 		if end < 0 {
 			break
 		}
 		ev := m.held[:end]
-		m.observe(sseData(ev))
+		if m.bigEvent {
+			m.observeTail(ev)
+			m.bigEvent = false
+		} else {
+			m.observe(sseData(ev))
+		}
 		emit(ev)
-		m.held = m.held[end:]
+		m.held, m.scanned = m.held[end:], 0
 	}
-	if len(m.held) > maxHeld {
+	if len(m.held) > maxHeld && m.hide {
 		m.overflow = true
 	}
 	if len(m.held) == 0 {
@@ -116,12 +134,31 @@ func (m *Meter) events(emit func([]byte)) {
 	}
 }
 
-// eventEnd is the index just past the blank line ending the first event.
-func eventEnd(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+// eventEnd is the index just past the blank line ending the first event in
+// held, or -1. It resumes where the last search stopped: a terminator
+// ("\n\n", "\n\r\n") may straddle two pieces, so the last two bytes
+// are searched again.
+func (m *Meter) eventEnd() int {
+	b := m.held
+	from := m.scanned
+	if end := eventEndFrom(b, from); end >= 0 {
+		m.scans += end - from
+		return end
+	}
+	m.scans += len(b) - from
+	m.scanned = max(0, len(b)-2)
+	return -1
+}
+
+// eventEndFrom is the index just past the blank line ending the first event
+// whose terminator starts at or after from.
+func eventEndFrom(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
+		n := bytes.IndexByte(b[i:], '\n')
+		if n < 0 {
+			return -1
 		}
+		i += n
 		switch {
 		case i+1 < len(b) && b[i+1] == '\n':
 			return i + 2

@@ -3,16 +3,17 @@ package usage
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"strings"
+
+	"github.com/strait/strait/proto/apimodel"
 )
 
 // Request is what the edge needs to know about a request body before it
 // goes out: the model (for allow-lists and prices) and an estimate of the
 // tokens it may use (for rate limits and quota reservations).
 type Request struct {
-	Model  string
-	Stream bool
+	// Request is the model and stream flag, read by the parser the relay
+	// shares (proto/apimodel).
+	apimodel.Request
 	// MaxOutput is the client's output cap (max_tokens, max_output_tokens,
 	// maxOutputTokens…); zero when it set none.
 	MaxOutput int64
@@ -20,53 +21,41 @@ type Request struct {
 	IncludeUsage bool
 }
 
-type wireRequest struct {
-	Model               string `json:"model"`
-	Stream              bool   `json:"stream"`
-	MaxTokens           int64  `json:"max_tokens"`
-	MaxCompletionTokens int64  `json:"max_completion_tokens"`
-	MaxOutputTokens     int64  `json:"max_output_tokens"`
-	StreamOptions       struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
-	GenerationConfig struct {
-		MaxOutputTokens int64 `json:"maxOutputTokens"`
-	} `json:"generationConfig"`
-}
-
-// Inspect reads the request's model and limits. Gemini names the model in
-// the path (/v1beta/models/{model}:generateContent); a body that is not
-// JSON yields only that. declaredJSON says the client sent the body as
-// application/json: then a malformed body is an error, so the edge needs no
-// second pass over the body to validate it.
-func Inspect(path string, body []byte, declaredJSON bool) (Request, error) {
-	var w wireRequest
-	if len(body) > 0 && (declaredJSON || body[0] == '{') {
-		// A valid body of another shape (a type mismatch) is not an
-		// error: only what metering reads is missing then.
-		var syntax *json.SyntaxError
-		if err := json.Unmarshal(body, &w); declaredJSON && errors.As(err, &syntax) {
-			return Request{}, err
+// Inspect reads the request's model and limits in one pass over the body.
+// Its errors are apimodel's: ErrBadModel for a model no policy can judge,
+// ErrNotJSON for a body that is not a JSON object (then only a Gemini
+// path's model is known). Limits of the wrong type are ignored: only what
+// metering reads is missing then.
+func Inspect(family, path string, body []byte) (Request, error) {
+	var r Request
+	var err error
+	r.Request, err = apimodel.Parse(family, path, body, func(name string, v []byte) {
+		switch name {
+		case "max_tokens", "max_completion_tokens", "max_output_tokens":
+			var n int64
+			if json.Unmarshal(v, &n) == nil {
+				r.MaxOutput = max(r.MaxOutput, n)
+			}
+		case "generationConfig":
+			var g struct {
+				MaxOutputTokens int64 `json:"maxOutputTokens"`
+			}
+			if json.Unmarshal(v, &g) == nil {
+				r.MaxOutput = max(r.MaxOutput, g.MaxOutputTokens)
+			}
+		case "stream_options":
+			var o struct {
+				IncludeUsage bool `json:"include_usage"`
+			}
+			if json.Unmarshal(v, &o) == nil {
+				r.IncludeUsage = o.IncludeUsage
+			}
 		}
-	}
-	r := Request{Model: w.Model, Stream: w.Stream, IncludeUsage: w.StreamOptions.IncludeUsage,
-		MaxOutput: max(w.MaxTokens, w.MaxCompletionTokens, w.MaxOutputTokens, w.GenerationConfig.MaxOutputTokens)}
-	if m, ok := geminiModel(path); ok {
-		r.Model = m
-		r.Stream = strings.HasSuffix(path, ":streamGenerateContent")
+	})
+	if err != nil {
+		return Request{Request: r.Request}, err
 	}
 	return r, nil
-}
-
-// geminiModel extracts {model} from .../models/{model}:{method}.
-func geminiModel(path string) (string, bool) {
-	i := strings.LastIndex(path, "/models/")
-	if i < 0 {
-		return "", false
-	}
-	rest := path[i+len("/models/"):]
-	model, _, ok := strings.Cut(rest, ":")
-	return model, ok && model != ""
 }
 
 // Estimate is the tokens a request may consume before its usage is known:

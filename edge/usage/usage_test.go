@@ -1,8 +1,11 @@
 package usage
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/apimodel"
 )
 
 func TestForceIncludeUsage(t *testing.T) {
@@ -23,11 +26,11 @@ func TestForceIncludeUsage(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
-	r, _ := Inspect("/v1/chat/completions", []byte(`{"model":"gpt-4o","stream":true,"max_completion_tokens":50}`), true)
+	r, _ := Inspect("openai", "/v1/chat/completions", []byte(`{"model":"gpt-4o","stream":true,"max_completion_tokens":50}`))
 	if r.Model != "gpt-4o" || !r.Stream || r.MaxOutput != 50 || r.IncludeUsage {
 		t.Errorf("openai: %+v", r)
 	}
-	r, _ = Inspect("/v1beta/models/gemini-2.5-flash:streamGenerateContent", []byte(`{"generationConfig":{"maxOutputTokens":7}}`), true)
+	r, _ = Inspect("gemini", "/v1beta/models/gemini-2.5-flash:streamGenerateContent", []byte(`{"generationConfig":{"maxOutputTokens":7}}`))
 	if r.Model != "gemini-2.5-flash" || !r.Stream || r.MaxOutput != 7 {
 		t.Errorf("gemini: %+v", r)
 	}
@@ -181,26 +184,27 @@ func TestMeterLargeJSONKeepsOnlyTheTail(t *testing.T) {
 	}
 }
 
-// TestInspectValidates: a body declared as JSON must parse; one that is
-// valid JSON of another shape, or not declared as JSON, is not an error.
-func TestInspectValidates(t *testing.T) {
+// TestInspectErrors: Inspect reports apimodel's errors, and nothing read
+// from a body it could not read counts.
+func TestInspectErrors(t *testing.T) {
 	for _, tc := range []struct {
-		body     string
-		declared bool
-		wantErr  bool
+		body string
+		want error
 	}{
-		{`{"model": "gpt-4o", "messages": [`, true, true},
-		{`{"model": "gpt-4o"} trailing`, true, true},
-		{`not json`, true, true},
-		{`{"model": "gpt-4o", "messages": [`, false, false},
-		{`[1, 2]`, true, false},
-		{`{"model": 5}`, true, false},
-		{` {"model": "gpt-4o"}`, true, false},
-		{``, true, false},
+		{`{"model": "gpt-4o", "messages": [`, apimodel.ErrNotJSON},
+		{`{"model": "gpt-4o"} trailing`, apimodel.ErrNotJSON},
+		{`not json`, apimodel.ErrNotJSON},
+		{`[1, 2]`, apimodel.ErrNotJSON},
+		{`{"model": 5}`, apimodel.ErrBadModel},
+		{` {"model": "gpt-4o", "max_tokens": "x"}`, nil},
+		{``, nil},
 	} {
-		_, err := Inspect("/v1/chat/completions", []byte(tc.body), tc.declared)
-		if (err != nil) != tc.wantErr {
-			t.Errorf("Inspect(%q, declared %v) error = %v, want error %v", tc.body, tc.declared, err, tc.wantErr)
+		r, err := Inspect("openai", "/v1/chat/completions", []byte(tc.body))
+		if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
+			t.Errorf("Inspect(%q) error = %v, want %v", tc.body, err, tc.want)
+		}
+		if err != nil && r != (Request{}) {
+			t.Errorf("Inspect(%q) = %+v with error %v", tc.body, r, err)
 		}
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
 
 	"github.com/strait/strait/edge/usage"
 )
@@ -55,6 +57,24 @@ type DB struct {
 	pending map[string]*Row // by key
 	stop    context.CancelFunc
 	done    chan struct{}
+	log     *zap.Logger
+
+	// What went wrong since Open (Stats), and the last flush's error (Err).
+	flushFailures, rowsDropped, rowsUnreadable atomic.Int64
+	lastErr                                    atomic.Pointer[error]
+}
+
+// Stats counts the store's failures since it was opened.
+type Stats struct {
+	// FlushFailures counts flushes whose transaction failed: nothing was
+	// written, the rows stay pending for the next flush.
+	FlushFailures int64
+	// RowsDropped counts rows the store refused (a key or value it cannot
+	// hold); they were logged and dropped so that other rows are saved.
+	RowsDropped int64
+	// RowsUnreadable counts stored rows that did not decode; a flush
+	// replaced them, a query skipped them.
+	RowsUnreadable int64
 }
 
 // FlushInterval is how often pending usage is written: the most a crash
@@ -63,7 +83,11 @@ const FlushInterval = time.Second
 
 // Open opens (creating) the store at path and starts the flusher. The file
 // is locked: a second process opening it waits up to timeout, then fails.
-func Open(path string, timeout time.Duration) (*DB, error) {
+// log (nil means none) receives the rows the store could not keep.
+func Open(path string, timeout time.Duration, log *zap.Logger) (*DB, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if err != nil {
 		return nil, fmt.Errorf("usage store %s: %w", path, err)
@@ -76,7 +100,7 @@ func Open(path string, timeout time.Duration) (*DB, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &DB{db: db, pending: map[string]*Row{}, stop: cancel, done: make(chan struct{})}
+	d := &DB{db: db, pending: map[string]*Row{}, stop: cancel, done: make(chan struct{}), log: log.Named("usagedb")}
 	go d.flushLoop(ctx)
 	return d, nil
 }
@@ -90,7 +114,9 @@ func (d *DB) flushLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			_ = d.Flush() // a failed write keeps the rows pending for the next tick
+			if err := d.Flush(); err != nil { // the rows stay pending for the next tick
+				d.log.Error("writing usage failed; retrying", zap.Error(err))
+			}
 		}
 	}
 }
@@ -141,7 +167,11 @@ func (row *Row) merge(o *Row) {
 	row.Cost += o.Cost
 }
 
-// Flush writes pending rows now, in one transaction.
+// Flush writes pending rows now, in one transaction. A row the store
+// refuses is logged and dropped, so that one bad row (a client-controlled
+// string too large for a key) cannot stop usage saving for everyone; when
+// the transaction itself fails, every row stays pending and the error is
+// returned (and reported by Err until a flush succeeds).
 func (d *DB) Flush() error {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
@@ -150,30 +180,23 @@ func (d *DB) Flush() error {
 	d.pending = map[string]*Row{}
 	d.mu.Unlock()
 	if len(batch) == 0 {
-		return nil
+		return d.setErr(nil)
 	}
+	var refused []string
 	err := d.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDaily)
 		for k, row := range batch {
-			merged := *row
-			if old := b.Get([]byte(k)); old != nil {
-				var prev Row
-				if err := json.Unmarshal(old, &prev); err != nil {
-					return fmt.Errorf("usage row %q: %w", k, err)
-				}
-				merged.merge(&prev)
-			}
-			v, err := json.Marshal(&merged)
-			if err != nil {
-				return err
-			}
-			if err := b.Put([]byte(k), v); err != nil {
-				return err
+			if err := d.put(b, k, row); err != nil {
+				d.log.Error("usage row dropped: the store refused it", zap.String("day", row.Day),
+					zap.String("client", row.Client), zap.Int("model_bytes", len(row.Model)), zap.Int64("requests", row.Requests),
+					zap.Int64("tokens", row.Usage.Total()), zap.Float64("cost_usd", row.Cost), zap.Error(err))
+				refused = append(refused, k)
 			}
 		}
 		return nil
 	})
 	if err != nil { // put the batch back so nothing is lost
+		d.flushFailures.Add(1)
 		d.mu.Lock()
 		for k, row := range batch {
 			if p, ok := d.pending[k]; ok {
@@ -182,8 +205,47 @@ func (d *DB) Flush() error {
 			d.pending[k] = row
 		}
 		d.mu.Unlock()
+		return d.setErr(err)
 	}
+	d.rowsDropped.Add(int64(len(refused)))
+	return d.setErr(nil)
+}
+
+// put adds row to the stored row at k.
+func (d *DB) put(b *bolt.Bucket, k string, row *Row) error {
+	merged := *row
+	if old := b.Get([]byte(k)); old != nil {
+		var prev Row
+		if err := json.Unmarshal(old, &prev); err != nil {
+			d.rowsUnreadable.Add(1)
+			d.log.Error("stored usage row unreadable; replacing it", zap.Int("key_bytes", len(k)), zap.Error(err))
+		} else {
+			merged.merge(&prev)
+		}
+	}
+	v, err := json.Marshal(&merged)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(k), v)
+}
+
+func (d *DB) setErr(err error) error {
+	d.lastErr.Store(&err)
 	return err
+}
+
+// Err is the last flush's error: nil while the store writes.
+func (d *DB) Err() error {
+	if p := d.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Stats returns the failure counts since Open.
+func (d *DB) Stats() Stats {
+	return Stats{FlushFailures: d.flushFailures.Load(), RowsDropped: d.rowsDropped.Load(), RowsUnreadable: d.rowsUnreadable.Load()}
 }
 
 // Filter selects rows: days in [From, To] (inclusive, 2006-01-02; empty
@@ -216,7 +278,9 @@ func (d *DB) Query(f Filter) ([]Row, error) {
 			}
 			var r Row
 			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("usage row %q: %w", k, err)
+				d.rowsUnreadable.Add(1)
+				d.log.Error("stored usage row unreadable; skipped", zap.Int("key_bytes", len(k)), zap.Error(err))
+				continue
 			}
 			if f.match(&r) {
 				rows[string(k)] = &r

@@ -69,20 +69,6 @@ var requestEncoders = map[Dialect]func(*Request) (path, query string, body []byt
 	Gemini:    encodeGeminiRequest,
 }
 
-// ModelOf extracts the model a client request names: the body's "model",
-// or the {model} of a Gemini path.
-func ModelOf(d Dialect, path string, body []byte) string {
-	if d == Gemini {
-		m, _, _ := strings.Cut(strings.TrimPrefix(path[strings.LastIndex(path, "/models/")+len("/models/"):], ""), ":")
-		return m
-	}
-	var v struct {
-		Model string `json:"model"`
-	}
-	_ = json.Unmarshal(body, &v)
-	return v.Model
-}
-
 // mustJSON marshals values this package built from plain types; HTML
 // characters stay as they are, like the providers send them.
 func mustJSON(v any) []byte {

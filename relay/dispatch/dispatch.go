@@ -129,7 +129,12 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		return
 	}
 	in := upstream.ParseInbound(h, body)
-	rt, err := reg.Resolve(h.Family, h.Provider, in.Model)
+	model, bad := routedModel(h, in)
+	if bad != nil {
+		x.finish(*bad)
+		return
+	}
+	rt, err := reg.Resolve(h.Family, h.Provider, model)
 	var served []upstream.Target
 	if isListing(h) {
 		if served = reg.Served(h.Family); len(served) > 0 && (err != nil || reg.Strict()) {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/apimodel"
 	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/relay/upstream"
 )
@@ -97,6 +98,19 @@ type result struct {
 // dispatcher and reads everything the dispatcher answers.
 func (r *rig) do(family, path string, header http.Header, body string) result {
 	r.t.Helper()
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set("Content-Type", "application/json")
+	// The model, as the edge reads it and sends it along.
+	m, _ := apimodel.Parse(family, path, []byte(body), nil)
+	return r.send(&proto.RequestHeader{ID: "t", Family: family, Method: "POST", Path: path,
+		Header: header, BodyLen: int64(len(body)), Model: m.Model}, body)
+}
+
+// send sends h and body as they are (the edge's part) and reads the answer.
+func (r *rig) send(h *proto.RequestHeader, body string) result {
+	r.t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		r.t.Fatal(err)
@@ -118,12 +132,7 @@ func (r *rig) do(family, path string, header http.Header, body string) result {
 	defer c.Close()
 	start := time.Now()
 	w := proto.NewWriter(c)
-	if header == nil {
-		header = http.Header{}
-	}
-	header.Set("Content-Type", "application/json")
-	if err := w.WriteRequest(&proto.RequestHeader{ID: "t", Family: family, Method: "POST", Path: path,
-		Header: header, BodyLen: int64(len(body))}); err != nil {
+	if err := w.WriteRequest(h); err != nil {
 		r.t.Fatal(err)
 	}
 	_, _ = w.Write([]byte(body))

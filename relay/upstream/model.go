@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/apimodel"
 )
 
 // Inbound is a client request as the relay reads it once: the header the
@@ -22,40 +23,19 @@ type Inbound struct {
 	Model string
 	// Stream is true for "stream": true and Gemini's streamGenerateContent.
 	Stream bool
+	// ModelErr is apimodel's error when the model could not be read:
+	// ErrNotJSON for a body that is not a JSON object (multipart uploads;
+	// the provider judges those), ErrBadModel for one no route can judge.
+	ModelErr error
 	// modelInPath is set when Model came from a Gemini path.
 	modelInPath bool
 }
 
-// ParseInbound finds the model and stream flag of a request. It never
-// fails: a body that is not JSON (multipart uploads) simply names no model,
-// and the provider judges it.
+// ParseInbound finds the model and stream flag of a request with the
+// parser the edge used to judge it (proto/apimodel).
 func ParseInbound(h *proto.RequestHeader, body []byte) *Inbound {
-	in := &Inbound{Header: h, Body: body}
-	if m, method, ok := geminiModel(h.Path); ok && h.Family == string(Gemini) {
-		in.Model, in.modelInPath = m, true
-		in.Stream = method == "streamGenerateContent"
-		return in
-	}
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '{' {
-		var v struct {
-			Model  string `json:"model"`
-			Stream bool   `json:"stream"`
-		}
-		if json.Unmarshal(body, &v) == nil {
-			in.Model, in.Stream = v.Model, v.Stream
-		}
-	}
-	return in
-}
-
-// geminiModel splits /v1beta/models/{model}:{method} (also /v1/..., and
-// GET /v1beta/models/{model} without a method).
-func geminiModel(p string) (model, method string, ok bool) {
-	model, method, ok = proto.GeminiModelPath(p)
-	if ok && strings.HasPrefix(p, "/v1/") && method == "" {
-		return "", "", false // OpenAI's GET /v1/models/{id}: the edge's Gemini family uses a method
-	}
-	return model, method, ok
+	r, err := apimodel.Parse(h.Family, h.Path, body, nil)
+	return &Inbound{Header: h, Body: body, Model: r.Model, Stream: r.Stream, ModelErr: err, modelInPath: r.InPath}
 }
 
 // withModel returns the request's path and body with the model replaced.

@@ -150,7 +150,7 @@ func (s *Server) openStores(f *File) error {
 		if err := os.MkdirAll(f.DataDir, 0o700); err != nil {
 			return fmt.Errorf("data_dir: %w", err)
 		}
-		db, err := usagedb.Open(f.UsagePath(), 5*time.Second)
+		db, err := usagedb.Open(f.UsagePath(), 5*time.Second, s.log)
 		if err != nil {
 			return err
 		}

@@ -69,7 +69,7 @@ func fetchReport(f *File, q url.Values) (*edge.Report, error) {
 			return nil, err
 		}
 	}
-	db, err := usagedb.Open(f.UsagePath(), time.Second)
+	db, err := usagedb.Open(f.UsagePath(), time.Second, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w (a running edge locks the store: set admin_listen to read usage from it)", err)
 	}

@@ -1,0 +1,191 @@
+// Package apimodel reads which model an API request names. It is the one
+// parser of the model that the edge (allow-lists, budgets, prices) and the
+// relay (routing) share: when two parsers read the same request, a request
+// crafted to be read differently by each passes the edge's policy as one
+// model and reaches the provider as another. The edge sends the model it
+// read in the tunnel's request header; the relay reads the body again with
+// this parser and refuses a body that disagrees.
+//
+// The parser is strict where providers and Go's encoding/json differ: member
+// names match exactly (encoding/json matches "Model" and "MODEL" too), a
+// second "model" member is an error (parsers differ on which one wins), and
+// nothing may follow the object.
+package apimodel
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/strait/strait/proto"
+)
+
+// MaxLen is the longest model name accepted. Model names are client input
+// that reaches storage keys, logs and metric labels; real ones are under
+// 100 bytes.
+const MaxLen = 256
+
+// Gemini is the family whose model is named in the path.
+const Gemini = "gemini"
+
+var (
+	// ErrNotJSON reports a non-empty body that is not one JSON object (a
+	// multipart upload, binary data, malformed JSON): it names no model
+	// this parser can read.
+	ErrNotJSON = errors.New("request body is not a JSON object")
+	// ErrBadModel reports a model that is there but unusable: not a
+	// string, named twice, or longer than MaxLen. Always a client error.
+	ErrBadModel = errors.New("invalid model")
+)
+
+// Request is what Parse found.
+type Request struct {
+	// Model is the body's top-level "model" or, for Gemini, the {model}
+	// of .../models/{model}:{method}; empty when the request names none.
+	Model string
+	// InPath is true when Model came from a Gemini path.
+	InPath bool
+	// Stream is "stream": true, or Gemini's streamGenerateContent.
+	Stream bool
+}
+
+// Visit receives the top-level members of the body other than "model" and
+// "stream" (for Gemini, other than "stream" and nothing else is special),
+// in order; value is the raw JSON and is valid only during the call.
+type Visit func(name string, value []byte)
+
+// Parse reads the model of a request of the given API family. It returns
+// ErrBadModel for a model no policy can judge, and ErrNotJSON for a body
+// that is not a JSON object; a Gemini path's model is returned even then.
+// An empty body is no error. visit, when not nil, sees the other members.
+func Parse(family, path string, body []byte, visit Visit) (Request, error) {
+	var r Request
+	if family == Gemini {
+		model, method, err := FromPath(path)
+		if err != nil {
+			return r, err
+		}
+		r.Model, r.InPath, r.Stream = model, model != "", method == "streamGenerateContent"
+	}
+	if len(bytes.TrimLeft(body, " \t\r\n")) == 0 {
+		return r, nil
+	}
+	fromPath := r
+	if err := parseBody(&r, body, visit); err != nil {
+		if errors.Is(err, ErrBadModel) {
+			return Request{}, err
+		}
+		return fromPath, err // nothing read from a broken body counts
+	}
+	return r, nil
+}
+
+func parseBody(r *Request, body []byte, visit Visit) error {
+	p := parser{r: r, visit: visit}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ErrNotJSON
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ErrNotJSON
+		}
+		p.name, _ = tok.(string)
+		if err := dec.Decode(&p); err != nil {
+			if errors.Is(err, ErrBadModel) {
+				return err
+			}
+			return ErrNotJSON
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return ErrNotJSON
+	}
+	if _, err := dec.Token(); err != io.EOF { // nothing after the object
+		return ErrNotJSON
+	}
+	return nil
+}
+
+// parser receives each member's value through json.Unmarshaler, so values
+// are checked by the decoder but never copied or decoded unless wanted.
+type parser struct {
+	r         *Request
+	visit     Visit
+	name      string
+	sawModel  bool
+	sawStream bool
+}
+
+// UnmarshalJSON handles the value of the member p.name.
+func (p *parser) UnmarshalJSON(v []byte) error {
+	switch {
+	case p.name == "model" && !p.r.InPath:
+		if p.sawModel {
+			return fmt.Errorf("%w: the body names \"model\" twice", ErrBadModel)
+		}
+		p.sawModel = true
+		if len(v) == 0 || v[0] != '"' {
+			return fmt.Errorf("%w: \"model\" is not a string", ErrBadModel)
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("%w: \"model\" is not a string", ErrBadModel)
+		}
+		if len(s) > MaxLen {
+			return tooLong(len(s))
+		}
+		p.r.Model = s
+	case p.name == "stream" && !p.r.InPath:
+		if p.sawStream {
+			return fmt.Errorf("%w: the body names \"stream\" twice", ErrBadModel)
+		}
+		p.sawStream = true
+		p.r.Stream = string(v) == "true"
+	case p.visit != nil:
+		p.visit(p.name, v)
+	}
+	return nil
+}
+
+func tooLong(n int) error {
+	return fmt.Errorf("%w: model name of %d bytes is longer than the limit of %d", ErrBadModel, n, MaxLen)
+}
+
+// FromPath splits a Gemini path /v1beta/models/{model}:{method} (also
+// /v1/... and /v1alpha/..., and GET .../models/{model} without a method)
+// with proto.GeminiModelPath, the reader the edge's family detection uses
+// too. A path under models/ that is not one model is ErrBadModel: what the
+// provider would make of it is not something a policy can judge. Other
+// paths name no model.
+func FromPath(p string) (model, method string, err error) {
+	if !proto.UnderGeminiModels(p) {
+		return "", "", nil
+	}
+	model, method, ok := proto.GeminiModelPath(p)
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("%w: %q is not a path to one model", ErrBadModel, Truncate(p))
+	case len(model) > MaxLen:
+		return "", "", tooLong(len(model))
+	}
+	return model, method, nil
+}
+
+// Truncate shortens a client-controlled string for a log line or an error
+// message: at most MaxLen bytes, cut on a rune boundary, marked with "…".
+func Truncate(s string) string {
+	if len(s) <= MaxLen {
+		return s
+	}
+	cut := MaxLen
+	for cut > 0 && !isRuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
