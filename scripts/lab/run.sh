@@ -21,7 +21,7 @@
 # LAB_BURST (mean loss run in packets for the extra burst-loss link, 0: none; default 4),
 # LAB_MEM_STREAMS ("1000 10000"), LAB_MEM_CONTENDERS ("strait-ws strait-quic"), LAB_NS (namespace
 # prefix, "lab"), LAB_CTL (linkem control address, 127.0.0.1:7099).
-# Link phase only: LAB_KEEPALIVE ("32 256"), LAB_BULK (1: the 10 MB bulk scenario on the first RTT's
+# Link phase only: LAB_KEEPALIVE ("32 256"; empty: none), LAB_BULK (1: the 10 MB bulk scenario on the first RTT's
 # links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
 # the host's). QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
@@ -315,7 +315,7 @@ case $phase in
   selftest) phase_selftest ;;
   smoke) LAB_BURST=0 phase_smoke ;;
   link)
-    concs=${LAB_CONCS:-1 32 256} keepalive=${LAB_KEEPALIVE:-32 256}
+    concs=${LAB_CONCS:-1 32 256} keepalive=${LAB_KEEPALIVE-32 256}
     [ "${LAB_BULK:-1}" = only ] && concs="" keepalive=""
     link_matrix "$concs" "${LAB_LOSSES:-0 0.01 0.03}" "${LAB_RTTS:-150 250}" "${LAB_CCS:-bbr reno}" \
       "${LAB_CONTENDERS:-direct nginx strait-ws strait-quic}" "$keepalive" "${LAB_BULK:-1}" ;;
