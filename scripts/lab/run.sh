@@ -24,7 +24,8 @@
 # Link phase only: LAB_KEEPALIVE ("32 256"; empty: none), LAB_BULK (1: the 10 MB bulk scenario on the first RTT's
 # links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
-# the host's). QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
+# the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default).
+# QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -100,6 +101,7 @@ listen: "$2"
 tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
+  ${LAB_SESSIONS:+sessions_per_relay: $LAB_SESSIONS}
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
   ca: $certs/ca.pem
