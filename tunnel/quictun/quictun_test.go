@@ -1,8 +1,11 @@
 package quictun
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +85,36 @@ func TestRefusedClientsAreLogged(t *testing.T) {
 			}
 			t.Fatalf("no refusal logged with %q: %v", tt.reason, logs.All())
 		})
+	}
+}
+
+// TestQlogWhenQLOGDIRSet: with QLOGDIR set, both ends of a session write a
+// qlog trace there, with the congestion metrics needed to diagnose a slow
+// link (window, bytes in flight, RTT).
+func TestQlogWhenQLOGDIRSet(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("QLOGDIR", dir)
+	p := conformancePair(t, tunneltest.PairOptions{})
+	if _, err := p.Client.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p.Client.Close()
+	p.Server.Close()
+	for _, side := range []string{"client", "server"} {
+		var trace []byte
+		// The trace is flushed when quic-go's connection loop ends, which
+		// may be just after Close returns: wait for it, bounded.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			files, _ := filepath.Glob(filepath.Join(dir, "*_"+side+".sqlog"))
+			if len(files) == 1 {
+				trace, _ = os.ReadFile(files[0])
+				if bytes.Contains(trace, []byte(`"transport:connection_closed"`)) {
+					break
+				}
+			}
+		}
+		if !bytes.Contains(trace, []byte(`"recovery:metrics_updated"`)) || !bytes.Contains(trace, []byte(`"congestion_window"`)) {
+			t.Errorf("%s: no qlog trace with congestion metrics in %s (%d bytes)", side, dir, len(trace))
+		}
 	}
 }
