@@ -24,7 +24,8 @@
 # Link phase only: LAB_KEEPALIVE ("32 256"; empty: none), LAB_BULK (1: the 10 MB bulk scenario on the first RTT's
 # links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
-# the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default).
+# the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
+# LAB_LINKEM_NICE (the emulator's nice value, -10).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -196,7 +197,10 @@ set_cc() { # cc: per-namespace default congestion control (new sockets only)
 }
 
 start_link() {
-  start linkem - "$bin/linkem" run --ns "$ns" --ctl "$ctl"
+  # The emulator runs at a higher priority than the servers it carries: on a
+  # busy host its own scheduling delay is added to the link's (linkem's
+  # "late" counters), and congestion controllers read it as queueing.
+  start linkem - nice -n "${LAB_LINKEM_NICE:--10}" "$bin/linkem" run --ns "$ns" --ctl "$ctl"
   for _ in $(seq 1 50); do
     "$bin/linkem" set --ctl "$ctl" >/dev/null 2>&1 && return 0
     sleep 0.1
