@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,4 +118,83 @@ func TestQlogWhenQLOGDIRSet(t *testing.T) {
 			t.Errorf("%s: no qlog trace with congestion metrics in %s (%d bytes)", side, dir, len(trace))
 		}
 	}
+}
+
+// TestCongestionOf: a QUIC session reports its sender's window, RTT and
+// packet counts once data has flowed; other sessions report nothing.
+func TestCongestionOf(t *testing.T) {
+	p := conformancePair(t, tunneltest.PairOptions{})
+	st, err := p.Client.OpenStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := p.Server.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := io.ReadFull(peer, make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c, ok := CongestionOf(p.Client)
+	if !ok || c.Window == 0 || c.SmoothedRTT <= 0 || c.MinRTT <= 0 || c.PacketsSent < 100 {
+		t.Fatalf("CongestionOf(edge) = %+v, %v; want a window, RTTs and >= 100 packets sent", c, ok)
+	}
+	if r := c.LossRate(); r < 0 || r > 1 {
+		t.Fatalf("LossRate = %v outside [0, 1]", r)
+	}
+	if _, ok := CongestionOf(nil); ok {
+		t.Fatal("CongestionOf(nil) reported a QUIC session")
+	}
+}
+
+func TestCongestionLossRate(t *testing.T) {
+	for _, tt := range []struct {
+		sent, lost uint64
+		want       float64
+	}{{0, 0, 0}, {200, 0, 0}, {200, 3, 0.015}} {
+		if got := (Congestion{PacketsSent: tt.sent, PacketsLost: tt.lost}).LossRate(); got != tt.want {
+			t.Errorf("LossRate(sent %d, lost %d) = %v, want %v", tt.sent, tt.lost, got, tt.want)
+		}
+	}
+}
+
+// TestSessionEndLogsCongestion: at debug level the edge logs what its
+// sender saw of the path when a session ends.
+func TestSessionEndLogsCongestion(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "quic-test")
+	ln, err := Listen(listenUDP(t), pki.ServerConfig(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if s, err := ln.Accept(t.Context()); err == nil {
+			<-s.Done()
+		}
+	}()
+	core, logs := observer.New(zap.DebugLevel)
+	d, _ := NewDialer(ln.Addr().String(), pki.ClientConfig(), Config{Logger: zap.New(core)})
+	s, err := d.Dial(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	<-s.Done()
+	// The log is written by an AfterFunc on the connection's end: wait for
+	// it, bounded.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if e := logs.FilterMessage("quic session ended").All(); len(e) == 1 {
+			m := e[0].ContextMap()
+			if m["relay"] != ln.Addr().String() || m["packets_sent"].(uint64) == 0 || m["cwnd_bytes"].(uint64) == 0 {
+				t.Fatalf("session end logged as %v", m)
+			}
+			return
+		}
+	}
+	t.Fatalf("no session end logged: %v", logs.All())
 }
