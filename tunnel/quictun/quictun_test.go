@@ -163,11 +163,12 @@ func TestCongestionLossRate(t *testing.T) {
 	}
 }
 
-// TestSessionEndLogsCongestion: at debug level the edge logs what its
+// TestSessionEndLogsCongestion: at debug level both ends log what their
 // sender saw of the path when a session ends.
 func TestSessionEndLogsCongestion(t *testing.T) {
 	pki := tunneltest.NewPKI(t, "quic-test")
-	ln, err := Listen(listenUDP(t), pki.ServerConfig(), Config{})
+	relayCore, relayLogs := observer.New(zap.DebugLevel)
+	ln, err := Listen(listenUDP(t), pki.ServerConfig(), Config{Logger: zap.New(relayCore)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,16 +186,26 @@ func TestSessionEndLogsCongestion(t *testing.T) {
 	}
 	s.Close()
 	<-s.Done()
-	// The log is written by an AfterFunc on the connection's end: wait for
-	// it, bounded.
+	for _, side := range []struct {
+		name     string
+		logs     *observer.ObservedLogs
+		key, val string
+	}{{"edge", logs, "relay", ln.Addr().String()}, {"relay", relayLogs, "peer", tunneltest.EdgeName}} {
+		if m := awaitEnded(t, side.logs); m[side.key] != side.val || m["packets_sent"].(uint64) == 0 || m["cwnd_bytes"].(uint64) == 0 {
+			t.Errorf("%s: session end logged as %v", side.name, m)
+		}
+	}
+}
+
+// awaitEnded returns the fields of the "quic session ended" entry. It is
+// written by an AfterFunc on the connection's end: wait for it, bounded.
+func awaitEnded(t *testing.T, logs *observer.ObservedLogs) map[string]any {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if e := logs.FilterMessage("quic session ended").All(); len(e) == 1 {
-			m := e[0].ContextMap()
-			if m["relay"] != ln.Addr().String() || m["packets_sent"].(uint64) == 0 || m["cwnd_bytes"].(uint64) == 0 {
-				t.Fatalf("session end logged as %v", m)
-			}
-			return
+			return e[0].ContextMap()
 		}
 	}
 	t.Fatalf("no session end logged: %v", logs.All())
+	return nil
 }
