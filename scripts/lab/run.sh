@@ -21,6 +21,12 @@
 # LAB_BURST (mean loss run in packets for the extra burst-loss link, 0: none; default 4),
 # LAB_MEM_STREAMS ("1000 10000"), LAB_MEM_CONTENDERS ("strait-ws strait-quic"), LAB_NS (namespace
 # prefix, "lab"), LAB_CTL (linkem control address, 127.0.0.1:7099).
+# Link phase only: LAB_KEEPALIVE ("32 256"; empty: none), LAB_BULK (1: the 10 MB bulk scenario on the first RTT's
+# links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
+# emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
+# the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
+# LAB_LINKEM_NICE (the emulator's nice value, -10).
+# QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -96,6 +102,7 @@ listen: "$2"
 tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
+  ${LAB_SESSIONS:+sessions_per_relay: $LAB_SESSIONS}
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
   ca: $certs/ca.pem
@@ -190,12 +197,29 @@ set_cc() { # cc: per-namespace default congestion control (new sockets only)
 }
 
 start_link() {
-  start linkem - "$bin/linkem" run --ns "$ns" --ctl "$ctl"
+  # The emulator runs at a higher priority than the servers it carries: on a
+  # busy host its own scheduling delay is added to the link's (linkem's
+  # "late" counters), and congestion controllers read it as queueing.
+  start linkem - nice -n "${LAB_LINKEM_NICE:--10}" "$bin/linkem" run --ns "$ns" --ctl "$ctl"
   for _ in $(seq 1 50); do
     "$bin/linkem" set --ctl "$ctl" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "linkem did not start: $(cat "$work/linkem.log")"; exit 1
+}
+
+# diag: with LAB_DIAG=1, cumulative drop counters: the emulator's (random
+# loss vs. its queue), each namespace's UDP counters (RcvbufErrors: socket
+# buffer overflows) and the kernel's input backlog (softnet) drops, which
+# /proc counts for the whole host.
+diag() {
+  [ "${LAB_DIAG:-0}" = 1 ] || return 0
+  echo "    linkem: $(curl -s --max-time 5 "http://$ctl/stats")"
+  local n
+  for n in "$dom" "$ovs"; do
+    echo "    $n udp: $(inns "$n" awk '/^Udp:/ {if (!h) {split($0, k); h=1} else for (i=2; i<=NF; i++) printf "%s=%s ", k[i], $i}' /proc/net/snmp)"
+  done
+  echo "    softnet drops (host, per CPU): $(cut -d' ' -f2 /proc/net/softnet_stat | tr '\n' ' ')"
 }
 
 header() {
@@ -215,13 +239,18 @@ link_matrix() {
   local cc rtt loss burst c conc reqs links
   for cc in $ccs; do
     set_cc "$cc"
-    start_stack "$dom" "$ovs" 10.77.0.2   # fresh sockets, so they use this cc
     links=""
     for rtt in $rtts; do for loss in $losses; do links+=" $rtt:$loss:0"; done; done
     [ "${LAB_BURST:-4}" != 0 ] && links+=" ${rtts##* }:${losses##* }:${LAB_BURST:-4}"
     for l in $links; do
       IFS=: read -r rtt loss burst <<<"$l"
       "$bin/linkem" set --ctl "$ctl" --delay "$((rtt / 2))ms" --loss "$loss" --burst "$burst" >/dev/null
+      # A fresh stack per link, started after the link is set: sessions and
+      # keep-alive connections opened over another link carry its RTT
+      # history. A QUIC connection never forgets its minimum RTT, and one
+      # taken over a 0 ms link made quic-go's hybrid slow start quit at the
+      # first 150 ms sample (README: QUIC bulk at 1.5 MB/s).
+      start_stack "$dom" "$ovs" 10.77.0.2   # fresh sockets, so they use this cc
       header "cc $cc, RTT ${rtt} ms, loss $loss (burst $burst)"
       for c in $contenders; do
         if [ "$c" = strait-quic ] && [ "$cc" != "${ccs%% *}" ]; then continue; fi # UDP: the TCP cc does not apply
@@ -230,16 +259,19 @@ link_matrix() {
         for conc in $concs; do
           reqs=$conc; [ "$conc" = 1 ] && reqs=3
           lg "$dom" "$labels" --url "$(url_of "$c")" --mode fresh --concurrency "$conc" --requests "$reqs"
+          diag
         done
         for conc in $keepalive; do
           lg "$dom" "$labels" --url "$(url_of "$c")" --mode keepalive --concurrency "$conc" --requests "$conc"
+          diag
         done
-        if [ "$bulk" = 1 ] && [ "$burst" = 0 ] && [ "$rtt" = "${rtts%% *}" ]; then
+        if [ "$bulk" != 0 ] && [ "$burst" = 0 ] && [ "$rtt" = "${rtts%% *}" ]; then
           lg "$dom" "$labels" --url "$(url_of "$c")" --mode fresh --kind bulk --concurrency 1 --requests 1 --timeout 30s
+          diag
         fi
       done
+      stop_servers 1
     done
-    stop_servers 1
   done
   stop_servers 0
 }
@@ -288,8 +320,11 @@ phase_smoke() {
 case $phase in
   selftest) phase_selftest ;;
   smoke) LAB_BURST=0 phase_smoke ;;
-  link) link_matrix "${LAB_CONCS:-1 32 256}" "${LAB_LOSSES:-0 0.01 0.03}" "${LAB_RTTS:-150 250}" "${LAB_CCS:-bbr reno}" \
-    "${LAB_CONTENDERS:-direct nginx strait-ws strait-quic}" "${LAB_KEEPALIVE:-32 256}" 1 ;;
+  link)
+    concs=${LAB_CONCS:-1 32 256} keepalive=${LAB_KEEPALIVE-32 256}
+    [ "${LAB_BULK:-1}" = only ] && concs="" keepalive=""
+    link_matrix "$concs" "${LAB_LOSSES:-0 0.01 0.03}" "${LAB_RTTS:-150 250}" "${LAB_CCS:-bbr reno}" \
+      "${LAB_CONTENDERS:-direct nginx strait-ws strait-quic}" "$keepalive" "${LAB_BULK:-1}" ;;
   loopback) phase_loopback ;;
   memory) phase_memory ;;
   all) phase_selftest; link_matrix "1 32 256" "0 0.01 0.03" "150 250" "bbr reno" "direct nginx strait-ws strait-quic" "32 256" 1

@@ -64,8 +64,25 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		udp.Close()
 		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
 	}
-	d.checked.Do(func() { checkBuffers(udp, d.cfg.Logger.Named("tunnel.quic"), zap.String("relay", d.addr)) })
-	return newSession(conn, func() { tr.Close(); udp.Close() }), nil
+	log := d.cfg.Logger.Named("tunnel.quic")
+	d.checked.Do(func() { checkBuffers(udp, log, zap.String("relay", d.addr)) })
+	s := newSession(conn, func() { tr.Close(); udp.Close() })
+	context.AfterFunc(conn.Context(), func() { logEnded(log, s, zap.String("relay", d.addr)) })
+	return s, nil
+}
+
+// logEnded records, at debug level, what a session's sender saw of the path
+// over its life: on a lossy border a loss rate of a few percent and a window
+// of a few dozen packets say the session was bounded by congestion control.
+func logEnded(log *zap.Logger, s *session, fields ...zap.Field) {
+	ce := log.Check(zap.DebugLevel, "quic session ended")
+	if ce == nil {
+		return
+	}
+	c, _ := CongestionOf(s)
+	ce.Write(append(fields, zap.Uint64("cwnd_bytes", c.Window), zap.Duration("srtt", c.SmoothedRTT),
+		zap.Duration("min_rtt", c.MinRTT), zap.Uint64("packets_sent", c.PacketsSent),
+		zap.Uint64("packets_lost", c.PacketsLost), zap.Float64("loss_rate", c.LossRate()))...)
 }
 
 // awaitWelcome waits for the relay's welcome. In TLS 1.3 the client's side

@@ -121,6 +121,11 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	sess := newSession(conn, l.sessionEnded)
 	l.log.Info("edge authenticated", zap.String("transport", "quic"),
 		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName))
+	// The relay sends the responses, so its side of a session is the one
+	// whose window bounds streaming throughput.
+	context.AfterFunc(conn.Context(), func() {
+		logEnded(l.log, sess, zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName))
+	})
 	return sess, nil
 }
 

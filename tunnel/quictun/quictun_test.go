@@ -1,8 +1,12 @@
 package quictun
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,4 +87,125 @@ func TestRefusedClientsAreLogged(t *testing.T) {
 			t.Fatalf("no refusal logged with %q: %v", tt.reason, logs.All())
 		})
 	}
+}
+
+// TestQlogWhenQLOGDIRSet: with QLOGDIR set, both ends of a session write a
+// qlog trace there, with the congestion metrics needed to diagnose a slow
+// link (window, bytes in flight, RTT).
+func TestQlogWhenQLOGDIRSet(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("QLOGDIR", dir)
+	p := conformancePair(t, tunneltest.PairOptions{})
+	if _, err := p.Client.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p.Client.Close()
+	p.Server.Close()
+	for _, side := range []string{"client", "server"} {
+		var trace []byte
+		// The trace is flushed when quic-go's connection loop ends, which
+		// may be just after Close returns: wait for it, bounded.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			files, _ := filepath.Glob(filepath.Join(dir, "*_"+side+".sqlog"))
+			if len(files) == 1 {
+				trace, _ = os.ReadFile(files[0])
+				if bytes.Contains(trace, []byte(`"transport:connection_closed"`)) {
+					break
+				}
+			}
+		}
+		if !bytes.Contains(trace, []byte(`"recovery:metrics_updated"`)) || !bytes.Contains(trace, []byte(`"congestion_window"`)) {
+			t.Errorf("%s: no qlog trace with congestion metrics in %s (%d bytes)", side, dir, len(trace))
+		}
+	}
+}
+
+// TestCongestionOf: a QUIC session reports its sender's window, RTT and
+// packet counts once data has flowed; other sessions report nothing.
+func TestCongestionOf(t *testing.T) {
+	p := conformancePair(t, tunneltest.PairOptions{})
+	st, err := p.Client.OpenStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Write(make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := p.Server.AcceptStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := io.ReadFull(peer, make([]byte, 256<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c, ok := CongestionOf(p.Client)
+	if !ok || c.Window == 0 || c.SmoothedRTT <= 0 || c.MinRTT <= 0 || c.PacketsSent < 100 {
+		t.Fatalf("CongestionOf(edge) = %+v, %v; want a window, RTTs and >= 100 packets sent", c, ok)
+	}
+	if r := c.LossRate(); r < 0 || r > 1 {
+		t.Fatalf("LossRate = %v outside [0, 1]", r)
+	}
+	if _, ok := CongestionOf(nil); ok {
+		t.Fatal("CongestionOf(nil) reported a QUIC session")
+	}
+}
+
+func TestCongestionLossRate(t *testing.T) {
+	for _, tt := range []struct {
+		sent, lost uint64
+		want       float64
+	}{{0, 0, 0}, {200, 0, 0}, {200, 3, 0.015}} {
+		if got := (Congestion{PacketsSent: tt.sent, PacketsLost: tt.lost}).LossRate(); got != tt.want {
+			t.Errorf("LossRate(sent %d, lost %d) = %v, want %v", tt.sent, tt.lost, got, tt.want)
+		}
+	}
+}
+
+// TestSessionEndLogsCongestion: at debug level both ends log what their
+// sender saw of the path when a session ends.
+func TestSessionEndLogsCongestion(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "quic-test")
+	relayCore, relayLogs := observer.New(zap.DebugLevel)
+	ln, err := Listen(listenUDP(t), pki.ServerConfig(), Config{Logger: zap.New(relayCore)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if s, err := ln.Accept(t.Context()); err == nil {
+			<-s.Done()
+		}
+	}()
+	core, logs := observer.New(zap.DebugLevel)
+	d, _ := NewDialer(ln.Addr().String(), pki.ClientConfig(), Config{Logger: zap.New(core)})
+	s, err := d.Dial(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	<-s.Done()
+	for _, side := range []struct {
+		name     string
+		logs     *observer.ObservedLogs
+		key, val string
+	}{{"edge", logs, "relay", ln.Addr().String()}, {"relay", relayLogs, "peer", tunneltest.EdgeName}} {
+		if m := awaitEnded(t, side.logs); m[side.key] != side.val || m["packets_sent"].(uint64) == 0 || m["cwnd_bytes"].(uint64) == 0 {
+			t.Errorf("%s: session end logged as %v", side.name, m)
+		}
+	}
+}
+
+// awaitEnded returns the fields of the "quic session ended" entry. It is
+// written by an AfterFunc on the connection's end: wait for it, bounded.
+func awaitEnded(t *testing.T, logs *observer.ObservedLogs) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if e := logs.FilterMessage("quic session ended").All(); len(e) == 1 {
+			return e[0].ContextMap()
+		}
+	}
+	t.Fatalf("no session end logged: %v", logs.All())
+	return nil
 }

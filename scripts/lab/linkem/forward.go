@@ -49,6 +49,7 @@ type direction struct {
 	queue    packetHeap
 	seq      uint64
 	overflow int64         // packets dropped because maxInFlight was reached
+	late     Lateness      // how far behind their departure times packets left
 	wake     chan struct{} // signals the writer that the queue's head may have changed
 	pool     sync.Pool
 }
@@ -98,8 +99,9 @@ func (d *direction) write(done <-chan struct{}) {
 		var next *packet
 		if len(d.queue) > 0 {
 			next = d.queue[0]
-			if !next.depart.After(time.Now()) {
+			if now := time.Now(); !next.depart.After(now) {
 				heap.Pop(&d.queue)
+				d.late.Observe(now.Sub(next.depart))
 				d.mu.Unlock()
 				_, _ = d.dst.Write(next.data) // a full or vanished device drops, like a wire would
 				b := next.data[:cap(next.data)]
@@ -128,8 +130,33 @@ func (d *direction) setParams(p Params) {
 	d.link.SetParams(p)
 }
 
-func (d *direction) stats() (Stats, int64) {
+func (d *direction) stats() (Stats, int64, Lateness) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.link.Stats(), d.overflow
+	return d.link.Stats(), d.overflow, d.late
+}
+
+// Lateness counts packets the writer sent after their departure time. On a
+// busy host the emulator's own scheduling adds delay the link model never
+// asked for; a congestion controller reads it as queueing (quic-go's hybrid
+// slow start leaves slow start at 16 ms above the minimum RTT), so a run
+// whose packets left late measured the host, not the link. (Delay before the
+// reader timestamps a packet is not seen here.)
+type Lateness struct {
+	Over1ms  int64   `json:"over_1ms"`
+	Over10ms int64   `json:"over_10ms"`
+	MaxMs    float64 `json:"max_ms"`
+}
+
+// Observe records one packet that left late by d (zero or more).
+func (l *Lateness) Observe(d time.Duration) {
+	if d > time.Millisecond {
+		l.Over1ms++
+	}
+	if d > 10*time.Millisecond {
+		l.Over10ms++
+	}
+	if ms := float64(d) / float64(time.Millisecond); ms > l.MaxMs {
+		l.MaxMs = ms
+	}
 }

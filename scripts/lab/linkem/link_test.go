@@ -167,3 +167,13 @@ func TestParamsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestLatenessCounts(t *testing.T) {
+	var l Lateness
+	for _, d := range []time.Duration{0, 500 * time.Microsecond, 2 * time.Millisecond, 25 * time.Millisecond} {
+		l.Observe(d)
+	}
+	if want := (Lateness{Over1ms: 2, Over10ms: 1, MaxMs: 25}); l != want {
+		t.Fatalf("Lateness = %+v, want %+v", l, want)
+	}
+}

@@ -131,19 +131,21 @@ func (e *emulator) stop() {
 }
 
 type statsReport struct {
-	Params   Params `json:"params"`
-	Out      Stats  `json:"dom_to_ovs"`
-	In       Stats  `json:"ovs_to_dom"`
-	Overflow int64  `json:"overflow_drops"`
+	Params   Params   `json:"params"`
+	Out      Stats    `json:"dom_to_ovs"`
+	In       Stats    `json:"ovs_to_dom"`
+	Overflow int64    `json:"overflow_drops"`
+	LateOut  Lateness `json:"dom_to_ovs_late"`
+	LateIn   Lateness `json:"ovs_to_dom_late"`
 }
 
 func (e *emulator) report() statsReport {
-	so, oo := e.out.stats()
-	si, oi := e.in.stats()
+	so, oo, lo := e.out.stats()
+	si, oi, li := e.in.stats()
 	e.out.mu.Lock()
 	p := e.out.link.Params()
 	e.out.mu.Unlock()
-	return statsReport{Params: p, Out: so, In: si, Overflow: oo + oi}
+	return statsReport{Params: p, Out: so, In: si, Overflow: oo + oi, LateOut: lo, LateIn: li}
 }
 
 func cmdRun(args []string) error {
