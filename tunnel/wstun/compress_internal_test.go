@@ -216,5 +216,3 @@ func BenchmarkDeflateEvent(b *testing.B) {
 		})
 	}
 }
-
-
