@@ -67,13 +67,13 @@ const deflateLevel = 7
 // receiver.
 var syncTail = []byte{0, 0, 0xff, 0xff}
 
-// validCompression checks a Config.Compression value.
-func validCompression(v string) error {
+// ValidCompression checks a Config.Compression value.
+func ValidCompression(v string) error {
 	switch v {
 	case "", CompressionDeflate, CompressionOff:
 		return nil
 	}
-	return fmt.Errorf("wstun: compression %q: want %q or %q", v, CompressionDeflate, CompressionOff)
+	return fmt.Errorf("compression %q: want %q or %q", v, CompressionDeflate, CompressionOff)
 }
 
 // compressOffer is the dialer's upgrade request header: the offer, or nil

@@ -70,8 +70,8 @@ func (c Config) withDefaults() Config {
 // only ALPN protocol because gorilla upgrades over HTTP/1.1.
 func prepare(cfg Config, tlsConfig *tls.Config) (Config, *yamux.Config, *tls.Config, error) {
 	cfg = cfg.withDefaults()
-	if err := validCompression(cfg.Compression); err != nil {
-		return cfg, nil, nil, err
+	if err := ValidCompression(cfg.Compression); err != nil {
+		return cfg, nil, nil, fmt.Errorf("wstun: %w", err)
 	}
 	ycfg, err := cfg.yamuxConfig()
 	if err != nil {
