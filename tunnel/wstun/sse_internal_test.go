@@ -3,8 +3,10 @@ package wstun
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -38,11 +40,29 @@ func sseStreams(tb testing.TB, fam family, n, tokens int) [][][]byte {
 	tb.Helper()
 	srv := httptest.NewServer(fakeprovider.New(fakeprovider.Config{Tokens: tokens}))
 	defer srv.Close()
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(tokens)))
 	out := make([][][]byte, n)
 	for i := range out {
 		out[i] = sseEvents(tb, srv, fam)
+		for j, ev := range out[i] {
+			out[i][j] = fakeToken.ReplaceAllFunc(ev, func([]byte) []byte { return word(rng) })
+		}
 	}
 	return out
+}
+
+// fakeToken is the fake provider's text ("tok0", "tok1", …), which would
+// compress far better than a model's: each is replaced by a random word.
+var fakeToken = regexp.MustCompile(`tok[0-9]+`)
+
+// word returns 2 to 9 random lowercase letters: an upper bound on what real
+// text costs, which repeats itself more than that.
+func word(rng *rand.Rand) []byte {
+	b := make([]byte, 2+rng.IntN(8))
+	for i := range b {
+		b[i] = 'a' + byte(rng.IntN(26))
+	}
+	return b
 }
 
 // sseEvents makes one streaming request to srv and splits the answer into
