@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -192,5 +193,39 @@ func BenchmarkTunnelBytes(b *testing.B) {
 				b.ReportMetric(float64(client)/float64(b.N*events), "client-B/event")
 			})
 		}
+	}
+}
+
+// BenchmarkBulkIncompressible is the cost of compression where it cannot
+// help: one stream carrying random bytes, through a real session pair.
+func BenchmarkBulkIncompressible(b *testing.B) {
+	data := make([]byte, 4<<20)
+	rand.NewChaCha8([32]byte{}).Read(data)
+	for _, compression := range []string{CompressionDeflate, CompressionOff} {
+		b.Run(compression, func(b *testing.B) {
+			p := newSSEPair(b, compression)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
+				st, err := p.edge.OpenStream(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				go func() {
+					st.Write(data)
+					st.CloseWrite()
+				}()
+				rst, err := p.relay.AcceptStream(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := io.Copy(io.Discard, rst); err != nil || n != int64(len(data)) {
+					b.Fatalf("relay read %d bytes, %v", n, err)
+				}
+				rst.Close()
+				st.Close()
+				cancel()
+			}
+		})
 	}
 }
