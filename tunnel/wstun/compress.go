@@ -167,17 +167,31 @@ func newDeflater() *deflater {
 // message compresses head and body as one message and returns it; it is
 // valid until the next call.
 func (d *deflater) message(head, body []byte) ([]byte, error) {
-	d.buf.Reset()
-	if _, err := d.fw.Write(head); err != nil {
+	if err := d.add(head); err != nil {
 		return nil, err
 	}
-	if _, err := d.fw.Write(body); err != nil {
+	if err := d.add(body); err != nil {
 		return nil, err
 	}
+	return d.take()
+}
+
+// add compresses p into the current message. A writer that batches several
+// yamux frames into one message adds each, then takes the message once.
+func (d *deflater) add(p []byte) error {
+	_, err := d.fw.Write(p)
+	return err
+}
+
+// take ends the current message with a sync flush and returns it without
+// the flush's tail; it is valid until the next add. Every byte added so far
+// decodes from the messages taken.
+func (d *deflater) take() ([]byte, error) {
 	if err := d.fw.Flush(); err != nil {
 		return nil, err
 	}
 	msg := d.buf.Bytes()
+	d.buf.Reset() // keeps the storage: msg is valid until the next add overwrites it
 	if !bytes.HasSuffix(msg, syncTail) {
 		return nil, errors.New("wstun: deflate flush without its sync marker")
 	}
