@@ -31,6 +31,7 @@ package wstun
 // decompressor about 50 KiB. Nothing is kept per stream.
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -199,38 +200,123 @@ func (d *deflater) take() ([]byte, error) {
 }
 
 // inflater decompresses incoming messages: one DEFLATE stream spread over
-// all of them. Only the connection's single reader uses it.
+// the compressed ones, raw messages in between passed through. Only the
+// connection's single reader uses it.
+//
+// A raw message may only come where the DEFLATE stream is between pieces, so
+// the inflater, not the decompressor, fetches each next message and looks at
+// its first byte. It knows the decompressor is between pieces when the
+// current piece and its tail went into the decompressor's input buffer (br)
+// and that buffer is empty again: the decompressor returns a piece's last
+// bytes only once it has read the tail's stored block, and out is large
+// enough to take everything it has decoded (at most its 32 KiB window).
 type inflater struct {
-	src messages
-	fr  io.ReadCloser
+	src   messages
+	br    *bufio.Reader // the decompressor's input, so its fill level is known
+	fr    io.ReadCloser
+	out   []byte // decoded bytes not yet returned: out[pos:end]
+	pos   int
+	end   int
+	raw   io.Reader // the rest of a raw message, when one is being read
+	stats *Stats
 }
 
 // newInflater reads messages from next, which returns the payload of the
 // next binary message.
 func newInflater(next func() (io.Reader, error), stats *Stats) *inflater {
-	in := &inflater{src: messages{next: next, stats: stats}}
-	in.fr = flate.NewReader(&in.src)
+	in := &inflater{src: messages{next: next, stats: stats}, out: make([]byte, 32<<10), stats: stats}
+	in.br = bufio.NewReaderSize(&in.src, 4<<10)
+	in.fr = flate.NewReader(in.br)
 	return in
 }
 
 func (in *inflater) Read(p []byte) (int, error) {
-	n, err := in.fr.Read(p)
-	in.src.stats.received(n, 0)
-	return n, err
+	for {
+		switch {
+		case in.raw != nil:
+			n, err := in.raw.Read(p)
+			in.stats.received(n, n)
+			if err == io.EOF {
+				in.raw, err = nil, nil
+			}
+			if n > 0 || err != nil {
+				return n, err
+			}
+		case in.pos < in.end:
+			n := copy(p, in.out[in.pos:in.end])
+			in.pos += n
+			in.stats.received(n, 0)
+			return n, nil
+		case in.src.idle() && in.br.Buffered() == 0:
+			raw, err := in.src.advance()
+			if err != nil {
+				return 0, err
+			}
+			in.raw = raw
+		default:
+			n, err := in.fr.Read(in.out)
+			in.pos, in.end = 0, n
+			if n == 0 && err != nil {
+				return 0, err
+			}
+		}
+	}
 }
 
-// messages is the byte stream the decompressor reads: each message's
-// payload followed by the sync tail its sender cut.
+// rawMarker leads a message sent without compression. It has bit 0 set,
+// which for a compressed message would be the first block's BFINAL: never
+// set, as the stream is never closed.
+const rawMarker = 0x01
+
+// errRawInPiece is a raw message where the rest of a compressed piece was
+// due: the peer broke the framing.
+var errRawInPiece = errors.New("wstun: raw message inside a compressed piece")
+
+// messages is the byte stream the decompressor reads: each compressed
+// message's payload followed by the sync tail its sender cut.
 type messages struct {
 	next  func() (io.Reader, error)
 	stats *Stats
-	cur   io.Reader // payload of the current message; nil between messages
+	first [1]byte   // the payload's first byte, read to tell raw from compressed
+	head  []byte    // first, while not yet delivered
+	cur   io.Reader // the rest of the current payload; nil between messages
 	tail  int       // bytes of syncTail still to deliver after cur
+}
+
+// idle reports whether every byte of the last message was delivered.
+func (m *messages) idle() bool { return len(m.head) == 0 && m.cur == nil && m.tail == 0 }
+
+// advance fetches the next message. A raw one is returned, without its
+// marker, for the caller to pass through; a compressed one becomes the
+// decompressor's input.
+func (m *messages) advance() (raw io.Reader, err error) {
+	for {
+		r, err := m.next()
+		if err != nil {
+			return nil, err
+		}
+		n, err := io.ReadFull(r, m.first[:])
+		m.stats.received(0, n)
+		switch {
+		case err == io.EOF:
+			continue // empty: nothing to deliver
+		case err != nil:
+			return nil, err
+		case m.first[0]&rawMarker != 0:
+			return r, nil
+		}
+		m.head, m.cur, m.tail = m.first[:], r, len(syncTail)
+		return nil, nil
+	}
 }
 
 func (m *messages) Read(p []byte) (int, error) {
 	for {
 		switch {
+		case len(m.head) > 0:
+			n := copy(p, m.head)
+			m.head = m.head[n:]
+			return n, nil
 		case m.cur != nil:
 			n, err := m.cur.Read(p)
 			m.stats.received(0, n)
@@ -245,13 +331,39 @@ func (m *messages) Read(p []byte) (int, error) {
 			m.tail -= n
 			return n, nil
 		default:
-			r, err := m.next()
+			// The decompressor wants more than a whole piece: the sender
+			// split a piece over messages, which the stream allows.
+			raw, err := m.advance()
 			if err != nil {
 				return 0, err
 			}
-			m.cur, m.tail = r, len(syncTail)
+			if raw != nil {
+				return 0, errRawInPiece
+			}
 		}
 	}
+}
+
+// incompressible guesses from a sample whether compressing body would save
+// little: more than half of all byte values among 256 bytes from its middle
+// (random or already compressed data shows about 160, JSON and text under
+// 100, base64 at most 64). Small bodies are always compressed: they are the
+// events, and their back-references are the point.
+func incompressible(body []byte) bool {
+	const sample = 256
+	if len(body) < 4*sample {
+		return false
+	}
+	var seen [256]bool
+	distinct := 0
+	mid := len(body)/2 - sample/2
+	for _, b := range body[mid : mid+sample] {
+		if !seen[b] {
+			seen[b] = true
+			distinct++
+		}
+	}
+	return distinct > sample/2
 }
 
 // negotiated applies the outcome of the handshake to c: byte counting, and
@@ -290,12 +402,32 @@ func (c *wsConn) readCompressed(p []byte) (int, error) {
 	return n, err
 }
 
-// writeCompressed sends head and body as one compressed message.
+// writeCompressed sends head and body as one compressed message, or as a
+// raw one when body looks incompressible: compressing random bytes costs
+// about six times the CPU of sending them and saves nothing.
 func (c *wsConn) writeCompressed(head, body []byte) error {
+	if incompressible(body) {
+		return c.writeRaw(head, body)
+	}
 	msg, err := c.z.message(head, body)
 	if err != nil {
 		return err
 	}
 	c.stats.sent(len(head)+len(body), len(msg))
 	return c.ws.WriteMessage(websocket.BinaryMessage, msg)
+}
+
+// writeRaw sends head and body uncompressed, after rawMarker.
+func (c *wsConn) writeRaw(head, body []byte) error {
+	w, err := c.ws.NextWriter(websocket.BinaryMessage)
+	if err != nil {
+		return err
+	}
+	for _, p := range [...][]byte{{rawMarker}, head, body} {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	c.stats.sent(len(head)+len(body), 1+len(head)+len(body))
+	return w.Close()
 }

@@ -2,6 +2,7 @@ package wstun
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"io"
 	"math/rand/v2"
@@ -36,9 +37,15 @@ func (c *codec) next() (io.Reader, error) {
 	return &c.rd, nil
 }
 
-// send compresses one write (head may be nil) into a queued message.
+// send turns one write (head may be nil) into a queued message as
+// wsConn.writeCompressed does: raw when body looks incompressible.
 func (c *codec) send(tb testing.TB, head, body []byte) int {
 	tb.Helper()
+	if incompressible(body) {
+		msg := append(append([]byte{rawMarker}, head...), body...)
+		c.queue = append(c.queue, msg)
+		return len(msg)
+	}
 	msg, err := c.d.message(head, body)
 	if err != nil {
 		tb.Fatalf("compress: %v", err)
@@ -94,6 +101,12 @@ func TestDeflateRoundTrip(t *testing.T) {
 			{nil, random(3)}, {yamuxHeader(1, 65536), nil}, {nil, random(70 << 10)}, {nil, event},
 			{nil, random(1)}, {nil, bytes.Repeat(event, 300)}, {nil, random(33 << 10)}}},
 		{"empty write", []write{{nil, nil}, {nil, []byte("after")}}},
+		// Incompressible bodies travel raw, outside the DEFLATE stream, between
+		// compressed pieces whose back-references must still resolve.
+		{"raw between compressed", []write{
+			{nil, event}, {yamuxHeader(yamuxTypeData, 8<<10), random(8 << 10)}, {nil, event},
+			{nil, random(100 << 10)}, {nil, random(100 << 10)}, {nil, event}, {nil, bytes.Repeat(event, 100)},
+			{nil, random(2 << 10)}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,5 +227,31 @@ func BenchmarkDeflateEvent(b *testing.B) {
 			b.ReportMetric(float64(wire)/float64(payload), "wire/payload")
 			b.ReportMetric(float64(payload)/float64(b.N), "payload-B/op")
 		})
+	}
+}
+
+// TestIncompressible checks the guess that sends a body raw: random bytes
+// yes; SSE, JSON, text, base64 and small bodies no.
+func TestIncompressible(t *testing.T) {
+	random := make([]byte, 64<<10)
+	rand.NewChaCha8([32]byte{7}).Read(random)
+	b64 := make([]byte, base64.StdEncoding.EncodedLen(len(random)))
+	base64.StdEncoding.Encode(b64, random)
+	event := []byte(`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hello"}}` + "\n\n")
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want bool
+	}{
+		{"random", random, true},
+		{"small random", random[:900], false},
+		{"events", bytes.Repeat(event, 100), false},
+		{"text", []byte(strings.Repeat("the quick brown fox jumps over the lazy dog ", 100)), false},
+		{"base64 of random", b64, false},
+		{"zeros", make([]byte, 8<<10), false},
+	} {
+		if got := incompressible(tc.body); got != tc.want {
+			t.Errorf("%s: incompressible = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
