@@ -14,7 +14,9 @@ package wstun
 // wsConn.Write) compresses to, ended by a sync flush so that the message
 // decodes in full on arrival: no event waits for the next. As in
 // permessage-deflate (RFC 7692 §7.2.1), the flush's constant tail 00 00 ff ff
-// is not sent; the receiver puts it back. Unlike permessage-deflate as
+// is not sent; the receiver puts it back. A body that looks incompressible
+// (see incompressible) goes instead as a raw message led by rawMarker,
+// outside the DEFLATE stream. Unlike permessage-deflate as
 // gorilla implements it (no context takeover: every message starts from
 // nothing), the context spans the session, which is what makes small events
 // compress.
@@ -28,7 +30,8 @@ package wstun
 //
 // Cost: the sender's compressor is klauspost/compress/flate at deflateLevel,
 // about 1 MiB per session (hash chains over a 32 KiB window); the receiver's
-// decompressor about 50 KiB. Nothing is kept per stream.
+// decompressor about 75 KiB (40 KiB measured, plus its 32 KiB output buffer).
+// Nothing is kept per stream.
 
 import (
 	"bufio"
