@@ -409,7 +409,12 @@ func (c *wsConn) readCompressed(p []byte) (int, error) {
 // raw one when body looks incompressible: compressing random bytes costs
 // about six times the CPU of sending them and saves nothing.
 func (c *wsConn) writeCompressed(head, body []byte) error {
-	if incompressible(body) {
+	switch {
+	case len(head)+len(body) == 0:
+		// Nothing to carry. An empty piece would also leave the receiver's
+		// decompressor reading on into the next message, which may be raw.
+		return nil
+	case incompressible(body):
 		return c.writeRaw(head, body)
 	}
 	msg, err := c.z.message(head, body)

@@ -41,7 +41,10 @@ func (c *codec) next() (io.Reader, error) {
 // wsConn.writeCompressed does: raw when body looks incompressible.
 func (c *codec) send(tb testing.TB, head, body []byte) int {
 	tb.Helper()
-	if incompressible(body) {
+	switch {
+	case len(head)+len(body) == 0:
+		return 0
+	case incompressible(body):
 		msg := append(append([]byte{rawMarker}, head...), body...)
 		c.queue = append(c.queue, msg)
 		return len(msg)
@@ -101,6 +104,7 @@ func TestDeflateRoundTrip(t *testing.T) {
 			{nil, random(3)}, {yamuxHeader(1, 65536), nil}, {nil, random(70 << 10)}, {nil, event},
 			{nil, random(1)}, {nil, bytes.Repeat(event, 300)}, {nil, random(33 << 10)}}},
 		{"empty write", []write{{nil, nil}, {nil, []byte("after")}}},
+		{"empty write before raw", []write{{nil, []byte("before")}, {nil, nil}, {nil, random(4 << 10)}}},
 		// Incompressible bodies travel raw, outside the DEFLATE stream, between
 		// compressed pieces whose back-references must still resolve.
 		{"raw between compressed", []write{
