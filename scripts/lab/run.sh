@@ -19,7 +19,7 @@
 # Knobs: LAB_RTTS ("150 250"), LAB_LOSSES ("0 0.01 0.03"), LAB_CCS ("bbr reno"),
 # LAB_CONTENDERS ("direct nginx strait-ws strait-quic"), LAB_CONCS ("1 32 256"),
 # LAB_BURST (mean loss run in packets for the extra burst-loss link, 0: none; default 4),
-# LAB_MEM_STREAMS ("1000 10000"), LAB_MEM_CONTENDERS ("strait-ws strait-quic"), LAB_NS (namespace
+# LAB_COMPRESSION (the edges' tunnel compression: deflate or off), LAB_MEM_STREAMS ("1000 10000"), LAB_MEM_CONTENDERS ("strait-ws strait-quic"), LAB_NS (namespace
 # prefix, "lab"), LAB_CTL (linkem control address, 127.0.0.1:7099).
 # Link phase only: LAB_KEEPALIVE ("32 256"; empty: none), LAB_BULK (1: the 10 MB bulk scenario on the first RTT's
 # links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
@@ -103,6 +103,7 @@ tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
   ${LAB_SESSIONS:+sessions_per_relay: $LAB_SESSIONS}
+  compression: ${LAB_COMPRESSION:-deflate}
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
   ca: $certs/ca.pem

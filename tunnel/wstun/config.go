@@ -35,6 +35,13 @@ type Config struct {
 	// HandshakeTimeout bounds the TLS handshake and the WebSocket upgrade.
 	// Zero means 10s.
 	HandshakeTimeout time.Duration
+	// Compression is CompressionDeflate (the default when empty): compress
+	// the session when the peer supports it, or CompressionOff. See
+	// compress.go for the format and its memory cost.
+	Compression string
+	// Stats, when not nil, counts the session's bytes before and after
+	// compression; sessions may share one.
+	Stats *Stats
 	// Logger receives transport events; nil means zap.NewNop().
 	Logger *zap.Logger
 }
@@ -63,6 +70,9 @@ func (c Config) withDefaults() Config {
 // only ALPN protocol because gorilla upgrades over HTTP/1.1.
 func prepare(cfg Config, tlsConfig *tls.Config) (Config, *yamux.Config, *tls.Config, error) {
 	cfg = cfg.withDefaults()
+	if err := ValidCompression(cfg.Compression); err != nil {
+		return cfg, nil, nil, fmt.Errorf("wstun: %w", err)
+	}
 	ycfg, err := cfg.yamuxConfig()
 	if err != nil {
 		return cfg, nil, nil, err

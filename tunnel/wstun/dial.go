@@ -47,7 +47,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		ReadBufferSize:   32 << 10,
 		WriteBufferSize:  32 << 10,
 	}
-	ws, resp, err := wd.DialContext(ctx, "wss://"+d.addr+Path, nil)
+	ws, resp, err := wd.DialContext(ctx, "wss://"+d.addr+Path, d.cfg.compressOffer())
 	if err != nil {
 		if resp != nil {
 			err = fmt.Errorf("%w (HTTP %s)", err, resp.Status)
@@ -58,6 +58,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		resp.Body.Close()
 	}
 	conn := newWSConn(ws)
+	conn.negotiated(d.cfg, d.cfg.compressAccepted(resp))
 	mux, err := yamux.Client(conn, d.ycfg)
 	if err != nil {
 		ws.Close()

@@ -68,12 +68,14 @@ var upgrader = websocket.Upgrader{
 }
 
 func (l *Listener) upgrade(w http.ResponseWriter, r *http.Request) {
-	ws, err := upgrader.Upgrade(w, r, nil)
+	answer, compressed := l.cfg.compressAnswer(r)
+	ws, err := upgrader.Upgrade(w, r, answer)
 	if err != nil {
 		l.log.Warn("tunnel upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
 		return
 	}
 	conn := newWSConn(ws)
+	conn.negotiated(l.cfg, compressed)
 	mux, err := yamux.Server(conn, l.ycfg)
 	if err != nil {
 		ws.Close()

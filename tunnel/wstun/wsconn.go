@@ -25,6 +25,12 @@ type wsConn struct {
 	held    []byte
 	heldBuf [yamuxHeaderLen]byte
 
+	// z and inf, when set, compress every message (see compress.go);
+	// stats counts bytes when not nil.
+	z     *deflater
+	inf   *inflater
+	stats *Stats
+
 	errMu  sync.Mutex
 	err    error
 	closed atomic.Bool // Close was called: later errors are its consequences
@@ -86,6 +92,9 @@ func (c *wsConn) ping(deadline time.Time) error {
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if c.inf != nil {
+		return c.readCompressed(p)
+	}
 	for {
 		if c.cur == nil {
 			typ, r, err := c.ws.NextReader()
@@ -101,6 +110,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 		n, err := c.cur.Read(p)
 		if n > 0 {
 			c.touch()
+			c.stats.received(n, n)
 		}
 		if err == io.EOF {
 			c.cur = nil
@@ -154,6 +164,10 @@ func announcesBody(p []byte) bool {
 
 // writeMessage sends head followed by body as one binary message.
 func (c *wsConn) writeMessage(head, body []byte) error {
+	if c.z != nil {
+		return c.writeCompressed(head, body)
+	}
+	c.stats.sent(len(head)+len(body), len(head)+len(body))
 	if head == nil {
 		return c.ws.WriteMessage(websocket.BinaryMessage, body)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel/wstun"
 )
 
 // File is the edge's YAML config.
@@ -117,6 +118,9 @@ type TunnelFile struct {
 	// before the session is closed as dead (zero: 15s).
 	ProbeInterval time.Duration `yaml:"probe_interval"`
 	ProbeTimeout  time.Duration `yaml:"probe_timeout"`
+	// Compression is deflate (the default) to compress WebSocket sessions
+	// whose relay supports it, or off. QUIC sessions are not compressed.
+	Compression string `yaml:"compression"`
 }
 
 // RelayFile is one relay.
@@ -182,6 +186,9 @@ func (f *File) validate() error {
 	}
 	if w := f.Tunnel.StreamWindow; w != 0 && (w < 256<<10 || w > 1<<30) {
 		errs = append(errs, errors.New("tunnel.stream_window: between 262144 (yamux minimum) and 1 GiB"))
+	}
+	if err := wstun.ValidCompression(f.Tunnel.Compression); err != nil {
+		errs = append(errs, fmt.Errorf("tunnel.%w", err))
 	}
 	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {
 		errs = append(errs, errors.New("tunnel: cert, key and ca are required"))

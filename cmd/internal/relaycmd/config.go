@@ -9,6 +9,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/tunnel/wstun"
 )
 
 // File is the relay's YAML config.
@@ -53,6 +54,9 @@ type File struct {
 	Timeouts TimeoutsFile `yaml:"timeouts"`
 	Retry    RetryFile    `yaml:"retry"`
 	Keys     KeysFile     `yaml:"keys"`
+	// Compression is deflate (the default) to compress WebSocket sessions
+	// of edges that offer it, or off. QUIC sessions are not compressed.
+	Compression string `yaml:"compression"`
 }
 
 // RouteFile is one entry of the model routing table.
@@ -139,6 +143,9 @@ func (f *File) validate() error {
 	}
 	if f.StreamWindow != 0 && (f.StreamWindow < 256<<10 || f.StreamWindow > 1<<30) {
 		errs = append(errs, errors.New("stream_window: between 262144 (yamux minimum) and 1 GiB"))
+	}
+	if err := wstun.ValidCompression(f.Compression); err != nil {
+		errs = append(errs, err)
 	}
 	if f.TLS.Cert == "" || f.TLS.Key == "" || f.TLS.ClientCA == "" {
 		errs = append(errs, errors.New("tls: cert, key and client_ca are required"))

@@ -1,0 +1,44 @@
+package e2e
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestTunnelCompressedByDefault: edge and relay binaries with default
+// configs negotiate compression on their WebSocket session, and both report
+// fewer wire bytes than payload bytes in each direction.
+func TestTunnelCompressedByDefault(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	for range 3 {
+		if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, base := range map[string]string{"edge": s.edgeAdmin, "relay": s.relayAdmin} {
+		_, body := adminGet(t, base, "/metrics")
+		for _, dir := range []string{"out", "in"} {
+			payload := metricValue(t, body, "strait_tunnel_ws_payload_bytes_total", dir)
+			wire := metricValue(t, body, "strait_tunnel_ws_wire_bytes_total", dir)
+			if payload == 0 || wire >= payload {
+				t.Errorf("%s %s: %v wire bytes for %v payload bytes, want fewer", name, dir, wire, payload)
+			}
+		}
+	}
+}
+
+// metricValue reads one direction's sample of a counter from a /metrics page.
+func metricValue(t *testing.T, page, name, dir string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + `\{direction="` + dir + `"\} (\S+)$`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no %s{direction=%q} in /metrics", name, dir)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
