@@ -29,7 +29,11 @@ type session struct {
 func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) *session {
 	info.Transport = "ws"
 	s := &session{mux: mux, conn: conn, info: info}
-	go s.monitor(cfg.Heartbeat, cfg.HeartbeatTimeout)
+	cfg.Congestion.add(conn.sock.Congestion, 1)
+	go func() {
+		defer cfg.Congestion.add(conn.sock.Congestion, -1)
+		s.monitor(cfg.Heartbeat, cfg.HeartbeatTimeout)
+	}()
 	return s
 }
 

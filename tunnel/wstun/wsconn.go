@@ -14,7 +14,8 @@ import (
 // binary message, Read concatenates incoming messages. It remembers the first
 // transport error so a dead session can say why it died.
 type wsConn struct {
-	ws *websocket.Conn
+	ws   *websocket.Conn
+	sock SocketInfo // what the TCP socket runs, read back once connected
 
 	readMu sync.Mutex // yamux has a single reader; the lock guards cur anyway
 	cur    io.Reader
