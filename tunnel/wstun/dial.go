@@ -69,7 +69,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	logSocket(d.cfg.Logger, ws.RemoteAddr(), conn.sock)
 	mux, err := yamux.Client(conn, d.ycfg)
 	if err != nil {
-		ws.Close()
+		conn.Close()
 		return nil, fmt.Errorf("wstun: %w", err)
 	}
 	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}

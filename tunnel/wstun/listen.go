@@ -83,7 +83,7 @@ func (l *Listener) upgrade(w http.ResponseWriter, r *http.Request) {
 	logSocket(l.log, ws.RemoteAddr(), conn.sock)
 	mux, err := yamux.Server(conn, l.ycfg)
 	if err != nil {
-		ws.Close()
+		conn.Close()
 		return
 	}
 	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}
