@@ -14,6 +14,7 @@ import (
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/usagedb"
+	"github.com/strait/strait/tunnel/wstun"
 )
 
 // File is the edge's YAML config.
@@ -114,6 +115,10 @@ type TunnelFile struct {
 	// before the session is closed as dead (zero: 15s).
 	ProbeInterval time.Duration `yaml:"probe_interval"`
 	ProbeTimeout  time.Duration `yaml:"probe_timeout"`
+	// TCPCongestion and TCPNotSentLowat tune the WebSocket transport's TCP
+	// socket: see the relay's settings of the same name.
+	TCPCongestion   string `yaml:"tcp_congestion"`
+	TCPNotSentLowat int    `yaml:"tcp_notsent_lowat"`
 }
 
 // RelayFile is one relay.
@@ -175,6 +180,9 @@ func (f *File) validate() error {
 	}
 	if w := f.Tunnel.StreamWindow; w != 0 && (w < 256<<10 || w > 1<<30) {
 		errs = append(errs, errors.New("tunnel.stream_window: between 262144 (yamux minimum) and 1 GiB"))
+	}
+	if err := wstun.ValidCongestion(f.Tunnel.TCPCongestion); err != nil {
+		errs = append(errs, fmt.Errorf("tunnel.%w", err))
 	}
 	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {
 		errs = append(errs, errors.New("tunnel: cert, key and ca are required"))

@@ -52,7 +52,8 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dialers, tunnelCert, err := f.dialers(log)
+	congestion := new(wstun.CongestionStats)
+	dialers, tunnelCert, err := f.dialers(congestion, log)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +68,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	}
 	srv := &Server{Listener: ln, TLS: certs.FrontConfig(front), Metrics: admin.NewRegistry(), file: f, log: log,
 		front: front, tunnelCert: tunnelCert}
+	admin.TCPCongestion(srv.Metrics, congestion)
 	if err := srv.openStores(f); err != nil {
 		srv.closeAll()
 		return nil, err
@@ -95,7 +97,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 
 // dialers builds one dialer per relay, all presenting the returned client
 // certificate.
-func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error) {
+func (f *File) dialers(congestion *wstun.CongestionStats, log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error) {
 	kp, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tunnel: %w", err)
@@ -106,7 +108,7 @@ func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error)
 	}
 	out := make([]tunnel.Dialer, 0, len(f.Tunnel.Relays))
 	for _, r := range f.Tunnel.Relays {
-		d, err := f.relayDialer(r, certs.ClientConfig(kp, roots, r.serverName()), log)
+		d, err := f.relayDialer(r, certs.ClientConfig(kp, roots, r.serverName()), congestion, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -116,11 +118,12 @@ func (f *File) dialers(log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error)
 }
 
 // relayDialer builds the dialer for one relay's configured transport.
-func (f *File) relayDialer(r RelayFile, tc *tls.Config, log *zap.Logger) (tunnel.Dialer, error) {
+func (f *File) relayDialer(r RelayFile, tc *tls.Config, congestion *wstun.CongestionStats, log *zap.Logger) (tunnel.Dialer, error) {
 	t := f.Tunnel
 	ws := func() (tunnel.Dialer, error) {
 		return wstun.NewDialer(r.Address, tc, wstun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,
-			StreamWindow: uint32(t.StreamWindow), Logger: log})
+			StreamWindow: uint32(t.StreamWindow), TCPCongestion: t.TCPCongestion, TCPNotSentLowat: t.TCPNotSentLowat,
+			Congestion: congestion, Logger: log})
 	}
 	quic := func() (tunnel.Dialer, error) {
 		return quictun.NewDialer(r.quicAddress(), tc, quictun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,

@@ -147,7 +147,9 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 			}
 		}
 		cfg := wstun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
-			StreamWindow: uint32(f.StreamWindow), Logger: log}
+			StreamWindow: uint32(f.StreamWindow), TCPCongestion: f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat,
+			Congestion: new(wstun.CongestionStats), Logger: log}
+		admin.TCPCongestion(s.Metrics, cfg.Congestion)
 		if s.WS, err = wstun.Listen(ln, tc, cfg); err != nil {
 			ln.Close()
 			return err
