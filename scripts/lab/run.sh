@@ -80,10 +80,18 @@ stop_servers() {
   pids=("${pids[@]:0:$keep}")
 }
 
+# tunnel_cc is the congestion control the strait tunnel's TCP sockets are
+# forced to (tcp_congestion in both configs). The link matrix sets it to the
+# cell's cc, so a "reno" row measures the tunnel on reno: with auto the
+# tunnel would pick bbr whatever the namespace default says (the sysctl only
+# sets the default; a process may choose per socket). Elsewhere: auto.
+tunnel_cc=auto
+
 relay_yaml() { # listen-addr
   cat >"$work/relay.yaml" <<YAML
 listen: "$1"
 listen_quic: "$1"
+tcp_congestion: $tunnel_cc
 tls: {cert: $certs/relay.pem, key: $certs/relay-key.pem, client_ca: $certs/ca.pem}
 providers:
   - {name: openai, kind: openai, base_url: "http://127.0.0.1:$2", api_keys: ["fake-provider-key"]}
@@ -96,6 +104,7 @@ listen: "$2"
 tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
+  tcp_congestion: $tunnel_cc
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
   ca: $certs/ca.pem
@@ -215,6 +224,7 @@ link_matrix() {
   local cc rtt loss burst c conc reqs links
   for cc in $ccs; do
     set_cc "$cc"
+    tunnel_cc=$cc # the tunnel must not pick bbr on its own in a reno cell (see tunnel_cc)
     start_stack "$dom" "$ovs" 10.77.0.2   # fresh sockets, so they use this cc
     links=""
     for rtt in $rtts; do for loss in $losses; do links+=" $rtt:$loss:0"; done; done
@@ -242,6 +252,7 @@ link_matrix() {
     stop_servers 1
   done
   stop_servers 0
+  tunnel_cc=auto
 }
 
 phase_loopback() {
