@@ -92,35 +92,24 @@ func TestNewStreamOvertakesBulk(t *testing.T) {
 // serveCounting accepts streams on s: one whose first byte is 'h' reports
 // the bulk count at its arrival on first; the others are counted into bulk.
 func serveCounting(t *testing.T, s tunnel.Session, bulk *atomic.Int64, first chan<- int64) (stop func()) {
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	stopServing := serveStreams(t, s, func(st tunnel.Stream) {
+		buf := make([]byte, 32<<10)
 		for {
-			st, err := s.AcceptStream(ctx)
+			n, err := st.Read(buf)
+			if n > 0 && buf[0] == 'h' {
+				select {
+				case first <- bulk.Load():
+				default:
+				}
+				return
+			}
+			bulk.Add(int64(n))
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer st.Close()
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := st.Read(buf)
-					if n > 0 && buf[0] == 'h' {
-						select {
-						case first <- bulk.Load():
-						default:
-						}
-						return
-					}
-					bulk.Add(int64(n))
-					if err != nil {
-						return
-					}
-				}
-			})
 		}
 	})
-	return func() { cancel(); s.Close(); wg.Wait() }
+	return func() { s.Close(); stopServing() }
 }
 
 // waitFor polls cond (a counter the test cannot wait on otherwise) for at
