@@ -12,9 +12,11 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsConn adapts a WebSocket to the byte stream yamux needs: each Write is one
-// binary message, Read concatenates incoming messages. It remembers the first
-// transport error so a dead session can say why it died.
+// wsConn adapts a WebSocket to the byte stream yamux needs: Write queues
+// whole yamux frames, which a writer goroutine sends most urgent first as
+// binary messages of one or more frames (sched.go); Read concatenates
+// incoming messages. It remembers the first transport error so a dead
+// session can say why it died.
 type wsConn struct {
 	ws   *websocket.Conn
 	sock SocketInfo // what the TCP socket runs, read back once connected
