@@ -27,7 +27,7 @@ func TestNewStreamOvertakesBulk(t *testing.T) {
 		bulkStreams = 64
 		writeSize   = 64 << 10
 		rate        = 2 << 20
-		// warm lets every bulk stream send past its first 16 KiB (while
+		// warm lets every bulk stream send past its fresh share (while
 		// fresh, streams take turns with the new one) and fills the queues.
 		warm = 2 << 20
 		// limit is generous against what the scheduler leaves ahead

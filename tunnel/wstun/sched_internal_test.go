@@ -52,11 +52,11 @@ func TestSchedOrder(t *testing.T) {
 			want:   []string{"wnd/1", "data/1:16384", "data/1:16384"},
 		},
 		{
-			name: "new stream's SYN and first bytes overtake older streams' bulk",
+			name: "new stream's SYN and first bytes overtake older streams' bulk, which goes oldest first",
 			warm: []uint32{1, 3},
 			pushes: [][]byte{bulk(1), bulk(3), bulk(1), bulk(3),
 				frameOf(yamuxTypeWindowUpdate, syn, 5, 0), frameOf(yamuxTypeData, 0, 5, 300)},
-			want: []string{"wnd/5+1", "data/5:300", "data/1:16384", "data/3:16384", "data/1:16384", "data/3:16384"},
+			want: []string{"wnd/5+1", "data/5:300", "data/1:16384", "data/1:16384", "data/3:16384", "data/3:16384"},
 		},
 		{
 			name:   "ping and go-away first",
@@ -71,11 +71,23 @@ func TestSchedOrder(t *testing.T) {
 			want:   []string{"wnd/7", "data/1:16384", "wnd/1+4"},
 		},
 		{
-			name: "a fresh stream turns bulk after freshBytes and takes turns with the others",
+			name: "a fresh stream turns bulk after freshBytes and waits for older bulk",
 			warm: []uint32{1},
 			pushes: [][]byte{bulk(1), frameOf(yamuxTypeData, 0, 3, freshBytes),
 				frameOf(yamuxTypeData, 0, 3, 10), bulk(1)},
-			want: []string{"data/3:16384", "data/1:16384", "data/3:10", "data/1:16384"},
+			want: []string{"data/3:2048", "data/1:16384", "data/1:16384", "data/3:10"},
+		},
+		{
+			name: "fresh streams take turns",
+			pushes: [][]byte{frameOf(yamuxTypeData, 0, 5, 1000), frameOf(yamuxTypeData, 0, 5, 1000),
+				frameOf(yamuxTypeData, 0, 7, 1000), frameOf(yamuxTypeData, 0, 7, 1000)},
+			want: []string{"data/5:1000", "data/7:1000", "data/5:1000", "data/7:1000"},
+		},
+		{
+			name: "bulk: oldest stream first, whatever the push order",
+			warm: []uint32{9, 3, 5},
+			pushes: [][]byte{bulk(9), bulk(5), bulk(3), bulk(9), bulk(3)},
+			want:   []string{"data/3:16384", "data/3:16384", "data/5:16384", "data/9:16384", "data/9:16384"},
 		},
 	}
 	for _, tt := range tests {
