@@ -84,8 +84,8 @@ func TestSchedOrder(t *testing.T) {
 			want: []string{"data/5:1000", "data/7:1000", "data/5:1000", "data/7:1000"},
 		},
 		{
-			name: "bulk: oldest stream first, whatever the push order",
-			warm: []uint32{9, 3, 5},
+			name:   "bulk: oldest stream first, whatever the push order",
+			warm:   []uint32{9, 3, 5},
 			pushes: [][]byte{bulk(9), bulk(5), bulk(3), bulk(9), bulk(3)},
 			want:   []string{"data/3:16384", "data/3:16384", "data/5:16384", "data/9:16384", "data/9:16384"},
 		},
