@@ -40,7 +40,8 @@ func TestAdminListeners(t *testing.T) {
 	wants := map[string][]string{
 		"edge": {`strait_tunnel_sessions{relay=`, "go_goroutines"},
 		"relay": {`strait_relay_requests_total{family="openai",provider="openai",status="200"} 1`,
-			`strait_relay_tunnel_sessions{transport="ws"}`, "strait_relay_upstream_first_byte_seconds_bucket",
+			`strait_relay_tunnel_sessions{transport="ws"}`, `strait_tunnel_tcp_congestion{algorithm="`,
+			"strait_relay_upstream_first_byte_seconds_bucket",
 			"strait_relay_overhead_seconds_count 1", "process_open_fds"},
 	}
 	for name, base := range map[string]string{"edge": s.edgeAdmin, "relay": s.relayAdmin} {

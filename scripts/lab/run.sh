@@ -86,10 +86,18 @@ stop_servers() {
   pids=("${pids[@]:0:$keep}")
 }
 
+# tunnel_cc is the congestion control the strait tunnel's TCP sockets are
+# forced to (tcp_congestion in both configs). The link matrix sets it to the
+# cell's cc, so a "reno" row measures the tunnel on reno: with auto the
+# tunnel would pick bbr whatever the namespace default says (the sysctl only
+# sets the default; a process may choose per socket). Elsewhere: auto.
+tunnel_cc=auto
+
 relay_yaml() { # listen-addr
   cat >"$work/relay.yaml" <<YAML
 listen: "$1"
 listen_quic: "$1"
+tcp_congestion: $tunnel_cc
 tls: {cert: $certs/relay.pem, key: $certs/relay-key.pem, client_ca: $certs/ca.pem}
 providers:
   - {name: openai, kind: openai, base_url: "http://127.0.0.1:$2", api_keys: ["fake-provider-key"], allow_headers: ["X-Fake-*"]}
@@ -104,6 +112,7 @@ tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
   ${LAB_SESSIONS:+sessions_per_relay: $LAB_SESSIONS}
   compression: ${LAB_COMPRESSION:-deflate}
+  tcp_congestion: $tunnel_cc
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
   ca: $certs/ca.pem
@@ -240,6 +249,7 @@ link_matrix() {
   local cc rtt loss burst c conc reqs links
   for cc in $ccs; do
     set_cc "$cc"
+    tunnel_cc=$cc # the tunnel must not pick bbr on its own in a reno cell (see tunnel_cc)
     links=""
     for rtt in $rtts; do for loss in $losses; do links+=" $rtt:$loss:0"; done; done
     [ "${LAB_BURST:-4}" != 0 ] && links+=" ${rtts##* }:${losses##* }:${LAB_BURST:-4}"
@@ -251,7 +261,7 @@ link_matrix() {
       # history. A QUIC connection never forgets its minimum RTT, and one
       # taken over a 0 ms link made quic-go's hybrid slow start quit at the
       # first 150 ms sample (README: QUIC bulk at 1.5 MB/s).
-      start_stack "$dom" "$ovs" 10.77.0.2   # fresh sockets, so they use this cc
+      start_stack "$dom" "$ovs" 10.77.0.2   # fresh sockets, so they use this link's history and cc
       header "cc $cc, RTT ${rtt} ms, loss $loss (burst $burst)"
       for c in $contenders; do
         if [ "$c" = strait-quic ] && [ "$cc" != "${ccs%% *}" ]; then continue; fi # UDP: the TCP cc does not apply
@@ -275,6 +285,7 @@ link_matrix() {
     done
   done
   stop_servers 0
+  tunnel_cc=auto
 }
 
 phase_loopback() {

@@ -42,6 +42,20 @@ type Config struct {
 	// Stats, when not nil, counts the session's bytes before and after
 	// compression; sessions may share one.
 	Stats *Stats
+	// TCPCongestion is the congestion control of the session's TCP socket:
+	// CongestionAuto (also when empty) takes bbr, else cubic, whichever
+	// this process may set first, else the kernel default; a name (reno,
+	// cubic, bbr, ...) forces that one, and Listen or NewDialer fail when
+	// the kernel refuses it. See sockopt.go.
+	TCPCongestion string
+	// TCPNotSentLowat is the socket's TCP_NOTSENT_LOWAT in bytes: how much
+	// not yet sent data the kernel may hold, so urgent frames do not wait
+	// behind megabytes. Zero means DefaultNotSentLowat (16 KiB); negative
+	// leaves the kernel's setting (unlimited by default).
+	TCPNotSentLowat int
+	// Congestion, when not nil, counts live sessions by the congestion
+	// control their socket got; sessions may share one.
+	Congestion *CongestionStats
 	// Logger receives transport events; nil means zap.NewNop().
 	Logger *zap.Logger
 }

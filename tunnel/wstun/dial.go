@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/hashicorp/yamux"
+	"go.uber.org/zap"
 
 	"github.com/strait/strait/tunnel"
 )
@@ -19,6 +21,7 @@ type Dialer struct {
 	tls  *tls.Config
 	cfg  Config
 	ycfg *yamux.Config
+	so   sockopts
 }
 
 // NewDialer returns a Dialer for the relay at addr (host:port). tlsConfig
@@ -31,7 +34,11 @@ func NewDialer(addr string, tlsConfig *tls.Config, cfg Config) (*Dialer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Dialer{addr: addr, tls: tc, cfg: cfg, ycfg: ycfg}, nil
+	so, err := resolveSockopts(cfg, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("wstun: %w", err)
+	}
+	return &Dialer{addr: addr, tls: tc, cfg: cfg, ycfg: ycfg, so: so}, nil
 }
 
 // Addr returns the relay address.
@@ -41,7 +48,7 @@ func (d *Dialer) Addr() string { return d.addr }
 // upgrade, and starts a yamux client session on top.
 func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	wd := websocket.Dialer{
-		NetDialContext:   (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		NetDialContext:   (&net.Dialer{KeepAlive: 30 * time.Second, Control: d.control}).DialContext,
 		TLSClientConfig:  d.tls,
 		HandshakeTimeout: d.cfg.HandshakeTimeout,
 		ReadBufferSize:   32 << 10,
@@ -59,9 +66,11 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	}
 	conn := newWSConn(ws)
 	conn.negotiated(d.cfg, d.cfg.compressAccepted(resp))
+	conn.sock = socketInfo(ws.NetConn())
+	logSocket(d.cfg.Logger, ws.RemoteAddr(), conn.sock)
 	mux, err := yamux.Client(conn, d.ycfg)
 	if err != nil {
-		ws.Close()
+		conn.Close()
 		return nil, fmt.Errorf("wstun: %w", err)
 	}
 	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}
@@ -69,6 +78,16 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		info.PeerName = peerName(tc.ConnectionState())
 	}
 	return newSession(mux, conn, info, d.cfg), nil
+}
+
+// control sets the socket options before the socket connects. A failure is
+// logged, not fatal: resolveSockopts checked them when the Dialer was made,
+// and a tunnel on the kernel's defaults beats no tunnel.
+func (d *Dialer) control(_, address string, rc syscall.RawConn) error {
+	if err := d.so.control(rc); err != nil {
+		d.cfg.Logger.Warn("tunnel socket options not applied", zap.String("relay", address), zap.Error(err))
+	}
+	return nil
 }
 
 func peerName(cs tls.ConnectionState) string {

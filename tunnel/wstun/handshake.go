@@ -21,6 +21,9 @@ type handshakeListener struct {
 	tls     *tls.Config
 	timeout time.Duration
 	log     *zap.Logger
+	// tune, when set, applies socket options to each accepted connection
+	// before its handshake.
+	tune func(net.Conn)
 
 	ready  chan net.Conn
 	done   chan struct{}
@@ -30,8 +33,9 @@ type handshakeListener struct {
 	closed sync.Once
 }
 
-func newHandshakeListener(ln net.Listener, tc *tls.Config, timeout time.Duration, log *zap.Logger) *handshakeListener {
-	h := &handshakeListener{Listener: ln, tls: tc, timeout: timeout, log: log,
+func newHandshakeListener(ln net.Listener, tc *tls.Config, timeout time.Duration, log *zap.Logger,
+	tune func(net.Conn)) *handshakeListener {
+	h := &handshakeListener{Listener: ln, tls: tc, timeout: timeout, log: log, tune: tune,
 		ready: make(chan net.Conn), done: make(chan struct{})}
 	h.base, h.stop = context.WithCancel(context.Background())
 	h.wg.Add(1)
@@ -59,6 +63,9 @@ func (h *handshakeListener) acceptLoop() {
 
 func (h *handshakeListener) handshake(raw net.Conn) {
 	defer h.wg.Done()
+	if h.tune != nil {
+		h.tune(raw)
+	}
 	// Derived from base so that Close aborts a client stalling its handshake
 	// instead of waiting out the timeout.
 	ctx, cancel := context.WithTimeout(h.base, h.timeout)

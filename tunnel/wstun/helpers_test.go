@@ -147,6 +147,18 @@ func await(t *testing.T, what string, ch <-chan result, d time.Duration) result 
 // serveEcho accepts streams on s and echoes each after verifying the SHA-256
 // prefix. stop waits for every handler after ending the accept loop.
 func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {
+	return serveStreams(t, s, func(st tunnel.Stream) {
+		st.SetDeadline(time.Now().Add(opTimeout))
+		if err := tunneltest.EchoVerified(st); err != nil {
+			t.Errorf("relay stream %d: %v", st.ID(), err)
+		}
+	})
+}
+
+// serveStreams accepts streams on s and runs handle on each in its own
+// goroutine, closing the stream after. stop waits for every handler after
+// ending the accept loop.
+func serveStreams(t *testing.T, s tunnel.Session, handle func(tunnel.Stream)) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -155,12 +167,9 @@ func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {
 			if err != nil {
 				return
 			}
-			st.SetDeadline(time.Now().Add(opTimeout))
 			wg.Go(func() {
 				defer st.Close()
-				if err := tunneltest.EchoVerified(st); err != nil {
-					t.Errorf("relay stream %d: %v", st.ID(), err)
-				}
+				handle(st)
 			})
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	stdlog "log"
 	"net"
 	"net/http"
@@ -40,6 +41,10 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 	if err != nil {
 		return nil, err
 	}
+	so, err := resolveSockopts(cfg, cfg.Logger.Named("tunnel.ws"))
+	if err != nil {
+		return nil, fmt.Errorf("wstun: %w", err)
+	}
 	l := &Listener{
 		cfg:      cfg,
 		ycfg:     ycfg,
@@ -48,7 +53,7 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 		closed:   make(chan struct{}),
 		serveErr: make(chan error, 1),
 	}
-	l.ln = newHandshakeListener(ln, tc, cfg.HandshakeTimeout, l.log)
+	l.ln = newHandshakeListener(ln, tc, cfg.HandshakeTimeout, l.log, so.applyConn)
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, l.upgrade)
 	l.srv = &http.Server{
@@ -76,9 +81,11 @@ func (l *Listener) upgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	conn := newWSConn(ws)
 	conn.negotiated(l.cfg, compressed)
+	conn.sock = socketInfo(ws.NetConn())
+	logSocket(l.log, ws.RemoteAddr(), conn.sock)
 	mux, err := yamux.Server(conn, l.ycfg)
 	if err != nil {
-		ws.Close()
+		conn.Close()
 		return
 	}
 	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}

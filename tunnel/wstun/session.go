@@ -29,7 +29,11 @@ type session struct {
 func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) *session {
 	info.Transport = "ws"
 	s := &session{mux: mux, conn: conn, info: info}
-	go s.monitor(cfg.Heartbeat, cfg.HeartbeatTimeout)
+	cfg.Congestion.add(conn.sock.Congestion, 1)
+	go func() {
+		defer cfg.Congestion.add(conn.sock.Congestion, -1)
+		s.monitor(cfg.Heartbeat, cfg.HeartbeatTimeout)
+	}()
 	return s
 }
 
@@ -150,10 +154,12 @@ type stream struct {
 	sess          *session
 	local, remote net.Addr
 
-	mu          sync.Mutex   // serialises state changes with deadline updates
-	state       atomic.Int32 // streamOpen, streamClosed or streamReset
-	writeClosed atomic.Bool  // CloseWrite was called
-	rd, wd      atomic.Int64 // deadlines in Unix nanoseconds; 0 means none
+	mu          sync.Mutex    // serialises state changes with deadline updates
+	state       atomic.Int32  // streamOpen, streamClosed or streamReset
+	shutCh      chan struct{} // closed on Close or Reset: wakes a Write waiting for room
+	wdChanged   chan struct{} // one token per SetWriteDeadline, for that waiting Write
+	writeClosed atomic.Bool   // CloseWrite was called
+	rd, wd      atomic.Int64  // deadlines in Unix nanoseconds; 0 means none
 }
 
 const (
@@ -163,7 +169,8 @@ const (
 )
 
 func newStream(st *yamux.Stream, sess *session) *stream {
-	return &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr}
+	return &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr,
+		shutCh: make(chan struct{}), wdChanged: make(chan struct{}, 1)}
 }
 
 func (s *stream) ID() uint64 { return uint64(s.st.StreamID()) }
@@ -198,6 +205,7 @@ func (s *stream) shut(state int32) bool {
 		return false
 	}
 	_ = s.st.SetDeadline(time.Now()) // wakes blocked Read and Write
+	close(s.shutCh)
 	return true
 }
 
@@ -252,6 +260,10 @@ func (s *stream) Read(p []byte) (int, error) {
 	return n, s.sess.failed(err)
 }
 
+// Write sends p in chunks of at most writeChunk, each once the session's
+// scheduler has room for this stream (sched.go): the scheduler accepts every
+// frame at once, so this is what bounds its memory, and small frames let
+// urgent ones overtake.
 func (s *stream) Write(p []byte) (int, error) {
 	if err := s.stateErr(); err != nil {
 		return 0, err
@@ -262,14 +274,55 @@ func (s *stream) Write(p []byte) (int, error) {
 	if expired(&s.wd) {
 		return 0, os.ErrDeadlineExceeded
 	}
-	n, err := s.st.Write(p)
-	if err == nil {
-		return n, nil
+	written := 0
+	for {
+		if err := s.waitRoom(); err != nil {
+			return written, err
+		}
+		n, err := s.st.Write(p[written:min(len(p), written+writeChunk)])
+		written += n
+		if err != nil {
+			if serr := s.stateErr(); serr != nil {
+				return written, serr
+			}
+			return written, s.sess.failed(err)
+		}
+		if written == len(p) {
+			return written, nil
+		}
 	}
-	if serr := s.stateErr(); serr != nil {
-		return n, serr
+}
+
+// waitRoom waits until the scheduler takes more of this stream's data, the
+// stream is closed or reset, or the write deadline passes.
+func (s *stream) waitRoom() error {
+	for {
+		room := s.sess.conn.q.room(s.st.StreamID())
+		if room == nil {
+			return nil
+		}
+		var timeout <-chan time.Time
+		var timer *time.Timer
+		if dl := s.wd.Load(); dl != 0 {
+			timer = time.NewTimer(time.Until(time.Unix(0, dl)))
+			timeout = timer.C
+		}
+		var err error
+		select {
+		case <-room:
+		case <-s.wdChanged: // look at the new deadline
+		case <-s.shutCh:
+			err = s.stateErr()
+		case <-timeout:
+			err = os.ErrDeadlineExceeded
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return n, s.sess.failed(err)
 }
 
 // SetDeadline, SetReadDeadline and SetWriteDeadline follow net.Conn; they
@@ -296,6 +349,10 @@ func (s *stream) SetWriteDeadline(t time.Time) error {
 		return nil
 	}
 	s.wd.Store(unixNano(t))
+	select {
+	case s.wdChanged <- struct{}{}:
+	default:
+	}
 	return s.st.SetWriteDeadline(t)
 }
 

@@ -2,7 +2,9 @@ package wstun
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,20 +12,29 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// wsConn adapts a WebSocket to the byte stream yamux needs: each Write is one
-// binary message, Read concatenates incoming messages. It remembers the first
-// transport error so a dead session can say why it died.
+// wsConn adapts a WebSocket to the byte stream yamux needs: Write queues
+// whole yamux frames, which a writer goroutine sends most urgent first as
+// binary messages of one or more frames (sched.go); Read concatenates
+// incoming messages. It remembers the first transport error so a dead
+// session can say why it died.
 type wsConn struct {
-	ws *websocket.Conn
+	ws   *websocket.Conn
+	sock SocketInfo // what the TCP socket runs, read back once connected
 
 	readMu sync.Mutex // yamux has a single reader; the lock guards cur anyway
 	cur    io.Reader
 
-	writeMu sync.Mutex // gorilla allows one concurrent writer
+	writeMu sync.Mutex // gorilla allows one concurrent writer: writeLoop, or Close
 	// held is a yamux data-frame header waiting for its body (guarded by
-	// writeMu), so that header and body leave as one message.
+	// heldMu), so that header and body are queued as one frame.
+	heldMu  sync.Mutex
 	held    []byte
 	heldBuf [yamuxHeaderLen]byte
+	// q holds the frames Write accepted until writeLoop sends them, most
+	// urgent first (sched.go); writerDone is closed when writeLoop ends.
+	q          *sched
+	writerDone chan struct{}
+	closeOnce  sync.Once
 
 	// z and inf, when set, compress every message (see compress.go);
 	// stats counts bytes when not nil.
@@ -45,7 +56,8 @@ type wsConn struct {
 }
 
 func newWSConn(ws *websocket.Conn) *wsConn {
-	c := &wsConn{ws: ws}
+	c := &wsConn{ws: ws, q: newSched(), writerDone: make(chan struct{})}
+	go c.writeLoop()
 	c.touch()
 	c.sent()
 	ws.SetPongHandler(func(string) error { c.touch(); return nil })
@@ -126,28 +138,62 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends p as one binary message. yamux's send loop writes a data
-// frame's 12-byte header and its body in two Writes; sending them as two
-// messages doubled the WebSocket frames, TLS records and (for small SSE
-// events) TCP segments per frame, which a loss-based congestion window
-// counts against us. So a data-frame header with a non-empty body is held
-// and goes out with the next Write, which yamux makes at once (same loop
-// iteration, no lock in between).
+// Write queues p for writeLoop and returns at once, so that yamux's single
+// send loop never blocks on the socket and later urgent frames can overtake
+// queued bulk (sched.go). yamux writes a data frame's 12-byte header and its
+// body in two Writes; the header is held and queued with the body as one
+// frame, which also keeps them in one WebSocket message (two messages per
+// frame doubled the WebSocket frames, TLS records and, for small SSE
+// events, TCP segments, which a loss-based congestion window counts against
+// us). yamux makes the second Write at once, in the same loop iteration.
 func (c *wsConn) Write(p []byte) (int, error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.heldMu.Lock()
+	defer c.heldMu.Unlock()
 	if c.held == nil && announcesBody(p) {
 		c.held = append(c.heldBuf[:0], p...)
 		return len(p), nil
 	}
-	err := c.writeMessage(c.held, p)
+	frame := make([]byte, 0, len(c.held)+len(p))
+	frame = append(append(frame, c.held...), p...)
 	c.held = nil
-	if err != nil {
-		c.setErr(err)
+	if len(frame) < yamuxHeaderLen {
+		return 0, errors.New("wstun: write of a partial yamux frame")
+	}
+	if err := c.q.push(frame); err != nil {
 		return 0, err
 	}
-	c.sent()
 	return len(p), nil
+}
+
+// writeLoop sends queued frames, several to a message when they wait, until
+// the queue is closed and drained or the connection fails.
+func (c *wsConn) writeLoop() {
+	defer close(c.writerDone)
+	var batch [][]byte
+	var msg []byte
+	for c.q.wait() {
+		var ok bool
+		if batch, ok = c.q.take(batch[:0], batchBytes); !ok {
+			continue
+		}
+		msg = msg[:0]
+		for i, f := range batch {
+			msg = append(msg, f...)
+			batch[i] = nil
+		}
+		c.writeMu.Lock()
+		err := c.writeMessage(nil, msg)
+		c.writeMu.Unlock()
+		if err != nil {
+			c.setErr(err)
+			c.q.close(err)
+			// A connection that cannot write is dead: closing it ends the
+			// read side too, so the session ends now, not at the next write.
+			_ = c.ws.Close()
+			return
+		}
+		c.sent()
+	}
 }
 
 // yamux frame header: version(1) type(1) flags(2) stream(4) length(4).
@@ -155,6 +201,11 @@ const (
 	yamuxHeaderLen = 12
 	yamuxTypeData  = 0
 )
+
+// closeFlush bounds how long Close waits for queued frames to leave: what
+// Write accepted should reach the peer (a stream's last bytes and FIN, a
+// go-away), but a dead peer must not hold Close up.
+const closeFlush = time.Second
 
 // announcesBody reports whether p is exactly a yamux data-frame header whose
 // body follows in the next Write.
@@ -184,18 +235,31 @@ func (c *wsConn) writeMessage(head, body []byte) error {
 	return w.Close()
 }
 
-// Close sends a close message if the socket still takes writes, then closes
-// the connection. While a Write is in flight it skips the message: that Write
-// may be stuck on a dead peer (socket buffers full, no deadline), only closing
-// the connection releases it, and yamux's Close waits for its writer.
+// Close lets the writer send what is queued (for at most closeFlush), sends
+// a close message if the socket still takes writes, then closes the
+// connection. A writer still stuck on a dead peer (socket buffers full, no
+// deadline) is released by closing the connection; yamux's Close waits for
+// its own send loop, which never blocks here.
 func (c *wsConn) Close() error {
-	c.closed.Store(true)
-	if c.writeMu.TryLock() {
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		c.writeMu.Unlock()
-	}
-	return c.ws.Close()
+	err := net.ErrClosed
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.q.close(nil)
+		flushed := time.NewTimer(closeFlush)
+		select {
+		case <-c.writerDone:
+		case <-flushed.C:
+		}
+		flushed.Stop()
+		if c.writeMu.TryLock() {
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			c.writeMu.Unlock()
+		}
+		err = c.ws.Close()
+		<-c.writerDone
+	})
+	return err
 }
 
 // setErr records err if it is the first and not caused by Close.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +21,11 @@ func yamuxHeader(typ byte, length uint32) []byte {
 	return h
 }
 
-// TestWriteCoalescesDataHeader checks what goes on the wire: a data frame's
-// header and body leave as one message, while frames without a body (window
-// updates, pings, empty data frames such as a FIN) leave at once on their own.
-func TestWriteCoalescesDataHeader(t *testing.T) {
+// TestWriteKeepsFramesWhole checks what goes on the wire: a data frame's
+// header and body leave in one message, every message holds whole frames
+// only (the writer batches waiting frames), urgent frames may overtake, and
+// a stream's own frames keep their order.
+func TestWriteKeepsFramesWhole(t *testing.T) {
 	got := make(chan []byte, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
@@ -48,31 +50,47 @@ func TestWriteCoalescesDataHeader(t *testing.T) {
 	c := newWSConn(ws)
 	body := []byte("hello")
 	writes := [][]byte{
-		yamuxHeader(yamuxTypeData, uint32(len(body))), body, // one message
-		yamuxHeader(1, 65536),         // window update: alone
-		yamuxHeader(yamuxTypeData, 0), // data frame without body (flags only): alone
-		yamuxHeader(2, 7),             // ping: alone
+		yamuxHeader(yamuxTypeData, uint32(len(body))), body, // one frame
+		yamuxHeader(1, 65536),         // window update: urgent
+		yamuxHeader(yamuxTypeData, 0), // data frame without body (flags only): after stream 1's data
+		yamuxHeader(2, 7),             // ping: urgent
 	}
 	for _, p := range writes {
 		if n, err := c.Write(p); err != nil || n != len(p) {
 			t.Fatalf("Write(%d bytes) = %d, %v", len(p), n, err)
 		}
 	}
-	want := [][]byte{
-		append(yamuxHeader(yamuxTypeData, uint32(len(body))), body...),
-		yamuxHeader(1, 65536),
-		yamuxHeader(yamuxTypeData, 0),
-		yamuxHeader(2, 7),
-	}
-	for i, w := range want {
+	data := string(append(yamuxHeader(yamuxTypeData, uint32(len(body))), body...))
+	want := map[string]bool{data: true, string(yamuxHeader(1, 65536)): true,
+		string(yamuxHeader(yamuxTypeData, 0)): true, string(yamuxHeader(2, 7)): true}
+	var order []string
+	for len(order) < len(want) {
 		select {
 		case msg := <-got:
-			if string(msg) != string(w) {
-				t.Fatalf("message %d = %x, want %x", i, msg, w)
+			for len(msg) > 0 {
+				if len(msg) < yamuxHeaderLen {
+					t.Fatalf("message ends inside a frame header: %x", msg)
+				}
+				n := yamuxHeaderLen
+				if msg[1] == yamuxTypeData {
+					n += int(binary.BigEndian.Uint32(msg[8:]))
+				}
+				if n > len(msg) {
+					t.Fatalf("frame split across messages: %x", msg)
+				}
+				f := string(msg[:n])
+				if !want[f] {
+					t.Fatalf("unexpected frame %x", f)
+				}
+				order = append(order, f)
+				msg = msg[n:]
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("message %d never arrived", i)
+			t.Fatalf("only %d of %d frames arrived", len(order), len(want))
 		}
+	}
+	if slices.Index(order, data) > slices.Index(order, string(yamuxHeader(yamuxTypeData, 0))) {
+		t.Fatalf("stream 1's frames out of order: %x", order)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func checkCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			if _, _, err := f.dialers(nil, zap.NewNop()); err != nil {
+			if _, _, err := f.dialers(nil, nil, zap.NewNop()); err != nil {
 				return err
 			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")

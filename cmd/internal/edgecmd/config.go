@@ -121,6 +121,10 @@ type TunnelFile struct {
 	// Compression is deflate (the default) to compress WebSocket sessions
 	// whose relay supports it, or off. QUIC sessions are not compressed.
 	Compression string `yaml:"compression"`
+	// TCPCongestion and TCPNotSentLowat tune the WebSocket transport's TCP
+	// socket: see the relay's settings of the same name.
+	TCPCongestion   string `yaml:"tcp_congestion"`
+	TCPNotSentLowat int    `yaml:"tcp_notsent_lowat"`
 }
 
 // RelayFile is one relay.
@@ -188,6 +192,9 @@ func (f *File) validate() error {
 		errs = append(errs, errors.New("tunnel.stream_window: between 262144 (yamux minimum) and 1 GiB"))
 	}
 	if err := wstun.ValidCompression(f.Tunnel.Compression); err != nil {
+		errs = append(errs, fmt.Errorf("tunnel.%w", err))
+	}
+	if err := wstun.ValidCongestion(f.Tunnel.TCPCongestion); err != nil {
 		errs = append(errs, fmt.Errorf("tunnel.%w", err))
 	}
 	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {

@@ -53,7 +53,8 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	wsStats := new(wstun.Stats)
-	dialers, tunnelCert, err := f.dialers(wsStats, log)
+	congestion := new(wstun.CongestionStats)
+	dialers, tunnelCert, err := f.dialers(wsStats, congestion, log)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +70,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	srv := &Server{Listener: ln, TLS: certs.FrontConfig(front), Metrics: admin.NewRegistry(), file: f, log: log,
 		front: front, tunnelCert: tunnelCert}
 	admin.TunnelBytes(srv.Metrics, wsStats)
+	admin.TCPCongestion(srv.Metrics, congestion)
 	if err := srv.openStores(f); err != nil {
 		srv.closeAll()
 		return nil, err
@@ -97,7 +99,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 
 // dialers builds one dialer per relay, all presenting the returned client
 // certificate.
-func (f *File) dialers(stats *wstun.Stats, log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error) {
+func (f *File) dialers(stats *wstun.Stats, congestion *wstun.CongestionStats, log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error) {
 	kp, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tunnel: %w", err)
@@ -108,7 +110,7 @@ func (f *File) dialers(stats *wstun.Stats, log *zap.Logger) ([]tunnel.Dialer, *c
 	}
 	out := make([]tunnel.Dialer, 0, len(f.Tunnel.Relays))
 	for _, r := range f.Tunnel.Relays {
-		d, err := f.relayDialer(r, certs.ClientConfig(kp, roots, r.serverName()), stats, log)
+		d, err := f.relayDialer(r, certs.ClientConfig(kp, roots, r.serverName()), stats, congestion, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -118,11 +120,12 @@ func (f *File) dialers(stats *wstun.Stats, log *zap.Logger) ([]tunnel.Dialer, *c
 }
 
 // relayDialer builds the dialer for one relay's configured transport.
-func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, log *zap.Logger) (tunnel.Dialer, error) {
+func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, congestion *wstun.CongestionStats, log *zap.Logger) (tunnel.Dialer, error) {
 	t := f.Tunnel
 	ws := func() (tunnel.Dialer, error) {
 		return wstun.NewDialer(r.Address, tc, wstun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,
-			StreamWindow: uint32(t.StreamWindow), Compression: t.Compression, Stats: stats, Logger: log})
+			StreamWindow: uint32(t.StreamWindow), Compression: t.Compression, Stats: stats,
+			TCPCongestion: t.TCPCongestion, TCPNotSentLowat: t.TCPNotSentLowat, Congestion: congestion, Logger: log})
 	}
 	quic := func() (tunnel.Dialer, error) {
 		return quictun.NewDialer(r.quicAddress(), tc, quictun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,

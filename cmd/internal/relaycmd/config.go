@@ -27,10 +27,17 @@ type File struct {
 	// carries at most StreamWindow per round trip (4 MiB at 200 ms ≈ 160
 	// Mbit/s). SessionWindow applies to QUIC (yamux has per-stream windows
 	// only). Zero means 4 MiB and 4×StreamWindow.
-	StreamWindow  uint64        `yaml:"stream_window"`
-	SessionWindow uint64        `yaml:"session_window"`
-	MaxBodyBytes  int64         `yaml:"max_body_bytes"`
-	DrainTimeout  time.Duration `yaml:"drain_timeout"`
+	StreamWindow  uint64 `yaml:"stream_window"`
+	SessionWindow uint64 `yaml:"session_window"`
+	// TCPCongestion is the congestion control of the WebSocket tunnel's
+	// TCP sockets: auto (the default: bbr, else cubic, else the kernel's
+	// default) or a name the kernel must have (reno, cubic, bbr, ...).
+	// TCPNotSentLowat is their TCP_NOTSENT_LOWAT in bytes: zero means 16
+	// KiB, negative leaves the kernel's. QUIC sessions are not affected.
+	TCPCongestion   string        `yaml:"tcp_congestion"`
+	TCPNotSentLowat int           `yaml:"tcp_notsent_lowat"`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
+	DrainTimeout    time.Duration `yaml:"drain_timeout"`
 	// ResponseHeaderTimeout bounds the wait for a provider's status line.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// UpstreamCA, when set, is a PEM file of CAs that provider certificates
@@ -145,6 +152,9 @@ func (f *File) validate() error {
 		errs = append(errs, errors.New("stream_window: between 262144 (yamux minimum) and 1 GiB"))
 	}
 	if err := wstun.ValidCompression(f.Compression); err != nil {
+		errs = append(errs, err)
+	}
+	if err := wstun.ValidCongestion(f.TCPCongestion); err != nil {
 		errs = append(errs, err)
 	}
 	if f.TLS.Cert == "" || f.TLS.Key == "" || f.TLS.ClientCA == "" {

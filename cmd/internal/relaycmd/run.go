@@ -147,8 +147,10 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 			}
 		}
 		cfg := wstun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
-			StreamWindow: uint32(f.StreamWindow), Compression: f.Compression, Stats: new(wstun.Stats), Logger: log}
+			StreamWindow: uint32(f.StreamWindow), Compression: f.Compression, Stats: new(wstun.Stats),
+			TCPCongestion: f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat, Congestion: new(wstun.CongestionStats), Logger: log}
 		admin.TunnelBytes(s.Metrics, cfg.Stats)
+		admin.TCPCongestion(s.Metrics, cfg.Congestion)
 		if s.WS, err = wstun.Listen(ln, tc, cfg); err != nil {
 			ln.Close()
 			return err

@@ -1,0 +1,76 @@
+package wstun
+
+import (
+	"errors"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// availableCongestionFile lists the algorithms the kernel has loaded; inside
+// a network namespace it is the host's list (modules are global), while the
+// default (tcp_congestion_control) may differ per namespace.
+const availableCongestionFile = "/proc/sys/net/ipv4/tcp_available_congestion_control"
+
+// availableCongestion lists the congestion controls the kernel has loaded,
+// for messages; nil when it cannot be read.
+func availableCongestion() []string {
+	b, err := os.ReadFile(availableCongestionFile)
+	if err != nil {
+		return nil
+	}
+	return parseCongestionList(string(b))
+}
+
+// probeCongestion reports whether this process may set name on a TCP socket:
+// it tries on a fresh unconnected socket, which may load the module.
+func probeCongestion(name string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return setCongestion(fd, name)
+}
+
+// setCongestion sets TCP_CONGESTION with the kernel's reason on failure.
+func setCongestion(fd int, name string) error {
+	err := unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return errors.New("not available in this kernel")
+	case errors.Is(err, unix.EPERM):
+		return errors.New("not permitted for this process")
+	}
+	return err
+}
+
+// control applies the options to a socket, before connecting (the edge's
+// net.Dialer.Control) or once accepted (the relay).
+func (o sockopts) control(rc syscall.RawConn) error {
+	var opErr error
+	err := rc.Control(func(fd uintptr) {
+		if o.congestion != "" {
+			opErr = setCongestion(int(fd), o.congestion)
+		}
+		if o.lowat > 0 {
+			opErr = errors.Join(opErr, unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, o.lowat))
+		}
+	})
+	return errors.Join(err, opErr)
+}
+
+// readSocketInfo reads back the congestion control and TCP_NOTSENT_LOWAT.
+func readSocketInfo(rc syscall.RawConn) SocketInfo {
+	var si SocketInfo
+	_ = rc.Control(func(fd uintptr) {
+		if cc, err := unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION); err == nil {
+			si.Congestion = cc
+		}
+		if v, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT); err == nil && v > 0 && v < 1<<31-1 {
+			si.NotSentLowat = v
+		}
+	})
+	return si
+}

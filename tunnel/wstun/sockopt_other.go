@@ -1,0 +1,17 @@
+//go:build !linux
+
+package wstun
+
+import "syscall"
+
+// availableCongestion is unknown outside Linux.
+func availableCongestion() []string { return nil }
+
+// probeCongestion fails: only Linux lets a socket choose its algorithm here.
+func probeCongestion(string) error { return errNoSockopts }
+
+// control applies nothing outside Linux.
+func (o sockopts) control(syscall.RawConn) error { return nil }
+
+// readSocketInfo knows nothing outside Linux.
+func readSocketInfo(syscall.RawConn) SocketInfo { return SocketInfo{} }

@@ -1,0 +1,50 @@
+package wstun_test
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/strait/strait/tunnel/tunneltest"
+	"github.com/strait/strait/tunnel/wstun"
+)
+
+// TestCongestionPerSession forces reno (a loss-based algorithm, always
+// built in) on both ends and checks, from the sessions' counts, that the
+// edge's dialled socket and the relay's accepted one both run it, and that
+// the count falls when the sessions end.
+func TestCongestionPerSession(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("congestion control is chosen on Linux only")
+	}
+	var edgeStats, relayStats wstun.CongestionStats
+	relayCfg, edgeCfg := testConfig(), testConfig()
+	relayCfg.TCPCongestion, relayCfg.Congestion = "reno", &relayStats
+	edgeCfg.TCPCongestion, edgeCfg.Congestion = "reno", &edgeStats
+	pki := tunneltest.NewPKI(t, "")
+	ln := listen(t, pki, relayCfg)
+	p := connect(t, pki, ln, ln.Addr().String(), edgeCfg)
+	for side, stats := range map[string]*wstun.CongestionStats{"edge": &edgeStats, "relay": &relayStats} {
+		if got := stats.Sessions(); got["reno"] != 1 || len(got) != 1 {
+			t.Errorf("%s sessions by congestion control = %v, want reno: 1", side, got)
+		}
+	}
+	p.edge.Close()
+	<-p.relay.Done()
+	for side, stats := range map[string]*wstun.CongestionStats{"edge": &edgeStats, "relay": &relayStats} {
+		waitFor(t, side+" session to be counted out", func() bool { return stats.Sessions()["reno"] == 0 })
+	}
+}
+
+// TestUnknownCongestionFailsAtStart checks that a forced algorithm the
+// kernel does not have is a configuration error on both sides.
+func TestUnknownCongestionFailsAtStart(t *testing.T) {
+	cfg := testConfig()
+	cfg.TCPCongestion = "nosuchcc"
+	pki := tunneltest.NewPKI(t, "")
+	if _, err := listenWith(t, pki.ServerConfig(), cfg); err == nil {
+		t.Error("Listen accepted an unknown congestion control")
+	}
+	if _, err := wstun.NewDialer("127.0.0.1:1", pki.ClientConfig(), cfg); err == nil {
+		t.Error("NewDialer accepted an unknown congestion control")
+	}
+}
