@@ -1,8 +1,10 @@
 // Package pool keeps tunnel sessions to a set of relays up and hands out
 // streams on the healthiest, least-loaded session.
 //
-// One supervisor goroutine per session slot (SessionsPerRelay slots per
-// relay) owns that slot's dial, hold and redial cycle: a few fast retries,
+// One supervisor goroutine per session slot owns that slot's dial, hold
+// and redial cycle. Each relay has SessionsPerRelay base slots, kept up for
+// good, and, while the load asks for them, extra slots up to
+// MaxSessionsPerRelay (see scale.go and autoscale.go). A base slot's cycle is a few fast retries,
 // then full-jitter exponential backoff up to MaxBackoff, reset only after a
 // session has stayed up for HealthyAfter. Each session carries a control
 // stream (proto Ping/Pong/GoAway): probes measure its round trip through
@@ -33,9 +35,18 @@ import (
 type Config struct {
 	// Dialers reach the relays, one Dialer per relay. Required.
 	Dialers []tunnel.Dialer
-	// SessionsPerRelay is how many sessions to keep to each relay, so that one
-	// connection's loss never stalls every request. Zero means 2.
+	// SessionsPerRelay is how many sessions to keep to each relay at all
+	// times, so that one connection's loss never stalls every request.
+	// Zero means 2.
 	SessionsPerRelay int
+	// MaxSessionsPerRelay bounds the sessions to each relay while the load
+	// asks for more (Scale says when); extra sessions are dialed ahead of
+	// need and retired, after their streams have finished, once the load
+	// has stayed low. Zero means 16, or SessionsPerRelay if that is more;
+	// set it to SessionsPerRelay for a fixed number of sessions.
+	MaxSessionsPerRelay int
+	// Scale tunes when sessions are added and retired.
+	Scale ScaleConfig
 	// MinBackoff is the delay of the fast retries and the base of the
 	// exponential backoff; MaxBackoff caps it. Zero means 100ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
@@ -91,6 +102,14 @@ type relay struct {
 	dialer tunnel.Dialer
 	br     *breaker
 	stats  relayCounters
+	minRTT atomic.Int64 // lowest probe round trip through this relay, ns; 0 before the first
+
+	// Scaling; scaler and kick are nil when the number of sessions is fixed.
+	scaler *scaler          // used by the relay's autoscale goroutine only
+	kick   chan struct{}    // wakes autoscale after a stream was opened
+	mu     sync.Mutex       // guards the fields below
+	extras []*slot          // extra slots not yet retired, dialing or up
+	events map[string]int64 // scale events by "up:reason" or "down:reason"
 }
 
 type relayCounters struct {
@@ -100,6 +119,12 @@ type relayCounters struct {
 type slot struct {
 	relay *relay
 	index int
+	// Extra slots only: retire is closed when autoscale retires the slot;
+	// up is guarded by relay.mu and tells a dialing slot from one that
+	// holds a session.
+	extra  bool
+	retire chan struct{}
+	up     bool
 }
 
 // New starts the supervisors and returns at once; sessions come up in the
@@ -127,6 +152,11 @@ func New(cfg Config) (*Pool, error) {
 			p.wg.Add(1)
 			go p.supervise(ctx, &slot{relay: r, index: i})
 		}
+		if cfg.MaxSessionsPerRelay > cfg.SessionsPerRelay {
+			r.scaler, r.kick, r.events = newScaler(cfg), make(chan struct{}, 1), map[string]int64{}
+			p.wg.Add(1)
+			go p.autoscale(ctx, r)
+		}
 	}
 	return p, nil
 }
@@ -140,6 +170,10 @@ func withDefaults(cfg Config) Config {
 	if cfg.SessionsPerRelay <= 0 {
 		cfg.SessionsPerRelay = 2
 	}
+	if cfg.MaxSessionsPerRelay <= 0 {
+		cfg.MaxSessionsPerRelay = max(16, cfg.SessionsPerRelay)
+	}
+	cfg.MaxSessionsPerRelay = max(cfg.MaxSessionsPerRelay, cfg.SessionsPerRelay)
 	if cfg.FastRetries <= 0 {
 		cfg.FastRetries = 3
 	}
@@ -154,6 +188,7 @@ func withDefaults(cfg Config) Config {
 	def(&cfg.ProbeInterval, 500*time.Millisecond)
 	def(&cfg.ProbeTimeout, 15*time.Second)
 	def(&cfg.BreakerCooldown, time.Second)
+	cfg.Scale = scaleDefaults(cfg.Scale, cfg.ProbeInterval)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -167,6 +202,7 @@ const (
 	endLost     endReason = iota // the session died
 	endGoAway                    // the relay is draining it
 	endShutdown                  // the pool is closing
+	endRetired                   // autoscale retired the slot
 )
 
 // supervise owns one slot: dial, hold until the session ends, back off,
@@ -177,9 +213,12 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 	log := p.log.With(zap.String("relay", r.dialer.Addr()), zap.Int("slot", s.index))
 	var failures int // consecutive failed attempts and short-lived sessions
 	delay := time.Duration(0)
+	if s.extra {
+		defer r.removeExtra(s)
+	}
 	for ctx.Err() == nil {
 		sleep(ctx, delay)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.retired() {
 			return
 		}
 		timeout := p.cfg.DialTimeout
@@ -195,20 +234,26 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			r.stats.dialFailures.Add(1)
 			failures++
 			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
+			if s.extra { // autoscale decides again whether it is still wanted
+				log.Warn("extra tunnel session dial failed", zap.String("reason", certs.DescribeVerifyError(err)))
+				return
+			}
 			log.Warn("tunnel dial failed", zap.String("reason", certs.DescribeVerifyError(err)),
 				zap.Int("attempt", failures), zap.Duration("retry_in", delay))
 			continue
 		}
 		l := p.newLink(ctx, r, sess)
 		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
+		r.setUp(s, true)
 		why, lostErr := p.hold(ctx, s, l, log)
+		r.setUp(s, false)
 		// A session that stayed up resets the backoff; so does one the relay
 		// drained on purpose after a while (a restart, not a flapping relay).
 		if up := time.Since(l.up); up >= p.cfg.HealthyAfter || why == endGoAway && up >= goAwayHealthy {
 			failures = 0
 		}
 		switch why {
-		case endShutdown:
+		case endShutdown, endRetired:
 			return
 		case endGoAway:
 			// Make before break: the old session keeps its streams while the
@@ -220,6 +265,10 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			r.br.failure(false)
 			failures++
 			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
+			if s.extra {
+				log.Warn("extra tunnel session lost", zap.Error(lostErr), zap.Duration("up_for", time.Since(l.up)))
+				return
+			}
 			log.Warn("tunnel session lost", zap.Error(lostErr), zap.Duration("up_for", time.Since(l.up)),
 				zap.Duration("retry_in", delay))
 		}
@@ -266,6 +315,12 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (end
 			p.setLive(s, nil)
 			l.close()
 			return endShutdown, nil
+		case <-s.retire: // nil, never ready, for a base slot
+			stop()
+			p.setLive(s, nil)
+			log.Debug("retired session draining", zap.Int("streams", l.numStreams()))
+			p.drainThenClose(ctx, l)
+			return endRetired, nil
 		case <-retry:
 			next, err := up.DialPreferred(ctx)
 			if err != nil {
@@ -363,6 +418,7 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 		if l != nil {
 			st, err := l.open(ctx)
 			if err == nil {
+				l.relay.kickScale()
 				return st, nil
 			}
 			if ctx.Err() == nil { // keep the session's reason, not our own deadline
