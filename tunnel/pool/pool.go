@@ -416,7 +416,7 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 			return nil, err
 		}
 		if l != nil {
-			st, err := l.open(ctx)
+			st, err := p.openOn(ctx, l)
 			if err == nil {
 				l.relay.kickScale()
 				return st, nil
@@ -441,6 +441,23 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 		}
 	}
 }
+
+// openOn opens a stream on l. A session at its stream limit (every one is,
+// or l would not have been picked) may make a QUIC open wait for a stream
+// to end there; the attempt is cut short instead, so that OpenStream tries
+// again with whatever is live then, a session autoscale has just added
+// included.
+func (p *Pool) openOn(ctx context.Context, l *link) (tunnel.Stream, error) {
+	if l.numStreams() < p.cfg.Scale.MaxStreams {
+		return l.open(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, capRetry)
+	defer cancel()
+	return l.open(ctx)
+}
+
+// capRetry bounds an open on a session at its stream limit.
+const capRetry = 50 * time.Millisecond
 
 // pick returns the usable session with the lowest cost (see link.cost), or
 // nil and a channel that closes when the set of sessions changes. Sessions

@@ -1,0 +1,198 @@
+package pool
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// openStreams opens n streams through the pool and returns them.
+func openStreams(t *testing.T, p *Pool, n int) []tunnel.Stream {
+	t.Helper()
+	out := make([]tunnel.Stream, 0, n)
+	for range n {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		st, err := p.OpenStream(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("OpenStream: %v", err)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// TestAutoscaleGrowsAndShrinks: many streams make the pool dial extra
+// sessions up to MaxSessionsPerRelay, new streams go to the new sessions,
+// and once the streams are gone the extras are retired one per
+// ShrinkAfter, back to SessionsPerRelay and never below. Each step is
+// logged and counted by reason. (Virtual time: the sleeps advance the
+// bubble's clock, they do not wait for goroutines; synctest.Wait does.)
+func TestAutoscaleGrowsAndShrinks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const shrinkAfter = 10 * time.Second
+		core, logs := observer.New(zapcore.InfoLevel)
+		d := newFakeDialer("relay:443", 0)
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 2, MaxSessionsPerRelay: 6,
+			Scale: ScaleConfig{TargetStreams: 4, ShrinkAfter: shrinkAfter}, Logger: zap.New(core)})
+		waitLive(t, p, 2)
+
+		streams := openStreams(t, p, 12) // ⌈12/3⌉ = 4 sessions wanted
+		synctest.Wait()
+		if got := p.Live(); got != 4 {
+			t.Fatalf("Live = %d after 12 streams with a target of 4 per session; want 4", got)
+		}
+		streams = append(streams, openStreams(t, p, 12)...) // 24 streams: 8 wanted, 6 at most
+		synctest.Wait()
+		if got := p.Live(); got != 6 {
+			t.Fatalf("Live = %d after 24 streams; want the maximum, 6", got)
+		}
+		time.Sleep(time.Minute) // no more growth past the maximum, however long the load lasts
+		if n := len(d.Attempts()); n != 6 {
+			t.Errorf("%d dials under sustained load; want 6", n)
+		}
+		// New streams fill the newest sessions first: they are the least loaded.
+		extras := d.Sessions()[4:]
+		before := extras[0].NumStreams() + extras[1].NumStreams()
+		streams = append(streams, openStreams(t, p, 2)...)
+		if after := extras[0].NumStreams() + extras[1].NumStreams(); after != before+2 {
+			t.Errorf("2 new streams added %d to the two newest sessions; want 2", after-before)
+		}
+		st := p.Relays()[0]
+		if st.ScaleUps[reasonStreams] != 4 {
+			t.Errorf("ScaleUps = %v; want 4 for %q", st.ScaleUps, reasonStreams)
+		}
+
+		for _, s := range streams {
+			s.Close()
+		}
+		idle := time.Now()
+		time.Sleep(time.Second) // the first step that sees the load gone starts the clock
+		for want := 5; want >= 2; want-- {
+			time.Sleep(shrinkAfter)
+			synctest.Wait()
+			if got := p.Live(); got != want {
+				t.Fatalf("Live = %d after %v idle; want %d (one retired per ShrinkAfter)", got, time.Since(idle), want)
+			}
+		}
+		time.Sleep(10 * shrinkAfter)
+		if got := p.Live(); got != 2 {
+			t.Errorf("Live = %d long after the load ended; want SessionsPerRelay, 2", got)
+		}
+		closed := 0
+		for i, fs := range d.Sessions() {
+			switch by := fs.ClosedBy(); {
+			case i < 2 && by != "":
+				t.Errorf("base session %d closed by %q", fs.id, by)
+			case by == "pool":
+				closed++
+			}
+		}
+		if closed != 4 {
+			t.Errorf("%d extra sessions closed by the pool; want 4", closed)
+		}
+		if st := p.Relays()[0]; st.ScaleDowns[reasonIdle] != 4 || st.SessionsLost != 0 {
+			t.Errorf("ScaleDowns = %v, lost %d; want 4 for %q and none lost", st.ScaleDowns, st.SessionsLost, reasonIdle)
+		}
+		if n := logs.FilterMessage("tunnel sessions grow").Len(); n != 2 {
+			t.Errorf("%d grow decisions logged; want 2", n)
+		}
+		if n := logs.FilterMessage("tunnel sessions shrink").Len(); n != 4 {
+			t.Errorf("%d shrink decisions logged; want 4", n)
+		}
+	})
+}
+
+// TestAutoscaleRetiredSessionKeepsStreams: a retired session takes no new
+// streams, but the stream it carries keeps working, and the session is
+// closed only after that stream ends.
+func TestAutoscaleRetiredSessionKeepsStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const shrinkAfter = 10 * time.Second
+		d := newFakeDialer("relay:443", 0)
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 2,
+			Scale: ScaleConfig{TargetStreams: 4, ShrinkAfter: shrinkAfter}})
+		waitLive(t, p, 1)
+		streams := openStreams(t, p, 4) // > 3: a second session
+		synctest.Wait()
+		waitLive(t, p, 2)
+		held := openStreams(t, p, 1)[0] // the least loaded: the new session
+		extra := d.Sessions()[1]
+		if got := held.(*stream).Stream.(*fakeStream).sess; got != extra {
+			t.Fatalf("stream on session %d; want the new session %d", got.id, extra.id)
+		}
+		for _, s := range streams {
+			s.Close()
+		}
+		time.Sleep(2 * shrinkAfter)
+		synctest.Wait()
+		if got := p.Live(); got != 1 {
+			t.Fatalf("Live = %d; want the extra session retired", got)
+		}
+		if by := extra.ClosedBy(); by != "" {
+			t.Fatalf("retired session closed (by %q) while it still carried a stream", by)
+		}
+		for range 3 {
+			if got := openOn(t, p); got == extra {
+				t.Fatal("new stream on the retired session")
+			}
+		}
+		if _, err := held.Write([]byte("still here")); err != nil {
+			t.Fatalf("the stream on the retired session broke: %v", err)
+		}
+		held.Close()
+		time.Sleep(time.Second) // the drain checks every 50ms
+		if by := extra.ClosedBy(); by != "pool" {
+			t.Errorf("retired session closed by %q after its last stream; want pool", by)
+		}
+	})
+}
+
+// TestAutoscaleOff: with MaxSessionsPerRelay equal to SessionsPerRelay the
+// number of sessions stays fixed under any load.
+func TestAutoscaleOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer("relay:443", 0)
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 2, MaxSessionsPerRelay: 2,
+			Scale: ScaleConfig{TargetStreams: 1}})
+		waitLive(t, p, 2)
+		openStreams(t, p, 50)
+		time.Sleep(time.Minute)
+		if n := len(d.Attempts()); n != 2 {
+			t.Errorf("%d dials with scaling off; want 2", n)
+		}
+		if st := p.Relays()[0]; st.ScaleUps != nil {
+			t.Errorf("ScaleUps = %v with scaling off; want nil", st.ScaleUps)
+		}
+	})
+}
+
+// TestAutoscaleExtraDialFails: an extra session that cannot be dialed is
+// not retried in a loop by its slot; autoscale asks again on its next
+// step, so dials stay bounded while the relay refuses.
+func TestAutoscaleExtraDialFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer("relay:443", 0)
+		d.limit = 1
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 4,
+			Scale: ScaleConfig{TargetStreams: 4, MaxDials: 2}, ProbeInterval: time.Second})
+		waitLive(t, p, 1)
+		openStreams(t, p, 40)
+		time.Sleep(10 * time.Second)
+		// One kick per stream and one step per second, at most MaxDials
+		// attempts each, and never more than the breaker lets through.
+		if n := len(d.Attempts()); n < 3 || n > 1+2*(40+10) {
+			t.Errorf("%d dial attempts in 10s with extras refused; want a few, bounded", n)
+		}
+		if got := p.Live(); got != 1 {
+			t.Errorf("Live = %d; want 1", got)
+		}
+	})
+}
