@@ -58,12 +58,17 @@ func TestAutoscaleGrowsAndShrinks(t *testing.T) {
 		if n := len(d.Attempts()); n != 6 {
 			t.Errorf("%d dials under sustained load; want 6", n)
 		}
-		// New streams fill the newest sessions first: they are the least loaded.
-		extras := d.Sessions()[4:]
-		before := extras[0].NumStreams() + extras[1].NumStreams()
-		streams = append(streams, openStreams(t, p, 2)...)
-		if after := extras[0].NumStreams() + extras[1].NumStreams(); after != before+2 {
-			t.Errorf("2 new streams added %d to the two newest sessions; want 2", after-before)
+		// New streams go to the least loaded sessions, the new ones first.
+		for range 4 {
+			least := d.Sessions()[0].NumStreams()
+			for _, fs := range d.Sessions() {
+				least = min(least, fs.NumStreams())
+			}
+			st := openStreams(t, p, 1)[0]
+			streams = append(streams, st)
+			if got := st.(*stream).Stream.(*fakeStream).sess.NumStreams() - 1; got != least {
+				t.Errorf("new stream on a session that had %d streams; the least loaded had %d", got, least)
+			}
 		}
 		st := p.Relays()[0]
 		if st.ScaleUps[reasonStreams] != 4 {
@@ -101,8 +106,10 @@ func TestAutoscaleGrowsAndShrinks(t *testing.T) {
 		if st := p.Relays()[0]; st.ScaleDowns[reasonIdle] != 4 || st.SessionsLost != 0 {
 			t.Errorf("ScaleDowns = %v, lost %d; want 4 for %q and none lost", st.ScaleDowns, st.SessionsLost, reasonIdle)
 		}
-		if n := logs.FilterMessage("tunnel sessions grow").Len(); n != 2 {
-			t.Errorf("%d grow decisions logged; want 2", n)
+		// How the four are split into decisions depends on when autoscale
+		// runs between the opens; each decision is logged once.
+		if n := logs.FilterMessage("tunnel sessions grow").Len(); n < 2 || n > 4 {
+			t.Errorf("%d grow decisions logged; want 2 to 4", n)
 		}
 		if n := logs.FilterMessage("tunnel sessions shrink").Len(); n != 4 {
 			t.Errorf("%d shrink decisions logged; want 4", n)
