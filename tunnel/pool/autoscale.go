@@ -16,7 +16,7 @@ func scaleDefaults(s ScaleConfig, probeInterval time.Duration) ScaleConfig {
 		s.MaxStreams = 4096
 	}
 	if s.MaxDials <= 0 {
-		s.MaxDials = 4
+		s.MaxDials = 8
 	}
 	if s.ShrinkAfter <= 0 {
 		s.ShrinkAfter = 30 * time.Second
@@ -65,6 +65,7 @@ func (p *Pool) scaleStep(ctx context.Context, r *relay, now time.Time, log *zap.
 	switch d.action {
 	case grow:
 		if r.br.current(now) != breakerClosed {
+			log.Debug("tunnel sessions not grown: the relay's breaker is open", zap.String("reason", d.reason))
 			return // dials would fail; the breaker's probe comes first
 		}
 		for range d.n {
