@@ -4,8 +4,8 @@
 // One supervisor goroutine per session slot owns that slot's dial, hold
 // and redial cycle. Each relay has SessionsPerRelay base slots, kept up for
 // good, and, while the load asks for them, extra slots up to
-// MaxSessionsPerRelay (see scale.go and autoscale.go). A base slot's cycle is a few fast retries,
-// then full-jitter exponential backoff up to MaxBackoff, reset only after a
+// MaxSessionsPerRelay (see scale.go and autoscale.go). A base slot's cycle
+// is a few fast retries, then full-jitter exponential backoff up to MaxBackoff, reset only after a
 // session has stayed up for HealthyAfter. Each session carries a control
 // stream (proto Ping/Pong/GoAway): probes measure its round trip through
 // the relay, find a dead relay within ProbeTimeout, and make a relay
@@ -222,7 +222,10 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			return
 		}
 		timeout := p.cfg.DialTimeout
-		if failures < p.cfg.FastRetries {
+		// An extra session is dialed once, while another session carries
+		// the load: it gets the full timeout (a lost SYN across a lossy
+		// border alone costs a second).
+		if failures < p.cfg.FastRetries && !s.extra {
 			timeout = min(timeout, p.cfg.FastDialTimeout)
 		}
 		r.stats.dials.Add(1)
