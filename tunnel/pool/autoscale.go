@@ -55,12 +55,9 @@ func (p *Pool) scaleStep(ctx context.Context, r *relay, now time.Time, log *zap.
 	}
 	r.mu.Lock()
 	in.slots = p.cfg.SessionsPerRelay + len(r.extras)
-	for _, s := range r.extras {
-		if !s.up {
-			in.dialing++
-		}
-	}
 	r.mu.Unlock()
+	in.dialing = r.numDialing()
+	in.waiting = int(r.waiting.Load())
 	d := r.scaler.decide(now, in)
 	switch d.action {
 	case grow:
@@ -203,4 +200,66 @@ func (r *relay) noteRTT(sample time.Duration) {
 			return
 		}
 	}
+}
+
+// dialWait is one OpenStream's wait for a session being dialed.
+type dialWait struct {
+	until time.Time
+	r     *relay // set while the wait counts in r.waiting
+}
+
+func (w *dialWait) release() {
+	if w.r != nil {
+		w.r.waiting.Add(-1)
+		w.r = nil
+	}
+}
+
+// overloaded is how many times TargetStreams a session carries before a
+// new stream would rather wait a moment for a session being dialed.
+const overloaded = 2
+
+// waitForDial reports whether a new stream should wait (with retry armed)
+// instead of going to l: l already carries overloaded×TargetStreams and the
+// relay has a session on its way, so the stream will likely deliver sooner
+// on that session than behind l's queue. A burst of streams arriving at
+// once then spreads over the new sessions instead of piling onto the base
+// ones for its whole life. The wait is bounded by a few round trips (about
+// what a dial takes), after which the stream takes the best session live.
+func (p *Pool) waitForDial(l *link, w *dialWait, retry *time.Timer) bool {
+	r := l.relay
+	if r.scaler == nil || l.numStreams() < overloaded*p.cfg.Scale.TargetStreams || r.numDialing() == 0 {
+		return false
+	}
+	now := time.Now()
+	if w.until.IsZero() {
+		w.until = now.Add(min(max(4*time.Duration(r.minRTT.Load()), minDialWait), maxDialWait))
+		w.r = r
+		r.waiting.Add(1) // autoscale counts it as load
+		r.kickScale()
+	}
+	if !now.Before(w.until) {
+		w.release()
+		return false
+	}
+	retry.Reset(w.until.Sub(now))
+	return true
+}
+
+// Bounds of a new stream's wait for a session being dialed.
+const (
+	minDialWait = 100 * time.Millisecond
+	maxDialWait = 2 * time.Second
+)
+
+func (r *relay) numDialing() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.extras {
+		if !s.up {
+			n++
+		}
+	}
+	return n
 }

@@ -203,3 +203,56 @@ func TestAutoscaleExtraDialFails(t *testing.T) {
 		}
 	})
 }
+
+// TestBurstWaitsForDial: once a session carries twice the target and a
+// session is on its way, a new stream waits (a bounded time) for it rather
+// than queueing behind the overloaded one; with no session arriving it
+// takes the best live session after the bound.
+func TestBurstWaitsForDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer("relay:443", 0)
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 3,
+			Scale: ScaleConfig{TargetStreams: 2, MaxDials: 1}})
+		waitLive(t, p, 1)
+		gate := make(chan struct{})
+		d.gate = gate // extra dials wait for it; set before any stream asks for one
+		openStreams(t, p, 4) // 2× the target on the only session; one extra is being dialed
+		synctest.Wait()
+
+		got := make(chan *fakeSession, 1)
+		go func() { got <- openOn(t, p) }()
+		synctest.Wait()
+		select {
+		case fs := <-got:
+			t.Fatalf("stream went to session %d at once; want it to wait for the session being dialed", fs.id)
+		default:
+		}
+		close(gate)
+		if fs := <-got; fs == d.Sessions()[0] {
+			t.Errorf("stream on the overloaded session %d; want the new one", fs.id)
+		}
+
+	})
+}
+
+// TestBurstWaitIsBounded: with the dial stuck, a new stream waits
+// minDialWait for it (no probe has measured a round trip) and then takes
+// the overloaded session after all.
+func TestBurstWaitIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer("relay:443", 0)
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 2,
+			Scale: ScaleConfig{TargetStreams: 2}, DialTimeout: time.Hour})
+		waitLive(t, p, 1)
+		d.gate = make(chan struct{}) // never opens: the extra session never comes
+		openStreams(t, p, 4)
+		synctest.Wait()
+		start := time.Now()
+		if fs := openOn(t, p); fs != d.Sessions()[0] {
+			t.Errorf("stream on session %d; want the only live one", fs.id)
+		}
+		if waited := time.Since(start); waited != minDialWait {
+			t.Errorf("stream waited %v for a dial that did not finish; want %v", waited, minDialWait)
+		}
+	})
+}

@@ -99,10 +99,11 @@ type Pool struct {
 
 // relay is one relay's shared state: its breaker and counters.
 type relay struct {
-	dialer tunnel.Dialer
-	br     *breaker
-	stats  relayCounters
-	minRTT atomic.Int64 // lowest probe round trip through this relay, ns; 0 before the first
+	dialer  tunnel.Dialer
+	br      *breaker
+	stats   relayCounters
+	minRTT  atomic.Int64 // lowest probe round trip through this relay, ns; 0 before the first
+	waiting atomic.Int64 // new streams waiting for a session being dialed
 
 	// Scaling; scaler and kick are nil when the number of sessions is fixed.
 	scaler *scaler          // used by the relay's autoscale goroutine only
@@ -413,12 +414,14 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	var lastErr error
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	var dw dialWait
+	defer dw.release()
 	for {
 		l, changed, err := p.pick()
 		if err != nil {
 			return nil, err
 		}
-		if l != nil {
+		if l != nil && !p.waitForDial(l, &dw, retry) {
 			st, err := p.openOn(ctx, l)
 			if err == nil {
 				l.relay.kickScale()

@@ -104,6 +104,7 @@ type scaleInput struct {
 	sessions []sessionLoad // usable sessions (up, not draining)
 	slots    int           // sessions kept up or being dialed, base and extra
 	dialing  int           // extra sessions being dialed
+	waiting  int           // new streams waiting for those sessions
 }
 
 // scaler decides, for one relay, when to add and retire sessions. It is a
@@ -128,7 +129,7 @@ func newScaler(cfg Config) *scaler {
 
 // decide returns the next step for the state in, observed at now.
 func (s *scaler) decide(now time.Time, in scaleInput) decision {
-	streams, congested, nearCap := 0, "", false
+	streams, congested, nearCap := in.waiting, "", false
 	for _, l := range in.sessions {
 		streams += l.streams
 		if c := l.congestion(); c != "" && congested == "" {
