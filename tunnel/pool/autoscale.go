@@ -53,17 +53,15 @@ func (p *Pool) scaleStep(ctx context.Context, r *relay, now time.Time, log *zap.
 	for _, l := range links {
 		in.sessions = append(in.sessions, l.load(now))
 	}
-	r.mu.Lock()
-	in.slots = p.cfg.SessionsPerRelay + len(r.extras)
-	r.mu.Unlock()
+	in.slots = r.numSlots(p.cfg.SessionsPerRelay)
 	in.dialing = r.numDialing()
 	in.waiting = int(r.waiting.Load())
 	d := r.scaler.decide(now, in)
 	switch d.action {
 	case grow:
-		if r.br.current(now) != breakerClosed {
-			log.Debug("tunnel sessions not grown: the relay's breaker is open", zap.String("reason", d.reason))
-			return // dials would fail; the breaker's probe comes first
+		if why := r.growBlocked(now); why != "" {
+			log.Debug("tunnel sessions not grown", zap.String("reason", d.reason), zap.String("because", why))
+			return
 		}
 		for range d.n {
 			p.addExtra(ctx, r)
@@ -228,10 +226,16 @@ const overloaded = 2
 // what a dial takes), after which the stream takes the best session live.
 func (p *Pool) waitForDial(l *link, w *dialWait, retry *time.Timer) bool {
 	r := l.relay
-	if r.scaler == nil || l.numStreams() < overloaded*p.cfg.Scale.TargetStreams || r.numDialing() == 0 {
+	if r.scaler == nil || l.numStreams() < overloaded*p.cfg.Scale.TargetStreams {
 		return false
 	}
 	now := time.Now()
+	// A session is on its way, or autoscale is about to dial one: it lags
+	// a burst by a scheduling round, and the first streams of the burst
+	// would otherwise all land on the sessions already up.
+	if r.numDialing() == 0 && (r.numSlots(p.cfg.SessionsPerRelay) >= p.cfg.MaxSessionsPerRelay || r.growBlocked(now) != "") {
+		return false
+	}
 	if w.until.IsZero() {
 		w.until = now.Add(min(max(4*time.Duration(r.minRTT.Load()), minDialWait), maxDialWait))
 		w.r = r
@@ -251,6 +255,40 @@ const (
 	minDialWait = 100 * time.Millisecond
 	maxDialWait = 2 * time.Second
 )
+
+// growBlocked says why no extra session may be dialed now, or "".
+func (r *relay) growBlocked(now time.Time) string {
+	if r.br.current(now) != breakerClosed {
+		return "the relay's breaker is open" // dials would fail; the breaker's probe comes first
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Before(r.growAfter) {
+		return "extra dials failed; backing off"
+	}
+	return ""
+}
+
+// extraDialed records the outcome of an extra session's dial: failures
+// push the next extra dial back exponentially (full jitter, from lo up to
+// hi), a success clears them.
+func (r *relay) extraDialed(ok bool, lo, hi time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ok {
+		r.extraFails, r.growAfter = 0, time.Time{}
+		return
+	}
+	r.extraFails++
+	r.growAfter = time.Now().Add(backoff(lo, hi, 1, r.extraFails))
+}
+
+// numSlots is how many sessions r keeps up or is dialing, base included.
+func (r *relay) numSlots(base int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return base + len(r.extras)
+}
 
 func (r *relay) numDialing() int {
 	r.mu.Lock()

@@ -215,7 +215,7 @@ func TestBurstWaitsForDial(t *testing.T) {
 			Scale: ScaleConfig{TargetStreams: 2, MaxDials: 1}})
 		waitLive(t, p, 1)
 		gate := make(chan struct{})
-		d.gate = gate // extra dials wait for it; set before any stream asks for one
+		d.gate = gate        // extra dials wait for it; set before any stream asks for one
 		openStreams(t, p, 4) // 2× the target on the only session; one extra is being dialed
 		synctest.Wait()
 

@@ -106,11 +106,16 @@ type relay struct {
 	waiting atomic.Int64 // new streams waiting for a session being dialed
 
 	// Scaling; scaler and kick are nil when the number of sessions is fixed.
-	scaler *scaler          // used by the relay's autoscale goroutine only
-	kick   chan struct{}    // wakes autoscale after a stream was opened
-	mu     sync.Mutex       // guards the fields below
-	extras []*slot          // extra slots not yet retired, dialing or up
-	events map[string]int64 // scale events by "up:reason" or "down:reason"
+	scaler *scaler       // used by the relay's autoscale goroutine only
+	kick   chan struct{} // wakes autoscale after a stream was opened
+	mu     sync.Mutex    // guards the fields below
+	extras []*slot       // extra slots not yet retired, dialing or up
+	// extraFails counts consecutive failed extra dials; no extra session
+	// is dialed before growAfter, so a relay that refuses more sessions is
+	// not asked again on every stream.
+	extraFails int
+	growAfter  time.Time
+	events     map[string]int64 // scale events by "up:reason" or "down:reason"
 }
 
 type relayCounters struct {
@@ -238,7 +243,8 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			r.stats.dialFailures.Add(1)
 			failures++
 			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
-			if s.extra { // autoscale decides again whether it is still wanted
+			if s.extra { // autoscale decides again, after a backoff, whether it is still wanted
+				r.extraDialed(false, p.cfg.MinBackoff, p.cfg.MaxBackoff)
 				log.Warn("extra tunnel session dial failed", zap.String("reason", certs.DescribeVerifyError(err)))
 				return
 			}
@@ -249,6 +255,9 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 		l := p.newLink(ctx, r, sess)
 		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
 		r.setUp(s, true)
+		if s.extra {
+			r.extraDialed(true, p.cfg.MinBackoff, p.cfg.MaxBackoff)
+		}
 		why, lostErr := p.hold(ctx, s, l, log)
 		r.setUp(s, false)
 		// A session that stayed up resets the backoff; so does one the relay
