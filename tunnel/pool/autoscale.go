@@ -226,7 +226,8 @@ const overloaded = 2
 // what a dial takes), after which the stream takes the best session live.
 func (p *Pool) waitForDial(l *link, w *dialWait, retry *time.Timer) bool {
 	r := l.relay
-	if r.scaler == nil || l.numStreams() < overloaded*p.cfg.Scale.TargetStreams {
+	// numStreams includes the place pick reserved for this stream.
+	if r.scaler == nil || l.numStreams() <= overloaded*p.cfg.Scale.TargetStreams {
 		return false
 	}
 	now := time.Now()

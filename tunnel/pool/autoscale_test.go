@@ -256,3 +256,36 @@ func TestBurstWaitIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestWokenStreamsSpread: streams that waited with no session up all wake
+// when the first one comes; pick reserves each stream's place as it
+// chooses, so they neither pile onto that one session nor skip the burst
+// wait, and end up spread over the sessions autoscale adds.
+func TestWokenStreamsSpread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer("relay:443", 0)
+		d.gate = make(chan struct{})
+		d.openDelay = time.Millisecond // the woken opens overlap
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 4,
+			Scale: ScaleConfig{TargetStreams: 2}, FastDialTimeout: time.Hour})
+		const n = 20
+		done := make(chan *fakeSession, n)
+		for range n {
+			go func() { done <- openOn(t, p) }()
+		}
+		synctest.Wait() // all waiting: no session is up
+		close(d.gate)
+		per := map[*fakeSession]int{}
+		for range n {
+			per[<-done]++
+		}
+		if len(per) != 4 {
+			t.Fatalf("%d streams over %d sessions; want all 4", n, len(per))
+		}
+		for fs, k := range per {
+			if k != n/4 {
+				t.Errorf("session %d got %d streams; want %d on each", fs.id, k, n/4)
+			}
+		}
+	})
+}

@@ -281,16 +281,17 @@ func (l *link) load(now time.Time) sessionLoad {
 		overdue: !oldest.IsZero() && now.Sub(oldest) > max(2*l.p.cfg.ProbeInterval, 4*srtt)}
 }
 
-// open opens a request stream on the session.
+// open opens a request stream on the session, in the place pick reserved
+// for it in streams; a failed open gives the place back.
 func (l *link) open(ctx context.Context) (tunnel.Stream, error) {
 	st, err := l.sess.OpenStream(ctx)
 	if err != nil {
+		l.streams.Add(-1)
 		if ctx.Err() == nil && !errors.Is(err, tunnel.ErrPeerGoingAway) {
 			l.failed()
 		}
 		return nil, err
 	}
-	l.streams.Add(1)
 	return &stream{Stream: st, l: l}, nil
 }
 

@@ -89,6 +89,7 @@ type Pool struct {
 	log    *zap.Logger
 	relays []*relay
 
+	pickMu   sync.Mutex // serialises pick's choose-and-reserve
 	mu       sync.Mutex
 	live     map[*slot]*link
 	changed  chan struct{} // closed and replaced whenever live may have changed
@@ -430,7 +431,11 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l != nil && !p.waitForDial(l, &dw, retry) {
+		if l != nil && p.waitForDial(l, &dw, retry) {
+			l.streams.Add(-1) // give back the place pick reserved
+			l = nil
+		}
+		if l != nil {
 			st, err := p.openOn(ctx, l)
 			if err == nil {
 				l.relay.kickScale()
@@ -463,7 +468,7 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 // again with whatever is live then, a session autoscale has just added
 // included.
 func (p *Pool) openOn(ctx context.Context, l *link) (tunnel.Stream, error) {
-	if l.numStreams() < p.cfg.Scale.MaxStreams {
+	if l.numStreams() <= p.cfg.Scale.MaxStreams { // this stream's reserved place included
 		return l.open(ctx)
 	}
 	ctx, cancel := context.WithTimeout(ctx, capRetry)
@@ -474,10 +479,13 @@ func (p *Pool) openOn(ctx context.Context, l *link) (tunnel.Stream, error) {
 // capRetry bounds an open on a session at its stream limit.
 const capRetry = 50 * time.Millisecond
 
-// pick returns the usable session with the lowest cost (see link.cost), or
-// nil and a channel that closes when the set of sessions changes. Sessions
+// pick returns the usable session with the lowest cost (see link.cost),
+// with a place reserved for the new stream in its streams count, or nil
+// and a channel that closes when the set of sessions changes. Sessions
 // that are draining, dead, or on a relay whose breaker is not closed are
-// not usable.
+// not usable. Choosing and reserving happen under pickMu: many OpenStreams
+// woken at once (a session came up after none was) would otherwise all see
+// the same empty session and all take it.
 func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	p.mu.Lock()
 	select {
@@ -492,7 +500,9 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	}
 	changed := p.changed
 	p.mu.Unlock()
-	// Breakers are read unlocked: a transition calls back into signal.
+	// Breakers are read outside mu: a transition calls back into signal.
+	p.pickMu.Lock()
+	defer p.pickMu.Unlock()
 	now := time.Now()
 	var best *link
 	bestCost := math.Inf(1)
@@ -503,6 +513,9 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 		if c := l.cost(now); c < bestCost {
 			best, bestCost = l, c
 		}
+	}
+	if best != nil {
+		best.streams.Add(1)
 	}
 	return best, changed, nil
 }
