@@ -282,9 +282,9 @@ func TestWokenStreamsSpread(t *testing.T) {
 		if len(per) != 4 {
 			t.Fatalf("%d streams over %d sessions; want all 4", n, len(per))
 		}
-		for fs, k := range per {
-			if k != n/4 {
-				t.Errorf("session %d got %d streams; want %d on each", fs.id, k, n/4)
+		for fs, k := range per { // which waiter takes which place varies by one
+			if k < n/4-1 || k > n/4+1 {
+				t.Errorf("session %d got %d streams; want %d±1 on each", fs.id, k, n/4)
 			}
 		}
 	})

@@ -134,7 +134,7 @@ func (s *fakeStream) Close() error {
 type fakeDialer struct {
 	addr      string
 	failFirst int
-	limit     int // refuse once this many sessions were handed out; 0 = no limit
+	limit     int           // refuse once this many sessions were handed out; 0 = no limit
 	openDelay time.Duration // given to every session
 	gate      chan struct{}
 
