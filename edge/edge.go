@@ -58,7 +58,8 @@ type Config struct {
 	// 100ms and 30s.
 	ReconnectMin, ReconnectMax time.Duration
 	// Pool tunes the rest of the tunnel pool (probes, breaker, backoff
-	// reset); its Dialers, SessionsPerRelay, backoff bounds and Logger are
+	// reset, MaxSessionsPerRelay and Scale for sessions that follow the
+	// load); its Dialers, SessionsPerRelay, backoff bounds and Logger are
 	// taken from the fields above.
 	Pool pool.Config
 	// MaxBodyBytes caps request bodies; zero means 32 MiB.

@@ -61,6 +61,9 @@ var (
 		"Streams broken by the tunnel, by relay.", []string{"relay"}, nil)
 	breakerDesc = prometheus.NewDesc("strait_tunnel_breaker_open",
 		"1 while the relay's circuit breaker keeps it out of rotation (open or half-open).", []string{"relay"}, nil)
+	scaleDesc = prometheus.NewDesc("strait_tunnel_scale_events_total",
+		"Tunnel sessions added (up) and retired (down) by autoscaling, by relay and reason "+
+			"(streams, stream_cap, rtt_inflation, probe_overdue; low_load).", []string{"relay", "direction", "reason"}, nil)
 	rttDesc = prometheus.NewDesc("strait_tunnel_rtt_seconds",
 		"Smoothed probe round trip through the relay, per session.", []string{"relay", "transport", "slot"}, nil)
 )
@@ -70,7 +73,7 @@ var (
 type sessionCollector struct{ pool *pool.Pool }
 
 func (c sessionCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{sessionsDesc, streamsDesc, dialsDesc, endedDesc, streamFailuresDesc, breakerDesc, rttDesc} {
+	for _, d := range []*prometheus.Desc{sessionsDesc, streamsDesc, dialsDesc, endedDesc, streamFailuresDesc, breakerDesc, scaleDesc, rttDesc} {
 		ch <- d
 	}
 }
@@ -97,6 +100,12 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(endedDesc, r.GoAways, r.Relay, "goaway")
 		counter(endedDesc, r.ProbeTimeouts, r.Relay, "probe_timeout")
 		counter(streamFailuresDesc, r.StreamFailures, r.Relay)
+		for reason, n := range r.ScaleUps {
+			counter(scaleDesc, n, r.Relay, "up", reason)
+		}
+		for reason, n := range r.ScaleDowns {
+			counter(scaleDesc, n, r.Relay, "down", reason)
+		}
 		open := 0.0
 		if r.Breaker != "closed" {
 			open = 1

@@ -321,6 +321,12 @@ func TestConcurrentStreams(t *testing.T) {
 		if got := len(s.fake.Requests()); got != n {
 			t.Errorf("provider saw %d requests, want %d", got, n)
 		}
+		// 200 streams on the default two sessions ask for more: the pool
+		// grows (and says so in its metrics) instead of piling every stream
+		// on two congestion windows.
+		if got := scaleUps(s); got == 0 {
+			t.Errorf("no tunnel session added for %d concurrent streams", n)
+		}
 		if t.Failed() {
 			s.logSummary(t)
 		}

@@ -248,10 +248,8 @@ func TestAutoFallsBackAndReturnsToQUIC(t *testing.T) {
 // liveTransports counts the edge's live sessions per transport, as its
 // strait_tunnel_sessions metric reports them.
 func liveTransports(s *stack) map[string]int {
-	rec := httptest.NewRecorder()
-	s.edge.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	out := map[string]int{}
-	for _, line := range strings.Split(rec.Body.String(), "\n") {
+	for _, line := range edgeMetricLines(s) {
 		if !strings.HasPrefix(line, "strait_tunnel_sessions{") {
 			continue
 		}
@@ -262,6 +260,27 @@ func liveTransports(s *stack) map[string]int {
 		out[tr] += n
 	}
 	return out
+}
+
+// scaleUps sums the edge's strait_tunnel_scale_events_total for sessions
+// added.
+func scaleUps(s *stack) int {
+	total := 0
+	for _, line := range edgeMetricLines(s) {
+		if strings.HasPrefix(line, "strait_tunnel_scale_events_total{") && strings.Contains(line, `direction="up"`) {
+			var n int
+			fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &n)
+			total += n
+		}
+	}
+	return total
+}
+
+// edgeMetricLines scrapes the edge's metrics.
+func edgeMetricLines(s *stack) []string {
+	rec := httptest.NewRecorder()
+	s.edge.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return strings.Split(rec.Body.String(), "\n")
 }
 
 // TestNoReplayAfterDispatch: once the relay has dispatched a request to the

@@ -27,6 +27,9 @@ type fakeSession struct {
 	// returned instead of a stream. Set it before the pool can open streams
 	// on the session concurrently.
 	refuse func(ctx context.Context) error
+	// openDelay is how long OpenStream takes, as a real one does (a
+	// write, a lock): concurrent opens then overlap.
+	openDelay time.Duration
 
 	done     chan struct{}
 	once     sync.Once
@@ -42,6 +45,9 @@ func (s *fakeSession) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 		if err := s.refuse(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if s.openDelay > 0 {
+		time.Sleep(s.openDelay)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -128,7 +134,8 @@ func (s *fakeStream) Close() error {
 type fakeDialer struct {
 	addr      string
 	failFirst int
-	limit     int // refuse once this many sessions were handed out; 0 = no limit
+	limit     int           // refuse once this many sessions were handed out; 0 = no limit
+	openDelay time.Duration // given to every session
 	gate      chan struct{}
 
 	mu       sync.Mutex
@@ -162,6 +169,7 @@ func (d *fakeDialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		return nil, fmt.Errorf("attempt %d: %w", len(d.attempts), errDialRefused)
 	}
 	s := newFakeSession(len(d.attempts))
+	s.openDelay = d.openDelay
 	d.sessions = append(d.sessions, s)
 	return s, nil
 }

@@ -37,6 +37,7 @@ type link struct {
 
 	mu     sync.Mutex
 	srtt   time.Duration        // smoothed probe round trip; 0 before the first
+	minRTT time.Duration        // lowest probe round trip; 0 before the first
 	sent   map[uint64]time.Time // unanswered probes
 	oldest time.Time            // send time of the oldest unanswered probe
 	seq    uint64
@@ -139,6 +140,10 @@ func (l *link) pong(seq uint64) {
 		} else {
 			l.srtt = (7*l.srtt + sample) / 8
 		}
+		if l.minRTT == 0 || sample < l.minRTT {
+			l.minRTT = sample
+		}
+		l.relay.noteRTT(sample)
 		for s := range l.sent {
 			if s <= seq {
 				delete(l.sent, s)
@@ -246,31 +251,47 @@ func (l *link) usable() bool {
 // only when nothing better is up.
 const suspectFactor = 1000
 
-// cost ranks sessions for new streams, lowest first: open streams times
-// round trip, raised by recent tunnel failures, and by a large factor
-// while a probe is overdue. The constant 5ms keeps loopback-scale round
-// trips from dominating the load.
+// cost ranks sessions for new streams by when a new stream would deliver,
+// lowest first: open streams times round trip, raised by recent tunnel
+// failures, and by a large factor while a probe is overdue (congested or
+// dead) or the session is at its stream limit. A congested session's probes
+// wait behind its data, so its inflated round trip keeps streams away from
+// it too. A session not measured yet is taken to have the relay's lowest
+// round trip, so a fresh session is not flooded for being unmeasured. The
+// constant 5ms keeps loopback-scale round trips from dominating the load.
 func (l *link) cost(now time.Time) float64 {
-	l.mu.Lock()
-	srtt, oldest := l.srtt, l.oldest
-	l.mu.Unlock()
-	c := float64(1+l.streams.Load()) * (float64(srtt)/float64(time.Millisecond) + 5) * float64(1+l.fails.Load())
-	if !oldest.IsZero() && now.Sub(oldest) > max(2*l.p.cfg.ProbeInterval, 4*srtt) {
+	ld := l.load(now)
+	rtt := ld.srtt
+	if rtt == 0 {
+		rtt = time.Duration(l.relay.minRTT.Load())
+	}
+	c := float64(1+ld.streams) * (float64(rtt)/float64(time.Millisecond) + 5) * float64(1+l.fails.Load())
+	if ld.overdue || ld.streams >= l.p.cfg.Scale.MaxStreams {
 		c *= suspectFactor
 	}
 	return c
 }
 
-// open opens a request stream on the session.
+// load is what the scaler and cost read of the session.
+func (l *link) load(now time.Time) sessionLoad {
+	l.mu.Lock()
+	srtt, minRTT, oldest := l.srtt, l.minRTT, l.oldest
+	l.mu.Unlock()
+	return sessionLoad{streams: l.numStreams(), srtt: srtt, minRTT: minRTT,
+		overdue: !oldest.IsZero() && now.Sub(oldest) > max(2*l.p.cfg.ProbeInterval, 4*srtt)}
+}
+
+// open opens a request stream on the session, in the place pick reserved
+// for it in streams; a failed open gives the place back.
 func (l *link) open(ctx context.Context) (tunnel.Stream, error) {
 	st, err := l.sess.OpenStream(ctx)
 	if err != nil {
+		l.streams.Add(-1)
 		if ctx.Err() == nil && !errors.Is(err, tunnel.ErrPeerGoingAway) {
 			l.failed()
 		}
 		return nil, err
 	}
-	l.streams.Add(1)
 	return &stream{Stream: st, l: l}, nil
 }
 

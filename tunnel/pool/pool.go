@@ -1,9 +1,11 @@
 // Package pool keeps tunnel sessions to a set of relays up and hands out
 // streams on the healthiest, least-loaded session.
 //
-// One supervisor goroutine per session slot (SessionsPerRelay slots per
-// relay) owns that slot's dial, hold and redial cycle: a few fast retries,
-// then full-jitter exponential backoff up to MaxBackoff, reset only after a
+// One supervisor goroutine per session slot owns that slot's dial, hold
+// and redial cycle. Each relay has SessionsPerRelay base slots, kept up for
+// good, and, while the load asks for them, extra slots up to
+// MaxSessionsPerRelay (see scale.go and autoscale.go). A base slot's cycle
+// is a few fast retries, then full-jitter exponential backoff up to MaxBackoff, reset only after a
 // session has stayed up for HealthyAfter. Each session carries a control
 // stream (proto Ping/Pong/GoAway): probes measure its round trip through
 // the relay, find a dead relay within ProbeTimeout, and make a relay
@@ -33,9 +35,18 @@ import (
 type Config struct {
 	// Dialers reach the relays, one Dialer per relay. Required.
 	Dialers []tunnel.Dialer
-	// SessionsPerRelay is how many sessions to keep to each relay, so that one
-	// connection's loss never stalls every request. Zero means 2.
+	// SessionsPerRelay is how many sessions to keep to each relay at all
+	// times, so that one connection's loss never stalls every request.
+	// Zero means 2.
 	SessionsPerRelay int
+	// MaxSessionsPerRelay bounds the sessions to each relay while the load
+	// asks for more (Scale says when); extra sessions are dialed ahead of
+	// need and retired, after their streams have finished, once the load
+	// has stayed low. Zero means 16, or SessionsPerRelay if that is more;
+	// set it to SessionsPerRelay for a fixed number of sessions.
+	MaxSessionsPerRelay int
+	// Scale tunes when sessions are added and retired.
+	Scale ScaleConfig
 	// MinBackoff is the delay of the fast retries and the base of the
 	// exponential backoff; MaxBackoff caps it. Zero means 100ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
@@ -78,6 +89,7 @@ type Pool struct {
 	log    *zap.Logger
 	relays []*relay
 
+	pickMu   sync.Mutex // serialises pick's choose-and-reserve
 	mu       sync.Mutex
 	live     map[*slot]*link
 	changed  chan struct{} // closed and replaced whenever live may have changed
@@ -88,9 +100,23 @@ type Pool struct {
 
 // relay is one relay's shared state: its breaker and counters.
 type relay struct {
-	dialer tunnel.Dialer
-	br     *breaker
-	stats  relayCounters
+	dialer  tunnel.Dialer
+	br      *breaker
+	stats   relayCounters
+	minRTT  atomic.Int64 // lowest probe round trip through this relay, ns; 0 before the first
+	waiting atomic.Int64 // new streams waiting for a session being dialed
+
+	// Scaling; scaler and kick are nil when the number of sessions is fixed.
+	scaler *scaler       // used by the relay's autoscale goroutine only
+	kick   chan struct{} // wakes autoscale after a stream was opened
+	mu     sync.Mutex    // guards the fields below
+	extras []*slot       // extra slots not yet retired, dialing or up
+	// extraFails counts consecutive failed extra dials; no extra session
+	// is dialed before growAfter, so a relay that refuses more sessions is
+	// not asked again on every stream.
+	extraFails int
+	growAfter  time.Time
+	events     map[string]int64 // scale events by "up:reason" or "down:reason"
 }
 
 type relayCounters struct {
@@ -100,6 +126,12 @@ type relayCounters struct {
 type slot struct {
 	relay *relay
 	index int
+	// Extra slots only: retire is closed when autoscale retires the slot;
+	// up is guarded by relay.mu and tells a dialing slot from one that
+	// holds a session.
+	extra  bool
+	retire chan struct{}
+	up     bool
 }
 
 // New starts the supervisors and returns at once; sessions come up in the
@@ -127,6 +159,11 @@ func New(cfg Config) (*Pool, error) {
 			p.wg.Add(1)
 			go p.supervise(ctx, &slot{relay: r, index: i})
 		}
+		if cfg.MaxSessionsPerRelay > cfg.SessionsPerRelay {
+			r.scaler, r.kick, r.events = newScaler(cfg), make(chan struct{}, 1), map[string]int64{}
+			p.wg.Add(1)
+			go p.autoscale(ctx, r)
+		}
 	}
 	return p, nil
 }
@@ -140,6 +177,10 @@ func withDefaults(cfg Config) Config {
 	if cfg.SessionsPerRelay <= 0 {
 		cfg.SessionsPerRelay = 2
 	}
+	if cfg.MaxSessionsPerRelay <= 0 {
+		cfg.MaxSessionsPerRelay = max(16, cfg.SessionsPerRelay)
+	}
+	cfg.MaxSessionsPerRelay = max(cfg.MaxSessionsPerRelay, cfg.SessionsPerRelay)
 	if cfg.FastRetries <= 0 {
 		cfg.FastRetries = 3
 	}
@@ -154,6 +195,7 @@ func withDefaults(cfg Config) Config {
 	def(&cfg.ProbeInterval, 500*time.Millisecond)
 	def(&cfg.ProbeTimeout, 15*time.Second)
 	def(&cfg.BreakerCooldown, time.Second)
+	cfg.Scale = scaleDefaults(cfg.Scale, cfg.ProbeInterval)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -167,6 +209,7 @@ const (
 	endLost     endReason = iota // the session died
 	endGoAway                    // the relay is draining it
 	endShutdown                  // the pool is closing
+	endRetired                   // autoscale retired the slot
 )
 
 // supervise owns one slot: dial, hold until the session ends, back off,
@@ -177,13 +220,19 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 	log := p.log.With(zap.String("relay", r.dialer.Addr()), zap.Int("slot", s.index))
 	var failures int // consecutive failed attempts and short-lived sessions
 	delay := time.Duration(0)
+	if s.extra {
+		defer r.removeExtra(s)
+	}
 	for ctx.Err() == nil {
 		sleep(ctx, delay)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.retired() {
 			return
 		}
 		timeout := p.cfg.DialTimeout
-		if failures < p.cfg.FastRetries {
+		// An extra session is dialed once, while another session carries
+		// the load: it gets the full timeout (a lost SYN across a lossy
+		// border alone costs a second).
+		if failures < p.cfg.FastRetries && !s.extra {
 			timeout = min(timeout, p.cfg.FastDialTimeout)
 		}
 		r.stats.dials.Add(1)
@@ -195,20 +244,30 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			r.stats.dialFailures.Add(1)
 			failures++
 			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
+			if s.extra { // autoscale decides again, after a backoff, whether it is still wanted
+				r.extraDialed(false, p.cfg.MinBackoff, p.cfg.MaxBackoff)
+				log.Warn("extra tunnel session dial failed", zap.String("reason", certs.DescribeVerifyError(err)))
+				return
+			}
 			log.Warn("tunnel dial failed", zap.String("reason", certs.DescribeVerifyError(err)),
 				zap.Int("attempt", failures), zap.Duration("retry_in", delay))
 			continue
 		}
 		l := p.newLink(ctx, r, sess)
 		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
+		r.setUp(s, true)
+		if s.extra {
+			r.extraDialed(true, p.cfg.MinBackoff, p.cfg.MaxBackoff)
+		}
 		why, lostErr := p.hold(ctx, s, l, log)
+		r.setUp(s, false)
 		// A session that stayed up resets the backoff; so does one the relay
 		// drained on purpose after a while (a restart, not a flapping relay).
 		if up := time.Since(l.up); up >= p.cfg.HealthyAfter || why == endGoAway && up >= goAwayHealthy {
 			failures = 0
 		}
 		switch why {
-		case endShutdown:
+		case endShutdown, endRetired:
 			return
 		case endGoAway:
 			// Make before break: the old session keeps its streams while the
@@ -220,6 +279,10 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			r.br.failure(false)
 			failures++
 			delay = backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, p.cfg.FastRetries, failures)
+			if s.extra {
+				log.Warn("extra tunnel session lost", zap.Error(lostErr), zap.Duration("up_for", time.Since(l.up)))
+				return
+			}
 			log.Warn("tunnel session lost", zap.Error(lostErr), zap.Duration("up_for", time.Since(l.up)),
 				zap.Duration("retry_in", delay))
 		}
@@ -266,6 +329,12 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (end
 			p.setLive(s, nil)
 			l.close()
 			return endShutdown, nil
+		case <-s.retire: // nil, never ready, for a base slot
+			stop()
+			p.setLive(s, nil)
+			log.Debug("retired session draining", zap.Int("streams", l.numStreams()))
+			p.drainThenClose(ctx, l)
+			return endRetired, nil
 		case <-retry:
 			next, err := up.DialPreferred(ctx)
 			if err != nil {
@@ -355,14 +424,21 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	var lastErr error
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	var dw dialWait
+	defer dw.release()
 	for {
 		l, changed, err := p.pick()
 		if err != nil {
 			return nil, err
 		}
+		if l != nil && p.waitForDial(l, &dw, retry) {
+			l.streams.Add(-1) // give back the place pick reserved
+			l = nil
+		}
 		if l != nil {
-			st, err := l.open(ctx)
+			st, err := p.openOn(ctx, l)
 			if err == nil {
+				l.relay.kickScale()
 				return st, nil
 			}
 			if ctx.Err() == nil { // keep the session's reason, not our own deadline
@@ -386,10 +462,30 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	}
 }
 
-// pick returns the usable session with the lowest cost (see link.cost), or
-// nil and a channel that closes when the set of sessions changes. Sessions
+// openOn opens a stream on l. A session at its stream limit (every one is,
+// or l would not have been picked) may make a QUIC open wait for a stream
+// to end there; the attempt is cut short instead, so that OpenStream tries
+// again with whatever is live then, a session autoscale has just added
+// included.
+func (p *Pool) openOn(ctx context.Context, l *link) (tunnel.Stream, error) {
+	if l.numStreams() <= p.cfg.Scale.MaxStreams { // this stream's reserved place included
+		return l.open(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, capRetry)
+	defer cancel()
+	return l.open(ctx)
+}
+
+// capRetry bounds an open on a session at its stream limit.
+const capRetry = 50 * time.Millisecond
+
+// pick returns the usable session with the lowest cost (see link.cost),
+// with a place reserved for the new stream in its streams count, or nil
+// and a channel that closes when the set of sessions changes. Sessions
 // that are draining, dead, or on a relay whose breaker is not closed are
-// not usable.
+// not usable. Choosing and reserving happen under pickMu: many OpenStreams
+// woken at once (a session came up after none was) would otherwise all see
+// the same empty session and all take it.
 func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	p.mu.Lock()
 	select {
@@ -404,7 +500,9 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	}
 	changed := p.changed
 	p.mu.Unlock()
-	// Breakers are read unlocked: a transition calls back into signal.
+	// Breakers are read outside mu: a transition calls back into signal.
+	p.pickMu.Lock()
+	defer p.pickMu.Unlock()
 	now := time.Now()
 	var best *link
 	bestCost := math.Inf(1)
@@ -415,6 +513,9 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 		if c := l.cost(now); c < bestCost {
 			best, bestCost = l, c
 		}
+	}
+	if best != nil {
+		best.streams.Add(1)
 	}
 	return best, changed, nil
 }

@@ -1,6 +1,9 @@
 package pool
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // SessionInfo describes one live session, for metrics and health.
 type SessionInfo struct {
@@ -41,6 +44,10 @@ type RelayStatus struct {
 	GoAways        int64 // sessions the relay drained with GoAway
 	ProbeTimeouts  int64 // sessions closed for unanswered probes
 	StreamFailures int64 // streams broken by the tunnel
+	// ScaleUps and ScaleDowns count sessions added and retired by
+	// autoscaling, by reason: streams, stream_cap, rtt_inflation,
+	// probe_overdue (up) and low_load (down). Nil when scaling is off.
+	ScaleUps, ScaleDowns map[string]int64
 }
 
 // Relays reports every relay's status.
@@ -53,6 +60,25 @@ func (p *Pool) Relays() []RelayStatus {
 			BreakerOpens: r.br.openCount(), Dials: c.dials.Load(), DialFailures: c.dialFailures.Load(),
 			SessionsLost: c.lost.Load(), GoAways: c.goAways.Load(), ProbeTimeouts: c.probeTimeouts.Load(),
 			StreamFailures: c.streamFailures.Load()})
+		out[len(out)-1].ScaleUps, out[len(out)-1].ScaleDowns = r.scaleEvents()
 	}
 	return out
+}
+
+// scaleEvents splits the relay's scale counters by direction.
+func (r *relay) scaleEvents() (ups, downs map[string]int64) {
+	if r.scaler == nil {
+		return nil, nil
+	}
+	ups, downs = map[string]int64{}, map[string]int64{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, n := range r.events {
+		if reason, ok := strings.CutPrefix(k, "up:"); ok {
+			ups[reason] = n
+		} else {
+			downs[strings.TrimPrefix(k, "down:")] = n
+		}
+	}
+	return ups, downs
 }

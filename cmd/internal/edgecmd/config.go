@@ -92,10 +92,15 @@ type TunnelFile struct {
 	Relays []RelayFile `yaml:"relays"`
 	// Cert and Key are the edge's client certificate; CA is the project CA
 	// that the relay's certificate must chain to.
-	Cert             string `yaml:"cert"`
-	Key              string `yaml:"key"`
-	CA               string `yaml:"ca"`
-	SessionsPerRelay int    `yaml:"sessions_per_relay"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	CA   string `yaml:"ca"`
+	// SessionsPerRelay is the former way to set Sessions.Min, still
+	// accepted.
+	SessionsPerRelay int `yaml:"sessions_per_relay"`
+	// Sessions bounds and tunes how many sessions the edge keeps to each
+	// relay as the load changes.
+	Sessions SessionsFile `yaml:"sessions"`
 	// StreamWindow and SessionWindow size flow control (bytes); see the
 	// relay's settings of the same name. Zero means 4 MiB and 4×StreamWindow.
 	StreamWindow     uint64        `yaml:"stream_window"`
@@ -125,6 +130,49 @@ type TunnelFile struct {
 	// socket: see the relay's settings of the same name.
 	TCPCongestion   string `yaml:"tcp_congestion"`
 	TCPNotSentLowat int    `yaml:"tcp_notsent_lowat"`
+}
+
+// SessionsFile configures the sessions to each relay: always Min, more
+// while the load asks for them, up to Max. Zero values mean the defaults.
+type SessionsFile struct {
+	// Min sessions stay up to each relay (zero: sessions_per_relay, else 2).
+	Min int `yaml:"min"`
+	// Max bounds them under load (zero: 16, or Min if that is more); equal
+	// to Min, the number is fixed.
+	Max int `yaml:"max"`
+	// TargetStreams is how many open streams one session should carry: a
+	// session is added when the streams reach three quarters of it per
+	// session (zero: 16).
+	TargetStreams int `yaml:"target_streams"`
+	// MaxStreams is the relay's QUIC stream limit per session (zero: 4096,
+	// the relay's default); sessions near it ask for another session.
+	MaxStreams int `yaml:"max_streams"`
+	// ShrinkAfter is how long the load must stay low before one extra
+	// session is retired after its streams finish (zero: 30s).
+	ShrinkAfter time.Duration `yaml:"shrink_after"`
+}
+
+// min is the minimum under either of its names.
+func (s SessionsFile) min(perRelay int) int {
+	if s.Min != 0 {
+		return s.Min
+	}
+	return perRelay
+}
+
+func (t TunnelFile) validateSessions() []error {
+	var errs []error
+	s := t.Sessions
+	if s.Min != 0 && t.SessionsPerRelay != 0 && s.Min != t.SessionsPerRelay {
+		errs = append(errs, errors.New("tunnel.sessions.min and tunnel.sessions_per_relay (its former name) disagree; keep sessions.min"))
+	}
+	if s.Min < 0 || t.SessionsPerRelay < 0 || s.Max < 0 || s.TargetStreams < 0 || s.MaxStreams < 0 || s.ShrinkAfter < 0 {
+		errs = append(errs, errors.New("tunnel.sessions: values must not be negative"))
+	}
+	if m := s.min(t.SessionsPerRelay); s.Max != 0 && s.Max < m {
+		errs = append(errs, fmt.Errorf("tunnel.sessions.max %d is below min %d", s.Max, m))
+	}
+	return errs
 }
 
 // RelayFile is one relay.
@@ -197,6 +245,7 @@ func (f *File) validate() error {
 	if err := wstun.ValidCongestion(f.Tunnel.TCPCongestion); err != nil {
 		errs = append(errs, fmt.Errorf("tunnel.%w", err))
 	}
+	errs = append(errs, f.Tunnel.validateSessions()...)
 	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {
 		errs = append(errs, errors.New("tunnel: cert, key and ca are required"))
 	}

@@ -76,10 +76,12 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	srv.Edge, err = edge.New(edge.Config{Metrics: srv.Metrics,
-		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.SessionsPerRelay,
+		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.Sessions.min(f.Tunnel.SessionsPerRelay),
 		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
 		Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
-			ProbeTimeout: f.Tunnel.ProbeTimeout},
+			ProbeTimeout: f.Tunnel.ProbeTimeout, MaxSessionsPerRelay: f.Tunnel.Sessions.Max,
+			Scale: pool.ScaleConfig{TargetStreams: f.Tunnel.Sessions.TargetStreams,
+				MaxStreams: f.Tunnel.Sessions.MaxStreams, ShrinkAfter: f.Tunnel.Sessions.ShrinkAfter}},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
 		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
 		Usage:  srv.Usage, Audit: srv.Audit,

@@ -1,0 +1,304 @@
+package pool
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+func scaleDefaults(s ScaleConfig, probeInterval time.Duration) ScaleConfig {
+	if s.TargetStreams <= 0 {
+		s.TargetStreams = 16
+	}
+	if s.MaxStreams <= 0 {
+		s.MaxStreams = 4096
+	}
+	if s.MaxDials <= 0 {
+		s.MaxDials = 8
+	}
+	if s.ShrinkAfter <= 0 {
+		s.ShrinkAfter = 30 * time.Second
+	}
+	if s.CongestionCooldown <= 0 {
+		s.CongestionCooldown = 2 * probeInterval
+	}
+	return s
+}
+
+// autoscale owns one relay's extra slots: every ProbeInterval, and right
+// after a stream was opened, it asks the relay's scaler what to do and
+// starts or retires extra slots. The slots' own supervisors dial and drain.
+func (p *Pool) autoscale(ctx context.Context, r *relay) {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.ProbeInterval)
+	defer t.Stop()
+	log := p.log.With(zap.String("relay", r.dialer.Addr()))
+	for {
+		select {
+		case <-t.C:
+		case <-r.kick:
+		case <-ctx.Done():
+			return
+		}
+		p.scaleStep(ctx, r, time.Now(), log)
+	}
+}
+
+// scaleStep takes one scaling decision for r and carries it out.
+func (p *Pool) scaleStep(ctx context.Context, r *relay, now time.Time, log *zap.Logger) {
+	links := p.relayLinks(r)
+	in := scaleInput{sessions: make([]sessionLoad, 0, len(links))}
+	for _, l := range links {
+		in.sessions = append(in.sessions, l.load(now))
+	}
+	in.slots = r.numSlots(p.cfg.SessionsPerRelay)
+	in.dialing = r.numDialing()
+	in.waiting = int(r.waiting.Load())
+	d := r.scaler.decide(now, in)
+	switch d.action {
+	case grow:
+		if why := r.growBlocked(now); why != "" {
+			log.Debug("tunnel sessions not grown", zap.String("reason", d.reason), zap.String("because", why))
+			return
+		}
+		for range d.n {
+			p.addExtra(ctx, r)
+		}
+	case shrink:
+		if !p.retireOne(r, links) {
+			return
+		}
+	default:
+		return
+	}
+	r.countEvent(d)
+	log.Info("tunnel sessions "+d.action.String(), zap.String("reason", d.reason), zap.Int("sessions", len(in.sessions)),
+		zap.Int("slots", in.slots), zap.Int("change", d.n), zap.Int("streams", totalStreams(in.sessions)))
+}
+
+func totalStreams(ls []sessionLoad) int {
+	n := 0
+	for _, l := range ls {
+		n += l.streams
+	}
+	return n
+}
+
+// relayLinks returns r's live links that take new streams.
+func (p *Pool) relayLinks(r *relay) []*link {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*link
+	for s, l := range p.live {
+		if s.relay == r && l.usable() {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// addExtra starts a supervisor for a new extra slot with the lowest free
+// index, so slot labels in metrics stay within [0, MaxSessionsPerRelay).
+func (p *Pool) addExtra(ctx context.Context, r *relay) {
+	r.mu.Lock()
+	idx := p.cfg.SessionsPerRelay
+	for slices.ContainsFunc(r.extras, func(s *slot) bool { return s.index == idx }) {
+		idx++
+	}
+	s := &slot{relay: r, index: idx, extra: true, retire: make(chan struct{})}
+	r.extras = append(r.extras, s)
+	r.mu.Unlock()
+	p.wg.Add(1)
+	go p.supervise(ctx, s)
+}
+
+// retireOne retires the extra slot whose session carries the fewest
+// streams: it gets no new streams from now on and closes once they are
+// done. It reports false when no extra slot holds a usable session.
+func (p *Pool) retireOne(r *relay, links []*link) bool {
+	var best *slot
+	bestStreams := 0
+	p.mu.Lock()
+	for s, l := range p.live {
+		if !s.extra || s.relay != r || !slices.Contains(links, l) {
+			continue
+		}
+		if n := l.numStreams(); best == nil || n < bestStreams {
+			best, bestStreams = s, n
+		}
+	}
+	p.mu.Unlock()
+	if best == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := slices.Index(r.extras, best); i >= 0 {
+		r.extras = slices.Delete(r.extras, i, i+1)
+		close(best.retire)
+	}
+	return true
+}
+
+// removeExtra forgets an extra slot whose supervisor has ended.
+func (r *relay) removeExtra(s *slot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := slices.Index(r.extras, s); i >= 0 {
+		r.extras = slices.Delete(r.extras, i, i+1)
+	}
+}
+
+func (r *relay) setUp(s *slot, up bool) {
+	if !s.extra {
+		return
+	}
+	r.mu.Lock()
+	s.up = up
+	r.mu.Unlock()
+}
+
+// retired reports whether autoscale has retired the slot.
+func (s *slot) retired() bool {
+	select {
+	case <-s.retire: // nil for base slots: never ready
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *relay) countEvent(d decision) {
+	dir := "up"
+	if d.action == shrink {
+		dir = "down"
+	}
+	r.mu.Lock()
+	r.events[dir+":"+d.reason] += int64(d.n)
+	r.mu.Unlock()
+}
+
+// kickScale wakes the relay's autoscale without blocking: a burst of new
+// streams is answered with new sessions before the next tick.
+func (r *relay) kickScale() {
+	select {
+	case r.kick <- struct{}{}:
+	default: // already woken, or scaling is off (nil channel)
+	}
+}
+
+// noteRTT keeps the lowest round trip seen through the relay: the estimate
+// for a session that has not been measured yet.
+func (r *relay) noteRTT(sample time.Duration) {
+	for {
+		cur := r.minRTT.Load()
+		if cur != 0 && cur <= int64(sample) || r.minRTT.CompareAndSwap(cur, int64(sample)) {
+			return
+		}
+	}
+}
+
+// dialWait is one OpenStream's wait for a session being dialed.
+type dialWait struct {
+	until time.Time
+	r     *relay // set while the wait counts in r.waiting
+}
+
+func (w *dialWait) release() {
+	if w.r != nil {
+		w.r.waiting.Add(-1)
+		w.r = nil
+	}
+}
+
+// overloaded is how many times TargetStreams a session carries before a
+// new stream would rather wait a moment for a session being dialed.
+const overloaded = 2
+
+// waitForDial reports whether a new stream should wait (with retry armed)
+// instead of going to l: l already carries overloaded×TargetStreams and the
+// relay has a session on its way, so the stream will likely deliver sooner
+// on that session than behind l's queue. A burst of streams arriving at
+// once then spreads over the new sessions instead of piling onto the base
+// ones for its whole life. The wait is bounded by a few round trips (about
+// what a dial takes), after which the stream takes the best session live.
+func (p *Pool) waitForDial(l *link, w *dialWait, retry *time.Timer) bool {
+	r := l.relay
+	// numStreams includes the place pick reserved for this stream.
+	if r.scaler == nil || l.numStreams() <= overloaded*p.cfg.Scale.TargetStreams {
+		return false
+	}
+	now := time.Now()
+	// A session is on its way, or autoscale is about to dial one: it lags
+	// a burst by a scheduling round, and the first streams of the burst
+	// would otherwise all land on the sessions already up.
+	if r.numDialing() == 0 && (r.numSlots(p.cfg.SessionsPerRelay) >= p.cfg.MaxSessionsPerRelay || r.growBlocked(now) != "") {
+		return false
+	}
+	if w.until.IsZero() {
+		w.until = now.Add(min(max(4*time.Duration(r.minRTT.Load()), minDialWait), maxDialWait))
+		w.r = r
+		r.waiting.Add(1) // autoscale counts it as load
+		r.kickScale()
+	}
+	if !now.Before(w.until) {
+		w.release()
+		return false
+	}
+	retry.Reset(w.until.Sub(now))
+	return true
+}
+
+// Bounds of a new stream's wait for a session being dialed.
+const (
+	minDialWait = 100 * time.Millisecond
+	maxDialWait = 2 * time.Second
+)
+
+// growBlocked says why no extra session may be dialed now, or "".
+func (r *relay) growBlocked(now time.Time) string {
+	if r.br.current(now) != breakerClosed {
+		return "the relay's breaker is open" // dials would fail; the breaker's probe comes first
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Before(r.growAfter) {
+		return "extra dials failed; backing off"
+	}
+	return ""
+}
+
+// extraDialed records the outcome of an extra session's dial: failures
+// push the next extra dial back exponentially (full jitter, from lo up to
+// hi), a success clears them.
+func (r *relay) extraDialed(ok bool, lo, hi time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ok {
+		r.extraFails, r.growAfter = 0, time.Time{}
+		return
+	}
+	r.extraFails++
+	r.growAfter = time.Now().Add(backoff(lo, hi, 1, r.extraFails))
+}
+
+// numSlots is how many sessions r keeps up or is dialing, base included.
+func (r *relay) numSlots(base int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return base + len(r.extras)
+}
+
+func (r *relay) numDialing() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.extras {
+		if !s.up {
+			n++
+		}
+	}
+	return n
+}
