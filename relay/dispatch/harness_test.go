@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -44,6 +45,45 @@ type rig struct {
 	d    *Dispatcher
 	logs *observer.ObservedLogs
 	wg   sync.WaitGroup
+	// writes has the frame types of each Write the dispatcher made on the
+	// stream of the last do.
+	writes writeLog
+}
+
+// writeLog records the frame types in each Write on a stream.
+type writeLog struct {
+	mu     sync.Mutex
+	writes [][]proto.FrameType
+}
+
+func (l *writeLog) get() [][]proto.FrameType {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.writes
+}
+
+// recordingStream logs the frames in each Write; the dispatcher writes
+// whole frames only.
+type recordingStream struct {
+	tcpStream
+	log *writeLog
+}
+
+func (s *recordingStream) Write(p []byte) (int, error) {
+	var types []proto.FrameType
+	rd := proto.NewReader(bytes.NewReader(p))
+	for {
+		typ, _, err := rd.Next()
+		if err != nil {
+			break
+		}
+		types = append(types, typ)
+	}
+	rd.Release()
+	s.log.mu.Lock()
+	s.log.writes = append(s.log.writes, types)
+	s.log.mu.Unlock()
+	return s.tcpStream.Write(p)
 }
 
 type rigOptions struct {
@@ -102,6 +142,7 @@ func (r *rig) do(family, path string, header http.Header, body string) result {
 		r.t.Fatal(err)
 	}
 	defer ln.Close()
+	r.writes = writeLog{}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -109,7 +150,7 @@ func (r *rig) do(family, path string, header http.Header, body string) result {
 		if err != nil {
 			return
 		}
-		r.d.Serve(context.Background(), tcpStream{c.(*net.TCPConn)})
+		r.d.Serve(context.Background(), &recordingStream{tcpStream: tcpStream{c.(*net.TCPConn)}, log: &r.writes})
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
