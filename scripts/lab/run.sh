@@ -24,7 +24,7 @@
 # LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
 # for a subset of the loopback phase, LAB_PPROF=1 (serve pprof on the admin listeners, 127.0.0.1:17450
 # relay, :17451 edge-ws, :17452 edge-quic, and save CPU, allocation, block and mutex profiles of every
-# loopback scenario, and heap and goroutine profiles with every memory stream open, under $LAB_DIR/pprof/).
+# loopback scenario (and an execution trace of the stream one), and heap and goroutine profiles with every memory stream open, under $LAB_DIR/pprof/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -299,7 +299,8 @@ phase_loopback() {
     fi
     if [[ $cases == *" stream "* ]]; then
       # 96 streams of 1 s each, 32 at a time: about 3 s of load; a 3 s profile.
-      profile "$c-stream" "$c" 0.5 "profile?seconds=3" "allocs?seconds=3" "block?seconds=3" "mutex?seconds=3"
+      profile "$c-stream" "$c" 0.5 "profile?seconds=3" "allocs?seconds=3" "block?seconds=3" "mutex?seconds=3" \
+        "trace?seconds=3"
       lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind stream --tokens 50 --interval 20ms \
         --concurrency 32 --requests 96
       prof_wait

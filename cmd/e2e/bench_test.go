@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkRequestPath sends requests through the whole path (client TLS,
+// edge, tunnel, relay, fake provider and back) over each transport, as an
+// HTTP/1.1 client does:
+//
+//	go test -run '^$' -bench RequestPath -benchtime 2000x ./cmd/e2e
+//
+// unary is one request at a time (the added latency); parallel keeps 16 in
+// flight (the CPU each request costs, both binaries together); stream
+// reports the time to the first token of a streamed answer (ttft-ns/op).
+// Run it under the machine's timing lock: the figures are only as quiet as
+// the machine.
+func BenchmarkRequestPath(b *testing.B) {
+	for _, tr := range transports {
+		s := newStack(b, stackOptions{transport: tr, quiet: true})
+		client := s.http1Client()
+		b.Run(tr+"/unary", func(b *testing.B) {
+			for b.Loop() {
+				benchChat(b, client, s, false)
+			}
+		})
+		b.Run(tr+"/parallel", func(b *testing.B) {
+			b.SetParallelism(8) // 16 clients on the 2-core machine
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					benchChat(b, client, s, false)
+				}
+			})
+		})
+		b.Run(tr+"/stream", func(b *testing.B) {
+			var ttft time.Duration
+			for b.Loop() {
+				ttft += benchChat(b, client, s, true)
+			}
+			b.ReportMetric(float64(ttft.Nanoseconds())/float64(b.N), "ttft-ns/op")
+		})
+		client.CloseIdleConnections()
+	}
+}
+
+// benchChat sends one chat completion and reads the whole answer; for a
+// stream it returns the time to the first content event.
+func benchChat(b *testing.B, client *http.Client, s *stack, stream bool) time.Duration {
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]` + map[bool]string{true: `,"stream":true}`, false: `}`}[stream]
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.edgeURL+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Fake-Tokens", "3")
+	req.Header.Set("X-Fake-Interval-Ms", "0")
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		b.Fatalf("status %d: %s", resp.StatusCode, msg)
+	}
+	if !stream {
+		_, err = io.Copy(io.Discard, resp.Body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return 0
+	}
+	var first time.Duration
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if first == 0 && bytes.Contains(sc.Bytes(), []byte(`"content":"tok0"`)) {
+			first = time.Since(start)
+		}
+	}
+	if err := sc.Err(); err != nil || first == 0 {
+		b.Fatalf("stream: first token after %v, err %v", first, err)
+	}
+	return first
+}
+
+// http1Client is an HTTP/1.1 client trusting the edge, like the Python
+// and Node SDKs (s.client prefers HTTP/2).
+func (s *stack) http1Client() *http.Client {
+	tr := s.client.Transport.(*http.Transport).Clone()
+	tr.ForceAttemptHTTP2 = false
+	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	tr.TLSClientConfig = tr.TLSClientConfig.Clone()
+	tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr}
+}
