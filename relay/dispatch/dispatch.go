@@ -116,7 +116,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		x.finish(*end)
 		return
 	}
-	x.log = d.log.With(zap.String("request_id", h.ID), zap.String("family", h.Family),
+	x.log = d.log.WithLazy(zap.String("request_id", h.ID), zap.String("family", h.Family),
 		zap.String("method", h.Method), zap.String("path", h.Path))
 	x.stats.Family, x.stats.BytesUp = h.Family, int64(len(body))
 	if err := upstream.CheckPath(h.Path); err != nil {
@@ -145,7 +145,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 			return
 		}
 	}
-	x.log = x.log.With(zap.String("model", in.Model), zap.String("route", rt.Rule))
+	x.log = x.log.WithLazy(zap.String("model", in.Model), zap.String("route", rt.Rule))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopWatch := x.watchPeer(cancel)
