@@ -7,7 +7,9 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,3 +106,85 @@ func (s *stack) http1Client() *http.Client {
 	tr.MaxIdleConnsPerHost = 64
 	return &http.Client{Transport: tr}
 }
+
+// BenchmarkConcurrentStreams is the lab's loopback stream scenario in one
+// process: 32 clients each stream answers of 50 tokens 20 ms apart, and the
+// time to the first token (p50, p99) and the gap between events (p99) are
+// reported. b.N is the number of streams; each lasts about a second.
+//
+//	go test -run '^$' -bench ConcurrentStreams -benchtime 96x ./cmd/e2e
+func BenchmarkConcurrentStreams(b *testing.B) {
+	for _, tr := range transports {
+		b.Run(tr, func(b *testing.B) {
+			s := newStack(b, stackOptions{transport: tr, quiet: true})
+			client := s.http1Client()
+			defer client.CloseIdleConnections()
+			var mu sync.Mutex
+			var ttfts, gaps []time.Duration
+			b.SetParallelism(16) // 32 clients on the 2-core machine
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					first, g := streamTimes(b, client, s)
+					mu.Lock()
+					ttfts, gaps = append(ttfts, first), append(gaps, g...)
+					mu.Unlock()
+				}
+			})
+			b.ReportMetric(ms(quantile(ttfts, 0.5)), "ttft-p50-ms")
+			b.ReportMetric(ms(quantile(ttfts, 0.99)), "ttft-p99-ms")
+			b.ReportMetric(ms(quantile(gaps, 0.99)), "gap-p99-ms")
+		})
+	}
+}
+
+// streamTimes streams one answer of 50 tokens 20 ms apart and returns the
+// time to its first token and the gaps between its events.
+func streamTimes(b *testing.B, client *http.Client, s *stack) (time.Duration, []time.Duration) {
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true}`
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.edgeURL+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Fake-Tokens", "50")
+	req.Header.Set("X-Fake-Interval-Ms", "20")
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var first time.Duration
+	var gaps []time.Duration
+	last := start
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if !bytes.Contains(sc.Bytes(), []byte(`"content":"tok`)) && !bytes.Contains(sc.Bytes(), []byte(`"content":" tok`)) {
+			continue
+		}
+		now := time.Now()
+		if first == 0 {
+			first = now.Sub(start)
+		} else {
+			gaps = append(gaps, now.Sub(last))
+		}
+		last = now
+	}
+	if first == 0 || len(gaps) != 49 {
+		b.Fatalf("stream: first token after %v, %d gaps, err %v", first, len(gaps), sc.Err())
+	}
+	return first, gaps
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
