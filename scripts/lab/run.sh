@@ -204,7 +204,9 @@ profile() {
   [ -n "${LAB_PPROF:-}" ] || return 0
   mkdir -p "$work/pprof"
   for a in $(admins_of "$c"); do for p in "$@"; do
-    (sleep "$delay"; curl -sf -o "$work/pprof/$name-${a%%=*}.${p%%\?*}.pb.gz" "http://${a#*=}/debug/pprof/$p") &
+    local file="$work/pprof/$name-${a%%=*}.${p%%\?*}.pb.gz"
+    [[ $p == *debug=1* ]] && file="$work/pprof/$name-${a%%=*}.${p%%\?*}.txt" # text: heap?debug=1 has runtime.MemStats
+    (sleep "$delay"; curl -sf -o "$file" "http://${a#*=}/debug/pprof/$p") &
     prof_pids+=($!)
   done; done
 }
@@ -322,7 +324,7 @@ phase_memory() {
       # One connection per stream, opened over 10 s; RSS is sampled 3 s after
       # the last first token, while every stream is still open (and so are the
       # heap and goroutine profiles, 14 s in).
-      profile "$c-mem$n" "$c" 14 heap goroutine
+      profile "$c-mem$n" "$c" 14 heap goroutine "heap?debug=1"
       lg - "scenario=memory,contender=$c" --url "$(url_of "$c")" --mode fresh --warmup 0 --ramp 10s --kind stream \
         --tokens 30 --interval 1s --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" \
         --timeout 45s --duration 45s
