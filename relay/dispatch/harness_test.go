@@ -38,7 +38,7 @@ func (s tcpStream) ID() uint64   { return 1 }
 
 // rig is a dispatcher in front of a fake provider.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	fake *fakeprovider.Server
 	srv  *httptest.Server
 	reg  *upstream.Registry
@@ -92,9 +92,12 @@ type rigOptions struct {
 	policy   upstream.KeyPolicy
 	timeouts upstream.Timeouts
 	retry    RetryPolicy
+	// quiet records only errors, as a relay logs at its default level
+	// (benchmarks: recorded debug logs would grow with every request).
+	quiet bool
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, fake: fakeprovider.New(fakeprovider.Config{})}
 	r.srv = httptest.NewServer(r.fake)
@@ -111,7 +114,11 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		t.Fatal(err)
 	}
 	r.reg = reg
-	core, logs := observer.New(zap.DebugLevel)
+	level := zap.DebugLevel
+	if o.quiet {
+		level = zap.ErrorLevel
+	}
+	core, logs := observer.New(level)
 	r.logs = logs
 	client := &http.Client{Transport: upstream.NewTransport(upstream.TransportConfig{})}
 	t.Cleanup(client.CloseIdleConnections)
