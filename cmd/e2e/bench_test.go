@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,28 +57,10 @@ func BenchmarkRequestPath(b *testing.B) {
 // benchChat sends one chat completion and reads the whole answer; for a
 // stream it returns the time to the first content event.
 func benchChat(b *testing.B, client *http.Client, s *stack, stream bool) time.Duration {
-	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]` + map[bool]string{true: `,"stream":true}`, false: `}`}[stream]
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.edgeURL+"/v1/chat/completions", strings.NewReader(body))
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+clientKey)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Fake-Tokens", "3")
-	req.Header.Set("X-Fake-Interval-Ms", "0")
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
+	resp, start := postChat(b, client, s, stream, 3, 0)
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(resp.Body)
-		b.Fatalf("status %d: %s", resp.StatusCode, msg)
-	}
 	if !stream {
-		_, err = io.Copy(io.Discard, resp.Body)
-		if err != nil {
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 			b.Fatal(err)
 		}
 		return 0
@@ -93,6 +76,31 @@ func benchChat(b *testing.B, client *http.Client, s *stack, stream bool) time.Du
 		b.Fatalf("stream: first token after %v, err %v", first, err)
 	}
 	return first
+}
+
+// postChat sends a chat completion whose answer has tokens pieces
+// intervalMs apart, and returns the 200 response and when it was sent.
+func postChat(b *testing.B, client *http.Client, s *stack, stream bool, tokens, intervalMs int) (*http.Response, time.Time) {
+	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]` + map[bool]string{true: `,"stream":true}`, false: `}`}[stream]
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.edgeURL+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Fake-Tokens", strconv.Itoa(tokens))
+	req.Header.Set("X-Fake-Interval-Ms", strconv.Itoa(intervalMs))
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		b.Fatalf("status %d: %s", resp.StatusCode, msg)
+	}
+	return resp, start
 }
 
 // http1Client is an HTTP/1.1 client trusting the edge, like the Python
@@ -141,20 +149,7 @@ func BenchmarkConcurrentStreams(b *testing.B) {
 // streamTimes streams one answer of 50 tokens 20 ms apart and returns the
 // time to its first token and the gaps between its events.
 func streamTimes(b *testing.B, client *http.Client, s *stack) (time.Duration, []time.Duration) {
-	body := `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true}`
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, s.edgeURL+"/v1/chat/completions", strings.NewReader(body))
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+clientKey)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Fake-Tokens", "50")
-	req.Header.Set("X-Fake-Interval-Ms", "20")
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
+	resp, start := postChat(b, client, s, true, 50, 20)
 	defer resp.Body.Close()
 	var first time.Duration
 	var gaps []time.Duration
