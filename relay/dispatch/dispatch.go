@@ -112,6 +112,10 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		}
 	}()
 	h, body, end := d.readRequest(x)
+	// The edge sends nothing after the request (watchPeer reads the stream
+	// itself): the read buffer goes back to the pool now, not when the
+	// answer, which may stream for minutes, is over.
+	x.r.Release()
 	if end != nil {
 		x.finish(*end)
 		return
