@@ -38,8 +38,9 @@ var bigBufPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxDataFrame+1
 // putBig returns b to bigBufPool if it is big enough to serve any frame.
 func putBig(b []byte) {
 	if cap(b) >= MaxDataFrame+16 {
-		b = b[:0]
-		bigBufPool.Put(&b)
+		bp := new([]byte) // here, not &b: that would move b to the heap on every call
+		*bp = b[:0]
+		bigBufPool.Put(bp)
 	}
 }
 
@@ -146,7 +147,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 // is returned in place, without a copy.
 type Reader struct {
 	r   *bufio.Reader
-	buf []byte // payloads larger than the read buffer
+	buf []byte // from bigBufPool: the last payload larger than the read buffer
 }
 
 // readBufSize is a Reader's read buffer: room for the headers and SSE
@@ -183,6 +184,12 @@ func (r *Reader) Peek(n int) ([]byte, error) { return r.r.Peek(n) }
 
 // Next reads one frame. The payload is valid until the next call.
 func (r *Reader) Next() (FrameType, []byte, error) {
+	// The previous payload is no longer valid: a big buffer it was read
+	// into goes back to the pool now, not when the stream ends, so a
+	// long stream that once carried a big frame does not keep 64 KiB
+	// while it waits for the next one.
+	putBig(r.buf)
+	r.buf = nil
 	t, n, err := ReadFrameHeader(r.r)
 	if err != nil {
 		return t, nil, err
@@ -195,19 +202,15 @@ func (r *Reader) Next() (FrameType, []byte, error) {
 		_, _ = r.r.Discard(n)
 		return t, p, nil
 	}
-	if cap(r.buf) < n {
-		if n <= MaxDataFrame+16 {
-			r.buf = *bigBufPool.Get().(*[]byte)
-		} else {
-			r.buf = make([]byte, n) // a large header frame: not kept
-		}
+	var p []byte
+	if n <= MaxDataFrame+16 {
+		r.buf = *bigBufPool.Get().(*[]byte)
+		p = r.buf[:n]
+	} else {
+		p = make([]byte, n) // a large header frame: not kept
 	}
-	p := r.buf[:n]
 	if _, err := io.ReadFull(r.r, p); err != nil {
 		return t, nil, unexpected(err)
-	}
-	if n > MaxDataFrame+16 {
-		r.buf = nil
 	}
 	return t, p, nil
 }

@@ -176,3 +176,34 @@ func (l *loopReader) Read(p []byte) (int, error) {
 	l.off = (l.off + n) % len(l.frame)
 	return n, nil
 }
+
+// TestReaderKeepsNoBigBuffer: a frame larger than the read buffer is read
+// into a pooled buffer that goes back as soon as the next frame is asked
+// for, so a stream waiting between events holds only its read buffer.
+func TestReaderKeepsNoBigBuffer(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	big := bytes.Repeat([]byte("b"), 3*readBufSize)
+	for _, p := range [][]byte{big, []byte("small"), big} {
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(&buf)
+	defer r.Release()
+	for i, want := range []int{len(big), len("small"), len(big)} {
+		_, p, err := r.Next()
+		if err != nil || len(p) != want {
+			t.Fatalf("frame %d: %d bytes, %v", i, len(p), err)
+		}
+		if held := cap(r.buf) > 0; held != (want > readBufSize) {
+			t.Errorf("frame %d (%d bytes): reader holds a big buffer: %v", i, want, held)
+		}
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Fatalf("err = %v, want EOF", err)
+	}
+	if r.buf != nil {
+		t.Error("a big buffer is still held after the stream ended")
+	}
+}
