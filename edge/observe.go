@@ -170,7 +170,21 @@ func (c *call) edgeTime() time.Duration {
 }
 
 // log writes the request's one log line. Never the key: only its name.
+// The fields are built only when the line's level is enabled: at the
+// default level most lines are dropped, and building them was a tenth of
+// the edge's allocation per request.
 func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source string) {
+	lvl, msg := zap.InfoLevel, "request"
+	switch {
+	case c.reason != "":
+		msg = "request rejected"
+	case c.res.Err != nil:
+		lvl, msg = zap.WarnLevel, "request failed"
+	}
+	ce := c.e.log.Check(lvl, msg)
+	if ce == nil {
+		return
+	}
 	fields := []zap.Field{zap.String("request_id", c.id), zap.String("key", c.client.Name),
 		zap.String("family", string(c.route.Family)), zap.String("method", apimodel.Truncate(c.r.Method)), zap.String("path", apimodel.Truncate(c.r.URL.Path)),
 		zap.String("model", c.req.Model), zap.Int("status", status), zap.Duration("ttfb", ttfb), zap.Duration("duration", d),
@@ -185,12 +199,11 @@ func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source stri
 	}
 	switch {
 	case c.reason != "":
-		c.e.log.Info("request rejected", append(fields, zap.String("reason", c.reason), zap.String("detail", c.detail))...)
+		fields = append(fields, zap.String("reason", c.reason), zap.String("detail", c.detail))
 	case c.res.Err != nil:
-		c.e.log.Warn("request failed", append(fields, zap.Error(c.res.Err))...)
-	default:
-		c.e.log.Info("request", fields...)
+		fields = append(fields, zap.Error(c.res.Err))
 	}
+	ce.Write(fields...)
 }
 
 func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, source string, cost float64) {

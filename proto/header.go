@@ -184,10 +184,32 @@ func (d *decoder) string() string {
 	if d.err != nil {
 		return ""
 	}
-	s := string(d.p[:n])
+	b := d.p[:n]
 	d.p = d.p[n:]
-	return s
+	if s, ok := common[string(b)]; ok { // the lookup does not allocate
+		return s
+	}
+	return string(b)
 }
+
+// common holds strings most requests and responses carry (header names and
+// values, methods, families), decoded without an allocation each.
+var common = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{
+		"GET", "POST", "openai", "anthropic", "gemini",
+		"Accept", "Accept-Encoding", "Anthropic-Beta", "Anthropic-Version", "Cache-Control", "Content-Encoding",
+		"Content-Length", "Content-Type", "Date", "Openai-Organization", "Openai-Processing-Ms", "Openai-Project",
+		"Openai-Version", "Request-Id", "Server", "Server-Timing", "User-Agent", "Vary", "X-Accel-Buffering",
+		"X-Request-Id", "X-Stainless-Arch", "X-Stainless-Async", "X-Stainless-Lang", "X-Stainless-Os",
+		"X-Stainless-Package-Version", "X-Stainless-Retry-Count", "X-Stainless-Runtime",
+		"X-Stainless-Runtime-Version", "X-Strait-Timing", "application/json", "text/event-stream",
+		"text/event-stream; charset=utf-8", "application/json; charset=utf-8", "no-cache", "gzip", "*/*",
+	} {
+		m[s] = s
+	}
+	return m
+}()
 
 // maxHeaderHint bounds the map size hint taken from a decoded header count.
 const maxHeaderHint = 64
@@ -202,11 +224,26 @@ func (d *decoder) header() http.Header {
 	// plausible but forged count must not size the map (a 1 MiB payload
 	// could otherwise allocate, and keep, a 48 MiB map for one header).
 	h := make(http.Header, min(n, maxHeaderHint))
+	// Most names have one value: those share one backing array, sized like
+	// the map's hint, instead of a slice each. Each gets capacity one, so an
+	// Add to one never overwrites the next.
+	var single []string
 	for range n {
 		name := d.string()
-		values := make([]string, d.count(1))
-		for i := range values {
-			values[i] = d.string()
+		var values []string
+		switch c := d.count(1); {
+		case c == 1 && len(single) < cap(single):
+			single = append(single, d.string())
+			values = single[len(single)-1 : len(single) : len(single)]
+		case c == 1 && single == nil:
+			single = make([]string, 1, min(n, maxHeaderHint))
+			single[0] = d.string()
+			values = single[0:1:1]
+		default:
+			values = make([]string, c)
+			for i := range values {
+				values[i] = d.string()
+			}
 		}
 		if d.err != nil {
 			return nil

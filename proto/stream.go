@@ -2,26 +2,87 @@ package proto
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
 )
 
 // Writer writes frames to a stream. Each frame goes out in a single Write so
-// the transport sends it as one unit; the encoding buffer is reused.
+// the transport sends it as one unit; the encoding buffer is reused. Between
+// Hold and Flush, frames collect in the buffer and leave together in one
+// Write: one transport frame, one TLS record, one system call for what would
+// otherwise be several.
 // A Writer is not safe for concurrent use.
 type Writer struct {
-	w   io.Writer
-	buf []byte
+	w    io.Writer
+	buf  []byte
+	held bool
 }
 
 // NewWriter returns a Writer on w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
-func (w *Writer) flush() error {
+// holdLimit bounds what Hold collects before it writes anyway: one
+// maximal Data frame and a few small ones.
+const holdLimit = MaxDataFrame
+
+// keepBuf is the largest encoding buffer a Writer keeps between frames;
+// bigger ones (bulk Data frames) go back to a shared pool, so that a long
+// stream that once carried a large frame does not hold its buffer.
+const keepBuf = 4 << 10
+
+// bigBufPool holds encoding buffers for frames larger than keepBuf.
+var bigBufPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxDataFrame+16); return &b }}
+
+// putBig returns b to bigBufPool if it is big enough to serve any frame.
+func putBig(b []byte) {
+	if cap(b) >= MaxDataFrame+16 {
+		bp := new([]byte) // here, not &b: that would move b to the heap on every call
+		*bp = b[:0]
+		bigBufPool.Put(bp)
+	}
+}
+
+// Hold makes the frames written from now on wait in the Writer until Flush
+// (or until they pass holdLimit bytes). Use it for frames that are ready at
+// the same moment, such as a request's header, body and End.
+func (w *Writer) Hold() { w.held = true }
+
+// Flush writes the frames collected since Hold, if any, and ends the hold.
+func (w *Writer) Flush() error {
+	w.held = false
+	if len(w.buf) == 0 {
+		return nil
+	}
+	return w.send()
+}
+
+// send writes the buffer unless a hold is collecting it.
+func (w *Writer) send() error {
+	if w.held && len(w.buf) < holdLimit {
+		return nil
+	}
 	_, err := w.w.Write(w.buf)
 	w.buf = w.buf[:0]
+	if cap(w.buf) > keepBuf {
+		putBig(w.buf)
+		w.buf = nil
+	}
 	return err
+}
+
+// grow makes room for n more bytes, taking a pooled buffer for big frames.
+func (w *Writer) grow(n int) {
+	if cap(w.buf)-len(w.buf) >= n {
+		return
+	}
+	if len(w.buf)+n <= MaxDataFrame+16 && len(w.buf)+n > keepBuf {
+		bp := bigBufPool.Get().(*[]byte)
+		w.buf = append((*bp)[:0], w.buf...)
+		return
+	}
+	w.buf = append(w.buf, make([]byte, n)...)[:len(w.buf)]
 }
 
 // WriteRequest writes a FrameRequest.
@@ -34,26 +95,35 @@ func (w *Writer) WriteResponse(h *ResponseHeader) error {
 	return w.writeEncoded(FrameResponse, h.Append)
 }
 
-// WriteEnd writes a FrameEnd.
+// WriteEnd writes a FrameEnd. It ends a hold: nothing follows an End on a
+// stream, so whatever was held goes now.
 func (w *Writer) WriteEnd(e End) error {
+	w.held = false
 	return w.writeEncoded(FrameEnd, e.Append)
 }
 
 // WriteDispatched writes the empty FrameDispatched.
 func (w *Writer) WriteDispatched() error {
-	w.buf = AppendFrameHeader(w.buf[:0], FrameDispatched, 0)
-	return w.flush()
+	w.buf = AppendFrameHeader(w.buf, FrameDispatched, 0)
+	return w.send()
 }
 
-// writeEncoded encodes the payload after a placeholder, then writes the real
-// prefix; the payload length is only known after encoding.
+// writeEncoded encodes the payload straight into the buffer, after room
+// for the longest length prefix, then writes the real prefix and moves the
+// payload up against it: the length is only known after encoding.
 func (w *Writer) writeEncoded(t FrameType, enc func([]byte) []byte) error {
-	payload := enc(nil)
-	if len(payload) > limitFor(t) {
-		return fmt.Errorf("%w: %s frame of %d bytes", ErrFrameTooLarge, t, len(payload))
+	start := len(w.buf)
+	const room = 1 + binary.MaxVarintLen32
+	w.buf = enc(append(w.buf, make([]byte, room)...))
+	n := len(w.buf) - start - room
+	if n > limitFor(t) {
+		w.buf = w.buf[:start]
+		return fmt.Errorf("%w: %s frame of %d bytes", ErrFrameTooLarge, t, n)
 	}
-	w.buf = AppendFrame(w.buf[:0], t, payload)
-	return w.flush()
+	head := AppendFrameHeader(w.buf[start:start], t, n)
+	copy(w.buf[start+len(head):], w.buf[start+room:])
+	w.buf = w.buf[:start+len(head)+n]
+	return w.send()
 }
 
 // Write sends p as one or more Data frames. It implements io.Writer so body
@@ -62,8 +132,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), MaxDataFrame)
-		w.buf = AppendFrame(w.buf[:0], FrameData, p[:n])
-		if err := w.flush(); err != nil {
+		w.grow(1 + binary.MaxVarintLen32 + n)
+		w.buf = AppendFrame(w.buf, FrameData, p[:n])
+		if err := w.send(); err != nil {
 			return written, err
 		}
 		written += n
@@ -72,15 +143,21 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// Reader reads frames from a stream.
+// Reader reads frames from a stream. A frame that fits in its read buffer
+// is returned in place, without a copy.
 type Reader struct {
 	r   *bufio.Reader
-	buf []byte
+	buf []byte // from bigBufPool: the last payload larger than the read buffer
 }
 
+// readBufSize is a Reader's read buffer: room for the headers and SSE
+// events that make up most frames. Larger frames (bulk Data) are read
+// past it into a separate buffer.
+const readBufSize = 4 << 10
+
 // readerBufPool recycles the bufio readers of finished streams: one per
-// stream adds up under hundreds of concurrent streams.
-var readerBufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+// stream adds up under thousands of concurrent streams.
+var readerBufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
 
 // NewReader returns a Reader on r. Call Release when the stream is done.
 func NewReader(r io.Reader) *Reader {
@@ -89,7 +166,7 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{r: br}
 }
 
-// Release returns the Reader's buffer to the pool; the Reader must not be
+// Release returns the Reader's buffers to the pool; the Reader must not be
 // used afterwards.
 func (r *Reader) Release() {
 	if r.r != nil {
@@ -97,15 +174,45 @@ func (r *Reader) Release() {
 		readerBufPool.Put(r.r)
 		r.r = nil
 	}
+	putBig(r.buf)
+	r.buf = nil
 }
+
+// Peek returns the next n bytes without consuming them (see
+// bufio.Reader.Peek); n is at most the read buffer's size.
+func (r *Reader) Peek(n int) ([]byte, error) { return r.r.Peek(n) }
 
 // Next reads one frame. The payload is valid until the next call.
 func (r *Reader) Next() (FrameType, []byte, error) {
-	t, p, err := ReadFrame(r.r, r.buf)
-	if cap(p) > cap(r.buf) && cap(p) <= MaxDataFrame {
-		r.buf = p[:0] // keep data-sized buffers; drop oversized header buffers
+	// The previous payload is no longer valid: a big buffer it was read
+	// into goes back to the pool now, not when the stream ends, so a
+	// long stream that once carried a big frame does not keep 64 KiB
+	// while it waits for the next one.
+	putBig(r.buf)
+	r.buf = nil
+	t, n, err := ReadFrameHeader(r.r)
+	if err != nil {
+		return t, nil, err
 	}
-	return t, p, err
+	if n <= r.r.Size() {
+		p, err := r.r.Peek(n)
+		if err != nil {
+			return t, nil, unexpected(err)
+		}
+		_, _ = r.r.Discard(n)
+		return t, p, nil
+	}
+	var p []byte
+	if n <= MaxDataFrame+16 {
+		r.buf = *bigBufPool.Get().(*[]byte)
+		p = r.buf[:n]
+	} else {
+		p = make([]byte, n) // a large header frame: not kept
+	}
+	if _, err := io.ReadFull(r.r, p); err != nil {
+		return t, nil, unexpected(err)
+	}
+	return t, p, nil
 }
 
 // Body returns an io.Reader over the Data frames that follow, ending at the
@@ -132,6 +239,22 @@ func (b *BodyReader) Read(p []byte) (int, error) {
 	n := copy(p, b.rest)
 	b.rest = b.rest[n:]
 	return n, nil
+}
+
+// Chunk returns the body's next bytes in place, without a copy: what is
+// left of the current Data frame, else the next frame's payload. They are
+// valid until the next call on b or its Reader. At the end of the body it
+// returns the error Read would: io.EOF, the *End, or a stream error.
+func (b *BodyReader) Chunk() ([]byte, error) {
+	for len(b.rest) == 0 {
+		if b.err != nil {
+			return nil, b.err
+		}
+		b.rest, b.err = b.next()
+	}
+	p := b.rest
+	b.rest = nil
+	return p, nil
 }
 
 // next returns the next Data payload or the error that ends the body.

@@ -65,10 +65,36 @@ func (l *link) serveControl(st tunnel.Stream, r *proto.Reader) {
 // stream from a request stream; reads start with them.
 type peekedStream struct {
 	tunnel.Stream
-	r *bufio.Reader
+	rest []byte // read ahead, not yet consumed
 }
 
-func (p *peekedStream) Read(b []byte) (int, error) { return p.r.Read(b) }
+// newPeekedStream takes what br read ahead of st and returns br to its
+// pool: the peek buffer is needed only for the first frame, and keeping it
+// for the life of every stream was a quarter of the relay's heap.
+func newPeekedStream(st tunnel.Stream, br *bufio.Reader) *peekedStream {
+	ps := &peekedStream{Stream: st}
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		ps.rest = append([]byte(nil), b...)
+	}
+	br.Reset(nil)
+	peekPool.Put(br)
+	return ps
+}
+
+func (p *peekedStream) Read(b []byte) (int, error) {
+	if len(p.rest) == 0 {
+		return p.Stream.Read(b)
+	}
+	n := copy(b, p.rest)
+	if p.rest = p.rest[n:]; len(p.rest) == 0 {
+		p.rest = nil
+	}
+	return n, nil
+}
+
+// peekPool recycles the read-ahead buffers of new streams.
+var peekPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, peekSize) }}
 
 // firstFrameTimeout bounds the wait for a new stream's first frame.
 const firstFrameTimeout = 30 * time.Second
@@ -134,16 +160,18 @@ func (s *idSet) add(id string, now time.Time) bool {
 // serveStream serves one stream: the control stream (it starts with a
 // Ping), or a request, which is dispatched unless the relay is draining.
 func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate *inflight, log *zap.Logger) {
-	br := bufio.NewReaderSize(st, peekSize)
+	br := peekPool.Get().(*bufio.Reader)
+	br.Reset(st)
 	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
 	first, err := br.Peek(1)
 	_ = st.SetReadDeadline(time.Time{})
 	if err != nil {
+		newPeekedStream(st, br) // returns br to the pool
 		st.Close()
 		return
 	}
-	ps := &peekedStream{Stream: st, r: br}
 	if proto.FrameType(first[0]) == proto.FramePing {
+		ps := newPeekedStream(st, br)
 		pr := proto.NewReader(ps)
 		defer pr.Release()
 		defer st.Close()
@@ -152,6 +180,7 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	}
 	if !gate.enter() {
 		// Never dispatched: the edge may send it again elsewhere.
+		newPeekedStream(st, br)
 		log.Debug("stream refused while draining", zap.Uint64("stream", st.ID()))
 		_ = proto.NewWriter(st).WriteEnd(proto.End{Code: proto.CodeGoingAway, Message: "relay is shutting down; request not sent upstream"})
 		st.Close()
@@ -161,6 +190,7 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
 	id, ok := peekRequestID(br)
 	_ = st.SetReadDeadline(time.Time{})
+	ps := newPeekedStream(st, br)
 	if ok && !r.seen.add(id, time.Now()) {
 		// The edge resends only requests it believes never reached the
 		// provider, but it cannot know about a Dispatched frame lost with

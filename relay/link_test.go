@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
 )
 
 func TestPeekRequestID(t *testing.T) {
@@ -19,12 +20,16 @@ func TestPeekRequestID(t *testing.T) {
 	if _, err := w.Write([]byte(`{"model":"m"}`)); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := w.Write(bytes.Repeat([]byte("x"), 3*peekSize)); err != nil { // more than one peek buffer
+		t.Fatal(err)
+	}
 	whole := append([]byte(nil), buf.Bytes()...)
-	br := bufio.NewReaderSize(&buf, peekSize)
+	br := peekPool.Get().(*bufio.Reader)
+	br.Reset(&buf)
 	if id, ok := peekRequestID(br); !ok || id != "req_123" {
 		t.Fatalf("peekRequestID = %q, %v; want req_123", id, ok)
 	}
-	rest, _ := io.ReadAll(br)
+	rest, _ := io.ReadAll(newPeekedStream(readerStream{r: &buf}, br))
 	if !bytes.Equal(rest, whole) {
 		t.Fatal("peeking consumed bytes: dispatch would not see the request")
 	}
@@ -40,6 +45,14 @@ func TestPeekRequestID(t *testing.T) {
 		}
 	}
 }
+
+// readerStream is a tunnel.Stream that only reads, from r.
+type readerStream struct {
+	tunnel.Stream // nil: only Read is called
+	r             io.Reader
+}
+
+func (s readerStream) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 // TestIDSet: an ID is taken once; after idTTL it is forgotten.
 func TestIDSet(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/strait/strait/certs"
@@ -69,7 +70,7 @@ const clientKey = "strait-client-key-abcdef0123456789"
 
 // stack is one edge, one relay and one fake provider on loopback.
 type stack struct {
-	t         *testing.T
+	t         testing.TB
 	dir       string
 	fake      *fakeprovider.Server
 	fakeSrv   *httptest.Server
@@ -121,11 +122,14 @@ type stackOptions struct {
 	upstreamH2 bool
 	// edgeEdit changes the edge's config before it starts.
 	edgeEdit func(*edgecmd.File)
+	// quiet runs both binaries without logs, as benchmarks want: the
+	// recorded logs would grow with every request.
+	quiet bool
 }
 
-func newStack(t *testing.T, opts stackOptions) *stack {
+func newStack(t testing.TB, opts stackOptions) *stack {
 	t.Helper()
-	s := &stack{t: t, dir: t.TempDir()}
+	s := &stack{t: t, dir: t.TempDir(), opts: opts}
 	_, err := certs.Generate(certs.GenerateOptions{Dir: s.dir, FrontDNS: []string{"localhost"}, FrontIPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +245,7 @@ func (s *stack) startRelay(socks relaycmd.Sockets, edit func(*relaycmd.File)) {
 	}
 	core, logs := observer.New(zap.DebugLevel)
 	s.relayLogs = logs
-	srv, err := relaycmd.Build(f, socks, zap.New(teeToSink(core)))
+	srv, err := relaycmd.Build(f, socks, s.logger(core))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -255,6 +259,15 @@ func (s *stack) startRelay(socks relaycmd.Sockets, edit func(*relaycmd.File)) {
 			s.t.Errorf("relay: %v", err)
 		}
 	}
+}
+
+// logger is a binary's logger: recorded in core and the shared sink, or
+// none for a quiet stack.
+func (s *stack) logger(core zapcore.Core) *zap.Logger {
+	if s.opts.quiet {
+		return zap.NewNop()
+	}
+	return zap.New(teeToSink(core))
 }
 
 func (s *stack) stopRelay() {
@@ -316,7 +329,7 @@ func (s *stack) startEdge(opts stackOptions) {
 		opts.edgeEdit(f)
 	}
 	s.opts = opts
-	srv, err := edgecmd.Build(f, ln, zap.New(teeToSink(core)))
+	srv, err := edgecmd.Build(f, ln, s.logger(core))
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func init() {
 
 // watchSecrets registers the private keys in a stack's certificate
 // directory and, when the test ends, copies its audit log into the sink.
-func watchSecrets(t *testing.T, dir string) {
+func watchSecrets(t testing.TB, dir string) {
 	keys, _ := filepath.Glob(filepath.Join(dir, "*-key.pem"))
 	for _, k := range keys {
 		data, err := os.ReadFile(k)
@@ -83,7 +83,7 @@ func watchSecrets(t *testing.T, dir string) {
 // secretPart is the run of a PEM private key's base64 text that encodes
 // only the secret scalar (not the ASN.1 header all keys share, nor the
 // public key), so finding it in a log means the key leaked.
-func secretPart(t *testing.T, pemData []byte) string {
+func secretPart(t testing.TB, pemData []byte) string {
 	block, _ := pem.Decode(pemData)
 	if block == nil {
 		t.Fatal("no PEM block")

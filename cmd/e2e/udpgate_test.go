@@ -19,7 +19,7 @@ type udpGate struct {
 	wg       sync.WaitGroup
 }
 
-func newUDPGate(t *testing.T, target string) *udpGate {
+func newUDPGate(t testing.TB, target string) *udpGate {
 	t.Helper()
 	ta, err := net.ResolveUDPAddr("udp", target)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -159,11 +158,12 @@ func (f *Forwarder) openStream(ctx context.Context) (tunnel.Stream, error) {
 	return f.open.OpenStream(wctx)
 }
 
-// sendRequest writes the request header, body and End. The header and the
-// first body frame go out without waiting for the relay: one round trip to
-// the first response byte.
+// sendRequest writes the request header, body and End. They go out
+// together without waiting for the relay (one round trip to the first
+// response byte), in one transport write when the body is small.
 func sendRequest(st tunnel.Stream, req *Request) error {
 	w := proto.NewWriter(st)
+	w.Hold()
 	err := w.WriteRequest(&proto.RequestHeader{
 		ID: req.ID, Family: string(req.Family), Provider: req.Provider,
 		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery,
@@ -258,30 +258,28 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 	if stream {
 		_ = rc.Flush() // headers now: SDKs start their stream parsers on them
 	}
-	bufp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bufp)
+	// Each Data frame goes to the client straight from the tunnel reader's
+	// buffer: no copy, and no copy buffer held per open stream.
 	body := x.r.Body()
 	for {
-		n, err := body.Read(*bufp)
-		if n > 0 {
-			if _, werr := x.w.Write((*bufp)[:n]); werr != nil {
-				x.res.Err = fmt.Errorf("writing to client: %w", werr)
-				return
-			}
-			x.res.Bytes += int64(n)
-			if stream {
-				if ferr := rc.Flush(); ferr != nil {
-					x.res.Err = fmt.Errorf("flushing to client: %w", ferr)
-					return
-				}
-			}
-		}
+		p, err := body.Chunk()
 		if err == io.EOF {
 			return
 		}
 		if err != nil {
 			x.brokeMidStream(err, stream, rc)
 			return
+		}
+		if _, werr := x.w.Write(p); werr != nil {
+			x.res.Err = fmt.Errorf("writing to client: %w", werr)
+			return
+		}
+		x.res.Bytes += int64(len(p))
+		if stream {
+			if ferr := rc.Flush(); ferr != nil {
+				x.res.Err = fmt.Errorf("flushing to client: %w", ferr)
+				return
+			}
 		}
 	}
 }
@@ -338,6 +336,3 @@ func isSSE(h http.Header) bool {
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	return mt == "text/event-stream"
 }
-
-// bufPool holds one frame-sized copy buffer per active response.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, proto.MaxDataFrame); return &b }}

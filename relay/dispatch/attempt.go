@@ -196,7 +196,7 @@ func (c *caller) acquire(ctx context.Context, p *upstream.Provider, tried map[*u
 // whether the next attempt should back off first.
 func (c *caller) attempt(ctx context.Context, t upstream.Target, slot *upstream.KeySlot) (*answer, bool) {
 	c.attempts++
-	log := c.x.log.With(zap.String("provider", t.Provider.Name), zap.String("key", slot.Key.Fingerprint()),
+	log := c.x.log.WithLazy(zap.String("provider", t.Provider.Name), zap.String("key", slot.Key.Fingerprint()),
 		zap.Int("attempt", c.attempts))
 	actx, cancel := context.WithCancel(ctx)
 	req, err := t.NewRequest(actx, c.in, slot.Key)

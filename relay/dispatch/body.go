@@ -52,13 +52,16 @@ func (c *caller) send(req *http.Request) (*http.Response, []byte, error) {
 	return resp, first, nil
 }
 
-// readFirst reads until the body yields at least one byte or ends.
+// readFirst reads until the body yields at least one byte or ends. It
+// returns a copy the size of what came (a stream's first event, typically):
+// the answer keeps it for the whole stream.
 func readFirst(body io.Reader) ([]byte, error) {
-	buf := make([]byte, 32<<10)
+	bufp := bigBufPool.Get().(*[]byte)
+	defer bigBufPool.Put(bufp)
 	for {
-		n, err := body.Read(buf)
+		n, err := body.Read(*bufp)
 		if n > 0 || err == io.EOF {
-			return buf[:n], nil // a later Read repeats io.EOF
+			return append([]byte(nil), (*bufp)[:n]...), nil // a later Read repeats io.EOF
 		}
 		if err != nil {
 			return nil, err
@@ -94,6 +97,12 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	}
 	c.x.stats.Status = out.status
 	c.x.stats.Timing.Set(h)
+	if len(first) > 0 || h.Get("Content-Length") != "" {
+		// The header leaves with the first body bytes, in one write: they
+		// are here already, or (a response of known length) the edge holds
+		// the header for the body anyway. pump.run flushes.
+		c.x.w.Hold()
+	}
 	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: out.status, Header: h}); err != nil {
 		c.x.ended(endClientGone)
 		return
@@ -154,10 +163,11 @@ type pump struct {
 	ping   []byte // nil: no keep-alives
 	tail   [4]byte
 	total  int64
+	last   bool // the body has ended: forward leaves its frame for the End to take along
 }
 
 type readResult struct {
-	n   int
+	p   []byte // in the reader's buffer, valid until it is told to read on
 	err error
 }
 
@@ -170,7 +180,10 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 			return p.total, end, endClientGone
 		}
 	}
-	bufp := bufPool.Get().(*[]byte)
+	// The reader starts with a small buffer, enough for SSE events, and
+	// moves to a big one once a read fills it (a bulk body): an open stream
+	// that trickles events holds 4 KiB, not 32.
+	bufp := smallBufPool.Get().(*[]byte)
 	results, next := make(chan readResult, 1), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -178,12 +191,16 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 		defer wg.Done()
 		for {
 			n, err := p.body.Read(*bufp)
-			results <- readResult{n, err}
+			results <- readResult{(*bufp)[:n], err}
 			if err != nil {
 				return
 			}
 			if _, ok := <-next; !ok {
 				return
+			}
+			if n == len(*bufp) && len(*bufp) < bigBuf {
+				smallBufPool.Put(bufp)
+				bufp = bigBufPool.Get().(*[]byte)
 			}
 		}
 	}()
@@ -194,7 +211,11 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 		}
 		close(next)
 		wg.Wait()
-		bufPool.Put(bufp)
+		if len(*bufp) < bigBuf {
+			smallBufPool.Put(bufp)
+		} else {
+			bigBufPool.Put(bufp)
+		}
 	}()
 	idle := time.NewTimer(p.to.Idle)
 	defer idle.Stop()
@@ -209,8 +230,14 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 		select {
 		case r := <-results:
 			pending = false
-			if r.n > 0 {
-				if end, ok := p.forward((*bufp)[:r.n]); !ok {
+			if r.err == io.EOF {
+				// The last bytes and the End (which finish writes next)
+				// leave together.
+				p.last = true
+				p.x.w.Hold()
+			}
+			if len(r.p) > 0 {
+				if end, ok := p.forward(r.p); !ok {
 					return p.total, end, endClientGone
 				}
 				idle.Reset(p.to.Idle)
@@ -243,9 +270,14 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 	}
 }
 
-// forward writes b as one Data frame.
+// forward writes b as one Data frame, with the Response header if that
+// was held for it.
 func (p *pump) forward(b []byte) (proto.End, bool) {
-	if _, err := p.x.w.Write(b); err != nil {
+	_, err := p.x.w.Write(b)
+	if err == nil && !p.last {
+		err = p.x.w.Flush()
+	}
+	if err != nil {
 		return proto.End{Code: proto.CodeCanceled, Message: "writing to edge: " + err.Error()}, false
 	}
 	p.total += int64(len(b))
@@ -269,5 +301,13 @@ func (p *pump) atBoundary() bool {
 	return t[2:] == "\n\n" || t == "\r\n\r\n" || t[2:] == "\r\r"
 }
 
-// bufPool holds copy buffers; pointers avoid an allocation per Put.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// Read buffers; pointers avoid an allocation per Put.
+const (
+	smallBuf = 4 << 10
+	bigBuf   = 32 << 10
+)
+
+var (
+	smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+	bigBufPool   = sync.Pool{New: func() any { b := make([]byte, bigBuf); return &b }}
+)

@@ -112,11 +112,15 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		}
 	}()
 	h, body, end := d.readRequest(x)
+	// The edge sends nothing after the request (watchPeer reads the stream
+	// itself): the read buffer goes back to the pool now, not when the
+	// answer, which may stream for minutes, is over.
+	x.r.Release()
 	if end != nil {
 		x.finish(*end)
 		return
 	}
-	x.log = d.log.With(zap.String("request_id", h.ID), zap.String("family", h.Family),
+	x.log = d.log.WithLazy(zap.String("request_id", h.ID), zap.String("family", h.Family),
 		zap.String("method", h.Method), zap.String("path", h.Path))
 	x.stats.Family, x.stats.BytesUp = h.Family, int64(len(body))
 	if err := upstream.CheckPath(h.Path); err != nil {
@@ -154,7 +158,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 			return
 		}
 	}
-	x.log = x.log.With(zap.String("model", in.Model), zap.String("route", rt.Rule))
+	x.log = x.log.WithLazy(zap.String("model", in.Model), zap.String("route", rt.Rule))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopWatch := x.watchPeer(cancel)

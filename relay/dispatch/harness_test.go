@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -38,13 +39,52 @@ func (s tcpStream) ID() uint64   { return 1 }
 
 // rig is a dispatcher in front of a fake provider.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	fake *fakeprovider.Server
 	srv  *httptest.Server
 	reg  *upstream.Registry
 	d    *Dispatcher
 	logs *observer.ObservedLogs
 	wg   sync.WaitGroup
+	// writes has the frame types of each Write the dispatcher made on the
+	// stream of the last do.
+	writes writeLog
+}
+
+// writeLog records the frame types in each Write on a stream.
+type writeLog struct {
+	mu     sync.Mutex
+	writes [][]proto.FrameType
+}
+
+func (l *writeLog) get() [][]proto.FrameType {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.writes
+}
+
+// recordingStream logs the frames in each Write; the dispatcher writes
+// whole frames only.
+type recordingStream struct {
+	tcpStream
+	log *writeLog
+}
+
+func (s *recordingStream) Write(p []byte) (int, error) {
+	var types []proto.FrameType
+	rd := proto.NewReader(bytes.NewReader(p))
+	for {
+		typ, _, err := rd.Next()
+		if err != nil {
+			break
+		}
+		types = append(types, typ)
+	}
+	rd.Release()
+	s.log.mu.Lock()
+	s.log.writes = append(s.log.writes, types)
+	s.log.mu.Unlock()
+	return s.tcpStream.Write(p)
 }
 
 type rigOptions struct {
@@ -53,9 +93,12 @@ type rigOptions struct {
 	policy   upstream.KeyPolicy
 	timeouts upstream.Timeouts
 	retry    RetryPolicy
+	// quiet records only errors, as a relay logs at its default level
+	// (benchmarks: recorded debug logs would grow with every request).
+	quiet bool
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, fake: fakeprovider.New(fakeprovider.Config{})}
 	r.srv = httptest.NewServer(r.fake)
@@ -72,7 +115,11 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		t.Fatal(err)
 	}
 	r.reg = reg
-	core, logs := observer.New(zap.DebugLevel)
+	level := zap.DebugLevel
+	if o.quiet {
+		level = zap.ErrorLevel
+	}
+	core, logs := observer.New(level)
 	r.logs = logs
 	client := &http.Client{Transport: upstream.NewTransport(upstream.TransportConfig{})}
 	t.Cleanup(client.CloseIdleConnections)
@@ -116,6 +163,7 @@ func (r *rig) send(h *proto.RequestHeader, body string) result {
 		r.t.Fatal(err)
 	}
 	defer ln.Close()
+	r.writes = writeLog{}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -123,7 +171,7 @@ func (r *rig) send(h *proto.RequestHeader, body string) result {
 		if err != nil {
 			return
 		}
-		r.d.Serve(context.Background(), tcpStream{c.(*net.TCPConn)})
+		r.d.Serve(context.Background(), &recordingStream{tcpStream: tcpStream{c.(*net.TCPConn)}, log: &r.writes})
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

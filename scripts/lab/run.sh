@@ -27,6 +27,10 @@
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
 # LAB_LINKEM_NICE (the emulator's nice value, -10).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
+# LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
+# for a subset of the loopback phase, LAB_PPROF=1 (serve pprof on the admin listeners, 127.0.0.1:17450
+# relay, :17451 edge-ws, :17452 edge-quic, and save CPU, allocation, block and mutex profiles of every
+# loopback scenario (and an execution trace of the stream one), and heap and goroutine profiles with every memory stream open, under $LAB_DIR/pprof/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -93,8 +97,12 @@ stop_servers() {
 # sets the default; a process may choose per socket). Elsewhere: auto.
 tunnel_cc=auto
 
-relay_yaml() { # listen-addr
+# admin_yaml PORT: the admin listener with pprof, when LAB_PPROF is set.
+admin_yaml() { [ -n "${LAB_PPROF:-}" ] && printf 'admin_listen: "127.0.0.1:%s"\nadmin_pprof: true\n' "$1"; true; }
+
+relay_yaml() { # listen-addr fake-port
   cat >"$work/relay.yaml" <<YAML
+$(admin_yaml 17450)
 listen: "$1"
 listen_quic: "$1"
 tcp_congestion: $tunnel_cc
@@ -104,8 +112,9 @@ providers:
 YAML
 }
 
-edge_yaml() { # name listen relay-addr transport
+edge_yaml() { # name listen relay-addr transport admin-port
   cat >"$work/$1.yaml" <<YAML
+$(admin_yaml "$5")
 listen: "$2"
 tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
@@ -166,8 +175,8 @@ CONF
 start_stack() {
   local d=$1 o=$2 raddr=$3 fport=17900
   relay_yaml "$raddr:17444" $fport
-  edge_yaml edge-ws 127.0.0.1:17443 "$raddr:17444" ws
-  edge_yaml edge-quic 127.0.0.1:17445 "$raddr:17444" quic
+  edge_yaml edge-ws 127.0.0.1:17443 "$raddr:17444" ws 17451
+  edge_yaml edge-quic 127.0.0.1:17445 "$raddr:17444" quic 17452
   nginx_conf nginx-ovs "$raddr:17448" 127.0.0.1:$fport http "$certs/relay"
   nginx_conf nginx-dom 127.0.0.1:17446 "$raddr:17448" https "$certs/front"
   start fake "$o" "$bin/fakesrv" -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/relay.pem" -key "$certs/relay-key.pem"
@@ -194,6 +203,31 @@ start_stack() {
 }
 
 url_of() { local v="url_${1//-/_}"; echo "${!v}"; }
+
+# admins_of CONTENDER: name=admin-address of the Strait processes it runs through.
+admins_of() {
+  case $1 in
+    strait-ws) echo "edge=127.0.0.1:17451 relay=127.0.0.1:17450" ;;
+    strait-quic) echo "edge=127.0.0.1:17452 relay=127.0.0.1:17450" ;;
+  esac
+}
+
+# profile NAME CONTENDER DELAY PROFILES...: with LAB_PPROF, fetch each
+# profile ("profile?seconds=8", "heap", ...) from the contender's edge and
+# relay after DELAY seconds, in the background; prof_wait waits for them.
+prof_pids=()
+profile() {
+  local name=$1 c=$2 delay=$3 a p; shift 3
+  [ -n "${LAB_PPROF:-}" ] || return 0
+  mkdir -p "$work/pprof"
+  for a in $(admins_of "$c"); do for p in "$@"; do
+    local file="$work/pprof/$name-${a%%=*}.${p%%\?*}.pb.gz"
+    [[ $p == *debug=1* ]] && file="$work/pprof/$name-${a%%=*}.${p%%\?*}.txt" # text: heap?debug=1 has runtime.MemStats
+    (sleep "$delay"; curl -sf -o "$file" "http://${a#*=}/debug/pprof/$p") &
+    prof_pids+=($!)
+  done; done
+}
+prof_wait() { local p; for p in "${prof_pids[@]}"; do wait "$p" || echo "  a profile fetch failed"; done; prof_pids=(); }
 
 # lg NS LABELS LOADGEN-ARGS...: one bounded scenario, appended to $results.
 lg() {
@@ -291,18 +325,35 @@ link_matrix() {
 phase_loopback() {
   header "loopback overhead (no emulated link; loadgen, edge, relay, nginx and the fake share the 2 cores)"
   start_stack - - 127.0.0.1
-  local c r labels
-  for c in direct strait-ws strait-quic nginx; do
+  local c r labels cases=" ${LAB_LOOP_CASES:-rate max stream bulk} "
+  local delta=("profile?seconds=8" "allocs?seconds=8" "block?seconds=8" "mutex?seconds=8")
+  for c in ${LAB_LOOP_CONTENDERS:-direct strait-ws strait-quic nginx}; do
     labels="scenario=loopback,contender=$c"
-    for r in 500 2000; do
-      lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
-        --rate "$r" --concurrency 256 --requests $((r * 10)) --duration 12s --timeout 10s
-    done
-    lg - "$labels,max=1" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
-      --concurrency 64 --requests 1000000 --duration 10s --timeout 10s
-    lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind stream --tokens 50 --interval 20ms \
-      --concurrency 32 --requests 96
-    lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind bulk --concurrency 1 --requests 3
+    if [[ $cases == *" rate "* ]]; then
+      for r in 500 2000; do
+        profile "$c-rate$r" "$c" 2 "${delta[@]}"
+        lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
+          --rate "$r" --concurrency 256 --requests $((r * 10)) --duration 12s --timeout 10s
+        prof_wait
+      done
+    fi
+    if [[ $cases == *" max "* ]]; then
+      profile "$c-max" "$c" 1 "${delta[@]}"
+      lg - "$labels,max=1" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
+        --concurrency 64 --requests 1000000 --duration 10s --timeout 10s
+      prof_wait
+    fi
+    if [[ $cases == *" stream "* ]]; then
+      # 96 streams of 1 s each, 32 at a time: about 3 s of load; a 3 s profile.
+      profile "$c-stream" "$c" 0.5 "profile?seconds=3" "allocs?seconds=3" "block?seconds=3" "mutex?seconds=3" \
+        "trace?seconds=3"
+      lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind stream --tokens 50 --interval 20ms \
+        --concurrency 32 --requests 96
+      prof_wait
+    fi
+    if [[ $cases == *" bulk "* ]]; then
+      lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind bulk --concurrency 1 --requests 3
+    fi
   done
   stop_servers 0
 }
@@ -315,10 +366,13 @@ phase_memory() {
       start_stack - - 127.0.0.1
       edgepid=$pid_edge_ws; [ "$c" = strait-quic ] && edgepid=$pid_edge_quic
       # One connection per stream, opened over 10 s; RSS is sampled 3 s after
-      # the last first token, while every stream is still open.
+      # the last first token, while every stream is still open (and so are the
+      # heap and goroutine profiles, 14 s in).
+      profile "$c-mem$n" "$c" 14 heap goroutine "heap?debug=1"
       lg - "scenario=memory,contender=$c" --url "$(url_of "$c")" --mode fresh --warmup 0 --ramp 10s --kind stream \
         --tokens 30 --interval 1s --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" \
         --timeout 45s --duration 45s
+      prof_wait
       stop_servers 0
     done
   done

@@ -36,8 +36,11 @@ type File struct {
 	// localhost or a private network).
 	AdminListen string `yaml:"admin_listen"`
 	// MetricsListen is the former name of AdminListen, still accepted.
-	MetricsListen string        `yaml:"metrics_listen"`
-	DrainTimeout  time.Duration `yaml:"drain_timeout"`
+	MetricsListen string `yaml:"metrics_listen"`
+	// AdminPprof serves Go's profiler (/debug/pprof/) on the admin
+	// listener; off by default.
+	AdminPprof   bool          `yaml:"admin_pprof"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// DataDir holds the keys file (keys created with "strait-edge keys")
 	// and the usage store. Empty: no CLI keys, and usage and quotas live
 	// in memory only (they restart from zero with the edge).

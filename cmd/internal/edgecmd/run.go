@@ -213,7 +213,7 @@ func (s *Server) ReloadKeys() error {
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.closeAll()
 	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Edge.Ready,
-		Routes: map[string]http.Handler{"GET /usage": s.Edge.UsageHandler()}}))
+		Routes: map[string]http.Handler{"GET /usage": s.Edge.UsageHandler()}, Pprof: s.file.AdminPprof}))
 	defer stop()
 	if s.file.DataDir != "" {
 		wctx, cancel := context.WithCancel(ctx)

@@ -48,6 +48,9 @@ type File struct {
 	// /readyz on this address (plain HTTP: bind it to localhost or a
 	// private network).
 	AdminListen string `yaml:"admin_listen"`
+	// AdminPprof serves Go's profiler (/debug/pprof/) on the admin
+	// listener; off by default.
+	AdminPprof bool `yaml:"admin_pprof"`
 	// Routes map model names and patterns to providers; StrictModels
 	// refuses (404) models no route names instead of passing them to the
 	// family's provider.

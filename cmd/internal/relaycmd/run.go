@@ -28,6 +28,7 @@ type Server struct {
 	// Admin serves metrics and health; nil when admin_listen is empty.
 	Admin   net.Listener
 	Metrics *admin.Registry
+	pprof   bool
 
 	tunnelCert *certs.KeyPair // swapped by Reload
 	log        *zap.Logger
@@ -52,7 +53,7 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{Relay: r, Metrics: reg, tunnelCert: kp, log: log}
+	srv := &Server{Relay: r, Metrics: reg, pprof: f.AdminPprof, tunnelCert: kp, log: log}
 	if err := srv.listen(f, socks, tc, log); err != nil {
 		srv.closeListeners()
 		return nil, err
@@ -211,7 +212,7 @@ func (s *Server) closeListeners() {
 // Serve runs until ctx ends, then drains. The admin listener stays up
 // through the drain, so the drain is visible in the metrics.
 func (s *Server) Serve(ctx context.Context) error {
-	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Relay.Ready}))
+	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Relay.Ready, Pprof: s.pprof}))
 	defer stop()
 	return s.Relay.Serve(ctx, s.listeners()...)
 }

@@ -1,0 +1,209 @@
+package proto
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+)
+
+// writeLog records each Write it gets, as the transport would see them.
+type writeLog struct{ writes [][]byte }
+
+func (l *writeLog) Write(p []byte) (int, error) {
+	l.writes = append(l.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+func (l *writeLog) joined() []byte { return bytes.Join(l.writes, nil) }
+
+// TestHoldCoalescesFrames: frames written between Hold and Flush (or an End)
+// leave in one Write, decode to the same frames, and a hold never collects
+// more than holdLimit bytes.
+func TestHoldCoalescesFrames(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 3*MaxDataFrame+7)
+	tests := []struct {
+		name   string
+		write  func(w *Writer) error
+		writes int // Writes the transport sees
+		frames []FrameType
+	}{
+		{"request, body, end in one write", func(w *Writer) error {
+			w.Hold()
+			must := errors.Join(w.WriteRequest(sampleRequest()))
+			_, err := w.Write([]byte(`{"model":"m"}`))
+			return errors.Join(must, err, w.WriteEnd(End{}))
+		}, 1, []FrameType{FrameRequest, FrameData, FrameEnd}},
+		{"response and first data, flushed", func(w *Writer) error {
+			w.Hold()
+			err := w.WriteResponse(&ResponseHeader{Status: 200})
+			_, werr := w.Write([]byte("data: {}\n\n"))
+			return errors.Join(err, werr, w.Flush())
+		}, 1, []FrameType{FrameResponse, FrameData}},
+		{"no hold: one write per frame", func(w *Writer) error {
+			err := w.WriteResponse(&ResponseHeader{Status: 200})
+			_, werr := w.Write([]byte("data: {}\n\n"))
+			return errors.Join(err, werr, w.WriteEnd(End{}))
+		}, 3, []FrameType{FrameResponse, FrameData, FrameEnd}},
+		{"flush with nothing held writes nothing", func(w *Writer) error {
+			w.Hold()
+			return w.Flush()
+		}, 0, nil},
+		{"a big body is not held whole", func(w *Writer) error {
+			w.Hold()
+			err := w.WriteRequest(sampleRequest())
+			_, werr := w.Write(big)
+			return errors.Join(err, werr, w.WriteEnd(End{}))
+		}, 4, []FrameType{FrameRequest, FrameData, FrameData, FrameData, FrameData, FrameEnd}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log writeLog
+			if err := tt.write(NewWriter(&log)); err != nil {
+				t.Fatal(err)
+			}
+			if len(log.writes) != tt.writes {
+				t.Errorf("%d writes, want %d", len(log.writes), tt.writes)
+			}
+			for i, w := range log.writes {
+				if len(w) > holdLimit+MaxDataFrame+16 {
+					t.Errorf("write %d is %d bytes", i, len(w))
+				}
+			}
+			r := NewReader(bytes.NewReader(log.joined()))
+			defer r.Release()
+			var got []FrameType
+			for {
+				typ, _, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, typ)
+			}
+			if !equalTypes(got, tt.frames) {
+				t.Errorf("frames %v, want %v", got, tt.frames)
+			}
+		})
+	}
+}
+
+func equalTypes(a, b []FrameType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestChunkReturnsFramesInPlace: Chunk yields each Data payload whole and
+// then the body's end, like Read.
+func TestChunkReturnsFramesInPlace(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	events := []string{"data: 1\n\n", "data: 2\n\n", string(bytes.Repeat([]byte("z"), 3*readBufSize))}
+	for _, e := range events {
+		if _, err := w.Write([]byte(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, w.WriteEnd(End{Code: CodeUpstreamBroken, Message: "cut"}))
+	r := NewReader(&buf)
+	defer r.Release()
+	body := r.Body()
+	for _, e := range events {
+		p, err := body.Chunk()
+		if err != nil || string(p) != e {
+			t.Fatalf("chunk %.20q, %v; want %.20q", p, err, e)
+		}
+	}
+	var end *End
+	if _, err := body.Chunk(); !errors.As(err, &end) || end.Code != CodeUpstreamBroken {
+		t.Fatalf("err = %v, want the End", err)
+	}
+}
+
+// The per-event path allocates nothing once warm: writing a Data frame,
+// reading it back, and the header frames' encoding.
+func TestPerEventPathAllocatesNothing(t *testing.T) {
+	event := []byte(`data: {"choices":[{"delta":{"content":" tok7"}}]}` + "\n\n")
+	var sink bytes.Buffer
+	w := NewWriter(&sink)
+	src := &loopReader{}
+	r := NewReader(src)
+	defer r.Release()
+	body := r.Body()
+	tests := []struct {
+		name string
+		f    func()
+	}{
+		{"Writer.Write", func() { sink.Reset(); _, _ = w.Write(event) }},
+		{"Writer.WriteEnd", func() { sink.Reset(); _ = w.WriteEnd(End{}) }},
+		{"Writer.WriteDispatched", func() { sink.Reset(); _ = w.WriteDispatched() }},
+		{"held Response and Data", func() {
+			sink.Reset()
+			w.Hold()
+			_ = w.WriteResponse(&ResponseHeader{Status: 200})
+			_, _ = w.Write(event)
+			_ = w.Flush()
+		}},
+		{"Reader.Next", func() { _, _, _ = r.Next() }},
+		{"BodyReader.Chunk", func() { _, _ = body.Chunk() }},
+	}
+	src.frame = AppendFrame(nil, FrameData, event)
+	for _, tt := range tests {
+		tt.f() // warm up: buffers reach their size
+		if n := testing.AllocsPerRun(100, tt.f); n != 0 {
+			t.Errorf("%s: %.1f allocations per run, want 0", tt.name, n)
+		}
+	}
+}
+
+// loopReader yields the same frame forever.
+type loopReader struct {
+	frame []byte
+	off   int
+}
+
+func (l *loopReader) Read(p []byte) (int, error) {
+	n := copy(p, l.frame[l.off:])
+	l.off = (l.off + n) % len(l.frame)
+	return n, nil
+}
+
+// TestReaderKeepsNoBigBuffer: a frame larger than the read buffer is read
+// into a pooled buffer that goes back as soon as the next frame is asked
+// for, so a stream waiting between events holds only its read buffer.
+func TestReaderKeepsNoBigBuffer(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	big := bytes.Repeat([]byte("b"), 3*readBufSize)
+	for _, p := range [][]byte{big, []byte("small"), big} {
+		if _, err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(&buf)
+	defer r.Release()
+	for i, want := range []int{len(big), len("small"), len(big)} {
+		_, p, err := r.Next()
+		if err != nil || len(p) != want {
+			t.Fatalf("frame %d: %d bytes, %v", i, len(p), err)
+		}
+		if held := cap(r.buf) > 0; held != (want > readBufSize) {
+			t.Errorf("frame %d (%d bytes): reader holds a big buffer: %v", i, want, held)
+		}
+	}
+	if _, _, err := r.Next(); err != io.EOF {
+		t.Fatalf("err = %v, want EOF", err)
+	}
+	if r.buf != nil {
+		t.Error("a big buffer is still held after the stream ended")
+	}
+}
