@@ -97,17 +97,18 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	}
 	c.x.stats.Status = out.status
 	c.x.stats.Timing.Set(h)
-	if len(first) > 0 || h.Get("Content-Length") != "" {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	if len(first) > 0 || mt != "text/event-stream" {
 		// The header leaves with the first body bytes, in one write: they
-		// are here already, or (a response of known length) the edge holds
-		// the header for the body anyway. pump.run flushes.
+		// are here already, or (an answer that is not an event stream,
+		// whose length may be unknown once the relay decompressed it) the
+		// edge holds the header for the body anyway. pump.run flushes.
 		c.x.w.Hold()
 	}
 	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: out.status, Header: h}); err != nil {
 		c.x.ended(endClientGone)
 		return
 	}
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	p := &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt)}
 	start := time.Now()
 	n, end, reason := p.run(first)
