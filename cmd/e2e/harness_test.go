@@ -349,14 +349,21 @@ func (s *stack) waitReady() {
 // httpClient trusts the test CA, as a user's SDK would trust a real
 // certificate on the edge.
 func (s *stack) httpClient() *http.Client {
-	pem, err := os.ReadFile(s.path("ca.pem"))
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: frontRoots(s.t, s.dir)}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}
+	return &http.Client{Transport: tr}
+}
+
+// frontRoots trusts the CA that `certs --front-dns` signed the edge's
+// public certificate with.
+func frontRoots(t *testing.T, dir string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}
-	return &http.Client{Transport: tr}
+	return pool
 }
 
 // ctx returns a context bounded for one test step.

@@ -35,6 +35,7 @@ const (
 	Unavailable                  // 503: no tunnel session to any relay
 	GatewayTimeout               // 504
 	PermissionDenied             // 403: a valid key that may not do this
+	RequestTimeout               // 408: the client did not send its body in time
 )
 
 // Status returns the HTTP status of a kind.
@@ -61,6 +62,7 @@ var kinds = map[Kind]kindInfo{
 	GatewayTimeout:  {504, "server_error", "api_error", "DEADLINE_EXCEEDED"},
 	// OpenAI answers 403 with invalid_request_error and a code.
 	PermissionDenied: {403, "invalid_request_error", "permission_error", "PERMISSION_DENIED"},
+	RequestTimeout:   {408, "invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED"},
 }
 
 // Error is an error Strait produces for a client.

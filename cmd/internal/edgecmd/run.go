@@ -77,6 +77,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
 			ProbeTimeout: f.Tunnel.ProbeTimeout},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
+		ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
 		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
 		Usage:  srv.Usage, Audit: srv.Audit,
 	})
