@@ -357,7 +357,7 @@ func (s *stack) httpClient() *http.Client {
 // public certificate with.
 func frontRoots(t *testing.T, dir string) *x509.CertPool {
 	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	pem, err := os.ReadFile(filepath.Join(dir, "front-ca.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
