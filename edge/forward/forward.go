@@ -19,7 +19,9 @@ import (
 	"github.com/strait/strait/tunnel"
 )
 
-// Opener hands out tunnel streams (the edge's session pool).
+// Opener hands out tunnel streams (the edge's session pool). An Opener
+// that also has a Draining() int method (the pool) makes requests wait
+// longer while a relay restarts; see Forwarder.openStream.
 type Opener interface {
 	OpenStream(ctx context.Context) (tunnel.Stream, error)
 }
@@ -128,11 +130,35 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	return x.run()
 }
 
+// openStream waits up to sessionWait for a session. While a relay that
+// announced a drain (a restart) still has a session up, the wait goes on,
+// until sessionWait after the drain ended and at most restartWait: the
+// replacement session comes up as soon as the relay is back, and a drain
+// can outlast sessionWait.
 func (f *Forwarder) openStream(ctx context.Context) (tunnel.Stream, error) {
-	wctx, cancel := context.WithTimeout(ctx, f.sessionWait)
-	defer cancel()
-	return f.open.OpenStream(wctx)
+	d, _ := f.open.(interface{ Draining() int })
+	restarting := func() bool { return d != nil && d.Draining() > 0 }
+	giveUp := time.Now().Add(restartWait)
+	sawDrain := restarting()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, f.sessionWait)
+		st, err := f.open.OpenStream(wctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || time.Now().After(giveUp) {
+			return st, err
+		}
+		// One more full wait after the drain was last seen.
+		now := restarting()
+		if !now && !sawDrain {
+			return st, err
+		}
+		sawDrain = now
+	}
 }
+
+// restartWait bounds how long a request waits for a session while a relay
+// restarts.
+const restartWait = 2 * time.Minute
 
 // sendRequest writes the request header, body and End. The header and the
 // first body frame go out without waiting for the relay: one round trip to
