@@ -69,6 +69,9 @@ type Config struct {
 	// zero means 2m (a full 32 MiB body at 280 KB/s). A client that
 	// trickles or stalls its body cannot hold a connection longer.
 	BodyIdleTimeout, BodyTimeout time.Duration
+	// ClientWriteTimeout cuts a response whose client has taken no byte of
+	// it for this long, which frees its tunnel stream; zero means 60s.
+	ClientWriteTimeout time.Duration
 	// SessionWait is how long a request waits for a tunnel session when none
 	// is up; zero means 10s.
 	SessionWait time.Duration
@@ -116,6 +119,7 @@ func New(cfg Config) (*Edge, error) {
 	}
 	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
+	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
 	e.keys.Store(cfg.Keys)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
 	e.ledger = quota.NewLedger(e.policy.Now)
@@ -172,6 +176,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = 2 * time.Minute
+	}
+	if cfg.ClientWriteTimeout <= 0 {
+		cfg.ClientWriteTimeout = time.Minute
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second

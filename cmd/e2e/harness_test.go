@@ -119,6 +119,8 @@ type stackOptions struct {
 	upstreamH2 bool
 	// edgeEdit changes the edge's config before it starts.
 	edgeEdit func(*edgecmd.File)
+	// upstream, when set, wraps the fake provider (plain HTTP only).
+	upstream func(http.Handler) http.Handler
 }
 
 func newStack(t *testing.T, opts stackOptions) *stack {
@@ -133,7 +135,7 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 		opts.fake.Keys = providerKeys
 	}
 	s.fake = fakeprovider.New(opts.fake)
-	s.startFake(opts.upstreamH2)
+	s.startFake(opts.upstreamH2, opts.upstream)
 
 	s.transport = opts.transport
 	if s.transport == "" {
@@ -158,9 +160,13 @@ func newStack(t *testing.T, opts stackOptions) *stack {
 	return s
 }
 
-func (s *stack) startFake(h2 bool) {
+func (s *stack) startFake(h2 bool, wrap func(http.Handler) http.Handler) {
 	if !h2 {
-		s.fakeSrv = httptest.NewServer(s.fake)
+		var h http.Handler = s.fake
+		if wrap != nil {
+			h = wrap(h)
+		}
+		s.fakeSrv = httptest.NewServer(h)
 	} else {
 		s.fakeSrv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.upstreamProtos.Store(r.Proto, true)

@@ -9,7 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -44,7 +46,20 @@ type Forwarder struct {
 	// sessionWait bounds the wait for a tunnel session when none is up.
 	sessionWait time.Duration
 	log         *zap.Logger
+
+	// ClientWriteTimeout, when positive, cuts a response whose client has
+	// taken no byte of it for this long. A client that stops reading
+	// otherwise pins its stream's tunnel window (and the relay's upstream
+	// call) for as long as it likes. Set it before the first Forward.
+	ClientWriteTimeout time.Duration
+	blocked            atomic.Int64 // responses inside a write to their client
+	cut                atomic.Int64 // responses cut by ClientWriteTimeout
 }
+
+// ClientStats reports how many responses are inside a write to their
+// client right now (a client that does not read stays there), and how
+// many were cut by ClientWriteTimeout so far.
+func (f *Forwarder) ClientStats() (blocked, cut int64) { return f.blocked.Load(), f.cut.Load() }
 
 // New returns a Forwarder. sessionWait is how long a request may wait for a
 // tunnel session (edge start, relay restart) before it fails with 503.
@@ -125,7 +140,7 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 		return Result{}, &retryable{&apierr.Error{Kind: apierr.BadGateway,
 			Message: "Strait tunnel to the relay broke while sending the request"}, err}
 	}
-	x := &exchange{w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
 	defer x.r.Release()
 	return x.run()
 }
@@ -180,6 +195,7 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 }
 
 type exchange struct {
+	f      *Forwarder
 	w      http.ResponseWriter
 	family apierr.Family
 	id     string
@@ -265,17 +281,11 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 	for {
 		n, err := body.Read(*bufp)
 		if n > 0 {
-			if _, werr := x.w.Write((*bufp)[:n]); werr != nil {
-				x.res.Err = fmt.Errorf("writing to client: %w", werr)
+			if werr := x.toClient(rc, (*bufp)[:n], stream); werr != nil {
+				x.res.Err = werr
 				return
 			}
 			x.res.Bytes += int64(n)
-			if stream {
-				if ferr := rc.Flush(); ferr != nil {
-					x.res.Err = fmt.Errorf("flushing to client: %w", ferr)
-					return
-				}
-			}
 		}
 		if err == io.EOF {
 			return
@@ -285,6 +295,33 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 			return
 		}
 	}
+}
+
+// toClient writes p to the client (and flushes it, for a stream) under
+// ClientWriteTimeout. The tunnel stream is read only as fast as this
+// returns, so a client that does not read holds at most its stream's
+// window at the edge, and stops the relay's upstream read.
+func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) error {
+	f := x.f
+	if f.ClientWriteTimeout > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(f.ClientWriteTimeout))
+	}
+	f.blocked.Add(1)
+	defer f.blocked.Add(-1)
+	_, err := x.w.Write(p)
+	if err == nil && stream {
+		if err = rc.Flush(); err != nil {
+			err = fmt.Errorf("flushing to client: %w", err)
+		}
+	} else if err != nil {
+		err = fmt.Errorf("writing to client: %w", err)
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		f.cut.Add(1)
+		f.log.Info("client took no response bytes for too long; cutting its response",
+			zap.String("request_id", x.id), zap.Duration("client_write_timeout", f.ClientWriteTimeout))
+	}
+	return err
 }
 
 // brokeMidStream ends a response whose status line already went out: an

@@ -33,6 +33,9 @@ type File struct {
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	BodyIdleTimeout   time.Duration `yaml:"body_idle_timeout"`
 	BodyTimeout       time.Duration `yaml:"body_timeout"`
+	// ClientWriteTimeout cuts a response whose client takes no byte of it
+	// for this long (zero: 60s).
+	ClientWriteTimeout time.Duration `yaml:"client_write_timeout"`
 	// AdminListen, when set, serves /metrics (Prometheus), /healthz,
 	// /readyz and the usage report on this address (plain HTTP: bind it to
 	// localhost or a private network).

@@ -78,8 +78,9 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			ProbeTimeout: f.Tunnel.ProbeTimeout},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
 		ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
-		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
-		Usage:  srv.Usage, Audit: srv.Audit,
+		ClientWriteTimeout: f.ClientWriteTimeout,
+		Policy:             edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
+		Usage:              srv.Usage, Audit: srv.Audit,
 	})
 	if err != nil {
 		srv.closeAll()
