@@ -36,12 +36,7 @@ func TestSlowBodyCannotHoldConnections(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := tls.Dial("tcp", strings.TrimPrefix(s.edgeURL, "https://"),
-				&tls.Config{RootCAs: frontRoots(t, s.dir), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := s.dialHTTP1(t)
 			_ = c.SetDeadline(time.Now().Add(total + 5*time.Second))
 			head := "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n"
 			if tc.key != "" {
@@ -90,6 +85,19 @@ func TestSlowBodyCannotHoldConnections(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialHTTP1 opens a raw HTTP/1.1 TLS connection to the edge, for tests
+// that behave as no well-mannered client does.
+func (s *stack) dialHTTP1(t *testing.T) *tls.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", strings.TrimPrefix(s.edgeURL, "https://"),
+		&tls.Config{RootCAs: frontRoots(t, s.dir), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func isTimeout(err error) bool {

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,14 +97,9 @@ func TestSlowReadersAreBounded(t *testing.T) {
 	base := heapInUse()
 	var conns []*tls.Conn
 	for range clients {
-		c, err := tls.Dial("tcp", strings.TrimPrefix(s.edgeURL, "https://"),
-			&tls.Config{RootCAs: frontRoots(t, s.dir), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := s.dialHTTP1(t)
 		body := `{"model":"big-event","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
-		_, err = io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
+		_, err := io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
 			"Authorization: Bearer "+clientKey+"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
 		if err != nil {
 			t.Fatal(err)
