@@ -167,7 +167,10 @@ func TestGenerate(t *testing.T) {
 			checkCA(t, ca)
 			checkRelay(t, ca, readCert(t, files.RelayCert), []string{"localhost", "127.0.0.1", "::1"})
 			checkEdge(t, ca, readCert(t, files.EdgeCert), "strait-edge")
-			checkFront(t, ca, readCert(t, files.FrontCert))
+			checkFront(t, readCert(t, files.FrontCA), readCert(t, files.FrontCert))
+			if err := verify(readCert(t, files.FrontCert), ca, "api.example.com", x509.ExtKeyUsageServerAuth); err == nil {
+				t.Error("front cert chains to the tunnel CA: an edge would take it for a relay")
+			}
 			checkGeneratedHandshake(t, files)
 		})
 	}
@@ -180,7 +183,7 @@ func checkFiles(t *testing.T, dir string, f Files, front bool) {
 		"ca.pem": &f.CACert, "ca-key.pem": &f.CAKey,
 		"relay.pem": &f.RelayCert, "relay-key.pem": &f.RelayKey,
 		"edge.pem": &f.EdgeCert, "edge-key.pem": &f.EdgeKey,
-		"front.pem": &f.FrontCert, "front-key.pem": &f.FrontKey,
+		"front.pem": &f.FrontCert, "front-key.pem": &f.FrontKey, "front-ca.pem": &f.FrontCA,
 	}
 	for name, got := range want {
 		isFront := strings.HasPrefix(name, "front")
@@ -204,7 +207,7 @@ func checkFiles(t *testing.T, dir string, f Files, front bool) {
 	}
 	wantCount := 6
 	if front {
-		wantCount = 8
+		wantCount = 9
 	}
 	if names := dirNames(t, dir); len(names) != wantCount {
 		t.Errorf("dir holds %v, want %d files (no temp leftovers)", names, wantCount)
@@ -428,6 +431,30 @@ func TestGenerateOverwrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFrontCertRefusedAsRelay: the edge's public certificate, which sits on
+// an internet-facing host, must not pass for a relay in the tunnel
+// handshake, even for a name the edge dials.
+func TestFrontCertRefusedAsRelay(t *testing.T) {
+	files, err := Generate(GenerateOptions{Dir: t.TempDir(), FrontDNS: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := LoadPool(files.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	front, err := LoadKeyPair(files.FrontCert, files.FrontKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge, err := LoadKeyPair(files.EdgeCert, files.EdgeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := handshake(t, ServerConfig(front, pool), ClientConfig(edge, pool, "localhost"))
+	checkRefusal(t, "edge", res.clientErr, "certificate signed by unknown authority")
 }
 
 func TestGenerateWithoutFrontIgnoresStaleFront(t *testing.T) {

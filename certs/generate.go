@@ -42,13 +42,18 @@ type GenerateOptions struct {
 	Force bool
 }
 
-// Files lists the paths Generate wrote. FrontCert and FrontKey are empty
-// when no front cert was generated.
+// Files lists the paths Generate wrote. FrontCert, FrontKey and FrontCA
+// are empty when no front cert was generated.
 type Files struct {
 	CACert, CAKey       string
 	RelayCert, RelayKey string
 	EdgeCert, EdgeKey   string
 	FrontCert, FrontKey string
+	// FrontCA is the CA that signed the front cert, for clients to trust.
+	// It is not the tunnel CA: a certificate that chains to the tunnel CA
+	// with serverAuth would be accepted by the edge as a relay. Its key is
+	// thrown away, so it can sign nothing else.
+	FrontCA string
 }
 
 // output is one file Generate writes.
@@ -59,9 +64,10 @@ type output struct {
 }
 
 // Generate creates a fresh CA, a relay server cert, an edge client cert
-// and, if requested, a front cert, and writes them as PEM files into
-// opts.Dir: ca.pem, ca-key.pem, relay.pem, relay-key.pem, edge.pem,
-// edge-key.pem, front.pem, front-key.pem. Keys are PKCS#8 with mode 0600,
+// and, if requested, a front cert signed by a CA of its own, and writes
+// them as PEM files into opts.Dir: ca.pem, ca-key.pem, relay.pem,
+// relay-key.pem, edge.pem, edge-key.pem, front.pem, front-key.pem,
+// front-ca.pem. Keys are PKCS#8 with mode 0600,
 // certificates 0644; every file is written atomically.
 func Generate(opts GenerateOptions) (Files, error) {
 	if opts.Dir == "" {
@@ -98,7 +104,7 @@ func (o GenerateOptions) files() Files {
 		EdgeCert: p("edge.pem"), EdgeKey: p("edge-key.pem"),
 	}
 	if o.wantFront() {
-		f.FrontCert, f.FrontKey = p("front.pem"), p("front-key.pem")
+		f.FrontCert, f.FrontKey, f.FrontCA = p("front.pem"), p("front-key.pem"), p("front-ca.pem")
 	}
 	return f
 }
@@ -109,7 +115,7 @@ func (o GenerateOptions) wantFront() bool {
 
 // list returns the non-empty paths in a fixed order.
 func (f Files) list() []string {
-	all := []string{f.CACert, f.CAKey, f.RelayCert, f.RelayKey, f.EdgeCert, f.EdgeKey, f.FrontCert, f.FrontKey}
+	all := []string{f.CACert, f.CAKey, f.RelayCert, f.RelayKey, f.EdgeCert, f.EdgeKey, f.FrontCert, f.FrontKey, f.FrontCA}
 	out := all[:0]
 	for _, p := range all {
 		if p != "" {
@@ -149,19 +155,28 @@ func (o GenerateOptions) build(f Files) ([]output, error) {
 	if edgeName == "" {
 		edgeName = "strait-edge"
 	}
+	var outs []output
+	if f.FrontCA != "" {
+		frontCA, err := NewCA(o.Algorithm, "Strait front CA "+shortRandom())
+		if err != nil {
+			return nil, err
+		}
+		certPEM, keyPEM, err := frontCA.IssuePEM(LeafOptions{Kind: ServerLeaf, DNSNames: o.FrontDNS, IPs: o.FrontIPs,
+			Algorithm: o.Algorithm, Validity: o.Validity})
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, output{f.FrontKey, keyPEM, 0o600}, output{f.FrontCert, certPEM, 0o644},
+			output{f.FrontCA, frontCA.CertPEM, 0o644})
+	}
 	leaves := []struct {
 		cert, key string
 		opts      LeafOptions
 	}{
 		{f.RelayCert, f.RelayKey, LeafOptions{Kind: ServerLeaf, CommonName: "strait-relay", DNSNames: relayDNS, IPs: relayIPs}},
 		{f.EdgeCert, f.EdgeKey, LeafOptions{Kind: ClientLeaf, CommonName: edgeName}},
-		{f.FrontCert, f.FrontKey, LeafOptions{Kind: ServerLeaf, DNSNames: o.FrontDNS, IPs: o.FrontIPs}},
 	}
-	var outs []output
 	for _, l := range leaves {
-		if l.cert == "" {
-			continue
-		}
 		l.opts.Algorithm, l.opts.Validity = o.Algorithm, o.Validity
 		certPEM, keyPEM, err := ca.IssuePEM(l.opts)
 		if err != nil {

@@ -64,6 +64,16 @@ type Config struct {
 	Pool pool.Config
 	// MaxBodyBytes caps request bodies; zero means 32 MiB.
 	MaxBodyBytes int64
+	// ReadHeaderTimeout bounds reading a request's headers; zero means 10s.
+	ReadHeaderTimeout time.Duration
+	// BodyIdleTimeout bounds the wait for each next piece of a request
+	// body; zero means 30s. BodyTimeout bounds reading the whole body;
+	// zero means 2m (a full 32 MiB body at 280 KB/s). A client that
+	// trickles or stalls its body cannot hold a connection longer.
+	BodyIdleTimeout, BodyTimeout time.Duration
+	// ClientWriteTimeout cuts a response whose client has taken no byte of
+	// it for this long, which frees its tunnel stream; zero means 60s.
+	ClientWriteTimeout time.Duration
 	// SessionWait is how long a request waits for a tunnel session when none
 	// is up; zero means 10s.
 	SessionWait time.Duration
@@ -112,6 +122,7 @@ func New(cfg Config) (*Edge, error) {
 	}
 	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
+	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
 	e.keys.Store(cfg.Keys)
 	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
@@ -165,6 +176,18 @@ func withDefaults(cfg Config) Config {
 	if cfg.SessionWait <= 0 {
 		cfg.SessionWait = 10 * time.Second
 	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.BodyIdleTimeout <= 0 {
+		cfg.BodyIdleTimeout = 30 * time.Second
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 2 * time.Minute
+	}
+	if cfg.ClientWriteTimeout <= 0 {
+		cfg.ClientWriteTimeout = time.Minute
+	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
@@ -196,7 +219,7 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config
 	srv := &http.Server{
 		Handler:           e.Handler(),
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: e.cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 	}
 	if stdLog, err := zap.NewStdLogAt(e.log.Named("http"), zap.DebugLevel); err == nil {
@@ -251,6 +274,7 @@ type call struct {
 
 	client      auth.Client // zero until authenticated
 	body        []byte
+	bodyRead    bool // the whole body arrived; until then a refusal closes the connection
 	req         usage.Request
 	estimate    int64 // tokens taken from the buckets and reserved
 	reservation *quota.Reservation
@@ -288,11 +312,16 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.refuse(rej)
 		return
 	}
-	body, aerr := e.readBody(w, r)
+	body, aerr := e.readBody(c.tap, r)
 	if aerr != nil {
-		c.refuse(&rejection{err: aerr, reason: "bad_request"})
+		reason := "bad_request"
+		if aerr.Kind == apierr.RequestTimeout {
+			reason = "body_timeout"
+		}
+		c.refuse(&rejection{err: aerr, reason: reason})
 		return
 	}
+	c.bodyRead = true
 	c.body = body
 	if rej := e.inspect(c); rej != nil {
 		c.refuse(rej)
@@ -316,12 +345,48 @@ func (c *call) refuse(rej *rejection) {
 	for k, v := range rej.header {
 		c.tap.Header()[k] = v
 	}
+	if !c.bodyRead {
+		c.settleUnreadBody()
+	}
 	apierr.Write(c.tap, c.route.Family, rej.err)
 }
 
-// readBody reads the whole body under the size limit, so a connection is
-// never reused with unread bytes in it. inspect checks that a JSON body is
-// JSON, in the same pass that reads its model.
+// settleUnreadBody deals with the body of a request refused before its
+// body was read. Without it, net/http reads up to 256 KiB of the unread
+// body before it sends the answer, and again after the handler, to reuse
+// the connection: a client without a key could hold a connection (and a
+// goroutine) for as long as it trickles its body. A body already on its
+// way in full is read within unreadBodyGrace and the connection stays
+// reusable; otherwise the answer closes it, and a read deadline in the past
+// makes net/http's own reads fail at once. HTTP/2 resets the stream
+// instead, and its connection may carry other streams.
+func (c *call) settleUnreadBody() {
+	if c.r.ProtoMajor != 1 || c.r.ContentLength == 0 {
+		return
+	}
+	rc := http.NewResponseController(c.tap)
+	if c.r.Header.Get("Expect") == "" && rc.SetReadDeadline(time.Now().Add(unreadBodyGrace)) == nil {
+		n, err := io.Copy(io.Discard, io.LimitReader(c.r.Body, maxUnreadBody+1))
+		if err == nil && n <= maxUnreadBody {
+			_ = rc.SetReadDeadline(time.Time{})
+			return
+		}
+	}
+	c.tap.Header().Set("Connection", "close")
+	_ = rc.SetReadDeadline(time.Now())
+}
+
+// unreadBodyGrace and maxUnreadBody bound how long and how much of a
+// refused request's body the edge reads to keep its connection.
+const (
+	unreadBodyGrace = 100 * time.Millisecond
+	maxUnreadBody   = 64 << 10
+)
+
+// readBody reads the whole body under the size limit and the body
+// deadlines, so a connection is never reused with unread bytes in it.
+// inspect checks that a JSON body is JSON, in the same pass that reads
+// its model.
 func (e *Edge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apierr.Error) {
 	limit := e.cfg.MaxBodyBytes
 	tooLarge := &apierr.Error{Kind: apierr.TooLarge,
@@ -329,15 +394,47 @@ func (e *Edge) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apierr
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	rc := http.NewResponseController(w)
+	db := &deadlineBody{r: http.MaxBytesReader(w, r.Body, limit), rc: rc,
+		idle: e.cfg.BodyIdleTimeout, end: time.Now().Add(e.cfg.BodyTimeout)}
+	body, err := io.ReadAll(db)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ne net.Error
+		switch {
+		case errors.As(err, &mbe):
 			return nil, tooLarge
+		case errors.As(err, &ne) && ne.Timeout():
+			return nil, &apierr.Error{Kind: apierr.RequestTimeout, Message: "request body did not arrive in time (Strait allows " +
+				e.cfg.BodyIdleTimeout.String() + " between pieces and " + e.cfg.BodyTimeout.String() + " in all)"}
 		}
 		return nil, &apierr.Error{Kind: apierr.InvalidRequest, Message: "could not read request body: " + err.Error()}
 	}
+	// No deadline from here on: net/http keeps reading the connection in
+	// the background to notice a client that goes away during a long
+	// answer, and a deadline would end that answer.
+	_ = rc.SetReadDeadline(time.Time{})
 	return body, nil
+}
+
+// deadlineBody reads a request body under two deadlines: every Read must
+// get data within idle, and the whole body must be in by end.
+type deadlineBody struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+	end  time.Time
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	// An error means the writer cannot set deadlines (a test recorder);
+	// the server's own limits are then all there is.
+	d := time.Now().Add(b.idle)
+	if d.After(b.end) {
+		d = b.end
+	}
+	_ = b.rc.SetReadDeadline(d)
+	return b.r.Read(p)
 }
 
 func isJSON(contentType string) bool {

@@ -36,7 +36,13 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	e.metrics = newEdgeMetrics()
 	// sessionCollector: tunnel sessions and streams by relay and transport,
 	// so a fallback from QUIC to WebSocket is visible at a glance.
-	cs := append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e})
+	blocked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_responses_blocked_on_client",
+		Help: "Responses waiting for their client to take more bytes (a client that does not read stays here)."},
+		func() float64 { n, _ := e.fwd.ClientStats(); return float64(n) })
+	cut := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strait_edge_slow_clients_cut_total",
+		Help: "Responses cut because their client took no bytes for client_write_timeout."},
+		func() float64 { _, n := e.fwd.ClientStats(); return float64(n) })
+	cs := append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e}, blocked, cut)
 	if e.store != nil {
 		cs = append(cs, storeCollector{e.store})
 	}

@@ -30,5 +30,14 @@ func (o viaOpener) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	return st, nil
 }
 
+// Draining passes on the pool's count of draining sessions (see
+// forward.Forwarder).
+func (o viaOpener) Draining() int {
+	if d, ok := o.Opener.(interface{ Draining() int }); ok {
+		return d.Draining()
+	}
+	return 0
+}
+
 // withVia returns ctx carrying v for viaOpener.
 func withVia(ctx context.Context, v *via) context.Context { return context.WithValue(ctx, viaKey{}, v) }

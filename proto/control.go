@@ -12,8 +12,12 @@ import (
 //
 //	edge → relay   Ping*      a probe: the relay answers each with a Pong
 //	relay → edge   Pong*      the Ping's sequence number, echoed
-//	relay → edge   GoAway?    the relay is draining: open no new streams
-//	                          on this session; those already open finish
+//	relay → edge   GoAway*    the relay is draining: open no new streams
+//	                          on this session (with Accepting: prefer
+//	                          another session, use this one only while
+//	                          none is up); those already open finish.
+//	                          A GoAway with Accepting may be followed by
+//	                          one without, once the relay refuses streams.
 //
 // Probes measure the session's round trip through the relay process itself
 // (not only its kernel or QUIC stack), and GoAway lets the edge move new
@@ -26,18 +30,31 @@ const (
 	FrameGoAway FrameType = 0x08 // relay → edge: GoAway
 )
 
-// GoAway announces that the relay accepts no new streams on the session.
+// GoAway announces that the relay is draining the session.
 type GoAway struct {
 	// Drain is how long the relay lets streams already open finish.
 	Drain time.Duration
 	// Message says why, for logs.
 	Message string
+	// Accepting says that the relay still takes new streams on the session
+	// for now: the edge should prefer any other session, but use this one
+	// rather than none (the only relay restarting). Without it the relay
+	// refuses new streams with CodeGoingAway. Encoded as a trailing flag
+	// byte, which relays and edges from before it treat as a plain GoAway.
+	Accepting bool
 }
+
+// goAwayAccepting is the trailing flag byte of a GoAway with Accepting.
+const goAwayAccepting = 1
 
 // Append appends the encoded GoAway (the payload of a FrameGoAway).
 func (g *GoAway) Append(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(max(g.Drain, 0)/time.Millisecond))
-	return appendString(b, g.Message)
+	b = appendString(b, g.Message)
+	if g.Accepting {
+		b = append(b, goAwayAccepting)
+	}
+	return b
 }
 
 // ParseGoAway decodes a FrameGoAway payload.
@@ -49,6 +66,12 @@ func ParseGoAway(p []byte) (*GoAway, error) {
 	}
 	g := &GoAway{Drain: time.Duration(ms) * time.Millisecond}
 	g.Message = d.string()
+	if d.err == nil && len(d.p) > 0 {
+		if d.byte() != goAwayAccepting {
+			d.fail("goaway flags")
+		}
+		g.Accepting = true
+	}
 	return g, d.finish()
 }
 

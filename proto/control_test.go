@@ -19,8 +19,11 @@ func TestControlRoundTrip(t *testing.T) {
 	if err := w.WritePong(1 << 40); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteGoAway(g); err != nil {
-		t.Fatal(err)
+	accepting := GoAway{Drain: time.Second, Message: "restarting", Accepting: true}
+	for _, g := range []GoAway{g, accepting} {
+		if err := w.WriteGoAway(g); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r := bufio.NewReader(&buf)
 	for _, want := range []struct {
@@ -35,13 +38,15 @@ func TestControlRoundTrip(t *testing.T) {
 			t.Fatalf("seq %d, %v; want %d", seq, err, want.seq)
 		}
 	}
-	typ, p, err := ReadFrame(r, nil)
-	if err != nil || typ != FrameGoAway {
-		t.Fatalf("frame %v, %v; want goaway", typ, err)
-	}
-	got, err := ParseGoAway(p)
-	if err != nil || !reflect.DeepEqual(*got, g) {
-		t.Fatalf("goaway %+v, %v; want %+v", got, err, g)
+	for _, want := range []GoAway{g, accepting} {
+		typ, p, err := ReadFrame(r, nil)
+		if err != nil || typ != FrameGoAway {
+			t.Fatalf("frame %v, %v; want goaway", typ, err)
+		}
+		got, err := ParseGoAway(p)
+		if err != nil || !reflect.DeepEqual(*got, want) {
+			t.Fatalf("goaway %+v, %v; want %+v", got, err, want)
+		}
 	}
 }
 
@@ -50,6 +55,7 @@ func TestControlMalformed(t *testing.T) {
 		"empty goaway":      {},
 		"drain overflows":   {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0},
 		"goaway trailing":   {1, 0, 'x'},
+		"goaway two flags":  {1, 0, 1, 1},
 		"forged msg length": {1, 0xff, 0x0f},
 	} {
 		if _, err := ParseGoAway(p); !errors.Is(err, ErrMalformed) {
@@ -68,6 +74,7 @@ func TestControlMalformed(t *testing.T) {
 
 func FuzzGoAway(f *testing.F) {
 	f.Add((&GoAway{Drain: time.Minute, Message: "draining"}).Append(nil))
+	f.Add((&GoAway{Drain: time.Minute, Message: "restarting", Accepting: true}).Append(nil))
 	f.Add([]byte{})
 	f.Add([]byte{0x80, 0x00, 0x01, 'x'}) // non-canonical varint
 	f.Fuzz(func(t *testing.T, p []byte) {

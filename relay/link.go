@@ -178,7 +178,8 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		l.serveControl(ps, pr)
 		return
 	}
-	if !gate.enter() {
+	phase, ok := gate.enter()
+	if !ok {
 		// Never dispatched: the edge may send it again elsewhere.
 		newPeekedStream(st, br)
 		log.Debug("stream refused while draining", zap.Uint64("stream", st.ID()))
@@ -186,7 +187,7 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		st.Close()
 		return
 	}
-	defer gate.leave()
+	defer gate.leave(phase)
 	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
 	id, ok := peekRequestID(br)
 	_ = st.SetReadDeadline(time.Time{})
@@ -208,39 +209,57 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	r.disp.Serve(ctx, ps)
 }
 
-// inflight counts dispatched streams and closes the door on new ones when
-// the drain starts; enter and close are ordered by one lock, so the drain
-// never misses a stream that got in.
+// inflight counts dispatched streams, by drain phase: phaseServing before
+// the drain, phaseHandOver during its hand-over, when the relay still
+// takes new streams on its sessions. close shuts the door on new ones;
+// enter and close are ordered by one lock, so the drain never misses a
+// stream that got in.
 type inflight struct {
-	mu     sync.Mutex
-	n      int
-	closed bool
-	zero   chan struct{} // closed when n drops to 0 after close
+	mu      sync.Mutex
+	n       [2]int // streams in flight, by the phase they entered in
+	phase   int
+	closed  bool
+	changed chan struct{} // closed and replaced whenever a stream leaves
 }
 
-func (g *inflight) enter() bool {
+const (
+	phaseServing = iota
+	phaseHandOver
+)
+
+// enter admits a stream and returns its phase, or false once closed.
+func (g *inflight) enter() (int, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		return false
+		return 0, false
 	}
-	g.n++
-	return true
+	g.n[g.phase]++
+	return g.phase, true
 }
 
-func (g *inflight) leave() {
+func (g *inflight) leave(phase int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.n--; g.n == 0 && g.zero != nil {
-		close(g.zero)
-		g.zero = nil
+	g.n[phase]--
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
 	}
 }
 
 func (g *inflight) count() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.n
+	return g.n[phaseServing] + g.n[phaseHandOver]
+}
+
+// handOver starts the hand-over phase: streams that enter from now on are
+// told apart from those already in flight.
+func (g *inflight) handOver() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.phase = phaseHandOver
 }
 
 // close refuses new streams from now on.
@@ -250,19 +269,28 @@ func (g *inflight) close() {
 	g.closed = true
 }
 
-// idle returns a channel closed once no stream is in flight.
-func (g *inflight) idle() <-chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	ch := make(chan struct{})
-	if g.n == 0 {
-		close(ch)
-		return ch
+// waitUntil waits until done reports true (checked under the lock after
+// every leave) or deadline passes, and reports whether done came true.
+func (g *inflight) waitUntil(done func(n [2]int) bool, deadline time.Time) bool {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		g.mu.Lock()
+		if done(g.n) {
+			g.mu.Unlock()
+			return true
+		}
+		if g.changed == nil {
+			g.changed = make(chan struct{})
+		}
+		ch := g.changed
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false
+		}
 	}
-	if g.zero == nil {
-		g.zero = make(chan struct{})
-	}
-	return g.zero
 }
 
 // sessionSet tracks live sessions so shutdown can send GoAway and close them.

@@ -125,12 +125,17 @@ func (r *Relay) Reload(cfg Config) error {
 func (r *Relay) Registry() *upstream.Registry { return r.disp.Registry() }
 
 // Serve accepts sessions from every listener (e.g. WebSocket on TCP and QUIC
-// on UDP) until ctx ends. Then it drains: it stops accepting sessions, sends
-// GoAway on every session's control stream, answers streams that still
-// arrive with End{CodeGoingAway} (the edge resends them elsewhere, since
-// they were never dispatched), gives in-flight streams up to DrainTimeout
-// to finish, closes every session and returns once all of its goroutines
-// have ended. It closes the listeners.
+// on UDP) until ctx ends. Then it drains, within DrainTimeout: it stops
+// accepting sessions and sends GoAway{Accepting} on every session's control
+// stream, so edges move new requests to any other session they have. Until
+// the streams that were in flight have finished (at most half of
+// DrainTimeout) it still serves new streams on its sessions: an edge whose
+// only relay this is keeps working while the relay restarts. Then it sends
+// a final GoAway, answers streams that still arrive with
+// End{CodeGoingAway} (the edge resends them once a session is up, since
+// they were never dispatched), lets in-flight streams finish, closes every
+// session and returns once all of its goroutines have ended. It closes the
+// listeners.
 func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	if len(lns) == 0 {
 		return errors.New("relay: no listeners")
@@ -158,13 +163,18 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	}
 	<-ctx.Done()
 	// Accept loops end with ctx: no new session can arrive. Streams on the
-	// existing ones are still accepted, and refused from here on.
+	// existing ones are still accepted during the hand-over.
 	acceptors.Wait()
-	// GoAway first, so that edges stop opening streams before any is
-	// refused; streams that got in before the gate closed are drained.
-	tracker.goAway(proto.GoAway{Drain: r.cfg.DrainTimeout, Message: "relay shutting down"})
+	start := time.Now()
+	gate.handOver()
+	tracker.goAway(proto.GoAway{Drain: r.cfg.DrainTimeout, Message: "relay shutting down", Accepting: true})
+	r.handOver(gate, start.Add(r.cfg.DrainTimeout/2))
+	// The final GoAway first, so that edges stop opening streams before
+	// any is refused; streams that got in before the gate closed are
+	// drained.
+	tracker.goAway(proto.GoAway{Drain: time.Until(start.Add(r.cfg.DrainTimeout)), Message: "relay shutting down"})
 	gate.close()
-	r.drain(gate, cancelStreams)
+	r.drain(gate, cancelStreams, start.Add(r.cfg.DrainTimeout))
 	// The last responses may still be in flight to the edges: closing a
 	// session now would drop them. Each edge closes a drained session once
 	// its streams are done; wait for that, briefly.
@@ -194,16 +204,24 @@ func (r *Relay) acceptLoop(ctx context.Context, ln tunnel.Listener, serve func(t
 	}
 }
 
-// drain waits for in-flight streams, up to DrainTimeout, then cancels them.
-func (r *Relay) drain(gate *inflight, cancel context.CancelFunc) {
+// handOver serves new streams until the streams that were in flight when
+// the drain began have finished, or until deadline: the relay has to stay
+// up for them anyway, and an edge without another session needs it.
+func (r *Relay) handOver(gate *inflight, deadline time.Time) {
+	r.log.Info("draining: still taking new streams until those in flight finish",
+		zap.Int("in_flight", gate.count()), zap.Time("until", deadline))
+	gate.waitUntil(func(n [2]int) bool { return n[phaseServing] == 0 }, deadline)
+}
+
+// drain waits for in-flight streams until deadline, then cancels them.
+func (r *Relay) drain(gate *inflight, cancel context.CancelFunc, deadline time.Time) {
 	n := gate.count()
-	r.log.Info("draining", zap.Int("in_flight", n), zap.Duration("timeout", r.cfg.DrainTimeout))
-	select {
-	case <-gate.idle():
-	case <-time.After(r.cfg.DrainTimeout):
+	r.log.Info("draining", zap.Int("in_flight", n), zap.Duration("timeout", time.Until(deadline)))
+	idle := func(n [2]int) bool { return n[phaseServing]+n[phaseHandOver] == 0 }
+	if !gate.waitUntil(idle, deadline) {
 		r.log.Warn("drain timeout: canceling in-flight streams", zap.Int("in_flight", gate.count()))
 		cancel()
-		<-gate.idle()
+		gate.waitUntil(idle, time.Now().Add(time.Hour))
 	}
 }
 

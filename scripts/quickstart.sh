@@ -22,10 +22,11 @@ echo "==> building strait-edge, strait-relay and strait-demo"
 go build -o bin/ ./cmd/strait-edge ./cmd/strait-relay ./scripts/demo
 mv -f bin/demo bin/strait-demo
 
-if [ ! -f "$work/certs/ca.pem" ]; then
+# front-ca.pem: certificates made before the front had a CA of its own are made again
+if [ ! -f "$work/certs/front-ca.pem" ]; then
   echo "==> generating certificates in $work/certs"
   bin/strait-relay certs --dir "$work/certs" --relay-dns localhost --relay-ip 127.0.0.1 \
-    --front-dns localhost --front-ip 127.0.0.1
+    --front-dns localhost --front-ip 127.0.0.1 --force
 fi
 
 pids=()
@@ -89,4 +90,4 @@ if [ -z "${OPENAI_API_KEY:-}${ANTHROPIC_API_KEY:-}" ] && [ -n "${GEMINI_API_KEY:
 echo "==> client key for this run: $STRAIT_CLIENT_KEY"
 echo "==> streaming a completion through edge -> tunnel -> relay ($api SDK)"
 echo
-bin/strait-demo --base-url "https://localhost:$edge_port" --ca "$work/certs/ca.pem" --api "$api" --wait 15s
+bin/strait-demo --base-url "https://localhost:$edge_port" --ca "$work/certs/front-ca.pem" --api "$api" --wait 15s

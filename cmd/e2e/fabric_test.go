@@ -30,7 +30,7 @@ import (
 type fabric struct {
 	t                *testing.T
 	relayBin, dir    string
-	relays           [2]*relayProc
+	relays           []*relayProc
 	edge             *proc
 	client           openai.Client
 	httpc            *http.Client
@@ -65,6 +65,11 @@ type relayProc struct {
 }
 
 func newFabric(t *testing.T, transport string) *fabric {
+	return newFabricWith(t, transport, 2, "session_wait: 10s\n")
+}
+
+// newFabricWith runs n relays, and an edge whose config ends with extra.
+func newFabricWith(t *testing.T, transport string, n int, extra string) *fabric {
 	if testing.Short() {
 		t.Skip("builds binaries and runs processes")
 	}
@@ -73,7 +78,8 @@ func newFabric(t *testing.T, transport string) *fabric {
 	runCmd(t, relayBin, "certs", "--dir", dir, "--front-dns", "localhost", "--front-ip", "127.0.0.1")
 	fake := startProc(t, relayBin, "fake-provider", "--listen", "127.0.0.1:0")
 	fakeURL := fake.waitLine(t, fakeListening)
-	f := &fabric{t: t, relayBin: relayBin, dir: dir, streamTokens: 10, streamIntervalMs: 20}
+	f := &fabric{t: t, relayBin: relayBin, dir: dir, streamTokens: 10, streamIntervalMs: 20, relays: make([]*relayProc, n)}
+	var relayLines strings.Builder
 	for i := range f.relays {
 		cfg := fmt.Sprintf(`tls: {cert: %[1]s/relay.pem, key: %[1]s/relay-key.pem, client_ca: %[1]s/ca.pem}
 heartbeat: 1s
@@ -88,15 +94,13 @@ providers:
 		r.ws, r.quic = addrs["ws_addr"], addrs["quic_addr"]
 		r.cfg = writeFile(t, dir, fmt.Sprintf("relay%d.yaml", i), fmt.Sprintf("listen: %s\nlisten_quic: %s\n", r.ws, r.quic)+cfg)
 		f.relays[i] = r
+		fmt.Fprintf(&relayLines, "    - {address: %q, quic_address: %q, server_name: localhost, transport: %s}\n", r.ws, r.quic, transport)
 	}
 	edgeCfg := writeFile(t, dir, "edge.yaml", fmt.Sprintf(`listen: "127.0.0.1:0"
 tls: {cert: %[1]s/front.pem, key: %[1]s/front-key.pem}
-session_wait: 10s
 tunnel:
   relays:
-    - {address: %[2]q, quic_address: %[3]q, server_name: localhost, transport: %[7]s}
-    - {address: %[4]q, quic_address: %[5]q, server_name: localhost, transport: %[7]s}
-  cert: %[1]s/edge.pem
+%[2]s  cert: %[1]s/edge.pem
   key: %[1]s/edge-key.pem
   ca: %[1]s/ca.pem
   heartbeat: 1s
@@ -104,13 +108,21 @@ tunnel:
   reconnect_min: 50ms
   probe_timeout: 3s
 admin_listen: 127.0.0.1:0
-client_keys: [{name: load, key: %[6]q}]
-`, dir, f.relays[0].ws, f.relays[0].quic, f.relays[1].ws, f.relays[1].quic, clientKey, transport))
+client_keys: [{name: load, key: %[3]q}]
+%[4]s`, dir, relayLines.String(), clientKey, extra))
 	f.edge = startProc(t, edgeBin, "run", "--config", edgeCfg)
 	// The pool starts before the listener: sessions may come up first.
 	var edgeURL string
 	up := map[string]int{}
-	for edgeURL == "" || up[f.relays[0].ws] < 2 || up[f.relays[1].ws] < 2 {
+	allUp := func() bool {
+		for _, r := range f.relays {
+			if up[r.ws] < 2 {
+				return false
+			}
+		}
+		return true
+	}
+	for edgeURL == "" || !allUp() {
 		l := f.edge.waitLogAny(t, "edge listening", "tunnel session up")
 		if l["msg"] == "edge listening" {
 			edgeURL, f.admin = "https://"+l["addr"], "http://"+l["admin_addr"]
@@ -318,6 +330,37 @@ func TestRollingRestart(t *testing.T) {
 				if n := f.metric(sample); n < float64(2*rollingRounds()) {
 					t.Errorf("%s = %v; want %d", sample, n, 2*rollingRounds())
 				}
+			}
+		})
+	}
+}
+
+// TestOnlyRelayRestart restarts the edge's only relay the way systemctl
+// restart does (SIGTERM, wait for the exit, start again) under continuous
+// load. Its streams outlast session_wait, so its drain does too: the
+// draining relay keeps taking new streams until those in flight finish,
+// and the requests that arrive after that wait for its replacement. No
+// request may fail.
+func TestOnlyRelayRestart(t *testing.T) {
+	for _, transport := range fabricTransports {
+		t.Run(transport, func(t *testing.T) {
+			f := newFabricWith(t, transport, 1, "session_wait: 500ms\n")
+			f.streamTokens, f.streamIntervalMs = 20, 50 // 1 s streams: twice session_wait
+			r := f.relays[0]
+			var disrupted time.Time
+			all := f.underLoad(loadWorkers, func() {
+				time.Sleep(1500 * time.Millisecond)
+				disrupted = time.Now()
+				r.p.terminate(t)
+				down := time.Now()
+				f.startRelay(0)
+				back := f.waitSessionsUp(r, 1)
+				t.Logf("drain took %v; edge back %v after the old relay exited", down.Sub(disrupted).Round(time.Millisecond),
+					back.Sub(down).Round(time.Millisecond))
+				time.Sleep(time.Second)
+			})
+			for _, o := range report(t, "only relay restarted over "+transport, all, disrupted) {
+				t.Errorf("request started %v after the SIGTERM failed: %s", o.start.Sub(disrupted).Round(time.Millisecond), o.cause())
 			}
 		})
 	}

@@ -125,6 +125,8 @@ type stackOptions struct {
 	// quiet runs both binaries without logs, as benchmarks want: the
 	// recorded logs would grow with every request.
 	quiet bool
+	// upstream, when set, wraps the fake provider (plain HTTP only).
+	upstream func(http.Handler) http.Handler
 }
 
 func newStack(t testing.TB, opts stackOptions) *stack {
@@ -139,7 +141,7 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 		opts.fake.Keys = providerKeys
 	}
 	s.fake = fakeprovider.New(opts.fake)
-	s.startFake(opts.upstreamH2)
+	s.startFake(opts.upstreamH2, opts.upstream)
 
 	s.transport = opts.transport
 	if s.transport == "" {
@@ -164,9 +166,13 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	return s
 }
 
-func (s *stack) startFake(h2 bool) {
+func (s *stack) startFake(h2 bool, wrap func(http.Handler) http.Handler) {
 	if !h2 {
-		s.fakeSrv = httptest.NewServer(s.fake)
+		var h http.Handler = s.fake
+		if wrap != nil {
+			h = wrap(h)
+		}
+		s.fakeSrv = httptest.NewServer(h)
 	} else {
 		s.fakeSrv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s.upstreamProtos.Store(r.Proto, true)
@@ -368,14 +374,21 @@ func (s *stack) waitReady() {
 // httpClient trusts the test CA, as a user's SDK would trust a real
 // certificate on the edge.
 func (s *stack) httpClient() *http.Client {
-	pem, err := os.ReadFile(s.path("ca.pem"))
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: frontRoots(s.t, s.dir)}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}
+	return &http.Client{Transport: tr}
+}
+
+// frontRoots trusts the CA that `certs --front-dns` signed the edge's
+// public certificate with.
+func frontRoots(t testing.TB, dir string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(dir, "front-ca.pem"))
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}
-	return &http.Client{Transport: tr}
+	return pool
 }
 
 // ctx returns a context bounded for one test step.

@@ -64,7 +64,7 @@ client_keys: [{name: reload, key: %[5]q}]
 
 	roots := x509.NewCertPool()
 	for _, d := range []string{dir, next} {
-		roots.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(d, "ca.pem"))))
+		roots.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(d, "front-ca.pem"))))
 	}
 	httpc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	defer httpc.CloseIdleConnections()

@@ -36,6 +36,7 @@ const (
 	GatewayTimeout               // 504
 	PermissionDenied             // 403: a valid key that may not do this
 	HeaderTooLarge               // 431: request headers too large to forward
+	RequestTimeout               // 408: the client did not send its body in time
 )
 
 // Status returns the HTTP status of a kind.
@@ -63,6 +64,7 @@ var kinds = map[Kind]kindInfo{
 	// OpenAI answers 403 with invalid_request_error and a code.
 	PermissionDenied: {403, "invalid_request_error", "permission_error", "PERMISSION_DENIED"},
 	HeaderTooLarge:   {431, "invalid_request_error", "request_too_large", "INVALID_ARGUMENT"},
+	RequestTimeout:   {408, "invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED"},
 }
 
 // Error is an error Strait produces for a client.

@@ -9,7 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,7 +21,9 @@ import (
 	"github.com/strait/strait/tunnel"
 )
 
-// Opener hands out tunnel streams (the edge's session pool).
+// Opener hands out tunnel streams (the edge's session pool). An Opener
+// that also has a Draining() int method (the pool) makes requests wait
+// longer while a relay restarts; see Forwarder.openStream.
 type Opener interface {
 	OpenStream(ctx context.Context) (tunnel.Stream, error)
 }
@@ -45,7 +49,20 @@ type Forwarder struct {
 	// sessionWait bounds the wait for a tunnel session when none is up.
 	sessionWait time.Duration
 	log         *zap.Logger
+
+	// ClientWriteTimeout, when positive, cuts a response whose client has
+	// taken no byte of it for this long. A client that stops reading
+	// otherwise pins its stream's tunnel window (and the relay's upstream
+	// call) for as long as it likes. Set it before the first Forward.
+	ClientWriteTimeout time.Duration
+	blocked            atomic.Int64 // responses inside a write to their client
+	cut                atomic.Int64 // responses cut by ClientWriteTimeout
 }
+
+// ClientStats reports how many responses are inside a write to their
+// client right now (a client that does not read stays there), and how
+// many were cut by ClientWriteTimeout so far.
+func (f *Forwarder) ClientStats() (blocked, cut int64) { return f.blocked.Load(), f.cut.Load() }
 
 // New returns a Forwarder. sessionWait is how long a request may wait for a
 // tunnel session (edge start, relay restart) before it fails with 503.
@@ -131,7 +148,7 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 		}
 		sent <- err
 	}()
-	x := &exchange{w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
 	defer x.r.Release()
 	res, retry := x.run()
 	var sendErr error
@@ -152,11 +169,35 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	return res, retry
 }
 
+// openStream waits up to sessionWait for a session. While a relay that
+// announced a drain (a restart) still has a session up, the wait goes on,
+// until sessionWait after the drain ended and at most restartWait: the
+// replacement session comes up as soon as the relay is back, and a drain
+// can outlast sessionWait.
 func (f *Forwarder) openStream(ctx context.Context) (tunnel.Stream, error) {
-	wctx, cancel := context.WithTimeout(ctx, f.sessionWait)
-	defer cancel()
-	return f.open.OpenStream(wctx)
+	d, _ := f.open.(interface{ Draining() int })
+	restarting := func() bool { return d != nil && d.Draining() > 0 }
+	giveUp := time.Now().Add(restartWait)
+	sawDrain := restarting()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, f.sessionWait)
+		st, err := f.open.OpenStream(wctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || time.Now().After(giveUp) {
+			return st, err
+		}
+		// One more full wait after the drain was last seen.
+		now := restarting()
+		if !now && !sawDrain {
+			return st, err
+		}
+		sawDrain = now
+	}
 }
+
+// restartWait bounds how long a request waits for a session while a relay
+// restarts.
+const restartWait = 2 * time.Minute
 
 // sendRequest writes the request header, body and End. They go out
 // together without waiting for the relay (one round trip to the first
@@ -179,6 +220,7 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 }
 
 type exchange struct {
+	f      *Forwarder
 	w      http.ResponseWriter
 	family apierr.Family
 	id     string
@@ -270,18 +312,39 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 			x.brokeMidStream(err, stream, rc)
 			return
 		}
-		if _, werr := x.w.Write(p); werr != nil {
-			x.res.Err = fmt.Errorf("writing to client: %w", werr)
+		if werr := x.toClient(rc, p, stream); werr != nil {
+			x.res.Err = werr
 			return
 		}
 		x.res.Bytes += int64(len(p))
-		if stream {
-			if ferr := rc.Flush(); ferr != nil {
-				x.res.Err = fmt.Errorf("flushing to client: %w", ferr)
-				return
-			}
-		}
 	}
+}
+
+// toClient writes p to the client (and flushes it, for a stream) under
+// ClientWriteTimeout. The tunnel stream is read only as fast as this
+// returns, so a client that does not read holds at most its stream's
+// window at the edge, and stops the relay's upstream read.
+func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) error {
+	f := x.f
+	if f.ClientWriteTimeout > 0 {
+		_ = rc.SetWriteDeadline(time.Now().Add(f.ClientWriteTimeout))
+	}
+	f.blocked.Add(1)
+	defer f.blocked.Add(-1)
+	_, err := x.w.Write(p)
+	if err == nil && stream {
+		if err = rc.Flush(); err != nil {
+			err = fmt.Errorf("flushing to client: %w", err)
+		}
+	} else if err != nil {
+		err = fmt.Errorf("writing to client: %w", err)
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		f.cut.Add(1)
+		f.log.Info("client took no response bytes for too long; cutting its response",
+			zap.String("request_id", x.id), zap.Duration("client_write_timeout", f.ClientWriteTimeout))
+	}
+	return err
 }
 
 // brokeMidStream ends a response whose status line already went out: an

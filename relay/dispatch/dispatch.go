@@ -219,6 +219,10 @@ func (x *exchange) watchPeer(cancel context.CancelFunc) (stop func()) {
 		_, err := x.st.Read(one[:])
 		if !isTimeout(err) {
 			cancel()
+			// The edge closed the stream and will not read it again: a
+			// write blocked on its window would hold the stream (and the
+			// edge's buffered data) until the session ends.
+			_ = x.st.SetWriteDeadline(time.Now())
 		}
 	}()
 	return func() {

@@ -67,9 +67,10 @@ if ! command -v nginx >/dev/null; then
   echo "==> installing nginx (Debian package)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx >/dev/null
 fi
-if [ ! -f "$certs/ca.pem" ]; then
+# front-ca.pem: certificates made before the front had a CA of its own are made again
+if [ ! -f "$certs/front-ca.pem" ]; then
   "$bin/strait-relay" certs --dir "$certs" --relay-dns localhost --relay-ip 10.77.0.2 --relay-ip 127.0.0.1 \
-    --front-dns localhost --front-ip 127.0.0.1 --front-ip 10.77.0.2 >/dev/null
+    --front-dns localhost --front-ip 127.0.0.1 --front-ip 10.77.0.2 --force >/dev/null
 fi
 
 # inns NS CMD...: run CMD in namespace NS ("-" is the root namespace).
@@ -179,7 +180,7 @@ start_stack() {
   edge_yaml edge-quic 127.0.0.1:17445 "$raddr:17444" quic 17452
   nginx_conf nginx-ovs "$raddr:17448" 127.0.0.1:$fport http "$certs/relay"
   nginx_conf nginx-dom 127.0.0.1:17446 "$raddr:17448" https "$certs/front"
-  start fake "$o" "$bin/fakesrv" -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/relay.pem" -key "$certs/relay-key.pem"
+  start fake "$o" "$bin/fakesrv" -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
   start relay "$o" "$bin/strait-relay" --log-format console --log-level warn run --config "$work/relay.yaml"
   start nginx_ovs "$o" nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
   start edge_ws "$d" "$bin/strait-edge" --log-format console --log-level warn run --config "$work/edge-ws.yaml"
@@ -194,7 +195,7 @@ start_stack() {
   for c in direct nginx strait-ws strait-quic; do
     local u; u=$(url_of "$c")
     for _ in $(seq 1 30); do
-      inns "$d" "$bin/loadgen" run --url "$u" --ca "$certs/ca.pem" --key "$key" --kind unary --tokens 1 --interval 0 \
+      inns "$d" "$bin/loadgen" run --url "$u" --ca "$certs/front-ca.pem" --key "$key" --kind unary --tokens 1 --interval 0 \
         --warmup 0 --requests 1 --timeout 5s --fail-on-error >/dev/null 2>&1 && continue 2
       sleep 0.5
     done
@@ -232,7 +233,7 @@ prof_wait() { local p; for p in "${prof_pids[@]}"; do wait "$p" || echo "  a pro
 # lg NS LABELS LOADGEN-ARGS...: one bounded scenario, appended to $results.
 lg() {
   local n=$1 labels=$2; shift 2
-  inns "$n" timeout 60 "$bin/loadgen" run --ca "$certs/ca.pem" --key "$key" --out "$results" \
+  inns "$n" timeout 60 "$bin/loadgen" run --ca "$certs/front-ca.pem" --key "$key" --out "$results" \
     --label "$labels" --duration 45s --timeout 50s "$@" | tail -n 1 | sed "s|^|  $labels  |" || echo "  $labels: scenario failed ($?)"
 }
 

@@ -27,6 +27,8 @@ type link struct {
 	lastData atomic.Int64 // Unix nanoseconds when a request stream last read data
 	closing  atomic.Bool  // the pool is closing it: errors are not failures
 	draining atomic.Bool  // GoAway received
+	// accepting: the last GoAway said the relay still takes new streams.
+	accepting atomic.Bool
 
 	goAway  chan struct{} // closed on GoAway
 	goOnce  sync.Once
@@ -123,6 +125,7 @@ func (l *link) readControl() {
 			if err == nil && g.Message != "" {
 				msg = g.Message
 			}
+			l.accepting.Store(err == nil && g.Accepting)
 			l.markGoAway(msg)
 		default: // an older relay refusing the control stream: no probes
 			return
@@ -235,9 +238,10 @@ func (l *link) numStreams() int { return int(l.streams.Load()) }
 
 // usable reports whether new streams may go to this session.
 func (l *link) usable() bool {
-	if l.draining.Load() {
-		return false
-	}
+	return !l.draining.Load() && l.alive()
+}
+
+func (l *link) alive() bool {
 	select {
 	case <-l.sess.Done():
 		return false

@@ -92,7 +92,8 @@ type Pool struct {
 	pickMu   sync.Mutex // serialises pick's choose-and-reserve
 	mu       sync.Mutex
 	live     map[*slot]*link
-	changed  chan struct{} // closed and replaced whenever live may have changed
+	draining map[*link]bool // sessions after GoAway, until closed
+	changed  chan struct{}  // closed and replaced whenever live may have changed
 	closedCh chan struct{}
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -144,7 +145,7 @@ func New(cfg Config) (*Pool, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{
 		cfg: cfg, log: cfg.Logger.Named("pool"),
-		live: map[*slot]*link{}, changed: make(chan struct{}),
+		live: map[*slot]*link{}, draining: map[*link]bool{}, changed: make(chan struct{}),
 		closedCh: make(chan struct{}), cancel: cancel,
 	}
 	for _, d := range cfg.Dialers {
@@ -218,7 +219,8 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 	defer p.wg.Done()
 	r := s.relay
 	log := p.log.With(zap.String("relay", r.dialer.Addr()), zap.Int("slot", s.index))
-	var failures int // consecutive failed attempts and short-lived sessions
+	var failures int         // consecutive failed attempts and short-lived sessions
+	var restarting time.Time // when the relay last drained a session (GoAway)
 	delay := time.Duration(0)
 	if s.extra {
 		defer r.removeExtra(s)
@@ -249,7 +251,13 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 				log.Warn("extra tunnel session dial failed", zap.String("reason", certs.DescribeVerifyError(err)))
 				return
 			}
-			log.Warn("tunnel dial failed", zap.String("reason", certs.DescribeVerifyError(err)),
+			level := zap.WarnLevel
+			if time.Since(restarting) < restartRedial {
+				// The relay said it is restarting: it will be back after its
+				// drain, which can take a while, and requests wait for it.
+				delay, level = min(delay, p.cfg.MinBackoff), zap.DebugLevel
+			}
+			log.Log(level, "tunnel dial failed", zap.String("reason", certs.DescribeVerifyError(err)),
 				zap.Int("attempt", failures), zap.Duration("retry_in", delay))
 			continue
 		}
@@ -273,7 +281,7 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 			// Make before break: the old session keeps its streams while the
 			// replacement is dialed at once.
 			r.stats.goAways.Add(1)
-			delay = 0
+			delay, restarting = 0, time.Now()
 		case endLost:
 			r.stats.lost.Add(1)
 			r.br.failure(false)
@@ -357,17 +365,28 @@ func logUp(log *zap.Logger, msg string, sess tunnel.Session, extra ...zap.Field)
 }
 
 // drainThenClose closes a replaced session once its streams are done (or
-// after drainLimit, or at pool shutdown). It no longer gets new streams.
+// after drainLimit, or at pool shutdown). It gets new streams only while
+// its relay still accepts them and no other session is up (see pick).
 func (p *Pool) drainThenClose(ctx context.Context, l *link) {
+	p.mu.Lock()
+	p.draining[l] = true
+	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		defer l.close()
+		defer func() {
+			p.mu.Lock()
+			delete(p.draining, l)
+			p.mu.Unlock()
+			l.close()
+		}()
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		limit := time.NewTimer(drainLimit)
 		defer limit.Stop()
-		for l.numStreams() > 0 {
+		// A relay that still accepts new streams on the session (the only
+		// relay restarting) keeps it until it says it no longer does.
+		for l.numStreams() > 0 || l.accepting.Load() {
 			select {
 			case <-tick.C:
 			case <-limit.C:
@@ -380,6 +399,10 @@ func (p *Pool) drainThenClose(ctx context.Context, l *link) {
 		}
 	}()
 }
+
+// restartRedial is how long after a GoAway the relay is redialed every
+// MinBackoff instead of with growing backoff: about the longest drain.
+const restartRedial = time.Minute
 
 // goAwayHealthy is how long a session must have been up for its GoAway to
 // count as a deliberate drain that resets the backoff.
@@ -483,9 +506,14 @@ const capRetry = 50 * time.Millisecond
 // with a place reserved for the new stream in its streams count, or nil
 // and a channel that closes when the set of sessions changes. Sessions
 // that are draining, dead, or on a relay whose breaker is not closed are
-// not usable. Choosing and reserving happen under pickMu: many OpenStreams
-// woken at once (a session came up after none was) would otherwise all see
-// the same empty session and all take it.
+// not usable. When none is, a draining session whose relay still accepts
+// streams (GoAway with Accepting) is: the only relay restarting keeps
+// serving until its replacement is up. Draining sessions are not counted
+// by Live, so a request waits on them rather than failing after
+// SessionWait (see Draining).
+// Choosing and reserving happen under pickMu: many OpenStreams woken at
+// once (a session came up after none was) would otherwise all see the same
+// empty session and all take it.
 func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	p.mu.Lock()
 	select {
@@ -497,6 +525,10 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	links := make([]*link, 0, len(p.live))
 	for _, l := range p.live {
 		links = append(links, l)
+	}
+	var fallback []*link
+	for l := range p.draining {
+		fallback = append(fallback, l)
 	}
 	changed := p.changed
 	p.mu.Unlock()
@@ -514,10 +546,27 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 			best, bestCost = l, c
 		}
 	}
+	for _, l := range fallback {
+		if best != nil {
+			break
+		}
+		if l.accepting.Load() && l.alive() {
+			best = l
+		}
+	}
 	if best != nil {
 		best.streams.Add(1)
 	}
 	return best, changed, nil
+}
+
+// Draining is the number of sessions whose relay announced a drain and
+// that are not closed yet: a relay restarting, whose replacement session
+// will come up when it is back.
+func (p *Pool) Draining() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.draining)
 }
 
 // Live is the number of sessions currently up and taking streams.

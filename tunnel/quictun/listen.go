@@ -34,8 +34,10 @@ type Listener struct {
 
 // Listen serves QUIC tunnels on udp. tlsConfig must carry the relay's
 // certificate and require client certificates from clientCAs (see
-// certs.ServerConfig); verification happens in VerifyConnection here so that
-// every refusal is logged with its reason.
+// certs.ServerConfig); its VerifyConnection, if any, runs after the chain
+// is verified (the relay's revocation list). Every handshake that fails,
+// for whatever reason (certificate, signature, ALPN, timeout), is logged
+// with its reason once the connection is gone.
 func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
 	cfg = cfg.withDefaults()
 	log := cfg.Logger.Named("tunnel.quic")
@@ -47,18 +49,22 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return nil, errors.New("quictun: tls config has no client CAs")
 	}
 	// Ask for a certificate but verify it ourselves: the TLS stack would
-	// refuse a missing or bad one before any hook runs, unlogged.
+	// refuse a missing one with an error that names no reason.
 	tc.ClientAuth = tls.RequestClientCert
+	then := tc.VerifyConnection
 	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		err := verifyClient(cs, clientCAs)
-		if err != nil {
-			log.Warn("tunnel handshake refused", zap.String("transport", "quic"),
-				zap.String("reason", certs.DescribeVerifyError(err)))
+		if err := verifyClient(cs, clientCAs); err != nil {
+			return err
 		}
-		return err
+		if then != nil {
+			return then(cs)
+		}
+		return nil
 	}
 	sizeBuffers(udp)
-	tr := &quic.Transport{Conn: udp}
+	tr := &quic.Transport{Conn: udp, ConnContext: func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+		return watchHandshake(ctx, info.RemoteAddr, log), nil
+	}}
 	if len(cfg.ResetSecret) > 0 {
 		key := quic.StatelessResetKey(sha256.Sum256(append([]byte("strait quic stateless reset\x00"), cfg.ResetSecret...)))
 		tr.StatelessResetKey = &key
@@ -92,6 +98,36 @@ func verifyClient(cs tls.ConnectionState, roots *x509.CertPool) error {
 // certs.DescribeVerifyError describes both transports alike.
 var errNoClientCert = errors.New("tls: client didn't provide a certificate")
 
+// handshakeWatch logs a connection that ends before Accept took it: a
+// refused handshake. crypto/tls checks the client's signature and the ALPN
+// before any hook of ours runs, so the only place that sees every refusal
+// with its reason is the end of the connection (quic-go cancels the
+// connection's context with the error that closed it).
+type handshakeWatch struct{ stop func() bool }
+
+type handshakeWatchKey struct{}
+
+func watchHandshake(ctx context.Context, remote net.Addr, log *zap.Logger) context.Context {
+	w := &handshakeWatch{}
+	ctx = context.WithValue(ctx, handshakeWatchKey{}, w)
+	w.stop = context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		if errors.Is(cause, quic.ErrServerClosed) || errors.Is(cause, quic.ErrTransportClosed) {
+			return // the listener is closing, not refusing
+		}
+		log.Warn("tunnel handshake refused", zap.String("transport", "quic"),
+			zap.Stringer("remote", remote), zap.String("reason", certs.DescribeVerifyError(cause)))
+	})
+	return ctx
+}
+
+// accepted stops the watch of a connection that got through.
+func accepted(c *quic.Conn) {
+	if w, ok := c.Context().Value(handshakeWatchKey{}).(*handshakeWatch); ok {
+		w.stop()
+	}
+}
+
 // welcomeVersion is the one byte the relay sends on a unidirectional stream
 // once it has accepted an edge (see awaitWelcome).
 const welcomeVersion = 1
@@ -107,6 +143,7 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 			}
 			return nil, net.ErrClosed
 		}
+		accepted(c)
 		if err := welcome(c); err != nil {
 			l.log.Debug("could not welcome edge", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 			c.CloseWithError(codeNoError, "welcome failed")

@@ -3,6 +3,9 @@ package quictun
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"io"
 	"os"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -45,8 +49,9 @@ func TestSessionUp(t *testing.T) {
 	}
 }
 
-// TestRefusedClientsAreLogged: missing or foreign client certificates are
-// refused during the handshake and logged with the reason.
+// TestRefusedClientsAreLogged: missing or foreign client certificates, a
+// certificate without its key, and a foreign ALPN are refused during the
+// handshake and logged with the reason, as the WebSocket listener does.
 func TestRefusedClientsAreLogged(t *testing.T) {
 	pki := tunneltest.NewPKI(t, "quic-test")
 	other := tunneltest.NewPKI(t, "other")
@@ -57,14 +62,23 @@ func TestRefusedClientsAreLogged(t *testing.T) {
 	}
 	defer ln.Close()
 	go func() { _, _ = ln.Accept(context.Background()) }()
+	stolenKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The edge's certificate, signed for with a key that is not its own.
+	stolen := tls.Certificate{Certificate: pki.Edge.Certificate, PrivateKey: stolenKey}
 	tests := []struct {
 		name   string
 		cert   *tls.Certificate
+		alpn   string // dial with this ALPN instead of the tunnel's
 		reason string
 	}{
-		{"no certificate", nil, "client presented no certificate"},
-		{"other CA", &other.Edge, "unknown authority"},
-		{"server certificate", &pki.Relay, "wrong extended key usage"},
+		{"no certificate", nil, "", "client presented no certificate"},
+		{"other CA", &other.Edge, "", "unknown authority"},
+		{"server certificate", &pki.Relay, "", "wrong extended key usage"},
+		{"certificate without its key", &stolen, "", "invalid signature"},
+		{"wrong ALPN", &pki.Edge, "h3", "unsupported application protocols"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,19 +86,30 @@ func TestRefusedClientsAreLogged(t *testing.T) {
 			if tt.cert == nil {
 				tc = certs.ClientConfig(nil, pki.CA.Pool(), tunneltest.RelayName)
 			}
-			d, _ := NewDialer(ln.Addr().String(), tc, Config{HandshakeTimeout: 2 * time.Second})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			if s, err := d.Dial(ctx); err == nil {
-				s.Close()
-				t.Fatal("dial succeeded")
-			}
-			for _, e := range logs.FilterMessage("tunnel handshake refused").All() {
-				if r, _ := e.ContextMap()["reason"].(string); strings.Contains(r, tt.reason) {
-					return
+			if tt.alpn != "" {
+				tc.NextProtos = []string{tt.alpn}
+				if c, err := quic.DialAddr(ctx, ln.Addr().String(), tc, nil); err == nil {
+					c.CloseWithError(0, "")
+					t.Fatal("dial succeeded")
+				}
+			} else {
+				d, _ := NewDialer(ln.Addr().String(), tc, Config{HandshakeTimeout: 2 * time.Second})
+				if s, err := d.Dial(ctx); err == nil {
+					s.Close()
+					t.Fatal("dial succeeded")
 				}
 			}
-			t.Fatalf("no refusal logged with %q: %v", tt.reason, logs.All())
+			// The relay logs once the connection is gone, which may be a
+			// moment after the edge gave up.
+			deadline := time.Now().Add(3 * time.Second)
+			for time.Now().Before(deadline) && !refusalLogged(logs, tt.reason) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !refusalLogged(logs, tt.reason) {
+				t.Fatalf("no refusal logged with %q: %v", tt.reason, logs.All())
+			}
 		})
 	}
 }
@@ -208,4 +233,13 @@ func awaitEnded(t *testing.T, logs *observer.ObservedLogs) map[string]any {
 	}
 	t.Fatalf("no session end logged: %v", logs.All())
 	return nil
+}
+
+func refusalLogged(logs *observer.ObservedLogs, reason string) bool {
+	for _, e := range logs.FilterMessage("tunnel handshake refused").All() {
+		if r, _ := e.ContextMap()["reason"].(string); strings.Contains(r, reason) {
+			return true
+		}
+	}
+	return false
 }

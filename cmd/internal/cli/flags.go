@@ -82,7 +82,7 @@ func CertsCommand() *ucli.Command {
 			fmt.Fprintf(c.App.Writer, "CA:    %s (key %s: keep it offline)\nrelay: %s %s\nedge:  %s %s\n",
 				files.CACert, files.CAKey, files.RelayCert, files.RelayKey, files.EdgeCert, files.EdgeKey)
 			if files.FrontCert != "" {
-				fmt.Fprintf(c.App.Writer, "front: %s %s\n", files.FrontCert, files.FrontKey)
+				fmt.Fprintf(c.App.Writer, "front: %s %s (clients trust %s)\n", files.FrontCert, files.FrontKey, files.FrontCA)
 			}
 			return nil
 		},

@@ -31,6 +31,15 @@ type File struct {
 	MaxBody    int64       `yaml:"max_body_bytes"`
 	// SessionWait is how long a request waits for a tunnel session.
 	SessionWait time.Duration `yaml:"session_wait"`
+	// ReadHeaderTimeout, BodyIdleTimeout and BodyTimeout bound how long a
+	// client may take to send its headers, each next piece of its body,
+	// and its whole body (zero: 10s, 30s, 2m).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	BodyIdleTimeout   time.Duration `yaml:"body_idle_timeout"`
+	BodyTimeout       time.Duration `yaml:"body_timeout"`
+	// ClientWriteTimeout cuts a response whose client takes no byte of it
+	// for this long (zero: 60s).
+	ClientWriteTimeout time.Duration `yaml:"client_write_timeout"`
 	// AdminListen, when set, serves /metrics (Prometheus), /healthz,
 	// /readyz and the usage report on this address (plain HTTP: bind it to
 	// localhost or a private network).

@@ -83,8 +83,10 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			Scale: pool.ScaleConfig{TargetStreams: f.Tunnel.Sessions.TargetStreams,
 				MaxStreams: f.Tunnel.Sessions.MaxStreams, ShrinkAfter: f.Tunnel.Sessions.ShrinkAfter}},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
-		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
-		Usage:  srv.Usage, Audit: srv.Audit,
+		ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
+		ClientWriteTimeout: f.ClientWriteTimeout,
+		Policy:             edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
+		Usage:              srv.Usage, Audit: srv.Audit,
 	})
 	if err != nil {
 		srv.closeAll()

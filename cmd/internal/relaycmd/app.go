@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -81,6 +82,9 @@ func describe(w io.Writer, f *File, srv *Server) {
 	}
 	if f.ListenQUIC != "" {
 		fmt.Fprintf(w, "tunnel: listen udp %s (QUIC, TLS 1.3, client certificates from %s)\n", f.ListenQUIC, f.TLS.ClientCA)
+	}
+	if n := len(f.TLS.RevokedEdges); n > 0 {
+		fmt.Fprintf(w, "tunnel: %d edge certificate(s) revoked: %s\n", n, strings.Join(f.TLS.RevokedEdges, ", "))
 	}
 	if f.AdminListen != "" {
 		fmt.Fprintf(w, "admin:  http://%s (/metrics, /healthz, /readyz)\n", f.AdminListen)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel/wstun"
@@ -114,6 +115,11 @@ type TLSFile struct {
 	Cert     string `yaml:"cert"`
 	Key      string `yaml:"key"`
 	ClientCA string `yaml:"client_ca"`
+	// RevokedEdges are fingerprints of edge certificates to refuse though
+	// they chain to client_ca: the SHA-256 of the certificate in hex, or
+	// the 16-character form the relay logs as cert_fingerprint. A reload
+	// applies it to the next handshake.
+	RevokedEdges []string `yaml:"revoked_edges"`
 }
 
 // ProviderFile is one provider. APIKeys entries may be ${ENV} references.
@@ -162,6 +168,9 @@ func (f *File) validate() error {
 	}
 	if f.TLS.Cert == "" || f.TLS.Key == "" || f.TLS.ClientCA == "" {
 		errs = append(errs, errors.New("tls: cert, key and client_ca are required"))
+	}
+	if _, err := certs.ParseFingerprints(f.TLS.RevokedEdges); err != nil {
+		errs = append(errs, fmt.Errorf("tls.revoked_edges: %w", err))
 	}
 	if len(f.Providers) == 0 {
 		errs = append(errs, errors.New("providers: at least one is required"))

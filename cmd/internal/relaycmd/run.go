@@ -30,7 +30,8 @@ type Server struct {
 	Metrics *admin.Registry
 	pprof   bool
 
-	tunnelCert *certs.KeyPair // swapped by Reload
+	tunnelCert *certs.KeyPair     // swapped by Reload
+	revoked    *certs.Revocations // replaced by Reload
 	log        *zap.Logger
 }
 
@@ -49,11 +50,15 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc, kp, err := tunnelTLS(f)
+	revoked := &certs.Revocations{}
+	if err := revoked.Set(f.TLS.RevokedEdges); err != nil {
+		return nil, fmt.Errorf("tls.revoked_edges: %w", err)
+	}
+	tc, kp, err := tunnelTLS(f, revoked)
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{Relay: r, Metrics: reg, pprof: f.AdminPprof, tunnelCert: kp, log: log}
+	srv := &Server{Relay: r, Metrics: reg, pprof: f.AdminPprof, tunnelCert: kp, revoked: revoked, log: log}
 	if err := srv.listen(f, socks, tc, log); err != nil {
 		srv.closeListeners()
 		return nil, err
@@ -100,8 +105,8 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 }
 
 // tunnelTLS loads the relay's tunnel certificate and the CA edges must
-// chain to.
-func tunnelTLS(f *File) (*tls.Config, *certs.KeyPair, error) {
+// chain to; edges on the revocation list are refused.
+func tunnelTLS(f *File, revoked *certs.Revocations) (*tls.Config, *certs.KeyPair, error) {
 	kp, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tls: %w", err)
@@ -110,14 +115,18 @@ func tunnelTLS(f *File) (*tls.Config, *certs.KeyPair, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("tls.client_ca: %w", err)
 	}
-	return certs.ServerConfig(kp, pool), kp, nil
+	tc := certs.ServerConfig(kp, pool)
+	tc.VerifyConnection = revoked.VerifyConnection
+	return tc, kp, nil
 }
 
 // Reload re-reads the config at path and applies what can change while
 // running: provider keys, providers and routes (a new registry, swapped in
 // whole) and the tunnel certificate. Everything is loaded and checked
-// before anything is swapped, so a broken file changes nothing. Listen
-// addresses, the client CA and tunnel tuning take effect on restart.
+// before anything is swapped, so a broken file changes nothing. The edge
+// revocation list applies to the next handshake (sessions already up stay
+// until they reconnect). Listen addresses, the client CA and tunnel tuning
+// take effect on restart.
 func (s *Server) Reload(path string) error {
 	f, err := Load(path)
 	if err != nil {
@@ -135,6 +144,10 @@ func (s *Server) Reload(path string) error {
 		return err
 	}
 	s.tunnelCert.Adopt(kp)
+	if s.revoked != nil {
+		_ = s.revoked.Set(f.TLS.RevokedEdges) // checked by Load
+		s.log.Info("edge revocation list applied", zap.Int("revoked_edges", s.revoked.Len()))
+	}
 	return nil
 }
 
