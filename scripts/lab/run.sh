@@ -26,6 +26,7 @@
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
 # LAB_LINKEM_NICE (the emulator's nice value, -10).
+# LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 # LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
 # for a subset of the loopback phase, LAB_PPROF=1 (serve pprof on the admin listeners, 127.0.0.1:17450
@@ -180,7 +181,12 @@ start_stack() {
   edge_yaml edge-quic 127.0.0.1:17445 "$raddr:17444" quic 17452
   nginx_conf nginx-ovs "$raddr:17448" 127.0.0.1:$fport http "$certs/relay"
   nginx_conf nginx-dom 127.0.0.1:17446 "$raddr:17448" https "$certs/front"
-  start fake "$o" "$bin/fakesrv" -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
+  # loadgen never offers gzip, so direct and nginx get plain answers; the
+  # relay offers gzip upstream, as it does to the real APIs. On these shared
+  # cores the fake's compressor would be charged to Strait alone: the fake
+  # answers plain unless LAB_FAKE_GZIP=1.
+  local gz=-no-gzip; [ "${LAB_FAKE_GZIP:-0}" = 1 ] && gz=
+  start fake "$o" "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
   start relay "$o" "$bin/strait-relay" --log-format console --log-level warn run --config "$work/relay.yaml"
   start nginx_ovs "$o" nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
   start edge_ws "$d" "$bin/strait-edge" --log-format console --log-level warn run --config "$work/edge-ws.yaml"
