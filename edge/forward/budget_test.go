@@ -22,7 +22,11 @@ type stuckWriter struct {
 	release chan struct{}
 	expired chan struct{} // closed by a deadline at or before now
 	once    sync.Once
+	freed   sync.Once
 }
+
+// free lets a blocked Write return (the client reads again).
+func (w *stuckWriter) free() { w.freed.Do(func() { close(w.release) }) }
 
 func newStuckWriter() *stuckWriter {
 	return &stuckWriter{header: http.Header{}, entered: make(chan struct{}),
@@ -88,7 +92,14 @@ func TestBudgetCutsLongestBlocked(t *testing.T) {
 			stuck := make([]*stuckWriter, tc.k+1)
 			errs := make([]chan error, tc.k+1)
 			var wg sync.WaitGroup
-			defer wg.Wait()
+			defer func() { // on failure too: no writer left blocked
+				for _, w := range stuck {
+					if w != nil {
+						w.free()
+					}
+				}
+				wg.Wait()
+			}()
 			for i := range stuck {
 				stuck[i], errs[i] = newStuckWriter(), make(chan error, 1)
 				wg.Go(func() { errs[i] <- writeOnce(f, stuck[i], fmt.Sprint("stuck_", i)) })
@@ -104,7 +115,7 @@ func TestBudgetCutsLongestBlocked(t *testing.T) {
 				if err == nil {
 					t.Fatal("the longest-blocked response was not cut")
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(5 * time.Second):
 				t.Fatalf("%d responses blocked with room for %d, and none was cut", tc.k+1, tc.k)
 			}
 			// The cut happened under the budget's lock, and leave took it
@@ -116,7 +127,7 @@ func TestBudgetCutsLongestBlocked(t *testing.T) {
 				t.Errorf("held estimate %d with %d blocked; want %d", held, tc.k, tc.k*window)
 			}
 			for i := 1; i <= tc.k; i++ {
-				close(stuck[i].release)
+				stuck[i].free()
 				if err := <-errs[i]; err != nil {
 					t.Errorf("response %d, blocked within the budget, failed: %v", i, err)
 				}
@@ -140,7 +151,7 @@ func TestNoBudgetCutsNothing(t *testing.T) {
 	if _, _, budget := f.ClientStats(); budget != 0 {
 		t.Fatalf("cut %d without a budget", budget)
 	}
-	close(w.release)
+	w.free()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
