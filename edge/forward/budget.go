@@ -37,15 +37,18 @@ type clientWrite struct {
 const defaultBlockedAfter = time.Second
 
 // SetClientBufferBudget bounds the memory responses blocked on their
-// clients may hold at the edge to about budget bytes, window being what
-// one such response may hold (the tunnel's stream window). budget <= 0 or
-// window <= 0 leaves it unbounded. Call it before the first Forward.
+// clients may hold at the edge to budget bytes, window being the tunnel's
+// stream window. A blocked response is charged twice its window: yamux
+// keeps a stream's unread data in a bytes.Buffer, whose growth by doubling
+// can reach about twice the window (QUIC holds at most the window). budget
+// <= 0 or window <= 0 leaves it unbounded. Call it before the first Forward.
 func (f *Forwarder) SetClientBufferBudget(budget, window int64) {
 	if budget <= 0 || window <= 0 {
 		f.budget = clientBudget{}
 		return
 	}
-	f.budget = clientBudget{max: max(1, int(budget/window)), window: window, grace: defaultBlockedAfter}
+	held := 2 * window
+	f.budget = clientBudget{max: max(1, int(budget/held)), window: held, grace: defaultBlockedAfter}
 }
 
 // ClientBuffer reports the budget in bytes (0: none) and an estimate of

@@ -78,16 +78,17 @@ func TestBudgetCutsLongestBlocked(t *testing.T) {
 		budget int64
 		k      int // responses that may be blocked at once
 	}{
-		{"budget below one window", window / 2, 1},
-		{"two windows", 2 * window, 2},
-		{"three and a half windows", 3*window + window/2, 3},
+		// Each blocked response is charged twice its window.
+		{"budget below one charge", window / 2, 1},
+		{"two charges", 4 * window, 2},
+		{"three and a half charges", 7*window + window/2, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := New(nil, time.Second, zap.NewNop())
 			f.SetClientBufferBudget(tc.budget, window)
 			f.budget.grace = 100 * time.Millisecond
-			if _, b := f.ClientBuffer(); b != int64(tc.k)*window {
-				t.Fatalf("budget reported as %d; want %d", b, tc.k*window)
+			if _, b := f.ClientBuffer(); b != int64(tc.k)*2*window {
+				t.Fatalf("budget reported as %d; want %d", b, tc.k*2*window)
 			}
 			stuck := make([]*stuckWriter, tc.k+1)
 			errs := make([]chan error, tc.k+1)
@@ -123,8 +124,8 @@ func TestBudgetCutsLongestBlocked(t *testing.T) {
 			if _, timeout, budget := f.ClientStats(); budget != 1 || timeout != 0 {
 				t.Fatalf("cut %d by the budget and %d by timeout; want 1 and 0", budget, timeout)
 			}
-			if held, _ := f.ClientBuffer(); held != int64(tc.k)*window {
-				t.Errorf("held estimate %d with %d blocked; want %d", held, tc.k, tc.k*window)
+			if held, _ := f.ClientBuffer(); held != int64(tc.k)*2*window {
+				t.Errorf("held estimate %d with %d blocked; want %d", held, tc.k, tc.k*2*window)
 			}
 			for i := 1; i <= tc.k; i++ {
 				stuck[i].free()
