@@ -74,6 +74,14 @@ type Config struct {
 	// ClientWriteTimeout cuts a response whose client has taken no byte of
 	// it for this long, which frees its tunnel stream; zero means 60s.
 	ClientWriteTimeout time.Duration
+	// ClientBufferBudget bounds, in bytes, what responses blocked on
+	// clients that do not read may hold at the edge in total (each up to
+	// StreamWindow): past it, the response blocked the longest is cut.
+	// Zero means 256 MiB.
+	ClientBufferBudget int64
+	// StreamWindow is the tunnel's per-stream receive window, what one
+	// blocked response may hold; zero means 4 MiB (the tunnels' default).
+	StreamWindow int64
 	// SessionWait is how long a request waits for a tunnel session when none
 	// is up; zero means 10s.
 	SessionWait time.Duration
@@ -123,6 +131,7 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
+	e.fwd.SetClientBufferBudget(cfg.ClientBufferBudget, cfg.StreamWindow)
 	e.keys.Store(cfg.Keys)
 	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
@@ -187,6 +196,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.ClientWriteTimeout <= 0 {
 		cfg.ClientWriteTimeout = time.Minute
+	}
+	if cfg.ClientBufferBudget <= 0 {
+		cfg.ClientBufferBudget = 256 << 20
+	}
+	if cfg.StreamWindow <= 0 {
+		cfg.StreamWindow = 4 << 20
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second

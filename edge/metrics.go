@@ -38,11 +38,24 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	// so a fallback from QUIC to WebSocket is visible at a glance.
 	blocked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_responses_blocked_on_client",
 		Help: "Responses waiting for their client to take more bytes (a client that does not read stays here)."},
-		func() float64 { n, _ := e.fwd.ClientStats(); return float64(n) })
-	cut := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strait_edge_slow_clients_cut_total",
-		Help: "Responses cut because their client took no bytes for client_write_timeout."},
-		func() float64 { _, n := e.fwd.ClientStats(); return float64(n) })
-	cs := append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e}, blocked, cut)
+		func() float64 { n, _, _ := e.fwd.ClientStats(); return float64(n) })
+	// One counter, by reason: write_timeout (the client took no byte for
+	// client_write_timeout) or buffer_budget (blocked the longest while
+	// blocked responses were over client_buffer_budget).
+	cutHelp := "Responses cut because their client did not read, by reason (write_timeout, buffer_budget)."
+	cutTimeout := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strait_edge_slow_clients_cut_total",
+		Help: cutHelp, ConstLabels: prometheus.Labels{"reason": "write_timeout"}},
+		func() float64 { _, n, _ := e.fwd.ClientStats(); return float64(n) })
+	cutBudget := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strait_edge_slow_clients_cut_total",
+		Help: cutHelp, ConstLabels: prometheus.Labels{"reason": "buffer_budget"}},
+		func() float64 { _, _, n := e.fwd.ClientStats(); return float64(n) })
+	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_client_buffer_bytes",
+		Help: "Estimate of what responses blocked on their clients hold at the edge (blocked responses × tunnel stream window)."},
+		func() float64 { n, _ := e.fwd.ClientBuffer(); return float64(n) })
+	budget := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_client_buffer_budget_bytes",
+		Help: "client_buffer_budget: past it, the response blocked the longest on its client is cut."},
+		func() float64 { _, n := e.fwd.ClientBuffer(); return float64(n) })
+	cs := append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e}, blocked, cutTimeout, cutBudget, held, budget)
 	if e.store != nil {
 		cs = append(cs, storeCollector{e.store})
 	}

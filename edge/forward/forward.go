@@ -57,12 +57,16 @@ type Forwarder struct {
 	ClientWriteTimeout time.Duration
 	blocked            atomic.Int64 // responses inside a write to their client
 	cut                atomic.Int64 // responses cut by ClientWriteTimeout
+	budget             clientBudget // see SetClientBufferBudget
 }
 
 // ClientStats reports how many responses are inside a write to their
-// client right now (a client that does not read stays there), and how
-// many were cut by ClientWriteTimeout so far.
-func (f *Forwarder) ClientStats() (blocked, cut int64) { return f.blocked.Load(), f.cut.Load() }
+// client right now (a client that does not read stays there), how many
+// were cut by ClientWriteTimeout so far, and how many were cut to keep
+// within the client buffer budget.
+func (f *Forwarder) ClientStats() (blocked, cutTimeout, cutBudget int64) {
+	return f.blocked.Load(), f.cut.Load(), f.budget.cutByBudget()
+}
 
 // New returns a Forwarder. sessionWait is how long a request may wait for a
 // tunnel session (edge start, relay restart) before it fails with 503.
@@ -321,9 +325,10 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 }
 
 // toClient writes p to the client (and flushes it, for a stream) under
-// ClientWriteTimeout. The tunnel stream is read only as fast as this
-// returns, so a client that does not read holds at most its stream's
-// window at the edge, and stops the relay's upstream read.
+// ClientWriteTimeout and the client buffer budget. The tunnel stream is
+// read only as fast as this returns, so a client that does not read holds
+// at most its stream's window at the edge, and stops the relay's upstream
+// read; the budget bounds how many such clients there may be at once.
 func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) error {
 	f := x.f
 	if f.ClientWriteTimeout > 0 {
@@ -331,6 +336,28 @@ func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) 
 	}
 	f.blocked.Add(1)
 	defer f.blocked.Add(-1)
+	el, cw := f.budget.enter(rc)
+	err := x.write(rc, p, stream)
+	if f.budget.leave(el, cw) {
+		if err == nil {
+			// The write finished as the budget cut it; the deadline it
+			// set would fail the next one: end the response here.
+			err = errors.New("writing to client: cut by the client buffer budget")
+		}
+		f.log.Info("client blocked the longest while responses blocked on their clients were over the client buffer budget; cutting its response",
+			zap.String("request_id", x.id), zap.Int64("client_buffer_budget", int64(f.budget.max)*f.budget.window))
+		return err
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		f.cut.Add(1)
+		f.log.Info("client took no response bytes for too long; cutting its response",
+			zap.String("request_id", x.id), zap.Duration("client_write_timeout", f.ClientWriteTimeout))
+	}
+	return err
+}
+
+// write writes p to the client, and flushes it for a stream.
+func (x *exchange) write(rc *http.ResponseController, p []byte, stream bool) error {
 	_, err := x.w.Write(p)
 	if err == nil && stream {
 		if err = rc.Flush(); err != nil {
@@ -338,11 +365,6 @@ func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) 
 		}
 	} else if err != nil {
 		err = fmt.Errorf("writing to client: %w", err)
-	}
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		f.cut.Add(1)
-		f.log.Info("client took no response bytes for too long; cutting its response",
-			zap.String("request_id", x.id), zap.Duration("client_write_timeout", f.ClientWriteTimeout))
 	}
 	return err
 }

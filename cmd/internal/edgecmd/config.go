@@ -40,6 +40,10 @@ type File struct {
 	// ClientWriteTimeout cuts a response whose client takes no byte of it
 	// for this long (zero: 60s).
 	ClientWriteTimeout time.Duration `yaml:"client_write_timeout"`
+	// ClientBufferBudget bounds in bytes what responses blocked on clients
+	// that do not read may hold in total, each up to tunnel.stream_window;
+	// past it the one blocked the longest is cut (zero: 256 MiB).
+	ClientBufferBudget int64 `yaml:"client_buffer_budget"`
 	// AdminListen, when set, serves /metrics (Prometheus), /healthz,
 	// /readyz and the usage report on this address (plain HTTP: bind it to
 	// localhost or a private network).
@@ -247,6 +251,9 @@ func (f *File) validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("tunnel.relays[%d].transport %q: want ws, quic or auto", i, r.Transport))
 		}
+	}
+	if f.ClientBufferBudget < 0 {
+		errs = append(errs, errors.New("client_buffer_budget: bytes, at least 0 (0: 256 MiB)"))
 	}
 	if w := f.Tunnel.StreamWindow; w != 0 && (w < 256<<10 || w > 1<<30) {
 		errs = append(errs, errors.New("tunnel.stream_window: between 262144 (yamux minimum) and 1 GiB"))

@@ -84,9 +84,9 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 				MaxStreams: f.Tunnel.Sessions.MaxStreams, ShrinkAfter: f.Tunnel.Sessions.ShrinkAfter}},
 		MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
 		ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
-		ClientWriteTimeout: f.ClientWriteTimeout,
-		Policy:             edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
-		Usage:              srv.Usage, Audit: srv.Audit,
+		ClientWriteTimeout: f.ClientWriteTimeout, ClientBufferBudget: f.ClientBufferBudget, StreamWindow: int64(f.Tunnel.StreamWindow),
+		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
+		Usage:  srv.Usage, Audit: srv.Audit,
 	})
 	if err != nil {
 		srv.closeAll()
