@@ -201,7 +201,7 @@ func withDefaults(cfg Config) Config {
 		cfg.ClientBufferBudget = 256 << 20
 	}
 	if cfg.StreamWindow <= 0 {
-		cfg.StreamWindow = 4 << 20
+		cfg.StreamWindow = tunnel.DefaultStreamWindow
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second

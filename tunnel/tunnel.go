@@ -32,6 +32,11 @@ import (
 	"time"
 )
 
+// DefaultStreamWindow is the most unread data one stream may hold at its
+// receiver when the configuration names no window, on every transport. The
+// edge's memory budget for clients that do not read counts in it too.
+const DefaultStreamWindow = 4 << 20
+
 // Sentinel errors shared by all transports. Implementations wrap their own
 // errors so that errors.Is works against these.
 var (

@@ -148,7 +148,15 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	go func() {
 		err := sendRequest(st, req)
 		if err != nil {
-			_ = st.SetReadDeadline(time.Now()) // nothing is coming: wake the reader
+			// A relay that refused the request (body over its limit) may have
+			// closed the stream while its answer is still on the way: give the
+			// answer a moment before waking the reader, or a refusal would
+			// look like a broken stream and be resent.
+			wake := time.Now().Add(sendFailGrace)
+			if errors.Is(err, proto.ErrFrameTooLarge) {
+				wake = time.Now() // nothing left this edge: no answer is coming
+			}
+			_ = st.SetReadDeadline(wake)
 		}
 		sent <- err
 	}()
@@ -198,6 +206,10 @@ func (f *Forwarder) openStream(ctx context.Context) (tunnel.Stream, error) {
 		sawDrain = now
 	}
 }
+
+// sendFailGrace is how long the reader still waits for the relay's answer
+// after the request could not be sent whole.
+const sendFailGrace = 2 * time.Second
 
 // restartWait bounds how long a request waits for a session while a relay
 // restarts.

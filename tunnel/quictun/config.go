@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
+	"github.com/strait/strait/tunnel"
 )
 
 // ALPN is the protocol the QUIC tunnel negotiates.
@@ -65,7 +66,7 @@ func (c Config) withDefaults() Config {
 		c.HeartbeatTimeout = 10 * time.Second
 	}
 	if c.StreamWindow == 0 {
-		c.StreamWindow = 4 << 20
+		c.StreamWindow = tunnel.DefaultStreamWindow
 	}
 	if c.SessionWindow == 0 {
 		c.SessionWindow = 4 * c.StreamWindow

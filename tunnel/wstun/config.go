@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
+
+	"github.com/strait/strait/tunnel"
 )
 
 // Path is the HTTP path of the tunnel endpoint on the relay.
@@ -68,7 +70,7 @@ func (c Config) withDefaults() Config {
 		c.HeartbeatTimeout = 10 * time.Second
 	}
 	if c.StreamWindow == 0 {
-		c.StreamWindow = 4 << 20
+		c.StreamWindow = tunnel.DefaultStreamWindow
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
