@@ -1,0 +1,184 @@
+// Package detect finds personal data in text: Chinese resident ID numbers,
+// bank card numbers, mainland mobile numbers, e-mail addresses, IPv4 and
+// IPv6 addresses, Chinese passport numbers, and operator-defined RE2
+// patterns.
+//
+// The built-in detectors are hand-written scanners, not regular
+// expressions: each candidate is a maximal token with word boundaries on
+// both sides, and it must pass the format's own check (ID check digit and
+// birth date, Luhn and issuer prefix, assigned mobile prefixes), so order
+// numbers, timestamps and numbers inside identifiers are not taken. They
+// run in one pass each, without allocating unless they find something.
+package detect
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+)
+
+// Match is one find: Text[Start:End] is the value.
+type Match struct {
+	Start, End int
+	// Category is the detector's name (cn_mobile, ..., or a custom name).
+	Category string
+}
+
+// The built-in detector names, as they appear in the config.
+const (
+	CNIDCard   = "cn_id_card"
+	BankCard   = "bank_card"
+	CNMobile   = "cn_mobile"
+	Email      = "email"
+	IPv4       = "ipv4"
+	IPv6       = "ipv6"
+	PassportCN = "passport_cn"
+)
+
+// Builtin lists the built-in detectors.
+var Builtin = []string{CNIDCard, BankCard, CNMobile, Email, IPv4, IPv6, PassportCN}
+
+// Custom is an operator-defined detector.
+type Custom struct {
+	Name    string
+	Pattern string // RE2 syntax
+}
+
+// Set is a compiled set of detectors. It is safe for concurrent use.
+type Set struct {
+	digits   bool // any detector that works on digit runs
+	id, card bool
+	mobile   bool
+	email    bool
+	ipv4     bool
+	ipv6     bool
+	passport bool
+	custom   []compiled
+}
+
+type compiled struct {
+	name string
+	re   *regexp.Regexp
+}
+
+// New compiles the named built-ins and the custom patterns (each once).
+// An unknown name, a custom name that shadows a built-in or repeats, or a
+// pattern that does not compile is an error naming it.
+func New(names []string, custom []Custom) (*Set, error) {
+	s := &Set{}
+	for _, n := range names {
+		switch n {
+		case CNIDCard:
+			s.id = true
+		case BankCard:
+			s.card = true
+		case CNMobile:
+			s.mobile = true
+		case Email:
+			s.email = true
+		case IPv4:
+			s.ipv4 = true
+		case IPv6:
+			s.ipv6 = true
+		case PassportCN:
+			s.passport = true
+		default:
+			return nil, fmt.Errorf("unknown detector %q (want one of %v)", n, Builtin)
+		}
+	}
+	s.digits = s.id || s.card || s.mobile
+	seen := map[string]bool{}
+	for _, c := range custom {
+		if c.Name == "" || slices.Contains(Builtin, c.Name) || seen[c.Name] {
+			return nil, fmt.Errorf("custom detector %q: name must be set, unique and not a built-in's", c.Name)
+		}
+		seen[c.Name] = true
+		re, err := regexp.Compile(c.Pattern)
+		if err != nil {
+			return nil, fmt.Errorf("custom detector %q: %w", c.Name, err)
+		}
+		if re.MatchString("") {
+			return nil, fmt.Errorf("custom detector %q: pattern %q matches the empty string", c.Name, c.Pattern)
+		}
+		s.custom = append(s.custom, compiled{c.Name, re})
+	}
+	return s, nil
+}
+
+// Empty reports whether the set detects nothing.
+func (s *Set) Empty() bool {
+	return s == nil || !s.digits && !s.email && !s.ipv4 && !s.ipv6 && !s.passport && len(s.custom) == 0
+}
+
+// Find appends the finds in text to dst, sorted by start, without
+// overlaps (the earlier and then the longer find wins).
+func (s *Set) Find(dst []Match, text string) []Match {
+	if s.Empty() {
+		return dst
+	}
+	base := len(dst)
+	if s.digits {
+		dst = s.findDigits(dst, text)
+	}
+	if s.email {
+		dst = findEmails(dst, text)
+	}
+	if s.ipv4 {
+		dst = findIPv4(dst, text)
+	}
+	if s.ipv6 {
+		dst = findIPv6(dst, text)
+	}
+	if s.passport {
+		dst = findPassports(dst, text)
+	}
+	for _, c := range s.custom {
+		for _, loc := range c.re.FindAllStringIndex(text, -1) {
+			dst = append(dst, Match{Start: loc[0], End: loc[1], Category: c.name})
+		}
+	}
+	return resolve(dst, base)
+}
+
+// resolve sorts dst[base:] and drops finds that overlap an earlier one.
+func resolve(dst []Match, base int) []Match {
+	ms := dst[base:]
+	if len(ms) < 2 {
+		return dst
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		if ms[i].Start != ms[j].Start {
+			return ms[i].Start < ms[j].Start
+		}
+		return ms[i].End > ms[j].End
+	})
+	out := ms[:1]
+	for _, m := range ms[1:] {
+		if m.Start >= out[len(out)-1].End {
+			out = append(out, m)
+		}
+	}
+	return dst[:base+len(out)]
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+func isAlpha(b byte) bool { return b|0x20 >= 'a' && b|0x20 <= 'z' }
+
+// isWord is an ASCII identifier byte: a find must not touch one, so
+// numbers inside identifiers (ORD13812345678, id_110101...) are left.
+func isWord(b byte) bool { return isDigit(b) || isAlpha(b) || b == '_' }
+
+// boundaryBefore reports whether a token may start at i.
+func boundaryBefore(text string, i int) bool { return i == 0 || !isWord(text[i-1]) }
+
+// boundaryAfter reports whether a token may end at j.
+func boundaryAfter(text string, j int) bool { return j == len(text) || !isWord(text[j]) }
+
+// decimalNeighbour reports whether the digit run text[i:j] is part of a
+// larger dotted number (3.14159..., 1.2.3.4, 12345.67).
+func decimalNeighbour(text string, i, j int) bool {
+	return i >= 2 && text[i-1] == '.' && isDigit(text[i-2]) ||
+		j+1 < len(text) && text[j] == '.' && isDigit(text[j+1])
+}
