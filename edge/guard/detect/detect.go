@@ -138,11 +138,12 @@ func (s *Set) Find(dst []Match, text string) []Match {
 			dst = append(dst, Match{Start: loc[0], End: loc[1], Category: c.name})
 		}
 	}
-	return resolve(dst, base)
+	return Resolve(dst, base)
 }
 
-// resolve sorts dst[base:] and drops finds that overlap an earlier one.
-func resolve(dst []Match, base int) []Match {
+// Resolve sorts dst[base:] by start and drops finds that overlap an
+// earlier one (at the same start, the longer wins).
+func Resolve(dst []Match, base int) []Match {
 	ms := dst[base:]
 	if len(ms) < 2 {
 		return dst

@@ -1,0 +1,107 @@
+package words
+
+import "sort"
+
+// builder grows the trie with map edges, then compile lays it out flat.
+type builder struct {
+	sym   map[rune]int32
+	edges []map[int32]int32
+	out   []int32
+	depth []int32
+}
+
+func newBuilder() *builder {
+	return &builder{sym: map[rune]int32{}, edges: []map[int32]int32{{}}, out: []int32{-1}, depth: []int32{0}}
+}
+
+func (b *builder) insert(text string, term int32) {
+	node := int32(0)
+	for _, r := range text {
+		f, ok := Fold(r)
+		if !ok {
+			continue
+		}
+		s, ok := b.sym[f]
+		if !ok {
+			s = int32(len(b.sym) + 1)
+			b.sym[f] = s
+		}
+		nx, ok := b.edges[node][s]
+		if !ok {
+			nx = int32(len(b.edges))
+			b.edges = append(b.edges, map[int32]int32{})
+			b.out = append(b.out, -1)
+			b.depth = append(b.depth, b.depth[node]+1)
+			b.edges[node][s] = nx
+		}
+		node = nx
+	}
+	if node != 0 && b.out[node] < 0 {
+		b.out[node] = term
+	}
+}
+
+func (b *builder) compile() *Matcher {
+	n := len(b.edges)
+	m := &Matcher{symLow: make([]int32, 0x10000), symHigh: map[rune]int32{}, root: make([]int32, len(b.sym)+1),
+		first: make([]int32, n+1), fail: make([]int32, n), out: b.out, outLink: make([]int32, n), depth: b.depth}
+	for r := range rune(0x10000) {
+		if f, ok := Fold(r); !ok {
+			m.symLow[r] = skip
+		} else {
+			m.symLow[r] = b.sym[f]
+		}
+	}
+	for r, s := range b.sym {
+		if r >= 0x10000 {
+			m.symHigh[r] = s
+		}
+	}
+	maxDepth := int32(1)
+	for node, e := range b.edges {
+		m.first[node] = int32(len(m.syms))
+		keys := make([]int32, 0, len(e))
+		for s := range e {
+			keys = append(keys, s)
+		}
+		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+		for _, s := range keys {
+			m.syms = append(m.syms, s)
+			m.next = append(m.next, e[s])
+		}
+		maxDepth = max(maxDepth, b.depth[node])
+	}
+	m.first[n] = int32(len(m.syms))
+	for m.ring = 1; m.ring < int(maxDepth); m.ring <<= 1 {
+	}
+	for s, nx := range b.edges[0] {
+		m.root[s] = nx
+	}
+	m.links(b)
+	return m
+}
+
+// links computes failure and output links breadth first.
+func (m *Matcher) links(b *builder) {
+	m.outLink[0] = -1
+	queue := make([]int32, 0, len(b.edges))
+	for _, nx := range b.edges[0] {
+		m.fail[nx] = 0
+		m.outLink[nx] = -1
+		queue = append(queue, nx)
+	}
+	for len(queue) > 0 {
+		node := queue[0]
+		queue = queue[1:]
+		for s, nx := range b.edges[node] {
+			f := m.step(m.fail[node], s)
+			m.fail[nx] = f
+			if m.out[f] >= 0 {
+				m.outLink[nx] = f
+			} else {
+				m.outLink[nx] = m.outLink[f]
+			}
+			queue = append(queue, nx)
+		}
+	}
+}
