@@ -98,7 +98,7 @@ type Matcher struct {
 	// it. One table look-up per rune keeps the scan at a few ns a rune.
 	symLow  []int32
 	symHigh map[rune]int32 // by folded rune
-	root    []int32 // root's transitions, dense over symbols
+	root    []int32        // root's transitions, dense over symbols
 	// Nodes: edges of node n are syms/next[first[n]:first[n+1]], sorted by
 	// symbol.
 	first, syms, next []int32
