@@ -21,8 +21,12 @@ import (
 // Match is one find: Text[Start:End] is the value.
 type Match struct {
 	Start, End int
-	// Category is the detector's name (cn_mobile, ..., or a custom name).
+	// Category is the detector's name (cn_mobile, ..., or a custom name),
+	// or a word list category.
 	Category string
+	// Word marks a find of a word list (package words) rather than of a
+	// detector.
+	Word bool
 }
 
 // The built-in detector names, as they appear in the config.
@@ -55,6 +59,19 @@ type Set struct {
 	ipv6     bool
 	passport bool
 	custom   []compiled
+	names    []string
+}
+
+// Names lists the detectors of the set, built-in and custom.
+func (s *Set) Names() []string {
+	if s == nil {
+		return nil
+	}
+	out := slices.Clone(s.names)
+	for _, c := range s.custom {
+		out = append(out, c.name)
+	}
+	return out
 }
 
 type compiled struct {
@@ -88,6 +105,7 @@ func New(names []string, custom []Custom) (*Set, error) {
 		}
 	}
 	s.digits = s.id || s.card || s.mobile
+	s.names = slices.Clone(names)
 	seen := map[string]bool{}
 	for _, c := range custom {
 		if c.Name == "" || slices.Contains(Builtin, c.Name) || seen[c.Name] {
@@ -182,4 +200,8 @@ func boundaryAfter(text string, j int) bool { return j == len(text) || !isWord(t
 func decimalNeighbour(text string, i, j int) bool {
 	return i >= 2 && text[i-1] == '.' && isDigit(text[i-2]) ||
 		j+1 < len(text) && text[j] == '.' && isDigit(text[j+1])
+}
+
+func mk(start, end int, category string) Match {
+	return Match{Start: start, End: end, Category: category}
 }

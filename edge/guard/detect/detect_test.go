@@ -148,7 +148,7 @@ func TestCustom(t *testing.T) {
 	}
 	text := "EMP-123456 called 13812345678"
 	got := set.Find(nil, text)
-	want := []Match{{0, 10, "employee_id"}, {18, 29, CNMobile}}
+	want := []Match{mk(0, 10, "employee_id"), mk(18, 29, CNMobile)}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("Find = %v; want %v", got, want)
 	}

@@ -35,20 +35,20 @@ func (s *Set) digitToken(text string, i, j int) (Match, bool) {
 	n := j - i
 	run := text[i:j]
 	if s.id && n == 17 && j < len(text) && text[j]|0x20 == 'x' && boundaryAfter(text, j+1) && validID(run+"X") {
-		return Match{i, j + 1, CNIDCard}, true
+		return mk(i, j + 1, CNIDCard), true
 	}
 	if !boundaryAfter(text, j) || decimalNeighbour(text, i, j) {
 		return Match{}, false
 	}
 	switch {
 	case s.id && n == 18 && validID(run):
-		return Match{i, j, CNIDCard}, true
+		return mk(i, j, CNIDCard), true
 	case s.mobile && n == 11 && validMobile(run):
-		return Match{i, j, CNMobile}, true
+		return mk(i, j, CNMobile), true
 	case s.mobile && n == 13 && i > 0 && text[i-1] == '+' && run[:2] == "86" && validMobile(run[2:]):
-		return Match{i + 2, j, CNMobile}, true // +8613812345678: the number without the country code
+		return mk(i + 2, j, CNMobile), true // +8613812345678: the number without the country code
 	case s.card && n >= 16 && n <= 19 && validCard(run):
-		return Match{i, j, BankCard}, true
+		return mk(i, j, BankCard), true
 	}
 	return Match{}, false
 }
@@ -83,15 +83,15 @@ func (s *Set) grouped(text string, i, j int) (Match, bool) {
 	switch {
 	case s.id && groups == 3 && lens[0] == 6 && lens[1] == 8 && lens[2] == 3 && end < len(text) && text[end]|0x20 == 'x' &&
 		boundaryAfter(text, end+1) && validID(d+"X"):
-		return Match{i, end + 1, CNIDCard}, true
+		return mk(i, end + 1, CNIDCard), true
 	case !boundaryAfter(text, end) || decimalNeighbour(text, i, end):
 		return Match{}, false
 	case s.mobile && groups == 3 && lens[0] == 3 && lens[1] == 4 && lens[2] == 4 && validMobile(d):
-		return Match{i, end, CNMobile}, true
+		return mk(i, end, CNMobile), true
 	case s.id && groups == 3 && lens[0] == 6 && lens[1] == 8 && lens[2] == 4 && validID(d):
-		return Match{i, end, CNIDCard}, true
+		return mk(i, end, CNIDCard), true
 	case s.card && groups >= 4 && lens[0] == 4 && digits >= 16 && digits <= 19 && fours(lens[:groups-1]) && validCard(d):
-		return Match{i, end, BankCard}, true
+		return mk(i, end, BankCard), true
 	}
 	return Match{}, false
 }

@@ -35,7 +35,7 @@ func findEmails(dst []Match, text string) []Match {
 		if !boundaryAfter(text, j) || !validDomain(text[at+1:j]) {
 			continue
 		}
-		dst = append(dst, Match{i, j, Email})
+		dst = append(dst, mk(i, j, Email))
 		from = j
 	}
 }
@@ -101,7 +101,7 @@ func findIPv4(dst []Match, text string) []Match {
 			j = k
 		}
 		if ok && boundaryAfter(text, j) && !(j+1 < len(text) && text[j] == '.' && isDigit(text[j+1])) {
-			dst = append(dst, Match{i, j, IPv4})
+			dst = append(dst, mk(i, j, IPv4))
 		}
 		for i < len(text)-1 && isDigit(text[i+1]) {
 			i++ // the next candidate starts after this digit run
@@ -144,7 +144,7 @@ func findIPv6(dst []Match, text string) []Match {
 			j--
 		}
 		if colons >= 2 && boundaryAfter(text, j) && plausibleIPv6(text[i:j]) {
-			dst = append(dst, Match{i, j, IPv6})
+			dst = append(dst, mk(i, j, IPv6))
 		}
 		i = j
 	}
@@ -178,7 +178,7 @@ func findPassports(dst []Match, text string) []Match {
 		second := text[i+1]
 		ok := isDigit(second) || c == 'E' && second >= 'A' && second <= 'Z' && second != 'I' && second != 'O'
 		if ok && allDigits(text[i+2:i+9]) {
-			dst = append(dst, Match{i, i + 9, PassportCN})
+			dst = append(dst, mk(i, i + 9, PassportCN))
 			i += 8
 		}
 	}

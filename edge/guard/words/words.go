@@ -200,7 +200,7 @@ func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
 		for s := state; s >= 0; s = m.outLink[s] {
 			if t := m.out[s]; t >= 0 {
 				d := int(m.depth[s])
-				dst = append(dst, detect.Match{Start: starts[(n-d)&mask], End: i, Category: m.terms[t].Category})
+				dst = append(dst, detect.Match{Start: starts[(n-d)&mask], End: i, Category: m.terms[t].Category, Word: true})
 			}
 		}
 	}
@@ -209,6 +209,9 @@ func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
 
 // Categories lists the categories of the terms, sorted, each once.
 func (m *Matcher) Categories() []string {
+	if m == nil {
+		return nil
+	}
 	seen := map[string]bool{}
 	var out []string
 	for _, t := range m.terms {

@@ -40,7 +40,7 @@ func TestFindNormalised(t *testing.T) {
 func TestOverlapsKeepEarlierLonger(t *testing.T) {
 	m := New([]Term{{"abc", "a"}, {"bcd", "b"}, {"abcde", "c"}, {"de", "d"}})
 	got := m.Find(nil, "abcdef")
-	if len(got) != 1 || got[0] != (detect.Match{Start: 0, End: 5, Category: "c"}) {
+	if len(got) != 1 || got[0] != (detect.Match{Start: 0, End: 5, Category: "c", Word: true}) {
 		t.Fatalf("got %v", got)
 	}
 }
@@ -92,7 +92,7 @@ func naive(terms []Term, text string) []detect.Match {
 					continue next
 				}
 			}
-			out = append(out, detect.Match{Start: norm[i].start, End: norm[i+len(want)-1].end, Category: t.Category})
+			out = append(out, detect.Match{Start: norm[i].start, End: norm[i+len(want)-1].end, Category: t.Category, Word: true})
 		}
 	}
 	return detect.Resolve(out, 0)

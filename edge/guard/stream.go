@@ -1,0 +1,269 @@
+package guard
+
+import (
+	"bytes"
+	"slices"
+)
+
+// Stream restores a streamed (SSE) answer event by event. Each string of
+// an event's JSON continues the string at the same place (its channel:
+// path plus choice, tool-call or content-block index) in earlier events;
+// where a piece ends with what may be the start of a placeholder, that
+// tail is held back, never longer than a placeholder, and goes out with
+// the next piece of the same channel. Events are never delayed: one whose
+// text is held back goes out at once with the rest of its text.
+type Stream struct {
+	a       *Answer
+	buf     []byte             // an incomplete event
+	pending map[string]*held   // per channel
+	order   []string           // channels with a tail held, in arrival order
+	seen    map[string]bool    // channels in the current event
+}
+
+// held is a channel's held-back tail and the last event that carried the
+// channel, to send the tail in when no further piece comes.
+type held struct {
+	tail       string
+	event      []byte // the event, data lines replaced by one
+	data       []byte // its JSON
+	start, end int    // the string's span in data
+}
+
+// NewStream starts restoring one streamed answer.
+func (a *Answer) NewStream() *Stream {
+	return &Stream{a: a, pending: map[string]*held{}, seen: map[string]bool{}}
+}
+
+// Feed takes the next bytes from upstream and returns what may go to the
+// client now.
+func (s *Stream) Feed(p []byte) []byte {
+	s.buf = append(s.buf, p...)
+	var out []byte
+	for {
+		n := eventEnd(s.buf)
+		if n < 0 {
+			break
+		}
+		out = s.event(out, s.buf[:n])
+		s.buf = s.buf[n:]
+	}
+	if len(s.buf) == 0 {
+		s.buf = nil // let a large event's buffer go
+	}
+	return out
+}
+
+// Close returns the rest: an unterminated last event and held tails.
+func (s *Stream) Close() []byte {
+	out := s.flushHeld(nil)
+	if len(s.buf) > 0 {
+		out = s.event(out, s.buf)
+		out = s.flushHeld(out)
+		s.buf = nil
+	}
+	return out
+}
+
+// eventEnd is the length of the first complete event in b (through its
+// blank line), or -1.
+func eventEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' && b[i] != '\r' {
+			continue
+		}
+		j := i + 1
+		if b[i] == '\r' && j < len(b) && b[j] == '\n' {
+			j++
+		}
+		if j < len(b) && b[j] == '\n' {
+			return j + 1
+		}
+		if j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n' {
+			return j + 2
+		}
+		if j < len(b) && b[j] == '\r' {
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// eventData splits an event into its data (data lines joined by \n) and
+// the event with its data lines replaced by a single %DATA% marker line.
+func eventData(ev []byte) (data []byte, ok bool) {
+	rest := ev
+	n := 0
+	for len(rest) > 0 {
+		line := rest
+		if i := bytes.IndexAny(rest, "\r\n"); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if v, found := bytes.CutPrefix(line, []byte("data:")); found {
+			v = bytes.TrimPrefix(v, []byte(" "))
+			if n > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, v...)
+			n++
+		}
+	}
+	return data, n > 0
+}
+
+// withData rebuilds ev with data in place of its data lines.
+func withData(ev, data []byte) []byte {
+	var out []byte
+	rest, done := ev, false
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest
+		if i >= 0 {
+			line, rest = rest[:i+1], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		if bytes.HasPrefix(line, []byte("data:")) {
+			if !done {
+				out = append(append(append(out, "data: "...), data...), '\n')
+				done = true
+			}
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+// event processes one complete event.
+func (s *Stream) event(out, ev []byte) []byte {
+	data, ok := eventData(ev)
+	if !ok || isPing(ev, data) {
+		return append(out, ev...) // comments and pings do not end a piece of text
+	}
+	if len(data) == 0 || data[0] != '{' && data[0] != '[' || !s.a.mayHold(data) && len(s.pending) == 0 {
+		out = s.flushHeld(out)
+		return append(out, ev...)
+	}
+	final := bytes.Contains(data, []byte(`"finish_reason":"`)) || bytes.Contains(data, []byte(`"finishReason":"`))
+	clear(s.seen)
+	var edits []edit
+	type carry struct {
+		ch   string
+		span span
+		tail string
+	}
+	var carried []carry
+	err := walk(data, func(w *walker, sp span) error {
+		v, err := decodeString(data[sp.start:sp.end])
+		if err != nil {
+			return err
+		}
+		ch := w.channel()
+		s.seen[ch] = true
+		prefix := ""
+		if h := s.pending[ch]; h != nil {
+			prefix = h.tail
+		}
+		if prefix == "" && !s.a.mayHold(data[sp.start:sp.end]) {
+			return nil
+		}
+		t := s.a.text(prefix + v)
+		cut := len(t)
+		if !final {
+			cut = pendingFrom(t)
+		}
+		if t[:cut] != v {
+			edits = append(edits, edit{sp, t[:cut]})
+		}
+		carried = append(carried, carry{ch, sp, t[cut:]})
+		return nil
+	})
+	if err != nil {
+		out = s.flushHeld(out)
+		return append(out, ev...)
+	}
+	// Tails of channels this event does not continue go out first, in
+	// the event that last carried them.
+	for _, ch := range s.order {
+		if !s.seen[ch] {
+			out = s.flushOne(out, ch)
+		}
+	}
+	newData := apply(data, edits)
+	evOut := ev
+	if len(edits) > 0 {
+		evOut = withData(ev, newData)
+	}
+	for _, c := range carried {
+		delete(s.pending, c.ch)
+		if c.tail == "" {
+			continue
+		}
+		s.pending[c.ch] = &held{tail: c.tail, event: evOut, data: data, start: c.span.start, end: c.span.end}
+	}
+	order := s.order[:0]
+	for _, ch := range s.order {
+		if s.pending[ch] != nil && s.seen[ch] {
+			order = append(order, ch)
+		}
+	}
+	for _, c := range carried {
+		if c.tail != "" && !slices.Contains(order, c.ch) {
+			order = append(order, c.ch)
+		}
+	}
+	s.order = order
+	return append(out, evOut...)
+}
+
+// isPing: Anthropic's keep-alive event, which says nothing about text.
+func isPing(ev, data []byte) bool {
+	return bytes.HasPrefix(ev, []byte("event: ping")) || len(data) < 40 && bytes.Contains(data, []byte(`"ping"`))
+}
+
+// flushHeld sends every held tail.
+func (s *Stream) flushHeld(out []byte) []byte {
+	for _, ch := range s.order {
+		out = s.flushOne(out, ch)
+	}
+	s.order = s.order[:0]
+	return out
+}
+
+// flushOne sends a channel's tail as a copy of the last event that
+// carried the channel, with the tail as the channel's text.
+func (s *Stream) flushOne(out []byte, ch string) []byte {
+	h := s.pending[ch]
+	if h == nil {
+		return out
+	}
+	delete(s.pending, ch)
+	data := apply(h.data, []edit{{span{h.start, h.end}, h.tail}})
+	// Other strings of that event went out already: blank them.
+	data = blankOthers(data, h.start)
+	return append(out, withData(h.event, data)...)
+}
+
+// blankOthers empties, in a copied event, the text strings other than the
+// one at start, so that nothing is sent twice. Only strings of the text
+// kinds are emptied; ids, types and names stay.
+func blankOthers(data []byte, keep int) []byte {
+	var edits []edit
+	_ = walk(data, func(w *walker, sp span) error {
+		if sp.start != keep && len(w.path) > 0 && textKey(w.path[len(w.path)-1]) && sp.end-sp.start > 2 {
+			edits = append(edits, edit{sp, ""})
+		}
+		return nil
+	})
+	return apply(data, edits)
+}
+
+func textKey(k string) bool {
+	switch k {
+	case "text", "content", "partial_json", "arguments", "refusal", "delta", "thinking":
+		return true
+	}
+	return false
+}

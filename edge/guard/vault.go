@@ -1,0 +1,138 @@
+package guard
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/strait/strait/edge/guard/detect"
+)
+
+// Placeholders look like ⟦PHONE_1⟧: brackets that do not occur in ordinary
+// text, a label in capitals and a number, which models copy through
+// unchanged.
+const (
+	open  = "⟦"
+	close = "⟧"
+	// maxPlaceholder bounds a placeholder's length in bytes: labels are cut
+	// to maxLabel and numbers stay below a million per request.
+	maxLabel       = 24
+	maxPlaceholder = len(open) + maxLabel + 1 + 7 + len(close)
+)
+
+// labels are the placeholder labels of the built-in detectors; custom
+// detectors and word categories use their name in capitals.
+var labels = map[string]string{
+	detect.CNMobile: "PHONE", detect.CNIDCard: "ID", detect.BankCard: "CARD", detect.Email: "EMAIL",
+	detect.IPv4: "IP", detect.IPv6: "IP", detect.PassportCN: "PASSPORT",
+}
+
+// label is the placeholder label of a category: [A-Z0-9_], at most
+// maxLabel long.
+func label(category string) string {
+	if l, ok := labels[category]; ok {
+		return l
+	}
+	var b strings.Builder
+	for _, r := range strings.ToUpper(category) {
+		if b.Len() >= maxLabel {
+			break
+		}
+		if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "VALUE"
+	}
+	return b.String()
+}
+
+// Vault holds one request's masked values: each distinct value gets one
+// placeholder, the same one wherever it occurs in the request. It lives in
+// the edge's memory for the request and nowhere else.
+type Vault struct {
+	byValue map[string]string // category+"\x00"+value → placeholder
+	byToken map[string]string // placeholder → value
+	counter map[string]int    // per label
+}
+
+// Len is the number of masked values.
+func (v *Vault) Len() int {
+	if v == nil {
+		return 0
+	}
+	return len(v.byToken)
+}
+
+// mask returns the placeholder for value.
+func (v *Vault) mask(category, value string) string {
+	if v.byValue == nil {
+		v.byValue, v.byToken, v.counter = map[string]string{}, map[string]string{}, map[string]int{}
+	}
+	key := category + "\x00" + value
+	if p, ok := v.byValue[key]; ok {
+		return p
+	}
+	l := label(category)
+	v.counter[l]++
+	p := open + l + "_" + strconv.Itoa(v.counter[l]) + close
+	v.byValue[key], v.byToken[p] = p, value
+	return p
+}
+
+// redacted is what an irreversibly removed value becomes.
+func redacted(category string) string { return open + "REDACTED_" + label(category) + close }
+
+// Restore replaces every placeholder of v in s by its value.
+func (v *Vault) Restore(s string) string {
+	if v.Len() == 0 || !strings.Contains(s, open) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, open)
+		if i < 0 {
+			break
+		}
+		j := strings.Index(s[i:], close)
+		if j < 0 {
+			break
+		}
+		tok := s[i : i+j+len(close)]
+		b.WriteString(s[:i])
+		if val, ok := v.byToken[tok]; ok {
+			b.WriteString(val)
+			s = s[i+len(tok):]
+			continue
+		}
+		b.WriteString(s[i : i+len(open)]) // not ours: keep it, look further
+		s = s[i+len(open):]
+	}
+	b.WriteString(s)
+	return b.String()
+}
+
+// pendingFrom is where a placeholder may begin at the end of s and is not
+// complete yet: s[pendingFrom:] must be held back until the next piece.
+// It returns len(s) when nothing needs holding.
+func pendingFrom(s string) int {
+	from := max(0, len(s)-maxPlaceholder+1)
+	if i := strings.LastIndex(s[from:], open); i >= 0 && placeholderPrefix(s[from+i:]) {
+		return from + i
+	}
+	return len(s)
+}
+
+// placeholderPrefix: p starts with the bracket and is a proper prefix of
+// a placeholder (capitals, digits, underscore, no closing bracket yet).
+func placeholderPrefix(p string) bool {
+	for k := len(open); k < len(p); k++ {
+		c := p[k]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return len(p) < maxPlaceholder
+}
