@@ -18,7 +18,7 @@ type Answer struct {
 	OutputCounts map[string]int
 	// Cut is set once output_words: cut found a word; the rest of the
 	// answer must not reach the client.
-	Cut bool
+	Cut   bool
 	finds []detect.Match
 }
 

@@ -14,10 +14,10 @@ import (
 // text is held back goes out at once with the rest of its text.
 type Stream struct {
 	a       *Answer
-	buf     []byte             // an incomplete event
-	pending map[string]*held   // per channel
-	order   []string           // channels with a tail held, in arrival order
-	seen    map[string]bool    // channels in the current event
+	buf     []byte           // an incomplete event
+	pending map[string]*held // per channel
+	order   []string         // channels with a tail held, in arrival order
+	seen    map[string]bool  // channels in the current event
 }
 
 // held is a channel's held-back tail and the last event that carried the

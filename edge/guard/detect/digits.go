@@ -35,7 +35,7 @@ func (s *Set) digitToken(text string, i, j int) (Match, bool) {
 	n := j - i
 	run := text[i:j]
 	if s.id && n == 17 && j < len(text) && text[j]|0x20 == 'x' && boundaryAfter(text, j+1) && validID(run+"X") {
-		return mk(i, j + 1, CNIDCard), true
+		return mk(i, j+1, CNIDCard), true
 	}
 	if !boundaryAfter(text, j) || decimalNeighbour(text, i, j) {
 		return Match{}, false
@@ -46,7 +46,7 @@ func (s *Set) digitToken(text string, i, j int) (Match, bool) {
 	case s.mobile && n == 11 && validMobile(run):
 		return mk(i, j, CNMobile), true
 	case s.mobile && n == 13 && i > 0 && text[i-1] == '+' && run[:2] == "86" && validMobile(run[2:]):
-		return mk(i + 2, j, CNMobile), true // +8613812345678: the number without the country code
+		return mk(i+2, j, CNMobile), true // +8613812345678: the number without the country code
 	case s.card && n >= 16 && n <= 19 && validCard(run):
 		return mk(i, j, BankCard), true
 	}
@@ -83,7 +83,7 @@ func (s *Set) grouped(text string, i, j int) (Match, bool) {
 	switch {
 	case s.id && groups == 3 && lens[0] == 6 && lens[1] == 8 && lens[2] == 3 && end < len(text) && text[end]|0x20 == 'x' &&
 		boundaryAfter(text, end+1) && validID(d+"X"):
-		return mk(i, end + 1, CNIDCard), true
+		return mk(i, end+1, CNIDCard), true
 	case !boundaryAfter(text, end) || decimalNeighbour(text, i, end):
 		return Match{}, false
 	case s.mobile && groups == 3 && lens[0] == 3 && lens[1] == 4 && lens[2] == 4 && validMobile(d):

@@ -178,7 +178,7 @@ func findPassports(dst []Match, text string) []Match {
 		second := text[i+1]
 		ok := isDigit(second) || c == 'E' && second >= 'A' && second <= 'Z' && second != 'I' && second != 'O'
 		if ok && allDigits(text[i+2:i+9]) {
-			dst = append(dst, mk(i, i + 9, PassportCN))
+			dst = append(dst, mk(i, i+9, PassportCN))
 			i += 8
 		}
 	}
