@@ -27,6 +27,7 @@ import (
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/forward"
+	"github.com/strait/strait/edge/guard"
 	"github.com/strait/strait/edge/ingress"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/ratelimit"
@@ -52,6 +53,12 @@ type Config struct {
 	Audit *audit.Log
 	// Relays are the tunnel dialers, one per relay. Required.
 	Relays []tunnel.Dialer
+	// DomesticRelays are the relay group marked domestic: relays inside
+	// the country, where the border guard sends requests it keeps at home
+	// (keep_home). They get their own pool of the same kind.
+	DomesticRelays []tunnel.Dialer
+	// Guard is the border guard; nil means none. SetGuard replaces it.
+	Guard *guard.Set
 	// SessionsPerRelay is the number of tunnel sessions per relay; zero means 2.
 	SessionsPerRelay int
 	// ReconnectMin and ReconnectMax bound reconnect backoff; zero means
@@ -101,11 +108,14 @@ type Edge struct {
 	log      *zap.Logger
 	pool     *pool.Pool
 	fwd      *forward.Forwarder
+	home     *pool.Pool         // the domestic relay group; nil without one
+	homeFwd  *forward.Forwarder // through home
 	gatherer prometheus.Gatherer
 	metrics  *edgeMetrics
 	labels   *modelLabels
 
 	keys    atomic.Pointer[auth.Keys]
+	guard   atomic.Pointer[guard.Set]
 	policy  Policy
 	limits  *ratelimit.Limiter // per client key name
 	ipLimit *ratelimit.Limiter // per source IP, for requests without a valid key
@@ -128,20 +138,31 @@ func New(cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Edge{cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
+	home, err := newHomePool(pc, cfg.DomesticRelays)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	e := &Edge{home: home, cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
 	e.fwd.SetClientBufferBudget(cfg.ClientBufferBudget, cfg.StreamWindow)
+	if home != nil {
+		e.homeFwd = forward.New(viaOpener{home}, cfg.SessionWait, cfg.Logger)
+		e.homeFwd.ClientWriteTimeout = cfg.ClientWriteTimeout
+		e.homeFwd.SetClientBufferBudget(cfg.ClientBufferBudget, cfg.StreamWindow)
+	}
 	e.keys.Store(cfg.Keys)
+	e.guard.Store(cfg.Guard)
 	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
 	e.ledger = quota.NewLedger(e.policy.Now)
 	if err := e.loadUsage(nil); err != nil {
-		p.Close()
+		e.Close()
 		return nil, err
 	}
 	if err := e.registerMetrics(cfg.Metrics); err != nil {
-		p.Close()
+		e.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
 	return e, nil
@@ -226,7 +247,13 @@ func (e *Edge) Ready(context.Context) error {
 }
 
 // Close closes the tunnel sessions. Call it after Serve has returned.
-func (e *Edge) Close() error { return e.pool.Close() }
+func (e *Edge) Close() error {
+	err := e.pool.Close()
+	if e.home != nil {
+		err = errors.Join(err, e.home.Close())
+	}
+	return err
+}
 
 // Serve serves HTTPS on ln until ctx ends, then stops accepting and lets
 // in-flight requests finish for up to DrainTimeout.
@@ -304,6 +331,7 @@ type call struct {
 	reason    string // why the edge refused it, for metrics and logs
 	detail    string
 	res       forward.Result
+	guard     guardRecord // what the border guard found and did
 }
 
 func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -342,6 +370,12 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.refuse(rej)
 		return
 	}
+	g, rej := e.check(c)
+	if rej != nil {
+		c.refuse(rej)
+		return
+	}
+	body = c.body // as the guard left it
 	if rej := e.admit(c); rej != nil {
 		c.refuse(rej)
 		return
@@ -349,8 +383,13 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if route.Family == apierr.OpenAI && c.req.Stream && !c.req.IncludeUsage && strings.HasSuffix(route.Path, "/chat/completions") {
 		body, c.hideUsage = usage.ForceIncludeUsage(body)
 	}
+	fwd := e.fwd
+	if g.home {
+		fwd = e.homeFwd
+	}
+	g.answer(c)
 	c.forwarded, c.forwardAt = true, time.Now()
-	c.res = e.fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
+	c.res = fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
 		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model})
 }
 

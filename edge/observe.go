@@ -27,6 +27,10 @@ type edgeMetrics struct {
 	rejections *prometheus.CounterVec
 	bytes      *prometheus.CounterVec
 	resends    prometheus.Counter
+	// guardFinds and guardOutput count the border guard's finds in
+	// requests (per category and action) and in answers: counts only.
+	guardFinds  *prometheus.CounterVec
+	guardOutput *prometheus.CounterVec
 }
 
 var (
@@ -57,11 +61,15 @@ func newEdgeMetrics() *edgeMetrics {
 			Help: "Body bytes from clients (in) and to clients (out)."}, []string{"direction"}),
 		resends: prometheus.NewCounter(prometheus.CounterOpts{Name: "strait_tunnel_resends_total",
 			Help: "Requests re-sent on another tunnel session because theirs failed before the relay dispatched them."}),
+		guardFinds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strait_guard_finds_total",
+			Help: "Border guard finds in requests by category and the action taken (mask, redact, block, keep_home, flag); never values."}, []string{"category", "action"}),
+		guardOutput: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "strait_guard_output_words_total",
+			Help: "Sensitive words the border guard found in answers (output_words), by category."}, []string{"category"}),
 	}
 }
 
 func (m *edgeMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.ttfb, m.gap, m.duration, m.overhead, m.tokens, m.cost, m.rejections, m.bytes, m.resends}
+	return []prometheus.Collector{m.requests, m.ttfb, m.gap, m.duration, m.overhead, m.tokens, m.cost, m.rejections, m.bytes, m.resends, m.guardFinds, m.guardOutput}
 }
 
 // quotaCollector reports, at scrape time, the share of each quota that each
@@ -102,6 +110,7 @@ func (q quotaCollector) Collect(ch chan<- prometheus.Metric) {
 func (c *call) finish() {
 	e := c.e
 	c.tap.finish()
+	c.guard.close()
 	end := time.Now()
 	u, source := c.usage()
 	cost := e.policy.Prices.Cost(c.req.Model, u)
@@ -143,6 +152,12 @@ func (c *call) finish() {
 		m.bytes.WithLabelValues("out").Add(float64(c.tap.bytes))
 		if c.res.Attempts > 1 {
 			m.resends.Add(float64(c.res.Attempts - 1))
+		}
+		for _, n := range c.guard.counts {
+			m.guardFinds.WithLabelValues(n.Category, string(n.Action)).Add(float64(n.N))
+		}
+		for cat, n := range c.guard.outputCounts() {
+			m.guardOutput.WithLabelValues(cat).Add(float64(n))
 		}
 	}
 	c.log(status, ttfb, end.Sub(c.start), u, source)
@@ -194,6 +209,9 @@ func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source stri
 	if c.via.relay != "" {
 		fields = append(fields, zap.String("relay", c.via.relay), zap.String("session", c.via.session))
 	}
+	if len(c.guard.counts) > 0 {
+		fields = append(fields, c.guard.field(), zap.Bool("domestic", c.guard.home))
+	}
 	if c.timing != (proto.RelayTiming{}) {
 		fields = append(fields, zap.Duration("relay_time", c.timing.Relay), zap.Duration("upstream_first_byte", c.timing.Upstream))
 	}
@@ -213,7 +231,8 @@ func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, sour
 	ent := &audit.Entry{Time: c.start.UTC(), RequestID: c.id, ClientIP: sourceIP(c.r), Key: c.client.Name,
 		Family: string(c.route.Family), Method: apimodel.Truncate(c.r.Method), Path: apimodel.Truncate(c.r.URL.Path), Model: c.req.Model, Stream: c.req.Stream,
 		Status: status, Reason: c.reason, TTFBMs: ms(ttfb), DurationMs: ms(d), Usage: u, UsageSource: source, Cost: cost,
-		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes}
+		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes,
+		Guard: c.guard.counts, GuardOutput: c.guard.outputCounts(), Domestic: c.guard.home}
 	if c.e.audit.Bodies() {
 		ent.RequestBody, ent.ResponseBody = string(c.body), string(c.tap.body)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
+	"github.com/strait/strait/edge/guard"
 	"github.com/strait/strait/edge/usage"
 )
 
@@ -53,6 +54,13 @@ type Entry struct {
 	Session     string  `json:"session,omitempty"` // transport and local address of the tunnel session
 	BytesIn     int64   `json:"bytes_in"`
 	BytesOut    int64   `json:"bytes_out"`
+	// Guard counts the border guard's finds in the request per category
+	// and action, GuardOutput its word finds in the answer per category;
+	// never the values. Domestic: the request went to the domestic relay
+	// group (keep_home).
+	Guard       []guard.Count  `json:"guard,omitempty"`
+	GuardOutput map[string]int `json:"guard_output,omitempty"`
+	Domestic    bool           `json:"domestic,omitempty"`
 	// RequestBody and ResponseBody are set only with Config.Bodies.
 	RequestBody  string `json:"request_body,omitempty"`
 	ResponseBody string `json:"response_body,omitempty"`

@@ -47,7 +47,7 @@ func checkCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			if _, _, err := f.dialers(nil, nil, zap.NewNop()); err != nil {
+			if _, _, _, err := f.dialers(nil, nil, zap.NewNop()); err != nil {
 				return err
 			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -64,8 +64,16 @@ func checkCommand() *ucli.Command {
 func describe(w io.Writer, f *File, nkeys int) {
 	fmt.Fprintf(w, "config OK\nlisten: https://%s (certificate %s)\n", f.Listen, f.TLS.Cert)
 	for _, r := range f.Tunnel.Relays {
-		fmt.Fprintf(w, "relay:  %s (transport %s, QUIC at %s, server name %q, mutual TLS 1.3, CA %s)\n",
-			r.Address, r.transport(), r.quicAddress(), r.serverName(), f.Tunnel.CA)
+		group := ""
+		if r.Domestic {
+			group = ", domestic group"
+		}
+		fmt.Fprintf(w, "relay:  %s (transport %s, QUIC at %s, server name %q, mutual TLS 1.3, CA %s%s)\n",
+			r.Address, r.transport(), r.quicAddress(), r.serverName(), f.Tunnel.CA, group)
+	}
+	if f.Guard.Enabled() {
+		fmt.Fprintf(w, "guard:  detectors %v, %d custom patterns, words %q, actions %v, output_words %q\n",
+			f.Guard.Detectors, len(f.Guard.Custom), f.Guard.Words.File, f.Guard.Actions, f.Guard.OutputWords)
 	}
 	fmt.Fprintf(w, "client keys: %d (%d in the config)\n", nkeys, len(f.ClientKeys))
 	if f.DataDir != "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/guard"
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/usagedb"
@@ -64,6 +65,8 @@ type File struct {
 	Prices quota.Prices `yaml:"prices"`
 	// Audit configures the audit log; off without a path.
 	Audit AuditFile `yaml:"audit"`
+	// Guard is the border guard for every client key without its own.
+	Guard *guard.Config `yaml:"guard"`
 
 	path string // where Load read it from, for reloads
 }
@@ -204,6 +207,10 @@ type RelayFile struct {
 	// ServerName is the name the relay's certificate must carry; empty means
 	// the host part of Address.
 	ServerName string `yaml:"server_name"`
+	// Domestic marks a relay inside the country (in front of a domestic
+	// model): the border guard's keep_home requests go to these relays
+	// and only to them; other requests never do.
+	Domestic bool `yaml:"domestic"`
 }
 
 // ClientKey is one accepted client key; Key may be a ${ENV} reference.
@@ -219,6 +226,9 @@ type ClientKey struct {
 	// batches, fine_tuning, stored, assistants, media, all); see
 	// proto.EndpointClasses. Empty: inference only.
 	Endpoints []string `yaml:"endpoints"`
+	// Guard, when set, is this key's border guard instead of the global
+	// one.
+	Guard *guard.Config `yaml:"guard"`
 }
 
 // Load reads and validates a config file.
@@ -239,8 +249,8 @@ func (f *File) validate() error {
 	if f.TLS.Cert == "" || f.TLS.Key == "" {
 		errs = append(errs, errors.New("tls: cert and key are required"))
 	}
-	if len(f.Tunnel.Relays) == 0 {
-		errs = append(errs, errors.New("tunnel.relays: at least one relay is required"))
+	if !slices.ContainsFunc(f.Tunnel.Relays, func(r RelayFile) bool { return !r.Domestic }) {
+		errs = append(errs, errors.New("tunnel.relays: at least one relay (not domestic) is required"))
 	}
 	for i, r := range f.Tunnel.Relays {
 		if _, _, err := net.SplitHostPort(r.Address); err != nil {
@@ -282,7 +292,32 @@ func (f *File) validate() error {
 			errs = append(errs, fmt.Errorf("client_keys[%d] (%s): %w", i, k.Name, err))
 		}
 	}
+	if _, err := f.Guards(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// Guards compiles the border guard: the global policy and the keys' own.
+// A pattern that does not compile, an unknown detector or action, or a
+// word list that cannot be read is an error naming where it is.
+func (f *File) Guards() (*guard.Set, error) {
+	def, err := guard.Compile(f.Guard)
+	if err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	set := &guard.Set{Default: def, PerKey: map[string]*guard.Policy{}}
+	for i, k := range f.ClientKeys {
+		if k.Guard == nil {
+			continue
+		}
+		p, err := guard.Compile(k.Guard)
+		if err != nil {
+			return nil, fmt.Errorf("client_keys[%d] (%s).guard: %w", i, k.Name, err)
+		}
+		set.PerKey[k.Name] = p
+	}
+	return set, nil
 }
 
 // checkEndpoints refuses endpoint class names that do not exist: a typo

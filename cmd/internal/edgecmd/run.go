@@ -52,11 +52,18 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	wsStats := new(wstun.Stats)
-	congestion := new(wstun.CongestionStats)
-	dialers, tunnelCert, err := f.dialers(wsStats, congestion, log)
+	guards, err := f.Guards()
 	if err != nil {
 		return nil, err
+	}
+	wsStats := new(wstun.Stats)
+	congestion := new(wstun.CongestionStats)
+	dialers, domestic, tunnelCert, err := f.dialers(wsStats, congestion, log)
+	if err != nil {
+		return nil, err
+	}
+	if guards.KeepsHome() && len(domestic) == 0 {
+		log.Warn("the border guard keeps some requests at home (keep_home) but no relay is marked domestic: those requests will be refused")
 	}
 	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
 	if err != nil {
@@ -76,7 +83,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	srv.Edge, err = edge.New(edge.Config{Metrics: srv.Metrics,
-		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.Sessions.min(f.Tunnel.SessionsPerRelay),
+		Keys: keys, Relays: dialers, DomesticRelays: domestic, Guard: guards, SessionsPerRelay: f.Tunnel.Sessions.min(f.Tunnel.SessionsPerRelay),
 		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
 		Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
 			ProbeTimeout: f.Tunnel.ProbeTimeout, MaxSessionsPerRelay: f.Tunnel.Sessions.Max,
@@ -102,25 +109,28 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 }
 
 // dialers builds one dialer per relay, all presenting the returned client
-// certificate.
-func (f *File) dialers(stats *wstun.Stats, congestion *wstun.CongestionStats, log *zap.Logger) ([]tunnel.Dialer, *certs.KeyPair, error) {
+// certificate: the relays across the border, and the domestic group.
+func (f *File) dialers(stats *wstun.Stats, congestion *wstun.CongestionStats, log *zap.Logger) (abroad, domestic []tunnel.Dialer, _ *certs.KeyPair, _ error) {
 	kp, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tunnel: %w", err)
+		return nil, nil, nil, fmt.Errorf("tunnel: %w", err)
 	}
 	roots, err := certs.LoadPool(f.Tunnel.CA)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tunnel.ca: %w", err)
+		return nil, nil, nil, fmt.Errorf("tunnel.ca: %w", err)
 	}
-	out := make([]tunnel.Dialer, 0, len(f.Tunnel.Relays))
 	for _, r := range f.Tunnel.Relays {
 		d, err := f.relayDialer(r, certs.ClientConfig(kp, roots, r.serverName()), stats, congestion, log)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		out = append(out, d)
+		if r.Domestic {
+			domestic = append(domestic, d)
+		} else {
+			abroad = append(abroad, d)
+		}
 	}
-	return out, kp, nil
+	return abroad, domestic, kp, nil
 }
 
 // relayDialer builds the dialer for one relay's configured transport.
@@ -263,6 +273,10 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return err
 	}
+	guards, err := f.Guards()
+	if err != nil {
+		return err
+	}
 	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
@@ -272,6 +286,7 @@ func (s *Server) Reload(path string) error {
 		return fmt.Errorf("tunnel: %w", err)
 	}
 	s.Edge.SetKeys(keys)
+	s.Edge.SetGuard(guards)
 	s.front.Adopt(front)
 	s.tunnelCert.Adopt(tunnelCert)
 	started := s.file
