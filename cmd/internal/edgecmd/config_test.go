@@ -1,6 +1,7 @@
 package edgecmd
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -38,5 +39,33 @@ func TestSessionsConfig(t *testing.T) {
 				t.Errorf("errors %v; want one mentioning %q", errs, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestGuardConfigRefused: a guard section with a broken pattern (globally
+// or on one key), an unknown detector or action is refused by Load, which
+// both check and reload run, with the reason and where it is.
+func TestGuardConfigRefused(t *testing.T) {
+	dir := t.TempDir()
+	head := "listen: :443\ntls: {cert: c, key: k}\ntunnel: {relays: [{address: \"r:443\"}], cert: c, key: k, ca: a}\n"
+	for _, tc := range []struct{ guard, want string }{
+		{"guard:\n  custom: [{name: employee_id, pattern: 'EMP-(\\d{6}'}]\n", "guard: custom detector \"employee_id\": error parsing regexp: missing closing )"},
+		{"guard: {detectors: [cn_phone]}\n", `guard: unknown detector "cn_phone"`},
+		{"guard: {detectors: [email], actions: {email: hide}}\n", `guard: actions.email: unknown action "hide"`},
+		{"guard: {detectors: [email], words: {file: /nonexistent}}\n", "guard: words.file"},
+		{"client_keys: [{name: app, key: k0123456789012345678901234, guard: {custom: [{name: x, pattern: '('}]}}]\n", "client_keys[0] (app).guard: custom detector \"x\""},
+	} {
+		path := dir + "/edge.yaml"
+		body := head + tc.guard
+		if !strings.Contains(tc.guard, "client_keys") {
+			body += "client_keys: [{name: app, key: k0123456789012345678901234}]\n"
+		}
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load with %q: %v; want an error containing %q", tc.guard, err, tc.want)
+		}
 	}
 }
