@@ -244,7 +244,7 @@ var guardCalls = []struct {
 	{"openai chat stream tool call", func(ctx context.Context, _ *testing.T, s *stack, prompt string) (string, error) {
 		stream := s.openai().Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o-mini",
 			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(prompt)},
-			Tools: []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "dial"})}})
+			Tools:    []openai.ChatCompletionToolUnionParam{openai.ChatCompletionFunctionTool(openai.FunctionDefinitionParam{Name: "dial"})}})
 		defer stream.Close()
 		var args strings.Builder
 		for stream.Next() {
@@ -275,18 +275,7 @@ var guardCalls = []struct {
 	{"anthropic messages stream", func(ctx context.Context, _ *testing.T, s *stack, prompt string) (string, error) {
 		p := messageParams
 		p.Messages = []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock(prompt))}
-		stream := s.anthropic().Messages.NewStreaming(ctx, p)
-		defer stream.Close()
-		var msg anthropic.Message
-		for stream.Next() {
-			if err := msg.Accumulate(stream.Current()); err != nil {
-				return "", err
-			}
-		}
-		if err := stream.Err(); err != nil {
-			return "", err
-		}
-		return msg.Content[0].Text, nil
+		return anthropicStreamText(ctx, s, p)
 	}},
 	{"gemini generateContent", func(ctx context.Context, t *testing.T, s *stack, prompt string) (string, error) {
 		resp, err := s.gemini(t).Models.GenerateContent(ctx, "gemini-2.5-flash", genai.Text(prompt), nil)

@@ -206,7 +206,12 @@ func anthropicMessages(ctx context.Context, _ *testing.T, s *stack) (string, err
 }
 
 func anthropicMessagesStream(ctx context.Context, _ *testing.T, s *stack) (string, error) {
-	stream := s.anthropic().Messages.NewStreaming(ctx, messageParams)
+	return anthropicStreamText(ctx, s, messageParams)
+}
+
+// anthropicStreamText streams a message and returns its text.
+func anthropicStreamText(ctx context.Context, s *stack, p anthropic.MessageNewParams) (string, error) {
+	stream := s.anthropic().Messages.NewStreaming(ctx, p)
 	defer stream.Close()
 	var msg anthropic.Message
 	for stream.Next() {
