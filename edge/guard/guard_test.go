@@ -295,3 +295,20 @@ func clampRune(s string, i int) int {
 	}
 	return i
 }
+
+// TestAppendStringMatchesDecoder: what appendString writes decodes back
+// to the same string, for awkward input too.
+func TestAppendStringMatchesDecoder(t *testing.T) {
+	for _, s := range []string{"", "plain", "q\"b\\s\n\r\t\x01\x1f", "中文⟦PHONE_1⟧", "line\u2028sep\u2029", "bad\xffutf8\xe2\x80", "<&>"} {
+		var got string
+		if err := json.Unmarshal(appendString(nil, s), &got); err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		var want string // as encoding/json writes it: one U+FFFD per bad byte
+		b, _ := json.Marshal(s)
+		_ = json.Unmarshal(b, &want)
+		if got != want {
+			t.Errorf("appendString(%q) decodes to %q", s, got)
+		}
+	}
+}

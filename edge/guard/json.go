@@ -228,43 +228,56 @@ func decodeString(lit []byte) (string, error) {
 }
 
 // appendString appends s as a JSON string literal. Unlike encoding/json it
-// leaves <, > and & as they are: the documents are not HTML.
+// leaves <, > and & as they are: the documents are not HTML. Runs of bytes
+// that need no escape are copied whole.
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
+	valid := utf8.ValidString(s)
 	dst = append(dst, '"')
+	run := 0 // start of the bytes not yet copied
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
+			if valid && !(c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&0xFE == 0xA8) {
+				i++ // copied with its run; only U+2028 and U+2029 are escaped
+				continue
+			}
 			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-				if r == utf8.RuneError {
-					dst = append(dst, `\ufffd`...)
-				} else {
-					dst = append(dst, `\u202`...)
-					dst = append(dst, hex[r&0xF])
-				}
-			} else {
+			dst = append(dst, s[run:i]...)
+			switch {
+			case r == utf8.RuneError && size == 1:
+				dst = append(dst, `\ufffd`...)
+			case r == '\u2028' || r == '\u2029':
+				dst = append(dst, `\u202`...)
+				dst = append(dst, hex[r&0xF])
+			default:
 				dst = append(dst, s[i:i+size]...)
 			}
 			i += size
+			run = i
 			continue
 		}
-		switch {
-		case c == '"' || c == '\\':
+		if c >= 0x20 && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		dst = append(dst, s[run:i]...)
+		switch c {
+		case '"', '\\':
 			dst = append(dst, '\\', c)
-		case c == '\n':
+		case '\n':
 			dst = append(dst, `\n`...)
-		case c == '\r':
+		case '\r':
 			dst = append(dst, `\r`...)
-		case c == '\t':
+		case '\t':
 			dst = append(dst, `\t`...)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
 		default:
-			dst = append(dst, c)
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
 		}
 		i++
+		run = i
 	}
+	dst = append(dst, s[run:]...)
 	return append(dst, '"')
 }
 

@@ -142,7 +142,10 @@ func (p *Policy) Inspect(family, path string, body []byte) (*Outcome, error) {
 			return err
 		}
 		finds = p.find(finds[:0], text)
-		changed, out := false, make([]byte, 0, len(text))
+		if len(finds) == 0 {
+			return nil
+		}
+		changed, out := false, make([]byte, 0, len(text)+len(finds)*maxPlaceholder)
 		prev := 0
 		for _, f := range finds {
 			a := p.action(f.Category, f.Word)

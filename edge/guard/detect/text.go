@@ -172,7 +172,12 @@ func plausibleIPv6(s string) bool {
 func findPassports(dst []Match, text string) []Match {
 	for i := 0; i+9 <= len(text); i++ {
 		c := text[i]
-		if strings.IndexByte("EGDSP", c) < 0 || !boundaryBefore(text, i) || !boundaryAfter(text, i+9) {
+		switch c {
+		case 'E', 'G', 'D', 'S', 'P':
+		default:
+			continue
+		}
+		if !boundaryBefore(text, i) || !boundaryAfter(text, i+9) {
 			continue
 		}
 		second := text[i+1]
