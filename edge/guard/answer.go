@@ -3,6 +3,7 @@ package guard
 import (
 	"bytes"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/strait/strait/edge/guard/detect"
 	"github.com/strait/strait/edge/guard/words"
@@ -11,9 +12,9 @@ import (
 // Answer restores a request's masked values in its answer and applies
 // output_words to it. One Answer serves one response.
 type Answer struct {
-	vault  *Vault
-	words  *words.Matcher
-	output string
+	vault   *Vault
+	matcher *words.Matcher // the word list, when output_words is set
+	output  string
 	// OutputCounts are the word finds in the answer per category.
 	OutputCounts map[string]int
 	// Cut is set once output_words: cut found a word; the rest of the
@@ -30,45 +31,74 @@ func (p *Policy) Answer(o *Outcome) *Answer {
 	}
 	a := &Answer{vault: o.Vault, output: p.output, OutputCounts: map[string]int{}}
 	if p.output != "" {
-		a.words = p.words
+		a.matcher = p.words
 	}
 	return a
 }
 
 // mayHold reports whether doc can hold something to restore or scan.
 func (a *Answer) mayHold(doc []byte) bool {
-	return a.words != nil || a.vault.Len() > 0 && (bytes.Contains(doc, []byte(open)) || bytes.Contains(doc, []byte(`\u27e6`)) ||
+	return a.matcher != nil || a.vault.Len() > 0 && (bytes.Contains(doc, []byte(open)) || bytes.Contains(doc, []byte(`\u27e6`)) ||
 		bytes.Contains(doc, []byte(`\u27E6`)))
 }
 
-// text restores s and applies output_words.
+// text restores s and applies output_words to all of it.
 func (a *Answer) text(s string) string {
-	s = a.vault.Restore(s)
-	if a.words == nil {
-		return s
+	r := a.vault.Restore(s)
+	out, _ := a.words(r, len(r), true)
+	return out
+}
+
+// words applies output_words to s, whose first cut bytes may go out now
+// (the rest is held for the next piece). Unless final, the last
+// Longest()-1 runes are held too, so that a word across two pieces is
+// seen whole; a word that reaches into the held part is held with it.
+// Words are counted once, when they go out. It returns what goes out,
+// processed, and the held rest, as it was.
+func (a *Answer) words(s string, cut int, final bool) (string, string) {
+	if a.matcher == nil {
+		return s[:cut], s[cut:]
 	}
-	a.finds = a.words.Find(a.finds[:0], s)
-	if len(a.finds) == 0 {
-		return s
+	if !final {
+		cut = min(cut, runesBack(s, a.matcher.Longest()-1))
 	}
+	a.finds = a.matcher.Find(a.finds[:0], s)
 	for _, f := range a.finds {
-		a.OutputCounts[f.Category]++
+		if f.Start < cut && f.End > cut {
+			cut = f.Start
+		}
 	}
-	switch a.output {
-	case OutputCut:
-		a.Cut = true
-	case OutputMask:
-		var b strings.Builder
-		prev := 0
-		for _, f := range a.finds {
+	var b strings.Builder
+	prev := 0
+	for _, f := range a.finds {
+		if f.End > cut {
+			break
+		}
+		a.OutputCounts[f.Category]++
+		switch a.output {
+		case OutputCut:
+			a.Cut = true
+		case OutputMask:
 			b.WriteString(s[prev:f.Start])
-			b.WriteString(strings.Repeat("＊", max(1, len([]rune(s[f.Start:f.End])))))
+			b.WriteString(strings.Repeat("＊", max(1, utf8.RuneCountInString(s[f.Start:f.End]))))
 			prev = f.End
 		}
-		b.WriteString(s[prev:])
-		s = b.String()
 	}
-	return s
+	if prev == 0 {
+		return s[:cut], s[cut:]
+	}
+	b.WriteString(s[prev:cut])
+	return b.String(), s[cut:]
+}
+
+// runesBack is the offset n runes before the end of s.
+func runesBack(s string, n int) int {
+	i := len(s)
+	for ; n > 0 && i > 0; n-- {
+		_, size := utf8.DecodeLastRuneInString(s[:i])
+		i -= size
+	}
+	return i
 }
 
 // Whole restores a complete JSON answer. A body that is not JSON is

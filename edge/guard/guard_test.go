@@ -312,3 +312,34 @@ func TestAppendStringMatchesDecoder(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputWords: answers are scanned for the word list; flag counts,
+// mask hides the word, cut ends the answer.
+func TestOutputWords(t *testing.T) {
+	wf := wordsFile(t, "绝密\tsecret\n")
+	body := []byte(`{"choices":[{"message":{"content":"这是绝密文件"}}]}`)
+	for _, tc := range []struct {
+		mode, want string
+		cut        bool
+	}{
+		{OutputFlag, `{"choices":[{"message":{"content":"这是绝密文件"}}]}`, false},
+		{OutputMask, `{"choices":[{"message":{"content":"这是＊＊文件"}}]}`, false},
+		{OutputCut, `{"choices":[{"message":{"content":"这是绝密文件"}}]}`, true},
+	} {
+		p := compile(t, &Config{Words: WordsFile{File: wf}, Actions: map[string]Action{"secret": Flag}, OutputWords: tc.mode})
+		a := p.Answer(&Outcome{})
+		if got := string(a.Whole(body)); got != tc.want || a.Cut != tc.cut || a.OutputCounts["secret"] != 1 {
+			t.Errorf("%s: got %s cut %v counts %v", tc.mode, got, a.Cut, a.OutputCounts)
+		}
+		a = p.Answer(&Outcome{})
+		s := a.NewStream()
+		out := append(s.Feed(openAIStream([]string{"这是绝", "密文件"})), s.Close()...)
+		got, wantText := streamedText(t, out), "这是绝密文件"
+		if tc.mode == OutputMask {
+			wantText = "这是＊＊文件"
+		}
+		if !tc.cut && got != wantText || a.Cut != tc.cut || a.OutputCounts["secret"] != 1 {
+			t.Errorf("%s streamed: got %q cut %v counts %v", tc.mode, got, a.Cut, a.OutputCounts)
+		}
+	}
+}

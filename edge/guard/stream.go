@@ -169,15 +169,16 @@ func (s *Stream) event(out, ev []byte) []byte {
 		if prefix == "" && !s.a.mayHold(data[sp.start:sp.end]) {
 			return nil
 		}
-		t := s.a.text(prefix + v)
+		t := s.a.vault.Restore(prefix + v)
 		cut := len(t)
 		if !final {
 			cut = pendingFrom(t)
 		}
-		if t[:cut] != v {
-			edits = append(edits, edit{sp, t[:cut]})
+		emit, tail := s.a.words(t, cut, final)
+		if emit != v {
+			edits = append(edits, edit{sp, emit})
 		}
-		carried = append(carried, carry{ch, sp, t[cut:]})
+		carried = append(carried, carry{ch, sp, tail})
 		return nil
 	})
 	if err != nil {
@@ -240,7 +241,8 @@ func (s *Stream) flushOne(out []byte, ch string) []byte {
 		return out
 	}
 	delete(s.pending, ch)
-	data := apply(h.data, []edit{{span{h.start, h.end}, h.tail}})
+	tail, _ := s.a.words(h.tail, len(h.tail), true)
+	data := apply(h.data, []edit{{span{h.start, h.end}, tail}})
 	// Other strings of that event went out already: blank them.
 	data = blankOthers(data, h.start)
 	return append(out, withData(h.event, data)...)

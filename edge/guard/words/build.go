@@ -72,6 +72,7 @@ func (b *builder) compile() *Matcher {
 		maxDepth = max(maxDepth, b.depth[node])
 	}
 	m.first[n] = int32(len(m.syms))
+	m.longest = int(maxDepth)
 	for m.ring = 1; m.ring < int(maxDepth); m.ring <<= 1 {
 	}
 	for s, nx := range b.edges[0] {

@@ -108,6 +108,17 @@ type Matcher struct {
 	depth             []int32 // in folded runes
 	terms             []Term
 	ring              int // ring size (power of two) ≥ the longest term
+	longest           int // the longest term, in folded runes
+}
+
+// Longest is the length of the longest term in folded runes: a stream
+// scanned piece by piece must keep that many runes minus one to find a
+// term that crosses pieces.
+func (m *Matcher) Longest() int {
+	if m == nil {
+		return 0
+	}
+	return m.longest
 }
 
 // New compiles terms. A repeated term keeps its first category.
