@@ -92,23 +92,26 @@ func endsLiteral(c byte) bool {
 	return false
 }
 
-// skipString moves past a string literal, checking its escapes.
+// skipString moves past a string literal. The closing quote is found with
+// IndexByte (vectorised), then checked for an escaping backslash run.
 func (w *walker) skipString() error {
-	w.pos++ // opening quote
-	for w.pos < len(w.doc) {
-		switch c := w.doc[w.pos]; {
-		case c == '"':
-			w.pos++
-			return nil
-		case c == '\\':
-			w.pos += 2
-		case c < 0x20:
+	from := w.pos + 1
+	for {
+		i := bytes.IndexByte(w.doc[from:], '"')
+		if i < 0 {
 			return errBadJSON
-		default:
-			w.pos++
 		}
+		q := from + i
+		bs := 0
+		for k := q - 1; k > w.pos && w.doc[k] == '\\'; k-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			w.pos = q + 1
+			return nil
+		}
+		from = q + 1
 	}
-	return errBadJSON
 }
 
 func (w *walker) object() error {

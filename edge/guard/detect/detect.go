@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Match is one find: Text[Start:End] is the value.
@@ -142,10 +143,12 @@ func (s *Set) Find(dst []Match, text string) []Match {
 	if s.email {
 		dst = findEmails(dst, text)
 	}
-	if s.ipv4 {
+	// The address scanners look at every digit (and hex letter); text
+	// without their separator cannot hold an address.
+	if s.ipv4 && strings.IndexByte(text, '.') >= 0 {
 		dst = findIPv4(dst, text)
 	}
-	if s.ipv6 {
+	if s.ipv6 && strings.IndexByte(text, ':') >= 0 {
 		dst = findIPv6(dst, text)
 	}
 	if s.passport {

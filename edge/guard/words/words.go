@@ -160,6 +160,13 @@ func (m *Matcher) symbol(r rune) int32 {
 func (m *Matcher) step(state, sym int32) int32 {
 	for state != 0 {
 		lo, hi := m.first[state], m.first[state+1]
+		if hi-lo == 1 { // most nodes past the first level have one edge
+			if m.syms[lo] == sym {
+				return m.next[lo]
+			}
+			state = m.fail[state]
+			continue
+		}
 		for lo < hi { // binary search of the node's sorted edges
 			mid := int32(uint32(lo+hi) >> 1)
 			if m.syms[mid] < sym {
