@@ -343,3 +343,24 @@ func TestOutputWords(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamRestoreResponsesAndGemini: Responses API delta events and
+// Gemini chunks (whose last one carries finishReason, so nothing may be
+// held in it) are restored across events too.
+func TestStreamRestoreResponsesAndGemini(t *testing.T) {
+	a := (&Policy{}).Answer(&Outcome{Vault: testVault()})
+	s := a.NewStream()
+	in := "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"call ⟦PHO\"}\n\n" +
+		"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"item_id\":\"msg_1\",\"output_index\":0,\"content_index\":0,\"delta\":\"NE_1⟧ now\"}\n\n"
+	out := string(append(s.Feed([]byte(in)), s.Close()...))
+	if !strings.Contains(out, `"delta":"call "`) || !strings.Contains(out, `"delta":"13812345678 now"`) {
+		t.Fatalf("responses stream:\n%s", out)
+	}
+	s = a.NewStream()
+	in = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"mail ⟦EMA\"}]}}]}\r\n\r\n" +
+		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"IL_1⟧ ⟦PH\"}]},\"finishReason\":\"STOP\"}]}\r\n\r\n"
+	out = string(append(s.Feed([]byte(in)), s.Close()...))
+	if !strings.Contains(out, `"text":"mail "`) || !strings.Contains(out, `"text":"li@example.cn ⟦PH"`) {
+		t.Fatalf("gemini stream:\n%s", out)
+	}
+}
