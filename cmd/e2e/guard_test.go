@@ -167,6 +167,14 @@ const (
 	guardEcho   = "echo: " + guardPhone + " / " + guardID + " / ⟦REDACTED_EMAIL⟧ / " + guardPhone
 )
 
+// The masked values join the secret scan: no log line and no audit
+// record of any test may show them.
+func init() {
+	addSecret(guardPhone, "a phone number the border guard masks")
+	addSecret(guardID, "an ID number the border guard masks")
+	addSecret(guardEmail, "an e-mail address the border guard redacts")
+}
+
 // guardStack is a stack whose provider is an echoUpstream and whose edge
 // runs the border guard cfg; with domestic, a second relay in front of its
 // own echoUpstream is the edge's domestic group.
