@@ -391,6 +391,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c.forwarded, c.forwardAt = true, time.Now()
 	c.res = fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
 		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model})
+	c.guard.complete = true
 }
 
 // refuse answers with the rejection's error in the caller's format.

@@ -37,6 +37,10 @@ type guardRecord struct {
 	home   bool
 	answer *guard.Answer
 	writer *guard.Writer
+	// complete: the forwarder returned. When it aborts a broken answer
+	// (panic(http.ErrAbortHandler)) the held rest is not sent: the
+	// client's connection is cut, as without the guard.
+	complete bool
 }
 
 // guardDecision is how a request that passed the guard goes on.
@@ -103,7 +107,7 @@ func (g guardDecision) answer(c *call) {
 
 // close sends what the restorer still holds.
 func (r *guardRecord) close() {
-	if r.writer != nil {
+	if r.writer != nil && r.complete {
 		_ = r.writer.Close()
 	}
 }
