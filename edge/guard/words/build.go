@@ -44,7 +44,7 @@ func (b *builder) insert(text string, term int32) {
 func (b *builder) compile() *Matcher {
 	n := len(b.edges)
 	m := &Matcher{symLow: make([]int32, 0x10000), symHigh: map[rune]int32{}, root: make([]int32, len(b.sym)+1),
-		first: make([]int32, n+1), fail: make([]int32, n), out: b.out, outLink: make([]int32, n), depth: b.depth}
+		first: make([]int32, n+1), out: b.out}
 	for r := range rune(0x10000) {
 		if f, ok := Fold(r); !ok {
 			m.symLow[r] = skip
@@ -73,36 +73,8 @@ func (b *builder) compile() *Matcher {
 	}
 	m.first[n] = int32(len(m.syms))
 	m.longest = int(maxDepth)
-	for m.ring = 1; m.ring < int(maxDepth); m.ring <<= 1 {
-	}
 	for s, nx := range b.edges[0] {
 		m.root[s] = nx
 	}
-	m.links(b)
 	return m
-}
-
-// links computes failure and output links breadth first.
-func (m *Matcher) links(b *builder) {
-	m.outLink[0] = -1
-	queue := make([]int32, 0, len(b.edges))
-	for _, nx := range b.edges[0] {
-		m.fail[nx] = 0
-		m.outLink[nx] = -1
-		queue = append(queue, nx)
-	}
-	for len(queue) > 0 {
-		node := queue[0]
-		queue = queue[1:]
-		for s, nx := range b.edges[node] {
-			f := m.step(m.fail[node], s)
-			m.fail[nx] = f
-			if m.out[f] >= 0 {
-				m.outLink[nx] = f
-			} else {
-				m.outLink[nx] = m.outLink[f]
-			}
-			queue = append(queue, nx)
-		}
-	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestFindNormalised(t *testing.T) {
-	m := New([]Term{{"falun", "religion"}, {"机密文件", "secret"}, {"Project X", "codename"}, {"zq", "short"}})
+	m := New([]Term{{"falun", "religion"}, {"机密文件", "secret"}, {"Project X", "codename"}, {"zq", "short"}, {"sex", "sexy"}})
 	for _, tc := range []struct {
 		text string
 		want []string // "category:original text"
@@ -23,7 +23,12 @@ func TestFindNormalised(t *testing.T) {
 		{"这是机 密·文\u200b件。", []string{"secret:机 密·文\u200b件"}},
 		{"projectx and PROJECT-X", []string{"codename:projectx", "codename:PROJECT-X"}},
 		{"fal un and falu", []string{"religion:fal un"}},
-		{"xzq zqzq", []string{"short:zq", "short:zq", "short:zq"}},
+		{"xzq zqzq zq,zq", []string{"short:zq", "short:zq"}},
+		{"Essex was expected", nil},
+		{"sex", []string{"sexy:sex"}},
+		{"ＳＥＸ！", []string{"sexy:ＳＥＸ"}},
+		{"s e x y", []string{"sexy:s e x"}},
+		{"中sex中", []string{"sexy:sex"}},
 		{"nothing here", nil},
 		{"", nil},
 	} {
@@ -39,7 +44,7 @@ func TestFindNormalised(t *testing.T) {
 
 func TestOverlapsKeepEarlierLonger(t *testing.T) {
 	m := New([]Term{{"abc", "a"}, {"bcd", "b"}, {"abcde", "c"}, {"de", "d"}})
-	got := m.Find(nil, "abcdef")
+	got := m.Find(nil, "abcde")
 	if len(got) != 1 || got[0] != (detect.Match{Start: 0, End: 5, Category: "c", Word: true}) {
 		t.Fatalf("got %v", got)
 	}
@@ -92,14 +97,24 @@ func naive(terms []Term, text string) []detect.Match {
 					continue next
 				}
 			}
-			out = append(out, detect.Match{Start: norm[i].start, End: norm[i+len(want)-1].end, Category: t.Category, Word: true})
+			start, end := norm[i].start, norm[i+len(want)-1].end
+			if latinBefore(text, start) && latin(want[0]) || end < len(text) && latinAt(text, end) && latin(want[len(want)-1]) {
+				continue
+			}
+			out = append(out, detect.Match{Start: start, End: end, Category: t.Category, Word: true})
 		}
 	}
 	return detect.Resolve(out, 0)
 }
 
+// latinBefore: the rune before text[i] is a Latin letter or digit.
+func latinBefore(text string, i int) bool {
+	r, _ := utf8.DecodeLastRuneInString(text[:i])
+	return i > 0 && latin(r)
+}
+
 func FuzzAgainstNaive(f *testing.F) {
-	terms := []Term{{"he", "1"}, {"she", "2"}, {"his", "3"}, {"hers", "4"}, {"机密", "5"}, {"密文", "6"}, {"a", "7"}, {"ｘｙ", "8"}}
+	terms := []Term{{"he", "1"}, {"she", "2"}, {"his", "3"}, {"hers", "4"}, {"机密", "5"}, {"密文", "6"}, {"a", "7"}, {"ｘｙ", "8"}, {"密a", "9"}, {"b机", "10"}}
 	m := New(terms)
 	for _, s := range []string{"ushers", "s h e", "机密文", "XY", "ahishers", "h\u200be"} {
 		f.Add(s)
