@@ -10,8 +10,8 @@ import (
 // Transport names one implementation of the tunnel contract for Run and
 // RunBenchmarks.
 type Transport struct {
-	// Name labels the transport in logs.
-	Name string
+	// Name is the transport's name, as its sessions report it in Info.
+	Name tunnel.Transport
 	// Pair connects a fresh client (edge) session to a fresh server (relay)
 	// session configured with o, over loopback. Everything it creates, the
 	// sessions included, is released through tb.Cleanup; failures call
