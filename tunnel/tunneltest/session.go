@@ -160,6 +160,16 @@ func testSessionClose(t *testing.T, tr Transport) {
 	}
 }
 
+// testInfo: both ends of a session report the transport's Name, which the
+// pool, the autodialer and the metrics go by.
+func testInfo(t *testing.T, tr Transport) {
+	p := tr.Pair(t, PairOptions{})
+	c, s := p.Client.Info(), p.Server.Info()
+	if c.Transport != tr.Name || s.Transport != tr.Name {
+		t.Errorf("Info().Transport: client %q, server %q; want %q", c.Transport, s.Transport, tr.Name)
+	}
+}
+
 // testCloseInFlight: closing the client session fails every in-flight call
 // on both ends, blocked Reads on three streams and a Write blocked on a full
 // window each way, within prompt of Close, with ErrSessionClosed. Both Done

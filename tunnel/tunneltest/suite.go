@@ -57,6 +57,7 @@ type Impairer interface {
 // one after another: several measure time or heap and would disturb each
 // other in parallel.
 func Run(t *testing.T, tr Transport) {
+	t.Run("Info", func(t *testing.T) { testInfo(t, tr) })
 	t.Run("ConcurrentStreams", func(t *testing.T) { testConcurrentStreams(t, tr) })
 	t.Run("OpenBeforeAccept", func(t *testing.T) { testOpenBeforeAccept(t, tr) })
 	t.Run("HalfClose", func(t *testing.T) { testHalfClose(t, tr) })
