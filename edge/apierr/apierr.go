@@ -8,16 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-)
 
-// Family is an API dialect: it decides error shape, auth header and routing.
-type Family string
-
-// The API families Strait serves.
-const (
-	OpenAI    Family = "openai"
-	Anthropic Family = "anthropic"
-	Gemini    Family = "gemini"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Kind classifies an error independently of any family's vocabulary.
@@ -81,7 +73,7 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 
 // Write sends e as an HTTP response in family's format.
-func Write(w http.ResponseWriter, family Family, e *Error) {
+func Write(w http.ResponseWriter, family llmapi.Family, e *Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Strait-Error", "1") // tells apart Strait's own errors from the provider's
@@ -93,13 +85,13 @@ func Write(w http.ResponseWriter, family Family, e *Error) {
 }
 
 // Body is e encoded as family's JSON error body.
-func Body(family Family, e *Error) []byte {
+func Body(family llmapi.Family, e *Error) []byte {
 	info := kinds[e.Kind]
 	var v any
 	switch family {
-	case Anthropic:
+	case llmapi.Anthropic:
 		v = anthropicError{Type: "error", Error: anthropicDetail{Type: info.anthropic, Message: e.Message}}
-	case Gemini:
+	case llmapi.Gemini:
 		v = geminiError{Error: geminiDetail{Code: info.status, Message: e.Message, Status: info.gemini}}
 	default:
 		var code *string
@@ -115,9 +107,9 @@ func Body(family Family, e *Error) []byte {
 // StreamEvent is e as an in-band event for a streaming response whose status
 // line has already gone out: the SDKs of each family parse these into their
 // error types instead of mistaking a cut stream for a finished one.
-func StreamEvent(family Family, e *Error) []byte {
+func StreamEvent(family llmapi.Family, e *Error) []byte {
 	body := Body(family, e)
-	if family == Anthropic {
+	if family == llmapi.Anthropic {
 		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
 	}
 	return append(append([]byte("data: "), body...), "\n\n"...)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/strait/strait/edge/apierr"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 )
 
@@ -31,7 +32,7 @@ type Opener interface {
 // Request is a client request ready to cross the tunnel.
 type Request struct {
 	ID       string
-	Family   apierr.Family
+	Family   llmapi.Family
 	Provider string
 	Method   string
 	Path     string
@@ -238,7 +239,7 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 type exchange struct {
 	f      *Forwarder
 	w      http.ResponseWriter
-	family apierr.Family
+	family llmapi.Family
 	id     string
 	r      *proto.Reader
 	ctx    context.Context
@@ -420,7 +421,7 @@ func relayError(e *proto.End) *apierr.Error {
 	return &apierr.Error{Kind: kind, RetryAfter: retry, Message: "Strait relay: " + e.Message}
 }
 
-func fail(w http.ResponseWriter, family apierr.Family, e *apierr.Error, cause error) Result {
+func fail(w http.ResponseWriter, family llmapi.Family, e *apierr.Error, cause error) Result {
 	apierr.Write(w, family, e)
 	return Result{Status: e.Kind.Status(), Err: cause}
 }

@@ -7,18 +7,7 @@
 package usage
 
 import (
-	"bytes"
 	"encoding/json"
-)
-
-// Family is an API family name ("openai", "anthropic", "gemini").
-type Family string
-
-// The families this package understands.
-const (
-	OpenAI    Family = "openai"
-	Anthropic Family = "anthropic"
-	Gemini    Family = "gemini"
 )
 
 // Usage is one request's tokens.
@@ -164,21 +153,4 @@ func fromGemini(g *geminiUsage) Usage {
 	return Usage{Input: g.PromptTokenCount + g.ToolUsePromptTokenCount - g.CachedContentTokenCount,
 		CacheRead: g.CachedContentTokenCount, Output: g.CandidatesTokenCount + g.ThoughtsTokenCount,
 		Reasoning: g.ThoughtsTokenCount}
-}
-
-var dataPrefix = []byte("data:")
-
-// sseData joins the data lines of one SSE event.
-func sseData(event []byte) []byte {
-	var out []byte
-	for line := range bytes.Lines(event) {
-		line = bytes.TrimRight(line, "\r\n")
-		if d, ok := bytes.CutPrefix(line, dataPrefix); ok {
-			if out != nil {
-				out = append(out, '\n')
-			}
-			out = append(out, bytes.TrimPrefix(d, []byte(" "))...)
-		}
-	}
-	return out
 }

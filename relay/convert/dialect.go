@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Dialect is one wire format.
@@ -21,29 +23,29 @@ const (
 // ClientDialect names the dialect of a client request from the API family
 // the edge detected and the path; ok is false for an endpoint that has no
 // conversion (embeddings, models, count_tokens, …).
-func ClientDialect(family, method, path string) (d Dialect, ok bool) {
+func ClientDialect(family llmapi.Family, method, path string) (d Dialect, ok bool) {
 	if method != "POST" {
 		return "", false
 	}
 	switch {
-	case family == "openai" && strings.HasSuffix(path, "/chat/completions"):
+	case family == llmapi.OpenAI && strings.HasSuffix(path, "/chat/completions"):
 		return Chat, true
-	case family == "openai" && strings.HasSuffix(path, "/responses"):
+	case family == llmapi.OpenAI && strings.HasSuffix(path, "/responses"):
 		return Responses, true
-	case family == "anthropic" && path == "/v1/messages":
+	case family == llmapi.Anthropic && path == "/v1/messages":
 		return Anthropic, true
-	case family == "gemini" && (strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent")):
+	case family == llmapi.Gemini && (strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent")):
 		return Gemini, true
 	}
 	return "", false
 }
 
 // ProviderDialect is the dialect a provider of family speaks for generation.
-func ProviderDialect(family string) Dialect {
+func ProviderDialect(family llmapi.Family) Dialect {
 	switch family {
-	case "anthropic":
+	case llmapi.Anthropic:
 		return Anthropic
-	case "gemini":
+	case llmapi.Gemini:
 		return Gemini
 	}
 	return Chat

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/strait/strait/relay/convert/sse"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // ErrTruncated reports a provider stream that ended without its final
@@ -210,7 +210,7 @@ func (p *Plan) Translate(body io.Reader, jsonArray bool, write func([]byte) erro
 }
 
 func sseEvents(r io.Reader) func() (string, []byte, error) {
-	rd := sse.NewReader(r, MaxBody)
+	rd := llmapi.NewReader(r, MaxBody)
 	return func() (string, []byte, error) {
 		ev, err := rd.Next()
 		return ev.Name, ev.Data, err
@@ -218,7 +218,7 @@ func sseEvents(r io.Reader) func() (string, []byte, error) {
 }
 
 func arrayEvents(r io.Reader) func() (string, []byte, error) {
-	rd := sse.NewArrayReader(r, MaxBody)
+	rd := llmapi.NewArrayReader(r, MaxBody)
 	return func() (string, []byte, error) {
 		raw, err := rd.Next()
 		return "", raw, err
