@@ -11,7 +11,7 @@ import (
 
 // routedModel is the model the relay routes on: the one the edge judged its
 // allow-list and prices on (the header's Model), after checking that the
-// body names the same model when read by the same parser (proto/apimodel).
+// body names the same model when read by the same parser (proto/llmapi).
 // A body that disagrees is refused with a 400 in the client's format: a
 // request the edge judged as one model must never reach another. Headers
 // from edges of protocol version 1 carry no model; the body decides then.

@@ -18,7 +18,7 @@ type Inbound struct {
 	Model string
 	// Stream is true for "stream": true and Gemini's streamGenerateContent.
 	Stream bool
-	// ModelErr is apimodel's error when the model could not be read:
+	// ModelErr is llmapi.Parse's error when the model could not be read:
 	// ErrNotJSON for a body that is not a JSON object (multipart uploads;
 	// the provider judges those), ErrBadModel for one no route can judge.
 	ModelErr error
@@ -27,7 +27,7 @@ type Inbound struct {
 }
 
 // ParseInbound finds the model and stream flag of a request with the
-// parser the edge used to judge it (proto/apimodel).
+// parser the edge used to judge it (proto/llmapi).
 func ParseInbound(h *proto.RequestHeader, body []byte) *Inbound {
 	r, err := llmapi.Parse(llmapi.Family(h.Family), h.Path, body, nil)
 	return &Inbound{Header: h, Body: body, Model: r.Model, Stream: r.Stream, ModelErr: err, modelInPath: r.InPath}
