@@ -185,7 +185,7 @@ func (m *Meter) observe(data []byte) {
 		m.anthropic(&msg)
 	case llmapi.Gemini:
 		if msg.UsageMetadata != nil {
-			m.u, m.sawInput = fromGemini(msg.UsageMetadata), true
+			m.u, m.sawInput = msg.UsageMetadata.Normal(), true
 			m.final = m.final || finished(&msg) // earlier chunks carry partial counts
 		}
 	default:
@@ -194,7 +194,7 @@ func (m *Meter) observe(data []byte) {
 			w = msg.Response.Usage
 		}
 		if w != nil {
-			m.u, m.final, m.sawInput = fromOpenAI(w), true, true
+			m.u, m.final, m.sawInput = w.OpenAI(), true, true
 		}
 	}
 }
