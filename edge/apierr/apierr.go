@@ -4,7 +4,6 @@
 package apierr
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -84,64 +83,22 @@ func Write(w http.ResponseWriter, family llmapi.Family, e *Error) {
 	_, _ = w.Write(Body(family, e))
 }
 
-// Body is e encoded as family's JSON error body.
+// Body is e encoded as family's JSON error body (llmapi.ErrorBody).
 func Body(family llmapi.Family, e *Error) []byte {
 	info := kinds[e.Kind]
-	var v any
+	typ := info.openai
 	switch family {
 	case llmapi.Anthropic:
-		v = anthropicError{Type: "error", Error: anthropicDetail{Type: info.anthropic, Message: e.Message}}
+		typ = info.anthropic
 	case llmapi.Gemini:
-		v = geminiError{Error: geminiDetail{Code: info.status, Message: e.Message, Status: info.gemini}}
-	default:
-		var code *string
-		if e.Code != "" {
-			code = &e.Code
-		}
-		v = openAIError{Error: openAIDetail{Message: e.Message, Type: info.openai, Code: code}}
+		typ = info.gemini
 	}
-	b, _ := json.Marshal(v) // plain structs of strings and ints cannot fail
-	return b
+	return llmapi.ErrorBody(family, typ, info.status, e.Message, e.Code)
 }
 
 // StreamEvent is e as an in-band event for a streaming response whose status
 // line has already gone out: the SDKs of each family parse these into their
 // error types instead of mistaking a cut stream for a finished one.
 func StreamEvent(family llmapi.Family, e *Error) []byte {
-	body := Body(family, e)
-	if family == llmapi.Anthropic {
-		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
-	}
-	return append(append([]byte("data: "), body...), "\n\n"...)
-}
-
-type openAIError struct {
-	Error openAIDetail `json:"error"`
-}
-
-type openAIDetail struct {
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
-}
-
-type anthropicError struct {
-	Type  string          `json:"type"`
-	Error anthropicDetail `json:"error"`
-}
-
-type anthropicDetail struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
-type geminiError struct {
-	Error geminiDetail `json:"error"`
-}
-
-type geminiDetail struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Status  string `json:"status"`
+	return llmapi.ErrorEvent(family, Body(family, e))
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // ErrKind classifies an error independently of any dialect.
@@ -178,19 +180,16 @@ func (e *Error) Status(d Dialect) int {
 	return info.status
 }
 
-// Body renders e as dialect d's JSON error body.
+// Body renders e as dialect d's JSON error body (llmapi.ErrorBody).
 func (e *Error) Body(d Dialect) []byte {
 	info := kinds[e.Kind]
-	var v any
 	switch d {
 	case Anthropic:
-		v = map[string]any{"type": "error", "error": map[string]any{"type": info.anthropic, "message": e.Message}}
+		return llmapi.ErrorBody(llmapi.Anthropic, info.anthropic, info.status, e.Message, "")
 	case Gemini:
-		v = map[string]any{"error": map[string]any{"code": info.status, "message": e.Message, "status": info.gemini}}
-	default:
-		v = map[string]any{"error": map[string]any{"message": e.Message, "type": info.openai, "param": nil, "code": nil}}
+		return llmapi.ErrorBody(llmapi.Gemini, info.gemini, info.status, e.Message, "")
 	}
-	return mustJSON(v)
+	return llmapi.ErrorBody(llmapi.OpenAI, info.openai, info.status, e.Message, "")
 }
 
 // Header is the response header for an error body.
