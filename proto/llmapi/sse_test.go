@@ -182,24 +182,7 @@ func TestEventEnd(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, piece := range []int{1, 2, 3, len(tc.in)} {
-			var held []byte
-			var got []string
-			scanned, searched := 0, 0
-			for in := []byte(tc.in); len(in) > 0; {
-				n := min(piece, len(in))
-				held, in = append(held, in[:n]...), in[n:]
-				for {
-					end, resume := EventEnd(held, scanned, false)
-					if end < 0 {
-						searched += len(held) - scanned
-						scanned = resume
-						break
-					}
-					searched += end - scanned
-					got = append(got, string(held[:end]))
-					held, scanned = held[end:], 0
-				}
-			}
+			got, held, searched := frame([]byte(tc.in), piece)
 			if strings.Join(got, "|") != strings.Join(tc.events, "|") || string(held) != tc.rest {
 				t.Errorf("%s, %d-byte pieces: events %q rest %q, want %q rest %q", tc.name, piece, got, held, tc.events, tc.rest)
 			}
@@ -208,6 +191,29 @@ func TestEventEnd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// frame feeds in to EventEnd in pieces of the given size, as the edge's
+// meter does, and returns the events, what is left held, and how many bytes
+// were searched in all.
+func frame(in []byte, piece int) (events []string, held []byte, searched int) {
+	scanned := 0
+	for len(in) > 0 {
+		n := min(piece, len(in))
+		held, in = append(held, in[:n]...), in[n:]
+		for {
+			end, resume := EventEnd(held, scanned, false)
+			if end < 0 {
+				searched += len(held) - scanned
+				scanned = resume
+				break
+			}
+			searched += end - scanned
+			events = append(events, string(held[:end]))
+			held, scanned = held[end:], 0
+		}
+	}
+	return events, held, searched
 }
 
 // TestEventEndAtEOF: at the end of the stream a trailing "\r" is a line end.
@@ -239,23 +245,9 @@ func TestEventData(t *testing.T) {
 // pieces is framed with each byte searched about once, not once per piece.
 func TestEventEndLongLine(t *testing.T) {
 	in := []byte("data: " + strings.Repeat("A", 16<<20) + "\r\n\r\n")
-	var held []byte
-	scanned, searched, events := 0, 0, 0
-	for len(in) > 0 {
-		n := min(4096, len(in))
-		held, in = append(held, in[:n]...), in[n:]
-		end, resume := EventEnd(held, scanned, false)
-		if end < 0 {
-			searched += len(held) - scanned
-			scanned = resume
-			continue
-		}
-		searched += end - scanned
-		events++
-		held, scanned = held[end:], 0
-	}
-	if events != 1 || len(held) != 0 {
-		t.Fatalf("%d events, %d bytes left", events, len(held))
+	events, held, searched := frame(in, 4096)
+	if len(events) != 1 || len(held) != 0 {
+		t.Fatalf("%d events, %d bytes left", len(events), len(held))
 	}
 	if searched > 17<<20 {
 		t.Fatalf("searched %d bytes for a 16 MiB event", searched)
