@@ -281,7 +281,7 @@ func (e *anthropicEncoder) event(ev Event) error {
 		}
 		return e.send("message_stop", obj{})
 	case EvError:
-		return e.w(llmapi.ErrorEvent(llmapi.Anthropic, ev.Err.Body(Anthropic)))
+		return e.w(llmapi.ErrorEvent(llmapi.Anthropic, ev.Err.Body(llmapi.Messages)))
 	}
 	return nil
 }

@@ -266,7 +266,7 @@ func (e *chatEncoder) event(ev Event) error {
 		}
 		return e.w([]byte("data: [DONE]\n\n"))
 	case EvError:
-		return e.w(llmapi.ErrorEvent(llmapi.OpenAI, ev.Err.Body(Chat)))
+		return e.w(llmapi.ErrorEvent(llmapi.OpenAI, ev.Err.Body(llmapi.ChatCompletions)))
 	}
 	return nil
 }

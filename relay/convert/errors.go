@@ -172,24 +172,25 @@ func trimArray(b []byte) []byte {
 }
 
 // Status is the HTTP status of e in dialect d.
-func (e *Error) Status(d Dialect) int {
+func (e *Error) Status(d llmapi.Dialect) int {
 	info := kinds[e.Kind]
-	if d == Anthropic {
+	if d == llmapi.Messages {
 		return info.anthropicStatus
 	}
 	return info.status
 }
 
 // Body renders e as dialect d's JSON error body (llmapi.ErrorBody).
-func (e *Error) Body(d Dialect) []byte {
-	info := kinds[e.Kind]
-	switch d {
-	case Anthropic:
-		return llmapi.ErrorBody(llmapi.Anthropic, info.anthropic, info.status, e.Message, "")
-	case Gemini:
-		return llmapi.ErrorBody(llmapi.Gemini, info.gemini, info.status, e.Message, "")
+func (e *Error) Body(d llmapi.Dialect) []byte {
+	info, f := kinds[e.Kind], d.Family()
+	typ := info.openai
+	switch f {
+	case llmapi.Anthropic:
+		typ = info.anthropic
+	case llmapi.Gemini:
+		typ = info.gemini
 	}
-	return llmapi.ErrorBody(llmapi.OpenAI, info.openai, info.status, e.Message, "")
+	return llmapi.ErrorBody(f, typ, info.status, e.Message, "")
 }
 
 // Header is the response header for an error body.
