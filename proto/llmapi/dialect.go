@@ -59,4 +59,3 @@ func (d Dialect) Family() Family {
 	}
 	return OpenAI
 }
-
