@@ -80,3 +80,40 @@ type geminiDetail struct {
 	Message string `json:"message"`
 	Status  string `json:"status"`
 }
+
+// ProviderError is the union of the families' error bodies, for reading
+// what a provider answered: OpenAI {"error":{"message","type","code"}},
+// Anthropic {"type":"error","error":{"type","message"}}, Gemini
+// {"error":{"code","message","status","details":[{"reason"}]}}.
+type ProviderError struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the "error" object of any family.
+type ErrorDetail struct {
+	Message string          `json:"message"`
+	Type    string          `json:"type"`   // OpenAI, Anthropic
+	Code    json.RawMessage `json:"code"`   // a string for OpenAI, a number for Gemini
+	Status  string          `json:"status"` // Gemini's google.rpc status
+	// Details is Gemini's list of google.rpc details; kept raw so that a
+	// provider's differently shaped "details" does not spoil the rest.
+	Details json.RawMessage `json:"details"`
+}
+
+// Reasons are the google.rpc.ErrorInfo reasons among Gemini's details
+// ("API_KEY_INVALID"); none when details is not a list of objects.
+func (d *ErrorDetail) Reasons() []string {
+	var details []struct {
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(d.Details, &details) != nil {
+		return nil
+	}
+	var out []string
+	for _, x := range details {
+		if x.Reason != "" {
+			out = append(out, x.Reason)
+		}
+	}
+	return out
+}

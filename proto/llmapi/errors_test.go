@@ -1,6 +1,10 @@
 package llmapi
 
-import "testing"
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
 
 // TestErrorBody pins each family's error body, member order included (the
 // providers' own), and the in-band event that carries one mid-stream.
@@ -29,6 +33,31 @@ func TestErrorBody(t *testing.T) {
 		}
 		if ev := string(ErrorEvent(tc.f, body)); ev != tc.wantEvent+tc.wantBody+"\n\n" {
 			t.Errorf("%q: event %q", tc.f, ev)
+		}
+	}
+}
+
+// TestProviderError reads each family's error body through the one union;
+// a "details" of another shape spoils nothing else.
+func TestProviderError(t *testing.T) {
+	cases := []struct {
+		body, message, typ, status string
+		reasons                    []string
+	}{
+		{`{"error":{"message":"Incorrect API key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`, "Incorrect API key", "invalid_request_error", "", nil},
+		{`{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`, "invalid x-api-key", "authentication_error", "", nil},
+		{`{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"},{"@type":"x"}]}}`,
+			"API key not valid.", "", "INVALID_ARGUMENT", []string{"API_KEY_INVALID"}},
+		{`{"error":{"message":"upstream said no","details":"a string, not a list"}}`, "upstream said no", "", "", nil},
+	}
+	for _, tc := range cases {
+		var e ProviderError
+		if err := json.Unmarshal([]byte(tc.body), &e); err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		d := e.Error
+		if d.Message != tc.message || d.Type != tc.typ || d.Status != tc.status || !slices.Equal(d.Reasons(), tc.reasons) {
+			t.Errorf("%s: %+v reasons %q", tc.body, d, d.Reasons())
 		}
 	}
 }

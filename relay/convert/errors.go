@@ -130,12 +130,7 @@ func ParseError(status int, body []byte) *Error {
 		}
 		return e
 	}
-	var d struct {
-		Message string          `json:"message"`
-		Type    string          `json:"type"`
-		Status  string          `json:"status"`
-		Code    json.RawMessage `json:"code"`
-	}
+	var d llmapi.ErrorDetail
 	if json.Unmarshal(v.Error, &d) != nil {
 		var s string
 		if json.Unmarshal(v.Error, &s) == nil && s != "" {
