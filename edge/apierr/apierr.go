@@ -86,13 +86,7 @@ func Write(w http.ResponseWriter, family llmapi.Family, e *Error) {
 // Body is e encoded as family's JSON error body (llmapi.ErrorBody).
 func Body(family llmapi.Family, e *Error) []byte {
 	info := kinds[e.Kind]
-	typ := info.openai
-	switch family {
-	case llmapi.Anthropic:
-		typ = info.anthropic
-	case llmapi.Gemini:
-		typ = info.gemini
-	}
+	typ := llmapi.ErrorType(family, info.openai, info.anthropic, info.gemini)
 	return llmapi.ErrorBody(family, typ, info.status, e.Message, e.Code)
 }
 

@@ -38,6 +38,19 @@ func ErrorBody(f Family, typ string, status int, message, code string) []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 }
 
+// ErrorType picks family f's name for an error from its names in each
+// family's vocabulary (OpenAI's for an unknown family), for the typ of
+// ErrorBody.
+func ErrorType(f Family, openai, anthropic, gemini string) string {
+	switch f {
+	case Anthropic:
+		return anthropic
+	case Gemini:
+		return gemini
+	}
+	return openai
+}
+
 // ErrorEvent frames an error body as the in-band SSE event family f's SDKs
 // raise from a stream whose status line has already gone out: Anthropic's
 // named "error", the others a bare data line.

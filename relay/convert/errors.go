@@ -178,13 +178,7 @@ func (e *Error) Status(d llmapi.Dialect) int {
 // Body renders e as dialect d's JSON error body (llmapi.ErrorBody).
 func (e *Error) Body(d llmapi.Dialect) []byte {
 	info, f := kinds[e.Kind], d.Family()
-	typ := info.openai
-	switch f {
-	case llmapi.Anthropic:
-		typ = info.anthropic
-	case llmapi.Gemini:
-		typ = info.gemini
-	}
+	typ := llmapi.ErrorType(f, info.openai, info.anthropic, info.gemini)
 	return llmapi.ErrorBody(f, typ, info.status, e.Message, "")
 }
 
