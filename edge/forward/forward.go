@@ -39,7 +39,7 @@ type Request struct {
 	RawQuery string
 	Header   http.Header // already without credentials and hop-by-hop headers
 	Body     []byte
-	// Model is the model the edge's policy judged (proto/apimodel); the
+	// Model is the model the edge's policy judged (proto/llmapi); the
 	// relay routes on it.
 	Model string
 }

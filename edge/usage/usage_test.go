@@ -184,7 +184,7 @@ func TestMeterLargeJSONKeepsOnlyTheTail(t *testing.T) {
 	}
 }
 
-// TestInspectErrors: Inspect reports apimodel's errors, and nothing read
+// TestInspectErrors: Inspect reports llmapi.Parse's errors, and nothing read
 // from a body it could not read counts.
 func TestInspectErrors(t *testing.T) {
 	for _, tc := range []struct {

@@ -7,7 +7,7 @@ import "strings"
 type Dialect string
 
 // The dialects, one list: adding one touches Dialects, ClientDialect and
-// ProviderDialect, and relay/convert for its codecs.
+// Family.Dialect and Dialect.Family, and relay/convert for its codecs.
 const (
 	ChatCompletions Dialect = "openai-chat"      // POST /v1/chat/completions
 	Responses       Dialect = "openai-responses" // POST /v1/responses
