@@ -6,7 +6,7 @@ import "strings"
 // (OpenAI has two). Conversion translates between dialects.
 type Dialect string
 
-// The dialects, one list: adding one touches Dialects, ClientDialect and
+// The dialects, one list: adding one touches Dialects, ClientDialect,
 // Family.Dialect and Dialect.Family, and relay/convert for its codecs.
 const (
 	ChatCompletions Dialect = "openai-chat"      // POST /v1/chat/completions
