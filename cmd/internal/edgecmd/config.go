@@ -16,7 +16,7 @@ import (
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/usagedb"
-	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
 	"github.com/strait/strait/tunnel/wstun"
@@ -219,7 +219,7 @@ type ClientKey struct {
 	Limits  auth.Limits `yaml:"limits"`
 	// Endpoints are endpoint classes allowed beyond inference (files,
 	// batches, fine_tuning, stored, assistants, media, all); see
-	// proto.EndpointClasses. Empty: inference only.
+	// llmapi.EndpointClasses. Empty: inference only.
 	Endpoints []string `yaml:"endpoints"`
 }
 
@@ -291,8 +291,8 @@ func (f *File) validate() error {
 // must not silently leave an endpoint closed (or, worse, look open).
 func checkEndpoints(names []string) error {
 	for _, n := range names {
-		if !slices.Contains(proto.EndpointClasses, n) {
-			return fmt.Errorf("endpoints: unknown class %q (want one of %s)", n, strings.Join(proto.EndpointClasses, ", "))
+		if !slices.Contains(llmapi.EndpointClasses, n) {
+			return fmt.Errorf("endpoints: unknown class %q (want one of %s)", n, strings.Join(llmapi.EndpointClasses, ", "))
 		}
 	}
 	return nil
