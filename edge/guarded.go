@@ -59,7 +59,7 @@ func (e *Edge) check(c *call) (guardDecision, *rejection) {
 	if p == nil {
 		return guardDecision{}, nil
 	}
-	o, err := p.Inspect(string(c.route.Family), c.route.Path, c.body)
+	o, err := p.Inspect(c.route.Family, c.route.Path, c.body)
 	if err != nil {
 		return guardDecision{}, &rejection{reason: "guard_uninspectable", err: &apierr.Error{Kind: apierr.InvalidRequest, Code: "guard_uninspectable",
 			Message: "Strait's border guard cannot read the text of this request (a JSON body of a chat, responses, messages or generateContent call is required), so it may not leave the country"}}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // benchPolicy is every detector and 10 000 words (two to six Chinese
@@ -68,7 +70,7 @@ func BenchmarkInspect4KiB(b *testing.B) {
 	cpu0 := cpuTime()
 	for b.Loop() {
 		t0 := time.Now()
-		o, err := p.Inspect("openai", "/v1/chat/completions", body)
+		o, err := p.Inspect(llmapi.OpenAI, "/v1/chat/completions", body)
 		times = append(times, time.Since(t0))
 		if err != nil || o.Vault.Len() != 4 {
 			b.Fatalf("inspect: %v, %d masked", err, o.Vault.Len())
@@ -94,7 +96,7 @@ func BenchmarkInspectOff(b *testing.B) {
 	var p *Policy
 	body := benchBody()
 	for b.Loop() {
-		if _, err := p.Inspect("openai", "/v1/chat/completions", body); err != nil {
+		if _, err := p.Inspect(llmapi.OpenAI, "/v1/chat/completions", body); err != nil {
 			b.Fatal(err)
 		}
 	}

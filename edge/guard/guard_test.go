@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 func compile(t testing.TB, c *Config) *Policy {
@@ -61,7 +63,7 @@ func TestInspectRewritesOnlyText(t *testing.T) {
 			`{"systemInstruction":{"parts":[{"text":"⟦PASSPORT_1⟧"}]},"contents":[{"role":"user","parts":[{"text":"⟦PHONE_1⟧ <"},{"inlineData":{"mimeType":"image/png","data":"13812345678"}}]},` +
 				`{"role":"model","parts":[{"functionCall":{"name":"f","args":{"n":"⟦PHONE_1⟧"}},"thoughtSignature":"13812345678"}]}]}`},
 	} {
-		o, err := p.Inspect(tc.family, tc.path, []byte(tc.body))
+		o, err := p.Inspect(llmapi.Family(tc.family), tc.path, []byte(tc.body))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.family, err)
 		}
@@ -85,14 +87,14 @@ func TestInspectBlockHomeAndCounts(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"model": "m", "messages": []any{map[string]any{"role": "user", "content": s}}})
 		return b
 	}
-	o, err := p.Inspect("openai", "/v1/chat/completions", chat("这是机 密，Project-X, call 13812345678"))
+	o, err := p.Inspect(llmapi.OpenAI, "/v1/chat/completions", chat("这是机 密，Project-X, call 13812345678"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Join(o.Blocked, ",") != "secret,words" || o.Vault != nil {
 		t.Fatalf("blocked %v vault %v", o.Blocked, o.Vault)
 	}
-	o, _ = p.Inspect("openai", "/v1/chat/completions", chat("EMP-123456 wrote a@example.com twice a@example.com; 13812345678"))
+	o, _ = p.Inspect(llmapi.OpenAI, "/v1/chat/completions", chat("EMP-123456 wrote a@example.com twice a@example.com; 13812345678"))
 	if !o.Home || len(o.Blocked) != 0 || string(o.Body) != string(chat("EMP-123456 wrote a@example.com twice a@example.com; 13812345678")) {
 		t.Fatalf("home %v blocked %v body %s", o.Home, o.Blocked, o.Body)
 	}
@@ -105,13 +107,13 @@ func TestInspectBlockHomeAndCounts(t *testing.T) {
 			t.Fatalf("counts %v; want %v", o.Counts, want)
 		}
 	}
-	if _, err := p.Inspect("openai", "/v1/files", []byte("--boundary")); err != ErrUninspectable {
+	if _, err := p.Inspect(llmapi.OpenAI, "/v1/files", []byte("--boundary")); err != ErrUninspectable {
 		t.Fatalf("files upload: %v", err)
 	}
-	if _, err := p.Inspect("openai", "/v1/chat/completions", []byte(`{"messages":`)); err != ErrUninspectable {
+	if _, err := p.Inspect(llmapi.OpenAI, "/v1/chat/completions", []byte(`{"messages":`)); err != ErrUninspectable {
 		t.Fatalf("broken JSON: %v", err)
 	}
-	if o, err := p.Inspect("openai", "/v1/models", nil); err != nil || o.Body != nil {
+	if o, err := p.Inspect(llmapi.OpenAI, "/v1/models", nil); err != nil || o.Body != nil {
 		t.Fatalf("no body: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/strait/strait/edge/guard/detect"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // ErrUninspectable: the guard is on and the request has a body it cannot
@@ -64,33 +65,25 @@ func paths(ps ...string) [][]string {
 }
 
 // endpointKind is which request shape a family's path carries; "" for
-// endpoints whose bodies the guard does not know.
-func endpointKind(family, path string) string {
-	switch family {
-	case "openai":
-		switch {
-		case strings.HasSuffix(path, "/chat/completions"):
-			return "chat"
-		case strings.HasSuffix(path, "/responses"):
-			return "responses"
-		case strings.HasSuffix(path, "/completions"):
-			return "prompt"
-		case strings.HasSuffix(path, "/embeddings"), strings.HasSuffix(path, "/moderations"):
-			return "input"
-		}
-	case "anthropic":
-		switch {
-		case strings.HasSuffix(path, "/messages"), strings.HasSuffix(path, "/messages/count_tokens"):
-			return "messages"
-		case strings.HasSuffix(path, "/complete"):
-			return "prompt"
-		}
-	case "gemini":
-		for _, m := range []string{":generateContent", ":streamGenerateContent", ":countTokens", ":embedContent"} {
-			if strings.HasSuffix(path, m) {
-				return "contents"
-			}
-		}
+// endpoints whose bodies the guard does not know. The generation dialects
+// are llmapi's; the other text endpoints (legacy completions, embeddings,
+// token counts) are named here.
+func endpointKind(family llmapi.Family, path string) string {
+	if d, ok := llmapi.ClientDialect(family, "POST", path); ok {
+		return map[llmapi.Dialect]string{llmapi.ChatCompletions: "chat", llmapi.Responses: "responses",
+			llmapi.Messages: "messages", llmapi.GenerateContent: "contents"}[d]
+	}
+	switch {
+	case family == llmapi.OpenAI && strings.HasSuffix(path, "/completions"):
+		return "prompt"
+	case family == llmapi.OpenAI && (strings.HasSuffix(path, "/embeddings") || strings.HasSuffix(path, "/moderations")):
+		return "input"
+	case family == llmapi.Anthropic && strings.HasSuffix(path, "/messages/count_tokens"):
+		return "messages"
+	case family == llmapi.Anthropic && strings.HasSuffix(path, "/complete"):
+		return "prompt"
+	case family == llmapi.Gemini && (strings.HasSuffix(path, ":countTokens") || strings.HasSuffix(path, ":embedContent")):
+		return "contents"
 	}
 	return ""
 }
@@ -116,11 +109,11 @@ func isText(fields [][]string, path []string) bool {
 	return false
 }
 
-// Inspect reads the text of a request body of family ("openai",
-// "anthropic", "gemini") sent to path and decides. A nil Policy passes
+// Inspect reads the text of a request body of family sent to path and
+// decides. A nil Policy passes
 // everything. A request without a body passes; a body the guard cannot
 // read is ErrUninspectable.
-func (p *Policy) Inspect(family, path string, body []byte) (*Outcome, error) {
+func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outcome, error) {
 	o := &Outcome{Body: body}
 	if p == nil || len(body) == 0 {
 		return o, nil

@@ -3,6 +3,8 @@ package guard
 import (
 	"bytes"
 	"slices"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Stream restores a streamed (SSE) answer event by event. Each string of
@@ -15,6 +17,7 @@ import (
 type Stream struct {
 	a       *Answer
 	buf     []byte           // an incomplete event
+	resume  int              // where llmapi.EventEnd goes on in buf
 	pending map[string]*held // per channel
 	order   []string         // channels with a tail held, in arrival order
 	seen    map[string]bool  // channels in the current event
@@ -40,12 +43,13 @@ func (s *Stream) Feed(p []byte) []byte {
 	s.buf = append(s.buf, p...)
 	var out []byte
 	for {
-		n := eventEnd(s.buf)
+		n, resume := llmapi.EventEnd(s.buf, s.resume, false)
 		if n < 0 {
+			s.resume = resume
 			break
 		}
 		out = s.event(out, s.buf[:n])
-		s.buf = s.buf[n:]
+		s.buf, s.resume = s.buf[n:], 0
 	}
 	if len(s.buf) == 0 {
 		s.buf = nil // let a large event's buffer go
@@ -62,54 +66,6 @@ func (s *Stream) Close() []byte {
 		s.buf = nil
 	}
 	return out
-}
-
-// eventEnd is the length of the first complete event in b (through its
-// blank line), or -1.
-func eventEnd(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' && b[i] != '\r' {
-			continue
-		}
-		j := i + 1
-		if b[i] == '\r' && j < len(b) && b[j] == '\n' {
-			j++
-		}
-		if j < len(b) && b[j] == '\n' {
-			return j + 1
-		}
-		if j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n' {
-			return j + 2
-		}
-		if j < len(b) && b[j] == '\r' {
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// eventData splits an event into its data (data lines joined by \n) and
-// the event with its data lines replaced by a single %DATA% marker line.
-func eventData(ev []byte) (data []byte, ok bool) {
-	rest := ev
-	n := 0
-	for len(rest) > 0 {
-		line := rest
-		if i := bytes.IndexAny(rest, "\r\n"); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = nil
-		}
-		if v, found := bytes.CutPrefix(line, []byte("data:")); found {
-			v = bytes.TrimPrefix(v, []byte(" "))
-			if n > 0 {
-				data = append(data, '\n')
-			}
-			data = append(data, v...)
-			n++
-		}
-	}
-	return data, n > 0
 }
 
 // withData rebuilds ev with data in place of its data lines.
@@ -138,8 +94,8 @@ func withData(ev, data []byte) []byte {
 
 // event processes one complete event.
 func (s *Stream) event(out, ev []byte) []byte {
-	data, ok := eventData(ev)
-	if !ok || isPing(ev, data) {
+	data := llmapi.EventData(ev)
+	if data == nil || isPing(ev, data) {
 		return append(out, ev...) // comments and pings do not end a piece of text
 	}
 	if len(data) == 0 || data[0] != '{' && data[0] != '[' || !s.a.mayHold(data) && len(s.pending) == 0 {
