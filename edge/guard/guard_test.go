@@ -2,6 +2,7 @@ package guard
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -365,4 +366,42 @@ func TestStreamRestoreResponsesAndGemini(t *testing.T) {
 	if !strings.Contains(out, `"text":"mail "`) || !strings.Contains(out, `"text":"li@example.cn ⟦PH"`) {
 		t.Fatalf("gemini stream:\n%s", out)
 	}
+}
+
+// TestStreamRestoreToolArguments: Anthropic's input_json_delta fragments of
+// two tool_use blocks (their own channels by block index) get their
+// placeholders back even when a placeholder is split between fragments.
+func TestStreamRestoreToolArguments(t *testing.T) {
+	a := (&Policy{}).Answer(&Outcome{Vault: testVault()})
+	s := a.NewStream()
+	delta := func(index int, frag string) string {
+		return fmt.Sprintf("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":%s}}\n\n",
+			index, jsonQuote(frag))
+	}
+	in := delta(1, `{"to":"⟦PH`) + delta(2, `{"mail":"⟦EM`) + delta(1, `ONE_1⟧"}`) + delta(2, `AIL_1⟧"}`) +
+		"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
+	out := string(append(s.Feed([]byte(in)), s.Close()...))
+	args := map[int]string{}
+	for _, ev := range strings.Split(out, "\n\n") {
+		_, data, ok := strings.Cut(ev, "data: ")
+		if !ok {
+			continue
+		}
+		var v struct {
+			Index int
+			Delta struct{ PartialJSON string `json:"partial_json"` }
+		}
+		if err := json.Unmarshal([]byte(data), &v); err != nil {
+			t.Fatal(err)
+		}
+		args[v.Index] += v.Delta.PartialJSON
+	}
+	if args[1] != `{"to":"13812345678"}` || args[2] != `{"mail":"li@example.cn"}` {
+		t.Fatalf("arguments %v\n%s", args, out)
+	}
+}
+
+func jsonQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -141,11 +141,15 @@ func (s *Stream) event(out, ev []byte) []byte {
 		out = s.flushHeld(out)
 		return append(out, ev...)
 	}
-	// Tails of channels this event does not continue go out first, in
-	// the event that last carried them.
-	for _, ch := range s.order {
-		if !s.seen[ch] {
-			out = s.flushOne(out, ch)
+	// An event that ends pieces (a block's or choice's end, the message's)
+	// first lets out the tails of the channels it does not continue, in
+	// the event that last carried each. Other events leave them held, so
+	// interleaved channels (parallel tool calls) keep their tails.
+	if endsPieces(data) {
+		for _, ch := range s.order {
+			if !s.seen[ch] {
+				out = s.flushOne(out, ch)
+			}
 		}
 	}
 	newData := apply(data, edits)
@@ -162,7 +166,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 	}
 	order := s.order[:0]
 	for _, ch := range s.order {
-		if s.pending[ch] != nil && s.seen[ch] {
+		if s.pending[ch] != nil && !slices.Contains(order, ch) {
 			order = append(order, ch)
 		}
 	}
@@ -173,6 +177,22 @@ func (s *Stream) event(out, ev []byte) []byte {
 	}
 	s.order = order
 	return append(out, evOut...)
+}
+
+// endMarkers are what the events that end a piece of text carry: an
+// Anthropic block's or message's end, an OpenAI choice's or a Gemini
+// candidate's finish reason, a Responses item's or response's end, an
+// error.
+var endMarkers = [][]byte{[]byte(`"content_block_stop"`), []byte(`"message_delta"`), []byte(`"message_stop"`),
+	[]byte(`"finish_reason":"`), []byte(`"finishReason":"`), []byte(`.done"`), []byte(`"response.completed"`), []byte(`"error"`)}
+
+func endsPieces(data []byte) bool {
+	for _, m := range endMarkers {
+		if bytes.Contains(data, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // isPing: Anthropic's keep-alive event, which says nothing about text.
