@@ -389,7 +389,9 @@ func TestStreamRestoreToolArguments(t *testing.T) {
 		}
 		var v struct {
 			Index int
-			Delta struct{ PartialJSON string `json:"partial_json"` }
+			Delta struct {
+				PartialJSON string `json:"partial_json"`
+			}
 		}
 		if err := json.Unmarshal([]byte(data), &v); err != nil {
 			t.Fatal(err)
