@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/cmd/internal/cli"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // App is the strait-relay command line.
