@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -21,16 +20,6 @@ import (
 	"github.com/strait/strait/tunnel/tunneltest"
 	"github.com/strait/strait/tunnel/wstun"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The test's fake provider keeps idle keep-alive connections of the
-		// relay's upstream client until httptest closes them.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-	)
-}
 
 const providerKey = "sk-relay-test-provider-key"
 
