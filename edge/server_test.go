@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -56,7 +57,10 @@ func TestServerLifecycle(t *testing.T) {
 	core, _ := observer.New(zap.InfoLevel)
 	cfg.Edge.Logger = zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
 		if e.Message == "client keys reloaded" {
-			reloaded <- struct{}{}
+			select { // a second reload must not block the watcher
+			case reloaded <- struct{}{}:
+			default:
+			}
 		}
 		return nil
 	}))
@@ -98,14 +102,24 @@ func TestServerLifecycle(t *testing.T) {
 	go func() { done <- s.Serve(ctx) }()
 	<-started
 
-	key, err := keystore.Create(KeysPath(cfg.DataDir), keystore.Record{Name: "cli-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-reloaded:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the keys file changed but the keys were not reloaded")
+	// The watcher notes the file's state when its goroutine starts, which
+	// the test cannot see: a change made before that is the file it starts
+	// from. So keys are added until a reload is seen, each a change.
+	var key string
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatal("the keys file changed 10 times but the keys were not reloaded")
+		}
+		var err error
+		if key, err = keystore.Create(KeysPath(cfg.DataDir), keystore.Record{Name: fmt.Sprintf("cli-key-%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-reloaded:
+		case <-time.After(4 * keysPoll):
+			continue
+		}
+		break
 	}
 	if _, ok := s.Edge.keys.Load().Lookup(key); !ok {
 		t.Error("the key created on the command line does not work after the reload")
