@@ -19,6 +19,7 @@ import (
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/guard"
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/tunnel"
@@ -158,7 +159,8 @@ func TestNewServerFailureClosesAll(t *testing.T) {
 	}
 }
 
-// TestServerReload: Reload swaps the keys and both certificates in place.
+// TestServerReload: Reload swaps the keys, the guard and both
+// certificates in place.
 func TestServerReload(t *testing.T) {
 	cfg := serverConfig(t)
 	s, err := NewServer(cfg)
@@ -167,7 +169,11 @@ func TestServerReload(t *testing.T) {
 	}
 	defer s.Close()
 	pki := tunneltest.NewPKI(t, "")
-	s.Reload(Update{Keys: keySet(t, "other"), Front: certs.StaticKeyPair(pki.Relay), TunnelCert: certs.StaticKeyPair(pki.Edge)})
+	g := &guard.Set{}
+	s.Reload(Update{Keys: keySet(t, "other"), Front: certs.StaticKeyPair(pki.Relay), TunnelCert: certs.StaticKeyPair(pki.Edge), Guard: g})
+	if s.Edge.guard.Load() != g {
+		t.Error("the border guard was not swapped")
+	}
 	if _, ok := s.Edge.keys.Load().Lookup("key-of-other"); !ok {
 		t.Error("the new key does not work")
 	}
