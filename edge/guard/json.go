@@ -22,9 +22,11 @@ type span struct {
 // as the client sent it. It is a scanner, not a decoder: nothing is built
 // but the path.
 type walker struct {
-	doc  []byte
-	pos  int
-	path []string // object keys, and "#" for array elements
+	doc []byte
+	pos int
+	// path holds the object keys (slices of doc, so walking allocates
+	// nothing) and "#" for array elements.
+	path [][]byte
 	// index holds, per path level, the "index" member of the enclosing
 	// object if one came before (streamed deltas name their choice, tool
 	// call or content block this way).
@@ -32,9 +34,12 @@ type walker struct {
 	visit func(w *walker, s span) error
 }
 
+// anyElement is the path entry of an array element.
+var anyElement = []byte("#")
+
 // walk scans doc, calling visit for every string value (not keys).
 func walk(doc []byte, visit func(w *walker, s span) error) error {
-	w := &walker{doc: doc, visit: visit, path: make([]string, 0, 8), index: make([]string, 0, 8)}
+	w := &walker{doc: doc, visit: visit, path: make([][]byte, 0, 8), index: make([]string, 0, 8)}
 	w.space()
 	if err := w.value(); err != nil {
 		return err
@@ -122,7 +127,7 @@ func (w *walker) object() error {
 		return nil
 	}
 	level := len(w.path)
-	w.path = append(w.path, "")
+	w.path = append(w.path, nil)
 	w.index = append(w.index, "")
 	for {
 		w.space()
@@ -139,9 +144,9 @@ func (w *walker) object() error {
 			if err != nil {
 				return err
 			}
-			w.path[level] = k
+			w.path[level] = []byte(k)
 		} else {
-			w.path[level] = string(key)
+			w.path[level] = key
 		}
 		w.space()
 		if w.pos >= len(w.doc) || w.doc[w.pos] != ':' {
@@ -153,7 +158,7 @@ func (w *walker) object() error {
 		if err := w.value(); err != nil {
 			return err
 		}
-		if w.path[level] == "index" {
+		if string(w.path[level]) == "index" {
 			w.index[level] = string(w.doc[vs:w.pos])
 		}
 		w.space()
@@ -178,7 +183,7 @@ func (w *walker) array() error {
 		return nil
 	}
 	level := len(w.path)
-	w.path = append(w.path, "#")
+	w.path = append(w.path, anyElement)
 	w.index = append(w.index, "")
 	for n := 0; ; n++ {
 		w.index[level] = strconv.Itoa(n)

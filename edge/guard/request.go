@@ -88,19 +88,19 @@ func endpointKind(family llmapi.Family, path string) string {
 	return ""
 }
 
-func matchPath(pattern, path []string) bool {
+func matchPath(pattern []string, path [][]byte) bool {
 	for k, p := range pattern {
 		if p == "**" {
 			return len(path) > k
 		}
-		if k >= len(path) || p != path[k] {
+		if k >= len(path) || p != string(path[k]) {
 			return false
 		}
 	}
 	return len(pattern) == len(path)
 }
 
-func isText(fields [][]string, path []string) bool {
+func isText(fields [][]string, path [][]byte) bool {
 	for _, f := range fields {
 		if matchPath(f, path) {
 			return true

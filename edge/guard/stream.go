@@ -230,7 +230,7 @@ func (s *Stream) flushOne(out []byte, ch string) []byte {
 func blankOthers(data []byte, keep int) []byte {
 	var edits []edit
 	_ = walk(data, func(w *walker, sp span) error {
-		if sp.start != keep && len(w.path) > 0 && textKey(w.path[len(w.path)-1]) && sp.end-sp.start > 2 {
+		if sp.start != keep && len(w.path) > 0 && textKey(string(w.path[len(w.path)-1])) && sp.end-sp.start > 2 {
 			edits = append(edits, edit{sp, ""})
 		}
 		return nil

@@ -51,35 +51,71 @@ func label(category string) string {
 
 // Vault holds one request's masked values: each distinct value gets one
 // placeholder, the same one wherever it occurs in the request. It lives in
-// the edge's memory for the request and nowhere else.
+// the edge's memory for the request and nowhere else. A request holds a
+// handful of values, so a slice searched in order serves, without the
+// maps' allocations; past vaultIndexAt entries an index takes over.
 type Vault struct {
-	byValue map[string]string // category+"\x00"+value → placeholder
-	byToken map[string]string // placeholder → value
-	counter map[string]int    // per label
+	entries []vaultEntry
+	index   map[string]int // token → entry, once there are many
 }
+
+type vaultEntry struct {
+	category, label, value, token string
+}
+
+// vaultIndexAt is the number of values from which Restore looks tokens up
+// in a map.
+const vaultIndexAt = 32
 
 // Len is the number of masked values.
 func (v *Vault) Len() int {
 	if v == nil {
 		return 0
 	}
-	return len(v.byToken)
+	return len(v.entries)
 }
 
 // mask returns the placeholder for value.
 func (v *Vault) mask(category, value string) string {
-	if v.byValue == nil {
-		v.byValue, v.byToken, v.counter = map[string]string{}, map[string]string{}, map[string]int{}
-	}
-	key := category + "\x00" + value
-	if p, ok := v.byValue[key]; ok {
-		return p
-	}
 	l := label(category)
-	v.counter[l]++
-	p := open + l + "_" + strconv.Itoa(v.counter[l]) + close
-	v.byValue[key], v.byToken[p] = p, value
-	return p
+	n := 1
+	for _, e := range v.entries {
+		if e.value == value && e.category == category {
+			return e.token
+		}
+		if e.label == l {
+			n++
+		}
+	}
+	token := open + l + "_" + strconv.Itoa(n) + close
+	v.entries = append(v.entries, vaultEntry{category, l, value, token})
+	if len(v.entries) >= vaultIndexAt {
+		if v.index == nil {
+			v.index = make(map[string]int, 2*vaultIndexAt)
+			for i, e := range v.entries {
+				v.index[e.token] = i
+			}
+		}
+		v.index[token] = len(v.entries) - 1
+	}
+	return token
+}
+
+// lookup is the value behind a token.
+func (v *Vault) lookup(token string) (string, bool) {
+	if v.index != nil {
+		i, ok := v.index[token]
+		if !ok {
+			return "", false
+		}
+		return v.entries[i].value, true
+	}
+	for _, e := range v.entries {
+		if e.token == token {
+			return e.value, true
+		}
+	}
+	return "", false
 }
 
 // redacted is what an irreversibly removed value becomes.
@@ -102,7 +138,7 @@ func (v *Vault) Restore(s string) string {
 		}
 		tok := s[i : i+j+len(close)]
 		b.WriteString(s[:i])
-		if val, ok := v.byToken[tok]; ok {
+		if val, ok := v.lookup(tok); ok {
 			b.WriteString(val)
 			s = s[i+len(tok):]
 			continue

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -169,11 +168,11 @@ func Resolve(dst []Match, base int) []Match {
 	if len(ms) < 2 {
 		return dst
 	}
-	sort.SliceStable(ms, func(i, j int) bool {
-		if ms[i].Start != ms[j].Start {
-			return ms[i].Start < ms[j].Start
+	slices.SortStableFunc(ms, func(a, b Match) int {
+		if a.Start != b.Start {
+			return a.Start - b.Start
 		}
-		return ms[i].End > ms[j].End
+		return b.End - a.End
 	})
 	out := ms[:1]
 	for _, m := range ms[1:] {
