@@ -44,7 +44,7 @@ func (b *builder) insert(text string, term int32) {
 func (b *builder) compile() *Matcher {
 	n := len(b.edges)
 	m := &Matcher{symLow: make([]int32, 0x10000), symHigh: map[rune]int32{}, root: make([]int32, len(b.sym)+1),
-		first: make([]int32, n+1), out: b.out}
+		nodes: make([]node, n)}
 	for r := range rune(0x10000) {
 		if f, ok := Fold(r); !ok {
 			m.symLow[r] = skip
@@ -58,20 +58,18 @@ func (b *builder) compile() *Matcher {
 		}
 	}
 	maxDepth := int32(1)
-	for node, e := range b.edges {
-		m.first[node] = int32(len(m.syms))
+	for nd, e := range b.edges {
+		m.nodes[nd] = node{first: int32(len(m.edges)), count: int32(len(e)), out: b.out[nd]}
 		keys := make([]int32, 0, len(e))
 		for s := range e {
 			keys = append(keys, s)
 		}
 		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 		for _, s := range keys {
-			m.syms = append(m.syms, s)
-			m.next = append(m.next, e[s])
+			m.edges = append(m.edges, edge{s, e[s]})
 		}
-		maxDepth = max(maxDepth, b.depth[node])
+		maxDepth = max(maxDepth, b.depth[nd])
 	}
-	m.first[n] = int32(len(m.syms))
 	m.longest = int(maxDepth)
 	for s, nx := range b.edges[0] {
 		m.root[s] = nx

@@ -107,13 +107,21 @@ type Matcher struct {
 	symLow  []int32
 	symHigh map[rune]int32 // by folded rune
 	root    []int32        // root's transitions, dense over symbols
-	// Nodes: edges of node n are syms/next[first[n]:first[n+1]], sorted by
-	// symbol.
-	first, syms, next []int32
-	out               []int32 // term ending at the node, -1 if none
-	terms             []Term
-	longest           int // the longest term, in folded runes
+	// nodes and their edges: a node's edges are
+	// edges[first:first+count], sorted by symbol. Each is one small record,
+	// so a step touches two cache lines, not five arrays.
+	nodes   []node
+	edges   []edge
+	terms   []Term
+	longest int // the longest term, in folded runes
 }
+
+type node struct {
+	first, count int32
+	out          int32 // term ending at the node, -1 if none
+}
+
+type edge struct{ sym, next int32 }
 
 // Longest is the length of the longest term in folded runes: a stream
 // scanned piece by piece must keep that many runes minus one to find a
@@ -161,18 +169,20 @@ func (m *Matcher) symbol(r rune) int32 {
 }
 
 // child is node's edge on sym, or -1.
-func (m *Matcher) child(node, sym int32) int32 {
-	lo, hi := m.first[node], m.first[node+1]
+func (m *Matcher) child(n, sym int32) int32 {
+	nd := m.nodes[n]
+	es := m.edges[nd.first : nd.first+nd.count]
+	lo, hi := 0, len(es)
 	for lo < hi { // binary search of the node's sorted edges
-		mid := int32(uint32(lo+hi) >> 1)
-		if m.syms[mid] < sym {
+		mid := int(uint(lo+hi) >> 1)
+		if es[mid].sym < sym {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	if lo < m.first[node+1] && m.syms[lo] == sym {
-		return m.next[lo]
+	if lo < len(es) && es[lo].sym == sym {
+		return es[lo].next
 	}
 	return -1
 }
@@ -217,9 +227,9 @@ func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
 
 // walk follows the trie from node (reached by the rune at text[start:j])
 // and appends the terms that end on the way.
-func (m *Matcher) walk(dst []detect.Match, text string, start, j int, node int32, lastLatin bool) []detect.Match {
+func (m *Matcher) walk(dst []detect.Match, text string, start, j int, n int32, lastLatin bool) []detect.Match {
 	for {
-		if t := m.out[node]; t >= 0 && !(lastLatin && j < len(text) && latinAt(text, j)) {
+		if t := m.nodes[n].out; t >= 0 && !(lastLatin && j < len(text) && latinAt(text, j)) {
 			dst = append(dst, detect.Match{Start: start, End: j, Category: m.terms[t].Category, Word: true})
 		}
 		var r rune
@@ -242,7 +252,7 @@ func (m *Matcher) walk(dst []detect.Match, text string, start, j int, node int32
 		if sym == 0 {
 			return dst
 		}
-		if node = m.child(node, sym); node < 0 {
+		if n = m.child(n, sym); n < 0 {
 			return dst
 		}
 		j, lastLatin = k, latin(r)
