@@ -443,3 +443,30 @@ func TestGuardKeepsHome(t *testing.T) {
 		t.Fatal("a keep_home request crossed the border")
 	}
 }
+
+// TestGuardCutsAnswers: with output_words: cut, an answer holding a listed
+// word ends before it, whole (the family's 400) or streamed (the family's
+// in-band error), and the word never reaches the client.
+func TestGuardCutsAnswers(t *testing.T) {
+	words := writeFile(t, t.TempDir(), "words.txt", "echo\tleak\n")
+	s, _ := guardStack(t, &guard.Config{Words: guard.WordsFile{File: words}, Actions: map[string]guard.Action{"leak": guard.Flag},
+		OutputWords: guard.OutputCut}, nil)
+	for _, tc := range guardCalls {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.call(testCtx(t, 20*time.Second), t, s, "say something")
+			if err == nil {
+				t.Fatalf("got %q and no error", got)
+			}
+			if _, msg := apiErrorOf(err); strings.Contains(got, "echo") || !strings.Contains(msg+" "+err.Error(), "cut this answer") {
+				t.Fatalf("got %q, %v; want the guard's error and no word", got, err)
+			}
+		})
+	}
+	audit, err := os.ReadFile(s.path("audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(audit), `"guard_output":{"leak":1}`) {
+		t.Errorf("audit records lack the answer's word count:\n%s", audit)
+	}
+}

@@ -54,7 +54,8 @@ func (a *Answer) text(s string) string {
 // Longest()-1 runes are held too, so that a word across two pieces is
 // seen whole; a word that reaches into the held part is held with it.
 // Words are counted once, when they go out. It returns what goes out,
-// processed, and the held rest, as it was.
+// processed, and the held rest, as it was; with output_words: cut, what
+// goes out ends before the first word, and nothing is held.
 func (a *Answer) words(s string, cut int, final bool) (string, string) {
 	if a.matcher == nil {
 		return s[:cut], s[cut:]
@@ -76,8 +77,10 @@ func (a *Answer) words(s string, cut int, final bool) (string, string) {
 		}
 		a.OutputCounts[f.Category]++
 		switch a.output {
-		case OutputCut:
+		case OutputCut: // the answer ends before the word
 			a.Cut = true
+			b.WriteString(s[prev:f.Start])
+			return b.String(), ""
 		case OutputMask:
 			b.WriteString(s[prev:f.Start])
 			b.WriteString(strings.Repeat("＊", max(1, utf8.RuneCountInString(s[f.Start:f.End]))))

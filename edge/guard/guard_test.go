@@ -327,7 +327,7 @@ func TestOutputWords(t *testing.T) {
 	}{
 		{OutputFlag, `{"choices":[{"message":{"content":"这是绝密文件"}}]}`, false},
 		{OutputMask, `{"choices":[{"message":{"content":"这是＊＊文件"}}]}`, false},
-		{OutputCut, `{"choices":[{"message":{"content":"这是绝密文件"}}]}`, true},
+		{OutputCut, `{"choices":[{"message":{"content":"这是"}}]}`, true},
 	} {
 		p := compile(t, &Config{Words: WordsFile{File: wf}, Actions: map[string]Action{"secret": Flag}, OutputWords: tc.mode})
 		a := p.Answer(&Outcome{})
@@ -341,7 +341,10 @@ func TestOutputWords(t *testing.T) {
 		if tc.mode == OutputMask {
 			wantText = "这是＊＊文件"
 		}
-		if !tc.cut && got != wantText || a.Cut != tc.cut || a.OutputCounts["secret"] != 1 {
+		if tc.cut {
+			wantText = "这是"
+		}
+		if got != wantText || a.Cut != tc.cut || a.OutputCounts["secret"] != 1 {
 			t.Errorf("%s streamed: got %q cut %v counts %v", tc.mode, got, a.Cut, a.OutputCounts)
 		}
 	}

@@ -50,6 +50,10 @@ func (s *Stream) Feed(p []byte) []byte {
 		}
 		out = s.event(out, s.buf[:n])
 		s.buf, s.resume = s.buf[n:], 0
+		if s.a.Cut { // output_words: cut; nothing after the word goes out
+			s.buf = nil
+			return out
+		}
 	}
 	if len(s.buf) == 0 {
 		s.buf = nil // let a large event's buffer go
@@ -59,6 +63,9 @@ func (s *Stream) Feed(p []byte) []byte {
 
 // Close returns the rest: an unterminated last event and held tails.
 func (s *Stream) Close() []byte {
+	if s.a.Cut {
+		return nil
+	}
 	out := s.flushHeld(nil)
 	if len(s.buf) > 0 {
 		out = s.event(out, s.buf)
