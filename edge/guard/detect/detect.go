@@ -136,22 +136,16 @@ func (s *Set) Find(dst []Match, text string) []Match {
 		return dst
 	}
 	base := len(dst)
-	if s.digits {
+	if s.digits || s.ipv4 || s.passport {
 		dst = s.findDigits(dst, text)
 	}
 	if s.email {
 		dst = findEmails(dst, text)
 	}
-	// The address scanners look at every digit (and hex letter); text
-	// without their separator cannot hold an address.
-	if s.ipv4 && strings.IndexByte(text, '.') >= 0 {
-		dst = findIPv4(dst, text)
-	}
+	// The IPv6 scanner looks at every hex letter; text without ':' cannot
+	// hold an address.
 	if s.ipv6 && strings.IndexByte(text, ':') >= 0 {
 		dst = findIPv6(dst, text)
-	}
-	if s.passport {
-		dst = findPassports(dst, text)
 	}
 	for _, c := range s.custom {
 		for _, loc := range c.re.FindAllStringIndex(text, -1) {

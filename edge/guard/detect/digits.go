@@ -1,8 +1,9 @@
 package detect
 
-// findDigits scans maximal digit runs once for ID numbers, bank cards and
-// mobile numbers, also in their usual grouped spellings (138 1234 5678,
-// 6222-0212-3456-7890, 110101 19900307 1234).
+// findDigits scans maximal digit runs once for ID numbers, bank cards,
+// mobile numbers (also in their usual grouped spellings: 138 1234 5678,
+// 6222-0212-3456-7890, 110101 19900307 1234), IPv4 addresses and passport
+// numbers (whose digits follow one or two letters).
 func (s *Set) findDigits(dst []Match, text string) []Match {
 	for i := 0; i < len(text); {
 		if !isDigit(text[i]) {
@@ -13,16 +14,36 @@ func (s *Set) findDigits(dst []Match, text string) []Match {
 		for j < len(text) && isDigit(text[j]) {
 			j++
 		}
-		if boundaryBefore(text, i) && !(i >= 2 && text[i-1] == '.' && isDigit(text[i-2])) {
-			if m, ok := s.digitToken(text, i, j); ok {
-				dst = append(dst, m)
-				i = m.End
-				continue
-			}
+		if m, ok := s.runToken(text, i, j); ok {
+			dst = append(dst, m)
+			i = m.End
+			continue
 		}
 		i = j
 	}
 	return dst
+}
+
+// runToken judges the token around the digit run text[i:j].
+func (s *Set) runToken(text string, i, j int) (Match, bool) {
+	if s.passport {
+		if m, ok := passportAt(text, i, j); ok {
+			return m, true
+		}
+	}
+	if !boundaryBefore(text, i) {
+		return Match{}, false
+	}
+	afterDot := i > 0 && text[i-1] == '.' // an address does not follow a dot
+	if s.ipv4 && !afterDot && j < len(text) && text[j] == '.' {
+		if end, ok := ipv4At(text, i); ok {
+			return mk(i, end, IPv4), true
+		}
+	}
+	if s.digits && !(afterDot && i >= 2 && isDigit(text[i-2])) { // nor a number the fraction of another
+		return s.digitToken(text, i, j)
+	}
+	return Match{}, false
 }
 
 // digitToken judges the token starting with the digit run text[i:j].

@@ -76,38 +76,28 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
-// findIPv4 finds dotted-quad addresses: four octets 0–255 without leading
-// zeros, not part of a longer dotted number (OIDs, version strings) or an
-// identifier.
-func findIPv4(dst []Match, text string) []Match {
-	for i := 0; i < len(text); i++ {
-		if !isDigit(text[i]) || !boundaryBefore(text, i) || i > 0 && text[i-1] == '.' {
-			continue
-		}
-		j, ok := i, true
-		for part := 0; part < 4 && ok; part++ {
-			if part > 0 {
-				if j >= len(text) || text[j] != '.' {
-					ok = false
-					break
-				}
-				j++
+// ipv4At reads a dotted-quad address starting at text[i] (a digit at a
+// token's start): four octets 0–255 without leading zeros, not part of a
+// longer dotted number (OIDs, version strings) or an identifier.
+func ipv4At(text string, i int) (int, bool) {
+	j := i
+	for part := 0; part < 4; part++ {
+		if part > 0 {
+			if j >= len(text) || text[j] != '.' {
+				return 0, false
 			}
-			k := j
-			for k < len(text) && isDigit(text[k]) && k-j < 4 {
-				k++
-			}
-			ok = octet(text[j:k])
-			j = k
+			j++
 		}
-		if ok && boundaryAfter(text, j) && !(j+1 < len(text) && text[j] == '.' && isDigit(text[j+1])) {
-			dst = append(dst, mk(i, j, IPv4))
+		k := j
+		for k < len(text) && isDigit(text[k]) && k-j < 4 {
+			k++
 		}
-		for i < len(text)-1 && isDigit(text[i+1]) {
-			i++ // the next candidate starts after this digit run
+		if !octet(text[j:k]) {
+			return 0, false
 		}
+		j = k
 	}
-	return dst
+	return j, boundaryAfter(text, j) && !(j+1 < len(text) && text[j] == '.' && isDigit(text[j+1]))
 }
 
 func octet(s string) bool {
@@ -166,26 +156,20 @@ func plausibleIPv6(s string) bool {
 	return err == nil && a.Is6()
 }
 
-// findPassports finds Chinese passport numbers: E, G, D, S or P and eight
-// digits, or E, a letter other than I and O, and seven digits (the
-// e-passport series), upper case, as a whole word.
-func findPassports(dst []Match, text string) []Match {
-	for i := 0; i+9 <= len(text); i++ {
-		c := text[i]
-		switch c {
-		case 'E', 'G', 'D', 'S', 'P':
-		default:
-			continue
-		}
-		if !boundaryBefore(text, i) || !boundaryAfter(text, i+9) {
-			continue
-		}
-		second := text[i+1]
-		ok := isDigit(second) || c == 'E' && second >= 'A' && second <= 'Z' && second != 'I' && second != 'O'
-		if ok && allDigits(text[i+2:i+9]) {
-			dst = append(dst, mk(i, i+9, PassportCN))
-			i += 8
-		}
+// passportAt reads a Chinese passport number whose digits are the run
+// text[i:j]: E, G, D, S or P and eight digits, or E, a letter other than I
+// and O, and seven digits (the e-passport series), upper case, as a whole
+// word.
+func passportAt(text string, i, j int) (Match, bool) {
+	if !boundaryAfter(text, j) {
+		return Match{}, false
 	}
-	return dst
+	switch n := j - i; {
+	case n == 8 && i >= 1 && strings.IndexByte("EGDSP", text[i-1]) >= 0 && boundaryBefore(text, i-1):
+		return mk(i-1, j, PassportCN), true
+	case n == 7 && i >= 2 && text[i-2] == 'E' && text[i-1] >= 'A' && text[i-1] <= 'Z' && text[i-1] != 'I' && text[i-1] != 'O' &&
+		boundaryBefore(text, i-2):
+		return mk(i-2, j, PassportCN), true
+	}
+	return Match{}, false
 }
