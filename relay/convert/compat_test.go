@@ -23,6 +23,7 @@ type direction struct{ client, provider Dialect }
 var directions = []direction{
 	{Chat, Anthropic}, {Chat, Gemini}, {Anthropic, Chat}, {Anthropic, Gemini},
 	{Responses, Chat}, {Responses, Anthropic}, {Responses, Gemini},
+	{Gemini, Chat}, {Gemini, Anthropic},
 }
 
 var dialectNames = map[Dialect]string{Chat: "OpenAI Chat", Responses: "OpenAI Responses", Anthropic: "Anthropic", Gemini: "Gemini"}
@@ -59,37 +60,44 @@ var compatRows = []compatRow{
 	{feature: "Max tokens", req: map[Dialect]string{Anthropic: `"max_tokens":\d`, Chat: `"max_tokens":\d`, Gemini: `"maxOutputTokens"`}},
 	{feature: "Temperature / top_p", req: map[Dialect]string{Anthropic: `"temperature"`, Chat: `"temperature"`, Gemini: `"temperature"`}},
 	{feature: "JSON mode / JSON schema", req: map[Dialect]string{Anthropic: `"output_format"`, Chat: `"response_format"`, Gemini: `"responseMimeType"`},
-		na: map[direction]string{{Chat, Anthropic}: "j", {Responses, Anthropic}: "j", {Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja"}},
+		na: map[direction]string{{Chat, Anthropic}: "j", {Responses, Anthropic}: "j", {Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja",
+			{Gemini, Anthropic}: "j"}},
 	{feature: "Thinking / reasoning request", req: map[Dialect]string{Anthropic: `"thinking":\{"budget_tokens"`, Chat: `"reasoning_effort"`, Gemini: `"thinkingConfig"`},
-		gaps: map[direction]string{{Anthropic, Chat}: "b"}},
+		gaps: map[direction]string{{Anthropic, Chat}: "b", {Gemini, Chat}: "gb"}},
 	{feature: "Thinking signatures sent back", req: map[Dialect]string{Anthropic: `"signature":"E`, Gemini: `"thoughtSignature":"CiQB0e"`},
-		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s"}},
+		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s"}},
 	{feature: "Prompt-cache markers (cache_control)", req: map[Dialect]string{Anthropic: `"cache_control"`},
-		na:   map[direction]string{{Anthropic, Chat}: "c", {Anthropic, Gemini}: "c", {Chat, Gemini}: "c", {Responses, Chat}: "c", {Responses, Gemini}: "c"},
+		na: map[direction]string{{Anthropic, Chat}: "c", {Anthropic, Gemini}: "c", {Chat, Gemini}: "c", {Responses, Chat}: "c", {Responses, Gemini}: "c",
+			{Gemini, Chat}: "c", {Gemini, Anthropic}: "gc"},
 		gaps: map[direction]string{{Responses, Anthropic}: "rc"}},
-	{feature: "Streamed text", out: map[Dialect]string{Chat: `"content":"\w`, Anthropic: `"text_delta"`, Responses: `response\.output_text\.delta`}},
+	{feature: "Streamed text", out: map[Dialect]string{Chat: `"content":"\w`, Anthropic: `"text_delta"`, Responses: `response\.output_text\.delta`,
+		Gemini: `data: \{"candidates":\[\{"content":\{"parts":\[\{"text":"\w`}},
 	{feature: "Streamed tool-call arguments, fragment by fragment", out: map[Dialect]string{
-		Chat: `"arguments":"(?:[^"\\]|\\.)+"\},"index":\d\}`, Anthropic: `"partial_json":"[^"]+"`, Responses: `function_call_arguments\.delta`}},
+		Chat: `"arguments":"(?:[^"\\]|\\.)+"\},"index":\d\}`, Anthropic: `"partial_json":"[^"]+"`, Responses: `function_call_arguments\.delta`},
+		na: map[direction]string{{Gemini, Chat}: "g", {Gemini, Anthropic}: "g"}},
 	{feature: "Parallel tool calls with distinct indexes", out: map[Dialect]string{
-		Chat: `"index":1,"type":"function"`, Anthropic: `"type":"tool_use"\},"index":[1-9]`, Responses: `"status":"completed","type":"function_call"\},\{"arguments"`}},
+		Chat: `"index":1,"type":"function"`, Anthropic: `"type":"tool_use"\},"index":[1-9]`, Responses: `"status":"completed","type":"function_call"\},\{"arguments"`,
+		Gemini: `"functionCall":\{"args":\{[^}]*\},"id":"\w+","name":"\w+"\}\}\],"role":"model"\},"index":0\}\][^\n]*\n\ndata: [^\n]*"functionCall"`}},
 	{feature: "Tool call ends as tool_calls / tool_use", out: map[Dialect]string{
-		Chat: `"finish_reason":"tool_calls"`, Anthropic: `"stop_reason":"tool_use"`, Responses: `"type":"function_call"`}},
+		Chat: `"finish_reason":"tool_calls"`, Anthropic: `"stop_reason":"tool_use"`, Responses: `"type":"function_call"`,
+		Gemini: `"functionCall"[^\n]*\n\ndata: \{"candidates":\[\{"content":\{"parts":\[\],"role":"model"\},"finishReason":"STOP"`}},
 	{feature: "Thinking / reasoning stream", out: map[Dialect]string{
-		Chat: `"reasoning_content"`, Anthropic: `"thinking_delta"`, Responses: `response\.reasoning_summary_text\.delta`}},
+		Chat: `"reasoning_content"`, Anthropic: `"thinking_delta"`, Responses: `response\.reasoning_summary_text\.delta`, Gemini: `"text":"[^"]+","thought":true`}},
 	{feature: "Thinking signatures to the client", out: map[Dialect]string{
-		Chat: `"signature":"E|__ts__`, Anthropic: `"signature_delta"|__ts__`, Responses: `"encrypted_content"|__ts__`},
-		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s"}},
+		Chat: `"signature":"E|__ts__`, Anthropic: `"signature_delta"|__ts__`, Responses: `"encrypted_content"|__ts__`, Gemini: `"thoughtSignature":"RXF`},
+		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s"}},
 	{feature: "Usage: cached input tokens", out: map[Dialect]string{
-		Chat: `"cached_tokens":[1-9]`, Anthropic: `"cache_read_input_tokens":[1-9]`, Responses: `"cached_tokens":[1-9]`}},
+		Chat: `"cached_tokens":[1-9]`, Anthropic: `"cache_read_input_tokens":[1-9]`, Responses: `"cached_tokens":[1-9]`, Gemini: `"cachedContentTokenCount":[1-9]`}},
 	{feature: "Usage: cache-write tokens", out: map[Dialect]string{Chat: `"cache_write_tokens":[1-9]`, Anthropic: `"cache_creation_input_tokens":[1-9]`},
-		na:   map[direction]string{{Anthropic, Chat}: "w", {Anthropic, Gemini}: "w", {Chat, Gemini}: "w", {Responses, Chat}: "w", {Responses, Gemini}: "w"},
+		na: map[direction]string{{Anthropic, Chat}: "w", {Anthropic, Gemini}: "w", {Chat, Gemini}: "w", {Responses, Chat}: "w", {Responses, Gemini}: "w",
+			{Gemini, Chat}: "w", {Gemini, Anthropic}: "w"},
 		gaps: map[direction]string{{Responses, Anthropic}: "rw"}},
-	{feature: "Usage: reasoning tokens", out: map[Dialect]string{Chat: `"reasoning_tokens":[1-9]`, Responses: `"reasoning_tokens":[1-9]`},
-		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n"}},
+	{feature: "Usage: reasoning tokens", out: map[Dialect]string{Chat: `"reasoning_tokens":[1-9]`, Responses: `"reasoning_tokens":[1-9]`, Gemini: `"thoughtsTokenCount":[1-9]`},
+		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n", {Gemini, Anthropic}: "a"}},
 	{feature: "Error mid-stream as an in-band event", outFrom: "error_midstream", out: map[Dialect]string{
-		Chat: `data: \{"error"`, Anthropic: `event: error`, Responses: `event: error`}},
+		Chat: `data: \{"error"`, Anthropic: `event: error`, Responses: `event: error`, Gemini: `data: \{"error"`}},
 	{feature: "Cut stream reported, never a clean end", outFrom: "truncated", out: map[Dialect]string{
-		Chat: `-- end: \S`, Anthropic: `-- end: \S`, Responses: `-- end: \S`}},
+		Chat: `-- end: \S`, Anthropic: `-- end: \S`, Responses: `-- end: \S`, Gemini: `-- end: \S`}},
 }
 
 // notes explain the ✗ and — cells.
@@ -105,6 +113,9 @@ var notes = map[string]string{
 	"rw": "The Responses API usage has no cache-write field.",
 	"a":  "Anthropic does not report reasoning tokens separately.",
 	"n":  "The Anthropic API has no reasoning-token field.",
+	"g":  "Gemini carries a function call's arguments as one object, so a call reaches a Gemini client whole, in one chunk, when it is complete.",
+	"gb": "A Gemini thinking budget has no Chat Completions equivalent (reasoning_effort is only sent for a thinkingLevel).",
+	"gc": "Gemini clients have no cache markers to pass on (Gemini caches implicitly).",
 }
 
 // cell runs one check; ok is true when it passed.
@@ -132,7 +143,7 @@ func convertedRequest(t *testing.T, d direction) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPlan(d.client, d.provider, src, "")
+	p, err := fixturePlan(d.client, d.provider, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +223,7 @@ func compatTable(t *testing.T) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
-	for _, k := range []string{"r", "j", "ja", "b", "s", "c", "rc", "w", "rw", "a", "n"} {
+	for _, k := range []string{"r", "j", "ja", "b", "gb", "s", "c", "rc", "gc", "w", "rw", "a", "n", "g"} {
 		if used[k] {
 			fmt.Fprintf(&b, "%s %s  \n", sup(k), notes[k])
 		}

@@ -60,6 +60,7 @@ var requestDecoders = map[Dialect]func([]byte) (*Request, error){
 	Chat:      decodeChatRequest,
 	Anthropic: decodeAnthropicRequest,
 	Responses: decodeResponsesRequest,
+	Gemini:    decodeGeminiRequest,
 }
 
 // requestEncoders build the provider body, path and query.

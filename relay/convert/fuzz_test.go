@@ -13,6 +13,7 @@ var terminators = map[Dialect][][]byte{
 	Chat:      {[]byte("data: [DONE]\n\n"), []byte(`data: {"error":`)},
 	Anthropic: {[]byte("event: message_stop\n"), []byte("event: error\n")},
 	Responses: {[]byte("event: response.completed\n"), []byte("event: response.incomplete\n"), []byte("event: error\n")},
+	Gemini:    {[]byte(`"finishReason":`), []byte(`data: {"error":`)},
 }
 
 // FuzzTranslate feeds random and truncated provider streams to every
@@ -55,7 +56,7 @@ func FuzzTranslate(f *testing.F) {
 }
 
 var providerDialects = []Dialect{Chat, Anthropic, Gemini}
-var clientDialects = []Dialect{Chat, Anthropic, Responses}
+var clientDialects = []Dialect{Chat, Anthropic, Responses, Gemini}
 
 func providerIndex(d Dialect) int {
 	for i, p := range providerDialects {
@@ -78,14 +79,16 @@ func FuzzRequest(f *testing.F) {
 		f.Add(uint8(0), src)
 		f.Add(uint8(1), src)
 		f.Add(uint8(2), src)
+		f.Add(uint8(3), src)
+		f.Add(uint8(7), src)
 	}
 	f.Fuzz(func(t *testing.T, pair uint8, body []byte) {
 		client := clientDialects[int(pair)%len(clientDialects)]
-		provider := providerDialects[int(pair/3)%len(providerDialects)]
+		provider := providerDialects[int(pair/4)%len(providerDialects)]
 		if !Supported(client, provider) {
 			return
 		}
-		p, err := NewPlan(client, provider, body, "")
+		p, err := fixturePlan(client, provider, body)
 		if err != nil {
 			return
 		}

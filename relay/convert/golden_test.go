@@ -58,6 +58,7 @@ var clientRequests = map[Dialect]*Request{
 	Chat:      {Model: "client-model", Stream: true, IncludeUsage: true},
 	Anthropic: {Model: "client-model", Stream: true},
 	Responses: {Model: "client-model", Stream: true},
+	Gemini:    {Model: "client-model", Stream: true},
 }
 
 // eachDirection runs f for every fixture (a recorded provider answer, its

@@ -1,11 +1,13 @@
 package convert
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/strait/strait/relay/convert/sse"
@@ -51,6 +53,7 @@ var streamEncoders = map[Dialect]func(writeFunc, *Request) streamEncoder{
 	Chat:      func(w writeFunc, r *Request) streamEncoder { return newChatEncoder(w, r) },
 	Anthropic: func(w writeFunc, r *Request) streamEncoder { return newAnthropicEncoder(w, r) },
 	Responses: func(w writeFunc, r *Request) streamEncoder { return newResponsesEncoder(w, r) },
+	Gemini:    func(w writeFunc, r *Request) streamEncoder { return newGeminiEncoder(w, r) },
 }
 
 var responseDecoders = map[Dialect]func([]byte) (*Response, error){
@@ -63,6 +66,7 @@ var responseEncoders = map[Dialect]func(*Response, *Request) []byte{
 	Chat:      encodeChatResponse,
 	Anthropic: encodeAnthropicResponse,
 	Responses: encodeResponsesResponse,
+	Gemini:    encodeGeminiResponse,
 }
 
 // Plan is one converted exchange: the request to send upstream, and how to
@@ -73,7 +77,10 @@ type Plan struct {
 	Path, RawQuery string
 	Body           []byte
 	Stream         bool
-	req            *Request
+	// clientArray: a Gemini client streaming without alt=sse, which gets
+	// the chunks as one JSON array.
+	clientArray bool
+	req         *Request
 }
 
 // NewPlan converts a client request body of dialect client for a provider
@@ -81,6 +88,13 @@ type Plan struct {
 // named (the routing table's target). A *Error is the client's fault and
 // should be answered in the client's dialect with its Status.
 func NewPlan(client, provider Dialect, body []byte, model string) (*Plan, error) {
+	return NewPlanPath(client, provider, "", "", body, model)
+}
+
+// NewPlanPath is NewPlan for a client whose path and query say part of the
+// request: a Gemini client names streaming in the path
+// (":streamGenerateContent") and its framing in the query (alt=sse).
+func NewPlanPath(client, provider Dialect, path, rawQuery string, body []byte, model string) (*Plan, error) {
 	if !Supported(client, provider) {
 		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("converting %s requests to %s is not supported", client, provider)}
 	}
@@ -94,11 +108,18 @@ func NewPlan(client, provider Dialect, body []byte, model string) (*Plan, error)
 	if req.Model == "" {
 		return nil, invalid("model is required")
 	}
-	path, query, out, err := requestEncoders[provider](req)
+	array := false
+	if client == Gemini {
+		req.Stream = strings.HasSuffix(path, ":streamGenerateContent")
+		q, _ := url.ParseQuery(rawQuery)
+		array = req.Stream && q.Get("alt") != "sse"
+	}
+	outPath, query, out, err := requestEncoders[provider](req)
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Client: client, Provider: provider, Path: path, RawQuery: query, Body: out, Stream: req.Stream, req: req}, nil
+	return &Plan{Client: client, Provider: provider, Path: outPath, RawQuery: query, Body: out, Stream: req.Stream,
+		clientArray: array, req: req}, nil
 }
 
 // Header adjusts the client's request headers for the provider: the body
@@ -144,7 +165,11 @@ func (p *Plan) Respond(status int, h http.Header, body io.Reader, w ResponseWrit
 	if !p.Stream {
 		return p.respondWhole(body, w)
 	}
-	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}, "Cache-Control": {"no-cache"}}); err != nil {
+	ct := "text/event-stream; charset=utf-8"
+	if p.clientArray {
+		ct = "application/json; charset=UTF-8"
+	}
+	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {ct}, "Cache-Control": {"no-cache"}}); err != nil {
 		return err
 	}
 	return p.Translate(body, isJSON(h), w.Write)
@@ -189,6 +214,17 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 // is decoded and its converted events written before the next is read.
 // jsonArray selects Gemini's default framing (one JSON array) over SSE.
 func (p *Plan) Translate(body io.Reader, jsonArray bool, write func([]byte) error) error {
+	if p.clientArray {
+		aw := &arrayWriter{write: write}
+		if err := p.translate(body, jsonArray, aw.event); err != nil {
+			return err
+		}
+		return aw.close()
+	}
+	return p.translate(body, jsonArray, write)
+}
+
+func (p *Plan) translate(body io.Reader, jsonArray bool, write func([]byte) error) error {
 	enc := streamEncoders[p.Client](write, p.req)
 	dec := streamDecoders[p.Provider](enc.event)
 	next := sseEvents(body)
@@ -238,4 +274,30 @@ func sseData(name string, v any) []byte {
 	}
 	b = append(append(b, "data: "...), mustJSON(v)...)
 	return append(b, "\n\n"...)
+}
+
+// arrayWriter reframes "data: {…}\n\n" events as the elements of one JSON
+// array, Gemini's stream framing without alt=sse: "[" before the first,
+// "," between, "]" only after a clean end, so a cut stream stays a broken
+// array the client cannot mistake for a whole answer.
+type arrayWriter struct {
+	write func([]byte) error
+	n     int
+}
+
+func (a *arrayWriter) event(b []byte) error {
+	b = bytes.TrimSuffix(bytes.TrimPrefix(b, []byte("data: ")), []byte("\n\n"))
+	sep := "[\n"
+	if a.n > 0 {
+		sep = ",\r\n"
+	}
+	a.n++
+	return a.write(append([]byte(sep), b...))
+}
+
+func (a *arrayWriter) close() error {
+	if a.n == 0 {
+		return a.write([]byte("[]"))
+	}
+	return a.write([]byte("\n]"))
 }

@@ -31,7 +31,7 @@ func TestRequestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, err := NewPlan(client, provider, src, "")
+				p, err := fixturePlan(client, provider, src)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -49,7 +49,7 @@ func TestRequestGolden(t *testing.T) {
 			})
 		}
 	}
-	if n < 7 {
+	if n < 9 {
 		t.Fatalf("only %d conversions ran", n)
 	}
 }
@@ -73,16 +73,34 @@ func TestRequestErrors(t *testing.T) {
 		{"document block", Anthropic, Gemini, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document"}]}]}`, "document"},
 		{"previous_response_id", Responses, Chat, `{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id"},
 		{"builtin tool", Responses, Anthropic, `{"model":"m","input":"hi","tools":[{"type":"web_search"}]}`, "web_search"},
-		{"gemini client", Gemini, Chat, `{}`, "not supported"},
+		{"gemini candidates", Gemini, Chat, `{"contents":[],"generationConfig":{"candidateCount":2}}`, "candidateCount"},
+		{"gemini search tool", Gemini, Anthropic, `{"contents":[],"tools":[{"googleSearch":{}}]}`, "functionDeclarations"},
+		{"gemini audio", Gemini, Anthropic, `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"audio/wav","data":"AA=="}}]}]}`, "audio/wav"},
+		{"gemini files api", Gemini, Anthropic, `{"contents":[{"role":"user","parts":[{"fileData":{"mimeType":"image/png","fileUri":"files/abc"}}]}]}`, "Files API"},
+		{"gemini orphan response", Gemini, Anthropic, `{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`, "answers no earlier"},
+		{"gemini not json", Gemini, Chat, `{`, "not valid JSON"},
 		{"same dialect", Chat, Chat, `{}`, "not supported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewPlan(tc.client, tc.provider, []byte(tc.body), "")
+			model := ""
+			if tc.client == Gemini {
+				model = "m" // from the path
+			}
+			_, err := NewPlan(tc.client, tc.provider, []byte(tc.body), model)
 			var e *Error
 			if !errors.As(err, &e) || e.Status(tc.client) != 400 || !strings.Contains(e.Message, tc.want) {
 				t.Fatalf("got %v, want a 400 mentioning %q", err, tc.want)
 			}
 		})
 	}
+}
+
+// fixturePlan converts a client fixture; a Gemini client's model and
+// streaming come from its path, as they would from the URL.
+func fixturePlan(client, provider Dialect, src []byte) (*Plan, error) {
+	if client == Gemini {
+		return NewPlanPath(client, provider, "/v1beta/models/claude-sonnet-4-5:streamGenerateContent", "alt=sse", src, "claude-sonnet-4-5")
+	}
+	return NewPlan(client, provider, src, "")
 }

@@ -42,7 +42,7 @@ func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *c
 			"model %q is served by the %s provider %q; %s %s cannot be converted from the %s API format",
 			in.Model, familyName(t.Provider.Family()), t.Provider.Name, h.Method, h.Path, familyName(h.Family))}
 	}
-	plan, err := convert.NewPlan(client, convert.ProviderDialect(t.Provider.Family()), in.Body, t.Model)
+	plan, err := convert.NewPlanPath(client, convert.ProviderDialect(t.Provider.Family()), h.Path, h.RawQuery, in.Body, t.Model)
 	if err != nil {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
 	}
