@@ -223,6 +223,9 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	if tc := anthropicToolChoice(r); tc != nil {
 		out["tool_choice"] = tc
 	}
+	if err := addFormatTool(out, r); err != nil {
+		return "", "", nil, err
+	}
 	if r.Stream {
 		out["stream"] = true
 	}

@@ -59,9 +59,9 @@ var compatRows = []compatRow{
 		na: map[direction]string{{Responses, Chat}: "r", {Responses, Anthropic}: "r", {Responses, Gemini}: "r"}},
 	{feature: "Max tokens", req: map[Dialect]string{Anthropic: `"max_tokens":\d`, Chat: `"max_tokens":\d`, Gemini: `"maxOutputTokens"`}},
 	{feature: "Temperature / top_p", req: map[Dialect]string{Anthropic: `"temperature"`, Chat: `"temperature"`, Gemini: `"temperature"`}},
-	{feature: "JSON mode / JSON schema", req: map[Dialect]string{Anthropic: `"output_format"`, Chat: `"response_format"`, Gemini: `"responseMimeType"`},
-		na: map[direction]string{{Chat, Anthropic}: "j", {Responses, Anthropic}: "j", {Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja",
-			{Gemini, Anthropic}: "j"}},
+	{feature: "JSON mode / JSON schema", req: map[Dialect]string{Anthropic: `"name":"structured_output"`, Chat: `"response_format"`,
+		Gemini: `"responseMimeType"`},
+		na: map[direction]string{{Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja"}},
 	{feature: "Thinking / reasoning request", req: map[Dialect]string{Anthropic: `"thinking":\{"budget_tokens"`, Chat: `"reasoning_effort"`, Gemini: `"thinkingConfig"`},
 		gaps: map[direction]string{{Anthropic, Chat}: "b", {Gemini, Chat}: "gb"}},
 	{feature: "Thinking signatures sent back", req: map[Dialect]string{Anthropic: `"signature":"E`, Gemini: `"thoughtSignature":"CiQB0e"`},
@@ -94,6 +94,11 @@ var compatRows = []compatRow{
 		gaps: map[direction]string{{Responses, Anthropic}: "rw"}},
 	{feature: "Usage: reasoning tokens", out: map[Dialect]string{Chat: `"reasoning_tokens":[1-9]`, Responses: `"reasoning_tokens":[1-9]`, Gemini: `"thoughtsTokenCount":[1-9]`},
 		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n", {Gemini, Anthropic}: "a"}},
+	{feature: "Structured output: the forced tool call returned as the message content", outFrom: "structured", out: map[Dialect]string{
+		Chat: `"delta":\{"content":"\{\\"city`, Responses: `"delta":"\{\\"city[^\n]*"type":"response\.output_text\.delta"`,
+		Gemini: `"parts":\[\{"text":"\{\\"city`},
+		na: map[direction]string{{Chat, Gemini}: "nj", {Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja", {Responses, Chat}: "nj",
+			{Responses, Gemini}: "nj", {Gemini, Chat}: "nj"}},
 	{feature: "Error mid-stream as an in-band event", outFrom: "error_midstream", out: map[Dialect]string{
 		Chat: `data: \{"error"`, Anthropic: `event: error`, Responses: `event: error`, Gemini: `data: \{"error"`}},
 	{feature: "Cut stream reported, never a clean end", outFrom: "truncated", out: map[Dialect]string{
@@ -104,6 +109,7 @@ var compatRows = []compatRow{
 var notes = map[string]string{
 	"r":  "The Responses API has no stop sequences.",
 	"j":  "Anthropic's Messages API has no JSON mode; the format request is dropped, not faked.",
+	"nj": "The provider takes the JSON schema natively (row above), so its answer needs no conversion.",
 	"ja": "Anthropic clients have no JSON mode to ask for.",
 	"b":  "An Anthropic thinking budget has no Chat Completions equivalent (reasoning_effort is only sent when the client gave an effort).",
 	"s":  "Chat Completions providers send no signatures, and need none back.",
@@ -164,7 +170,7 @@ func clientOutput(t *testing.T, d direction, outFrom string) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &Plan{Client: d.client, Provider: d.provider, Stream: true, req: clientRequests[d.client]}
+		p := &Plan{Client: d.client, Provider: d.provider, Stream: true, req: fixtureRequest(d.client, name, true)}
 		err = p.Translate(bytes.NewReader(src), strings.HasSuffix(name, ".json"), func(b []byte) error { out.Write(b); return nil })
 		if err != nil {
 			fmt.Fprintf(&out, "-- end: %v\n", err)
@@ -183,7 +189,7 @@ func clientOutput(t *testing.T, d direction, outFrom string) []byte {
 			t.Fatal(err)
 		}
 		var rec recorder
-		p := &Plan{Client: d.client, Provider: d.provider, req: &Request{}}
+		p := &Plan{Client: d.client, Provider: d.provider, req: fixtureRequest(d.client, in, false)}
 		if err := p.Respond(http.StatusOK, http.Header{}, bytes.NewReader(src), &rec); err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +229,7 @@ func compatTable(t *testing.T) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
-	for _, k := range []string{"r", "j", "ja", "b", "gb", "s", "c", "rc", "gc", "w", "rw", "a", "n", "g"} {
+	for _, k := range []string{"r", "j", "ja", "nj", "b", "gb", "s", "c", "rc", "gc", "w", "rw", "a", "n", "g"} {
 		if used[k] {
 			fmt.Fprintf(&b, "%s %s  \n", sup(k), notes[k])
 		}

@@ -61,6 +61,21 @@ var clientRequests = map[Dialect]*Request{
 	Gemini:    {Model: "client-model", Stream: true},
 }
 
+// fixtureRequest is the client request a fixture answers: the chat client
+// asks for the usage chunk when streaming, and the structured-output
+// fixtures answer a request with a JSON schema.
+func fixtureRequest(client Dialect, fixture string, stream bool) *Request {
+	r := &Request{Model: "client-model"}
+	if stream {
+		r = new(Request)
+		*r = *clientRequests[client]
+	}
+	if strings.Contains(fixture, "structured") {
+		r.Format = &Format{Name: "weather", Schema: []byte(`{"type":"object"}`)}
+	}
+	return r
+}
+
 // eachDirection runs f for every fixture (a recorded provider answer, its
 // dialect named by the file name) and every other client dialect, with
 // the fixture's bytes and stable ids.
@@ -94,7 +109,7 @@ func TestStreamGolden(t *testing.T) {
 	arrays, _ := filepath.Glob("testdata/stream/*.json")
 	eachDirection(t, append(fixtures, arrays...), func(t *testing.T, in string, src []byte, provider, client Dialect) {
 		var out bytes.Buffer
-		p := &Plan{Client: client, Provider: provider, Stream: true, req: clientRequests[client]}
+		p := &Plan{Client: client, Provider: provider, Stream: true, req: fixtureRequest(client, in, true)}
 		err := p.Translate(bytes.NewReader(src), strings.HasSuffix(in, ".json"), func(b []byte) error {
 			out.Write(b)
 			return nil

@@ -203,6 +203,9 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 	if resp.Model == "" {
 		resp.Model = p.req.Model
 	}
+	if p.usesFormatTool() {
+		formatAnswer(resp)
+	}
 	out := responseEncoders[p.Client](resp, p.req)
 	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); err != nil {
 		return err
@@ -226,7 +229,11 @@ func (p *Plan) Translate(body io.Reader, jsonArray bool, write func([]byte) erro
 
 func (p *Plan) translate(body io.Reader, jsonArray bool, write func([]byte) error) error {
 	enc := streamEncoders[p.Client](write, p.req)
-	dec := streamDecoders[p.Provider](enc.event)
+	emit := enc.event
+	if p.usesFormatTool() {
+		emit = (&formatStream{next: emit, text: map[int]bool{}}).emit
+	}
+	dec := streamDecoders[p.Provider](emit)
 	next := sseEvents(body)
 	if jsonArray {
 		next = arrayEvents(body)
