@@ -192,7 +192,7 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	}
 	msgs := make([]any, 0, len(r.Messages))
 	for _, m := range r.Messages {
-		msgs = append(msgs, obj{"role": string(m.Role), "content": anthropicBlocks(m.Parts)})
+		msgs = append(msgs, obj{"role": string(m.Role), "content": anthropicBlocks(withoutOpenAIReasoning(m.Parts))})
 	}
 	out["messages"] = msgs
 	maxTokens := cmpInt(r.MaxTokens, defaultMaxTokens)

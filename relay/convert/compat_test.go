@@ -24,6 +24,7 @@ var directions = []direction{
 	{Chat, Anthropic}, {Chat, Gemini}, {Anthropic, Chat}, {Anthropic, Gemini},
 	{Responses, Chat}, {Responses, Anthropic}, {Responses, Gemini},
 	{Gemini, Chat}, {Gemini, Anthropic},
+	{Chat, Responses}, {Anthropic, Responses}, {Gemini, Responses},
 }
 
 var dialectNames = map[Dialect]string{Chat: "OpenAI Chat", Responses: "OpenAI Responses", Anthropic: "Anthropic", Gemini: "Gemini"}
@@ -47,34 +48,39 @@ type compatRow struct {
 }
 
 var compatRows = []compatRow{
-	{feature: "System prompt", req: map[Dialect]string{Anthropic: `"system":\[`, Chat: `"role":"system"`, Gemini: `"systemInstruction"`}},
-	{feature: "Multi-turn history", req: map[Dialect]string{Anthropic: `"role":"assistant"`, Chat: `"role":"assistant"`, Gemini: `"role":"model"`}},
-	{feature: "Images, inline (data URL / base64)", req: map[Dialect]string{Anthropic: `"type":"base64"`, Chat: `"url":"data:image/`, Gemini: `"inlineData"`}},
-	{feature: "Images, http URL", req: map[Dialect]string{Anthropic: `"type":"url"`, Chat: `"url":"https://`, Gemini: `"fileData"`}},
-	{feature: "Tool definitions", req: map[Dialect]string{Anthropic: `"input_schema"`, Chat: `"parameters"`, Gemini: `"functionDeclarations"`}},
-	{feature: "Tool choice", req: map[Dialect]string{Anthropic: `"tool_choice"`, Chat: `"tool_choice"`, Gemini: `"functionCallingConfig"`}},
+	{feature: "System prompt", req: map[Dialect]string{Anthropic: `"system":\[`, Chat: `"role":"system"`, Gemini: `"systemInstruction"`, Responses: `"instructions"`}},
+	{feature: "Multi-turn history", req: map[Dialect]string{Anthropic: `"role":"assistant"`, Chat: `"role":"assistant"`, Gemini: `"role":"model"`,
+		Responses: `"role":"assistant"|"type":"function_call"`}},
+	{feature: "Images, inline (data URL / base64)", req: map[Dialect]string{Anthropic: `"type":"base64"`, Chat: `"url":"data:image/`, Gemini: `"inlineData"`, Responses: `"image_url":"data:image/`}},
+	{feature: "Images, http URL", req: map[Dialect]string{Anthropic: `"type":"url"`, Chat: `"url":"https://`, Gemini: `"fileData"`, Responses: `"image_url":"https://`}},
+	{feature: "Tool definitions", req: map[Dialect]string{Anthropic: `"input_schema"`, Chat: `"parameters"`, Gemini: `"functionDeclarations"`,
+		Responses: `"parameters":\{[^\n]*"type":"function"`}},
+	{feature: "Tool choice", req: map[Dialect]string{Anthropic: `"tool_choice"`, Chat: `"tool_choice"`, Gemini: `"functionCallingConfig"`, Responses: `"tool_choice"`}},
 	{feature: "Tool calls and results in history", req: map[Dialect]string{Anthropic: `"tool_result".*"tool_use"|"tool_use".*"tool_result"`,
-		Chat: `"role":"tool"`, Gemini: `"functionResponse":\{"name":"\w+"`}},
+		Chat: `"role":"tool"`, Gemini: `"functionResponse":\{"name":"\w+"`, Responses: `"function_call".*"function_call_output"`}},
 	{feature: "Stop sequences", req: map[Dialect]string{Anthropic: `"stop_sequences"`, Chat: `"stop":\[`, Gemini: `"stopSequences"`},
-		na: map[direction]string{{Responses, Chat}: "r", {Responses, Anthropic}: "r", {Responses, Gemini}: "r"}},
-	{feature: "Max tokens", req: map[Dialect]string{Anthropic: `"max_tokens":\d`, Chat: `"max_tokens":\d`, Gemini: `"maxOutputTokens"`}},
-	{feature: "Temperature / top_p", req: map[Dialect]string{Anthropic: `"temperature"`, Chat: `"temperature"`, Gemini: `"temperature"`}},
+		na: map[direction]string{{Responses, Chat}: "r", {Responses, Anthropic}: "r", {Responses, Gemini}: "r",
+			{Chat, Responses}: "r", {Anthropic, Responses}: "r", {Gemini, Responses}: "r"}},
+	{feature: "Max tokens", req: map[Dialect]string{Anthropic: `"max_tokens":\d`, Chat: `"max_tokens":\d`, Gemini: `"maxOutputTokens"`, Responses: `"max_output_tokens":\d`}},
+	{feature: "Temperature / top_p", req: map[Dialect]string{Anthropic: `"temperature"`, Chat: `"temperature"`, Gemini: `"temperature"`, Responses: `"temperature"`}},
 	{feature: "JSON mode / JSON schema", req: map[Dialect]string{Anthropic: `"name":"structured_output"`, Chat: `"response_format"`,
-		Gemini: `"responseMimeType"`},
-		na: map[direction]string{{Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja"}},
-	{feature: "Thinking / reasoning request", req: map[Dialect]string{Anthropic: `"thinking":\{"budget_tokens"`, Chat: `"reasoning_effort"`, Gemini: `"thinkingConfig"`},
+		Gemini: `"responseMimeType"`, Responses: `"text":\{"format":\{`},
+		na: map[direction]string{{Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja", {Anthropic, Responses}: "ja"}},
+	{feature: "Thinking / reasoning request", req: map[Dialect]string{Anthropic: `"thinking":\{"budget_tokens"`, Chat: `"reasoning_effort"`, Gemini: `"thinkingConfig"`,
+		Responses: `"reasoning":\{"effort"`},
 		gaps: map[direction]string{{Anthropic, Chat}: "b", {Gemini, Chat}: "gb"}},
 	{feature: "Thinking signatures sent back", req: map[Dialect]string{Anthropic: `"signature":"E`, Gemini: `"thoughtSignature":"CiQB0e"`},
-		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s"}},
+		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s",
+			{Chat, Responses}: "rs", {Anthropic, Responses}: "rs", {Gemini, Responses}: "rs"}},
 	{feature: "Prompt-cache markers (cache_control)", req: map[Dialect]string{Anthropic: `"cache_control"`},
 		na: map[direction]string{{Anthropic, Chat}: "c", {Anthropic, Gemini}: "c", {Chat, Gemini}: "c", {Responses, Chat}: "c", {Responses, Gemini}: "c",
-			{Gemini, Chat}: "c", {Gemini, Anthropic}: "gc"},
+			{Gemini, Chat}: "c", {Gemini, Anthropic}: "gc", {Chat, Responses}: "c", {Anthropic, Responses}: "c", {Gemini, Responses}: "gc"},
 		gaps: map[direction]string{{Responses, Anthropic}: "rc"}},
 	{feature: "Streamed text", out: map[Dialect]string{Chat: `"content":"\w`, Anthropic: `"text_delta"`, Responses: `response\.output_text\.delta`,
 		Gemini: `data: \{"candidates":\[\{"content":\{"parts":\[\{"text":"\w`}},
 	{feature: "Streamed tool-call arguments, fragment by fragment", out: map[Dialect]string{
 		Chat: `"arguments":"(?:[^"\\]|\\.)+"\},"index":\d\}`, Anthropic: `"partial_json":"[^"]+"`, Responses: `function_call_arguments\.delta`},
-		na: map[direction]string{{Gemini, Chat}: "g", {Gemini, Anthropic}: "g"}},
+		na: map[direction]string{{Gemini, Chat}: "g", {Gemini, Anthropic}: "g", {Gemini, Responses}: "g"}},
 	{feature: "Parallel tool calls with distinct indexes", out: map[Dialect]string{
 		Chat: `"index":1,"type":"function"`, Anthropic: `"type":"tool_use"\},"index":[1-9]`, Responses: `"status":"completed","type":"function_call"\},\{"arguments"`,
 		Gemini: `"functionCall":\{"args":\{[^}]*\},"id":"\w+","name":"\w+"\}\}\],"role":"model"\},"index":0\}\][^\n]*\n\ndata: [^\n]*"functionCall"`}},
@@ -84,21 +90,22 @@ var compatRows = []compatRow{
 	{feature: "Thinking / reasoning stream", out: map[Dialect]string{
 		Chat: `"reasoning_content"`, Anthropic: `"thinking_delta"`, Responses: `response\.reasoning_summary_text\.delta`, Gemini: `"text":"[^"]+","thought":true`}},
 	{feature: "Thinking signatures to the client", out: map[Dialect]string{
-		Chat: `"signature":"E|__ts__`, Anthropic: `"signature_delta"|__ts__`, Responses: `"encrypted_content"|__ts__`, Gemini: `"thoughtSignature":"RXF`},
+		Chat: `"signature":"(E|rs_)|__ts__`, Anthropic: `"signature_delta"|__ts__`, Responses: `"encrypted_content"|__ts__`, Gemini: `"thoughtSignature":"`},
 		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s"}},
 	{feature: "Usage: cached input tokens", out: map[Dialect]string{
 		Chat: `"cached_tokens":[1-9]`, Anthropic: `"cache_read_input_tokens":[1-9]`, Responses: `"cached_tokens":[1-9]`, Gemini: `"cachedContentTokenCount":[1-9]`}},
 	{feature: "Usage: cache-write tokens", out: map[Dialect]string{Chat: `"cache_write_tokens":[1-9]`, Anthropic: `"cache_creation_input_tokens":[1-9]`},
 		na: map[direction]string{{Anthropic, Chat}: "w", {Anthropic, Gemini}: "w", {Chat, Gemini}: "w", {Responses, Chat}: "w", {Responses, Gemini}: "w",
-			{Gemini, Chat}: "w", {Gemini, Anthropic}: "w"},
+			{Gemini, Chat}: "w", {Gemini, Anthropic}: "w", {Chat, Responses}: "w", {Anthropic, Responses}: "w", {Gemini, Responses}: "w"},
 		gaps: map[direction]string{{Responses, Anthropic}: "rw"}},
 	{feature: "Usage: reasoning tokens", out: map[Dialect]string{Chat: `"reasoning_tokens":[1-9]`, Responses: `"reasoning_tokens":[1-9]`, Gemini: `"thoughtsTokenCount":[1-9]`},
-		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n", {Gemini, Anthropic}: "a"}},
+		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n", {Gemini, Anthropic}: "a",
+			{Anthropic, Responses}: "n"}},
 	{feature: "Structured output: the forced tool call returned as the message content", outFrom: "structured", out: map[Dialect]string{
 		Chat: `"delta":\{"content":"\{\\"city`, Responses: `"delta":"\{\\"city[^\n]*"type":"response\.output_text\.delta"`,
 		Gemini: `"parts":\[\{"text":"\{\\"city`},
 		na: map[direction]string{{Chat, Gemini}: "nj", {Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja", {Responses, Chat}: "nj",
-			{Responses, Gemini}: "nj", {Gemini, Chat}: "nj"}},
+			{Responses, Gemini}: "nj", {Gemini, Chat}: "nj", {Chat, Responses}: "nj", {Anthropic, Responses}: "ja", {Gemini, Responses}: "nj"}},
 	{feature: "Error mid-stream as an in-band event", outFrom: "error_midstream", out: map[Dialect]string{
 		Chat: `data: \{"error"`, Anthropic: `event: error`, Responses: `event: error`, Gemini: `data: \{"error"`}},
 	{feature: "Cut stream reported, never a clean end", outFrom: "truncated", out: map[Dialect]string{
@@ -121,6 +128,7 @@ var notes = map[string]string{
 	"n":  "The Anthropic API has no reasoning-token field.",
 	"g":  "Gemini carries a function call's arguments as one object, so a call reaches a Gemini client whole, in one chunk, when it is complete.",
 	"gb": "A Gemini thinking budget has no Chat Completions equivalent (reasoning_effort is only sent for a thinkingLevel).",
+	"rs": "Only OpenAI's own reasoning (its item id and encrypted_content) can go back to it; the fixtures' signatures come from Anthropic and Gemini and are left out. TestResponsesProviderRoundTrip proves OpenAI's own round trip.",
 	"gc": "Gemini clients have no cache markers to pass on (Gemini caches implicitly).",
 }
 
@@ -229,7 +237,7 @@ func compatTable(t *testing.T) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
-	for _, k := range []string{"r", "j", "ja", "nj", "b", "gb", "s", "c", "rc", "gc", "w", "rw", "a", "n", "g"} {
+	for _, k := range []string{"r", "j", "ja", "nj", "b", "gb", "s", "rs", "c", "rc", "gc", "w", "rw", "a", "n", "g"} {
 		if used[k] {
 			fmt.Fprintf(&b, "%s %s  \n", sup(k), notes[k])
 		}

@@ -68,6 +68,7 @@ var requestEncoders = map[Dialect]func(*Request) (path, query string, body []byt
 	Chat:      encodeChatRequest,
 	Anthropic: encodeAnthropicRequest,
 	Gemini:    encodeGeminiRequest,
+	Responses: encodeResponsesRequest,
 }
 
 // mustJSON marshals values this package built from plain types; HTML

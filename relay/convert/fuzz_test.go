@@ -55,7 +55,7 @@ func FuzzTranslate(f *testing.F) {
 	})
 }
 
-var providerDialects = []Dialect{Chat, Anthropic, Gemini}
+var providerDialects = []Dialect{Chat, Anthropic, Gemini, Responses}
 var clientDialects = []Dialect{Chat, Anthropic, Responses, Gemini}
 
 func providerIndex(d Dialect) int {

@@ -48,6 +48,8 @@ func providerOf(name string) Dialect {
 		return Anthropic
 	case strings.HasPrefix(name, "gemini"):
 		return Gemini
+	case strings.HasPrefix(name, "responses"):
+		return Responses
 	}
 	return Chat
 }

@@ -47,6 +47,7 @@ var streamDecoders = map[Dialect]func(emitFunc) streamDecoder{
 	Chat:      func(e emitFunc) streamDecoder { return newChatDecoder(e) },
 	Anthropic: func(e emitFunc) streamDecoder { return newAnthropicDecoder(e) },
 	Gemini:    func(e emitFunc) streamDecoder { return newGeminiDecoder(e) },
+	Responses: func(e emitFunc) streamDecoder { return newResponsesDecoder(e) },
 }
 
 var streamEncoders = map[Dialect]func(writeFunc, *Request) streamEncoder{
@@ -60,6 +61,7 @@ var responseDecoders = map[Dialect]func([]byte) (*Response, error){
 	Chat:      decodeChatResponse,
 	Anthropic: decodeAnthropicResponse,
 	Gemini:    decodeGeminiResponse,
+	Responses: decodeResponsesResponse,
 }
 
 var responseEncoders = map[Dialect]func(*Response, *Request) []byte{

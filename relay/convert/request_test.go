@@ -21,7 +21,7 @@ func TestRequestGolden(t *testing.T) {
 			continue // a golden output
 		}
 		client := Dialect(parts[1])
-		for _, provider := range []Dialect{Chat, Anthropic, Gemini} {
+		for _, provider := range []Dialect{Chat, Anthropic, Gemini, Responses} {
 			if !Supported(client, provider) {
 				continue
 			}
@@ -49,7 +49,7 @@ func TestRequestGolden(t *testing.T) {
 			})
 		}
 	}
-	if n < 9 {
+	if n < 12 {
 		t.Fatalf("only %d conversions ran", n)
 	}
 }

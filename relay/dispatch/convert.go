@@ -19,15 +19,25 @@ type conversion struct {
 	family string // the client's family: keep-alives must be in its format
 }
 
-// needsConversion: the provider speaks another family, or the client uses
+// needsConversion: the provider speaks another family; or the client uses
 // the Responses API and the provider is OpenAI-compatible, which means Chat
-// Completions only (DeepSeek, vLLM, …).
+// Completions only (DeepSeek, vLLM, …); or the client uses Chat Completions
+// and the model is served only on the Responses API.
 func needsConversion(h *proto.RequestHeader, t upstream.Target) bool {
 	if t.Provider.Family() != h.Family {
 		return true
 	}
 	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
-	return ok && d == convert.Responses && t.Provider.Kind == upstream.OpenAICompatible
+	return ok && (d == convert.Responses && t.Provider.Kind == upstream.OpenAICompatible ||
+		d == convert.Chat && t.Provider.ResponsesOnly(t.Model))
+}
+
+// providerDialect is the API the target is called with.
+func providerDialect(t upstream.Target) convert.Dialect {
+	if t.Provider.ResponsesOnly(t.Model) {
+		return convert.Responses
+	}
+	return convert.ProviderDialect(t.Provider.Family())
 }
 
 // crossFamily converts the client's request for target t. The returned
@@ -42,7 +52,7 @@ func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *c
 			"model %q is served by the %s provider %q; %s %s cannot be converted from the %s API format",
 			in.Model, familyName(t.Provider.Family()), t.Provider.Name, h.Method, h.Path, familyName(h.Family))}
 	}
-	plan, err := convert.NewPlanPath(client, convert.ProviderDialect(t.Provider.Family()), h.Path, h.RawQuery, in.Body, t.Model)
+	plan, err := convert.NewPlanPath(client, providerDialect(t), h.Path, h.RawQuery, in.Body, t.Model)
 	if err != nil {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
 	}

@@ -294,3 +294,25 @@ func (r *Registry) Served(family string) []Target {
 
 // Strict reports whether models outside the table are refused.
 func (r *Registry) Strict() bool { return r.strict }
+
+// responsesOnlyModels are OpenAI's models served only on the Responses API
+// (platform.openai.com/docs/models: "available in the Responses API only").
+var responsesOnlyModels = []string{"o1-pro*", "o3-pro*", "o3-deep-research*", "o4-mini-deep-research*", "codex-mini*",
+	"gpt-5-pro*", "gpt-5*-codex*", "computer-use-preview*"}
+
+// ResponsesOnly reports whether p serves model only on the Responses API:
+// an OpenAI or Azure provider, and a model OpenAI lists as Responses-only
+// or the provider's config names.
+func (p *Provider) ResponsesOnly(model string) bool {
+	if p.Kind != OpenAI && p.Kind != AzureOpenAI {
+		return false
+	}
+	for _, list := range [][]string{p.responses, responsesOnlyModels} {
+		for _, pattern := range list {
+			if glob(pattern, model) {
+				return true
+			}
+		}
+	}
+	return false
+}

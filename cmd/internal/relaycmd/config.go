@@ -141,6 +141,11 @@ type ProviderFile struct {
 	// OpenAI-Project, X-Goog-User-Project) and every X-* header. Names, or
 	// prefixes ending in '*'.
 	AllowHeaders []string `yaml:"allow_headers"`
+	// ResponsesModels are models (names or '*' patterns) served only on
+	// the Responses API, beyond those OpenAI documents as such (o1-pro,
+	// o3-pro, the codex models, …): Chat, Anthropic and Gemini clients
+	// reach them converted.
+	ResponsesModels []string `yaml:"responses_models"`
 }
 
 // Load reads and validates a config file.
@@ -188,7 +193,7 @@ func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
 		}
 		pc := upstream.ProviderConfig{Name: name, Kind: upstream.Kind(p.Kind), BaseURL: p.BaseURL,
 			Weights: p.KeyWeights, Models: p.Models, APIVersion: p.APIVersion, Timeouts: p.Timeouts.timeouts(),
-			AllowHeaders: p.AllowHeaders}
+			AllowHeaders: p.AllowHeaders, ResponsesModels: p.ResponsesModels}
 		for i, k := range p.APIKeys {
 			secret, err := cli.ExpandSecret(k)
 			if err != nil {
