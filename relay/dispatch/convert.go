@@ -8,6 +8,7 @@ import (
 
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/relay/convert"
+	"github.com/strait/strait/relay/convstore"
 	"github.com/strait/strait/relay/upstream"
 )
 
@@ -16,7 +17,8 @@ import (
 // goes out converted, and the answer comes back converted, event by event.
 type conversion struct {
 	plan   *convert.Plan
-	family string // the client's family: keep-alives must be in its format
+	family string  // the client's family: keep-alives must be in its format
+	keep   *keeper // records a Responses conversation; nil when none is kept
 }
 
 // needsConversion: the provider speaks another family; or the client uses
@@ -44,7 +46,7 @@ func providerDialect(t upstream.Target) convert.Dialect {
 // Inbound is what the provider gets; retries and key rotation then work on
 // it as on any other request. A request that cannot be converted ends with
 // a clear 400 in the client's own format.
-func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *conversion, *proto.End) {
+func crossFamily(in *upstream.Inbound, t upstream.Target, store *convstore.Store) (*upstream.Inbound, *conversion, *proto.End) {
 	h := in.Header
 	client, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
 	if !ok {
@@ -52,7 +54,14 @@ func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *c
 			"model %q is served by the %s provider %q; %s %s cannot be converted from the %s API format",
 			in.Model, familyName(t.Provider.Family()), t.Provider.Name, h.Method, h.Path, familyName(h.Family))}
 	}
-	plan, err := convert.NewPlanPath(client, providerDialect(t), h.Path, h.RawQuery, in.Body, t.Model)
+	body, keep := in.Body, (*keeper)(nil)
+	if client == convert.Responses {
+		var end *proto.End
+		if body, keep, end = resolvePrevious(store, body); end != nil {
+			return nil, nil, end
+		}
+	}
+	plan, err := convert.NewPlanPath(client, providerDialect(t), h.Path, h.RawQuery, body, t.Model)
 	if err != nil {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
 	}
@@ -61,7 +70,7 @@ func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *c
 	out.Header = h.Header.Clone()
 	plan.Header(out.Header)
 	out.BodyLen = int64(len(plan.Body))
-	return upstream.ParseInbound(&out, plan.Body), &conversion{plan: plan, family: h.Family}, nil
+	return upstream.ParseInbound(&out, plan.Body), &conversion{plan: plan, family: h.Family, keep: keep}, nil
 }
 
 func familyName(f string) string {
@@ -92,10 +101,14 @@ type converted struct {
 func (cv *conversion) respond(a *answer) converted {
 	pr, pw := io.Pipe()
 	w := &pipeWriter{pw: pw, hdr: make(chan converted, 1)}
+	var out convert.ResponseWriter = w
+	if cv.keep != nil {
+		out = &keepWriter{ResponseWriter: w, k: cv.keep}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), a.resp.Body), w)
+		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), a.resp.Body), out)
 		if !w.sent {
 			if err == nil {
 				err = io.ErrUnexpectedEOF

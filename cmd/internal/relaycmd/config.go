@@ -57,6 +57,10 @@ type File struct {
 	// family's provider.
 	Routes       []RouteFile `yaml:"routes"`
 	StrictModels bool        `yaml:"strict_models"`
+	// Conversations stores the conversations of Responses clients routed to
+	// a provider of another API, so previous_response_id and GET/DELETE
+	// /v1/responses/{id} work for them; without a path none is kept.
+	Conversations ConversationsFile `yaml:"conversations"`
 	// Endpoints are endpoint classes served beyond inference (files,
 	// batches, fine_tuning, stored, assistants, media, all). Empty: only
 	// inference goes upstream, whatever a client key at the edge allows.
@@ -120,6 +124,14 @@ type TLSFile struct {
 	// the 16-character form the relay logs as cert_fingerprint. A reload
 	// applies it to the next handshake.
 	RevokedEdges []string `yaml:"revoked_edges"`
+}
+
+// ConversationsFile places the conversation store (see
+// relay.ConversationsConfig).
+type ConversationsFile struct {
+	Path     string        `yaml:"path"`
+	TTL      time.Duration `yaml:"ttl"`
+	MaxBytes int64         `yaml:"max_bytes"`
 }
 
 // ProviderFile is one provider. APIKeys entries may be ${ENV} references.
