@@ -259,7 +259,13 @@ func (h *geminiHistory) parts(in []geminiPartInput) ([]Part, error) {
 // geminiMedia is an inline or file part: images convert; other media types
 // have no counterpart in the provider's API.
 func geminiMedia(mimeType string, img *Image) (Part, error) {
-	if !strings.HasPrefix(mimeType, "image/") {
+	if mimeType == pdfType && img.URL == "" {
+		return document("", "data:"+pdfType+";base64,"+img.Data)
+	}
+	if mimeType == pdfType && strings.HasPrefix(img.URL, "http") {
+		return document("", img.URL)
+	}
+	if !strings.HasPrefix(mimeType, "image/") && mimeType != pdfType {
 		return Part{}, invalid("%s content is not supported for this model (only images)", cmpOr(mimeType, "untyped"))
 	}
 	if img.URL != "" && !strings.HasPrefix(img.URL, "https://") && !strings.HasPrefix(img.URL, "http://") {

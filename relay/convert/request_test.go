@@ -80,6 +80,10 @@ func TestRequestErrors(t *testing.T) {
 		{"gemini orphan response", Gemini, Anthropic, `{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`, "answers no earlier"},
 		{"gemini not json", Gemini, Chat, `{`, "not valid JSON"},
 		{"same dialect", Chat, Chat, `{}`, "not supported"},
+		{"pdf by url to chat", Anthropic, Chat, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}`, "by URL"},
+		{"provider file id", Chat, Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]}`, "file-abc"},
+		{"docx", Chat, Gemini, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/msword;base64,AA=="}}]}]}`, "application/msword"},
+		{"anthropic files api", Anthropic, Gemini, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}`, "inline"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

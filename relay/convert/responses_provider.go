@@ -120,6 +120,8 @@ func appendResponsesItems(items []any, m Message) []any {
 			}
 		case PartImage:
 			content = append(content, obj{"type": "input_image", "image_url": p.Image.url()})
+		case PartDocument:
+			content = append(content, p.responsesFile())
 		case PartToolCall:
 			flush()
 			items = append(items, obj{"type": "function_call", "call_id": p.Call.ID, "name": p.Call.Name, "arguments": string(p.Call.Args)})
