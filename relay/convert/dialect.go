@@ -34,6 +34,10 @@ func ClientDialect(family, method, path string) (d Dialect, ok bool) {
 		return Anthropic, true
 	case family == "gemini" && (strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent")):
 		return Gemini, true
+	case family == "openai" && strings.HasSuffix(path, "/embeddings"):
+		return Chat, true // the OpenAI dialect; the path makes it an embeddings plan
+	case family == "gemini" && isEmbedPath(path):
+		return Gemini, true
 	}
 	return "", false
 }

@@ -83,6 +83,7 @@ type Plan struct {
 	// the chunks as one JSON array.
 	clientArray bool
 	req         *Request
+	embed       *embedPlan // an embeddings exchange instead of a generation
 }
 
 // NewPlan converts a client request body of dialect client for a provider
@@ -97,6 +98,9 @@ func NewPlan(client, provider Dialect, body []byte, model string) (*Plan, error)
 // request: a Gemini client names streaming in the path
 // (":streamGenerateContent") and its framing in the query (alt=sse).
 func NewPlanPath(client, provider Dialect, path, rawQuery string, body []byte, model string) (*Plan, error) {
+	if isEmbedPath(path) {
+		return newEmbedPlan(client, provider, path, body, model)
+	}
 	if !Supported(client, provider) {
 		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("converting %s requests to %s is not supported", client, provider)}
 	}
@@ -197,6 +201,16 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 	}
 	if len(b) > MaxBody {
 		return fmt.Errorf("the provider's response is over %d bytes", MaxBody)
+	}
+	if p.embed != nil {
+		out, err := p.embed.answer(p.Client, p.Provider, b)
+		if err != nil {
+			return errBadEvent(err)
+		}
+		if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); err != nil {
+			return err
+		}
+		return w.Write(out)
 	}
 	resp, err := responseDecoders[p.Provider](b)
 	if err != nil {
