@@ -34,6 +34,12 @@ func ClientDialect(family, method, path string) (d Dialect, ok bool) {
 		return Anthropic, true
 	case family == "gemini" && (strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent")):
 		return Gemini, true
+	case family == "openai" && path == "/v1/responses/input_tokens":
+		return Responses, true // a counting plan, by the path
+	case family == "anthropic" && path == "/v1/messages/count_tokens":
+		return Anthropic, true
+	case family == "gemini" && strings.HasSuffix(path, ":countTokens"):
+		return Gemini, true
 	case family == "openai" && strings.HasSuffix(path, "/embeddings"):
 		return Chat, true // the OpenAI dialect; the path makes it an embeddings plan
 	case family == "gemini" && isEmbedPath(path):

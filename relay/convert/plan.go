@@ -84,6 +84,7 @@ type Plan struct {
 	clientArray bool
 	req         *Request
 	embed       *embedPlan // an embeddings exchange instead of a generation
+	count       bool       // a token count instead of a generation
 }
 
 // NewPlan converts a client request body of dialect client for a provider
@@ -100,6 +101,9 @@ func NewPlan(client, provider Dialect, body []byte, model string) (*Plan, error)
 func NewPlanPath(client, provider Dialect, path, rawQuery string, body []byte, model string) (*Plan, error) {
 	if isEmbedPath(path) {
 		return newEmbedPlan(client, provider, path, body, model)
+	}
+	if isCountPath(path) {
+		return newCountPlan(client, provider, body, model)
 	}
 	if !Supported(client, provider) {
 		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("converting %s requests to %s is not supported", client, provider)}
@@ -202,8 +206,13 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 	if len(b) > MaxBody {
 		return fmt.Errorf("the provider's response is over %d bytes", MaxBody)
 	}
-	if p.embed != nil {
-		out, err := p.embed.answer(p.Client, p.Provider, b)
+	if p.embed != nil || p.count {
+		var out []byte
+		if p.count {
+			out, err = countAnswer(p.Client, b)
+		} else {
+			out, err = p.embed.answer(p.Client, p.Provider, b)
+		}
 		if err != nil {
 			return errBadEvent(err)
 		}

@@ -34,9 +34,11 @@ func needsConversion(h *proto.RequestHeader, t upstream.Target) bool {
 		d == convert.Chat && t.Provider.ResponsesOnly(t.Model))
 }
 
-// providerDialect is the API the target is called with.
-func providerDialect(t upstream.Target) convert.Dialect {
-	if t.Provider.ResponsesOnly(t.Model) {
+// providerDialect is the API the target is called with for a request to
+// path: OpenAI counts tokens on the Responses API only.
+func providerDialect(t upstream.Target, path string) convert.Dialect {
+	native := t.Provider.Kind == upstream.OpenAI || t.Provider.Kind == upstream.AzureOpenAI
+	if t.Provider.ResponsesOnly(t.Model) || native && convert.IsCountPath(path) {
 		return convert.Responses
 	}
 	return convert.ProviderDialect(t.Provider.Family())
@@ -61,7 +63,7 @@ func crossFamily(in *upstream.Inbound, t upstream.Target, store *convstore.Store
 			return nil, nil, end
 		}
 	}
-	plan, err := convert.NewPlanPath(client, providerDialect(t), h.Path, h.RawQuery, body, t.Model)
+	plan, err := convert.NewPlanPath(client, providerDialect(t, h.Path), h.Path, h.RawQuery, body, t.Model)
 	if err != nil {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
 	}
