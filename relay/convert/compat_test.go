@@ -97,10 +97,11 @@ var compatRows = []compatRow{
 		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s"}},
 	{feature: "Usage: cached input tokens", out: map[Dialect]string{
 		Chat: `"cached_tokens":[1-9]`, Anthropic: `"cache_read_input_tokens":[1-9]`, Responses: `"cached_tokens":[1-9]`, Gemini: `"cachedContentTokenCount":[1-9]`}},
-	{feature: "Usage: cache-write tokens", out: map[Dialect]string{Chat: `"cache_write_tokens":[1-9]`, Anthropic: `"cache_creation_input_tokens":[1-9]`},
+	{feature: "Usage: cache-write tokens", out: map[Dialect]string{Chat: `"cache_write_tokens":[1-9]`, Anthropic: `"cache_creation_input_tokens":[1-9]`,
+		Responses: `"cache_write_tokens":[1-9]`},
 		na: map[direction]string{{Anthropic, Chat}: "w", {Anthropic, Gemini}: "w", {Chat, Gemini}: "w", {Responses, Chat}: "w", {Responses, Gemini}: "w",
 			{Gemini, Chat}: "w", {Gemini, Anthropic}: "w", {Chat, Responses}: "w", {Anthropic, Responses}: "w", {Gemini, Responses}: "w"},
-		gaps: map[direction]string{{Responses, Anthropic}: "rw"}},
+	},
 	{feature: "Usage: reasoning tokens", out: map[Dialect]string{Chat: `"reasoning_tokens":[1-9]`, Responses: `"reasoning_tokens":[1-9]`, Gemini: `"thoughtsTokenCount":[1-9]`},
 		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n", {Gemini, Anthropic}: "a",
 			{Anthropic, Responses}: "n"}},

@@ -71,9 +71,15 @@ func (u geminiUsage) neutral() Usage {
 
 // responsesUsage is the Responses API's usage.
 func (u Usage) responses() obj {
+	in := obj{"cached_tokens": u.CacheRead}
+	if u.CacheWrite > 0 {
+		// Not in OpenAI's API, like chatUsage's: keeps an Anthropic cache
+		// write visible to a Responses client.
+		in["cache_write_tokens"] = u.CacheWrite
+	}
 	return obj{
 		"input_tokens":          u.Input,
-		"input_tokens_details":  obj{"cached_tokens": u.CacheRead},
+		"input_tokens_details":  in,
 		"output_tokens":         u.Output,
 		"output_tokens_details": obj{"reasoning_tokens": u.Reasoning},
 		"total_tokens":          u.Input + u.Output,
