@@ -9,25 +9,27 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
-// The README's compatibility table is generated here: every ✓ is a check
+// The compatibility table in this package's README.md is generated here: every ✓ is a check
 // that runs the converter on the recorded fixtures and passes, every ✗ is a
 // declared gap whose check must fail (so a gap that gets fixed, or a claim
 // that breaks, fails this test), and — marks what the target API has no
 // field for. TestCompatTable compares the table with README.md; run
 // go test ./relay/convert -run TestCompatTable -update to rewrite it.
 
-type direction struct{ client, provider Dialect }
+type direction struct{ client, provider llmapi.Dialect }
 
 var directions = []direction{
-	{Chat, Anthropic}, {Chat, Gemini}, {Anthropic, Chat}, {Anthropic, Gemini},
-	{Responses, Chat}, {Responses, Anthropic}, {Responses, Gemini},
-	{Gemini, Chat}, {Gemini, Anthropic},
-	{Chat, Responses}, {Anthropic, Responses}, {Gemini, Responses},
+	{llmapi.ChatCompletions, llmapi.Messages}, {llmapi.ChatCompletions, llmapi.GenerateContent}, {llmapi.Messages, llmapi.ChatCompletions}, {llmapi.Messages, llmapi.GenerateContent},
+	{llmapi.Responses, llmapi.ChatCompletions}, {llmapi.Responses, llmapi.Messages}, {llmapi.Responses, llmapi.GenerateContent},
+	{llmapi.GenerateContent, llmapi.ChatCompletions}, {llmapi.GenerateContent, llmapi.Messages},
+	{llmapi.ChatCompletions, llmapi.Responses}, {llmapi.Messages, llmapi.Responses}, {llmapi.GenerateContent, llmapi.Responses},
 }
 
-var dialectNames = map[Dialect]string{Chat: "OpenAI Chat", Responses: "OpenAI Responses", Anthropic: "Anthropic", Gemini: "Gemini"}
+var dialectNames = map[llmapi.Dialect]string{llmapi.ChatCompletions: "OpenAI Chat", llmapi.Responses: "OpenAI Responses", llmapi.Messages: "Anthropic", llmapi.GenerateContent: "Gemini"}
 
 // compatRow is one feature. Request features check the provider body made
 // from the client's full fixture (testdata/request/*_full.*); response
@@ -36,9 +38,9 @@ var dialectNames = map[Dialect]string{Chat: "OpenAI Chat", Responses: "OpenAI Re
 type compatRow struct {
 	feature string
 	// req checks the converted request body, by provider dialect.
-	req map[Dialect]string
+	req map[llmapi.Dialect]string
 	// out checks the client's output, by client dialect.
-	out map[Dialect]string
+	out map[llmapi.Dialect]string
 	// outFrom limits out to fixtures whose name contains this.
 	outFrom string
 	// na: directions where the target API has nothing to carry it to.
@@ -48,72 +50,72 @@ type compatRow struct {
 }
 
 var compatRows = []compatRow{
-	{feature: "System prompt", req: map[Dialect]string{Anthropic: `"system":\[`, Chat: `"role":"system"`, Gemini: `"systemInstruction"`, Responses: `"instructions"`}},
-	{feature: "Multi-turn history", req: map[Dialect]string{Anthropic: `"role":"assistant"`, Chat: `"role":"assistant"`, Gemini: `"role":"model"`,
-		Responses: `"role":"assistant"|"type":"function_call"`}},
-	{feature: "Images, inline (data URL / base64)", req: map[Dialect]string{Anthropic: `"type":"base64"`, Chat: `"url":"data:image/`, Gemini: `"inlineData"`, Responses: `"image_url":"data:image/`}},
-	{feature: "Images, http URL", req: map[Dialect]string{Anthropic: `"type":"url"`, Chat: `"url":"https://`, Gemini: `"fileData"`, Responses: `"image_url":"https://`}},
-	{feature: "Documents (PDF), inline", req: map[Dialect]string{Anthropic: `"media_type":"application/pdf","type":"base64"\},[^{]*"type":"document"`,
-		Chat: `"file":\{"file_data":"data:application/pdf;base64,`, Gemini: `"inlineData":\{"data":"[^"]+","mimeType":"application/pdf"`,
-		Responses: `"file_data":"data:application/pdf;base64,[^"]+","filename":"[^"]+","type":"input_file"`}},
-	{feature: "Tool definitions", req: map[Dialect]string{Anthropic: `"input_schema"`, Chat: `"parameters"`, Gemini: `"functionDeclarations"`,
-		Responses: `"parameters":\{[^\n]*"type":"function"`}},
-	{feature: "Tool choice", req: map[Dialect]string{Anthropic: `"tool_choice"`, Chat: `"tool_choice"`, Gemini: `"functionCallingConfig"`, Responses: `"tool_choice"`}},
-	{feature: "Tool calls and results in history", req: map[Dialect]string{Anthropic: `"tool_result".*"tool_use"|"tool_use".*"tool_result"`,
-		Chat: `"role":"tool"`, Gemini: `"functionResponse":\{"name":"\w+"`, Responses: `"function_call".*"function_call_output"`}},
-	{feature: "Stop sequences", req: map[Dialect]string{Anthropic: `"stop_sequences"`, Chat: `"stop":\[`, Gemini: `"stopSequences"`},
-		na: map[direction]string{{Responses, Chat}: "r", {Responses, Anthropic}: "r", {Responses, Gemini}: "r",
-			{Chat, Responses}: "r", {Anthropic, Responses}: "r", {Gemini, Responses}: "r"}},
-	{feature: "Max tokens", req: map[Dialect]string{Anthropic: `"max_tokens":\d`, Chat: `"max_tokens":\d`, Gemini: `"maxOutputTokens"`, Responses: `"max_output_tokens":\d`}},
-	{feature: "Temperature / top_p", req: map[Dialect]string{Anthropic: `"temperature"`, Chat: `"temperature"`, Gemini: `"temperature"`, Responses: `"temperature"`}},
-	{feature: "JSON mode / JSON schema", req: map[Dialect]string{Anthropic: `"name":"structured_output"`, Chat: `"response_format"`,
-		Gemini: `"responseMimeType"`, Responses: `"text":\{"format":\{`},
-		na: map[direction]string{{Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja", {Anthropic, Responses}: "ja"}},
-	{feature: "Thinking / reasoning request", req: map[Dialect]string{Anthropic: `"thinking":\{"budget_tokens"`, Chat: `"reasoning_effort"`, Gemini: `"thinkingConfig"`,
-		Responses: `"reasoning":\{"effort"`},
-		gaps: map[direction]string{{Anthropic, Chat}: "b", {Gemini, Chat}: "gb"}},
-	{feature: "Thinking signatures sent back", req: map[Dialect]string{Anthropic: `"signature":"E`, Gemini: `"thoughtSignature":"CiQB0e"`},
-		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s",
-			{Chat, Responses}: "rs", {Anthropic, Responses}: "rs", {Gemini, Responses}: "rs"}},
-	{feature: "Prompt-cache markers (cache_control)", req: map[Dialect]string{Anthropic: `"cache_control"`},
-		na: map[direction]string{{Anthropic, Chat}: "c", {Anthropic, Gemini}: "c", {Chat, Gemini}: "c", {Responses, Chat}: "c", {Responses, Gemini}: "c",
-			{Gemini, Chat}: "c", {Gemini, Anthropic}: "gc", {Chat, Responses}: "c", {Anthropic, Responses}: "c", {Gemini, Responses}: "gc"},
-		gaps: map[direction]string{{Responses, Anthropic}: "rc"}},
-	{feature: "Streamed text", out: map[Dialect]string{Chat: `"content":"\w`, Anthropic: `"text_delta"`, Responses: `response\.output_text\.delta`,
-		Gemini: `data: \{"candidates":\[\{"content":\{"parts":\[\{"text":"\w`}},
-	{feature: "Streamed tool-call arguments, fragment by fragment", out: map[Dialect]string{
-		Chat: `"arguments":"(?:[^"\\]|\\.)+"\},"index":\d\}`, Anthropic: `"partial_json":"[^"]+"`, Responses: `function_call_arguments\.delta`},
-		na: map[direction]string{{Gemini, Chat}: "g", {Gemini, Anthropic}: "g", {Gemini, Responses}: "g"}},
-	{feature: "Parallel tool calls with distinct indexes", out: map[Dialect]string{
-		Chat: `"index":1,"type":"function"`, Anthropic: `"type":"tool_use"\},"index":[1-9]`, Responses: `"status":"completed","type":"function_call"\},\{"arguments"`,
-		Gemini: `"functionCall":\{"args":\{[^}]*\},"id":"\w+","name":"\w+"\}\}\],"role":"model"\},"index":0\}\][^\n]*\n\ndata: [^\n]*"functionCall"`}},
-	{feature: "Tool call ends as tool_calls / tool_use", out: map[Dialect]string{
-		Chat: `"finish_reason":"tool_calls"`, Anthropic: `"stop_reason":"tool_use"`, Responses: `"type":"function_call"`,
-		Gemini: `"functionCall"[^\n]*\n\ndata: \{"candidates":\[\{"content":\{"parts":\[\],"role":"model"\},"finishReason":"STOP"`}},
-	{feature: "Thinking / reasoning stream", out: map[Dialect]string{
-		Chat: `"reasoning_content"`, Anthropic: `"thinking_delta"`, Responses: `response\.reasoning_summary_text\.delta`, Gemini: `"text":"[^"]+","thought":true`}},
-	{feature: "Thinking signatures to the client", out: map[Dialect]string{
-		Chat: `"signature":"(E|rs_)|__ts__`, Anthropic: `"signature_delta"|__ts__`, Responses: `"encrypted_content"|__ts__`, Gemini: `"thoughtSignature":"`},
-		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s", {Gemini, Chat}: "s"}},
-	{feature: "Usage: cached input tokens", out: map[Dialect]string{
-		Chat: `"cached_tokens":[1-9]`, Anthropic: `"cache_read_input_tokens":[1-9]`, Responses: `"cached_tokens":[1-9]`, Gemini: `"cachedContentTokenCount":[1-9]`}},
-	{feature: "Usage: cache-write tokens", out: map[Dialect]string{Chat: `"cache_write_tokens":[1-9]`, Anthropic: `"cache_creation_input_tokens":[1-9]`,
-		Responses: `"cache_write_tokens":[1-9]`},
-		na: map[direction]string{{Anthropic, Chat}: "w", {Anthropic, Gemini}: "w", {Chat, Gemini}: "w", {Responses, Chat}: "w", {Responses, Gemini}: "w",
-			{Gemini, Chat}: "w", {Gemini, Anthropic}: "w", {Chat, Responses}: "w", {Anthropic, Responses}: "w", {Gemini, Responses}: "w"},
+	{feature: "System prompt", req: map[llmapi.Dialect]string{llmapi.Messages: `"system":\[`, llmapi.ChatCompletions: `"role":"system"`, llmapi.GenerateContent: `"systemInstruction"`, llmapi.Responses: `"instructions"`}},
+	{feature: "Multi-turn history", req: map[llmapi.Dialect]string{llmapi.Messages: `"role":"assistant"`, llmapi.ChatCompletions: `"role":"assistant"`, llmapi.GenerateContent: `"role":"model"`,
+		llmapi.Responses: `"role":"assistant"|"type":"function_call"`}},
+	{feature: "Images, inline (data URL / base64)", req: map[llmapi.Dialect]string{llmapi.Messages: `"type":"base64"`, llmapi.ChatCompletions: `"url":"data:image/`, llmapi.GenerateContent: `"inlineData"`, llmapi.Responses: `"image_url":"data:image/`}},
+	{feature: "Images, http URL", req: map[llmapi.Dialect]string{llmapi.Messages: `"type":"url"`, llmapi.ChatCompletions: `"url":"https://`, llmapi.GenerateContent: `"fileData"`, llmapi.Responses: `"image_url":"https://`}},
+	{feature: "Documents (PDF), inline", req: map[llmapi.Dialect]string{llmapi.Messages: `"media_type":"application/pdf","type":"base64"\},[^{]*"type":"document"`,
+		llmapi.ChatCompletions: `"file":\{"file_data":"data:application/pdf;base64,`, llmapi.GenerateContent: `"inlineData":\{"data":"[^"]+","mimeType":"application/pdf"`,
+		llmapi.Responses: `"file_data":"data:application/pdf;base64,[^"]+","filename":"[^"]+","type":"input_file"`}},
+	{feature: "Tool definitions", req: map[llmapi.Dialect]string{llmapi.Messages: `"input_schema"`, llmapi.ChatCompletions: `"parameters"`, llmapi.GenerateContent: `"functionDeclarations"`,
+		llmapi.Responses: `"parameters":\{[^\n]*"type":"function"`}},
+	{feature: "Tool choice", req: map[llmapi.Dialect]string{llmapi.Messages: `"tool_choice"`, llmapi.ChatCompletions: `"tool_choice"`, llmapi.GenerateContent: `"functionCallingConfig"`, llmapi.Responses: `"tool_choice"`}},
+	{feature: "Tool calls and results in history", req: map[llmapi.Dialect]string{llmapi.Messages: `"tool_result".*"tool_use"|"tool_use".*"tool_result"`,
+		llmapi.ChatCompletions: `"role":"tool"`, llmapi.GenerateContent: `"functionResponse":\{"name":"\w+"`, llmapi.Responses: `"function_call".*"function_call_output"`}},
+	{feature: "Stop sequences", req: map[llmapi.Dialect]string{llmapi.Messages: `"stop_sequences"`, llmapi.ChatCompletions: `"stop":\[`, llmapi.GenerateContent: `"stopSequences"`},
+		na: map[direction]string{{llmapi.Responses, llmapi.ChatCompletions}: "r", {llmapi.Responses, llmapi.Messages}: "r", {llmapi.Responses, llmapi.GenerateContent}: "r",
+			{llmapi.ChatCompletions, llmapi.Responses}: "r", {llmapi.Messages, llmapi.Responses}: "r", {llmapi.GenerateContent, llmapi.Responses}: "r"}},
+	{feature: "Max tokens", req: map[llmapi.Dialect]string{llmapi.Messages: `"max_tokens":\d`, llmapi.ChatCompletions: `"max_tokens":\d`, llmapi.GenerateContent: `"maxOutputTokens"`, llmapi.Responses: `"max_output_tokens":\d`}},
+	{feature: "Temperature / top_p", req: map[llmapi.Dialect]string{llmapi.Messages: `"temperature"`, llmapi.ChatCompletions: `"temperature"`, llmapi.GenerateContent: `"temperature"`, llmapi.Responses: `"temperature"`}},
+	{feature: "JSON mode / JSON schema", req: map[llmapi.Dialect]string{llmapi.Messages: `"name":"structured_output"`, llmapi.ChatCompletions: `"response_format"`,
+		llmapi.GenerateContent: `"responseMimeType"`, llmapi.Responses: `"text":\{"format":\{`},
+		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "ja", {llmapi.Messages, llmapi.GenerateContent}: "ja", {llmapi.Messages, llmapi.Responses}: "ja"}},
+	{feature: "Thinking / reasoning request", req: map[llmapi.Dialect]string{llmapi.Messages: `"thinking":\{"budget_tokens"`, llmapi.ChatCompletions: `"reasoning_effort"`, llmapi.GenerateContent: `"thinkingConfig"`,
+		llmapi.Responses: `"reasoning":\{"effort"`},
+		gaps: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "b", {llmapi.GenerateContent, llmapi.ChatCompletions}: "gb"}},
+	{feature: "Thinking signatures sent back", req: map[llmapi.Dialect]string{llmapi.Messages: `"signature":"E`, llmapi.GenerateContent: `"thoughtSignature":"CiQB0e"`},
+		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "s", {llmapi.Responses, llmapi.ChatCompletions}: "s", {llmapi.GenerateContent, llmapi.ChatCompletions}: "s",
+			{llmapi.ChatCompletions, llmapi.Responses}: "rs", {llmapi.Messages, llmapi.Responses}: "rs", {llmapi.GenerateContent, llmapi.Responses}: "rs"}},
+	{feature: "Prompt-cache markers (cache_control)", req: map[llmapi.Dialect]string{llmapi.Messages: `"cache_control"`},
+		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "c", {llmapi.Messages, llmapi.GenerateContent}: "c", {llmapi.ChatCompletions, llmapi.GenerateContent}: "c", {llmapi.Responses, llmapi.ChatCompletions}: "c", {llmapi.Responses, llmapi.GenerateContent}: "c",
+			{llmapi.GenerateContent, llmapi.ChatCompletions}: "c", {llmapi.GenerateContent, llmapi.Messages}: "gc", {llmapi.ChatCompletions, llmapi.Responses}: "c", {llmapi.Messages, llmapi.Responses}: "c", {llmapi.GenerateContent, llmapi.Responses}: "gc"},
+		gaps: map[direction]string{{llmapi.Responses, llmapi.Messages}: "rc"}},
+	{feature: "Streamed text", out: map[llmapi.Dialect]string{llmapi.ChatCompletions: `"content":"\w`, llmapi.Messages: `"text_delta"`, llmapi.Responses: `response\.output_text\.delta`,
+		llmapi.GenerateContent: `data: \{"candidates":\[\{"content":\{"parts":\[\{"text":"\w`}},
+	{feature: "Streamed tool-call arguments, fragment by fragment", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"arguments":"(?:[^"\\]|\\.)+"\},"index":\d\}`, llmapi.Messages: `"partial_json":"[^"]+"`, llmapi.Responses: `function_call_arguments\.delta`},
+		na: map[direction]string{{llmapi.GenerateContent, llmapi.ChatCompletions}: "g", {llmapi.GenerateContent, llmapi.Messages}: "g", {llmapi.GenerateContent, llmapi.Responses}: "g"}},
+	{feature: "Parallel tool calls with distinct indexes", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"index":1,"type":"function"`, llmapi.Messages: `"type":"tool_use"\},"index":[1-9]`, llmapi.Responses: `"status":"completed","type":"function_call"\},\{"arguments"`,
+		llmapi.GenerateContent: `"functionCall":\{"args":\{[^}]*\},"id":"\w+","name":"\w+"\}\}\],"role":"model"\},"index":0\}\][^\n]*\n\ndata: [^\n]*"functionCall"`}},
+	{feature: "Tool call ends as tool_calls / tool_use", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"finish_reason":"tool_calls"`, llmapi.Messages: `"stop_reason":"tool_use"`, llmapi.Responses: `"type":"function_call"`,
+		llmapi.GenerateContent: `"functionCall"[^\n]*\n\ndata: \{"candidates":\[\{"content":\{"parts":\[\],"role":"model"\},"finishReason":"STOP"`}},
+	{feature: "Thinking / reasoning stream", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"reasoning_content"`, llmapi.Messages: `"thinking_delta"`, llmapi.Responses: `response\.reasoning_summary_text\.delta`, llmapi.GenerateContent: `"text":"[^"]+","thought":true`}},
+	{feature: "Thinking signatures to the client", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"signature":"(E|rs_)|__ts__`, llmapi.Messages: `"signature_delta"|__ts__`, llmapi.Responses: `"encrypted_content"|__ts__`, llmapi.GenerateContent: `"thoughtSignature":"`},
+		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "s", {llmapi.Responses, llmapi.ChatCompletions}: "s", {llmapi.GenerateContent, llmapi.ChatCompletions}: "s"}},
+	{feature: "Usage: cached input tokens", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"cached_tokens":[1-9]`, llmapi.Messages: `"cache_read_input_tokens":[1-9]`, llmapi.Responses: `"cached_tokens":[1-9]`, llmapi.GenerateContent: `"cachedContentTokenCount":[1-9]`}},
+	{feature: "Usage: cache-write tokens", out: map[llmapi.Dialect]string{llmapi.ChatCompletions: `"cache_write_tokens":[1-9]`, llmapi.Messages: `"cache_creation_input_tokens":[1-9]`,
+		llmapi.Responses: `"cache_write_tokens":[1-9]`},
+		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "w", {llmapi.Messages, llmapi.GenerateContent}: "w", {llmapi.ChatCompletions, llmapi.GenerateContent}: "w", {llmapi.Responses, llmapi.ChatCompletions}: "w", {llmapi.Responses, llmapi.GenerateContent}: "w",
+			{llmapi.GenerateContent, llmapi.ChatCompletions}: "w", {llmapi.GenerateContent, llmapi.Messages}: "w", {llmapi.ChatCompletions, llmapi.Responses}: "w", {llmapi.Messages, llmapi.Responses}: "w", {llmapi.GenerateContent, llmapi.Responses}: "w"},
 	},
-	{feature: "Usage: reasoning tokens", out: map[Dialect]string{Chat: `"reasoning_tokens":[1-9]`, Responses: `"reasoning_tokens":[1-9]`, Gemini: `"thoughtsTokenCount":[1-9]`},
-		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n", {Gemini, Anthropic}: "a",
-			{Anthropic, Responses}: "n"}},
-	{feature: "Structured output: the forced tool call returned as the message content", outFrom: "structured", out: map[Dialect]string{
-		Chat: `"delta":\{"content":"\{\\"city`, Responses: `"delta":"\{\\"city[^\n]*"type":"response\.output_text\.delta"`,
-		Gemini: `"parts":\[\{"text":"\{\\"city`},
-		na: map[direction]string{{Chat, Gemini}: "nj", {Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja", {Responses, Chat}: "nj",
-			{Responses, Gemini}: "nj", {Gemini, Chat}: "nj", {Chat, Responses}: "nj", {Anthropic, Responses}: "ja", {Gemini, Responses}: "nj"}},
-	{feature: "Error mid-stream as an in-band event", outFrom: "error_midstream", out: map[Dialect]string{
-		Chat: `data: \{"error"`, Anthropic: `event: error`, Responses: `event: error`, Gemini: `data: \{"error"`}},
-	{feature: "Cut stream reported, never a clean end", outFrom: "truncated", out: map[Dialect]string{
-		Chat: `-- end: \S`, Anthropic: `-- end: \S`, Responses: `-- end: \S`, Gemini: `-- end: \S`}},
+	{feature: "Usage: reasoning tokens", out: map[llmapi.Dialect]string{llmapi.ChatCompletions: `"reasoning_tokens":[1-9]`, llmapi.Responses: `"reasoning_tokens":[1-9]`, llmapi.GenerateContent: `"thoughtsTokenCount":[1-9]`},
+		na: map[direction]string{{llmapi.ChatCompletions, llmapi.Messages}: "a", {llmapi.Responses, llmapi.Messages}: "a", {llmapi.Messages, llmapi.ChatCompletions}: "n", {llmapi.Messages, llmapi.GenerateContent}: "n", {llmapi.GenerateContent, llmapi.Messages}: "a",
+			{llmapi.Messages, llmapi.Responses}: "n"}},
+	{feature: "Structured output: the forced tool call returned as the message content", outFrom: "structured", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"delta":\{"content":"\{\\"city`, llmapi.Responses: `"delta":"\{\\"city[^\n]*"type":"response\.output_text\.delta"`,
+		llmapi.GenerateContent: `"parts":\[\{"text":"\{\\"city`},
+		na: map[direction]string{{llmapi.ChatCompletions, llmapi.GenerateContent}: "nj", {llmapi.Messages, llmapi.ChatCompletions}: "ja", {llmapi.Messages, llmapi.GenerateContent}: "ja", {llmapi.Responses, llmapi.ChatCompletions}: "nj",
+			{llmapi.Responses, llmapi.GenerateContent}: "nj", {llmapi.GenerateContent, llmapi.ChatCompletions}: "nj", {llmapi.ChatCompletions, llmapi.Responses}: "nj", {llmapi.Messages, llmapi.Responses}: "ja", {llmapi.GenerateContent, llmapi.Responses}: "nj"}},
+	{feature: "Error mid-stream as an in-band event", outFrom: "error_midstream", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `data: \{"error"`, llmapi.Messages: `event: error`, llmapi.Responses: `event: error`, llmapi.GenerateContent: `data: \{"error"`}},
+	{feature: "Cut stream reported, never a clean end", outFrom: "truncated", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `-- end: \S`, llmapi.Messages: `-- end: \S`, llmapi.Responses: `-- end: \S`, llmapi.GenerateContent: `-- end: \S`}},
 }
 
 // notes explain the ✗ and — cells.
@@ -256,7 +258,7 @@ const compatBegin, compatEnd = "<!-- compat:begin (generated by relay/convert Te
 // TestCompatTable checks (or, under -update, writes) the README table.
 func TestCompatTable(t *testing.T) {
 	table := compatTable(t)
-	const readme = "../../README.md"
+	const readme = "README.md"
 	src, err := os.ReadFile(readme)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Token counting across APIs: Gemini's countTokens, Anthropic's
@@ -22,19 +24,19 @@ func isCountPath(path string) bool {
 func IsCountPath(path string) bool { return isCountPath(path) }
 
 // countFields are the generation fields the counting endpoints refuse.
-var countFields = map[Dialect][]string{
-	Anthropic: {"max_tokens", "stream", "temperature", "top_p", "stop_sequences"},
-	Responses: {"stream", "store", "include", "max_output_tokens", "temperature", "top_p"},
+var countFields = map[llmapi.Dialect][]string{
+	llmapi.Messages:  {"max_tokens", "stream", "temperature", "top_p", "stop_sequences"},
+	llmapi.Responses: {"stream", "store", "include", "max_output_tokens", "temperature", "top_p"},
 }
 
-func newCountPlan(client, provider Dialect, body []byte, model string) (*Plan, error) {
-	if provider == Chat {
+func newCountPlan(client, provider llmapi.Dialect, body []byte, model string) (*Plan, error) {
+	if provider == llmapi.ChatCompletions {
 		return nil, invalid("token counting is not available for this model: its provider's API (Chat Completions) has no counting endpoint")
 	}
 	if client == provider || requestDecoders[client] == nil {
 		return nil, invalid("converting %s token counts to %s is not supported", client, provider)
 	}
-	if client == Gemini {
+	if client == llmapi.GenerateContent {
 		// countTokens takes {contents} or a whole generateContentRequest.
 		var v struct {
 			GenerateContentRequest json.RawMessage `json:"generateContentRequest"`
@@ -68,11 +70,11 @@ func newCountPlan(client, provider Dialect, body []byte, model string) (*Plan, e
 	var path string
 	var out []byte
 	switch provider {
-	case Anthropic:
+	case llmapi.Messages:
 		path, out = "/v1/messages/count_tokens", mustJSON(fields)
-	case Responses:
+	case llmapi.Responses:
 		path, out = "/v1/responses/input_tokens", mustJSON(fields)
-	case Gemini:
+	case llmapi.GenerateContent:
 		fields["model"] = mustJSON("models/" + req.Model)
 		path, out = "/v1beta/models/"+url.PathEscape(req.Model)+":countTokens", mustJSON(obj{"generateContentRequest": fields})
 	}
@@ -81,7 +83,7 @@ func newCountPlan(client, provider Dialect, body []byte, model string) (*Plan, e
 
 // countAnswer converts a counting answer: Anthropic's and OpenAI's
 // input_tokens, Gemini's totalTokens.
-func countAnswer(client Dialect, body []byte) ([]byte, error) {
+func countAnswer(client llmapi.Dialect, body []byte) ([]byte, error) {
 	var in struct {
 		InputTokens *int `json:"input_tokens"`
 		TotalTokens *int `json:"totalTokens"`
@@ -97,9 +99,9 @@ func countAnswer(client Dialect, body []byte) ([]byte, error) {
 		return nil, errMissing("input_tokens or totalTokens")
 	}
 	switch client {
-	case Gemini:
+	case llmapi.GenerateContent:
 		return mustJSON(obj{"totalTokens": *n}), nil
-	case Responses:
+	case llmapi.Responses:
 		return mustJSON(obj{"object": "response.input_tokens", "input_tokens": *n}), nil
 	}
 	return mustJSON(obj{"input_tokens": *n}), nil

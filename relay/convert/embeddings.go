@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/url"
 	"strings"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Embeddings across OpenAI and Gemini: POST /v1/embeddings reaches Gemini
@@ -191,7 +193,7 @@ func decodeGeminiEmbedResponse(body []byte) (*embedResponse, error) {
 		Embedding *struct {
 			Values []float64 `json:"values"`
 		} `json:"embedding"`
-		UsageMetadata *geminiUsage `json:"usageMetadata"`
+		UsageMetadata *llmapi.GeminiUsage `json:"usageMetadata"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, err
@@ -204,7 +206,7 @@ func decodeGeminiEmbedResponse(body []byte) (*embedResponse, error) {
 		out.Vectors = append(out.Vectors, in.Embedding.Values)
 	}
 	if in.UsageMetadata != nil {
-		out.Tokens = in.UsageMetadata.PromptTokenCount
+		out.Tokens = int(in.UsageMetadata.PromptTokenCount)
 	}
 	return out, nil
 }
@@ -236,13 +238,13 @@ type embedPlan struct {
 	req *embedRequest
 }
 
-func newEmbedPlan(client, provider Dialect, path string, body []byte, model string) (*Plan, error) {
+func newEmbedPlan(client, provider llmapi.Dialect, path string, body []byte, model string) (*Plan, error) {
 	var req *embedRequest
 	var err error
 	switch {
-	case client == Chat && provider == Gemini:
+	case client == llmapi.ChatCompletions && provider == llmapi.GenerateContent:
 		req, err = decodeOpenAIEmbed(body)
-	case client == Gemini && provider == Chat:
+	case client == llmapi.GenerateContent && provider == llmapi.ChatCompletions:
 		req, err = decodeGeminiEmbed(body, strings.HasSuffix(path, ":batchEmbedContents"))
 	default:
 		return nil, invalid("embeddings cannot be converted from %s to %s (the provider's API has none)", client, provider)
@@ -257,7 +259,7 @@ func newEmbedPlan(client, provider Dialect, path string, body []byte, model stri
 		return nil, invalid("model is required")
 	}
 	enc := encodeGeminiEmbed
-	if provider == Chat {
+	if provider == llmapi.ChatCompletions {
 		enc = encodeOpenAIEmbed
 	}
 	outPath, query, out, err := enc(req)
@@ -268,10 +270,10 @@ func newEmbedPlan(client, provider Dialect, path string, body []byte, model stri
 }
 
 // answer converts a provider's embeddings answer for the client.
-func (e *embedPlan) answer(client, provider Dialect, body []byte) ([]byte, error) {
+func (e *embedPlan) answer(client, provider llmapi.Dialect, body []byte) ([]byte, error) {
 	var resp *embedResponse
 	var err error
-	if provider == Gemini {
+	if provider == llmapi.GenerateContent {
 		resp, err = decodeGeminiEmbedResponse(body)
 	} else {
 		resp, err = decodeOpenAIEmbedResponse(body)
@@ -285,7 +287,7 @@ func (e *embedPlan) answer(client, provider Dialect, body []byte) ([]byte, error
 	if resp.Tokens == 0 {
 		resp.Tokens = estimateTokens(e.req.Inputs)
 	}
-	if client == Gemini {
+	if client == llmapi.GenerateContent {
 		return encodeGeminiEmbedResponse(resp, e.req), nil
 	}
 	return encodeOpenAIEmbedResponse(resp, e.req), nil

@@ -5,15 +5,17 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // terminators are how a complete stream ends in each client dialect (or an
 // in-band error event, which also tells the client the answer is over).
-var terminators = map[Dialect][][]byte{
-	Chat:      {[]byte("data: [DONE]\n\n"), []byte(`data: {"error":`)},
-	Anthropic: {[]byte("event: message_stop\n"), []byte("event: error\n")},
-	Responses: {[]byte("event: response.completed\n"), []byte("event: response.incomplete\n"), []byte("event: error\n")},
-	Gemini:    {[]byte(`"finishReason":`), []byte(`data: {"error":`)},
+var terminators = map[llmapi.Dialect][][]byte{
+	llmapi.ChatCompletions: {[]byte("data: [DONE]\n\n"), []byte(`data: {"error":`)},
+	llmapi.Messages:        {[]byte("event: message_stop\n"), []byte("event: error\n")},
+	llmapi.Responses:       {[]byte("event: response.completed\n"), []byte("event: response.incomplete\n"), []byte("event: error\n")},
+	llmapi.GenerateContent: {[]byte(`"finishReason":`), []byte(`data: {"error":`)},
 }
 
 // FuzzTranslate feeds random and truncated provider streams to every
@@ -41,7 +43,7 @@ func FuzzTranslate(f *testing.F) {
 		}
 		var out bytes.Buffer
 		p := &Plan{Client: client, Provider: provider, Stream: true, req: &Request{Model: "m", IncludeUsage: cl&1 == 0}}
-		err := p.Translate(bytes.NewReader(src), provider == Gemini && bytes.HasPrefix(bytes.TrimSpace(src), []byte("[")),
+		err := p.Translate(bytes.NewReader(src), provider == llmapi.GenerateContent && bytes.HasPrefix(bytes.TrimSpace(src), []byte("[")),
 			func(b []byte) error { out.Write(b); return nil })
 		if err != nil {
 			return
@@ -55,10 +57,10 @@ func FuzzTranslate(f *testing.F) {
 	})
 }
 
-var providerDialects = []Dialect{Chat, Anthropic, Gemini, Responses}
-var clientDialects = []Dialect{Chat, Anthropic, Responses, Gemini}
+var providerDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent, llmapi.Responses}
+var clientDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.Responses, llmapi.GenerateContent}
 
-func providerIndex(d Dialect) int {
+func providerIndex(d llmapi.Dialect) int {
 	for i, p := range providerDialects {
 		if p == d {
 			return i

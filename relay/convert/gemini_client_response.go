@@ -3,6 +3,8 @@ package convert
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Answers to a Gemini client: GenerateContentResponse objects, whole or one
@@ -11,19 +13,6 @@ import (
 
 var geminiFinish = map[Stop]string{StopNone: "STOP", StopEnd: "STOP", StopSequence: "STOP", StopTool: "STOP",
 	StopMaxTokens: "MAX_TOKENS", StopFilter: "SAFETY"}
-
-// gemini renders u as usageMetadata: candidatesTokenCount excludes the
-// thoughts, which Gemini counts apart.
-func (u Usage) gemini() obj {
-	m := obj{"promptTokenCount": u.Input, "candidatesTokenCount": max(0, u.Output-u.Reasoning), "totalTokenCount": u.Input + u.Output}
-	if u.Reasoning > 0 {
-		m["thoughtsTokenCount"] = u.Reasoning
-	}
-	if u.CacheRead > 0 {
-		m["cachedContentTokenCount"] = u.CacheRead
-	}
-	return m
-}
 
 // geminiOutPart renders one part of the model's answer.
 func geminiOutPart(p Part) obj {
@@ -61,7 +50,7 @@ func geminiChunk(id, model string, parts []any, finish string, usage *Usage) obj
 	}
 	c := obj{"candidates": []any{cand}, "modelVersion": model, "responseId": id}
 	if usage != nil {
-		c["usageMetadata"] = usage.gemini()
+		c["usageMetadata"] = llmapi.GeminiUsageOf(*usage)
 	}
 	return c
 }
@@ -145,7 +134,7 @@ func (e *geminiEncoder) event(ev Event) error {
 	case EvEnd:
 		return e.send([]any{}, geminiFinish[e.stop], &e.usage)
 	case EvError:
-		return e.w(sseData("", json.RawMessage(ev.Err.Body(Gemini))))
+		return e.w(llmapi.ErrorEvent(llmapi.Gemini, ev.Err.Body(llmapi.GenerateContent)))
 	}
 	return nil
 }

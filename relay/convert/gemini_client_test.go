@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 const geminiHello = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
@@ -37,7 +39,7 @@ func TestGeminiClientFraming(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stable(t)
-			p, err := NewPlanPath(Gemini, Anthropic, "/v1beta/models/claude-x"+tc.path, tc.query, []byte(geminiHello), "claude-x")
+			p, err := NewPlanPath(llmapi.GenerateContent, llmapi.Messages, "/v1beta/models/claude-x"+tc.path, tc.query, []byte(geminiHello), "claude-x")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +98,7 @@ func TestGeminiClientRoundTrip(t *testing.T) {
 	// The client answers the calls without ids, as genai examples do.
 	answer.Contents = []geminiContent{{Role: "user", Parts: []geminiPartInput{{Text: ptr("weather?")}}}, model,
 		{Role: "user", Parts: []geminiPartInput{fnResponse("get_weather", `{"result":"18C"}`), fnResponse("get_weather", `{"result":"24C"}`)}}}
-	p, err := NewPlanPath(Gemini, Anthropic, "/v1beta/models/claude-x:generateContent", "", mustJSON(answer), "claude-x")
+	p, err := NewPlanPath(llmapi.GenerateContent, llmapi.Messages, "/v1beta/models/claude-x:generateContent", "", mustJSON(answer), "claude-x")
 	if err != nil {
 		t.Fatal(err)
 	}

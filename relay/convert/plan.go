@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/strait/strait/relay/convert/sse"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // ErrTruncated reports a provider stream that ended without its final
@@ -43,38 +43,38 @@ type streamEncoder interface {
 	event(Event) error
 }
 
-var streamDecoders = map[Dialect]func(emitFunc) streamDecoder{
-	Chat:      func(e emitFunc) streamDecoder { return newChatDecoder(e) },
-	Anthropic: func(e emitFunc) streamDecoder { return newAnthropicDecoder(e) },
-	Gemini:    func(e emitFunc) streamDecoder { return newGeminiDecoder(e) },
-	Responses: func(e emitFunc) streamDecoder { return newResponsesDecoder(e) },
+var streamDecoders = map[llmapi.Dialect]func(emitFunc) streamDecoder{
+	llmapi.ChatCompletions: func(e emitFunc) streamDecoder { return newChatDecoder(e) },
+	llmapi.Messages:        func(e emitFunc) streamDecoder { return newAnthropicDecoder(e) },
+	llmapi.GenerateContent: func(e emitFunc) streamDecoder { return newGeminiDecoder(e) },
+	llmapi.Responses:       func(e emitFunc) streamDecoder { return newResponsesDecoder(e) },
 }
 
-var streamEncoders = map[Dialect]func(writeFunc, *Request) streamEncoder{
-	Chat:      func(w writeFunc, r *Request) streamEncoder { return newChatEncoder(w, r) },
-	Anthropic: func(w writeFunc, r *Request) streamEncoder { return newAnthropicEncoder(w, r) },
-	Responses: func(w writeFunc, r *Request) streamEncoder { return newResponsesEncoder(w, r) },
-	Gemini:    func(w writeFunc, r *Request) streamEncoder { return newGeminiEncoder(w, r) },
+var streamEncoders = map[llmapi.Dialect]func(writeFunc, *Request) streamEncoder{
+	llmapi.ChatCompletions: func(w writeFunc, r *Request) streamEncoder { return newChatEncoder(w, r) },
+	llmapi.Messages:        func(w writeFunc, r *Request) streamEncoder { return newAnthropicEncoder(w, r) },
+	llmapi.Responses:       func(w writeFunc, r *Request) streamEncoder { return newResponsesEncoder(w, r) },
+	llmapi.GenerateContent: func(w writeFunc, r *Request) streamEncoder { return newGeminiEncoder(w, r) },
 }
 
-var responseDecoders = map[Dialect]func([]byte) (*Response, error){
-	Chat:      decodeChatResponse,
-	Anthropic: decodeAnthropicResponse,
-	Gemini:    decodeGeminiResponse,
-	Responses: decodeResponsesResponse,
+var responseDecoders = map[llmapi.Dialect]func([]byte) (*Response, error){
+	llmapi.ChatCompletions: decodeChatResponse,
+	llmapi.Messages:        decodeAnthropicResponse,
+	llmapi.GenerateContent: decodeGeminiResponse,
+	llmapi.Responses:       decodeResponsesResponse,
 }
 
-var responseEncoders = map[Dialect]func(*Response, *Request) []byte{
-	Chat:      encodeChatResponse,
-	Anthropic: encodeAnthropicResponse,
-	Responses: encodeResponsesResponse,
-	Gemini:    encodeGeminiResponse,
+var responseEncoders = map[llmapi.Dialect]func(*Response, *Request) []byte{
+	llmapi.ChatCompletions: encodeChatResponse,
+	llmapi.Messages:        encodeAnthropicResponse,
+	llmapi.Responses:       encodeResponsesResponse,
+	llmapi.GenerateContent: encodeGeminiResponse,
 }
 
 // Plan is one converted exchange: the request to send upstream, and how to
 // turn the provider's answer into the client's dialect.
 type Plan struct {
-	Client, Provider Dialect
+	Client, Provider llmapi.Dialect
 	// Path and RawQuery are the provider endpoint; Body its request body.
 	Path, RawQuery string
 	Body           []byte
@@ -91,14 +91,15 @@ type Plan struct {
 // of dialect provider. model, when not empty, replaces the model the client
 // named (the routing table's target). A *Error is the client's fault and
 // should be answered in the client's dialect with its Status.
-func NewPlan(client, provider Dialect, body []byte, model string) (*Plan, error) {
+func NewPlan(client, provider llmapi.Dialect, body []byte, model string) (*Plan, error) {
 	return NewPlanPath(client, provider, "", "", body, model)
 }
 
 // NewPlanPath is NewPlan for a client whose path and query say part of the
 // request: a Gemini client names streaming in the path
-// (":streamGenerateContent") and its framing in the query (alt=sse).
-func NewPlanPath(client, provider Dialect, path, rawQuery string, body []byte, model string) (*Plan, error) {
+// (":streamGenerateContent") and its framing in the query (alt=sse);
+// embeddings and token counts are told apart from generation by the path.
+func NewPlanPath(client, provider llmapi.Dialect, path, rawQuery string, body []byte, model string) (*Plan, error) {
 	if isEmbedPath(path) {
 		return newEmbedPlan(client, provider, path, body, model)
 	}
@@ -119,7 +120,7 @@ func NewPlanPath(client, provider Dialect, path, rawQuery string, body []byte, m
 		return nil, invalid("model is required")
 	}
 	array := false
-	if client == Gemini {
+	if client == llmapi.GenerateContent {
 		req.Stream = strings.HasSuffix(path, ":streamGenerateContent")
 		q, _ := url.ParseQuery(rawQuery)
 		array = req.Stream && q.Get("alt") != "sse"
@@ -139,7 +140,7 @@ func (p *Plan) Header(h http.Header) {
 	for _, k := range []string{"Content-Length", "Content-Encoding", "Accept-Encoding", "Accept"} {
 		h.Del(k)
 	}
-	if p.Provider != Anthropic {
+	if p.Provider != llmapi.Messages {
 		h.Del("Anthropic-Version")
 		h.Del("Anthropic-Beta")
 	}
@@ -278,7 +279,7 @@ func (p *Plan) translate(body io.Reader, jsonArray bool, write func([]byte) erro
 }
 
 func sseEvents(r io.Reader) func() (string, []byte, error) {
-	rd := sse.NewReader(r, MaxBody)
+	rd := llmapi.NewReader(r, MaxBody)
 	return func() (string, []byte, error) {
 		ev, err := rd.Next()
 		return ev.Name, ev.Data, err
@@ -286,7 +287,7 @@ func sseEvents(r io.Reader) func() (string, []byte, error) {
 }
 
 func arrayEvents(r io.Reader) func() (string, []byte, error) {
-	rd := sse.NewArrayReader(r, MaxBody)
+	rd := llmapi.NewArrayReader(r, MaxBody)
 	return func() (string, []byte, error) {
 		raw, err := rd.Next()
 		return "", raw, err

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // TestRequestGolden converts each recorded-style client request into every
@@ -20,8 +22,8 @@ func TestRequestGolden(t *testing.T) {
 		if len(parts) != 3 {
 			continue // a golden output
 		}
-		client := Dialect(parts[1])
-		for _, provider := range []Dialect{Chat, Anthropic, Gemini, Responses} {
+		client := llmapi.Dialect(parts[1])
+		for _, provider := range []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent, llmapi.Responses} {
 			if !Supported(client, provider) {
 				continue
 			}
@@ -59,36 +61,36 @@ func TestRequestGolden(t *testing.T) {
 func TestRequestErrors(t *testing.T) {
 	cases := []struct {
 		name             string
-		client, provider Dialect
+		client, provider llmapi.Dialect
 		body, want       string
 	}{
-		{"not json", Chat, Anthropic, `{`, "not valid JSON"},
-		{"n>1", Chat, Gemini, `{"model":"m","n":2,"messages":[]}`, "n > 1"},
-		{"bad arguments", Chat, Anthropic, `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, "JSON object"},
-		{"unknown role", Chat, Anthropic, `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, "role"},
-		{"audio part", Chat, Gemini, `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio"}]}]}`, "input_audio"},
-		{"bad image url", Chat, Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x"}}]}]}`, "image URL"},
-		{"no model", Anthropic, Chat, `{"max_tokens":1,"messages":[]}`, "model is required"},
-		{"server tool", Anthropic, Chat, `{"model":"m","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[]}`, "server tool"},
-		{"document block", Anthropic, Gemini, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document"}]}]}`, "document"},
-		{"previous_response_id", Responses, Chat, `{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id"},
-		{"builtin tool", Responses, Anthropic, `{"model":"m","input":"hi","tools":[{"type":"web_search"}]}`, "web_search"},
-		{"gemini candidates", Gemini, Chat, `{"contents":[],"generationConfig":{"candidateCount":2}}`, "candidateCount"},
-		{"gemini search tool", Gemini, Anthropic, `{"contents":[],"tools":[{"googleSearch":{}}]}`, "functionDeclarations"},
-		{"gemini audio", Gemini, Anthropic, `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"audio/wav","data":"AA=="}}]}]}`, "audio/wav"},
-		{"gemini files api", Gemini, Anthropic, `{"contents":[{"role":"user","parts":[{"fileData":{"mimeType":"image/png","fileUri":"files/abc"}}]}]}`, "Files API"},
-		{"gemini orphan response", Gemini, Anthropic, `{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`, "answers no earlier"},
-		{"gemini not json", Gemini, Chat, `{`, "not valid JSON"},
-		{"same dialect", Chat, Chat, `{}`, "not supported"},
-		{"pdf by url to chat", Anthropic, Chat, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}`, "by URL"},
-		{"provider file id", Chat, Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]}`, "file-abc"},
-		{"docx", Chat, Gemini, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/msword;base64,AA=="}}]}]}`, "application/msword"},
-		{"anthropic files api", Anthropic, Gemini, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}`, "inline"},
+		{"not json", llmapi.ChatCompletions, llmapi.Messages, `{`, "not valid JSON"},
+		{"n>1", llmapi.ChatCompletions, llmapi.GenerateContent, `{"model":"m","n":2,"messages":[]}`, "n > 1"},
+		{"bad arguments", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, "JSON object"},
+		{"unknown role", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, "role"},
+		{"audio part", llmapi.ChatCompletions, llmapi.GenerateContent, `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio"}]}]}`, "input_audio"},
+		{"bad image url", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x"}}]}]}`, "image URL"},
+		{"no model", llmapi.Messages, llmapi.ChatCompletions, `{"max_tokens":1,"messages":[]}`, "model is required"},
+		{"server tool", llmapi.Messages, llmapi.ChatCompletions, `{"model":"m","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[]}`, "server tool"},
+		{"document block", llmapi.Messages, llmapi.GenerateContent, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document"}]}]}`, "document"},
+		{"previous_response_id", llmapi.Responses, llmapi.ChatCompletions, `{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id"},
+		{"builtin tool", llmapi.Responses, llmapi.Messages, `{"model":"m","input":"hi","tools":[{"type":"web_search"}]}`, "web_search"},
+		{"gemini candidates", llmapi.GenerateContent, llmapi.ChatCompletions, `{"contents":[],"generationConfig":{"candidateCount":2}}`, "candidateCount"},
+		{"gemini search tool", llmapi.GenerateContent, llmapi.Messages, `{"contents":[],"tools":[{"googleSearch":{}}]}`, "functionDeclarations"},
+		{"gemini audio", llmapi.GenerateContent, llmapi.Messages, `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"audio/wav","data":"AA=="}}]}]}`, "audio/wav"},
+		{"gemini files api", llmapi.GenerateContent, llmapi.Messages, `{"contents":[{"role":"user","parts":[{"fileData":{"mimeType":"image/png","fileUri":"files/abc"}}]}]}`, "Files API"},
+		{"gemini orphan response", llmapi.GenerateContent, llmapi.Messages, `{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`, "answers no earlier"},
+		{"gemini not json", llmapi.GenerateContent, llmapi.ChatCompletions, `{`, "not valid JSON"},
+		{"same dialect", llmapi.ChatCompletions, llmapi.ChatCompletions, `{}`, "not supported"},
+		{"pdf by url to chat", llmapi.Messages, llmapi.ChatCompletions, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}`, "by URL"},
+		{"provider file id", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]}`, "file-abc"},
+		{"docx", llmapi.ChatCompletions, llmapi.GenerateContent, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/msword;base64,AA=="}}]}]}`, "application/msword"},
+		{"anthropic files api", llmapi.Messages, llmapi.GenerateContent, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}`, "inline"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			model := ""
-			if tc.client == Gemini {
+			if tc.client == llmapi.GenerateContent {
 				model = "m" // from the path
 			}
 			_, err := NewPlan(tc.client, tc.provider, []byte(tc.body), model)
@@ -102,8 +104,8 @@ func TestRequestErrors(t *testing.T) {
 
 // fixturePlan converts a client fixture; a Gemini client's model and
 // streaming come from its path, as they would from the URL.
-func fixturePlan(client, provider Dialect, src []byte) (*Plan, error) {
-	if client == Gemini {
+func fixturePlan(client, provider llmapi.Dialect, src []byte) (*Plan, error) {
+	if client == llmapi.GenerateContent {
 		return NewPlanPath(client, provider, "/v1beta/models/claude-sonnet-4-5:streamGenerateContent", "alt=sse", src, "claude-sonnet-4-5")
 	}
 	return NewPlan(client, provider, src, "")

@@ -3,6 +3,8 @@ package convert
 import (
 	"encoding/json"
 	"strings"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // The Responses API as the provider's dialect, for OpenAI models served only
@@ -170,26 +172,15 @@ type responsesOutput struct {
 	IncompleteDetails *struct {
 		Reason string `json:"reason"`
 	} `json:"incomplete_details"`
-	Usage *struct {
-		InputTokens        int `json:"input_tokens"`
-		InputTokensDetails struct {
-			CachedTokens int `json:"cached_tokens"`
-		} `json:"input_tokens_details"`
-		OutputTokens        int `json:"output_tokens"`
-		OutputTokensDetails struct {
-			ReasoningTokens int `json:"reasoning_tokens"`
-		} `json:"output_tokens_details"`
-	} `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Usage *llmapi.ResponsesUsage `json:"usage"`
+	Error json.RawMessage        `json:"error"`
 }
 
 func (o *responsesOutput) usage() Usage {
 	if o.Usage == nil {
 		return Usage{}
 	}
-	u := o.Usage
-	return Usage{Input: u.InputTokens, Output: u.OutputTokens, CacheRead: u.InputTokensDetails.CachedTokens,
-		Reasoning: u.OutputTokensDetails.ReasoningTokens}
+	return o.Usage.Normal()
 }
 
 // stop is why the response ended; sawTool when it made a call.

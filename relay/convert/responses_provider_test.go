@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // TestResponsesProviderRoundTrip proves OpenAI's reasoning survives a client
@@ -29,7 +31,7 @@ func TestResponsesProviderRoundTrip(t *testing.T) {
 	next := `{"model":"o3-pro","max_tokens":1000,"messages":[{"role":"user","content":"weather?"},{"role":"assistant","content":` +
 		string(msg.Content) + `},{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_P1","content":"18C"},` +
 		`{"type":"tool_result","tool_use_id":"call_T2","content":"24C"}]}]}`
-	p, err := NewPlan(Anthropic, Responses, []byte(next), "")
+	p, err := NewPlan(llmapi.Messages, llmapi.Responses, []byte(next), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func TestResponsesProviderRoundTrip(t *testing.T) {
 			t.Errorf("missing %s in\n%s", want, body)
 		}
 	}
-	toClaude, err := NewPlan(Anthropic, Chat, []byte(next), "")
+	toClaude, err := NewPlan(llmapi.Messages, llmapi.ChatCompletions, []byte(next), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package convert
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/strait/strait/proto/llmapi"
+)
 
 // Structured output for Anthropic, whose Messages API has no JSON-schema
 // response format: the schema becomes a tool the model is made to call, and
@@ -92,5 +96,5 @@ func (f *formatStream) emit(ev Event) error {
 // usesFormatTool reports whether the provider gets structured output as a
 // forced tool, so answers need formatAnswer / formatStream.
 func (p *Plan) usesFormatTool() bool {
-	return p.Provider == Anthropic && p.req != nil && p.req.Format != nil
+	return p.Provider == llmapi.Messages && p.req != nil && p.req.Format != nil
 }

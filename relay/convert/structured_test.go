@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // TestFormatToolChoice proves how a JSON-schema format reaches Anthropic:
@@ -30,7 +32,7 @@ func TestFormatToolChoice(t *testing.T) {
 			"top level is an object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewPlan(Chat, Anthropic, []byte(tc.body), "")
+			p, err := NewPlan(llmapi.ChatCompletions, llmapi.Messages, []byte(tc.body), "")
 			if err != nil {
 				if !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("error %v, want %s", err, tc.want)

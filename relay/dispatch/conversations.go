@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/convert"
 	"github.com/strait/strait/relay/convstore"
 )
@@ -105,7 +106,7 @@ func (x *exchange) serveStored(store *convstore.Store, h *proto.RequestHeader, i
 	var conv convert.Conversation
 	if !found || json.Unmarshal(raw, &conv) != nil {
 		e := &convert.Error{Kind: convert.ErrNotFound, Message: "No response found with id '" + id + "'."}
-		x.respondJSON(http.StatusNotFound, e.Body(convert.Responses))
+		x.respondJSON(http.StatusNotFound, e.Body(llmapi.Responses))
 		return true
 	}
 	if h.Method == http.MethodDelete {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/convert"
 	"github.com/strait/strait/relay/convstore"
 	"github.com/strait/strait/relay/upstream"
@@ -29,19 +30,19 @@ func needsConversion(h *proto.RequestHeader, t upstream.Target) bool {
 	if t.Provider.Family() != h.Family {
 		return true
 	}
-	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
-	return ok && (d == convert.Responses && t.Provider.Kind == upstream.OpenAICompatible ||
-		d == convert.Chat && t.Provider.ResponsesOnly(t.Model))
+	d, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
+	return ok && (d == llmapi.Responses && t.Provider.Kind == upstream.OpenAICompatible ||
+		d == llmapi.ChatCompletions && t.Provider.ResponsesOnly(t.Model))
 }
 
 // providerDialect is the API the target is called with for a request to
 // path: OpenAI counts tokens on the Responses API only.
-func providerDialect(t upstream.Target, path string) convert.Dialect {
+func providerDialect(t upstream.Target, path string) llmapi.Dialect {
 	native := t.Provider.Kind == upstream.OpenAI || t.Provider.Kind == upstream.AzureOpenAI
 	if t.Provider.ResponsesOnly(t.Model) || native && convert.IsCountPath(path) {
-		return convert.Responses
+		return llmapi.Responses
 	}
-	return convert.ProviderDialect(t.Provider.Family())
+	return llmapi.Family(t.Provider.Family()).Dialect()
 }
 
 // crossFamily converts the client's request for target t. The returned
@@ -50,14 +51,14 @@ func providerDialect(t upstream.Target, path string) convert.Dialect {
 // a clear 400 in the client's own format.
 func crossFamily(in *upstream.Inbound, t upstream.Target, store *convstore.Store) (*upstream.Inbound, *conversion, *proto.End) {
 	h := in.Header
-	client, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
+	client, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
 	if !ok {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: fmt.Sprintf(
 			"model %q is served by the %s provider %q; %s %s cannot be converted from the %s API format",
-			in.Model, familyName(t.Provider.Family()), t.Provider.Name, h.Method, h.Path, familyName(h.Family))}
+			in.Model, llmapi.Family(t.Provider.Family()).Name(), t.Provider.Name, h.Method, h.Path, llmapi.Family(h.Family).Name())}
 	}
 	body, keep := in.Body, (*keeper)(nil)
-	if client == convert.Responses {
+	if client == llmapi.Responses {
 		var end *proto.End
 		if body, keep, end = resolvePrevious(store, body); end != nil {
 			return nil, nil, end
@@ -73,18 +74,6 @@ func crossFamily(in *upstream.Inbound, t upstream.Target, store *convstore.Store
 	plan.Header(out.Header)
 	out.BodyLen = int64(len(plan.Body))
 	return upstream.ParseInbound(&out, plan.Body), &conversion{plan: plan, family: h.Family, keep: keep}, nil
-}
-
-func familyName(f string) string {
-	switch f {
-	case "openai":
-		return "OpenAI"
-	case "anthropic":
-		return "Anthropic"
-	case "gemini":
-		return "Gemini"
-	}
-	return f
 }
 
 // converted is the client's view of a provider answer being converted.

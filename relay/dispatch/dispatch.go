@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/convstore"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel"
@@ -134,10 +135,10 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	}
 	reg := d.reg.Load()
 	if id, ok := storedResponseID(h); ok && d.cfg.Conversations != nil &&
-		x.serveStored(d.cfg.Conversations, h, id, reg.ServesEndpoint(proto.EndpointStored)) {
+		x.serveStored(d.cfg.Conversations, h, id, reg.ServesEndpoint(llmapi.EndpointStored)) {
 		return
 	}
-	if class := proto.EndpointClass(h.Family, h.Method, h.Path); !reg.ServesEndpoint(class) {
+	if class := llmapi.EndpointClass(h.Family, h.Method, h.Path); !reg.ServesEndpoint(class) {
 		x.refuseEndpoint(h, class)
 		return
 	}

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/strait/strait/proto"
-	"github.com/strait/strait/proto/apimodel"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/relay/upstream"
 )
@@ -131,6 +131,29 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	return r
 }
 
+// fakeClock is a clock for the key state machine that moves only when
+// Advance is called.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+// Now is the clock's time.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // result is what the edge side of the stream saw.
 type result struct {
 	dispatched bool
@@ -150,7 +173,7 @@ func (r *rig) do(family, path string, header http.Header, body string) result {
 	}
 	header.Set("Content-Type", "application/json")
 	// The model, as the edge reads it and sends it along.
-	m, _ := apimodel.Parse(family, path, []byte(body), nil)
+	m, _ := llmapi.Parse(llmapi.Family(family), path, []byte(body), nil)
 	return r.send(&proto.RequestHeader{ID: "t", Family: family, Method: "POST", Path: path,
 		Header: header, BodyLen: int64(len(body)), Model: m.Model}, body)
 }
