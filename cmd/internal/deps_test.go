@@ -57,6 +57,11 @@ var depRules = []depRule{
 	{pkgs: []string{"cmd/internal/cli"}, bad: map[string]string{
 		mod + "/edge/...": "cli returns plain values; the mains wire them", mod + "/relay/...": "cli returns plain values; the mains wire them",
 		mod + "/tunnel/...": "cli returns plain values; the mains wire them"}},
+	// scripts/ holds test, quick-start and lab equipment (the fake provider
+	// among it): the product packages never depend on it; only cmd (the
+	// fake-provider command) and tests may.
+	{pkgs: []string{"edge/...", "relay/...", "tunnel/...", "proto/...", "certs/..."},
+		bad: map[string]string{mod + "/scripts/...": "test and lab equipment stays out of the product tree"}},
 	{pkgs: []string{"..."}, except: []string{"cmd/..."}, bad: map[string]string{
 		"github.com/urfave/cli/v2": "CLI stays in cmd", mod + "/cmd/...": "nothing imports cmd"}},
 	// Exempt: test-only packages (cmd/e2e, tunnel/tunneltest, which this

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestFallbackOfAnotherFamily: once the route's provider has failed every

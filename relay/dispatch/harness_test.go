@@ -18,8 +18,8 @@ import (
 
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/proto/llmapi"
-	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 func TestMain(m *testing.M) {

@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/strait/strait/cmd/internal/cli"
+	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
-	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
@@ -328,10 +327,10 @@ func (f *File) Keys() (*auth.Keys, error) {
 }
 
 // KeysPath is the keys file in the data directory.
-func (f *File) KeysPath() string { return filepath.Join(f.DataDir, keystore.FileName) }
+func (f *File) KeysPath() string { return edge.KeysPath(f.DataDir) }
 
 // UsagePath is the usage store in the data directory.
-func (f *File) UsagePath() string { return filepath.Join(f.DataDir, usagedb.FileName) }
+func (f *File) UsagePath() string { return edge.UsagePath(f.DataDir) }
 
 // transport is the configured transport, autodial.Auto by default.
 func (r RelayFile) transport() tunnel.Transport {
