@@ -13,7 +13,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestConvertPreviousResponseID: an agent on the OpenAI SDK's Responses

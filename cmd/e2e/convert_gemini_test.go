@@ -12,7 +12,7 @@ import (
 
 	"google.golang.org/genai"
 
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // geminiWith is the stack's genai client with extra request headers (the

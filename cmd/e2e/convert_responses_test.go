@@ -9,7 +9,7 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/strait/strait/cmd/internal/relaycmd"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestConvertResponsesOnlyModels: models OpenAI serves only on the

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestConvertRoutesByModelName: an Anthropic SDK asking for OpenAI models

@@ -10,7 +10,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 	"github.com/openai/openai-go/v3/shared"
 
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 var weatherSchema = map[string]any{"type": "object", "properties": map[string]any{
