@@ -45,15 +45,9 @@ func newCountPlan(client, provider llmapi.Dialect, body []byte, model string) (*
 			body = v.GenerateContentRequest
 		}
 	}
-	req, err := requestDecoders[client](body)
+	req, err := decodeRequest(client, body, model)
 	if err != nil {
 		return nil, err
-	}
-	if model != "" {
-		req.Model = model
-	}
-	if req.Model == "" {
-		return nil, invalid("model is required")
 	}
 	req.Stream = false
 	_, _, gen, err := requestEncoders[provider](req)

@@ -252,11 +252,8 @@ func newEmbedPlan(client, provider llmapi.Dialect, path string, body []byte, mod
 	if err != nil {
 		return nil, err
 	}
-	if model != "" {
-		req.Model = model
-	}
-	if req.Model == "" {
-		return nil, invalid("model is required")
+	if req.Model, err = targetModel(req.Model, model); err != nil {
+		return nil, err
 	}
 	enc := encodeGeminiEmbed
 	if provider == llmapi.ChatCompletions {

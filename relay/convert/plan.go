@@ -109,15 +109,9 @@ func NewPlanPath(client, provider llmapi.Dialect, path, rawQuery string, body []
 	if !Supported(client, provider) {
 		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("converting %s requests to %s is not supported", client, provider)}
 	}
-	req, err := requestDecoders[client](body)
+	req, err := decodeRequest(client, body, model)
 	if err != nil {
 		return nil, err
-	}
-	if model != "" {
-		req.Model = model
-	}
-	if req.Model == "" {
-		return nil, invalid("model is required")
 	}
 	array := false
 	if client == llmapi.GenerateContent {
@@ -131,6 +125,31 @@ func NewPlanPath(client, provider llmapi.Dialect, path, rawQuery string, body []
 	}
 	return &Plan{Client: client, Provider: provider, Path: outPath, RawQuery: query, Body: out, Stream: req.Stream,
 		clientArray: array, req: req}, nil
+}
+
+// decodeRequest decodes a client body of dialect client; model, when not
+// empty, replaces the model it names (the routing table's target, or the
+// model of a Gemini path), and one of them must name a model.
+func decodeRequest(client llmapi.Dialect, body []byte, model string) (*Request, error) {
+	req, err := requestDecoders[client](body)
+	if err != nil {
+		return nil, err
+	}
+	if req.Model, err = targetModel(req.Model, model); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// targetModel is model when set, else the one the client named.
+func targetModel(named, model string) (string, error) {
+	if model != "" {
+		named = model
+	}
+	if named == "" {
+		return "", invalid("model is required")
+	}
+	return named, nil
 }
 
 // Header adjusts the client's request headers for the provider: the body
