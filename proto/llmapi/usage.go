@@ -153,7 +153,8 @@ type WireUsage struct {
 	ChatUsage
 	AnthropicUsage
 	InputTokensDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
+		CachedTokens     int64 `json:"cached_tokens"`
+		CacheWriteTokens int64 `json:"cache_write_tokens"` // Strait's extension, see ResponsesUsage
 	} `json:"input_tokens_details"`
 	OutputTokensDetails struct {
 		ReasoningTokens int64 `json:"reasoning_tokens"`
@@ -164,8 +165,8 @@ type WireUsage struct {
 // has input or output tokens, Chat Completions' otherwise.
 func (w *WireUsage) OpenAI() Usage {
 	if w.InputTokens != 0 || w.OutputTokens != 0 {
-		cached := w.InputTokensDetails.CachedTokens
-		return Usage{Input: w.InputTokens - cached, CacheRead: cached, Output: w.OutputTokens,
+		cached, written := w.InputTokensDetails.CachedTokens, w.InputTokensDetails.CacheWriteTokens
+		return Usage{Input: w.InputTokens - cached - written, CacheRead: cached, CacheWrite: written, Output: w.OutputTokens,
 			Reasoning: w.OutputTokensDetails.ReasoningTokens}
 	}
 	return w.ChatUsage.Normal()

@@ -22,8 +22,12 @@ func TestUsageNormal(t *testing.T) {
 			decode[AnthropicUsage], Usage{Input: 5, CacheRead: 9, CacheWrite: 7, Output: 11}},
 		{"gemini", `{"promptTokenCount":100,"candidatesTokenCount":20,"thoughtsTokenCount":5,"cachedContentTokenCount":30,"toolUsePromptTokenCount":2}`,
 			decode[GeminiUsage], Usage{Input: 72, CacheRead: 30, Output: 25, Reasoning: 5}},
+		{"responses", `{"input_tokens":100,"output_tokens":8,"input_tokens_details":{"cached_tokens":20,"cache_write_tokens":30},"output_tokens_details":{"reasoning_tokens":3}}`,
+			decode[ResponsesUsage], Usage{Input: 50, CacheRead: 20, CacheWrite: 30, Output: 8, Reasoning: 3}},
 		{"wire as responses", `{"input_tokens":50,"output_tokens":8,"input_tokens_details":{"cached_tokens":20},"output_tokens_details":{"reasoning_tokens":3}}`,
 			func(b []byte) Usage { var w WireUsage; _ = json.Unmarshal(b, &w); return w.OpenAI() }, Usage{Input: 30, CacheRead: 20, Output: 8, Reasoning: 3}},
+		{"wire as responses with Strait's cache write", `{"input_tokens":100,"output_tokens":8,"input_tokens_details":{"cached_tokens":20,"cache_write_tokens":30}}`,
+			func(b []byte) Usage { var w WireUsage; _ = json.Unmarshal(b, &w); return w.OpenAI() }, Usage{Input: 50, CacheRead: 20, CacheWrite: 30, Output: 8}},
 		{"wire as chat", `{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}`,
 			func(b []byte) Usage { var w WireUsage; _ = json.Unmarshal(b, &w); return w.OpenAI() }, Usage{Input: 12, Output: 3}},
 	}
