@@ -247,7 +247,7 @@ func newEmbedPlan(client, provider llmapi.Dialect, path string, body []byte, mod
 	case client == llmapi.GenerateContent && provider == llmapi.ChatCompletions:
 		req, err = decodeGeminiEmbed(body, strings.HasSuffix(path, ":batchEmbedContents"))
 	default:
-		return nil, invalid("embeddings cannot be converted from %s to %s (the provider's API has none)", client, provider)
+		return nil, invalid("model %q is served by the %s API, which has no embeddings endpoint", model, provider.Family().Name())
 	}
 	if err != nil {
 		return nil, err

@@ -66,7 +66,7 @@ func TestEmbeddingsAcross(t *testing.T) {
 		})
 	}
 	if _, err := NewPlanPath(llmapi.ChatCompletions, llmapi.Messages, "/v1/embeddings", "", []byte(`{"input":"x"}`), "claude"); err == nil ||
-		!strings.Contains(err.Error(), "has none") {
+		!strings.Contains(err.Error(), `"claude" is served by the Anthropic API, which has no embeddings`) {
 		t.Fatalf("anthropic embeddings: %v", err)
 	}
 	p, _ := NewPlanPath(llmapi.ChatCompletions, llmapi.GenerateContent, "/v1/embeddings", "", []byte(`{"input":["a","b"]}`), "g")
