@@ -17,8 +17,9 @@ import (
 type File struct {
 	// Listen is the WebSocket tunnel address (TCP), e.g. ":443".
 	Listen string `yaml:"listen"`
-	// ListenQUIC is the QUIC tunnel address (UDP), e.g. ":443". Either or
-	// both may be set.
+	// ListenQUIC is the QUIC tunnel address (UDP), e.g. ":443". Empty
+	// serves QUIC on Listen's port (UDP), so an edge on the default
+	// transport (auto) finds it; "off" serves WebSocket only.
 	ListenQUIC string  `yaml:"listen_quic"`
 	TLS        TLSFile `yaml:"tls"`
 	// Heartbeat and HeartbeatTimeout tune dead-peer detection.
@@ -154,7 +155,7 @@ func Load(path string) (*File, error) {
 
 func (f *File) validate() error {
 	var errs []error
-	if f.Listen == "" && f.ListenQUIC == "" {
+	if f.Listen == "" && f.quicAddr() == "" {
 		errs = append(errs, errors.New("listen or listen_quic: at least one tunnel address is required"))
 	}
 	if f.StreamWindow != 0 && (f.StreamWindow < 256<<10 || f.StreamWindow > 1<<30) {

@@ -24,7 +24,7 @@ import (
 type Server struct {
 	Relay *relay.Relay
 	WS    *wstun.Listener   // nil when listen is empty
-	QUIC  *quictun.Listener // nil when listen_quic is empty
+	QUIC  *quictun.Listener // nil when listen_quic is off
 	// Admin serves metrics and health; nil when admin_listen is empty.
 	Admin   net.Listener
 	Metrics *admin.Registry
@@ -170,10 +170,13 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 			return err
 		}
 	}
-	if f.ListenQUIC != "" || socks.UDP != nil {
+	if socks.UDP == nil && f.quicBesideWS() && s.WS != nil {
+		socks.UDP = udpBeside(s.WS.Addr(), log)
+	}
+	if f.quicAddr() != "" || socks.UDP != nil {
 		udp := socks.UDP
 		if udp == nil {
-			if udp, err = listenUDP(f.ListenQUIC); err != nil {
+			if udp, err = listenUDP(f.quicAddr()); err != nil {
 				return err
 			}
 		}
