@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -86,3 +87,6 @@ func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 func WriteFile(path string, data []byte, mode fs.FileMode) error {
 	return writeFileAtomic(path, data, mode)
 }
+
+// MarshalKeyPEM encodes a private key as PKCS#8 PEM.
+func MarshalKeyPEM(key crypto.Signer) ([]byte, error) { return marshalKeyPEM(key) }

@@ -107,3 +107,16 @@ func (t Token) check() error {
 	}
 	return nil
 }
+
+// OutboundIP is the address this machine reaches the Internet from, for
+// defaults when none is given. It sends no packet: connecting a UDP socket
+// only asks the kernel for a route (to TEST-NET-1, routed like the
+// Internet and never answered).
+func OutboundIP() (net.IP, error) {
+	c, err := net.Dial("udp", "192.0.2.1:443")
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP, nil
+}

@@ -22,7 +22,7 @@ func App() *ucli.App {
 		Usage: "overseas end of the Strait tunnel: accepts edges, calls model APIs",
 		Flags: cli.CommonFlags(),
 		Commands: []*ucli.Command{
-			runCommand(), checkCommand(), cli.CertsCommand(), fakeProviderCommand(), cli.VersionCommand("strait-relay"),
+			runCommand(), checkCommand(), initCommand(), edgesCommand(), cli.CertsCommand(), fakeProviderCommand(), cli.VersionCommand("strait-relay"),
 		},
 	}
 }

@@ -69,6 +69,8 @@ type File struct {
 	// Compression is deflate (the default) to compress WebSocket sessions
 	// of edges that offer it, or off. QUIC sessions are not compressed.
 	Compression string `yaml:"compression"`
+	// Enrol lets edges join with a token (see EnrolFile).
+	Enrol EnrolFile `yaml:"enrol"`
 }
 
 // RouteFile is one entry of the model routing table.
@@ -175,6 +177,9 @@ func (f *File) validate() error {
 	}
 	if len(f.Providers) == 0 {
 		errs = append(errs, errors.New("providers: at least one is required"))
+	}
+	if err := f.Enrol.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,7 @@ type Server struct {
 
 	tunnelCert *certs.KeyPair     // swapped by Reload
 	revoked    *certs.Revocations // replaced by Reload
+	enrol      http.Handler       // the enrolment endpoint, nil when off
 	log        *zap.Logger
 }
 
@@ -59,6 +61,9 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{Relay: r, Metrics: reg, pprof: f.AdminPprof, tunnelCert: kp, revoked: revoked, log: log}
+	if err := srv.setupEnrol(f, tc, log); err != nil {
+		return nil, err
+	}
 	if err := srv.listen(f, socks, tc, log); err != nil {
 		srv.closeListeners()
 		return nil, err
@@ -162,7 +167,8 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 		}
 		cfg := wstun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
 			StreamWindow: uint32(f.StreamWindow), Compression: f.Compression, Stats: new(wstun.Stats),
-			TCPCongestion: f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat, Congestion: new(wstun.CongestionStats), Logger: log}
+			TCPCongestion: f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat, Congestion: new(wstun.CongestionStats), Logger: log,
+			Enrol: s.enrolHandler()}
 		admin.TunnelBytes(s.Metrics, cfg.Stats)
 		admin.TCPCongestion(s.Metrics, cfg.Congestion)
 		if s.WS, err = wstun.Listen(ln, tc, cfg); err != nil {

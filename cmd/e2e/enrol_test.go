@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/strait/strait/certs/enrol"
+)
+
+var (
+	joinLine   = regexp.MustCompile(`strait-edge join (strait1\.\S+)`)
+	apiKeyLine = regexp.MustCompile(`api_key:\s+(\S+)`)
+)
+
+// TestInitJoin is the two-machine deployment in two processes: `strait-relay
+// init` with a provider key in the environment, the relay run from the
+// relay.yaml it wrote, `strait-edge join` with the token it printed, the
+// edge run from the edge.yaml join wrote, and a streamed request through
+// the official OpenAI SDK with the key join printed. Then the refusals: the
+// same token again, an expired token, a token pinning another CA, and the
+// edge after `strait-relay edges revoke`, each with its reason.
+func TestInitJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	relayBin, edgeBin := buildBinaries(t)
+	dir := t.TempDir()
+	fake := startProc(t, relayBin, "fake-provider", "--listen", "127.0.0.1:0", "--tokens", "5", "--interval", "5ms")
+	fakeURL := fake.waitLine(t, fakeListening)
+
+	// The relay machine: init, then run.
+	t.Setenv("OPENAI_API_KEY", "sk-provider-secret-0123456789")
+	t.Setenv("OPENAI_BASE_URL", fakeURL)
+	addr := freeTCPUDPPort(t)
+	relayDir := filepath.Join(dir, "relay")
+	out := runCmd(t, relayBin, "init", "--dir", relayDir, "--data-dir", filepath.Join(dir, "relay-data"),
+		"--addr", addr, "--listen", addr, "--admin-listen", "127.0.0.1:0")
+	t.Logf("strait-relay init:\n%s", out)
+	token := mustMatch(t, joinLine, out)
+	if strings.Contains(token, "PRIVATE") || strings.Contains(out, "sk-provider-secret") {
+		t.Fatal("init printed a key")
+	}
+	relayCfg := filepath.Join(relayDir, "relay.yaml")
+	relay := startProc(t, relayBin, "run", "--config", relayCfg)
+	listening := relay.waitLogFields(t, "relay listening")
+	if listening["ws_addr"] != addr || listening["quic_addr"] != addr {
+		t.Fatalf("relay serves ws %s, quic %s; want both on %s", listening["ws_addr"], listening["quic_addr"], addr)
+	}
+
+	// The edge machine: join, then run.
+	edgeDir := filepath.Join(dir, "edge")
+	join := func(tok string, extra ...string) (string, error) {
+		args := append([]string{"join", "--dir", edgeDir, "--data-dir", filepath.Join(dir, "edge-data"), "--name", "edge-one",
+			"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--front-dns", "localhost", "--front-ip", "127.0.0.1"}, extra...)
+		b, err := exec.Command(edgeBin, append(args, tok)...).CombinedOutput()
+		return string(b), err
+	}
+	out, err := join(token)
+	if err != nil {
+		t.Fatalf("join: %v\n%s", err, out)
+	}
+	t.Logf("strait-edge join:\n%s", out)
+	key := mustMatch(t, apiKeyLine, out)
+	relay.waitLog(t, "edge enrolled")
+	edge := startProc(t, edgeBin, "run", "--config", filepath.Join(edgeDir, "edge.yaml"))
+	edgeListening, _ := edge.waitEdgeStarted(t, 1)
+	client := openai.NewClient(option.WithBaseURL("https://"+edgeListening["addr"]+"/v1/"), option.WithAPIKey(key),
+		option.WithHTTPClient(frontClient(t, filepath.Join(edgeDir, "front-ca.pem"))), option.WithMaxRetries(0))
+	st := client.Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
+	var acc openai.ChatCompletionAccumulator
+	for st.Next() {
+		acc.AddChunk(st.Current())
+	}
+	if err := st.Err(); err != nil || len(acc.Choices) == 0 || acc.Choices[0].Message.Content == "" {
+		t.Fatalf("through init and join: %v %+v", err, acc.Choices)
+	}
+	st.Close()
+
+	// Refusals, each with its reason; none writes anything.
+	tok, err := enrol.ParseToken(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addSecret(tok.Secret, "join token secret")
+	addSecret(key, "client key from join")
+	wrongFP := tok
+	wrongFP.CAFingerprint = strings.Repeat("ab", 32)
+	expired := mustMatch(t, joinLine, runCmd(t, relayBin, "edges", "token", "--config", relayCfg, "--ttl", "1ns"))
+	for _, tc := range []struct{ name, token, want string }{
+		{"reused", token, enrol.CodeUsed},
+		{"expired", expired, enrol.CodeExpired},
+		{"wrong fingerprint", wrongFP.String(), enrol.CodeFingerprint},
+	} {
+		out, err := join(tc.token, "--force")
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("%s token: err %v, output %q; want the reason %s", tc.name, err, out, tc.want)
+		}
+		t.Logf("%s: %s", tc.name, strings.TrimSpace(out))
+	}
+
+	// Revoke the edge: its next handshake is refused, no relay restart.
+	out = runCmd(t, relayBin, "edges", "revoke", "--config", relayCfg, "edge-one")
+	if !strings.Contains(out, "revoked edge-one") {
+		t.Fatalf("revoke: %s", out)
+	}
+	if out := runCmd(t, relayBin, "edges", "list", "--config", relayCfg); !strings.Contains(out, "revoked") || !strings.Contains(out, "edge-one") {
+		t.Errorf("edges list after revoke:\n%s", out)
+	}
+	edge.terminate(t)
+	edge = startProc(t, edgeBin, "run", "--config", filepath.Join(edgeDir, "edge.yaml"))
+	refused := relay.waitLogFields(t, "tunnel handshake refused")
+	if !strings.Contains(refused["reason"], "revoked") {
+		t.Errorf("revoked edge refused for %q", refused["reason"])
+	}
+	edge.terminate(t)
+	relay.terminate(t)
+	fake.terminate(t)
+}
+
+func mustMatch(t *testing.T, re *regexp.Regexp, s string) string {
+	t.Helper()
+	m := re.FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no match for %v in:\n%s", re, s)
+	}
+	return m[1]
+}
+
+// freeTCPUDPPort finds a loopback port free for both TCP and UDP (the
+// relay serves QUIC on its WebSocket port) and returns host:port.
+func freeTCPUDPPort(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		ln.Close()
+		if err == nil {
+			udp.Close()
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return ""
+}
+
+// frontClient trusts the CA join made for the edge's HTTPS certificate.
+func frontClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
