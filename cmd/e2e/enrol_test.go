@@ -3,6 +3,8 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/strait/strait/certs/enrol"
+	"github.com/strait/strait/tunnel/faultnet"
 )
 
 var (
@@ -88,6 +91,7 @@ func TestInitJoin(t *testing.T) {
 		t.Fatalf("through init and join: %v %+v", err, acc.Choices)
 	}
 	st.Close()
+	checkDoctor(t, edgeBin, edgeDir, addr)
 
 	// Refusals, each with its reason; none writes anything.
 	tok, err := enrol.ParseToken(token)
@@ -172,4 +176,48 @@ func frontClient(t *testing.T, caFile string) *http.Client {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
+}
+
+// checkDoctor runs `strait-edge doctor` on a healthy path, then with UDP
+// to the relay black-holed (faultnet): the second report must name UDP as
+// the cause and the fallback to WebSocket.
+func checkDoctor(t *testing.T, edgeBin, edgeDir, relayAddr string) {
+	t.Helper()
+	cfg := filepath.Join(edgeDir, "edge.yaml")
+	doctor := func(cfg string, args ...string) (string, error) {
+		b, err := exec.Command(edgeBin, append([]string{"doctor", "--config", cfg, "--probes", "10"}, args...)...).Output()
+		return string(b), err
+	}
+	out, err := doctor(cfg)
+	t.Logf("strait-edge doctor (healthy):\n%s", out)
+	if err != nil || !strings.Contains(out, "all good") || !strings.Contains(out, "QUIC handshake completed") {
+		t.Fatalf("doctor on a healthy path: %v\n%s", err, out)
+	}
+
+	udp, err := faultnet.NewUDPProxy(relayAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	udp.SetBlackhole(true)
+	blocked := strings.Replace(readFile(t, cfg), fmt.Sprintf("{address: %q}", relayAddr),
+		fmt.Sprintf("{address: %q, quic_address: %q}", relayAddr, udp.Addr().String()), 1)
+	out, err = doctor(writeFile(t, edgeDir, "edge-udp-blocked.yaml", blocked), "--json", "--timeout", "1s")
+	t.Logf("strait-edge doctor --json (UDP black-holed):\n%s", out)
+	var rep struct {
+		OK     bool `json:"ok"`
+		Relays []struct {
+			UDP       struct{ OK bool } `json:"udp_quic"`
+			WebSocket struct{ OK bool } `json:"websocket"`
+			Transport string            `json:"transport"`
+			Advice    []string          `json:"advice"`
+		} `json:"relays"`
+	}
+	if jerr := json.Unmarshal([]byte(out), &rep); jerr != nil || err == nil {
+		t.Fatalf("doctor with UDP blocked: exit %v, JSON %v", err, jerr)
+	}
+	r := rep.Relays[0]
+	if rep.OK || r.UDP.OK || !r.WebSocket.OK || r.Transport != "ws" || len(r.Advice) == 0 || !strings.HasPrefix(r.Advice[0], "UDP is blocked") {
+		t.Fatalf("doctor did not name UDP as the cause: %+v", rep)
+	}
 }

@@ -59,6 +59,7 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 	l.ln = newHandshakeListener(ln, tc, cfg.HandshakeTimeout, l.log, so.applyConn)
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, l.upgrade)
+	mux.HandleFunc(DiagDownloadPath, diagDownload)
 	l.srv = &http.Server{
 		Handler:           l.serveHTTP(mux),
 		ConnContext:       markEnrol,

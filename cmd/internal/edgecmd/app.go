@@ -17,7 +17,7 @@ func App() *ucli.App {
 		Name:  "strait-edge",
 		Usage: "domestic end of the Strait tunnel: serves official SDKs over HTTPS",
 		Flags: cli.CommonFlags(),
-		Commands: []*ucli.Command{runCommand(), checkCommand(), joinCommand(), keysCommand(), usageCommand(), cli.CertsCommand(),
+		Commands: []*ucli.Command{runCommand(), checkCommand(), joinCommand(), doctorCommand(), keysCommand(), usageCommand(), cli.CertsCommand(),
 			cli.VersionCommand("strait-edge")},
 	}
 }
