@@ -96,4 +96,3 @@ func pathStats(s tunnel.Session) doctor.PathStats {
 	}
 	return doctor.PathStats{}
 }
-
