@@ -220,4 +220,28 @@ func checkDoctor(t *testing.T, edgeBin, edgeDir, relayAddr string) {
 	if rep.OK || r.UDP.OK || !r.WebSocket.OK || r.Transport != "ws" || len(r.Advice) == 0 || !strings.HasPrefix(r.Advice[0], "UDP is blocked") {
 		t.Fatalf("doctor did not name UDP as the cause: %+v", rep)
 	}
+
+	// The lab's border: 150 ms round trip, 3 % loss on UDP. The probes'
+	// round trip cannot be below the emulated delay; the loss estimate is
+	// logged (200 probes give a coarse one).
+	tcp, err := faultnet.NewTCPProxy(relayAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	tcp.SetDelay(75 * time.Millisecond)
+	udp.SetBlackhole(false)
+	udp.SetDelay(75 * time.Millisecond)
+	udp.SetLoss(0.03)
+	lossy := strings.Replace(readFile(t, cfg), fmt.Sprintf("{address: %q}", relayAddr),
+		fmt.Sprintf("{address: %q, quic_address: %q, server_name: 127.0.0.1}", tcp.Addr().String(), udp.Addr().String()), 1)
+	out, _ = doctor(writeFile(t, edgeDir, "edge-lossy.yaml", lossy), "--probes", "200")
+	t.Logf("strait-edge doctor (150 ms, 3 %% UDP loss):\n%s", out)
+	median := regexp.MustCompile(`median ([0-9.]+)`).FindStringSubmatch(out)
+	if median == nil {
+		t.Fatalf("no round trip in the report")
+	}
+	if m, _ := strconv.ParseFloat(median[1], 64); m < 150 {
+		t.Errorf("median round trip %.1f ms through a 150 ms path", m)
+	}
 }

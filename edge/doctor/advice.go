@@ -33,11 +33,11 @@ func advise(rr RelayReport, r Relay) []string {
 	if rr.RTT != nil && rr.RTT.Lost > 0 {
 		out = append(out, fmt.Sprintf("%d of %d probes got no answer within the timeout: the path stalls", rr.RTT.Lost, rr.RTT.Probes))
 	}
-	if rr.LossKnown && rr.Loss >= 0.01 {
+	if rr.RTT != nil && rr.RTT.Loss >= 0.01 {
 		if rr.Transport == "quic" {
-			out = append(out, fmt.Sprintf("%.1f%% packet loss: keep QUIC (no head-of-line blocking); more sessions per relay (tunnel.sessions.min) spread the loss over more congestion windows", rr.Loss*100))
+			out = append(out, fmt.Sprintf("about %.1f%% packet loss: keep QUIC (no head-of-line blocking across requests); more sessions per relay (tunnel.sessions.min) spread the loss over more congestion windows", rr.RTT.Loss*100))
 		} else {
-			out = append(out, fmt.Sprintf("%.1f%% packet loss on TCP: QUIC would avoid head-of-line blocking; tcp_congestion bbr holds throughput under loss", rr.Loss*100))
+			out = append(out, fmt.Sprintf("about %.1f%% packet loss on TCP: QUIC would avoid head-of-line blocking across requests; tcp_congestion bbr holds throughput under loss", rr.RTT.Loss*100))
 		}
 	}
 	if rr.Transport == "ws" && rr.Congestion != "" && rr.Congestion != "bbr" {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/strait/strait/certs"
@@ -47,8 +48,8 @@ type Config struct {
 	EdgeCert *tls.Certificate
 	// Timeout bounds each step; zero means 3s.
 	Timeout time.Duration
-	// Probes is how many round trips to time; zero means 20, at Interval
-	// (zero: 50ms).
+	// Probes is how many round trips to time; zero means 100, sent one
+	// per Interval (zero: 20ms) without waiting for answers.
 	Probes   int
 	Interval time.Duration
 	// TransferBytes is the size of the timed transfer; zero means 1 MiB.
@@ -83,6 +84,10 @@ type RTT struct {
 	// Jitter is the mean difference between consecutive round trips
 	// (RFC 3550's idea, without its smoothing).
 	Jitter float64 `json:"jitter_ms"`
+	// LossEvents are runs of probes delayed by a resend, plus lost probes;
+	// Loss is the packet loss they suggest (see summarise).
+	LossEvents int     `json:"loss_events"`
+	Loss       float64 `json:"loss"`
 }
 
 // RelayReport is what Run found about one relay.
@@ -99,9 +104,10 @@ type RelayReport struct {
 	// works, else ws).
 	Transport  string  `json:"transport,omitempty"`
 	RTT        *RTT    `json:"rtt,omitempty"`
-	Loss       float64 `json:"loss"`
-	LossKnown  bool    `json:"loss_known"`
-	Congestion string  `json:"congestion,omitempty"`
+	// QUICLoss is the share of this end's QUIC packets declared lost,
+	// when the session is QUIC (the relay's losses are not in it).
+	QUICLoss   *float64 `json:"quic_loss,omitempty"`
+	Congestion string   `json:"congestion,omitempty"`
 	// ClockSkew is the relay's clock minus ours, in seconds (±1 s: HTTP
 	// dates have whole seconds).
 	ClockSkew      *float64 `json:"clock_skew_s,omitempty"`
@@ -122,10 +128,10 @@ func (c Config) withDefaults() Config {
 		c.Timeout = 3 * time.Second
 	}
 	if c.Probes <= 0 {
-		c.Probes = 20
+		c.Probes = 100
 	}
 	if c.Interval <= 0 {
-		c.Interval = 50 * time.Millisecond
+		c.Interval = 20 * time.Millisecond
 	}
 	if c.TransferBytes <= 0 {
 		c.TransferBytes = 1 << 20
@@ -204,7 +210,10 @@ func examine(ctx context.Context, cfg Config, r Relay) RelayReport {
 	if sess != nil {
 		rr.RTT = probe(ctx, cfg, sess)
 		ps := cfg.PathStats(sess)
-		rr.Congestion, rr.Loss, rr.LossKnown = ps.Congestion, ps.Loss, ps.LossKnown
+		rr.Congestion = ps.Congestion
+		if ps.LossKnown {
+			rr.QUICLoss = &ps.Loss
+		}
 		sess.Close()
 	}
 	rr.Advice = advise(rr, r)
@@ -286,9 +295,10 @@ func dialWithin(ctx context.Context, timeout time.Duration, dial func(context.Co
 	return dial(ctx)
 }
 
-// probe times Probes round trips through the relay process itself, on
-// a control stream (proto.FramePing/FramePong, as the edge's pool probes),
-// one per Interval. A probe unanswered within Timeout counts as lost.
+// probe sends Probes pings through the relay process itself on a control
+// stream (proto.FramePing/FramePong, as the edge's pool probes), one per
+// Interval without waiting for answers, and times each answer. A probe
+// unanswered within Timeout of the last one counts as lost.
 func probe(ctx context.Context, cfg Config, s tunnel.Session) *RTT {
 	out := &RTT{Probes: cfg.Probes}
 	octx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -298,47 +308,71 @@ func probe(ctx context.Context, cfg Config, s tunnel.Session) *RTT {
 		out.Lost = cfg.Probes
 		return out
 	}
-	defer st.Reset()
-	w, r := proto.NewWriter(st), proto.NewReader(st)
-	defer r.Release()
-	var rtts []float64
-	for seq := uint64(1); seq <= uint64(cfg.Probes); seq++ {
-		if seq > 1 {
+	sent := make([]time.Time, cfg.Probes+1)
+	got := make([]time.Duration, cfg.Probes+1)
+	answered := make(chan struct{})
+	var mu sync.Mutex
+	go func() { // reads Pongs until the stream ends (Reset below)
+		defer close(answered)
+		r := proto.NewReader(st)
+		defer r.Release()
+		n := 0
+		for n < cfg.Probes {
+			typ, p, err := r.Next()
+			if err != nil {
+				return
+			}
+			seq, err := proto.ParseSeq(p)
+			if typ != proto.FramePong || err != nil || seq < 1 || seq > uint64(cfg.Probes) {
+				continue
+			}
+			mu.Lock()
+			got[seq] = time.Since(sent[seq])
+			mu.Unlock()
+			n++
+		}
+	}()
+	w := proto.NewWriter(st)
+	t := time.NewTicker(cfg.Interval)
+	for seq := 1; seq <= cfg.Probes && ctx.Err() == nil; seq++ {
+		mu.Lock()
+		sent[seq] = time.Now()
+		mu.Unlock()
+		if w.WritePing(uint64(seq)) != nil {
+			break
+		}
+		if seq < cfg.Probes {
 			select {
 			case <-ctx.Done():
-				out.Lost += cfg.Probes - int(seq) + 1
-				return summarise(out, rtts)
-			case <-time.After(cfg.Interval):
+			case <-t.C:
 			}
 		}
-		sent := time.Now()
-		_ = st.SetDeadline(sent.Add(cfg.Timeout))
-		if err := w.WritePing(seq); err != nil || !awaitPong(r, seq) {
+	}
+	t.Stop()
+	select {
+	case <-answered:
+	case <-time.After(cfg.Timeout):
+	case <-ctx.Done():
+	}
+	_ = st.Reset()
+	<-answered
+	var rtts []float64
+	for _, d := range got[1:] {
+		if d == 0 {
 			out.Lost++
 			continue
 		}
-		rtts = append(rtts, ms(time.Since(sent)))
+		rtts = append(rtts, ms(d))
 	}
 	return summarise(out, rtts)
 }
 
-// awaitPong reads control frames until the Pong for seq (earlier, late
-// Pongs are skipped) or the stream's deadline.
-func awaitPong(r *proto.Reader, seq uint64) bool {
-	for {
-		typ, p, err := r.Next()
-		if err != nil {
-			return false
-		}
-		if typ != proto.FramePong {
-			continue
-		}
-		if got, err := proto.ParseSeq(p); err == nil && got == seq {
-			return true
-		}
-	}
-}
-
+// summarise fills in the round trip statistics and estimates loss from
+// the probes. A lost ping or pong is resent after at least one more round
+// trip, so its probe, and those queued behind it on the stream, arrive
+// late: each run of late probes counts as one loss event, among two
+// packets per probe (ping and pong). Runs that merge hide losses, so the
+// estimate errs low.
 func summarise(out *RTT, rtts []float64) *RTT {
 	if len(rtts) == 0 {
 		return out
@@ -353,6 +387,17 @@ func summarise(out *RTT, rtts []float64) *RTT {
 	sorted := slices.Clone(rtts)
 	slices.Sort(sorted)
 	out.Min, out.Median, out.Max = round(sorted[0]), round(sorted[len(sorted)/2]), round(sorted[len(sorted)-1])
+	base := sorted[len(sorted)/10]
+	late := base + max(base/2, 25)
+	events, inRun := 0, false
+	for _, r := range rtts {
+		if r > late && !inRun {
+			events++
+		}
+		inRun = r > late
+	}
+	out.LossEvents = events + out.Lost
+	out.Loss = round(float64(out.LossEvents) / float64(2*out.Probes))
 	return out
 }
 

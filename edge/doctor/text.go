@@ -33,8 +33,12 @@ func (rep Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  tunnel over %s: round trip min %.1f / median %.1f / max %.1f ms, jitter %.1f ms, %d/%d probes answered\n",
 				r.Transport, r.RTT.Min, r.RTT.Median, r.RTT.Max, r.RTT.Jitter, r.RTT.Probes-r.RTT.Lost, r.RTT.Probes)
 		}
-		if r.LossKnown {
-			fmt.Fprintf(w, "  packet loss (from the probes' QUIC packets): %.2f%%\n", r.Loss*100)
+		if r.RTT != nil {
+			fmt.Fprintf(w, "  packet loss estimated from the probes: about %.1f%% (%d loss events in %d probes)\n",
+				r.RTT.Loss*100, r.RTT.LossEvents, r.RTT.Probes)
+		}
+		if r.QUICLoss != nil {
+			fmt.Fprintf(w, "  QUIC packets this edge sent and lost: %.2f%%\n", *r.QUICLoss*100)
 		}
 		if r.Congestion != "" {
 			fmt.Fprintf(w, "  congestion control: %s\n", r.Congestion)

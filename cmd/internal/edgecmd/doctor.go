@@ -23,7 +23,7 @@ func doctorCommand() *ucli.Command {
 		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG"),
 			&ucli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&ucli.DurationFlag{Name: "timeout", Value: 3 * time.Second, Usage: "bound on each step"},
-			&ucli.IntFlag{Name: "probes", Value: 50, Usage: "round trips to time per relay"},
+			&ucli.IntFlag{Name: "probes", Value: 100, Usage: "round trips to time per relay"},
 		},
 		Action: func(c *ucli.Context) error {
 			f, err := Load(c.String(cli.FlagConfig))
