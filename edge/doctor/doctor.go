@@ -102,8 +102,8 @@ type RelayReport struct {
 	RelayCertDaysLeft float64 `json:"relay_cert_days_left,omitempty"`
 	// Transport is the one the measurements below used (quic if it
 	// works, else ws).
-	Transport  string  `json:"transport,omitempty"`
-	RTT        *RTT    `json:"rtt,omitempty"`
+	Transport string `json:"transport,omitempty"`
+	RTT       *RTT   `json:"rtt,omitempty"`
 	// QUICLoss is the share of this end's QUIC packets declared lost,
 	// when the session is QUIC (the relay's losses are not in it).
 	QUICLoss   *float64 `json:"quic_loss,omitempty"`
