@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"syscall"
 )
 
 // NewCSR generates a key pair and a certificate request for it: the key
@@ -90,3 +92,27 @@ func WriteFile(path string, data []byte, mode fs.FileMode) error {
 
 // MarshalKeyPEM encodes a private key as PKCS#8 PEM.
 func MarshalKeyPEM(key crypto.Signer) ([]byte, error) { return marshalKeyPEM(key) }
+
+// ChownLike gives paths the owner and group of dir when this process runs
+// as root and dir belongs to someone else: `sudo strait-relay init` or
+// `sudo strait-edge join` into /etc/strait, owned by the service's user,
+// must leave files that service can read (keys are 0600).
+func ChownLike(dir string, paths ...string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	for _, p := range paths {
+		if err := os.Lchown(p, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -112,7 +112,15 @@ func Join(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	res.BaseURL = baseURL(host, o.Listen)
-	return res, nil
+	owned := []string{p("edge-key.pem"), p("edge.pem"), p("ca.pem"), res.Config}
+	if front.ca != "" {
+		owned = append(owned, front.cert, front.key, front.ca)
+	}
+	if err := certs.ChownLike(o.Dir, owned...); err != nil {
+		return res, err
+	}
+	keys := filepath.Join(o.DataDir, keystore.FileName)
+	return res, certs.ChownLike(o.DataDir, keys, keys+".lock")
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -118,7 +118,8 @@ func Init(o InitOptions) (InitResult, error) {
 		return res, err
 	}
 	res.Token = enrol.Token{Relays: addrs, CAFingerprint: certs.FullFingerprint(ca.Cert), Secret: secret, Expires: rec.Expires}
-	return res, nil
+	p := func(name string) string { return filepath.Join(o.Dir, name) }
+	return res, certs.ChownLike(o.Dir, p("ca.pem"), p("ca-key.pem"), p("relay.pem"), p("relay-key.pem"), res.EnvFile, res.Config)
 }
 
 func (o InitOptions) withDefaults() InitOptions {

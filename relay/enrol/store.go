@@ -110,7 +110,12 @@ func (s *Store) Modify(change func(*State) error) error {
 	if err != nil {
 		return err
 	}
-	return certs.WriteFile(s.path, append(data, '\n'), 0o600)
+	if err := certs.WriteFile(s.path, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
+	// `sudo strait-relay edges revoke` must leave a file the relay's user
+	// can still read.
+	return certs.ChownLike(filepath.Dir(s.path), s.path, s.path+".lock")
 }
 
 // NewSecret stores a fresh one-time secret valid for ttl and returns it;

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/strait/strait/certs"
+	"github.com/strait/strait/cmd/internal/admin"
 	"github.com/strait/strait/cmd/internal/cli"
 	edgeenrol "github.com/strait/strait/edge/enrol"
 )
@@ -17,7 +22,7 @@ func joinCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "join",
 		Usage:     "enrol this edge with the relay in a join token (from `strait-relay init`) and write edge.yaml",
-		ArgsUsage: "TOKEN",
+		ArgsUsage: "TOKEN|@FILE",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "dir", Value: "/etc/strait", Usage: "where edge.yaml and the certificates go"},
 			&ucli.StringFlag{Name: "data-dir", Value: "/var/lib/strait", Usage: "where client keys and usage are stored"},
@@ -29,8 +34,15 @@ func joinCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "front-ip", Usage: "IP address for that certificate (repeatable)"},
 			&ucli.StringFlag{Name: "admin-listen", Value: "127.0.0.1:9464", Usage: "metrics and health address (keep it private)"},
 			&ucli.BoolFlag{Name: "force", Usage: "join again over an existing edge.yaml"},
+			&ucli.BoolFlag{Name: "if-missing", Usage: "do nothing, successfully, when edge.yaml exists (containers that join on every start)"},
 		},
 		Action: func(c *ucli.Context) error {
+			if existing := filepath.Join(c.String("dir"), "edge.yaml"); c.Bool("if-missing") {
+				if _, err := os.Stat(existing); err == nil {
+					fmt.Fprintf(c.App.Writer, "%s exists: nothing to do\n", existing)
+					return nil
+				}
+			}
 			if c.NArg() != 1 {
 				return errors.New("usage: strait-edge join TOKEN")
 			}
@@ -38,9 +50,17 @@ func joinCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
+			token := c.Args().First()
+			if file, ok := strings.CutPrefix(token, "@"); ok {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				token = string(b)
+			}
 			ctx, cancel := context.WithTimeout(c.Context, time.Minute)
 			defer cancel()
-			res, err := edgeenrol.Join(ctx, edgeenrol.Options{Token: c.Args().First(), Dir: c.String("dir"),
+			res, err := edgeenrol.Join(ctx, edgeenrol.Options{Token: token, Dir: c.String("dir"),
 				DataDir: c.String("data-dir"), Name: c.String("name"), Listen: c.String("listen"), AdminListen: c.String("admin-listen"),
 				FrontCert: c.String("front-cert"), FrontKey: c.String("front-key"),
 				FrontDNS: c.StringSlice("front-dns"), FrontIPs: ips, Force: c.Bool("force")})
@@ -59,4 +79,11 @@ func joinCommand() *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// certMetrics exports the expiry of the edge's certificates.
+func certMetrics(reg *admin.Registry, f *File, front, tunnelCert *certs.KeyPair) {
+	admin.CertExpiry(reg, "edge_front", front)
+	admin.CertExpiry(reg, "edge_tunnel", tunnelCert)
+	admin.CAExpiry(reg, "tunnel_ca", f.Tunnel.CA)
 }

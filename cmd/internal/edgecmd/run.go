@@ -71,6 +71,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		front: front, tunnelCert: tunnelCert}
 	admin.TunnelBytes(srv.Metrics, wsStats)
 	admin.TCPCongestion(srv.Metrics, congestion)
+	certMetrics(srv.Metrics, f, front, tunnelCert)
 	if err := srv.openStores(f); err != nil {
 		srv.closeAll()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -99,9 +100,15 @@ func initCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "listen", Value: ":443", Usage: "tunnel address: TCP (WebSocket) and UDP (QUIC)"},
 			&ucli.DurationFlag{Name: "token-ttl", Value: relayenrol.DefaultTokenTTL, Usage: "how long the join token is valid"},
 			&ucli.StringFlag{Name: "admin-listen", Value: "127.0.0.1:9465", Usage: "metrics and health address (keep it private)"},
+			&ucli.StringFlag{Name: "token-file", Usage: "also write the join token to this file (mode 0600), for `strait-edge join @FILE` in scripts and compose"},
 			&ucli.BoolFlag{Name: "force", Usage: "rewrite an existing relay.yaml (the CA is kept)"},
+			&ucli.BoolFlag{Name: "if-missing", Usage: "do nothing, successfully, when relay.yaml exists (containers that run init on every start)"},
 		},
 		Action: func(c *ucli.Context) error {
+			if existing := filepath.Join(c.String("dir"), "relay.yaml"); c.Bool("if-missing") && fileExists(existing) {
+				fmt.Fprintf(c.App.Writer, "%s exists: nothing to do\n", existing)
+				return nil
+			}
 			res, err := relayenrol.Init(relayenrol.InitOptions{Dir: c.String("dir"), DataDir: c.String("data-dir"),
 				Addrs: c.StringSlice("addr"), Listen: c.String("listen"), AdminListen: c.String("admin-listen"), TokenTTL: c.Duration("token-ttl"), Force: c.Bool("force")})
 			if err != nil {
@@ -119,6 +126,9 @@ func initCommand() *ucli.Command {
 			}
 			fmt.Fprintf(w, "\nstart the relay:  strait-relay run --config %s   (or: systemctl enable --now strait-relay)\n", res.Config)
 			printToken(c, res.Token)
+			if p := c.String("token-file"); p != "" {
+				return certs.WriteFile(p, []byte(res.Token.String()+"\n"), 0o600)
+			}
 			return nil
 		},
 	}
@@ -234,4 +244,9 @@ func edgesRevoke(c *ucli.Context) error {
 	}
 	fmt.Fprintf(os.Stderr, "sessions already up stay until they reconnect; restart the relay to cut them now\n")
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -61,6 +61,8 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{Relay: r, Metrics: reg, pprof: f.AdminPprof, tunnelCert: kp, revoked: revoked, log: log}
+	admin.CertExpiry(reg, "relay_tunnel", kp)
+	admin.CAExpiry(reg, "tunnel_ca", f.TLS.ClientCA)
 	if err := srv.setupEnrol(f, tc, log); err != nil {
 		return nil, err
 	}
