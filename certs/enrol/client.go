@@ -69,33 +69,55 @@ func enrolAt(ctx context.Context, addr, fingerprint string, req Request) (Result
 	pool.AddCert(ca)
 	client := enrolClient(&tls.Config{RootCAs: pool, ServerName: host})
 	defer client.CloseIdleConnections()
-	body, _ := json.Marshal(req) // strings only: cannot fail
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+addr+PathEnrol, bytes.NewReader(body))
+	out, err := post(ctx, client, "https://"+addr+PathEnrol, req)
 	if err != nil {
 		return Result{}, err
+	}
+	return Result{Response: out, Relay: addr, CAPEM: caPEM}, nil
+}
+
+// Renew asks the relay at addr for a new certificate for the key in
+// csrPEM, authenticating with the edge's current certificate: tc is the
+// edge's tunnel config (its certificate, the pinned CA, the server name).
+func Renew(ctx context.Context, addr string, tc *tls.Config, name string, csrPEM []byte) (Response, error) {
+	c := tc.Clone()
+	c.MinVersion = tls.VersionTLS13
+	c.NextProtos = []string{"http/1.1"}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: c,
+		TLSHandshakeTimeout: 10 * time.Second, DisableKeepAlives: true}}
+	defer client.CloseIdleConnections()
+	return post(ctx, client, "https://"+addr+PathRenew, Request{Name: name, CSR: string(csrPEM)})
+}
+
+// post sends req and decodes the answer or the refusal.
+func post(ctx context.Context, client *http.Client, url string, req Request) (Response, error) {
+	body, _ := json.Marshal(req) // strings only: cannot fail
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, err
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(hreq)
 	if err != nil {
-		return Result{}, describe(err)
+		return Response{}, describe(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return Result{}, err
+		return Response{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		var eb ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
-			return Result{}, eb.Error
+			return Response{}, eb.Error
 		}
-		return Result{}, fmt.Errorf("relay answered %s", resp.Status)
+		return Response{}, fmt.Errorf("relay answered %s", resp.Status)
 	}
 	var out Response
 	if err := json.Unmarshal(data, &out); err != nil {
-		return Result{}, fmt.Errorf("relay's answer: %w", err)
+		return Response{}, fmt.Errorf("relay's answer: %w", err)
 	}
-	return Result{Response: out, Relay: addr, CAPEM: caPEM}, nil
+	return out, nil
 }
 
 // fetchCA reads the relay's CA without verifying the relay: the answer is

@@ -13,6 +13,10 @@ const (
 	PathCA = "/strait/ca"
 	// PathEnrol takes a Request (POST, JSON) and answers a Response.
 	PathEnrol = "/strait/enrol"
+	// PathRenew takes a Request without a secret (POST, JSON) on a
+	// connection authenticated with the edge's current certificate, and
+	// answers a Response with a new certificate for the same edge.
+	PathRenew = "/strait/renew"
 	// MaxRequestBytes bounds a request body: a CSR and a name.
 	MaxRequestBytes = 16 << 10
 )
@@ -45,6 +49,9 @@ const (
 	CodeExpired = "token_expired"
 	CodeBadCSR  = "bad_request" // malformed body or certificate request
 	CodeServer  = "server_error"
+	// CodeNotEnrolled refuses a renewal from a certificate the relay's
+	// store does not list (made by hand, or already renewed).
+	CodeNotEnrolled = "not_enrolled"
 	// CodeFingerprint is the edge's own refusal: the relay's CA is not the
 	// one the token pins.
 	CodeFingerprint = "wrong_fingerprint"

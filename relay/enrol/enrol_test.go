@@ -211,3 +211,23 @@ func TestTunnelNeedsCertificateDespiteEnrolment(t *testing.T) {
 		t.Fatal("session without a client certificate")
 	}
 }
+
+// TestRenewNeedsEnrolment: a certificate made by hand (not in the store)
+// authenticates for the tunnel but cannot renew itself, and a renewal
+// request without any client certificate never reaches the handler.
+func TestRenewNeedsEnrolment(t *testing.T) {
+	r := newRelay(t)
+	csr, _, err := certs.NewCSR(certs.ECDSAP256, "by-hand")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = enrol.Renew(ctx, r.addr, r.pki.ClientConfigWith(&r.pki.Edge), "by-hand", csr)
+	if e, ok := errors.AsType[*enrol.Error](err); !ok || e.Code != enrol.CodeNotEnrolled {
+		t.Fatalf("renewal by a hand-made certificate: %v", err)
+	}
+	if _, err := enrol.Renew(ctx, r.addr, r.pki.ClientConfigWith(nil), "nobody", csr); err == nil {
+		t.Fatal("renewal without a client certificate succeeded")
+	}
+}

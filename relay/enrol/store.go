@@ -46,6 +46,10 @@ type EdgeRecord struct {
 	Remote      string     `json:"remote"`   // address it enrolled from
 	TokenID     string     `json:"token_id"` // which secret it used
 	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+	// RenewedFrom and RenewedTo link a certificate to the one it replaced
+	// and the one that replaced it (renewal through the tunnel).
+	RenewedFrom string `json:"renewed_from,omitempty"`
+	RenewedTo   string `json:"renewed_to,omitempty"`
 }
 
 // State is the store's content: the audit trail of every secret issued

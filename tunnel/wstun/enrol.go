@@ -51,8 +51,8 @@ func markEnrol(ctx context.Context, c net.Conn) context.Context {
 }
 
 // serveHTTP routes enrolment connections to the enrolment handler and
-// everything else to the tunnel endpoint, which demands a verified client
-// certificate.
+// everything else, which carries a verified client certificate, to the
+// tunnel endpoint, or to the enrolment handler for a renewal.
 func (l *Listener) serveHTTP(tunnelMux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Value(enrolKey{}) != nil {
@@ -61,6 +61,10 @@ func (l *Listener) serveHTTP(tunnelMux http.Handler) http.Handler {
 		}
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			http.Error(w, "client certificate required", http.StatusForbidden)
+			return
+		}
+		if r.URL.Path == enrol.PathRenew && l.cfg.Enrol != nil {
+			l.cfg.Enrol.ServeHTTP(w, r) // an enrolled edge renewing its certificate
 			return
 		}
 		tunnelMux.ServeHTTP(w, r)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
+	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/admin"
@@ -86,4 +87,23 @@ func certMetrics(reg *admin.Registry, f *File, front, tunnelCert *certs.KeyPair)
 	admin.CertExpiry(reg, "edge_front", front)
 	admin.CertExpiry(reg, "edge_tunnel", tunnelCert)
 	admin.CAExpiry(reg, "tunnel_ca", f.Tunnel.CA)
+}
+
+// startRenewer renews the tunnel certificate through the relays before it
+// expires; the returned stop waits for it to end.
+func (s *Server) startRenewer(ctx context.Context) (stop func()) {
+	f := s.file
+	roots, err := certs.LoadPool(f.Tunnel.CA)
+	if err != nil {
+		s.log.Warn("tunnel certificate renewal off", zap.Error(err))
+		return func() {}
+	}
+	r := &edgeenrol.Renewer{CertFile: f.Tunnel.Cert, KeyFile: f.Tunnel.Key, KeyPair: s.tunnelCert, Log: s.log}
+	for _, rel := range f.Tunnel.Relays {
+		r.Relays = append(r.Relays, edgeenrol.Target{Addr: rel.Address, TLS: certs.ClientConfig(s.tunnelCert, roots, rel.serverName())})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	return func() { cancel(); <-done }
 }

@@ -218,6 +218,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Edge.Ready,
 		Routes: map[string]http.Handler{"GET /usage": s.Edge.UsageHandler()}, Pprof: s.file.AdminPprof}))
 	defer stop()
+	defer s.startRenewer(ctx)()
 	if s.file.DataDir != "" {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
