@@ -33,7 +33,8 @@ func advise(rr RelayReport, r Relay) []string {
 	if rr.RTT != nil && rr.RTT.Lost > 0 {
 		out = append(out, fmt.Sprintf("%d of %d probes got no answer within the timeout: the path stalls", rr.RTT.Lost, rr.RTT.Probes))
 	}
-	if rr.RTT != nil && rr.RTT.Loss >= 0.01 {
+	// One event is too few to tell loss from a stall of this machine.
+	if rr.RTT != nil && rr.RTT.Loss >= 0.01 && rr.RTT.LossEvents >= 2 {
 		if rr.Transport == "quic" {
 			out = append(out, fmt.Sprintf("about %.1f%% packet loss: keep QUIC (no head-of-line blocking across requests); more sessions per relay (tunnel.sessions.min) spread the loss over more congestion windows", rr.RTT.Loss*100))
 		} else {

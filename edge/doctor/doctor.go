@@ -370,7 +370,8 @@ func probe(ctx context.Context, cfg Config, s tunnel.Session) *RTT {
 // summarise fills in the round trip statistics and estimates loss from
 // the probes. A lost ping or pong is resent after at least one more round
 // trip, so its probe, and those queued behind it on the stream, arrive
-// late: each run of late probes counts as one loss event, among two
+// late (by at least the base round trip, and 50 ms): each run of late
+// probes counts as one loss event, among two
 // packets per probe (ping and pong). Runs that merge hide losses, so the
 // estimate errs low.
 func summarise(out *RTT, rtts []float64) *RTT {
@@ -387,8 +388,10 @@ func summarise(out *RTT, rtts []float64) *RTT {
 	sorted := slices.Clone(rtts)
 	slices.Sort(sorted)
 	out.Min, out.Median, out.Max = round(sorted[0]), round(sorted[len(sorted)/2]), round(sorted[len(sorted)-1])
+	// A resend costs at least another round trip; 50 ms more keeps a busy
+	// machine's scheduling stalls from passing for loss on short paths.
 	base := sorted[len(sorted)/10]
-	late := base + max(base/2, 25)
+	late := base + max(base, 50)
 	events, inRun := 0, false
 	for _, r := range rtts {
 		if r > late && !inRun {

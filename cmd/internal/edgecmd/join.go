@@ -91,7 +91,7 @@ func certMetrics(reg *admin.Registry, f *File, front, tunnelCert *certs.KeyPair)
 
 // startRenewer renews the tunnel certificate through the relays before it
 // expires; the returned stop waits for it to end.
-func (s *Server) startRenewer(ctx context.Context) (stop func()) {
+func (s *Server) startRenewer() (stop func()) {
 	f := s.file
 	roots, err := certs.LoadPool(f.Tunnel.CA)
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *Server) startRenewer(ctx context.Context) (stop func()) {
 	for _, rel := range f.Tunnel.Relays {
 		r.Relays = append(r.Relays, edgeenrol.Target{Addr: rel.Address, TLS: certs.ClientConfig(s.tunnelCert, roots, rel.serverName())})
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); r.Run(ctx) }()
 	return func() { cancel(); <-done }
