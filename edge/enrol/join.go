@@ -6,6 +6,7 @@ package enrol
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,12 @@ type Options struct {
 	FrontCert, FrontKey string
 	FrontDNS            []string
 	FrontIPs            []net.IP
+	// ACMEDomains, when set, have the edge get its public certificate by
+	// ACME (Let's Encrypt, TLS-ALPN-01 on Listen, which must then be
+	// reachable on port 443 under these names); ACMEEmail is the account
+	// contact.
+	ACMEDomains []string
+	ACMEEmail   string
 	// Force rewrites an existing edge.yaml.
 	Force bool
 }
@@ -145,6 +152,9 @@ func (o Options) withDefaults() (Options, error) {
 	if (o.FrontCert == "") != (o.FrontKey == "") {
 		return o, errors.New("front certificate: give both the certificate and its key, or neither")
 	}
+	if len(o.ACMEDomains) > 0 && o.FrontCert != "" {
+		return o, errors.New("front certificate: files or ACME, not both")
+	}
 	return o, nil
 }
 
@@ -154,6 +164,9 @@ type frontFiles struct{ cert, key, ca string }
 // front returns the public certificate, making one if none was given, and
 // the host name for base_url.
 func (o Options) front() (frontFiles, string, error) {
+	if len(o.ACMEDomains) > 0 {
+		return frontFiles{}, o.ACMEDomains[0], nil
+	}
 	if o.FrontCert != "" {
 		c, err := certs.LoadKeyPair(o.FrontCert, o.FrontKey)
 		if err != nil {
@@ -207,13 +220,19 @@ func (o Options) front() (frontFiles, string, error) {
 
 func (o Options) config(tok enrol.Token, first string, front frontFiles) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `# Written by strait-edge join on %s; every key: scripts/config/edge.example.yaml.
-listen: %q
-tls: {cert: %q, key: %q}   # the public HTTPS certificate SDKs see
-tunnel:
+	fmt.Fprintf(&b, "# Written by strait-edge join on %s; every key: scripts/config/edge.example.yaml.\nlisten: %q\n",
+		time.Now().UTC().Format(time.RFC3339), o.Listen)
+	if len(o.ACMEDomains) > 0 {
+		domains, _ := json.Marshal(o.ACMEDomains) // a JSON array of strings is a YAML flow sequence
+		fmt.Fprintf(&b, "tls:   # the public HTTPS certificate SDKs see, by ACME (Let's Encrypt)\n  acme: {domains: %s, email: %q}\n",
+			domains, o.ACMEEmail)
+	} else {
+		fmt.Fprintf(&b, "tls: {cert: %q, key: %q}   # the public HTTPS certificate SDKs see\n", front.cert, front.key)
+	}
+	b.WriteString(`tunnel:
   # transport auto: QUIC on the relay's port (UDP), WebSocket over TLS (TCP) where UDP is blocked
   relays:
-`, time.Now().UTC().Format(time.RFC3339), o.Listen, front.cert, front.key)
+`)
 	fmt.Fprintf(&b, "    - {address: %q}\n", first)
 	for _, r := range tok.Relays {
 		if r != first {

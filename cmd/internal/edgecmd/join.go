@@ -33,6 +33,8 @@ func joinCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "front-key", Usage: "its private key"},
 			&ucli.StringSliceFlag{Name: "front-dns", Usage: "DNS name for a certificate from a CA of this edge's own (repeatable)"},
 			&ucli.StringSliceFlag{Name: "front-ip", Usage: "IP address for that certificate (repeatable)"},
+			&ucli.StringSliceFlag{Name: "acme-domain", Usage: "get the public certificate from Let's Encrypt for this name (repeatable; the edge must be reachable on 443 under it)"},
+			&ucli.StringFlag{Name: "acme-email", Usage: "ACME account contact for expiry warnings"},
 			&ucli.StringFlag{Name: "admin-listen", Value: "127.0.0.1:9464", Usage: "metrics and health address (keep it private)"},
 			&ucli.BoolFlag{Name: "force", Usage: "join again over an existing edge.yaml"},
 			&ucli.BoolFlag{Name: "if-missing", Usage: "do nothing, successfully, when edge.yaml exists (containers that join on every start)"},
@@ -64,7 +66,8 @@ func joinCommand() *ucli.Command {
 			res, err := edgeenrol.Join(ctx, edgeenrol.Options{Token: token, Dir: c.String("dir"),
 				DataDir: c.String("data-dir"), Name: c.String("name"), Listen: c.String("listen"), AdminListen: c.String("admin-listen"),
 				FrontCert: c.String("front-cert"), FrontKey: c.String("front-key"),
-				FrontDNS: c.StringSlice("front-dns"), FrontIPs: ips, Force: c.Bool("force")})
+				FrontDNS: c.StringSlice("front-dns"), FrontIPs: ips, Force: c.Bool("force"),
+				ACMEDomains: c.StringSlice("acme-domain"), ACMEEmail: c.String("acme-email")})
 			if err != nil {
 				return err
 			}
@@ -84,7 +87,9 @@ func joinCommand() *ucli.Command {
 
 // certMetrics exports the expiry of the edge's certificates.
 func certMetrics(reg *admin.Registry, f *File, front, tunnelCert *certs.KeyPair) {
-	admin.CertExpiry(reg, "edge_front", front)
+	if front != nil { // nil with ACME
+		admin.CertExpiry(reg, "edge_front", front)
+	}
 	admin.CertExpiry(reg, "edge_tunnel", tunnelCert)
 	admin.CAExpiry(reg, "tunnel_ca", f.Tunnel.CA)
 }

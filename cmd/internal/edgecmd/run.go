@@ -48,9 +48,13 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	front, err := f.frontKeyPair()
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, err
+	}
+	frontTLS, err := f.frontTLS()
+	if err != nil {
+		return nil, err
 	}
 	if ln == nil {
 		if ln, err = net.Listen("tcp", f.Listen); err != nil {
@@ -61,7 +65,9 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	admin.TunnelBytes(srv.Metrics, wsStats)
 	admin.TCPCongestion(srv.Metrics, congestion)
 	certMetrics(srv.Metrics, f, front, tunnelCert)
-	if srv.Server, err = edge.NewServer(f.serverConfig(srv, ln, keys, dialers, front, tunnelCert, log)); err != nil {
+	scfg := f.serverConfig(srv, ln, keys, dialers, front, tunnelCert, log)
+	scfg.FrontTLS = frontTLS
+	if srv.Server, err = edge.NewServer(scfg); err != nil {
 		return nil, err
 	}
 	if addr := f.adminListen(); addr != "" {
@@ -205,9 +211,9 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return err
 	}
-	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	front, err := f.frontKeyPair()
 	if err != nil {
-		return fmt.Errorf("tls: %w", err)
+		return err
 	}
 	tunnelCert, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
 	if err != nil {
