@@ -92,6 +92,20 @@ func TestInitJoin(t *testing.T) {
 	}
 	st.Close()
 	checkDoctor(t, edgeBin, edgeDir, addr)
+	jsonOut, err := exec.Command(edgeBin, "doctor", "--config", filepath.Join(edgeDir, "edge.yaml"), "--probes", "5", "--providers",
+		"--key", key, "--edge-url", "https://"+edgeListening["addr"], "--model", "openai=gpt-4o-mini", "--json").Output()
+	var withProviders struct {
+		Providers []struct {
+			Family string  `json:"family"`
+			OK     bool    `json:"ok"`
+			TTFT   float64 `json:"first_token_ms"`
+		} `json:"providers"`
+	}
+	if jerr := json.Unmarshal(jsonOut, &withProviders); jerr != nil || len(withProviders.Providers) != 1 || !withProviders.Providers[0].OK ||
+		withProviders.Providers[0].TTFT <= 0 {
+		t.Fatalf("doctor --providers: %v %v\n%s", err, jerr, jsonOut)
+	}
+	t.Logf("first token through the edge (openai): %.1f ms", withProviders.Providers[0].TTFT)
 
 	// Refusals, each with its reason; none writes anything.
 	tok, err := enrol.ParseToken(token)

@@ -119,8 +119,10 @@ type RelayReport struct {
 type Report struct {
 	EdgeCertDaysLeft float64       `json:"edge_cert_days_left"`
 	Relays           []RelayReport `json:"relays"`
-	Advice           []string      `json:"advice"`
-	OK               bool          `json:"ok"`
+	// Providers are the first-token checks, when asked for.
+	Providers []ProviderCheck `json:"providers,omitempty"`
+	Advice    []string        `json:"advice"`
+	OK        bool            `json:"ok"`
 }
 
 func (c Config) withDefaults() Config {

@@ -53,6 +53,16 @@ func (rep Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "  => %s\n", a)
 		}
 	}
+	if len(rep.Providers) > 0 {
+		fmt.Fprintln(w, "\nfirst token through the edge (one tiny request each)")
+	}
+	for _, p := range rep.Providers {
+		if p.OK {
+			fmt.Fprintf(w, "  ok   %-9s %s: %.0f ms\n", p.Family, p.Model, p.FirstTokenMillis)
+		} else {
+			fmt.Fprintf(w, "  FAIL %-9s %s: %s\n", p.Family, p.Model, p.Detail)
+		}
+	}
 	for _, a := range rep.Advice {
 		fmt.Fprintf(w, "=> %s\n", a)
 	}

@@ -1,8 +1,14 @@
 package edgecmd
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -24,6 +30,10 @@ func doctorCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&ucli.DurationFlag{Name: "timeout", Value: 3 * time.Second, Usage: "bound on each step"},
 			&ucli.IntFlag{Name: "probes", Value: 100, Usage: "round trips to time per relay"},
+			&ucli.BoolFlag{Name: "providers", Usage: "also time the first token of one tiny request per API family through the running edge (costs a few tokens)"},
+			&ucli.StringFlag{Name: "key", EnvVars: []string{"STRAIT_DOCTOR_KEY"}, Usage: "client key for --providers"},
+			&ucli.StringFlag{Name: "edge-url", Usage: "the running edge for --providers (default: https://127.0.0.1 on the listen port)"},
+			&ucli.StringSliceFlag{Name: "model", Usage: "family=model for --providers (repeatable; default: openai, anthropic and gemini with small models)"},
 		},
 		Action: func(c *ucli.Context) error {
 			f, err := Load(c.String(cli.FlagConfig))
@@ -38,6 +48,11 @@ func doctorCommand() *ucli.Command {
 			ctx, stop := cli.SignalContext()
 			defer stop()
 			rep := doctor.Run(ctx, cfg)
+			if c.Bool("providers") {
+				if rep.Providers, err = f.firstTokens(ctx, c); err != nil {
+					return err
+				}
+			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
@@ -95,4 +110,35 @@ func pathStats(s tunnel.Session) doctor.PathStats {
 		return doctor.PathStats{Congestion: si.Congestion}
 	}
 	return doctor.PathStats{}
+}
+
+// firstTokens runs doctor.FirstTokens against the running edge.
+func (f *File) firstTokens(ctx context.Context, c *ucli.Context) ([]doctor.ProviderCheck, error) {
+	if c.String("key") == "" {
+		return nil, errors.New("--providers needs --key (a client key of this edge)")
+	}
+	models := doctor.DefaultModels
+	if ms := c.StringSlice("model"); len(ms) > 0 {
+		models = map[string]string{}
+		for _, m := range ms {
+			fam, model, ok := strings.Cut(m, "=")
+			if !ok {
+				return nil, fmt.Errorf("--model %q: want family=model", m)
+			}
+			models[fam] = model
+		}
+	}
+	url := c.String("edge-url")
+	if url == "" {
+		_, port, err := net.SplitHostPort(f.Listen)
+		if err != nil {
+			return nil, err
+		}
+		url = "https://" + net.JoinHostPort("127.0.0.1", port)
+	}
+	// The edge's own listener on loopback: its name and CA do not matter
+	// here, and a public certificate would not carry 127.0.0.1.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: strings.HasPrefix(url, "https://127.0.0.1:")}}
+	defer tr.CloseIdleConnections()
+	return doctor.FirstTokens(ctx, &http.Client{Transport: tr}, url, c.String("key"), models), nil
 }
