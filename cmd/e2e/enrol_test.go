@@ -106,6 +106,17 @@ func TestInitJoin(t *testing.T) {
 		t.Fatalf("doctor --providers: %v %v\n%s", err, jerr, jsonOut)
 	}
 	t.Logf("first token through the edge (openai): %.1f ms", withProviders.Providers[0].TTFT)
+	// The same diagnosis from the running edge's admin listener.
+	jsonOut, err = exec.Command(edgeBin, "doctor", "--admin", "http://"+edgeListening["admin_addr"], "--probes", "5", "--json").Output()
+	var fromAdmin struct {
+		Relays []struct {
+			TLS struct{ OK bool } `json:"tls"`
+			UDP struct{ OK bool } `json:"udp_quic"`
+		} `json:"relays"`
+	}
+	if jerr := json.Unmarshal(jsonOut, &fromAdmin); jerr != nil || len(fromAdmin.Relays) != 1 || !fromAdmin.Relays[0].TLS.OK || !fromAdmin.Relays[0].UDP.OK {
+		t.Fatalf("doctor --admin: %v %v\n%s", err, jerr, jsonOut)
+	}
 
 	// Refusals, each with its reason; none writes anything.
 	tok, err := enrol.ParseToken(token)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,9 @@ func doctorCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "doctor",
 		Usage: "examine the border: reach each relay over TCP and UDP, check TLS and certificates, measure round trip, jitter, loss, clock skew and throughput, and say what to change",
-		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG"),
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: cli.FlagConfig, Aliases: []string{"c"}, EnvVars: []string{"STRAIT_EDGE_CONFIG"}, Usage: "path to the edge's YAML config (standalone)"},
+			&ucli.StringFlag{Name: "admin", Usage: "ask a running edge instead: its admin address, e.g. http://127.0.0.1:9464 (runs from the edge's process and network)"},
 			&ucli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&ucli.DurationFlag{Name: "timeout", Value: 3 * time.Second, Usage: "bound on each step"},
 			&ucli.IntFlag{Name: "probes", Value: 100, Usage: "round trips to time per relay"},
@@ -36,6 +39,18 @@ func doctorCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "model", Usage: "family=model for --providers (repeatable; default: openai, anthropic and gemini with small models)"},
 		},
 		Action: func(c *ucli.Context) error {
+			ctx, stop := cli.SignalContext()
+			defer stop()
+			if a := c.String("admin"); a != "" {
+				rep, err := fromAdmin(ctx, a, c.Int("probes"))
+				if err != nil {
+					return err
+				}
+				return printDoctorReport(c, rep)
+			}
+			if c.String(cli.FlagConfig) == "" {
+				return errors.New("doctor needs --config (standalone) or --admin (a running edge)")
+			}
 			f, err := Load(c.String(cli.FlagConfig))
 			if err != nil {
 				return err
@@ -45,29 +60,72 @@ func doctorCommand() *ucli.Command {
 				return err
 			}
 			cfg.Timeout, cfg.Probes = c.Duration("timeout"), c.Int("probes")
-			ctx, stop := cli.SignalContext()
-			defer stop()
 			rep := doctor.Run(ctx, cfg)
 			if c.Bool("providers") {
 				if rep.Providers, err = f.firstTokens(ctx, c); err != nil {
 					return err
 				}
 			}
-			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				rep.WriteText(c.App.Writer)
-			}
-			if !rep.OK {
-				return ucli.Exit("", 1)
-			}
-			return nil
+			return printDoctorReport(c, rep)
 		},
 	}
+}
+
+// printDoctorReport prints in plain words or JSON; an unhealthy report exits 1.
+func printDoctorReport(c *ucli.Context, rep doctor.Report) error {
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(c.App.Writer)
+	}
+	if !rep.OK {
+		return ucli.Exit("", 1)
+	}
+	return nil
+}
+
+// doctorPath is the admin endpoint that runs the doctor in the edge.
+const doctorPath = "/doctor"
+
+// doctorHandler runs the doctor from the edge's own process (its network
+// namespace, its files) with the config it started with: GET /doctor
+// (?probes=N) answers the JSON report.
+func (s *Server) doctorHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg, err := s.file.doctorConfig()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if n, err := strconv.Atoi(r.URL.Query().Get("probes")); err == nil && n > 0 && n <= 1000 {
+			cfg.Probes = n
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doctor.Run(r.Context(), cfg))
+	})
+}
+
+// fromAdmin asks a running edge's admin listener for a report.
+func fromAdmin(ctx context.Context, admin string, probes int) (doctor.Report, error) {
+	url := strings.TrimRight(admin, "/") + doctorPath + "?probes=" + strconv.Itoa(probes)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return doctor.Report{}, err
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	if err != nil {
+		return doctor.Report{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return doctor.Report{}, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	var rep doctor.Report
+	return rep, json.NewDecoder(resp.Body).Decode(&rep)
 }
 
 // doctorConfig builds one dialer per transport for each relay, whatever

@@ -108,7 +108,8 @@ func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, diale
 // renews the tunnel certificate, for as long as edge.Server.Serve runs.
 func (s *Server) runAdmin(es *edge.Server) (stop func()) {
 	stopAdmin := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: es.Edge.Ready,
-		Routes: map[string]http.Handler{"GET /usage": es.Edge.UsageHandler()}, Pprof: s.file.AdminPprof}))
+		Routes: map[string]http.Handler{"GET /usage": es.Edge.UsageHandler(), "GET " + doctorPath: s.doctorHandler()},
+		Pprof:  s.file.AdminPprof}))
 	stopRenewer := s.startRenewer()
 	return func() { stopRenewer(); stopAdmin() }
 }
