@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/strait/strait/certs"
@@ -28,6 +29,9 @@ type relayFixture struct {
 	store *relayenrol.Store
 	addr  string
 	logs  *observer.ObservedLogs
+	// refused receives once per "tunnel handshake refused" entry, which
+	// the listener logs after the client already saw its failure.
+	refused chan struct{}
 }
 
 func newRelay(t *testing.T) *relayFixture {
@@ -35,7 +39,13 @@ func newRelay(t *testing.T) *relayFixture {
 	pki := tunneltest.NewPKI(t, "")
 	store := relayenrol.OpenStore(filepath.Join(t.TempDir(), relayenrol.StoreFile))
 	core, logs := observer.New(zap.InfoLevel)
-	log := zap.New(core)
+	refused := make(chan struct{}, 16)
+	log := zap.New(core, zap.Hooks(func(e zapcore.Entry) error {
+		if e.Message == "tunnel handshake refused" {
+			refused <- struct{}{}
+		}
+		return nil
+	}))
 	rev, err := relayenrol.NewRevocations(store, log)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +70,7 @@ func newRelay(t *testing.T) *relayFixture {
 		}
 	}()
 	t.Cleanup(func() { cancel(); ln.Close(); <-accepted })
-	return &relayFixture{pki: pki, store: store, addr: ln.Addr().String(), logs: logs}
+	return &relayFixture{pki: pki, store: store, addr: ln.Addr().String(), logs: logs, refused: refused}
 }
 
 // token mints a join token for this relay, valid for ttl from created.
@@ -134,6 +144,11 @@ func TestJoinAndRevoke(t *testing.T) {
 		t.Fatal("revoked edge opened a session")
 	} else if reason := certs.DescribeVerifyError(err); reason != "remote refused our certificate: bad certificate" {
 		t.Errorf("revoked edge: %q (%v)", reason, err)
+	}
+	select {
+	case <-r.refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay logged no refusal")
 	}
 	refused := r.logs.FilterMessage("tunnel handshake refused").All()
 	if len(refused) != 1 || refused[0].ContextMap()["reason"] == "" {

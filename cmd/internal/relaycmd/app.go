@@ -93,6 +93,7 @@ func describe(w io.Writer, f *File, srv *Server) {
 	if f.AdminListen != "" {
 		fmt.Fprintf(w, "admin:  http://%s (/metrics, /healthz, /readyz)\n", f.AdminListen)
 	}
+	describeEnrol(w, f)
 	reg := srv.Relay.Registry()
 	ps := reg.Providers()
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })

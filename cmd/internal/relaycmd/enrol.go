@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -249,4 +250,15 @@ func edgesRevoke(c *ucli.Context) error {
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// describeEnrol is check's line about enrolment.
+func describeEnrol(w io.Writer, f *File) {
+	switch {
+	case f.Enrol.CAKey != "":
+		fmt.Fprintf(w, "enrol:  edges join with tokens for %v on the WebSocket port; store %s (revocations read on every handshake)\n",
+			f.Enrol.Advertise, f.Enrol.Store)
+	case f.Enrol.Store != "":
+		fmt.Fprintf(w, "enrol:  off (no enrol.ca_key); revocations from %s read on every handshake\n", f.Enrol.Store)
+	}
 }
