@@ -90,4 +90,6 @@ func TestAdvice(t *testing.T) {
 
 var ok = Check{OK: true}
 
-func dialNone(context.Context) (tunnel.Session, error) { return nil, errors.New("not dialled in this test") }
+func dialNone(context.Context) (tunnel.Session, error) {
+	return nil, errors.New("not dialled in this test")
+}
