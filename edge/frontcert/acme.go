@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -83,8 +84,19 @@ func (m *Manager) TLSConfig() *tls.Config {
 }
 
 // HTTPHandler answers HTTP-01 challenges on port 80 and redirects
-// everything else to HTTPS.
-func (m *Manager) HTTPHandler() http.Handler { return m.m.HTTPHandler(nil) }
+// everything else to HTTPS. The port is dropped from the Host header
+// before autocert's host policy sees it: the policy compares names, and a
+// validator reaching a mapped or non-default port (pebble in tests, a
+// container's published port) still asks for the same name.
+func (m *Manager) HTTPHandler() http.Handler {
+	h := m.m.HTTPHandler(nil)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			r.Host = host
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // Warm obtains (or loads from the cache) the ECDSA certificate for domain
 // now, instead of on the first client's handshake. autocert bounds it

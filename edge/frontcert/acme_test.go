@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,7 @@ func TestACMEWithPebble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pebble := startPebble(t, dir, ln.Addr().(*net.TCPAddr).Port, serveDNS(t))
+	pebble := startPebble(t, dir, ln.Addr().(*net.TCPAddr).Port, closedPort(t), serveDNS(t))
 	m, err := frontcert.New(frontcert.Config{Domains: []string{domain}, CacheDir: filepath.Join(dir, "cache"),
 		DirectoryURL: pebble.directory, DirectoryCAs: pebble.apiCA})
 	if err != nil {
@@ -98,8 +99,8 @@ func (p *pebbleServer) roots(t *testing.T) *x509.CertPool {
 
 // startPebble builds pebble (the module's tool dependency) and runs it
 // with its HTTPS API on loopback, validating TLS-ALPN-01 on tlsPort and
-// resolving names with the DNS server at dns.
-func startPebble(t *testing.T, dir string, tlsPort int, dns string) *pebbleServer {
+// HTTP-01 on httpPort, and resolving names with the DNS server at dns.
+func startPebble(t *testing.T, dir string, tlsPort, httpPort int, dns string) *pebbleServer {
 	t.Helper()
 	bin := filepath.Join(dir, "pebble")
 	build := exec.Command("go", "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
@@ -126,7 +127,7 @@ func startPebble(t *testing.T, dir string, tlsPort int, dns string) *pebbleServe
 	cfg, _ := json.Marshal(map[string]any{"pebble": map[string]any{
 		"listenAddress": api, "managementListenAddress": mgmt,
 		"certificate": write("pebble.pem", certPEM), "privateKey": write("pebble-key.pem", keyPEM),
-		"httpPort": 1, "tlsPort": tlsPort, "ocspResponderURL": "", "externalAccountBindingRequired": false,
+		"httpPort": httpPort, "tlsPort": tlsPort, "ocspResponderURL": "", "externalAccountBindingRequired": false,
 		"keyAlgorithm": "ecdsa",
 	}})
 	cmd := exec.Command(bin, "-config", write("pebble.json", cfg), "-dnsserver", dns)
@@ -168,6 +169,55 @@ func startPebble(t *testing.T, dir string, tlsPort int, dns string) *pebbleServe
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestACMEHTTP01: with the TLS port unreachable, the certificate comes
+// through HTTP-01, answered by HTTPHandler on the port pebble checks.
+func TestACMEHTTP01(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs pebble")
+	}
+	dir := t.TempDir()
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pebble := startPebble(t, dir, closedPort(t), httpLn.Addr().(*net.TCPAddr).Port, serveDNS(t))
+	m, err := frontcert.New(frontcert.Config{Domains: []string{domain}, CacheDir: filepath.Join(dir, "cache"),
+		DirectoryURL: pebble.directory, DirectoryCAs: pebble.apiCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: m.HTTPHandler()}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(httpLn) }()
+	defer func() { srv.Close(); <-served }()
+	cert, err := m.Warm(domain)
+	if err != nil {
+		t.Fatalf("certificate by HTTP-01: %v", err)
+	}
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: domain, Roots: pebble.roots(t),
+		Intermediates: intermediates(cert)}); err != nil {
+		t.Fatalf("certificate from HTTP-01 does not verify: %v", err)
+	}
+}
+
+func intermediates(c *tls.Certificate) *x509.CertPool {
+	pool := x509.NewCertPool()
+	for _, der := range c.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(der); err == nil {
+			pool.AddCert(ic)
+		}
+	}
+	return pool
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(freePort(t))
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 func freePort(t *testing.T) string {

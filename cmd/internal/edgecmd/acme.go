@@ -1,10 +1,12 @@
 package edgecmd
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/edge/frontcert"
@@ -24,6 +26,10 @@ type ACMEFile struct {
 	// CacheDir keeps the account key and certificates; empty means
 	// data_dir/acme.
 	CacheDir string `yaml:"cache_dir"`
+	// HTTPListen, e.g. ":80", also answers HTTP-01 challenges there (and
+	// redirects other requests to HTTPS); TLS-ALPN-01 on listen works
+	// without it.
+	HTTPListen string `yaml:"http_listen"`
 }
 
 func (a ACMEFile) enabled() bool { return len(a.Domains) > 0 }
@@ -45,10 +51,10 @@ func (f *File) validateFront() error {
 	return nil
 }
 
-// frontTLS is the public listener's TLS config from ACME (TLS-ALPN-01 on
-// the listener itself, so it must be reachable on port 443 under the
-// domains), or nil when the certificate comes from files.
-func (f *File) frontTLS() (*tls.Config, error) {
+// frontACME is the ACME certificate source (TLS-ALPN-01 on the listener
+// itself, so it must be reachable on port 443 under the domains, and
+// HTTP-01 with http_listen), or nil when the certificate comes from files.
+func (f *File) frontACME() (*frontcert.Manager, error) {
 	a := f.TLS.ACME
 	if !a.enabled() {
 		return nil, nil
@@ -68,7 +74,24 @@ func (f *File) frontTLS() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tls.acme: %w", err)
 	}
-	return m.TLSConfig(), nil
+	return m, nil
+}
+
+// serveHTTP01 answers HTTP-01 challenges on tls.acme.http_listen, if set,
+// until the returned stop.
+func (s *Server) serveHTTP01() (stop func(), err error) {
+	addr := s.file.TLS.ACME.HTTPListen
+	if s.acme == nil || addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("tls.acme.http_listen: %w", err)
+	}
+	srv := &http.Server{Handler: s.acme.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close(); <-done }, nil
 }
 
 // frontKeyPair loads the public certificate from files; nil with ACME.

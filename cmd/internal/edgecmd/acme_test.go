@@ -30,10 +30,11 @@ func TestFrontCertificateSource(t *testing.T) {
 		}
 	}
 	f := File{TLS: CertFile{ACME: acme}, DataDir: t.TempDir()}
-	tc, err := f.frontTLS()
+	m, err := f.frontACME()
 	if err != nil {
 		t.Fatal(err)
 	}
+	tc := m.TLSConfig()
 	if !slices.Contains(tc.NextProtos, "acme-tls/1") || !slices.Contains(tc.NextProtos, "h2") || tc.GetCertificate == nil {
 		t.Errorf("front TLS with ACME: protocols %v", tc.NextProtos)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/frontcert"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
 	"github.com/strait/strait/tunnel/pool"
@@ -33,6 +34,8 @@ type Server struct {
 	log     *zap.Logger
 	// tunnelCert is renewed through the relays (see startRenewer).
 	tunnelCert *certs.KeyPair
+	// acme is the public certificate's source with tls.acme; nil with files.
+	acme *frontcert.Manager
 }
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
@@ -52,7 +55,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	frontTLS, err := f.frontTLS()
+	acme, err := f.frontACME()
 	if err != nil {
 		return nil, err
 	}
@@ -61,12 +64,14 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	srv := &Server{Metrics: admin.NewRegistry(), file: f, log: log, tunnelCert: tunnelCert}
+	srv := &Server{Metrics: admin.NewRegistry(), file: f, log: log, tunnelCert: tunnelCert, acme: acme}
 	admin.TunnelBytes(srv.Metrics, wsStats)
 	admin.TCPCongestion(srv.Metrics, congestion)
 	certMetrics(srv.Metrics, f, front, tunnelCert)
 	scfg := f.serverConfig(srv, ln, keys, dialers, front, tunnelCert, log)
-	scfg.FrontTLS = frontTLS
+	if acme != nil {
+		scfg.FrontTLS = acme.TLSConfig()
+	}
 	if srv.Server, err = edge.NewServer(scfg); err != nil {
 		return nil, err
 	}
@@ -111,7 +116,12 @@ func (s *Server) runAdmin(es *edge.Server) (stop func()) {
 		Routes: map[string]http.Handler{"GET /usage": es.Edge.UsageHandler(), "GET " + doctorPath: s.doctorHandler()},
 		Pprof:  s.file.AdminPprof}))
 	stopRenewer := s.startRenewer()
-	return func() { stopRenewer(); stopAdmin() }
+	stopHTTP01, err := s.serveHTTP01()
+	if err != nil { // TLS-ALPN-01 still works: say so and go on
+		s.log.Error("ACME HTTP-01 listener not started", zap.Error(err))
+		stopHTTP01 = func() {}
+	}
+	return func() { stopHTTP01(); stopRenewer(); stopAdmin() }
 }
 
 // reloadKeys re-reads the client keys (config file's and keys file's) for
