@@ -30,6 +30,7 @@ import (
 	"github.com/strait/strait/edge/ingress"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/ratelimit"
+	"github.com/strait/strait/edge/store"
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
@@ -47,6 +48,10 @@ type Config struct {
 	// Usage, when set, persists usage per client, model and day, and
 	// quotas count from it across restarts. The edge does not close it.
 	Usage *usagedb.DB
+	// Shared, when set, holds rate limits, quotas and usage for several
+	// edges (Redis) instead of this process and Usage. The edge does not
+	// close it.
+	Shared store.Shared
 	// Audit, when set, receives one record per request. The edge does not
 	// close it.
 	Audit *audit.Log
@@ -110,8 +115,13 @@ type Edge struct {
 	limits  *ratelimit.Limiter // per client key name
 	ipLimit *ratelimit.Limiter // per source IP, for requests without a valid key
 	ledger  *quota.Ledger
-	store   *usagedb.DB
-	audit   *audit.Log
+	store   *usagedb.DB // the embedded usage store, nil with Shared
+	// admitter decides admission (store.Local over limits and ledger, or
+	// Shared); usage keeps usage (store or Shared; nil: not kept).
+	admitter store.Admitter
+	usage    store.Usage
+	shared   store.Shared
+	audit    *audit.Log
 }
 
 // New builds the edge and starts connecting to the relays in the background.
@@ -136,6 +146,13 @@ func New(cfg Config) (*Edge, error) {
 	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
 	e.ledger = quota.NewLedger(e.policy.Now)
+	e.admitter = store.Local{Limits: e.limits, Ledger: e.ledger}
+	if e.store != nil {
+		e.usage = e.store
+	}
+	if cfg.Shared != nil {
+		e.shared, e.admitter, e.usage, e.store = cfg.Shared, cfg.Shared, cfg.Shared, nil
+	}
 	if err := e.loadUsage(nil); err != nil {
 		p.Close()
 		return nil, err
@@ -222,7 +239,13 @@ func (e *Edge) Ready(context.Context) error {
 	if e.pool.Live() == 0 {
 		return errors.New("no tunnel session is up")
 	}
-	return e.storeReady()
+	if err := e.storeReady(); err != nil {
+		return err
+	}
+	if e.shared != nil {
+		return e.shared.Ready(context.Background())
+	}
+	return nil
 }
 
 // Close closes the tunnel sessions. Call it after Serve has returned.
@@ -292,7 +315,7 @@ type call struct {
 	bodyRead    bool // the whole body arrived; until then a refusal closes the connection
 	req         usage.Request
 	estimate    int64 // tokens taken from the buckets and reserved
-	reservation *quota.Reservation
+	reservation store.Hold
 	hideUsage   bool // the edge added include_usage; the client must not see it
 
 	forwarded bool

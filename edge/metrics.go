@@ -59,6 +59,9 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	if e.store != nil {
 		cs = append(cs, storeCollector{e.store})
 	}
+	if e.shared != nil {
+		cs = append(cs, e.shared.Collectors()...)
+	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err
