@@ -17,6 +17,8 @@ import (
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/keystore"
+	"github.com/strait/strait/edge/store"
+	"github.com/strait/strait/edge/store/redisstore"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
@@ -38,8 +40,14 @@ type Server struct {
 	// closes them after the edge.
 	Usage *usagedb.DB
 	Audit *audit.Log
-	file  *File
-	log   *zap.Logger
+	// Shared is the Redis store when store.redis is set (Usage is then
+	// not opened); Serve closes it after the edge.
+	Shared *redisstore.Store
+	// registry holds the CLI-managed keys (keys file, or Redis); nil
+	// without data_dir and store.redis.
+	registry keystore.Registry
+	file     *File
+	log      *zap.Logger
 
 	front, tunnelCert *certs.KeyPair // swapped by Reload
 }
@@ -48,10 +56,6 @@ type Server struct {
 // tunnel pool. ln may be nil, in which case f.Listen is bound. Close the
 // Edge when done.
 func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
-	keys, err := f.Keys()
-	if err != nil {
-		return nil, err
-	}
 	wsStats := new(wstun.Stats)
 	congestion := new(wstun.CongestionStats)
 	dialers, tunnelCert, err := f.dialers(wsStats, congestion, log)
@@ -75,6 +79,15 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		srv.closeAll()
 		return nil, err
 	}
+	keys, err := f.KeysFrom(srv.registry)
+	if err != nil {
+		srv.closeAll()
+		return nil, err
+	}
+	var shared store.Shared
+	if srv.Shared != nil { // not a typed nil in the interface
+		shared = srv.Shared
+	}
 	srv.Edge, err = edge.New(edge.Config{Metrics: srv.Metrics,
 		Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.Sessions.min(f.Tunnel.SessionsPerRelay),
 		ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
@@ -86,7 +99,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
 		ClientWriteTimeout: f.ClientWriteTimeout, ClientBufferBudget: f.ClientBufferBudget, StreamWindow: int64(f.Tunnel.StreamWindow),
 		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
-		Usage:  srv.Usage, Audit: srv.Audit,
+		Usage:  srv.Usage, Audit: srv.Audit, Shared: shared,
 	})
 	if err != nil {
 		srv.closeAll()
@@ -153,9 +166,20 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, cong
 		PreferredTimeout: t.QUICFallbackAfter, RetryPreferred: t.QUICRetry, Logger: log})
 }
 
-// openStores opens the usage store and the audit log the config asks for.
+// openStores opens the shared store, or the usage store and keys file,
+// and the audit log the config asks for.
 func (s *Server) openStores(f *File) error {
-	if f.DataDir != "" {
+	if r := f.Store.Redis; r != nil {
+		c, err := r.config(s.log)
+		if err != nil {
+			return err
+		}
+		if s.Shared, err = redisstore.New(c); err != nil {
+			return err
+		}
+		s.registry = s.Shared.Keys()
+	} else if f.DataDir != "" {
+		s.registry = keystore.FileRegistry{Path: f.KeysPath(), Poll: keysPoll}
 		if err := os.MkdirAll(f.DataDir, 0o700); err != nil {
 			return fmt.Errorf("data_dir: %w", err)
 		}
@@ -186,6 +210,11 @@ func (s *Server) closeAll() {
 			s.log.Error("closing the usage store", zap.Error(err))
 		}
 	}
+	if s.Shared != nil {
+		if err := s.Shared.Close(); err != nil {
+			s.log.Error("closing the Redis store", zap.Error(err))
+		}
+	}
 	if err := s.Audit.Close(); err != nil {
 		s.log.Error("closing the audit log", zap.Error(err))
 	}
@@ -201,7 +230,7 @@ func (s *Server) ReloadKeys() error {
 			return err
 		}
 	}
-	keys, err := f.Keys()
+	keys, err := f.KeysFrom(s.registry)
 	if err != nil {
 		return err
 	}
@@ -217,12 +246,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Edge.Ready,
 		Routes: map[string]http.Handler{"GET /usage": s.Edge.UsageHandler()}, Pprof: s.file.AdminPprof}))
 	defer stop()
-	if s.file.DataDir != "" {
+	if s.registry != nil {
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			keystore.Watch(wctx, s.file.KeysPath(), keysPoll, func() {
+			s.registry.Watch(wctx, func() {
 				if err := s.ReloadKeys(); err != nil {
 					s.log.Error("client keys changed but could not be loaded; keeping the previous ones", zap.Error(err))
 				}
@@ -259,7 +288,7 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := f.Keys()
+	keys, err := f.KeysFrom(s.registry)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge"
+	"github.com/strait/strait/edge/store/redisstore"
 	"github.com/strait/strait/edge/usagedb"
 )
 
@@ -33,7 +34,7 @@ func usageCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 		},
 		Action: func(c *ucli.Context) error {
-			f, err := loadWithDataDir(c)
+			f, err := loadWithStore(c)
 			if err != nil {
 				return err
 			}
@@ -68,6 +69,18 @@ func fetchReport(f *File, q url.Values) (*edge.Report, error) {
 		if !errors.As(err, &op) { // the edge answered, badly: say so
 			return nil, err
 		}
+	}
+	if r := f.Store.Redis; r != nil { // every edge's usage is in Redis: read it there
+		c, err := r.config(nil)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := redisstore.NewReader(c)
+		if err != nil {
+			return nil, err
+		}
+		defer rs.Close()
+		return edge.NewReport(rs, edge.ReportFilter(q, time.Now()))
 	}
 	db, err := usagedb.Open(f.UsagePath(), time.Second, nil)
 	if err != nil {

@@ -79,8 +79,9 @@ type Store struct {
 	usage   *usageWriter
 	m       *metrics
 
-	stop context.CancelFunc
-	done chan struct{}
+	stop   context.CancelFunc
+	done   chan struct{}
+	reader bool // NewReader: reads only
 }
 
 // Options turns cfg's addresses into go-redis options.
@@ -121,6 +122,46 @@ func options(cfg Config) (*redis.UniversalOptions, error) {
 // New connects to Redis (without waiting for it: an edge starts while
 // Redis is away, under its policy) and starts the background loop.
 func New(cfg Config) (*Store, error) {
+	s, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	s.up.Store(s.ping(ctx) == nil)
+	if !s.up.Load() {
+		s.log.Warn("Redis is not reachable at start; policy applies until it is", zap.Bool("fail_open", cfg.FailOpen))
+	}
+	s.heartbeat(ctx)
+	go s.loop(ctx)
+	return s, nil
+}
+
+// NewReader connects to Redis for reading usage (the CLI): no background
+// loop, no heartbeat, nothing written.
+func NewReader(cfg Config) (*Store, error) {
+	s, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.stop, s.done = func() {}, make(chan struct{})
+	close(s.done)
+	s.up.Store(true)
+	s.reader = true
+	return s, nil
+}
+
+// quietClient keeps go-redis's own log lines (one per failed dial, on
+// stderr) out of the edge's output: the store logs each outage once,
+// through zap, and counts the failures.
+var quietClient sync.Once
+
+type noLog struct{}
+
+func (noLog) Printf(context.Context, string, ...any) {}
+
+func build(cfg Config) (*Store, error) {
+	quietClient.Do(func() { redis.SetLogger(noLog{}) })
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Millisecond
 	}
@@ -142,17 +183,9 @@ func New(cfg Config) (*Store, error) {
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{cfg: cfg, rdb: redis.NewUniversalClient(o), log: cfg.Logger.Named("redis"), edge: hex.EncodeToString(id[:]),
-		local: store.Local{Limits: ratelimit.New(cfg.Now), Ledger: quota.NewLedger(cfg.Now)},
-		m:     newMetrics(), stop: cancel, done: make(chan struct{})}
+		local: store.Local{Limits: ratelimit.New(cfg.Now), Ledger: quota.NewLedger(cfg.Now)}, m: newMetrics()}
 	s.usage = newUsageWriter(s)
-	s.up.Store(s.ping(ctx) == nil)
-	if !s.up.Load() {
-		s.log.Warn("Redis is not reachable at start; policy applies until it is", zap.Bool("fail_open", cfg.FailOpen))
-	}
-	s.heartbeat(ctx)
-	go s.loop(ctx)
 	return s, nil
 }
 
@@ -163,7 +196,7 @@ func (s *Store) Close() error {
 	<-s.done
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if s.up.Load() {
+	if s.up.Load() && !s.reader {
 		s.replay(ctx)
 		if err := s.usage.flush(ctx); err != nil {
 			s.log.Error("usage not written to Redis at close", zap.Error(err))
