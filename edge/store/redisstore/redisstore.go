@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,7 @@ type Store struct {
 	local store.Local
 
 	up      atomic.Bool
+	streak  atomic.Int32 // timeouts in a row
 	pending pendingSettles
 	usage   *usageWriter
 	m       *metrics
@@ -114,6 +116,7 @@ func options(cfg Config) (*redis.UniversalOptions, error) {
 	// means.
 	o.ContextTimeoutEnabled = true
 	o.MaxRetries = -1
+	o.DialerRetries = 1 // a refused connection is an answer: Redis is down
 	o.DialTimeout = time.Second
 	o.ReadTimeout, o.WriteTimeout = time.Second, time.Second
 	return o, nil
@@ -244,6 +247,7 @@ func (s *Store) Admit(ctx context.Context, client string, lim auth.Limits, token
 	if s.up.Load() {
 		a, err := s.admitRedis(ctx, client, lim, tokens, want)
 		if err == nil {
+			s.streak.Store(0)
 			return a, nil
 		}
 		if ctx.Err() != nil { // the client left: not Redis's fault
@@ -473,9 +477,23 @@ func (s *Store) replay(ctx context.Context) {
 }
 
 // failed marks Redis down after a failed call: requests stop waiting on it
-// until the background ping succeeds.
+// until the background ping succeeds. A timeout alone is not enough (a
+// busy host stalls a call now and then: that one request gets the policy);
+// slowTimeouts of them in a row, or any other error (connection refused,
+// reset), are.
 func (s *Store) failed(op string, err error) {
 	s.m.errors.WithLabelValues(op).Inc()
+	var ne net.Error
+	timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+	if timeout && s.streak.Add(1) < slowTimeouts {
+		return
+	}
+	s.down(op, err)
+}
+
+// down marks Redis down, once per outage in the log.
+func (s *Store) down(op string, err error) {
+	s.streak.Store(0)
 	if s.up.Swap(false) {
 		s.log.Error("Redis call failed; policy applies until Redis answers again", zap.String("op", op),
 			zap.Bool("fail_open", s.cfg.FailOpen), zap.Error(err))
@@ -487,6 +505,9 @@ func (s *Store) ping(ctx context.Context) error {
 	defer cancel()
 	return s.rdb.Ping(ctx).Err()
 }
+
+// slowTimeouts in a row mark Redis down.
+const slowTimeouts = 3
 
 // probeInterval is how often the loop pings Redis (and so how soon after
 // Redis returns the edges use it again); flushInterval is how often usage
@@ -511,11 +532,17 @@ func (s *Store) loop(ctx context.Context) {
 			return
 		case <-probe.C:
 		}
-		if !s.up.Load() {
-			if s.ping(ctx) != nil {
-				continue
+		// Ping also while up: an idle edge notices an outage (readiness,
+		// metric) before a request has to.
+		if err := s.ping(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
 			}
-			s.up.Store(true)
+			s.m.errors.WithLabelValues("ping").Inc()
+			s.down("ping", err) // a ping has a long deadline: its failure is conclusive
+			continue
+		}
+		if !s.up.Swap(true) {
 			s.log.Info("Redis answers again; shared policy resumes")
 		}
 		if s.pending.len() > 0 {
