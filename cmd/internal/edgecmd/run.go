@@ -149,9 +149,9 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, cong
 			StreamWindow: t.StreamWindow, SessionWindow: t.SessionWindow, Logger: log})
 	}
 	switch r.transport() {
-	case "ws":
+	case tunnel.TransportWS:
 		return ws()
-	case "quic":
+	case tunnel.TransportQUIC:
 		return quic()
 	}
 	q, err := quic()
@@ -162,7 +162,7 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, cong
 	if err != nil {
 		return nil, err
 	}
-	return autodial.New(autodial.Config{Preferred: q, Fallback: w, PreferredTransport: "quic",
+	return autodial.New(autodial.Config{Preferred: q, Fallback: w, PreferredTransport: tunnel.TransportQUIC,
 		PreferredTimeout: t.QUICFallbackAfter, RetryPreferred: t.QUICRetry, Logger: log})
 }
 
