@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 )
 
 type metrics struct {
@@ -51,14 +52,25 @@ func (s *Store) reap(ctx context.Context) {
 	if len(dead) == 0 {
 		return
 	}
-	iter := s.rdb.Scan(ctx, 0, s.key("q", "*"), 1000).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		for _, id := range dead {
-			s.rdb.HDel(ctx, k, "rt:"+id, "rc:"+id)
+	// SCAN walks one node: on a Cluster, walk every master.
+	scan := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, s.key("q", "*"), 1000).Iterator()
+		for iter.Next(ctx) {
+			for _, id := range dead {
+				c.HDel(ctx, iter.Val(), "rt:"+id, "rc:"+id)
+			}
 		}
+		return iter.Err()
 	}
-	if iter.Err() != nil {
+	switch c := s.rdb.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default: // a Sentinel-managed failover client is a *redis.Client too
+		return
+	}
+	if err != nil {
 		return
 	}
 	s.rdb.SRem(ctx, s.key("edges"), dead)

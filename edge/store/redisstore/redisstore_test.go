@@ -214,3 +214,20 @@ func TestRedisDown(t *testing.T) {
 		t.Fatalf("Redis has %d tokens used after the replay; want 100", u)
 	}
 }
+
+// TestDeadEdgeReleased: the reservations of an edge that stopped with
+// requests in flight (and will never settle them) are released by the
+// next edge's heartbeat, so they do not hold a quota until the period ends.
+func TestDeadEdgeReleased(t *testing.T) {
+	srv := redistest.Start(t)
+	gone := edges(t, srv, 1, Config{})[0]
+	a, err := gone.Admit(context.Background(), "k", auth.Limits{DailyTokens: 1000}, 600, quota.Totals{Tokens: 600})
+	if err != nil || a.Hold == nil {
+		t.Fatalf("%+v %v", a, err)
+	}
+	gone.Close() // as a crash would leave it, minus the heartbeat's expiry
+	next := edges(t, srv, 1, Config{})[0]
+	if u := next.Used("k", quota.Day(time.Now())).Tokens; u != 0 {
+		t.Fatalf("%d tokens still reserved by the edge that stopped", u)
+	}
+}
