@@ -52,6 +52,9 @@ type Config struct {
 	// edges (Redis) instead of this process and Usage. The edge does not
 	// close it.
 	Shared store.Shared
+	// Cache configures the response cache; nil caches model listings only
+	// (see CacheConfig).
+	Cache *CacheConfig
 	// Audit, when set, receives one record per request. The edge does not
 	// close it.
 	Audit *audit.Log
@@ -122,6 +125,7 @@ type Edge struct {
 	usage    store.Usage
 	shared   store.Shared
 	audit    *audit.Log
+	cache    *respCache // nil: nothing cached
 }
 
 // New builds the edge and starts connecting to the relays in the background.
@@ -143,6 +147,13 @@ func New(cfg Config) (*Edge, error) {
 	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
 	e.fwd.SetClientBufferBudget(cfg.ClientBufferBudget, cfg.StreamWindow)
 	e.keys.Store(cfg.Keys)
+	cc := CacheConfig{}
+	if cfg.Cache != nil {
+		cc = *cfg.Cache
+	}
+	if len(cc.Keys) > 0 || cc.ModelsTTL >= 0 {
+		e.cache = newRespCache(cc)
+	}
 	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
 	e.ledger = quota.NewLedger(e.policy.Now)
@@ -316,7 +327,10 @@ type call struct {
 	req         usage.Request
 	estimate    int64 // tokens taken from the buckets and reserved
 	reservation store.Hold
-	hideUsage   bool // the edge added include_usage; the client must not see it
+	hideUsage   bool          // the edge added include_usage; the client must not see it
+	cacheKey    string        // set: record the response for the cache under this key
+	cacheTTL    time.Duration // how long the recorded response is served
+	cacheHit    bool          // answered from the cache
 
 	forwarded bool
 	forwardAt time.Time
@@ -363,6 +377,9 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c.body = body
 	if rej := e.inspect(c); rej != nil {
 		c.refuse(rej)
+		return
+	}
+	if e.serveCached(c, query) { // a hit spends no rate limit nor quota: nothing crosses the border
 		return
 	}
 	if rej := e.admit(c); rej != nil {

@@ -62,6 +62,9 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	if e.shared != nil {
 		cs = append(cs, e.shared.Collectors()...)
 	}
+	if e.cache != nil {
+		cs = append(cs, e.cache.results)
+	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err

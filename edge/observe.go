@@ -104,6 +104,9 @@ func (c *call) finish() {
 	c.tap.finish()
 	end := time.Now()
 	u, source := c.usage()
+	if e.cache != nil {
+		e.storeCached(c, source)
+	}
 	cost := e.policy.Prices.Cost(c.req.Model, u)
 	if c.reservation != nil {
 		c.reservation.Settle(quota.Totals{Tokens: u.Total(), Cost: cost}) // corrects the token bucket too

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/strait/strait/cmd/internal/cli"
+	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
@@ -63,6 +64,10 @@ type File struct {
 	// Store, with redis set, moves rate limits, quotas, usage and the
 	// CLI-managed keys to Redis, shared by several edges.
 	Store StoreFile `yaml:"store"`
+	// ResponseCache answers repeated requests from the edge's memory:
+	// inference for the keys it names, model listings for every key (on
+	// by default).
+	ResponseCache *edge.CacheConfig `yaml:"response_cache"`
 	// Limits are edge-wide policy settings.
 	Limits LimitsFile `yaml:"limits"`
 	// Prices price models in USD per million tokens, for spend budgets.

@@ -99,7 +99,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 		ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
 		ClientWriteTimeout: f.ClientWriteTimeout, ClientBufferBudget: f.ClientBufferBudget, StreamWindow: int64(f.Tunnel.StreamWindow),
 		Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
-		Usage:  srv.Usage, Audit: srv.Audit, Shared: shared,
+		Usage:  srv.Usage, Audit: srv.Audit, Shared: shared, Cache: f.ResponseCache,
 	})
 	if err != nil {
 		srv.closeAll()
