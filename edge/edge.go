@@ -153,6 +153,9 @@ func New(cfg Config) (*Edge, error) {
 	}
 	if len(cc.Keys) > 0 || cc.ModelsTTL >= 0 {
 		e.cache = newRespCache(cc)
+		if sc, ok := cfg.Shared.(SharedCache); ok {
+			e.cache.shared = sc
+		}
 	}
 	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)

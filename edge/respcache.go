@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,6 +35,39 @@ type respCache struct {
 	c       *cache.Cache
 	cfg     CacheConfig
 	results *prometheus.CounterVec
+	// shared, when the store is shared (Redis), holds inference responses
+	// for every edge; the local cache stays in front of it.
+	shared SharedCache
+}
+
+// SharedCache is a response cache several edges share; store.Shared
+// implementations may offer it (redisstore.Store does).
+type SharedCache interface {
+	GetCached(ctx context.Context, key string) (*cache.Entry, bool)
+	PutCached(key string, e *cache.Entry)
+}
+
+// get looks in the local cache, then the shared one (keeping what it
+// finds there locally).
+func (rc *respCache) get(ctx context.Context, key string) (*cache.Entry, bool) {
+	if e, ok := rc.c.Get(key); ok {
+		return e, true
+	}
+	if rc.shared == nil {
+		return nil, false
+	}
+	e, ok := rc.shared.GetCached(ctx, key)
+	if ok {
+		rc.c.Put(key, e)
+	}
+	return e, ok
+}
+
+func (rc *respCache) put(key string, e *cache.Entry) bool {
+	if rc.shared != nil {
+		rc.shared.PutCached(key, e)
+	}
+	return rc.c.Put(key, e)
 }
 
 func newRespCache(cfg CacheConfig) *respCache {
@@ -98,7 +132,7 @@ func (e *Edge) serveCached(c *call, query string) bool {
 	if key == "" {
 		return false
 	}
-	if ent, ok := e.cache.c.Get(key); ok {
+	if ent, ok := e.cache.get(c.r.Context(), key); ok {
 		e.cache.results.WithLabelValues("hit").Inc()
 		h := c.tap.Header()
 		for k, v := range ent.Header {
@@ -137,7 +171,7 @@ func (e *Edge) storeCached(c *call, source string) {
 	for _, k := range perRequest {
 		h.Del(k)
 	}
-	if e.cache.c.Put(c.cacheKey, &cache.Entry{Status: c.status, Header: h, Body: t.record, Expires: time.Now().Add(c.cacheTTL)}) {
+	if e.cache.put(c.cacheKey, &cache.Entry{Status: c.status, Header: h, Body: t.record, Expires: time.Now().Add(c.cacheTTL)}) {
 		e.cache.results.WithLabelValues("stored").Inc()
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ func TestResponseCache(t *testing.T) {
 		return c, resp.Header.Get("X-Strait-Cache")
 	}
 	first, st1 := chat()
+	waitStored(t, s.edgeAdmin, 1)
 	again, st2 := chat()
 	if st1 != "miss" || st2 != "hit" || again.ID != first.ID || again.Choices[0].Message.Content != first.Choices[0].Message.Content {
 		t.Fatalf("first %s (%s), again %s (%s); want a miss, then a hit with the same completion", first.ID, st1, again.ID, st2)
@@ -59,6 +61,7 @@ func TestResponseCache(t *testing.T) {
 		return b.String(), resp.Header.Get("X-Strait-Cache")
 	}
 	text1, st1 := stream()
+	waitStored(t, s.edgeAdmin, 2)
 	start := time.Now()
 	text2, st2 := stream()
 	if st1 != "miss" || st2 != "hit" || text1 != text2 || text1 == "" {
@@ -83,8 +86,24 @@ func TestResponseCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		lists = append(lists, resp.Header.Get("X-Strait-Cache"))
+		waitStored(t, s.edgeAdmin, 3)
 	}
 	if lists[0] != "miss" || lists[1] != "hit" {
 		t.Fatalf("model listings: %v; want miss, hit", lists)
+	}
+}
+
+// waitStored waits until the edge at admin has stored n responses in its
+// cache: it stores one after sending it, so a client can be faster.
+func waitStored(t *testing.T, admin string, n int) {
+	t.Helper()
+	want := `strait_cache_requests_total{result="stored"} ` + strconv.Itoa(n)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, body := adminGet(t, admin, "/metrics"); strings.Contains(body, want+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the edge did not store response %d in its cache", n)
+		}
 	}
 }

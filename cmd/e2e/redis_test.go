@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/store/redistest"
 )
 
@@ -26,6 +27,7 @@ func redisEdit(url, onFailure string) func(*edgecmd.File) {
 	return func(f *edgecmd.File) {
 		f.DataDir = ""
 		f.Store.Redis = &edgecmd.RedisFile{URL: url, Timeout: 500 * time.Millisecond, OnFailure: onFailure, Edges: 2}
+		f.ResponseCache = &edge.CacheConfig{Keys: []string{"test-app"}}
 	}
 }
 
@@ -166,6 +168,25 @@ func TestTwoEdgesOneRedis(t *testing.T) {
 	})
 	if list := runEdgeCLI(t, "keys", "list", "-c", cfg); strings.Contains(list, "team") {
 		t.Fatalf("keys list after remove:\n%s", list)
+	}
+
+	// The response cache is shared too: what one edge recorded, the other
+	// serves.
+	var states []string
+	var ids []string
+	for i, base := range edges {
+		if i == 1 {
+			waitStored(t, s.edgeAdmin, 1)
+		}
+		var resp *http.Response
+		c, err := openaiAt(s, base, clientKey).Chat.Completions.New(ctx, chatParams, option.WithResponseInto(&resp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		states, ids = append(states, resp.Header.Get("X-Strait-Cache")), append(ids, c.ID)
+	}
+	if states[0] != "miss" || states[1] != "hit" || ids[0] != ids[1] {
+		t.Fatalf("the same request on both edges: %v %v; want a miss, then a hit with the same completion", states, ids)
 	}
 }
 
