@@ -426,10 +426,12 @@ func (s *Store) runSettle(ctx context.Context, st settlement) error {
 }
 
 // pendingSettles are settlements waiting for Redis, bounded so that a long
-// outage cannot grow them without end (the oldest go first, counted).
+// outage cannot grow them without end (past the bound, new ones are
+// dropped and counted: the replay may be applying the oldest).
 type pendingSettles struct {
-	mu   sync.Mutex
-	list []settlement
+	mu      sync.Mutex
+	list    []settlement
+	dropped atomic.Int64
 }
 
 // maxPending bounds the settlements kept while Redis is away.
@@ -439,17 +441,28 @@ func (p *pendingSettles) add(st settlement) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.list) >= maxPending {
-		p.list = p.list[1:]
+		p.dropped.Add(1)
+		return
 	}
 	p.list = append(p.list, st)
 }
 
-func (p *pendingSettles) take() []settlement {
+// first is the oldest settlement waiting, if any.
+func (p *pendingSettles) first() (settlement, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l := p.list
-	p.list = nil
-	return l
+	if len(p.list) == 0 {
+		return settlement{}, false
+	}
+	return p.list[0], true
+}
+
+// drop removes the oldest settlement once it is applied. Only the replay
+// removes, so the oldest is still the one it applied.
+func (p *pendingSettles) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.list = p.list[1:]
 }
 
 func (p *pendingSettles) len() int {
@@ -458,21 +471,25 @@ func (p *pendingSettles) len() int {
 	return len(p.list)
 }
 
-// replay applies the settlements that waited for Redis; those that fail
-// wait again.
+// replay applies the settlements that waited for Redis, oldest first; each
+// stays counted as pending until it is applied, and the first failure
+// stops the replay until the next try.
 func (s *Store) replay(ctx context.Context) {
-	list := s.pending.take()
-	for i, st := range list {
+	n := 0
+	for {
+		st, ok := s.pending.first()
+		if !ok {
+			break
+		}
 		if err := s.runSettle(ctx, st); err != nil {
-			for _, rest := range list[i:] {
-				s.pending.add(rest)
-			}
 			s.failed("replay", err)
 			return
 		}
+		s.pending.drop()
+		n++
 	}
-	if len(list) > 0 {
-		s.log.Info("settlements made while Redis was away are applied", zap.Int("settlements", len(list)))
+	if n > 0 {
+		s.log.Info("settlements made while Redis was away are applied", zap.Int("settlements", n))
 	}
 }
 
@@ -593,5 +610,8 @@ func (s *Store) Collectors() []prometheus.Collector {
 	})
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_store_pending_settlements",
 		Help: "Settlements of finished requests waiting for Redis to return."}, func() float64 { return float64(s.pending.len()) })
-	return append(s.m.collectors(), up, pending)
+	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strait_store_dropped_settlements_total",
+		Help: "Settlements dropped because too many waited for Redis (100000): their usage never reaches the shared quotas."},
+		func() float64 { return float64(s.pending.dropped.Load()) })
+	return append(s.m.collectors(), up, pending, dropped)
 }
