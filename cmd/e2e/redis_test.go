@@ -26,7 +26,7 @@ import (
 func redisEdit(url, onFailure string) func(*edgecmd.File) {
 	return func(f *edgecmd.File) {
 		f.DataDir = ""
-		f.Store.Redis = &edgecmd.RedisFile{URL: url, Timeout: 500 * time.Millisecond, OnFailure: onFailure, Edges: 2}
+		f.Store.Redis = &edgecmd.RedisFile{URL: url, Timeout: 2 * time.Second, OnFailure: onFailure, Edges: 2}
 		f.ResponseCache = &edge.CacheConfig{Keys: []string{"test-app"}}
 	}
 }

@@ -129,3 +129,27 @@ func (f *File) Registry() (keystore.Registry, func() error, error) {
 	}
 	return nil, none, nil
 }
+
+// keysPoll is how often the CLI's registry polls a keys file (the edge
+// watches its own through edge.Server).
+const keysPoll = 500 * time.Millisecond
+
+// openShared opens the Redis store when store.redis is set, and returns
+// the key registry: the store's, else the keys file's (nil without
+// data_dir).
+func (f *File) openShared(log *zap.Logger) (*redisstore.Store, keystore.Registry, error) {
+	r := f.Store.Redis
+	if r == nil {
+		reg, _, err := f.Registry() // a file registry: nothing to close
+		return nil, reg, err
+	}
+	c, err := r.config(log)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := redisstore.New(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs, rs.Keys(), nil
+}

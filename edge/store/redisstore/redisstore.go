@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -76,7 +75,7 @@ type Store struct {
 	local store.Local
 
 	up      atomic.Bool
-	streak  atomic.Int32 // timeouts in a row
+	nudge   chan struct{} // a call failed: ping now
 	pending pendingSettles
 	usage   *usageWriter
 	m       *metrics
@@ -187,7 +186,8 @@ func build(cfg Config) (*Store, error) {
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	s := &Store{cfg: cfg, rdb: redis.NewUniversalClient(o), log: cfg.Logger.Named("redis"), edge: hex.EncodeToString(id[:]),
-		local: store.Local{Limits: ratelimit.New(cfg.Now), Ledger: quota.NewLedger(cfg.Now)}, m: newMetrics()}
+		local: store.Local{Limits: ratelimit.New(cfg.Now), Ledger: quota.NewLedger(cfg.Now)}, m: newMetrics(),
+		nudge: make(chan struct{}, 1)}
 	s.usage = newUsageWriter(s)
 	return s, nil
 }
@@ -247,7 +247,6 @@ func (s *Store) Admit(ctx context.Context, client string, lim auth.Limits, token
 	if s.up.Load() {
 		a, err := s.admitRedis(ctx, client, lim, tokens, want)
 		if err == nil {
-			s.streak.Store(0)
 			return a, nil
 		}
 		if ctx.Err() != nil { // the client left: not Redis's fault
@@ -493,38 +492,31 @@ func (s *Store) replay(ctx context.Context) {
 	}
 }
 
-// failed marks Redis down after a failed call: requests stop waiting on it
-// until the background ping succeeds. A timeout alone is not enough (a
-// busy host stalls a call now and then: that one request gets the policy);
-// slowTimeouts of them in a row, or any other error (connection refused,
-// reset), are.
+// failed counts a failed call and asks the background loop to ping now.
+// The call's own request gets the policy; whether Redis is down (and every
+// request skips it) is the ping's decision, not one call's: under a burst a
+// busy host lets a few calls time out while Redis is fine.
 func (s *Store) failed(op string, err error) {
 	s.m.errors.WithLabelValues(op).Inc()
-	var ne net.Error
-	timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-	if timeout && s.streak.Add(1) < slowTimeouts {
-		return
+	select {
+	case s.nudge <- struct{}{}:
+	default:
 	}
-	s.down(op, err)
 }
 
 // down marks Redis down, once per outage in the log.
-func (s *Store) down(op string, err error) {
-	s.streak.Store(0)
+func (s *Store) down(err error) {
 	if s.up.Swap(false) {
-		s.log.Error("Redis call failed; policy applies until Redis answers again", zap.String("op", op),
-			zap.Bool("fail_open", s.cfg.FailOpen), zap.Error(err))
+		s.log.Error("Redis does not answer; policy applies until it does", zap.Bool("fail_open", s.cfg.FailOpen), zap.Error(err))
 	}
 }
 
+// ping has a generous deadline: its failure is conclusive.
 func (s *Store) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 100*s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, max(100*s.cfg.Timeout, time.Second))
 	defer cancel()
 	return s.rdb.Ping(ctx).Err()
 }
-
-// slowTimeouts in a row mark Redis down.
-const slowTimeouts = 3
 
 // probeInterval is how often the loop pings Redis (and so how soon after
 // Redis returns the edges use it again); flushInterval is how often usage
@@ -548,6 +540,7 @@ func (s *Store) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-probe.C:
+		case <-s.nudge:
 		}
 		// Ping also while up: an idle edge notices an outage (readiness,
 		// metric) before a request has to.
@@ -556,7 +549,7 @@ func (s *Store) loop(ctx context.Context) {
 				return
 			}
 			s.m.errors.WithLabelValues("ping").Inc()
-			s.down("ping", err) // a ping has a long deadline: its failure is conclusive
+			s.down(err)
 			continue
 		}
 		if !s.up.Swap(true) {

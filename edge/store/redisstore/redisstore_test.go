@@ -27,7 +27,7 @@ func edges(t *testing.T, srv *redistest.Server, n int, cfg Config) []*Store {
 		c := cfg
 		c.URL = srv.URL()
 		if c.Timeout == 0 {
-			c.Timeout = time.Second // the shared test machine is slow; the hot-path default is tested apart
+			c.Timeout = 5 * time.Second // the shared test machine is slow; the hot-path default is measured apart
 		}
 		s, err := New(c)
 		if err != nil {
