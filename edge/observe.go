@@ -111,6 +111,9 @@ func (c *call) finish() {
 	if c.reservation != nil {
 		c.reservation.Settle(quota.Totals{Tokens: u.Total(), Cost: cost}) // corrects the token bucket too
 	}
+	if e.usage != nil && c.cacheHit { // metered as cached: no tokens, no cost, no quota
+		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Cached: true})
+	}
 	if e.usage != nil && c.forwarded {
 		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Usage: u, Cost: cost})
 	}

@@ -30,6 +30,7 @@ func NewReport(db store.Usage, f usagedb.Filter) (*Report, error) {
 	for _, row := range rows {
 		r.Total.Requests += row.Requests
 		r.Total.Estimated += row.Estimated
+		r.Total.Cached += row.Cached
 		r.Total.Usage.Add(row.Usage)
 		r.Total.Cost += row.Cost
 	}

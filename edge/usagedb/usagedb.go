@@ -36,6 +36,9 @@ type Row struct {
 	Estimated int64       `json:"estimated"`
 	Usage     usage.Usage `json:"usage"`
 	Cost      float64     `json:"cost_usd"`
+	// Cached counts requests the edge answered from its response cache:
+	// not in Requests, no tokens, no cost.
+	Cached int64 `json:"cached,omitempty"`
 }
 
 // Record is one finished request's usage.
@@ -45,6 +48,9 @@ type Record struct {
 	Model  string
 	Usage  usage.Usage
 	Cost   float64
+	// Cached: answered from the edge's response cache (Usage and Cost
+	// are not counted).
+	Cached bool
 }
 
 // DB is an open store. It is safe for concurrent use.
@@ -195,6 +201,10 @@ func (p *Pending) Requeue(batch map[string]*Row) {
 
 // Add counts one request's record in the row.
 func (row *Row) Add(r Record) {
+	if r.Cached {
+		row.Cached++
+		return
+	}
 	row.Requests++
 	if r.Usage.Estimated {
 		row.Estimated++
@@ -209,6 +219,7 @@ func (row *Row) Add(r Record) {
 func (row *Row) Merge(o *Row) {
 	row.Requests += o.Requests
 	row.Estimated += o.Estimated
+	row.Cached += o.Cached
 	row.Usage.Add(o.Usage)
 	row.Cost += o.Cost
 }

@@ -114,10 +114,10 @@ func fetchFromAdmin(addr string, q url.Values) (*edge.Report, error) {
 
 func printReport(out io.Writer, rep *edge.Report) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "DAY\tKEY\tMODEL\tREQUESTS\tESTIMATED\tINPUT\tCACHE READ\tCACHE WRITE\tOUTPUT\tREASONING\tUSD\t")
+	fmt.Fprintln(w, "DAY\tKEY\tMODEL\tREQUESTS\tESTIMATED\tCACHED\tINPUT\tCACHE READ\tCACHE WRITE\tOUTPUT\tREASONING\tUSD\t")
 	row := func(r usagedb.Row) {
 		u := r.Usage
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t\n", r.Day, r.Client, r.Model, r.Requests, r.Estimated,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t\n", r.Day, r.Client, r.Model, r.Requests, r.Estimated, r.Cached,
 			u.Input, u.CacheRead, u.CacheWrite, u.Output, u.Reasoning, r.Cost)
 	}
 	for _, r := range rep.Rows {

@@ -29,16 +29,16 @@ type usageWriter struct {
 func newUsageWriter(s *Store) *usageWriter { return &usageWriter{s: s} }
 
 // counters name a row's integer fields.
-var counters = []string{"requests", "estimated", "input", "cache_read", "cache_write", "output", "reasoning"}
+var counters = []string{"requests", "estimated", "input", "cache_read", "cache_write", "output", "reasoning", "cached"}
 
 func rowCounters(r *usagedb.Row) []int64 {
 	u := r.Usage
-	return []int64{r.Requests, r.Estimated, u.Input, u.CacheRead, u.CacheWrite, u.Output, u.Reasoning}
+	return []int64{r.Requests, r.Estimated, u.Input, u.CacheRead, u.CacheWrite, u.Output, u.Reasoning, r.Cached}
 }
 
 func setCounter(r *usagedb.Row, name string, v int64) {
 	u := &r.Usage
-	for i, p := range []*int64{&r.Requests, &r.Estimated, &u.Input, &u.CacheRead, &u.CacheWrite, &u.Output, &u.Reasoning} {
+	for i, p := range []*int64{&r.Requests, &r.Estimated, &u.Input, &u.CacheRead, &u.CacheWrite, &u.Output, &u.Reasoning, &r.Cached} {
 		if counters[i] == name {
 			*p += v
 		}

@@ -16,6 +16,7 @@ var traffic = []usagedb.Record{
 	{Client: "a", Model: "gpt-4o", Usage: usage.Usage{Input: 100, Output: 20, Reasoning: 5}, Cost: 0.001},
 	{Client: "a", Model: "gpt-4o", Usage: usage.Usage{Input: 50, CacheRead: 30, Output: 10, Estimated: true}, Cost: 0.0005},
 	{Client: "b", Model: "claude", Usage: usage.Usage{Input: 7, CacheWrite: 3, Output: 1}, Cost: 0.25},
+	{Client: "b", Model: "claude", Cached: true},
 }
 
 // TestUsageMatchesBbolt: the same traffic on one edge gives the same
