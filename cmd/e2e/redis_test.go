@@ -61,6 +61,21 @@ func startSecondEdge(t *testing.T, s *stack, edit func(*edgecmd.File)) (string, 
 	return "https://" + ln.Addr().String(), "http://" + srv.Admin.Addr().String()
 }
 
+// writeRedisConfig writes a config for the CLI naming the stack's relay
+// and certificates and the Redis at url, plus extra (a YAML line), and
+// returns its path.
+func writeRedisConfig(t *testing.T, s *stack, url, extra string) string {
+	t.Helper()
+	cfg := filepath.Join(s.dir, "edge-redis.yaml")
+	yaml := "listen: 127.0.0.1:0\ntls: {cert: " + s.path("front.pem") + ", key: " + s.path("front-key.pem") + "}\n" +
+		"tunnel:\n  relays: [{address: " + s.relayAddr + "}]\n  cert: " + s.path("edge.pem") + "\n  key: " + s.path("edge-key.pem") +
+		"\n  ca: " + s.path("ca.pem") + "\nstore: {redis: {url: '" + url + "'}}\n" + extra + "\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // openaiAt is an OpenAI client of the edge at base.
 func openaiAt(s *stack, base, key string) *openai.Client {
 	c := openai.NewClient(option.WithBaseURL(base+"/v1/"), option.WithAPIKey(key),
@@ -90,14 +105,7 @@ func TestTwoEdgesOneRedis(t *testing.T) {
 	s.waitReady()
 	second, _ := startSecondEdge(t, s, redisEdit(rs.URL(), "fail_closed"))
 	edges := []string{s.edgeURL, second}
-	cfg := filepath.Join(s.dir, "edge-redis.yaml")
-	yaml := "listen: 127.0.0.1:0\ntls: {cert: " + s.path("front.pem") + ", key: " + s.path("front-key.pem") + "}\n" +
-		"tunnel:\n  relays: [{address: " + s.relayAddr + "}]\n  cert: " + s.path("edge.pem") + "\n  key: " + s.path("edge-key.pem") +
-		"\n  ca: " + s.path("ca.pem") + "\nstore: {redis: {url: '" + rs.URL() + "'}}\nadmin_listen: " +
-		strings.TrimPrefix(s.edgeAdmin, "http://") + "\n"
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeRedisConfig(t, s, rs.URL(), "admin_listen: "+strings.TrimPrefix(s.edgeAdmin, "http://"))
 	ctx := testCtx(t, 30*time.Second)
 	// Probing with a model outside the key's patterns: 401 while the edge
 	// does not know the key, 403 once it does, and no RPM spent.
@@ -282,5 +290,34 @@ func TestRedisGoesAway(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+}
+
+// TestEdgeStartsWithoutRedis: a fail_open edge starts while Redis is down,
+// serves the config's keys, and picks up a key created in Redis once Redis
+// is back (the registry's resync, as its subscription may have missed it).
+func TestEdgeStartsWithoutRedis(t *testing.T) {
+	rs := redistest.Start(t)
+	rs.Stop()
+	s := newStack(t, stackOptions{edgeEdit: redisEdit(rs.URL(), "fail_open")})
+	s.waitReady()
+	ctx := testCtx(t, 30*time.Second)
+	if _, err := s.openai().Chat.Completions.New(ctx, chatParams); err != nil {
+		t.Fatalf("the config's key on an edge started without Redis: %v", err)
+	}
+	rs.Restart()
+	cfg := writeRedisConfig(t, s, rs.URL(), "")
+	key := strings.TrimSpace(runEdgeCLI(t, "keys", "create", "-c", cfg, "late"))
+	addSecret(key, "CLI-created client key in Redis")
+	deadline := time.Now().Add(15 * time.Second) // pub/sub reconnects, or the 5 s resync finds it
+	for {
+		_, err := openaiAt(s, s.edgeURL, key).Chat.Completions.New(ctx, chatParams)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the key created once Redis was back never worked: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

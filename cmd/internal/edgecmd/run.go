@@ -51,6 +51,12 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (srv *Server, err error) {
 		}
 	}()
 	keys, err := f.KeysFrom(registry)
+	if err != nil && shared != nil && f.Store.Redis.OnFailure != "fail_closed" {
+		// Redis is away at start: serve the config's keys now; the
+		// registry's watcher loads the others once Redis answers.
+		log.Warn("client keys in Redis cannot be read; starting with the config's keys until Redis answers", zap.Error(err))
+		keys, err = f.KeysFrom(nil)
+	}
 	if err != nil {
 		return nil, err
 	}
