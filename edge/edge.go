@@ -151,7 +151,7 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Cache != nil {
 		cc = *cfg.Cache
 	}
-	if len(cc.Keys) > 0 || cc.ModelsTTL >= 0 {
+	if len(cc.Keys) > 0 || len(cc.Paths) > 0 || cc.ModelsTTL >= 0 {
 		e.cache = newRespCache(cc)
 		if sc, ok := cfg.Shared.(SharedCache); ok {
 			e.cache.shared = sc

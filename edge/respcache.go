@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ type CacheConfig struct {
 	// Keys are the client key names whose inference responses are cached;
 	// "*" means every key. Empty: none.
 	Keys []string `yaml:"keys"`
+	// Paths are API paths (path.Match patterns, without a provider
+	// prefix, e.g. "/v1/embeddings") whose responses are cached for every
+	// key.
+	Paths []string `yaml:"paths"`
 	// TTL is how long an inference response is served from the cache;
 	// zero means 5 minutes.
 	TTL time.Duration `yaml:"ttl"`
@@ -79,7 +84,7 @@ func newRespCache(cfg CacheConfig) *respCache {
 	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = 64 << 20
-		if len(cfg.Keys) == 0 {
+		if len(cfg.Keys) == 0 && len(cfg.Paths) == 0 {
 			cfg.MaxBytes = 4 << 20
 		}
 	}
@@ -97,8 +102,7 @@ func (rc *respCache) plan(c *call, query string) (key string, ttl time.Duration)
 	switch {
 	case c.r.Method == http.MethodGet && strings.HasSuffix(c.route.Path, "/models"):
 		ttl = rc.cfg.ModelsTTL
-	case c.r.Method == http.MethodPost && c.req.Model != "" &&
-		(slices.Contains(rc.cfg.Keys, c.client.Name) || slices.Contains(rc.cfg.Keys, "*")):
+	case c.r.Method == http.MethodPost && c.req.Model != "" && rc.optedIn(c):
 		ttl = rc.cfg.TTL
 	}
 	if ttl <= 0 {
@@ -112,6 +116,14 @@ func (rc *respCache) plan(c *call, query string) (key string, ttl time.Duration)
 		return "", 0
 	}
 	return key, ttl
+}
+
+// optedIn: c's key or route is configured for caching.
+func (rc *respCache) optedIn(c *call) bool {
+	if slices.Contains(rc.cfg.Keys, c.client.Name) || slices.Contains(rc.cfg.Keys, "*") {
+		return true
+	}
+	return slices.ContainsFunc(rc.cfg.Paths, func(p string) bool { ok, _ := path.Match(p, c.route.Path); return ok })
 }
 
 // noCache: the client opted out (Cache-Control: no-cache or no-store).

@@ -14,13 +14,14 @@ import (
 	"github.com/strait/strait/edge"
 )
 
-// TestResponseCache: with the cache on for a key, a repeated request is
+// TestResponseCache: with the cache on for a route, a repeated request is
 // answered by the edge (X-Strait-Cache: hit, the recorded response,
 // streams replayed whole); Cache-Control: no-cache goes to the provider;
 // an error is never kept; model listings are cached without any setting.
 func TestResponseCache(t *testing.T) {
 	s := newStack(t, stackOptions{edgeEdit: func(f *edgecmd.File) {
-		f.ResponseCache = &edge.CacheConfig{Keys: []string{"test-app"}, TTL: time.Minute}
+		// By route here; by key in TestTwoEdgesOneRedis.
+		f.ResponseCache = &edge.CacheConfig{Paths: []string{"/v1/chat/*"}, TTL: time.Minute}
 	}})
 	ctx := testCtx(t, 30*time.Second)
 	chat := func(opts ...option.RequestOption) (*openai.ChatCompletion, string) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -284,6 +285,13 @@ func (f *File) validate() error {
 	}
 	if f.Store.Redis != nil {
 		errs = append(errs, f.Store.Redis.validate()...)
+	}
+	if rc := f.ResponseCache; rc != nil {
+		for _, p := range rc.Paths {
+			if _, err := path.Match(p, ""); err != nil || !strings.HasPrefix(p, "/") {
+				errs = append(errs, fmt.Errorf("response_cache.paths: bad pattern %q (want e.g. /v1/embeddings)", p))
+			}
+		}
 	}
 	if err := f.Prices.Validate(); err != nil {
 		errs = append(errs, err)
