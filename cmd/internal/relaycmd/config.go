@@ -17,8 +17,9 @@ import (
 type File struct {
 	// Listen is the WebSocket tunnel address (TCP), e.g. ":443".
 	Listen string `yaml:"listen"`
-	// ListenQUIC is the QUIC tunnel address (UDP), e.g. ":443". Either or
-	// both may be set.
+	// ListenQUIC is the QUIC tunnel address (UDP), e.g. ":443". Empty
+	// serves QUIC on Listen's port (UDP), so an edge on the default
+	// transport (auto) finds it; "off" serves WebSocket only.
 	ListenQUIC string  `yaml:"listen_quic"`
 	TLS        TLSFile `yaml:"tls"`
 	// Heartbeat and HeartbeatTimeout tune dead-peer detection.
@@ -68,6 +69,8 @@ type File struct {
 	// Compression is deflate (the default) to compress WebSocket sessions
 	// of edges that offer it, or off. QUIC sessions are not compressed.
 	Compression string `yaml:"compression"`
+	// Enrol lets edges join with a token (see EnrolFile).
+	Enrol EnrolFile `yaml:"enrol"`
 }
 
 // RouteFile is one entry of the model routing table.
@@ -154,7 +157,7 @@ func Load(path string) (*File, error) {
 
 func (f *File) validate() error {
 	var errs []error
-	if f.Listen == "" && f.ListenQUIC == "" {
+	if f.Listen == "" && f.quicAddr() == "" {
 		errs = append(errs, errors.New("listen or listen_quic: at least one tunnel address is required"))
 	}
 	if f.StreamWindow != 0 && (f.StreamWindow < 256<<10 || f.StreamWindow > 1<<30) {
@@ -174,6 +177,9 @@ func (f *File) validate() error {
 	}
 	if len(f.Providers) == 0 {
 		errs = append(errs, errors.New("providers: at least one is required"))
+	}
+	if err := f.Enrol.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
