@@ -110,7 +110,9 @@ func (rc *respCache) plan(c *call, query string) (key string, ttl time.Duration)
 	}
 	// Scoped to the key and the family: one tenant's cache never answers
 	// another's prompt, and /v1/models is two different listings.
-	scope := c.client.Name + "\x00" + string(c.route.Family) + "\x00" + c.route.Provider
+	// Accept-Encoding too: a response recorded compressed must not reach
+	// a client that did not ask for it.
+	scope := c.client.Name + "\x00" + string(c.route.Family) + "\x00" + c.route.Provider + "\x00" + c.r.Header.Get("Accept-Encoding")
 	key, ok := cache.Key(scope, c.r.Method, c.route.Path, query, c.body)
 	if !ok {
 		return "", 0
