@@ -58,6 +58,10 @@ type File struct {
 	// family's provider.
 	Routes       []RouteFile `yaml:"routes"`
 	StrictModels bool        `yaml:"strict_models"`
+	// Conversations stores the conversations of Responses clients routed to
+	// a provider of another API, so previous_response_id and GET/DELETE
+	// /v1/responses/{id} work for them; without a path none is kept.
+	Conversations ConversationsFile `yaml:"conversations"`
 	// Endpoints are endpoint classes served beyond inference (files,
 	// batches, fine_tuning, stored, assistants, media, all). Empty: only
 	// inference goes upstream, whatever a client key at the edge allows.
@@ -125,6 +129,14 @@ type TLSFile struct {
 	RevokedEdges []string `yaml:"revoked_edges"`
 }
 
+// ConversationsFile places the conversation store (see
+// relay.ConversationsConfig).
+type ConversationsFile struct {
+	Path     string        `yaml:"path"`
+	TTL      time.Duration `yaml:"ttl"`
+	MaxBytes int64         `yaml:"max_bytes"`
+}
+
 // ProviderFile is one provider. APIKeys entries may be ${ENV} references.
 type ProviderFile struct {
 	Name    string   `yaml:"name"`
@@ -144,6 +156,11 @@ type ProviderFile struct {
 	// OpenAI-Project, X-Goog-User-Project) and every X-* header. Names, or
 	// prefixes ending in '*'.
 	AllowHeaders []string `yaml:"allow_headers"`
+	// ResponsesModels are models (names or '*' patterns) served only on
+	// the Responses API, beyond those OpenAI documents as such (o1-pro,
+	// o3-pro, the codex models, …): Chat, Anthropic and Gemini clients
+	// reach them converted.
+	ResponsesModels []string `yaml:"responses_models"`
 }
 
 // Load reads and validates a config file.
@@ -194,7 +211,7 @@ func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
 		}
 		pc := upstream.ProviderConfig{Name: name, Kind: upstream.Kind(p.Kind), BaseURL: p.BaseURL,
 			Weights: p.KeyWeights, Models: p.Models, APIVersion: p.APIVersion, Timeouts: p.Timeouts.timeouts(),
-			AllowHeaders: p.AllowHeaders}
+			AllowHeaders: p.AllowHeaders, ResponsesModels: p.ResponsesModels}
 		for i, k := range p.APIKeys {
 			secret, err := cli.ExpandSecret(k)
 			if err != nil {
