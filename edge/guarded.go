@@ -37,10 +37,11 @@ type guardRecord struct {
 	home   bool
 	answer *guard.Answer
 	writer *guard.Writer
-	// complete: the forwarder returned. When it aborts a broken answer
-	// (panic(http.ErrAbortHandler)) the held rest is not sent: the
-	// client's connection is cut, as without the guard.
-	complete bool
+	// forwarding: the forwarder has not returned. When it aborts a broken
+	// answer (panic(http.ErrAbortHandler)) the held rest is not sent: the
+	// client's connection is cut, as without the guard. Refusals and
+	// cached answers are written in full.
+	forwarding bool
 }
 
 // guardDecision is how a request that passed the guard goes on.
@@ -107,7 +108,7 @@ func (g guardDecision) answer(c *call) {
 
 // close sends what the restorer still holds.
 func (r *guardRecord) close() {
-	if r.writer != nil && r.complete {
+	if r.writer != nil && !r.forwarding {
 		_ = r.writer.Close()
 	}
 }
