@@ -39,3 +39,22 @@ func TestGuardPerKey(t *testing.T) {
 		t.Fatalf("without a guard: %d %s", got.status, got.body)
 	}
 }
+
+// TestGuardRefusalAfterMasking: a request the guard masked and the rate
+// limit then refuses still gets its whole error (the restorer holds JSON
+// answers until the end, and the end comes).
+func TestGuardRefusalAfterMasking(t *testing.T) {
+	mask, err := guard.Compile(&guard.Config{Detectors: []string{"cn_mobile"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newEdgeRig(t, Config{Guard: &guard.Set{Default: mask}}, entry("app", auth.Client{Limits: auth.Limits{RPM: 1}}))
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"call 13812345678"}]}`
+	if got := r.post(chatPath, "key-of-app", jsonType, body); got.status != 200 {
+		t.Fatalf("first: %d %s", got.status, got.body)
+	}
+	got := r.post(chatPath, "key-of-app", jsonType, body)
+	if got.status != 429 || !strings.Contains(got.body, "rate limit") {
+		t.Fatalf("second: %d %q", got.status, got.body)
+	}
+}
