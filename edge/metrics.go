@@ -101,7 +101,7 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	type key struct{ relay, transport string }
 	sessions, streams := map[key]int{}, map[key]int{}
 	for _, s := range c.pool.Sessions() {
-		k := key{s.Relay, s.Transport}
+		k := key{s.Relay, string(s.Transport)}
 		sessions[k]++
 		streams[k] += s.Streams
 	}
@@ -133,7 +133,7 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, s := range c.pool.Sessions() {
 		if s.RTT > 0 {
-			ch <- prometheus.MustNewConstMetric(rttDesc, prometheus.GaugeValue, s.RTT.Seconds(), s.Relay, s.Transport, strconv.Itoa(s.Slot))
+			ch <- prometheus.MustNewConstMetric(rttDesc, prometheus.GaugeValue, s.RTT.Seconds(), s.Relay, string(s.Transport), strconv.Itoa(s.Slot))
 		}
 	}
 }

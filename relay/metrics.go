@@ -88,7 +88,7 @@ func (s *sessionSet) byTransport() map[string]int {
 		select {
 		case <-sess.Done():
 		default:
-			out[sess.Info().Transport]++
+			out[string(sess.Info().Transport)]++
 		}
 	}
 	return out

@@ -230,7 +230,7 @@ func (r *Relay) drain(gate *inflight, cancel context.CancelFunc, deadline time.T
 func (r *Relay) serveSession(streamCtx context.Context, l *link, gate *inflight) {
 	info := l.sess.Info()
 	log := r.log.With(zap.String("edge", info.PeerName), zap.Stringer("remote", info.RemoteAddr),
-		zap.String("transport", info.Transport))
+		zap.String("transport", string(info.Transport)))
 	log.Info("tunnel session accepted")
 	var handlers sync.WaitGroup
 	defer handlers.Wait()

@@ -2,10 +2,20 @@
 // long-lived, mutually authenticated Session that carries many independent,
 // flow-controlled Streams.
 //
-// The package holds interfaces and sentinel errors only. Implementations live
-// in sub-packages (tunnel/wstun: WebSocket carrying yamux), and only the
-// binaries under cmd/ name a concrete transport, so edge and relay code works
-// against any of them.
+// Two transports implement it, each in its own sub-package:
+//   - tunnel/wstun: TLS 1.3 over TCP, upgraded to a WebSocket whose binary
+//     messages carry a yamux session. It passes where only HTTPS does.
+//   - tunnel/quictun: QUIC (TLS 1.3 over UDP), one QUIC stream per tunnel
+//     stream, so a lost packet delays only its own stream.
+//
+// tunnel/autodial prefers QUIC and falls back to the WebSocket; tunnel/pool
+// keeps sessions to the relays and spreads streams over them. The seam is
+// this package: the interfaces below carry exactly what the pool, the edge
+// and the relay call, the sentinel errors they match, and the defaults and
+// transport names both transports share. Only the assembly of a binary
+// names a concrete transport, so edge and relay code works against either;
+// the dependency test (cmd/internal/deps_test.go) keeps each transport's
+// libraries inside its own package.
 //
 // Semantics every implementation must provide:
 //   - OpenStream does not wait for the peer: bytes written to a new stream
@@ -30,6 +40,29 @@ import (
 	"errors"
 	"net"
 	"time"
+)
+
+// Transport names a transport: what Info reports, what metrics and logs
+// label sessions with, and how configuration spells the choice.
+type Transport string
+
+// The transports.
+const (
+	TransportWS   Transport = "ws"   // tunnel/wstun
+	TransportQUIC Transport = "quic" // tunnel/quictun
+)
+
+// Defaults every transport applies to a zero configuration field, so that
+// edge and relay agree on liveness whichever transport carries a session.
+const (
+	// DefaultHeartbeat is how often a quiet side shows the peer it is alive.
+	DefaultHeartbeat = 15 * time.Second
+	// DefaultHeartbeatTimeout is how long past a missed heartbeat the peer
+	// may stay silent before its session is declared dead.
+	DefaultHeartbeatTimeout = 10 * time.Second
+	// DefaultHandshakeTimeout bounds the TLS handshake (and, on the
+	// WebSocket transport, the upgrade).
+	DefaultHandshakeTimeout = 10 * time.Second
 )
 
 // DefaultStreamWindow is the most unread data one stream may hold at its
@@ -75,10 +108,6 @@ type Session interface {
 	OpenStream(ctx context.Context) (Stream, error)
 	// AcceptStream waits for the peer to open a stream.
 	AcceptStream(ctx context.Context) (Stream, error)
-	// Ping measures one round trip through the session.
-	Ping(ctx context.Context) (time.Duration, error)
-	// NumStreams is the number of streams currently open.
-	NumStreams() int
 	// Close tears the session down; every open stream fails.
 	Close() error
 	// Done is closed when the session has ended for any reason.
@@ -91,7 +120,7 @@ type Session interface {
 
 // Info describes a session.
 type Info struct {
-	Transport  string // "ws" or "quic"
+	Transport  Transport
 	LocalAddr  net.Addr
 	RemoteAddr net.Addr
 	// PeerName is the common name of the peer's verified certificate.

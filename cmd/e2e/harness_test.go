@@ -28,6 +28,7 @@ import (
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/wstun"
 )
 
@@ -289,7 +290,7 @@ func (s *stack) edgeFile(opts stackOptions) *edgecmd.File {
 		TLS:    edgecmd.CertFile{Cert: s.path("front.pem"), Key: s.path("front-key.pem")},
 		Tunnel: edgecmd.TunnelFile{
 			Relays: []edgecmd.RelayFile{{Address: s.tunnelAddr(), QUICAddress: s.quicDialAddr(),
-				Transport: s.transport, ServerName: "localhost"}},
+				Transport: tunnel.Transport(s.transport), ServerName: "localhost"}},
 			Cert: s.path("edge.pem"), Key: s.path("edge-key.pem"), CA: s.path("ca.pem"),
 			Heartbeat: time.Second, HeartbeatTimeout: 2 * time.Second,
 			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -94,23 +95,29 @@ client_keys: [{name: reload, key: %[5]q}]
 	expect("before", newKey, "", 401)
 	expect("before", oldKey, "/deepseek", 404)
 
-	// A stream that spans the reload.
+	// A stream that spans the reload: the reload starts once its first chunk
+	// arrived (or it ended early, which the check below reports).
 	spanning := make(chan error, 1)
+	started := make(chan struct{})
 	go func() {
+		signal := sync.OnceFunc(func() { close(started) })
+		defer signal()
 		c := openai.NewClient(option.WithBaseURL(edgeURL+"/v1/"), option.WithAPIKey(oldKey),
 			option.WithHTTPClient(httpc), option.WithMaxRetries(0))
 		st := c.Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams,
 			option.WithHeader("X-Fake-Tokens", "30"), option.WithHeader("X-Fake-Interval-Ms", "50"))
 		n := 0
 		for st.Next() {
+			signal()
 			n++
 		}
 		if err := st.Err(); err != nil || n < 30 {
 			spanning <- fmt.Errorf("%d chunks, %v", n, err)
+			return
 		}
 		spanning <- nil
 	}()
-	time.Sleep(300 * time.Millisecond)
+	<-started
 
 	writeFile(t, dir, "relay.yaml", relayHead+"providers:\n"+openaiProvider+deepseek)
 	writeFile(t, dir, "edge.yaml", edgeFile(next, newKey))

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,12 +109,22 @@ func TestRelayRestartReconnects(t *testing.T) {
 		tcpAddr, udpAddr := s.relayAddr, s.quicAddr
 		s.stopRelay()
 
+		// The relay comes back once the edge has the whole request: from
+		// then on it can only be waiting for a session.
 		result := make(chan error, 1)
+		wrote := make(chan struct{})
+		signal := sync.OnceFunc(func() { close(wrote) }) // a transport retry writes again
+		ctx := httptrace.WithClientTrace(testCtx(t, 20*time.Second),
+			&httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { signal() }})
 		go func() {
-			_, err := s.openai().Chat.Completions.New(testCtx(t, 20*time.Second), chatParams)
+			_, err := s.openai().Chat.Completions.New(ctx, chatParams)
 			result <- err
 		}()
-		time.Sleep(300 * time.Millisecond) // the request is now waiting for a session
+		select {
+		case <-wrote:
+		case err := <-result:
+			t.Fatalf("the request ended before the relay came back: %v", err)
+		}
 		ln, err := net.Listen("tcp", tcpAddr)
 		if err != nil {
 			t.Fatal(err)

@@ -43,7 +43,11 @@ var depRules = []depRule{
 	{pkgs: []string{"edge/..."}, bad: map[string]string{mod + "/relay/...": "edge and relay share only proto and tunnel"}},
 	{pkgs: []string{"relay/..."}, bad: map[string]string{mod + "/edge/...": "edge and relay share only proto and tunnel"}},
 	{pkgs: []string{"edge/...", "relay/...", "tunnel/pool"}, bad: transports},
-	{pkgs: []string{"tunnel/wstun"}, bad: map[string]string{"github.com/quic-go/quic-go/...": "one transport per package"}},
+	{pkgs: []string{"tunnel/wstun"}, bad: map[string]string{"github.com/quic-go/quic-go/...": "one transport per package",
+		mod + "/tunnel/quictun": "one transport per package"}},
+	{pkgs: []string{"tunnel/quictun"}, bad: map[string]string{"github.com/hashicorp/yamux": "one transport per package",
+		"github.com/gorilla/websocket": "one transport per package", mod + "/tunnel/wstun": "one transport per package"}},
+	{pkgs: []string{"tunnel/autodial"}, bad: transports},
 	{pkgs: []string{"edge/ingress", "edge/auth", "relay/upstream"}, bad: map[string]string{mod + "/tunnel/...": "request policy knows nothing of the tunnel"}},
 	{pkgs: []string{"cmd/internal/cli"}, bad: map[string]string{
 		mod + "/edge/...": "cli returns plain values; the mains wire them", mod + "/relay/...": "cli returns plain values; the mains wire them",

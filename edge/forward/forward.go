@@ -1,5 +1,3 @@
-// Package forward carries one client request across the tunnel and streams
-// the answer back, flushing each piece as it arrives.
 package forward
 
 import (

@@ -15,8 +15,10 @@ import (
 // TestRateLimitRotatesAndCools: a 429 with retry-after on one key makes the
 // request move to the other key at once and succeed; the limited key cools
 // for the stated time (no request uses it meanwhile), then is used again.
+// The keys' clock moves only when the test moves it.
 func TestRateLimitRotatesAndCools(t *testing.T) {
-	r := newRig(t, rigOptions{keys: []string{"k-limited", "k-good"}})
+	clock := newFakeClock()
+	r := newRig(t, rigOptions{keys: []string{"k-limited", "k-good"}, policy: upstream.KeyPolicy{Now: clock.Now}})
 	const cool = 400 * time.Millisecond
 	r.fake.SetKeyFault("k-limited", fakeprovider.Fault{Status: 429, RetryAfter: cool})
 	// The first key is a weighted coin flip: send until a request meets the
@@ -26,7 +28,6 @@ func TestRateLimitRotatesAndCools(t *testing.T) {
 		r.fake.Reset()
 		res = r.do("openai", "/v1/chat/completions", nil, chat("gpt-4o", false))
 	}
-	cooledAt := time.Now()
 	if got := r.keysSeen(); len(got) != 2 || got[0] != "k-limited" || got[1] != "k-good" {
 		t.Fatalf("keys tried: %v, want k-limited then k-good", got)
 	}
@@ -34,9 +35,8 @@ func TestRateLimitRotatesAndCools(t *testing.T) {
 		t.Fatalf("status %d attempts %q, want 200 after 2", res.status, res.header.Get("X-Strait-Attempts"))
 	}
 	r.fake.Reset()
-	// Only well inside the cooldown: on a loaded machine a request made
-	// after it would meet the still-limited key and cool it again.
-	for i := 0; i < 6 && time.Since(cooledAt) < cool/2; i++ {
+	clock.Advance(cool - time.Millisecond)
+	for range 6 {
 		r.do("openai", "/v1/chat/completions", nil, chat("gpt-4o", false))
 	}
 	for _, k := range r.keysSeen() {
@@ -44,7 +44,10 @@ func TestRateLimitRotatesAndCools(t *testing.T) {
 			t.Fatalf("a cooling key was used: %v", r.keysSeen())
 		}
 	}
-	time.Sleep(time.Until(cooledAt.Add(cool + 50*time.Millisecond)))
+	if s := r.state("k-limited"); s != upstream.Cooling {
+		t.Fatalf("1ms before the end of its cooldown the key is %v", s)
+	}
+	clock.Advance(time.Millisecond)
 	if s := r.state("k-limited"); s != upstream.Healthy {
 		t.Fatalf("after the cooldown the key is %v", s)
 	}
@@ -128,27 +131,32 @@ func TestNoRetryAfterFirstByte(t *testing.T) {
 // a 401 disables it (loudly) and the request succeeds on the other key;
 // no request uses it while disabled; after the rest one request probes it,
 // and a success makes it healthy again.
+// The keys' clock moves only when the test moves it.
 func Test401DisablesKey(t *testing.T) {
 	const rest = 300 * time.Millisecond
-	r := newRig(t, rigOptions{keys: []string{"k-revoked", "k-good"}, policy: upstream.KeyPolicy{ProbeAfter: rest}})
+	clock := newFakeClock()
+	r := newRig(t, rigOptions{keys: []string{"k-revoked", "k-good"}, policy: upstream.KeyPolicy{ProbeAfter: rest, Now: clock.Now}})
 	r.fake.SetKeyFault("k-revoked", fakeprovider.Fault{Status: 401})
 	for i := 0; i < 30 && r.state("k-revoked") != upstream.Disabled; i++ {
 		if res := r.do("openai", "/v1/chat/completions", nil, chat("gpt-4o", false)); res.status != 200 {
 			t.Fatalf("request %d: status %d: a revoked key among good ones must not fail requests", i, res.status)
 		}
 	}
-	disabledAt := time.Now()
 	if n := r.logs.FilterMessageSnippet("PROVIDER KEY DISABLED").Len(); n != 1 {
 		t.Fatalf("%d loud log lines for the disabled key, want 1", n)
 	}
 	r.fake.Reset()
+	clock.Advance(rest - time.Millisecond)
 	for range 5 {
 		r.do("openai", "/v1/chat/completions", nil, chat("gpt-4o", false))
 	}
-	if time.Since(disabledAt) < rest && strings.Contains(strings.Join(r.keysSeen(), ","), "k-revoked") {
+	if strings.Contains(strings.Join(r.keysSeen(), ","), "k-revoked") {
 		t.Fatalf("a disabled key was used: %v", r.keysSeen())
 	}
-	time.Sleep(time.Until(disabledAt.Add(rest + 20*time.Millisecond)))
+	if s := r.state("k-revoked"); s != upstream.Disabled {
+		t.Fatalf("1ms before the end of its rest the key is %v, want disabled", s)
+	}
+	clock.Advance(time.Millisecond)
 	if s := r.state("k-revoked"); s != upstream.HalfOpen {
 		t.Fatalf("after the rest the key is %v, want half_open", s)
 	}

@@ -131,6 +131,29 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	return r
 }
 
+// fakeClock is a clock for the key state machine that moves only when
+// Advance is called.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+// Now is the clock's time.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // result is what the edge side of the stream saw.
 type result struct {
 	dispatched bool

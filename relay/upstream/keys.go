@@ -18,6 +18,10 @@ type KeyPolicy struct {
 	// ProbeAfter is how long a disabled key rests before one request probes
 	// it; it doubles after each failed probe, up to an hour. Zero means 5m.
 	ProbeAfter time.Duration
+	// Now is the clock of the state machine; nil means time.Now. Tests set
+	// a clock they move by hand, so cooldowns end when the test says, not
+	// when a loaded machine gets round to it.
+	Now func() time.Time
 }
 
 func (p KeyPolicy) withDefaults() KeyPolicy {
@@ -83,7 +87,10 @@ type keyPool struct {
 }
 
 func newKeyPool(provider string, keys []Key, weights []int, policy KeyPolicy, old *keyPool) (*keyPool, error) {
-	p := &keyPool{provider: provider, policy: policy, now: time.Now, pick: rand.IntN}
+	p := &keyPool{provider: provider, policy: policy, now: policy.Now, pick: rand.IntN}
+	if p.now == nil {
+		p.now = time.Now
+	}
 	prior := map[string]*KeySlot{}
 	if old != nil {
 		old.mu.Lock()

@@ -16,13 +16,18 @@ import (
 	"github.com/strait/strait/tunnel"
 )
 
+// Auto is how configuration names this dialer's choice among the
+// transports: QUIC preferred, WebSocket as the fallback. No session reports
+// it; each reports the transport that carries it.
+const Auto tunnel.Transport = "auto"
+
 // Config configures a Dialer.
 type Config struct {
 	Preferred tunnel.Dialer // required, e.g. QUIC
 	Fallback  tunnel.Dialer // required, e.g. WebSocket
-	// PreferredTransport is the Info().Transport name of Preferred's
-	// sessions ("quic").
-	PreferredTransport string
+	// PreferredTransport is the Info().Transport of Preferred's sessions
+	// (tunnel.TransportQUIC).
+	PreferredTransport tunnel.Transport
 	// PreferredTimeout bounds one attempt on the preferred transport before
 	// falling back. Zero means 3s.
 	PreferredTimeout time.Duration
@@ -114,13 +119,13 @@ func (d *Dialer) record(err error, canceled bool) {
 		if !d.onFallback {
 			d.onFallback = true
 			d.log.Warn("preferred transport unavailable; falling back",
-				zap.String("preferred", d.cfg.PreferredTransport), zap.Error(err),
+				zap.String("preferred", string(d.cfg.PreferredTransport)), zap.Error(err),
 				zap.Duration("retry_in", d.cfg.RetryPreferred))
 		}
 	case d.onFallback:
 		d.onFallback = false
 		d.failedAt = time.Time{}
-		d.log.Info("preferred transport is back", zap.String("preferred", d.cfg.PreferredTransport))
+		d.log.Info("preferred transport is back", zap.String("preferred", string(d.cfg.PreferredTransport)))
 	}
 }
 

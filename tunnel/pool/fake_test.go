@@ -70,9 +70,8 @@ func (s *fakeSession) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 	}
 }
 
-func (s *fakeSession) Ping(context.Context) (time.Duration, error) { return time.Millisecond, nil }
-func (s *fakeSession) NumStreams() int                             { return int(s.streams.Load()) }
-func (s *fakeSession) Done() <-chan struct{}                       { return s.done }
+func (s *fakeSession) NumStreams() int       { return int(s.streams.Load()) }
+func (s *fakeSession) Done() <-chan struct{} { return s.done }
 
 // Close is what the pool calls.
 func (s *fakeSession) Close() error { s.end("pool"); return nil }

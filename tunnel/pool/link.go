@@ -377,7 +377,7 @@ func (s *stream) release() {
 // sessions to one relay apart).
 func (s *stream) Via() (relay, session string) {
 	info := s.l.sess.Info()
-	session = info.Transport
+	session = string(info.Transport)
 	if info.LocalAddr != nil {
 		session += " " + info.LocalAddr.String()
 	}

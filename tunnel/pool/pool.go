@@ -349,7 +349,7 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (end
 				log.Debug("preferred transport still unavailable", zap.Error(err))
 				continue
 			}
-			logUp(log, "tunnel session upgraded", next, zap.String("from", l.sess.Info().Transport))
+			logUp(log, "tunnel session upgraded", next, zap.String("from", string(l.sess.Info().Transport)))
 			old := l
 			l = p.newLink(ctx, s.relay, next)
 			p.setLive(s, l)
@@ -360,7 +360,7 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (end
 
 func logUp(log *zap.Logger, msg string, sess tunnel.Session, extra ...zap.Field) {
 	info := sess.Info()
-	log.Info(msg, append([]zap.Field{zap.String("transport", info.Transport),
+	log.Info(msg, append([]zap.Field{zap.String("transport", string(info.Transport)),
 		zap.Stringer("local", info.LocalAddr), zap.String("peer", info.PeerName)}, extra...)...)
 }
 

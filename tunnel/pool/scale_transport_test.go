@@ -20,19 +20,19 @@ import (
 // could not carry the 6 streams: the pool must grow past the stream limit
 // rather than make the 4th open wait.
 func TestAutoscaleOverTransports(t *testing.T) {
-	for _, tr := range []string{"ws", "quic"} {
-		t.Run(tr, func(t *testing.T) {
+	for _, tr := range []tunnel.Transport{tunnel.TransportWS, tunnel.TransportQUIC} {
+		t.Run(string(tr), func(t *testing.T) {
 			pki := tunneltest.NewPKI(t, "")
 			var ln tunnel.Listener
 			var d tunnel.Dialer
 			var err error
 			switch tr {
-			case "ws":
+			case tunnel.TransportWS:
 				cfg := wstun.Config{HandshakeTimeout: 5 * time.Second}
 				if ln, err = wstun.Listen(tunneltest.Listen(t), pki.ServerConfig(), cfg); err == nil {
 					d, err = wstun.NewDialer(ln.Addr().String(), pki.ClientConfig(), cfg)
 				}
-			case "quic":
+			case tunnel.TransportQUIC:
 				udp, uerr := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 				if uerr != nil {
 					t.Fatal(uerr)

@@ -3,13 +3,15 @@ package pool
 import (
 	"strings"
 	"time"
+
+	"github.com/strait/strait/tunnel"
 )
 
 // SessionInfo describes one live session, for metrics and health.
 type SessionInfo struct {
 	Relay     string
 	Slot      int
-	Transport string
+	Transport tunnel.Transport
 	Streams   int
 	// RTT is the smoothed probe round trip through the relay; zero before
 	// the first answer or when the relay does not answer probes.

@@ -265,7 +265,7 @@ func TestGoAwayMakeBeforeBreak(t *testing.T) {
 	}
 	waitLive(t, p, 1)
 	echo(t, p, "new stream") // must go to the replacement: the old one is draining
-	if n := replacement.NumStreams(); n == 0 {
+	if n := replacement.(tunneltest.StreamCounter).NumStreams(); n == 0 {
 		t.Error("no stream on the replacement session")
 	}
 

@@ -25,15 +25,17 @@ const ALPN = certs.QUICALPN
 // Config tunes one side of the transport. The zero value is usable.
 type Config struct {
 	// Heartbeat is the keep-alive period: with no other traffic, a PING goes
-	// out this often. Zero means 15s.
+	// out this often. Zero means tunnel.DefaultHeartbeat (15s).
 	Heartbeat time.Duration
 	// HeartbeatTimeout is how long past a missed heartbeat the peer may stay
 	// silent before the session is declared dead: the idle timeout is
 	// Heartbeat + HeartbeatTimeout. Any packet received counts as life, so
-	// bulk data never starves liveness. Zero means 10s.
+	// bulk data never starves liveness. Zero means
+	// tunnel.DefaultHeartbeatTimeout (10s).
 	HeartbeatTimeout time.Duration
 	// StreamWindow is the most unread data one stream may hold at the
-	// receiver (a limit, not an allocation). Zero means 4 MiB.
+	// receiver (a limit, not an allocation). Zero means
+	// tunnel.DefaultStreamWindow (4 MiB).
 	StreamWindow uint64
 	// SessionWindow caps unread data across all streams of a session; several
 	// times StreamWindow so one stuck stream cannot starve the rest. Streams
@@ -57,7 +59,8 @@ type Config struct {
 	// to behave exactly as a peer that predates compression. See
 	// compress.go for the format; it is negotiated in the TLS handshake.
 	Compression string
-	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means 10s.
+	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means
+	// tunnel.DefaultHandshakeTimeout (10s).
 	HandshakeTimeout time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
@@ -65,10 +68,10 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Heartbeat <= 0 {
-		c.Heartbeat = 15 * time.Second
+		c.Heartbeat = tunnel.DefaultHeartbeat
 	}
 	if c.HeartbeatTimeout <= 0 {
-		c.HeartbeatTimeout = 10 * time.Second
+		c.HeartbeatTimeout = tunnel.DefaultHeartbeatTimeout
 	}
 	if c.StreamWindow == 0 {
 		c.StreamWindow = tunnel.DefaultStreamWindow
@@ -80,7 +83,7 @@ func (c Config) withDefaults() Config {
 		c.MaxStreams = 4096
 	}
 	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = 10 * time.Second
+		c.HandshakeTimeout = tunnel.DefaultHandshakeTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

@@ -37,7 +37,7 @@ type session struct {
 
 func newSession(conn *quic.Conn, closeFn func()) *session {
 	cs := conn.ConnectionState().TLS
-	info := tunnel.Info{Transport: "quic", LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr()}
+	info := tunnel.Info{Transport: tunnel.TransportQUIC, LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr()}
 	compressed := cs.NegotiatedProtocol == alpnZstd1
 	if len(cs.PeerCertificates) > 0 {
 		info.PeerName = cs.PeerCertificates[0].Subject.CommonName
@@ -84,19 +84,11 @@ func (s *session) track(st *quic.Stream) *stream {
 	return w
 }
 
-// Ping reports the smoothed RTT that QUIC measures from every ACK, which is
-// more accurate than a separate ping and costs nothing.
-func (s *session) Ping(ctx context.Context) (time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := s.Err(); err != nil {
-		return 0, err
-	}
-	return s.conn.ConnectionStats().SmoothedRTT, nil
-}
+// NumStreams is the number of streams open on the session. It is not part
+// of tunnel.Session (the pool counts its own); the conformance suite reads it
+// to check that closed streams are released.
+func (s *session) NumStreams() int { return int(s.streams.Load()) }
 
-func (s *session) NumStreams() int       { return int(s.streams.Load()) }
 func (s *session) Done() <-chan struct{} { return s.conn.Context().Done() }
 func (s *session) Info() tunnel.Info     { return s.info }
 

@@ -118,7 +118,7 @@ func watchHandshake(ctx context.Context, remote net.Addr, log *zap.Logger) conte
 		if errors.Is(cause, quic.ErrServerClosed) || errors.Is(cause, quic.ErrTransportClosed) {
 			return // the listener is closing, not refusing
 		}
-		log.Warn("tunnel handshake refused", zap.String("transport", "quic"),
+		log.Warn("tunnel handshake refused", zap.String("transport", string(tunnel.TransportQUIC)),
 			zap.Stringer("remote", remote), zap.String("reason", certs.DescribeVerifyError(cause)))
 	})
 	return ctx
@@ -159,7 +159,7 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	l.live++
 	l.mu.Unlock()
 	sess := newSession(conn, l.sessionEnded)
-	l.log.Info("edge authenticated", zap.String("transport", "quic"),
+	l.log.Info("edge authenticated", zap.String("transport", string(tunnel.TransportQUIC)),
 		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName),
 		zap.Bool("compressed", sess.compressed))
 	// The relay sends the responses, so its side of a session is the one

@@ -13,7 +13,7 @@ import (
 
 // transport is quictun as the conformance suite sees it. QUIC has reset
 // frames: the peer of a Reset stream fails with ErrStreamReset.
-var transport = tunneltest.Transport{Name: "quic", Pair: conformancePair, ResetVisible: true}
+var transport = tunneltest.Transport{Name: tunnel.TransportQUIC, Pair: conformancePair, ResetVisible: true}
 
 func TestConformance(t *testing.T) { tunneltest.Run(t, transport) }
 

@@ -32,26 +32,29 @@ func testBackpressure(t *testing.T, tr Transport) {
 			written, flowWindow, windowSlack)
 	}
 
-	drained := async(func() (int, error) {
+	drained := Async(func() (int, error) {
 		n, err := io.Copy(io.Discard, b)
 		return int(n), err
 	})
-	r := await(t, "Write after the reader resumed", async(func() (int, error) {
+	r := Await(t, "Write after the reader resumed", Async(func() (int, error) {
 		return a.Write(make([]byte, 2*flowWindow))
 	}), opTimeout)
-	if r.err != nil {
-		t.Fatalf("Write after the reader resumed: %d, %v", r.n, r.err)
+	if r.Err != nil {
+		t.Fatalf("Write after the reader resumed: %d, %v", r.N, r.Err)
 	}
 	a.CloseWrite()
-	if d := await(t, "drain", drained, opTimeout); d.err != nil || d.n != written+2*flowWindow {
-		t.Errorf("reader got %d bytes, %v; want %d", d.n, d.err, written+2*flowWindow)
+	if d := Await(t, "drain", drained, opTimeout); d.Err != nil || d.N != written+2*flowWindow {
+		t.Errorf("reader got %d bytes, %v; want %d", d.N, d.Err, written+2*flowWindow)
 	}
 }
 
-// testWriterMemory: while one Write of 16 windows is blocked on a reader that
-// does not read, the process heap (both ends: it includes the receiver's
-// buffered window) grows by less than 4 windows. A transport that queued
-// what the writer tried to send would grow by 16.
+// testWriterMemory: once one Write of 16 windows, blocked on a reader that
+// does not read, has timed out, the process heap (both ends: it includes the
+// receiver's buffered window and whatever the sender still holds unsent)
+// has grown by less than 4 windows. A transport that queued what the writer
+// tried to send would hold 16. The timeout is the event the measure waits
+// for: by then the writer has done all it could, with no sleep to guess how
+// long that takes.
 func testWriterMemory(t *testing.T, tr Transport) {
 	const attempt, bound = 16 * flowWindow, 4 * flowWindow
 	p := tr.Pair(t, PairOptions{StreamWindow: flowWindow})
@@ -60,17 +63,15 @@ func testWriterMemory(t *testing.T, tr Transport) {
 	before := heapAfterGC()
 
 	a.SetWriteDeadline(time.Now().Add(1500 * time.Millisecond))
-	wr := async(func() (int, error) { return a.Write(big) })
-	time.Sleep(800 * time.Millisecond) // filling a window takes milliseconds on loopback
+	r := Await(t, "Write with a deadline", Async(func() (int, error) { return a.Write(big) }), opTimeout)
 	during := heapAfterGC()
-	r := await(t, "Write with a deadline", wr, opTimeout)
 	runtime.KeepAlive(big)
 
 	growth := int64(during) - int64(before)
 	t.Logf("heap grew %d KiB while a %d MiB Write was blocked after %d KiB (window %d KiB)",
-		growth>>10, attempt>>20, r.n>>10, flowWindow>>10)
-	if !isTimeout(r.err) || r.n > flowWindow+windowSlack {
-		t.Errorf("Write of %d bytes = %d, %v; want a timeout after at most %d", attempt, r.n, r.err, flowWindow+windowSlack)
+		growth>>10, attempt>>20, r.N>>10, flowWindow>>10)
+	if !isTimeout(r.Err) || r.N > flowWindow+windowSlack {
+		t.Errorf("Write of %d bytes = %d, %v; want a timeout after at most %d", attempt, r.N, r.Err, flowWindow+windowSlack)
 	}
 	if growth > bound {
 		t.Errorf("heap grew %d bytes with one window of %d in flight; want < %d", growth, flowWindow, bound)

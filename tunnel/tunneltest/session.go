@@ -77,39 +77,39 @@ func testHeartbeat(t *testing.T, tr Transport) {
 
 	for _, c := range []struct {
 		name string
-		ch   <-chan result
+		ch   <-chan Result
 		sess tunnel.Session
 	}{
 		{"client's blocked Read", clientRead, p.Client}, {"client's uploading Write", clientUpload, p.Client},
 		{"server's blocked Read", serverRead, p.Server}, {"server's reader of the upload", serverUpload, p.Server},
 	} {
-		r := await(t, c.name, c.ch, prompt)
-		if !errors.Is(r.err, tunnel.ErrSessionClosed) || !strings.Contains(r.err.Error(), c.sess.Err().Error()) {
+		r := Await(t, c.name, c.ch, prompt)
+		if !errors.Is(r.Err, tunnel.ErrSessionClosed) || !strings.Contains(r.Err.Error(), c.sess.Err().Error()) {
 			t.Errorf("%s on a dead session = %d, %v; want ErrSessionClosed naming the session's cause (%v)",
-				c.name, r.n, r.err, c.sess.Err())
+				c.name, r.N, r.Err, c.sess.Err())
 		}
 	}
 	for name, sess := range map[string]tunnel.Session{"client": p.Client, "server": p.Server} {
 		if err := sess.Err(); !errors.Is(err, tunnel.ErrSessionClosed) {
 			t.Errorf("%s Err = %v; want ErrSessionClosed", name, err)
 		}
-		await(t, name+" Close on a dead session", async(func() (int, error) { return 0, sess.Close() }), prompt)
+		Await(t, name+" Close on a dead session", Async(func() (int, error) { return 0, sess.Close() }), prompt)
 	}
 }
 
 // upload starts a stream on which the client writes at full speed and the
 // server reads and discards, and returns once 1 MiB went through. Both calls
 // run until the stream or session fails.
-func upload(t *testing.T, p Pair) (clientWrite, serverRead <-chan result) {
+func upload(t *testing.T, p Pair) (clientWrite, serverRead <-chan Result) {
 	a, b := connect(t, p.Client, p.Server)
 	var received atomic.Int64
 	b.SetReadDeadline(time.Time{})
-	serverRead = async(func() (int, error) {
+	serverRead = Async(func() (int, error) {
 		n, err := io.Copy(counter{&received}, b)
 		return int(n), err
 	})
 	a.SetWriteDeadline(time.Time{})
-	clientWrite = async(func() (int, error) {
+	clientWrite = Async(func() (int, error) {
 		chunk, total := make([]byte, 64<<10), 0
 		for {
 			n, err := a.Write(chunk)
@@ -160,17 +160,27 @@ func testSessionClose(t *testing.T, tr Transport) {
 	}
 }
 
+// testInfo: both ends of a session report the transport's Name, which the
+// pool, the autodialer and the metrics go by.
+func testInfo(t *testing.T, tr Transport) {
+	p := tr.Pair(t, PairOptions{})
+	c, s := p.Client.Info(), p.Server.Info()
+	if c.Transport != tr.Name || s.Transport != tr.Name {
+		t.Errorf("Info().Transport: client %q, server %q; want %q", c.Transport, s.Transport, tr.Name)
+	}
+}
+
 // testCloseInFlight: closing the client session fails every in-flight call
 // on both ends, blocked Reads on three streams and a Write blocked on a full
 // window each way, within prompt of Close, with ErrSessionClosed. Both Done
 // channels close within prompt, and afterwards OpenStream, AcceptStream,
-// Ping, Read and Write fail with ErrSessionClosed and Err matches it.
+// Read and Write fail with ErrSessionClosed and Err matches it.
 func testCloseInFlight(t *testing.T, tr Transport) {
 	const window = 256 << 10
 	p := tr.Pair(t, PairOptions{StreamWindow: window})
 	type call struct {
 		name string
-		ch   <-chan result
+		ch   <-chan Result
 	}
 	var calls []call
 	var a, b tunnel.Stream
@@ -195,9 +205,9 @@ func testCloseInFlight(t *testing.T, tr Transport) {
 	doneBy(t, "client", p.Client, start, prompt)
 	doneBy(t, "server", p.Server, start, prompt)
 	for _, c := range calls {
-		r := await(t, c.name, c.ch, time.Until(start.Add(prompt)))
-		if !errors.Is(r.err, tunnel.ErrSessionClosed) {
-			t.Errorf("%s after session Close = %d, %v; want ErrSessionClosed", c.name, r.n, r.err)
+		r := Await(t, c.name, c.ch, time.Until(start.Add(prompt)))
+		if !errors.Is(r.Err, tunnel.ErrSessionClosed) {
+			t.Errorf("%s after session Close = %d, %v; want ErrSessionClosed", c.name, r.N, r.Err)
 		}
 	}
 	t.Logf("every in-flight call failed within %v of Close", time.Since(start))
@@ -207,7 +217,7 @@ func testCloseInFlight(t *testing.T, tr Transport) {
 }
 
 // checkDead: on a closed session Err matches ErrSessionClosed, and
-// OpenStream, AcceptStream, Ping and I/O on its stream st fail with it at
+// OpenStream, AcceptStream and I/O on its stream st fail with it at
 // once; a second Close returns.
 func checkDead(t *testing.T, side string, sess tunnel.Session, st tunnel.Stream) {
 	t.Helper()
@@ -222,16 +232,13 @@ func checkDead(t *testing.T, side string, sess tunnel.Session, st tunnel.Stream)
 	if _, err := sess.AcceptStream(ctx); !errors.Is(err, tunnel.ErrSessionClosed) {
 		t.Errorf("%s AcceptStream after close = %v; want ErrSessionClosed", side, err)
 	}
-	if _, err := sess.Ping(ctx); !errors.Is(err, tunnel.ErrSessionClosed) {
-		t.Errorf("%s Ping after close = %v; want ErrSessionClosed", side, err)
-	}
 	if _, err := st.Read(make([]byte, 1)); !errors.Is(err, tunnel.ErrSessionClosed) {
 		t.Errorf("%s Read after close = %v; want ErrSessionClosed", side, err)
 	}
 	if _, err := st.Write([]byte("x")); !errors.Is(err, tunnel.ErrSessionClosed) {
 		t.Errorf("%s Write after close = %v; want ErrSessionClosed", side, err)
 	}
-	await(t, side+" second Close", async(func() (int, error) { return 0, sess.Close() }), prompt)
+	Await(t, side+" second Close", Async(func() (int, error) { return 0, sess.Close() }), prompt)
 }
 
 // testNetConn runs golang.org/x/net/nettest.TestConn on single streams: the

@@ -75,9 +75,9 @@ func testOpenBeforeAccept(t *testing.T, tr Transport) {
 	}
 	defer st.Close()
 	st.SetDeadline(time.Now().Add(opTimeout))
-	r := await(t, "Write before AcceptStream", async(func() (int, error) { return st.Write(req) }), prompt)
-	if r.err != nil || r.n != len(req) {
-		t.Fatalf("Write before accept = %d, %v", r.n, r.err)
+	r := Await(t, "Write before AcceptStream", Async(func() (int, error) { return st.Write(req) }), prompt)
+	if r.Err != nil || r.N != len(req) {
+		t.Fatalf("Write before accept = %d, %v", r.N, r.Err)
 	}
 	if err := st.CloseWrite(); err != nil {
 		t.Fatal(err)
@@ -111,8 +111,8 @@ func testHalfClose(t *testing.T, tr Transport) {
 	if err := a.CloseWrite(); err != nil {
 		t.Fatalf("CloseWrite: %v", err)
 	}
-	r := await(t, "Write after CloseWrite", async(func() (int, error) { return a.Write([]byte("more")) }), prompt)
-	if r.err == nil {
+	r := Await(t, "Write after CloseWrite", Async(func() (int, error) { return a.Write([]byte("more")) }), prompt)
+	if r.Err == nil {
 		t.Error("Write after CloseWrite succeeded")
 	}
 	got, err := io.ReadAll(b) // ReadAll stops at io.EOF only
@@ -165,17 +165,17 @@ func testClose(t *testing.T, tr Transport) {
 	blocked(t, "Read", rd)
 	blocked(t, "Write on a full window", wr)
 	c.Close()
-	for name, ch := range map[string]<-chan result{"blocked Read": rd, "blocked Write": wr} {
-		if r := await(t, name+" after Close", ch, prompt); !errors.Is(r.err, net.ErrClosed) {
-			t.Errorf("%s after Close = %d, %v; want net.ErrClosed", name, r.n, r.err)
+	for name, ch := range map[string]<-chan Result{"blocked Read": rd, "blocked Write": wr} {
+		if r := Await(t, name+" after Close", ch, prompt); !errors.Is(r.Err, net.ErrClosed) {
+			t.Errorf("%s after Close = %d, %v; want net.ErrClosed", name, r.N, r.Err)
 		}
 	}
 	for name, call := range map[string]func() (int, error){
 		"Read":  func() (int, error) { return c.Read(make([]byte, 1)) },
 		"Write": func() (int, error) { return c.Write([]byte("x")) },
 	} {
-		if r := await(t, name+" after Close", async(call), prompt); !errors.Is(r.err, net.ErrClosed) {
-			t.Errorf("%s after Close = %d, %v; want net.ErrClosed", name, r.n, r.err)
+		if r := Await(t, name+" after Close", Async(call), prompt); !errors.Is(r.Err, net.ErrClosed) {
+			t.Errorf("%s after Close = %d, %v; want net.ErrClosed", name, r.N, r.Err)
 		}
 	}
 	d.Close()
@@ -206,16 +206,16 @@ func testReset(t *testing.T, tr Transport, byOpener bool) {
 	localRead, peerRead := readBlocked(r1), readBlocked(p1)
 	localWrite, peerWrite := writeBlocked(r2, window), writeBlocked(p2, window)
 	time.Sleep(50 * time.Millisecond)
-	for name, ch := range map[string]<-chan result{"local Read": localRead, "peer Read": peerRead,
+	for name, ch := range map[string]<-chan Result{"local Read": localRead, "peer Read": peerRead,
 		"local Write": localWrite, "peer Write": peerWrite} {
 		blocked(t, name, ch)
 	}
 
 	r1.Reset()
 	r2.Reset()
-	for name, ch := range map[string]<-chan result{"local Read": localRead, "local Write": localWrite} {
-		if r := await(t, name+" after Reset", ch, prompt); !errors.Is(r.err, tunnel.ErrStreamReset) {
-			t.Errorf("%s after Reset = %d, %v; want ErrStreamReset", name, r.n, r.err)
+	for name, ch := range map[string]<-chan Result{"local Read": localRead, "local Write": localWrite} {
+		if r := Await(t, name+" after Reset", ch, prompt); !errors.Is(r.Err, tunnel.ErrStreamReset) {
+			t.Errorf("%s after Reset = %d, %v; want ErrStreamReset", name, r.N, r.Err)
 		}
 	}
 	if _, err := r1.Read(make([]byte, 1)); !errors.Is(err, tunnel.ErrStreamReset) {
@@ -225,23 +225,23 @@ func testReset(t *testing.T, tr Transport, byOpener bool) {
 		t.Errorf("Write after Reset = %v; want ErrStreamReset", err)
 	}
 
-	r := await(t, "peer's Read after Reset", peerRead, prompt)
+	r := Await(t, "peer's Read after Reset", peerRead, prompt)
 	switch {
-	case tr.ResetVisible && !errors.Is(r.err, tunnel.ErrStreamReset):
-		t.Errorf("peer's Read after Reset = %d, %v; want ErrStreamReset", r.n, r.err)
-	case !tr.ResetVisible && r.err != io.EOF:
-		t.Errorf("peer's Read after Reset = %d, %v; want io.EOF (no reset frame)", r.n, r.err)
+	case tr.ResetVisible && !errors.Is(r.Err, tunnel.ErrStreamReset):
+		t.Errorf("peer's Read after Reset = %d, %v; want ErrStreamReset", r.N, r.Err)
+	case !tr.ResetVisible && r.Err != io.EOF:
+		t.Errorf("peer's Read after Reset = %d, %v; want io.EOF (no reset frame)", r.N, r.Err)
 	}
 	if tr.ResetVisible {
-		r := await(t, "peer's Write after Reset", peerWrite, prompt)
-		if !errors.Is(r.err, tunnel.ErrStreamReset) {
-			t.Errorf("peer's Write after Reset = %d, %v; want ErrStreamReset", r.n, r.err)
+		r := Await(t, "peer's Write after Reset", peerWrite, prompt)
+		if !errors.Is(r.Err, tunnel.ErrStreamReset) {
+			t.Errorf("peer's Write after Reset = %d, %v; want ErrStreamReset", r.N, r.Err)
 		}
 	}
 	if !tr.ResetVisible {
 		// Without a reset frame the peer's Write stays blocked until the
 		// peer gives up: its own Close ends it.
 		p2.Close()
-		await(t, "peer's Write after its own Close", peerWrite, prompt)
+		Await(t, "peer's Write after its own Close", peerWrite, prompt)
 	}
 }

@@ -10,8 +10,8 @@ import (
 // Transport names one implementation of the tunnel contract for Run and
 // RunBenchmarks.
 type Transport struct {
-	// Name labels the transport in logs.
-	Name string
+	// Name is the transport's name, as its sessions report it in Info.
+	Name tunnel.Transport
 	// Pair connects a fresh client (edge) session to a fresh server (relay)
 	// session configured with o, over loopback. Everything it creates, the
 	// sessions included, is released through tb.Cleanup; failures call
@@ -57,6 +57,7 @@ type Impairer interface {
 // one after another: several measure time or heap and would disturb each
 // other in parallel.
 func Run(t *testing.T, tr Transport) {
+	t.Run("Info", func(t *testing.T) { testInfo(t, tr) })
 	t.Run("ConcurrentStreams", func(t *testing.T) { testConcurrentStreams(t, tr) })
 	t.Run("OpenBeforeAccept", func(t *testing.T) { testOpenBeforeAccept(t, tr) })
 	t.Run("HalfClose", func(t *testing.T) { testHalfClose(t, tr) })

@@ -24,18 +24,20 @@ const Path = "/strait/tunnel/v1"
 
 // Config tunes one side of the transport. The zero value is usable.
 type Config struct {
-	// Heartbeat is how often each side pings the other. Zero means 15s.
+	// Heartbeat is how often each side pings the other. Zero means
+	// tunnel.DefaultHeartbeat (15s).
 	Heartbeat time.Duration
 	// HeartbeatTimeout is how long a ping (or any frame write) may wait for
 	// its answer before the peer is declared dead and the session closed.
-	// Zero means 10s.
+	// Zero means tunnel.DefaultHeartbeatTimeout (10s).
 	HeartbeatTimeout time.Duration
 	// StreamWindow is the most unread data one stream may hold at the
 	// receiver. It caps one stream at StreamWindow/RTT: 4 MiB at 200 ms is
-	// about 160 Mbit/s. It is a limit, not an allocation. Zero means 4 MiB.
+	// about 160 Mbit/s. It is a limit, not an allocation. Zero means
+	// tunnel.DefaultStreamWindow (4 MiB).
 	StreamWindow uint32
 	// HandshakeTimeout bounds the TLS handshake and the WebSocket upgrade.
-	// Zero means 10s.
+	// Zero means tunnel.DefaultHandshakeTimeout (10s).
 	HandshakeTimeout time.Duration
 	// Compression is CompressionDeflate (the default when empty): compress
 	// the session when the peer supports it, or CompressionOff. See
@@ -64,16 +66,16 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Heartbeat <= 0 {
-		c.Heartbeat = 15 * time.Second
+		c.Heartbeat = tunnel.DefaultHeartbeat
 	}
 	if c.HeartbeatTimeout <= 0 {
-		c.HeartbeatTimeout = 10 * time.Second
+		c.HeartbeatTimeout = tunnel.DefaultHeartbeatTimeout
 	}
 	if c.StreamWindow == 0 {
 		c.StreamWindow = tunnel.DefaultStreamWindow
 	}
 	if c.HandshakeTimeout <= 0 {
-		c.HandshakeTimeout = 10 * time.Second
+		c.HandshakeTimeout = tunnel.DefaultHandshakeTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

@@ -116,34 +116,6 @@ func open(t *testing.T, s tunnel.Session) tunnel.Stream {
 	return st
 }
 
-// result is the outcome of a call run in the background.
-type result struct {
-	n   int
-	err error
-}
-
-// async runs fn in a goroutine and returns its result channel.
-func async(fn func() (int, error)) <-chan result {
-	ch := make(chan result, 1)
-	go func() {
-		n, err := fn()
-		ch <- result{n, err}
-	}()
-	return ch
-}
-
-// await waits at most d for ch.
-func await(t *testing.T, what string, ch <-chan result, d time.Duration) result {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(d):
-		t.Fatalf("%s still blocked after %v", what, d)
-		return result{}
-	}
-}
-
 // serveEcho accepts streams on s and echoes each after verifying the SHA-256
 // prefix. stop waits for every handler after ending the accept loop.
 func serveEcho(t *testing.T, s tunnel.Session) (stop func()) {

@@ -90,20 +90,29 @@ func TestListenerClose(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	cfg := testConfig() // HandshakeTimeout 5s
 	cfg.Logger = zap.New(core)
-	p := newPair(t, cfg)
+	pki := tunneltest.NewPKI(t, "")
+	raw := &notifyListener{Listener: tunneltest.Listen(t), accepted: make(chan net.Addr, 4)}
+	ln, err := wstun.Listen(raw, pki.ServerConfig(), cfg)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := connect(t, pki, ln, ln.Addr().String(), cfg)
 
 	stuck, err := net.Dial("tcp", p.ln.Addr().String()) // never sends a ClientHello
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stuck.Close()
+	// The relay has the stuck connection in a handshake once its accept
+	// loop took it from the socket.
+	waitAccepted(t, raw, stuck.LocalAddr())
 	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
 	defer cancel()
-	blocked := async(func() (int, error) { _, err := p.ln.Accept(ctx); return 0, err })
-	time.Sleep(50 * time.Millisecond) // let the handshake goroutine start waiting
+	blocked := tunneltest.Async(func() (int, error) { _, err := p.ln.Accept(ctx); return 0, err })
 
 	start := time.Now()
-	await(t, "Listener.Close", async(func() (int, error) { return 0, p.ln.Close() }), 2*time.Second)
+	tunneltest.Await(t, "Listener.Close", tunneltest.Async(func() (int, error) { return 0, p.ln.Close() }), 2*time.Second)
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Close took %v with a stuck handshake; want well under the 5s handshake timeout", d)
 	} else {
@@ -112,8 +121,8 @@ func TestListenerClose(t *testing.T) {
 	if n := logs.FilterMessage("tunnel handshake refused").Len(); n != 0 {
 		t.Errorf("Close logged %d handshake refusals; an aborted handshake is not one", n)
 	}
-	if r := await(t, "Accept blocked across Close", blocked, time.Second); !errors.Is(r.err, net.ErrClosed) {
-		t.Errorf("blocked Accept = %v; want net.ErrClosed", r.err)
+	if r := tunneltest.Await(t, "Accept blocked across Close", blocked, time.Second); !errors.Is(r.Err, net.ErrClosed) {
+		t.Errorf("blocked Accept = %v; want net.ErrClosed", r.Err)
 	}
 	if _, err := p.ln.Accept(ctx); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept after Close = %v; want net.ErrClosed", err)
@@ -131,6 +140,40 @@ func TestListenerClose(t *testing.T) {
 	defer stop()
 	if err := tunneltest.EchoOne(open(t, p.edge), []byte("still up")); err != nil {
 		t.Errorf("session after Listener.Close: %v", err)
+	}
+}
+
+// notifyListener reports the remote address of every connection it hands
+// to the relay's accept loop.
+type notifyListener struct {
+	net.Listener
+	accepted chan net.Addr
+}
+
+func (l *notifyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		select {
+		case l.accepted <- c.RemoteAddr():
+		default: // nobody waits for this one
+		}
+	}
+	return c, err
+}
+
+// waitAccepted waits for l to hand out the connection from addr.
+func waitAccepted(t *testing.T, l *notifyListener, addr net.Addr) {
+	t.Helper()
+	timeout := time.After(opTimeout)
+	for {
+		select {
+		case a := <-l.accepted:
+			if a.String() == addr.String() {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("the relay never accepted the connection from %v", addr)
+		}
 	}
 }
 

@@ -27,7 +27,7 @@ type session struct {
 // newSession wraps mux and starts its liveness monitor, which ends with the
 // session.
 func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) *session {
-	info.Transport = "ws"
+	info.Transport = tunnel.TransportWS
 	s := &session{mux: mux, conn: conn, info: info}
 	cfg.Congestion.add(conn.sock.Congestion, 1)
 	go func() {
@@ -87,18 +87,11 @@ func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 	return newStream(st, s), nil
 }
 
-func (s *session) Ping(ctx context.Context) (time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	rtt, err := s.mux.Ping() // bounded by HeartbeatTimeout inside yamux
-	if err != nil {
-		return 0, s.failed(err)
-	}
-	return rtt, nil
-}
+// NumStreams is the number of streams open on the session. It is not part
+// of tunnel.Session (the pool counts its own); the conformance suite reads it
+// to check that closed streams are released.
+func (s *session) NumStreams() int { return s.mux.NumStreams() }
 
-func (s *session) NumStreams() int       { return s.mux.NumStreams() }
 func (s *session) Done() <-chan struct{} { return s.mux.CloseChan() }
 func (s *session) Info() tunnel.Info     { return s.info }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/faultnet"
 	"github.com/strait/strait/tunnel/tunneltest"
 	"github.com/strait/strait/tunnel/wstun"
@@ -13,7 +14,7 @@ import (
 
 // transport is wstun as the conformance suite sees it. yamux has no reset
 // frame: the peer of a Reset stream reads io.EOF.
-var transport = tunneltest.Transport{Name: "ws", Pair: conformancePair, ResetVisible: false}
+var transport = tunneltest.Transport{Name: tunnel.TransportWS, Pair: conformancePair, ResetVisible: false}
 
 func TestConformance(t *testing.T) { tunneltest.Run(t, transport) }
 

@@ -17,6 +17,8 @@ import (
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/autodial"
 	"github.com/strait/strait/tunnel/wstun"
 )
 
@@ -199,7 +201,7 @@ type RelayFile struct {
 	// Transport is ws, quic or auto (the default): auto prefers QUIC, falls
 	// back to WebSocket when QUIC cannot connect within a few seconds, and
 	// moves back to QUIC when it works again.
-	Transport string `yaml:"transport"`
+	Transport tunnel.Transport `yaml:"transport"`
 	// QUICAddress is host:port of the relay's QUIC (UDP) listener; empty
 	// means the same as Address.
 	QUICAddress string `yaml:"quic_address"`
@@ -249,7 +251,7 @@ func (f *File) validate() error {
 			errs = append(errs, fmt.Errorf("tunnel.relays[%d].address %q: want host:port", i, r.Address))
 		}
 		switch r.Transport {
-		case "", "auto", "ws", "quic":
+		case "", autodial.Auto, tunnel.TransportWS, tunnel.TransportQUIC:
 		default:
 			errs = append(errs, fmt.Errorf("tunnel.relays[%d].transport %q: want ws, quic or auto", i, r.Transport))
 		}
@@ -333,10 +335,10 @@ func (f *File) KeysPath() string { return filepath.Join(f.DataDir, keystore.File
 // UsagePath is the usage store in the data directory.
 func (f *File) UsagePath() string { return filepath.Join(f.DataDir, usagedb.FileName) }
 
-// transport is the configured transport, "auto" by default.
-func (r RelayFile) transport() string {
+// transport is the configured transport, autodial.Auto by default.
+func (r RelayFile) transport() tunnel.Transport {
 	if r.Transport == "" {
-		return "auto"
+		return autodial.Auto
 	}
 	return r.Transport
 }

@@ -137,9 +137,9 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, cong
 			Logger: log})
 	}
 	switch r.transport() {
-	case "ws":
+	case tunnel.TransportWS:
 		return ws()
-	case "quic":
+	case tunnel.TransportQUIC:
 		return quic()
 	}
 	q, err := quic()
@@ -150,7 +150,7 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, cong
 	if err != nil {
 		return nil, err
 	}
-	return autodial.New(autodial.Config{Preferred: q, Fallback: w, PreferredTransport: "quic",
+	return autodial.New(autodial.Config{Preferred: q, Fallback: w, PreferredTransport: tunnel.TransportQUIC,
 		PreferredTimeout: t.QUICFallbackAfter, RetryPreferred: t.QUICRetry, Logger: log})
 }
 
