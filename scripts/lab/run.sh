@@ -25,6 +25,7 @@
 # links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
+# LAB_SESSIONS_MAX (the edges' tunnel.sessions.max, the ceiling of load scaling; unset: the edge's default),
 # LAB_LINKEM_NICE (the emulator's nice value, -10).
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
@@ -122,6 +123,7 @@ tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
   ${LAB_SESSIONS:+sessions_per_relay: $LAB_SESSIONS}
+  ${LAB_SESSIONS_MAX:+sessions: {max: $LAB_SESSIONS_MAX}}
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
   cert: $certs/edge.pem
