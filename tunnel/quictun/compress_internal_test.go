@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -399,5 +400,40 @@ func BenchmarkEventChunk(b *testing.B) {
 			b.ReportMetric(float64(out)/float64(b.N), "B/event")
 			b.ReportMetric(float64(in)/float64(b.N), "plainB/event")
 		})
+	}
+}
+
+// TestCompressionSettings: the binaries' one setting maps onto QUIC (only
+// off turns it off), and a value quictun does not know is refused before
+// any socket is used.
+func TestCompressionSettings(t *testing.T) {
+	for _, tt := range []struct {
+		setting, quic string
+	}{{"", ""}, {"deflate", ""}, {"off", CompressionOff}} {
+		if got := CompressionSetting(tt.setting); got != tt.quic {
+			t.Errorf("CompressionSetting(%q) = %q, want %q", tt.setting, got, tt.quic)
+		}
+	}
+	for _, tt := range []struct {
+		value string
+		ok    bool
+		alpn  []string
+	}{
+		{"", true, []string{alpnZstd1, ALPN}},
+		{CompressionZstd, true, []string{alpnZstd1, ALPN}},
+		{CompressionOff, true, []string{ALPN}},
+		{"deflate", false, nil},
+		{"gzip", false, nil},
+	} {
+		err := ValidCompression(tt.value)
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidCompression(%q) = %v", tt.value, err)
+		}
+		if _, derr := NewDialer("127.0.0.1:1", tunneltest.NewPKI(t, "x").ClientConfig(), Config{Compression: tt.value}); (derr == nil) != tt.ok {
+			t.Errorf("NewDialer with compression %q: %v", tt.value, derr)
+		}
+		if tt.ok && !slices.Equal(Config{Compression: tt.value}.protocols(), tt.alpn) {
+			t.Errorf("compression %q offers %v, want %v", tt.value, Config{Compression: tt.value}.protocols(), tt.alpn)
+		}
 	}
 }
