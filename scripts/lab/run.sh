@@ -116,6 +116,7 @@ YAML
 }
 
 edge_yaml() { # name listen relay-addr transport admin-port
+  local smax=""; [ -n "${LAB_SESSIONS_MAX:-}" ] && smax="sessions: {max: $LAB_SESSIONS_MAX}"
   cat >"$work/$1.yaml" <<YAML
 $(admin_yaml "$5")
 listen: "$2"
@@ -123,7 +124,7 @@ tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
   ${LAB_SESSIONS:+sessions_per_relay: $LAB_SESSIONS}
-  ${LAB_SESSIONS_MAX:+sessions: {max: $LAB_SESSIONS_MAX}}
+  $smax
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
   cert: $certs/edge.pem
