@@ -33,7 +33,7 @@ import (
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
-	"github.com/strait/strait/proto/apimodel"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/pool"
 )
@@ -312,9 +312,9 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	defer c.finish()
 	route, ok := ingress.Classify(r.URL.Path, r.Header)
 	if !ok {
-		c.route.Family = ingress.FamilyGuess(r.Header, r.URL.RawQuery)
+		c.route.Family = llmapi.Guess(r.Header, r.URL.RawQuery)
 		c.refuse(&rejection{reason: "not_found", err: &apierr.Error{Kind: apierr.NotFound,
-			Message: "Strait does not serve " + apimodel.Truncate(r.Method+" "+r.URL.Path) + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
+			Message: "Strait does not serve " + llmapi.Truncate(r.Method+" "+r.URL.Path) + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
 		return
 	}
 	c.route = route
@@ -346,7 +346,7 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c.refuse(rej)
 		return
 	}
-	if route.Family == apierr.OpenAI && c.req.Stream && !c.req.IncludeUsage && strings.HasSuffix(route.Path, "/chat/completions") {
+	if route.Family == llmapi.OpenAI && c.req.Stream && !c.req.IncludeUsage && strings.HasSuffix(route.Path, "/chat/completions") {
 		body, c.hideUsage = usage.ForceIncludeUsage(body)
 	}
 	c.forwarded, c.forwardAt = true, time.Now()

@@ -4,7 +4,7 @@ import (
 	"strconv"
 
 	"github.com/strait/strait/edge/apierr"
-	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // permitEndpoint refuses endpoints the client key may not use. Inference
@@ -16,8 +16,8 @@ import (
 // to no class is 404, as for a path Strait does not serve (only
 // endpoints: [all] lets those through).
 func (e *Edge) permitEndpoint(c *call) *rejection {
-	class := proto.EndpointClass(string(c.route.Family), c.r.Method, c.route.Path)
-	if proto.AllowsEndpoint(c.client.Endpoints, class) {
+	class := llmapi.EndpointClass(string(c.route.Family), c.r.Method, c.route.Path)
+	if llmapi.AllowsEndpoint(c.client.Endpoints, class) {
 		return nil
 	}
 	what := c.r.Method + " " + c.route.Path

@@ -16,7 +16,12 @@ import (
 	"github.com/strait/strait/tunnel"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// lumberjack starts one mill goroutine per audit log and never
+		// stops it (natefinch/lumberjack#56).
+		goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"))
+}
 
 // noRelay is a relay that is never reachable: these tests need no tunnel.
 type noRelay struct{}

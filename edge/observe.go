@@ -12,7 +12,7 @@ import (
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
-	"github.com/strait/strait/proto/apimodel"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // edgeMetrics are the per-request series of the edge.
@@ -186,7 +186,7 @@ func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source stri
 		return
 	}
 	fields := []zap.Field{zap.String("request_id", c.id), zap.String("key", c.client.Name),
-		zap.String("family", string(c.route.Family)), zap.String("method", apimodel.Truncate(c.r.Method)), zap.String("path", apimodel.Truncate(c.r.URL.Path)),
+		zap.String("family", string(c.route.Family)), zap.String("method", llmapi.Truncate(c.r.Method)), zap.String("path", llmapi.Truncate(c.r.URL.Path)),
 		zap.String("model", c.req.Model), zap.Int("status", status), zap.Duration("ttfb", ttfb), zap.Duration("duration", d),
 		zap.Int64("tokens_in", u.Input+u.CacheRead+u.CacheWrite), zap.Int64("tokens_out", u.Output),
 		zap.String("usage", source), zap.Int("attempts", c.res.Attempts), zap.Bool("dispatched", c.res.Dispatched),
@@ -211,7 +211,7 @@ func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, sour
 		return
 	}
 	ent := &audit.Entry{Time: c.start.UTC(), RequestID: c.id, ClientIP: sourceIP(c.r), Key: c.client.Name,
-		Family: string(c.route.Family), Method: apimodel.Truncate(c.r.Method), Path: apimodel.Truncate(c.r.URL.Path), Model: c.req.Model, Stream: c.req.Stream,
+		Family: string(c.route.Family), Method: llmapi.Truncate(c.r.Method), Path: llmapi.Truncate(c.r.URL.Path), Model: c.req.Model, Stream: c.req.Stream,
 		Status: status, Reason: c.reason, TTFBMs: ms(ttfb), DurationMs: ms(d), Usage: u, UsageSource: source, Cost: cost,
 		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes}
 	if c.e.audit.Bodies() {

@@ -12,7 +12,7 @@ import (
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/ratelimit"
 	"github.com/strait/strait/edge/usage"
-	"github.com/strait/strait/proto/apimodel"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Policy configures what the edge enforces beyond a valid key. The zero
@@ -83,12 +83,12 @@ func (e *Edge) authenticate(c *call, key string) *rejection {
 // and for keys whose allow-list or spend budget depends on the model: the
 // relay would otherwise route a model the edge never judged nor priced.
 func (e *Edge) inspect(c *call) *rejection {
-	req, err := usage.Inspect(string(c.route.Family), c.route.Path, c.body)
+	req, err := usage.Inspect(c.route.Family, c.route.Path, c.body)
 	c.req = req
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, apimodel.ErrBadModel):
+	case errors.Is(err, llmapi.ErrBadModel):
 		return badRequest(err.Error(), "bad_model")
 	case isJSON(c.r.Header.Get("Content-Type")):
 		return badRequest("request body is not valid JSON (one JSON object)", "bad_request")
@@ -139,7 +139,7 @@ func (e *Edge) admit(c *call) *rejection {
 
 // rateLimited is a 429 with Retry-After and the x-ratelimit-* headers of
 // the caller's API family.
-func rateLimited(fam apierr.Family, d ratelimit.Decision, what, reason string) *rejection {
+func rateLimited(fam llmapi.Family, d ratelimit.Decision, what, reason string) *rejection {
 	h := http.Header{}
 	setRateLimitHeaders(h, fam, d)
 	return &rejection{err: &apierr.Error{Kind: apierr.RateLimited, Code: "rate_limit_exceeded",
@@ -150,7 +150,7 @@ func rateLimited(fam apierr.Family, d ratelimit.Decision, what, reason string) *
 // setRateLimitHeaders writes OpenAI's x-ratelimit-* headers (which other
 // clients and proxies also read) and, for Anthropic callers, Anthropic's
 // anthropic-ratelimit-* ones.
-func setRateLimitHeaders(h http.Header, fam apierr.Family, d ratelimit.Decision) {
+func setRateLimitHeaders(h http.Header, fam llmapi.Family, d ratelimit.Decision) {
 	for name, s := range map[string]ratelimit.Status{"requests": d.Requests, "tokens": d.Tokens} {
 		if s.Limit == 0 {
 			continue
@@ -158,7 +158,7 @@ func setRateLimitHeaders(h http.Header, fam apierr.Family, d ratelimit.Decision)
 		h.Set("X-Ratelimit-Limit-"+name, strconv.FormatInt(s.Limit, 10))
 		h.Set("X-Ratelimit-Remaining-"+name, strconv.FormatInt(s.Remaining, 10))
 		h.Set("X-Ratelimit-Reset-"+name, s.Reset.Round(time.Millisecond).String())
-		if fam == apierr.Anthropic {
+		if fam == llmapi.Anthropic {
 			h.Set("Anthropic-Ratelimit-"+name+"-Limit", strconv.FormatInt(s.Limit, 10))
 			h.Set("Anthropic-Ratelimit-"+name+"-Remaining", strconv.FormatInt(s.Remaining, 10))
 			h.Set("Anthropic-Ratelimit-"+name+"-Reset", time.Now().Add(s.Reset).UTC().Format(time.RFC3339))

@@ -49,7 +49,7 @@ func (t *tap) WriteHeader(code int) {
 	h.Set("Server-Timing", c.serverTiming(timing, fromRelay))
 	if code < 300 && c.forwarded {
 		sse := strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
-		t.meter = usage.NewMeter(usage.Family(c.route.Family), sse, c.hideUsage)
+		t.meter = usage.NewMeter(c.route.Family, sse, c.hideUsage)
 	}
 	t.ResponseWriter.WriteHeader(code)
 }

@@ -32,7 +32,7 @@ type RequestHeader struct {
 	Header   http.Header
 	// BodyLen is the request body length, or -1 when unknown.
 	BodyLen int64
-	// Model is the model the edge read (proto/apimodel) and judged its
+	// Model is the model the edge read (proto/llmapi) and judged its
 	// policy on; empty when the request names none. The relay routes on it
 	// and refuses a body that names another.
 	Model string

@@ -167,22 +167,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-
-func TestTakeQueryKey(t *testing.T) {
-	tests := []struct{ raw, rest, key string }{
-		{"", "", ""},
-		{"alt=sse", "alt=sse", ""},
-		{"alt=sse&key=K1&x=%2F", "alt=sse&x=%2F", "K1"},
-		{"%6Bey=K2&alt=sse", "alt=sse", "K2"},
-		{"a=1;key=K3", "a=1", "K3"},
-		{"x=%zz&key=K4", "x=%zz", "K4"},
-		{"KEY=K5&key=K6", "", "K5"},
-		{"monkey=1&key=a%2Bb", "monkey=1", "a+b"},
-	}
-	for _, tt := range tests {
-		rest, key := TakeQueryKey(tt.raw)
-		if rest != tt.rest || key != tt.key {
-			t.Errorf("TakeQueryKey(%q) = %q, %q; want %q, %q", tt.raw, rest, key, tt.rest, tt.key)
-		}
-	}
-}

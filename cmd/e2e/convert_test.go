@@ -15,7 +15,7 @@ import (
 	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/strait/strait/cmd/internal/relaycmd"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // convertStack routes deepseek-* to the OpenAI-compatible provider, so

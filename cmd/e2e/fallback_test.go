@@ -8,7 +8,7 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/strait/strait/cmd/internal/relaycmd"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestFallbackAndNoKeyWithSDK, with the OpenAI SDK: a model routed to

@@ -27,7 +27,7 @@ import (
 	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/usagedb"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/wstun"
 )

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/strait/strait/cmd/internal/relaycmd"
-	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // rawStream posts an OpenAI streaming chat through the edge (to base, e.g.

@@ -4,20 +4,11 @@
 package apierr
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
-)
 
-// Family is an API dialect: it decides error shape, auth header and routing.
-type Family string
-
-// The API families Strait serves.
-const (
-	OpenAI    Family = "openai"
-	Anthropic Family = "anthropic"
-	Gemini    Family = "gemini"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Kind classifies an error independently of any family's vocabulary.
@@ -81,7 +72,7 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 
 // Write sends e as an HTTP response in family's format.
-func Write(w http.ResponseWriter, family Family, e *Error) {
+func Write(w http.ResponseWriter, family llmapi.Family, e *Error) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Strait-Error", "1") // tells apart Strait's own errors from the provider's
@@ -92,64 +83,16 @@ func Write(w http.ResponseWriter, family Family, e *Error) {
 	_, _ = w.Write(Body(family, e))
 }
 
-// Body is e encoded as family's JSON error body.
-func Body(family Family, e *Error) []byte {
+// Body is e encoded as family's JSON error body (llmapi.ErrorBody).
+func Body(family llmapi.Family, e *Error) []byte {
 	info := kinds[e.Kind]
-	var v any
-	switch family {
-	case Anthropic:
-		v = anthropicError{Type: "error", Error: anthropicDetail{Type: info.anthropic, Message: e.Message}}
-	case Gemini:
-		v = geminiError{Error: geminiDetail{Code: info.status, Message: e.Message, Status: info.gemini}}
-	default:
-		var code *string
-		if e.Code != "" {
-			code = &e.Code
-		}
-		v = openAIError{Error: openAIDetail{Message: e.Message, Type: info.openai, Code: code}}
-	}
-	b, _ := json.Marshal(v) // plain structs of strings and ints cannot fail
-	return b
+	typ := llmapi.ErrorType(family, info.openai, info.anthropic, info.gemini)
+	return llmapi.ErrorBody(family, typ, info.status, e.Message, e.Code)
 }
 
 // StreamEvent is e as an in-band event for a streaming response whose status
 // line has already gone out: the SDKs of each family parse these into their
 // error types instead of mistaking a cut stream for a finished one.
-func StreamEvent(family Family, e *Error) []byte {
-	body := Body(family, e)
-	if family == Anthropic {
-		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
-	}
-	return append(append([]byte("data: "), body...), "\n\n"...)
-}
-
-type openAIError struct {
-	Error openAIDetail `json:"error"`
-}
-
-type openAIDetail struct {
-	Message string  `json:"message"`
-	Type    string  `json:"type"`
-	Param   *string `json:"param"`
-	Code    *string `json:"code"`
-}
-
-type anthropicError struct {
-	Type  string          `json:"type"`
-	Error anthropicDetail `json:"error"`
-}
-
-type anthropicDetail struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
-}
-
-type geminiError struct {
-	Error geminiDetail `json:"error"`
-}
-
-type geminiDetail struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	Status  string `json:"status"`
+func StreamEvent(family llmapi.Family, e *Error) []byte {
+	return llmapi.ErrorEvent(family, Body(family, e))
 }

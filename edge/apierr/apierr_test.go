@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 var allKinds = []Kind{InvalidRequest, Unauthenticated, NotFound, TooLarge, RateLimited, Internal, BadGateway, Unavailable, GatewayTimeout}
@@ -33,7 +35,7 @@ func TestBodyShape(t *testing.T) {
 			var oa struct {
 				Error map[string]any `json:"error"`
 			}
-			decodeStrict(t, Body(OpenAI, e), &oa)
+			decodeStrict(t, Body(llmapi.OpenAI, e), &oa)
 			for _, f := range []string{"message", "type", "param", "code"} {
 				if _, ok := oa.Error[f]; !ok {
 					t.Errorf("openai kind %d: error.%s missing: %v", k, f, oa.Error)
@@ -49,7 +51,7 @@ func TestBodyShape(t *testing.T) {
 			if oa.Error["code"] != wantCode {
 				t.Errorf("openai kind %d: code = %v, want %v", k, oa.Error["code"], wantCode)
 			}
-			if got := Body("", e); !bytes.Equal(got, Body(OpenAI, e)) {
+			if got := Body("", e); !bytes.Equal(got, Body(llmapi.OpenAI, e)) {
 				t.Errorf("unknown family body %s, want OpenAI's", got)
 			}
 
@@ -60,7 +62,7 @@ func TestBodyShape(t *testing.T) {
 					Message string `json:"message"`
 				} `json:"error"`
 			}
-			decodeStrict(t, Body(Anthropic, e), &an)
+			decodeStrict(t, Body(llmapi.Anthropic, e), &an)
 			if an.Type != "error" || an.Error.Type == "" || an.Error.Message != msg {
 				t.Errorf("anthropic kind %d: %+v", k, an)
 			}
@@ -72,7 +74,7 @@ func TestBodyShape(t *testing.T) {
 					Status  string `json:"status"`
 				} `json:"error"`
 			}
-			decodeStrict(t, Body(Gemini, e), &ge)
+			decodeStrict(t, Body(llmapi.Gemini, e), &ge)
 			if ge.Error.Code != k.Status() || ge.Error.Message != msg || ge.Error.Status == "" {
 				t.Errorf("gemini kind %d: %+v", k, ge)
 			}
@@ -93,10 +95,10 @@ func TestBodyTypes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		e := &Error{Kind: tc.kind, Message: "m"}
-		for fam, want := range map[Family]string{
-			OpenAI:    `"type":"` + tc.openai + `"`,
-			Anthropic: `"type":"` + tc.anthropic + `"`,
-			Gemini:    `"status":"` + tc.gstat + `"`,
+		for fam, want := range map[llmapi.Family]string{
+			llmapi.OpenAI:    `"type":"` + tc.openai + `"`,
+			llmapi.Anthropic: `"type":"` + tc.anthropic + `"`,
+			llmapi.Gemini:    `"status":"` + tc.gstat + `"`,
 		} {
 			if b := Body(fam, e); !strings.Contains(string(b), want) {
 				t.Errorf("Body(%s, kind %d) = %s, want it to contain %s", fam, tc.kind, b, want)
@@ -121,7 +123,7 @@ func TestWrite(t *testing.T) {
 		{61*time.Second + 1, "62"},
 	}
 	for _, tc := range tests {
-		for _, fam := range []Family{OpenAI, Anthropic, Gemini} {
+		for _, fam := range []llmapi.Family{llmapi.OpenAI, llmapi.Anthropic, llmapi.Gemini} {
 			e := &Error{Kind: RateLimited, Message: "slow down", RetryAfter: tc.retry}
 			rec := httptest.NewRecorder()
 			Write(rec, fam, e)
@@ -150,12 +152,12 @@ func TestWrite(t *testing.T) {
 func TestStreamEvent(t *testing.T) {
 	e := &Error{Kind: BadGateway, Message: "upstream reset"}
 	tests := []struct {
-		fam    Family
+		fam    llmapi.Family
 		prefix string
 	}{
-		{Anthropic, "event: error\ndata: "},
-		{OpenAI, "data: "},
-		{Gemini, "data: "},
+		{llmapi.Anthropic, "event: error\ndata: "},
+		{llmapi.OpenAI, "data: "},
+		{llmapi.Gemini, "data: "},
 	}
 	for _, tc := range tests {
 		got := string(StreamEvent(tc.fam, e))

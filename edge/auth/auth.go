@@ -34,7 +34,7 @@ type Client struct {
 	Expires  time.Time
 	Disabled bool
 	Limits   Limits
-	// Endpoints are the endpoint classes (proto.EndpointClasses) the key
+	// Endpoints are the endpoint classes (llmapi.EndpointClasses) the key
 	// may use beyond inference, which is always allowed: "files",
 	// "batches", "fine_tuning", "stored", "assistants", "media" or "all".
 	// Empty allows inference only: the other classes reach what the shared

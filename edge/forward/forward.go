@@ -16,6 +16,7 @@ import (
 
 	"github.com/strait/strait/edge/apierr"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 )
 
@@ -29,14 +30,14 @@ type Opener interface {
 // Request is a client request ready to cross the tunnel.
 type Request struct {
 	ID       string
-	Family   apierr.Family
+	Family   llmapi.Family
 	Provider string
 	Method   string
 	Path     string
 	RawQuery string
 	Header   http.Header // already without credentials and hop-by-hop headers
 	Body     []byte
-	// Model is the model the edge's policy judged (proto/apimodel); the
+	// Model is the model the edge's policy judged (proto/llmapi); the
 	// relay routes on it.
 	Model string
 }
@@ -236,7 +237,7 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 type exchange struct {
 	f      *Forwarder
 	w      http.ResponseWriter
-	family apierr.Family
+	family llmapi.Family
 	id     string
 	r      *proto.Reader
 	ctx    context.Context
@@ -418,7 +419,7 @@ func relayError(e *proto.End) *apierr.Error {
 	return &apierr.Error{Kind: kind, RetryAfter: retry, Message: "Strait relay: " + e.Message}
 }
 
-func fail(w http.ResponseWriter, family apierr.Family, e *apierr.Error, cause error) Result {
+func fail(w http.ResponseWriter, family llmapi.Family, e *apierr.Error, cause error) Result {
 	apierr.Write(w, family, e)
 	return Result{Status: e.Kind.Status(), Err: cause}
 }

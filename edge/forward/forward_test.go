@@ -14,8 +14,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/strait/strait/edge/apierr"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 )
 
@@ -115,7 +115,7 @@ func TestResendOnlyBeforeDispatch(t *testing.T) {
 			f := New(relay, time.Second, zap.NewNop())
 			r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
 			w := httptest.NewRecorder()
-			res := f.Forward(w, r, &Request{ID: "req_1", Family: apierr.OpenAI, Method: "POST",
+			res := f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST",
 				Path: "/v1/chat/completions", Body: []byte(`{"model":"m"}`)})
 			if w.Code != tc.status || res.Attempts != tc.attempts {
 				t.Errorf("status %d after %d attempts; want %d after %d", w.Code, res.Attempts, tc.status, tc.attempts)

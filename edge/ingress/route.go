@@ -9,13 +9,13 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/strait/strait/edge/apierr"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Route is where a request goes.
 type Route struct {
-	Family   apierr.Family
+	Family   llmapi.Family
 	Provider string // from a /{provider}/v1/... prefix; empty for the family default
 	Path     string // path without the provider prefix
 }
@@ -30,51 +30,18 @@ func Classify(urlPath string, h http.Header) (r Route, ok bool) {
 	if !clean(urlPath) {
 		return Route{}, false
 	}
-	first, rest := split(urlPath)
-	if fam, ok := familyOf(first, rest, h); ok {
+	first, rest := llmapi.SplitPath(urlPath)
+	if fam, ok := llmapi.Detect(first, rest, h); ok {
 		return Route{Family: fam, Path: urlPath}, true
 	}
 	// /{provider}/v1/...: a named provider, e.g. an OpenAI-compatible service.
 	if providerName.MatchString(first) && rest != "" {
-		next, nextRest := split(rest)
-		if fam, ok := familyOf(next, nextRest, h); ok {
+		next, nextRest := llmapi.SplitPath(rest)
+		if fam, ok := llmapi.Detect(next, nextRest, h); ok {
 			return Route{Family: fam, Provider: first, Path: rest}, true
 		}
 	}
 	return Route{}, false
-}
-
-func familyOf(first, rest string, h http.Header) (apierr.Family, bool) {
-	switch first {
-	case "v1beta", "v1alpha", "upload":
-		return apierr.Gemini, true
-	case "v1":
-		second, _ := split(rest)
-		switch {
-		case second == "messages" || second == "complete":
-			return apierr.Anthropic, true
-		case second == "models" && isGeminiCall("/v1"+rest):
-			return apierr.Gemini, true // /v1/models/{model}:generateContent, not OpenAI's /v1/models/ft:…
-		case h.Get("Anthropic-Version") != "":
-			return apierr.Anthropic, true
-		}
-		return apierr.OpenAI, true
-	}
-	return "", false
-}
-
-func isGeminiCall(p string) bool {
-	_, method, ok := proto.GeminiModelPath(p)
-	return ok && method != ""
-}
-
-// split returns the first segment of p and the rest (with its leading /).
-func split(p string) (string, string) {
-	p = strings.TrimPrefix(p, "/")
-	if i := strings.IndexByte(p, '/'); i >= 0 {
-		return p[:i], p[i:]
-	}
-	return p, ""
 }
 
 func clean(p string) bool {
@@ -85,52 +52,22 @@ func clean(p string) bool {
 	return c == p || c == strings.TrimSuffix(p, "/")
 }
 
-// FamilyGuess picks the error format for a request that Classify rejected,
-// so even a 404 comes in a shape the caller's SDK parses.
-func FamilyGuess(h http.Header, rawQuery string) apierr.Family {
-	switch {
-	case h.Get("X-Goog-Api-Key") != "" || strings.Contains(rawQuery, "key="):
-		return apierr.Gemini
-	case h.Get("Anthropic-Version") != "" || h.Get("X-Api-Key") != "":
-		return apierr.Anthropic
-	}
-	return apierr.OpenAI
-}
-
-// credentialHeaders carry client keys in the various SDKs' styles.
-var credentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key", "Api-Key"}
-
 // TakeClientKey returns the client's key from wherever its SDK put it
 // (Authorization: Bearer, x-api-key, x-goog-api-key, api-key or ?key=) and
 // removes every one of those places from h and the query, so no client key
 // ever enters the tunnel.
 func TakeClientKey(h http.Header, rawQuery string) (key, newQuery string) {
-	for _, name := range credentialHeaders {
-		v := strings.TrimSpace(h.Get(name))
-		if name == "Authorization" {
-			if s, ok := cutBearer(v); ok {
-				v = s
-			} else {
-				v = ""
-			}
-		}
-		if key == "" && v != "" {
+	for _, name := range llmapi.CredentialHeaders {
+		if v := llmapi.ClientKey(h, name); key == "" && v != "" {
 			key = v
 		}
 		h.Del(name)
 	}
-	q, qkey := proto.TakeQueryKey(rawQuery)
+	q, qkey := llmapi.TakeQueryKey(rawQuery)
 	if key == "" {
 		key = qkey
 	}
 	return key, q
-}
-
-func cutBearer(v string) (string, bool) {
-	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-		return strings.TrimSpace(v[7:]), true
-	}
-	return "", false
 }
 
 // ForwardHeader returns the headers to send through the tunnel: the

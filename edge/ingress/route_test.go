@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/strait/strait/edge/apierr"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // TestClassify proves that each SDK's paths map to its API family, that a
@@ -17,24 +17,24 @@ func TestClassify(t *testing.T) {
 		path   string
 		h      http.Header
 		ok     bool
-		family apierr.Family
+		family llmapi.Family
 		prov   string
 		rpath  string // expected Route.Path; "" means same as path
 	}{
-		{path: "/v1/chat/completions", ok: true, family: apierr.OpenAI},
-		{path: "/v1/embeddings", ok: true, family: apierr.OpenAI},
-		{path: "/v1/models", ok: true, family: apierr.OpenAI},
-		{path: "/v1/models", h: anth, ok: true, family: apierr.Anthropic},
-		{path: "/v1/responses", ok: true, family: apierr.OpenAI},
-		{path: "/v1/messages", ok: true, family: apierr.Anthropic},
-		{path: "/v1/messages/count_tokens", ok: true, family: apierr.Anthropic},
-		{path: "/v1beta/models/x:generateContent", ok: true, family: apierr.Gemini},
-		{path: "/v1/models/gemini:streamGenerateContent", ok: true, family: apierr.Gemini},
+		{path: "/v1/chat/completions", ok: true, family: llmapi.OpenAI},
+		{path: "/v1/embeddings", ok: true, family: llmapi.OpenAI},
+		{path: "/v1/models", ok: true, family: llmapi.OpenAI},
+		{path: "/v1/models", h: anth, ok: true, family: llmapi.Anthropic},
+		{path: "/v1/responses", ok: true, family: llmapi.OpenAI},
+		{path: "/v1/messages", ok: true, family: llmapi.Anthropic},
+		{path: "/v1/messages/count_tokens", ok: true, family: llmapi.Anthropic},
+		{path: "/v1beta/models/x:generateContent", ok: true, family: llmapi.Gemini},
+		{path: "/v1/models/gemini:streamGenerateContent", ok: true, family: llmapi.Gemini},
 		// OpenAI fine-tuned model ids have colons too, and are no Gemini call.
-		{path: "/v1/models/ft:gpt-4o-mini-2024-07-18:acme::AbC123", ok: true, family: apierr.OpenAI},
-		{path: "/v1/models/curie:ft-acme-2022-01-01", ok: true, family: apierr.OpenAI},
-		{path: "/upload/v1beta/files", ok: true, family: apierr.Gemini},
-		{path: "/deepseek/v1/chat/completions", ok: true, family: apierr.OpenAI, prov: "deepseek", rpath: "/v1/chat/completions"},
+		{path: "/v1/models/ft:gpt-4o-mini-2024-07-18:acme::AbC123", ok: true, family: llmapi.OpenAI},
+		{path: "/v1/models/curie:ft-acme-2022-01-01", ok: true, family: llmapi.OpenAI},
+		{path: "/upload/v1beta/files", ok: true, family: llmapi.Gemini},
+		{path: "/deepseek/v1/chat/completions", ok: true, family: llmapi.OpenAI, prov: "deepseek", rpath: "/v1/chat/completions"},
 		{path: "/"},
 		{path: ""},
 		{path: "/v2/x"},
@@ -167,28 +167,5 @@ func TestForwardHeader(t *testing.T) {
 	out.Set("Accept", "changed")
 	if in.Get("Accept") != "text/event-stream" {
 		t.Error("output shares value slices with the input")
-	}
-}
-
-// TestFamilyGuess proves a rejected request still gets an error in the
-// shape its SDK parses, judged by the credential style it used.
-func TestFamilyGuess(t *testing.T) {
-	tests := []struct {
-		h     http.Header
-		query string
-		want  apierr.Family
-	}{
-		{http.Header{}, "", apierr.OpenAI},
-		{http.Header{"Authorization": {"Bearer x"}}, "", apierr.OpenAI},
-		{http.Header{"X-Goog-Api-Key": {"x"}}, "", apierr.Gemini},
-		{http.Header{}, "alt=sse&key=x", apierr.Gemini},
-		{http.Header{"Anthropic-Version": {"2023-06-01"}}, "", apierr.Anthropic},
-		{http.Header{"X-Api-Key": {"x"}}, "", apierr.Anthropic},
-		{http.Header{"X-Api-Key": {"x"}, "X-Goog-Api-Key": {"y"}}, "", apierr.Gemini},
-	}
-	for _, tc := range tests {
-		if got := FamilyGuess(tc.h, tc.query); got != tc.want {
-			t.Errorf("FamilyGuess(%v, %q) = %q, want %q", tc.h, tc.query, got, tc.want)
-		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // maxHeld bounds what a Meter buffers of one SSE event. Past it a metering
@@ -24,7 +26,7 @@ const (
 // Meter reads usage from one response body as it passes. It is not safe for
 // concurrent use; one goroutine feeds it in order.
 type Meter struct {
-	family Family
+	family llmapi.Family
 	sse    bool
 	// hide drops OpenAI's extra usage chunk and the "usage":null fields
 	// that include_usage adds, for a client that did not ask for them.
@@ -52,7 +54,7 @@ type Meter struct {
 
 // NewMeter meters a response of family with the given Content-Type. hide
 // is for an OpenAI stream whose include_usage the edge added.
-func NewMeter(family Family, sse, hide bool) *Meter {
+func NewMeter(family llmapi.Family, sse, hide bool) *Meter {
 	return &Meter{family: family, sse: sse, hide: hide && sse}
 }
 
@@ -121,7 +123,7 @@ func (m *Meter) events(emit func([]byte)) {
 			m.observeTail(ev)
 			m.bigEvent = false
 		} else {
-			m.observe(sseData(ev))
+			m.observe(llmapi.EventData(ev))
 		}
 		emit(ev)
 		m.held, m.scanned = m.held[end:], 0
@@ -135,37 +137,16 @@ func (m *Meter) events(emit func([]byte)) {
 }
 
 // eventEnd is the index just past the blank line ending the first event in
-// held, or -1. It resumes where the last search stopped: a terminator
-// ("\n\n", "\n\r\n") may straddle two pieces, so the last two bytes
-// are searched again.
+// held, or -1. It resumes where the last search stopped (llmapi.EventEnd
+// says where), so each byte is searched about once.
 func (m *Meter) eventEnd() int {
-	b := m.held
-	from := m.scanned
-	if end := eventEndFrom(b, from); end >= 0 {
-		m.scans += end - from
+	end, resume := llmapi.EventEnd(m.held, m.scanned, false)
+	if end >= 0 {
+		m.scans += end - m.scanned
 		return end
 	}
-	m.scans += len(b) - from
-	m.scanned = max(0, len(b)-2)
-	return -1
-}
-
-// eventEndFrom is the index just past the blank line ending the first event
-// whose terminator starts at or after from.
-func eventEndFrom(b []byte, from int) int {
-	for i := from; i < len(b); i++ {
-		n := bytes.IndexByte(b[i:], '\n')
-		if n < 0 {
-			return -1
-		}
-		i += n
-		switch {
-		case i+1 < len(b) && b[i+1] == '\n':
-			return i + 2
-		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
-			return i + 3
-		}
-	}
+	m.scans += len(m.held) - m.scanned
+	m.scanned = resume
 	return -1
 }
 
@@ -176,7 +157,7 @@ var (
 
 // filter returns ev as the client would have had it without include_usage.
 func (m *Meter) filter(ev []byte) []byte {
-	data := sseData(ev)
+	data := llmapi.EventData(ev)
 	if bytes.Contains(data, emptyChoices) && !bytes.Contains(data, []byte(`"usage":null`)) &&
 		bytes.Contains(data, []byte(`"usage"`)) {
 		return nil
@@ -200,11 +181,11 @@ func (m *Meter) observe(data []byte) {
 	}
 	m.text += msg.deliveredText()
 	switch m.family {
-	case Anthropic:
+	case llmapi.Anthropic:
 		m.anthropic(&msg)
-	case Gemini:
+	case llmapi.Gemini:
 		if msg.UsageMetadata != nil {
-			m.u, m.sawInput = fromGemini(msg.UsageMetadata), true
+			m.u, m.sawInput = msg.UsageMetadata.Normal(), true
 			m.final = m.final || finished(&msg) // earlier chunks carry partial counts
 		}
 	default:
@@ -213,7 +194,7 @@ func (m *Meter) observe(data []byte) {
 			w = msg.Response.Usage
 		}
 		if w != nil {
-			m.u, m.final, m.sawInput = fromOpenAI(w), true, true
+			m.u, m.final, m.sawInput = w.OpenAI(), true, true
 		}
 	}
 }
@@ -311,7 +292,7 @@ func (m *Meter) observeJSON(b []byte) {
 // observeTail reads the last usage object in the end of a large body.
 func (m *Meter) observeTail(tail []byte) {
 	key := `"usage"`
-	if m.family == Gemini {
+	if m.family == llmapi.Gemini {
 		key = `"usageMetadata"`
 	}
 	i := bytes.LastIndex(tail, []byte(key))
@@ -329,7 +310,7 @@ func (m *Meter) observeTail(tail []byte) {
 	// Wrap the object as the body it came from, so observe applies the
 	// family's rules; a Gemini tail counts as its final chunk.
 	body := append(append([]byte(`{`+key+`:`), v...), '}')
-	if m.family == Gemini {
+	if m.family == llmapi.Gemini {
 		body = append(append([]byte(`{"candidates":[{"finishReason":"STOP"}],`+key+`:`), v...), '}')
 	}
 	m.observe(body)

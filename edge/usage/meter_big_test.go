@@ -3,6 +3,8 @@ package usage
 import (
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // bigEvent is one Responses response.completed event whose output makes it
@@ -27,7 +29,7 @@ func TestMeterLargeEventLinearAndBounded(t *testing.T) {
 		{"larger than maxHeld", 3 * maxHeld, 4 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMeter(OpenAI, true, false)
+			m := NewMeter(llmapi.OpenAI, true, false)
 			body := bigEvent(tc.size) + "data: [DONE]\n\n"
 			most := 0
 			for i := 0; i < len(body); i += tc.piece {
@@ -56,7 +58,7 @@ func BenchmarkMeterLargeEvent(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		m := NewMeter(OpenAI, true, false)
+		m := NewMeter(llmapi.OpenAI, true, false)
 		for i := 0; i < len(body); i += 4 << 10 {
 			m.Feed(body[i:min(i+4<<10, len(body))])
 		}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 
-	"github.com/strait/strait/proto/apimodel"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Request is what the edge needs to know about a request body before it
@@ -12,8 +12,8 @@ import (
 // tokens it may use (for rate limits and quota reservations).
 type Request struct {
 	// Request is the model and stream flag, read by the parser the relay
-	// shares (proto/apimodel).
-	apimodel.Request
+	// shares (proto/llmapi).
+	llmapi.Request
 	// MaxOutput is the client's output cap (max_tokens, max_output_tokens,
 	// maxOutputTokens…); zero when it set none.
 	MaxOutput int64
@@ -22,14 +22,14 @@ type Request struct {
 }
 
 // Inspect reads the request's model and limits in one pass over the body.
-// Its errors are apimodel's: ErrBadModel for a model no policy can judge,
+// Its errors are llmapi's: ErrBadModel for a model no policy can judge,
 // ErrNotJSON for a body that is not a JSON object (then only a Gemini
 // path's model is known). Limits of the wrong type are ignored: only what
 // metering reads is missing then.
-func Inspect(family, path string, body []byte) (Request, error) {
+func Inspect(family llmapi.Family, path string, body []byte) (Request, error) {
 	var r Request
 	var err error
-	r.Request, err = apimodel.Parse(family, path, body, func(name string, v []byte) {
+	r.Request, err = llmapi.Parse(family, path, body, func(name string, v []byte) {
 		switch name {
 		case "max_tokens", "max_completion_tokens", "max_output_tokens":
 			var n int64
@@ -74,7 +74,7 @@ func (r Request) Estimate(bodyBytes int, defaultOutput int64) int64 {
 // the body. Everything but stream_options passes byte for byte: the member
 // is inserted first, or only its value is rewritten.
 func ForceIncludeUsage(body []byte) ([]byte, bool) {
-	start, end, ok := memberValue(body, "stream_options")
+	start, end, ok := llmapi.MemberSpan(body, "stream_options")
 	if !ok {
 		i := bytes.IndexByte(body, '{')
 		if i < 0 {
@@ -102,27 +102,4 @@ func ForceIncludeUsage(body []byte) ([]byte, bool) {
 	out = append(out, body[:start]...)
 	out = append(out, val...)
 	return append(out, body[end:]...), true
-}
-
-// memberValue finds the byte range of a top-level member's value.
-func memberValue(body []byte, name string) (start, end int, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return 0, 0, false
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return 0, 0, false
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return 0, 0, false
-		}
-		if t == name {
-			end := int(dec.InputOffset())
-			return end - len(raw), end, true
-		}
-	}
-	return 0, 0, false
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/strait/strait/proto/apimodel"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 func TestForceIncludeUsage(t *testing.T) {
@@ -61,7 +61,7 @@ data: [DONE]
 
 func TestMeterOpenAIHidesForcedUsage(t *testing.T) {
 	for _, piece := range []int{1, 7, 4096} {
-		m := NewMeter(OpenAI, true, true)
+		m := NewMeter(llmapi.OpenAI, true, true)
 		got := feed(m, openAIStream, piece)
 		want := `data: {"id":"c","choices":[{"index":0,"delta":{"content":"hello"}}]}
 
@@ -77,7 +77,7 @@ data: [DONE]
 			t.Fatalf("usage %+v", u)
 		}
 	}
-	m := NewMeter(OpenAI, true, false) // the client asked: byte for byte
+	m := NewMeter(llmapi.OpenAI, true, false) // the client asked: byte for byte
 	if got := feed(m, openAIStream, 5); got != openAIStream {
 		t.Fatalf("unhidden stream changed:\n%s", got)
 	}
@@ -87,13 +87,13 @@ func TestMeterAnthropicStream(t *testing.T) {
 	body := "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":5,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":200,\"output_tokens\":1}}}\n\n" +
 		"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"abcdefgh\"}}\n\n" +
 		"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":9}}\n\n"
-	m := NewMeter(Anthropic, true, false)
+	m := NewMeter(llmapi.Anthropic, true, false)
 	feed(m, body, 3)
 	if u := m.Result(0); u != (Usage{Input: 5, CacheWrite: 100, CacheRead: 200, Output: 9}) || u.Total() != 314 {
 		t.Fatalf("usage %+v", u)
 	}
 	// Cut after the text: input is known, output estimated from the text.
-	m = NewMeter(Anthropic, true, false)
+	m = NewMeter(llmapi.Anthropic, true, false)
 	feed(m, body[:strings.Index(body, "event: message_delta")], 3)
 	if u := m.Result(0); u != (Usage{Input: 5, CacheWrite: 100, CacheRead: 200, Output: 2, Estimated: true}) {
 		t.Fatalf("cut usage %+v", u)
@@ -103,17 +103,17 @@ func TestMeterAnthropicStream(t *testing.T) {
 func TestMeterGemini(t *testing.T) {
 	final := `{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":12,"candidatesTokenCount":3,"thoughtsTokenCount":4,"cachedContentTokenCount":2}}`
 	want := Usage{Input: 10, CacheRead: 2, Output: 7, Reasoning: 4}
-	m := NewMeter(Gemini, true, false)
+	m := NewMeter(llmapi.Gemini, true, false)
 	feed(m, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hello\"}]}}]}\r\n\r\ndata: "+final+"\r\n\r\n", 10)
 	if u := m.Result(0); u != want {
 		t.Fatalf("sse %+v", u)
 	}
-	m = NewMeter(Gemini, false, false) // streamGenerateContent without alt=sse: one JSON array
+	m = NewMeter(llmapi.Gemini, false, false) // streamGenerateContent without alt=sse: one JSON array
 	feed(m, `[{"candidates":[{"content":{"parts":[{"text":"hello"}]}}]}`+",\r\n"+final+"]", 10)
 	if u := m.Result(0); u != want {
 		t.Fatalf("array %+v", u)
 	}
-	m = NewMeter(Gemini, false, false) // cut array
+	m = NewMeter(llmapi.Gemini, false, false) // cut array
 	feed(m, `[{"candidates":[{"content":{"parts":[{"text":"hello world!"}]}}]},{"candi`, 10)
 	if u := m.Result(40); u != (Usage{Input: 10, Output: 3, Estimated: true}) {
 		t.Fatalf("cut array %+v", u)
@@ -121,18 +121,18 @@ func TestMeterGemini(t *testing.T) {
 }
 
 func TestMeterOpenAIResponsesAndJSON(t *testing.T) {
-	m := NewMeter(OpenAI, true, false)
+	m := NewMeter(llmapi.OpenAI, true, false)
 	feed(m, "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"abcd\"}\n\n"+
 		"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":8,\"input_tokens_details\":{\"cached_tokens\":3},\"output_tokens\":5,\"output_tokens_details\":{\"reasoning_tokens\":2}}}}\n\n", 9)
 	if u := m.Result(0); u != (Usage{Input: 5, CacheRead: 3, Output: 5, Reasoning: 2}) {
 		t.Fatalf("responses %+v", u)
 	}
-	m = NewMeter(OpenAI, false, false)
+	m = NewMeter(llmapi.OpenAI, false, false)
 	feed(m, `{"object":"list","data":[],"usage":{"prompt_tokens":6,"total_tokens":6}}`, 4)
 	if u := m.Result(0); u != (Usage{Input: 6}) {
 		t.Fatalf("embeddings %+v", u)
 	}
-	m = NewMeter(OpenAI, false, false) // no usage at all: estimated
+	m = NewMeter(llmapi.OpenAI, false, false) // no usage at all: estimated
 	feed(m, `{"object":"list","data":[]}`, 4)
 	if u := m.Result(80); u != (Usage{Input: 20, Estimated: true}) {
 		t.Fatalf("no usage %+v", u)
@@ -144,7 +144,7 @@ func TestMeterOpenAIResponsesAndJSON(t *testing.T) {
 func BenchmarkMeterOpenAIHidden(b *testing.B) {
 	ev := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}],"usage":null}` + "\n\n")
 	b.SetBytes(int64(len(ev)))
-	m := NewMeter(OpenAI, true, true)
+	m := NewMeter(llmapi.OpenAI, true, true)
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Feed(ev)
@@ -155,7 +155,7 @@ func BenchmarkMeterOpenAIHidden(b *testing.B) {
 func BenchmarkMeterAnthropic(b *testing.B) {
 	ev := []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" tok\"}}\n\n")
 	b.SetBytes(int64(len(ev)))
-	m := NewMeter(Anthropic, true, false)
+	m := NewMeter(llmapi.Anthropic, true, false)
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Feed(ev)
@@ -166,7 +166,7 @@ func BenchmarkMeterAnthropic(b *testing.B) {
 // yet its usage, at the end, is still read.
 func TestMeterLargeJSONKeepsOnlyTheTail(t *testing.T) {
 	big := `{"object":"list","data":[{"embedding":[` + strings.Repeat("0.123456,", 300_000) + `0]}],"model":"m","usage":{"prompt_tokens":77,"total_tokens":77}}`
-	m := NewMeter(OpenAI, false, false)
+	m := NewMeter(llmapi.OpenAI, false, false)
 	for i := 0; i < len(big); i += 32 << 10 {
 		m.Feed([]byte(big[i:min(i+32<<10, len(big))]))
 		if len(m.held)+len(m.tail) > maxJSON+2*tailSize+32<<10 {
@@ -177,25 +177,25 @@ func TestMeterLargeJSONKeepsOnlyTheTail(t *testing.T) {
 		t.Fatalf("usage %+v", u)
 	}
 	g := `{"candidates":[{"content":{"parts":[{"text":"` + strings.Repeat("x", 2<<20) + `"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":9}}`
-	m = NewMeter(Gemini, false, false)
+	m = NewMeter(llmapi.Gemini, false, false)
 	feed(m, g, 64<<10)
 	if u := m.Result(0); u != (Usage{Input: 5, Output: 9}) {
 		t.Fatalf("gemini usage %+v", u)
 	}
 }
 
-// TestInspectErrors: Inspect reports apimodel's errors, and nothing read
+// TestInspectErrors: Inspect reports llmapi.Parse's errors, and nothing read
 // from a body it could not read counts.
 func TestInspectErrors(t *testing.T) {
 	for _, tc := range []struct {
 		body string
 		want error
 	}{
-		{`{"model": "gpt-4o", "messages": [`, apimodel.ErrNotJSON},
-		{`{"model": "gpt-4o"} trailing`, apimodel.ErrNotJSON},
-		{`not json`, apimodel.ErrNotJSON},
-		{`[1, 2]`, apimodel.ErrNotJSON},
-		{`{"model": 5}`, apimodel.ErrBadModel},
+		{`{"model": "gpt-4o", "messages": [`, llmapi.ErrNotJSON},
+		{`{"model": "gpt-4o"} trailing`, llmapi.ErrNotJSON},
+		{`not json`, llmapi.ErrNotJSON},
+		{`[1, 2]`, llmapi.ErrNotJSON},
+		{`{"model": 5}`, llmapi.ErrBadModel},
 		{` {"model": "gpt-4o", "max_tokens": "x"}`, nil},
 		{``, nil},
 	} {

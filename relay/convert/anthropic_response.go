@@ -2,15 +2,17 @@ package convert
 
 import (
 	"encoding/json"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 type anthropicResponse struct {
-	ID           string           `json:"id"`
-	Model        string           `json:"model"`
-	Content      []anthropicBlock `json:"content"`
-	StopReason   string           `json:"stop_reason"`
-	StopSequence string           `json:"stop_sequence"`
-	Usage        anthropicUsage   `json:"usage"`
+	ID           string                `json:"id"`
+	Model        string                `json:"model"`
+	Content      []anthropicBlock      `json:"content"`
+	StopReason   string                `json:"stop_reason"`
+	StopSequence string                `json:"stop_sequence"`
+	Usage        llmapi.AnthropicUsage `json:"usage"`
 }
 
 var anthropicStops = map[string]Stop{"end_turn": StopEnd, "max_tokens": StopMaxTokens, "stop_sequence": StopSequence,
@@ -24,7 +26,7 @@ func decodeAnthropicResponse(body []byte) (*Response, error) {
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, err
 	}
-	out := &Response{ID: in.ID, Model: in.Model, Stop: anthropicStops[in.StopReason], StopSeq: in.StopSequence, Usage: in.Usage.neutral()}
+	out := &Response{ID: in.ID, Model: in.Model, Stop: anthropicStops[in.StopReason], StopSeq: in.StopSequence, Usage: in.Usage.Normal()}
 	for _, b := range in.Content {
 		if p, err := b.part(); err == nil {
 			out.Parts = append(out.Parts, p)
@@ -40,7 +42,7 @@ func encodeAnthropicResponse(r *Response, _ *Request) []byte {
 	}
 	return mustJSON(obj{"id": anthropicID(r.ID), "type": "message", "role": "assistant", "model": r.Model,
 		"content": anthropicBlocks(r.Parts), "stop_reason": anthropicStopNames[r.Stop], "stop_sequence": seq,
-		"usage": r.Usage.anthropic()})
+		"usage": llmapi.AnthropicUsageOf(r.Usage)})
 }
 
 func anthropicID(id string) string {
@@ -55,9 +57,9 @@ type anthropicEvent struct {
 	Type    string `json:"type"`
 	Index   int    `json:"index"`
 	Message *struct {
-		ID    string         `json:"id"`
-		Model string         `json:"model"`
-		Usage anthropicUsage `json:"usage"`
+		ID    string                `json:"id"`
+		Model string                `json:"model"`
+		Usage llmapi.AnthropicUsage `json:"usage"`
 	} `json:"message"`
 	ContentBlock *anthropicBlock `json:"content_block"`
 	Delta        *struct {
@@ -70,10 +72,10 @@ type anthropicEvent struct {
 		StopSequence string `json:"stop_sequence"`
 	} `json:"delta"`
 	Usage *struct {
-		InputTokens              *int `json:"input_tokens"`
-		CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
-		CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
-		OutputTokens             int  `json:"output_tokens"`
+		InputTokens              *int64 `json:"input_tokens"`
+		CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
+		CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+		OutputTokens             int64  `json:"output_tokens"`
 	} `json:"usage"`
 }
 
@@ -82,7 +84,7 @@ type anthropicEvent struct {
 // and whether message_stop arrived.
 type anthropicDecoder struct {
 	emit  emitFunc
-	usage anthropicUsage
+	usage llmapi.AnthropicUsage
 	done  bool
 }
 
@@ -108,7 +110,7 @@ func (d *anthropicDecoder) event(name string, data []byte) error {
 			return errBadEvent(errMissing("message"))
 		}
 		d.usage = ev.Message.Usage
-		return d.emit(Event{Type: EvStart, ID: ev.Message.ID, Model: ev.Message.Model, Usage: d.usage.neutral()})
+		return d.emit(Event{Type: EvStart, ID: ev.Message.ID, Model: ev.Message.Model, Usage: d.usage.Normal()})
 	case "content_block_start":
 		b := ev.ContentBlock
 		if b == nil {
@@ -162,7 +164,7 @@ func (d *anthropicDecoder) event(name string, data []byte) error {
 				return err
 			}
 		}
-		return d.emit(Event{Type: EvUsage, Usage: d.usage.neutral()})
+		return d.emit(Event{Type: EvUsage, Usage: d.usage.Normal()})
 	case "message_stop":
 		d.done = true
 		return d.emit(Event{Type: EvEnd})
@@ -173,7 +175,7 @@ func (d *anthropicDecoder) event(name string, data []byte) error {
 	return nil // ping and unknown events
 }
 
-func setIf(dst *int, v *int) {
+func setIf(dst *int64, v *int64) {
 	if v != nil {
 		*dst = *v
 	}
@@ -219,7 +221,7 @@ func (e *anthropicEncoder) event(ev Event) error {
 	case EvStart:
 		e.usage = ev.Usage
 		model := cmpOr(ev.Model, e.model)
-		u := e.usage.anthropic()
+		u := llmapi.AnthropicUsageOf(e.usage)
 		return e.send("message_start", obj{"message": obj{"id": anthropicID(ev.ID), "type": "message", "role": "assistant",
 			"model": model, "content": []any{}, "stop_reason": nil, "stop_sequence": nil, "usage": u}})
 	case EvBlockStart:
@@ -274,12 +276,12 @@ func (e *anthropicEncoder) event(ev Event) error {
 			seq = e.stopSeq
 		}
 		if err := e.send("message_delta", obj{"delta": obj{"stop_reason": anthropicStopNames[e.stop], "stop_sequence": seq},
-			"usage": e.usage.anthropic()}); err != nil {
+			"usage": llmapi.AnthropicUsageOf(e.usage)}); err != nil {
 			return err
 		}
 		return e.send("message_stop", obj{})
 	case EvError:
-		return e.w(sseData("error", json.RawMessage(ev.Err.Body(Anthropic))))
+		return e.w(llmapi.ErrorEvent(llmapi.Anthropic, ev.Err.Body(llmapi.Messages)))
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package convert
 
 import (
 	"encoding/json"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 type chatResponse struct {
@@ -12,8 +14,8 @@ type chatResponse struct {
 		Delta        chatMessage `json:"delta"`
 		FinishReason string      `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *chatUsage      `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Usage *llmapi.ChatUsage `json:"usage"`
+	Error json.RawMessage   `json:"error"`
 }
 
 func chatStop(reason string, sawTool bool) Stop {
@@ -41,7 +43,7 @@ func decodeChatResponse(body []byte) (*Response, error) {
 	}
 	out := &Response{ID: in.ID, Model: in.Model}
 	if in.Usage != nil {
-		out.Usage = in.Usage.neutral()
+		out.Usage = in.Usage.Normal()
 	}
 	if len(in.Choices) == 0 {
 		return out, nil
@@ -96,7 +98,7 @@ func encodeChatResponse(r *Response, _ *Request) []byte {
 	return mustJSON(obj{
 		"id": r.ID, "object": "chat.completion", "created": now().Unix(), "model": r.Model,
 		"choices": []any{obj{"index": 0, "message": msg, "logprobs": nil, "finish_reason": chatFinish[r.Stop]}},
-		"usage":   r.Usage.chat(),
+		"usage":   llmapi.ChatUsageOf(r.Usage),
 	})
 }
 
@@ -149,7 +151,7 @@ func (d *chatDecoder) event(_ string, data []byte) error {
 		break // only the first choice converts (n > 1 is refused)
 	}
 	if c.Usage != nil {
-		return d.emit(Event{Type: EvUsage, Usage: c.Usage.neutral()})
+		return d.emit(Event{Type: EvUsage, Usage: c.Usage.Normal()})
 	}
 	return nil
 }
@@ -257,14 +259,14 @@ func (e *chatEncoder) event(ev Event) error {
 	case EvEnd:
 		if e.includeUsage {
 			c := obj{"id": e.id, "object": "chat.completion.chunk", "created": e.created, "model": e.model,
-				"choices": []any{}, "usage": e.usage.chat()}
+				"choices": []any{}, "usage": llmapi.ChatUsageOf(e.usage)}
 			if err := e.w(sseData("", c)); err != nil {
 				return err
 			}
 		}
 		return e.w([]byte("data: [DONE]\n\n"))
 	case EvError:
-		return e.w(sseData("", json.RawMessage(ev.Err.Body(Chat))))
+		return e.w(llmapi.ErrorEvent(llmapi.OpenAI, ev.Err.Body(llmapi.ChatCompletions)))
 	}
 	return nil
 }

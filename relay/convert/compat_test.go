@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // The compatibility table in this package's README.md is generated here: every ✓ is a check
@@ -18,14 +20,14 @@ import (
 // field for. TestCompatTable compares the table with README.md; run
 // go test ./relay/convert -run TestCompatTable -update to rewrite it.
 
-type direction struct{ client, provider Dialect }
+type direction struct{ client, provider llmapi.Dialect }
 
 var directions = []direction{
-	{Chat, Anthropic}, {Chat, Gemini}, {Anthropic, Chat}, {Anthropic, Gemini},
-	{Responses, Chat}, {Responses, Anthropic}, {Responses, Gemini},
+	{llmapi.ChatCompletions, llmapi.Messages}, {llmapi.ChatCompletions, llmapi.GenerateContent}, {llmapi.Messages, llmapi.ChatCompletions}, {llmapi.Messages, llmapi.GenerateContent},
+	{llmapi.Responses, llmapi.ChatCompletions}, {llmapi.Responses, llmapi.Messages}, {llmapi.Responses, llmapi.GenerateContent},
 }
 
-var dialectNames = map[Dialect]string{Chat: "OpenAI Chat", Responses: "OpenAI Responses", Anthropic: "Anthropic", Gemini: "Gemini"}
+var dialectNames = map[llmapi.Dialect]string{llmapi.ChatCompletions: "OpenAI Chat", llmapi.Responses: "OpenAI Responses", llmapi.Messages: "Anthropic", llmapi.GenerateContent: "Gemini"}
 
 // compatRow is one feature. Request features check the provider body made
 // from the client's full fixture (testdata/request/*_full.*); response
@@ -34,9 +36,9 @@ var dialectNames = map[Dialect]string{Chat: "OpenAI Chat", Responses: "OpenAI Re
 type compatRow struct {
 	feature string
 	// req checks the converted request body, by provider dialect.
-	req map[Dialect]string
+	req map[llmapi.Dialect]string
 	// out checks the client's output, by client dialect.
-	out map[Dialect]string
+	out map[llmapi.Dialect]string
 	// outFrom limits out to fixtures whose name contains this.
 	outFrom string
 	// na: directions where the target API has nothing to carry it to.
@@ -46,50 +48,50 @@ type compatRow struct {
 }
 
 var compatRows = []compatRow{
-	{feature: "System prompt", req: map[Dialect]string{Anthropic: `"system":\[`, Chat: `"role":"system"`, Gemini: `"systemInstruction"`}},
-	{feature: "Multi-turn history", req: map[Dialect]string{Anthropic: `"role":"assistant"`, Chat: `"role":"assistant"`, Gemini: `"role":"model"`}},
-	{feature: "Images, inline (data URL / base64)", req: map[Dialect]string{Anthropic: `"type":"base64"`, Chat: `"url":"data:image/`, Gemini: `"inlineData"`}},
-	{feature: "Images, http URL", req: map[Dialect]string{Anthropic: `"type":"url"`, Chat: `"url":"https://`, Gemini: `"fileData"`}},
-	{feature: "Tool definitions", req: map[Dialect]string{Anthropic: `"input_schema"`, Chat: `"parameters"`, Gemini: `"functionDeclarations"`}},
-	{feature: "Tool choice", req: map[Dialect]string{Anthropic: `"tool_choice"`, Chat: `"tool_choice"`, Gemini: `"functionCallingConfig"`}},
-	{feature: "Tool calls and results in history", req: map[Dialect]string{Anthropic: `"tool_result".*"tool_use"|"tool_use".*"tool_result"`,
-		Chat: `"role":"tool"`, Gemini: `"functionResponse":\{"name":"\w+"`}},
-	{feature: "Stop sequences", req: map[Dialect]string{Anthropic: `"stop_sequences"`, Chat: `"stop":\[`, Gemini: `"stopSequences"`},
-		na: map[direction]string{{Responses, Chat}: "r", {Responses, Anthropic}: "r", {Responses, Gemini}: "r"}},
-	{feature: "Max tokens", req: map[Dialect]string{Anthropic: `"max_tokens":\d`, Chat: `"max_tokens":\d`, Gemini: `"maxOutputTokens"`}},
-	{feature: "Temperature / top_p", req: map[Dialect]string{Anthropic: `"temperature"`, Chat: `"temperature"`, Gemini: `"temperature"`}},
-	{feature: "JSON mode / JSON schema", req: map[Dialect]string{Anthropic: `"output_format"`, Chat: `"response_format"`, Gemini: `"responseMimeType"`},
-		na: map[direction]string{{Chat, Anthropic}: "j", {Responses, Anthropic}: "j", {Anthropic, Chat}: "ja", {Anthropic, Gemini}: "ja"}},
-	{feature: "Thinking / reasoning request", req: map[Dialect]string{Anthropic: `"thinking":\{"budget_tokens"`, Chat: `"reasoning_effort"`, Gemini: `"thinkingConfig"`},
-		gaps: map[direction]string{{Anthropic, Chat}: "b"}},
-	{feature: "Thinking signatures sent back", req: map[Dialect]string{Anthropic: `"signature":"E`, Gemini: `"thoughtSignature":"CiQB0e"`},
-		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s"}},
-	{feature: "Prompt-cache markers (cache_control)", req: map[Dialect]string{Anthropic: `"cache_control"`},
-		na:   map[direction]string{{Anthropic, Chat}: "c", {Anthropic, Gemini}: "c", {Chat, Gemini}: "c", {Responses, Chat}: "c", {Responses, Gemini}: "c"},
-		gaps: map[direction]string{{Responses, Anthropic}: "rc"}},
-	{feature: "Streamed text", out: map[Dialect]string{Chat: `"content":"\w`, Anthropic: `"text_delta"`, Responses: `response\.output_text\.delta`}},
-	{feature: "Streamed tool-call arguments, fragment by fragment", out: map[Dialect]string{
-		Chat: `"arguments":"(?:[^"\\]|\\.)+"\},"index":\d\}`, Anthropic: `"partial_json":"[^"]+"`, Responses: `function_call_arguments\.delta`}},
-	{feature: "Parallel tool calls with distinct indexes", out: map[Dialect]string{
-		Chat: `"index":1,"type":"function"`, Anthropic: `"type":"tool_use"\},"index":[1-9]`, Responses: `"status":"completed","type":"function_call"\},\{"arguments"`}},
-	{feature: "Tool call ends as tool_calls / tool_use", out: map[Dialect]string{
-		Chat: `"finish_reason":"tool_calls"`, Anthropic: `"stop_reason":"tool_use"`, Responses: `"type":"function_call"`}},
-	{feature: "Thinking / reasoning stream", out: map[Dialect]string{
-		Chat: `"reasoning_content"`, Anthropic: `"thinking_delta"`, Responses: `response\.reasoning_summary_text\.delta`}},
-	{feature: "Thinking signatures to the client", out: map[Dialect]string{
-		Chat: `"signature":"E|__ts__`, Anthropic: `"signature_delta"|__ts__`, Responses: `"encrypted_content"|__ts__`},
-		na: map[direction]string{{Anthropic, Chat}: "s", {Responses, Chat}: "s"}},
-	{feature: "Usage: cached input tokens", out: map[Dialect]string{
-		Chat: `"cached_tokens":[1-9]`, Anthropic: `"cache_read_input_tokens":[1-9]`, Responses: `"cached_tokens":[1-9]`}},
-	{feature: "Usage: cache-write tokens", out: map[Dialect]string{Chat: `"cache_write_tokens":[1-9]`, Anthropic: `"cache_creation_input_tokens":[1-9]`},
-		na:   map[direction]string{{Anthropic, Chat}: "w", {Anthropic, Gemini}: "w", {Chat, Gemini}: "w", {Responses, Chat}: "w", {Responses, Gemini}: "w"},
-		gaps: map[direction]string{{Responses, Anthropic}: "rw"}},
-	{feature: "Usage: reasoning tokens", out: map[Dialect]string{Chat: `"reasoning_tokens":[1-9]`, Responses: `"reasoning_tokens":[1-9]`},
-		na: map[direction]string{{Chat, Anthropic}: "a", {Responses, Anthropic}: "a", {Anthropic, Chat}: "n", {Anthropic, Gemini}: "n"}},
-	{feature: "Error mid-stream as an in-band event", outFrom: "error_midstream", out: map[Dialect]string{
-		Chat: `data: \{"error"`, Anthropic: `event: error`, Responses: `event: error`}},
-	{feature: "Cut stream reported, never a clean end", outFrom: "truncated", out: map[Dialect]string{
-		Chat: `-- end: \S`, Anthropic: `-- end: \S`, Responses: `-- end: \S`}},
+	{feature: "System prompt", req: map[llmapi.Dialect]string{llmapi.Messages: `"system":\[`, llmapi.ChatCompletions: `"role":"system"`, llmapi.GenerateContent: `"systemInstruction"`}},
+	{feature: "Multi-turn history", req: map[llmapi.Dialect]string{llmapi.Messages: `"role":"assistant"`, llmapi.ChatCompletions: `"role":"assistant"`, llmapi.GenerateContent: `"role":"model"`}},
+	{feature: "Images, inline (data URL / base64)", req: map[llmapi.Dialect]string{llmapi.Messages: `"type":"base64"`, llmapi.ChatCompletions: `"url":"data:image/`, llmapi.GenerateContent: `"inlineData"`}},
+	{feature: "Images, http URL", req: map[llmapi.Dialect]string{llmapi.Messages: `"type":"url"`, llmapi.ChatCompletions: `"url":"https://`, llmapi.GenerateContent: `"fileData"`}},
+	{feature: "Tool definitions", req: map[llmapi.Dialect]string{llmapi.Messages: `"input_schema"`, llmapi.ChatCompletions: `"parameters"`, llmapi.GenerateContent: `"functionDeclarations"`}},
+	{feature: "Tool choice", req: map[llmapi.Dialect]string{llmapi.Messages: `"tool_choice"`, llmapi.ChatCompletions: `"tool_choice"`, llmapi.GenerateContent: `"functionCallingConfig"`}},
+	{feature: "Tool calls and results in history", req: map[llmapi.Dialect]string{llmapi.Messages: `"tool_result".*"tool_use"|"tool_use".*"tool_result"`,
+		llmapi.ChatCompletions: `"role":"tool"`, llmapi.GenerateContent: `"functionResponse":\{"name":"\w+"`}},
+	{feature: "Stop sequences", req: map[llmapi.Dialect]string{llmapi.Messages: `"stop_sequences"`, llmapi.ChatCompletions: `"stop":\[`, llmapi.GenerateContent: `"stopSequences"`},
+		na: map[direction]string{{llmapi.Responses, llmapi.ChatCompletions}: "r", {llmapi.Responses, llmapi.Messages}: "r", {llmapi.Responses, llmapi.GenerateContent}: "r"}},
+	{feature: "Max tokens", req: map[llmapi.Dialect]string{llmapi.Messages: `"max_tokens":\d`, llmapi.ChatCompletions: `"max_tokens":\d`, llmapi.GenerateContent: `"maxOutputTokens"`}},
+	{feature: "Temperature / top_p", req: map[llmapi.Dialect]string{llmapi.Messages: `"temperature"`, llmapi.ChatCompletions: `"temperature"`, llmapi.GenerateContent: `"temperature"`}},
+	{feature: "JSON mode / JSON schema", req: map[llmapi.Dialect]string{llmapi.Messages: `"output_format"`, llmapi.ChatCompletions: `"response_format"`, llmapi.GenerateContent: `"responseMimeType"`},
+		na: map[direction]string{{llmapi.ChatCompletions, llmapi.Messages}: "j", {llmapi.Responses, llmapi.Messages}: "j", {llmapi.Messages, llmapi.ChatCompletions}: "ja", {llmapi.Messages, llmapi.GenerateContent}: "ja"}},
+	{feature: "Thinking / reasoning request", req: map[llmapi.Dialect]string{llmapi.Messages: `"thinking":\{"budget_tokens"`, llmapi.ChatCompletions: `"reasoning_effort"`, llmapi.GenerateContent: `"thinkingConfig"`},
+		gaps: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "b"}},
+	{feature: "Thinking signatures sent back", req: map[llmapi.Dialect]string{llmapi.Messages: `"signature":"E`, llmapi.GenerateContent: `"thoughtSignature":"CiQB0e"`},
+		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "s", {llmapi.Responses, llmapi.ChatCompletions}: "s"}},
+	{feature: "Prompt-cache markers (cache_control)", req: map[llmapi.Dialect]string{llmapi.Messages: `"cache_control"`},
+		na:   map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "c", {llmapi.Messages, llmapi.GenerateContent}: "c", {llmapi.ChatCompletions, llmapi.GenerateContent}: "c", {llmapi.Responses, llmapi.ChatCompletions}: "c", {llmapi.Responses, llmapi.GenerateContent}: "c"},
+		gaps: map[direction]string{{llmapi.Responses, llmapi.Messages}: "rc"}},
+	{feature: "Streamed text", out: map[llmapi.Dialect]string{llmapi.ChatCompletions: `"content":"\w`, llmapi.Messages: `"text_delta"`, llmapi.Responses: `response\.output_text\.delta`}},
+	{feature: "Streamed tool-call arguments, fragment by fragment", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"arguments":"(?:[^"\\]|\\.)+"\},"index":\d\}`, llmapi.Messages: `"partial_json":"[^"]+"`, llmapi.Responses: `function_call_arguments\.delta`}},
+	{feature: "Parallel tool calls with distinct indexes", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"index":1,"type":"function"`, llmapi.Messages: `"type":"tool_use"\},"index":[1-9]`, llmapi.Responses: `"status":"completed","type":"function_call"\},\{"arguments"`}},
+	{feature: "Tool call ends as tool_calls / tool_use", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"finish_reason":"tool_calls"`, llmapi.Messages: `"stop_reason":"tool_use"`, llmapi.Responses: `"type":"function_call"`}},
+	{feature: "Thinking / reasoning stream", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"reasoning_content"`, llmapi.Messages: `"thinking_delta"`, llmapi.Responses: `response\.reasoning_summary_text\.delta`}},
+	{feature: "Thinking signatures to the client", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"signature":"E|__ts__`, llmapi.Messages: `"signature_delta"|__ts__`, llmapi.Responses: `"encrypted_content"|__ts__`},
+		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "s", {llmapi.Responses, llmapi.ChatCompletions}: "s"}},
+	{feature: "Usage: cached input tokens", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `"cached_tokens":[1-9]`, llmapi.Messages: `"cache_read_input_tokens":[1-9]`, llmapi.Responses: `"cached_tokens":[1-9]`}},
+	{feature: "Usage: cache-write tokens", out: map[llmapi.Dialect]string{llmapi.ChatCompletions: `"cache_write_tokens":[1-9]`, llmapi.Messages: `"cache_creation_input_tokens":[1-9]`},
+		na:   map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "w", {llmapi.Messages, llmapi.GenerateContent}: "w", {llmapi.ChatCompletions, llmapi.GenerateContent}: "w", {llmapi.Responses, llmapi.ChatCompletions}: "w", {llmapi.Responses, llmapi.GenerateContent}: "w"},
+		gaps: map[direction]string{{llmapi.Responses, llmapi.Messages}: "rw"}},
+	{feature: "Usage: reasoning tokens", out: map[llmapi.Dialect]string{llmapi.ChatCompletions: `"reasoning_tokens":[1-9]`, llmapi.Responses: `"reasoning_tokens":[1-9]`},
+		na: map[direction]string{{llmapi.ChatCompletions, llmapi.Messages}: "a", {llmapi.Responses, llmapi.Messages}: "a", {llmapi.Messages, llmapi.ChatCompletions}: "n", {llmapi.Messages, llmapi.GenerateContent}: "n"}},
+	{feature: "Error mid-stream as an in-band event", outFrom: "error_midstream", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `data: \{"error"`, llmapi.Messages: `event: error`, llmapi.Responses: `event: error`}},
+	{feature: "Cut stream reported, never a clean end", outFrom: "truncated", out: map[llmapi.Dialect]string{
+		llmapi.ChatCompletions: `-- end: \S`, llmapi.Messages: `-- end: \S`, llmapi.Responses: `-- end: \S`}},
 }
 
 // notes explain the ✗ and — cells.

@@ -5,68 +5,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/strait/strait/proto/llmapi"
 )
-
-// Dialect is one wire format.
-type Dialect string
-
-// Dialects.
-const (
-	Chat      Dialect = "openai-chat"      // POST /v1/chat/completions
-	Responses Dialect = "openai-responses" // POST /v1/responses
-	Anthropic Dialect = "anthropic"        // POST /v1/messages
-	Gemini    Dialect = "gemini"           // POST /v1beta/models/{m}:generateContent
-)
-
-// ClientDialect names the dialect of a client request from the API family
-// the edge detected and the path; ok is false for an endpoint that has no
-// conversion (embeddings, models, count_tokens, …).
-func ClientDialect(family, method, path string) (d Dialect, ok bool) {
-	if method != "POST" {
-		return "", false
-	}
-	switch {
-	case family == "openai" && strings.HasSuffix(path, "/chat/completions"):
-		return Chat, true
-	case family == "openai" && strings.HasSuffix(path, "/responses"):
-		return Responses, true
-	case family == "anthropic" && path == "/v1/messages":
-		return Anthropic, true
-	case family == "gemini" && (strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent")):
-		return Gemini, true
-	}
-	return "", false
-}
-
-// ProviderDialect is the dialect a provider of family speaks for generation.
-func ProviderDialect(family string) Dialect {
-	switch family {
-	case "anthropic":
-		return Anthropic
-	case "gemini":
-		return Gemini
-	}
-	return Chat
-}
 
 // Supported reports whether requests from client dialect to provider
 // dialect can be converted.
-func Supported(client, provider Dialect) bool {
+func Supported(client, provider llmapi.Dialect) bool {
 	return client != provider && requestDecoders[client] != nil && requestEncoders[provider] != nil
 }
 
 // requestDecoders parse a client body into neutral form.
-var requestDecoders = map[Dialect]func([]byte) (*Request, error){
-	Chat:      decodeChatRequest,
-	Anthropic: decodeAnthropicRequest,
-	Responses: decodeResponsesRequest,
+var requestDecoders = map[llmapi.Dialect]func([]byte) (*Request, error){
+	llmapi.ChatCompletions: decodeChatRequest,
+	llmapi.Messages:        decodeAnthropicRequest,
+	llmapi.Responses:       decodeResponsesRequest,
 }
 
 // requestEncoders build the provider body, path and query.
-var requestEncoders = map[Dialect]func(*Request) (path, query string, body []byte, err error){
-	Chat:      encodeChatRequest,
-	Anthropic: encodeAnthropicRequest,
-	Gemini:    encodeGeminiRequest,
+var requestEncoders = map[llmapi.Dialect]func(*Request) (path, query string, body []byte, err error){
+	llmapi.ChatCompletions: encodeChatRequest,
+	llmapi.Messages:        encodeAnthropicRequest,
+	llmapi.GenerateContent: encodeGeminiRequest,
 }
 
 // mustJSON marshals values this package built from plain types; HTML

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // ErrKind classifies an error independently of any dialect.
@@ -128,12 +130,7 @@ func ParseError(status int, body []byte) *Error {
 		}
 		return e
 	}
-	var d struct {
-		Message string          `json:"message"`
-		Type    string          `json:"type"`
-		Status  string          `json:"status"`
-		Code    json.RawMessage `json:"code"`
-	}
+	var d llmapi.ErrorDetail
 	if json.Unmarshal(v.Error, &d) != nil {
 		var s string
 		if json.Unmarshal(v.Error, &s) == nil && s != "" {
@@ -170,27 +167,19 @@ func trimArray(b []byte) []byte {
 }
 
 // Status is the HTTP status of e in dialect d.
-func (e *Error) Status(d Dialect) int {
+func (e *Error) Status(d llmapi.Dialect) int {
 	info := kinds[e.Kind]
-	if d == Anthropic {
+	if d == llmapi.Messages {
 		return info.anthropicStatus
 	}
 	return info.status
 }
 
-// Body renders e as dialect d's JSON error body.
-func (e *Error) Body(d Dialect) []byte {
-	info := kinds[e.Kind]
-	var v any
-	switch d {
-	case Anthropic:
-		v = map[string]any{"type": "error", "error": map[string]any{"type": info.anthropic, "message": e.Message}}
-	case Gemini:
-		v = map[string]any{"error": map[string]any{"code": info.status, "message": e.Message, "status": info.gemini}}
-	default:
-		v = map[string]any{"error": map[string]any{"message": e.Message, "type": info.openai, "param": nil, "code": nil}}
-	}
-	return mustJSON(v)
+// Body renders e as dialect d's JSON error body (llmapi.ErrorBody).
+func (e *Error) Body(d llmapi.Dialect) []byte {
+	info, f := kinds[e.Kind], d.Family()
+	typ := llmapi.ErrorType(f, info.openai, info.anthropic, info.gemini)
+	return llmapi.ErrorBody(f, typ, info.status, e.Message, "")
 }
 
 // Header is the response header for an error body.

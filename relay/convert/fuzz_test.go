@@ -5,14 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // terminators are how a complete stream ends in each client dialect (or an
 // in-band error event, which also tells the client the answer is over).
-var terminators = map[Dialect][][]byte{
-	Chat:      {[]byte("data: [DONE]\n\n"), []byte(`data: {"error":`)},
-	Anthropic: {[]byte("event: message_stop\n"), []byte("event: error\n")},
-	Responses: {[]byte("event: response.completed\n"), []byte("event: response.incomplete\n"), []byte("event: error\n")},
+var terminators = map[llmapi.Dialect][][]byte{
+	llmapi.ChatCompletions: {[]byte("data: [DONE]\n\n"), []byte(`data: {"error":`)},
+	llmapi.Messages:        {[]byte("event: message_stop\n"), []byte("event: error\n")},
+	llmapi.Responses:       {[]byte("event: response.completed\n"), []byte("event: response.incomplete\n"), []byte("event: error\n")},
 }
 
 // FuzzTranslate feeds random and truncated provider streams to every
@@ -40,7 +42,7 @@ func FuzzTranslate(f *testing.F) {
 		}
 		var out bytes.Buffer
 		p := &Plan{Client: client, Provider: provider, Stream: true, req: &Request{Model: "m", IncludeUsage: cl&1 == 0}}
-		err := p.Translate(bytes.NewReader(src), provider == Gemini && bytes.HasPrefix(bytes.TrimSpace(src), []byte("[")),
+		err := p.Translate(bytes.NewReader(src), provider == llmapi.GenerateContent && bytes.HasPrefix(bytes.TrimSpace(src), []byte("[")),
 			func(b []byte) error { out.Write(b); return nil })
 		if err != nil {
 			return
@@ -54,10 +56,10 @@ func FuzzTranslate(f *testing.F) {
 	})
 }
 
-var providerDialects = []Dialect{Chat, Anthropic, Gemini}
-var clientDialects = []Dialect{Chat, Anthropic, Responses}
+var providerDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent}
+var clientDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.Responses}
 
-func providerIndex(d Dialect) int {
+func providerIndex(d llmapi.Dialect) int {
 	for i, p := range providerDialects {
 		if p == d {
 			return i

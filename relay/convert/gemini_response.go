@@ -2,6 +2,8 @@ package convert
 
 import (
 	"encoding/json"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 type geminiResponse struct {
@@ -14,10 +16,10 @@ type geminiResponse struct {
 	PromptFeedback *struct {
 		BlockReason string `json:"blockReason"`
 	} `json:"promptFeedback"`
-	UsageMetadata *geminiUsage `json:"usageMetadata"`
-	ModelVersion  string       `json:"modelVersion"`
-	ResponseID    string       `json:"responseId"`
-	Error         *struct{}    `json:"error"`
+	UsageMetadata *llmapi.GeminiUsage `json:"usageMetadata"`
+	ModelVersion  string              `json:"modelVersion"`
+	ResponseID    string              `json:"responseId"`
+	Error         *struct{}           `json:"error"`
 }
 
 type geminiPart struct {
@@ -64,7 +66,7 @@ func decodeGeminiResponse(body []byte) (*Response, error) {
 	}
 	out := &Response{ID: in.ResponseID, Model: in.ModelVersion}
 	if in.UsageMetadata != nil {
-		out.Usage = in.UsageMetadata.neutral()
+		out.Usage = in.UsageMetadata.Normal()
 	}
 	if pf := in.PromptFeedback; pf != nil && pf.BlockReason != "" && len(in.Candidates) == 0 {
 		out.Stop = StopFilter
@@ -118,7 +120,7 @@ func (d *geminiDecoder) event(_ string, data []byte) error {
 		d.started = true
 		start := Event{Type: EvStart, ID: c.ResponseID, Model: c.ModelVersion}
 		if c.UsageMetadata != nil {
-			start.Usage = c.UsageMetadata.neutral() // the prompt count, for Anthropic's message_start
+			start.Usage = c.UsageMetadata.Normal() // the prompt count, for Anthropic's message_start
 		}
 		if err := d.emit(start); err != nil {
 			return err
@@ -142,7 +144,7 @@ func (d *geminiDecoder) event(_ string, data []byte) error {
 		}
 	}
 	if c.UsageMetadata != nil {
-		return d.emit(Event{Type: EvUsage, Usage: c.UsageMetadata.neutral()})
+		return d.emit(Event{Type: EvUsage, Usage: c.UsageMetadata.Normal()})
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
@@ -42,28 +44,28 @@ func golden(t *testing.T, path string, got []byte) {
 }
 
 // providerOf names the dialect of a fixture by its file name prefix.
-func providerOf(name string) Dialect {
+func providerOf(name string) llmapi.Dialect {
 	switch {
 	case strings.HasPrefix(name, "anthropic"):
-		return Anthropic
+		return llmapi.Messages
 	case strings.HasPrefix(name, "gemini"):
-		return Gemini
+		return llmapi.GenerateContent
 	}
-	return Chat
+	return llmapi.ChatCompletions
 }
 
 // clientRequests are the client requests the stream goldens convert for:
 // the chat client asks for the usage chunk.
-var clientRequests = map[Dialect]*Request{
-	Chat:      {Model: "client-model", Stream: true, IncludeUsage: true},
-	Anthropic: {Model: "client-model", Stream: true},
-	Responses: {Model: "client-model", Stream: true},
+var clientRequests = map[llmapi.Dialect]*Request{
+	llmapi.ChatCompletions: {Model: "client-model", Stream: true, IncludeUsage: true},
+	llmapi.Messages:        {Model: "client-model", Stream: true},
+	llmapi.Responses:       {Model: "client-model", Stream: true},
 }
 
 // eachDirection runs f for every fixture (a recorded provider answer, its
 // dialect named by the file name) and every other client dialect, with
 // the fixture's bytes and stable ids.
-func eachDirection(t *testing.T, fixtures []string, f func(t *testing.T, in string, src []byte, provider, client Dialect)) {
+func eachDirection(t *testing.T, fixtures []string, f func(t *testing.T, in string, src []byte, provider, client llmapi.Dialect)) {
 	if len(fixtures) == 0 {
 		t.Fatal("no fixtures")
 	}
@@ -91,7 +93,7 @@ func eachDirection(t *testing.T, fixtures []string, f func(t *testing.T, in stri
 func TestStreamGolden(t *testing.T) {
 	fixtures, _ := filepath.Glob("testdata/stream/*.sse")
 	arrays, _ := filepath.Glob("testdata/stream/*.json")
-	eachDirection(t, append(fixtures, arrays...), func(t *testing.T, in string, src []byte, provider, client Dialect) {
+	eachDirection(t, append(fixtures, arrays...), func(t *testing.T, in string, src []byte, provider, client llmapi.Dialect) {
 		var out bytes.Buffer
 		p := &Plan{Client: client, Provider: provider, Stream: true, req: clientRequests[client]}
 		err := p.Translate(bytes.NewReader(src), strings.HasSuffix(in, ".json"), func(b []byte) error {

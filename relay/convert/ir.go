@@ -11,6 +11,8 @@
 // delta.
 package convert
 
+import "github.com/strait/strait/proto/llmapi"
+
 import "encoding/json"
 
 // Role is the author of a message.
@@ -135,16 +137,10 @@ const (
 	StopFilter
 )
 
-// Usage is the one usage record of a call, normalised: Input counts every
-// prompt token including cache reads and writes (OpenAI's prompt_tokens;
-// Anthropic's input_tokens + cache_read + cache_creation), Output every
-// generated token including reasoning (OpenAI's completion_tokens; Gemini's
-// candidatesTokenCount + thoughtsTokenCount).
-type Usage struct {
-	Input, Output         int
-	CacheRead, CacheWrite int
-	Reasoning             int
-}
+// Usage is the one usage record of a call, normalised by the families'
+// usage objects in proto/llmapi (ChatUsage, AnthropicUsage, GeminiUsage,
+// ResponsesUsage), which also render it back.
+type Usage = llmapi.Usage
 
 // Response is a complete (non-streaming) answer in neutral form.
 type Response struct {

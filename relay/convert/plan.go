@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/strait/strait/relay/convert/sse"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // ErrTruncated reports a provider stream that ended without its final
@@ -41,34 +41,34 @@ type streamEncoder interface {
 	event(Event) error
 }
 
-var streamDecoders = map[Dialect]func(emitFunc) streamDecoder{
-	Chat:      func(e emitFunc) streamDecoder { return newChatDecoder(e) },
-	Anthropic: func(e emitFunc) streamDecoder { return newAnthropicDecoder(e) },
-	Gemini:    func(e emitFunc) streamDecoder { return newGeminiDecoder(e) },
+var streamDecoders = map[llmapi.Dialect]func(emitFunc) streamDecoder{
+	llmapi.ChatCompletions: func(e emitFunc) streamDecoder { return newChatDecoder(e) },
+	llmapi.Messages:        func(e emitFunc) streamDecoder { return newAnthropicDecoder(e) },
+	llmapi.GenerateContent: func(e emitFunc) streamDecoder { return newGeminiDecoder(e) },
 }
 
-var streamEncoders = map[Dialect]func(writeFunc, *Request) streamEncoder{
-	Chat:      func(w writeFunc, r *Request) streamEncoder { return newChatEncoder(w, r) },
-	Anthropic: func(w writeFunc, r *Request) streamEncoder { return newAnthropicEncoder(w, r) },
-	Responses: func(w writeFunc, r *Request) streamEncoder { return newResponsesEncoder(w, r) },
+var streamEncoders = map[llmapi.Dialect]func(writeFunc, *Request) streamEncoder{
+	llmapi.ChatCompletions: func(w writeFunc, r *Request) streamEncoder { return newChatEncoder(w, r) },
+	llmapi.Messages:        func(w writeFunc, r *Request) streamEncoder { return newAnthropicEncoder(w, r) },
+	llmapi.Responses:       func(w writeFunc, r *Request) streamEncoder { return newResponsesEncoder(w, r) },
 }
 
-var responseDecoders = map[Dialect]func([]byte) (*Response, error){
-	Chat:      decodeChatResponse,
-	Anthropic: decodeAnthropicResponse,
-	Gemini:    decodeGeminiResponse,
+var responseDecoders = map[llmapi.Dialect]func([]byte) (*Response, error){
+	llmapi.ChatCompletions: decodeChatResponse,
+	llmapi.Messages:        decodeAnthropicResponse,
+	llmapi.GenerateContent: decodeGeminiResponse,
 }
 
-var responseEncoders = map[Dialect]func(*Response, *Request) []byte{
-	Chat:      encodeChatResponse,
-	Anthropic: encodeAnthropicResponse,
-	Responses: encodeResponsesResponse,
+var responseEncoders = map[llmapi.Dialect]func(*Response, *Request) []byte{
+	llmapi.ChatCompletions: encodeChatResponse,
+	llmapi.Messages:        encodeAnthropicResponse,
+	llmapi.Responses:       encodeResponsesResponse,
 }
 
 // Plan is one converted exchange: the request to send upstream, and how to
 // turn the provider's answer into the client's dialect.
 type Plan struct {
-	Client, Provider Dialect
+	Client, Provider llmapi.Dialect
 	// Path and RawQuery are the provider endpoint; Body its request body.
 	Path, RawQuery string
 	Body           []byte
@@ -80,7 +80,7 @@ type Plan struct {
 // of dialect provider. model, when not empty, replaces the model the client
 // named (the routing table's target). A *Error is the client's fault and
 // should be answered in the client's dialect with its Status.
-func NewPlan(client, provider Dialect, body []byte, model string) (*Plan, error) {
+func NewPlan(client, provider llmapi.Dialect, body []byte, model string) (*Plan, error) {
 	if !Supported(client, provider) {
 		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("converting %s requests to %s is not supported", client, provider)}
 	}
@@ -108,7 +108,7 @@ func (p *Plan) Header(h http.Header) {
 	for _, k := range []string{"Content-Length", "Content-Encoding", "Accept-Encoding", "Accept"} {
 		h.Del(k)
 	}
-	if p.Provider != Anthropic {
+	if p.Provider != llmapi.Messages {
 		h.Del("Anthropic-Version")
 		h.Del("Anthropic-Beta")
 	}
@@ -210,7 +210,7 @@ func (p *Plan) Translate(body io.Reader, jsonArray bool, write func([]byte) erro
 }
 
 func sseEvents(r io.Reader) func() (string, []byte, error) {
-	rd := sse.NewReader(r, MaxBody)
+	rd := llmapi.NewReader(r, MaxBody)
 	return func() (string, []byte, error) {
 		ev, err := rd.Next()
 		return ev.Name, ev.Data, err
@@ -218,7 +218,7 @@ func sseEvents(r io.Reader) func() (string, []byte, error) {
 }
 
 func arrayEvents(r io.Reader) func() (string, []byte, error) {
-	rd := sse.NewArrayReader(r, MaxBody)
+	rd := llmapi.NewArrayReader(r, MaxBody)
 	return func() (string, []byte, error) {
 		raw, err := rd.Next()
 		return "", raw, err

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // TestRequestGolden converts each recorded-style client request into every
@@ -20,8 +22,8 @@ func TestRequestGolden(t *testing.T) {
 		if len(parts) != 3 {
 			continue // a golden output
 		}
-		client := Dialect(parts[1])
-		for _, provider := range []Dialect{Chat, Anthropic, Gemini} {
+		client := llmapi.Dialect(parts[1])
+		for _, provider := range []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent} {
 			if !Supported(client, provider) {
 				continue
 			}
@@ -59,22 +61,22 @@ func TestRequestGolden(t *testing.T) {
 func TestRequestErrors(t *testing.T) {
 	cases := []struct {
 		name             string
-		client, provider Dialect
+		client, provider llmapi.Dialect
 		body, want       string
 	}{
-		{"not json", Chat, Anthropic, `{`, "not valid JSON"},
-		{"n>1", Chat, Gemini, `{"model":"m","n":2,"messages":[]}`, "n > 1"},
-		{"bad arguments", Chat, Anthropic, `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, "JSON object"},
-		{"unknown role", Chat, Anthropic, `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, "role"},
-		{"audio part", Chat, Gemini, `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio"}]}]}`, "input_audio"},
-		{"bad image url", Chat, Anthropic, `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x"}}]}]}`, "image URL"},
-		{"no model", Anthropic, Chat, `{"max_tokens":1,"messages":[]}`, "model is required"},
-		{"server tool", Anthropic, Chat, `{"model":"m","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[]}`, "server tool"},
-		{"document block", Anthropic, Gemini, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document"}]}]}`, "document"},
-		{"previous_response_id", Responses, Chat, `{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id"},
-		{"builtin tool", Responses, Anthropic, `{"model":"m","input":"hi","tools":[{"type":"web_search"}]}`, "web_search"},
-		{"gemini client", Gemini, Chat, `{}`, "not supported"},
-		{"same dialect", Chat, Chat, `{}`, "not supported"},
+		{"not json", llmapi.ChatCompletions, llmapi.Messages, `{`, "not valid JSON"},
+		{"n>1", llmapi.ChatCompletions, llmapi.GenerateContent, `{"model":"m","n":2,"messages":[]}`, "n > 1"},
+		{"bad arguments", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]}`, "JSON object"},
+		{"unknown role", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, "role"},
+		{"audio part", llmapi.ChatCompletions, llmapi.GenerateContent, `{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio"}]}]}`, "input_audio"},
+		{"bad image url", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"ftp://x"}}]}]}`, "image URL"},
+		{"no model", llmapi.Messages, llmapi.ChatCompletions, `{"max_tokens":1,"messages":[]}`, "model is required"},
+		{"server tool", llmapi.Messages, llmapi.ChatCompletions, `{"model":"m","max_tokens":1,"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[]}`, "server tool"},
+		{"document block", llmapi.Messages, llmapi.GenerateContent, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document"}]}]}`, "document"},
+		{"previous_response_id", llmapi.Responses, llmapi.ChatCompletions, `{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id"},
+		{"builtin tool", llmapi.Responses, llmapi.Messages, `{"model":"m","input":"hi","tools":[{"type":"web_search"}]}`, "web_search"},
+		{"gemini client", llmapi.GenerateContent, llmapi.ChatCompletions, `{}`, "not supported"},
+		{"same dialect", llmapi.ChatCompletions, llmapi.ChatCompletions, `{}`, "not supported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // recorder is a ResponseWriter that keeps everything.
@@ -34,7 +36,7 @@ func (r *recorder) Write(p []byte) error {
 // into every client dialect.
 func TestResponseGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/response/*.json")
-	eachDirection(t, files, func(t *testing.T, in string, src []byte, provider, client Dialect) {
+	eachDirection(t, files, func(t *testing.T, in string, src []byte, provider, client llmapi.Dialect) {
 		p := &Plan{Client: client, Provider: provider, req: &Request{Model: "client-model"}}
 		var rec recorder
 		if err := p.Respond(200, http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(src), &rec); err != nil {
@@ -54,35 +56,35 @@ func TestResponseGolden(t *testing.T) {
 func TestErrorMapping(t *testing.T) {
 	cases := []struct {
 		name             string
-		provider, client Dialect
+		provider, client llmapi.Dialect
 		status           int
 		body             string
 		wantStatus       int
 		wantBody         string
 	}{
-		{"anthropic overloaded to chat", Anthropic, Chat, 529,
+		{"anthropic overloaded to chat", llmapi.Messages, llmapi.ChatCompletions, 529,
 			`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, 503,
-			`{"error":{"code":null,"message":"Overloaded","param":null,"type":"server_error"}}`},
-		{"anthropic rate limit to responses", Anthropic, Responses, 429,
+			`{"error":{"message":"Overloaded","type":"server_error","param":null,"code":null}}`},
+		{"anthropic rate limit to responses", llmapi.Messages, llmapi.Responses, 429,
 			`{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`, 429,
-			`{"error":{"code":null,"message":"slow down","param":null,"type":"rate_limit_error"}}`},
-		{"gemini invalid to chat", Gemini, Chat, 400,
+			`{"error":{"message":"slow down","type":"rate_limit_error","param":null,"code":null}}`},
+		{"gemini invalid to chat", llmapi.GenerateContent, llmapi.ChatCompletions, 400,
 			`{"error":{"code":400,"message":"Function call is missing a thought_signature","status":"INVALID_ARGUMENT"}}`, 400,
-			`{"error":{"code":null,"message":"Function call is missing a thought_signature","param":null,"type":"invalid_request_error"}}`},
-		{"gemini unavailable to anthropic", Gemini, Anthropic, 503,
+			`{"error":{"message":"Function call is missing a thought_signature","type":"invalid_request_error","param":null,"code":null}}`},
+		{"gemini unavailable to anthropic", llmapi.GenerateContent, llmapi.Messages, 503,
 			`{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}`, 529,
-			`{"error":{"message":"The model is overloaded.","type":"overloaded_error"},"type":"error"}`},
-		{"gemini auth to anthropic", Gemini, Anthropic, 400,
+			`{"type":"error","error":{"type":"overloaded_error","message":"The model is overloaded."}}`},
+		{"gemini auth to anthropic", llmapi.GenerateContent, llmapi.Messages, 400,
 			`[{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT"}}]`, 400,
-			`{"error":{"message":"API key not valid.","type":"invalid_request_error"},"type":"error"}`},
-		{"openai auth to anthropic", Chat, Anthropic, 401,
+			`{"type":"error","error":{"type":"invalid_request_error","message":"API key not valid."}}`},
+		{"openai auth to anthropic", llmapi.ChatCompletions, llmapi.Messages, 401,
 			`{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`, 401,
-			`{"error":{"message":"Incorrect API key provided","type":"authentication_error"},"type":"error"}`},
-		{"openai not found to anthropic", Chat, Anthropic, 404,
+			`{"type":"error","error":{"type":"authentication_error","message":"Incorrect API key provided"}}`},
+		{"openai not found to anthropic", llmapi.ChatCompletions, llmapi.Messages, 404,
 			`{"error":{"message":"The model does not exist","type":"invalid_request_error"}}`, 404,
-			`{"error":{"message":"The model does not exist","type":"not_found_error"},"type":"error"}`},
-		{"html 502 to chat", Chat, Chat, 502, `<html>bad gateway</html>`, 500,
-			`{"error":{"code":null,"message":"<html>bad gateway</html>","param":null,"type":"server_error"}}`},
+			`{"type":"error","error":{"type":"not_found_error","message":"The model does not exist"}}`},
+		{"html 502 to chat", llmapi.ChatCompletions, llmapi.ChatCompletions, 502, `<html>bad gateway</html>`, 500,
+			`{"error":{"message":"<html>bad gateway</html>","type":"server_error","param":null,"code":null}}`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +114,7 @@ func TestStreamWritesPerEvent(t *testing.T) {
 	events := bytes.Split(bytes.TrimSpace(src), []byte("\n\n"))
 	pr, pw := io.Pipe()
 	writes := make(chan []byte, 100)
-	p := &Plan{Client: Anthropic, Provider: Chat, Stream: true, req: &Request{Model: "m"}}
+	p := &Plan{Client: llmapi.Messages, Provider: llmapi.ChatCompletions, Stream: true, req: &Request{Model: "m"}}
 	done := make(chan error, 1)
 	go func() {
 		done <- p.Translate(pr, false, func(b []byte) error { writes <- b; return nil })

@@ -1,6 +1,10 @@
 package convert
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/strait/strait/proto/llmapi"
+)
 
 // responsesEnvelope is the response object around the output items.
 func responsesEnvelope(id, model, status string, output []any, stop Stop, usage *Usage, req *Request) obj {
@@ -13,7 +17,7 @@ func responsesEnvelope(id, model, status string, output []any, stop Stop, usage 
 		incomplete = obj{"reason": reason}
 	}
 	if usage != nil {
-		u = usage.responses()
+		u = llmapi.ResponsesUsageOf(*usage)
 	}
 	var maxOut any
 	if req.MaxTokens > 0 {

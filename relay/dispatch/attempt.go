@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/convert"
 	"github.com/strait/strait/relay/upstream"
 )
@@ -379,9 +380,9 @@ func (c *caller) respondError(status int, h http.Header, body []byte) {
 // rejected or disabled, waiting for their probe).
 func (c *caller) noKeyAnswer() {
 	h := c.client.Header
-	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
+	d, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
 	if !ok {
-		d = convert.ProviderDialect(h.Family)
+		d = llmapi.Family(h.Family).Dialect()
 	}
 	out := http.Header{"Content-Type": {"application/json"}}
 	e := &convert.Error{Kind: convert.ErrOverloaded, Message: "Strait relay: every provider key for this model is disabled; try again later"}

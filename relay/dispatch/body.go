@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/upstream"
 )
 
@@ -124,30 +125,20 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	c.x.finish(end)
 }
 
-// pingFor is the keep-alive an SSE client of family ignores, or nil when
-// the response is not SSE. For Gemini it is blankPing: google-genai splits
-// the stream on blank lines and rejects any event but data:, so it only
-// tolerates an empty event in the stream's own line ending.
+// pingFor is the keep-alive an SSE client of family ignores (see
+// llmapi.Family.Ping), or nil when the response is not SSE.
 func pingFor(family, mediaType string) []byte {
 	if mediaType != "text/event-stream" {
 		return nil
 	}
-	switch family {
-	case "anthropic":
-		return []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
-	case "gemini":
-		return blankPing
-	}
-	return []byte(": ping\n\n")
+	return llmapi.Family(family).Ping()
 }
 
-var blankPing = []byte("\n\n")
-
-// keepAlive is the ping to send now: blankPing follows the line ending of
+// keepAlive is the ping to send now: a blank ping (Gemini's) follows the line ending of
 // the event just forwarded (a "\n\n" after "\r\n\r\n" events would
 // glue the next event to a stray "\r\n" for genai's splitter).
 func (p *pump) keepAlive() []byte {
-	if &p.ping[0] == &blankPing[0] && string(p.tail[:]) == "\r\n\r\n" {
+	if string(p.ping) == "\n\n" && string(p.tail[:]) == "\r\n\r\n" {
 		return []byte("\r\n\r\n")
 	}
 	return p.ping

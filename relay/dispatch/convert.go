@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/convert"
 	"github.com/strait/strait/relay/upstream"
 )
@@ -26,8 +27,8 @@ func needsConversion(h *proto.RequestHeader, t upstream.Target) bool {
 	if t.Provider.Family() != h.Family {
 		return true
 	}
-	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
-	return ok && d == convert.Responses && t.Provider.Kind == upstream.OpenAICompatible
+	d, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
+	return ok && d == llmapi.Responses && t.Provider.Kind == upstream.OpenAICompatible
 }
 
 // crossFamily converts the client's request for target t. The returned
@@ -36,13 +37,13 @@ func needsConversion(h *proto.RequestHeader, t upstream.Target) bool {
 // a clear 400 in the client's own format.
 func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *conversion, *proto.End) {
 	h := in.Header
-	client, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
+	client, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
 	if !ok {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: fmt.Sprintf(
 			"model %q is served by the %s provider %q; %s %s cannot be converted from the %s API format",
-			in.Model, familyName(t.Provider.Family()), t.Provider.Name, h.Method, h.Path, familyName(h.Family))}
+			in.Model, llmapi.Family(t.Provider.Family()).Name(), t.Provider.Name, h.Method, h.Path, llmapi.Family(h.Family).Name())}
 	}
-	plan, err := convert.NewPlan(client, convert.ProviderDialect(t.Provider.Family()), in.Body, t.Model)
+	plan, err := convert.NewPlan(client, llmapi.Family(t.Provider.Family()).Dialect(), in.Body, t.Model)
 	if err != nil {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
 	}
@@ -52,18 +53,6 @@ func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *c
 	plan.Header(out.Header)
 	out.BodyLen = int64(len(plan.Body))
 	return upstream.ParseInbound(&out, plan.Body), &conversion{plan: plan, family: h.Family}, nil
-}
-
-func familyName(f string) string {
-	switch f {
-	case "openai":
-		return "OpenAI"
-	case "anthropic":
-		return "Anthropic"
-	case "gemini":
-		return "Gemini"
-	}
-	return f
 }
 
 // converted is the client's view of a provider answer being converted.

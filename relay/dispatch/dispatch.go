@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel"
 )
@@ -128,7 +129,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		return
 	}
 	reg := d.reg.Load()
-	if class := proto.EndpointClass(h.Family, h.Method, h.Path); !reg.ServesEndpoint(class) {
+	if class := llmapi.EndpointClass(h.Family, h.Method, h.Path); !reg.ServesEndpoint(class) {
 		x.refuseEndpoint(h, class)
 		return
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/strait/strait/proto"
-	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestRateLimitRotatesAndCools: a 429 with retry-after on one key makes the

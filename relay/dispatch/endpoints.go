@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/convert"
 	"go.uber.org/zap"
 )
@@ -16,9 +17,9 @@ import (
 // shared provider key shares, so they are served only where the relay's
 // operator asked for them too.
 func (x *exchange) refuseEndpoint(h *proto.RequestHeader, class string) {
-	d, ok := convert.ClientDialect(h.Family, h.Method, h.Path)
+	d, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
 	if !ok {
-		d = convert.ProviderDialect(h.Family)
+		d = llmapi.Family(h.Family).Dialect()
 	}
 	e := &convert.Error{Kind: convert.ErrPermission, Message: "Strait relay: " + class + " endpoints are not served (relay config endpoints)"}
 	if class == "" {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strait/strait/relay/fakeprovider"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestFallbackOfAnotherFamily: once the route's provider has failed every
@@ -91,7 +91,7 @@ func TestNoUsableKey(t *testing.T) {
 			"/v1/chat/completions", chat("gpt-4o", false), 429, "3", `"type":"rate_limit_error"`},
 		{"cooling, anthropic", fakeprovider.Fault{Status: 429, RetryAfter: 2500 * time.Millisecond}, "anthropic",
 			"/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`,
-			429, "3", `"type":"rate_limit_error"},"type":"error"`},
+			429, "3", `{"type":"error","error":{"type":"rate_limit_error"`},
 		{"disabled, openai", fakeprovider.Fault{Status: 401}, "openai",
 			"/v1/chat/completions", chat("gpt-4o", true), 503, "", `"type":"server_error"`},
 		{"disabled, anthropic", fakeprovider.Fault{Status: 401}, "anthropic",

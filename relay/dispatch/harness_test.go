@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/strait/strait/proto"
-	"github.com/strait/strait/proto/apimodel"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/upstream"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 func TestMain(m *testing.M) {
@@ -173,7 +173,7 @@ func (r *rig) do(family, path string, header http.Header, body string) result {
 	}
 	header.Set("Content-Type", "application/json")
 	// The model, as the edge reads it and sends it along.
-	m, _ := apimodel.Parse(family, path, []byte(body), nil)
+	m, _ := llmapi.Parse(llmapi.Family(family), path, []byte(body), nil)
 	return r.send(&proto.RequestHeader{ID: "t", Family: family, Method: "POST", Path: path,
 		Header: header, BodyLen: int64(len(body)), Model: m.Model}, body)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/upstream"
 )
 
@@ -16,15 +17,12 @@ import (
 // that it does not already contain. With strict_models, or without a
 // provider of the family, the list is the table's alone.
 
-// listKey is where each family's listing keeps its entries.
-var listKey = map[string]string{"openai": "data", "anthropic": "data", "gemini": "models"}
-
 // isListing reports a request for the family's model list.
 func isListing(h *proto.RequestHeader) bool {
 	if h.Method != http.MethodGet || h.Provider != "" {
 		return false
 	}
-	if h.Family == "gemini" {
+	if h.Family == string(llmapi.Gemini) {
 		return h.Path == "/v1beta/models" || h.Path == "/v1/models"
 	}
 	return h.Path == "/v1/models"
@@ -33,9 +31,9 @@ func isListing(h *proto.RequestHeader) bool {
 // entry renders one served model in family's listing shape.
 func entry(family string, t upstream.Target) any {
 	switch family {
-	case "anthropic":
+	case string(llmapi.Anthropic):
 		return map[string]any{"type": "model", "id": t.Model, "display_name": t.Model, "created_at": "1970-01-01T00:00:00Z"}
-	case "gemini":
+	case string(llmapi.Gemini):
 		return map[string]any{"name": "models/" + t.Model, "displayName": t.Model,
 			"supportedGenerationMethods": []string{"generateContent", "streamGenerateContent", "countTokens"}}
 	}
@@ -59,7 +57,7 @@ func listing(family string, base []byte, served []upstream.Target) []byte {
 	if base != nil && json.Unmarshal(base, &top) != nil {
 		return base
 	}
-	key := listKey[family]
+	key := llmapi.Family(family).ListKey()
 	var items []json.RawMessage
 	if raw, ok := top[key]; ok && json.Unmarshal(raw, &items) != nil {
 		return base
@@ -77,9 +75,9 @@ func listing(family string, base []byte, served []upstream.Target) []byte {
 	}
 	top[key], _ = json.Marshal(items)
 	switch family {
-	case "openai":
+	case string(llmapi.OpenAI):
 		top["object"] = json.RawMessage(`"list"`)
-	case "anthropic":
+	case string(llmapi.Anthropic):
 		if base == nil {
 			top["has_more"] = json.RawMessage("false")
 		}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Verdict is what the relay does with a provider's answer before anything
@@ -59,22 +61,6 @@ func Classify(family string, status int, body []byte) (Verdict, Outcome) {
 	return Deliver, Worked
 }
 
-// providerError is the union of the three families' error bodies:
-// OpenAI {"error":{"message","type","code"}}, Anthropic
-// {"type":"error","error":{"type","message"}}, Gemini
-// {"error":{"code","message","status","details":[{"reason"}]}}.
-type providerError struct {
-	Error struct {
-		Message string          `json:"message"`
-		Type    string          `json:"type"`
-		Code    json.RawMessage `json:"code"` // a string for OpenAI, a number for Gemini
-		Status  string          `json:"status"`
-		Details []struct {
-			Reason string `json:"reason"`
-		} `json:"details"`
-	} `json:"error"`
-}
-
 // geminiKeyReasons are google.rpc.ErrorInfo reasons that are about the API
 // key itself (Gemini answers an invalid key with 400 API_KEY_INVALID).
 var geminiKeyReasons = map[string]bool{
@@ -87,7 +73,7 @@ func keyRejected(family string, status int, body []byte) bool {
 	if status < 400 || status >= 500 || len(body) == 0 {
 		return false
 	}
-	var e providerError
+	var e llmapi.ProviderError
 	if json.Unmarshal(body, &e) != nil {
 		return false
 	}
@@ -95,8 +81,8 @@ func keyRejected(family string, status int, body []byte) bool {
 	case string(Anthropic):
 		return status == http.StatusUnauthorized && e.Error.Type == "authentication_error"
 	case string(Gemini):
-		for _, d := range e.Error.Details {
-			if geminiKeyReasons[d.Reason] {
+		for _, r := range e.Error.Reasons() {
+			if geminiKeyReasons[r] {
 				return true
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 type readCloser = io.ReadCloser
@@ -16,7 +17,7 @@ func bytesReader(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b
 
 // credentialHeaders may carry a client's or another provider's key; they are
 // never forwarded, whatever the edge sent and whatever a provider allows.
-var credentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key", "Api-Key", "Proxy-Authorization", "Cookie"}
+var credentialHeaders = append([]string{"Proxy-Authorization", "Cookie"}, llmapi.CredentialHeaders...)
 
 // relayOwned are headers about the relay's own connection to the provider:
 // the relay chooses the encoding it can decode (so the edge can meter the

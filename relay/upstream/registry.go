@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Kind is a provider's wire dialect and auth style.
@@ -22,9 +22,9 @@ type Kind string
 
 // Provider kinds.
 const (
-	OpenAI           Kind = "openai"
-	Anthropic        Kind = "anthropic"
-	Gemini           Kind = "gemini"
+	OpenAI                = Kind(llmapi.OpenAI)
+	Anthropic             = Kind(llmapi.Anthropic)
+	Gemini                = Kind(llmapi.Gemini)
 	OpenAICompatible Kind = "openai-compatible" // DeepSeek, OpenRouter, vLLM, ...
 	// AzureOpenAI speaks OpenAI's API with an api-key header; with an
 	// APIVersion it uses deployment URLs (the model name is the deployment).
@@ -34,7 +34,7 @@ const (
 // family is the API family a kind serves.
 func (k Kind) family() string {
 	if k == OpenAICompatible || k == AzureOpenAI {
-		return string(OpenAI)
+		return string(llmapi.OpenAI)
 	}
 	return string(k)
 }
@@ -94,7 +94,7 @@ type Config struct {
 	// Timeouts apply to every provider unless it overrides them.
 	Timeouts Timeouts
 	// Endpoints are the endpoint classes served beyond inference
-	// (proto.EndpointClasses: files, batches, fine_tuning, stored,
+	// (llmapi.EndpointClasses: files, batches, fine_tuning, stored,
 	// assistants, media, all); empty serves inference only.
 	Endpoints []string
 }
@@ -133,8 +133,8 @@ func New(cfg Config, prev *Registry) (*Registry, error) {
 	r := &Registry{byName: map[string]*Provider{}, byFamily: map[string]*Provider{}, strict: cfg.StrictModels,
 		endpoints: cfg.Endpoints}
 	for _, e := range cfg.Endpoints {
-		if !slices.Contains(proto.EndpointClasses, e) {
-			return nil, fmt.Errorf("endpoints: unknown class %q (want one of %s)", e, strings.Join(proto.EndpointClasses, ", "))
+		if !slices.Contains(llmapi.EndpointClasses, e) {
+			return nil, fmt.Errorf("endpoints: unknown class %q (want one of %s)", e, strings.Join(llmapi.EndpointClasses, ", "))
 		}
 	}
 	policy := cfg.Keys.withDefaults()
@@ -198,8 +198,10 @@ func newProvider(c ProviderConfig, policy KeyPolicy, timeouts Timeouts, prev *Re
 }
 
 // ServesEndpoint reports whether requests of an endpoint class (see
-// proto.EndpointClass) may go upstream at all.
-func (r *Registry) ServesEndpoint(class string) bool { return proto.AllowsEndpoint(r.endpoints, class) }
+// llmapi.EndpointClass) may go upstream at all.
+func (r *Registry) ServesEndpoint(class string) bool {
+	return llmapi.AllowsEndpoint(r.endpoints, class)
+}
 
 // Providers lists the configured providers in config order.
 func (r *Registry) Providers() []*Provider { return append([]*Provider(nil), r.order...) }
@@ -271,18 +273,13 @@ func (t Target) NewRequest(ctx context.Context, in *Inbound, key Key) (*http.Req
 }
 
 func (p *Provider) authorize(hdr http.Header, key Key) {
-	switch p.Kind {
-	case Anthropic:
-		hdr.Set("X-Api-Key", key.Reveal())
-		if hdr.Get("Anthropic-Version") == "" {
-			hdr.Set("Anthropic-Version", DefaultAnthropicVersion)
-		}
-	case Gemini:
-		hdr.Set("X-Goog-Api-Key", key.Reveal())
-	case AzureOpenAI:
+	if p.Kind == AzureOpenAI {
 		hdr.Set("Api-Key", key.Reveal())
-	default:
-		hdr.Set("Authorization", "Bearer "+key.Reveal())
+		return
+	}
+	llmapi.SetKey(hdr, llmapi.Family(p.Kind.family()), key.Reveal())
+	if p.Kind == Anthropic && hdr.Get("Anthropic-Version") == "" {
+		hdr.Set("Anthropic-Version", DefaultAnthropicVersion)
 	}
 }
 
@@ -305,6 +302,6 @@ func checkPath(p string) error {
 // up in logs and error messages); the edge already took it out, this is the
 // second line of defence.
 func stripQueryKey(raw string) string {
-	rest, _ := proto.TakeQueryKey(raw)
+	rest, _ := llmapi.TakeQueryKey(raw)
 	return rest
 }

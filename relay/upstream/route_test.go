@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 func routingRegistry(t *testing.T, strict bool, routes ...RouteConfig) *Registry {
@@ -232,7 +233,7 @@ func TestParseInboundNotJSON(t *testing.T) {
 			t.Errorf("%q: model %q", b, in.Model)
 		}
 	}
-	if _, err := replaceModel([]byte(`{"a":1}`), "x"); err == nil {
-		t.Error("replaceModel without a model succeeded")
+	if _, err := llmapi.ReplaceModel([]byte(`{"a":1}`), "x"); err == nil {
+		t.Error("ReplaceModel without a model succeeded")
 	}
 }

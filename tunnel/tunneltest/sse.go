@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // Family is one API family's streaming request to the fake provider.

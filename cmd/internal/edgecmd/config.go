@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/strait/strait/cmd/internal/cli"
+	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
-	"github.com/strait/strait/edge/usagedb"
-	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
 	"github.com/strait/strait/tunnel/wstun"
@@ -221,7 +220,7 @@ type ClientKey struct {
 	Limits  auth.Limits `yaml:"limits"`
 	// Endpoints are endpoint classes allowed beyond inference (files,
 	// batches, fine_tuning, stored, assistants, media, all); see
-	// proto.EndpointClasses. Empty: inference only.
+	// llmapi.EndpointClasses. Empty: inference only.
 	Endpoints []string `yaml:"endpoints"`
 }
 
@@ -293,8 +292,8 @@ func (f *File) validate() error {
 // must not silently leave an endpoint closed (or, worse, look open).
 func checkEndpoints(names []string) error {
 	for _, n := range names {
-		if !slices.Contains(proto.EndpointClasses, n) {
-			return fmt.Errorf("endpoints: unknown class %q (want one of %s)", n, strings.Join(proto.EndpointClasses, ", "))
+		if !slices.Contains(llmapi.EndpointClasses, n) {
+			return fmt.Errorf("endpoints: unknown class %q (want one of %s)", n, strings.Join(llmapi.EndpointClasses, ", "))
 		}
 	}
 	return nil
@@ -330,10 +329,10 @@ func (f *File) Keys() (*auth.Keys, error) {
 }
 
 // KeysPath is the keys file in the data directory.
-func (f *File) KeysPath() string { return filepath.Join(f.DataDir, keystore.FileName) }
+func (f *File) KeysPath() string { return edge.KeysPath(f.DataDir) }
 
 // UsagePath is the usage store in the data directory.
-func (f *File) UsagePath() string { return filepath.Join(f.DataDir, usagedb.FileName) }
+func (f *File) UsagePath() string { return edge.UsagePath(f.DataDir) }
 
 // transport is the configured transport, autodial.Auto by default.
 func (r RelayFile) transport() tunnel.Transport {

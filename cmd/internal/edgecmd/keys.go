@@ -13,7 +13,7 @@ import (
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/keystore"
-	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // keysCommand manages the keys file in the data directory. A running edge
@@ -181,7 +181,7 @@ func printKeys(out io.Writer, keys []keystore.Record) {
 			models = fmt.Sprint(r.Models)
 		}
 		l := r.Limits
-		endpoints := strings.Join(append([]string{proto.EndpointInference}, r.Endpoints...), ",")
+		endpoints := strings.Join(append([]string{llmapi.EndpointInference}, r.Endpoints...), ",")
 		fmt.Fprintf(w, "%s\t%s…\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.2f\t%.2f\n", r.Name, r.Prefix, state, expires, models,
 			endpoints, l.RPM, l.TPM, l.DailyTokens, l.MonthlyTokens, l.DailyBudget, l.MonthlyBudget)
 	}

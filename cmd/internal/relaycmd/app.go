@@ -12,7 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/cmd/internal/cli"
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/proto/llmapi"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // App is the strait-relay command line.
@@ -108,8 +109,8 @@ func describe(w io.Writer, f *File, srv *Server) {
 		}
 		fmt.Fprintf(w, "route  model %-20s -> %s\n", r.Model, to)
 	}
-	for _, fam := range []string{"openai", "anthropic", "gemini"} {
-		if name := reg.DefaultFor(fam); name != "" {
+	for _, fam := range llmapi.Families {
+		if name := reg.DefaultFor(string(fam)); name != "" {
 			fmt.Fprintf(w, "route  %-9s requests -> %s\n", fam, name)
 		} else {
 			fmt.Fprintf(w, "route  %-9s requests -> (none: answered with 404)\n", fam)

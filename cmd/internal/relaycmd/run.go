@@ -20,19 +20,17 @@ import (
 	"github.com/strait/strait/tunnel/wstun"
 )
 
-// Server is a relay assembled from a config: ready to Serve.
+// Server is a relay assembled from a config: the relay.Server, its tunnel
+// listeners and the admin listener, ready to Serve.
 type Server struct {
-	Relay *relay.Relay
-	WS    *wstun.Listener   // nil when listen is empty
-	QUIC  *quictun.Listener // nil when listen_quic is empty
+	*relay.Server
+	WS   *wstun.Listener   // nil when listen is empty
+	QUIC *quictun.Listener // nil when listen_quic is empty
 	// Admin serves metrics and health; nil when admin_listen is empty.
 	Admin   net.Listener
 	Metrics *admin.Registry
 	pprof   bool
-
-	tunnelCert *certs.KeyPair     // swapped by Reload
-	revoked    *certs.Revocations // replaced by Reload
-	log        *zap.Logger
+	log     *zap.Logger
 }
 
 // Sockets are pre-bound sockets for Build; nil fields are bound from the
@@ -43,7 +41,8 @@ type Sockets struct {
 	Admin net.Listener
 }
 
-// Build loads certificates, binds the tunnel listeners and builds the relay.
+// Build loads certificates, builds the relay and binds the tunnel
+// listeners.
 func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	reg := admin.NewRegistry()
 	r, err := buildRelay(f, reg, log)
@@ -58,7 +57,8 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{Relay: r, Metrics: reg, pprof: f.AdminPprof, tunnelCert: kp, revoked: revoked, log: log}
+	srv := &Server{Metrics: reg, pprof: f.AdminPprof, log: log}
+	srv.Server = relay.NewServer(r, relay.ServerConfig{TunnelCert: kp, Revoked: revoked, Admin: srv.runAdmin})
 	if err := srv.listen(f, socks, tc, log); err != nil {
 		srv.closeListeners()
 		return nil, err
@@ -121,12 +121,11 @@ func tunnelTLS(f *File, revoked *certs.Revocations) (*tls.Config, *certs.KeyPair
 }
 
 // Reload re-reads the config at path and applies what can change while
-// running: provider keys, providers and routes (a new registry, swapped in
-// whole) and the tunnel certificate. Everything is loaded and checked
-// before anything is swapped, so a broken file changes nothing. The edge
-// revocation list applies to the next handshake (sessions already up stay
-// until they reconnect). Listen addresses, the client CA and tunnel tuning
-// take effect on restart.
+// running (see relay.Server.Reload): provider keys, providers and routes,
+// the tunnel certificate and the edge revocation list. Everything is
+// loaded and checked before anything is swapped, so a broken file changes
+// nothing. Listen addresses, the client CA and tunnel tuning take effect
+// on restart.
 func (s *Server) Reload(path string) error {
 	f, err := Load(path)
 	if err != nil {
@@ -140,15 +139,13 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	if err := s.Relay.Reload(cfg); err != nil {
-		return err
-	}
-	s.tunnelCert.Adopt(kp)
-	if s.revoked != nil {
-		_ = s.revoked.Set(f.TLS.RevokedEdges) // checked by Load
-		s.log.Info("edge revocation list applied", zap.Int("revoked_edges", s.revoked.Len()))
-	}
-	return nil
+	return s.Server.Reload(relay.Update{Relay: cfg, TunnelCert: kp, RevokedEdges: f.TLS.RevokedEdges})
+}
+
+// runAdmin serves the admin endpoints on the admin listener, if any, for
+// as long as relay.Server.Serve runs.
+func (s *Server) runAdmin(rs *relay.Server) (stop func()) {
+	return admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: rs.Relay.Ready, Pprof: s.pprof}))
 }
 
 func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger) error {
@@ -223,13 +220,8 @@ func (s *Server) closeListeners() {
 	}
 }
 
-// Serve runs until ctx ends, then drains. The admin listener stays up
-// through the drain, so the drain is visible in the metrics.
-func (s *Server) Serve(ctx context.Context) error {
-	stop := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: s.Relay.Ready, Pprof: s.pprof}))
-	defer stop()
-	return s.Relay.Serve(ctx, s.listeners()...)
-}
+// Serve runs until ctx ends, then drains (see relay.Server.Serve).
+func (s *Server) Serve(ctx context.Context) error { return s.Server.Serve(ctx, s.listeners()...) }
 
 // Addr is the first tunnel address (TCP when both are configured).
 func (s *Server) Addr() net.Addr { return s.listeners()[0].Addr() }

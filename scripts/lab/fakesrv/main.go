@@ -1,4 +1,4 @@
-// Command fakesrv serves relay/fakeprovider for the border lab on plain HTTP
+// Command fakesrv serves scripts/fakeprovider for the border lab on plain HTTP
 // (what the relay and the overseas nginx call) and, optionally, on HTTPS (the
 // "direct" contender: a client calling the provider across the border itself).
 // Both listeners share one fake, so every contender meets the same provider.
@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/strait/strait/relay/fakeprovider"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 func main() {

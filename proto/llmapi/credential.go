@@ -1,9 +1,41 @@
-package proto
+package llmapi
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 )
+
+// CredentialHeaders are every header the families' SDKs carry a key in:
+// Authorization: Bearer (OpenAI), X-Api-Key (Anthropic), X-Goog-Api-Key
+// (Gemini) and Api-Key (Azure OpenAI). Gemini's ?key= is the one query
+// location; TakeQueryKey removes it.
+var CredentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key", "Api-Key"}
+
+// SetKey puts key where family f's API expects it (an unknown family gets
+// OpenAI's Bearer token).
+func SetKey(h http.Header, f Family, key string) {
+	name := specs[f].keyHeader
+	if name == "" || name == "Authorization" {
+		h.Set("Authorization", "Bearer "+key)
+		return
+	}
+	h.Set(name, key)
+}
+
+// ClientKey returns the key an SDK sent in header name (one of
+// CredentialHeaders): the Bearer token of Authorization, the value of the
+// others; "" when there is none.
+func ClientKey(h http.Header, name string) string {
+	v := strings.TrimSpace(h.Get(name))
+	if name != "Authorization" {
+		return v
+	}
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
+}
 
 // TakeQueryKey removes every key= parameter from a raw query and returns the
 // other parameters, each unchanged and in order (e.g. alt=sse must reach the

@@ -1,4 +1,4 @@
-package apimodel
+package llmapi
 
 import (
 	"errors"
@@ -51,7 +51,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Parse(tt.family, tt.path, []byte(tt.body), nil)
+			got, err := Parse(Family(tt.family), tt.path, []byte(tt.body), nil)
 			if !errors.Is(err, tt.err) || (err != nil) != (tt.err != nil) {
 				t.Fatalf("error %v, want %v", err, tt.err)
 			}
@@ -95,7 +95,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("openai", "/v1/chat/completions", []byte(`{"model":"a","stream":true}`))
 	f.Add("gemini", "/v1beta/models/g:generateContent", []byte(`{"contents":[]}`))
 	f.Fuzz(func(t *testing.T, family, path string, body []byte) {
-		r, err := Parse(family, path, body, func(string, []byte) {})
+		r, err := Parse(Family(family), path, body, func(string, []byte) {})
 		if err != nil && !errors.Is(err, ErrNotJSON) && !errors.Is(err, ErrBadModel) {
 			t.Fatalf("unexpected error %v", err)
 		}

@@ -1,4 +1,4 @@
-package sse
+package llmapi
 
 import (
 	"bytes"
@@ -35,6 +35,10 @@ func TestReader(t *testing.T) {
 		{"blank lines only", "\n\n\r\n", nil, io.EOF},
 		{"truncated event", "data: a\n\ndata: {\"par", []Event{{Data: []byte("a")}}, io.ErrUnexpectedEOF},
 		{"unknown fields", "foo: bar\n\n", nil, io.EOF},
+		{"cr only, names", "event: a\rdata: 1\r\revent: b\rdata: 2\r\r", []Event{{Name: "a", Data: []byte("1")}, {Name: "b", Data: []byte("2")}}, io.EOF},
+		{"crlf split events", "data: a\r\n\r\ndata: b\r\n\r\n", []Event{{Data: []byte("a")}, {Data: []byte("b")}}, io.EOF},
+		{"trailing lone cr at eof ends the event", "data: a\n\r", []Event{{Data: []byte("a")}}, io.EOF},
+		{"data without colon", "data\ndata: x\n\n", []Event{{Data: []byte("\nx")}}, io.EOF},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,4 +158,98 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEventEnd frames events the way the edge's meter sees them: bytes
+// arriving in pieces, each byte searched once. Every line ending the SSE
+// spec allows ends a line, and a "\r" at the end of what has arrived waits
+// for the next byte, which may make it "\r\n".
+func TestEventEnd(t *testing.T) {
+	cases := []struct {
+		name, in string
+		events   []string // the framed events, in order
+		rest     string   // what stays held, no event end in it
+	}{
+		{"lf", "data: a\n\ndata: b\n\n", []string{"data: a\n\n", "data: b\n\n"}, ""},
+		{"crlf", "data: a\r\n\r\ndata: b\r\n\r\n", []string{"data: a\r\n\r\n", "data: b\r\n\r\n"}, ""},
+		{"cr", "data: a\r\rdata: b\r\rx", []string{"data: a\r\r", "data: b\r\r"}, "x"},
+		{"cr last waits for eof", "data: a\r\r", nil, "data: a\r\r"},
+		{"mixed", "data: a\n\r\ndata: b\r\n\ndata: c\r\r\n", []string{"data: a\n\r\n", "data: b\r\n\n", "data: c\r\r\n"}, ""},
+		{"crlf is one line end", "data: a\r\ndata: b\r\n", nil, "data: a\r\ndata: b\r\n"},
+		{"trailing cr waits", "data: a\r\n\r", nil, "data: a\r\n\r"},
+		{"unfinished", "event: x\ndata: {\"a\"", nil, "event: x\ndata: {\"a\""},
+		{"leading blank line stays", "\ndata: a\n\n", []string{"\ndata: a\n\n"}, ""},
+	}
+	for _, tc := range cases {
+		for _, piece := range []int{1, 2, 3, len(tc.in)} {
+			got, held, searched := frame([]byte(tc.in), piece)
+			if strings.Join(got, "|") != strings.Join(tc.events, "|") || string(held) != tc.rest {
+				t.Errorf("%s, %d-byte pieces: events %q rest %q, want %q rest %q", tc.name, piece, got, held, tc.events, tc.rest)
+			}
+			if searched > len(tc.in)+3*len(tc.in)/piece+3 {
+				t.Errorf("%s, %d-byte pieces: searched %d bytes of %d", tc.name, piece, searched, len(tc.in))
+			}
+		}
+	}
+}
+
+// frame feeds in to EventEnd in pieces of the given size, as the edge's
+// meter does, and returns the events, what is left held, and how many bytes
+// were searched in all.
+func frame(in []byte, piece int) (events []string, held []byte, searched int) {
+	scanned := 0
+	for len(in) > 0 {
+		n := min(piece, len(in))
+		held, in = append(held, in[:n]...), in[n:]
+		for {
+			end, resume := EventEnd(held, scanned, false)
+			if end < 0 {
+				searched += len(held) - scanned
+				scanned = resume
+				break
+			}
+			searched += end - scanned
+			events = append(events, string(held[:end]))
+			held, scanned = held[end:], 0
+		}
+	}
+	return events, held, searched
+}
+
+// TestEventEndAtEOF: at the end of the stream a trailing "\r" is a line end.
+func TestEventEndAtEOF(t *testing.T) {
+	if end, _ := EventEnd([]byte("data: a\r\r"), 0, true); end != len("data: a\r\r") {
+		t.Errorf("end = %d", end)
+	}
+	if end, _ := EventEnd([]byte("data: a\r\r"), 0, false); end != -1 {
+		t.Errorf("end = %d before EOF, want -1 (the \\r may be half of \\r\\n)", end)
+	}
+}
+
+func TestEventData(t *testing.T) {
+	cases := []struct{ ev, want string }{
+		{"data: {\"a\":1}\n\n", `{"a":1}`},
+		{"event: ping\r\ndata: x\r\ndata:y\r\n\r\n", "x\ny"},
+		{"data: a\rdata: b\r\r", "a\nb"},
+		{": comment\nid: 3\n\n", ""},
+		{"data\n\n", ""},
+	}
+	for _, tc := range cases {
+		if got := EventData([]byte(tc.ev)); string(got) != tc.want {
+			t.Errorf("EventData(%q) = %q, want %q", tc.ev, got, tc.want)
+		}
+	}
+}
+
+// TestEventEndLongLine: a 16 MiB line (a base64 image) arriving in 4 KiB
+// pieces is framed with each byte searched about once, not once per piece.
+func TestEventEndLongLine(t *testing.T) {
+	in := []byte("data: " + strings.Repeat("A", 16<<20) + "\r\n\r\n")
+	events, held, searched := frame(in, 4096)
+	if len(events) != 1 || len(held) != 0 {
+		t.Fatalf("%d events, %d bytes left", len(events), len(held))
+	}
+	if searched > 17<<20 {
+		t.Fatalf("searched %d bytes for a 16 MiB event", searched)
+	}
 }

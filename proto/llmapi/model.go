@@ -1,4 +1,6 @@
-// Package apimodel reads which model an API request names. It is the one
+// The model of a request.
+//
+// Parse is the one
 // parser of the model that the edge (allow-lists, budgets, prices) and the
 // relay (routing) share: when two parsers read the same request, a request
 // crafted to be read differently by each passes the edge's policy as one
@@ -10,7 +12,8 @@
 // names match exactly (encoding/json matches "Model" and "MODEL" too), a
 // second "model" member is an error (parsers differ on which one wins), and
 // nothing may follow the object.
-package apimodel
+
+package llmapi
 
 import (
 	"bytes"
@@ -18,17 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/strait/strait/proto"
+	"strings"
 )
 
 // MaxLen is the longest model name accepted. Model names are client input
 // that reaches storage keys, logs and metric labels; real ones are under
 // 100 bytes.
 const MaxLen = 256
-
-// Gemini is the family whose model is named in the path.
-const Gemini = "gemini"
 
 var (
 	// ErrNotJSON reports a non-empty body that is not one JSON object (a
@@ -60,7 +59,7 @@ type Visit func(name string, value []byte)
 // ErrBadModel for a model no policy can judge, and ErrNotJSON for a body
 // that is not a JSON object; a Gemini path's model is returned even then.
 // An empty body is no error. visit, when not nil, sees the other members.
-func Parse(family, path string, body []byte, visit Visit) (Request, error) {
+func Parse(family Family, path string, body []byte, visit Visit) (Request, error) {
 	var r Request
 	if family == Gemini {
 		model, method, err := FromPath(path)
@@ -157,15 +156,15 @@ func tooLong(n int) error {
 
 // FromPath splits a Gemini path /v1beta/models/{model}:{method} (also
 // /v1/... and /v1alpha/..., and GET .../models/{model} without a method)
-// with proto.GeminiModelPath, the reader the edge's family detection uses
+// with GeminiModelPath, the reader the edge's family detection uses
 // too. A path under models/ that is not one model is ErrBadModel: what the
 // provider would make of it is not something a policy can judge. Other
 // paths name no model.
 func FromPath(p string) (model, method string, err error) {
-	if !proto.UnderGeminiModels(p) {
+	if !UnderGeminiModels(p) {
 		return "", "", nil
 	}
-	model, method, ok := proto.GeminiModelPath(p)
+	model, method, ok := GeminiModelPath(p)
 	switch {
 	case !ok:
 		return "", "", fmt.Errorf("%w: %q is not a path to one model", ErrBadModel, Truncate(p))
@@ -189,3 +188,51 @@ func Truncate(s string) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// MemberSpan finds the byte range of the value of a top-level member of a
+// JSON object (the first, if it is named twice), so a caller can rewrite
+// that value and pass every other byte as the client sent it.
+func MemberSpan(body []byte, name string) (start, end int, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, 0, false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return 0, 0, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return 0, 0, false
+		}
+		if t == name {
+			end := int(dec.InputOffset())
+			return end - len(raw), end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// ErrNoModel reports a body without a top-level string "model" to replace.
+var ErrNoModel = errors.New("request body has no top-level model")
+
+// ReplaceModel swaps the value of the top-level "model" member of a JSON
+// object, leaving every other byte in place.
+func ReplaceModel(body []byte, model string) ([]byte, error) {
+	start, end, ok := MemberSpan(body, "model")
+	if !ok || body[start] != '"' {
+		return nil, ErrNoModel
+	}
+	v, _ := json.Marshal(model) // a string always marshals
+	out := make([]byte, 0, len(body)-(end-start)+len(v))
+	out = append(append(append(out, body[:start]...), v...), body[end:]...)
+	return out, nil
+}
+
+// ReplacePathModel swaps the {model} of a Gemini path whose model is
+// model (as Parse read it from that path).
+func ReplacePathModel(path, model, with string) string {
+	i := strings.Index(path, "/models/") + len("/models/")
+	return path[:i] + with + path[i+len(model):]
+}

@@ -1,0 +1,132 @@
+package llmapi
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// ErrorBody is the JSON error body family f's SDKs parse into their own
+// typed errors, members in the order the providers send them:
+//
+//	OpenAI     {"error":{"message":…,"type":…,"param":null,"code":…}}
+//	Anthropic  {"type":"error","error":{"type":…,"message":…}}
+//	Gemini     {"error":{"code":…,"message":…,"status":…}}
+//
+// typ is the family's own name for the error: OpenAI's and Anthropic's
+// error.type, Gemini's google.rpc status ("INVALID_ARGUMENT"). status is
+// the HTTP status, which Gemini repeats as code. code is OpenAI's optional
+// machine-readable error.code (null when empty). An unknown family gets
+// OpenAI's shape, the one most clients parse.
+func ErrorBody(f Family, typ string, status int, message, code string) []byte {
+	var v any
+	switch f {
+	case Anthropic:
+		v = anthropicError{Type: "error", Error: anthropicDetail{Type: typ, Message: message}}
+	case Gemini:
+		v = geminiError{Error: geminiDetail{Code: status, Message: message, Status: typ}}
+	default:
+		var c *string
+		if code != "" {
+			c = &code
+		}
+		v = openAIError{Error: openAIDetail{Message: message, Type: typ, Code: c}}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as the providers send it
+	_ = enc.Encode(v)        // plain structs of strings and ints cannot fail
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+}
+
+// ErrorType picks family f's name for an error from its names in each
+// family's vocabulary (OpenAI's for an unknown family), for the typ of
+// ErrorBody.
+func ErrorType(f Family, openai, anthropic, gemini string) string {
+	switch f {
+	case Anthropic:
+		return anthropic
+	case Gemini:
+		return gemini
+	}
+	return openai
+}
+
+// ErrorEvent frames an error body as the in-band SSE event family f's SDKs
+// raise from a stream whose status line has already gone out: Anthropic's
+// named "error", the others a bare data line.
+func ErrorEvent(f Family, body []byte) []byte {
+	var b []byte
+	if f == Anthropic {
+		b = append(b, "event: error\n"...)
+	}
+	b = append(append(b, "data: "...), body...)
+	return append(b, "\n\n"...)
+}
+
+type openAIError struct {
+	Error openAIDetail `json:"error"`
+}
+
+type openAIDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+type anthropicError struct {
+	Type  string          `json:"type"`
+	Error anthropicDetail `json:"error"`
+}
+
+type anthropicDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+type geminiError struct {
+	Error geminiDetail `json:"error"`
+}
+
+type geminiDetail struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Status  string `json:"status"`
+}
+
+// ProviderError is the union of the families' error bodies, for reading
+// what a provider answered: OpenAI {"error":{"message","type","code"}},
+// Anthropic {"type":"error","error":{"type","message"}}, Gemini
+// {"error":{"code","message","status","details":[{"reason"}]}}.
+type ProviderError struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the "error" object of any family.
+type ErrorDetail struct {
+	Message string          `json:"message"`
+	Type    string          `json:"type"`   // OpenAI, Anthropic
+	Code    json.RawMessage `json:"code"`   // a string for OpenAI, a number for Gemini
+	Status  string          `json:"status"` // Gemini's google.rpc status
+	// Details is Gemini's list of google.rpc details; kept raw so that a
+	// provider's differently shaped "details" does not spoil the rest.
+	Details json.RawMessage `json:"details"`
+}
+
+// Reasons are the google.rpc.ErrorInfo reasons among Gemini's details
+// ("API_KEY_INVALID"); none when details is not a list of objects.
+func (d *ErrorDetail) Reasons() []string {
+	var details []struct {
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(d.Details, &details) != nil {
+		return nil
+	}
+	var out []string
+	for _, x := range details {
+		if x.Reason != "" {
+			out = append(out, x.Reason)
+		}
+	}
+	return out
+}

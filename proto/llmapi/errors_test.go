@@ -1,0 +1,63 @@
+package llmapi
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
+
+// TestErrorBody pins each family's error body, member order included (the
+// providers' own), and the in-band event that carries one mid-stream.
+func TestErrorBody(t *testing.T) {
+	cases := []struct {
+		f                   Family
+		typ, message, code  string
+		status              int
+		wantBody, wantEvent string
+	}{
+		{OpenAI, "invalid_request_error", "bad <key>", "invalid_api_key", 401,
+			`{"error":{"message":"bad <key>","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`, "data: "},
+		{OpenAI, "server_error", "down", "", 502,
+			`{"error":{"message":"down","type":"server_error","param":null,"code":null}}`, "data: "},
+		{Anthropic, "overloaded_error", "busy", "ignored", 529,
+			`{"type":"error","error":{"type":"overloaded_error","message":"busy"}}`, "event: error\ndata: "},
+		{Gemini, "RESOURCE_EXHAUSTED", "slow down", "", 429,
+			`{"error":{"code":429,"message":"slow down","status":"RESOURCE_EXHAUSTED"}}`, "data: "},
+		{"", "server_error", "x", "", 500,
+			`{"error":{"message":"x","type":"server_error","param":null,"code":null}}`, "data: "},
+	}
+	for _, tc := range cases {
+		body := ErrorBody(tc.f, tc.typ, tc.status, tc.message, tc.code)
+		if string(body) != tc.wantBody {
+			t.Errorf("%q: %s\nwant %s", tc.f, body, tc.wantBody)
+		}
+		if ev := string(ErrorEvent(tc.f, body)); ev != tc.wantEvent+tc.wantBody+"\n\n" {
+			t.Errorf("%q: event %q", tc.f, ev)
+		}
+	}
+}
+
+// TestProviderError reads each family's error body through the one union;
+// a "details" of another shape spoils nothing else.
+func TestProviderError(t *testing.T) {
+	cases := []struct {
+		body, message, typ, status string
+		reasons                    []string
+	}{
+		{`{"error":{"message":"Incorrect API key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`, "Incorrect API key", "invalid_request_error", "", nil},
+		{`{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`, "invalid x-api-key", "authentication_error", "", nil},
+		{`{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"},{"@type":"x"}]}}`,
+			"API key not valid.", "", "INVALID_ARGUMENT", []string{"API_KEY_INVALID"}},
+		{`{"error":{"message":"upstream said no","details":"a string, not a list"}}`, "upstream said no", "", "", nil},
+	}
+	for _, tc := range cases {
+		var e ProviderError
+		if err := json.Unmarshal([]byte(tc.body), &e); err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		d := e.Error
+		if d.Message != tc.message || d.Type != tc.typ || d.Status != tc.status || !slices.Equal(d.Reasons(), tc.reasons) {
+			t.Errorf("%s: %+v reasons %q", tc.body, d, d.Reasons())
+		}
+	}
+}
