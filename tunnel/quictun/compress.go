@@ -12,7 +12,8 @@ import (
 )
 
 // Stream compression ("zstd1"). Across a lossy border QUIC's NewReno window
-// bounds each session to a few dozen packets per round trip, and an SSE
+// bounds each session to about ten packets per round trip (150 ms, 3 %
+// random loss: ~90 KB/s), and an SSE
 // event of a few bytes of text travels as 150-300 bytes of JSON that repeats
 // itself. Each small write on a stream is therefore compressed on its own
 // with zstd against a built-in dictionary of the three API families' event
