@@ -32,6 +32,10 @@ type ServerConfig struct {
 	// Front is the public certificate; TunnelCert is the client
 	// certificate the relay dialers present. Reload swaps both in place.
 	Front, TunnelCert *certs.KeyPair
+	// FrontTLS, when set, is the public listener's TLS config instead of
+	// one serving Front (certificates by ACME, which renews them itself);
+	// Front is then nil.
+	FrontTLS *tls.Config
 	// DataDir holds the keys file, watched while the edge serves, and the
 	// usage store. Empty: neither (usage and quotas in memory only).
 	DataDir string
@@ -77,7 +81,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Server{Listener: cfg.Listener, TLS: certs.FrontConfig(cfg.Front), cfg: cfg, log: log}
+	s := &Server{Listener: cfg.Listener, TLS: cfg.FrontTLS, cfg: cfg, log: log}
+	if s.TLS == nil {
+		s.TLS = certs.FrontConfig(cfg.Front)
+	}
 	if err := s.openStores(); err != nil {
 		s.Close()
 		return nil, err
@@ -190,6 +197,8 @@ type Update struct {
 // certificates.
 func (s *Server) Reload(u Update) {
 	s.Edge.SetKeys(u.Keys)
-	s.cfg.Front.Adopt(u.Front)
+	if u.Front != nil && s.cfg.Front != nil { // nil with ACME
+		s.cfg.Front.Adopt(u.Front)
+	}
 	s.cfg.TunnelCert.Adopt(u.TunnelCert)
 }

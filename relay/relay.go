@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/relay/convstore"
 	"github.com/strait/strait/relay/dispatch"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel"
@@ -47,6 +48,18 @@ type Config struct {
 	// Metrics, when set, receives the relay's Prometheus collectors; other
 	// relay layers register theirs on it too. Nil means no metrics.
 	Metrics prometheus.Registerer
+	// Conversations keeps the conversations of Responses clients routed to
+	// a provider of another API (previous_response_id, GET/DELETE
+	// /v1/responses/{id}); an empty Path keeps none.
+	Conversations ConversationsConfig
+}
+
+// ConversationsConfig places the conversation store: a bbolt file, records
+// kept TTL (zero: 30 days) within MaxBytes (zero: 1 GiB), oldest first out.
+type ConversationsConfig struct {
+	Path     string
+	TTL      time.Duration
+	MaxBytes int64
 }
 
 // Relay serves tunnel sessions.
@@ -58,7 +71,10 @@ type Relay struct {
 	sessions *sessionSet
 	seen     idSet    // request IDs taken upstream, to refuse a resend of one
 	metrics  *metrics // nil without Config.Metrics
-	ready    readiness
+	// conversations is the Responses conversation store, closed when Serve
+	// returns; nil without Config.Conversations.Path.
+	conversations *convstore.Store
+	ready         readiness
 }
 
 // New validates cfg and builds the relay.
@@ -93,6 +109,12 @@ func New(cfg Config) (*Relay, error) {
 		if dcfg.Metrics, err = dispatch.NewMetrics(cfg.Metrics, func() []upstream.KeyStatus { return r.Registry().KeyStatuses() }); err != nil {
 			return nil, fmt.Errorf("relay upstream metrics: %w", err)
 		}
+	}
+	if p := cfg.Conversations.Path; p != "" {
+		if r.conversations, err = convstore.Open(p, cfg.Conversations.TTL, cfg.Conversations.MaxBytes); err != nil {
+			return nil, fmt.Errorf("conversations: %w", err)
+		}
+		dcfg.Conversations = r.conversations
 	}
 	r.disp = dispatch.New(dcfg)
 	return r, nil
@@ -182,6 +204,9 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	tracker.closeAll()
 	sessions.Wait()
 	r.client.CloseIdleConnections()
+	if r.conversations != nil {
+		return r.conversations.Close()
+	}
 	return nil
 }
 

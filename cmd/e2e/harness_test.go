@@ -346,20 +346,21 @@ func (s *stack) startEdge(opts stackOptions) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
-	s.edgeStop = func() {
+	// Once: a test may stop the edge from its own goroutine while the
+	// cleanup stops it too.
+	s.edgeStop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			s.t.Errorf("edge: %v", err)
 		}
-	}
+	})
 	s.edgeReady = srv.Edge.WaitReady
 	s.edge, s.usage = srv.Edge, srv.Usage
 }
 
 func (s *stack) stopEdge() {
-	if s.edgeStop != nil {
-		s.edgeStop()
-		s.edgeStop = nil
+	if stop := s.edgeStop; stop != nil {
+		stop()
 	}
 }
 

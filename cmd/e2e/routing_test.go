@@ -15,7 +15,7 @@ import (
 // TestModelRouting proves the routing table through the whole stack with
 // the OpenAI SDK: an alias reaches its provider under the upstream name
 // with the rest of the body untouched, a claude-* model asked for by an
-// OpenAI endpoint that has no conversion (embeddings) gets a clear 400, and
+// OpenAI endpoint the Anthropic API lacks (embeddings) gets a clear 400, and
 // with strict_models an
 // unknown model gets a 404 in the OpenAI format, never reaching upstream.
 func TestModelRouting(t *testing.T) {
@@ -40,7 +40,7 @@ func TestModelRouting(t *testing.T) {
 
 	_, err := s.openai().Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "claude-sonnet-4-5",
 		Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hi")}})
-	wantOpenAIError(t, err, 400, `model "claude-sonnet-4-5" is served by the Anthropic provider "anthropic"`)
+	wantOpenAIError(t, err, 400, `model "claude-sonnet-4-5" is served by the Anthropic API, which has no embeddings endpoint`)
 
 	p.Model = "no-such-model"
 	_, err = s.openai().Chat.Completions.New(ctx, p)

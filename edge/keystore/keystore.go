@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strait/strait/certs"
 	"github.com/strait/strait/edge/auth"
 )
 
@@ -201,7 +202,12 @@ func writeAtomic(path string, f *File) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	// `sudo strait-edge keys create` must leave a file the edge's user can
+	// still read.
+	return certs.ChownLike(filepath.Dir(path), path, path+".lock")
 }
 
 // Watch calls load every time the file at path changes (checked every

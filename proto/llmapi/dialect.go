@@ -20,7 +20,8 @@ var Dialects = [...]Dialect{ChatCompletions, Responses, Messages, GenerateConten
 
 // ClientDialect names the dialect of a client request from the API family
 // the edge detected and the path; ok is false for an endpoint that has no
-// conversion (embeddings, models, count_tokens, …).
+// conversion (models, files, …). Token counting and embeddings name the
+// dialect of their family; relay/convert tells them apart by the path.
 func ClientDialect(family Family, method, path string) (d Dialect, ok bool) {
 	if method != "POST" {
 		return "", false
@@ -33,6 +34,15 @@ func ClientDialect(family Family, method, path string) (d Dialect, ok bool) {
 	case family == Anthropic && path == "/v1/messages":
 		return Messages, true
 	case family == Gemini && (strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent")):
+		return GenerateContent, true
+	case family == OpenAI && path == "/v1/responses/input_tokens":
+		return Responses, true
+	case family == Anthropic && path == "/v1/messages/count_tokens":
+		return Messages, true
+	case family == OpenAI && strings.HasSuffix(path, "/embeddings"):
+		return ChatCompletions, true
+	case family == Gemini && (strings.HasSuffix(path, ":countTokens") || strings.HasSuffix(path, ":embedContent") ||
+		strings.HasSuffix(path, ":batchEmbedContents")):
 		return GenerateContent, true
 	}
 	return "", false

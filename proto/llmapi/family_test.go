@@ -72,12 +72,17 @@ func TestDialects(t *testing.T) {
 	}{
 		{OpenAI, "POST", "/v1/chat/completions", ChatCompletions, true},
 		{OpenAI, "POST", "/v1/responses", Responses, true},
-		{OpenAI, "POST", "/v1/embeddings", "", false},
+		{OpenAI, "POST", "/v1/embeddings", ChatCompletions, true}, // converted as embeddings, by the path
+		{OpenAI, "POST", "/v1/responses/input_tokens", Responses, true},
+		{OpenAI, "POST", "/v1/files", "", false},
 		{OpenAI, "GET", "/v1/chat/completions", "", false},
 		{Anthropic, "POST", "/v1/messages", Messages, true},
-		{Anthropic, "POST", "/v1/messages/count_tokens", "", false},
+		{Anthropic, "POST", "/v1/messages/count_tokens", Messages, true},
+		{Anthropic, "POST", "/v1/messages/batches", "", false},
 		{Gemini, "POST", "/v1beta/models/g:streamGenerateContent", GenerateContent, true},
-		{Gemini, "POST", "/v1beta/models/g:countTokens", "", false},
+		{Gemini, "POST", "/v1beta/models/g:countTokens", GenerateContent, true},
+		{Gemini, "POST", "/v1beta/models/g:batchEmbedContents", GenerateContent, true},
+		{Gemini, "POST", "/v1beta/models/g:predict", "", false},
 	}
 	for _, tc := range cases {
 		if got, ok := ClientDialect(tc.f, tc.method, tc.path); got != tc.want || ok != tc.ok {

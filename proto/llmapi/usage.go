@@ -70,6 +70,9 @@ type ResponsesUsage struct {
 	InputTokens        int64 `json:"input_tokens"`
 	InputTokensDetails struct {
 		CachedTokens int64 `json:"cached_tokens"`
+		// CacheWriteTokens is not in OpenAI's API; like ChatUsage's, it
+		// keeps an Anthropic cache write visible (omitted when zero).
+		CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
 	} `json:"input_tokens_details"`
 	OutputTokens        int64 `json:"output_tokens"`
 	OutputTokensDetails struct {
@@ -78,10 +81,18 @@ type ResponsesUsage struct {
 	TotalTokens int64 `json:"total_tokens"`
 }
 
+// Normal is u as a Usage.
+func (u ResponsesUsage) Normal() Usage {
+	cached, written := u.InputTokensDetails.CachedTokens, u.InputTokensDetails.CacheWriteTokens
+	return Usage{Input: u.InputTokens - cached - written, CacheRead: cached, CacheWrite: written, Output: u.OutputTokens,
+		Reasoning: u.OutputTokensDetails.ReasoningTokens}
+}
+
 // ResponsesUsageOf is u as the Responses API reports it.
 func ResponsesUsageOf(u Usage) ResponsesUsage {
 	r := ResponsesUsage{InputTokens: u.Prompt(), OutputTokens: u.Output, TotalTokens: u.Total()}
 	r.InputTokensDetails.CachedTokens = u.CacheRead
+	r.InputTokensDetails.CacheWriteTokens = u.CacheWrite
 	r.OutputTokensDetails.ReasoningTokens = u.Reasoning
 	return r
 }
@@ -113,10 +124,18 @@ func AnthropicUsageOf(u Usage) AnthropicUsage {
 type GeminiUsage struct {
 	PromptTokenCount        int64 `json:"promptTokenCount"`
 	CandidatesTokenCount    int64 `json:"candidatesTokenCount"`
-	ThoughtsTokenCount      int64 `json:"thoughtsTokenCount"`
-	CachedContentTokenCount int64 `json:"cachedContentTokenCount"`
-	ToolUsePromptTokenCount int64 `json:"toolUsePromptTokenCount"`
+	ThoughtsTokenCount      int64 `json:"thoughtsTokenCount,omitempty"`
+	CachedContentTokenCount int64 `json:"cachedContentTokenCount,omitempty"`
+	ToolUsePromptTokenCount int64 `json:"toolUsePromptTokenCount,omitempty"`
 	TotalTokenCount         int64 `json:"totalTokenCount"`
+}
+
+// GeminiUsageOf is u as Gemini reports it, for a Gemini client of another
+// provider: the prompt count includes the cache, the candidates count
+// excludes the thoughts.
+func GeminiUsageOf(u Usage) GeminiUsage {
+	return GeminiUsage{PromptTokenCount: u.Prompt(), CandidatesTokenCount: max(0, u.Output-u.Reasoning),
+		ThoughtsTokenCount: u.Reasoning, CachedContentTokenCount: u.CacheRead, TotalTokenCount: u.Total()}
 }
 
 // Normal is u as a Usage: thinking tokens are billed as output but
@@ -134,7 +153,8 @@ type WireUsage struct {
 	ChatUsage
 	AnthropicUsage
 	InputTokensDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
+		CachedTokens     int64 `json:"cached_tokens"`
+		CacheWriteTokens int64 `json:"cache_write_tokens"` // Strait's extension, see ResponsesUsage
 	} `json:"input_tokens_details"`
 	OutputTokensDetails struct {
 		ReasoningTokens int64 `json:"reasoning_tokens"`
@@ -145,8 +165,8 @@ type WireUsage struct {
 // has input or output tokens, Chat Completions' otherwise.
 func (w *WireUsage) OpenAI() Usage {
 	if w.InputTokens != 0 || w.OutputTokens != 0 {
-		cached := w.InputTokensDetails.CachedTokens
-		return Usage{Input: w.InputTokens - cached, CacheRead: cached, Output: w.OutputTokens,
+		cached, written := w.InputTokensDetails.CachedTokens, w.InputTokensDetails.CacheWriteTokens
+		return Usage{Input: w.InputTokens - cached - written, CacheRead: cached, CacheWrite: written, Output: w.OutputTokens,
 			Reasoning: w.OutputTokensDetails.ReasoningTokens}
 	}
 	return w.ChatUsage.Normal()

@@ -22,8 +22,12 @@ func TestUsageNormal(t *testing.T) {
 			decode[AnthropicUsage], Usage{Input: 5, CacheRead: 9, CacheWrite: 7, Output: 11}},
 		{"gemini", `{"promptTokenCount":100,"candidatesTokenCount":20,"thoughtsTokenCount":5,"cachedContentTokenCount":30,"toolUsePromptTokenCount":2}`,
 			decode[GeminiUsage], Usage{Input: 72, CacheRead: 30, Output: 25, Reasoning: 5}},
+		{"responses", `{"input_tokens":100,"output_tokens":8,"input_tokens_details":{"cached_tokens":20,"cache_write_tokens":30},"output_tokens_details":{"reasoning_tokens":3}}`,
+			decode[ResponsesUsage], Usage{Input: 50, CacheRead: 20, CacheWrite: 30, Output: 8, Reasoning: 3}},
 		{"wire as responses", `{"input_tokens":50,"output_tokens":8,"input_tokens_details":{"cached_tokens":20},"output_tokens_details":{"reasoning_tokens":3}}`,
 			func(b []byte) Usage { var w WireUsage; _ = json.Unmarshal(b, &w); return w.OpenAI() }, Usage{Input: 30, CacheRead: 20, Output: 8, Reasoning: 3}},
+		{"wire as responses with Strait's cache write", `{"input_tokens":100,"output_tokens":8,"input_tokens_details":{"cached_tokens":20,"cache_write_tokens":30}}`,
+			func(b []byte) Usage { var w WireUsage; _ = json.Unmarshal(b, &w); return w.OpenAI() }, Usage{Input: 50, CacheRead: 20, CacheWrite: 30, Output: 8}},
 		{"wire as chat", `{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}`,
 			func(b []byte) Usage { var w WireUsage; _ = json.Unmarshal(b, &w); return w.OpenAI() }, Usage{Input: 12, Output: 3}},
 	}
@@ -52,7 +56,8 @@ func TestUsageRender(t *testing.T) {
 	}{
 		{"chat", ChatUsageOf(u), `{"prompt_tokens":100,"completion_tokens":7,"total_tokens":107,"prompt_tokens_details":{"cached_tokens":40,"cache_write_tokens":50},"completion_tokens_details":{"reasoning_tokens":2}}`},
 		{"anthropic", AnthropicUsageOf(u), `{"input_tokens":10,"cache_creation_input_tokens":50,"cache_read_input_tokens":40,"output_tokens":7}`},
-		{"responses", ResponsesUsageOf(u), `{"input_tokens":100,"input_tokens_details":{"cached_tokens":40},"output_tokens":7,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":107}`},
+		{"responses", ResponsesUsageOf(u), `{"input_tokens":100,"input_tokens_details":{"cached_tokens":40,"cache_write_tokens":50},"output_tokens":7,"output_tokens_details":{"reasoning_tokens":2},"total_tokens":107}`},
+		{"gemini", GeminiUsageOf(u), `{"promptTokenCount":100,"candidatesTokenCount":5,"thoughtsTokenCount":2,"cachedContentTokenCount":40,"totalTokenCount":107}`},
 		{"chat without cache write", ChatUsageOf(Usage{Input: 1, Output: 1}), `{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}`},
 	}
 	for _, tc := range cases {

@@ -51,6 +51,7 @@ type anthropicBlock struct {
 	Content      json.RawMessage `json:"content"`
 	IsError      bool            `json:"is_error"`
 	CacheControl json.RawMessage `json:"cache_control"`
+	Title        string          `json:"title"`
 	Source       *struct {
 		Type      string `json:"type"`
 		MediaType string `json:"media_type"`
@@ -157,6 +158,23 @@ func (b *anthropicBlock) part() (Part, error) {
 		p.Kind, p.Text, p.Signature = PartThinking, b.Thinking, b.Signature
 	case "redacted_thinking":
 		p.Kind, p.Text = PartRedactedThinking, b.Data
+	case "document":
+		s := b.Source
+		switch {
+		case s == nil:
+			return p, invalid("document block without source")
+		case s.Type == "base64":
+			d, err := document(b.Title, "data:"+s.MediaType+";base64,"+s.Data)
+			d.Cache = b.CacheControl
+			return d, err
+		case s.Type == "url":
+			d, err := document(b.Title, s.URL)
+			d.Cache = b.CacheControl
+			return d, err
+		case s.Type == "file":
+			return p, fileRef("(Anthropic Files API)")
+		}
+		return p, invalid("document source type %q is not supported for this model", s.Type)
 	default:
 		return p, invalid("content block type %q is not supported for this model", b.Type)
 	}
@@ -192,7 +210,7 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	}
 	msgs := make([]any, 0, len(r.Messages))
 	for _, m := range r.Messages {
-		msgs = append(msgs, obj{"role": string(m.Role), "content": anthropicBlocks(m.Parts)})
+		msgs = append(msgs, obj{"role": string(m.Role), "content": anthropicBlocks(withoutOpenAIReasoning(m.Parts))})
 	}
 	out["messages"] = msgs
 	maxTokens := cmpInt(r.MaxTokens, defaultMaxTokens)
@@ -222,6 +240,9 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	}
 	if tc := anthropicToolChoice(r); tc != nil {
 		out["tool_choice"] = tc
+	}
+	if err := addFormatTool(out, r); err != nil {
+		return "", "", nil, err
 	}
 	if r.Stream {
 		out["stream"] = true
@@ -278,6 +299,10 @@ func anthropicBlocks(ps []Part) []any {
 			b = obj{"type": "thinking", "thinking": p.Text, "signature": p.Signature}
 		case PartRedactedThinking:
 			b = obj{"type": "redacted_thinking", "data": p.Text}
+		case PartDocument:
+			b = p.anthropicDocument()
+		default:
+			continue
 		}
 		if p.Cache != nil {
 			b["cache_control"] = p.Cache

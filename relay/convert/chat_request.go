@@ -76,6 +76,11 @@ type chatPart struct {
 		URL string `json:"url"`
 	} `json:"image_url"`
 	CacheControl json.RawMessage `json:"cache_control"`
+	File         struct {
+		FileData string `json:"file_data"`
+		FileID   string `json:"file_id"`
+		Filename string `json:"filename"`
+	} `json:"file"`
 }
 
 func decodeChatRequest(body []byte) (*Request, error) {
@@ -180,6 +185,16 @@ func chatContent(raw json.RawMessage) ([]Part, error) {
 				return nil, err
 			}
 			out = append(out, Part{Kind: PartImage, Image: img, Cache: p.CacheControl})
+		case "file":
+			if p.File.FileID != "" {
+				return nil, fileRef(p.File.FileID)
+			}
+			d, err := document(p.File.Filename, p.File.FileData)
+			if err != nil {
+				return nil, err
+			}
+			d.Cache = p.CacheControl
+			out = append(out, d)
 		default:
 			return nil, invalid("content part type %q is not supported for this model", p.Type)
 		}
@@ -333,6 +348,12 @@ func appendChatMessages(msgs []any, m Message) ([]any, error) {
 			content = append(content, obj{"type": "text", "text": p.Text})
 		case PartImage:
 			content = append(content, obj{"type": "image_url", "image_url": obj{"url": p.Image.url()}})
+		case PartDocument:
+			f, err := p.chatFile()
+			if err != nil {
+				return nil, err
+			}
+			content = append(content, f)
 		}
 	}
 	if len(content) > 0 {

@@ -20,6 +20,7 @@ var requestDecoders = map[llmapi.Dialect]func([]byte) (*Request, error){
 	llmapi.ChatCompletions: decodeChatRequest,
 	llmapi.Messages:        decodeAnthropicRequest,
 	llmapi.Responses:       decodeResponsesRequest,
+	llmapi.GenerateContent: decodeGeminiRequest,
 }
 
 // requestEncoders build the provider body, path and query.
@@ -27,6 +28,7 @@ var requestEncoders = map[llmapi.Dialect]func(*Request) (path, query string, bod
 	llmapi.ChatCompletions: encodeChatRequest,
 	llmapi.Messages:        encodeAnthropicRequest,
 	llmapi.GenerateContent: encodeGeminiRequest,
+	llmapi.Responses:       encodeResponsesRequest,
 }
 
 // mustJSON marshals values this package built from plain types; HTML

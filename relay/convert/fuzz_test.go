@@ -15,6 +15,7 @@ var terminators = map[llmapi.Dialect][][]byte{
 	llmapi.ChatCompletions: {[]byte("data: [DONE]\n\n"), []byte(`data: {"error":`)},
 	llmapi.Messages:        {[]byte("event: message_stop\n"), []byte("event: error\n")},
 	llmapi.Responses:       {[]byte("event: response.completed\n"), []byte("event: response.incomplete\n"), []byte("event: error\n")},
+	llmapi.GenerateContent: {[]byte(`"finishReason":`), []byte(`data: {"error":`)},
 }
 
 // FuzzTranslate feeds random and truncated provider streams to every
@@ -56,8 +57,8 @@ func FuzzTranslate(f *testing.F) {
 	})
 }
 
-var providerDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent}
-var clientDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.Responses}
+var providerDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent, llmapi.Responses}
+var clientDialects = []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.Responses, llmapi.GenerateContent}
 
 func providerIndex(d llmapi.Dialect) int {
 	for i, p := range providerDialects {
@@ -80,14 +81,16 @@ func FuzzRequest(f *testing.F) {
 		f.Add(uint8(0), src)
 		f.Add(uint8(1), src)
 		f.Add(uint8(2), src)
+		f.Add(uint8(3), src)
+		f.Add(uint8(7), src)
 	}
 	f.Fuzz(func(t *testing.T, pair uint8, body []byte) {
 		client := clientDialects[int(pair)%len(clientDialects)]
-		provider := providerDialects[int(pair/3)%len(providerDialects)]
+		provider := providerDialects[int(pair/4)%len(providerDialects)]
 		if !Supported(client, provider) {
 			return
 		}
-		p, err := NewPlan(client, provider, body, "")
+		p, err := fixturePlan(client, provider, body)
 		if err != nil {
 			return
 		}

@@ -119,6 +119,8 @@ func geminiParts(ps []Part, names map[string]string) []any {
 			} else {
 				g = obj{"inlineData": obj{"mimeType": p.Image.MediaType, "data": p.Image.Data}}
 			}
+		case PartDocument:
+			g = p.geminiDocument()
 		case PartThinking:
 			continue // thought summaries need not go back; signatures travel on calls
 		case PartToolCall:

@@ -50,6 +50,8 @@ func providerOf(name string) llmapi.Dialect {
 		return llmapi.Messages
 	case strings.HasPrefix(name, "gemini"):
 		return llmapi.GenerateContent
+	case strings.HasPrefix(name, "responses"):
+		return llmapi.Responses
 	}
 	return llmapi.ChatCompletions
 }
@@ -60,6 +62,22 @@ var clientRequests = map[llmapi.Dialect]*Request{
 	llmapi.ChatCompletions: {Model: "client-model", Stream: true, IncludeUsage: true},
 	llmapi.Messages:        {Model: "client-model", Stream: true},
 	llmapi.Responses:       {Model: "client-model", Stream: true},
+	llmapi.GenerateContent: {Model: "client-model", Stream: true},
+}
+
+// fixtureRequest is the client request a fixture answers: the chat client
+// asks for the usage chunk when streaming, and the structured-output
+// fixtures answer a request with a JSON schema.
+func fixtureRequest(client llmapi.Dialect, fixture string, stream bool) *Request {
+	r := &Request{Model: "client-model"}
+	if stream {
+		r = new(Request)
+		*r = *clientRequests[client]
+	}
+	if strings.Contains(fixture, "structured") {
+		r.Format = &Format{Name: "weather", Schema: []byte(`{"type":"object"}`)}
+	}
+	return r
 }
 
 // eachDirection runs f for every fixture (a recorded provider answer, its
@@ -95,7 +113,7 @@ func TestStreamGolden(t *testing.T) {
 	arrays, _ := filepath.Glob("testdata/stream/*.json")
 	eachDirection(t, append(fixtures, arrays...), func(t *testing.T, in string, src []byte, provider, client llmapi.Dialect) {
 		var out bytes.Buffer
-		p := &Plan{Client: client, Provider: provider, Stream: true, req: clientRequests[client]}
+		p := &Plan{Client: client, Provider: provider, Stream: true, req: fixtureRequest(client, in, true)}
 		err := p.Translate(bytes.NewReader(src), strings.HasSuffix(in, ".json"), func(b []byte) error {
 			out.Write(b)
 			return nil

@@ -36,6 +36,7 @@ const (
 	PartToolResult
 	PartThinking
 	PartRedactedThinking // Anthropic's redacted_thinking; Text holds its data
+	PartDocument         // a PDF: Image holds its data or URL, Text its file name or title
 )
 
 // Part is one piece of message content.

@@ -1,11 +1,13 @@
 package convert
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/strait/strait/proto/llmapi"
@@ -45,24 +47,28 @@ var streamDecoders = map[llmapi.Dialect]func(emitFunc) streamDecoder{
 	llmapi.ChatCompletions: func(e emitFunc) streamDecoder { return newChatDecoder(e) },
 	llmapi.Messages:        func(e emitFunc) streamDecoder { return newAnthropicDecoder(e) },
 	llmapi.GenerateContent: func(e emitFunc) streamDecoder { return newGeminiDecoder(e) },
+	llmapi.Responses:       func(e emitFunc) streamDecoder { return newResponsesDecoder(e) },
 }
 
 var streamEncoders = map[llmapi.Dialect]func(writeFunc, *Request) streamEncoder{
 	llmapi.ChatCompletions: func(w writeFunc, r *Request) streamEncoder { return newChatEncoder(w, r) },
 	llmapi.Messages:        func(w writeFunc, r *Request) streamEncoder { return newAnthropicEncoder(w, r) },
 	llmapi.Responses:       func(w writeFunc, r *Request) streamEncoder { return newResponsesEncoder(w, r) },
+	llmapi.GenerateContent: func(w writeFunc, r *Request) streamEncoder { return newGeminiEncoder(w, r) },
 }
 
 var responseDecoders = map[llmapi.Dialect]func([]byte) (*Response, error){
 	llmapi.ChatCompletions: decodeChatResponse,
 	llmapi.Messages:        decodeAnthropicResponse,
 	llmapi.GenerateContent: decodeGeminiResponse,
+	llmapi.Responses:       decodeResponsesResponse,
 }
 
 var responseEncoders = map[llmapi.Dialect]func(*Response, *Request) []byte{
 	llmapi.ChatCompletions: encodeChatResponse,
 	llmapi.Messages:        encodeAnthropicResponse,
 	llmapi.Responses:       encodeResponsesResponse,
+	llmapi.GenerateContent: encodeGeminiResponse,
 }
 
 // Plan is one converted exchange: the request to send upstream, and how to
@@ -73,7 +79,12 @@ type Plan struct {
 	Path, RawQuery string
 	Body           []byte
 	Stream         bool
-	req            *Request
+	// clientArray: a Gemini client streaming without alt=sse, which gets
+	// the chunks as one JSON array.
+	clientArray bool
+	req         *Request
+	embed       *embedPlan // an embeddings exchange instead of a generation
+	count       bool       // a token count instead of a generation
 }
 
 // NewPlan converts a client request body of dialect client for a provider
@@ -81,24 +92,64 @@ type Plan struct {
 // named (the routing table's target). A *Error is the client's fault and
 // should be answered in the client's dialect with its Status.
 func NewPlan(client, provider llmapi.Dialect, body []byte, model string) (*Plan, error) {
+	return NewPlanPath(client, provider, "", "", body, model)
+}
+
+// NewPlanPath is NewPlan for a client whose path and query say part of the
+// request: a Gemini client names streaming in the path
+// (":streamGenerateContent") and its framing in the query (alt=sse);
+// embeddings and token counts are told apart from generation by the path.
+func NewPlanPath(client, provider llmapi.Dialect, path, rawQuery string, body []byte, model string) (*Plan, error) {
+	if isEmbedPath(path) {
+		return newEmbedPlan(client, provider, path, body, model)
+	}
+	if isCountPath(path) {
+		return newCountPlan(client, provider, body, model)
+	}
 	if !Supported(client, provider) {
 		return nil, &Error{Kind: ErrInvalid, Message: fmt.Sprintf("converting %s requests to %s is not supported", client, provider)}
 	}
+	req, err := decodeRequest(client, body, model)
+	if err != nil {
+		return nil, err
+	}
+	array := false
+	if client == llmapi.GenerateContent {
+		req.Stream = strings.HasSuffix(path, ":streamGenerateContent")
+		q, _ := url.ParseQuery(rawQuery)
+		array = req.Stream && q.Get("alt") != "sse"
+	}
+	outPath, query, out, err := requestEncoders[provider](req)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Client: client, Provider: provider, Path: outPath, RawQuery: query, Body: out, Stream: req.Stream,
+		clientArray: array, req: req}, nil
+}
+
+// decodeRequest decodes a client body of dialect client; model, when not
+// empty, replaces the model it names (the routing table's target, or the
+// model of a Gemini path), and one of them must name a model.
+func decodeRequest(client llmapi.Dialect, body []byte, model string) (*Request, error) {
 	req, err := requestDecoders[client](body)
 	if err != nil {
 		return nil, err
 	}
-	if model != "" {
-		req.Model = model
-	}
-	if req.Model == "" {
-		return nil, invalid("model is required")
-	}
-	path, query, out, err := requestEncoders[provider](req)
-	if err != nil {
+	if req.Model, err = targetModel(req.Model, model); err != nil {
 		return nil, err
 	}
-	return &Plan{Client: client, Provider: provider, Path: path, RawQuery: query, Body: out, Stream: req.Stream, req: req}, nil
+	return req, nil
+}
+
+// targetModel is model when set, else the one the client named.
+func targetModel(named, model string) (string, error) {
+	if model != "" {
+		named = model
+	}
+	if named == "" {
+		return "", invalid("model is required")
+	}
+	return named, nil
 }
 
 // Header adjusts the client's request headers for the provider: the body
@@ -144,7 +195,11 @@ func (p *Plan) Respond(status int, h http.Header, body io.Reader, w ResponseWrit
 	if !p.Stream {
 		return p.respondWhole(body, w)
 	}
-	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}, "Cache-Control": {"no-cache"}}); err != nil {
+	ct := "text/event-stream; charset=utf-8"
+	if p.clientArray {
+		ct = "application/json; charset=UTF-8"
+	}
+	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {ct}, "Cache-Control": {"no-cache"}}); err != nil {
 		return err
 	}
 	return p.Translate(body, isJSON(h), w.Write)
@@ -171,12 +226,30 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 	if len(b) > MaxBody {
 		return fmt.Errorf("the provider's response is over %d bytes", MaxBody)
 	}
+	if p.embed != nil || p.count {
+		var out []byte
+		if p.count {
+			out, err = countAnswer(p.Client, b)
+		} else {
+			out, err = p.embed.answer(p.Client, p.Provider, b)
+		}
+		if err != nil {
+			return errBadEvent(err)
+		}
+		if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); err != nil {
+			return err
+		}
+		return w.Write(out)
+	}
 	resp, err := responseDecoders[p.Provider](b)
 	if err != nil {
 		return errBadEvent(err)
 	}
 	if resp.Model == "" {
 		resp.Model = p.req.Model
+	}
+	if p.usesFormatTool() {
+		formatAnswer(resp)
 	}
 	out := responseEncoders[p.Client](resp, p.req)
 	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); err != nil {
@@ -189,8 +262,23 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 // is decoded and its converted events written before the next is read.
 // jsonArray selects Gemini's default framing (one JSON array) over SSE.
 func (p *Plan) Translate(body io.Reader, jsonArray bool, write func([]byte) error) error {
+	if p.clientArray {
+		aw := &arrayWriter{write: write}
+		if err := p.translate(body, jsonArray, aw.event); err != nil {
+			return err
+		}
+		return aw.close()
+	}
+	return p.translate(body, jsonArray, write)
+}
+
+func (p *Plan) translate(body io.Reader, jsonArray bool, write func([]byte) error) error {
 	enc := streamEncoders[p.Client](write, p.req)
-	dec := streamDecoders[p.Provider](enc.event)
+	emit := enc.event
+	if p.usesFormatTool() {
+		emit = (&formatStream{next: emit, text: map[int]bool{}}).emit
+	}
+	dec := streamDecoders[p.Provider](emit)
 	next := sseEvents(body)
 	if jsonArray {
 		next = arrayEvents(body)
@@ -238,4 +326,30 @@ func sseData(name string, v any) []byte {
 	}
 	b = append(append(b, "data: "...), mustJSON(v)...)
 	return append(b, "\n\n"...)
+}
+
+// arrayWriter reframes "data: {…}\n\n" events as the elements of one JSON
+// array, Gemini's stream framing without alt=sse: "[" before the first,
+// "," between, "]" only after a clean end, so a cut stream stays a broken
+// array the client cannot mistake for a whole answer.
+type arrayWriter struct {
+	write func([]byte) error
+	n     int
+}
+
+func (a *arrayWriter) event(b []byte) error {
+	b = bytes.TrimSuffix(bytes.TrimPrefix(b, []byte("data: ")), []byte("\n\n"))
+	sep := "[\n"
+	if a.n > 0 {
+		sep = ",\r\n"
+	}
+	a.n++
+	return a.write(append([]byte(sep), b...))
+}
+
+func (a *arrayWriter) close() error {
+	if a.n == 0 {
+		return a.write([]byte("[]"))
+	}
+	return a.write([]byte("\n]"))
 }

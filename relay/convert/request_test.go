@@ -23,7 +23,7 @@ func TestRequestGolden(t *testing.T) {
 			continue // a golden output
 		}
 		client := llmapi.Dialect(parts[1])
-		for _, provider := range []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent} {
+		for _, provider := range []llmapi.Dialect{llmapi.ChatCompletions, llmapi.Messages, llmapi.GenerateContent, llmapi.Responses} {
 			if !Supported(client, provider) {
 				continue
 			}
@@ -33,7 +33,7 @@ func TestRequestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, err := NewPlan(client, provider, src, "")
+				p, err := fixturePlan(client, provider, src)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -51,7 +51,7 @@ func TestRequestGolden(t *testing.T) {
 			})
 		}
 	}
-	if n < 7 {
+	if n < 12 {
 		t.Fatalf("only %d conversions ran", n)
 	}
 }
@@ -75,16 +75,38 @@ func TestRequestErrors(t *testing.T) {
 		{"document block", llmapi.Messages, llmapi.GenerateContent, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document"}]}]}`, "document"},
 		{"previous_response_id", llmapi.Responses, llmapi.ChatCompletions, `{"model":"m","input":"hi","previous_response_id":"resp_1"}`, "previous_response_id"},
 		{"builtin tool", llmapi.Responses, llmapi.Messages, `{"model":"m","input":"hi","tools":[{"type":"web_search"}]}`, "web_search"},
-		{"gemini client", llmapi.GenerateContent, llmapi.ChatCompletions, `{}`, "not supported"},
+		{"gemini candidates", llmapi.GenerateContent, llmapi.ChatCompletions, `{"contents":[],"generationConfig":{"candidateCount":2}}`, "candidateCount"},
+		{"gemini search tool", llmapi.GenerateContent, llmapi.Messages, `{"contents":[],"tools":[{"googleSearch":{}}]}`, "functionDeclarations"},
+		{"gemini audio", llmapi.GenerateContent, llmapi.Messages, `{"contents":[{"role":"user","parts":[{"inlineData":{"mimeType":"audio/wav","data":"AA=="}}]}]}`, "audio/wav"},
+		{"gemini files api", llmapi.GenerateContent, llmapi.Messages, `{"contents":[{"role":"user","parts":[{"fileData":{"mimeType":"image/png","fileUri":"files/abc"}}]}]}`, "Files API"},
+		{"gemini orphan response", llmapi.GenerateContent, llmapi.Messages, `{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{}}}]}]}`, "answers no earlier"},
+		{"gemini not json", llmapi.GenerateContent, llmapi.ChatCompletions, `{`, "not valid JSON"},
 		{"same dialect", llmapi.ChatCompletions, llmapi.ChatCompletions, `{}`, "not supported"},
+		{"pdf by url to chat", llmapi.Messages, llmapi.ChatCompletions, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}`, "by URL"},
+		{"provider file id", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]}`, "file-abc"},
+		{"docx", llmapi.ChatCompletions, llmapi.GenerateContent, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/msword;base64,AA=="}}]}]}`, "application/msword"},
+		{"anthropic files api", llmapi.Messages, llmapi.GenerateContent, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}`, "inline"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewPlan(tc.client, tc.provider, []byte(tc.body), "")
+			model := ""
+			if tc.client == llmapi.GenerateContent {
+				model = "m" // from the path
+			}
+			_, err := NewPlan(tc.client, tc.provider, []byte(tc.body), model)
 			var e *Error
 			if !errors.As(err, &e) || e.Status(tc.client) != 400 || !strings.Contains(e.Message, tc.want) {
 				t.Fatalf("got %v, want a 400 mentioning %q", err, tc.want)
 			}
 		})
 	}
+}
+
+// fixturePlan converts a client fixture; a Gemini client's model and
+// streaming come from its path, as they would from the URL.
+func fixturePlan(client, provider llmapi.Dialect, src []byte) (*Plan, error) {
+	if client == llmapi.GenerateContent {
+		return NewPlanPath(client, provider, "/v1beta/models/claude-sonnet-4-5:streamGenerateContent", "alt=sse", src, "claude-sonnet-4-5")
+	}
+	return NewPlan(client, provider, src, "")
 }

@@ -37,7 +37,7 @@ func (r *recorder) Write(p []byte) error {
 func TestResponseGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/response/*.json")
 	eachDirection(t, files, func(t *testing.T, in string, src []byte, provider, client llmapi.Dialect) {
-		p := &Plan{Client: client, Provider: provider, req: &Request{Model: "client-model"}}
+		p := &Plan{Client: client, Provider: provider, req: fixtureRequest(client, in, false)}
 		var rec recorder
 		if err := p.Respond(200, http.Header{"Content-Type": {"application/json"}}, bytes.NewReader(src), &rec); err != nil {
 			t.Fatal(err)

@@ -53,6 +53,10 @@ type responsesPart struct {
 	Type     string `json:"type"`
 	Text     string `json:"text"`
 	ImageURL string `json:"image_url"`
+	FileData string `json:"file_data"`
+	FileURL  string `json:"file_url"`
+	FileID   string `json:"file_id"`
+	Filename string `json:"filename"`
 }
 
 func decodeResponsesRequest(body []byte) (*Request, error) {
@@ -164,6 +168,15 @@ func responsesContent(raw json.RawMessage) ([]Part, error) {
 				return nil, err
 			}
 			out = append(out, Part{Kind: PartImage, Image: img})
+		case "input_file":
+			if p.FileID != "" {
+				return nil, fileRef(p.FileID)
+			}
+			d, err := document(p.Filename, p.FileData+p.FileURL)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
 		case "refusal":
 		default:
 			return nil, invalid("content part type %q is not supported for this model", p.Type)

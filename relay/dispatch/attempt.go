@@ -131,7 +131,7 @@ func (c *caller) retarget(t upstream.Target) bool {
 	if !needsConversion(c.client.Header, t) {
 		return true
 	}
-	in, conv, end := crossFamily(c.client, t)
+	in, conv, end := crossFamily(c.client, t, c.d.cfg.Conversations)
 	if end != nil {
 		c.x.log.Warn("fallback skipped: the request cannot be converted for it",
 			zap.String("fallback", t.Provider.Name), zap.String("reason", end.Message))

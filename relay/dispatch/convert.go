@@ -9,6 +9,7 @@ import (
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/relay/convert"
+	"github.com/strait/strait/relay/convstore"
 	"github.com/strait/strait/relay/upstream"
 )
 
@@ -17,25 +18,38 @@ import (
 // goes out converted, and the answer comes back converted, event by event.
 type conversion struct {
 	plan   *convert.Plan
-	family string // the client's family: keep-alives must be in its format
+	family string  // the client's family: keep-alives must be in its format
+	keep   *keeper // records a Responses conversation; nil when none is kept
 }
 
-// needsConversion: the provider speaks another family, or the client uses
+// needsConversion: the provider speaks another family; or the client uses
 // the Responses API and the provider is OpenAI-compatible, which means Chat
-// Completions only (DeepSeek, vLLM, …).
+// Completions only (DeepSeek, vLLM, …); or the client uses Chat Completions
+// and the model is served only on the Responses API.
 func needsConversion(h *proto.RequestHeader, t upstream.Target) bool {
 	if t.Provider.Family() != h.Family {
 		return true
 	}
 	d, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
-	return ok && d == llmapi.Responses && t.Provider.Kind == upstream.OpenAICompatible
+	return ok && (d == llmapi.Responses && t.Provider.Kind == upstream.OpenAICompatible ||
+		d == llmapi.ChatCompletions && t.Provider.ResponsesOnly(t.Model))
+}
+
+// providerDialect is the API the target is called with for a request to
+// path: OpenAI counts tokens on the Responses API only.
+func providerDialect(t upstream.Target, path string) llmapi.Dialect {
+	native := t.Provider.Kind == upstream.OpenAI || t.Provider.Kind == upstream.AzureOpenAI
+	if t.Provider.ResponsesOnly(t.Model) || native && convert.IsCountPath(path) {
+		return llmapi.Responses
+	}
+	return llmapi.Family(t.Provider.Family()).Dialect()
 }
 
 // crossFamily converts the client's request for target t. The returned
 // Inbound is what the provider gets; retries and key rotation then work on
 // it as on any other request. A request that cannot be converted ends with
 // a clear 400 in the client's own format.
-func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *conversion, *proto.End) {
+func crossFamily(in *upstream.Inbound, t upstream.Target, store *convstore.Store) (*upstream.Inbound, *conversion, *proto.End) {
 	h := in.Header
 	client, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
 	if !ok {
@@ -43,7 +57,14 @@ func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *c
 			"model %q is served by the %s provider %q; %s %s cannot be converted from the %s API format",
 			in.Model, llmapi.Family(t.Provider.Family()).Name(), t.Provider.Name, h.Method, h.Path, llmapi.Family(h.Family).Name())}
 	}
-	plan, err := convert.NewPlan(client, llmapi.Family(t.Provider.Family()).Dialect(), in.Body, t.Model)
+	body, keep := in.Body, (*keeper)(nil)
+	if client == llmapi.Responses {
+		var end *proto.End
+		if body, keep, end = resolvePrevious(store, body); end != nil {
+			return nil, nil, end
+		}
+	}
+	plan, err := convert.NewPlanPath(client, providerDialect(t, h.Path), h.Path, h.RawQuery, body, t.Model)
 	if err != nil {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
 	}
@@ -52,7 +73,7 @@ func crossFamily(in *upstream.Inbound, t upstream.Target) (*upstream.Inbound, *c
 	out.Header = h.Header.Clone()
 	plan.Header(out.Header)
 	out.BodyLen = int64(len(plan.Body))
-	return upstream.ParseInbound(&out, plan.Body), &conversion{plan: plan, family: h.Family}, nil
+	return upstream.ParseInbound(&out, plan.Body), &conversion{plan: plan, family: h.Family, keep: keep}, nil
 }
 
 // converted is the client's view of a provider answer being converted.
@@ -71,10 +92,14 @@ type converted struct {
 func (cv *conversion) respond(a *answer) converted {
 	pr, pw := io.Pipe()
 	w := &pipeWriter{pw: pw, hdr: make(chan converted, 1)}
+	var out convert.ResponseWriter = w
+	if cv.keep != nil {
+		out = &keepWriter{ResponseWriter: w, k: cv.keep}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), a.resp.Body), w)
+		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), a.resp.Body), out)
 		if !w.sent {
 			if err == nil {
 				err = io.ErrUnexpectedEOF

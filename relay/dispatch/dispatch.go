@@ -18,6 +18,7 @@ import (
 
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/proto/llmapi"
+	"github.com/strait/strait/relay/convstore"
 	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/tunnel"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	Logger *zap.Logger
 	// Observe, when set, is called once per finished exchange (metrics).
 	Observe func(Stats)
+	// Conversations, when set, keeps the conversations of Responses clients
+	// converted for another API, for previous_response_id and GET/DELETE
+	// /v1/responses/{id}; nil refuses previous_response_id on them.
+	Conversations *convstore.Store
 }
 
 // Stats describes one finished exchange.
@@ -129,6 +134,10 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		return
 	}
 	reg := d.reg.Load()
+	if id, ok := storedResponseID(h); ok && d.cfg.Conversations != nil &&
+		x.serveStored(d.cfg.Conversations, h, id, reg.ServesEndpoint(llmapi.EndpointStored)) {
+		return
+	}
 	if class := llmapi.EndpointClass(h.Family, h.Method, h.Path); !reg.ServesEndpoint(class) {
 		x.refuseEndpoint(h, class)
 		return
@@ -154,7 +163,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	client, conv := in, (*conversion)(nil)
 	if t := rt.Targets[0]; needsConversion(h, t) {
 		var end *proto.End
-		if in, conv, end = crossFamily(in, t); end != nil {
+		if in, conv, end = crossFamily(in, t, d.cfg.Conversations); end != nil {
 			x.finish(*end)
 			return
 		}

@@ -69,6 +69,11 @@ type ProviderConfig struct {
 	// X-* headers): names, or prefixes ending in '*' ("X-Fake-*").
 	// Credentials and Accept-Encoding are never forwarded.
 	AllowHeaders []string
+	// ResponsesModels are models (names or '*' patterns) this OpenAI or
+	// Azure provider serves only on the Responses API, beyond the known
+	// ones (see ResponsesOnly): clients of the other APIs reach them
+	// converted.
+	ResponsesModels []string
 }
 
 // Provider is one configured upstream API.
@@ -80,6 +85,7 @@ type Provider struct {
 	pool       *keyPool
 	timeouts   Timeouts
 	headers    HeaderFilter
+	responses  []string // ProviderConfig.ResponsesModels
 }
 
 // Config is everything a Registry is built from.
@@ -194,7 +200,7 @@ func newProvider(c ProviderConfig, policy KeyPolicy, timeouts Timeouts, prev *Re
 		return nil, err
 	}
 	return &Provider{Name: c.Name, Kind: c.Kind, base: u, apiVersion: c.APIVersion, pool: pool,
-		timeouts: c.Timeouts.or(timeouts), headers: headers}, nil
+		timeouts: c.Timeouts.or(timeouts), headers: headers, responses: c.ResponsesModels}, nil
 }
 
 // ServesEndpoint reports whether requests of an endpoint class (see

@@ -104,13 +104,71 @@ func glob(pattern, name string) bool {
 
 // defaultPatterns send a model to the provider of the family that owns the
 // name, whatever API the client used, when such a provider is configured:
-// with conversion, an OpenAI SDK can then call claude-* directly.
+// with conversion, an OpenAI SDK can then call claude-* directly, and an
+// Anthropic or Gemini SDK gpt-4o-mini. The lists are the vendors' own
+// published prefixes; they are checked in order (Gemini's text-embedding-004
+// before OpenAI's text-embedding-*).
 var defaultPatterns = []struct {
 	pattern string
 	family  string
 }{
 	{"claude-*", string(Anthropic)},
 	{"gemini-*", string(Gemini)},
+	{"gemma-*", string(Gemini)},
+	{"imagen-*", string(Gemini)},
+	{"veo-*", string(Gemini)},
+	{"embedding-*", string(Gemini)},
+	{"text-embedding-00*", string(Gemini)},
+	{"learnlm-*", string(Gemini)},
+	{"gpt-*", string(OpenAI)},
+	{"chatgpt-*", string(OpenAI)},
+	{"o1", string(OpenAI)},
+	{"o1-*", string(OpenAI)},
+	{"o3", string(OpenAI)},
+	{"o3-*", string(OpenAI)},
+	{"o4-*", string(OpenAI)},
+	{"codex-*", string(OpenAI)},
+	{"computer-use-*", string(OpenAI)},
+	{"text-embedding-*", string(OpenAI)},
+	{"omni-moderation-*", string(OpenAI)},
+	{"text-moderation-*", string(OpenAI)},
+	{"dall-e-*", string(OpenAI)},
+	{"whisper-*", string(OpenAI)},
+	{"tts-*", string(OpenAI)},
+	{"davinci-*", string(OpenAI)},
+	{"babbage-*", string(OpenAI)},
+}
+
+// ownerFamily is the family whose vendor publishes model, by the default
+// patterns, or "" for a name no vendor prefix claims (aliases, open models).
+func ownerFamily(model string) (family, pattern string) {
+	for _, d := range defaultPatterns {
+		if glob(d.pattern, model) {
+			return d.family, d.pattern
+		}
+	}
+	return "", ""
+}
+
+// native reports whether a provider of kind k is the vendor's own API (or
+// Azure's copy of OpenAI's), which serves only the vendor's models; an
+// OpenAI-compatible server (OpenRouter, vLLM, …) may serve any name.
+func (k Kind) native() bool { return k != OpenAICompatible }
+
+// vendor is the provider that serves family's own models by default: the
+// family's default provider when it is native, else the first native one
+// configured; nil when there is none (an OpenAI-compatible server is never
+// guessed to serve gpt-* names).
+func (r *Registry) vendor(family string) *Provider {
+	if p := r.byFamily[family]; p != nil && p.Kind.native() {
+		return p
+	}
+	for _, p := range r.order {
+		if p.Kind.family() == family && p.Kind.native() {
+			return p
+		}
+	}
+	return nil
 }
 
 // compileRoutes checks the table against the providers. Routes come first
@@ -161,9 +219,11 @@ func compileRoutes(cfgs []RouteConfig, providers []ProviderConfig, byName map[st
 // Resolve finds where a request goes. provider is the client's /{name}/
 // path prefix (or ""), model the name from the body or Gemini path (or "").
 // In order: a prefix names the provider outright; then exact names, then
-// patterns (config order); then claude-* and gemini-* go to their family's
-// provider; then the family's default provider takes any model unchanged,
-// unless StrictModels is set.
+// patterns (config order); then the vendors' well-known prefixes (claude-*,
+// gemini-*, gpt-*, o3-*, …) go to their family's native provider; then the
+// family's default provider takes any model unchanged, unless StrictModels
+// is set or the name is another vendor's whose provider is not configured
+// (a native provider could not serve it).
 func (r *Registry) Resolve(family, provider, model string) (*Route, error) {
 	if provider != "" {
 		p := r.byName[provider]
@@ -190,6 +250,12 @@ func (r *Registry) Resolve(family, provider, model string) (*Route, error) {
 	if model != "" && r.strict {
 		return nil, fmt.Errorf("%w: model %q matches no route (strict_models is on)", ErrUnknownModel, model)
 	}
+	if fam, _ := ownerFamily(model); fam != "" && fam != family && p.Kind.native() {
+		// The vendor API would only answer "model not found" after a round
+		// trip, or worse serve a look-alike name: say so here, in the
+		// client's format.
+		return nil, fmt.Errorf("%w: model %q is a %s model and no %s provider is configured", ErrUnknownModel, model, fam, fam)
+	}
 	return &Route{Model: model, Rule: "family", Targets: []Target{{Provider: p, Model: model}}}, nil
 }
 
@@ -204,9 +270,9 @@ func (r *Registry) match(model string) *Route {
 			return rt.resolve(model, "pattern "+rt.match)
 		}
 	}
-	for _, d := range defaultPatterns {
-		if p := r.byFamily[d.family]; p != nil && glob(d.pattern, model) {
-			return &Route{Model: model, Rule: "default " + d.pattern, Targets: []Target{{Provider: p, Model: model}}}
+	if fam, pattern := ownerFamily(model); fam != "" {
+		if p := r.vendor(fam); p != nil {
+			return &Route{Model: model, Rule: "default " + pattern, Targets: []Target{{Provider: p, Model: model}}}
 		}
 	}
 	return nil
@@ -228,3 +294,25 @@ func (r *Registry) Served(family string) []Target {
 
 // Strict reports whether models outside the table are refused.
 func (r *Registry) Strict() bool { return r.strict }
+
+// responsesOnlyModels are OpenAI's models served only on the Responses API
+// (platform.openai.com/docs/models: "available in the Responses API only").
+var responsesOnlyModels = []string{"o1-pro*", "o3-pro*", "o3-deep-research*", "o4-mini-deep-research*", "codex-mini*",
+	"gpt-5-pro*", "gpt-5*-codex*", "computer-use-preview*"}
+
+// ResponsesOnly reports whether p serves model only on the Responses API:
+// an OpenAI or Azure provider, and a model OpenAI lists as Responses-only
+// or the provider's config names.
+func (p *Provider) ResponsesOnly(model string) bool {
+	if p.Kind != OpenAI && p.Kind != AzureOpenAI {
+		return false
+	}
+	for _, list := range [][]string{p.responses, responsesOnlyModels} {
+		for _, pattern := range list {
+			if glob(pattern, model) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -28,8 +28,9 @@ func routingRegistry(t *testing.T, strict bool, routes ...RouteConfig) *Registry
 
 // TestResolve proves the order of the routing table: a provider prefix,
 // exact names (explicit routes before provider model lists), patterns in
-// config order, the claude-*/gemini-* defaults, then the family's provider
-// with the name unchanged; and the 404 cases.
+// config order, the vendors' prefixes (claude-*, gpt-*, o3, …) from every
+// client family, then the family's provider with the name unchanged; and
+// the 404 cases, including another vendor's model with no provider for it.
 func TestResolve(t *testing.T) {
 	r := routingRegistry(t, false,
 		RouteConfig{Model: "fast", Provider: "deepseek", UpstreamModel: "deepseek-chat",
@@ -53,12 +54,23 @@ func TestResolve(t *testing.T) {
 		{"openai", "", "deepseek-reasoner", "openai/deepseek-reasoner", "exact"},
 		{"openai", "", "claude-sonnet-4-5", "anthropic/claude-sonnet-4-5", "default claude-*"},
 		{"anthropic", "", "claude-sonnet-4-5", "anthropic/claude-sonnet-4-5", "default claude-*"},
-		{"openai", "", "o3-brand-new", "openai/o3-brand-new", "family"},
+		{"openai", "", "o3-brand-new", "openai/o3-brand-new", "default o3-*"},
+		{"openai", "", "my-alias", "openai/my-alias", "family"},
 		{"anthropic", "", "some-new-model", "anthropic/some-new-model", "family"},
 		{"openai", "", "", "openai/", "family"},
 		{"openai", "deepseek", "gpt-4o", "deepseek/gpt-4o", "prefix"},
 		{"gemini", "", "gemini-2.5-flash", "no gemini provider", ""},
-		{"openai", "", "gemini-2.5-flash", "openai/gemini-2.5-flash", "family"}, // no gemini provider: no default
+		{"openai", "", "gemini-2.5-flash", "is a gemini model and no gemini provider", ""}, // not sent to OpenAI
+		// Every client family reaches the vendors' models by name.
+		{"anthropic", "", "gpt-4o-mini", "openai/gpt-4o-mini", "pattern gpt-*"},
+		{"anthropic", "", "o3", "openai/o3", "default o3"},
+		{"anthropic", "", "o4-mini", "openai/o4-mini", "default o4-*"},
+		{"gemini", "", "chatgpt-4o-latest", "openai/chatgpt-4o-latest", "default chatgpt-*"},
+		{"gemini", "", "text-embedding-3-small", "openai/text-embedding-3-small", "default text-embedding-*"},
+		{"gemini", "", "claude-haiku-4-5", "anthropic/claude-haiku-4-5", "default claude-*"},
+		{"anthropic", "", "o1-preview", "openai/o1-preview", "default o1-*"},
+		{"anthropic", "", "o1x", "anthropic/o1x", "family"}, // not a vendor prefix
+		{"anthropic", "", "text-embedding-004", "is a gemini model", ""},
 		{"gemini", "", "", "no gemini provider", ""},
 		{"openai", "nosuch", "x", "unknown provider", ""},
 		{"anthropic", "deepseek", "x", "speaks openai", ""},
@@ -85,13 +97,14 @@ func TestResolve(t *testing.T) {
 }
 
 // TestResolveStrict proves strict_models turns unknown models into 404s
-// while table models and requests without a model still route.
+// while table models, the vendors' prefixes (as before for claude-*) and
+// requests without a model still route.
 func TestResolveStrict(t *testing.T) {
 	r := routingRegistry(t, true, RouteConfig{Model: "gpt-4o", Provider: "openai"})
-	if _, err := r.Resolve("openai", "", "gpt-5-unknown"); !errors.Is(err, ErrUnknownModel) || !strings.Contains(err.Error(), "gpt-5-unknown") {
+	if _, err := r.Resolve("openai", "", "my-unknown"); !errors.Is(err, ErrUnknownModel) || !strings.Contains(err.Error(), "my-unknown") {
 		t.Errorf("unknown model: %v, want ErrUnknownModel naming it", err)
 	}
-	for _, m := range []string{"gpt-4o", "deepseek-chat", "claude-x", ""} {
+	for _, m := range []string{"gpt-4o", "deepseek-chat", "claude-x", "gpt-5-unknown", ""} {
 		if _, err := r.Resolve("openai", "", m); err != nil {
 			t.Errorf("model %q: %v", m, err)
 		}

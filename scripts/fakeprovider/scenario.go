@@ -26,6 +26,10 @@ const (
 	ScenarioThinking = "thinking"
 	// ScenarioUsage answers with text and the usage of ScenarioUsageFigures.
 	ScenarioUsage = "usage"
+	// ScenarioStructured answers as a model made to call the structured
+	// output tool Strait adds for a JSON-schema response format: one call
+	// of "structured_output" with StructuredAnswer as its input.
+	ScenarioStructured = "structured"
 )
 
 // Signatures the thinking scenario sends; tests look for them in the next
@@ -58,8 +62,12 @@ var scenarios = map[string][]scItem{
 		{kind: "thinking", text: "The user wants the weather in Paris."},
 		{kind: "tool", name: "get_weather", args: `{"city":"Paris"}`},
 	},
-	ScenarioUsage: {{kind: "text", text: "tok0 tok1"}},
+	ScenarioUsage:      {{kind: "text", text: "tok0 tok1"}},
+	ScenarioStructured: {{kind: "tool", name: "structured_output", args: StructuredAnswer}},
 }
+
+// StructuredAnswer is the input of ScenarioStructured's call.
+const StructuredAnswer = `{"city":"Paris","temp_c":18}`
 
 // halves splits s in two pieces so streams carry fragments.
 func halves(s string) []string {

@@ -9,6 +9,7 @@
 #   scripts/lab/run.sh link       # the link matrix: RTT x loss x congestion control x contenders x streams
 #   scripts/lab/run.sh loopback   # overhead on loopback: 500 and 2000 req/s, max rate, stream TTFT and gaps
 #   scripts/lab/run.sh memory     # RSS of edge and relay with 1 000 and 10 000 slow streams
+#   scripts/lab/run.sh doctor     # strait-edge doctor over a 150 ms, 3 % loss link (LAB_DOCTOR_RTT, LAB_DOCTOR_LOSS)
 #   scripts/lab/run.sh all        # selftest, link, loopback, memory
 #
 # Results: JSON lines in $LAB_DIR/results.jsonl (default .lab/), tables on
@@ -392,6 +393,27 @@ phase_memory() {
   done
 }
 
+# phase_doctor: `strait-edge doctor` from the domestic namespace over the
+# emulated link (LAB_DOCTOR_RTT ms round trip, LAB_DOCTOR_LOSS loss each way:
+# 150 and 0.03 by default); its report should name what linkem is set to.
+# The report in plain words goes to stdout, as JSON to $work/doctor.json.
+phase_doctor() {
+  local rtt=${LAB_DOCTOR_RTT:-150} loss=${LAB_DOCTOR_LOSS:-0.03} raddr=10.77.0.2
+  start_link
+  "$bin/linkem" set --ctl "$ctl" --delay "$((rtt / 2))ms" --loss "$loss" >/dev/null
+  relay_yaml "$raddr:17444" 17900
+  edge_yaml edge-doctor 127.0.0.1:17443 "$raddr:17444" auto 17451
+  start relay "$ovs" "$bin/strait-relay" --log-format console --log-level warn run --config "$work/relay.yaml"
+  for _ in $(seq 1 50); do
+    inns "$dom" timeout 2 bash -c "exec 3<>/dev/tcp/$raddr/17444" 2>/dev/null && break
+    sleep 0.2
+  done
+  header "strait-edge doctor over linkem: RTT $rtt ms, loss $loss each way"
+  inns "$dom" "$bin/strait-edge" doctor --config "$work/edge-doctor.yaml" --probes 200 || true
+  inns "$dom" "$bin/strait-edge" doctor --config "$work/edge-doctor.yaml" --probes 200 --json >"$work/doctor.json" || true
+  stop_servers 0
+}
+
 phase_smoke() {
   header "smoke: one small scenario per contender over a 150 ms, 1 % loss link"
   link_matrix "8" "0.01" "150" "bbr" "${LAB_CONTENDERS:-direct nginx strait-ws strait-quic}" "" 0
@@ -407,6 +429,7 @@ case $phase in
       "${LAB_CONTENDERS:-direct nginx strait-ws strait-quic}" "$keepalive" "${LAB_BULK:-1}" ;;
   loopback) phase_loopback ;;
   memory) phase_memory ;;
+  doctor) phase_doctor ;;
   all) phase_selftest; link_matrix "1 32 256" "0 0.01 0.03" "150 250" "bbr reno" "direct nginx strait-ws strait-quic" "32 256" 1
     phase_loopback; phase_memory ;;
   *) echo "unknown phase $phase"; exit 2 ;;

@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -62,6 +63,11 @@ type Config struct {
 	Congestion *CongestionStats
 	// Logger receives transport events; nil means zap.NewNop().
 	Logger *zap.Logger
+	// Enrol, when not nil, is served on the listener to clients that ask
+	// for the enrolment ALPN protocol (certs/enrol.ALPN) instead of
+	// presenting a client certificate: edges enrolling with a join token.
+	// Dialers ignore it.
+	Enrol http.Handler
 }
 
 func (c Config) withDefaults() Config {

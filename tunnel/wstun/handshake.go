@@ -83,12 +83,18 @@ func (h *handshakeListener) handshake(raw net.Conn) {
 		return
 	}
 	cs := conn.ConnectionState()
-	h.log.Info("edge authenticated",
-		zap.String("remote", raw.RemoteAddr().String()),
-		zap.String("peer", peerName(cs)),
-		zap.String("cert_fingerprint", certs.Fingerprint(cs.PeerCertificates[0])))
+	var out net.Conn = conn
+	if isEnrol(&cs) {
+		h.log.Info("enrolment connection", zap.String("remote", raw.RemoteAddr().String()))
+		out = enrolConn{conn}
+	} else {
+		h.log.Info("edge authenticated",
+			zap.String("remote", raw.RemoteAddr().String()),
+			zap.String("peer", peerName(cs)),
+			zap.String("cert_fingerprint", certs.Fingerprint(cs.PeerCertificates[0])))
+	}
 	select {
-	case h.ready <- conn:
+	case h.ready <- out:
 	case <-h.done:
 		conn.Close()
 	}

@@ -53,11 +53,16 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 		closed:   make(chan struct{}),
 		serveErr: make(chan error, 1),
 	}
+	if cfg.Enrol != nil {
+		enrolTLS(tc)
+	}
 	l.ln = newHandshakeListener(ln, tc, cfg.HandshakeTimeout, l.log, so.applyConn)
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, l.upgrade)
+	mux.HandleFunc(DiagDownloadPath, diagDownload)
 	l.srv = &http.Server{
-		Handler:           mux,
+		Handler:           l.serveHTTP(mux),
+		ConnContext:       markEnrol,
 		ReadHeaderTimeout: cfg.HandshakeTimeout,
 		ErrorLog:          mustStdLog(l.log),
 	}

@@ -17,7 +17,7 @@ func App() *ucli.App {
 		Name:  "strait-edge",
 		Usage: "domestic end of the Strait tunnel: serves official SDKs over HTTPS",
 		Flags: cli.CommonFlags(),
-		Commands: []*ucli.Command{runCommand(), checkCommand(), keysCommand(), usageCommand(), cli.CertsCommand(),
+		Commands: []*ucli.Command{runCommand(), checkCommand(), joinCommand(), doctorCommand(), keysCommand(), usageCommand(), cli.CertsCommand(),
 			cli.VersionCommand("strait-edge")},
 	}
 }
@@ -62,7 +62,11 @@ func checkCommand() *ucli.Command {
 }
 
 func describe(w io.Writer, f *File, nkeys int) {
-	fmt.Fprintf(w, "config OK\nlisten: https://%s (certificate %s)\n", f.Listen, f.TLS.Cert)
+	cert := f.TLS.Cert
+	if f.TLS.ACME.enabled() {
+		cert = fmt.Sprintf("by ACME for %v", f.TLS.ACME.Domains)
+	}
+	fmt.Fprintf(w, "config OK\nlisten: https://%s (certificate %s)\n", f.Listen, cert)
 	for _, r := range f.Tunnel.Relays {
 		fmt.Fprintf(w, "relay:  %s (transport %s, QUIC at %s, server name %q, mutual TLS 1.3, CA %s)\n",
 			r.Address, r.transport(), r.quicAddress(), r.serverName(), f.Tunnel.CA)

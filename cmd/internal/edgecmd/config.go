@@ -102,6 +102,8 @@ func (f *File) adminListen() string {
 type CertFile struct {
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key"`
+	// ACME gets the certificate by ACME instead (see ACMEFile).
+	ACME ACMEFile `yaml:"acme"`
 }
 
 // TunnelFile configures the tunnel to the relays.
@@ -239,8 +241,8 @@ func (f *File) validate() error {
 	if f.Listen == "" {
 		errs = append(errs, errors.New("listen: required"))
 	}
-	if f.TLS.Cert == "" || f.TLS.Key == "" {
-		errs = append(errs, errors.New("tls: cert and key are required"))
+	if err := f.validateFront(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(f.Tunnel.Relays) == 0 {
 		errs = append(errs, errors.New("tunnel.relays: at least one relay is required"))

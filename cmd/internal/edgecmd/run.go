@@ -14,6 +14,7 @@ import (
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/frontcert"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
 	"github.com/strait/strait/tunnel/pool"
@@ -31,6 +32,10 @@ type Server struct {
 	Metrics *admin.Registry
 	file    *File
 	log     *zap.Logger
+	// tunnelCert is renewed through the relays (see startRenewer).
+	tunnelCert *certs.KeyPair
+	// acme is the public certificate's source with tls.acme; nil with files.
+	acme *frontcert.Manager
 }
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
@@ -46,19 +51,28 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	front, err := f.frontKeyPair()
 	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
+		return nil, err
+	}
+	acme, err := f.frontACME()
+	if err != nil {
+		return nil, err
 	}
 	if ln == nil {
 		if ln, err = net.Listen("tcp", f.Listen); err != nil {
 			return nil, err
 		}
 	}
-	srv := &Server{Metrics: admin.NewRegistry(), file: f, log: log}
+	srv := &Server{Metrics: admin.NewRegistry(), file: f, log: log, tunnelCert: tunnelCert, acme: acme}
 	admin.TunnelBytes(srv.Metrics, wsStats)
 	admin.TCPCongestion(srv.Metrics, congestion)
-	if srv.Server, err = edge.NewServer(f.serverConfig(srv, ln, keys, dialers, front, tunnelCert, log)); err != nil {
+	certMetrics(srv.Metrics, f, front, tunnelCert)
+	scfg := f.serverConfig(srv, ln, keys, dialers, front, tunnelCert, log)
+	if acme != nil {
+		scfg.FrontTLS = acme.TLSConfig()
+	}
+	if srv.Server, err = edge.NewServer(scfg); err != nil {
 		return nil, err
 	}
 	if addr := f.adminListen(); addr != "" {
@@ -95,11 +109,19 @@ func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, diale
 	return cfg
 }
 
-// runAdmin serves the admin endpoints on the admin listener, if any, for
-// as long as edge.Server.Serve runs.
+// runAdmin serves the admin endpoints on the admin listener, if any, and
+// renews the tunnel certificate, for as long as edge.Server.Serve runs.
 func (s *Server) runAdmin(es *edge.Server) (stop func()) {
-	return admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: es.Edge.Ready,
-		Routes: map[string]http.Handler{"GET /usage": es.Edge.UsageHandler()}, Pprof: s.file.AdminPprof}))
+	stopAdmin := admin.Run(s.Admin, admin.Handler(admin.Config{Metrics: s.Metrics, Ready: es.Edge.Ready,
+		Routes: map[string]http.Handler{"GET /usage": es.Edge.UsageHandler(), "GET " + doctorPath: s.doctorHandler()},
+		Pprof:  s.file.AdminPprof}))
+	stopRenewer := s.startRenewer()
+	stopHTTP01, err := s.serveHTTP01()
+	if err != nil { // TLS-ALPN-01 still works: say so and go on
+		s.log.Error("ACME HTTP-01 listener not started", zap.Error(err))
+		stopHTTP01 = func() {}
+	}
+	return func() { stopHTTP01(); stopRenewer(); stopAdmin() }
 }
 
 // reloadKeys re-reads the client keys (config file's and keys file's) for
@@ -201,9 +223,9 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return err
 	}
-	front, err := certs.LoadKeyPair(f.TLS.Cert, f.TLS.Key)
+	front, err := f.frontKeyPair()
 	if err != nil {
-		return fmt.Errorf("tls: %w", err)
+		return err
 	}
 	tunnelCert, err := certs.LoadKeyPair(f.Tunnel.Cert, f.Tunnel.Key)
 	if err != nil {

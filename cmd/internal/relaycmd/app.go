@@ -23,7 +23,7 @@ func App() *ucli.App {
 		Usage: "overseas end of the Strait tunnel: accepts edges, calls model APIs",
 		Flags: cli.CommonFlags(),
 		Commands: []*ucli.Command{
-			runCommand(), checkCommand(), cli.CertsCommand(), fakeProviderCommand(), cli.VersionCommand("strait-relay"),
+			runCommand(), checkCommand(), initCommand(), edgesCommand(), cli.CertsCommand(), fakeProviderCommand(), cli.VersionCommand("strait-relay"),
 		},
 	}
 }
@@ -67,7 +67,7 @@ func checkSockets(f *File) Sockets {
 	if f.Listen != "" {
 		s.TCP, _ = net.Listen("tcp", "127.0.0.1:0")
 	}
-	if f.ListenQUIC != "" {
+	if f.quicAddr() != "" {
 		s.UDP, _ = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	}
 	if f.AdminListen != "" {
@@ -81,8 +81,11 @@ func describe(w io.Writer, f *File, srv *Server) {
 	if f.Listen != "" {
 		fmt.Fprintf(w, "tunnel: listen tcp %s (WebSocket over TLS 1.3, client certificates from %s)\n", f.Listen, f.TLS.ClientCA)
 	}
-	if f.ListenQUIC != "" {
-		fmt.Fprintf(w, "tunnel: listen udp %s (QUIC, TLS 1.3, client certificates from %s)\n", f.ListenQUIC, f.TLS.ClientCA)
+	switch {
+	case f.quicBesideWS():
+		fmt.Fprintf(w, "tunnel: listen udp %s (QUIC on the WebSocket port, TLS 1.3, client certificates from %s; listen_quic: off to disable)\n", f.Listen, f.TLS.ClientCA)
+	case f.quicAddr() != "":
+		fmt.Fprintf(w, "tunnel: listen udp %s (QUIC, TLS 1.3, client certificates from %s)\n", f.quicAddr(), f.TLS.ClientCA)
 	}
 	if n := len(f.TLS.RevokedEdges); n > 0 {
 		fmt.Fprintf(w, "tunnel: %d edge certificate(s) revoked: %s\n", n, strings.Join(f.TLS.RevokedEdges, ", "))
@@ -90,6 +93,7 @@ func describe(w io.Writer, f *File, srv *Server) {
 	if f.AdminListen != "" {
 		fmt.Fprintf(w, "admin:  http://%s (/metrics, /healthz, /readyz)\n", f.AdminListen)
 	}
+	describeEnrol(w, f)
 	reg := srv.Relay.Registry()
 	ps := reg.Providers()
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })

@@ -17,8 +17,9 @@ import (
 type File struct {
 	// Listen is the WebSocket tunnel address (TCP), e.g. ":443".
 	Listen string `yaml:"listen"`
-	// ListenQUIC is the QUIC tunnel address (UDP), e.g. ":443". Either or
-	// both may be set.
+	// ListenQUIC is the QUIC tunnel address (UDP), e.g. ":443". Empty
+	// serves QUIC on Listen's port (UDP), so an edge on the default
+	// transport (auto) finds it; "off" serves WebSocket only.
 	ListenQUIC string  `yaml:"listen_quic"`
 	TLS        TLSFile `yaml:"tls"`
 	// Heartbeat and HeartbeatTimeout tune dead-peer detection.
@@ -57,6 +58,10 @@ type File struct {
 	// family's provider.
 	Routes       []RouteFile `yaml:"routes"`
 	StrictModels bool        `yaml:"strict_models"`
+	// Conversations stores the conversations of Responses clients routed to
+	// a provider of another API, so previous_response_id and GET/DELETE
+	// /v1/responses/{id} work for them; without a path none is kept.
+	Conversations ConversationsFile `yaml:"conversations"`
 	// Endpoints are endpoint classes served beyond inference (files,
 	// batches, fine_tuning, stored, assistants, media, all). Empty: only
 	// inference goes upstream, whatever a client key at the edge allows.
@@ -69,6 +74,8 @@ type File struct {
 	// of edges that offer it, or off: WebSocket sessions with DEFLATE, QUIC
 	// sessions with zstd (quictun).
 	Compression string `yaml:"compression"`
+	// Enrol lets edges join with a token (see EnrolFile).
+	Enrol EnrolFile `yaml:"enrol"`
 }
 
 // RouteFile is one entry of the model routing table.
@@ -123,6 +130,14 @@ type TLSFile struct {
 	RevokedEdges []string `yaml:"revoked_edges"`
 }
 
+// ConversationsFile places the conversation store (see
+// relay.ConversationsConfig).
+type ConversationsFile struct {
+	Path     string        `yaml:"path"`
+	TTL      time.Duration `yaml:"ttl"`
+	MaxBytes int64         `yaml:"max_bytes"`
+}
+
 // ProviderFile is one provider. APIKeys entries may be ${ENV} references.
 type ProviderFile struct {
 	Name    string   `yaml:"name"`
@@ -142,6 +157,11 @@ type ProviderFile struct {
 	// OpenAI-Project, X-Goog-User-Project) and every X-* header. Names, or
 	// prefixes ending in '*'.
 	AllowHeaders []string `yaml:"allow_headers"`
+	// ResponsesModels are models (names or '*' patterns) served only on
+	// the Responses API, beyond those OpenAI documents as such (o1-pro,
+	// o3-pro, the codex models, …): Chat, Anthropic and Gemini clients
+	// reach them converted.
+	ResponsesModels []string `yaml:"responses_models"`
 }
 
 // Load reads and validates a config file.
@@ -155,7 +175,7 @@ func Load(path string) (*File, error) {
 
 func (f *File) validate() error {
 	var errs []error
-	if f.Listen == "" && f.ListenQUIC == "" {
+	if f.Listen == "" && f.quicAddr() == "" {
 		errs = append(errs, errors.New("listen or listen_quic: at least one tunnel address is required"))
 	}
 	if f.StreamWindow != 0 && (f.StreamWindow < 256<<10 || f.StreamWindow > 1<<30) {
@@ -176,6 +196,9 @@ func (f *File) validate() error {
 	if len(f.Providers) == 0 {
 		errs = append(errs, errors.New("providers: at least one is required"))
 	}
+	if err := f.Enrol.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -189,7 +212,7 @@ func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
 		}
 		pc := upstream.ProviderConfig{Name: name, Kind: upstream.Kind(p.Kind), BaseURL: p.BaseURL,
 			Weights: p.KeyWeights, Models: p.Models, APIVersion: p.APIVersion, Timeouts: p.Timeouts.timeouts(),
-			AllowHeaders: p.AllowHeaders}
+			AllowHeaders: p.AllowHeaders, ResponsesModels: p.ResponsesModels}
 		for i, k := range p.APIKeys {
 			secret, err := cli.ExpandSecret(k)
 			if err != nil {

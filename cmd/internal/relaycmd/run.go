@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,12 +26,13 @@ import (
 type Server struct {
 	*relay.Server
 	WS   *wstun.Listener   // nil when listen is empty
-	QUIC *quictun.Listener // nil when listen_quic is empty
+	QUIC *quictun.Listener // nil when listen_quic is off
 	// Admin serves metrics and health; nil when admin_listen is empty.
 	Admin   net.Listener
 	Metrics *admin.Registry
 	pprof   bool
 	log     *zap.Logger
+	enrol   http.Handler // the enrolment endpoint, nil when off
 }
 
 // Sockets are pre-bound sockets for Build; nil fields are bound from the
@@ -59,6 +61,11 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	}
 	srv := &Server{Metrics: reg, pprof: f.AdminPprof, log: log}
 	srv.Server = relay.NewServer(r, relay.ServerConfig{TunnelCert: kp, Revoked: revoked, Admin: srv.runAdmin})
+	admin.CertExpiry(reg, "relay_tunnel", kp)
+	admin.CAExpiry(reg, "tunnel_ca", f.TLS.ClientCA)
+	if err := srv.setupEnrol(f, tc, log); err != nil {
+		return nil, err
+	}
 	if err := srv.listen(f, socks, tc, log); err != nil {
 		srv.closeListeners()
 		return nil, err
@@ -101,6 +108,7 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
 		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
 		Transport: transport, Logger: log, Metrics: reg,
+		Conversations: relay.ConversationsConfig{Path: f.Conversations.Path, TTL: f.Conversations.TTL, MaxBytes: f.Conversations.MaxBytes},
 	}, nil
 }
 
@@ -159,7 +167,8 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 		}
 		cfg := wstun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
 			StreamWindow: uint32(f.StreamWindow), Compression: f.Compression, Stats: new(wstun.Stats),
-			TCPCongestion: f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat, Congestion: new(wstun.CongestionStats), Logger: log}
+			TCPCongestion: f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat, Congestion: new(wstun.CongestionStats), Logger: log,
+			Enrol: s.enrolHandler()}
 		admin.TunnelBytes(s.Metrics, cfg.Stats)
 		admin.TCPCongestion(s.Metrics, cfg.Congestion)
 		if s.WS, err = wstun.Listen(ln, tc, cfg); err != nil {
@@ -167,10 +176,13 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 			return err
 		}
 	}
-	if f.ListenQUIC != "" || socks.UDP != nil {
+	if socks.UDP == nil && f.quicBesideWS() && s.WS != nil {
+		socks.UDP = udpBeside(s.WS.Addr(), log)
+	}
+	if f.quicAddr() != "" || socks.UDP != nil {
 		udp := socks.UDP
 		if udp == nil {
-			if udp, err = listenUDP(f.ListenQUIC); err != nil {
+			if udp, err = listenUDP(f.quicAddr()); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,121 @@
+package enrol
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/certs"
+	"github.com/strait/strait/certs/enrol"
+)
+
+// Target is a relay to renew through: its TLS address and the edge's
+// tunnel config for it (certificate, pinned CA, server name).
+type Target struct {
+	Addr string
+	TLS  *tls.Config
+}
+
+// Renewer renews the edge's tunnel certificate through a relay before it
+// expires, and swaps it into the running edge (KeyPair.Reload): sessions
+// already up keep going, the next handshake uses the new certificate.
+type Renewer struct {
+	// CertFile and KeyFile are the files KeyPair loads from.
+	CertFile, KeyFile string
+	KeyPair           *certs.KeyPair
+	Relays            []Target
+	// Remaining is the share of the certificate's lifetime left when it
+	// is renewed; zero means a third.
+	Remaining float64
+	// Every is how often the certificate is looked at (and a failed
+	// renewal retried); zero means an hour.
+	Every time.Duration
+	Log   *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Due reports whether the current certificate should be renewed.
+func (r *Renewer) Due() bool {
+	c := r.KeyPair.Certificate()
+	if c == nil || c.Leaf == nil {
+		return false
+	}
+	life := c.Leaf.NotAfter.Sub(c.Leaf.NotBefore)
+	rem := r.Remaining
+	if rem <= 0 {
+		rem = 1.0 / 3
+	}
+	return c.Leaf.NotAfter.Sub(r.now()) < time.Duration(float64(life)*rem)
+}
+
+// Renew gets a new certificate for a fresh key from the first relay that
+// gives one, writes both files and reloads the key pair.
+func (r *Renewer) Renew(ctx context.Context) error {
+	name := r.KeyPair.Certificate().Leaf.Subject.CommonName
+	csr, key, err := certs.NewCSR(certs.ECDSAP256, name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range r.Relays {
+		resp, err := enrol.Renew(ctx, t.Addr, t.TLS, name, csr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("relay %s: %w", t.Addr, err))
+			continue
+		}
+		if _, err := tls.X509KeyPair([]byte(resp.Certificate), key); err != nil {
+			return fmt.Errorf("relay %s sent a certificate for another key: %w", t.Addr, err)
+		}
+		// The key first: a crash between the two writes leaves the old
+		// certificate with the new key, which LoadKeyPair refuses loudly,
+		// rather than a silent mismatch the other way round.
+		if err := certs.WriteFile(r.KeyFile, key, 0o600); err != nil {
+			return err
+		}
+		if err := certs.WriteFile(r.CertFile, []byte(resp.Certificate), 0o644); err != nil {
+			return err
+		}
+		if err := r.KeyPair.Reload(); err != nil {
+			return err
+		}
+		r.Log.Info("tunnel certificate renewed", zap.String("relay", t.Addr),
+			zap.String("cert_fingerprint", resp.Fingerprint[:16]), zap.Time("not_after", r.KeyPair.Certificate().Leaf.NotAfter))
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// Run checks every Every until ctx ends, renewing when Due.
+func (r *Renewer) Run(ctx context.Context) {
+	every := r.Every
+	if every <= 0 {
+		every = time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if r.Due() {
+			if err := r.Renew(ctx); err != nil && ctx.Err() == nil {
+				r.Log.Warn("tunnel certificate renewal failed; will retry", zap.Duration("retry_in", every),
+					zap.Time("not_after", r.KeyPair.Certificate().Leaf.NotAfter), zap.Error(err))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Renewer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,77 @@
+package convstore
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, path string, ttl time.Duration, budget int64, clock *time.Time) *Store {
+	t.Helper()
+	s, err := Open(path, ttl, budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return *clock }
+	return s
+}
+
+// TestStore: records come back until their TTL, a delete is a delete, the
+// oldest records make room when the budget is full, a record over the
+// whole budget is refused, and the size survives a reopen.
+func TestStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	clock := time.Unix(1_750_000_000, 0)
+	s := open(t, path, time.Hour, 100, &clock)
+	val := bytes.Repeat([]byte("x"), 30) // 38 bytes stored with the expiry
+	for _, id := range []string{"a", "b"} {
+		if err := s.Put(id, val); err != nil {
+			t.Fatal(err)
+		}
+		clock = clock.Add(time.Minute)
+	}
+	if v, ok := s.Get("a"); !ok || !bytes.Equal(v, val) {
+		t.Fatalf("get a: %q %v", v, ok)
+	}
+	if err := s.Put("c", val); err != nil { // 3×38 > 100: a, the oldest, goes
+		t.Fatal(err)
+	}
+	if _, ok := s.Get("a"); ok {
+		t.Fatal("a survived the budget")
+	}
+	if _, ok := s.Get("b"); !ok {
+		t.Fatal("b evicted too")
+	}
+	if s.Size() != 76 {
+		t.Fatalf("size %d", s.Size())
+	}
+	if ok, err := s.Delete("b"); !ok || err != nil {
+		t.Fatalf("delete b: %v %v", ok, err)
+	}
+	if ok, _ := s.Delete("b"); ok {
+		t.Fatal("deleted twice")
+	}
+	if err := s.Put("big", bytes.Repeat([]byte("x"), 100)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("over budget: %v", err)
+	}
+	clock = clock.Add(2 * time.Hour)
+	if _, ok := s.Get("c"); ok {
+		t.Fatal("c outlived its TTL")
+	}
+	if err := s.Put("d", val); err != nil { // sweeps the expired c
+		t.Fatal(err)
+	}
+	if s.Size() != 38 {
+		t.Fatalf("size after sweep %d", s.Size())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, time.Hour, 100, &clock)
+	defer s.Close()
+	if _, ok := s.Get("d"); !ok || s.Size() != 38 {
+		t.Fatalf("after reopen: size %d", s.Size())
+	}
+}
