@@ -30,6 +30,7 @@ import (
 	"github.com/strait/strait/edge/ingress"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/ratelimit"
+	"github.com/strait/strait/edge/store"
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/proto"
@@ -47,6 +48,13 @@ type Config struct {
 	// Usage, when set, persists usage per client, model and day, and
 	// quotas count from it across restarts. The edge does not close it.
 	Usage *usagedb.DB
+	// Shared, when set, holds rate limits, quotas and usage for several
+	// edges (Redis) instead of this process and Usage. The edge does not
+	// close it.
+	Shared store.Shared
+	// Cache configures the response cache; nil caches model listings only
+	// (see CacheConfig).
+	Cache *CacheConfig
 	// Audit, when set, receives one record per request. The edge does not
 	// close it.
 	Audit *audit.Log
@@ -110,8 +118,14 @@ type Edge struct {
 	limits  *ratelimit.Limiter // per client key name
 	ipLimit *ratelimit.Limiter // per source IP, for requests without a valid key
 	ledger  *quota.Ledger
-	store   *usagedb.DB
-	audit   *audit.Log
+	store   *usagedb.DB // the embedded usage store, nil with Shared
+	// admitter decides admission (store.Local over limits and ledger, or
+	// Shared); usage keeps usage (store or Shared; nil: not kept).
+	admitter store.Admitter
+	usage    store.Usage
+	shared   store.Shared
+	audit    *audit.Log
+	cache    *respCache // nil: nothing cached
 }
 
 // New builds the edge and starts connecting to the relays in the background.
@@ -133,9 +147,26 @@ func New(cfg Config) (*Edge, error) {
 	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
 	e.fwd.SetClientBufferBudget(cfg.ClientBufferBudget, cfg.StreamWindow)
 	e.keys.Store(cfg.Keys)
+	cc := CacheConfig{}
+	if cfg.Cache != nil {
+		cc = *cfg.Cache
+	}
+	if len(cc.Keys) > 0 || len(cc.Paths) > 0 || cc.ModelsTTL >= 0 {
+		e.cache = newRespCache(cc)
+		if sc, ok := cfg.Shared.(SharedCache); ok {
+			e.cache.shared = sc
+		}
+	}
 	e.labels = newModelLabels(cfg.Keys, e.policy.Prices)
 	e.limits, e.ipLimit = ratelimit.New(e.policy.Now), ratelimit.New(e.policy.Now)
 	e.ledger = quota.NewLedger(e.policy.Now)
+	e.admitter = store.Local{Limits: e.limits, Ledger: e.ledger}
+	if e.store != nil {
+		e.usage = e.store
+	}
+	if cfg.Shared != nil {
+		e.shared, e.admitter, e.usage, e.store = cfg.Shared, cfg.Shared, cfg.Shared, nil
+	}
 	if err := e.loadUsage(nil); err != nil {
 		p.Close()
 		return nil, err
@@ -222,7 +253,13 @@ func (e *Edge) Ready(context.Context) error {
 	if e.pool.Live() == 0 {
 		return errors.New("no tunnel session is up")
 	}
-	return e.storeReady()
+	if err := e.storeReady(); err != nil {
+		return err
+	}
+	if e.shared != nil {
+		return e.shared.Ready(context.Background())
+	}
+	return nil
 }
 
 // Close closes the tunnel sessions. Call it after Serve has returned.
@@ -292,8 +329,11 @@ type call struct {
 	bodyRead    bool // the whole body arrived; until then a refusal closes the connection
 	req         usage.Request
 	estimate    int64 // tokens taken from the buckets and reserved
-	reservation *quota.Reservation
-	hideUsage   bool // the edge added include_usage; the client must not see it
+	reservation store.Hold
+	hideUsage   bool          // the edge added include_usage; the client must not see it
+	cacheKey    string        // set: record the response for the cache under this key
+	cacheTTL    time.Duration // how long the recorded response is served
+	cacheHit    bool          // answered from the cache
 
 	forwarded bool
 	forwardAt time.Time
@@ -340,6 +380,9 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c.body = body
 	if rej := e.inspect(c); rej != nil {
 		c.refuse(rej)
+		return
+	}
+	if e.serveCached(c, query) { // a hit spends no rate limit nor quota: nothing crosses the border
 		return
 	}
 	if rej := e.admit(c); rej != nil {

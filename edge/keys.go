@@ -13,6 +13,9 @@ import (
 // a key does not reset its quota.
 func (e *Edge) keysChanged(old, keys *auth.Keys) {
 	e.labels.configure(keys, e.policy.Prices)
+	if e.shared != nil { // the shared store keeps every key's totals itself
+		return
+	}
 	before, now := names(old), names(keys)
 	added := map[string]bool{}
 	for name := range now {

@@ -59,6 +59,12 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	if e.store != nil {
 		cs = append(cs, storeCollector{e.store})
 	}
+	if e.shared != nil {
+		cs = append(cs, e.shared.Collectors()...)
+	}
+	if e.cache != nil {
+		cs = append(cs, e.cache.results)
+	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return err

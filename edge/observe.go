@@ -79,7 +79,7 @@ func (q quotaCollector) Collect(ch chan<- prometheus.Metric) {
 	day, month := quota.Day(now), quota.Month(now)
 	for _, c := range q.e.keys.Load().Clients() {
 		lim := c.Limits
-		d, m := q.e.ledger.Used(c.Name, day), q.e.ledger.Used(c.Name, month)
+		d, m := q.e.admitter.Used(c.Name, day), q.e.admitter.Used(c.Name, month)
 		for _, x := range []struct {
 			name      string
 			used, lim float64
@@ -104,13 +104,18 @@ func (c *call) finish() {
 	c.tap.finish()
 	end := time.Now()
 	u, source := c.usage()
+	if e.cache != nil {
+		e.storeCached(c, source)
+	}
 	cost := e.policy.Prices.Cost(c.req.Model, u)
 	if c.reservation != nil {
-		c.reservation.Settle(quota.Totals{Tokens: u.Total(), Cost: cost})
-		e.limits.Adjust(c.client.Name, u.Total()-c.estimate)
+		c.reservation.Settle(quota.Totals{Tokens: u.Total(), Cost: cost}) // corrects the token bucket too
 	}
-	if e.store != nil && c.forwarded {
-		e.store.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Usage: u, Cost: cost})
+	if e.usage != nil && c.cacheHit { // metered as cached: no tokens, no cost, no quota
+		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Cached: true})
+	}
+	if e.usage != nil && c.forwarded {
+		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Usage: u, Cost: cost})
 	}
 	status := c.status
 	if status == 0 {

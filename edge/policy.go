@@ -119,21 +119,24 @@ func (e *Edge) admit(c *call) *rejection {
 			reason: "model_not_allowed"}
 	}
 	c.estimate = c.req.Estimate(len(c.body), e.policy.OutputEstimate)
-	if d := e.limits.Take(c.client.Name, lim.RPM, lim.TPM, c.estimate); !d.OK {
-		return rateLimited(c.route.Family, d, d.Limit+" per minute of key "+strconv.Quote(c.client.Name), "rate_limit_"+d.Limit)
-	}
 	in := usage.EstimateTokens(len(c.body))
 	want := quota.Totals{Tokens: c.estimate,
 		Cost: e.policy.Prices.Cost(c.req.Model, usage.Usage{Input: in, Output: c.estimate - in})}
-	res, ex := e.ledger.Reserve(c.client.Name, lim, want)
-	if ex != nil {
-		e.limits.Adjust(c.client.Name, -c.estimate) // not sent: give the tokens back
+	a, err := e.admitter.Admit(c.r.Context(), c.client.Name, lim, c.estimate, want)
+	switch {
+	case err != nil:
+		return &rejection{err: &apierr.Error{Kind: apierr.Unavailable, RetryAfter: time.Second,
+			Message: "Strait cannot check this key's limits right now (its policy store is unreachable); retry shortly"},
+			reason: "store_unavailable"}
+	case !a.Rate.OK:
+		return rateLimited(c.route.Family, a.Rate, a.Rate.Limit+" per minute of key "+strconv.Quote(c.client.Name), "rate_limit_"+a.Rate.Limit)
+	case a.Exceeded != nil:
 		h := http.Header{}
 		h.Set("X-Should-Retry", "false") // the SDKs' retry loops must not hammer an exhausted quota
-		return &rejection{err: &apierr.Error{Kind: apierr.RateLimited, Code: "insufficient_quota", Message: ex.Error(),
-			RetryAfter: time.Until(ex.Reset)}, header: h, reason: "quota"}
+		return &rejection{err: &apierr.Error{Kind: apierr.RateLimited, Code: "insufficient_quota", Message: a.Exceeded.Error(),
+			RetryAfter: time.Until(a.Exceeded.Reset)}, header: h, reason: "quota"}
 	}
-	c.reservation = res
+	c.reservation = a.Hold
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/strait/strait/edge/store"
 	"github.com/strait/strait/edge/usagedb"
 )
 
@@ -16,8 +17,8 @@ type Report struct {
 	Total usagedb.Row   `json:"total"`
 }
 
-// NewReport queries db and sums the rows.
-func NewReport(db *usagedb.DB, f usagedb.Filter) (*Report, error) {
+// NewReport queries db (the bbolt file or a shared store) and sums the rows.
+func NewReport(db store.Usage, f usagedb.Filter) (*Report, error) {
 	rows, err := db.Query(f)
 	if err != nil {
 		return nil, err
@@ -29,6 +30,7 @@ func NewReport(db *usagedb.DB, f usagedb.Filter) (*Report, error) {
 	for _, row := range rows {
 		r.Total.Requests += row.Requests
 		r.Total.Estimated += row.Estimated
+		r.Total.Cached += row.Cached
 		r.Total.Usage.Add(row.Usage)
 		r.Total.Cost += row.Cost
 	}
@@ -57,12 +59,12 @@ func ReportFilter(q map[string][]string, now time.Time) usagedb.Filter {
 func (e *Edge) UsageHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if e.store == nil {
+		if e.usage == nil {
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"error":"usage is not stored: set data_dir in the edge config"}` + "\n"))
 			return
 		}
-		rep, err := NewReport(e.store, ReportFilter(r.URL.Query(), e.policy.Now()))
+		rep, err := NewReport(e.usage, ReportFilter(r.URL.Query(), e.policy.Now()))
 		if err != nil {
 			w.WriteHeader(http.StatusInternalServerError)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -39,10 +40,14 @@ type ServerConfig struct {
 	// DataDir holds the keys file, watched while the edge serves, and the
 	// usage store. Empty: neither (usage and quotas in memory only).
 	DataDir string
+	// Registry, when set, holds the CLI-managed keys instead of DataDir's
+	// keys file (Redis, with Edge.Shared): it is watched while the edge
+	// serves.
+	Registry keystore.Registry
 	// Audit configures the audit log; nil means none.
 	Audit *audit.Config
-	// LoadKeys reads the client keys again after the keys file changed
-	// (required with DataDir).
+	// LoadKeys reads the client keys again after the keys file (or the
+	// Registry) changed (required with DataDir or Registry).
 	LoadKeys func() (*auth.Keys, error)
 	// Admin, when set, starts what runs beside the edge for its whole
 	// serving life (the admin listener) and returns its stop: Serve calls
@@ -106,8 +111,9 @@ func KeysPath(dataDir string) string { return filepath.Join(dataDir, keystore.Fi
 func UsagePath(dataDir string) string { return filepath.Join(dataDir, usagedb.FileName) }
 
 // openStores opens the usage store and the audit log the config asks for.
+// With a shared store (Edge.Shared), usage lives there: no usage file.
 func (s *Server) openStores() error {
-	if dir := s.cfg.DataDir; dir != "" {
+	if dir := s.cfg.DataDir; dir != "" && s.cfg.Edge.Shared == nil {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("data_dir: %w", err)
 		}
@@ -124,8 +130,9 @@ func (s *Server) openStores() error {
 }
 
 // Close releases what NewServer was given or opened, in reverse order:
-// the tunnel pool, then the usage store (which writes its last second) and
-// the audit log. Serve calls it; call it yourself only if Serve never ran.
+// the tunnel pool, then the usage store (which writes its last second),
+// the shared store (Edge.Shared, when it is an io.Closer) and the audit
+// log. Serve calls it; call it yourself only if Serve never ran.
 func (s *Server) Close() {
 	s.Listener.Close() // Serve's shutdown closed it already; harmless twice
 	if s.Edge != nil {
@@ -134,6 +141,11 @@ func (s *Server) Close() {
 	if s.Usage != nil {
 		if err := s.Usage.Close(); err != nil {
 			s.log.Error("closing the usage store", zap.Error(err))
+		}
+	}
+	if c, ok := s.cfg.Edge.Shared.(io.Closer); ok { // writes its last usage and settlements
+		if err := c.Close(); err != nil {
+			s.log.Error("closing the shared store", zap.Error(err))
 		}
 	}
 	if err := s.Audit.Close(); err != nil {
@@ -149,7 +161,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.cfg.Admin != nil {
 		defer s.cfg.Admin(s)()
 	}
-	if s.cfg.DataDir != "" {
+	if s.registry() != nil {
 		defer s.watchKeys(ctx)()
 	}
 	return s.Edge.Serve(ctx, s.Listener, s.TLS)
@@ -163,13 +175,25 @@ func (s *Server) watchKeys(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keystore.Watch(wctx, KeysPath(s.cfg.DataDir), keysPoll, func() {
+		s.registry().Watch(wctx, func() {
 			if err := s.reloadKeys(); err != nil {
 				s.log.Error("client keys changed but could not be loaded; keeping the previous ones", zap.Error(err))
 			}
 		})
 	}()
 	return func() { cancel(); <-done }
+}
+
+// registry is where the CLI-managed keys live: Registry, else the keys
+// file in DataDir; nil without either.
+func (s *Server) registry() keystore.Registry {
+	switch {
+	case s.cfg.Registry != nil:
+		return s.cfg.Registry
+	case s.cfg.DataDir != "":
+		return keystore.FileRegistry{Path: KeysPath(s.cfg.DataDir), Poll: keysPoll}
+	}
+	return nil
 }
 
 // reloadKeys reads the client keys again and swaps them in; on error the

@@ -25,6 +25,24 @@ type tap struct {
 	lastWrite   time.Time
 	bytes       int64
 	body        []byte // a copy for the audit log, only when it records bodies
+	// recordLimit > 0 records what the client gets, for the response
+	// cache, up to that many bytes (past it recordOver, and nothing is kept).
+	recordLimit  int64
+	record       []byte
+	recordHeader http.Header
+	recordOver   bool
+}
+
+// keep records out for the response cache.
+func (t *tap) keep(out []byte) {
+	if t.recordLimit <= 0 || t.recordOver {
+		return
+	}
+	if int64(len(t.record)+len(out)) > t.recordLimit {
+		t.recordOver, t.record = true, nil
+		return
+	}
+	t.record = append(t.record, out...)
 }
 
 // maxAuditBody caps a body copied into the audit log.
@@ -47,6 +65,9 @@ func (t *tap) WriteHeader(code int) {
 	h.Set("X-Request-Id", c.id)
 	h.Set("X-Strait-Request-Id", c.id) // the name earlier versions used
 	h.Set("Server-Timing", c.serverTiming(timing, fromRelay))
+	if t.recordLimit > 0 {
+		t.recordHeader = h.Clone()
+	}
 	if code < 300 && c.forwarded {
 		sse := strings.HasPrefix(h.Get("Content-Type"), "text/event-stream")
 		t.meter = usage.NewMeter(c.route.Family, sse, c.hideUsage)
@@ -102,6 +123,7 @@ func (t *tap) Write(p []byte) (int, error) {
 	if len(out) == 0 {
 		return len(p), nil
 	}
+	t.keep(out)
 	if _, err := t.ResponseWriter.Write(out); err != nil {
 		return 0, err
 	}
@@ -114,6 +136,7 @@ func (t *tap) finish() {
 		return
 	}
 	if rest := t.meter.Flush(); len(rest) > 0 {
+		t.keep(rest)
 		_, _ = t.ResponseWriter.Write(rest)
 		_ = http.NewResponseController(t.ResponseWriter).Flush()
 	}

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The project's test command (README "Quick start", step 2; CI runs it via .ci/run).
-# Needs only Go: modules come from the Go module proxy.
+# Needs Go (modules come from the Go module proxy) and the redis-server
+# binary: the shared-store tests start their own on a loopback port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v redis-server >/dev/null || {
+  echo "redis-server is required by the tests (Debian/Ubuntu: apt-get install -y redis-server; .ci/run installs it)"; exit 1; }
 
 go mod download
 go build ./...

@@ -83,20 +83,69 @@ func Load(path string) (*File, error) {
 // (secret scanners, log review).
 const KeyPrefix = "sk-strait-"
 
-// Create adds a key for r (Name, Expires, Models, Limits) and returns the
-// key: the only time it exists outside the client's hands.
-func Create(path string, r Record) (string, error) {
+// Registry is where the CLI's keys live: the keys file of one edge
+// (FileRegistry), or a store several edges share (redisstore.Keys).
+type Registry interface {
+	// Load returns every key.
+	Load() (*File, error)
+	// Create adds a key for r (Name, Expires, Models, Limits) and returns
+	// the key: the only time it exists outside the client's hands.
+	Create(r Record) (string, error)
+	// Update changes the key named name.
+	Update(name string, change func(*Record)) error
+	// Remove deletes the key named name.
+	Remove(name string) error
+	// Watch calls load whenever the keys may have changed, until ctx ends.
+	Watch(ctx context.Context, load func())
+}
+
+// FileRegistry is the keys file at Path, checked for changes every Poll.
+type FileRegistry struct {
+	Path string
+	Poll time.Duration
+}
+
+// Load reads the file.
+func (r FileRegistry) Load() (*File, error) { return Load(r.Path) }
+
+// Create adds a key to the file.
+func (r FileRegistry) Create(rec Record) (string, error) { return Create(r.Path, rec) }
+
+// Update changes a key in the file.
+func (r FileRegistry) Update(name string, change func(*Record)) error {
+	return Update(r.Path, name, change)
+}
+
+// Remove deletes a key from the file.
+func (r FileRegistry) Remove(name string) error { return Remove(r.Path, name) }
+
+// Watch polls the file.
+func (r FileRegistry) Watch(ctx context.Context, load func()) { Watch(ctx, r.Path, r.Poll, load) }
+
+// NewRecord completes r (Name, Expires, Models, Limits, Endpoints) with a
+// new key's digest, prefix and creation time, and returns the key.
+func NewRecord(r Record) (string, Record, error) {
+	if r.Name == "" {
+		return "", r, errors.New("a key needs a name")
+	}
 	key, err := newKey()
 	if err != nil {
-		return "", err
+		return "", r, err
 	}
 	r.Digest = auth.DigestOf(key).String()
 	r.Prefix = key[:len(KeyPrefix)+4]
 	r.Created = time.Now().UTC().Truncate(time.Second)
+	return key, r, nil
+}
+
+// Create adds a key for r (Name, Expires, Models, Limits) and returns the
+// key: the only time it exists outside the client's hands.
+func Create(path string, r Record) (string, error) {
+	key, r, err := NewRecord(r)
+	if err != nil {
+		return "", err
+	}
 	err = modify(path, func(f *File) error {
-		if r.Name == "" {
-			return errors.New("a key needs a name")
-		}
 		if f.find(r.Name) >= 0 {
 			return fmt.Errorf("a key named %q exists already", r.Name)
 		}

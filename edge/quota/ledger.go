@@ -40,6 +40,48 @@ func (e *Exceeded) Error() string {
 		e.Quota, unit(e.Used), unit(e.Limit), e.Reset.UTC().Format(time.RFC3339))
 }
 
+// Check is one of a client's quotas, in the order Reserve checks them.
+type Check struct {
+	Name    string  // e.g. "daily token quota"
+	Limit   float64 // tokens, or USD for budgets; zero: no limit
+	Budget  bool    // a spend budget (USD), else tokens
+	Monthly bool    // counted per UTC month, else per UTC day
+	Reset   time.Time
+}
+
+// Checks lists lim's quotas at now: daily and monthly tokens, then daily
+// and monthly spend. A shared store checks the same list in its own
+// script, so both refuse with the same words.
+func Checks(lim auth.Limits, now time.Time) [4]Check {
+	now = now.UTC()
+	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+	nextMonth := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	return [4]Check{
+		{"daily token quota", float64(lim.DailyTokens), false, false, tomorrow},
+		{"monthly token quota", float64(lim.MonthlyTokens), false, true, nextMonth},
+		{"daily spend budget", lim.DailyBudget, true, false, tomorrow},
+		{"monthly spend budget", lim.MonthlyBudget, true, true, nextMonth},
+	}
+}
+
+// Of picks what c counts from the day's and month's totals and the
+// request's want: the used amount and the wanted one.
+func (c Check) Of(day, month, want Totals) (used, w float64) {
+	t := day
+	if c.Monthly {
+		t = month
+	}
+	if c.Budget {
+		return t.Cost, want.Cost
+	}
+	return float64(t.Tokens), float64(want.Tokens)
+}
+
+// Exceeded is the refusal of a request when used is already counted.
+func (c Check) Exceeded(used float64) *Exceeded {
+	return &Exceeded{Quota: c.Name, Limit: c.Limit, Used: used, Reset: c.Reset, Budget: c.Budget}
+}
+
 type slot struct{ client, period string }
 
 // Ledger holds settled and reserved totals per client and period. It is
@@ -100,23 +142,10 @@ func (l *Ledger) Reserve(client string, lim auth.Limits, want Totals) (*Reservat
 	}
 	d, m := slot{client, day}, slot{client, month}
 	dUsed, mUsed := l.used[d].plus(l.reserved[d]), l.used[m].plus(l.reserved[m])
-	tomorrow := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
-	nextMonth := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
-	checks := []struct {
-		name        string
-		limit, used float64
-		want        float64
-		reset       time.Time
-		budget      bool
-	}{
-		{"daily token quota", float64(lim.DailyTokens), float64(dUsed.Tokens), float64(want.Tokens), tomorrow, false},
-		{"monthly token quota", float64(lim.MonthlyTokens), float64(mUsed.Tokens), float64(want.Tokens), nextMonth, false},
-		{"daily spend budget", lim.DailyBudget, dUsed.Cost, want.Cost, tomorrow, true},
-		{"monthly spend budget", lim.MonthlyBudget, mUsed.Cost, want.Cost, nextMonth, true},
-	}
-	for _, c := range checks {
-		if c.limit > 0 && c.used+c.want > c.limit {
-			return nil, &Exceeded{Quota: c.name, Limit: c.limit, Used: c.used, Reset: c.reset, Budget: c.budget}
+	for _, c := range Checks(lim, now) {
+		used, w := c.Of(dUsed, mUsed, want)
+		if c.Limit > 0 && used+w > c.Limit {
+			return nil, c.Exceeded(used)
 		}
 	}
 	l.reserved[d] = l.reserved[d].plus(want)

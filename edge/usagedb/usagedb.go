@@ -36,6 +36,9 @@ type Row struct {
 	Estimated int64       `json:"estimated"`
 	Usage     usage.Usage `json:"usage"`
 	Cost      float64     `json:"cost_usd"`
+	// Cached counts requests the edge answered from its response cache:
+	// not in Requests, no tokens, no cost.
+	Cached int64 `json:"cached,omitempty"`
 }
 
 // Record is one finished request's usage.
@@ -45,6 +48,9 @@ type Record struct {
 	Model  string
 	Usage  usage.Usage
 	Cost   float64
+	// Cached: answered from the edge's response cache (Usage and Cost
+	// are not counted).
+	Cached bool
 }
 
 // DB is an open store. It is safe for concurrent use.
@@ -53,8 +59,7 @@ type DB struct {
 	// flushMu is held through a Flush and a Query, so a Query never sees
 	// rows that left pending but are not committed yet (or both).
 	flushMu sync.Mutex
-	mu      sync.Mutex
-	pending map[string]*Row // by key
+	pending Pending
 	stop    context.CancelFunc
 	done    chan struct{}
 	log     *zap.Logger
@@ -100,7 +105,7 @@ func Open(path string, timeout time.Duration, log *zap.Logger) (*DB, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &DB{db: db, pending: map[string]*Row{}, stop: cancel, done: make(chan struct{}), log: log.Named("usagedb")}
+	d := &DB{db: db, stop: cancel, done: make(chan struct{}), log: log.Named("usagedb")}
 	go d.flushLoop(ctx)
 	return d, nil
 }
@@ -136,20 +141,70 @@ func (d *DB) Close() error {
 func key(day, client, model string) string { return day + "\x00" + client + "\x00" + model }
 
 // Add records r; it reaches the disk within FlushInterval.
-func (d *DB) Add(r Record) {
-	day := r.Time.UTC().Format("2006-01-02")
-	k := key(day, r.Client, r.Model)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	row, ok := d.pending[k]
-	if !ok {
-		row = &Row{Day: day, Client: r.Client, Model: r.Model}
-		d.pending[k] = row
-	}
-	row.add(r)
+func (d *DB) Add(r Record) { d.pending.Add(r) }
+
+// Pending sums records in memory until they are written (the bbolt file
+// here, Redis in redisstore). It is safe for concurrent use; the zero value
+// is empty.
+type Pending struct {
+	mu   sync.Mutex
+	rows map[string]*Row // by Key
 }
 
-func (row *Row) add(r Record) {
+// Add counts r in its row.
+func (p *Pending) Add(r Record) {
+	day := r.Time.UTC().Format("2006-01-02")
+	k := key(day, r.Client, r.Model)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rows == nil {
+		p.rows = map[string]*Row{}
+	}
+	row, ok := p.rows[k]
+	if !ok {
+		row = &Row{Day: day, Client: r.Client, Model: r.Model}
+		p.rows[k] = row
+	}
+	row.Add(r)
+}
+
+// Take removes and returns the pending rows, by Key.
+func (p *Pending) Take() map[string]*Row {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	batch := p.rows
+	p.rows = nil
+	return batch
+}
+
+// Len is the number of pending rows.
+func (p *Pending) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.rows)
+}
+
+// Requeue puts back a batch that could not be written, so nothing is lost.
+func (p *Pending) Requeue(batch map[string]*Row) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.rows == nil {
+		p.rows = map[string]*Row{}
+	}
+	for k, row := range batch {
+		if q, ok := p.rows[k]; ok {
+			row.Merge(q)
+		}
+		p.rows[k] = row
+	}
+}
+
+// Add counts one request's record in the row.
+func (row *Row) Add(r Record) {
+	if r.Cached {
+		row.Cached++
+		return
+	}
 	row.Requests++
 	if r.Usage.Estimated {
 		row.Estimated++
@@ -160,9 +215,11 @@ func (row *Row) add(r Record) {
 	row.Cost += r.Cost
 }
 
-func (row *Row) merge(o *Row) {
+// Merge adds o's counts to the row.
+func (row *Row) Merge(o *Row) {
 	row.Requests += o.Requests
 	row.Estimated += o.Estimated
+	row.Cached += o.Cached
 	row.Usage.Add(o.Usage)
 	row.Cost += o.Cost
 }
@@ -175,10 +232,7 @@ func (row *Row) merge(o *Row) {
 func (d *DB) Flush() error {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
-	d.mu.Lock()
-	batch := d.pending
-	d.pending = map[string]*Row{}
-	d.mu.Unlock()
+	batch := d.pending.Take()
 	if len(batch) == 0 {
 		return d.setErr(nil)
 	}
@@ -197,14 +251,7 @@ func (d *DB) Flush() error {
 	})
 	if err != nil { // put the batch back so nothing is lost
 		d.flushFailures.Add(1)
-		d.mu.Lock()
-		for k, row := range batch {
-			if p, ok := d.pending[k]; ok {
-				row.merge(p)
-			}
-			d.pending[k] = row
-		}
-		d.mu.Unlock()
+		d.pending.Requeue(batch)
 		return d.setErr(err)
 	}
 	d.rowsDropped.Add(int64(len(refused)))
@@ -220,7 +267,7 @@ func (d *DB) put(b *bolt.Bucket, k string, row *Row) error {
 			d.rowsUnreadable.Add(1)
 			d.log.Error("stored usage row unreadable; replacing it", zap.Int("key_bytes", len(k)), zap.Error(err))
 		} else {
-			merged.merge(&prev)
+			merged.Merge(&prev)
 		}
 	}
 	v, err := json.Marshal(&merged)
@@ -255,7 +302,8 @@ type Filter struct {
 	Client, Model string
 }
 
-func (f Filter) match(r *Row) bool {
+// Match reports whether r is selected.
+func (f Filter) Match(r *Row) bool {
 	return (f.From == "" || r.Day >= f.From) && (f.To == "" || r.Day <= f.To) &&
 		(f.Client == "" || r.Client == f.Client) && (f.Model == "" || r.Model == f.Model)
 }
@@ -282,7 +330,7 @@ func (d *DB) Query(f Filter) ([]Row, error) {
 				d.log.Error("stored usage row unreadable; skipped", zap.Int("key_bytes", len(k)), zap.Error(err))
 				continue
 			}
-			if f.match(&r) {
+			if f.Match(&r) {
 				rows[string(k)] = &r
 			}
 		}
@@ -291,19 +339,29 @@ func (d *DB) Query(f Filter) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	for k, p := range d.pending {
-		if !f.match(p) {
+	return d.pending.Combine(rows, f), nil
+}
+
+// Key orders rows by day, then client, then model: the key of Combine's
+// maps.
+func Key(day, client, model string) string { return key(day, client, model) }
+
+// Combine adds the pending rows that f selects to the stored rows (by Key)
+// and returns them sorted by day, client and model. The pending rows stay.
+func (pd *Pending) Combine(rows map[string]*Row, f Filter) []Row {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	for k, p := range pd.rows {
+		if !f.Match(p) {
 			continue
 		}
 		if r, ok := rows[k]; ok {
-			r.merge(p)
+			r.Merge(p)
 		} else {
 			cp := *p
 			rows[k] = &cp
 		}
 	}
-	d.mu.Unlock()
 	keys := make([]string, 0, len(rows))
 	for k := range rows {
 		keys = append(keys, k)
@@ -313,5 +371,5 @@ func (d *DB) Query(f Filter) ([]Row, error) {
 	for i, k := range keys {
 		out[i] = *rows[k]
 	}
-	return out, nil
+	return out
 }

@@ -70,9 +70,7 @@ func TestFlushesWithinASecond(t *testing.T) {
 	db.Add(Record{Time: time.Now(), Client: "a", Model: "m", Usage: usage.Usage{Output: 1}})
 	deadline := time.Now().Add(3 * FlushInterval)
 	for {
-		db.mu.Lock()
-		n := len(db.pending)
-		db.mu.Unlock()
+		n := db.pending.Len()
 		if n == 0 {
 			break
 		}
@@ -108,9 +106,7 @@ func TestBadRowDoesNotStopSaving(t *testing.T) {
 	if err := db.Flush(); err != nil || db.Err() != nil {
 		t.Fatalf("second flush: %v", err)
 	}
-	db.mu.Lock()
-	pending := len(db.pending)
-	db.mu.Unlock()
+	pending := db.pending.Len()
 	rows, err := db.Query(Filter{})
 	if err != nil || pending != 0 || len(rows) != 1 || rows[0].Model != "good" || rows[0].Usage.Output != 5 {
 		t.Fatalf("rows %+v, %d pending, %v", rows, pending, err)
@@ -140,9 +136,7 @@ func TestFailingStoreReported(t *testing.T) {
 	if err := db.Flush(); err == nil || db.Err() == nil || db.Stats().FlushFailures != 1 {
 		t.Fatalf("flush %v, Err %v, stats %+v", err, db.Err(), db.Stats())
 	}
-	db.mu.Lock()
-	pending := len(db.pending)
-	db.mu.Unlock()
+	pending := db.pending.Len()
 	if pending != 1 {
 		t.Fatalf("%d rows pending after a failed flush, want 1", pending)
 	}

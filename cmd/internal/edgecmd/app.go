@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 
 	ucli "github.com/urfave/cli/v2"
 	"go.uber.org/zap"
@@ -72,7 +73,20 @@ func describe(w io.Writer, f *File, nkeys int) {
 			r.Address, r.transport(), r.quicAddress(), r.serverName(), f.Tunnel.CA)
 	}
 	fmt.Fprintf(w, "client keys: %d (%d in the config)\n", nkeys, len(f.ClientKeys))
-	if f.DataDir != "" {
+	if r := f.Store.Redis; r != nil {
+		addr := r.URL
+		if addr == "" {
+			addr = fmt.Sprint(r.Addrs)
+		}
+		if u, err := url.Parse(r.URL); err == nil && u.User != nil {
+			addr = u.Redacted()
+		}
+		policy := r.OnFailure
+		if policy == "" {
+			policy = "fail_open"
+		}
+		fmt.Fprintf(w, "store:  Redis %s (limits, quotas, usage and CLI keys shared by every edge on it; %s when it is away)\n", addr, policy)
+	} else if f.DataDir != "" {
 		fmt.Fprintf(w, "data:   %s (keys file %s, usage store %s)\n", f.DataDir, f.KeysPath(), f.UsagePath())
 	} else {
 		fmt.Fprintf(w, "data:   none (usage and quotas in memory only; no CLI-managed keys)\n")

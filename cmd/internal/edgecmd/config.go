@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -59,6 +60,13 @@ type File struct {
 	// and the usage store. Empty: no CLI keys, and usage and quotas live
 	// in memory only (they restart from zero with the edge).
 	DataDir string `yaml:"data_dir"`
+	// Store, with redis set, moves rate limits, quotas, usage and the
+	// CLI-managed keys to Redis, shared by several edges.
+	Store StoreFile `yaml:"store"`
+	// ResponseCache answers repeated requests from the edge's memory:
+	// inference for the keys it names, model listings for every key (on
+	// by default).
+	ResponseCache *edge.CacheConfig `yaml:"response_cache"`
 	// Limits are edge-wide policy settings.
 	Limits LimitsFile `yaml:"limits"`
 	// Prices price models in USD per million tokens, for spend budgets.
@@ -276,8 +284,18 @@ func (f *File) validate() error {
 	if f.AdminListen != "" && f.MetricsListen != "" && f.AdminListen != f.MetricsListen {
 		errs = append(errs, errors.New("admin_listen and metrics_listen (its former name) disagree; keep admin_listen"))
 	}
-	if len(f.ClientKeys) == 0 && f.DataDir == "" {
-		errs = append(errs, errors.New("client_keys: at least one is required without a data_dir (where `strait-edge keys create` stores keys)"))
+	if len(f.ClientKeys) == 0 && f.DataDir == "" && f.Store.Redis == nil {
+		errs = append(errs, errors.New("client_keys: at least one is required without a data_dir or store.redis (where `strait-edge keys create` stores keys)"))
+	}
+	if f.Store.Redis != nil {
+		errs = append(errs, f.Store.Redis.validate()...)
+	}
+	if rc := f.ResponseCache; rc != nil {
+		for _, p := range rc.Paths {
+			if _, err := path.Match(p, ""); err != nil || !strings.HasPrefix(p, "/") {
+				errs = append(errs, fmt.Errorf("response_cache.paths: bad pattern %q (want e.g. /v1/embeddings)", p))
+			}
+		}
 	}
 	if err := f.Prices.Validate(); err != nil {
 		errs = append(errs, err)
@@ -302,8 +320,19 @@ func checkEndpoints(names []string) error {
 }
 
 // Keys resolves the config's client keys from the environment, adds those
-// in the data directory's keys file, and indexes them.
+// in the registry (data directory's keys file, or Redis), and indexes
+// them.
 func (f *File) Keys() (*auth.Keys, error) {
+	reg, closeReg, err := f.Registry()
+	if err != nil {
+		return nil, err
+	}
+	defer closeReg()
+	return f.KeysFrom(reg)
+}
+
+// KeysFrom is Keys with the CLI-managed keys read from reg (nil: none).
+func (f *File) KeysFrom(reg keystore.Registry) (*auth.Keys, error) {
 	entries := make([]auth.Entry, 0, len(f.ClientKeys))
 	for i, k := range f.ClientKeys {
 		secret, err := cli.ExpandSecret(k.Key)
@@ -316,8 +345,8 @@ func (f *File) Keys() (*auth.Keys, error) {
 		entries = append(entries, auth.Entry{Digest: auth.DigestOf(secret),
 			Client: auth.Client{Name: k.Name, Models: k.Models, Expires: k.Expires, Limits: k.Limits, Endpoints: k.Endpoints}})
 	}
-	if f.DataDir != "" {
-		kf, err := keystore.Load(f.KeysPath())
+	if reg != nil {
+		kf, err := reg.Load()
 		if err != nil {
 			return nil, err
 		}

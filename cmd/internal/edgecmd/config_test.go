@@ -1,8 +1,11 @@
 package edgecmd
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/strait/strait/edge/store/redisstore"
 )
 
 // TestSessionsConfig: tunnel.sessions and the former sessions_per_relay
@@ -36,6 +39,50 @@ func TestSessionsConfig(t *testing.T) {
 				t.Errorf("rejected: %v", errs)
 			case tt.wantErr != "" && (len(errs) != 1 || !strings.Contains(errs[0].Error(), tt.wantErr)):
 				t.Errorf("errors %v; want one mentioning %q", errs, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestRedisStoreConfig: store.redis is validated with its keys named, the
+// password comes from the environment (never the file), and on_failure
+// defaults to fail_open.
+func TestRedisStoreConfig(t *testing.T) {
+	t.Setenv("TEST_REDIS_PASSWORD", "from-env")
+	tests := []struct {
+		name     string
+		redis    RedisFile
+		wantErr  string
+		failOpen bool
+		password string
+	}{
+		{"url", RedisFile{URL: "redis://127.0.0.1:6379/0"}, "", true, ""},
+		{"password from env", RedisFile{URL: "redis://r:6379", Password: "${TEST_REDIS_PASSWORD}"}, "", true, "from-env"},
+		{"missing env", RedisFile{URL: "redis://r:6379", Password: "${TEST_REDIS_UNSET}"}, "TEST_REDIS_UNSET", false, ""},
+		{"cluster", RedisFile{Addrs: []string{"a:7000", "b:7000"}, OnFailure: "fail_closed"}, "", false, ""},
+		{"neither", RedisFile{}, "give url or addrs", false, ""},
+		{"both", RedisFile{URL: "redis://r:6379", Addrs: []string{"a:1"}}, "give url or addrs", false, ""},
+		{"bad policy", RedisFile{URL: "redis://r:6379", OnFailure: "fail_sideways"}, "on_failure", false, ""},
+		{"cert without key", RedisFile{URL: "rediss://r:6379", TLS: RedisTLSFile{Cert: "c.pem"}}, "cert and key", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := errors.Join(tt.redis.validate()...)
+			var c redisstore.Config
+			if err == nil {
+				c, err = tt.redis.config(nil)
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v; want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if c.FailOpen != tt.failOpen || c.Password != tt.password {
+				t.Fatalf("fail_open %v, password %q; want %v, %q", c.FailOpen, c.Password, tt.failOpen, tt.password)
 			}
 		})
 	}

@@ -16,12 +16,13 @@ import (
 	"github.com/strait/strait/proto/llmapi"
 )
 
-// keysCommand manages the keys file in the data directory. A running edge
-// picks up every change within a second, without a restart.
+// keysCommand manages the keys file in the data directory, or the keys in
+// Redis with store.redis. Running edges pick up every change within a
+// second, without a restart.
 func keysCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "keys",
-		Usage: "create, list, disable, enable and remove client keys (stored hashed in data_dir)",
+		Usage: "create, list, disable, enable and remove client keys (stored hashed in data_dir, or in Redis with store.redis)",
 		Subcommands: []*ucli.Command{
 			{
 				Name:      "create",
@@ -48,11 +49,12 @@ func keysCommand() *ucli.Command {
 			{
 				Name: "remove", Usage: "delete a key", ArgsUsage: "NAME", Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG")},
 				Action: func(c *ucli.Context) error {
-					f, name, err := keysTarget(c)
+					_, reg, name, err := keysTarget(c)
 					if err != nil {
 						return err
 					}
-					return keystore.Remove(f.KeysPath(), name)
+					defer reg.close()
+					return reg.Remove(name)
 				},
 			},
 		},
@@ -87,34 +89,52 @@ func readLimits(c *ucli.Context, l auth.Limits) auth.Limits {
 	return l
 }
 
-// keysTarget loads the config and takes the key name argument.
-func keysTarget(c *ucli.Context) (*File, string, error) {
-	f, err := loadWithDataDir(c)
-	if err != nil {
-		return nil, "", err
-	}
-	if c.NArg() != 1 {
-		return nil, "", errors.New("give exactly one key name")
-	}
-	return f, c.Args().First(), nil
+// registry is an open key registry and its close function.
+type registry struct {
+	keystore.Registry
+	close func() error
 }
 
-func loadWithDataDir(c *ucli.Context) (*File, error) {
+// keysTarget loads the config, opens its key registry and takes the key
+// name argument. Close the registry when done.
+func keysTarget(c *ucli.Context) (*File, registry, string, error) {
+	if c.NArg() != 1 {
+		return nil, registry{}, "", errors.New("give exactly one key name")
+	}
+	f, reg, err := openRegistry(c)
+	return f, reg, c.Args().First(), err
+}
+
+// openRegistry loads the config and opens its key registry: Redis with
+// store.redis, else the keys file in data_dir.
+func openRegistry(c *ucli.Context) (*File, registry, error) {
+	f, err := loadWithStore(c)
+	if err != nil {
+		return nil, registry{}, err
+	}
+	reg, closeReg, err := f.Registry()
+	return f, registry{reg, closeReg}, err
+}
+
+// loadWithStore loads a config that keeps keys and usage somewhere the
+// CLI can reach: data_dir or store.redis.
+func loadWithStore(c *ucli.Context) (*File, error) {
 	f, err := Load(c.String(cli.FlagConfig))
 	if err != nil {
 		return nil, err
 	}
-	if f.DataDir == "" {
-		return nil, errors.New("the config has no data_dir: set one to manage keys from the command line")
+	if f.DataDir == "" && f.Store.Redis == nil {
+		return nil, errors.New("the config has no data_dir nor store.redis: set one to manage keys and read usage from the command line")
 	}
 	return f, nil
 }
 
 func keysCreate(c *ucli.Context) error {
-	f, name, err := keysTarget(c)
+	f, reg, name, err := keysTarget(c)
 	if err != nil {
 		return err
 	}
+	defer reg.close()
 	r := keystore.Record{Name: name, Models: c.StringSlice("model"), Endpoints: c.StringSlice("endpoint"), Limits: readLimits(c, auth.Limits{})}
 	if err := checkEndpoints(r.Endpoints); err != nil {
 		return err
@@ -127,7 +147,7 @@ func keysCreate(c *ucli.Context) error {
 			return fmt.Errorf("the config's client_keys already has a key named %q", name)
 		}
 	}
-	key, err := keystore.Create(f.KeysPath(), r)
+	key, err := reg.Create(r)
 	if err != nil {
 		return err
 	}
@@ -142,19 +162,21 @@ func keysSetCommand(name, usage string, change func(*keystore.Record)) *ucli.Com
 }
 
 func keysUpdate(c *ucli.Context, change func(*keystore.Record)) error {
-	f, name, err := keysTarget(c)
+	_, reg, name, err := keysTarget(c)
 	if err != nil {
 		return err
 	}
-	return keystore.Update(f.KeysPath(), name, change)
+	defer reg.close()
+	return reg.Update(name, change)
 }
 
 func keysList(c *ucli.Context) error {
-	f, err := loadWithDataDir(c)
+	_, reg, err := openRegistry(c)
 	if err != nil {
 		return err
 	}
-	kf, err := keystore.Load(f.KeysPath())
+	defer reg.close()
+	kf, err := reg.Load()
 	if err != nil {
 		return err
 	}

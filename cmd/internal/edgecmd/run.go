@@ -15,6 +15,7 @@ import (
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/frontcert"
+	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
 	"github.com/strait/strait/tunnel/pool"
@@ -32,6 +33,9 @@ type Server struct {
 	Metrics *admin.Registry
 	file    *File
 	log     *zap.Logger
+	// registry holds the CLI-managed keys (keys file, or Redis); nil
+	// without data_dir and store.redis.
+	registry keystore.Registry
 	// tunnelCert is renewed through the relays (see startRenewer).
 	tunnelCert *certs.KeyPair
 	// acme is the public certificate's source with tls.acme; nil with files.
@@ -40,8 +44,24 @@ type Server struct {
 
 // Build loads certificates and keys, binds the HTTPS listener and starts the
 // tunnel pool. ln may be nil, in which case f.Listen is bound. Serve runs it.
-func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
-	keys, err := f.Keys()
+func Build(f *File, ln net.Listener, log *zap.Logger) (srv *Server, err error) {
+	shared, registry, err := f.openShared(log)
+	if err != nil {
+		return nil, err
+	}
+	handedOver := false // from NewServer on, the edge.Server closes the shared store
+	defer func() {
+		if err != nil && !handedOver && shared != nil {
+			shared.Close()
+		}
+	}()
+	keys, err := f.KeysFrom(registry)
+	if err != nil && shared != nil && f.Store.Redis.OnFailure != "fail_closed" {
+		// Redis is away at start: serve the config's keys now; the
+		// registry's watcher loads the others once Redis answers.
+		log.Warn("client keys in Redis cannot be read; starting with the config's keys until Redis answers", zap.Error(err))
+		keys, err = f.KeysFrom(nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +84,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	srv := &Server{Metrics: admin.NewRegistry(), file: f, log: log, tunnelCert: tunnelCert, acme: acme}
+	srv = &Server{Metrics: admin.NewRegistry(), file: f, log: log, registry: registry, tunnelCert: tunnelCert, acme: acme}
 	admin.TunnelBytes(srv.Metrics, wsStats)
 	admin.TCPCongestion(srv.Metrics, congestion)
 	certMetrics(srv.Metrics, f, front, tunnelCert)
@@ -72,6 +92,10 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 	if acme != nil {
 		scfg.FrontTLS = acme.TLSConfig()
 	}
+	if shared != nil { // not a typed nil in the interface
+		scfg.Edge.Shared, scfg.Registry = shared, registry
+	}
+	handedOver = true
 	if srv.Server, err = edge.NewServer(scfg); err != nil {
 		return nil, err
 	}
@@ -88,7 +112,7 @@ func Build(f *File, ln net.Listener, log *zap.Logger) (*Server, error) {
 func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, dialers []tunnel.Dialer,
 	front, tunnelCert *certs.KeyPair, log *zap.Logger) edge.ServerConfig {
 	cfg := edge.ServerConfig{Listener: ln, Front: front, TunnelCert: tunnelCert, DataDir: f.DataDir, Admin: srv.runAdmin,
-		LoadKeys: f.reloadKeys,
+		LoadKeys: f.reloadKeys(srv.registry),
 		Edge: edge.Config{Metrics: srv.Metrics,
 			Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.Sessions.min(f.Tunnel.SessionsPerRelay),
 			ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
@@ -100,6 +124,7 @@ func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, diale
 			ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
 			ClientWriteTimeout: f.ClientWriteTimeout, ClientBufferBudget: f.ClientBufferBudget, StreamWindow: int64(f.Tunnel.StreamWindow),
 			Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
+			Cache:  f.ResponseCache,
 		},
 	}
 	if f.Audit.Path != "" {
@@ -124,17 +149,20 @@ func (s *Server) runAdmin(es *edge.Server) (stop func()) {
 	return func() { stopHTTP01(); stopRenewer(); stopAdmin() }
 }
 
-// reloadKeys re-reads the client keys (config file's and keys file's) for
-// the keys-file watcher. It re-reads the config too: a change of the keys
+// reloadKeys re-reads the client keys (config file's and reg's) for the
+// key registry's watcher. It re-reads the config too: a change of the keys
 // file may come with an edit of client_keys.
-func (f *File) reloadKeys() (*auth.Keys, error) {
-	if f.path != "" {
-		var err error
-		if f, err = Load(f.path); err != nil {
-			return nil, err
+func (f *File) reloadKeys(reg keystore.Registry) func() (*auth.Keys, error) {
+	return func() (*auth.Keys, error) {
+		f := f
+		if f.path != "" {
+			var err error
+			if f, err = Load(f.path); err != nil {
+				return nil, err
+			}
 		}
+		return f.KeysFrom(reg)
 	}
-	return f.Keys()
 }
 
 // Close releases what Build opened; for a Server that never served.
@@ -219,7 +247,7 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := f.Keys()
+	keys, err := f.KeysFrom(s.registry)
 	if err != nil {
 		return err
 	}

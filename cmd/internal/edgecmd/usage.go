@@ -15,6 +15,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge"
+	"github.com/strait/strait/edge/store/redisstore"
 	"github.com/strait/strait/edge/usagedb"
 )
 
@@ -33,7 +34,7 @@ func usageCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 		},
 		Action: func(c *ucli.Context) error {
-			f, err := loadWithDataDir(c)
+			f, err := loadWithStore(c)
 			if err != nil {
 				return err
 			}
@@ -69,6 +70,18 @@ func fetchReport(f *File, q url.Values) (*edge.Report, error) {
 			return nil, err
 		}
 	}
+	if r := f.Store.Redis; r != nil { // every edge's usage is in Redis: read it there
+		c, err := r.config(nil)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := redisstore.NewReader(c)
+		if err != nil {
+			return nil, err
+		}
+		defer rs.Close()
+		return edge.NewReport(rs, edge.ReportFilter(q, time.Now()))
+	}
 	db, err := usagedb.Open(f.UsagePath(), time.Second, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w (a running edge locks the store: set admin_listen to read usage from it)", err)
@@ -101,10 +114,10 @@ func fetchFromAdmin(addr string, q url.Values) (*edge.Report, error) {
 
 func printReport(out io.Writer, rep *edge.Report) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "DAY\tKEY\tMODEL\tREQUESTS\tESTIMATED\tINPUT\tCACHE READ\tCACHE WRITE\tOUTPUT\tREASONING\tUSD\t")
+	fmt.Fprintln(w, "DAY\tKEY\tMODEL\tREQUESTS\tESTIMATED\tCACHED\tINPUT\tCACHE READ\tCACHE WRITE\tOUTPUT\tREASONING\tUSD\t")
 	row := func(r usagedb.Row) {
 		u := r.Usage
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t\n", r.Day, r.Client, r.Model, r.Requests, r.Estimated,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%.4f\t\n", r.Day, r.Client, r.Model, r.Requests, r.Estimated, r.Cached,
 			u.Input, u.CacheRead, u.CacheWrite, u.Output, u.Reasoning, r.Cost)
 	}
 	for _, r := range rep.Rows {
