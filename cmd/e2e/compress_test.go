@@ -5,6 +5,10 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/cmd/internal/edgecmd"
 )
 
 // TestTunnelCompressedByDefault: edge and relay binaries with default
@@ -41,4 +45,33 @@ func metricValue(t *testing.T, page, name, dir string) float64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestQUICCompressedByDefault: edge and relay binaries over QUIC negotiate
+// stream compression with default configs, and an edge set to
+// `compression: off` gets plain streams from the same relay; requests work
+// either way. The relay reports the outcome per session ("edge
+// authenticated", field compressed).
+func TestQUICCompressedByDefault(t *testing.T) {
+	for _, tt := range []struct {
+		compression string
+		want        bool
+	}{{"", true}, {"off", false}} {
+		t.Run("edge compression "+strconv.Quote(tt.compression), func(t *testing.T) {
+			s := newStack(t, stackOptions{transport: "quic",
+				edgeEdit: func(f *edgecmd.File) { f.Tunnel.Compression = tt.compression }})
+			if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
+				t.Fatal(err)
+			}
+			sessions := s.relayLogs.FilterMessage("edge authenticated").FilterField(zap.String("transport", "quic")).All()
+			if len(sessions) == 0 {
+				t.Fatal("the relay logged no QUIC session")
+			}
+			for _, e := range sessions {
+				if got, ok := e.ContextMap()["compressed"].(bool); !ok || got != tt.want {
+					t.Errorf("QUIC session logged compressed=%v, want %v", e.ContextMap()["compressed"], tt.want)
+				}
+			}
+		})
+	}
 }

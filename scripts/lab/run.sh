@@ -26,6 +26,8 @@
 # links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
+# LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
+# load scaling and the streams per session it aims at; unset: the edge's defaults),
 # LAB_LINKEM_NICE (the emulator's nice value, -10).
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
@@ -116,6 +118,10 @@ YAML
 }
 
 edge_yaml() { # name listen relay-addr transport admin-port
+  local smax="" s=""
+  [ -n "${LAB_SESSIONS_MAX:-}" ] && s+="max: $LAB_SESSIONS_MAX, "
+  [ -n "${LAB_SESSIONS_TARGET:-}" ] && s+="target_streams: $LAB_SESSIONS_TARGET, "
+  [ -n "$s" ] && smax="sessions: {${s%, }}"
   cat >"$work/$1.yaml" <<YAML
 $(admin_yaml "$5")
 listen: "$2"
@@ -123,6 +129,7 @@ tls: {cert: $certs/front.pem, key: $certs/front-key.pem}
 tunnel:
   relays: [{address: "$3", transport: $4, server_name: localhost}]
   ${LAB_SESSIONS:+sessions_per_relay: $LAB_SESSIONS}
+  $smax
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
   cert: $certs/edge.pem

@@ -54,6 +54,11 @@ type Config struct {
 	// RST). Derive it from something stable and private, such as the relay's
 	// private key. Empty disables stateless resets.
 	ResetSecret []byte
+	// Compression is CompressionZstd (the default when empty) to compress
+	// small stream writes when the peer supports it too, or CompressionOff
+	// to behave exactly as a peer that predates compression. See
+	// compress.go for the format; it is negotiated in the TLS handshake.
+	Compression string
 	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means
 	// tunnel.DefaultHandshakeTimeout (10s).
 	HandshakeTimeout time.Duration
@@ -84,6 +89,15 @@ func (c Config) withDefaults() Config {
 		c.Logger = zap.NewNop()
 	}
 	return c
+}
+
+// protocols is the ALPN list this end offers (edge) or accepts (relay), in
+// order of preference.
+func (c Config) protocols() []string {
+	if c.Compression == CompressionOff {
+		return []string{ALPN}
+	}
+	return []string{alpnZstd1, ALPN}
 }
 
 // quicConfig translates Config into quic-go's settings. The server accepts

@@ -2,6 +2,7 @@ package quictun
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +27,9 @@ type session struct {
 	conn    *quic.Conn
 	info    tunnel.Info
 	streams atomic.Int64
+	// compressed: both ends negotiated alpnZstd1, so every stream carries
+	// chunks (compress.go).
+	compressed bool
 	// released runs once when the connection ends, however it ends: it
 	// frees the UDP socket a dialer opened, or tells the listener.
 	released func()
@@ -34,10 +38,11 @@ type session struct {
 func newSession(conn *quic.Conn, closeFn func()) *session {
 	cs := conn.ConnectionState().TLS
 	info := tunnel.Info{Transport: tunnel.TransportQUIC, LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr()}
+	compressed := cs.NegotiatedProtocol == alpnZstd1
 	if len(cs.PeerCertificates) > 0 {
 		info.PeerName = cs.PeerCertificates[0].Subject.CommonName
 	}
-	s := &session{conn: conn, info: info, released: sync.OnceFunc(func() {})}
+	s := &session{conn: conn, info: info, compressed: compressed, released: sync.OnceFunc(func() {})}
 	if closeFn != nil {
 		s.released = sync.OnceFunc(closeFn)
 		context.AfterFunc(conn.Context(), s.released)
@@ -71,8 +76,12 @@ func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 
 func (s *session) track(st *quic.Stream) *stream {
 	s.streams.Add(1)
-	return &stream{st: st, local: s.info.LocalAddr, remote: s.info.RemoteAddr,
+	w := &stream{st: st, local: s.info.LocalAddr, remote: s.info.RemoteAddr,
 		onClose: func() { s.streams.Add(-1) }}
+	if s.compressed {
+		w.z = new(zreader)
+	}
+	return w
 }
 
 // NumStreams is the number of streams open on the session. It is not part
@@ -112,6 +121,15 @@ type stream struct {
 	writeClosed   atomic.Bool  // CloseWrite was called
 	closeOnce     sync.Once
 	onClose       func()
+
+	// On a compressing session (compress.go): z decodes what Read returns;
+	// hdrLeft and rawLeft are what remains of a raw chunk's header and
+	// bytes that an earlier Write left unfinished (guarded by writeMu).
+	z       *zreader
+	readMu  sync.Mutex // guards z
+	hdr     [1 + binary.MaxVarintLen64]byte
+	hdrLeft []byte
+	rawLeft int
 }
 
 const (
@@ -151,7 +169,15 @@ func (s *stream) Read(p []byte) (int, error) {
 	if err := s.stateErr(); err != nil {
 		return 0, err
 	}
-	n, err := s.st.Read(p)
+	var n int
+	var err error
+	if s.z != nil {
+		s.readMu.Lock() // net.Conn allows concurrent Reads; the decoder's state does not
+		n, err = s.z.read(s.st, p)
+		s.readMu.Unlock()
+	} else {
+		n, err = s.st.Read(p)
+	}
 	if err != nil {
 		if serr := s.stateErr(); serr != nil {
 			return n, serr
@@ -169,7 +195,13 @@ func (s *stream) Write(p []byte) (int, error) {
 	if s.writeClosed.Load() {
 		return 0, errWriteShut
 	}
-	n, err := s.st.Write(p)
+	var n int
+	var err error
+	if s.z != nil {
+		n, err = s.writeChunked(p)
+	} else {
+		n, err = s.st.Write(p)
+	}
 	if err != nil {
 		if serr := s.stateErr(); serr != nil {
 			return n, serr

@@ -29,13 +29,16 @@ func NewDialer(addr string, tlsConfig *tls.Config, cfg Config) (*Dialer, error) 
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("quictun: relay address %q: %w", addr, err)
 	}
-	return &Dialer{addr: addr, tls: clientTLS(tlsConfig), cfg: cfg.withDefaults()}, nil
+	if err := ValidCompression(cfg.Compression); err != nil {
+		return nil, err
+	}
+	return &Dialer{addr: addr, tls: clientTLS(tlsConfig, cfg.protocols()), cfg: cfg.withDefaults()}, nil
 }
 
-func clientTLS(c *tls.Config) *tls.Config {
+func clientTLS(c *tls.Config, protos []string) *tls.Config {
 	tc := c.Clone()
 	tc.MinVersion = tls.VersionTLS13
-	tc.NextProtos = []string{ALPN}
+	tc.NextProtos = protos
 	return tc
 }
 

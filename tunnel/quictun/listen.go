@@ -39,11 +39,14 @@ type Listener struct {
 // for whatever reason (certificate, signature, ALPN, timeout), is logged
 // with its reason once the connection is gone.
 func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
+	if err := ValidCompression(cfg.Compression); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	log := cfg.Logger.Named("tunnel.quic")
 	tc := tlsConfig.Clone()
 	tc.MinVersion = tls.VersionTLS13
-	tc.NextProtos = []string{ALPN}
+	tc.NextProtos = cfg.protocols()
 	clientCAs := tc.ClientCAs
 	if clientCAs == nil {
 		return nil, errors.New("quictun: tls config has no client CAs")
@@ -157,7 +160,8 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	l.mu.Unlock()
 	sess := newSession(conn, l.sessionEnded)
 	l.log.Info("edge authenticated", zap.String("transport", string(tunnel.TransportQUIC)),
-		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName))
+		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName),
+		zap.Bool("compressed", sess.compressed))
 	// The relay sends the responses, so its side of a session is the one
 	// whose window bounds streaming throughput.
 	context.AfterFunc(conn.Context(), func() {

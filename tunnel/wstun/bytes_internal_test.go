@@ -160,8 +160,8 @@ func TestCompressedSSEByteExact(t *testing.T) {
 	for _, fam := range families {
 		streams := sseStreams(t, fam, 8, 30)
 		for _, compression := range []string{CompressionDeflate, CompressionOff} {
-			t.Run(fam.name+"/"+compression, func(t *testing.T) {
-				newSSEPair(t, compression).exchange(t, []byte(fam.body), streams)
+			t.Run(fam.Name+"/"+compression, func(t *testing.T) {
+				newSSEPair(t, compression).exchange(t, []byte(fam.Body), streams)
 			})
 		}
 	}
@@ -179,13 +179,13 @@ func BenchmarkTunnelBytes(b *testing.B) {
 			events += len(s)
 		}
 		for _, compression := range []string{CompressionDeflate, CompressionOff} {
-			b.Run(fam.name+"/"+compression, func(b *testing.B) {
+			b.Run(fam.Name+"/"+compression, func(b *testing.B) {
 				p := newSSEPair(b, compression)
 				start := p.tcp.Load() // leave out the handshakes
 				client := 0
 				b.ResetTimer()
 				for range b.N {
-					client += p.exchange(b, []byte(fam.body), streams)
+					client += p.exchange(b, []byte(fam.Body), streams)
 				}
 				tcp := float64(p.tcp.Load() - start)
 				b.ReportMetric(tcp/float64(client), "tunnel/client")

@@ -207,7 +207,7 @@ func TestDeflatePerMessageAllocs(t *testing.T) {
 // BenchmarkTunnelBytes for those).
 func BenchmarkDeflateEvent(b *testing.B) {
 	for _, fam := range families {
-		b.Run(fam.name, func(b *testing.B) {
+		b.Run(fam.Name, func(b *testing.B) {
 			frames := eventFrames(sseStreams(b, fam, 16, 50))
 			c := newCodec()
 			buf := make([]byte, 64<<10)

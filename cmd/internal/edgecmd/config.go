@@ -153,8 +153,10 @@ type TunnelFile struct {
 	// before the session is closed as dead (zero: 15s).
 	ProbeInterval time.Duration `yaml:"probe_interval"`
 	ProbeTimeout  time.Duration `yaml:"probe_timeout"`
-	// Compression is deflate (the default) to compress WebSocket sessions
-	// whose relay supports it, or off. QUIC sessions are not compressed.
+	// Compression is deflate (the default) to compress tunnel sessions
+	// whose relay supports it, or off: WebSocket sessions with one DEFLATE
+	// stream per session, QUIC sessions with zstd per write against a
+	// built-in dictionary (quictun).
 	Compression string `yaml:"compression"`
 	// TCPCongestion and TCPNotSentLowat tune the WebSocket transport's TCP
 	// socket: see the relay's settings of the same name.

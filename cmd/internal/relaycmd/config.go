@@ -70,8 +70,9 @@ type File struct {
 	Timeouts TimeoutsFile `yaml:"timeouts"`
 	Retry    RetryFile    `yaml:"retry"`
 	Keys     KeysFile     `yaml:"keys"`
-	// Compression is deflate (the default) to compress WebSocket sessions
-	// of edges that offer it, or off. QUIC sessions are not compressed.
+	// Compression is deflate (the default) to compress the tunnel sessions
+	// of edges that offer it, or off: WebSocket sessions with DEFLATE, QUIC
+	// sessions with zstd (quictun).
 	Compression string `yaml:"compression"`
 	// Enrol lets edges join with a token (see EnrolFile).
 	Enrol EnrolFile `yaml:"enrol"`

@@ -194,7 +194,8 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 			return err
 		}
 		cfg := quictun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
-			StreamWindow: f.StreamWindow, SessionWindow: f.SessionWindow, ResetSecret: secret, Logger: log}
+			StreamWindow: f.StreamWindow, SessionWindow: f.SessionWindow, ResetSecret: secret,
+			Compression: quictun.CompressionSetting(f.Compression), Logger: log}
 		if s.QUIC, err = quictun.Listen(udp, tc, cfg); err != nil {
 			udp.Close()
 			return err
