@@ -10,7 +10,10 @@ import (
 
 func scaleDefaults(s ScaleConfig, probeInterval time.Duration) ScaleConfig {
 	if s.TargetStreams <= 0 {
-		s.TargetStreams = 16
+		// 8, not 16: in the lab (150 ms, 3 % loss, 256 streams) a fresh
+		// burst placed on fewer sessions left QUIC's keep-alive TTFT p50 at
+		// 414 ms against 220 ms with 8, and streams never move once placed.
+		s.TargetStreams = 8
 	}
 	if s.MaxStreams <= 0 {
 		s.MaxStreams = 4096

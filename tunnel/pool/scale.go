@@ -18,7 +18,7 @@ type ScaleConfig struct {
 	// pool dials another session when the open streams reach three
 	// quarters of TargetStreams per session (ahead of need), and retires
 	// one when the rest would carry the load at half the target. Zero
-	// means 16.
+	// means 8.
 	TargetStreams int
 	// MaxStreams is the most streams a session may carry (the relay's
 	// QUIC MaxStreams); a session nearing it asks for another session and
