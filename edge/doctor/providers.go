@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/strait/strait/proto/llmapi"
 	"io"
 	"net/http"
 	"strings"
@@ -23,7 +24,8 @@ type ProviderCheck struct {
 
 // DefaultModels are the models FirstTokens asks, by API family.
 var DefaultModels = map[string]string{
-	"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest", "gemini": "gemini-2.0-flash",
+	string(llmapi.OpenAI): "gpt-4o-mini", string(llmapi.Anthropic): "claude-3-5-haiku-latest",
+	string(llmapi.Gemini): "gemini-2.0-flash",
 }
 
 // FirstTokens sends one tiny streamed request per family (at most one
@@ -32,7 +34,8 @@ var DefaultModels = map[string]string{
 // it runs only when asked.
 func FirstTokens(ctx context.Context, client *http.Client, baseURL, key string, models map[string]string) []ProviderCheck {
 	var out []ProviderCheck
-	for _, fam := range []string{"openai", "anthropic", "gemini"} {
+	for _, f := range llmapi.Families {
+		fam := string(f)
 		model, ok := models[fam]
 		if !ok {
 			continue
@@ -46,20 +49,18 @@ func firstToken(ctx context.Context, client *http.Client, base, key, fam, model 
 	pc := ProviderCheck{Family: fam, Model: model}
 	var url, body string
 	h := http.Header{"Content-Type": {"application/json"}}
-	switch fam {
-	case "openai":
+	llmapi.SetKey(h, llmapi.Family(fam), key)
+	switch llmapi.Family(fam) {
+	case llmapi.OpenAI:
 		url = base + "/v1/chat/completions"
 		body = fmt.Sprintf(`{"model":%q,"stream":true,"max_tokens":1,"messages":[{"role":"user","content":"Say OK"}]}`, model)
-		h.Set("Authorization", "Bearer "+key)
-	case "anthropic":
+	case llmapi.Anthropic:
 		url = base + "/v1/messages"
 		body = fmt.Sprintf(`{"model":%q,"stream":true,"max_tokens":1,"messages":[{"role":"user","content":"Say OK"}]}`, model)
-		h.Set("X-Api-Key", key)
 		h.Set("Anthropic-Version", "2023-06-01")
-	case "gemini":
+	case llmapi.Gemini:
 		url = base + "/v1beta/models/" + model + ":streamGenerateContent?alt=sse"
 		body = `{"contents":[{"role":"user","parts":[{"text":"Say OK"}]}],"generationConfig":{"maxOutputTokens":1}}`
-		h.Set("X-Goog-Api-Key", key)
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
