@@ -54,12 +54,31 @@ type Config struct {
 	Conversations ConversationsConfig
 }
 
-// ConversationsConfig places the conversation store: a bbolt file, records
-// kept TTL (zero: 30 days) within MaxBytes (zero: 1 GiB), oldest first out.
+// ConversationsConfig places the conversation store: a bbolt file at Path,
+// records kept TTL (zero: 30 days) within MaxBytes (zero: 1 GiB), oldest
+// first out; or, with Redis set instead, a Redis server that several relays
+// share, where records expire after TTL, MaxBytes caps one record (zero: 64
+// MiB) and Redis's maxmemory is the budget.
 type ConversationsConfig struct {
 	Path     string
 	TTL      time.Duration
 	MaxBytes int64
+	// Redis is a redis:// or rediss:// URL; RedisPrefix starts its keys
+	// (empty: "strait:conv:").
+	Redis, RedisPrefix string
+}
+
+// openConversations opens the configured store; nil when none is.
+func openConversations(c ConversationsConfig) (convstore.Backend, error) {
+	switch {
+	case c.Path != "" && c.Redis != "":
+		return nil, errors.New("set path or redis, not both")
+	case c.Path != "":
+		return convstore.Open(c.Path, c.TTL, c.MaxBytes)
+	case c.Redis != "":
+		return convstore.OpenRedis(convstore.RedisConfig{URL: c.Redis, Prefix: c.RedisPrefix, TTL: c.TTL, MaxRecordBytes: c.MaxBytes})
+	}
+	return nil, nil
 }
 
 // Relay serves tunnel sessions.
@@ -72,8 +91,8 @@ type Relay struct {
 	seen     idSet    // request IDs taken upstream, to refuse a resend of one
 	metrics  *metrics // nil without Config.Metrics
 	// conversations is the Responses conversation store, closed when Serve
-	// returns; nil without Config.Conversations.Path.
-	conversations *convstore.Store
+	// returns; nil without Config.Conversations.Path or Redis.
+	conversations convstore.Backend
 	ready         readiness
 }
 
@@ -110,10 +129,10 @@ func New(cfg Config) (*Relay, error) {
 			return nil, fmt.Errorf("relay upstream metrics: %w", err)
 		}
 	}
-	if p := cfg.Conversations.Path; p != "" {
-		if r.conversations, err = convstore.Open(p, cfg.Conversations.TTL, cfg.Conversations.MaxBytes); err != nil {
-			return nil, fmt.Errorf("conversations: %w", err)
-		}
+	if r.conversations, err = openConversations(cfg.Conversations); err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
+	}
+	if r.conversations != nil {
 		dcfg.Conversations = r.conversations
 	}
 	r.disp = dispatch.New(dcfg)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/edge"
-	"github.com/strait/strait/edge/store/redistest"
+	"github.com/strait/strait/scripts/redistest"
 )
 
 // redisEdit puts an edge's limits, quotas, usage and CLI keys in Redis.

@@ -2,13 +2,16 @@
 // requests the relay converts for a provider of another API (Anthropic,
 // Gemini, Chat Completions): what OpenAI would store for previous_response_id
 // and GET /v1/responses/{id}. Each record is the conversation so far (input
-// and output items) and the response object the client saw, in a bbolt file
-// with a time to live and a size budget; the oldest records go first when the
-// budget is full.
+// and output items) and the response object the client saw, with a time to
+// live. Two backends keep them: a bbolt file (Store), with a size budget
+// where the oldest records go first when it is full, and Redis (Redis),
+// which several relays share, so a conversation begun through one relay
+// continues through another.
 //
 // Response ids are 96-bit random values the relay made, so an id is the
 // capability to read its conversation, as it is at OpenAI within an
-// organisation; the relay knows no tenants.
+// organisation; the relay knows no tenants. Relays of separate deployments
+// sharing one Redis keep apart by their key prefix.
 package convstore
 
 import (
@@ -28,6 +31,25 @@ var (
 
 // ErrTooLarge reports a record larger than the whole budget.
 var ErrTooLarge = errors.New("convstore: record larger than the store's budget")
+
+// ErrNotFound reports an id that is not stored, or whose record expired.
+var ErrNotFound = errors.New("convstore: no such record")
+
+// Backend is a conversation store: Store (bbolt) or Redis. Its methods are
+// safe for concurrent use.
+type Backend interface {
+	// Put stores value under id for the store's TTL.
+	Put(id string, value []byte) error
+	// Get returns the value stored under id: ErrNotFound when it is not
+	// there or expired, another error when the store cannot be read.
+	Get(id string) ([]byte, error)
+	// Delete removes id; false when it was not there (or had expired).
+	Delete(id string) (bool, error)
+	// Close releases the store.
+	Close() error
+}
+
+var _ Backend = (*Store)(nil)
 
 // Store is an open store, safe for concurrent use.
 type Store struct {
@@ -128,18 +150,19 @@ func (s *Store) Put(id string, value []byte) error {
 	})
 }
 
-// Get returns the value stored under id, if it is there and not expired.
-func (s *Store) Get(id string) ([]byte, bool) {
+// Get returns the value stored under id, or ErrNotFound if it is not
+// there or expired.
+func (s *Store) Get(id string) ([]byte, error) {
 	var out []byte
-	_ = s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRecords).Get([]byte(id))
 		if len(v) < 8 || int64(binary.BigEndian.Uint64(v)) <= s.now().UnixNano() {
-			return nil
+			return ErrNotFound
 		}
 		out = append([]byte(nil), v[8:]...)
 		return nil
 	})
-	return out, out != nil
+	return out, err
 }
 
 // Delete removes id; false when it was not there (or had expired).

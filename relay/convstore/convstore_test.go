@@ -32,16 +32,16 @@ func TestStore(t *testing.T) {
 		}
 		clock = clock.Add(time.Minute)
 	}
-	if v, ok := s.Get("a"); !ok || !bytes.Equal(v, val) {
-		t.Fatalf("get a: %q %v", v, ok)
+	if v, err := s.Get("a"); err != nil || !bytes.Equal(v, val) {
+		t.Fatalf("get a: %q %v", v, err)
 	}
 	if err := s.Put("c", val); err != nil { // 3×38 > 100: a, the oldest, goes
 		t.Fatal(err)
 	}
-	if _, ok := s.Get("a"); ok {
+	if _, err := s.Get("a"); !errors.Is(err, ErrNotFound) {
 		t.Fatal("a survived the budget")
 	}
-	if _, ok := s.Get("b"); !ok {
+	if _, err := s.Get("b"); err != nil {
 		t.Fatal("b evicted too")
 	}
 	if s.Size() != 76 {
@@ -57,7 +57,7 @@ func TestStore(t *testing.T) {
 		t.Fatalf("over budget: %v", err)
 	}
 	clock = clock.Add(2 * time.Hour)
-	if _, ok := s.Get("c"); ok {
+	if _, err := s.Get("c"); !errors.Is(err, ErrNotFound) {
 		t.Fatal("c outlived its TTL")
 	}
 	if err := s.Put("d", val); err != nil { // sweeps the expired c
@@ -71,7 +71,7 @@ func TestStore(t *testing.T) {
 	}
 	s = open(t, path, time.Hour, 100, &clock)
 	defer s.Close()
-	if _, ok := s.Get("d"); !ok || s.Size() != 38 {
+	if _, err := s.Get("d"); err != nil || s.Size() != 38 {
 		t.Fatalf("after reopen: size %d", s.Size())
 	}
 }

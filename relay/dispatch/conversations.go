@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -19,7 +20,7 @@ import (
 
 // keeper records one converted Responses exchange when it finishes.
 type keeper struct {
-	store  *convstore.Store
+	store  convstore.Backend
 	items  []json.RawMessage // the input, history included
 	stream bool
 }
@@ -28,19 +29,21 @@ type keeper struct {
 // conversation replaces previous_response_id, and a keeper is returned when
 // the answer is to be stored. A missing or expired id ends the exchange
 // with a 404, as OpenAI answers.
-func resolvePrevious(store *convstore.Store, body []byte) ([]byte, *keeper, *proto.End) {
+func resolvePrevious(store convstore.Backend, body []byte) ([]byte, *keeper, *proto.End) {
 	prev, keep := convert.PreviousResponse(body)
 	if store == nil {
 		return body, nil, nil // convert refuses previous_response_id clearly
 	}
 	if prev != "" {
-		raw, ok := store.Get(prev)
+		raw, err := store.Get(prev)
+		if err != nil && !errors.Is(err, convstore.ErrNotFound) {
+			return nil, nil, storeDown(err)
+		}
 		var conv convert.Conversation
-		if !ok || json.Unmarshal(raw, &conv) != nil {
+		if err != nil || json.Unmarshal(raw, &conv) != nil {
 			return nil, nil, &proto.End{Code: proto.CodeNoRoute, Message: "Previous response with id '" + prev +
 				"' not found (it expired, was deleted, or was never stored)."}
 		}
-		var err error
 		if body, err = convert.WithHistory(body, conv.Items); err != nil {
 			return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: err.Error()}
 		}
@@ -98,13 +101,17 @@ func storedResponseID(h *proto.RequestHeader) (string, bool) {
 // serveStored answers GET or DELETE /v1/responses/{id} from the store. It
 // returns false, having written nothing, for an id the store lacks when
 // the relay passes stored endpoints to OpenAI: the id may be OpenAI's.
-func (x *exchange) serveStored(store *convstore.Store, h *proto.RequestHeader, id string, passthrough bool) bool {
-	raw, found := store.Get(id)
-	if !found && passthrough {
+func (x *exchange) serveStored(store convstore.Backend, h *proto.RequestHeader, id string, passthrough bool) bool {
+	raw, err := store.Get(id)
+	if err != nil && !errors.Is(err, convstore.ErrNotFound) {
+		x.finish(*storeDown(err))
+		return true
+	}
+	if err != nil && passthrough {
 		return false
 	}
 	var conv convert.Conversation
-	if !found || json.Unmarshal(raw, &conv) != nil {
+	if err != nil || json.Unmarshal(raw, &conv) != nil {
 		e := &convert.Error{Kind: convert.ErrNotFound, Message: "No response found with id '" + id + "'."}
 		x.respondJSON(http.StatusNotFound, e.Body(llmapi.Responses))
 		return true
@@ -117,4 +124,11 @@ func (x *exchange) serveStored(store *convstore.Store, h *proto.RequestHeader, i
 	}
 	x.respondJSON(http.StatusOK, conv.Response)
 	return true
+}
+
+// storeDown ends an exchange whose conversation store could not be read
+// (Redis away): an error of the relay's own, never the 404 that would tell
+// the client its conversation is gone.
+func storeDown(err error) *proto.End {
+	return &proto.End{Code: proto.CodeUpstreamUnreachable, Message: "the conversation store is unavailable: " + err.Error()}
 }

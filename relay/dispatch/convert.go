@@ -49,7 +49,7 @@ func providerDialect(t upstream.Target, path string) llmapi.Dialect {
 // Inbound is what the provider gets; retries and key rotation then work on
 // it as on any other request. A request that cannot be converted ends with
 // a clear 400 in the client's own format.
-func crossFamily(in *upstream.Inbound, t upstream.Target, store *convstore.Store) (*upstream.Inbound, *conversion, *proto.End) {
+func crossFamily(in *upstream.Inbound, t upstream.Target, store convstore.Backend) (*upstream.Inbound, *conversion, *proto.End) {
 	h := in.Header
 	client, ok := llmapi.ClientDialect(llmapi.Family(h.Family), h.Method, h.Path)
 	if !ok {

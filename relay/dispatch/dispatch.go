@@ -43,7 +43,7 @@ type Config struct {
 	// Conversations, when set, keeps the conversations of Responses clients
 	// converted for another API, for previous_response_id and GET/DELETE
 	// /v1/responses/{id}; nil refuses previous_response_id on them.
-	Conversations *convstore.Store
+	Conversations convstore.Backend
 }
 
 // Stats describes one finished exchange.

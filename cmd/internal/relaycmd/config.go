@@ -60,7 +60,8 @@ type File struct {
 	StrictModels bool        `yaml:"strict_models"`
 	// Conversations stores the conversations of Responses clients routed to
 	// a provider of another API, so previous_response_id and GET/DELETE
-	// /v1/responses/{id} work for them; without a path none is kept.
+	// /v1/responses/{id} work for them; without a path or redis none is
+	// kept.
 	Conversations ConversationsFile `yaml:"conversations"`
 	// Endpoints are endpoint classes served beyond inference (files,
 	// batches, fine_tuning, stored, assistants, media, all). Empty: only
@@ -136,6 +137,11 @@ type ConversationsFile struct {
 	Path     string        `yaml:"path"`
 	TTL      time.Duration `yaml:"ttl"`
 	MaxBytes int64         `yaml:"max_bytes"`
+	// Redis, instead of Path, is a redis:// or rediss:// URL (a password
+	// in it may be a ${ENV} reference) that several relays share;
+	// RedisPrefix starts its keys.
+	Redis       string `yaml:"redis"`
+	RedisPrefix string `yaml:"redis_prefix"`
 }
 
 // ProviderFile is one provider. APIKeys entries may be ${ENV} references.
@@ -198,6 +204,9 @@ func (f *File) validate() error {
 	}
 	if err := f.Enrol.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if f.Conversations.Path != "" && f.Conversations.Redis != "" {
+		errs = append(errs, errors.New("conversations: set path or redis, not both"))
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/admin"
+	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/relay"
 	"github.com/strait/strait/relay/dispatch"
 	"github.com/strait/strait/relay/upstream"
@@ -94,6 +95,12 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 	if err != nil {
 		return relay.Config{}, err
 	}
+	convRedis := f.Conversations.Redis
+	if convRedis != "" {
+		if convRedis, err = cli.ExpandSecret(convRedis); err != nil {
+			return relay.Config{}, fmt.Errorf("conversations.redis: %w", err)
+		}
+	}
 	transport := upstream.TransportConfig{ResponseHeaderTimeout: f.ResponseHeaderTimeout}
 	if f.UpstreamCA != "" {
 		if transport.RootCAs, err = certs.LoadPool(f.UpstreamCA); err != nil {
@@ -108,7 +115,8 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
 		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
 		Transport: transport, Logger: log, Metrics: reg,
-		Conversations: relay.ConversationsConfig{Path: f.Conversations.Path, TTL: f.Conversations.TTL, MaxBytes: f.Conversations.MaxBytes},
+		Conversations: relay.ConversationsConfig{Path: f.Conversations.Path, TTL: f.Conversations.TTL, MaxBytes: f.Conversations.MaxBytes,
+			Redis: convRedis, RedisPrefix: f.Conversations.RedisPrefix},
 	}, nil
 }
 

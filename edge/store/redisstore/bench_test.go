@@ -12,7 +12,7 @@ import (
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/ratelimit"
 	"github.com/strait/strait/edge/store"
-	"github.com/strait/strait/edge/store/redistest"
+	"github.com/strait/strait/scripts/redistest"
 )
 
 // benchLimits has every limit set, so the script does all its work.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/keystore"
-	"github.com/strait/strait/edge/store/redistest"
+	"github.com/strait/strait/scripts/redistest"
 )
 
 // TestKeysReachEveryEdge: create, disable and remove through one

@@ -14,7 +14,7 @@ import (
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/store"
-	"github.com/strait/strait/edge/store/redistest"
+	"github.com/strait/strait/scripts/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strait/strait/edge/store/redistest"
+	"github.com/strait/strait/scripts/redistest"
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 )
