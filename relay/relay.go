@@ -38,6 +38,10 @@ type Config struct {
 	Retry dispatch.RetryPolicy
 	// MaxBodyBytes caps request bodies; zero means 64 MiB.
 	MaxBodyBytes int64
+	// MaxChoices bounds the calls a Chat Completions request for n > 1
+	// choices fans out to on a provider that makes one per call (see
+	// dispatch.Config.MaxChoices); zero means 8, 1 refuses n > 1 there.
+	MaxChoices int
 	// Transport tunes the shared upstream HTTP transport.
 	Transport upstream.TransportConfig
 	// DrainTimeout bounds how long Serve waits for in-flight streams after its
@@ -118,7 +122,8 @@ func New(cfg Config) (*Relay, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet()}
-	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes, Logger: cfg.Logger}
+	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxChoices: cfg.MaxChoices, Logger: cfg.Logger}
 	if cfg.Metrics != nil {
 		if r.metrics, err = newMetrics(cfg.Metrics, r.sessions); err != nil {
 			return nil, fmt.Errorf("relay metrics: %w", err)

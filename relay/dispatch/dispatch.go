@@ -44,6 +44,11 @@ type Config struct {
 	// converted for another API, for previous_response_id and GET/DELETE
 	// /v1/responses/{id}; nil refuses previous_response_id on them.
 	Conversations convstore.Backend
+	// MaxChoices is the most choices (n) a Chat Completions request may ask
+	// of a provider that makes one per call (Anthropic, Gemini, the
+	// Responses API): the relay makes that many calls at once and merges
+	// them. Zero means DefaultMaxChoices; 1 refuses n > 1 there.
+	MaxChoices int
 }
 
 // Stats describes one finished exchange.
@@ -80,6 +85,9 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.MaxChoices <= 0 {
+		cfg.MaxChoices = DefaultMaxChoices
+	}
 	cfg.Retry = cfg.Retry.withDefaults()
 	d := &Dispatcher{cfg: cfg, log: cfg.Logger.Named("dispatch")}
 	d.reg.Store(cfg.Registry)
@@ -102,6 +110,9 @@ type exchange struct {
 	m     *Metrics
 	start time.Time
 	stats Stats
+	// sub marks one call of a fan-out: its stream goes to the fan-out,
+	// which ends the exchange (and counts its end) for all of them.
+	sub bool
 }
 
 // Serve handles one stream until the exchange is over, then closes it. ctx
@@ -161,9 +172,15 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		return
 	}
 	client, conv := in, (*conversion)(nil)
+	var calls []fanCall
 	if t := rt.Targets[0]; needsConversion(h, t) {
 		var end *proto.End
-		if in, conv, end = crossFamily(in, t, d.cfg.Conversations); end != nil {
+		if n := fanOutChoices(h, in); n > 1 {
+			calls, end = d.prepareFanOut(in, t, n)
+		} else {
+			in, conv, end = crossFamily(in, t, d.cfg.Conversations)
+		}
+		if end != nil {
 			x.finish(*end)
 			return
 		}
@@ -176,6 +193,10 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	// Tell the edge before the first upstream byte: from now on the request
 	// may have reached the provider, so the edge must never replay it.
 	if err := x.w.WriteDispatched(); err != nil {
+		return
+	}
+	if calls != nil {
+		d.fanOut(ctx, x, client, rt, calls)
 		return
 	}
 	c := &caller{d: d, x: x, client: client, in: in, route: rt, conv: conv, listing: served}

@@ -65,7 +65,7 @@ func (x *exchange) ended(reason string) {
 	if reason != endCompleted {
 		x.log.Info("stream ended", zap.String("ended", reason))
 	}
-	if x.m != nil {
+	if x.m != nil && !x.sub {
 		x.m.ended.WithLabelValues(reason).Inc()
 	}
 }

@@ -40,6 +40,10 @@ type File struct {
 	TCPNotSentLowat int           `yaml:"tcp_notsent_lowat"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout"`
+	// MaxChoices bounds the calls a Chat Completions request for n > 1
+	// fans out to on providers that make one choice per call (Anthropic,
+	// Gemini, Responses-only models); zero means 8, 1 refuses n > 1.
+	MaxChoices int `yaml:"max_choices"`
 	// ResponseHeaderTimeout bounds the wait for a provider's status line.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// UpstreamCA, when set, is a PEM file of CAs that provider certificates
@@ -204,6 +208,9 @@ func (f *File) validate() error {
 	}
 	if err := f.Enrol.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if f.MaxChoices < 0 || f.MaxChoices > 128 {
+		errs = append(errs, errors.New("max_choices: between 0 (default 8) and 128, OpenAI's own limit for n"))
 	}
 	if f.Conversations.Path != "" && f.Conversations.Redis != "" {
 		errs = append(errs, errors.New("conversations: set path or redis, not both"))

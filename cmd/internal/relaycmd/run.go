@@ -113,7 +113,7 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 		Timeouts: f.Timeouts.timeouts(),
 		Retry: dispatch.RetryPolicy{MaxAttempts: f.Retry.MaxAttempts, Budget: f.Retry.Budget,
 			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
-		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout,
+		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout, MaxChoices: f.MaxChoices,
 		Transport: transport, Logger: log, Metrics: reg,
 		Conversations: relay.ConversationsConfig{Path: f.Conversations.Path, TTL: f.Conversations.TTL, MaxBytes: f.Conversations.MaxBytes,
 			Redis: convRedis, RedisPrefix: f.Conversations.RedisPrefix},
