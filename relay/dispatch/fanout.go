@@ -122,7 +122,9 @@ func (d *Dispatcher) fanOut(ctx context.Context, x *exchange, client *upstream.I
 	f := &fanOut{d: d, x: x, route: rt, body: client.Body, stream: client.Stream, cancel: cancel,
 		subs: make([]*exchange, len(calls)), pipes: make([]*io.PipeReader, len(calls)),
 		msgs: make(chan fanMsg, len(calls)), next: make(chan struct{}), quit: make(chan struct{})}
+	x.stats.BytesUp = 0
 	for i, c := range calls {
+		x.stats.BytesUp += int64(len(c.in.Body))
 		f.start(ctx, i, c)
 	}
 	defer f.stop()
@@ -149,7 +151,8 @@ func (f *fanOut) start(ctx context.Context, i int, call fanCall) {
 }
 
 // stop cancels the calls still running, fails their writes into the
-// pipes, waits for every goroutine, and sums the calls' figures.
+// pipes, waits for every goroutine, and takes the first call's provider
+// and timing for the exchange's figures.
 func (f *fanOut) stop() {
 	f.cancel()
 	close(f.quit)
@@ -157,13 +160,7 @@ func (f *fanOut) stop() {
 		pr.CloseWithError(errMerged)
 	}
 	f.wg.Wait()
-	st := &f.x.stats
-	for i, s := range f.subs {
-		if i == 0 {
-			st.Provider, st.Timing = s.stats.Provider, s.stats.Timing
-		}
-		st.BytesUp += s.stats.BytesUp
-	}
+	f.x.stats.Provider, f.x.stats.Timing = f.subs[0].stats.Provider, f.subs[0].stats.Timing
 }
 
 func (f *fanOut) send(m fanMsg) bool {
