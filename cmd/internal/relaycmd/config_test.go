@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/relay"
 )
 
 // TestCompressionSetting checks the compression key: unset and "deflate"
@@ -34,6 +38,37 @@ func TestCompressionSetting(t *testing.T) {
 			t.Errorf("%q: %v", tc.line, err)
 		case f.Compression != tc.want:
 			t.Errorf("%q: compression %q, want %q", tc.line, f.Compression, tc.want)
+		}
+	}
+}
+
+// TestChoicesAndConversationsSettings: max_choices is bounded by OpenAI's
+// own limit for n, and the conversation store is a file or Redis, not
+// both; a Redis URL's password may come from the environment.
+func TestChoicesAndConversationsSettings(t *testing.T) {
+	const base = "listen: :443\ntls: {cert: c, key: k, client_ca: ca}\nproviders: [{kind: openai, api_keys: [k]}]\n"
+	t.Setenv("TEST_CONV_REDIS_PASSWORD", "from-env")
+	for _, tc := range []struct{ lines, wantErr, wantRedis string }{
+		{"max_choices: 4", "", ""},
+		{"max_choices: 129", "max_choices", ""},
+		{"max_choices: -1", "max_choices", ""},
+		{"conversations: {path: /tmp/c.db, redis: 'redis://r:6379'}", "path or redis", ""},
+		{"conversations: {redis: 'redis://:${TEST_CONV_REDIS_PASSWORD}@r:6379/2'}", "", "redis://:from-env@r:6379/2"},
+		{"conversations: {redis: 'redis://:${TEST_CONV_REDIS_UNSET}@r:6379'}", "TEST_CONV_REDIS_UNSET", ""},
+	} {
+		path := filepath.Join(t.TempDir(), "relay.yaml")
+		if err := os.WriteFile(path, []byte(base+tc.lines+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Load(path)
+		if err == nil {
+			var cfg relay.Config
+			if cfg, err = relayConfig(f, nil, zap.NewNop()); err == nil && cfg.Conversations.Redis != tc.wantRedis {
+				t.Errorf("%q: redis %q, want %q", tc.lines, cfg.Conversations.Redis, tc.wantRedis)
+			}
+		}
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%q: error %v, want %q", tc.lines, err, tc.wantErr)
 		}
 	}
 }
