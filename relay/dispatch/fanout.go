@@ -263,6 +263,14 @@ func (f *fanOut) merge() {
 			f.fail(m)
 			return
 		}
+		// A stream's head comes alone (its events follow), a whole
+		// answer's with its body and end: an answer of the other kind
+		// than asked cannot be merged.
+		if whole := m.end != nil; whole == f.stream {
+			f.x.ended(endUpstreamError)
+			f.x.finish(proto.End{Code: proto.CodeUpstreamBroken, Message: "a call's answer is not the kind asked for (stream or whole)"})
+			return
+		}
 		heads[m.i] = m
 	}
 	if f.stream {

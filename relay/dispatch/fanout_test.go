@@ -2,8 +2,10 @@ package dispatch
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/strait/strait/proto"
@@ -196,15 +198,14 @@ func TestFanOutFailure(t *testing.T) {
 		// The failure may cancel a call before it reaches the provider;
 		// every one that did reach it, but the failed one, is canceled.
 		reqs := r.fake.Requests()
-		canceled := 0
+		n := 0
 		for _, q := range reqs {
-			<-q.Done
-			if _, ok := q.Canceled(); ok {
-				canceled++
+			if <-q.Done; canceled(q) {
+				n++
 			}
 		}
-		if len(reqs) == 0 || canceled != len(reqs)-1 {
-			t.Fatalf("stream %v: %d of %d upstream calls canceled", stream, canceled, len(reqs))
+		if len(reqs) == 0 || n != len(reqs)-1 {
+			t.Fatalf("stream %v: %d of %d upstream calls canceled", stream, n, len(reqs))
 		}
 	}
 
@@ -216,4 +217,44 @@ func TestFanOutFailure(t *testing.T) {
 	for _, q := range r.fake.Requests() {
 		<-q.Done
 	}
+}
+
+// TestFanOutInBandError: one call's stream carries Anthropic's in-band
+// overloaded error after it began. The client's merged stream passes that
+// error event on, as OpenAI's, and ends there, cleanly and without
+// [DONE]; the other calls, slow, are canceled.
+func TestFanOutInBandError(t *testing.T) {
+	var calls atomic.Int32
+	overloaded := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if calls.Add(1) != 2 {
+				next.ServeHTTP(w, req)
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, `event: message_start`+"\n"+`data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}`+"\n\n")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, `event: error`+"\n"+`data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`+"\n\n")
+		})
+	}
+	r := newRig(t, rigOptions{keys: []string{"k1"}, upstream: overloaded})
+	res := r.do("openai", "/v1/chat/completions", http.Header{"X-Fake-Interval-Ms": {"1000"}}, chatN(3, true, true))
+	body := string(res.body)
+	if res.status != 200 || res.end.Code != proto.CodeOK || !strings.Contains(body, `"error"`) ||
+		!strings.Contains(body, "Overloaded") || strings.Contains(body, "[DONE]") {
+		t.Fatalf("status %d end %+v body %s", res.status, res.end, body)
+	}
+	if i := strings.Index(body, `"error"`); strings.Contains(body[i:], "\n\ndata: ") {
+		t.Fatalf("events after the error: %s", body[i:])
+	}
+	for _, q := range r.fake.Requests() {
+		if <-q.Done; !canceled(q) {
+			t.Fatalf("call %s ran on after the error", q.Path)
+		}
+	}
+}
+
+func canceled(q fakeprovider.Request) bool {
+	_, ok := q.Canceled()
+	return ok
 }

@@ -96,12 +96,18 @@ type rigOptions struct {
 	// quiet records only errors, as a relay logs at its default level
 	// (benchmarks: recorded debug logs would grow with every request).
 	quiet bool
+	// upstream, when set, wraps the fake provider.
+	upstream func(http.Handler) http.Handler
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	r := &rig{t: t, fake: fakeprovider.New(fakeprovider.Config{})}
-	r.srv = httptest.NewServer(r.fake)
+	var h http.Handler = r.fake
+	if o.upstream != nil {
+		h = o.upstream(h)
+	}
+	r.srv = httptest.NewServer(h)
 	t.Cleanup(r.srv.Close)
 	var ks []upstream.Key
 	for _, k := range o.keys {
