@@ -7,6 +7,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 
+	"github.com/strait/strait/edge/usagedb"
 	"github.com/strait/strait/scripts/fakeprovider"
 )
 
@@ -64,6 +65,23 @@ func TestConvertChoicesFanOut(t *testing.T) {
 						t.Fatalf("streamed choice %d: %+v", i, c)
 					}
 				}
+			}
+
+			// The edge meters each call once: 8 output tokens for the
+			// first call, 3 × 8 for each of the three fan-outs, all
+			// reported by the provider, none estimated.
+			// The edge records a stream's usage after its last byte.
+			var row usagedb.Row
+			waitFor(t, "the usage of 4 requests", func() bool {
+				for _, row = range usageReport(t, s, "key=test-app").Rows {
+					if row.Model == model {
+						return row.Requests == 4
+					}
+				}
+				return false
+			})
+			if want := 8 + 3*3*one.Usage.CompletionTokens; row.Usage.Output != want || row.Estimated != 0 {
+				t.Fatalf("metered %+v, want %d output tokens reported", row, want)
 			}
 
 			p.N = openai.Int(9)
