@@ -176,7 +176,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	if t := rt.Targets[0]; needsConversion(h, t) {
 		var end *proto.End
 		if n := fanOutChoices(h, in); n > 1 {
-			calls, end = d.prepareFanOut(in, t, n)
+			calls, end = d.prepareFanOut(in, rt, n)
 		} else {
 			in, conv, end = crossFamily(in, t, d.cfg.Conversations)
 		}

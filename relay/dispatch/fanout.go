@@ -56,10 +56,13 @@ type fanCall struct {
 }
 
 // prepareFanOut builds the n calls for the route's first target, or ends
-// the exchange with a 400 when n is over the limit or the request cannot
-// be converted.
-func (d *Dispatcher) prepareFanOut(in *upstream.Inbound, t upstream.Target, n int) ([]fanCall, *proto.End) {
-	limit := d.cfg.MaxChoices
+// the exchange with a 400 when n is over the limit (the route's, else the
+// relay's) or the request cannot be converted.
+func (d *Dispatcher) prepareFanOut(in *upstream.Inbound, rt *upstream.Route, n int) ([]fanCall, *proto.End) {
+	t, limit := rt.Targets[0], d.cfg.MaxChoices
+	if rt.MaxChoices > 0 {
+		limit = rt.MaxChoices
+	}
 	if limit == 1 {
 		return nil, &proto.End{Code: proto.CodeBadRequest, Message: "n > 1 is not supported for this model"}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/proto/llmapi"
+	"github.com/strait/strait/relay/upstream"
 	"github.com/strait/strait/scripts/fakeprovider"
 )
 
@@ -164,7 +165,8 @@ func TestFanOutStream(t *testing.T) {
 }
 
 // TestFanOutRefused: n over the limit is a 400 before any call, and a
-// relay with MaxChoices 1 refuses n > 1 for such providers as before.
+// relay with MaxChoices 1 refuses n > 1 for such providers as before; a
+// route's own limit wins over the relay's.
 func TestFanOutRefused(t *testing.T) {
 	r := newRig(t, rigOptions{keys: []string{"k1"}})
 	res := r.do("openai", "/v1/chat/completions", nil, `{"model":"claude-x","n":9,"messages":[{"role":"user","content":"hi"}]}`)
@@ -178,6 +180,35 @@ func TestFanOutRefused(t *testing.T) {
 	}
 	if n := len(r.fake.Requests()); n != 0 {
 		t.Fatalf("%d upstream calls", n)
+	}
+
+	// A route's max_choices overrides the relay's, either way.
+	reg, err := upstream.New(upstream.Config{Providers: []upstream.ProviderConfig{
+		{Name: "anthropic", Kind: upstream.Anthropic, BaseURL: r.srv.URL, Keys: []upstream.Key{upstream.NewKey("k1")}},
+	}, Routes: []upstream.RouteConfig{
+		{Model: "claude-opus-*", Provider: "anthropic", MaxChoices: 1},
+		{Model: "claude-x", Provider: "anthropic", MaxChoices: 2},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d.SetRegistry(reg)
+	r.d.cfg.MaxChoices = DefaultMaxChoices
+	res = r.do("openai", "/v1/chat/completions", nil, strings.Replace(chatN(2, false, false), "claude-x", "claude-opus-4", 1))
+	if res.end.Code != proto.CodeBadRequest || !strings.Contains(res.end.Message, "n > 1 is not supported") {
+		t.Fatalf("n=2 on a route with max_choices 1: %+v", res.end)
+	}
+	res = r.do("openai", "/v1/chat/completions", nil, chatN(3, false, false))
+	if res.end.Code != proto.CodeBadRequest || !strings.Contains(res.end.Message, "at most 2 calls") {
+		t.Fatalf("n=3 on a route with max_choices 2: %+v", res.end)
+	}
+	if res = r.do("openai", "/v1/chat/completions", nil, chatN(2, false, false)); res.status != 200 || len(r.fake.Requests()) != 2 {
+		t.Fatalf("n=2 on a route with max_choices 2: %d %s", res.status, res.body)
+	}
+	if _, err := upstream.New(upstream.Config{Providers: []upstream.ProviderConfig{
+		{Name: "anthropic", Kind: upstream.Anthropic, BaseURL: r.srv.URL, Keys: []upstream.Key{upstream.NewKey("k1")}},
+	}, Routes: []upstream.RouteConfig{{Model: "c", Provider: "anthropic", MaxChoices: 129}}}, nil); err == nil {
+		t.Fatal("max_choices 129 accepted")
 	}
 }
 

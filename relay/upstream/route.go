@@ -19,6 +19,10 @@ type RouteConfig struct {
 	// Fallbacks are tried in order once the provider has failed every
 	// attempt before the first byte.
 	Fallbacks []TargetConfig
+	// MaxChoices, when set, overrides the relay's max_choices for this
+	// route: the most calls a Chat request for n > 1 fans out to when the
+	// provider makes one choice per call; 1 refuses n > 1.
+	MaxChoices int
 }
 
 // TargetConfig is a fallback: a provider and, optionally, its model name.
@@ -43,6 +47,8 @@ type Route struct {
 	// Rule says which rule matched, for logs: "prefix", "exact", "pattern
 	// claude-*", "default claude-*" or "family".
 	Rule string
+	// MaxChoices is the route's RouteConfig.MaxChoices; zero: the relay's.
+	MaxChoices int
 }
 
 // ErrUnknownModel reports a model no route serves.
@@ -50,9 +56,10 @@ var ErrUnknownModel = errors.New("model not served")
 
 // route is a compiled RouteConfig.
 type route struct {
-	match   string
-	pattern bool
-	targets []routeTarget
+	match      string
+	pattern    bool
+	targets    []routeTarget
+	maxChoices int
 }
 
 type routeTarget struct {
@@ -69,7 +76,7 @@ func (r *route) matches(model string) bool {
 
 // resolve turns the compiled targets into a Route for model.
 func (r *route) resolve(model, rule string) *Route {
-	out := &Route{Model: model, Rule: rule, Targets: make([]Target, len(r.targets))}
+	out := &Route{Model: model, Rule: rule, Targets: make([]Target, len(r.targets)), MaxChoices: r.maxChoices}
 	for i, t := range r.targets {
 		m := t.model
 		if m == "" {
@@ -184,7 +191,10 @@ func compileRoutes(cfgs []RouteConfig, providers []ProviderConfig, byName map[st
 			return fmt.Errorf("model %q routed twice", rc.Model)
 		}
 		seen[rc.Model] = true
-		r := &route{match: rc.Model, pattern: strings.Contains(rc.Model, "*")}
+		if rc.MaxChoices < 0 || rc.MaxChoices > 128 {
+			return fmt.Errorf("model %q: max_choices %d: between 0 (the relay's) and 128", rc.Model, rc.MaxChoices)
+		}
+		r := &route{match: rc.Model, pattern: strings.Contains(rc.Model, "*"), maxChoices: rc.MaxChoices}
 		for _, t := range append([]TargetConfig{{Provider: rc.Provider, Model: rc.UpstreamModel}}, rc.Fallbacks...) {
 			p := byName[t.Provider]
 			if p == nil {

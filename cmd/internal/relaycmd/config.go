@@ -89,6 +89,8 @@ type RouteFile struct {
 	Provider      string         `yaml:"provider"`
 	UpstreamModel string         `yaml:"upstream_model"` // empty keeps the client's name
 	Fallbacks     []FallbackFile `yaml:"fallbacks"`
+	// MaxChoices overrides max_choices for this route (1 refuses n > 1).
+	MaxChoices int `yaml:"max_choices"`
 }
 
 // FallbackFile is a provider tried after the route's own has failed.
@@ -245,7 +247,7 @@ func (f *File) ProviderConfigs() ([]upstream.ProviderConfig, error) {
 func (f *File) RouteConfigs() []upstream.RouteConfig {
 	out := make([]upstream.RouteConfig, 0, len(f.Routes))
 	for _, r := range f.Routes {
-		rc := upstream.RouteConfig{Model: r.Model, Provider: r.Provider, UpstreamModel: r.UpstreamModel}
+		rc := upstream.RouteConfig{Model: r.Model, Provider: r.Provider, UpstreamModel: r.UpstreamModel, MaxChoices: r.MaxChoices}
 		for _, fb := range r.Fallbacks {
 			rc.Fallbacks = append(rc.Fallbacks, upstream.TargetConfig{Provider: fb.Provider, Model: fb.Model})
 		}
