@@ -331,7 +331,9 @@ func (f *fanOut) write(b []byte) bool {
 func (f *fanOut) fail(m fanMsg) {
 	f.x.log.Info("a call of the fan-out failed; the others are canceled", zap.Int("choice", m.i))
 	f.x.ended(endUpstreamError)
-	if m.head == nil {
+	if m.head == nil || m.head.Status < 300 {
+		// No answer, or a whole answer that broke off: the End alone,
+		// which the edge answers with an error of the client's format.
 		f.x.finish(*m.end)
 		return
 	}
