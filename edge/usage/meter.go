@@ -19,8 +19,10 @@ const maxHeld = 1 << 20
 // its usage object, so hundreds of large responses in flight do not each
 // hold megabytes.
 const (
-	maxJSON  = 1 << 20
-	tailSize = 64 << 10
+	// reuseHeld is the largest buffer a Meter keeps for the next event.
+	reuseHeld = 4 << 10
+	maxJSON   = 1 << 20
+	tailSize  = 64 << 10
 )
 
 // Meter reads usage from one response body as it passes. It is not safe for
@@ -113,6 +115,7 @@ func (m *Meter) hold(p []byte) {
 // events calls emit with each complete SSE event in held, after metering
 // it, and keeps the incomplete rest.
 func (m *Meter) events(emit func([]byte)) {
+	base := m.held
 	for {
 		end := m.eventEnd()
 		if end < 0 {
@@ -132,7 +135,13 @@ func (m *Meter) events(emit func([]byte)) {
 		m.overflow = true
 	}
 	if len(m.held) == 0 {
-		m.held = nil // do not pin a large array between events
+		// Every event was passed on: the next piece starts the array
+		// again, unless it grew large, which it must not pin between
+		// events. (What Feed returns never aliases held.)
+		m.held = nil
+		if cap(base) <= reuseHeld {
+			m.held = base[:0]
+		}
 	}
 }
 
@@ -175,6 +184,15 @@ func (m *Meter) observe(data []byte) {
 	if len(data) == 0 || data[0] != '{' {
 		return // [DONE], keep-alives
 	}
+	if n, ok := fastText(data); ok { // most events: text, no usage
+		m.text += n
+		return
+	}
+	m.decode(data)
+}
+
+// decode meters one JSON message by decoding it whole.
+func (m *Meter) decode(data []byte) {
 	var msg message
 	if json.Unmarshal(data, &msg) != nil {
 		return

@@ -77,10 +77,32 @@ func lineBreak(b []byte, i int, atEOF bool) (int, bool) {
 }
 
 // EventData is the data of one event as EventEnd framed it: its data lines
-// joined with "\n", or nil when it has none.
+// joined with "\n", or nil when it has none. An event with one data line,
+// nearly every event a provider sends, is answered without a copy: the
+// result then shares ev's memory, and the caller must not modify it.
 func EventData(ev []byte) []byte {
+	if data, ok := singleData(ev); ok {
+		return data
+	}
 	_, data, _ := eventFields(ev, nil)
 	return data
+}
+
+// singleData returns the value of ev's only data line (nil when empty, as
+// eventFields would), and false when ev has another number of data lines.
+func singleData(ev []byte) (data []byte, ok bool) {
+	n := 0
+	eachField(ev, func(field, value []byte) bool {
+		if string(field) == "data" {
+			n++
+			data = value
+		}
+		return n <= 1
+	})
+	if len(data) == 0 {
+		data = nil
+	}
+	return data, n == 1
 }
 
 // eventFields reads one event: its "event:" name, its data lines joined
@@ -90,14 +112,7 @@ func EventData(ev []byte) []byte {
 // accepted, and "data" alone is an empty data line.
 func eventFields(ev, data []byte) (name string, out []byte, dispatch bool) {
 	sawData := false
-	for len(ev) > 0 {
-		var line []byte
-		line, ev = nextLine(ev)
-		if len(line) == 0 || line[0] == ':' {
-			continue
-		}
-		field, value, _ := bytes.Cut(line, []byte{':'})
-		value = bytes.TrimPrefix(value, []byte{' '})
+	eachField(ev, func(field, value []byte) bool {
 		switch string(field) {
 		case "data":
 			if sawData { // "data:\ndata:x" is "\nx", as the spec says
@@ -108,8 +123,25 @@ func eventFields(ev, data []byte) (name string, out []byte, dispatch bool) {
 		case "event":
 			name, dispatch = string(value), true
 		}
-	}
+		return true
+	})
 	return name, data, dispatch
+}
+
+// eachField calls f with each field of ev, comments skipped, and the value
+// without its one optional leading space, while f returns true.
+func eachField(ev []byte, f func(field, value []byte) bool) {
+	for len(ev) > 0 {
+		var line []byte
+		line, ev = nextLine(ev)
+		if len(line) == 0 || line[0] == ':' {
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte{':'})
+		if !f(field, bytes.TrimPrefix(value, []byte{' '})) {
+			return
+		}
+	}
 }
 
 // nextLine splits the first line off b, without its terminator.

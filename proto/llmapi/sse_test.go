@@ -253,3 +253,17 @@ func TestEventEndLongLine(t *testing.T) {
 		t.Fatalf("searched %d bytes for a 16 MiB event", searched)
 	}
 }
+
+// FuzzEventData checks EventData's copy-free answer for one data line
+// against the general reading.
+func FuzzEventData(f *testing.F) {
+	for _, s := range []string{"data: x\n\n", "data:\n\n", "event: e\ndata: {}\r\n\r\n", "data: a\ndata: b\n\n", ": c\n\n", "data\n\n", "id: 1\ndata:  y\n\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, ev []byte) {
+		_, want, _ := eventFields(ev, nil)
+		if got := EventData(ev); !bytes.Equal(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("EventData(%q) = %q, want %q", ev, got, want)
+		}
+	})
+}

@@ -1,0 +1,119 @@
+package usage
+
+import (
+	"testing"
+
+	"github.com/strait/strait/proto/llmapi"
+)
+
+// textSeeds are events of every family, and the shapes fastText must leave
+// to the full decode.
+var textSeeds = []string{
+	`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hello"},"finish_reason":null}]}`,
+	`{"id":"c","choices":[{"index":0,"delta":{"content":"a\nb \u00e9\ud83d\ude00"}}],"usage":null}`,
+	`{"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"think","content":null}}]}`,
+	`{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}`,
+	`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\":"}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}`,
+	`{"type":"message_start","message":{"id":"m","usage":{"input_tokens":5,"output_tokens":1}}}`,
+	`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}`,
+	`{"type":"response.output_text.delta","item_id":"i","output_index":0,"delta":"word"}`,
+	`{"type":"response.completed","response":{"usage":{"input_tokens":4,"output_tokens":6,"total_tokens":10}}}`,
+	`{"candidates":[{"content":{"parts":[{"text":"Gem"},{"text":"ini"}],"role":"model"}}]}`,
+	`{"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":1}}`,
+	`{"Choices":[{"delta":{"content":"case"}}]}`,
+	`{"choices":[{"delta":{"content":"one"}}],"choices":[{"delta":{"content":"two"}}]}`,
+	`{"choices":[{"delta":{"content":5}}]}`,
+	`{"choices":[{"delta":{"content":"\xff\xfe"}}]}`,
+	`{"type":7,"choices":[{"delta":{"content":"t"}}]}`,
+	`{"delta":{"text":1}}`,
+	`{"ch\u006fices":[{"delta":{"content":"esc"}}]}`,
+	`{"choices":[1,{"delta":{"content":"x"}}]}`,
+	`{"choices":[{"delta":{"content":"x"}}]`,
+	`{"usage":null,"Usage":null,"delta":"d"}`,
+	`{"delta":[1,2],"candidates":null}`,
+}
+
+// TestFastTextCountsWhatTheDecoderCounts runs each seed through a meter
+// (fastText first) and through the full decode, and wants the same state.
+func TestFastTextCountsWhatTheDecoderCounts(t *testing.T) {
+	fast := 0
+	for _, s := range textSeeds {
+		if _, ok := fastText([]byte(s)); ok {
+			fast++
+		}
+		checkFastText(t, []byte(s))
+	}
+	// The common events (text deltas of every family) must take the fast
+	// path, or it saves nothing.
+	if fast < 10 {
+		t.Errorf("fastText answered %d of %d seeds, want at least 10", fast, len(textSeeds))
+	}
+}
+
+func FuzzFastText(f *testing.F) {
+	for _, s := range textSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkFastText)
+}
+
+// checkFastText fails when metering data with fastText first leaves a meter
+// in another state than decoding it whole, for each family.
+func checkFastText(t *testing.T, data []byte) {
+	if len(data) == 0 || data[0] != '{' {
+		return
+	}
+	for _, family := range llmapi.Families {
+		viaFast, viaDecode := NewMeter(family, true, false), NewMeter(family, true, false)
+		viaFast.observe(data)
+		viaDecode.decode(data)
+		if viaFast.text != viaDecode.text || viaFast.u != viaDecode.u || viaFast.final != viaDecode.final ||
+			viaFast.sawInput != viaDecode.sawInput {
+			t.Errorf("%s %q: fast path text %d usage %+v final %v input %v; decode text %d usage %+v final %v input %v",
+				family, data, viaFast.text, viaFast.u, viaFast.final, viaFast.sawInput,
+				viaDecode.text, viaDecode.u, viaDecode.final, viaDecode.sawInput)
+		}
+	}
+}
+
+// TestFastTextAllocatesNothing pins the point of the fast path: a text
+// event is metered without allocating.
+func TestFastTextAllocatesNothing(t *testing.T) {
+	ev := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" hello"},"finish_reason":null}],"usage":null}` + "\n\n")
+	m := NewMeter(llmapi.OpenAI, true, false)
+	n := testing.AllocsPerRun(100, func() { m.Feed(ev) })
+	if raceEnabled {
+		t.Logf("%v allocations per event; not checked under the race detector, which empties sync.Pools", n)
+	} else if n != 0 {
+		t.Errorf("metering a text event allocates %v times, want 0", n)
+	}
+	if m.text != 101*len(" hello") {
+		t.Errorf("counted %d bytes of text, want %d", m.text, 101*len(" hello"))
+	}
+}
+
+// BenchmarkMeterTextEvent is the edge's metering cost for one streamed text
+// event of each family, as the tunnel delivers it (under include_usage, an
+// OpenAI chunk ends with "usage":null).
+func BenchmarkMeterTextEvent(b *testing.B) {
+	events := []struct {
+		family llmapi.Family
+		ev     string
+	}{
+		{llmapi.OpenAI, `{"id":"chatcmpl-abc123","object":"chat.completion.chunk","created":1733400000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" hello world"},"finish_reason":null}],"usage":null}`},
+		{llmapi.Anthropic, `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" hello world"}}`},
+		{llmapi.OpenAI, `{"type":"response.output_text.delta","sequence_number":7,"item_id":"msg_1","output_index":0,"content_index":0,"delta":" hello world"}`},
+	}
+	for _, e := range events {
+		ev := []byte("data: " + e.ev + "\n\n")
+		b.Run(string(e.family), func(b *testing.B) {
+			m := NewMeter(e.family, true, false)
+			b.ReportAllocs()
+			for b.Loop() {
+				m.Feed(ev)
+			}
+		})
+	}
+}
