@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strait/strait/scripts/redistest"
 	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
+	"github.com/strait/strait/scripts/redistest"
 )
 
 var traffic = []usagedb.Record{
