@@ -28,7 +28,9 @@
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
 # load scaling and the streams per session it aims at; unset: the edge's defaults),
-# LAB_LINKEM_NICE (the emulator's nice value, -10).
+# LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_TRACE=1 (one JSON line per measured request, with the
+# time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
+# relay's log level, warn; info logs every request with its session).
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 # LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
@@ -195,10 +197,10 @@ start_stack() {
   # answers plain unless LAB_FAKE_GZIP=1.
   local gz=-no-gzip; [ "${LAB_FAKE_GZIP:-0}" = 1 ] && gz=
   start fake "$o" "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
-  start relay "$o" "$bin/strait-relay" --log-format console --log-level warn run --config "$work/relay.yaml"
+  start relay "$o" "$bin/strait-relay" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/relay.yaml"
   start nginx_ovs "$o" nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
-  start edge_ws "$d" "$bin/strait-edge" --log-format console --log-level warn run --config "$work/edge-ws.yaml"
-  start edge_quic "$d" "$bin/strait-edge" --log-format console --log-level warn run --config "$work/edge-quic.yaml"
+  start edge_ws "$d" "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
+  start edge_quic "$d" "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"
   start nginx_dom "$d" nginx -p "$work/nginx-dom" -c "$work/nginx-dom/nginx.conf"
   url_direct=https://$raddr:17447
   url_nginx=https://127.0.0.1:17446
@@ -248,7 +250,7 @@ prof_wait() { local p; for p in "${prof_pids[@]}"; do wait "$p" || echo "  a pro
 lg() {
   local n=$1 labels=$2; shift 2
   inns "$n" timeout 60 "$bin/loadgen" run --ca "$certs/front-ca.pem" --key "$key" --out "$results" \
-    --label "$labels" --duration 45s --timeout 50s "$@" | tail -n 1 | sed "s|^|  $labels  |" || echo "  $labels: scenario failed ($?)"
+    --label "$labels" --duration 45s --timeout 50s ${LAB_TRACE:+--trace "$work/trace.jsonl"} "$@" | tail -n 1 | sed "s|^|  $labels  |" || echo "  $labels: scenario failed ($?)"
 }
 
 set_cc() { # cc: per-namespace default congestion control (new sockets only)
@@ -279,6 +281,11 @@ diag() {
     echo "    $n udp: $(inns "$n" awk '/^Udp:/ {if (!h) {split($0, k); h=1} else for (i=2; i<=NF; i++) printf "%s=%s ", k[i], $i}' /proc/net/snmp)"
   done
   echo "    softnet drops (host, per CPU): $(cut -d' ' -f2 /proc/net/softnet_stat | tr '\n' ' ')"
+  # TCP across the border from the domestic side: Strait's WebSocket
+  # sessions (17444) and nginx's upstream connections (17448), with their
+  # retransmissions and timers, cumulative over each connection's life.
+  inns "$dom" ss -tino state established "( dport = :17444 or dport = :17448 )" >>"$work/ss.txt" 2>&1 || true
+  echo "    ss -tin saved to $work/ss.txt"
 }
 
 header() {
