@@ -284,8 +284,13 @@ diag() {
   # TCP across the border from the domestic side: Strait's WebSocket
   # sessions (17444) and nginx's upstream connections (17448), with their
   # retransmissions and timers, cumulative over each connection's life.
+  echo "== $(date -u +%T.%N)" >>"$work/ss.txt"
   inns "$dom" ss -tino state established "( dport = :17444 or dport = :17448 )" >>"$work/ss.txt" 2>&1 || true
   echo "    ss -tin saved to $work/ss.txt"
+  # CPU seconds used so far by the lab's processes (cumulative; the
+  # difference between two scenarios is what one cost): on two shared cores
+  # a busy process delays everyone's packets and events.
+  echo "    cpu s: $(cat /proc/[0-9]*/stat 2>/dev/null | awk '{gsub(/[()]/, "", $2)} $2 ~ /^(strait-edge|strait-relay|nginx|fakesrv|loadgen|linkem)$/ {a[$2]+=$14+$15} END {for (k in a) printf "%s=%.2f ", k, a[k]/100}')"
 }
 
 header() {
