@@ -34,7 +34,8 @@
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 # LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
-# for a subset of the loopback phase, LAB_PPROF=1 (serve pprof on the admin listeners, 127.0.0.1:17450
+# for a subset of the loopback phase, LAB_PPROF=1 (in the link phase: a CPU profile of edge and relay during every
+# keep-alive scenario; otherwise: serve pprof on the admin listeners, 127.0.0.1:17450
 # relay, :17451 edge-ws, :17452 edge-quic, and save CPU, allocation, block and mutex profiles of every
 # loopback scenario (and an execution trace of the stream one), and heap and goroutine profiles with every memory stream open, under $LAB_DIR/pprof/).
 set -euo pipefail
@@ -233,6 +234,7 @@ admins_of() {
 # profile ("profile?seconds=8", "heap", ...) from the contender's edge and
 # relay after DELAY seconds, in the background; prof_wait waits for them.
 prof_pids=()
+prof_ns_edge=- prof_ns_relay=- # the namespaces the link matrix runs edges and relay in
 profile() {
   local name=$1 c=$2 delay=$3 a p; shift 3
   [ -n "${LAB_PPROF:-}" ] || return 0
@@ -240,7 +242,8 @@ profile() {
   for a in $(admins_of "$c"); do for p in "$@"; do
     local file="$work/pprof/$name-${a%%=*}.${p%%\?*}.pb.gz"
     [[ $p == *debug=1* ]] && file="$work/pprof/$name-${a%%=*}.${p%%\?*}.txt" # text: heap?debug=1 has runtime.MemStats
-    (sleep "$delay"; curl -sf -o "$file" "http://${a#*=}/debug/pprof/$p") &
+    local pns=$prof_ns_edge; [ "${a%%=*}" = relay ] && pns=$prof_ns_relay
+    (sleep "$delay"; inns "$pns" curl -sf -o "$file" "http://${a#*=}/debug/pprof/$p") &
     prof_pids+=($!)
   done; done
 }
@@ -307,6 +310,7 @@ phase_selftest() {
 link_matrix() {
   local concs=$1 losses=$2 rtts=$3 ccs=$4 contenders=$5 keepalive=$6 bulk=$7
   start_link
+  prof_ns_edge=$dom prof_ns_relay=$ovs
   local cc rtt loss burst c conc reqs links
   for cc in $ccs; do
     set_cc "$cc"
@@ -334,7 +338,10 @@ link_matrix() {
           diag
         done
         for conc in $keepalive; do
+          # With LAB_PPROF: a CPU profile of edge and relay while the streams run.
+          profile "link-$c-cc$cc-loss$loss-ka$conc" "$c" 0.5 "profile?seconds=4"
           lg "$dom" "$labels" --url "$(url_of "$c")" --mode keepalive --concurrency "$conc" --requests "$conc"
+          prof_wait
           diag
         done
         if [ "$bulk" != 0 ] && [ "$burst" = 0 ] && [ "$rtt" = "${rtts%% *}" ]; then
