@@ -28,7 +28,8 @@
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
 # load scaling and the streams per session it aims at; unset: the edge's defaults),
-# LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_TRACE=1 (one JSON line per measured request, with the
+# LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
+# and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
 # relay's log level, warn; info logs every request with its session).
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
@@ -186,7 +187,7 @@ CONF
 # edge-side nginx on the domestic side. Ports are fixed and below the
 # ephemeral range, so they do not meet other tests' 127.0.0.1:0 listeners.
 start_stack() {
-  local d=$1 o=$2 raddr=$3 fport=17900
+  local d=$1 o=$2 raddr=$3 fport=17900 nice="nice -n ${LAB_NICE:-0}"
   relay_yaml "$raddr:17444" $fport
   edge_yaml edge-ws 127.0.0.1:17443 "$raddr:17444" ws 17451
   edge_yaml edge-quic 127.0.0.1:17445 "$raddr:17444" quic 17452
@@ -197,12 +198,12 @@ start_stack() {
   # cores the fake's compressor would be charged to Strait alone: the fake
   # answers plain unless LAB_FAKE_GZIP=1.
   local gz=-no-gzip; [ "${LAB_FAKE_GZIP:-0}" = 1 ] && gz=
-  start fake "$o" "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
-  start relay "$o" "$bin/strait-relay" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/relay.yaml"
-  start nginx_ovs "$o" nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
-  start edge_ws "$d" "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
-  start edge_quic "$d" "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"
-  start nginx_dom "$d" nginx -p "$work/nginx-dom" -c "$work/nginx-dom/nginx.conf"
+  start fake "$o" $nice "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
+  start relay "$o" $nice "$bin/strait-relay" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/relay.yaml"
+  start nginx_ovs "$o" $nice nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
+  start edge_ws "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
+  start edge_quic "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"
+  start nginx_dom "$d" $nice nginx -p "$work/nginx-dom" -c "$work/nginx-dom/nginx.conf"
   url_direct=https://$raddr:17447
   url_nginx=https://127.0.0.1:17446
   url_strait_ws=https://127.0.0.1:17443
@@ -252,7 +253,7 @@ prof_wait() { local p; for p in "${prof_pids[@]}"; do wait "$p" || echo "  a pro
 # lg NS LABELS LOADGEN-ARGS...: one bounded scenario, appended to $results.
 lg() {
   local n=$1 labels=$2; shift 2
-  inns "$n" timeout 60 "$bin/loadgen" run --ca "$certs/front-ca.pem" --key "$key" --out "$results" \
+  inns "$n" timeout 60 nice -n "${LAB_NICE:-0}" "$bin/loadgen" run --ca "$certs/front-ca.pem" --key "$key" --out "$results" \
     --label "$labels" --duration 45s --timeout 50s ${LAB_TRACE:+--trace "$work/trace.jsonl"} "$@" | tail -n 1 | sed "s|^|  $labels  |" || echo "  $labels: scenario failed ($?)"
 }
 
