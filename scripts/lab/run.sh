@@ -355,6 +355,7 @@ link_matrix() {
   done
   stop_servers 0
   tunnel_cc=auto
+  prof_ns_edge=- prof_ns_relay=- # the loopback and memory phases run in the root namespace
 }
 
 phase_loopback() {
