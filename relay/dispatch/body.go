@@ -272,6 +272,13 @@ func (p *pump) forward(b []byte) (proto.End, bool) {
 	if err != nil {
 		return proto.End{Code: proto.CodeCanceled, Message: "writing to edge: " + err.Error()}, false
 	}
+	if p.total == 0 {
+		// Where a request's time to first byte goes at the relay (the
+		// edge's debug line "tunnel stream opened" has the other end).
+		if ce := p.x.log.Check(zap.DebugLevel, "first response bytes sent"); ce != nil {
+			ce.Write(zap.Duration("read", p.x.read), zap.Duration("since_accept", time.Since(p.x.start)))
+		}
+	}
 	p.total += int64(len(b))
 	p.tailOf(b)
 	return proto.End{}, true

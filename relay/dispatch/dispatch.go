@@ -109,6 +109,7 @@ type exchange struct {
 	log   *zap.Logger
 	m     *Metrics
 	start time.Time
+	read  time.Duration // from accept to the whole request read
 	stats Stats
 	// sub marks one call of a fan-out: its stream goes to the fan-out,
 	// which ends the exchange (and counts its end) for all of them.
@@ -129,6 +130,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 		}
 	}()
 	h, body, end := d.readRequest(x)
+	x.read = time.Since(x.start)
 	// The edge sends nothing after the request (watchPeer reads the stream
 	// itself): the read buffer goes back to the pool now, not when the
 	// answer, which may stream for minutes, is over.

@@ -28,11 +28,15 @@
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
 # load scaling and the streams per session it aims at; unset: the edge's defaults),
-# LAB_LINKEM_NICE (the emulator's nice value, -10).
+# LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
+# and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
+# time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
+# relay's log level, warn; info logs every request with its session).
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 # LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
-# for a subset of the loopback phase, LAB_PPROF=1 (serve pprof on the admin listeners, 127.0.0.1:17450
+# for a subset of the loopback phase, LAB_PPROF=1 (in the link phase: a CPU profile of edge and relay during every
+# keep-alive scenario; otherwise: serve pprof on the admin listeners, 127.0.0.1:17450
 # relay, :17451 edge-ws, :17452 edge-quic, and save CPU, allocation, block and mutex profiles of every
 # loopback scenario (and an execution trace of the stream one), and heap and goroutine profiles with every memory stream open, under $LAB_DIR/pprof/).
 set -euo pipefail
@@ -183,7 +187,7 @@ CONF
 # edge-side nginx on the domestic side. Ports are fixed and below the
 # ephemeral range, so they do not meet other tests' 127.0.0.1:0 listeners.
 start_stack() {
-  local d=$1 o=$2 raddr=$3 fport=17900
+  local d=$1 o=$2 raddr=$3 fport=17900 nice="nice -n ${LAB_NICE:-0}"
   relay_yaml "$raddr:17444" $fport
   edge_yaml edge-ws 127.0.0.1:17443 "$raddr:17444" ws 17451
   edge_yaml edge-quic 127.0.0.1:17445 "$raddr:17444" quic 17452
@@ -194,12 +198,12 @@ start_stack() {
   # cores the fake's compressor would be charged to Strait alone: the fake
   # answers plain unless LAB_FAKE_GZIP=1.
   local gz=-no-gzip; [ "${LAB_FAKE_GZIP:-0}" = 1 ] && gz=
-  start fake "$o" "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
-  start relay "$o" "$bin/strait-relay" --log-format console --log-level warn run --config "$work/relay.yaml"
-  start nginx_ovs "$o" nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
-  start edge_ws "$d" "$bin/strait-edge" --log-format console --log-level warn run --config "$work/edge-ws.yaml"
-  start edge_quic "$d" "$bin/strait-edge" --log-format console --log-level warn run --config "$work/edge-quic.yaml"
-  start nginx_dom "$d" nginx -p "$work/nginx-dom" -c "$work/nginx-dom/nginx.conf"
+  start fake "$o" $nice "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
+  start relay "$o" $nice "$bin/strait-relay" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/relay.yaml"
+  start nginx_ovs "$o" $nice nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
+  start edge_ws "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
+  start edge_quic "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"
+  start nginx_dom "$d" $nice nginx -p "$work/nginx-dom" -c "$work/nginx-dom/nginx.conf"
   url_direct=https://$raddr:17447
   url_nginx=https://127.0.0.1:17446
   url_strait_ws=https://127.0.0.1:17443
@@ -231,6 +235,7 @@ admins_of() {
 # profile ("profile?seconds=8", "heap", ...) from the contender's edge and
 # relay after DELAY seconds, in the background; prof_wait waits for them.
 prof_pids=()
+prof_ns_edge=- prof_ns_relay=- # the namespaces the link matrix runs edges and relay in
 profile() {
   local name=$1 c=$2 delay=$3 a p; shift 3
   [ -n "${LAB_PPROF:-}" ] || return 0
@@ -238,7 +243,8 @@ profile() {
   for a in $(admins_of "$c"); do for p in "$@"; do
     local file="$work/pprof/$name-${a%%=*}.${p%%\?*}.pb.gz"
     [[ $p == *debug=1* ]] && file="$work/pprof/$name-${a%%=*}.${p%%\?*}.txt" # text: heap?debug=1 has runtime.MemStats
-    (sleep "$delay"; curl -sf -o "$file" "http://${a#*=}/debug/pprof/$p") &
+    local pns=$prof_ns_edge; [ "${a%%=*}" = relay ] && pns=$prof_ns_relay
+    (sleep "$delay"; inns "$pns" curl -sf -o "$file" "http://${a#*=}/debug/pprof/$p") &
     prof_pids+=($!)
   done; done
 }
@@ -247,8 +253,8 @@ prof_wait() { local p; for p in "${prof_pids[@]}"; do wait "$p" || echo "  a pro
 # lg NS LABELS LOADGEN-ARGS...: one bounded scenario, appended to $results.
 lg() {
   local n=$1 labels=$2; shift 2
-  inns "$n" timeout 60 "$bin/loadgen" run --ca "$certs/front-ca.pem" --key "$key" --out "$results" \
-    --label "$labels" --duration 45s --timeout 50s "$@" | tail -n 1 | sed "s|^|  $labels  |" || echo "  $labels: scenario failed ($?)"
+  inns "$n" timeout 60 nice -n "${LAB_NICE:-0}" "$bin/loadgen" run --ca "$certs/front-ca.pem" --key "$key" --out "$results" \
+    --label "$labels" --duration 45s --timeout 50s ${LAB_TRACE:+--trace "$work/trace.jsonl"} "$@" | tail -n 1 | sed "s|^|  $labels  |" || echo "  $labels: scenario failed ($?)"
 }
 
 set_cc() { # cc: per-namespace default congestion control (new sockets only)
@@ -279,6 +285,16 @@ diag() {
     echo "    $n udp: $(inns "$n" awk '/^Udp:/ {if (!h) {split($0, k); h=1} else for (i=2; i<=NF; i++) printf "%s=%s ", k[i], $i}' /proc/net/snmp)"
   done
   echo "    softnet drops (host, per CPU): $(cut -d' ' -f2 /proc/net/softnet_stat | tr '\n' ' ')"
+  # TCP across the border from the domestic side: Strait's WebSocket
+  # sessions (17444) and nginx's upstream connections (17448), with their
+  # retransmissions and timers, cumulative over each connection's life.
+  echo "== $(date -u +%T.%N)" >>"$work/ss.txt"
+  inns "$dom" ss -tino state established "( dport = :17444 or dport = :17448 )" >>"$work/ss.txt" 2>&1 || true
+  echo "    ss -tin saved to $work/ss.txt"
+  # CPU seconds used so far by the lab's processes (cumulative; the
+  # difference between two scenarios is what one cost): on two shared cores
+  # a busy process delays everyone's packets and events.
+  echo "    cpu s: $(cat /proc/[0-9]*/stat 2>/dev/null | awk '{gsub(/[()]/, "", $2)} $2 ~ /^(strait-edge|strait-relay|nginx|fakesrv|loadgen|linkem)$/ {a[$2]+=$14+$15} END {for (k in a) printf "%s=%.2f ", k, a[k]/100}')"
 }
 
 header() {
@@ -295,6 +311,7 @@ phase_selftest() {
 link_matrix() {
   local concs=$1 losses=$2 rtts=$3 ccs=$4 contenders=$5 keepalive=$6 bulk=$7
   start_link
+  prof_ns_edge=$dom prof_ns_relay=$ovs
   local cc rtt loss burst c conc reqs links
   for cc in $ccs; do
     set_cc "$cc"
@@ -322,7 +339,10 @@ link_matrix() {
           diag
         done
         for conc in $keepalive; do
+          # With LAB_PPROF: a CPU profile of edge and relay while the streams run.
+          profile "link-$c-cc$cc-loss$loss-ka$conc" "$c" 0.5 "profile?seconds=4"
           lg "$dom" "$labels" --url "$(url_of "$c")" --mode keepalive --concurrency "$conc" --requests "$conc"
+          prof_wait
           diag
         done
         if [ "$bulk" != 0 ] && [ "$burst" = 0 ] && [ "$rtt" = "${rtts%% *}" ]; then
@@ -335,6 +355,7 @@ link_matrix() {
   done
   stop_servers 0
   tunnel_cc=auto
+  prof_ns_edge=- prof_ns_relay=- # the loopback and memory phases run in the root namespace
 }
 
 phase_loopback() {

@@ -24,6 +24,12 @@ type sample struct {
 	total time.Duration
 	gaps  []time.Duration // between consecutive token events (stream)
 	bytes int64
+	// For --trace: when the request started, when its response header
+	// came (0: none), and the Server-Timing header Strait's edge sent.
+	start  time.Time
+	header time.Duration
+	timing string
+	id     string // X-Request-Id, to find the request in the edge's log
 }
 
 // target describes what to request and how.
@@ -85,7 +91,7 @@ func (t *target) do(ctx context.Context, client *http.Client) (s sample) {
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	start := time.Now()
-	defer func() { s.total = time.Since(start) }()
+	defer func() { s.total, s.start = time.Since(start), start }()
 	req, err := t.newRequest(ctx)
 	if err != nil {
 		return sample{cause: "request"}
@@ -95,6 +101,8 @@ func (t *target) do(ctx context.Context, client *http.Client) (s sample) {
 		return sample{cause: classify(err)}
 	}
 	defer resp.Body.Close()
+	header, timing, id := time.Since(start), resp.Header.Get("Server-Timing"), resp.Header.Get("X-Request-Id")
+	defer func() { s.header, s.timing, s.id = header, timing, id }()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return sample{cause: "http_" + strconv.Itoa(resp.StatusCode)}

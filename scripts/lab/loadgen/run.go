@@ -74,6 +74,7 @@ type runConfig struct {
 	rssPids     map[string]int
 	rssSettle   time.Duration
 	ramp        time.Duration
+	trace       string
 }
 
 func cmdRun(args []string) error {
@@ -96,6 +97,7 @@ func cmdRun(args []string) error {
 	fs.IntVar(&c.warmup, "warmup", 1, "unmeasured requests before the run (and, in keepalive mode, one per connection)")
 	labels := fs.String("label", "", "k=v,k=v recorded with the result")
 	fs.StringVar(&c.out, "out", "", "append the JSON line to this file")
+	fs.StringVar(&c.trace, "trace", "", "append one JSON line per measured request to this file (start, header, TTFT, Server-Timing)")
 	failOnError := fs.Bool("fail-on-error", false, "exit with status 1 if any request failed")
 	rss := fs.String("rss", "", "name=pid,… : report resident memory of these processes with every stream open")
 	fs.DurationVar(&c.rssSettle, "rss-settle", 3*time.Second, "wait this long after the last first token before sampling RSS")
@@ -266,6 +268,11 @@ func (c *runConfig) run(ctx context.Context) (Result, error) {
 	}
 	wg.Wait()
 	wall := time.Since(start)
+	if c.trace != "" {
+		if err := writeTrace(c.trace, c.label, start, samples); err != nil {
+			return Result{}, err
+		}
+	}
 	res := c.summarize(samples, wall)
 	res.Attempted = int(started.Load())
 	if before != nil {
