@@ -252,10 +252,11 @@ func (c *wsConn) writeMessage(head, body []byte) error {
 
 // Close lets the writer send what is queued (for at most closeFlush), sends
 // a close message if the socket still takes writes, then closes the
-// connection (without TLS's close_notify when the close message did not
-// go out), so Close takes about closeFlush at most. A writer still stuck on a dead peer (socket buffers full, no
-// deadline) is released by closing the connection; yamux's Close waits for
-// its own send loop, which never blocks here.
+// connection (without TLS's close_notify when the close message did not go
+// out), so Close takes about closeFlush at most. A writer still stuck on a
+// dead peer (socket buffers full, no deadline) is released by closing the
+// connection; yamux's Close waits for its own send loop, which never blocks
+// here.
 func (c *wsConn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
