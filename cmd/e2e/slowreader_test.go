@@ -92,7 +92,15 @@ func TestSlowReadersAreBounded(t *testing.T) {
 	up := &bigEvent{eventBytes: eventBytes}
 	s := newStack(t, stackOptions{
 		upstream: func(next http.Handler) http.Handler { up.next = next; return up },
-		edgeEdit: func(f *edgecmd.File) { f.ClientWriteTimeout = 2 * time.Second },
+		edgeEdit: func(f *edgecmd.File) {
+			f.ClientWriteTimeout = 2 * time.Second
+			// A fixed number of sessions: on a loaded machine the probes'
+			// round trips inflate while the streams run, and autoscale
+			// added a session every cooldown (12 of them, each with its
+			// compressors), which the heap bounds below counted against
+			// the stalled streams.
+			f.Tunnel.Sessions = edgecmd.SessionsFile{Min: 2, Max: 2}
+		},
 	})
 	base := heapInUse()
 	var conns []*tls.Conn

@@ -173,15 +173,21 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	select {
 	case sendErr = <-sent:
 	default:
-		_ = st.SetDeadline(time.Now()) // the relay answered without reading it all
-		<-sent
+		// The relay answered without reading it all, or the reader lost the
+		// stream while the request was still going out; or the sender
+		// failed and woke the reader (its read deadline) but has not
+		// reported yet. Its error is the cause in that last case: dropping
+		// it made a header too large for the tunnel look like a broken
+		// stream, resent up to maxAttempts times.
+		_ = st.SetDeadline(time.Now())
+		sendErr = <-sent
 	}
 	if retry != nil && errors.Is(sendErr, proto.ErrFrameTooLarge) {
 		// Too large for the tunnel: no other session takes it either.
 		return fail(w, req.Family, &apierr.Error{Kind: apierr.HeaderTooLarge,
 			Message: "request headers too large for Strait to forward (the tunnel's limit is " + strconv.Itoa(proto.MaxHeaderFrame>>10) + " KiB)"}, sendErr), nil
 	}
-	if retry != nil && sendErr != nil {
+	if retry != nil && sendErr != nil && !errors.Is(sendErr, os.ErrDeadlineExceeded) { // not the deadline set above
 		retry.apiErr.Message = "Strait tunnel to the relay broke while sending the request"
 	}
 	return res, retry

@@ -132,3 +132,65 @@ func TestResendOnlyBeforeDispatch(t *testing.T) {
 		})
 	}
 }
+
+// lateSender is a stream on which the request's sender, failing, is slow to
+// report: its SetReadDeadline (which wakes the reader) returns only once
+// the reader has given up on the stream (SetDeadline), the order a loaded
+// machine may run the two goroutines in.
+type lateSender struct {
+	pipeStream
+	gaveUp chan struct{}
+	once   sync.Once
+}
+
+func (s *lateSender) SetReadDeadline(t time.Time) error {
+	err := s.pipeStream.SetReadDeadline(t)
+	select {
+	case <-s.gaveUp:
+	case <-time.After(5 * time.Second): // only a bound on a broken test
+	}
+	return err
+}
+
+func (s *lateSender) SetDeadline(t time.Time) error {
+	s.once.Do(func() { close(s.gaveUp) })
+	return s.pipeStream.SetDeadline(t)
+}
+
+// lateOpener hands out lateSender streams whose relay end reads nothing.
+type lateOpener struct {
+	opened atomic.Int32
+	relays []net.Conn
+	mu     sync.Mutex
+}
+
+func (o *lateOpener) OpenStream(context.Context) (tunnel.Stream, error) {
+	o.opened.Add(1)
+	edge, relay := net.Pipe()
+	o.mu.Lock()
+	o.relays = append(o.relays, relay)
+	o.mu.Unlock()
+	return &lateSender{pipeStream: pipeStream{edge}, gaveUp: make(chan struct{})}, nil
+}
+
+// TestHeaderTooLargeAnsweredOnce: a request whose header cannot be framed
+// is answered 431 on its first stream, however late its sender reports the
+// failure after waking the reader. The sender's error used to be dropped
+// when the reader got there first, and the request was resent as if the
+// tunnel had broken (up to five times, then a 502).
+func TestHeaderTooLargeAnsweredOnce(t *testing.T) {
+	o := &lateOpener{}
+	defer func() {
+		for _, c := range o.relays {
+			c.Close()
+		}
+	}()
+	f := New(o, time.Second, zap.NewNop())
+	r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+	w := httptest.NewRecorder()
+	res := f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST", Path: "/v1/chat/completions",
+		Header: http.Header{"X-Padding": {strings.Repeat("p", proto.MaxHeaderFrame)}}, Body: []byte(`{"model":"m"}`)})
+	if w.Code != http.StatusRequestHeaderFieldsTooLarge || res.Attempts != 1 || o.opened.Load() != 1 {
+		t.Errorf("status %d after %d attempts on %d streams; want 431 after 1 on 1", w.Code, res.Attempts, o.opened.Load())
+	}
+}

@@ -227,7 +227,10 @@ const overloaded = 2
 // once then spreads over the new sessions instead of piling onto the base
 // ones for its whole life. The wait is bounded by a few round trips (about
 // what a dial takes), after which the stream takes the best session live.
-func (p *Pool) waitForDial(l *link, w *dialWait, retry *time.Timer) bool {
+//
+// changed is the channel pick returned with l: closed when the live
+// sessions changed after pick looked at them.
+func (p *Pool) waitForDial(l *link, w *dialWait, retry *time.Timer, changed <-chan struct{}) bool {
 	r := l.relay
 	// numStreams includes the place pick reserved for this stream.
 	if r.scaler == nil || l.numStreams() <= overloaded*p.cfg.Scale.TargetStreams {
@@ -238,7 +241,15 @@ func (p *Pool) waitForDial(l *link, w *dialWait, retry *time.Timer) bool {
 	// a burst by a scheduling round, and the first streams of the burst
 	// would otherwise all land on the sessions already up.
 	if r.numDialing() == 0 && (r.numSlots(p.cfg.SessionsPerRelay) >= p.cfg.MaxSessionsPerRelay || r.growBlocked(now) != "") {
-		return false
+		// None is on its way now, but one may have come up since pick
+		// looked (an extra counts as dialing until it is live): pick
+		// again at once rather than settle on l, busier than the new one.
+		select {
+		case <-changed:
+			return true
+		default:
+			return false
+		}
 	}
 	if w.until.IsZero() {
 		w.until = now.Add(min(max(4*time.Duration(r.minRTT.Load()), minDialWait), maxDialWait))

@@ -263,7 +263,6 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 		}
 		l := p.newLink(ctx, r, sess)
 		logUp(log, "tunnel session up", sess, zap.Int("attempt", failures+1))
-		r.setUp(s, true)
 		if s.extra {
 			r.extraDialed(true, p.cfg.MinBackoff, p.cfg.MaxBackoff)
 		}
@@ -305,6 +304,10 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 // why the session ended, read before the pool closes its side.
 func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (endReason, error) {
 	p.setLive(s, l)
+	// Up only once live: a new stream that finds no session dialing
+	// (waitForDial) must find this one among the live ones, or it settles
+	// for a busier session while this one comes up empty.
+	s.relay.setUp(s, true)
 	up, _ := s.relay.dialer.(tunnel.Upgrader)
 	for {
 		var retry <-chan time.Time
@@ -454,7 +457,7 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l != nil && p.waitForDial(l, &dw, retry) {
+		if l != nil && p.waitForDial(l, &dw, retry, changed) {
 			l.streams.Add(-1) // give back the place pick reserved
 			l = nil
 		}

@@ -1,6 +1,7 @@
 package wstun
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -41,6 +42,10 @@ type wsConn struct {
 	z     *deflater
 	inf   *inflater
 	stats *Stats
+
+	// readFailed, when set, runs before Read returns an error: yamux's
+	// receive loop ends on it, and the session with it (session.wake).
+	readFailed atomic.Pointer[func()]
 
 	errMu  sync.Mutex
 	err    error
@@ -102,6 +107,16 @@ func (c *wsConn) ping(deadline time.Time) error {
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
+	n, err := c.read(p)
+	if err != nil {
+		if f := c.readFailed.Load(); f != nil {
+			(*f)()
+		}
+	}
+	return n, err
+}
+
+func (c *wsConn) read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if c.inf != nil {
@@ -237,9 +252,11 @@ func (c *wsConn) writeMessage(head, body []byte) error {
 
 // Close lets the writer send what is queued (for at most closeFlush), sends
 // a close message if the socket still takes writes, then closes the
-// connection. A writer still stuck on a dead peer (socket buffers full, no
-// deadline) is released by closing the connection; yamux's Close waits for
-// its own send loop, which never blocks here.
+// connection (without TLS's close_notify when the close message did not go
+// out), so Close takes about closeFlush at most. A writer still stuck on a
+// dead peer (socket buffers full, no deadline) is released by closing the
+// connection; yamux's Close waits for its own send loop, which never blocks
+// here.
 func (c *wsConn) Close() error {
 	err := net.ErrClosed
 	c.closeOnce.Do(func() {
@@ -251,10 +268,17 @@ func (c *wsConn) Close() error {
 		case <-flushed.C:
 		}
 		flushed.Stop()
+		said := false
 		if c.writeMu.TryLock() {
 			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			said = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil
 			c.writeMu.Unlock()
+		}
+		if tc, ok := c.ws.UnderlyingConn().(*tls.Conn); ok && !said {
+			// The peer takes no bytes (or a write is stuck): closing the
+			// TLS connection would send a close_notify first, for which
+			// crypto/tls waits up to 5 s of its own. Close the socket.
+			_ = tc.NetConn().Close()
 		}
 		err = c.ws.Close()
 		<-c.writerDone
