@@ -174,7 +174,7 @@ type SessionsFile struct {
 	Max int `yaml:"max"`
 	// TargetStreams is how many open streams one session should carry: a
 	// session is added when the streams reach three quarters of it per
-	// session (zero: 16).
+	// session (zero: 8).
 	TargetStreams int `yaml:"target_streams"`
 	// MaxStreams is the relay's QUIC stream limit per session (zero: 4096,
 	// the relay's default); sessions near it ask for another session.
