@@ -100,6 +100,11 @@ type Stream interface {
 	SetWriteDeadline(t time.Time) error
 	// ID identifies the stream within its session, for logs.
 	ID() uint64
+	// Buffered reports how many bytes this end has received on the stream
+	// and not yet read: what a reader that stopped holds in memory here.
+	// Where the transport cannot count them it reports an upper bound, the
+	// stream's receive window (quic-go keeps its count to itself).
+	Buffered() int64
 }
 
 // Session is one authenticated tunnel connection between an edge and a relay.

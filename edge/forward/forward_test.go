@@ -23,6 +23,7 @@ import (
 type pipeStream struct{ net.Conn }
 
 func (p pipeStream) CloseWrite() error { return nil }
+func (p pipeStream) Buffered() int64   { return 0 }
 func (p pipeStream) Reset() error      { return p.Close() }
 func (p pipeStream) ID() uint64        { return 0 }
 

@@ -22,6 +22,10 @@ type Transport struct {
 	// false the peer's Read returns io.EOF and its Write is not failed
 	// (yamux has only FIN); see the tunnel package doc.
 	ResetVisible bool
+	// BufferedExact says Stream.Buffered counts the bytes received and not
+	// read (wstun counts them); when false it only bounds them (quic-go
+	// does not tell).
+	BufferedExact bool
 }
 
 // PairOptions configures both ends of a Pair. Zero fields leave the
@@ -68,6 +72,7 @@ func Run(t *testing.T, tr Transport) {
 	})
 	t.Run("Backpressure", func(t *testing.T) { testBackpressure(t, tr) })
 	t.Run("WriterMemory", func(t *testing.T) { testWriterMemory(t, tr) })
+	t.Run("Buffered", func(t *testing.T) { testBuffered(t, tr) })
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, tr) })
 	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, tr) })
 	t.Run("LivenessUnderLoad", func(t *testing.T) { testLivenessUnderLoad(t, tr) })

@@ -153,6 +153,7 @@ type stream struct {
 	wdChanged   chan struct{} // one token per SetWriteDeadline, for that waiting Write
 	writeClosed atomic.Bool   // CloseWrite was called
 	rd, wd      atomic.Int64  // deadlines in Unix nanoseconds; 0 means none
+	rx          *rxStream     // bytes received and read (rx.go)
 }
 
 const (
@@ -163,8 +164,12 @@ const (
 
 func newStream(st *yamux.Stream, sess *session) *stream {
 	return &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr,
-		shutCh: make(chan struct{}), wdChanged: make(chan struct{}, 1)}
+		shutCh: make(chan struct{}), wdChanged: make(chan struct{}, 1), rx: sess.conn.rx.entry(st.StreamID())}
 }
+
+// Buffered is exact: what the connection delivered for this stream (rx.go)
+// less what Read returned.
+func (s *stream) Buffered() int64 { return s.rx.buffered() }
 
 func (s *stream) ID() uint64 { return uint64(s.st.StreamID()) }
 
@@ -199,6 +204,7 @@ func (s *stream) shut(state int32) bool {
 	}
 	_ = s.st.SetDeadline(time.Now()) // wakes blocked Read and Write
 	close(s.shutCh)
+	s.sess.conn.rx.end(s.st.StreamID(), true)
 	return true
 }
 
@@ -238,6 +244,7 @@ func (s *stream) Read(p []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	n, err := s.st.Read(p)
+	s.rx.read.Add(int64(n))
 	if err == nil {
 		return n, nil
 	}

@@ -21,8 +21,9 @@ type wsConn struct {
 	ws   *websocket.Conn
 	sock SocketInfo // what the TCP socket runs, read back once connected
 
-	readMu sync.Mutex // yamux has a single reader; the lock guards cur anyway
+	readMu sync.Mutex // yamux has a single reader; the lock guards cur and rx anyway
 	cur    io.Reader
+	rx     rxCounter // what each stream received (rx.go)
 
 	writeMu sync.Mutex // gorilla allows one concurrent writer: writeLoop, or Close
 	// held is a yamux data-frame header waiting for its body (guarded by
@@ -104,6 +105,13 @@ func (c *wsConn) ping(deadline time.Time) error {
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	n, err := c.read(p)
+	c.rx.feed(p[:n])
+	return n, err
+}
+
+// read is Read without the per-stream count.
+func (c *wsConn) read(p []byte) (int, error) {
 	if c.inf != nil {
 		return c.readCompressed(p)
 	}
