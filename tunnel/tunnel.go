@@ -105,6 +105,13 @@ type Stream interface {
 	// Where the transport cannot count them it reports an upper bound, the
 	// stream's receive window (quic-go keeps its count to itself).
 	Buffered() int64
+	// Context is canceled once the peer has closed the stream or the
+	// session has ended (and once this side has closed it), so a side that
+	// expects nothing more from its peer learns that it left without a
+	// goroutine parked in Read. Where the transport cannot tell a peer's
+	// Close from its CloseWrite (yamux has only FIN), CloseWrite cancels it
+	// too.
+	Context() context.Context
 }
 
 // Session is one authenticated tunnel connection between an edge and a relay.

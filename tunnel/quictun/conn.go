@@ -154,6 +154,11 @@ func (s *stream) ID() uint64 { return uint64(s.st.StreamID()) }
 // encrypted, so nothing outside it can count them.
 func (s *stream) Buffered() int64 { return s.window }
 
+// Context is quic-go's: canceled when the peer stops reading (the peer's
+// Close and Reset both do), when this side closes its write side, or when
+// the connection ends.
+func (s *stream) Context() context.Context { return s.st.Context() }
+
 // LocalAddr and RemoteAddr are the addresses of the session's connection.
 func (s *stream) LocalAddr() net.Addr  { return s.local }
 func (s *stream) RemoteAddr() net.Addr { return s.remote }

@@ -66,6 +66,7 @@ func Run(t *testing.T, tr Transport) {
 	t.Run("OpenBeforeAccept", func(t *testing.T) { testOpenBeforeAccept(t, tr) })
 	t.Run("HalfClose", func(t *testing.T) { testHalfClose(t, tr) })
 	t.Run("Close", func(t *testing.T) { testClose(t, tr) })
+	t.Run("Context", func(t *testing.T) { testContext(t, tr) })
 	t.Run("Reset", func(t *testing.T) {
 		t.Run("ByOpener", func(t *testing.T) { testReset(t, tr, true) })
 		t.Run("ByAcceptor", func(t *testing.T) { testReset(t, tr, false) })

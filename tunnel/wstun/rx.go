@@ -1,6 +1,7 @@
 package wstun
 
 import (
+	"context"
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,9 @@ type rxCounter struct {
 type rxStream struct {
 	received atomic.Int64
 	read     atomic.Int64
+	// peerGone cancels the adapter's Context when the peer ends its side;
+	// nil until the adapter exists (guarded by rxCounter.mu).
+	peerGone context.CancelFunc
 	// guarded by rxCounter.mu
 	localDone, remoteDone bool
 }
@@ -93,13 +97,27 @@ func (c *rxCounter) entry(id uint32) *rxStream {
 	return s
 }
 
+// attach returns id's count for its adapter, whose Context gone cancels
+// (at once if the peer has ended its side already).
+func (c *rxCounter) attach(id uint32, gone context.CancelFunc) *rxStream {
+	s := c.entry(id)
+	c.mu.Lock()
+	s.peerGone = gone
+	done := s.remoteDone
+	c.mu.Unlock()
+	if done {
+		gone()
+	}
+	return s
+}
+
 // end records that one side of id is done (local: the adapter closed it;
 // otherwise the peer sent FIN or RST) and drops the entry once both are.
 func (c *rxCounter) end(id uint32, local bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	s := c.streams[id]
 	if s == nil {
+		c.mu.Unlock()
 		return
 	}
 	if local {
@@ -109,6 +127,11 @@ func (c *rxCounter) end(id uint32, local bool) {
 	}
 	if s.localDone && s.remoteDone {
 		delete(c.streams, id)
+	}
+	gone := s.peerGone
+	c.mu.Unlock()
+	if !local && gone != nil {
+		gone()
 	}
 }
 

@@ -22,6 +22,10 @@ type session struct {
 	conn     *wsConn
 	info     tunnel.Info
 	closedUp atomic.Bool // Close was called: the caller ended the session
+	// ctx is canceled when the session ends: the parent of every stream's
+	// Context.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // newSession wraps mux and starts its liveness monitor, which ends with the
@@ -29,9 +33,11 @@ type session struct {
 func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) *session {
 	info.Transport = tunnel.TransportWS
 	s := &session{mux: mux, conn: conn, info: info}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	cfg.Congestion.add(conn.sock.Congestion, 1)
 	go func() {
 		defer cfg.Congestion.add(conn.sock.Congestion, -1)
+		defer s.cancel() // monitor returns when the session has ended
 		s.monitor(cfg.Heartbeat, cfg.HeartbeatTimeout)
 	}()
 	return s
@@ -154,6 +160,8 @@ type stream struct {
 	writeClosed atomic.Bool   // CloseWrite was called
 	rd, wd      atomic.Int64  // deadlines in Unix nanoseconds; 0 means none
 	rx          *rxStream     // bytes received and read (rx.go)
+	ctx         context.Context
+	cancel      context.CancelFunc
 }
 
 const (
@@ -163,9 +171,18 @@ const (
 )
 
 func newStream(st *yamux.Stream, sess *session) *stream {
-	return &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr,
-		shutCh: make(chan struct{}), wdChanged: make(chan struct{}, 1), rx: sess.conn.rx.entry(st.StreamID())}
+	s := &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr,
+		shutCh: make(chan struct{}), wdChanged: make(chan struct{}, 1)}
+	// A child of the session's context: no goroutine per stream.
+	s.ctx, s.cancel = context.WithCancel(sess.ctx)
+	s.rx = sess.conn.rx.attach(st.StreamID(), s.cancel)
+	return s
 }
+
+// Context is canceled when the peer sends FIN or RST (rx.go sees them as
+// they arrive), when this side closes or resets the stream, or when the
+// session ends.
+func (s *stream) Context() context.Context { return s.ctx }
 
 // Buffered is exact: what the connection delivered for this stream (rx.go)
 // less what Read returned.
@@ -205,6 +222,7 @@ func (s *stream) shut(state int32) bool {
 	_ = s.st.SetDeadline(time.Now()) // wakes blocked Read and Write
 	close(s.shutCh)
 	s.sess.conn.rx.end(s.st.StreamID(), true)
+	s.cancel()
 	return true
 }
 
