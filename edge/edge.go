@@ -90,13 +90,11 @@ type Config struct {
 	// it for this long, which frees its tunnel stream; zero means 60s.
 	ClientWriteTimeout time.Duration
 	// ClientBufferBudget bounds, in bytes, what responses blocked on
-	// clients that do not read may hold at the edge in total (each up to
-	// StreamWindow): past it, the response blocked the longest is cut.
+	// clients that do not read may hold at the edge in total (each what
+	// its tunnel stream has received and the client not taken, at most the
+	// stream window): past it, the response blocked the longest is cut.
 	// Zero means 256 MiB.
 	ClientBufferBudget int64
-	// StreamWindow is the tunnel's per-stream receive window, what one
-	// blocked response may hold; zero means 4 MiB (the tunnels' default).
-	StreamWindow int64
 	// SessionWait is how long a request waits for a tunnel session when none
 	// is up; zero means 10s.
 	SessionWait time.Duration
@@ -160,11 +158,11 @@ func New(cfg Config) (*Edge, error) {
 	e := &Edge{home: home, cfg: cfg, log: cfg.Logger, pool: p, fwd: forward.New(viaOpener{p}, cfg.SessionWait, cfg.Logger),
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
-	e.fwd.SetClientBufferBudget(cfg.ClientBufferBudget, cfg.StreamWindow)
+	e.fwd.SetClientBufferBudget(cfg.ClientBufferBudget)
 	if home != nil {
 		e.homeFwd = forward.New(viaOpener{home}, cfg.SessionWait, cfg.Logger)
 		e.homeFwd.ClientWriteTimeout = cfg.ClientWriteTimeout
-		e.homeFwd.SetClientBufferBudget(cfg.ClientBufferBudget, cfg.StreamWindow)
+		e.homeFwd.SetClientBufferBudget(cfg.ClientBufferBudget)
 	}
 	e.keys.Store(cfg.Keys)
 	e.guard.Store(cfg.Guard)
@@ -251,9 +249,6 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.ClientBufferBudget <= 0 {
 		cfg.ClientBufferBudget = 256 << 20
-	}
-	if cfg.StreamWindow <= 0 {
-		cfg.StreamWindow = tunnel.DefaultStreamWindow
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second

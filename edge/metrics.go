@@ -50,7 +50,7 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 		Help: cutHelp, ConstLabels: prometheus.Labels{"reason": "buffer_budget"}},
 		func() float64 { _, _, n := e.fwd.ClientStats(); return float64(n) })
 	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_client_buffer_bytes",
-		Help: "Estimate of what responses blocked on their clients hold at the edge (blocked responses × tunnel stream window)."},
+		Help: "What responses blocked on their clients hold at the edge, as client_buffer_budget charges it (received on their tunnel streams and not taken; the stream window on QUIC)."},
 		func() float64 { n, _ := e.fwd.ClientBuffer(); return float64(n) })
 	budget := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_client_buffer_budget_bytes",
 		Help: "client_buffer_budget: past it, the response blocked the longest on its client is cut."},

@@ -100,6 +100,18 @@ type Stream interface {
 	SetWriteDeadline(t time.Time) error
 	// ID identifies the stream within its session, for logs.
 	ID() uint64
+	// Buffered reports how many bytes this end has received on the stream
+	// and not yet read: what a reader that stopped holds in memory here.
+	// Where the transport cannot count them it reports an upper bound, the
+	// stream's receive window (quic-go keeps its count to itself).
+	Buffered() int64
+	// Context is canceled once the peer has closed the stream or the
+	// session has ended (and once this side has closed it), so a side that
+	// expects nothing more from its peer learns that it left without a
+	// goroutine parked in Read. Where the transport cannot tell a peer's
+	// Close from its CloseWrite (yamux has only FIN), CloseWrite cancels it
+	// too.
+	Context() context.Context
 }
 
 // Session is one authenticated tunnel connection between an edge and a relay.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -89,9 +90,12 @@ func TestSlowBodyCannotHoldConnections(t *testing.T) {
 
 // dialHTTP1 opens a raw HTTP/1.1 TLS connection to the edge, for tests
 // that behave as no well-mannered client does.
-func (s *stack) dialHTTP1(t *testing.T) *tls.Conn {
+func (s *stack) dialHTTP1(t *testing.T) *tls.Conn { return s.dialHTTP1With(t, &net.Dialer{}) }
+
+// dialHTTP1With is dialHTTP1 through d.
+func (s *stack) dialHTTP1With(t *testing.T, d *net.Dialer) *tls.Conn {
 	t.Helper()
-	c, err := tls.Dial("tcp", strings.TrimPrefix(s.edgeURL, "https://"),
+	c, err := tls.DialWithDialer(d, "tcp", strings.TrimPrefix(s.edgeURL, "https://"),
 		&tls.Config{RootCAs: frontRoots(t, s.dir), ServerName: "localhost", NextProtos: []string{"http/1.1"}})
 	if err != nil {
 		t.Fatal(err)

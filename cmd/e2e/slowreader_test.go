@@ -20,10 +20,12 @@ import (
 
 // bigEvent is a provider that answers model "big-event" with one SSE event
 // of eventBytes, written as fast as the relay takes it, and records per
-// request how much it wrote and whether the request was canceled.
+// request how much it wrote and whether the request was canceled. It then
+// holds the response open until the client goes, unless finish is set.
 type bigEvent struct {
 	next       http.Handler
 	eventBytes int
+	finish     bool
 	mu         sync.Mutex
 	calls      []*bigCall
 }
@@ -61,7 +63,9 @@ func (b *bigEvent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.written.Add(int64(len(chunk)))
 	}
 	_, _ = io.WriteString(w, "\"}}]}\n\n")
-	<-r.Context().Done()
+	if !b.finish {
+		<-r.Context().Done()
+	}
 }
 
 func (b *bigEvent) snapshot() []*bigCall {
@@ -105,18 +109,7 @@ func TestSlowReadersAreBounded(t *testing.T) {
 	base := heapInUse()
 	var conns []*tls.Conn
 	for range clients {
-		c := s.dialHTTP1(t)
-		body := `{"model":"big-event","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
-		_, err := io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
-			"Authorization: Bearer "+clientKey+"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReaderSize(c, 512), nil)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("response header: %v %v", resp, err)
-		}
+		c, _ := askBigEvent(t, s)
 		conns = append(conns, c) // and never read again
 	}
 	// Wait until every upstream write has stalled.
@@ -162,6 +155,32 @@ func TestSlowReadersAreBounded(t *testing.T) {
 		writeHeapProfile("after")
 		t.Errorf("heap still %d MiB above the start after the slow clients were cut", after>>20)
 	}
+}
+
+// askBigEvent sends a streaming request for model big-event over a fresh
+// HTTP/1.1 connection and reads the response header (through a small
+// buffer, so the body stays in the socket).
+func askBigEvent(t *testing.T, s *stack) (*tls.Conn, *http.Response) {
+	t.Helper()
+	return askBigEventOn(t, s.dialHTTP1(t))
+}
+
+// askBigEventOn is askBigEvent on the connection c.
+func askBigEventOn(t *testing.T, c *tls.Conn) (*tls.Conn, *http.Response) {
+	t.Helper()
+	body := `{"model":"big-event","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
+	_, err := io.WriteString(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+
+		"Authorization: Bearer "+clientKey+"\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 512), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("response header: %v %v", resp, err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return c, resp
 }
 
 // writeHeapProfile writes a heap profile to $STRAIT_HEAP_PROFILE-name.pprof

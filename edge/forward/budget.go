@@ -10,61 +10,70 @@ import (
 // A response blocked on its client holds, at the edge, what its tunnel
 // stream received and the client has not taken: up to the stream's window.
 // The tunnel's flow control bounds each stream, not their sum (yamux has no
-// session window), so clientBudget bounds how many responses may be blocked
-// at once: past the cap, the one blocked the longest is cut. It is a client
-// that reads nothing, so no client that reads loses its response.
+// session window), so clientBudget bounds the sum: past it, the response
+// blocked the longest is cut, then the next, until the rest fit. Each is
+// charged the piece it is writing and what its stream reports buffered
+// behind it (tunnel.Stream.Buffered: counted on the WebSocket transport,
+// the window on QUIC), so clients that are only
+// slow, or starved of CPU for a while, with little queued behind them, are
+// not charged a window they do not hold. A write counts once it has lasted
+// grace: a client that reads takes each piece well within it.
 type clientBudget struct {
-	max    int           // responses that may be blocked at once; 0: no cap
-	window int64         // bytes one blocked response may hold (its stream window)
-	grace  time.Duration // a write counts as blocked once it has lasted this long
+	max   int64         // bytes blocked responses may hold together; 0: no cap
+	grace time.Duration // a write counts as blocked once it has lasted this long
 
 	mu      sync.Mutex
 	writes  list.List // of *clientWrite, oldest first
 	timer   *time.Timer
 	armed   bool
 	evicted int64 // responses cut to keep within the budget
+	passes  int64 // enforce runs, for tests to wait on
 }
+
+// buffered is what a blocked response holds at the edge (its stream).
+type buffered interface{ Buffered() int64 }
 
 // clientWrite is one write to a client in progress.
 type clientWrite struct {
-	since time.Time
-	rc    *http.ResponseController
-	cut   bool // cut by the budget: its write deadline is now
+	since   time.Time
+	rc      *http.ResponseController
+	held    buffered
+	pending int64 // the bytes being written, read off the stream already
+	cut     bool  // cut by the budget: its write deadline is now
 }
 
-// defaultBlockedAfter is how long a write must last to count as blocked: a
-// client that reads, even slowly, takes each piece well within it.
+// defaultBlockedAfter is how long a write must last to count as blocked.
 const defaultBlockedAfter = time.Second
 
-// SetClientBufferBudget bounds the memory responses blocked on their
-// clients may hold at the edge to budget bytes, window being the tunnel's
-// stream window. A blocked response is charged twice its window: yamux
-// keeps a stream's unread data in a bytes.Buffer, whose growth by doubling
-// can reach about twice the window (QUIC holds at most the window). budget
-// <= 0 or window <= 0 leaves it unbounded. Call it before the first Forward.
-func (f *Forwarder) SetClientBufferBudget(budget, window int64) {
-	if budget <= 0 || window <= 0 {
+// SetClientBufferBudget bounds what responses blocked on their clients may
+// hold at the edge together to budget bytes; budget <= 0 leaves it
+// unbounded. Call it before the first Forward.
+func (f *Forwarder) SetClientBufferBudget(budget int64) {
+	if budget <= 0 {
 		f.budget = clientBudget{}
 		return
 	}
-	held := 2 * window
-	f.budget = clientBudget{max: max(1, int(budget/held)), window: held, grace: defaultBlockedAfter}
+	f.budget = clientBudget{max: budget, grace: defaultBlockedAfter}
 }
 
-// ClientBuffer reports the budget in bytes (0: none) and an estimate of
-// what responses blocked on their clients hold now (blocked × window).
+// ClientBuffer reports the budget in bytes (0: none) and what responses
+// blocked on their clients hold now, as the budget charges it.
 func (f *Forwarder) ClientBuffer() (held, budget int64) {
 	b := &f.budget
-	return f.blocked.Load() * b.window, int64(b.max) * b.window
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	held, _ = b.charge(time.Now())
+	return held, b.max
 }
 
-// enter records a write to a client that starts now; the returned write
-// must be passed to leave when it ends.
-func (b *clientBudget) enter(rc *http.ResponseController) (*list.Element, *clientWrite) {
+// enter records a write of pending bytes to a client that starts now, from
+// a response whose stream is held; the returned write must be passed to
+// leave when it ends.
+func (b *clientBudget) enter(rc *http.ResponseController, held buffered, pending int) (*list.Element, *clientWrite) {
 	if b.max == 0 {
 		return nil, nil
 	}
-	w := &clientWrite{since: time.Now(), rc: rc}
+	w := &clientWrite{since: time.Now(), rc: rc, held: held, pending: int64(pending)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	el := b.writes.PushBack(w)
@@ -95,30 +104,43 @@ func (b *clientBudget) arm(d time.Duration) {
 	b.timer.Reset(d)
 }
 
-// enforce cuts the longest-blocked writes while more than max have lasted
-// grace, then schedules itself for the next write that will reach grace.
-// One timer serves every write: no per-write timer on the data path.
-func (b *clientBudget) enforce() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.armed = false
-	now := time.Now()
-	blocked := 0
-	var next *clientWrite // the oldest write not yet blocked
+// charge sums what the writes blocked at now hold, and returns the oldest
+// write not yet blocked. Called with mu held.
+func (b *clientBudget) charge(now time.Time) (held int64, next *clientWrite) {
 	for el := b.writes.Front(); el != nil; el = el.Next() {
 		w := el.Value.(*clientWrite)
 		if w.cut {
 			continue
 		}
 		if now.Sub(w.since) < b.grace {
-			next = w
-			break
+			return held, w
 		}
-		blocked++
+		held += w.held.Buffered() + w.pending
 	}
-	for el := b.writes.Front(); el != nil && blocked > b.max; el = el.Next() {
+	return held, nil
+}
+
+// enforce cuts the longest-blocked writes while what the blocked ones hold
+// is over max, then schedules itself: in a grace while writes stay blocked
+// (a stream that is not read fills up meanwhile), else for the next write
+// that will reach grace. One timer serves every write: no per-write timer
+// on the data path.
+func (b *clientBudget) enforce() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.armed = false
+	b.passes++
+	now := time.Now()
+	held, next := b.charge(now)
+	blocked := false
+	for el := b.writes.Front(); el != nil && el.Value.(*clientWrite) != next; el = el.Next() {
 		w := el.Value.(*clientWrite)
 		if w.cut {
+			continue
+		}
+		queued := w.held.Buffered()
+		if held <= b.max || queued == 0 { // nothing queued behind its write: its stream is not what fills the edge
+			blocked = true
 			continue
 		}
 		// The handler's goroutine is inside its write (leave has not run:
@@ -127,9 +149,12 @@ func (b *clientBudget) enforce() {
 		w.cut = true
 		_ = w.rc.SetWriteDeadline(now)
 		b.evicted++
-		blocked--
+		held -= queued + w.pending
 	}
-	if next != nil {
+	switch {
+	case blocked:
+		b.arm(b.grace)
+	case next != nil:
 		b.arm(b.grace - now.Sub(next.since))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,36 +63,78 @@ func (w readingWriter) FlushError() error                { return nil }
 func (w readingWriter) Write(p []byte) (int, error)      { return len(p), nil }
 func (w readingWriter) SetWriteDeadline(time.Time) error { return nil }
 
-func writeOnce(f *Forwarder, w http.ResponseWriter, id string) error {
-	x := &exchange{f: f, w: w, id: id}
-	return x.toClient(http.NewResponseController(w), []byte("data: {}\n\n"), true)
+// fixedBuffer is a tunnel stream holding n unread bytes.
+type fixedBuffer struct{ n atomic.Int64 }
+
+func (b *fixedBuffer) Buffered() int64 { return b.n.Load() }
+
+func holding(n int64) *fixedBuffer {
+	b := new(fixedBuffer)
+	b.n.Store(n)
+	return b
 }
 
-// TestBudgetCutsLongestBlocked proves that with room for k blocked
-// responses, the (k+1)-th client that stops reading cuts the one blocked
-// the longest, and only it, while clients that read keep getting their
-// bytes throughout.
-func TestBudgetCutsLongestBlocked(t *testing.T) {
-	const window = 4 << 20
+// event is what writeOnce writes: charged to its response while blocked.
+const event = "data: {}\n\n"
+
+func writeOnce(f *Forwarder, w http.ResponseWriter, id string, st buffered) error {
+	x := &exchange{f: f, w: w, id: id, st: st}
+	return x.toClient(http.NewResponseController(w), []byte(event), true)
+}
+
+// passes waits until the budget has checked the writes twice more (once
+// more could be a pass that began before the caller's last change).
+func (b *clientBudget) waitPasses(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	want := b.passes + 2
+	b.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		n := b.passes
+		b.mu.Unlock()
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the budget stopped checking blocked writes")
+		}
+	}
+}
+
+// TestBudgetChargesWhatStreamsHold: blocked responses are charged what
+// they are writing and what their streams hold behind it. Past the budget
+// the one blocked the longest is cut, then the next, until the rest fit;
+// one with nothing queued behind its write is never cut (its stream is not
+// what fills the edge); many that hold little are never cut however
+// long they stay blocked (clients starved of CPU); a stream that fills
+// while blocked is cut on a later pass.
+func TestBudgetChargesWhatStreamsHold(t *testing.T) {
+	const budget = 1000
 	for _, tc := range []struct {
-		name   string
-		budget int64
-		k      int // responses that may be blocked at once
+		name  string
+		held  []int64 // per blocked response, oldest first
+		later []int64 // what they hold once all are blocked; nil: the same
+		cut   []bool  // which are cut
 	}{
-		// Each blocked response is charged twice its window.
-		{"budget below one charge", window / 2, 1},
-		{"two charges", 4 * window, 2},
-		{"three and a half charges", 7*window + window/2, 3},
+		{"within the budget", []int64{400, 300, 200}, nil, []bool{false, false, false}},
+		{"many that hold little", []int64{100, 100, 100, 100, 100, 100, 100, 100, 100}, nil,
+			[]bool{false, false, false, false, false, false, false, false, false}},
+		{"just over: the oldest goes", []int64{400, 400, 201}, nil, []bool{true, false, false}},
+		{"far over: the oldest go until the rest fit", []int64{600, 600, 600, 100}, nil, []bool{true, true, false, false}},
+		{"one that holds nothing stays", []int64{0, 900, 900}, nil, []bool{false, true, false}},
+		{"one that fills while blocked", []int64{0, 100}, []int64{1500, 100}, []bool{true, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := New(nil, time.Second, zap.NewNop())
-			f.SetClientBufferBudget(tc.budget, window)
-			f.budget.grace = 100 * time.Millisecond
-			if _, b := f.ClientBuffer(); b != int64(tc.k)*2*window {
-				t.Fatalf("budget reported as %d; want %d", b, tc.k*2*window)
+			f.SetClientBufferBudget(budget)
+			f.budget.grace = 50 * time.Millisecond
+			if _, b := f.ClientBuffer(); b != budget {
+				t.Fatalf("budget reported as %d; want %d", b, budget)
 			}
-			stuck := make([]*stuckWriter, tc.k+1)
-			errs := make([]chan error, tc.k+1)
+			stuck := make([]*stuckWriter, len(tc.held))
+			streams := make([]*fixedBuffer, len(tc.held))
+			errs := make([]chan error, len(tc.held))
 			var wg sync.WaitGroup
 			defer func() { // on failure too: no writer left blocked
 				for _, w := range stuck {
@@ -101,40 +144,47 @@ func TestBudgetCutsLongestBlocked(t *testing.T) {
 				}
 				wg.Wait()
 			}()
-			for i := range stuck {
-				stuck[i], errs[i] = newStuckWriter(), make(chan error, 1)
-				wg.Go(func() { errs[i] <- writeOnce(f, stuck[i], fmt.Sprint("stuck_", i)) })
+			for i, h := range tc.held {
+				stuck[i], streams[i], errs[i] = newStuckWriter(), holding(h), make(chan error, 1)
+				wg.Go(func() { errs[i] <- writeOnce(f, stuck[i], fmt.Sprint("stuck_", i), streams[i]) })
 				<-stuck[i].entered
-				// A client that reads is never counted as blocked, even
-				// while k others are.
-				if err := writeOnce(f, readingWriter{http.Header{}}, "reading"); err != nil {
+				// A client that reads is never counted as blocked.
+				if err := writeOnce(f, readingWriter{http.Header{}}, "reading", holding(budget)); err != nil {
 					t.Fatalf("a reading client's write failed: %v", err)
 				}
 			}
-			select {
-			case err := <-errs[0]:
-				if err == nil {
-					t.Fatal("the longest-blocked response was not cut")
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("%d responses blocked with room for %d, and none was cut", tc.k+1, tc.k)
+			f.budget.waitPasses(t)
+			for i, h := range tc.later {
+				streams[i].n.Store(h)
 			}
-			// The cut happened under the budget's lock, and leave took it
-			// after: every cut of that pass is counted by now.
-			if _, timeout, budget := f.ClientStats(); budget != 1 || timeout != 0 {
-				t.Fatalf("cut %d by the budget and %d by timeout; want 1 and 0", budget, timeout)
-			}
-			if held, _ := f.ClientBuffer(); held != int64(tc.k)*2*window {
-				t.Errorf("held estimate %d with %d blocked; want %d", held, tc.k, tc.k*2*window)
-			}
-			for i := 1; i <= tc.k; i++ {
-				stuck[i].free()
-				if err := <-errs[i]; err != nil {
-					t.Errorf("response %d, blocked within the budget, failed: %v", i, err)
+			f.budget.waitPasses(t)
+			want, kept := int64(0), int64(0)
+			for i, cut := range tc.cut {
+				if cut {
+					want++
+					if err := <-errs[i]; err == nil {
+						t.Errorf("response %d (holding %d) was not cut", i, streams[i].n.Load())
+					}
+				} else {
+					kept += streams[i].n.Load() + int64(len(event))
 				}
 			}
-			if n, _, budget := f.ClientStats(); n != 0 || budget != 1 {
-				t.Errorf("%d still blocked and %d cut after all were released; want 0 and 1", n, budget)
+			if _, timeout, n := f.ClientStats(); n != want || timeout != 0 {
+				t.Errorf("cut %d by the budget and %d by timeout; want %d and 0", n, timeout, want)
+			}
+			if held, _ := f.ClientBuffer(); held != kept {
+				t.Errorf("blocked responses charged %d; the uncut ones hold %d", held, kept)
+			}
+			for i, cut := range tc.cut {
+				if !cut {
+					stuck[i].free()
+					if err := <-errs[i]; err != nil {
+						t.Errorf("response %d, within the budget, failed: %v", i, err)
+					}
+				}
+			}
+			if n, _, _ := f.ClientStats(); n != 0 {
+				t.Errorf("%d still blocked after all were released", n)
 			}
 		})
 	}
@@ -144,10 +194,10 @@ func TestBudgetCutsLongestBlocked(t *testing.T) {
 // ClientWriteTimeout alone.
 func TestNoBudgetCutsNothing(t *testing.T) {
 	f := New(nil, time.Second, zap.NewNop())
-	f.SetClientBufferBudget(0, 4<<20)
+	f.SetClientBufferBudget(0)
 	w := newStuckWriter()
 	done := make(chan error, 1)
-	go func() { done <- writeOnce(f, w, "stuck") }()
+	go func() { done <- writeOnce(f, w, "stuck", holding(64<<20)) }()
 	<-w.entered
 	if _, _, budget := f.ClientStats(); budget != 0 {
 		t.Fatalf("cut %d without a budget", budget)

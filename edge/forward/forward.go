@@ -166,7 +166,7 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 		}
 		sent <- err
 	}()
-	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), ctx: ctx}
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), st: st, ctx: ctx}
 	defer x.r.Release()
 	res, retry := x.run()
 	var sendErr error
@@ -253,6 +253,7 @@ type exchange struct {
 	family llmapi.Family
 	id     string
 	r      *proto.Reader
+	st     buffered // the tunnel stream: what the response holds here
 	ctx    context.Context
 	res    Result
 }
@@ -360,7 +361,7 @@ func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) 
 	}
 	f.blocked.Add(1)
 	defer f.blocked.Add(-1)
-	el, cw := f.budget.enter(rc)
+	el, cw := f.budget.enter(rc, x.st, len(p))
 	err := x.write(rc, p, stream)
 	if f.budget.leave(el, cw) {
 		if err == nil {
@@ -369,7 +370,7 @@ func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) 
 			err = errors.New("writing to client: cut by the client buffer budget")
 		}
 		f.log.Info("client blocked the longest while responses blocked on their clients were over the client buffer budget; cutting its response",
-			zap.String("request_id", x.id), zap.Int64("client_buffer_budget", int64(f.budget.max)*f.budget.window))
+			zap.String("request_id", x.id), zap.Int64("client_buffer_budget", f.budget.max))
 		return err
 	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {

@@ -22,9 +22,11 @@ import (
 // pipeStream is one end of an in-memory stream.
 type pipeStream struct{ net.Conn }
 
-func (p pipeStream) CloseWrite() error { return nil }
-func (p pipeStream) Reset() error      { return p.Close() }
-func (p pipeStream) ID() uint64        { return 0 }
+func (p pipeStream) CloseWrite() error        { return nil }
+func (p pipeStream) Buffered() int64          { return 0 }
+func (p pipeStream) Context() context.Context { return context.Background() }
+func (p pipeStream) Reset() error             { return p.Close() }
+func (p pipeStream) ID() uint64               { return 0 }
 
 // relayStep is what the scripted relay does with one stream after reading
 // the whole request.

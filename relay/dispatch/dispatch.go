@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -240,28 +239,19 @@ func tooLarge(limit int64) *proto.End {
 }
 
 // watchPeer cancels the upstream call as soon as the edge closes its side or
-// the session dies: after the request body the edge sends nothing more, so
-// any read result means it is gone. The returned func stops the watcher and
-// waits for it.
+// the session dies (the stream's Context: after the request body the edge
+// sends nothing more, so its end means it is gone). No goroutine waits for
+// it: the callback runs only if it happens. The returned func stops the
+// watch.
 func (x *exchange) watchPeer(cancel context.CancelFunc) (stop func()) {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var one [1]byte
-		_, err := x.st.Read(one[:])
-		if !isTimeout(err) {
-			cancel()
-			// The edge closed the stream and will not read it again: a
-			// write blocked on its window would hold the stream (and the
-			// edge's buffered data) until the session ends.
-			_ = x.st.SetWriteDeadline(time.Now())
-		}
-	}()
-	return func() {
-		_ = x.st.SetReadDeadline(time.Now()) // wakes the watcher's Read
-		wg.Wait()
-	}
+	unwatch := context.AfterFunc(x.st.Context(), func() {
+		cancel()
+		// The edge closed the stream and will not read it again: a write
+		// blocked on its window would hold the stream (and the edge's
+		// buffered data) until the session ends.
+		_ = x.st.SetWriteDeadline(time.Now())
+	})
+	return func() { unwatch() }
 }
 
 // finish sends the End frame; a failure means the edge is gone already.

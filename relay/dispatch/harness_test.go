@@ -32,10 +32,37 @@ func TestMain(m *testing.M) {
 
 // tcpStream is a tunnel.Stream over one loopback TCP connection: the
 // dispatcher under test gets a real socket with real deadlines.
-type tcpStream struct{ *net.TCPConn }
+type tcpStream struct {
+	*net.TCPConn
+	peer *peerWatch
+}
 
-func (s tcpStream) Reset() error { return s.Close() }
-func (s tcpStream) ID() uint64   { return 1 }
+func newTCPStream(c *net.TCPConn) tcpStream { return tcpStream{c, new(peerWatch)} }
+
+func (s tcpStream) Reset() error    { return s.Close() }
+func (s tcpStream) ID() uint64      { return 1 }
+func (s tcpStream) Buffered() int64 { return 0 }
+
+// peerWatch is a tcpStream's Context: a socket learns of the peer's FIN
+// only by reading, so the first call (after the request: the dispatcher
+// reads nothing more) starts a reader that cancels it on any result.
+type peerWatch struct {
+	once sync.Once
+	ctx  context.Context
+}
+
+func (s tcpStream) Context() context.Context {
+	s.peer.once.Do(func() {
+		var cancel context.CancelFunc
+		s.peer.ctx, cancel = context.WithCancel(context.Background())
+		go func() {
+			var one [1]byte
+			_, _ = s.TCPConn.Read(one[:])
+			cancel()
+		}()
+	})
+	return s.peer.ctx
+}
 
 // rig is a dispatcher in front of a fake provider.
 type rig struct {
@@ -200,7 +227,7 @@ func (r *rig) send(h *proto.RequestHeader, body string) result {
 		if err != nil {
 			return
 		}
-		r.d.Serve(context.Background(), &recordingStream{tcpStream: tcpStream{c.(*net.TCPConn)}, log: &r.writes})
+		r.d.Serve(context.Background(), &recordingStream{tcpStream: newTCPStream(c.(*net.TCPConn)), log: &r.writes})
 	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

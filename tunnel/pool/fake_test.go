@@ -116,6 +116,8 @@ type fakeStream struct {
 func (s *fakeStream) Read([]byte) (int, error)         { return 0, errors.New("fake stream") }
 func (s *fakeStream) Write(p []byte) (int, error)      { return len(p), nil }
 func (s *fakeStream) CloseWrite() error                { return nil }
+func (s *fakeStream) Buffered() int64                  { return 0 }
+func (s *fakeStream) Context() context.Context         { return context.Background() }
 func (s *fakeStream) SetDeadline(time.Time) error      { return nil }
 func (s *fakeStream) SetReadDeadline(time.Time) error  { return nil }
 func (s *fakeStream) SetWriteDeadline(time.Time) error { return nil }

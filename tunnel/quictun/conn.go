@@ -33,16 +33,18 @@ type session struct {
 	// released runs once when the connection ends, however it ends: it
 	// frees the UDP socket a dialer opened, or tells the listener.
 	released func()
+	// window is the stream receive window (Config.StreamWindow).
+	window int64
 }
 
-func newSession(conn *quic.Conn, closeFn func()) *session {
+func newSession(conn *quic.Conn, window uint64, closeFn func()) *session {
 	cs := conn.ConnectionState().TLS
 	info := tunnel.Info{Transport: tunnel.TransportQUIC, LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr()}
 	compressed := cs.NegotiatedProtocol == alpnZstd1
 	if len(cs.PeerCertificates) > 0 {
 		info.PeerName = cs.PeerCertificates[0].Subject.CommonName
 	}
-	s := &session{conn: conn, info: info, compressed: compressed, released: sync.OnceFunc(func() {})}
+	s := &session{conn: conn, info: info, compressed: compressed, released: sync.OnceFunc(func() {}), window: int64(window)}
 	if closeFn != nil {
 		s.released = sync.OnceFunc(closeFn)
 		context.AfterFunc(conn.Context(), s.released)
@@ -76,7 +78,7 @@ func (s *session) AcceptStream(ctx context.Context) (tunnel.Stream, error) {
 
 func (s *session) track(st *quic.Stream) *stream {
 	s.streams.Add(1)
-	w := &stream{st: st, local: s.info.LocalAddr, remote: s.info.RemoteAddr,
+	w := &stream{st: st, local: s.info.LocalAddr, remote: s.info.RemoteAddr, window: s.window,
 		onClose: func() { s.streams.Add(-1) }}
 	if s.compressed {
 		w.z = new(zreader)
@@ -121,6 +123,7 @@ type stream struct {
 	writeClosed   atomic.Bool  // CloseWrite was called
 	closeOnce     sync.Once
 	onClose       func()
+	window        int64 // the stream receive window: Buffered's bound
 
 	// On a compressing session (compress.go): z decodes what Read returns;
 	// hdrLeft and rawLeft are what remains of a raw chunk's header and
@@ -145,6 +148,16 @@ var (
 )
 
 func (s *stream) ID() uint64 { return uint64(s.st.StreamID()) }
+
+// Buffered is an upper bound, the stream's receive window: quic-go keeps
+// the size of a stream's unread data to itself, and its frames arrive
+// encrypted, so nothing outside it can count them.
+func (s *stream) Buffered() int64 { return s.window }
+
+// Context is quic-go's: canceled when the peer stops reading (the peer's
+// Close and Reset both do), when this side closes its write side, or when
+// the connection ends.
+func (s *stream) Context() context.Context { return s.st.Context() }
 
 // LocalAddr and RemoteAddr are the addresses of the session's connection.
 func (s *stream) LocalAddr() net.Addr  { return s.local }

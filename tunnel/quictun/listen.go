@@ -23,6 +23,9 @@ type Listener struct {
 	tr  *quic.Transport
 	ln  *quic.Listener
 	log *zap.Logger
+	// window is the configured stream window, what each stream reports
+	// as Buffered.
+	window uint64
 
 	// The socket carries every accepted session, so it is released only
 	// once the listener is closed and the last session has ended.
@@ -78,7 +81,7 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return nil, err
 	}
 	checkBuffers(udp, log)
-	return &Listener{udp: udp, tr: tr, ln: ln, log: log}, nil
+	return &Listener{udp: udp, tr: tr, ln: ln, log: log, window: cfg.StreamWindow}, nil
 }
 
 // verifyClient does what tls.RequireAndVerifyClientCert would: a chain to
@@ -158,7 +161,7 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	l.mu.Lock()
 	l.live++
 	l.mu.Unlock()
-	sess := newSession(conn, l.sessionEnded)
+	sess := newSession(conn, l.window, l.sessionEnded)
 	l.log.Info("edge authenticated", zap.String("transport", string(tunnel.TransportQUIC)),
 		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName),
 		zap.Bool("compressed", sess.compressed))

@@ -139,3 +139,43 @@ func stall(t *testing.T, st tunnel.Stream) int {
 	t.Cleanup(func() { st.Close(); <-wr })
 	return n
 }
+
+// testBuffered: what an end has received and not read is what its
+// Buffered reports, exactly where the transport counts it
+// (Transport.BufferedExact) and never less where it only bounds it. The
+// edge charges a response blocked on its client with it.
+func testBuffered(t *testing.T, tr Transport) {
+	const sent, taken = 300 << 10, 100 << 10 // within the window: nothing blocks
+	p := tr.Pair(t, PairOptions{StreamWindow: flowWindow})
+	a, b := connect(t, p.Client, p.Server) // b answers, a buffers: relay to edge
+	if r := Await(t, "Write", Async(func() (int, error) { return b.Write(make([]byte, sent)) }), opTimeout); r.Err != nil {
+		t.Fatalf("Write: %d, %v", r.N, r.Err)
+	}
+	check := func(unread int64) {
+		t.Helper()
+		if !tr.BufferedExact {
+			if n := a.Buffered(); n < unread {
+				t.Errorf("Buffered %d with up to %d bytes unread; an upper bound may not be below it", n, unread)
+			}
+			return
+		}
+		// Every byte is sent; waiting for the count to reach what it
+		// must be is waiting for them to arrive.
+		deadline := time.Now().Add(opTimeout)
+		for a.Buffered() != unread && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if n := a.Buffered(); n != unread {
+			t.Errorf("Buffered %d with %d bytes unread", n, unread)
+		}
+	}
+	check(sent)
+	if _, err := io.ReadFull(a, make([]byte, taken)); err != nil {
+		t.Fatal(err)
+	}
+	check(sent - taken)
+	if _, err := io.ReadFull(a, make([]byte, sent-taken)); err != nil {
+		t.Fatal(err)
+	}
+	check(0)
+}

@@ -245,3 +245,28 @@ func testReset(t *testing.T, tr Transport, byOpener bool) {
 		Await(t, "peer's Write after its own Close", peerWrite, prompt)
 	}
 }
+
+// testContext: a stream's Context stays live while its peer writes and
+// while it is merely idle, and is canceled once the peer closes the stream
+// or the session ends. The relay cancels the upstream call on it when the
+// edge leaves, with no goroutine parked in Read per stream.
+func testContext(t *testing.T, tr Transport) {
+	p := tr.Pair(t, PairOptions{})
+	a, b := connect(t, p.Client, p.Server)
+	if _, err := a.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(b, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Context().Err(); err != nil {
+		t.Fatalf("Context canceled while the peer is still there: %v", err)
+	}
+	a.Close()
+	waitClosed(t, "the Context of a stream whose peer closed it", b.Context().Done(), opTimeout)
+
+	c, d := connect(t, p.Client, p.Server)
+	p.Client.Close()
+	waitClosed(t, "the Context of a stream whose session ended (opener)", c.Context().Done(), opTimeout)
+	waitClosed(t, "the Context of a stream whose session ended (acceptor)", d.Context().Done(), opTimeout)
+}

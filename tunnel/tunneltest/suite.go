@@ -22,6 +22,10 @@ type Transport struct {
 	// false the peer's Read returns io.EOF and its Write is not failed
 	// (yamux has only FIN); see the tunnel package doc.
 	ResetVisible bool
+	// BufferedExact says Stream.Buffered counts the bytes received and not
+	// read (wstun counts them); when false it only bounds them (quic-go
+	// does not tell).
+	BufferedExact bool
 }
 
 // PairOptions configures both ends of a Pair. Zero fields leave the
@@ -62,12 +66,14 @@ func Run(t *testing.T, tr Transport) {
 	t.Run("OpenBeforeAccept", func(t *testing.T) { testOpenBeforeAccept(t, tr) })
 	t.Run("HalfClose", func(t *testing.T) { testHalfClose(t, tr) })
 	t.Run("Close", func(t *testing.T) { testClose(t, tr) })
+	t.Run("Context", func(t *testing.T) { testContext(t, tr) })
 	t.Run("Reset", func(t *testing.T) {
 		t.Run("ByOpener", func(t *testing.T) { testReset(t, tr, true) })
 		t.Run("ByAcceptor", func(t *testing.T) { testReset(t, tr, false) })
 	})
 	t.Run("Backpressure", func(t *testing.T) { testBackpressure(t, tr) })
 	t.Run("WriterMemory", func(t *testing.T) { testWriterMemory(t, tr) })
+	t.Run("Buffered", func(t *testing.T) { testBuffered(t, tr) })
 	t.Run("Isolation", func(t *testing.T) { testIsolation(t, tr) })
 	t.Run("Heartbeat", func(t *testing.T) { testHeartbeat(t, tr) })
 	t.Run("LivenessUnderLoad", func(t *testing.T) { testLivenessUnderLoad(t, tr) })

@@ -30,6 +30,10 @@ type session struct {
 	inYamuxMu sync.Mutex
 	inYamux   map[*stream]int
 	ended     atomic.Bool
+	// ctx is canceled when the session ends: the parent of every stream's
+	// Context.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // newSession wraps mux and starts its liveness monitor, which ends with the
@@ -37,6 +41,7 @@ type session struct {
 func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) *session {
 	info.Transport = tunnel.TransportWS
 	s := &session{mux: mux, conn: conn, info: info, inYamux: map[*stream]int{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	cfg.Congestion.add(conn.sock.Congestion, 1)
 	// The ways a session ends wake its calls first (see wake): Close, the
 	// monitor, and a failed read of the connection, which ends yamux's
@@ -50,6 +55,7 @@ func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) 
 	}()
 	go func() {
 		defer cfg.Congestion.add(conn.sock.Congestion, -1)
+		defer s.cancel() // monitor returns when the session has ended
 		s.monitor(cfg.Heartbeat, cfg.HeartbeatTimeout)
 	}()
 	return s
@@ -228,6 +234,9 @@ type stream struct {
 	wdChanged   chan struct{} // one token per SetWriteDeadline, for that waiting Write
 	writeClosed atomic.Bool   // CloseWrite was called
 	rd, wd      atomic.Int64  // deadlines in Unix nanoseconds; 0 means none
+	rx          *rxStream     // bytes received and read (rx.go)
+	ctx         context.Context
+	cancel      context.CancelFunc
 }
 
 const (
@@ -237,9 +246,22 @@ const (
 )
 
 func newStream(st *yamux.Stream, sess *session) *stream {
-	return &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr,
+	s := &stream{st: st, sess: sess, local: sess.info.LocalAddr, remote: sess.info.RemoteAddr,
 		shutCh: make(chan struct{}), wdChanged: make(chan struct{}, 1)}
+	// A child of the session's context: no goroutine per stream.
+	s.ctx, s.cancel = context.WithCancel(sess.ctx)
+	s.rx = sess.conn.rx.attach(st.StreamID(), s.cancel)
+	return s
 }
+
+// Context is canceled when the peer sends FIN or RST (rx.go sees them as
+// they arrive), when this side closes or resets the stream, or when the
+// session ends.
+func (s *stream) Context() context.Context { return s.ctx }
+
+// Buffered is exact: what the connection delivered for this stream (rx.go)
+// less what Read returned.
+func (s *stream) Buffered() int64 { return s.rx.buffered() }
 
 func (s *stream) ID() uint64 { return uint64(s.st.StreamID()) }
 
@@ -274,6 +296,8 @@ func (s *stream) shut(state int32) bool {
 	}
 	_ = s.st.SetDeadline(time.Now()) // wakes blocked Read and Write
 	close(s.shutCh)
+	s.sess.conn.rx.end(s.st.StreamID(), true)
+	s.cancel()
 	return true
 }
 
@@ -315,6 +339,7 @@ func (s *stream) Read(p []byte) (int, error) {
 	s.sess.enter(s)
 	n, err := s.st.Read(p)
 	s.sess.leave(s)
+	s.rx.read.Add(int64(n))
 	if err == nil {
 		return n, nil
 	}

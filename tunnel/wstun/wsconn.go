@@ -22,8 +22,9 @@ type wsConn struct {
 	ws   *websocket.Conn
 	sock SocketInfo // what the TCP socket runs, read back once connected
 
-	readMu sync.Mutex // yamux has a single reader; the lock guards cur anyway
+	readMu sync.Mutex // yamux has a single reader; the lock guards cur and rx anyway
 	cur    io.Reader
+	rx     rxCounter // what each stream received (rx.go)
 
 	writeMu sync.Mutex // gorilla allows one concurrent writer: writeLoop, or Close
 	// held is a yamux data-frame header waiting for its body (guarded by
@@ -107,7 +108,7 @@ func (c *wsConn) ping(deadline time.Time) error {
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {
-	n, err := c.read(p)
+	n, err := c.readCounted(p)
 	if err != nil {
 		if f := c.readFailed.Load(); f != nil {
 			(*f)()
@@ -116,9 +117,17 @@ func (c *wsConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *wsConn) read(p []byte) (int, error) {
+// readCounted reads and counts what each stream received.
+func (c *wsConn) readCounted(p []byte) (int, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	n, err := c.read(p)
+	c.rx.feed(p[:n])
+	return n, err
+}
+
+// read is Read without the per-stream count and the failure hook.
+func (c *wsConn) read(p []byte) (int, error) {
 	if c.inf != nil {
 		return c.readCompressed(p)
 	}

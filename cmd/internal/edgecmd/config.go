@@ -44,8 +44,9 @@ type File struct {
 	// for this long (zero: 60s).
 	ClientWriteTimeout time.Duration `yaml:"client_write_timeout"`
 	// ClientBufferBudget bounds in bytes what responses blocked on clients
-	// that do not read may hold in total, each up to tunnel.stream_window;
-	// past it the one blocked the longest is cut (zero: 256 MiB).
+	// that do not read may hold in total, each what its tunnel stream holds
+	// unread (at most tunnel.stream_window); past it the one blocked the
+	// longest is cut (zero: 256 MiB).
 	ClientBufferBudget int64 `yaml:"client_buffer_budget"`
 	// AdminListen, when set, serves /metrics (Prometheus), /healthz,
 	// /readyz and the usage report on this address (plain HTTP: bind it to
