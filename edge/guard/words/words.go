@@ -204,7 +204,28 @@ func latin(r rune) bool {
 // some term begins with, except a Latin letter or digit inside a word. A
 // walk skips what folding drops and ends where the trie has no edge, so
 // it is never longer than the longest term.
-func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
+func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match { return find(m, dst, text) }
+
+// FindBytes is Find over bytes, read in place.
+func (m *Matcher) FindBytes(dst []detect.Match, text []byte) []detect.Match {
+	return find(m, dst, text)
+}
+
+// chars is what the matcher reads: a string, or bytes read in place.
+type chars interface{ ~string | ~[]byte }
+
+// decodeRune is utf8.DecodeRuneInString for either.
+func decodeRune[T chars](text T, i int) (rune, int) {
+	switch t := any(text).(type) {
+	case string:
+		return utf8.DecodeRuneInString(t[i:])
+	case []byte:
+		return utf8.DecodeRune(t[i:])
+	}
+	return utf8.DecodeRuneInString(string(text[i:]))
+}
+
+func find[T chars](m *Matcher, dst []detect.Match, text T) []detect.Match {
 	if m.Len() == 0 {
 		return dst
 	}
@@ -213,11 +234,11 @@ func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
 	for i := 0; i < len(text); {
 		r, size := rune(text[i]), 1
 		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(text[i:])
+			r, size = decodeRune(text, i)
 		}
 		isLatin := latin(r)
 		if sym := m.symbol(r); sym > 0 && m.root[sym] != 0 && !(isLatin && prevLatin) {
-			dst = m.walk(dst, text, i, i+size, m.root[sym], isLatin)
+			dst = walk(m, dst, text, i, i+size, m.root[sym], isLatin)
 		}
 		prevLatin = isLatin
 		i += size
@@ -227,7 +248,7 @@ func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
 
 // walk follows the trie from node (reached by the rune at text[start:j])
 // and appends the terms that end on the way.
-func (m *Matcher) walk(dst []detect.Match, text string, start, j int, n int32, lastLatin bool) []detect.Match {
+func walk[T chars](m *Matcher, dst []detect.Match, text T, start, j int, n int32, lastLatin bool) []detect.Match {
 	for {
 		if t := m.nodes[n].out; t >= 0 && !(lastLatin && j < len(text) && latinAt(text, j)) {
 			dst = append(dst, detect.Match{Start: start, End: j, Category: m.terms[t].Category, Word: true})
@@ -242,7 +263,7 @@ func (m *Matcher) walk(dst []detect.Match, text string, start, j int, n int32, l
 			size := 1
 			r = rune(text[k])
 			if r >= utf8.RuneSelf {
-				r, size = utf8.DecodeRuneInString(text[k:])
+				r, size = decodeRune(text, k)
 			}
 			k += size
 			if sym = m.symbol(r); sym != skip {
@@ -259,10 +280,10 @@ func (m *Matcher) walk(dst []detect.Match, text string, start, j int, n int32, l
 	}
 }
 
-func latinAt(text string, j int) bool {
+func latinAt[T chars](text T, j int) bool {
 	r := rune(text[j])
 	if r >= utf8.RuneSelf {
-		r, _ = utf8.DecodeRuneInString(text[j:])
+		r, _ = decodeRune(text, j)
 	}
 	return latin(r)
 }
