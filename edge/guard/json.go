@@ -8,6 +8,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // errBadJSON: the body is not one JSON value.
@@ -359,14 +361,11 @@ func getu4(s []byte) rune {
 	return r
 }
 
-// chars is a string or bytes: text is escaped from either without a copy.
-type chars interface{ ~string | ~[]byte }
-
 // appendString appends s as a JSON string literal. Unlike encoding/json it
 // leaves <, > and & as they are: the documents are not HTML.
-func appendString[T chars](dst []byte, s T) []byte {
+func appendString[T chars.Text](dst []byte, s T) []byte {
 	dst = append(dst, '"')
-	dst = appendEscaped(dst, s, validUTF8(s))
+	dst = appendEscaped(dst, s, chars.Valid(s))
 	return append(dst, '"')
 }
 
@@ -386,7 +385,7 @@ var plainValid, plainASCII = func() (v, a [256]bool) {
 // says whether s is valid UTF-8. Runs of bytes that need no escape are
 // copied whole. It is rune by rune, so escaping the pieces of a text one
 // after the other gives what escaping the whole would.
-func appendEscaped[T chars](dst []byte, s T, valid bool) []byte {
+func appendEscaped[T chars.Text](dst []byte, s T, valid bool) []byte {
 	const hex = "0123456789abcdef"
 	plain := &plainASCII
 	if valid {
@@ -406,7 +405,7 @@ func appendEscaped[T chars](dst []byte, s T, valid bool) []byte {
 				i++ // copied with its run; only U+2028 and U+2029 are escaped
 				continue
 			}
-			r, size := decodeRune(s, i)
+			r, size := chars.DecodeRune(s, i)
 			dst = append(dst, s[run:i]...)
 			switch {
 			case r == utf8.RuneError && size == 1:
@@ -438,26 +437,6 @@ func appendEscaped[T chars](dst []byte, s T, valid bool) []byte {
 		run = i
 	}
 	return append(dst, s[run:]...)
-}
-
-func validUTF8[T chars](s T) bool {
-	switch t := any(s).(type) {
-	case string:
-		return utf8.ValidString(t)
-	case []byte:
-		return utf8.Valid(t)
-	}
-	return utf8.ValidString(string(s))
-}
-
-func decodeRune[T chars](s T, i int) (rune, int) {
-	switch t := any(s).(type) {
-	case string:
-		return utf8.DecodeRuneInString(t[i:])
-	case []byte:
-		return utf8.DecodeRune(t[i:])
-	}
-	return utf8.DecodeRuneInString(string(s[i:]))
 }
 
 // edit replaces a span of a document.

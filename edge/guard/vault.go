@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/strait/strait/edge/guard/detect"
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // Placeholders look like ⟦PHONE_1⟧: brackets that do not occur in ordinary
@@ -87,7 +88,7 @@ func (v *Vault) mask(category, value string) string {
 // maskValue returns the placeholder for value, of a category whose label
 // is l. The vault keeps a copy of value: text may be the request's own
 // bytes.
-func maskValue[T chars](v *Vault, category, l string, value T) string {
+func maskValue[T chars.Text](v *Vault, category, l string, value T) string {
 	n := 1
 	for _, e := range v.entries {
 		if e.category == category && equal(e.value, value) {
@@ -129,7 +130,7 @@ func maskValue[T chars](v *Vault, category, l string, value T) string {
 	return token
 }
 
-func equal[T chars](a string, b T) bool {
+func equal[T chars.Text](a string, b T) bool {
 	if len(a) != len(b) {
 		return false
 	}

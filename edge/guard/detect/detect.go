@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // Match is one find: Text[Start:End] is the value.
@@ -143,14 +145,10 @@ func (s *Set) FindBytes(dst []Match, text []byte) []Match {
 	return find(s, dst, text, bytes.IndexByte, (*regexp.Regexp).FindAllIndex)
 }
 
-// chars is what the scanners read: a string, or bytes read in place so
-// that a request's text is not copied to be scanned.
-type chars interface{ ~string | ~[]byte }
-
 // find is Find for either; indexByte and findAll are the string or bytes
 // functions, passed in rather than chosen by a type switch, whose
 // conversion to an interface may allocate.
-func find[T chars](s *Set, dst []Match, text T, indexByte func(T, byte) int,
+func find[T chars.Text](s *Set, dst []Match, text T, indexByte func(T, byte) int,
 	findAll func(*regexp.Regexp, T, int) [][]int) []Match {
 	if s.Empty() {
 		return dst
@@ -206,14 +204,14 @@ func isAlpha(b byte) bool { return b|0x20 >= 'a' && b|0x20 <= 'z' }
 func isWord(b byte) bool { return isDigit(b) || isAlpha(b) || b == '_' }
 
 // boundaryBefore reports whether a token may start at i.
-func boundaryBefore[T chars](text T, i int) bool { return i == 0 || !isWord(text[i-1]) }
+func boundaryBefore[T chars.Text](text T, i int) bool { return i == 0 || !isWord(text[i-1]) }
 
 // boundaryAfter reports whether a token may end at j.
-func boundaryAfter[T chars](text T, j int) bool { return j == len(text) || !isWord(text[j]) }
+func boundaryAfter[T chars.Text](text T, j int) bool { return j == len(text) || !isWord(text[j]) }
 
 // decimalNeighbour reports whether the digit run text[i:j] is part of a
 // larger dotted number (3.14159..., 1.2.3.4, 12345.67).
-func decimalNeighbour[T chars](text T, i, j int) bool {
+func decimalNeighbour[T chars.Text](text T, i, j int) bool {
 	return i >= 2 && text[i-1] == '.' && isDigit(text[i-2]) ||
 		j+1 < len(text) && text[j] == '.' && isDigit(text[j+1])
 }

@@ -1,13 +1,15 @@
 package detect
 
+import "github.com/strait/strait/edge/guard/internal/chars"
+
 // findDigits scans maximal digit runs once for ID numbers, bank cards,
 // mobile numbers (also in their usual grouped spellings: 138 1234 5678,
 // 6222-0212-3456-7890, 110101 19900307 1234), IPv4 addresses and passport
 // numbers (whose digits follow one or two letters).
-func findDigits[T chars](s *Set, dst []Match, text T) []Match {
+func findDigits[T chars.Text](s *Set, dst []Match, text T) []Match {
 	for i := 0; i < len(text); {
 		if !isDigit(text[i]) {
-			i++
+			i = nextDigit(text, i+1)
 			continue
 		}
 		j := i
@@ -24,8 +26,27 @@ func findDigits[T chars](s *Set, dst []Match, text T) []Match {
 	return dst
 }
 
+// nextDigit is the index of the first ASCII digit in text[i:], or
+// len(text). Eight bytes are looked at together: prose has few digits.
+func nextDigit[T chars.Text](text T, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(text); i += 8 {
+		x := uint64(text[i]) | uint64(text[i+1])<<8 | uint64(text[i+2])<<16 | uint64(text[i+3])<<24 |
+			uint64(text[i+4])<<32 | uint64(text[i+5])<<40 | uint64(text[i+6])<<48 | uint64(text[i+7])<<56
+		// A byte b with '0'-1 < b < '9'+1 (Hacker's Delight; bytes from
+		// 0x80 on are excluded by ^x).
+		low := x &^ highs
+		if (ones*(127+'9'+1)-low)&^x&(low+ones*(127-('0'-1)))&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(text) && !isDigit(text[i]); i++ {
+	}
+	return i
+}
+
 // runToken judges the token around the digit run text[i:j].
-func runToken[T chars](s *Set, text T, i, j int) (Match, bool) {
+func runToken[T chars.Text](s *Set, text T, i, j int) (Match, bool) {
 	if s.passport {
 		if m, ok := passportAt(text, i, j); ok {
 			return m, true
@@ -47,7 +68,7 @@ func runToken[T chars](s *Set, text T, i, j int) (Match, bool) {
 }
 
 // digitToken judges the token starting with the digit run text[i:j].
-func digitToken[T chars](s *Set, text T, i, j int) (Match, bool) {
+func digitToken[T chars.Text](s *Set, text T, i, j int) (Match, bool) {
 	if j < len(text) && (text[j] == ' ' || text[j] == '-') && j+1 < len(text) && isDigit(text[j+1]) {
 		if m, ok := grouped(s, text, i, j); ok {
 			return m, true
@@ -76,7 +97,7 @@ func digitToken[T chars](s *Set, text T, i, j int) (Match, bool) {
 
 // grouped reads a run of digit groups joined by one kind of separator
 // (space or hyphen) and judges the digits together.
-func grouped[T chars](s *Set, text T, i, j int) (Match, bool) {
+func grouped[T chars.Text](s *Set, text T, i, j int) (Match, bool) {
 	sep := text[j]
 	var buf [25]byte // the digits, and room for a final X
 	var lens [6]int
@@ -138,7 +159,7 @@ var mobilePrefixes = func() (p [100]bool) {
 }()
 
 // validMobile: 11 digits, 1 and an assigned prefix.
-func validMobile[T chars](d T) bool {
+func validMobile[T chars.Text](d T) bool {
 	return len(d) == 11 && d[0] == '1' && mobilePrefixes[int(d[1]-'0')*10+int(d[2]-'0')]
 }
 
@@ -157,7 +178,7 @@ var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
 // validID checks an 18-character resident ID number (GB 11643): region,
 // a real birth date from 1900 on, and the ISO 7064 MOD 11-2 check digit
 // (X or x).
-func validID[T chars](d T) bool {
+func validID[T chars.Text](d T) bool {
 	if len(d) != 18 || !idRegions[int(d[0]-'0')*10+int(d[1]-'0')] {
 		return false
 	}
@@ -200,7 +221,7 @@ func daysIn(y, m int) int {
 // that issues such numbers (UnionPay 62, Visa 4, Mastercard 51–55 and
 // 2221–2720, JCB 3528–3589, Discover/RuPay and Chinese banks' 60 and 65,
 // old domestic 9558) and the Luhn check.
-func validCard[T chars](d T) bool {
+func validCard[T chars.Text](d T) bool {
 	if len(d) < 16 || len(d) > 19 || !cardIssuer(d) {
 		return false
 	}
@@ -217,7 +238,7 @@ func validCard[T chars](d T) bool {
 	return sum%10 == 0
 }
 
-func cardIssuer[T chars](d T) bool {
+func cardIssuer[T chars.Text](d T) bool {
 	p2 := int(d[0]-'0')*10 + int(d[1]-'0')
 	p4 := p2*100 + int(d[2]-'0')*10 + int(d[3]-'0')
 	switch {

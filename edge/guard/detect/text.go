@@ -3,12 +3,14 @@ package detect
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // findEmails finds addr-spec e-mail addresses (dot-atom local part, a
 // domain of at least two labels and an alphabetic top-level label) around
 // each '@'. Retina asset names (icon@2x.png) are not addresses.
-func findEmails[T chars](dst []Match, text T, indexByte func(T, byte) int) []Match {
+func findEmails[T chars.Text](dst []Match, text T, indexByte func(T, byte) int) []Match {
 	from := 0
 	for {
 		at := indexByte(text[from:], '@')
@@ -44,7 +46,7 @@ func localChar(b byte) bool {
 	return isDigit(b) || isAlpha(b) || strings.IndexByte("._%+-", b) >= 0
 }
 
-func doubleDot[T chars](s T) bool {
+func doubleDot[T chars.Text](s T) bool {
 	for k := 1; k < len(s); k++ {
 		if s[k] == '.' && s[k-1] == '.' {
 			return true
@@ -56,7 +58,7 @@ func doubleDot[T chars](s T) bool {
 // validDomain: at least two dot-separated labels, none empty, longer than
 // 63 or starting or ending with '-', an alphabetic top-level label of two
 // or more letters, and not an image scale suffix (2x.png).
-func validDomain[T chars](d T) bool {
+func validDomain[T chars.Text](d T) bool {
 	if len(d) > 253 {
 		return false
 	}
@@ -90,7 +92,7 @@ func validDomain[T chars](d T) bool {
 	return !(labels == 2 && len(first) >= 2 && first[len(first)-1]|0x20 == 'x' && allDigits(first[:len(first)-1]))
 }
 
-func lastDot[T chars](s T) int {
+func lastDot[T chars.Text](s T) int {
 	for k := len(s) - 1; k >= 0; k-- {
 		if s[k] == '.' {
 			return k
@@ -99,7 +101,7 @@ func lastDot[T chars](s T) int {
 	return -1
 }
 
-func allDigits[T chars](s T) bool {
+func allDigits[T chars.Text](s T) bool {
 	for k := 0; k < len(s); k++ {
 		if !isDigit(s[k]) {
 			return false
@@ -111,7 +113,7 @@ func allDigits[T chars](s T) bool {
 // ipv4At reads a dotted-quad address starting at text[i] (a digit at a
 // token's start): four octets 0–255 without leading zeros, not part of a
 // longer dotted number (OIDs, version strings) or an identifier.
-func ipv4At[T chars](text T, i int) (int, bool) {
+func ipv4At[T chars.Text](text T, i int) (int, bool) {
 	j := i
 	for part := 0; part < 4; part++ {
 		if part > 0 {
@@ -132,7 +134,7 @@ func ipv4At[T chars](text T, i int) (int, bool) {
 	return j, boundaryAfter(text, j) && !(j+1 < len(text) && text[j] == '.' && isDigit(text[j+1]))
 }
 
-func octet[T chars](s T) bool {
+func octet[T chars.Text](s T) bool {
 	if len(s) == 0 || len(s) > 3 || len(s) > 1 && s[0] == '0' {
 		return false
 	}
@@ -149,7 +151,7 @@ func isHex(b byte) bool { return isDigit(b) || b|0x20 >= 'a' && b|0x20 <= 'f' }
 // embedded IPv4 tail). To leave times (12:30:45), MAC addresses and C++ or
 // Rust paths (abc::def) alone, a find must parse as IPv6 and hold at least
 // five hex digits, one of them a decimal digit.
-func findIPv6[T chars](dst []Match, text T) []Match {
+func findIPv6[T chars.Text](dst []Match, text T) []Match {
 	for i := 0; i < len(text); i++ {
 		c := text[i]
 		if !(isHex(c) || c == ':') || !boundaryBefore(text, i) || i > 0 && (text[i-1] == ':' || text[i-1] == '.') {
@@ -173,7 +175,7 @@ func findIPv6[T chars](dst []Match, text T) []Match {
 	return dst
 }
 
-func plausibleIPv6[T chars](s T) bool {
+func plausibleIPv6[T chars.Text](s T) bool {
 	hex, dec := 0, false
 	for k := 0; k < len(s); k++ {
 		if isHex(s[k]) {
@@ -192,7 +194,7 @@ func plausibleIPv6[T chars](s T) bool {
 // text[i:j]: E, G, D, S or P and eight digits, or E, a letter other than I
 // and O, and seven digits (the e-passport series), upper case, as a whole
 // word.
-func passportAt[T chars](text T, i, j int) (Match, bool) {
+func passportAt[T chars.Text](text T, i, j int) (Match, bool) {
 	if !boundaryAfter(text, j) {
 		return Match{}, false
 	}

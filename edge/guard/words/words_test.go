@@ -125,6 +125,9 @@ func FuzzAgainstNaive(f *testing.F) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("Find(%q) = %v; naive %v", text, got, want)
 		}
+		if b := m.FindBytes(nil, []byte(text)); fmt.Sprint(b) != fmt.Sprint(got) {
+			t.Fatalf("FindBytes(%q) = %v; Find %v", text, b, got)
+		}
 	})
 }
 
