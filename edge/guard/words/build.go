@@ -18,7 +18,7 @@ func newBuilder() *builder {
 	return &builder{sym: map[rune]int32{}, edges: []map[int32]int32{{}}, out: []int32{-1}, depth: []int32{0}, first: []int32{0}}
 }
 
-func (b *builder) insert(text string, term int32) {
+func (b *builder) insert(text string, category int32) {
 	node := int32(0)
 	for _, r := range text {
 		f, ok := Fold(r)
@@ -42,7 +42,7 @@ func (b *builder) insert(text string, term int32) {
 		node = nx
 	}
 	if node != 0 && b.out[node] < 0 {
-		b.out[node] = term
+		b.out[node] = category
 	}
 }
 

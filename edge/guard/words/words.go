@@ -27,7 +27,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -119,15 +119,19 @@ type Matcher struct {
 	// nodes and their edges: a node's edges are
 	// edges[first:first+count], sorted by symbol. Each is one small record,
 	// so a step touches two cache lines, not five arrays.
-	nodes   []node
-	edges   []edge
-	terms   []Term
+	nodes []node
+	edges []edge
+	// cats are the categories, sorted; a node's out indexes them. The
+	// terms themselves are not kept: ten thousand strings would be
+	// pointers for every garbage collection to follow.
+	cats    []string
+	n       int // terms
 	longest int // the longest term, in folded runes
 }
 
 type node struct {
 	first, count int32
-	out          int32 // term ending at the node, -1 if none
+	out          int32 // category of the term ending at the node, -1 if none
 }
 
 type edge struct{ sym, next int32 }
@@ -144,12 +148,19 @@ func (m *Matcher) Longest() int {
 
 // New compiles terms. A repeated term keeps its first category.
 func New(terms []Term) *Matcher {
+	var cats []string
+	for _, t := range terms {
+		cats = append(cats, t.Category)
+	}
+	slices.Sort(cats)
+	cats = slices.Compact(cats)
 	b := newBuilder()
-	for i, t := range terms {
-		b.insert(t.Text, int32(i))
+	for _, t := range terms {
+		c, _ := slices.BinarySearch(cats, t.Category)
+		b.insert(t.Text, int32(c))
 	}
 	m := b.compile()
-	m.terms = terms
+	m.cats, m.n = cats, len(terms)
 	return m
 }
 
@@ -158,7 +169,7 @@ func (m *Matcher) Len() int {
 	if m == nil {
 		return 0
 	}
-	return len(m.terms)
+	return m.n
 }
 
 // skip is the symbol of runes that folding drops.
@@ -291,7 +302,7 @@ func find[T chars.Text](m *Matcher, dst []detect.Match, text T) []detect.Match {
 func walk[T chars.Text](m *Matcher, dst []detect.Match, text T, start, j int, n int32, lastLatin bool) []detect.Match {
 	for {
 		if t := m.nodes[n].out; t >= 0 && !(lastLatin && j < len(text) && latinAt(text, j)) {
-			dst = append(dst, detect.Match{Start: start, End: j, Category: m.terms[t].Category, Word: true})
+			dst = append(dst, detect.Match{Start: start, End: j, Category: m.cats[t], Word: true})
 		}
 		var r rune
 		var sym int32
@@ -330,14 +341,5 @@ func (m *Matcher) Categories() []string {
 	if m == nil {
 		return nil
 	}
-	seen := map[string]bool{}
-	var out []string
-	for _, t := range m.terms {
-		if !seen[t.Category] {
-			seen[t.Category] = true
-			out = append(out, t.Category)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return slices.Clone(m.cats)
 }
