@@ -14,7 +14,7 @@ import (
 
 // benchPolicy is every detector and 10 000 words (two to six Chinese
 // characters, a quarter ASCII words).
-func benchPolicy(b *testing.B) *Policy {
+func benchPolicy(b testing.TB) *Policy {
 	rng := rand.New(rand.NewPCG(5, 6))
 	var list strings.Builder
 	for range 10000 {

@@ -88,8 +88,21 @@ type Policy struct {
 	detectors *detect.Set
 	words     *words.Matcher
 	actions   map[string]Action
-	output    string
-	home      bool // some category is kept at home
+	// marks are each category's placeholder label and redaction, made
+	// once rather than per find.
+	marks  map[string]mark
+	output string
+	home   bool // some category is kept at home
+}
+
+type mark struct{ label, redacted string }
+
+// mark is category's placeholder label and redaction.
+func (p *Policy) mark(category string) mark {
+	if m, ok := p.marks[category]; ok {
+		return m
+	}
+	return mark{label(category), redacted(category)}
 }
 
 // Compile checks and compiles c: unknown detectors or actions, patterns
@@ -122,6 +135,10 @@ func Compile(c *Config) (*Policy, error) {
 		p.words = words.New(terms)
 	}
 	known := p.categories()
+	p.marks = make(map[string]mark, len(known))
+	for _, c := range known {
+		p.marks[c] = mark{label(c), redacted(c)}
+	}
 	for cat, a := range c.Actions {
 		if !slices.Contains(actions, a) {
 			return nil, fmt.Errorf("actions.%s: unknown action %q (want mask, redact, block, keep_home or flag)", cat, a)

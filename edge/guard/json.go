@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // errBadJSON: the body is not one JSON value.
@@ -29,23 +33,32 @@ type walker struct {
 	path [][]byte
 	// index holds, per path level, the "index" member of the enclosing
 	// object if one came before (streamed deltas name their choice, tool
-	// call or content block this way).
-	index []string
-	visit func(w *walker, s span) error
+	// call or content block this way). Kept only when channels is set:
+	// requests are not streams.
+	index    []string
+	channels bool
+	visit    func(w *walker, s span) error
 }
 
 // anyElement is the path entry of an array element.
 var anyElement = []byte("#")
 
-// walk scans doc, calling visit for every string value (not keys).
+// walk scans doc, calling visit for every string value (not keys), with
+// the channel of each (walker.channel).
 func walk(doc []byte, visit func(w *walker, s span) error) error {
-	w := &walker{doc: doc, visit: visit, path: make([][]byte, 0, 8), index: make([]string, 0, 8)}
+	w := &walker{doc: doc, visit: visit, path: make([][]byte, 0, 8), index: make([]string, 0, 8), channels: true}
+	return w.run()
+}
+
+// run walks w.doc from its start, reusing w's path.
+func (w *walker) run() error {
+	w.pos, w.path, w.index = 0, w.path[:0], w.index[:0]
 	w.space()
 	if err := w.value(); err != nil {
 		return err
 	}
 	w.space()
-	if w.pos != len(doc) {
+	if w.pos != len(w.doc) {
 		return errBadJSON
 	}
 	return nil
@@ -128,7 +141,9 @@ func (w *walker) object() error {
 	}
 	level := len(w.path)
 	w.path = append(w.path, nil)
-	w.index = append(w.index, "")
+	if w.channels {
+		w.index = append(w.index, "")
+	}
 	for {
 		w.space()
 		if w.pos >= len(w.doc) || w.doc[w.pos] != '"' {
@@ -158,7 +173,7 @@ func (w *walker) object() error {
 		if err := w.value(); err != nil {
 			return err
 		}
-		if string(w.path[level]) == "index" {
+		if w.channels && string(w.path[level]) == "index" {
 			w.index[level] = string(w.doc[vs:w.pos])
 		}
 		w.space()
@@ -168,7 +183,7 @@ func (w *walker) object() error {
 		}
 		if w.pos < len(w.doc) && w.doc[w.pos] == '}' {
 			w.pos++
-			w.path, w.index = w.path[:level], w.index[:level]
+			w.up(level)
 			return nil
 		}
 		return errBadJSON
@@ -184,9 +199,13 @@ func (w *walker) array() error {
 	}
 	level := len(w.path)
 	w.path = append(w.path, anyElement)
-	w.index = append(w.index, "")
+	if w.channels {
+		w.index = append(w.index, "")
+	}
 	for n := 0; ; n++ {
-		w.index[level] = strconv.Itoa(n)
+		if w.channels {
+			w.index[level] = strconv.Itoa(n)
+		}
 		w.space()
 		if err := w.value(); err != nil {
 			return err
@@ -198,10 +217,18 @@ func (w *walker) array() error {
 		}
 		if w.pos < len(w.doc) && w.doc[w.pos] == ']' {
 			w.pos++
-			w.path, w.index = w.path[:level], w.index[:level]
+			w.up(level)
 			return nil
 		}
 		return errBadJSON
+	}
+}
+
+// up leaves the object or array at level.
+func (w *walker) up(level int) {
+	w.path = w.path[:level]
+	if w.channels {
+		w.index = w.index[:level]
 	}
 }
 
@@ -228,29 +255,157 @@ func decodeString(lit []byte) (string, error) {
 	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
 		return string(body), nil
 	}
-	var s string
-	if err := json.Unmarshal(lit, &s); err != nil {
-		return "", errBadJSON
+	b, err := appendUnquoted(make([]byte, 0, len(body)), lit)
+	return string(b), err
+}
+
+// unquote is the value of the JSON string literal lit (with its quotes):
+// lit's own bytes when it has no escapes (the common case: nothing is
+// copied), else decoded into buf (returned for reuse).
+func unquote(buf, lit []byte) (text, newBuf []byte, err error) {
+	body := lit[1 : len(lit)-1]
+	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		return body, buf, nil
 	}
-	return s, nil
+	buf, err = appendUnquoted(buf[:0], lit)
+	return buf, buf, err
+}
+
+// appendUnquoted appends the value of the JSON string literal lit (with
+// its quotes) to dst, as encoding/json decodes it: escapes resolved, a
+// lone surrogate and invalid UTF-8 become U+FFFD, and a control character
+// or an unknown escape is an error. It exists so that a text with a \n in
+// it is not decoded by reflection into a new string.
+func appendUnquoted(dst, lit []byte) ([]byte, error) {
+	s := lit[1 : len(lit)-1]
+	for r := 0; r < len(s); {
+		switch c := s[r]; {
+		case c == '\\':
+			if r+1 >= len(s) {
+				return dst, errBadJSON
+			}
+			switch e := s[r+1]; e {
+			case '"', '\\', '/':
+				dst = append(dst, e)
+			case 'b':
+				dst = append(dst, '\b')
+			case 'f':
+				dst = append(dst, '\f')
+			case 'n':
+				dst = append(dst, '\n')
+			case 'r':
+				dst = append(dst, '\r')
+			case 't':
+				dst = append(dst, '\t')
+			case 'u':
+				rr := getu4(s[r:])
+				if rr < 0 {
+					return dst, errBadJSON
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
+						r += 6 // a valid pair
+						dst = utf8.AppendRune(dst, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			default:
+				return dst, errBadJSON
+			}
+			r += 2
+		case c == '"' || c < ' ':
+			return dst, errBadJSON
+		case c < utf8.RuneSelf:
+			n := r + 1 // a run of plain bytes at once
+			for n < len(s) && s[n] >= ' ' && s[n] < utf8.RuneSelf && s[n] != '\\' && s[n] != '"' {
+				n++
+			}
+			dst = append(dst, s[r:n]...)
+			r = n
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			if rr == utf8.RuneError && size == 1 {
+				dst = utf8.AppendRune(dst, rr)
+			} else {
+				dst = append(dst, s[r:r+size]...)
+			}
+			r += size
+		}
+	}
+	return dst, nil
+}
+
+// getu4 reads \uXXXX at the start of s, or returns -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
 }
 
 // appendString appends s as a JSON string literal. Unlike encoding/json it
-// leaves <, > and & as they are: the documents are not HTML. Runs of bytes
-// that need no escape are copied whole.
-func appendString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	valid := utf8.ValidString(s)
+// leaves <, > and & as they are: the documents are not HTML.
+func appendString[T chars.Text](dst []byte, s T) []byte {
 	dst = append(dst, '"')
+	dst = appendEscaped(dst, s, chars.Valid(s))
+	return append(dst, '"')
+}
+
+// plain marks the bytes copied as they are inside a JSON string, in valid
+// UTF-8 (plainValid: all but controls, quote, backslash, and 0xE2, which
+// may start U+2028 or U+2029) or not (plainASCII: then every byte from
+// 0x80 on is decoded, and invalid ones become U+FFFD).
+var plainValid, plainASCII = func() (v, a [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		v[c] = c != '"' && c != '\\' && c != 0xE2
+		a[c] = v[c] && c < utf8.RuneSelf
+	}
+	return v, a
+}()
+
+// appendEscaped appends the body of a JSON string literal holding s; valid
+// says whether s is valid UTF-8. Runs of bytes that need no escape are
+// copied whole. It is rune by rune, so escaping the pieces of a text one
+// after the other gives what escaping the whole would.
+func appendEscaped[T chars.Text](dst []byte, s T, valid bool) []byte {
+	const hex = "0123456789abcdef"
+	plain := &plainASCII
+	if valid {
+		plain = &plainValid
+	}
 	run := 0 // start of the bytes not yet copied
 	for i := 0; i < len(s); {
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			if valid && !(c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&0xFE == 0xA8) {
 				i++ // copied with its run; only U+2028 and U+2029 are escaped
 				continue
 			}
-			r, size := utf8.DecodeRuneInString(s[i:])
+			r, size := chars.DecodeRune(s, i)
 			dst = append(dst, s[run:i]...)
 			switch {
 			case r == utf8.RuneError && size == 1:
@@ -263,10 +418,6 @@ func appendString(dst []byte, s string) []byte {
 			}
 			i += size
 			run = i
-			continue
-		}
-		if c >= 0x20 && c != '"' && c != '\\' {
-			i++
 			continue
 		}
 		dst = append(dst, s[run:i]...)
@@ -285,8 +436,7 @@ func appendString(dst []byte, s string) []byte {
 		i++
 		run = i
 	}
-	dst = append(dst, s[run:]...)
-	return append(dst, '"')
+	return append(dst, s[run:]...)
 }
 
 // edit replaces a span of a document.

@@ -2,8 +2,9 @@ package guard
 
 import (
 	"errors"
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/strait/strait/edge/guard/detect"
 	"github.com/strait/strait/proto/llmapi"
@@ -70,8 +71,17 @@ func paths(ps ...string) [][]string {
 // token counts) are named here.
 func endpointKind(family llmapi.Family, path string) string {
 	if d, ok := llmapi.ClientDialect(family, "POST", path); ok {
-		return map[llmapi.Dialect]string{llmapi.ChatCompletions: "chat", llmapi.Responses: "responses",
-			llmapi.Messages: "messages", llmapi.GenerateContent: "contents"}[d]
+		switch d {
+		case llmapi.ChatCompletions:
+			return "chat"
+		case llmapi.Responses:
+			return "responses"
+		case llmapi.Messages:
+			return "messages"
+		case llmapi.GenerateContent:
+			return "contents"
+		}
+		return ""
 	}
 	switch {
 	case family == llmapi.OpenAI && strings.HasSuffix(path, "/completions"):
@@ -113,57 +123,39 @@ func isText(fields [][]string, path [][]byte) bool {
 // decides. A nil Policy passes
 // everything. A request without a body passes; a body the guard cannot
 // read is ErrUninspectable.
+//
+// It allocates the Outcome (with the vault and counts in it), the vault's
+// values and, when something is masked or redacted, the new body: its
+// working memory is pooled, texts without escapes are scanned where they
+// lie in body, and the new body is written while the walk goes.
 func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outcome, error) {
-	o := &Outcome{Body: body}
 	if p == nil || len(body) == 0 {
-		return o, nil
+		return &Outcome{Body: body}, nil
 	}
 	fields := textFields[endpointKind(family, path)]
 	if fields == nil {
 		return nil, ErrUninspectable
 	}
-	counts := map[Count]int{}
-	var edits []edit
-	vault := &Vault{}
-	var finds []detect.Match
-	err := walk(body, func(w *walker, s span) error {
-		if !isText(fields, w.path) {
-			return nil
-		}
-		text, err := decodeString(body[s.start:s.end])
-		if err != nil {
-			return err
-		}
-		finds = p.find(finds[:0], text)
-		if len(finds) == 0 {
-			return nil
-		}
-		changed, out := false, make([]byte, 0, len(text)+len(finds)*maxPlaceholder)
-		prev := 0
-		for _, f := range finds {
-			a := p.action(f.Category, f.Word)
-			counts[Count{Category: f.Category, Action: a}]++
-			switch a {
-			case Mask:
-				out = append(append(out, text[prev:f.Start]...), vault.mask(f.Category, text[f.Start:f.End])...)
-			case Redact:
-				out = append(append(out, text[prev:f.Start]...), redacted(f.Category)...)
-			default:
-				continue
-			}
-			changed, prev = true, f.End
-		}
-		if changed {
-			edits = append(edits, edit{s, string(append(out, text[prev:]...))})
-		}
-		return nil
-	})
-	if err != nil {
+	ins := inspections.Get().(*inspection)
+	defer ins.release()
+	blk := &outcomeBlock{}
+	o, vault := &blk.o, &blk.vault
+	o.Body, vault.entries = body, blk.entries[:0]
+	ins.p, ins.fields, ins.body, ins.vault = p, fields, body, vault
+	ins.w.doc = body
+	if err := ins.w.run(); err != nil {
 		return nil, ErrUninspectable
 	}
-	for c, n := range counts {
-		c.N = n
-		o.Counts = append(o.Counts, c)
+	slices.SortFunc(ins.counts, func(a, b Count) int {
+		if c := strings.Compare(a.Category, b.Category); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.Action), string(b.Action))
+	})
+	if len(ins.counts) > 0 {
+		o.Counts = append(blk.counts[:0], ins.counts...)
+	}
+	for _, c := range o.Counts {
 		switch c.Action {
 		case Block:
 			o.Blocked = append(o.Blocked, c.Category)
@@ -171,20 +163,122 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 			o.Home = true
 		}
 	}
-	sort.Slice(o.Counts, func(i, j int) bool {
-		a, b := o.Counts[i], o.Counts[j]
-		return a.Category < b.Category || a.Category == b.Category && a.Action < b.Action
-	})
-	sort.Strings(o.Blocked)
-	o.Blocked = compact(o.Blocked)
+	o.Blocked = compact(o.Blocked) // sorted with the counts
 	if len(o.Blocked) > 0 || o.Home {
 		return o, nil // refused, or sent home as the client wrote it
 	}
-	o.Body = apply(body, edits)
+	if ins.out != nil {
+		o.Body = append(ins.out, body[ins.prev:]...)
+	}
 	if vault.Len() > 0 {
 		o.Vault = vault
 	}
 	return o, nil
+}
+
+// outcomeBlock is an Outcome with room for its vault and counts: one
+// allocation for a request's few finds.
+type outcomeBlock struct {
+	o       Outcome
+	vault   Vault
+	entries [4]vaultEntry
+	counts  [4]Count
+}
+
+// inspection is the working memory of one Inspect call, pooled: the
+// walker's path, the finds of a text, the counts, the buffer escaped
+// texts are decoded into, and the new body being written.
+type inspection struct {
+	p      *Policy
+	fields [][]string
+	body   []byte
+	w      walker
+	finds  []detect.Match
+	counts []Count
+	text   []byte // escaped texts are decoded here
+	// out is the new body from the first change on: body[:prev] with the
+	// changed strings rewritten; nil while nothing changed. It is the
+	// Outcome's, never pooled.
+	out   []byte
+	prev  int
+	vault *Vault
+}
+
+var inspections = sync.Pool{New: func() any {
+	// Room for a typical request, so that a new one (the pool is emptied
+	// by garbage collections) does not grow piece by piece.
+	ins := &inspection{finds: make([]detect.Match, 0, 16), counts: make([]Count, 0, 8), text: make([]byte, 0, 1024)}
+	ins.w.path = make([][]byte, 0, 8)
+	ins.w.visit = ins.visit // bound once per pooled inspection
+	return ins
+}}
+
+// release drops the references to the request and pools ins.
+func (ins *inspection) release() {
+	ins.p, ins.fields, ins.body, ins.vault, ins.out, ins.prev = nil, nil, nil, nil, nil, 0
+	ins.w.doc = nil
+	clear(ins.w.path[:cap(ins.w.path)])
+	ins.finds, ins.counts = ins.finds[:0], ins.counts[:0]
+	if cap(ins.text) > 64<<10 {
+		ins.text = nil // a huge text's buffer is not kept
+	}
+	inspections.Put(ins)
+}
+
+// visit judges one string of the body: a text field's finds are counted
+// and, when masked or redacted, the string is rewritten into ins.out.
+func (ins *inspection) visit(w *walker, s span) error {
+	if !isText(ins.fields, w.path) {
+		return nil
+	}
+	text, buf, err := unquote(ins.text, ins.body[s.start:s.end])
+	ins.text = buf
+	if err != nil {
+		return err
+	}
+	p := ins.p
+	ins.finds = p.find(ins.finds[:0], text)
+	changed, prev := false, 0
+	for _, f := range ins.finds {
+		a := p.action(f.Category, f.Word)
+		ins.count(f.Category, a)
+		if a != Mask && a != Redact {
+			continue
+		}
+		if !changed {
+			if ins.out == nil {
+				ins.out = make([]byte, 0, len(ins.body)+len(ins.body)/8)
+			}
+			ins.out = append(append(ins.out, ins.body[ins.prev:s.start]...), '"')
+			changed = true
+		}
+		// text is valid UTF-8 (unquote checks it or decodes it so), and
+		// placeholders need no escaping.
+		ins.out = appendEscaped(ins.out, text[prev:f.Start], true)
+		m := p.mark(f.Category)
+		if a == Mask {
+			ins.out = append(ins.out, maskValue(ins.vault, f.Category, m.label, text[f.Start:f.End])...)
+		} else {
+			ins.out = append(ins.out, m.redacted...)
+		}
+		prev = f.End
+	}
+	if changed {
+		ins.out = append(appendEscaped(ins.out, text[prev:], true), '"')
+		ins.prev = s.end
+	}
+	return nil
+}
+
+// count adds a find of category met by action.
+func (ins *inspection) count(category string, a Action) {
+	for k := range ins.counts {
+		if c := &ins.counts[k]; c.Category == category && c.Action == a {
+			c.N++
+			return
+		}
+	}
+	ins.counts = append(ins.counts, Count{Category: category, Action: a, N: 1})
 }
 
 func compact(s []string) []string {
@@ -200,10 +294,10 @@ func compact(s []string) []string {
 // find is one text's finds, detectors' and words', sorted and without
 // overlaps; a word find wins over a detector's that overlaps it, so a
 // blocking word is never hidden behind a masked number.
-func (p *Policy) find(dst []detect.Match, text string) []detect.Match {
-	dst = p.words.Find(dst, text)
+func (p *Policy) find(dst []detect.Match, text []byte) []detect.Match {
+	dst = p.words.FindBytes(dst, text)
 	nw := len(dst)
-	dst = p.detectors.Find(dst, text)
+	dst = p.detectors.FindBytes(dst, text)
 	if nw == 0 || nw == len(dst) {
 		return dst
 	}
@@ -213,7 +307,7 @@ func (p *Policy) find(dst []detect.Match, text string) []detect.Match {
 			kept = append(kept, m)
 		}
 	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].Start < kept[j].Start })
+	slices.SortStableFunc(kept, func(a, b detect.Match) int { return a.Start - b.Start })
 	return kept
 }
 

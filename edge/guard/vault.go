@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/strait/strait/edge/guard/detect"
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // Placeholders look like ⟦PHONE_1⟧: brackets that do not occur in ordinary
@@ -57,6 +58,10 @@ func label(category string) string {
 type Vault struct {
 	entries []vaultEntry
 	index   map[string]int // token → entry, once there are many
+	// arena holds the values and placeholders: one allocation for a
+	// request's handful of values rather than two strings each. Strings
+	// taken from a strings.Builder stay valid as it grows.
+	arena strings.Builder
 }
 
 type vaultEntry struct {
@@ -77,18 +82,42 @@ func (v *Vault) Len() int {
 
 // mask returns the placeholder for value.
 func (v *Vault) mask(category, value string) string {
-	l := label(category)
+	return maskValue(v, category, label(category), value)
+}
+
+// maskValue returns the placeholder for value, of a category whose label
+// is l. The vault keeps a copy of value: text may be the request's own
+// bytes.
+func maskValue[T chars.Text](v *Vault, category, l string, value T) string {
 	n := 1
 	for _, e := range v.entries {
-		if e.value == value && e.category == category {
+		if e.category == category && equal(e.value, value) {
 			return e.token
 		}
 		if e.label == l {
 			n++
 		}
 	}
-	token := open + l + "_" + strconv.Itoa(n) + close
-	v.entries = append(v.entries, vaultEntry{category, l, value, token})
+	if v.arena.Cap() == 0 {
+		v.arena.Grow(256)
+	}
+	at := v.arena.Len()
+	switch t := any(value).(type) {
+	case string:
+		v.arena.WriteString(t)
+	case []byte:
+		v.arena.Write(t)
+	}
+	kept := v.arena.String()[at:]
+	at = v.arena.Len()
+	v.arena.WriteString(open)
+	v.arena.WriteString(l)
+	v.arena.WriteByte('_')
+	var num [20]byte
+	v.arena.Write(strconv.AppendInt(num[:0], int64(n), 10))
+	v.arena.WriteString(close)
+	token := v.arena.String()[at:]
+	v.entries = append(v.entries, vaultEntry{category, l, kept, token})
 	if len(v.entries) >= vaultIndexAt {
 		if v.index == nil {
 			v.index = make(map[string]int, 2*vaultIndexAt)
@@ -99,6 +128,18 @@ func (v *Vault) mask(category, value string) string {
 		v.index[token] = len(v.entries) - 1
 	}
 	return token
+}
+
+func equal[T chars.Text](a string, b T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := 0; k < len(a); k++ {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // lookup is the value behind a token.

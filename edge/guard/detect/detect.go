@@ -14,10 +14,13 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // Match is one find: Text[Start:End] is the value.
@@ -134,23 +137,36 @@ func (s *Set) Empty() bool {
 // Find appends the finds in text to dst, sorted by start, without
 // overlaps (the earlier and then the longer find wins).
 func (s *Set) Find(dst []Match, text string) []Match {
+	return find(s, dst, text, strings.IndexByte, (*regexp.Regexp).FindAllStringIndex)
+}
+
+// FindBytes is Find over bytes, read in place.
+func (s *Set) FindBytes(dst []Match, text []byte) []Match {
+	return find(s, dst, text, bytes.IndexByte, (*regexp.Regexp).FindAllIndex)
+}
+
+// find is Find for either; indexByte and findAll are the string or bytes
+// functions, passed in rather than chosen by a type switch, whose
+// conversion to an interface may allocate.
+func find[T chars.Text](s *Set, dst []Match, text T, indexByte func(T, byte) int,
+	findAll func(*regexp.Regexp, T, int) [][]int) []Match {
 	if s.Empty() {
 		return dst
 	}
 	base := len(dst)
 	if s.digits || s.ipv4 || s.passport {
-		dst = s.findDigits(dst, text)
+		dst = findDigits(s, dst, text)
 	}
 	if s.email {
-		dst = findEmails(dst, text)
+		dst = findEmails(dst, text, indexByte)
 	}
 	// The IPv6 scanner looks at every hex letter; text without ':' cannot
 	// hold an address.
-	if s.ipv6 && strings.IndexByte(text, ':') >= 0 {
+	if s.ipv6 && indexByte(text, ':') >= 0 {
 		dst = findIPv6(dst, text)
 	}
 	for _, c := range s.custom {
-		for _, loc := range c.re.FindAllStringIndex(text, -1) {
+		for _, loc := range findAll(c.re, text, -1) {
 			dst = append(dst, Match{Start: loc[0], End: loc[1], Category: c.name})
 		}
 	}
@@ -188,14 +204,14 @@ func isAlpha(b byte) bool { return b|0x20 >= 'a' && b|0x20 <= 'z' }
 func isWord(b byte) bool { return isDigit(b) || isAlpha(b) || b == '_' }
 
 // boundaryBefore reports whether a token may start at i.
-func boundaryBefore(text string, i int) bool { return i == 0 || !isWord(text[i-1]) }
+func boundaryBefore[T chars.Text](text T, i int) bool { return i == 0 || !isWord(text[i-1]) }
 
 // boundaryAfter reports whether a token may end at j.
-func boundaryAfter(text string, j int) bool { return j == len(text) || !isWord(text[j]) }
+func boundaryAfter[T chars.Text](text T, j int) bool { return j == len(text) || !isWord(text[j]) }
 
 // decimalNeighbour reports whether the digit run text[i:j] is part of a
 // larger dotted number (3.14159..., 1.2.3.4, 12345.67).
-func decimalNeighbour(text string, i, j int) bool {
+func decimalNeighbour[T chars.Text](text T, i, j int) bool {
 	return i >= 2 && text[i-1] == '.' && isDigit(text[i-2]) ||
 		j+1 < len(text) && text[j] == '.' && isDigit(text[j+1])
 }

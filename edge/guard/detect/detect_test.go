@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -162,16 +163,20 @@ func TestEmptySetFindsNothing(t *testing.T) {
 }
 
 // FuzzFind holds the invariants of every find on any input: in bounds,
-// sorted, not overlapping, and found again when cut out on its own.
+// sorted, not overlapping, found again when cut out on its own, and the
+// same over bytes as over a string.
 func FuzzFind(f *testing.F) {
 	for _, c := range loadCorpus(f) {
 		f.Add(c.text)
 	}
-	set, err := New(Builtin, nil)
+	set, err := New(Builtin, []Custom{{Name: "emp", Pattern: `EMP-\d{6}`}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
+		if got, want := set.FindBytes(nil, []byte(text)), set.Find(nil, text); !slices.Equal(got, want) {
+			t.Fatalf("FindBytes(%q) = %v; Find %v", text, got, want)
+		}
 		prev := 0
 		for _, m := range set.Find(nil, text) {
 			if m.Start < prev || m.End <= m.Start || m.End > len(text) {

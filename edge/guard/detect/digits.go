@@ -1,20 +1,22 @@
 package detect
 
+import "github.com/strait/strait/edge/guard/internal/chars"
+
 // findDigits scans maximal digit runs once for ID numbers, bank cards,
 // mobile numbers (also in their usual grouped spellings: 138 1234 5678,
 // 6222-0212-3456-7890, 110101 19900307 1234), IPv4 addresses and passport
 // numbers (whose digits follow one or two letters).
-func (s *Set) findDigits(dst []Match, text string) []Match {
+func findDigits[T chars.Text](s *Set, dst []Match, text T) []Match {
 	for i := 0; i < len(text); {
 		if !isDigit(text[i]) {
-			i++
+			i = nextDigit(text, i+1)
 			continue
 		}
 		j := i
 		for j < len(text) && isDigit(text[j]) {
 			j++
 		}
-		if m, ok := s.runToken(text, i, j); ok {
+		if m, ok := runToken(s, text, i, j); ok {
 			dst = append(dst, m)
 			i = m.End
 			continue
@@ -24,8 +26,27 @@ func (s *Set) findDigits(dst []Match, text string) []Match {
 	return dst
 }
 
+// nextDigit is the index of the first ASCII digit in text[i:], or
+// len(text). Eight bytes are looked at together: prose has few digits.
+func nextDigit[T chars.Text](text T, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(text); i += 8 {
+		x := uint64(text[i]) | uint64(text[i+1])<<8 | uint64(text[i+2])<<16 | uint64(text[i+3])<<24 |
+			uint64(text[i+4])<<32 | uint64(text[i+5])<<40 | uint64(text[i+6])<<48 | uint64(text[i+7])<<56
+		// A byte b with '0'-1 < b < '9'+1 (Hacker's Delight; bytes from
+		// 0x80 on are excluded by ^x).
+		low := x &^ highs
+		if (ones*(127+'9'+1)-low)&^x&(low+ones*(127-('0'-1)))&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(text) && !isDigit(text[i]); i++ {
+	}
+	return i
+}
+
 // runToken judges the token around the digit run text[i:j].
-func (s *Set) runToken(text string, i, j int) (Match, bool) {
+func runToken[T chars.Text](s *Set, text T, i, j int) (Match, bool) {
 	if s.passport {
 		if m, ok := passportAt(text, i, j); ok {
 			return m, true
@@ -41,21 +62,21 @@ func (s *Set) runToken(text string, i, j int) (Match, bool) {
 		}
 	}
 	if s.digits && !(afterDot && i >= 2 && isDigit(text[i-2])) { // nor a number the fraction of another
-		return s.digitToken(text, i, j)
+		return digitToken(s, text, i, j)
 	}
 	return Match{}, false
 }
 
 // digitToken judges the token starting with the digit run text[i:j].
-func (s *Set) digitToken(text string, i, j int) (Match, bool) {
+func digitToken[T chars.Text](s *Set, text T, i, j int) (Match, bool) {
 	if j < len(text) && (text[j] == ' ' || text[j] == '-') && j+1 < len(text) && isDigit(text[j+1]) {
-		if m, ok := s.grouped(text, i, j); ok {
+		if m, ok := grouped(s, text, i, j); ok {
 			return m, true
 		}
 	}
 	n := j - i
 	run := text[i:j]
-	if s.id && n == 17 && j < len(text) && text[j]|0x20 == 'x' && boundaryAfter(text, j+1) && validID(run+"X") {
+	if s.id && n == 17 && j < len(text) && text[j]|0x20 == 'x' && boundaryAfter(text, j+1) && validID(text[i:j+1]) {
 		return mk(i, j+1, CNIDCard), true
 	}
 	if !boundaryAfter(text, j) || decimalNeighbour(text, i, j) {
@@ -66,7 +87,7 @@ func (s *Set) digitToken(text string, i, j int) (Match, bool) {
 		return mk(i, j, CNIDCard), true
 	case s.mobile && n == 11 && validMobile(run):
 		return mk(i, j, CNMobile), true
-	case s.mobile && n == 13 && i > 0 && text[i-1] == '+' && run[:2] == "86" && validMobile(run[2:]):
+	case s.mobile && n == 13 && i > 0 && text[i-1] == '+' && run[0] == '8' && run[1] == '6' && validMobile(run[2:]):
 		return mk(i+2, j, CNMobile), true // +8613812345678: the number without the country code
 	case s.card && n >= 16 && n <= 19 && validCard(run):
 		return mk(i, j, BankCard), true
@@ -76,9 +97,9 @@ func (s *Set) digitToken(text string, i, j int) (Match, bool) {
 
 // grouped reads a run of digit groups joined by one kind of separator
 // (space or hyphen) and judges the digits together.
-func (s *Set) grouped(text string, i, j int) (Match, bool) {
+func grouped[T chars.Text](s *Set, text T, i, j int) (Match, bool) {
 	sep := text[j]
-	var buf [24]byte
+	var buf [25]byte // the digits, and room for a final X
 	var lens [6]int
 	digits, groups, end := 0, 0, i
 	for k := i; groups < len(lens); {
@@ -100,10 +121,10 @@ func (s *Set) grouped(text string, i, j int) (Match, bool) {
 		}
 		break
 	}
-	d := string(buf[:digits])
+	d := buf[:digits]
 	switch {
 	case s.id && groups == 3 && lens[0] == 6 && lens[1] == 8 && lens[2] == 3 && end < len(text) && text[end]|0x20 == 'x' &&
-		boundaryAfter(text, end+1) && validID(d+"X"):
+		boundaryAfter(text, end+1) && validID(append(d, 'X')):
 		return mk(i, end+1, CNIDCard), true
 	case !boundaryAfter(text, end) || decimalNeighbour(text, i, end):
 		return Match{}, false
@@ -138,7 +159,7 @@ var mobilePrefixes = func() (p [100]bool) {
 }()
 
 // validMobile: 11 digits, 1 and an assigned prefix.
-func validMobile(d string) bool {
+func validMobile[T chars.Text](d T) bool {
 	return len(d) == 11 && d[0] == '1' && mobilePrefixes[int(d[1]-'0')*10+int(d[2]-'0')]
 }
 
@@ -155,19 +176,20 @@ var idRegions = func() (p [100]bool) {
 var idWeights = [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
 
 // validID checks an 18-character resident ID number (GB 11643): region,
-// a real birth date from 1900 on, and the ISO 7064 MOD 11-2 check digit.
-func validID(d string) bool {
+// a real birth date from 1900 on, and the ISO 7064 MOD 11-2 check digit
+// (X or x).
+func validID[T chars.Text](d T) bool {
 	if len(d) != 18 || !idRegions[int(d[0]-'0')*10+int(d[1]-'0')] {
 		return false
 	}
-	num := func(s string) int {
+	num := func(from, to int) int {
 		n := 0
-		for k := 0; k < len(s); k++ {
-			n = n*10 + int(s[k]-'0')
+		for k := from; k < to; k++ {
+			n = n*10 + int(d[k]-'0')
 		}
 		return n
 	}
-	y, m, day := num(d[6:10]), num(d[10:12]), num(d[12:14])
+	y, m, day := num(6, 10), num(10, 12), num(12, 14)
 	if y < 1900 || y > 2099 || m < 1 || m > 12 || day < 1 || day > daysIn(y, m) {
 		return false
 	}
@@ -175,7 +197,11 @@ func validID(d string) bool {
 	for k, w := range idWeights {
 		sum += int(d[k]-'0') * w
 	}
-	return "10X98765432"[sum%11] == d[17]
+	check := d[17]
+	if check == 'x' {
+		check = 'X'
+	}
+	return "10X98765432"[sum%11] == check
 }
 
 func daysIn(y, m int) int {
@@ -195,7 +221,7 @@ func daysIn(y, m int) int {
 // that issues such numbers (UnionPay 62, Visa 4, Mastercard 51–55 and
 // 2221–2720, JCB 3528–3589, Discover/RuPay and Chinese banks' 60 and 65,
 // old domestic 9558) and the Luhn check.
-func validCard(d string) bool {
+func validCard[T chars.Text](d T) bool {
 	if len(d) < 16 || len(d) > 19 || !cardIssuer(d) {
 		return false
 	}
@@ -212,7 +238,7 @@ func validCard(d string) bool {
 	return sum%10 == 0
 }
 
-func cardIssuer(d string) bool {
+func cardIssuer[T chars.Text](d T) bool {
 	p2 := int(d[0]-'0')*10 + int(d[1]-'0')
 	p4 := p2*100 + int(d[2]-'0')*10 + int(d[3]-'0')
 	switch {

@@ -3,15 +3,17 @@ package detect
 import (
 	"net/netip"
 	"strings"
+
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // findEmails finds addr-spec e-mail addresses (dot-atom local part, a
 // domain of at least two labels and an alphabetic top-level label) around
 // each '@'. Retina asset names (icon@2x.png) are not addresses.
-func findEmails(dst []Match, text string) []Match {
+func findEmails[T chars.Text](dst []Match, text T, indexByte func(T, byte) int) []Match {
 	from := 0
 	for {
-		at := strings.IndexByte(text[from:], '@')
+		at := indexByte(text[from:], '@')
 		if at < 0 {
 			return dst
 		}
@@ -22,7 +24,7 @@ func findEmails(dst []Match, text string) []Match {
 			i--
 		}
 		local := text[i:at]
-		if local == "" || len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		if len(local) == 0 || len(local) > 64 || local[0] == '.' || local[len(local)-1] == '.' || doubleDot(local) {
 			continue
 		}
 		j := at + 1
@@ -44,17 +46,40 @@ func localChar(b byte) bool {
 	return isDigit(b) || isAlpha(b) || strings.IndexByte("._%+-", b) >= 0
 }
 
-func validDomain(d string) bool {
-	labels := strings.Split(d, ".")
-	if len(labels) < 2 || len(d) > 253 {
-		return false
-	}
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
+func doubleDot[T chars.Text](s T) bool {
+	for k := 1; k < len(s); k++ {
+		if s[k] == '.' && s[k-1] == '.' {
+			return true
 		}
 	}
-	tld := labels[len(labels)-1]
+	return false
+}
+
+// validDomain: at least two dot-separated labels, none empty, longer than
+// 63 or starting or ending with '-', an alphabetic top-level label of two
+// or more letters, and not an image scale suffix (2x.png).
+func validDomain[T chars.Text](d T) bool {
+	if len(d) > 253 {
+		return false
+	}
+	labels, start, firstEnd := 0, 0, 0
+	for k := 0; k <= len(d); k++ {
+		if k < len(d) && d[k] != '.' {
+			continue
+		}
+		if k == start || k-start > 63 || d[start] == '-' || d[k-1] == '-' {
+			return false
+		}
+		if labels == 0 {
+			firstEnd = k
+		}
+		labels++
+		start = k + 1
+	}
+	if labels < 2 {
+		return false
+	}
+	tld := d[lastDot(d)+1:]
 	if len(tld) < 2 {
 		return false
 	}
@@ -63,23 +88,32 @@ func validDomain(d string) bool {
 			return false
 		}
 	}
-	first := labels[0] // 2x, 3x: image scale suffixes
-	return !(len(labels) == 2 && len(first) >= 2 && first[len(first)-1]|0x20 == 'x' && allDigits(first[:len(first)-1]))
+	first := d[:firstEnd] // 2x, 3x: image scale suffixes
+	return !(labels == 2 && len(first) >= 2 && first[len(first)-1]|0x20 == 'x' && allDigits(first[:len(first)-1]))
 }
 
-func allDigits(s string) bool {
+func lastDot[T chars.Text](s T) int {
+	for k := len(s) - 1; k >= 0; k-- {
+		if s[k] == '.' {
+			return k
+		}
+	}
+	return -1
+}
+
+func allDigits[T chars.Text](s T) bool {
 	for k := 0; k < len(s); k++ {
 		if !isDigit(s[k]) {
 			return false
 		}
 	}
-	return s != ""
+	return len(s) > 0
 }
 
 // ipv4At reads a dotted-quad address starting at text[i] (a digit at a
 // token's start): four octets 0–255 without leading zeros, not part of a
 // longer dotted number (OIDs, version strings) or an identifier.
-func ipv4At(text string, i int) (int, bool) {
+func ipv4At[T chars.Text](text T, i int) (int, bool) {
 	j := i
 	for part := 0; part < 4; part++ {
 		if part > 0 {
@@ -100,7 +134,7 @@ func ipv4At(text string, i int) (int, bool) {
 	return j, boundaryAfter(text, j) && !(j+1 < len(text) && text[j] == '.' && isDigit(text[j+1]))
 }
 
-func octet(s string) bool {
+func octet[T chars.Text](s T) bool {
 	if len(s) == 0 || len(s) > 3 || len(s) > 1 && s[0] == '0' {
 		return false
 	}
@@ -117,7 +151,7 @@ func isHex(b byte) bool { return isDigit(b) || b|0x20 >= 'a' && b|0x20 <= 'f' }
 // embedded IPv4 tail). To leave times (12:30:45), MAC addresses and C++ or
 // Rust paths (abc::def) alone, a find must parse as IPv6 and hold at least
 // five hex digits, one of them a decimal digit.
-func findIPv6(dst []Match, text string) []Match {
+func findIPv6[T chars.Text](dst []Match, text T) []Match {
 	for i := 0; i < len(text); i++ {
 		c := text[i]
 		if !(isHex(c) || c == ':') || !boundaryBefore(text, i) || i > 0 && (text[i-1] == ':' || text[i-1] == '.') {
@@ -141,7 +175,7 @@ func findIPv6(dst []Match, text string) []Match {
 	return dst
 }
 
-func plausibleIPv6(s string) bool {
+func plausibleIPv6[T chars.Text](s T) bool {
 	hex, dec := 0, false
 	for k := 0; k < len(s); k++ {
 		if isHex(s[k]) {
@@ -152,7 +186,7 @@ func plausibleIPv6(s string) bool {
 	if hex < 5 || !dec {
 		return false
 	}
-	a, err := netip.ParseAddr(s)
+	a, err := netip.ParseAddr(string(s))
 	return err == nil && a.Is6()
 }
 
@@ -160,7 +194,7 @@ func plausibleIPv6(s string) bool {
 // text[i:j]: E, G, D, S or P and eight digits, or E, a letter other than I
 // and O, and seven digits (the e-passport series), upper case, as a whole
 // word.
-func passportAt(text string, i, j int) (Match, bool) {
+func passportAt[T chars.Text](text T, i, j int) (Match, bool) {
 	if !boundaryAfter(text, j) {
 		return Match{}, false
 	}

@@ -9,8 +9,12 @@
 // The terms form one trie over folded runes, walked from every place a
 // term may begin (a rune some term begins with, not inside a Latin word),
 // skipping dropped runes as it goes. A walk ends where the trie has no
-// edge, so the cost is bounded by the longest term per start and is in
-// practice one or two look-ups per rune. An Aho–Corasick automaton (the
+// edge, so the cost is bounded by the longest term per start. Most walks
+// are not even begun: a hashed filter of every term's first two symbols
+// is asked first, so a rune of Chinese text costs a decode and three or
+// four look-ups in small tables; a Latin word is looked at only where it
+// begins. The trie is laid out breadth first so that its first levels,
+// where walks end, stay in the cache. An Aho–Corasick automaton (the
 // first version, in the history) reads each rune once, but with the
 // word-edge rule every find starts at a known place, and on Latin text
 // the automaton's failure chains made it three times slower than the walk
@@ -23,12 +27,13 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/strait/strait/edge/guard/detect"
+	"github.com/strait/strait/edge/guard/internal/chars"
 )
 
 // DefaultCategory is the category of a term listed without one.
@@ -107,18 +112,26 @@ type Matcher struct {
 	symLow  []int32
 	symHigh map[rune]int32 // by folded rune
 	root    []int32        // root's transitions, dense over symbols
+	// asciiRoot is root's transition on each ASCII byte: the scan's
+	// fast path over Latin text.
+	asciiRoot [utf8.RuneSelf]int32
+	pairs     *pairFilter
 	// nodes and their edges: a node's edges are
 	// edges[first:first+count], sorted by symbol. Each is one small record,
 	// so a step touches two cache lines, not five arrays.
-	nodes   []node
-	edges   []edge
-	terms   []Term
+	nodes []node
+	edges []edge
+	// cats are the categories, sorted; a node's out indexes them. The
+	// terms themselves are not kept: ten thousand strings would be
+	// pointers for every garbage collection to follow.
+	cats    []string
+	n       int // terms
 	longest int // the longest term, in folded runes
 }
 
 type node struct {
 	first, count int32
-	out          int32 // term ending at the node, -1 if none
+	out          int32 // category of the term ending at the node, -1 if none
 }
 
 type edge struct{ sym, next int32 }
@@ -135,12 +148,19 @@ func (m *Matcher) Longest() int {
 
 // New compiles terms. A repeated term keeps its first category.
 func New(terms []Term) *Matcher {
+	var cats []string
+	for _, t := range terms {
+		cats = append(cats, t.Category)
+	}
+	slices.Sort(cats)
+	cats = slices.Compact(cats)
 	b := newBuilder()
-	for i, t := range terms {
-		b.insert(t.Text, int32(i))
+	for _, t := range terms {
+		c, _ := slices.BinarySearch(cats, t.Category)
+		b.insert(t.Text, int32(c))
 	}
 	m := b.compile()
-	m.terms = terms
+	m.cats, m.n = cats, len(terms)
 	return m
 }
 
@@ -149,7 +169,7 @@ func (m *Matcher) Len() int {
 	if m == nil {
 		return 0
 	}
-	return len(m.terms)
+	return m.n
 }
 
 // skip is the symbol of runes that folding drops.
@@ -161,6 +181,11 @@ func (m *Matcher) symbol(r rune) int32 {
 	if r < 0x10000 {
 		return m.symLow[r]
 	}
+	return m.symbolHigh(r)
+}
+
+//go:noinline
+func (m *Matcher) symbolHigh(r rune) int32 { // out of line: symbol is inlined in the scan
 	f, ok := Fold(r)
 	if !ok {
 		return skip
@@ -204,20 +229,67 @@ func latin(r rune) bool {
 // some term begins with, except a Latin letter or digit inside a word. A
 // walk skips what folding drops and ends where the trie has no edge, so
 // it is never longer than the longest term.
-func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
+func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match { return find(m, dst, text) }
+
+// FindBytes is Find over bytes, read in place.
+func (m *Matcher) FindBytes(dst []detect.Match, text []byte) []detect.Match {
+	return find(m, dst, text)
+}
+
+func find[T chars.Text](m *Matcher, dst []detect.Match, text T) []detect.Match {
 	if m.Len() == 0 {
 		return dst
 	}
 	base := len(dst)
 	prevLatin := false
+	// A non-ASCII rune that begins terms only of two runes or more waits
+	// here for the next kept rune: the trie is walked only if that pair
+	// begins some term (m.pairs), so most starts in Chinese text cost two
+	// look-ups and every rune is decoded once.
+	pend, pendEnd := -1, 0
+	var pendSym, pendNode int32
+	var pendLatin bool
 	for i := 0; i < len(text); {
-		r, size := rune(text[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(text[i:])
+		if c := text[i]; c < utf8.RuneSelf {
+			// ASCII is a letter or digit, or skipped. Inside a Latin word
+			// no term begins: the rest of the word is passed over here.
+			if asciiFold[c] == 0 {
+				prevLatin = false
+				i++
+				continue
+			}
+			if pend >= 0 {
+				if sym := m.symLow[c]; sym > 0 && m.pairs.has(pendSym, sym) {
+					dst = walk(m, dst, text, pend, pendEnd, pendNode, pendLatin)
+				}
+				pend = -1
+			}
+			if !prevLatin {
+				if n := m.asciiRoot[c]; n != 0 {
+					dst = walk(m, dst, text, i, i+1, n, true)
+				}
+				prevLatin = true
+			}
+			for i++; i < len(text) && text[i] < utf8.RuneSelf && asciiFold[text[i]] != 0; i++ {
+			}
+			continue
 		}
+		r, size := chars.DecodeRune(text, i)
 		isLatin := latin(r)
-		if sym := m.symbol(r); sym > 0 && m.root[sym] != 0 && !(isLatin && prevLatin) {
-			dst = m.walk(dst, text, i, i+size, m.root[sym], isLatin)
+		if sym := m.symbol(r); sym != skip {
+			if pend >= 0 {
+				if sym > 0 && m.pairs.has(pendSym, sym) {
+					dst = walk(m, dst, text, pend, pendEnd, pendNode, pendLatin)
+				}
+				pend = -1
+			}
+			if n := m.root[max(sym, 0)]; n != 0 && !(isLatin && prevLatin) {
+				if m.nodes[n].out >= 0 { // a one-rune term
+					dst = walk(m, dst, text, i, i+size, n, isLatin)
+				} else {
+					pend, pendEnd, pendSym, pendNode, pendLatin = i, i+size, sym, n, isLatin
+				}
+			}
 		}
 		prevLatin = isLatin
 		i += size
@@ -227,10 +299,10 @@ func (m *Matcher) Find(dst []detect.Match, text string) []detect.Match {
 
 // walk follows the trie from node (reached by the rune at text[start:j])
 // and appends the terms that end on the way.
-func (m *Matcher) walk(dst []detect.Match, text string, start, j int, n int32, lastLatin bool) []detect.Match {
+func walk[T chars.Text](m *Matcher, dst []detect.Match, text T, start, j int, n int32, lastLatin bool) []detect.Match {
 	for {
 		if t := m.nodes[n].out; t >= 0 && !(lastLatin && j < len(text) && latinAt(text, j)) {
-			dst = append(dst, detect.Match{Start: start, End: j, Category: m.terms[t].Category, Word: true})
+			dst = append(dst, detect.Match{Start: start, End: j, Category: m.cats[t], Word: true})
 		}
 		var r rune
 		var sym int32
@@ -242,7 +314,7 @@ func (m *Matcher) walk(dst []detect.Match, text string, start, j int, n int32, l
 			size := 1
 			r = rune(text[k])
 			if r >= utf8.RuneSelf {
-				r, size = utf8.DecodeRuneInString(text[k:])
+				r, size = chars.DecodeRune(text, k)
 			}
 			k += size
 			if sym = m.symbol(r); sym != skip {
@@ -259,11 +331,8 @@ func (m *Matcher) walk(dst []detect.Match, text string, start, j int, n int32, l
 	}
 }
 
-func latinAt(text string, j int) bool {
-	r := rune(text[j])
-	if r >= utf8.RuneSelf {
-		r, _ = utf8.DecodeRuneInString(text[j:])
-	}
+func latinAt[T chars.Text](text T, j int) bool {
+	r, _ := chars.DecodeRune(text, j)
 	return latin(r)
 }
 
@@ -272,14 +341,5 @@ func (m *Matcher) Categories() []string {
 	if m == nil {
 		return nil
 	}
-	seen := map[string]bool{}
-	var out []string
-	for _, t := range m.terms {
-		if !seen[t.Category] {
-			seen[t.Category] = true
-			out = append(out, t.Category)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return slices.Clone(m.cats)
 }

@@ -114,9 +114,10 @@ func latinBefore(text string, i int) bool {
 }
 
 func FuzzAgainstNaive(f *testing.F) {
-	terms := []Term{{"he", "1"}, {"she", "2"}, {"his", "3"}, {"hers", "4"}, {"机密", "5"}, {"密文", "6"}, {"a", "7"}, {"ｘｙ", "8"}, {"密a", "9"}, {"b机", "10"}}
+	terms := []Term{{"he", "1"}, {"she", "2"}, {"his", "3"}, {"hers", "4"}, {"机密", "5"}, {"密文", "6"}, {"a", "7"}, {"ｘｙ", "8"}, {"密a", "9"}, {"b机", "10"},
+		{"文", "11"}, {"Ｑz", "12"}}
 	m := New(terms)
-	for _, s := range []string{"ushers", "s h e", "机密文", "XY", "ahishers", "h\u200be"} {
+	for _, s := range []string{"ushers", "s h e", "机密文", "XY", "ahishers", "h\u200be", "ｑｚ 机 q z", "机·a 文"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -124,7 +125,29 @@ func FuzzAgainstNaive(f *testing.F) {
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("Find(%q) = %v; naive %v", text, got, want)
 		}
+		if b := m.FindBytes(nil, []byte(text)); fmt.Sprint(b) != fmt.Sprint(got) {
+			t.Fatalf("FindBytes(%q) = %v; Find %v", text, b, got)
+		}
 	})
+}
+
+// TestManyTermsAgainstNaive: with thousands of terms (the pair filter
+// then passes pairs that begin no term, and the trie has every shape) the
+// matcher finds what the naive reference finds.
+func TestManyTermsAgainstNaive(t *testing.T) {
+	terms := benchTerms(3000)
+	text := BenchText()[:2048]
+	for _, term := range terms[:40] { // plant some, spaced and full-width
+		text += " " + term.Text + "。" + strings.Join(strings.Split(term.Text, ""), " ")
+	}
+	m := New(terms)
+	got, want := m.Find(nil, text), naive(terms, text)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Find = %v\nnaive %v", got, want)
+	}
+	if len(want) < 40 {
+		t.Fatalf("only %d finds: the planted terms are not found", len(want))
+	}
 }
 
 // benchTerms makes n distinct terms, mostly two to six Chinese characters,
