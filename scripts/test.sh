@@ -15,3 +15,6 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go test -race -count=1 -timeout 15m ./...
+# Allocation pins hold exactly only without the race detector, which empties
+# sync.Pools on purpose.
+go test -count=1 -run 'Allocations|AllocatesNothing' ./edge/guard ./edge/usage
