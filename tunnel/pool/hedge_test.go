@@ -69,3 +69,31 @@ func TestOpenHedge(t *testing.T) {
 		t.Fatalf("OpenHedge of a foreign stream = %v", err)
 	}
 }
+
+// TestOpenHedgeSkipsFullSession: a hedge is not opened on a session at its
+// stream limit, where an open could wait for a stream to end.
+func TestOpenHedgeSkipsFullSession(t *testing.T) {
+	ctx := t.Context()
+	p := newPool(t, Config{Dialers: []tunnel.Dialer{newFakeDialer("relay", 0)}, SessionsPerRelay: 2,
+		MaxSessionsPerRelay: 2, Scale: ScaleConfig{MaxStreams: 1}})
+	waitLive(t, p, 2)
+	first, err := p.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	other, err := p.OpenStream(ctx) // the other session, now at its limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if sessOf(t, first) == sessOf(t, other) {
+		t.Fatal("both streams on one session")
+	}
+	if st, err := p.OpenHedge(ctx, first); !errors.Is(err, ErrNoHedge) {
+		if st != nil {
+			st.Close()
+		}
+		t.Fatalf("OpenHedge = %v, want ErrNoHedge", err)
+	}
+}

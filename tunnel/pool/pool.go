@@ -576,14 +576,20 @@ func (p *Pool) pickWhere(ok func(*link) bool, fallback bool) (*link, <-chan stru
 // never on first's own session. The relay refuses the later of two copies
 // of one request ID (proto.CodeDuplicate) only among its own sessions, so
 // a copy sent to another relay could reach the provider twice. It does
-// not wait: with no such session usable right now it fails with
-// ErrNoHedge, and the request goes on its one stream.
+// not wait: with no such session usable right now (or all of them at
+// their stream limit) it fails with ErrNoHedge, and the request goes on
+// its one stream.
 func (p *Pool) OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Stream, error) {
 	fs, ok := first.(*stream)
 	if !ok {
 		return nil, ErrNoHedge
 	}
-	l, _, err := p.pickWhere(func(l *link) bool { return l != fs.l && l.relay == fs.l.relay }, false)
+	// A session at its stream limit is skipped rather than waited on (see
+	// openOn): the hedge must not hold the request back.
+	other := func(l *link) bool {
+		return l != fs.l && l.relay == fs.l.relay && l.numStreams() < p.cfg.Scale.MaxStreams
+	}
+	l, _, err := p.pickWhere(other, false)
 	if err != nil {
 		return nil, err
 	}
