@@ -64,6 +64,11 @@ func (s *scriptedRelay) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 
 func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 	defer c.Close()
+	if step == stall {
+		// Whether the edge closed it before or after the whole request
+		// arrived, a stalled stream ends here only by the edge's close.
+		defer s.stalledClosed.Add(1)
+	}
 	r := proto.NewReader(c)
 	defer r.Release()
 	if _, _, err := r.Next(); err != nil { // the request header
@@ -76,7 +81,6 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 	switch step {
 	case stall:
 		_, _ = c.Read(make([]byte, 1)) // until the edge closes its end
-		s.stalledClosed.Add(1)
 	case breakBeforeDispatch:
 	case refuseGoingAway:
 		_ = w.WriteEnd(proto.End{Code: proto.CodeGoingAway, Message: "draining"})
