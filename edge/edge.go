@@ -95,6 +95,11 @@ type Config struct {
 	// stream window): past it, the response blocked the longest is cut.
 	// Zero means 256 MiB.
 	ClientBufferBudget int64
+	// Hedge sends each request with a small body (forward.DefaultHedgeMaxBody)
+	// on two sessions to one relay at once, when two are up; the first
+	// copy to reach the relay goes upstream, the other is refused (see
+	// forward.Forwarder.SetHedge).
+	Hedge bool
 	// SessionWait is how long a request waits for a tunnel session when none
 	// is up; zero means 10s.
 	SessionWait time.Duration
@@ -159,10 +164,12 @@ func New(cfg Config) (*Edge, error) {
 		policy: cfg.Policy, store: cfg.Usage, audit: cfg.Audit}
 	e.fwd.ClientWriteTimeout = cfg.ClientWriteTimeout
 	e.fwd.SetClientBufferBudget(cfg.ClientBufferBudget)
+	e.fwd.SetHedge(cfg.Hedge, 0)
 	if home != nil {
 		e.homeFwd = forward.New(viaOpener{home}, cfg.SessionWait, cfg.Logger)
 		e.homeFwd.ClientWriteTimeout = cfg.ClientWriteTimeout
 		e.homeFwd.SetClientBufferBudget(cfg.ClientBufferBudget)
+		e.homeFwd.SetHedge(cfg.Hedge, 0)
 	}
 	e.keys.Store(cfg.Keys)
 	e.guard.Store(cfg.Guard)

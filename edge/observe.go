@@ -214,6 +214,9 @@ func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source stri
 	if c.via.relay != "" {
 		fields = append(fields, zap.String("relay", c.via.relay), zap.String("session", c.via.session))
 	}
+	if c.res.Hedged { // session names the first of its two streams' sessions
+		fields = append(fields, zap.Bool("hedged", true))
+	}
 	if len(c.guard.counts) > 0 {
 		fields = append(fields, c.guard.field(), zap.Bool("domestic", c.guard.home))
 	}

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 
 	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/tunnel"
@@ -38,6 +39,17 @@ func (o viaOpener) Draining() int {
 	}
 	return 0
 }
+
+// OpenHedge passes on the pool's second stream for a hedged request (see
+// forward.Hedger). The request log names the first stream's session.
+func (o viaOpener) OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Stream, error) {
+	if h, ok := o.Opener.(forward.Hedger); ok {
+		return h.OpenHedge(ctx, first)
+	}
+	return nil, errNoHedge
+}
+
+var errNoHedge = errors.New("tunnel opener cannot hedge")
 
 // withVia returns ctx carrying v for viaOpener.
 func withVia(ctx context.Context, v *via) context.Context { return context.WithValue(ctx, viaKey{}, v) }

@@ -15,7 +15,25 @@ type cutProxy struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	holds []*hold // one per connection accepted, in order
 	wg    sync.WaitGroup
+}
+
+// hold stalls one connection's edge → relay direction while set: what the
+// edge sends waits in the proxy, as behind a lost segment, and the
+// connection stays up.
+type hold struct {
+	mu sync.Mutex
+	ch chan struct{} // closed on release; nil when not held
+}
+
+func (h *hold) wait() {
+	h.mu.Lock()
+	ch := h.ch
+	h.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
 }
 
 func newCutProxy(t testing.TB, target string) *cutProxy {
@@ -46,9 +64,13 @@ func (p *cutProxy) serve() {
 			continue
 		}
 		p.track(c, up)
+		h := &hold{}
+		p.mu.Lock()
+		p.holds = append(p.holds, h)
+		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(up, c, h)
+		go p.pipe(c, up, nil)
 	}
 }
 
@@ -60,11 +82,56 @@ func (p *cutProxy) track(cs ...net.Conn) {
 	}
 }
 
-func (p *cutProxy) pipe(dst, src net.Conn) {
+func (p *cutProxy) pipe(dst, src net.Conn, h *hold) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	if h == nil {
+		_, _ = io.Copy(dst, src)
+	} else {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			h.wait()
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
 	dst.Close()
 	src.Close()
+}
+
+// stall holds the edge → relay direction of the i-th connection accepted
+// (counting from 0) until the returned release is called; release runs at
+// cleanup too, so no pipe stays blocked.
+func (p *cutProxy) stall(t testing.TB, i int) (release func()) {
+	t.Helper()
+	p.mu.Lock()
+	if i >= len(p.holds) {
+		p.mu.Unlock()
+		t.Fatalf("stall: %d connections through the proxy, want connection %d", len(p.holds), i)
+	}
+	h := p.holds[i]
+	p.mu.Unlock()
+	ch := make(chan struct{})
+	h.mu.Lock()
+	h.ch = ch
+	h.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			h.mu.Lock()
+			h.ch = nil
+			h.mu.Unlock()
+			close(ch)
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 // cut resets every connection currently open through the proxy.

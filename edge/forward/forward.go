@@ -57,6 +57,8 @@ type Forwarder struct {
 	blocked            atomic.Int64 // responses inside a write to their client
 	cut                atomic.Int64 // responses cut by ClientWriteTimeout
 	budget             clientBudget // see SetClientBufferBudget
+	hedge              bool         // see SetHedge
+	hedgeMaxBody       int
 }
 
 // ClientStats reports how many responses are inside a write to their
@@ -79,6 +81,7 @@ type Result struct {
 	Bytes      int64
 	Dispatched bool // the relay sent the request upstream
 	Attempts   int  // tunnel streams used (resends happen only before dispatch)
+	Hedged     bool // the last attempt went out on two sessions (Forwarder.Hedge)
 	Err        error
 }
 
@@ -117,8 +120,9 @@ type retryable struct {
 	cause  error
 }
 
-// attempt runs one exchange on one stream. It writes the response unless it
-// returns a retryable failure, in which case nothing has been written.
+// attempt runs one exchange: on one stream, or on two when the request is
+// hedged (see Forwarder.Hedge). It writes the response unless it returns a
+// retryable failure, in which case nothing has been written.
 func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request) (Result, *retryable) {
 	ctx := r.Context()
 	opening := time.Now()
@@ -130,27 +134,57 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 		return fail(w, req.Family, &apierr.Error{Kind: apierr.Unavailable, RetryAfter: time.Second,
 			Message: "Strait edge has no tunnel to a relay right now; retry shortly"}, err), nil
 	}
-	defer st.Close()
 	if ce := f.log.Check(zap.DebugLevel, "tunnel stream opened"); ce != nil {
 		// Where a request's time to first byte goes: waiting here for a
 		// session (none up, or a burst waiting for sessions being dialed)
 		// counts in Server-Timing's "tunnel" share.
 		ce.Write(zap.String("request_id", req.ID), zap.Duration("wait", time.Since(opening)), zap.Uint64("stream", st.ID()))
 	}
+	lg := startLeg(ctx, st, req)
+	var first *frame
+	hedged := false
+	if hst := f.openHedge(ctx, st, req); hst != nil {
+		hedged = true
+		lg, first = race(lg, startLeg(ctx, hst, req))
+	}
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, pending: first}
+	res, retry := x.run()
+	res.Hedged = hedged
+	sendErr := lg.finish()
+	if retry != nil && errors.Is(sendErr, proto.ErrFrameTooLarge) {
+		// Too large for the tunnel: no other session takes it either.
+		return fail(w, req.Family, &apierr.Error{Kind: apierr.HeaderTooLarge,
+			Message: "request headers too large for Strait to forward (the tunnel's limit is " + strconv.Itoa(proto.MaxHeaderFrame>>10) + " KiB)"}, sendErr), nil
+	}
+	if retry != nil && sendErr != nil && !errors.Is(sendErr, os.ErrDeadlineExceeded) { // not the deadline set by finish
+		retry.apiErr.Message = "Strait tunnel to the relay broke while sending the request"
+	}
+	return res, retry
+}
+
+// leg is one stream carrying a request: the request going out on it while
+// its answer is read.
+type leg struct {
+	st   tunnel.Stream
+	r    *proto.Reader
+	sent chan error // the sender's result
+	stop func() bool
+}
+
+// startLeg sends req on st and returns the leg whose answer is to be read.
+func startLeg(ctx context.Context, st tunnel.Stream, req *Request) *leg {
+	l := &leg{st: st, r: proto.NewReader(st), sent: make(chan error, 1)}
 	// A client that goes away must not leave this handler blocked on the
 	// tunnel: the deadline wakes any Read or Write, and closing the stream
 	// tells the relay to cancel the upstream call.
-	stop := context.AfterFunc(ctx, func() {
+	l.stop = context.AfterFunc(ctx, func() {
 		_ = st.SetDeadline(time.Now())
 		_ = st.Close()
 	})
-	defer stop()
-
 	// The request goes out while the relay's answer is read: a relay that
 	// refuses a request (body over its limit) answers before it has read
 	// the body and stops reading, so a writer that finished first would
 	// wait forever, and one that failed would resend a refused request.
-	sent := make(chan error, 1)
 	go func() {
 		err := sendRequest(st, req)
 		if err != nil {
@@ -164,14 +198,17 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 			}
 			_ = st.SetReadDeadline(wake)
 		}
-		sent <- err
+		l.sent <- err
 	}()
-	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: proto.NewReader(st), st: st, ctx: ctx}
-	defer x.r.Release()
-	res, retry := x.run()
-	var sendErr error
+	return l
+}
+
+// finish waits for the leg's sender, releases the reader and closes the
+// stream, and returns the sender's error.
+func (l *leg) finish() error {
+	var err error
 	select {
-	case sendErr = <-sent:
+	case err = <-l.sent:
 	default:
 		// The relay answered without reading it all, or the reader lost the
 		// stream while the request was still going out; or the sender
@@ -179,18 +216,13 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 		// reported yet. Its error is the cause in that last case: dropping
 		// it made a header too large for the tunnel look like a broken
 		// stream, resent up to maxAttempts times.
-		_ = st.SetDeadline(time.Now())
-		sendErr = <-sent
+		_ = l.st.SetDeadline(time.Now())
+		err = <-l.sent
 	}
-	if retry != nil && errors.Is(sendErr, proto.ErrFrameTooLarge) {
-		// Too large for the tunnel: no other session takes it either.
-		return fail(w, req.Family, &apierr.Error{Kind: apierr.HeaderTooLarge,
-			Message: "request headers too large for Strait to forward (the tunnel's limit is " + strconv.Itoa(proto.MaxHeaderFrame>>10) + " KiB)"}, sendErr), nil
-	}
-	if retry != nil && sendErr != nil && !errors.Is(sendErr, os.ErrDeadlineExceeded) { // not the deadline set above
-		retry.apiErr.Message = "Strait tunnel to the relay broke while sending the request"
-	}
-	return res, retry
+	l.stop()
+	l.r.Release()
+	_ = l.st.Close()
+	return err
 }
 
 // openStream waits up to sessionWait for a session. While a relay that
@@ -248,20 +280,21 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 }
 
 type exchange struct {
-	f      *Forwarder
-	w      http.ResponseWriter
-	family llmapi.Family
-	id     string
-	r      *proto.Reader
-	st     buffered // the tunnel stream: what the response holds here
-	ctx    context.Context
-	res    Result
+	pending *frame // read already (the hedge race), handled first
+	f       *Forwarder
+	w       http.ResponseWriter
+	family  llmapi.Family
+	id      string
+	r       *proto.Reader
+	st      buffered // the tunnel stream: what the response holds here
+	ctx     context.Context
+	res     Result
 }
 
 // run reads frames until the response header, then streams the body.
 func (x *exchange) run() (Result, *retryable) {
 	for {
-		typ, p, err := x.r.Next()
+		typ, p, err := x.next()
 		if err != nil {
 			return x.lostBeforeResponse(err)
 		}
@@ -290,6 +323,15 @@ func (x *exchange) run() (Result, *retryable) {
 			return x.lostBeforeResponse(fmt.Errorf("%w: unexpected %s frame", proto.ErrMalformed, typ))
 		}
 	}
+}
+
+// next returns the frame the hedge race read, then the stream's next ones.
+func (x *exchange) next() (proto.FrameType, []byte, error) {
+	if fr := x.pending; fr != nil {
+		x.pending = nil
+		return fr.typ, fr.p, fr.err
+	}
+	return x.r.Next()
 }
 
 // lostBeforeResponse handles a stream that broke before a response header.

@@ -38,6 +38,7 @@ const (
 	breakAfterDispatch                   // dispatched upstream, then the tunnel dies
 	answer                               // dispatched, 200, body, End
 	refuseDuplicate                      // the relay took this ID upstream before
+	stall                                // nothing comes back until the edge closes the stream
 )
 
 // scriptedRelay hands out one in-memory stream per OpenStream and plays the
@@ -46,7 +47,9 @@ type scriptedRelay struct {
 	steps      []relayStep
 	opened     atomic.Int32
 	dispatched atomic.Int32
-	wg         sync.WaitGroup
+	// stalledClosed counts stall steps whose stream the edge closed.
+	stalledClosed atomic.Int32
+	wg            sync.WaitGroup
 }
 
 func (s *scriptedRelay) OpenStream(ctx context.Context) (tunnel.Stream, error) {
@@ -61,6 +64,11 @@ func (s *scriptedRelay) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 
 func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 	defer c.Close()
+	if step == stall {
+		// Whether the edge closed it before or after the whole request
+		// arrived, a stalled stream ends here only by the edge's close.
+		defer s.stalledClosed.Add(1)
+	}
 	r := proto.NewReader(c)
 	defer r.Release()
 	if _, _, err := r.Next(); err != nil { // the request header
@@ -71,6 +79,8 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 	}
 	w := proto.NewWriter(c)
 	switch step {
+	case stall:
+		_, _ = c.Read(make([]byte, 1)) // until the edge closes its end
 	case breakBeforeDispatch:
 	case refuseGoingAway:
 		_ = w.WriteEnd(proto.End{Code: proto.CodeGoingAway, Message: "draining"})
@@ -119,19 +129,32 @@ func TestResendOnlyBeforeDispatch(t *testing.T) {
 			w := httptest.NewRecorder()
 			res := f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST",
 				Path: "/v1/chat/completions", Body: []byte(`{"model":"m"}`)})
-			if w.Code != tc.status || res.Attempts != tc.attempts {
-				t.Errorf("status %d after %d attempts; want %d after %d", w.Code, res.Attempts, tc.status, tc.attempts)
-			}
-			if !strings.Contains(w.Body.String(), tc.wantInBody) {
-				t.Errorf("body %q does not contain %q", w.Body.String(), tc.wantInBody)
-			}
-			if n := relay.dispatched.Load(); n != tc.dispatched {
-				t.Errorf("the provider got the request %d times; want %d", n, tc.dispatched)
-			}
-			if n := relay.opened.Load(); n != tc.wantOpenings {
-				t.Errorf("%d streams opened; want %d", n, tc.wantOpenings)
-			}
+			relay.check(t, w, res, outcome{tc.status, tc.attempts, tc.dispatched, tc.wantInBody, tc.wantOpenings})
 		})
+	}
+}
+
+// outcome is what a scripted exchange should end with.
+type outcome struct {
+	status, attempts int
+	dispatched       int32 // times the provider got the request
+	inBody           string
+	openings         int32 // streams opened
+}
+
+func (s *scriptedRelay) check(t *testing.T, w *httptest.ResponseRecorder, res Result, want outcome) {
+	t.Helper()
+	if w.Code != want.status || res.Attempts != want.attempts {
+		t.Errorf("status %d after %d attempts; want %d after %d", w.Code, res.Attempts, want.status, want.attempts)
+	}
+	if !strings.Contains(w.Body.String(), want.inBody) {
+		t.Errorf("body %q does not contain %q", w.Body.String(), want.inBody)
+	}
+	if n := s.dispatched.Load(); n != want.dispatched {
+		t.Errorf("the provider got the request %d times; want %d", n, want.dispatched)
+	}
+	if n := s.opened.Load(); n != want.openings {
+		t.Errorf("%d streams opened; want %d", n, want.openings)
 	}
 }
 

@@ -27,7 +27,8 @@
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
-# load scaling and the streams per session it aims at; unset: the edge's defaults),
+# load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_HEDGE (the edges'
+# tunnel.hedge: true or false; unset: the edge's default, off),
 # LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
 # and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
@@ -136,6 +137,7 @@ tunnel:
   $smax
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
+  ${LAB_HEDGE:+hedge: $LAB_HEDGE}
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
   ca: $certs/ca.pem

@@ -518,6 +518,12 @@ const capRetry = 50 * time.Millisecond
 // once (a session came up after none was) would otherwise all see the same
 // empty session and all take it.
 func (p *Pool) pick() (*link, <-chan struct{}, error) {
+	return p.pickWhere(nil, true)
+}
+
+// pickWhere is pick among the live sessions ok accepts (all when ok is
+// nil); the draining fallback is considered only when fallback is set.
+func (p *Pool) pickWhere(ok func(*link) bool, fallback bool) (*link, <-chan struct{}, error) {
 	p.mu.Lock()
 	select {
 	case <-p.closedCh:
@@ -529,9 +535,11 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	for _, l := range p.live {
 		links = append(links, l)
 	}
-	var fallback []*link
-	for l := range p.draining {
-		fallback = append(fallback, l)
+	var draining []*link
+	if fallback {
+		for l := range p.draining {
+			draining = append(draining, l)
+		}
 	}
 	changed := p.changed
 	p.mu.Unlock()
@@ -542,14 +550,14 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	var best *link
 	bestCost := math.Inf(1)
 	for _, l := range links {
-		if !l.usable() || l.relay.br.current(now) != breakerClosed {
+		if !l.usable() || l.relay.br.current(now) != breakerClosed || (ok != nil && !ok(l)) {
 			continue
 		}
 		if c := l.cost(now); c < bestCost {
 			best, bestCost = l, c
 		}
 	}
-	for _, l := range fallback {
+	for _, l := range draining {
 		if best != nil {
 			break
 		}
@@ -562,6 +570,38 @@ func (p *Pool) pick() (*link, <-chan struct{}, error) {
 	}
 	return best, changed, nil
 }
+
+// OpenHedge opens a second stream for the request already on first (a
+// stream this pool handed out): on another live session to the same relay,
+// never on first's own session. The relay refuses the later of two copies
+// of one request ID (proto.CodeDuplicate) only among its own sessions, so
+// a copy sent to another relay could reach the provider twice. It does
+// not wait: with no such session usable right now (or all of them at
+// their stream limit) it fails with ErrNoHedge, and the request goes on
+// its one stream.
+func (p *Pool) OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Stream, error) {
+	fs, ok := first.(*stream)
+	if !ok {
+		return nil, ErrNoHedge
+	}
+	// A session at its stream limit is skipped rather than waited on (see
+	// openOn): the hedge must not hold the request back.
+	other := func(l *link) bool {
+		return l != fs.l && l.relay == fs.l.relay && l.numStreams() < p.cfg.Scale.MaxStreams
+	}
+	l, _, err := p.pickWhere(other, false)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, ErrNoHedge
+	}
+	return p.openOn(ctx, l)
+}
+
+// ErrNoHedge is OpenHedge's answer when no other session to the first
+// stream's relay is usable.
+var ErrNoHedge = errors.New("no second tunnel session to the same relay for a hedge")
 
 // Draining is the number of sessions whose relay announced a drain and
 // that are not closed yet: a relay restarting, whose replacement session

@@ -163,6 +163,12 @@ type TunnelFile struct {
 	// socket: see the relay's settings of the same name.
 	TCPCongestion   string `yaml:"tcp_congestion"`
 	TCPNotSentLowat int    `yaml:"tcp_notsent_lowat"`
+	// Hedge sends each request whose body is at most 16 KiB on two
+	// sessions to the same relay when two are up; the first copy to reach
+	// the relay goes upstream and the relay refuses the other. It takes a
+	// WebSocket session's head-of-line wait off the request's way, at the
+	// cost of a second stream per request. Off by default.
+	Hedge bool `yaml:"hedge"`
 }
 
 // SessionsFile configures the sessions to each relay: always Min, more

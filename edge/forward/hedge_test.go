@@ -1,0 +1,75 @@
+package forward
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/proto/llmapi"
+	"github.com/strait/strait/tunnel"
+)
+
+// hedgingRelay is a scriptedRelay whose hedge streams are its next
+// scripted streams, as if on another session.
+type hedgingRelay struct{ *scriptedRelay }
+
+func (h hedgingRelay) OpenHedge(ctx context.Context, _ tunnel.Stream) (tunnel.Stream, error) {
+	return h.OpenStream(ctx)
+}
+
+// TestHedge: a hedged request goes out on two streams and the client gets
+// the one answer the relay gave (it refuses the other copy as a duplicate,
+// or that copy's stream stalled or broke), from the provider once; a copy
+// whose stream stalls is closed, not left open; a request that broke on
+// both before dispatch is resent, hedged again, and one that reached the
+// relay (a duplicate refusal) is not; a large body is not hedged.
+func TestHedge(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		steps        []relayStep // in the order the streams are opened: first, hedge, first of the resend, ...
+		body         int
+		status       int
+		attempts     int
+		dispatched   int32
+		wantInBody   string
+		wantOpenings int32
+		wantStalled  int32
+	}{
+		{"first copy answered", []relayStep{answer, refuseDuplicate}, 10, 200, 1, 1, "{}", 2, 0},
+		{"hedge answered", []relayStep{refuseDuplicate, answer}, 10, 200, 1, 1, "{}", 2, 0},
+		{"first stalled, hedge answered", []relayStep{stall, answer}, 10, 200, 1, 1, "{}", 2, 1},
+		{"hedge stalled, first answered", []relayStep{answer, stall}, 10, 200, 1, 1, "{}", 2, 1},
+		{"first broke, hedge answered", []relayStep{breakBeforeDispatch, answer}, 10, 200, 1, 1, "{}", 2, 0},
+		{"draining relay refused one", []relayStep{refuseGoingAway, answer}, 10, 200, 1, 1, "{}", 2, 0},
+		// The first copy reached the provider and its stream broke: the
+		// relay's duplicate refusal says so, and nothing is resent.
+		{"dispatched copy broke", []relayStep{breakAfterDispatch, refuseDuplicate, answer}, 10, 502, 1, 1, "not retried", 2, 0},
+		{"one broke, one refused as duplicate", []relayStep{breakBeforeDispatch, refuseDuplicate, answer}, 10, 502, 1, 0, "not retried", 2, 0},
+		{"both broke before dispatch: resent, hedged", []relayStep{breakBeforeDispatch, refuseGoingAway, answer, stall}, 10, 200, 2, 1, "{}", 4, 1},
+		{"large body not hedged", []relayStep{answer, answer}, DefaultHedgeMaxBody + 1, 200, 1, 1, "{}", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			relay := &scriptedRelay{steps: tc.steps}
+			defer func() {
+				relay.wg.Wait() // every scripted stream ended: the edge closed them all
+				if n := relay.stalledClosed.Load(); n != tc.wantStalled {
+					t.Errorf("%d stalled streams closed by the edge; want %d", n, tc.wantStalled)
+				}
+			}()
+			f := New(hedgingRelay{relay}, time.Second, zap.NewNop())
+			f.SetHedge(true, 0)
+			r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+			w := httptest.NewRecorder()
+			res := f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST",
+				Path: "/v1/chat/completions", Body: []byte(strings.Repeat("x", tc.body))})
+			relay.check(t, w, res, outcome{tc.status, tc.attempts, tc.dispatched, tc.wantInBody, tc.wantOpenings})
+			if res.Hedged != (tc.wantOpenings > 1) {
+				t.Errorf("Hedged = %v", res.Hedged)
+			}
+		})
+	}
+}
