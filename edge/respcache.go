@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"path"
@@ -165,6 +166,19 @@ func (e *Edge) serveCached(c *call, query string) bool {
 	return false
 }
 
+// clientLeftAfterEnd reports whether a response that ended in an error is
+// still whole: an event stream whose provider reported its final usage,
+// recorded up to an event's end, cut only because the client went away.
+// SDKs close the response at the stream's last event (openai-go at
+// [DONE]), which can reach the edge before the tunnel's End does; the
+// answer the client read was complete, and so is the record.
+func clientLeftAfterEnd(c *call, source string) bool {
+	rec := c.tap.record
+	return source == "reported" && c.r.Context().Err() != nil &&
+		strings.HasPrefix(c.tap.recordHeader.Get("Content-Type"), "text/event-stream") &&
+		(bytes.HasSuffix(rec, []byte("\n\n")) || bytes.HasSuffix(rec, []byte("\r\n\r\n")))
+}
+
 // perRequest are headers that describe one answer, never replayed.
 var perRequest = []string{"X-Request-Id", "X-Strait-Request-Id", "X-Provider-Request-Id", "Server-Timing", "Date",
 	"Content-Length", "X-Strait-Cache"}
@@ -175,10 +189,13 @@ var perRequest = []string{"X-Request-Id", "X-Strait-Request-Id", "X-Provider-Req
 // never kept.
 func (e *Edge) storeCached(c *call, source string) {
 	t := c.tap
-	if c.cacheKey == "" || c.status != http.StatusOK || c.res.Err != nil || t.recordOver || t.recordHeader == nil {
+	if c.cacheKey == "" || c.status != http.StatusOK || t.recordOver || t.recordHeader == nil {
 		return
 	}
 	if c.r.Method == http.MethodPost && source != "reported" {
+		return
+	}
+	if c.res.Err != nil && !clientLeftAfterEnd(c, source) {
 		return
 	}
 	h := t.recordHeader

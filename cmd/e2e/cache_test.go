@@ -103,7 +103,7 @@ func TestResponseCache(t *testing.T) {
 func waitStored(t *testing.T, admin string, n int) {
 	t.Helper()
 	want := `strait_cache_requests_total{result="stored"} ` + strconv.Itoa(n)
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, body := adminGet(t, admin, "/metrics"); strings.Contains(body, want+"\n") {
 			return
 		}
