@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,7 +22,6 @@ import (
 	"google.golang.org/genai"
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
-	"github.com/strait/strait/cmd/internal/relaycmd"
 	"github.com/strait/strait/edge/guard"
 )
 
@@ -198,24 +196,9 @@ func guardStack(t *testing.T, cfg *guard.Config, domestic *echoUpstream) (*stack
 func startDomesticRelay(t *testing.T, dir string, up http.Handler) string {
 	srvUp := httptest.NewServer(up)
 	t.Cleanup(srvUp.Close)
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := (&stack{dir: dir, fakeURL: srvUp.URL}).relayFile(tcp.Addr().String())
-	srv, err := relaycmd.Build(f, relaycmd.Sockets{TCP: tcp, UDP: udp}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return tcp.Addr().String()
+	f := (&stack{dir: dir, fakeURL: srvUp.URL}).relayFile("127.0.0.1:0")
+	_, socks := serveRelay(t, f, zap.NewNop())
+	return socks.TCP.Addr().String()
 }
 
 var guardConfig = &guard.Config{

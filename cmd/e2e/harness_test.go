@@ -223,6 +223,30 @@ func (s *stack) relayFile(listen string) *relaycmd.File {
 	}
 }
 
+// serveRelay builds a relay from f on new loopback TCP and UDP sockets,
+// serves it until the test ends, and returns it with those sockets.
+func serveRelay(t *testing.T, f *relaycmd.File, log *zap.Logger) (*relaycmd.Server, relaycmd.Sockets) {
+	t.Helper()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	socks := relaycmd.Sockets{TCP: tcp, UDP: udp}
+	srv, err := relaycmd.Build(f, socks, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv, socks
+}
+
 // startRelay starts the relay on both transports, on the given sockets or
 // on new loopback ports.
 func (s *stack) startRelay(socks relaycmd.Sockets, edit func(*relaycmd.File)) {

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -48,34 +46,19 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	core, logs := observer.New(zap.InfoLevel)
-	srv, err := relaycmd.Build(f, relaycmd.Sockets{TCP: tcp, UDP: udp}, zap.New(core))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	srv, socks := serveRelay(t, f, zap.New(core))
 
 	pool, err := certs.LoadPool(dir + "/ca.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tc := certs.ClientConfig(edgeKP, pool, "localhost")
-	ws, err := wstun.NewDialer(tcp.Addr().String(), tc, wstun.Config{})
+	ws, err := wstun.NewDialer(socks.TCP.Addr().String(), tc, wstun.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	quic, err := quictun.NewDialer(udp.LocalAddr().String(), tc, quictun.Config{HandshakeTimeout: 2 * time.Second})
+	quic, err := quictun.NewDialer(socks.UDP.LocalAddr().String(), tc, quictun.Config{HandshakeTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
