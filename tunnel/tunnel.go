@@ -39,6 +39,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -137,7 +138,18 @@ type Info struct {
 	RemoteAddr net.Addr
 	// PeerName is the common name of the peer's verified certificate.
 	PeerName string
+	// Congestion names the congestion control that paces the session's
+	// bytes ("bbr", "cubic", "reno"), where the transport knows it; empty
+	// where it does not.
+	Congestion string
 }
+
+// ModelBasedCongestion reports whether the session's congestion control
+// paces by a model of the path's bandwidth and round trip (BBR) instead of
+// halving its window at every loss. On a lossy link one loss-based window
+// carries few streams, while a model-based one is not loss-limited; an
+// unknown one counts as loss-based.
+func (i Info) ModelBasedCongestion() bool { return strings.HasPrefix(i.Congestion, "bbr") }
 
 // Dialer opens sessions to one relay.
 type Dialer interface {

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -204,35 +205,62 @@ func TestAutoscaleExtraDialFails(t *testing.T) {
 	})
 }
 
-// TestBurstWaitsForDial: once a session carries twice the target and a
-// session is on its way, a new stream waits (a bounded time) for it rather
-// than queueing behind the overloaded one; with no session arriving it
-// takes the best live session after the bound.
+// TestBurstWaitsForDial: once a session whose window is loss-limited
+// carries twice the target and a session is on its way, a new stream waits
+// (a bounded time) for it rather than queueing behind the overloaded one. A
+// session under BBR counts as overloaded only at eight times the target:
+// below that a new stream goes on it at once, sparing itself the dial.
 func TestBurstWaitsForDial(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		d := newFakeDialer("relay:443", 0)
-		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 3,
-			Scale: ScaleConfig{TargetStreams: 2, MaxDials: 1}})
-		waitLive(t, p, 1)
-		gate := make(chan struct{})
-		d.gate = gate        // extra dials wait for it; set before any stream asks for one
-		openStreams(t, p, 4) // 2× the target on the only session; one extra is being dialed
-		synctest.Wait()
+	for _, tc := range []struct {
+		congestion string
+		open       int  // streams already on the only session
+		wait       bool // whether the next stream waits for the dial
+	}{
+		{congestion: "", open: 4, wait: true}, // unknown counts as loss-based
+		{congestion: "reno", open: 4, wait: true},
+		{congestion: "cubic", open: 4, wait: true},
+		{congestion: "reno", open: 3, wait: false},
+		{congestion: "bbr", open: 4, wait: false},
+		{congestion: "bbr", open: 15, wait: false},
+		{congestion: "bbr", open: 16, wait: true},
+	} {
+		t.Run(fmt.Sprintf("%s/%d", tc.congestion, tc.open), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d := newFakeDialer("relay:443", 0)
+				d.congestion = tc.congestion
+				p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 3,
+					Scale: ScaleConfig{TargetStreams: 2, MaxDials: 1}})
+				waitLive(t, p, 1)
+				gate := make(chan struct{})
+				d.gate = gate // extra dials wait for it; set before any stream asks for one
+				openStreams(t, p, tc.open)
+				synctest.Wait()
 
-		got := make(chan *fakeSession, 1)
-		go func() { got <- openOn(t, p) }()
-		synctest.Wait()
-		select {
-		case fs := <-got:
-			t.Fatalf("stream went to session %d at once; want it to wait for the session being dialed", fs.id)
-		default:
-		}
-		close(gate)
-		if fs := <-got; fs == d.Sessions()[0] {
-			t.Errorf("stream on the overloaded session %d; want the new one", fs.id)
-		}
-
-	})
+				got := make(chan *fakeSession, 1)
+				go func() { got <- openOn(t, p) }()
+				synctest.Wait()
+				select {
+				case fs := <-got:
+					if tc.wait {
+						t.Fatalf("stream went to session %d at once; want it to wait for the session being dialed", fs.id)
+					}
+					if fs != d.Sessions()[0] {
+						t.Errorf("stream on session %d; want the one already up", fs.id)
+					}
+					close(gate)
+					return
+				default:
+					if !tc.wait {
+						t.Fatal("stream waits for a dial; want it on the session already up at once")
+					}
+				}
+				close(gate)
+				if fs := <-got; fs == d.Sessions()[0] {
+					t.Errorf("stream on the overloaded session %d; want the new one", fs.id)
+				}
+			})
+		})
+	}
 }
 
 // TestBurstWaitIsBounded: with the dial stuck, a new stream waits

@@ -30,6 +30,8 @@ type fakeSession struct {
 	// openDelay is how long OpenStream takes, as a real one does (a
 	// write, a lock): concurrent opens then overlap.
 	openDelay time.Duration
+	// congestion is what Info reports as the congestion control.
+	congestion string
 
 	done     chan struct{}
 	once     sync.Once
@@ -103,7 +105,8 @@ func (s *fakeSession) Err() error {
 
 func (s *fakeSession) Info() tunnel.Info {
 	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000 + s.id}
-	return tunnel.Info{Transport: "fake", LocalAddr: addr, RemoteAddr: addr, PeerName: fmt.Sprint("relay-", s.id)}
+	return tunnel.Info{Transport: "fake", LocalAddr: addr, RemoteAddr: addr, PeerName: fmt.Sprint("relay-", s.id),
+		Congestion: s.congestion}
 }
 
 // fakeStream is a no-op stream that remembers its session; Close releases
@@ -138,6 +141,8 @@ type fakeDialer struct {
 	limit     int           // refuse once this many sessions were handed out; 0 = no limit
 	openDelay time.Duration // given to every session
 	gate      chan struct{}
+	// congestion is what every session's Info reports (Info.Congestion).
+	congestion string
 
 	mu       sync.Mutex
 	attempts []time.Time
@@ -171,6 +176,7 @@ func (d *fakeDialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	}
 	s := newFakeSession(len(d.attempts))
 	s.openDelay = d.openDelay
+	s.congestion = d.congestion
 	d.sessions = append(d.sessions, s)
 	return s, nil
 }

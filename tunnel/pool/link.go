@@ -21,6 +21,9 @@ type link struct {
 	relay *relay
 	sess  tunnel.Session
 	up    time.Time
+	// overloadAt is how many streams the session carries before a new
+	// stream would rather wait for a session being dialed (waitForDial).
+	overloadAt int
 
 	streams  atomic.Int64 // request streams open through the pool
 	fails    atomic.Int64 // streams broken by the tunnel on this session
@@ -56,7 +59,8 @@ const ctlOpenTimeout = 5 * time.Second
 // transport's heartbeat alone.
 func (p *Pool) newLink(ctx context.Context, r *relay, sess tunnel.Session) *link {
 	l := &link{p: p, relay: r, sess: sess, up: time.Now(), goAway: make(chan struct{}),
-		ctlGone: make(chan struct{}), ctlDone: make(chan struct{}), sent: map[uint64]time.Time{}}
+		ctlGone: make(chan struct{}), ctlDone: make(chan struct{}), sent: map[uint64]time.Time{},
+		overloadAt: overloadedStreams(sess.Info(), p.cfg.Scale.TargetStreams)}
 	octx, cancel := context.WithTimeout(ctx, ctlOpenTimeout)
 	st, err := sess.OpenStream(octx)
 	cancel()

@@ -39,7 +39,9 @@ type session struct {
 
 func newSession(conn *quic.Conn, window uint64, closeFn func()) *session {
 	cs := conn.ConnectionState().TLS
-	info := tunnel.Info{Transport: tunnel.TransportQUIC, LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr()}
+	// quic-go's congestion control is NewReno, and it cannot be swapped.
+	info := tunnel.Info{Transport: tunnel.TransportQUIC, LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr(),
+		Congestion: "reno"}
 	compressed := cs.NegotiatedProtocol == alpnZstd1
 	if len(cs.PeerCertificates) > 0 {
 		info.PeerName = cs.PeerCertificates[0].Subject.CommonName

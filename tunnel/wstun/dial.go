@@ -73,7 +73,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		conn.Close()
 		return nil, fmt.Errorf("wstun: %w", err)
 	}
-	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}
+	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr(), Congestion: conn.sock.Congestion}
 	if tc, ok := ws.NetConn().(*tls.Conn); ok {
 		info.PeerName = peerName(tc.ConnectionState())
 	}

@@ -93,7 +93,7 @@ func (l *Listener) upgrade(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
-	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr()}
+	info := tunnel.Info{LocalAddr: ws.LocalAddr(), RemoteAddr: ws.RemoteAddr(), Congestion: conn.sock.Congestion}
 	if r.TLS != nil {
 		info.PeerName = peerName(*r.TLS)
 	}

@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/tunneltest"
 	"github.com/strait/strait/tunnel/wstun"
 )
@@ -26,6 +27,12 @@ func TestCongestionPerSession(t *testing.T) {
 	for side, stats := range map[string]*wstun.CongestionStats{"edge": &edgeStats, "relay": &relayStats} {
 		if got := stats.Sessions(); got["reno"] != 1 || len(got) != 1 {
 			t.Errorf("%s sessions by congestion control = %v, want reno: 1", side, got)
+		}
+	}
+	// The pool reads it from Info to decide how many streams a session carries.
+	for side, s := range map[string]tunnel.Session{"edge": p.edge, "relay": p.relay} {
+		if got := s.Info(); got.Congestion != "reno" || got.ModelBasedCongestion() {
+			t.Errorf("%s Info().Congestion = %q (model-based %v), want reno", side, got.Congestion, got.ModelBasedCongestion())
 		}
 	}
 	p.edge.Close()
