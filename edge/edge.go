@@ -334,13 +334,28 @@ func (e *Edge) Handler() http.Handler {
 	return mux
 }
 
+// health answers 503 without a session abroad. The domestic group's
+// sessions are reported, not required: without them only keep_home
+// requests fail, and the edge should not leave a load balancer for that.
 func (e *Edge) health(w http.ResponseWriter, _ *http.Request) {
 	live := e.pool.Live()
 	w.Header().Set("Content-Type", "application/json")
 	if live == 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"tunnel_sessions": live})
+	body := map[string]any{"tunnel_sessions": live}
+	if e.home != nil {
+		body["domestic_sessions"] = e.home.Live()
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// pools are the edge's relay groups: abroad, then domestic when there is one.
+func (e *Edge) pools() []*pool.Pool {
+	if e.home == nil {
+		return []*pool.Pool{e.pool}
+	}
+	return []*pool.Pool{e.pool, e.home}
 }
 
 // call is the state of one client request, from arrival to the last log

@@ -55,7 +55,7 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	budget := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_client_buffer_budget_bytes",
 		Help: "client_buffer_budget: past it, the response blocked the longest on its client is cut."},
 		func() float64 { _, n := e.fwd.ClientBuffer(); return float64(n) })
-	cs := append(e.metrics.collectors(), sessionCollector{e.pool}, quotaCollector{e}, blocked, cutTimeout, cutBudget, held, budget)
+	cs := append(e.metrics.collectors(), sessionCollector{e.pools()}, quotaCollector{e}, blocked, cutTimeout, cutBudget, held, budget)
 	if e.store != nil {
 		cs = append(cs, storeCollector{e.store})
 	}
@@ -93,9 +93,11 @@ var (
 		"Smoothed probe round trip through the relay, per session.", []string{"relay", "transport", "slot"}, nil)
 )
 
-// sessionCollector reads the pool at scrape time, so the numbers are never
-// stale and nothing has to be updated on the request path.
-type sessionCollector struct{ pool *pool.Pool }
+// sessionCollector reads the pools (the relays abroad, and the domestic
+// group when there is one) at scrape time, so the numbers are never stale
+// and nothing has to be updated on the request path. A relay is in one
+// group only, so its labels never meet twice.
+type sessionCollector struct{ pools []*pool.Pool }
 
 func (c sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{sessionsDesc, streamsDesc, dialsDesc, endedDesc, streamFailuresDesc, breakerDesc, scaleDesc, rttDesc} {
@@ -104,9 +106,15 @@ func (c sessionCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.pools {
+		collectPool(ch, p)
+	}
+}
+
+func collectPool(ch chan<- prometheus.Metric, p *pool.Pool) {
 	type key struct{ relay, transport string }
 	sessions, streams := map[key]int{}, map[key]int{}
-	for _, s := range c.pool.Sessions() {
+	for _, s := range p.Sessions() {
 		k := key{s.Relay, string(s.Transport)}
 		sessions[k]++
 		streams[k] += s.Streams
@@ -118,7 +126,7 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	for _, r := range c.pool.Relays() {
+	for _, r := range p.Relays() {
 		counter(dialsDesc, r.Dials-r.DialFailures, r.Relay, "ok")
 		counter(dialsDesc, r.DialFailures, r.Relay, "failed")
 		counter(endedDesc, r.SessionsLost, r.Relay, "lost")
@@ -137,7 +145,7 @@ func (c sessionCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, open, r.Relay)
 	}
-	for _, s := range c.pool.Sessions() {
+	for _, s := range p.Sessions() {
 		if s.RTT > 0 {
 			ch <- prometheus.MustNewConstMetric(rttDesc, prometheus.GaugeValue, s.RTT.Seconds(), s.Relay, string(s.Transport), strconv.Itoa(s.Slot))
 		}

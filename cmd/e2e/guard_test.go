@@ -416,6 +416,18 @@ func TestGuardKeepsHome(t *testing.T) {
 	if b := abroad.Bodies(); len(b) != 1 || strings.Contains(b[0], "EMP-") || strings.Contains(b[0], guardPhone) {
 		t.Fatalf("provider abroad saw %q; want only the second request, masked", b)
 	}
+	// The domestic group's sessions are in the edge's metrics beside the
+	// sessions abroad, one relay each.
+	_, page := adminGet(t, s.edgeAdmin, "/metrics")
+	relays := map[string]bool{}
+	for _, line := range strings.Split(page, "\n") {
+		if rest, ok := strings.CutPrefix(line, `strait_tunnel_sessions{relay="`); ok {
+			relays[rest[:strings.IndexByte(rest, '"')]] = true
+		}
+	}
+	if len(relays) != 2 {
+		t.Errorf("strait_tunnel_sessions covers relays %v; want the one abroad and the domestic one", relays)
+	}
 
 	s2, abroad2 := guardStack(t, cfg, nil)
 	_, err := chat(testCtx(t, 20*time.Second), t, s2, "EMP-123456")
