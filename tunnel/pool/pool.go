@@ -10,8 +10,11 @@
 // stream (proto Ping/Pong/GoAway): probes measure its round trip through
 // the relay, find a dead relay within ProbeTimeout, and make a relay
 // restarted after a crash answer (a QUIC stateless reset) within one probe
-// interval; GoAway moves new streams away at once while a replacement
-// session is dialed (make before break) and the old one drains. A circuit
+// interval. A session that has answered no probe and carried no data for
+// a while gets new streams only when no session proves alive within a few
+// probe intervals (see link.silent). GoAway moves new streams away at once
+// while a replacement session is dialed (make before break) and the old
+// one drains. A circuit
 // breaker per relay takes a failing relay out and puts it back by itself.
 // Close stops every goroutine and waits for them.
 package pool
