@@ -140,6 +140,9 @@ func (l *link) readControl() {
 func (l *link) pong(seq uint64) {
 	l.mu.Lock()
 	sentAt, ok := l.sent[seq]
+	// An answer to an overdue probe may end a silence that new streams
+	// wait out (see silent): wake them.
+	wasOverdue := ok && time.Since(l.oldest) > l.overdueAfter(l.srtt)
 	if ok {
 		sample := time.Since(sentAt)
 		if l.srtt == 0 {
@@ -166,6 +169,9 @@ func (l *link) pong(seq uint64) {
 	l.mu.Unlock()
 	if ok {
 		l.relay.br.success(true)
+	}
+	if wasOverdue {
+		l.p.signal()
 	}
 }
 
@@ -286,7 +292,36 @@ func (l *link) load(now time.Time) sessionLoad {
 	srtt, minRTT, oldest := l.srtt, l.minRTT, l.oldest
 	l.mu.Unlock()
 	return sessionLoad{streams: l.numStreams(), srtt: srtt, minRTT: minRTT,
-		overdue: !oldest.IsZero() && now.Sub(oldest) > max(2*l.p.cfg.ProbeInterval, 4*srtt)}
+		overdue: !oldest.IsZero() && now.Sub(oldest) > l.overdueAfter(srtt)}
+}
+
+// overdueAfter is how long a probe may go unanswered, on a session whose
+// smoothed round trip is srtt, before the session is suspect.
+func (l *link) overdueAfter(srtt time.Duration) time.Duration {
+	return max(2*l.p.cfg.ProbeInterval, 4*srtt)
+}
+
+// silent reports whether the session has given no sign of life for longer
+// than overdueAfter: a probe is overdue and no request stream has read
+// data in that time either. It may be dead without its transport knowing
+// yet: a QUIC session across a path that dropped everything for a while
+// ends only at its idle timeout. A new stream placed on it in that window
+// can reach a relay that has become reachable again, and be taken upstream
+// there, just before the edge's idle timer ends the session; the edge then
+// reads the stream as broken before dispatch and resends it, and the relay
+// refuses the copy (proto.CodeDuplicate): a 502 for a request that was
+// served. A session that answers a probe, or carries data, is alive and
+// keeps its idle timer running, so a stream placed on it then is safe.
+func (l *link) silent(now time.Time) bool {
+	l.mu.Lock()
+	srtt, oldest := l.srtt, l.oldest
+	l.mu.Unlock()
+	after := l.overdueAfter(srtt)
+	if oldest.IsZero() || now.Sub(oldest) <= after {
+		return false
+	}
+	last := l.lastData.Load()
+	return last == 0 || now.Sub(time.Unix(0, last)) > after
 }
 
 // open opens a request stream on the session, in the place pick reserved

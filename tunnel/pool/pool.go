@@ -10,8 +10,11 @@
 // stream (proto Ping/Pong/GoAway): probes measure its round trip through
 // the relay, find a dead relay within ProbeTimeout, and make a relay
 // restarted after a crash answer (a QUIC stateless reset) within one probe
-// interval; GoAway moves new streams away at once while a replacement
-// session is dialed (make before break) and the old one drains. A circuit
+// interval. A session that has answered no probe and carried no data for
+// a while gets new streams only when no session proves alive within a few
+// probe intervals (see link.silent). GoAway moves new streams away at once
+// while a replacement session is dialed (make before break) and the old
+// one drains. A circuit
 // breaker per relay takes a failing relay out and puts it back by itself.
 // Close stops every goroutine and waits for them.
 package pool
@@ -452,10 +455,21 @@ func (p *Pool) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	defer retry.Stop()
 	var dw dialWait
 	defer dw.release()
+	var silentSince time.Time // when only silent sessions were found first
 	for {
-		l, changed, err := p.pick()
+		silentOK := !silentSince.IsZero() && time.Since(silentSince) >= p.silentWait()
+		l, changed, silent, err := p.pick(silentOK)
 		if err != nil {
 			return nil, err
+		}
+		if silent {
+			// Only silent sessions are up: wait for a replacement, or an
+			// answer on one of them (pong signals), or data on one (seen
+			// at the next look), for at most silentWait.
+			if silentSince.IsZero() {
+				silentSince = time.Now()
+			}
+			retry.Reset(min(p.cfg.ProbeInterval, time.Until(silentSince.Add(p.silentWait()))))
 		}
 		if l != nil && p.waitForDial(l, &dw, retry, changed) {
 			l.streams.Add(-1) // give back the place pick reserved
@@ -514,21 +528,34 @@ const capRetry = 50 * time.Millisecond
 // serving until its replacement is up. Draining sessions are not counted
 // by Live, so a request waits on them rather than failing after
 // SessionWait (see Draining).
+// A silent session (see link.silent) comes last of all, and only when
+// silentOK is set; silent reports that one was passed over for want of it,
+// so that the caller waits, up to silentWait, for a session that proves
+// alive.
 // Choosing and reserving happen under pickMu: many OpenStreams woken at
 // once (a session came up after none was) would otherwise all see the same
 // empty session and all take it.
-func (p *Pool) pick() (*link, <-chan struct{}, error) {
-	return p.pickWhere(nil, true)
+func (p *Pool) pick(silentOK bool) (l *link, changed <-chan struct{}, silent bool, err error) {
+	return p.pickWhere(nil, true, silentOK)
+}
+
+// silentWait is how long a new stream waits for a session that proves
+// alive before it settles for a silent one: a few probe rounds, time for
+// a lost session's slot to redial or for a slow path to answer. A relay
+// that answers no probe but serves streams is thus still used.
+func (p *Pool) silentWait() time.Duration {
+	return min(4*p.cfg.ProbeInterval, p.cfg.ProbeTimeout)
 }
 
 // pickWhere is pick among the live sessions ok accepts (all when ok is
-// nil); the draining fallback is considered only when fallback is set.
-func (p *Pool) pickWhere(ok func(*link) bool, fallback bool) (*link, <-chan struct{}, error) {
+// nil); the draining fallback is considered only when fallback is set, a
+// silent session only when silentOK is.
+func (p *Pool) pickWhere(ok func(*link) bool, fallback, silentOK bool) (*link, <-chan struct{}, bool, error) {
 	p.mu.Lock()
 	select {
 	case <-p.closedCh:
 		p.mu.Unlock()
-		return nil, nil, ErrClosed
+		return nil, nil, false, ErrClosed
 	default:
 	}
 	links := make([]*link, 0, len(p.live))
@@ -547,13 +574,18 @@ func (p *Pool) pickWhere(ok func(*link) bool, fallback bool) (*link, <-chan stru
 	p.pickMu.Lock()
 	defer p.pickMu.Unlock()
 	now := time.Now()
-	var best *link
-	bestCost := math.Inf(1)
+	var best, bestSilent *link
+	bestCost, silentCost := math.Inf(1), math.Inf(1)
 	for _, l := range links {
 		if !l.usable() || l.relay.br.current(now) != breakerClosed || (ok != nil && !ok(l)) {
 			continue
 		}
-		if c := l.cost(now); c < bestCost {
+		c := l.cost(now)
+		if l.silent(now) {
+			if c < silentCost {
+				bestSilent, silentCost = l, c
+			}
+		} else if c < bestCost {
 			best, bestCost = l, c
 		}
 	}
@@ -565,10 +597,18 @@ func (p *Pool) pickWhere(ok func(*link) bool, fallback bool) (*link, <-chan stru
 			best = l
 		}
 	}
+	silent := false
+	if best == nil && bestSilent != nil {
+		if silentOK {
+			best = bestSilent
+		} else {
+			silent = true
+		}
+	}
 	if best != nil {
 		best.streams.Add(1)
 	}
-	return best, changed, nil
+	return best, changed, silent, nil
 }
 
 // OpenHedge opens a second stream for the request already on first (a
@@ -589,7 +629,7 @@ func (p *Pool) OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Strea
 	other := func(l *link) bool {
 		return l != fs.l && l.relay == fs.l.relay && l.numStreams() < p.cfg.Scale.MaxStreams
 	}
-	l, _, err := p.pickWhere(other, false)
+	l, _, _, err := p.pickWhere(other, false, false) // a hedge on a silent session would help nothing
 	if err != nil {
 		return nil, err
 	}
