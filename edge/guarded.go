@@ -33,10 +33,13 @@ func newHomePool(pc pool.Config, relays []tunnel.Dialer) (*pool.Pool, error) {
 // guardRecord is what the border guard found in a request and its answer,
 // as counts: never a value.
 type guardRecord struct {
-	counts []guard.Count
+	counts []guard.Count // the outcome's: valid until release
 	home   bool
 	answer *guard.Answer
 	writer *guard.Writer
+	// outcome is the guard's decision, whose memory (the body sent, the
+	// vault, the counts) goes back to the guard's pool in release.
+	outcome *guard.Outcome
 	// forwarding: the forwarder has not returned. When it aborts a broken
 	// answer (panic(http.ErrAbortHandler)) the held rest is not sent: the
 	// client's connection is cut, as without the guard. Refusals and
@@ -65,7 +68,7 @@ func (e *Edge) check(c *call) (guardDecision, *rejection) {
 		return guardDecision{}, &rejection{reason: "guard_uninspectable", err: &apierr.Error{Kind: apierr.InvalidRequest, Code: "guard_uninspectable",
 			Message: "Strait's border guard cannot read the text of this request (a JSON body of a chat, responses, messages or generateContent call is required), so it may not leave the country"}}
 	}
-	c.guard.counts, c.guard.home = o.Counts, o.Home
+	c.guard.outcome, c.guard.counts, c.guard.home = o, o.Counts, o.Home
 	if len(o.Blocked) > 0 {
 		return guardDecision{}, &rejection{reason: "guard_block", err: &apierr.Error{Kind: apierr.InvalidRequest, Code: "content_blocked",
 			Message: "Strait's border guard refused this request: it contains " + strings.Join(o.Blocked, ", ") + " (policy: block)"}}
@@ -111,6 +114,19 @@ func (r *guardRecord) close() {
 	if r.writer != nil && !r.forwarding {
 		_ = r.writer.Close()
 	}
+}
+
+// release gives the outcome's memory back to the guard once the request is
+// over: the body sent (Forward has returned: nothing reads it), the answer
+// restored and flushed, the metrics, log line and audit record written.
+// Not after a forward that broke off (http.ErrAbortHandler), whose sender
+// may still be reading the body: that outcome is left to the garbage
+// collector.
+func (r *guardRecord) release() {
+	if r.outcome != nil && !r.forwarding {
+		r.outcome.Release()
+	}
+	r.outcome, r.counts, r.answer, r.writer = nil, nil, nil, nil
 }
 
 // outputCounts are the word finds in the answer, per category.

@@ -1,8 +1,14 @@
 package edge
 
 import (
+	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"go.uber.org/zap"
 
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/guard"
@@ -56,5 +62,78 @@ func TestGuardRefusalAfterMasking(t *testing.T) {
 	got := r.post(chatPath, "key-of-app", jsonType, body)
 	if got.status != 429 || !strings.Contains(got.body, "rate limit") {
 		t.Fatalf("second: %d %q", got.status, got.body)
+	}
+}
+
+// TestGuardOutcomeReleasedAfterUse: the guard's rewritten body and vault
+// go back to its pool when a request is over, and another request reuses
+// them; requests at once, hedged on two sessions, each cross the tunnel
+// with their own body and get their own values back, and the relay never
+// sees a value. Releasing too early (before the answer is restored, or
+// while a copy of the request is still being sent) shows here as another
+// request's values or body, or as a data race under -race.
+func TestGuardOutcomeReleasedAfterUse(t *testing.T) {
+	mask, err := guard.Compile(&guard.Config{Detectors: []string{"cn_mobile"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := startStubRelay(t)
+	phone := regexp.MustCompile(`1[3-9][0-9]{9}`)
+	var leaked atomic.Int32
+	relay.answer = func(body []byte) []byte { // the request body, as the answer's text
+		if phone.Match(body) {
+			leaked.Add(1)
+		}
+		content, _ := json.Marshal(string(body))
+		return []byte(`{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,` +
+			`"message":{"role":"assistant","content":` + string(content) + `},"finish_reason":"stop"}],` +
+			`"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`)
+	}
+	r := newEdgeRigTo(t, relay, Config{Guard: &guard.Set{Default: mask}, Hedge: true, SessionsPerRelay: 2}, entry("app", auth.Client{}))
+	request := func(n int) error {
+		body := fmt.Sprintf(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"request %d: call 138%08d, or else 139%08d; again 138%08d"}]}`, n, n, n, n)
+		got, err := r.tryPost(chatPath, "key-of-app", jsonType, body)
+		if err != nil {
+			return err
+		}
+		var answer struct {
+			Choices []struct{ Message struct{ Content string } }
+		}
+		if err := json.Unmarshal([]byte(got.body), &answer); err != nil || got.status != 200 || len(answer.Choices) != 1 {
+			return fmt.Errorf("request %d: %d %s", n, got.status, got.body)
+		}
+		if c := answer.Choices[0].Message.Content; c != body {
+			return fmt.Errorf("request %d came back as\n%s\nnot\n%s", n, c, body)
+		}
+		return nil
+	}
+	// One hedged request first: the second session is up.
+	hedged := func() int { return r.logs.FilterField(zap.Bool("hedged", true)).Len() }
+	for n := 0; hedged() == 0; n++ {
+		if n == 1000 {
+			t.Fatal("no request was hedged")
+		}
+		if err := request(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const clients, each = 6, 30
+	errs := make(chan error, clients)
+	for c := range clients {
+		go func() {
+			var err error
+			for k := 0; k < each && err == nil; k++ {
+				err = request(1000 + c*each + k)
+			}
+			errs <- err
+		}()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := leaked.Load(); n > 0 {
+		t.Errorf("the relay saw %d request bodies with a phone number in them", n)
 	}
 }

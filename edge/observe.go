@@ -167,6 +167,8 @@ func (c *call) finish() {
 	}
 	c.log(status, ttfb, end.Sub(c.start), u, source)
 	c.auditEntry(status, ttfb, end.Sub(c.start), u, source, cost)
+	c.guard.release() // last: the guarded body and counts are read above
+	c.body = nil
 }
 
 // usage is what the request consumed and whether the provider said so.

@@ -29,12 +29,14 @@ const stubAnswer = `{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4
 	`"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`
 
 // stubRelay is the relay end of real WebSocket tunnel sessions on
-// loopback: it answers probes, and every request stream with stubAnswer.
+// loopback: it answers probes, and every request stream with stubAnswer,
+// or with what answer makes of the request body when it is set.
 type stubRelay struct {
 	ln     tunnel.Listener
 	dialer tunnel.Dialer
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	answer func(body []byte) []byte // set before the first request
 }
 
 func startStubRelay(t *testing.T) *stubRelay {
@@ -82,12 +84,15 @@ func (r *stubRelay) serve(ctx context.Context, s tunnel.Session) {
 			rd := proto.NewReader(bufio.NewReader(st))
 			defer rd.Release()
 			w := proto.NewWriter(st)
+			var body []byte
 			for {
 				typ, p, err := rd.Next()
 				if err != nil {
 					return
 				}
 				switch typ {
+				case proto.FrameData:
+					body = append(body, p...)
 				case proto.FramePing:
 					seq, _ := proto.ParseSeq(p)
 					if w.WritePong(seq) != nil {
@@ -97,7 +102,11 @@ func (r *stubRelay) serve(ctx context.Context, s tunnel.Session) {
 					_ = w.WriteDispatched()
 					_ = w.WriteResponse(&proto.ResponseHeader{Status: http.StatusOK,
 						Header: http.Header{"Content-Type": {"application/json"}}})
-					_, _ = w.Write([]byte(stubAnswer))
+					answer := []byte(stubAnswer)
+					if r.answer != nil {
+						answer = r.answer(body)
+					}
+					_, _ = w.Write(answer)
 					_ = w.WriteEnd(proto.End{})
 					return
 				}
@@ -120,7 +129,12 @@ type edgeRig struct {
 // are the rig's.
 func newEdgeRig(t *testing.T, cfg Config, keys ...auth.Entry) *edgeRig {
 	t.Helper()
-	relay := startStubRelay(t)
+	return newEdgeRigTo(t, startStubRelay(t), cfg, keys...)
+}
+
+// newEdgeRigTo is newEdgeRig with the relay given.
+func newEdgeRigTo(t *testing.T, relay *stubRelay, cfg Config, keys ...auth.Entry) *edgeRig {
+	t.Helper()
 	k, err := auth.NewKeySet(keys)
 	if err != nil {
 		t.Fatal(err)
@@ -163,9 +177,19 @@ type reply struct {
 // (Bearer for OpenAI, x-api-key for Anthropic).
 func (r *edgeRig) post(path, key, contentType, body string) reply {
 	r.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.url+path, strings.NewReader(body))
+	got, err := r.tryPost(path, key, contentType, body)
 	if err != nil {
 		r.t.Fatal(err)
+	}
+	return got
+}
+
+// tryPost is post for goroutines other than the test's: it returns its
+// error.
+func (r *edgeRig) tryPost(path, key, contentType, body string) (reply, error) {
+	req, err := http.NewRequest(http.MethodPost, r.url+path, strings.NewReader(body))
+	if err != nil {
+		return reply{}, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	if key != "" {
@@ -177,14 +201,14 @@ func (r *edgeRig) post(path, key, contentType, body string) reply {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		r.t.Fatal(err)
+		return reply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		r.t.Fatal(err)
+		return reply{}, err
 	}
-	return reply{resp.StatusCode, resp.Header, string(b)}
+	return reply{resp.StatusCode, resp.Header, string(b)}, nil
 }
 
 // counter is the value of the counter name with exactly these labels,

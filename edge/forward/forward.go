@@ -86,7 +86,10 @@ type Result struct {
 }
 
 // Forward runs the exchange and writes the response to w. It returns after
-// the response is complete or abandoned.
+// the response is complete or abandoned, and then nothing it started reads
+// req.Body any more: the caller may reuse it. When a response breaks off
+// mid-stream Forward does not return but panics with http.ErrAbortHandler;
+// the body may then still be read until the stream's context ends.
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request) Result {
 	var lost *apierr.Error
 	var cause error
@@ -142,15 +145,20 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	}
 	lg := startLeg(ctx, st, req)
 	var first *frame
-	hedged := false
+	var other *leg // the hedge race's loser, closed in the background
 	if hst := f.openHedge(ctx, st, req); hst != nil {
-		hedged = true
-		lg, first = race(lg, startLeg(ctx, hst, req))
+		lg, first, other = race(lg, startLeg(ctx, hst, req))
 	}
 	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, pending: first}
 	res, retry := x.run()
-	res.Hedged = hedged
+	res.Hedged = other != nil
 	sendErr := lg.finish()
+	if other != nil {
+		// Forward's caller may reuse req.Body once it returns (the edge
+		// pools the border guard's rewritten bodies): the losing copy must
+		// be done reading it too, not only closed some time later.
+		other.doneSending()
+	}
 	if retry != nil && errors.Is(sendErr, proto.ErrFrameTooLarge) {
 		// Too large for the tunnel: no other session takes it either.
 		return fail(w, req.Family, &apierr.Error{Kind: apierr.HeaderTooLarge,
@@ -168,12 +176,15 @@ type leg struct {
 	st   tunnel.Stream
 	r    *proto.Reader
 	sent chan error // the sender's result
-	stop func() bool
+	// sending is closed when the sender is done with the request: it
+	// reads the body until then.
+	sending chan struct{}
+	stop    func() bool
 }
 
 // startLeg sends req on st and returns the leg whose answer is to be read.
 func startLeg(ctx context.Context, st tunnel.Stream, req *Request) *leg {
-	l := &leg{st: st, r: proto.NewReader(st), sent: make(chan error, 1)}
+	l := &leg{st: st, r: proto.NewReader(st), sent: make(chan error, 1), sending: make(chan struct{})}
 	// A client that goes away must not leave this handler blocked on the
 	// tunnel: the deadline wakes any Read or Write, and closing the stream
 	// tells the relay to cancel the upstream call.
@@ -187,6 +198,7 @@ func startLeg(ctx context.Context, st tunnel.Stream, req *Request) *leg {
 	// wait forever, and one that failed would resend a refused request.
 	go func() {
 		err := sendRequest(st, req)
+		close(l.sending)
 		if err != nil {
 			// A relay that refused the request (body over its limit) may have
 			// closed the stream while its answer is still on the way: give the
@@ -223,6 +235,18 @@ func (l *leg) finish() error {
 	l.r.Release()
 	_ = l.st.Close()
 	return err
+}
+
+// doneSending returns once the leg's sender no longer reads the request,
+// cutting a send still under way: the leg is abandoned.
+func (l *leg) doneSending() {
+	select {
+	case <-l.sending:
+		return
+	default:
+	}
+	_ = l.st.SetWriteDeadline(time.Now())
+	<-l.sending
 }
 
 // openStream waits up to sessionWait for a session. While a relay that

@@ -81,13 +81,13 @@ func (fr *frame) duplicate() bool {
 }
 
 // race reads the first frame of both legs and returns the leg the relay
-// took the request through, with that frame, to go on with; the other leg
-// is closed in the background. The relay answers only its first copy with
+// took the request through, with that frame, to go on with, and the other
+// leg, which is closed in the background. The relay answers only its first copy with
 // anything but a refusal, so the first leg whose first frame is not one
 // wins. When both lose, the returned leg is the one whose frame tells the
 // most: a duplicate refusal (the request reached the relay through the
 // other leg, which broke: it must not be resent), else the last one.
-func race(a, b *leg) (*leg, *frame) {
+func race(a, b *leg) (won *leg, first *frame, lost *leg) {
 	legs := [2]*leg{a, b}
 	var firsts [2]chan *frame
 	for i, l := range legs {
@@ -122,12 +122,12 @@ func race(a, b *leg) (*leg, *frame) {
 			}
 			_ = loser.finish()
 		}()
-		return legs[i], fr
+		return legs[i], fr, loser
 	}
 	keep := 1
 	if got[0].duplicate() {
 		keep = 0
 	}
 	go func() { _ = legs[1-keep].finish() }()
-	return legs[keep], got[keep]
+	return legs[keep], got[keep], legs[1-keep]
 }

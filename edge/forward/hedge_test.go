@@ -3,7 +3,9 @@ package forward
 import (
 	"context"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,5 +73,58 @@ func TestHedge(t *testing.T) {
 				t.Errorf("Hedged = %v", res.Hedged)
 			}
 		})
+	}
+}
+
+// stuckWrites is a stream whose writes wait until a deadline is set, as a
+// hedge copy stuck behind a lost segment does; its reads are the pipe's.
+// Its Write shares no lock with the caller of SetDeadline, so that only
+// the forwarder's own waits order it before Forward's return.
+type stuckWrites struct {
+	tunnel.Stream
+	once sync.Once
+	dead chan struct{}
+}
+
+func (s *stuckWrites) Write([]byte) (int, error) {
+	<-s.dead
+	return 0, os.ErrDeadlineExceeded
+}
+
+func (s *stuckWrites) SetDeadline(t time.Time) error {
+	s.once.Do(func() { close(s.dead) })
+	return s.Stream.SetDeadline(t)
+}
+
+// stuckHedge is a scriptedRelay whose hedge copies are stuck writing.
+type stuckHedge struct{ *scriptedRelay }
+
+func (h stuckHedge) OpenHedge(ctx context.Context, _ tunnel.Stream) (tunnel.Stream, error) {
+	st, err := h.OpenStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &stuckWrites{Stream: st, dead: make(chan struct{})}, nil
+}
+
+// TestForwardDoneWithBody: when Forward returns, nothing of it reads the
+// request body any more, not even the losing copy of a hedged request
+// (the edge then reuses the border guard's buffer for another request).
+// The race detector reports a copy still being sent.
+func TestForwardDoneWithBody(t *testing.T) {
+	relay := &scriptedRelay{steps: []relayStep{answer, stall}}
+	defer relay.wg.Wait()
+	f := New(stuckHedge{relay}, time.Second, zap.NewNop())
+	f.SetHedge(true, 0)
+	body := []byte(`{"model":"m"}`)
+	w := httptest.NewRecorder()
+	res := f.Forward(w, httptest.NewRequest("POST", "/v1/chat/completions", nil), &Request{ID: "req_1", Family: llmapi.OpenAI,
+		Method: "POST", Path: "/v1/chat/completions", Body: body})
+	for i := range body { // what the edge's next request does to a reused buffer
+		body[i] = 0
+	}
+	relay.check(t, w, res, outcome{200, 1, 1, "{}", 2})
+	if !res.Hedged {
+		t.Error("not hedged")
 	}
 }

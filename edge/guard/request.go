@@ -29,6 +29,22 @@ type Outcome struct {
 	Home bool
 	// Counts are the finds per category and action, never their values.
 	Counts []Count
+
+	blk *outcomeBlock // the pooled memory behind it; nil when none
+}
+
+// Release gives the Outcome's memory (the new body, the vault, the counts)
+// back for later inspections, so that a request served in full allocates
+// nothing in the guard. Call it once, when everything taken from the
+// Outcome is done with: Body (by every goroutine that sends it), the
+// Vault (the Answer restoring the response), Counts and Blocked (the log
+// and the audit). Nothing of it may be used afterwards: another request's
+// values would be read. An Outcome that is never released is garbage
+// collected like any other.
+func (o *Outcome) Release() {
+	if blk := o.blk; blk != nil {
+		blk.release()
+	}
 }
 
 // Count is how many finds of a category met an action.
@@ -124,10 +140,12 @@ func isText(fields [][]string, path [][]byte) bool {
 // everything. A request without a body passes; a body the guard cannot
 // read is ErrUninspectable.
 //
-// It allocates the Outcome (with the vault and counts in it), the vault's
-// values and, when something is masked or redacted, the new body: its
-// working memory is pooled, texts without escapes are scanned where they
-// lie in body, and the new body is written while the walk goes.
+// It allocates nothing once its pools are warm and callers release what
+// it returns (Outcome.Release): its working memory is pooled, and so is
+// the Outcome with its vault, counts and new body; texts without escapes
+// are scanned where they lie in body, and the new body is written while
+// the walk goes. Each collection the guard's garbage would cause slows
+// the calls that run during it several times over (issue 16).
 func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outcome, error) {
 	if p == nil || len(body) == 0 {
 		return &Outcome{Body: body}, nil
@@ -138,12 +156,13 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	}
 	ins := inspections.Get().(*inspection)
 	defer ins.release()
-	blk := &outcomeBlock{}
+	blk := outcomes.Get().(*outcomeBlock)
 	o, vault := &blk.o, &blk.vault
-	o.Body, vault.entries = body, blk.entries[:0]
-	ins.p, ins.fields, ins.body, ins.vault = p, fields, body, vault
+	o.Body, o.blk, vault.entries = body, blk, blk.entries[:0]
+	ins.p, ins.fields, ins.body, ins.blk = p, fields, body, blk
 	ins.w.doc = body
 	if err := ins.w.run(); err != nil {
+		blk.release()
 		return nil, ErrUninspectable
 	}
 	slices.SortFunc(ins.counts, func(a, b Count) int {
@@ -158,6 +177,9 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	for _, c := range o.Counts {
 		switch c.Action {
 		case Block:
+			if o.Blocked == nil {
+				o.Blocked = blk.blocked[:0]
+			}
 			o.Blocked = append(o.Blocked, c.Category)
 		case KeepHome:
 			o.Home = true
@@ -169,6 +191,7 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	}
 	if ins.out != nil {
 		o.Body = append(ins.out, body[ins.prev:]...)
+		blk.body = o.Body[:0] // its room, grown or not, for the next request
 	}
 	if vault.Len() > 0 {
 		o.Vault = vault
@@ -176,13 +199,34 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	return o, nil
 }
 
-// outcomeBlock is an Outcome with room for its vault and counts: one
-// allocation for a request's few finds.
+// outcomeBlock is an Outcome with room for its vault, counts and new
+// body, pooled: Outcome.Release puts it back.
 type outcomeBlock struct {
 	o       Outcome
 	vault   Vault
 	entries [4]vaultEntry
 	counts  [4]Count
+	blocked [4]string
+	body    []byte // room for the new body
+}
+
+var outcomes = sync.Pool{New: func() any { return new(outcomeBlock) }}
+
+// maxKeptBody bounds the body buffer a released Outcome keeps: a rare
+// huge prompt's buffer is left to the garbage collector.
+const maxKeptBody = 256 << 10
+
+// release empties blk and pools it. The new body is not wiped: it is what
+// was sent, with the personal data already masked; the vault is.
+func (blk *outcomeBlock) release() {
+	blk.o = Outcome{}
+	blk.vault.reset()
+	clear(blk.counts[:])
+	clear(blk.blocked[:])
+	if cap(blk.body) > maxKeptBody {
+		blk.body = nil
+	}
+	outcomes.Put(blk)
 }
 
 // inspection is the working memory of one Inspect call, pooled: the
@@ -197,11 +241,11 @@ type inspection struct {
 	counts []Count
 	text   []byte // escaped texts are decoded here
 	// out is the new body from the first change on: body[:prev] with the
-	// changed strings rewritten; nil while nothing changed. It is the
-	// Outcome's, never pooled.
-	out   []byte
-	prev  int
-	vault *Vault
+	// changed strings rewritten; nil while nothing changed. It is written
+	// in the Outcome's buffer (blk.body).
+	out  []byte
+	prev int
+	blk  *outcomeBlock
 }
 
 var inspections = sync.Pool{New: func() any {
@@ -215,7 +259,7 @@ var inspections = sync.Pool{New: func() any {
 
 // release drops the references to the request and pools ins.
 func (ins *inspection) release() {
-	ins.p, ins.fields, ins.body, ins.vault, ins.out, ins.prev = nil, nil, nil, nil, nil, 0
+	ins.p, ins.fields, ins.body, ins.blk, ins.out, ins.prev = nil, nil, nil, nil, nil, 0
 	ins.w.doc = nil
 	clear(ins.w.path[:cap(ins.w.path)])
 	ins.finds, ins.counts = ins.finds[:0], ins.counts[:0]
@@ -247,7 +291,7 @@ func (ins *inspection) visit(w *walker, s span) error {
 		}
 		if !changed {
 			if ins.out == nil {
-				ins.out = make([]byte, 0, len(ins.body)+len(ins.body)/8)
+				ins.out = slices.Grow(ins.blk.body[:0], len(ins.body)+len(ins.body)/8)
 			}
 			ins.out = append(append(ins.out, ins.body[ins.prev:s.start]...), '"')
 			changed = true
@@ -257,7 +301,7 @@ func (ins *inspection) visit(w *walker, s span) error {
 		ins.out = appendEscaped(ins.out, text[prev:f.Start], true)
 		m := p.mark(f.Category)
 		if a == Mask {
-			ins.out = append(ins.out, maskValue(ins.vault, f.Category, m.label, text[f.Start:f.End])...)
+			ins.out = append(ins.out, maskValue(&ins.blk.vault, f.Category, m.label, text[f.Start:f.End])...)
 		} else {
 			ins.out = append(ins.out, m.redacted...)
 		}

@@ -58,14 +58,17 @@ func label(category string) string {
 type Vault struct {
 	entries []vaultEntry
 	index   map[string]int // token → entry, once there are many
-	// arena holds the values and placeholders: one allocation for a
-	// request's handful of values rather than two strings each. Strings
-	// taken from a strings.Builder stay valid as it grows.
-	arena strings.Builder
+	// arena holds the values and placeholders, each entry's value then
+	// its token: one buffer for a request's handful of values, kept with
+	// the Outcome's other memory when the Outcome is released (entries
+	// hold offsets: the arena moves as it grows).
+	arena []byte
 }
 
 type vaultEntry struct {
-	category, label, value, token string
+	category, label string
+	// The value is arena[start:mid], its placeholder arena[mid:end].
+	start, mid, end int
 }
 
 // vaultIndexAt is the number of values from which Restore looks tokens up
@@ -80,57 +83,52 @@ func (v *Vault) Len() int {
 	return len(v.entries)
 }
 
+func (v *Vault) value(e *vaultEntry) []byte { return v.arena[e.start:e.mid] }
+
+func (v *Vault) token(e *vaultEntry) []byte { return v.arena[e.mid:e.end] }
+
 // mask returns the placeholder for value.
 func (v *Vault) mask(category, value string) string {
-	return maskValue(v, category, label(category), value)
+	return string(maskValue(v, category, label(category), value))
 }
 
 // maskValue returns the placeholder for value, of a category whose label
-// is l. The vault keeps a copy of value: text may be the request's own
-// bytes.
-func maskValue[T chars.Text](v *Vault, category, l string, value T) string {
+// is l; it is valid until the next maskValue. The vault keeps a copy of
+// value: text may be the request's own bytes.
+func maskValue[T chars.Text](v *Vault, category, l string, value T) []byte {
 	n := 1
-	for _, e := range v.entries {
-		if e.category == category && equal(e.value, value) {
-			return e.token
+	for k := range v.entries {
+		e := &v.entries[k]
+		if e.category == category && equal(v.value(e), value) {
+			return v.token(e)
 		}
 		if e.label == l {
 			n++
 		}
 	}
-	if v.arena.Cap() == 0 {
-		v.arena.Grow(256)
+	if cap(v.arena) == 0 {
+		v.arena = make([]byte, 0, 256)
 	}
-	at := v.arena.Len()
-	switch t := any(value).(type) {
-	case string:
-		v.arena.WriteString(t)
-	case []byte:
-		v.arena.Write(t)
-	}
-	kept := v.arena.String()[at:]
-	at = v.arena.Len()
-	v.arena.WriteString(open)
-	v.arena.WriteString(l)
-	v.arena.WriteByte('_')
-	var num [20]byte
-	v.arena.Write(strconv.AppendInt(num[:0], int64(n), 10))
-	v.arena.WriteString(close)
-	token := v.arena.String()[at:]
-	v.entries = append(v.entries, vaultEntry{category, l, kept, token})
+	start := len(v.arena)
+	v.arena = append(v.arena, value...)
+	mid := len(v.arena)
+	v.arena = append(append(append(v.arena, open...), l...), '_')
+	v.arena = append(strconv.AppendInt(v.arena, int64(n), 10), close...)
+	v.entries = append(v.entries, vaultEntry{category, l, start, mid, len(v.arena)})
+	e := &v.entries[len(v.entries)-1]
 	if len(v.entries) >= vaultIndexAt {
 		if v.index == nil {
 			v.index = make(map[string]int, 2*vaultIndexAt)
-			for i, e := range v.entries {
-				v.index[e.token] = i
+			for k := range v.entries {
+				v.index[string(v.token(&v.entries[k]))] = k
 			}
 		}
-		v.index[token] = len(v.entries) - 1
+		v.index[string(v.token(e))] = len(v.entries) - 1
 	}
-	return token
+	return v.token(e)
 }
 
-func equal[T chars.Text](a string, b T) bool {
+func equal[T chars.Text](a []byte, b T) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -143,21 +141,37 @@ func equal[T chars.Text](a string, b T) bool {
 }
 
 // lookup is the value behind a token.
-func (v *Vault) lookup(token string) (string, bool) {
+func (v *Vault) lookup(token string) ([]byte, bool) {
 	if v.index != nil {
 		i, ok := v.index[token]
 		if !ok {
-			return "", false
+			return nil, false
 		}
-		return v.entries[i].value, true
+		return v.value(&v.entries[i]), true
 	}
-	for _, e := range v.entries {
-		if e.token == token {
-			return e.value, true
+	for k := range v.entries {
+		if e := &v.entries[k]; string(v.token(e)) == token {
+			return v.value(e), true
 		}
 	}
-	return "", false
+	return nil, false
 }
+
+// reset empties v for another request, keeping its arena's room; the
+// values are wiped, not only forgotten, so that a pooled buffer holds no
+// request's personal data.
+func (v *Vault) reset() {
+	clear(v.arena)
+	v.arena = v.arena[:0]
+	if cap(v.arena) > maxKeptArena {
+		v.arena = nil
+	}
+	clear(v.entries)
+	v.entries, v.index = v.entries[:0], nil
+}
+
+// maxKeptArena bounds the vault arena a released Outcome keeps.
+const maxKeptArena = 16 << 10
 
 // redacted is what an irreversibly removed value becomes.
 func redacted(category string) string { return open + "REDACTED_" + label(category) + close }
@@ -180,7 +194,7 @@ func (v *Vault) Restore(s string) string {
 		tok := s[i : i+j+len(close)]
 		b.WriteString(s[:i])
 		if val, ok := v.lookup(tok); ok {
-			b.WriteString(val)
+			b.Write(val)
 			s = s[i+len(tok):]
 			continue
 		}
