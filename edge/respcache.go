@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"path"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strait/strait/edge/cache"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // CacheConfig configures the response cache. Model listings are cached for
@@ -176,7 +176,7 @@ func clientLeftAfterEnd(c *call, source string) bool {
 	rec := c.tap.record
 	return source == "reported" && c.r.Context().Err() != nil &&
 		strings.HasPrefix(c.tap.recordHeader.Get("Content-Type"), "text/event-stream") &&
-		(bytes.HasSuffix(rec, []byte("\n\n")) || bytes.HasSuffix(rec, []byte("\r\n\r\n")))
+		llmapi.EndsEvent(rec)
 }
 
 // perRequest are headers that describe one answer, never replayed.

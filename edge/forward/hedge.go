@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/strait/strait/proto"
@@ -56,29 +57,26 @@ type frame struct {
 	err error
 }
 
-// lost reports whether the relay did not take the request through the
-// leg this first frame came from: it refused it as a duplicate (the other
-// copy got there first) or as draining, or the leg broke before any frame.
-func (fr *frame) lost() bool {
-	if fr.err != nil {
-		return true
-	}
-	if fr.typ != proto.FrameEnd {
-		return false
-	}
-	end, err := proto.ParseEnd(fr.p)
-	return err == nil && (end.Code == proto.CodeDuplicate || end.Code == proto.CodeGoingAway)
-}
-
-// duplicate reports whether this first frame is the relay's refusal of a
-// second copy: the other copy reached it, and maybe the provider.
-func (fr *frame) duplicate() bool {
+// refused reports whether this first frame is the relay refusing the
+// request with one of codes.
+func (fr *frame) refused(codes ...proto.Code) bool {
 	if fr.err != nil || fr.typ != proto.FrameEnd {
 		return false
 	}
 	end, err := proto.ParseEnd(fr.p)
-	return err == nil && end.Code == proto.CodeDuplicate
+	return err == nil && slices.Contains(codes, end.Code)
 }
+
+// lost reports whether the relay did not take the request through the
+// leg this first frame came from: it refused it as a duplicate (the other
+// copy got there first) or as draining, or the leg broke before any frame.
+func (fr *frame) lost() bool {
+	return fr.err != nil || fr.refused(proto.CodeDuplicate, proto.CodeGoingAway)
+}
+
+// duplicate reports whether this first frame is the relay's refusal of a
+// second copy: the other copy reached it, and maybe the provider.
+func (fr *frame) duplicate() bool { return fr.refused(proto.CodeDuplicate) }
 
 // race reads the first frame of both legs and returns the leg the relay
 // took the request through, with that frame, to go on with, and the other

@@ -61,6 +61,16 @@ func EventEnd(b []byte, from int, atEOF bool) (end, resume int) {
 	return -1, len(b)
 }
 
+// EndsEvent reports whether b, a stream's bytes so far, ends with the
+// blank line that ends an event ("\n\n", "\r\n\r\n" or "\r\r"), so that
+// bytes appended to it start a new event: where a keep-alive may go, or
+// where a recorded stream is whole.
+func EndsEvent(b []byte) bool {
+	n := len(b)
+	return n >= 2 && (string(b[n-2:]) == "\n\n" || string(b[n-2:]) == "\r\r") ||
+		n >= 4 && string(b[n-4:]) == "\r\n\r\n"
+}
+
 // lineBreak is the index just past the line terminator at b[i]; ok is false
 // for a "\r" that ends b before atEOF.
 func lineBreak(b []byte, i int, atEOF bool) (int, bool) {

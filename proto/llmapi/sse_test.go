@@ -217,6 +217,25 @@ func frame(in []byte, piece int) (events []string, held []byte, searched int) {
 }
 
 // TestEventEndAtEOF: at the end of the stream a trailing "\r" is a line end.
+func TestEndsEvent(t *testing.T) {
+	for in, want := range map[string]bool{
+		"":                      false,
+		"\n":                    false,
+		"data: x\n":             false,
+		"data: x\n\n":           true,
+		"data: x\r\n\r\n":       true,
+		"data: x\r\r":           true,
+		"data: x\r\n":           false,
+		"data: x\n\ndata: y":    false,
+		"data: x\n\n: ping\n\n": true,
+		"\x00\x00\n\n":          true, // a zeroed tail buffer that ends an event
+	} {
+		if got := EndsEvent([]byte(in)); got != want {
+			t.Errorf("EndsEvent(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
 func TestEventEndAtEOF(t *testing.T) {
 	if end, _ := EventEnd([]byte("data: a\r\r"), 0, true); end != len("data: a\r\r") {
 		t.Errorf("end = %d", end)

@@ -296,8 +296,7 @@ func (p *pump) tailOf(b []byte) {
 // atBoundary reports whether the bytes so far end an SSE event, so a
 // keep-alive cannot land inside one.
 func (p *pump) atBoundary() bool {
-	t := string(p.tail[:])
-	return t[2:] == "\n\n" || t == "\r\n\r\n" || t[2:] == "\r\r"
+	return llmapi.EndsEvent(p.tail[:])
 }
 
 // Read buffers; pointers avoid an allocation per Put.

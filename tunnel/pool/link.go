@@ -273,8 +273,8 @@ const suspectFactor = 1000
 // it too. A session not measured yet is taken to have the relay's lowest
 // round trip, so a fresh session is not flooded for being unmeasured. The
 // constant 5ms keeps loopback-scale round trips from dominating the load.
-func (l *link) cost(now time.Time) float64 {
-	ld := l.load(now)
+// ld is the session's load now.
+func (l *link) cost(ld sessionLoad) float64 {
 	rtt := ld.srtt
 	if rtt == 0 {
 		rtt = time.Duration(l.relay.minRTT.Load())
@@ -301,9 +301,9 @@ func (l *link) overdueAfter(srtt time.Duration) time.Duration {
 	return max(2*l.p.cfg.ProbeInterval, 4*srtt)
 }
 
-// silent reports whether the session has given no sign of life for longer
-// than overdueAfter: a probe is overdue and no request stream has read
-// data in that time either. It may be dead without its transport knowing
+// silent reports whether the session, whose load now is ld, has given no
+// sign of life for longer than overdueAfter: a probe is overdue and no
+// request stream has read data in that time either. It may be dead without its transport knowing
 // yet: a QUIC session across a path that dropped everything for a while
 // ends only at its idle timeout. A new stream placed on it in that window
 // can reach a relay that has become reachable again, and be taken upstream
@@ -312,16 +312,12 @@ func (l *link) overdueAfter(srtt time.Duration) time.Duration {
 // refuses the copy (proto.CodeDuplicate): a 502 for a request that was
 // served. A session that answers a probe, or carries data, is alive and
 // keeps its idle timer running, so a stream placed on it then is safe.
-func (l *link) silent(now time.Time) bool {
-	l.mu.Lock()
-	srtt, oldest := l.srtt, l.oldest
-	l.mu.Unlock()
-	after := l.overdueAfter(srtt)
-	if oldest.IsZero() || now.Sub(oldest) <= after {
+func (l *link) silent(ld sessionLoad, now time.Time) bool {
+	if !ld.overdue {
 		return false
 	}
 	last := l.lastData.Load()
-	return last == 0 || now.Sub(time.Unix(0, last)) > after
+	return last == 0 || now.Sub(time.Unix(0, last)) > l.overdueAfter(ld.srtt)
 }
 
 // open opens a request stream on the session, in the place pick reserved

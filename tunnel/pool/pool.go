@@ -580,8 +580,9 @@ func (p *Pool) pickWhere(ok func(*link) bool, fallback, silentOK bool) (*link, <
 		if !l.usable() || l.relay.br.current(now) != breakerClosed || (ok != nil && !ok(l)) {
 			continue
 		}
-		c := l.cost(now)
-		if l.silent(now) {
+		ld := l.load(now)
+		c := l.cost(ld)
+		if l.silent(ld, now) {
 			if c < silentCost {
 				bestSilent, silentCost = l, c
 			}
