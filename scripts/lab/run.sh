@@ -27,7 +27,8 @@
 # emulator's drop counters and each namespace's UDP/softnet drop counters, to tell a link's loss from
 # the host's), LAB_SESSIONS (the edges' tunnel.sessions_per_relay; unset: the edge's default),
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
-# load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_HEDGE (the edges'
+# load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_SESSIONS_DIALS (the edges'
+# tunnel.sessions.max_dials: extra sessions dialed at once), LAB_HEDGE (the edges'
 # tunnel.hedge: true or false; unset: the edge's default, off),
 # LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
 # and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
@@ -126,6 +127,7 @@ edge_yaml() { # name listen relay-addr transport admin-port
   local smax="" s=""
   [ -n "${LAB_SESSIONS_MAX:-}" ] && s+="max: $LAB_SESSIONS_MAX, "
   [ -n "${LAB_SESSIONS_TARGET:-}" ] && s+="target_streams: $LAB_SESSIONS_TARGET, "
+  [ -n "${LAB_SESSIONS_DIALS:-}" ] && s+="max_dials: $LAB_SESSIONS_DIALS, "
   [ -n "$s" ] && smax="sessions: {${s%, }}"
   cat >"$work/$1.yaml" <<YAML
 $(admin_yaml "$5")

@@ -186,6 +186,9 @@ type SessionsFile struct {
 	// MaxStreams is the relay's QUIC stream limit per session (zero: 4096,
 	// the relay's default); sessions near it ask for another session.
 	MaxStreams int `yaml:"max_streams"`
+	// MaxDials bounds the extra sessions dialed at once to each relay
+	// (zero: 8).
+	MaxDials int `yaml:"max_dials"`
 	// ShrinkAfter is how long the load must stay low before one extra
 	// session is retired after its streams finish (zero: 30s).
 	ShrinkAfter time.Duration `yaml:"shrink_after"`
@@ -205,7 +208,7 @@ func (t TunnelFile) validateSessions() []error {
 	if s.Min != 0 && t.SessionsPerRelay != 0 && s.Min != t.SessionsPerRelay {
 		errs = append(errs, errors.New("tunnel.sessions.min and tunnel.sessions_per_relay (its former name) disagree; keep sessions.min"))
 	}
-	if s.Min < 0 || t.SessionsPerRelay < 0 || s.Max < 0 || s.TargetStreams < 0 || s.MaxStreams < 0 || s.ShrinkAfter < 0 {
+	if s.Min < 0 || t.SessionsPerRelay < 0 || s.Max < 0 || s.TargetStreams < 0 || s.MaxStreams < 0 || s.MaxDials < 0 || s.ShrinkAfter < 0 {
 		errs = append(errs, errors.New("tunnel.sessions: values must not be negative"))
 	}
 	if m := s.min(t.SessionsPerRelay); s.Max != 0 && s.Max < m {
