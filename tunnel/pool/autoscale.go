@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 )
 
-func scaleDefaults(s ScaleConfig, probeInterval time.Duration) ScaleConfig {
+func scaleDefaults(s ScaleConfig, probeInterval time.Duration, maxSessions int) ScaleConfig {
 	if s.TargetStreams <= 0 {
 		// 8, not 16: in the lab (150 ms, 3 % loss, 256 streams) a fresh
 		// burst placed on fewer sessions left QUIC's keep-alive TTFT p50 at
@@ -20,7 +20,11 @@ func scaleDefaults(s ScaleConfig, probeInterval time.Duration) ScaleConfig {
 		s.MaxStreams = 4096
 	}
 	if s.MaxDials <= 0 {
-		s.MaxDials = 8
+		// All the sessions a burst asks for, in one wave: a second wave
+		// starts only when the first is up, three round trips later over
+		// TCP, and the streams waiting for it have by then given up and
+		// piled onto the sessions already up.
+		s.MaxDials = maxSessions
 	}
 	if s.ShrinkAfter <= 0 {
 		s.ShrinkAfter = 30 * time.Second

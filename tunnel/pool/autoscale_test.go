@@ -317,3 +317,34 @@ func TestWokenStreamsSpread(t *testing.T) {
 		}
 	})
 }
+
+// TestBurstDialsInOneWave: by default a burst's extra sessions are all
+// dialed at once, up to the maximum, not in waves that each cost a dial's
+// round trips.
+func TestBurstDialsInOneWave(t *testing.T) {
+	for _, tc := range []struct {
+		maxDials int // 0: the default
+		want     int // extra dials in flight while none can finish
+	}{
+		{maxDials: 0, want: 11},
+		{maxDials: 4, want: 4},
+	} {
+		t.Run(fmt.Sprintf("max_dials=%d", tc.maxDials), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				d := newFakeDialer("relay:443", 0)
+				p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 12,
+					Scale: ScaleConfig{TargetStreams: 2, MaxDials: tc.maxDials}, DialTimeout: time.Hour})
+				waitLive(t, p, 1)
+				gate := make(chan struct{})
+				d.gate = gate // extra dials wait for it
+				openStreams(t, p, 40) // each waits a moment for the dials, then goes on the base session
+				synctest.Wait()
+				if got := p.relays[0].numDialing(); got != tc.want {
+					t.Errorf("%d extra dials in flight for a burst of 40 streams; want %d", got, tc.want)
+				}
+				close(gate)
+				d.waitSessions(t, 1+tc.want)
+			})
+		})
+	}
+}

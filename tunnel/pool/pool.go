@@ -199,7 +199,7 @@ func withDefaults(cfg Config) Config {
 	def(&cfg.ProbeInterval, 500*time.Millisecond)
 	def(&cfg.ProbeTimeout, 15*time.Second)
 	def(&cfg.BreakerCooldown, time.Second)
-	cfg.Scale = scaleDefaults(cfg.Scale, cfg.ProbeInterval)
+	cfg.Scale = scaleDefaults(cfg.Scale, cfg.ProbeInterval, cfg.MaxSessionsPerRelay)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}

@@ -26,9 +26,9 @@ type ScaleConfig struct {
 	// means 4096, quictun's default.
 	MaxStreams int
 	// MaxDials bounds how many extra sessions per relay are dialed at
-	// once. Zero means 8: across a 150 ms border a dial takes several
-	// round trips, and a burst of streams should not wait for many rounds
-	// of them.
+	// once. Zero means MaxSessionsPerRelay: across a 150 ms border a dial
+	// takes several round trips, and a burst of streams should not wait
+	// for more than one round of them.
 	MaxDials int
 	// ShrinkAfter is how long the load must stay low before one extra
 	// session is retired; another may follow after the same time again.

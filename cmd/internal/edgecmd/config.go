@@ -187,7 +187,7 @@ type SessionsFile struct {
 	// the relay's default); sessions near it ask for another session.
 	MaxStreams int `yaml:"max_streams"`
 	// MaxDials bounds the extra sessions dialed at once to each relay
-	// (zero: 8).
+	// (zero: max, so a burst's sessions are dialed in one wave).
 	MaxDials int `yaml:"max_dials"`
 	// ShrinkAfter is how long the load must stay low before one extra
 	// session is retired after its streams finish (zero: 30s).
