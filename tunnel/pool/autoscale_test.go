@@ -336,7 +336,7 @@ func TestBurstDialsInOneWave(t *testing.T) {
 					Scale: ScaleConfig{TargetStreams: 2, MaxDials: tc.maxDials}, DialTimeout: time.Hour})
 				waitLive(t, p, 1)
 				gate := make(chan struct{})
-				d.gate = gate // extra dials wait for it
+				d.gate = gate         // extra dials wait for it
 				openStreams(t, p, 40) // each waits a moment for the dials, then goes on the base session
 				synctest.Wait()
 				if got := p.relays[0].numDialing(); got != tc.want {
