@@ -3,10 +3,12 @@ package quictun
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -21,6 +23,9 @@ type Dialer struct {
 	tls     *tls.Config
 	cfg     Config
 	checked sync.Once // UDP buffer sizes: report once, not on every redial
+	// welcomed is set once the relay has welcomed a session of this
+	// Dialer, and cleared when a later welcome fails (see Dial).
+	welcomed atomic.Bool
 }
 
 // NewDialer returns a Dialer for the relay at addr (host:port, UDP).
@@ -60,7 +65,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	tr := &quic.Transport{Conn: udp}
 	conn, err := tr.Dial(ctx, raddr, d.tls, d.cfg.quicConfig(true))
 	if err == nil {
-		err = awaitWelcome(ctx, conn)
+		err = d.welcome(ctx, conn)
 	}
 	if err != nil {
 		tr.Close()
@@ -86,6 +91,41 @@ func logEnded(log *zap.Logger, s *session, fields ...zap.Field) {
 	ce.Write(append(fields, zap.Uint64("cwnd_bytes", c.Window), zap.Duration("srtt", c.SmoothedRTT),
 		zap.Duration("min_rtt", c.MinRTT), zap.Uint64("packets_sent", c.PacketsSent),
 		zap.Uint64("packets_lost", c.PacketsLost), zap.Float64("loss_rate", c.LossRate()))...)
+}
+
+// welcome waits for the relay's welcome on a new session, unless the relay
+// has already welcomed this edge: then the session is used at once, one
+// round trip earlier, and the welcome is awaited in the background.
+//
+// The welcome leaves the relay only when its side of the handshake is done,
+// half a round trip after the edge's, and reaches the edge a whole round
+// trip after the edge could send. A burst of streams waiting for new
+// sessions would wait that round trip too. Sending early is safe: the
+// relay reads no stream before it has checked the edge's certificate and
+// welcomed it, and if it refuses instead, it closes the connection and the
+// streams fail unanswered (the edge resends requests that got no answer).
+// A failed welcome clears welcomed, so the next dial waits again and a
+// refused edge is told by the dial, not by broken streams.
+func (d *Dialer) welcome(ctx context.Context, conn *quic.Conn) error {
+	if !d.welcomed.Load() {
+		if err := awaitWelcome(ctx, conn); err != nil {
+			return err
+		}
+		d.welcomed.Store(true)
+		return nil
+	}
+	go func() { // ends with the welcome, the connection, or the handshake timeout
+		ctx, cancel := context.WithTimeout(conn.Context(), d.cfg.HandshakeTimeout)
+		defer cancel()
+		err := awaitWelcome(ctx, conn)
+		var local *quic.ApplicationError
+		if err != nil && !(errors.As(err, &local) && !local.Remote) { // not closed by this edge
+			d.welcomed.Store(false)
+			d.cfg.Logger.Named("tunnel.quic").Warn("relay did not welcome a session already in use; closed it",
+				zap.String("relay", d.addr), zap.Error(err))
+		}
+	}()
+	return nil
 }
 
 // awaitWelcome waits for the relay's welcome. In TLS 1.3 the client's side
