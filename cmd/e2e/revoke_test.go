@@ -58,7 +58,9 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	quic, err := quictun.NewDialer(socks.UDP.LocalAddr().String(), tc, quictun.Config{HandshakeTimeout: 2 * time.Second})
+	edgeCore, edgeLogs := observer.New(zap.WarnLevel)
+	quic, err := quictun.NewDialer(socks.UDP.LocalAddr().String(), tc,
+		quictun.Config{HandshakeTimeout: 2 * time.Second, Logger: zap.New(edgeCore)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,26 @@ providers:
 		t.Fatal(err)
 	}
 	for _, d := range dialers {
-		if s, err := d.Dial(testCtx(t, 5*time.Second)); err == nil {
+		s, err := d.Dial(testCtx(t, 5*time.Second))
+		if err == nil && d == quic {
+			// A relay that has welcomed this edge before gets its new
+			// sessions used before their welcome (quictun.Dialer.welcome):
+			// the refusal ends the session instead of the dial, is logged,
+			// and the next dial waits for the welcome again.
+			ctx := testCtx(t, 5*time.Second)
+			for edgeLogs.FilterMessage("relay did not welcome a session already in use; closed it").Len() == 0 {
+				select {
+				case <-ctx.Done():
+					t.Fatal("the revoked edge's QUIC session was not refused")
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if s.Err() == nil {
+				t.Error("the refused QUIC session is still up")
+			}
+			s, err = d.Dial(testCtx(t, 5*time.Second))
+		}
+		if err == nil {
 			s.Close()
 			t.Errorf("%T: revoked edge got a session", d)
 		}
