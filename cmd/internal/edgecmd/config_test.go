@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/strait/strait/edge/store/redisstore"
+	"github.com/strait/strait/tunnel"
 )
 
 // TestSessionsConfig: tunnel.sessions and the former sessions_per_relay
@@ -42,6 +43,35 @@ func TestSessionsConfig(t *testing.T) {
 				t.Errorf("errors %v; want one mentioning %q", errs, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestMaxSessionsDefault: unset, the session maximum is 32 when the relays
+// run QUIC (auto prefers it) and 16 when one is set to WebSocket; set, it
+// is what it says.
+func TestMaxSessionsDefault(t *testing.T) {
+	relays := func(ts ...tunnel.Transport) []RelayFile {
+		var out []RelayFile
+		for _, tr := range ts {
+			out = append(out, RelayFile{Transport: tr})
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		tunnel TunnelFile
+		want   int
+	}{
+		{"quic", TunnelFile{Relays: relays(tunnel.TransportQUIC)}, 32},
+		{"auto", TunnelFile{Relays: relays("")}, 32},
+		{"ws", TunnelFile{Relays: relays(tunnel.TransportWS)}, 16},
+		{"mixed", TunnelFile{Relays: relays(tunnel.TransportQUIC, tunnel.TransportWS)}, 16},
+		{"set", TunnelFile{Relays: relays(tunnel.TransportQUIC), Sessions: SessionsFile{Max: 8}}, 8},
+	}
+	for _, tt := range tests {
+		if got := tt.tunnel.maxSessions(); got != tt.want {
+			t.Errorf("%s: maxSessions = %d; want %d", tt.name, got, tt.want)
+		}
 	}
 }
 

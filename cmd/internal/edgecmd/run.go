@@ -125,7 +125,7 @@ func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, diale
 			Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.Sessions.min(f.Tunnel.SessionsPerRelay),
 			ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
 			Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
-				ProbeTimeout: f.Tunnel.ProbeTimeout, MaxSessionsPerRelay: f.Tunnel.Sessions.Max,
+				ProbeTimeout: f.Tunnel.ProbeTimeout, MaxSessionsPerRelay: f.Tunnel.maxSessions(),
 				Scale: pool.ScaleConfig{TargetStreams: f.Tunnel.Sessions.TargetStreams,
 					MaxStreams: f.Tunnel.Sessions.MaxStreams, MaxDials: f.Tunnel.Sessions.MaxDials,
 					ShrinkAfter: f.Tunnel.Sessions.ShrinkAfter}},
