@@ -150,10 +150,11 @@ type Reader struct {
 	buf []byte // from bigBufPool: the last payload larger than the read buffer
 }
 
-// readBufSize is a Reader's read buffer: room for the headers and SSE
-// events that make up most frames. Larger frames (bulk Data) are read
-// past it into a separate buffer.
-const readBufSize = 4 << 10
+// readBufSize is a Reader's read buffer: room for the SSE events that
+// make up most frames. Larger frames (bulk Data, big headers) are read past
+// it into a pooled buffer that goes back on the next frame. The edge keeps
+// one per open stream while the provider is silent, thousands of them.
+const readBufSize = 1 << 10
 
 // readerBufPool recycles the bufio readers of finished streams: one per
 // stream adds up under thousands of concurrent streams.

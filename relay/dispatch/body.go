@@ -180,9 +180,9 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 			return p.total, end, endClientGone
 		}
 	}
-	// The read buffer starts small, enough for SSE events, and moves to a
-	// big one once a read fills it (a bulk body): an open stream that
-	// trickles events holds 4 KiB, not 32.
+	// The read buffer starts small, enough for most SSE events, and moves
+	// to a big one while reads fill it (a bulk body; see resize): an open
+	// stream that trickles events holds 1 KiB, not 32.
 	bufp := smallBufPool.Get().(*[]byte)
 	defer func() {
 		if len(*bufp) < bigBuf {
@@ -251,10 +251,7 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 			p.x.log.Warn("upstream body broke off", zap.Int64("bytes", total), zap.Error(err))
 			return total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + clientText(err)}, endUpstreamError
 		}
-		if n == len(*bufp) && len(*bufp) < bigBuf {
-			smallBufPool.Put(bufp)
-			bufp = bigBufPool.Get().(*[]byte)
-		}
+		bufp = resize(bufp, n)
 		idle.Reset(p.to.Idle)
 	}
 }
@@ -336,9 +333,28 @@ func (p *pump) atBoundary() bool {
 	return llmapi.EndsEvent(p.tail[:])
 }
 
-// Read buffers; pointers avoid an allocation per Put.
+// resize returns the read buffer for the next read after one of n bytes
+// into *bufp: a small one that the read filled gives way to a big one (a
+// bulk body, or a burst of events), a big one that the read left mostly
+// empty to a small one (the burst is over), so that a stream waiting for
+// its next event never holds 32 KiB.
+func resize(bufp *[]byte, n int) *[]byte {
+	switch small := len(*bufp) < bigBuf; {
+	case small && n == len(*bufp):
+		smallBufPool.Put(bufp)
+		return bigBufPool.Get().(*[]byte)
+	case !small && n < smallBuf:
+		bigBufPool.Put(bufp)
+		return smallBufPool.Get().(*[]byte)
+	}
+	return bufp
+}
+
+// Read buffers; pointers avoid an allocation per Put. smallBuf holds a
+// typical SSE event (chat chunks are a few hundred bytes): it is what each
+// open stream keeps while its provider is silent.
 const (
-	smallBuf = 4 << 10
+	smallBuf = 1 << 10
 	bigBuf   = 32 << 10
 )
 

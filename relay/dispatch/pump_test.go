@@ -176,3 +176,22 @@ func TestPumpSilence(t *testing.T) {
 		})
 	}
 }
+
+// TestPumpBufferFollowsTheBody: the read buffer grows while reads fill it
+// and shrinks back once a read would have fit the small one.
+func TestPumpBufferFollowsTheBody(t *testing.T) {
+	bufp := smallBufPool.Get().(*[]byte)
+	for i, step := range []struct{ n, want int }{
+		{100, smallBuf},    // an event
+		{smallBuf, bigBuf}, // the read filled it: a burst or a bulk body
+		{bigBuf, bigBuf},   // bulk goes on
+		{5000, bigBuf},     // more than a small buffer holds
+		{300, smallBuf},    // an event again
+		{smallBuf - 1, smallBuf},
+	} {
+		if bufp = resize(bufp, step.n); len(*bufp) != step.want {
+			t.Fatalf("step %d: after a read of %d bytes the buffer is %d bytes, want %d", i, step.n, len(*bufp), step.want)
+		}
+	}
+	smallBufPool.Put(bufp)
+}
