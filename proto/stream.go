@@ -27,10 +27,12 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 // maximal Data frame and a few small ones.
 const holdLimit = MaxDataFrame
 
-// keepBuf is the largest encoding buffer a Writer keeps between frames;
-// bigger ones (bulk Data frames) go back to a shared pool, so that a long
-// stream that once carried a large frame does not hold its buffer.
-const keepBuf = 4 << 10
+// keepBuf is the largest encoding buffer a Writer keeps between frames:
+// room for an SSE event. Bigger ones (bulk Data frames, a request with its
+// body, a provider's response header) go back to a shared pool or to the
+// collector, so that a long stream that once carried a large frame does not
+// hold its buffer; thousands of open streams each keep one.
+const keepBuf = 1 << 10
 
 // bigBufPool holds encoding buffers for frames larger than keepBuf.
 var bigBufPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxDataFrame+16); return &b }}
