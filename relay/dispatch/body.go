@@ -163,13 +163,13 @@ type pump struct {
 	ping   []byte // nil: no keep-alives
 
 	idled atomic.Bool // the idle limit struck and canceled the upstream call
+	done  atomic.Bool // run has returned: no keep-alive may write any more (set under mu)
 
 	mu       sync.Mutex // guards what follows and every write to the edge
 	tail     [4]byte
 	total    int64
 	last     bool // the body has ended: forward leaves its frame for the End to take along
 	lastRead time.Time
-	done     bool       // run has returned: no keep-alive may write any more
 	pingEnd  *proto.End // a keep-alive found the edge gone
 }
 
@@ -207,7 +207,7 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 	defer func() {
 		idle.Stop()
 		p.mu.Lock() // waits for a keep-alive being written
-		p.done = true
+		p.done.Store(true)
 		if pinger != nil {
 			pinger.Stop()
 		}
@@ -262,11 +262,15 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 // unnecessary, so it does not wait for the lock.
 func (p *pump) keepAliveTick(t *time.Timer) {
 	if !p.mu.TryLock() {
-		t.Reset(p.to.Ping)
+		// A run that just ended may hold the lock: then one more tick
+		// comes, finds done under the lock, and stops.
+		if !p.done.Load() {
+			t.Reset(p.to.Ping)
+		}
 		return
 	}
 	defer p.mu.Unlock()
-	if p.done || p.pingEnd != nil {
+	if p.done.Load() || p.pingEnd != nil {
 		return
 	}
 	if time.Since(p.lastRead) >= p.to.Ping/2 && p.atBoundary() {
