@@ -27,10 +27,12 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 // maximal Data frame and a few small ones.
 const holdLimit = MaxDataFrame
 
-// keepBuf is the largest encoding buffer a Writer keeps between frames;
-// bigger ones (bulk Data frames) go back to a shared pool, so that a long
-// stream that once carried a large frame does not hold its buffer.
-const keepBuf = 4 << 10
+// keepBuf is the largest encoding buffer a Writer keeps between frames:
+// room for an SSE event. Bigger ones (bulk Data frames, a request with its
+// body, a provider's response header) go back to a shared pool or to the
+// collector, so that a long stream that once carried a large frame does not
+// hold its buffer; thousands of open streams each keep one.
+const keepBuf = 1 << 10
 
 // bigBufPool holds encoding buffers for frames larger than keepBuf.
 var bigBufPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxDataFrame+16); return &b }}
@@ -150,10 +152,11 @@ type Reader struct {
 	buf []byte // from bigBufPool: the last payload larger than the read buffer
 }
 
-// readBufSize is a Reader's read buffer: room for the headers and SSE
-// events that make up most frames. Larger frames (bulk Data) are read
-// past it into a separate buffer.
-const readBufSize = 4 << 10
+// readBufSize is a Reader's read buffer: room for the SSE events that
+// make up most frames. Larger frames (bulk Data, big headers) are read past
+// it into a pooled buffer that goes back on the next frame. The edge keeps
+// one per open stream while the provider is silent, thousands of them.
+const readBufSize = 1 << 10
 
 // readerBufPool recycles the bufio readers of finished streams: one per
 // stream adds up under thousands of concurrent streams.

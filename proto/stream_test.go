@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -205,5 +207,42 @@ func TestReaderKeepsNoBigBuffer(t *testing.T) {
 	}
 	if r.buf != nil {
 		t.Error("a big buffer is still held after the stream ended")
+	}
+}
+
+// TestWriterKeepsASmallBuffer: after a frame bigger than an event (a
+// response header, a request with its body) the Writer keeps no more than
+// 1 KiB for the rest of the stream.
+func TestWriterKeepsASmallBuffer(t *testing.T) {
+	h := &ResponseHeader{Status: 200, Header: http.Header{"X-Big": {strings.Repeat("h", 3<<10)}}}
+	for _, tc := range []struct {
+		name  string
+		write func(w *Writer) error
+	}{
+		{"response header", func(w *Writer) error { return w.WriteResponse(h) }},
+		{"data", func(w *Writer) error { _, err := w.Write(bytes.Repeat([]byte("d"), 3<<10)); return err }},
+		{"held header and data", func(w *Writer) error {
+			w.Hold()
+			if err := w.WriteResponse(h); err != nil {
+				return err
+			}
+			if _, err := w.Write([]byte("data: {}\n\n")); err != nil {
+				return err
+			}
+			return w.Flush()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := NewWriter(io.Discard)
+			if err := tc.write(w); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte("data: {}\n\n")); err != nil {
+				t.Fatal(err)
+			}
+			if cap(w.buf) > 1<<10 {
+				t.Fatalf("the writer keeps %d bytes, want at most 1 KiB", cap(w.buf))
+			}
+		})
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -147,124 +149,160 @@ func (p *pump) keepAlive() []byte {
 // pump copies a response body to the edge, one Data frame per upstream
 // read, under the idle limit, with keep-alives while the provider is
 // silent between events.
+//
+// The goroutine in run owns the blocking Read; the idle limit and the
+// keep-alives are timers whose callbacks run only when they strike, so an
+// open stream costs one goroutine here, not a second one parked in Read.
+// mu orders every write to the edge, so a keep-alive never lands
+// mid-frame.
 type pump struct {
 	x      *exchange
 	body   io.Reader
 	cancel context.CancelFunc
 	to     upstream.Timeouts
 	ping   []byte // nil: no keep-alives
-	tail   [4]byte
-	total  int64
-	last   bool // the body has ended: forward leaves its frame for the End to take along
+
+	idled atomic.Bool // the idle limit struck and canceled the upstream call
+	done  atomic.Bool // run has returned: no keep-alive may write any more (set under mu)
+
+	mu       sync.Mutex // guards what follows and every write to the edge
+	tail     [4]byte
+	total    int64
+	last     bool // the body has ended: forward leaves its frame for the End to take along
+	lastRead time.Time
+	pingEnd  *proto.End // a keep-alive found the edge gone
 }
 
-type readResult struct {
-	p   []byte // in the reader's buffer, valid until it is told to read on
-	err error
-}
-
-// run forwards first, then the rest of the body. A reader goroutine owns
-// the blocking Read; this goroutine owns every write to the edge, so reads,
-// keep-alives and timeouts never interleave mid-frame.
+// run forwards first, then the rest of the body.
 func (p *pump) run(first []byte) (int64, proto.End, string) {
 	if len(first) > 0 {
 		if end, ok := p.forward(first); !ok {
 			return p.total, end, endClientGone
 		}
 	}
-	// The reader starts with a small buffer, enough for SSE events, and
-	// moves to a big one once a read fills it (a bulk body): an open stream
-	// that trickles events holds 4 KiB, not 32.
+	// The read buffer starts small, enough for most SSE events, and moves
+	// to a big one while reads fill it (a bulk body; see resize): an open
+	// stream that trickles events holds 1 KiB, not 32.
 	bufp := smallBufPool.Get().(*[]byte)
-	results, next := make(chan readResult, 1), make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			n, err := p.body.Read(*bufp)
-			results <- readResult{(*bufp)[:n], err}
-			if err != nil {
-				return
-			}
-			if _, ok := <-next; !ok {
-				return
-			}
-			if n == len(*bufp) && len(*bufp) < bigBuf {
-				smallBufPool.Put(bufp)
-				bufp = bigBufPool.Get().(*[]byte)
-			}
-		}
-	}()
-	pending := true // the reader is in Read or has a result waiting
 	defer func() {
-		if pending {
-			p.cancel() // unblocks Read; the result lands in the buffered channel
-		}
-		close(next)
-		wg.Wait()
 		if len(*bufp) < bigBuf {
 			smallBufPool.Put(bufp)
 		} else {
 			bigBufPool.Put(bufp)
 		}
 	}()
-	idle := time.NewTimer(p.to.Idle)
-	defer idle.Stop()
-	var pingC <-chan time.Time
+	// The idle limit runs while the pump waits for the provider: striking,
+	// it cancels the call, which ends the Read.
+	idle := time.AfterFunc(p.to.Idle, func() {
+		p.idled.Store(true)
+		p.cancel()
+	})
+	var pinger *time.Timer
+	p.lastRead = time.Now()
 	if p.ping != nil {
-		t := time.NewTicker(p.to.Ping)
-		defer t.Stop()
-		pingC = t.C
+		// Armed only once pinger is set, which its callback reads.
+		pinger = time.AfterFunc(math.MaxInt64, func() { p.keepAliveTick(pinger) })
+		pinger.Reset(p.to.Ping)
 	}
-	lastRead := time.Now()
-	for {
-		select {
-		case r := <-results:
-			pending = false
-			if r.err == io.EOF {
-				// The last bytes and the End (which finish writes next)
-				// leave together.
-				p.last = true
-				p.x.w.Hold()
-			}
-			if len(r.p) > 0 {
-				if end, ok := p.forward(r.p); !ok {
-					return p.total, end, endClientGone
-				}
-				idle.Reset(p.to.Idle)
-				lastRead = time.Now()
-			}
-			if r.err == io.EOF {
-				return p.total, proto.End{}, endCompleted
-			}
-			if r.err != nil {
-				p.x.log.Warn("upstream body broke off", zap.Int64("bytes", p.total), zap.Error(r.err))
-				return p.total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + clientText(r.err)}, endUpstreamError
-			}
-			pending = true
-			next <- struct{}{}
-		case <-idle.C:
-			p.x.log.Warn("provider silent past the idle limit; stream cut", zap.Duration("idle_limit", p.to.Idle),
-				zap.Int64("bytes", p.total))
-			return p.total, proto.End{Code: proto.CodeUpstreamTimeout,
-				Message: fmt.Sprintf("the provider sent nothing for %s (idle limit)", p.to.Idle)}, endTimeout
-		case <-pingC:
-			if time.Since(lastRead) < p.to.Ping/2 || !p.atBoundary() {
-				continue
-			}
-			ping := p.keepAlive()
-			if end, ok := p.forward(ping); !ok {
-				return p.total, end, endClientGone
-			}
-			p.total -= int64(len(ping))
+	defer func() {
+		idle.Stop()
+		p.mu.Lock() // waits for a keep-alive being written
+		p.done.Store(true)
+		if pinger != nil {
+			pinger.Stop()
 		}
+		p.mu.Unlock()
+	}()
+	for {
+		n, err := p.body.Read(*bufp)
+		idle.Stop()
+		if p.idled.Load() {
+			p.x.log.Warn("provider silent past the idle limit; stream cut", zap.Duration("idle_limit", p.to.Idle),
+				zap.Int64("bytes", p.totalNow()))
+			return p.totalNow(), proto.End{Code: proto.CodeUpstreamTimeout,
+				Message: fmt.Sprintf("the provider sent nothing for %s (idle limit)", p.to.Idle)}, endTimeout
+		}
+		p.mu.Lock()
+		if p.pingEnd != nil {
+			end := *p.pingEnd
+			p.mu.Unlock()
+			return p.totalNow(), end, endClientGone
+		}
+		if err == io.EOF {
+			// The last bytes and the End (which finish writes next)
+			// leave together.
+			p.last = true
+			p.x.w.Hold()
+		}
+		if n > 0 {
+			end, ok := p.forwardLocked((*bufp)[:n])
+			p.lastRead = time.Now()
+			if !ok {
+				p.mu.Unlock()
+				return p.totalNow(), end, endClientGone
+			}
+		}
+		total := p.total
+		p.mu.Unlock()
+		if err == io.EOF {
+			return total, proto.End{}, endCompleted
+		}
+		if err != nil {
+			p.x.log.Warn("upstream body broke off", zap.Int64("bytes", total), zap.Error(err))
+			return total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + clientText(err)}, endUpstreamError
+		}
+		bufp = resize(bufp, n)
+		idle.Reset(p.to.Idle)
 	}
 }
 
-// forward writes b as one Data frame, with the Response header if that
-// was held for it.
+// keepAliveTick sends a keep-alive if the provider has been silent for
+// half the interval and the stream is between events, then re-arms t. A
+// write under way (a forward waiting on the edge's window) makes one
+// unnecessary, so it does not wait for the lock.
+func (p *pump) keepAliveTick(t *time.Timer) {
+	if !p.mu.TryLock() {
+		// A run that just ended may hold the lock: then one more tick
+		// comes, finds done under the lock, and stops.
+		if !p.done.Load() {
+			t.Reset(p.to.Ping)
+		}
+		return
+	}
+	defer p.mu.Unlock()
+	if p.done.Load() || p.pingEnd != nil {
+		return
+	}
+	if time.Since(p.lastRead) >= p.to.Ping/2 && p.atBoundary() {
+		ping := p.keepAlive()
+		if end, ok := p.forwardLocked(ping); !ok {
+			// The edge is gone: end the Read, and run returns this.
+			p.pingEnd = &end
+			p.cancel()
+			return
+		}
+		p.total -= int64(len(ping))
+	}
+	t.Reset(p.to.Ping)
+}
+
+// totalNow is the byte count so far, under the lock.
+func (p *pump) totalNow() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
+}
+
+// forward is forwardLocked for a caller that does not hold mu.
 func (p *pump) forward(b []byte) (proto.End, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.forwardLocked(b)
+}
+
+// forwardLocked writes b as one Data frame, with the Response header if
+// that was held for it. The caller holds mu.
+func (p *pump) forwardLocked(b []byte) (proto.End, bool) {
 	_, err := p.x.w.Write(b)
 	if err == nil && !p.last {
 		err = p.x.w.Flush()
@@ -299,9 +337,28 @@ func (p *pump) atBoundary() bool {
 	return llmapi.EndsEvent(p.tail[:])
 }
 
-// Read buffers; pointers avoid an allocation per Put.
+// resize returns the read buffer for the next read after one of n bytes
+// into *bufp: a small one that the read filled gives way to a big one (a
+// bulk body, or a burst of events), a big one that the read left mostly
+// empty to a small one (the burst is over), so that a stream waiting for
+// its next event never holds 32 KiB.
+func resize(bufp *[]byte, n int) *[]byte {
+	switch small := len(*bufp) < bigBuf; {
+	case small && n == len(*bufp):
+		smallBufPool.Put(bufp)
+		return bigBufPool.Get().(*[]byte)
+	case !small && n < smallBuf:
+		bigBufPool.Put(bufp)
+		return smallBufPool.Get().(*[]byte)
+	}
+	return bufp
+}
+
+// Read buffers; pointers avoid an allocation per Put. smallBuf holds a
+// typical SSE event (chat chunks are a few hundred bytes): it is what each
+// open stream keeps while its provider is silent.
 const (
-	smallBuf = 4 << 10
+	smallBuf = 1 << 10
 	bigBuf   = 32 << 10
 )
 

@@ -34,6 +34,9 @@
 # and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
 # relay's log level, warn; info logs every request with its session).
+# LAB_UPSTREAM (http or https): how the relay calls the fake provider, over its plain HTTP/1.1 listener (one
+# connection per open stream, like nginx's relay tier) or over TLS with HTTP/2 (a few connections for all streams,
+# as the relay calls the real APIs); default https in the memory phase, http elsewhere.
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 # LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
@@ -111,15 +114,25 @@ tunnel_cc=auto
 # admin_yaml PORT: the admin listener with pprof, when LAB_PPROF is set.
 admin_yaml() { [ -n "${LAB_PPROF:-}" ] && printf 'admin_listen: "127.0.0.1:%s"\nadmin_pprof: true\n' "$1"; true; }
 
-relay_yaml() { # listen-addr fake-port
+# upstream is how the relay calls the fake provider: http (its plain
+# HTTP/1.1 listener, one TCP connection per open stream, as nginx's relay
+# tier does) or https (its TLS listener with HTTP/2, many streams on a few
+# connections, as the relay calls the real APIs). The memory phase defaults
+# to https (LAB_UPSTREAM overrides it), the other phases to http.
+upstream=http
+
+relay_yaml() { # listen-addr fake-port fake-tls-addr
+  local base="http://127.0.0.1:$2" ca=""
+  if [ "$upstream" = https ]; then base="https://$3" ca="upstream_ca: $certs/front-ca.pem"; fi
   cat >"$work/relay.yaml" <<YAML
 $(admin_yaml 17450)
 listen: "$1"
 listen_quic: "$1"
 tcp_congestion: $tunnel_cc
 tls: {cert: $certs/relay.pem, key: $certs/relay-key.pem, client_ca: $certs/ca.pem}
+$ca
 providers:
-  - {name: openai, kind: openai, base_url: "http://127.0.0.1:$2", api_keys: ["fake-provider-key"], allow_headers: ["X-Fake-*"]}
+  - {name: openai, kind: openai, base_url: "$base", api_keys: ["fake-provider-key"], allow_headers: ["X-Fake-*"]}
 YAML
 }
 
@@ -192,7 +205,7 @@ CONF
 # ephemeral range, so they do not meet other tests' 127.0.0.1:0 listeners.
 start_stack() {
   local d=$1 o=$2 raddr=$3 fport=17900 nice="nice -n ${LAB_NICE:-0}"
-  relay_yaml "$raddr:17444" $fport
+  relay_yaml "$raddr:17444" $fport "$raddr:17447"
   edge_yaml edge-ws 127.0.0.1:17443 "$raddr:17444" ws 17451
   edge_yaml edge-quic 127.0.0.1:17445 "$raddr:17444" quic 17452
   nginx_conf nginx-ovs "$raddr:17448" 127.0.0.1:$fport http "$certs/relay"
@@ -314,6 +327,7 @@ phase_selftest() {
 # link_matrix CONCS LOSSES RTTS CCS CONTENDERS KEEPALIVE BULK
 link_matrix() {
   local concs=$1 losses=$2 rtts=$3 ccs=$4 contenders=$5 keepalive=$6 bulk=$7
+  upstream=${LAB_UPSTREAM:-http}
   start_link
   prof_ns_edge=$dom prof_ns_relay=$ovs
   local cc rtt loss burst c conc reqs links
@@ -337,6 +351,7 @@ link_matrix() {
         if [ "$c" = strait-quic ] && [ "$cc" != "${ccs%% *}" ]; then continue; fi # UDP: the TCP cc does not apply
         local ccl=$cc; [ "$c" = strait-quic ] && ccl=quic
         local labels="scenario=link,contender=$c,cc=$ccl,rtt=$rtt,loss=$loss,burst=$burst"
+        [ "$upstream" = https ] && [[ $c == strait-* ]] && labels+=",upstream=https"
         for conc in $concs; do
           reqs=$conc; [ "$conc" = 1 ] && reqs=3
           lg "$dom" "$labels" --url "$(url_of "$c")" --mode fresh --concurrency "$conc" --requests "$reqs"
@@ -363,12 +378,14 @@ link_matrix() {
 }
 
 phase_loopback() {
+  upstream=${LAB_UPSTREAM:-http}
   header "loopback overhead (no emulated link; loadgen, edge, relay, nginx and the fake share the 2 cores)"
   start_stack - - 127.0.0.1
   local c r labels cases=" ${LAB_LOOP_CASES:-rate max stream bulk} "
   local delta=("profile?seconds=8" "allocs?seconds=8" "block?seconds=8" "mutex?seconds=8")
   for c in ${LAB_LOOP_CONTENDERS:-direct strait-ws strait-quic nginx}; do
     labels="scenario=loopback,contender=$c"
+    [ "$upstream" = https ] && [[ $c == strait-* ]] && labels+=",upstream=https"
     if [[ $cases == *" rate "* ]]; then
       for r in 500 2000; do
         profile "$c-rate$r" "$c" 2 "${delta[@]}"
@@ -399,7 +416,8 @@ phase_loopback() {
 }
 
 phase_memory() {
-  header "memory with slow streams (1 token per second), a fresh stack per run"
+  upstream=${LAB_UPSTREAM:-https}
+  header "memory with slow streams (1 token per second), a fresh stack per run; relay to the fake over $upstream"
   local n c edgepid
   for c in ${LAB_MEM_CONTENDERS:-strait-ws strait-quic}; do
     for n in ${LAB_MEM_STREAMS:-1000 10000}; do
@@ -409,7 +427,7 @@ phase_memory() {
       # the last first token, while every stream is still open (and so are the
       # heap and goroutine profiles, 14 s in).
       profile "$c-mem$n" "$c" 14 heap goroutine "heap?debug=1"
-      lg - "scenario=memory,contender=$c" --url "$(url_of "$c")" --mode fresh --warmup 0 --ramp 10s --kind stream \
+      lg - "scenario=memory,contender=$c,upstream=$upstream" --url "$(url_of "$c")" --mode fresh --warmup 0 --ramp 10s --kind stream \
         --tokens 30 --interval 1s --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" \
         --timeout 45s --duration 45s
       prof_wait
@@ -426,7 +444,7 @@ phase_doctor() {
   local rtt=${LAB_DOCTOR_RTT:-150} loss=${LAB_DOCTOR_LOSS:-0.03} raddr=10.77.0.2
   start_link
   "$bin/linkem" set --ctl "$ctl" --delay "$((rtt / 2))ms" --loss "$loss" >/dev/null
-  relay_yaml "$raddr:17444" 17900
+  relay_yaml "$raddr:17444" 17900 "$raddr:17447"
   edge_yaml edge-doctor 127.0.0.1:17443 "$raddr:17444" auto 17451
   start relay "$ovs" "$bin/strait-relay" --log-format console --log-level warn run --config "$work/relay.yaml"
   for _ in $(seq 1 50); do
