@@ -33,7 +33,36 @@ var textSeeds = []string{
 	`{"choices":[{"delta":{"content":"x"}}]`,
 	`{"usage":null,"Usage":null,"delta":"d"}`,
 	`{"delta":[1,2],"candidates":null}`,
+	// Whole bodies and final events with a top-level usage object, which
+	// fastMessage hands to the meter, and the shapes it must not.
+	unaryOpenAI,
+	unaryAnthropic,
+	`{"type":"message_start","usage":{"input_tokens":5}}`,
+	`{"type":"message_\u0073tart","usage":{"input_tokens":5,"output_tokens":2}}`,
+	`{"type":null,"usage":{"input_tokens":5,"output_tokens":2}}`,
+	`{"id":"r","object":"response","usage":{"input_tokens":4,"output_tokens":6,"input_tokens_details":{"cached_tokens":1}}}`,
+	`{"choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":3,"completion_tokens":"2"}}`,
+	`{"usage":{"prompt_tokens":3},"usage":{"completion_tokens":2}}`,
+	`{"usage":{"prompt_tokens":3},"Usage":null}`,
+	`{"usage":null,"usage":{"prompt_tokens":3}}`,
+	`{"Usage":{"prompt_tokens":3}}`,
+	`{"usage":5,"choices":[]}`,
+	`{"usage":[1],"choices":[]}`,
+	`{"usage":{"PROMPT_TOKENS":3,"prompt_tokens":4}}`,
+	`{"usage":{"prompt_tokens":3},"usageMetadata":{"promptTokenCount":2}}`,
+	`{"usage":{"prompt_tokens":3},"response":null,"message":{"usage":{"input_tokens":1}}}`,
+	`{"candidates":[{"content":{"parts":[{"text":"x"}]}}],"usage":{"prompt_tokens":3}}`,
 }
+
+// Unary answers as providers send them (the lab's fake answers so).
+const (
+	unaryOpenAI = `{"id":"chatcmpl-1","object":"chat.completion","created":1733400000,"model":"gpt-4o-mini",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there."},"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0}}}`
+	unaryAnthropic = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-x",` +
+		`"content":[{"type":"text","text":"Hello there."}],"stop_reason":"end_turn",` +
+		`"usage":{"input_tokens":9,"cache_read_input_tokens":2,"output_tokens":3}}`
+)
 
 // TestFastTextCountsWhatTheDecoderCounts runs each seed through a meter
 // (fastText first) and through the full decode, and wants the same state.
@@ -78,6 +107,22 @@ func checkFastText(t *testing.T, data []byte) {
 	}
 }
 
+// TestUnaryUsageFastPath: a unary answer's usage is read without the full
+// decode (its usage object alone is decoded), for OpenAI and Anthropic.
+func TestUnaryUsageFastPath(t *testing.T) {
+	for _, body := range []string{unaryOpenAI, unaryAnthropic} {
+		f, ok := fastMessage([]byte(body))
+		if !ok || f.usage == nil || f.usage[0] != '{' {
+			t.Errorf("%.40s: fastMessage ok %v usage %q, want the usage object", body, ok, f.usage)
+		}
+	}
+	m := NewMeter(llmapi.OpenAI, false, false)
+	m.Feed([]byte(unaryOpenAI))
+	if u := m.Result(100); u.Input != 9 || u.Output != 3 || u.Estimated {
+		t.Errorf("OpenAI unary usage %+v, want 9 in, 3 out, reported", u)
+	}
+}
+
 // TestFastTextAllocatesNothing pins the point of the fast path: a text
 // event is metered without allocating.
 func TestFastTextAllocatesNothing(t *testing.T) {
@@ -113,6 +158,25 @@ func BenchmarkMeterTextEvent(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				m.Feed(ev)
+			}
+		})
+	}
+}
+
+// BenchmarkMeterUnaryBody is the edge's metering cost for one unary JSON
+// answer (its usage read at the end).
+func BenchmarkMeterUnaryBody(b *testing.B) {
+	for _, e := range []struct {
+		family llmapi.Family
+		body   string
+	}{{llmapi.OpenAI, unaryOpenAI}, {llmapi.Anthropic, unaryAnthropic}} {
+		body := []byte(e.body)
+		b.Run(string(e.family), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m := NewMeter(e.family, false, false)
+				m.Feed(body)
+				m.Result(len(body))
 			}
 		})
 	}
