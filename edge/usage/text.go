@@ -9,7 +9,7 @@ import (
 // Most events of a stream carry a few characters of text and no usage, and
 // the edge meters every one of them: decoding each into message with
 // encoding/json cost more of the edge's CPU than writing it to the client
-// did (a lab profile at 256 streams: 17–24 %). fastText reads only what
+// did (a lab profile at 256 streams: 17–24 %). fastMessage reads only what
 // deliveredText needs, with no allocation, and gives up (ok false) on
 // anything that could carry usage or that the decoder might read otherwise,
 // so the answer is always the one observe would reach; FuzzFastText checks
@@ -47,15 +47,6 @@ type scanned struct {
 	text  int    // bytes of generated text, as deliveredText counts them
 	usage []byte // the top-level "usage" value when it is an object; nil otherwise
 	typ   []byte // the top-level "type" value when it is a string (with its quotes); nil otherwise
-}
-
-// fastText returns the length of the generated text in data, a JSON
-// message, as deliveredText would count it for a message without usage.
-// ok is false when data needs the full decode: see fastMessage, and it may
-// carry usage.
-func fastText(data []byte) (n int, ok bool) {
-	f, ok := fastMessage(data)
-	return f.text, ok && f.usage == nil
 }
 
 // fastMessage reads a JSON message as decode would: the text deliveredText
