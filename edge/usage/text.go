@@ -10,10 +10,11 @@ import (
 // the edge meters every one of them: decoding each into message with
 // encoding/json cost more of the edge's CPU than writing it to the client
 // did (a lab profile at 256 streams: 17–24 %). fastMessage reads only what
-// deliveredText needs, with no allocation, and gives up (ok false) on
-// anything that could carry usage or that the decoder might read otherwise,
-// so the answer is always the one observe would reach; FuzzFastText checks
-// that against the decoder.
+// deliveredText needs, with no allocation, hands back a top-level usage
+// object for the meter to decode alone, and gives up (ok false) on anything
+// else that could carry usage or that the decoder might read otherwise, so
+// the answer is always the one the full decode would reach; FuzzFastText
+// checks that against the decoder.
 
 // textPath says where in a message the scanner is, so it counts exactly the
 // strings message.deliveredText counts.
