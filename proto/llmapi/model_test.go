@@ -177,7 +177,10 @@ func TestParseAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if n > 2 {
+	switch {
+	case raceEnabled:
+		t.Logf("%v allocations per request; not checked under the race detector, which empties sync.Pools", n)
+	case n > 2:
 		t.Errorf("Parse allocates %v times per request, want at most 2 (the model, the Request)", n)
 	}
 }
