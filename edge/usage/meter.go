@@ -184,11 +184,28 @@ func (m *Meter) observe(data []byte) {
 	if len(data) == 0 || data[0] != '{' {
 		return // [DONE], keep-alives
 	}
-	if n, ok := fastText(data); ok { // most events: text, no usage
-		m.text += n
+	f, ok := fastMessage(data) // most events: text, no usage
+	if !ok {
+		m.decode(data)
 		return
 	}
-	m.decode(data)
+	if f.usage == nil {
+		m.text += f.text
+		return
+	}
+	// A body or final event with usage: decode only the usage object
+	// (and the type, for Anthropic), not the whole message.
+	var msg message
+	if json.Unmarshal(f.usage, &msg.Usage) != nil {
+		m.decode(data) // which fails as well, and counts nothing
+		return
+	}
+	if m.family == llmapi.Anthropic && f.typ != nil && json.Unmarshal(f.typ, &msg.Type) != nil {
+		m.decode(data)
+		return
+	}
+	m.text += f.text
+	m.apply(&msg)
 }
 
 // decode meters one JSON message by decoding it whole.
@@ -198,13 +215,18 @@ func (m *Meter) decode(data []byte) {
 		return
 	}
 	m.text += msg.deliveredText()
+	m.apply(&msg)
+}
+
+// apply takes the usage msg reports, by the family's rules.
+func (m *Meter) apply(msg *message) {
 	switch m.family {
 	case llmapi.Anthropic:
-		m.anthropic(&msg)
+		m.anthropic(msg)
 	case llmapi.Gemini:
 		if msg.UsageMetadata != nil {
 			m.u, m.sawInput = msg.UsageMetadata.Normal(), true
-			m.final = m.final || finished(&msg) // earlier chunks carry partial counts
+			m.final = m.final || finished(msg) // earlier chunks carry partial counts
 		}
 	default:
 		w := msg.Usage

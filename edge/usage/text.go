@@ -9,11 +9,12 @@ import (
 // Most events of a stream carry a few characters of text and no usage, and
 // the edge meters every one of them: decoding each into message with
 // encoding/json cost more of the edge's CPU than writing it to the client
-// did (a lab profile at 256 streams: 17–24 %). fastText reads only what
-// deliveredText needs, with no allocation, and gives up (ok false) on
-// anything that could carry usage or that the decoder might read otherwise,
-// so the answer is always the one observe would reach; FuzzFastText checks
-// that against the decoder.
+// did (a lab profile at 256 streams: 17–24 %). fastMessage reads only what
+// deliveredText needs, with no allocation, hands back a top-level usage
+// object for the meter to decode alone, and gives up (ok false) on anything
+// else that could carry usage or that the decoder might read otherwise, so
+// the answer is always the one the full decode would reach; FuzzFastText
+// checks that against the decoder.
 
 // textPath says where in a message the scanner is, so it counts exactly the
 // strings message.deliveredText counts.
@@ -33,27 +34,61 @@ const (
 	pathDelta                       // delta (Anthropic's object): text, thinking, partial_json
 )
 
-// fastText returns the length of the generated text in data, a JSON
-// message, as deliveredText would count it for a message without usage.
-// ok is false when data needs the full decode: it may carry usage
-// (usage, usageMetadata, message or response not null) or it has a shape the scanner
-// does not follow (a key with an escape or in another case than the field's,
-// a counted field repeated or of an unexpected type).
-func fastText(data []byte) (n int, ok bool) {
-	if !json.Valid(data) {
-		return 0, true // json.Unmarshal fails on it too: nothing is counted
-	}
-	s := textScanner{b: data}
-	n = s.value(pathRoot)
-	return n, !s.giveUp
+// The last event of a stream and every whole JSON body (a unary answer)
+// carry a top-level "usage" object, OpenAI's and Anthropic's place for it.
+// Decoding such a body whole with encoding/json was the largest single
+// cost of the edge's policy path at the lab's closed-loop rate (5–6 % of
+// the edge's CPU, issue 13): fastMessage also hands back that object's
+// bytes, and "type", and the meter decodes only them. The other usage
+// fields (usageMetadata, message, response) still send the message to the
+// full decode.
+
+// scanned is what fastMessage read from a message.
+type scanned struct {
+	text  int    // bytes of generated text, as deliveredText counts them
+	usage []byte // the top-level "usage" value when it is an object; nil otherwise
+	typ   []byte // the top-level "type" value when it is a string (with its quotes); nil otherwise
 }
 
-// textScanner walks valid JSON (fastText checked it first).
+// fastMessage reads a JSON message as decode would: the text deliveredText
+// counts, and the raw "usage" and "type" values for the meter to decode.
+// ok is false when data needs the full decode: it may carry usage elsewhere
+// (usageMetadata, message or response not null, or a "usage" key in another
+// case, repeated, or not an object) or it has a shape the scanner does not
+// follow (a key with an escape or in another case than the field's, a
+// counted field repeated or of an unexpected type).
+func fastMessage(data []byte) (f scanned, ok bool) {
+	if !json.Valid(data) {
+		return scanned{}, true // json.Unmarshal fails on it too: nothing is counted
+	}
+	s := textScanner{b: data}
+	f.text = s.value(pathRoot)
+	f.usage, f.typ = s.usage, s.typ
+	return f, !s.giveUp
+}
+
+// textScanner walks valid JSON (fastMessage checked it first).
 type textScanner struct {
 	b      []byte
 	i      int
 	giveUp bool
+	// usage and typ are the top-level values of "usage" and "type";
+	// usageKeys counts the top-level keys that match "usage" in any case.
+	usage, typ []byte
+	usageKeys  int
+	// capture says which of them receives the next value the object scan
+	// consumes (an index, not a pointer: s must stay on the stack).
+	capture capture
 }
+
+// capture names a value the scan keeps.
+type capture uint8
+
+const (
+	captureNone capture = iota
+	captureUsage
+	captureType
+)
 
 func (s *textScanner) ws() {
 	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
@@ -159,10 +194,18 @@ func (s *textScanner) object(p textPath) int {
 			}
 			seen |= bit
 		}
+		start, capture := s.i, s.capture
+		s.capture = captureNone
 		if count {
 			n += s.text()
 		} else {
 			n += s.value(child)
+		}
+		switch capture {
+		case captureUsage:
+			s.usage = s.b[start:s.i]
+		case captureType:
+			s.typ = s.b[start:s.i]
 		}
 		s.ws()
 		if s.b[s.i] == ',' {
@@ -195,7 +238,8 @@ var fieldRules = [...][]fieldRule{
 
 // usageFields are the message fields that may hold usage: a message where
 // one is not null is decoded in full.
-var usageFields = [...]string{"usage", "usageMetadata", "message", "response"}
+// ("usage" itself is read by the scanner.)
+var usageFields = [...]string{"usageMetadata", "message", "response"}
 
 // field classifies key in an object at path p: its bit among the fields
 // that matter (0: none), the path of its value, and whether its value is
@@ -204,11 +248,25 @@ var usageFields = [...]string{"usage", "usageMetadata", "message", "response"}
 // another type than message declares stops the scan.
 func (s *textScanner) field(p textPath, key []byte) (bit uint16, child textPath, count bool) {
 	if p == pathRoot {
+		if bytes.EqualFold(key, []byte("usage")) {
+			// One "usage" object, spelt exactly so, is handed to the
+			// meter (s.usage); null is no usage (OpenAI's chunks under
+			// include_usage end with "usage":null). Two keys (a null
+			// would undo an object) or another spelling or type go to
+			// the full decode.
+			s.usageKeys++
+			switch {
+			case s.usageKeys > 1 || s.b[s.i] != 'n' && (string(key) != "usage" || s.b[s.i] != '{'):
+				s.giveUp = true
+			case s.b[s.i] == '{':
+				s.capture = captureUsage
+			}
+			return 0, pathOther, false
+		}
 		for _, k := range usageFields {
 			if bytes.EqualFold(key, []byte(k)) {
-				// null leaves the field as it was (OpenAI's chunks under
-				// include_usage end with "usage":null); anything else may
-				// be usage, which observe reads.
+				// null leaves the field nil; anything else may be usage,
+				// which the full decode reads.
 				s.giveUp = s.b[s.i] != 'n'
 				return 0, pathOther, false
 			}
@@ -227,6 +285,9 @@ func (s *textScanner) field(p textPath, key []byte) (bit uint16, child textPath,
 		}
 		if p == pathRoot && r.name == "delta" && s.b[s.i] == '"' {
 			return 1 << i, pathOther, true // the Responses API's text delta
+		}
+		if p == pathRoot && r.name == "type" && s.b[s.i] == '"' {
+			s.capture = captureType
 		}
 		return 1 << i, r.child, r.count
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/strait/strait/proto/llmapi"
 )
 
-// textSeeds are events of every family, and the shapes fastText must leave
+// textSeeds are events of every family, and the shapes fastMessage must leave
 // to the full decode.
 var textSeeds = []string{
 	`{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hello"},"finish_reason":null}]}`,
@@ -33,14 +33,43 @@ var textSeeds = []string{
 	`{"choices":[{"delta":{"content":"x"}}]`,
 	`{"usage":null,"Usage":null,"delta":"d"}`,
 	`{"delta":[1,2],"candidates":null}`,
+	// Whole bodies and final events with a top-level usage object, which
+	// fastMessage hands to the meter, and the shapes it must not.
+	unaryOpenAI,
+	unaryAnthropic,
+	`{"type":"message_start","usage":{"input_tokens":5}}`,
+	`{"type":"message_\u0073tart","usage":{"input_tokens":5,"output_tokens":2}}`,
+	`{"type":null,"usage":{"input_tokens":5,"output_tokens":2}}`,
+	`{"id":"r","object":"response","usage":{"input_tokens":4,"output_tokens":6,"input_tokens_details":{"cached_tokens":1}}}`,
+	`{"choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":3,"completion_tokens":"2"}}`,
+	`{"usage":{"prompt_tokens":3},"usage":{"completion_tokens":2}}`,
+	`{"usage":{"prompt_tokens":3},"Usage":null}`,
+	`{"usage":null,"usage":{"prompt_tokens":3}}`,
+	`{"Usage":{"prompt_tokens":3}}`,
+	`{"usage":5,"choices":[]}`,
+	`{"usage":[1],"choices":[]}`,
+	`{"usage":{"PROMPT_TOKENS":3,"prompt_tokens":4}}`,
+	`{"usage":{"prompt_tokens":3},"usageMetadata":{"promptTokenCount":2}}`,
+	`{"usage":{"prompt_tokens":3},"response":null,"message":{"usage":{"input_tokens":1}}}`,
+	`{"candidates":[{"content":{"parts":[{"text":"x"}]}}],"usage":{"prompt_tokens":3}}`,
 }
 
+// Unary answers as providers send them (the lab's fake answers so).
+const (
+	unaryOpenAI = `{"id":"chatcmpl-1","object":"chat.completion","created":1733400000,"model":"gpt-4o-mini",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there."},"finish_reason":"stop"}],` +
+		`"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0}}}`
+	unaryAnthropic = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-x",` +
+		`"content":[{"type":"text","text":"Hello there."}],"stop_reason":"end_turn",` +
+		`"usage":{"input_tokens":9,"cache_read_input_tokens":2,"output_tokens":3}}`
+)
+
 // TestFastTextCountsWhatTheDecoderCounts runs each seed through a meter
-// (fastText first) and through the full decode, and wants the same state.
+// (fastMessage first) and through the full decode, and wants the same state.
 func TestFastTextCountsWhatTheDecoderCounts(t *testing.T) {
 	fast := 0
 	for _, s := range textSeeds {
-		if _, ok := fastText([]byte(s)); ok {
+		if f, ok := fastMessage([]byte(s)); ok && f.usage == nil {
 			fast++
 		}
 		checkFastText(t, []byte(s))
@@ -48,7 +77,7 @@ func TestFastTextCountsWhatTheDecoderCounts(t *testing.T) {
 	// The common events (text deltas of every family) must take the fast
 	// path, or it saves nothing.
 	if fast < 10 {
-		t.Errorf("fastText answered %d of %d seeds, want at least 10", fast, len(textSeeds))
+		t.Errorf("fastMessage answered %d of %d seeds without usage, want at least 10", fast, len(textSeeds))
 	}
 }
 
@@ -59,7 +88,7 @@ func FuzzFastText(f *testing.F) {
 	f.Fuzz(checkFastText)
 }
 
-// checkFastText fails when metering data with fastText first leaves a meter
+// checkFastText fails when metering data with fastMessage first leaves a meter
 // in another state than decoding it whole, for each family.
 func checkFastText(t *testing.T, data []byte) {
 	if len(data) == 0 || data[0] != '{' {
@@ -75,6 +104,22 @@ func checkFastText(t *testing.T, data []byte) {
 				family, data, viaFast.text, viaFast.u, viaFast.final, viaFast.sawInput,
 				viaDecode.text, viaDecode.u, viaDecode.final, viaDecode.sawInput)
 		}
+	}
+}
+
+// TestUnaryUsageFastPath: a unary answer's usage is read without the full
+// decode (its usage object alone is decoded), for OpenAI and Anthropic.
+func TestUnaryUsageFastPath(t *testing.T) {
+	for _, body := range []string{unaryOpenAI, unaryAnthropic} {
+		f, ok := fastMessage([]byte(body))
+		if !ok || f.usage == nil || f.usage[0] != '{' {
+			t.Errorf("%.40s: fastMessage ok %v usage %q, want the usage object", body, ok, f.usage)
+		}
+	}
+	m := NewMeter(llmapi.OpenAI, false, false)
+	m.Feed([]byte(unaryOpenAI))
+	if u := m.Result(100); u.Input != 9 || u.Output != 3 || u.Estimated {
+		t.Errorf("OpenAI unary usage %+v, want 9 in, 3 out, reported", u)
 	}
 }
 
@@ -113,6 +158,25 @@ func BenchmarkMeterTextEvent(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				m.Feed(ev)
+			}
+		})
+	}
+}
+
+// BenchmarkMeterUnaryBody is the edge's metering cost for one unary JSON
+// answer (its usage read at the end).
+func BenchmarkMeterUnaryBody(b *testing.B) {
+	for _, e := range []struct {
+		family llmapi.Family
+		body   string
+	}{{llmapi.OpenAI, unaryOpenAI}, {llmapi.Anthropic, unaryAnthropic}} {
+		body := []byte(e.body)
+		b.Run(string(e.family), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m := NewMeter(e.family, false, false)
+				m.Feed(body)
+				m.Result(len(body))
 			}
 		})
 	}

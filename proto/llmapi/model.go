@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxLen is the longest model name accepted. Model names are client input
@@ -81,8 +82,159 @@ func Parse(family Family, path string, body []byte, visit Visit) (Request, error
 	return r, nil
 }
 
+// parseBody reads a body's top-level members. A valid JSON body, nearly
+// every request, is walked in place (parseValid); anything else goes through
+// encoding/json's Decoder (parseStream), whose order of errors decides
+// whether a broken body is ErrBadModel or ErrNotJSON: a second "model"
+// before a syntax error is refused as a bad model.
 func parseBody(r *Request, body []byte, visit Visit) error {
+	if json.Valid(body) {
+		return parseValid(r, body, visit)
+	}
+	return parseStream(r, body, visit)
+}
+
+// parseValid is parseStream for a body json.Valid accepted, without the
+// Decoder: the Decoder's tokens, buffers and per-member errors were 71
+// allocations and most of the time of a chat request's parse, on every
+// request at the edge and again at the relay (issue 13). The members reach
+// parser.UnmarshalJSON in order, named as the Decoder names them (escapes
+// decoded), with the value's bytes as the Decoder hands them over; with no
+// syntax error possible, the errors are the parser's own, in the same order.
+func parseValid(r *Request, body []byte, visit Visit) error {
 	p := parser{r: r, visit: visit}
+	s := jsonWalker{b: body}
+	s.space()
+	if s.b[s.i] != '{' {
+		return ErrNotJSON
+	}
+	s.i++
+	for {
+		s.space()
+		if s.b[s.i] == '}' {
+			return nil // json.Valid: only whitespace follows
+		}
+		key := s.str()
+		s.space()
+		s.i++ // :
+		s.space()
+		start := s.i
+		s.value()
+		if err := p.member(key, s.b[start:s.i]); err != nil {
+			if errors.Is(err, ErrBadModel) {
+				return err
+			}
+			return ErrNotJSON
+		}
+		s.space()
+		if s.b[s.i] == ',' {
+			s.i++
+		}
+	}
+}
+
+// member hands one member to UnmarshalJSON under the name the Decoder
+// would give it. A name with an escape or invalid UTF-8 is decoded as the
+// Decoder decodes it; "model" and "stream" are constants; another name is
+// made a string only for a visitor, the only one to read it.
+func (p *parser) member(rawKey, value []byte) error {
+	name := rawKey[1 : len(rawKey)-1]
+	switch {
+	case bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name):
+		var err error
+		if p.name, err = decodeString(rawKey); err != nil {
+			return err
+		}
+	case string(name) == "model":
+		p.name = "model"
+	case string(name) == "stream":
+		p.name = "stream"
+	case p.visit != nil:
+		p.name = string(name)
+	default:
+		p.name = "" // neither read nor visited
+	}
+	return p.UnmarshalJSON(value)
+}
+
+// jsonWalker steps over valid JSON (json.Valid checked it first).
+type jsonWalker struct {
+	b []byte
+	i int
+}
+
+func (s *jsonWalker) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// str steps over a string and returns it with its quotes.
+func (s *jsonWalker) str() []byte {
+	start := s.i
+	for s.i++; s.b[s.i] != '"'; s.i++ {
+		if s.b[s.i] == '\\' {
+			s.i++
+		}
+	}
+	s.i++
+	return s.b[start:s.i]
+}
+
+// value steps over one value.
+func (s *jsonWalker) value() {
+	switch s.b[s.i] {
+	case '"':
+		s.str()
+	case '{', '[':
+		depth := 0
+		for {
+			switch s.b[s.i] {
+			case '"':
+				s.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			s.i++
+			if depth == 0 {
+				return
+			}
+		}
+	default: // number, true, false, null: up to the next delimiter
+		for s.i < len(s.b) && !endsLiteral(s.b[s.i]) {
+			s.i++
+		}
+	}
+}
+
+// decodeString decodes a JSON string as encoding/json does (escapes, and
+// U+FFFD for invalid UTF-8).
+func decodeString(v []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err
+}
+
+// endsLiteral reports whether c ends a number, true, false or null.
+func endsLiteral(c byte) bool {
+	switch c {
+	case ',', ']', '}', ' ', '\t', '\r', '\n':
+		return true
+	}
+	return false
+}
+
+// parseStream reads the members with encoding/json's Decoder, for a body
+// that is not valid JSON: what it reports first decides the error.
+func parseStream(r *Request, body []byte, visit Visit) error {
+	// The Decoder keeps what it is handed: a copy of the request escapes,
+	// not the caller's.
+	local := *r
+	defer func() { *r = local }()
+	p := parser{r: &local, visit: visit}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return ErrNotJSON
@@ -130,9 +282,15 @@ func (p *parser) UnmarshalJSON(v []byte) error {
 		if len(v) == 0 || v[0] != '"' {
 			return fmt.Errorf("%w: \"model\" is not a string", ErrBadModel)
 		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return fmt.Errorf("%w: \"model\" is not a string", ErrBadModel)
+		// v is a whole, valid JSON string (json.Valid or the Decoder
+		// checked it): without an escape or invalid UTF-8 its value is
+		// the bytes between the quotes, as json.Unmarshal would decode it.
+		s := string(v[1 : len(v)-1])
+		if bytes.IndexByte(v, '\\') >= 0 || !utf8.Valid(v) {
+			var err error
+			if s, err = decodeString(v); err != nil {
+				return fmt.Errorf("%w: \"model\" is not a string", ErrBadModel)
+			}
 		}
 		if len(s) > MaxLen {
 			return tooLong(len(s))

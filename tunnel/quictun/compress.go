@@ -88,23 +88,58 @@ func CompressionSetting(s string) string {
 	return ""
 }
 
-// codec is the process's one encoder and decoder: EncodeAll and DecodeAll
-// are safe for concurrent use and keep their working state in internal
-// pools, so streams own no compressor state. Built on first use.
-var codec = sync.OnceValues(func() (*zstd.Encoder, *zstd.Decoder) {
+// zEntropyMin is the smallest write whose literals are Huffman-coded.
+//
+// Below it the encoder sends literals as they are. A Huffman table costs
+// more to build and to describe than it saves on a few hundred bytes of
+// literals: on the SSE events of every family and on a unary request's and
+// answer's frames the chunks come out as large with it as without
+// (TestSmallWritesSkipHuffman), while building and then discarding the
+// table was half of each encode; encoding was 8–13 % of each tier's CPU at
+// the lab's loopback max rate (issue 13), and BenchmarkUnaryChunk halves
+// without the table (9.6 -> 5.1 us). Only novel prose gains from it in a small
+// write (a 165-byte request carrying 100 fresh characters: 116 bytes with,
+// 135 without); from zEntropyMin on, where the gain is real, it is used as
+// before. Either way the frames are standard zstd: the peer's decoder
+// reads both.
+const zEntropyMin = 1 << 10
+
+// zcodec is the process's encoders and decoder.
+type zcodec struct {
+	enc   *zstd.Encoder // writes of zEntropyMin bytes and more
+	small *zstd.Encoder // smaller writes: literals without Huffman coding
+	dec   *zstd.Decoder
+}
+
+// codec is the process's one zcodec: EncodeAll and DecodeAll are safe for
+// concurrent use and keep their working state in internal pools, so
+// streams own no compressor state. Built on first use.
+var codec = sync.OnceValue(func() *zcodec {
 	dict := []byte(zstdDict1)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false),
-		zstd.WithEncoderDictRaw(0, dict), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zMaxWrite*2))
-	if err != nil {
-		panic("quictun: zstd encoder options: " + err.Error()) // constant options: a programming error
+	newEnc := func(entropy bool) *zstd.Encoder {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false),
+			zstd.WithEncoderDictRaw(0, dict), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zMaxWrite*2),
+			zstd.WithNoEntropyCompression(!entropy))
+		if err != nil {
+			panic("quictun: zstd encoder options: " + err.Error()) // constant options: a programming error
+		}
+		return enc
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderDictRaw(0, dict), zstd.WithDecoderConcurrency(0),
 		zstd.WithDecoderMaxMemory(zMaxWrite), zstd.WithDecoderMaxWindow(zMaxWrite*2), zstd.WithDecodeAllCapLimit(true))
 	if err != nil {
 		panic("quictun: zstd decoder options: " + err.Error())
 	}
-	return enc, dec
+	return &zcodec{enc: newEnc(true), small: newEnc(false), dec: dec}
 })
+
+// encoder is the encoder for a write of n bytes.
+func (c *zcodec) encoder(n int) *zstd.Encoder {
+	if n < zEntropyMin {
+		return c.small
+	}
+	return c.enc
+}
 
 // bufPool holds buffers of zMaxWrite+chunk header capacity, used only
 // for the moment of one encode or decode, or while a reader's caller has
@@ -117,10 +152,9 @@ func putBuf(b *[]byte) { *b = (*b)[:0]; bufPool.Put(b) }
 // encodeChunk returns p as one zstd chunk, or nil when that is not smaller
 // than a raw chunk. The caller returns the buffer with putBuf.
 func encodeChunk(p []byte) *[]byte {
-	enc, _ := codec()
 	scratch := getBuf()
 	defer putBuf(scratch)
-	z := enc.EncodeAll(p, *scratch)
+	z := codec().encoder(len(p)).EncodeAll(p, *scratch)
 	*scratch = z[:0] // keep a grown buffer for the pool
 	body := z[len(zstdMagic):]
 	if len(body)+4 >= len(p) {
@@ -323,11 +357,10 @@ func (z *zreader) parse() (bool, error) {
 }
 
 func (z *zreader) decode(body []byte) error {
-	_, dec := codec()
 	frame := getBuf()
 	*frame = append(append((*frame)[:0], zstdMagic[:]...), body...)
 	out := getBuf()
-	b, err := dec.DecodeAll(*frame, (*out)[:0])
+	b, err := codec().dec.DecodeAll(*frame, (*out)[:0])
 	putBuf(frame)
 	if err != nil || len(b) == 0 {
 		putBuf(out)

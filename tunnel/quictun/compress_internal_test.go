@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/strait/strait/proto"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/tunneltest"
 )
@@ -55,6 +57,7 @@ func chunkCases(tb testing.TB) []writes {
 		{"bytes one by one", bytes.SplitAfter([]byte("data: {\"x\":1}\n\n"), nil)},
 		{"events of three families", events},
 		{"text just under and over the compression limit", [][]byte{text[:zMaxWrite], text[:zMaxWrite+1], text}},
+		{"text just under and over the Huffman threshold", [][]byte{text[:zEntropyMin-1], text[:zEntropyMin], text[:zEntropyMin+1]}},
 		{"random 1 MiB", [][]byte{random(1 << 20)}},
 		{"zeros 1 MiB", [][]byte{make([]byte, 1<<20)}},
 		{"all byte values", [][]byte{func() []byte {
@@ -160,6 +163,95 @@ func TestCompressedChunks(t *testing.T) {
 	}
 	if b := encodeChunk(random); b != nil && len(*b) >= len(random) {
 		t.Errorf("a chunk that does not shrink was kept: %d bytes for %d", len(*b), len(random))
+	}
+}
+
+// unaryFrames are what a unary exchange writes on its stream, each in one
+// Write (proto.Writer's hold): the edge's request header, body and End, and
+// the relay's response header, body and End.
+func unaryFrames(tb testing.TB) [][]byte {
+	var frames [][]byte
+	var buf bytes.Buffer
+	w := proto.NewWriter(&buf)
+	w.Hold()
+	if err := w.WriteRequest(&proto.RequestHeader{ID: "01JEX3K9Q2W8ZC4T7N5B6M1R0P", Family: "openai", Method: "POST",
+		Path: "/v1/chat/completions", BodyLen: 96, Model: "gpt-4o-mini", Header: http.Header{
+			"Content-Type": {"application/json"}, "User-Agent": {"OpenAI/Python 1.97.0"},
+			"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}); err != nil {
+		tb.Fatal(err)
+	}
+	w.Write([]byte(`{"model":"gpt-4o-mini","stream":false,"messages":[{"role":"user","content":"Say something."}]}`))
+	w.WriteEnd(proto.End{})
+	frames = append(frames, bytes.Clone(buf.Bytes()))
+	buf.Reset()
+	w.Hold()
+	if err := w.WriteResponse(&proto.ResponseHeader{Status: 200, Header: http.Header{
+		"Content-Type": {"application/json"}, "Date": {"Sun, 06 Dec 2026 04:10:00 GMT"},
+		"X-Request-Id": {"req_9f8e7d6c5b4a3210"}, "Openai-Processing-Ms": {"312"}}}); err != nil {
+		tb.Fatal(err)
+	}
+	w.Write([]byte(`{"id":"chatcmpl-AbC123xyzQW3","object":"chat.completion","created":1733450000,"model":"gpt-4o-mini-2024-07-18",` +
+		`"choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},` +
+		`"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":9,"total_tokens":28},` +
+		`"system_fingerprint":"fp_0aa8d3e20b"}`))
+	w.WriteEnd(proto.End{})
+	return append(frames, bytes.Clone(buf.Bytes()))
+}
+
+// TestSmallWritesSkipHuffman pins the trade of zEntropyMin: the events of
+// every family and a unary exchange's frames, all below it, are sent as
+// small without Huffman-coded literals as with them (the table costs what
+// it saves), so leaving it out costs the border nothing on them.
+func TestSmallWritesSkipHuffman(t *testing.T) {
+	writes := unaryFrames(t)
+	for _, fam := range tunneltest.Families {
+		for _, st := range tunneltest.SSEStreams(t, fam, 4, 30) {
+			writes = append(writes, st...)
+		}
+	}
+	var without, with int
+	for _, p := range writes {
+		if len(p) < zMinWrite {
+			continue
+		}
+		if len(p) >= zEntropyMin {
+			t.Fatalf("a %d-byte write is not below zEntropyMin", len(p))
+		}
+		b := encodeChunk(p)
+		if b == nil {
+			t.Fatalf("a %d-byte write was not compressed", len(p))
+		}
+		without += len(*b)
+		putBuf(b)
+		with += len(codec().enc.EncodeAll(p, nil)) - len(zstdMagic) + 2 // the chunk header: kind and a 1-byte length
+	}
+	t.Logf("%d writes: %d bytes without Huffman tables, %d with", len(writes), without, with)
+	if without > with+with/100 {
+		t.Errorf("small writes take %d bytes without Huffman tables, %d with: more than 1 %% lost", without, with)
+	}
+}
+
+// BenchmarkUnaryChunk is the CPU cost of a unary exchange's two writes
+// (request frames at the edge, answer frames at the relay) through the
+// compression, encode and decode.
+func BenchmarkUnaryChunk(b *testing.B) {
+	frames := unaryFrames(b)
+	var z zreader
+	var src bytes.Reader
+	dst := make([]byte, 64<<10)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		f := frames[i%len(frames)]
+		c := encodeChunk(f)
+		if c == nil {
+			b.Fatal("frame not compressed")
+		}
+		src.Reset(*c)
+		n, err := z.read(&src, dst)
+		putBuf(c)
+		if err != nil || !bytes.Equal(dst[:n], f) {
+			b.Fatalf("decode: %d bytes, %v", n, err)
+		}
 	}
 }
 
