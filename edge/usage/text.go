@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // Most events of a stream carry a few characters of text and no usage, and
@@ -90,24 +92,14 @@ const (
 	captureType
 )
 
-func (s *textScanner) ws() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
-		s.i++
-	}
-}
+func (s *textScanner) ws() { s.i = llmapi.SkipSpace(s.b, s.i) }
 
 // str consumes a string and returns its contents (between the quotes) and
 // whether it has an escape.
 func (s *textScanner) str() (raw []byte, escaped bool) {
-	start := s.i + 1
-	for s.i = start; s.b[s.i] != '"'; s.i++ {
-		if s.b[s.i] == '\\' {
-			escaped = true
-			s.i++
-		}
-	}
-	s.i++
-	return s.b[start : s.i-1], escaped
+	start := s.i
+	s.i, escaped = llmapi.SkipString(s.b, s.i)
+	return s.b[start+1 : s.i-1], escaped
 }
 
 // value consumes one value at path p and returns the text counted in it.
@@ -121,20 +113,9 @@ func (s *textScanner) value(p textPath) int {
 	case '"':
 		s.str()
 	default: // number, true, false, null
-		for s.i < len(s.b) && !endsLiteral(s.b[s.i]) {
-			s.i++
-		}
+		s.i = llmapi.SkipLiteral(s.b, s.i)
 	}
 	return 0
-}
-
-// endsLiteral reports whether c ends a number, true, false or null.
-func endsLiteral(c byte) bool {
-	switch c {
-	case ',', ']', '}', ' ', '\t', '\r', '\n':
-		return true
-	}
-	return false
 }
 
 func (s *textScanner) array(p textPath) int {

@@ -103,32 +103,32 @@ func parseBody(r *Request, body []byte, visit Visit) error {
 // syntax error possible, the errors are the parser's own, in the same order.
 func parseValid(r *Request, body []byte, visit Visit) error {
 	p := parser{r: r, visit: visit}
-	s := jsonWalker{b: body}
-	s.space()
-	if s.b[s.i] != '{' {
+	i := SkipSpace(body, 0)
+	if body[i] != '{' {
 		return ErrNotJSON
 	}
-	s.i++
+	i++
 	for {
-		s.space()
-		if s.b[s.i] == '}' {
+		i = SkipSpace(body, i)
+		if body[i] == '}' {
 			return nil // json.Valid: only whitespace follows
 		}
-		key := s.str()
-		s.space()
-		s.i++ // :
-		s.space()
-		start := s.i
-		s.value()
-		if err := p.member(key, s.b[start:s.i]); err != nil {
+		keyStart := i
+		i, _ = SkipString(body, i)
+		key := body[keyStart:i]
+		i = SkipSpace(body, i) + 1 // past the colon
+		i = SkipSpace(body, i)
+		start := i
+		i = SkipValue(body, i)
+		if err := p.member(key, body[start:i]); err != nil {
 			if errors.Is(err, ErrBadModel) {
 				return err
 			}
 			return ErrNotJSON
 		}
-		s.space()
-		if s.b[s.i] == ',' {
-			s.i++
+		i = SkipSpace(body, i)
+		if body[i] == ',' {
+			i++
 		}
 	}
 }
@@ -157,74 +157,12 @@ func (p *parser) member(rawKey, value []byte) error {
 	return p.UnmarshalJSON(value)
 }
 
-// jsonWalker steps over valid JSON (json.Valid checked it first).
-type jsonWalker struct {
-	b []byte
-	i int
-}
-
-func (s *jsonWalker) space() {
-	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
-		s.i++
-	}
-}
-
-// str steps over a string and returns it with its quotes.
-func (s *jsonWalker) str() []byte {
-	start := s.i
-	for s.i++; s.b[s.i] != '"'; s.i++ {
-		if s.b[s.i] == '\\' {
-			s.i++
-		}
-	}
-	s.i++
-	return s.b[start:s.i]
-}
-
-// value steps over one value.
-func (s *jsonWalker) value() {
-	switch s.b[s.i] {
-	case '"':
-		s.str()
-	case '{', '[':
-		depth := 0
-		for {
-			switch s.b[s.i] {
-			case '"':
-				s.str()
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-			}
-			s.i++
-			if depth == 0 {
-				return
-			}
-		}
-	default: // number, true, false, null: up to the next delimiter
-		for s.i < len(s.b) && !endsLiteral(s.b[s.i]) {
-			s.i++
-		}
-	}
-}
-
 // decodeString decodes a JSON string as encoding/json does (escapes, and
 // U+FFFD for invalid UTF-8).
 func decodeString(v []byte) (string, error) {
 	var s string
 	err := json.Unmarshal(v, &s)
 	return s, err
-}
-
-// endsLiteral reports whether c ends a number, true, false or null.
-func endsLiteral(c byte) bool {
-	switch c {
-	case ',', ']', '}', ' ', '\t', '\r', '\n':
-		return true
-	}
-	return false
 }
 
 // parseStream reads the members with encoding/json's Decoder, for a body
