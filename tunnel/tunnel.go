@@ -71,6 +71,35 @@ const (
 // edge's memory budget for clients that do not read counts in it too.
 const DefaultStreamWindow = 4 << 20
 
+// DefaultCompressMinRTT is the round-trip time below which a session that
+// negotiated compression sends its writes uncompressed all the same, in the
+// binaries' default configuration (a transport's zero Config compresses on
+// every path). Compression trades CPU for bytes: it pays on a border whose
+// round trips take tens of milliseconds and whose loss makes every packet
+// dear, and it is pure cost where edge and relay share a host or a data
+// centre, where the lab's loopback phase found it at 8-14 % of each tier's
+// CPU. The choice is the sender's alone and may change during a session:
+// both transports mark every message or chunk as compressed or raw, and
+// receivers take either.
+const DefaultCompressMinRTT = 2 * time.Millisecond
+
+// CompressMinRTTSetting reads an optional compress_min_rtt setting of the
+// binaries: unset (nil) means DefaultCompressMinRTT, 0s compresses on every
+// path.
+func CompressMinRTTSetting(set *time.Duration) time.Duration {
+	if set == nil {
+		return DefaultCompressMinRTT
+	}
+	return *set
+}
+
+// CompressAt reports whether a sender whose path has round-trip time rtt
+// should compress, given its configured minimum: a minimum of zero or less
+// compresses on every path, and an unknown rtt (zero) counts as slow.
+func CompressAt(rtt, minRTT time.Duration) bool {
+	return minRTT <= 0 || rtt <= 0 || rtt >= minRTT
+}
+
 // Sentinel errors shared by all transports. Implementations wrap their own
 // errors so that errors.Is works against these.
 var (

@@ -9,27 +9,50 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/cmd/internal/relaycmd"
 )
 
-// TestTunnelCompressedByDefault: edge and relay binaries with default
-// configs negotiate compression on their WebSocket session, and both report
-// fewer wire bytes than payload bytes in each direction.
-func TestTunnelCompressedByDefault(t *testing.T) {
-	s := newStack(t, stackOptions{})
-	for range 3 {
-		if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, base := range map[string]string{"edge": s.edgeAdmin, "relay": s.relayAdmin} {
-		_, body := adminGet(t, base, "/metrics")
-		for _, dir := range []string{"out", "in"} {
-			payload := metricValue(t, body, "strait_tunnel_ws_payload_bytes_total", dir)
-			wire := metricValue(t, body, "strait_tunnel_ws_wire_bytes_total", dir)
-			if payload == 0 || wire >= payload {
-				t.Errorf("%s %s: %v wire bytes for %v payload bytes, want fewer", name, dir, wire, payload)
+// TestTunnelCompression: edge and relay binaries negotiate compression on
+// their WebSocket session by default, and use it where the path is slow
+// enough for it to pay. Loopback is not (tunnel.compress_min_rtt, 2ms by
+// default): each message then goes raw, a marker byte over its payload. With
+// compress_min_rtt 0s on both, every direction sends fewer wire bytes than
+// payload bytes.
+func TestTunnelCompression(t *testing.T) {
+	zero := time.Duration(0)
+	for _, tc := range []struct {
+		name       string
+		minRTT     *time.Duration
+		compressed bool
+	}{
+		{"default config on loopback", nil, false},
+		{"compress_min_rtt 0s", &zero, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStack(t, stackOptions{
+				relayTLSEdit: func(f *relaycmd.File) { f.CompressMinRTT = tc.minRTT },
+				edgeEdit:     func(f *edgecmd.File) { f.Tunnel.CompressMinRTT = tc.minRTT },
+			})
+			for range 3 {
+				if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
+			for name, base := range map[string]string{"edge": s.edgeAdmin, "relay": s.relayAdmin} {
+				_, body := adminGet(t, base, "/metrics")
+				for _, dir := range []string{"out", "in"} {
+					payload := metricValue(t, body, "strait_tunnel_ws_payload_bytes_total", dir)
+					wire := metricValue(t, body, "strait_tunnel_ws_wire_bytes_total", dir)
+					if payload == 0 {
+						t.Fatalf("%s %s: no payload bytes counted", name, dir)
+					}
+					if compressed := wire < payload; compressed != tc.compressed {
+						t.Errorf("%s %s: %v wire bytes for %v payload bytes: compressed %v, want %v",
+							name, dir, wire, payload, compressed, tc.compressed)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -194,7 +194,7 @@ func (s *stream) writeChunked(p []byte) (int, error) {
 	if len(p) == 0 {
 		return total, nil
 	}
-	if len(p) >= zMinWrite && len(p) <= zMaxWrite {
+	if len(p) >= zMinWrite && len(p) <= zMaxWrite && s.compressNow() {
 		if b := encodeChunk(p); b != nil {
 			err := s.tryWrite(*b)
 			putBuf(b)

@@ -524,3 +524,25 @@ func TestCompressionSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressOnlyOnSlowPaths: a compressing session compresses writes when
+// the connection's smoothed RTT reaches compressMinRTT (zero: any path) and
+// writes raw chunks on a faster path, which quic-go's byte count shows.
+func TestCompressOnlyOnSlowPaths(t *testing.T) {
+	events := tunneltest.SSEStreams(t, tunneltest.Families[0], 1, 40)[0]
+	payload := len(bytes.Join(events, nil))
+	p := conformancePair(t, tunneltest.PairOptions{})
+	edge := p.Client.(*session)
+	for _, tc := range tunneltest.CompressPaths {
+		t.Run(tc.Name, func(t *testing.T) {
+			// Set before the stream's writer starts, which reads it.
+			edge.compressMinRTT = tc.MinRTT
+			before := edge.conn.ConnectionStats().BytesSent
+			roundTrip(t, p.Client, p.Server, events, 32<<10)
+			sent := int(edge.conn.ConnectionStats().BytesSent - before)
+			if compressed := sent < payload/2; compressed != tc.Compressed {
+				t.Errorf("%d event bytes took %d bytes on the wire: compressed %v, want %v", payload, sent, compressed, tc.Compressed)
+			}
+		})
+	}
+}

@@ -35,9 +35,11 @@ type session struct {
 	released func()
 	// window is the stream receive window (Config.StreamWindow).
 	window int64
+	// compressMinRTT is Config.CompressMinRTT.
+	compressMinRTT time.Duration
 }
 
-func newSession(conn *quic.Conn, window uint64, closeFn func()) *session {
+func newSession(conn *quic.Conn, window uint64, compressMinRTT time.Duration, closeFn func()) *session {
 	cs := conn.ConnectionState().TLS
 	// quic-go's congestion control is NewReno, and it cannot be swapped.
 	info := tunnel.Info{Transport: tunnel.TransportQUIC, LocalAddr: conn.LocalAddr(), RemoteAddr: conn.RemoteAddr(),
@@ -46,7 +48,8 @@ func newSession(conn *quic.Conn, window uint64, closeFn func()) *session {
 	if len(cs.PeerCertificates) > 0 {
 		info.PeerName = cs.PeerCertificates[0].Subject.CommonName
 	}
-	s := &session{conn: conn, info: info, compressed: compressed, released: sync.OnceFunc(func() {}), window: int64(window)}
+	s := &session{conn: conn, info: info, compressed: compressed, released: sync.OnceFunc(func() {}),
+		window: int64(window), compressMinRTT: compressMinRTT}
 	if closeFn != nil {
 		s.released = sync.OnceFunc(closeFn)
 		context.AfterFunc(conn.Context(), s.released)
@@ -84,8 +87,16 @@ func (s *session) track(st *quic.Stream) *stream {
 		onClose: func() { s.streams.Add(-1) }}
 	if s.compressed {
 		w.z = new(zreader)
+		w.compressNow = s.compressNow
 	}
 	return w
+}
+
+// compressNow reports whether writes are worth compressing on this path
+// (tunnel.CompressAt); quic-go keeps the smoothed RTT in an atomic, so the
+// question costs a few loads per write.
+func (s *session) compressNow() bool {
+	return tunnel.CompressAt(s.conn.ConnectionStats().SmoothedRTT, s.compressMinRTT)
 }
 
 // NumStreams is the number of streams open on the session. It is not part
@@ -130,11 +141,13 @@ type stream struct {
 	// On a compressing session (compress.go): z decodes what Read returns;
 	// hdrLeft and rawLeft are what remains of a raw chunk's header and
 	// bytes that an earlier Write left unfinished (guarded by writeMu).
-	z       *zreader
-	readMu  sync.Mutex // guards z
-	hdr     [1 + binary.MaxVarintLen64]byte
-	hdrLeft []byte
-	rawLeft int
+	z      *zreader
+	readMu sync.Mutex // guards z
+	// compressNow tells each write whether to try compression (set with z).
+	compressNow func() bool
+	hdr         [1 + binary.MaxVarintLen64]byte
+	hdrLeft     []byte
+	rawLeft     int
 }
 
 const (

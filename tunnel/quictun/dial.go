@@ -74,7 +74,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	}
 	log := d.cfg.Logger.Named("tunnel.quic")
 	d.checked.Do(func() { checkBuffers(udp, log, zap.String("relay", d.addr)) })
-	s := newSession(conn, d.cfg.StreamWindow, func() { tr.Close(); udp.Close() })
+	s := newSession(conn, d.cfg.StreamWindow, d.cfg.CompressMinRTT, func() { tr.Close(); udp.Close() })
 	context.AfterFunc(conn.Context(), func() { logEnded(log, s, zap.String("relay", d.addr)) })
 	return s, nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
@@ -26,6 +27,8 @@ type Listener struct {
 	// window is the configured stream window, what each stream reports
 	// as Buffered.
 	window uint64
+	// compressMinRTT is Config.CompressMinRTT, for every session.
+	compressMinRTT time.Duration
 
 	// The socket carries every accepted session, so it is released only
 	// once the listener is closed and the last session has ended.
@@ -81,7 +84,8 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return nil, err
 	}
 	checkBuffers(udp, log)
-	return &Listener{udp: udp, tr: tr, ln: ln, log: log, window: cfg.StreamWindow}, nil
+	return &Listener{udp: udp, tr: tr, ln: ln, log: log, window: cfg.StreamWindow,
+		compressMinRTT: cfg.CompressMinRTT}, nil
 }
 
 // verifyClient does what tls.RequireAndVerifyClientCert would: a chain to
@@ -161,7 +165,7 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	l.mu.Lock()
 	l.live++
 	l.mu.Unlock()
-	sess := newSession(conn, l.window, l.sessionEnded)
+	sess := newSession(conn, l.window, l.compressMinRTT, l.sessionEnded)
 	l.log.Info("edge authenticated", zap.String("transport", string(tunnel.TransportQUIC)),
 		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName),
 		zap.Bool("compressed", sess.compressed))

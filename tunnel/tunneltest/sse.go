@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strait/strait/scripts/fakeprovider"
 )
@@ -101,4 +102,21 @@ func sseEvents(tb testing.TB, srv *httptest.Server, fam Family) [][]byte {
 		body = body[i+len(sep):]
 	}
 	return events
+}
+
+// CompressPath is a case of a transport's test that compression follows the
+// path's round trip (tunnel.CompressAt) over a loopback pair.
+type CompressPath struct {
+	Name string
+	// MinRTT is the session's compress minimum.
+	MinRTT time.Duration
+	// Compressed is whether writes must shrink on loopback.
+	Compressed bool
+}
+
+// CompressPaths are the cases: no minimum compresses on loopback, and
+// loopback is far below an hour's minimum.
+var CompressPaths = []CompressPath{
+	{"no minimum", 0, true},
+	{"loopback below the minimum", time.Hour, false},
 }

@@ -45,6 +45,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/klauspost/compress/flate"
+
+	"github.com/strait/strait/tunnel"
 )
 
 // Values of Config.Compression.
@@ -374,9 +376,20 @@ func incompressible(body []byte) bool {
 // starts on c.
 func (c *wsConn) negotiated(cfg Config, compressed bool) {
 	c.stats = cfg.Stats
+	c.compressMinRTT = cfg.CompressMinRTT
 	if compressed {
-		c.z = newDeflater()
+		c.compressing = true
 		c.inf = newInflater(c.nextCompressed, c.stats)
+		c.measurePath()
+	}
+}
+
+// measurePath decides from the socket's round-trip time whether writes are
+// compressed (tunnel.CompressAt); the session's monitor calls it on every
+// tick, so a path that slows down starts compressing within a heartbeat.
+func (c *wsConn) measurePath() {
+	if c.compressing {
+		c.rawPath.Store(!tunnel.CompressAt(socketRTT(c.ws.NetConn()), c.compressMinRTT))
 	}
 }
 
@@ -414,8 +427,13 @@ func (c *wsConn) writeCompressed(head, body []byte) error {
 		// Nothing to carry. An empty piece would also leave the receiver's
 		// decompressor reading on into the next message, which may be raw.
 		return nil
-	case incompressible(body):
+	case incompressible(body), c.rawPath.Load():
 		return c.writeRaw(head, body)
+	}
+	if c.z == nil {
+		// Made on the first compressed write, so a session on a fast path
+		// never holds the compressor's ~1 MiB (only writeLoop gets here).
+		c.z = newDeflater()
 	}
 	msg, err := c.z.message(head, body)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/hashicorp/yamux"
 
+	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/tunneltest"
 )
 
@@ -252,5 +253,73 @@ func roundTrip(t *testing.T, open, accept func() peerStream, payload []byte) {
 	}
 	if !bytes.Equal(back, payload) {
 		t.Fatal("edge received different bytes")
+	}
+}
+
+// TestCompressOnlyOnSlowPaths: a session that negotiated compression
+// compresses when its socket's round trip reaches CompressMinRTT (zero: any
+// path), and sends raw messages, one marker byte over the payload each, on
+// a path faster than that: loopback is far below an hour.
+func TestCompressOnlyOnSlowPaths(t *testing.T) {
+	payload := bytes.Join(tunneltest.SSEStreams(t, tunneltest.Families[0], 1, 40)[0], nil)
+	for _, tc := range tunneltest.CompressPaths {
+		t.Run(tc.Name, func(t *testing.T) {
+			pki := tunneltest.NewPKI(t, "")
+			var edgeStats, relayStats Stats
+			cfg := func(s *Stats) Config {
+				return Config{HandshakeTimeout: 5 * time.Second, CompressMinRTT: tc.MinRTT, Stats: s}
+			}
+			ln, err := Listen(tunneltest.Listen(t), pki.ServerConfig(), cfg(&relayStats))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			d, err := NewDialer(ln.Addr().String(), pki.ClientConfig(), cfg(&edgeStats))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), negotiateTimeout)
+			defer cancel()
+			edge, err := d.Dial(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { edge.Close() })
+			relay, err := ln.Accept(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { relay.Close() })
+			stream := func(s interface {
+				OpenStream(context.Context) (tunnel.Stream, error)
+			}) func() peerStream {
+				return func() peerStream {
+					st, err := s.OpenStream(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { st.Close() })
+					return st
+				}
+			}
+			accept := func() peerStream {
+				st, err := relay.AcceptStream(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return st
+			}
+			roundTrip(t, stream(edge), accept, payload)
+			for side, st := range map[string]*Stats{"edge": &edgeStats, "relay": &relayStats} {
+				payloadOut, wireOut := st.Out()
+				if payloadOut < uint64(len(payload)) {
+					t.Fatalf("%s sent %d payload bytes, want at least %d", side, payloadOut, len(payload))
+				}
+				if compressed := wireOut < payloadOut; compressed != tc.Compressed {
+					t.Errorf("%s: %d payload bytes went as %d: compressed %v, want %v", side, payloadOut, wireOut, compressed, tc.Compressed)
+				}
+			}
+		})
 	}
 }

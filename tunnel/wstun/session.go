@@ -87,6 +87,7 @@ func (s *session) monitor(heartbeat, timeout time.Duration) {
 		if s.conn.sendSilence() >= heartbeat {
 			_ = s.conn.ping(time.Now().Add(timeout))
 		}
+		s.conn.measurePath()
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -174,6 +175,19 @@ func socketInfo(c net.Conn) SocketInfo {
 		return SocketInfo{}
 	}
 	return readSocketInfo(rc)
+}
+
+// socketRTT is c's TCP smoothed round-trip time; zero when unknown.
+func socketRTT(c net.Conn) time.Duration {
+	tc := tcpConn(c)
+	if tc == nil {
+		return 0
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	return readRTT(rc)
 }
 
 // logSocket records which congestion control a session got.

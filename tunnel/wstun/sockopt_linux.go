@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,4 +74,16 @@ func readSocketInfo(rc syscall.RawConn) SocketInfo {
 		}
 	})
 	return si
+}
+
+// readRTT is the socket's smoothed round-trip time (tcpi_rtt); zero when
+// unknown.
+func readRTT(rc syscall.RawConn) time.Duration {
+	var rtt time.Duration
+	_ = rc.Control(func(fd uintptr) {
+		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			rtt = time.Duration(ti.Rtt) * time.Microsecond
+		}
+	})
+	return rtt
 }

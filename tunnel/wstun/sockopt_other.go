@@ -2,7 +2,10 @@
 
 package wstun
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // availableCongestion is unknown outside Linux.
 func availableCongestion() []string { return nil }
@@ -15,3 +18,6 @@ func (o sockopts) control(syscall.RawConn) error { return nil }
 
 // readSocketInfo knows nothing outside Linux.
 func readSocketInfo(syscall.RawConn) SocketInfo { return SocketInfo{} }
+
+// readRTT is unknown outside Linux, which counts as a slow path.
+func readRTT(syscall.RawConn) time.Duration { return 0 }

@@ -38,11 +38,16 @@ type wsConn struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 
-	// z and inf, when set, compress every message (see compress.go);
-	// stats counts bytes when not nil.
-	z     *deflater
-	inf   *inflater
-	stats *Stats
+	// compressing: the session negotiated compression (compress.go). inf
+	// then decodes what arrives; z, made on the first compressed write,
+	// encodes what goes, except while rawPath says the path is too fast for
+	// compression to pay (measurePath). stats counts bytes when not nil.
+	compressing    bool
+	z              *deflater
+	inf            *inflater
+	rawPath        atomic.Bool
+	compressMinRTT time.Duration
+	stats          *Stats
 
 	// readFailed, when set, runs before Read returns an error: yamux's
 	// receive loop ends on it, and the session with it (session.wake).
@@ -239,7 +244,7 @@ func announcesBody(p []byte) bool {
 
 // writeMessage sends head followed by body as one binary message.
 func (c *wsConn) writeMessage(head, body []byte) error {
-	if c.z != nil {
+	if c.compressing {
 		return c.writeCompressed(head, body)
 	}
 	c.stats.sent(len(head)+len(body), len(head)+len(body))

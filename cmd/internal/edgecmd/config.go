@@ -159,6 +159,11 @@ type TunnelFile struct {
 	// stream per session, QUIC sessions with zstd per write against a
 	// built-in dictionary (quictun).
 	Compression string `yaml:"compression"`
+	// CompressMinRTT is the round-trip time under which a compressed session
+	// sends its writes raw, because on so short a path compression costs
+	// more CPU than its bytes are worth (unset: 2ms; 0s: compress on every
+	// path). Each session measures its own path.
+	CompressMinRTT *time.Duration `yaml:"compress_min_rtt"`
 	// TCPCongestion and TCPNotSentLowat tune the WebSocket transport's TCP
 	// socket: see the relay's settings of the same name.
 	TCPCongestion   string `yaml:"tcp_congestion"`

@@ -213,12 +213,13 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, cong
 	ws := func() (tunnel.Dialer, error) {
 		return wstun.NewDialer(r.Address, tc, wstun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,
 			StreamWindow: uint32(t.StreamWindow), Compression: t.Compression, Stats: stats,
-			TCPCongestion: t.TCPCongestion, TCPNotSentLowat: t.TCPNotSentLowat, Congestion: congestion, Logger: log})
+			CompressMinRTT: tunnel.CompressMinRTTSetting(t.CompressMinRTT),
+			TCPCongestion:  t.TCPCongestion, TCPNotSentLowat: t.TCPNotSentLowat, Congestion: congestion, Logger: log})
 	}
 	quic := func() (tunnel.Dialer, error) {
 		return quictun.NewDialer(r.quicAddress(), tc, quictun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,
 			StreamWindow: t.StreamWindow, SessionWindow: t.SessionWindow, Compression: quictun.CompressionSetting(t.Compression),
-			Logger: log})
+			CompressMinRTT: tunnel.CompressMinRTTSetting(t.CompressMinRTT), Logger: log})
 	}
 	switch r.transport() {
 	case tunnel.TransportWS:

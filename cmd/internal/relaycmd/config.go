@@ -79,6 +79,10 @@ type File struct {
 	// of edges that offer it, or off: WebSocket sessions with DEFLATE, QUIC
 	// sessions with zstd (quictun).
 	Compression string `yaml:"compression"`
+	// CompressMinRTT is the round-trip time under which a compressed session
+	// sends its writes raw (unset: 2ms; 0s: compress on every path), as the
+	// edge's tunnel.compress_min_rtt.
+	CompressMinRTT *time.Duration `yaml:"compress_min_rtt"`
 	// Enrol lets edges join with a token (see EnrolFile).
 	Enrol EnrolFile `yaml:"enrol"`
 }

@@ -175,7 +175,8 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 		}
 		cfg := wstun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
 			StreamWindow: uint32(f.StreamWindow), Compression: f.Compression, Stats: new(wstun.Stats),
-			TCPCongestion: f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat, Congestion: new(wstun.CongestionStats), Logger: log,
+			CompressMinRTT: tunnel.CompressMinRTTSetting(f.CompressMinRTT),
+			TCPCongestion:  f.TCPCongestion, TCPNotSentLowat: f.TCPNotSentLowat, Congestion: new(wstun.CongestionStats), Logger: log,
 			Enrol: s.enrolHandler()}
 		admin.TunnelBytes(s.Metrics, cfg.Stats)
 		admin.TCPCongestion(s.Metrics, cfg.Congestion)
@@ -203,7 +204,8 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 		}
 		cfg := quictun.Config{Heartbeat: f.Heartbeat, HeartbeatTimeout: f.HeartbeatTimeout,
 			StreamWindow: f.StreamWindow, SessionWindow: f.SessionWindow, ResetSecret: secret,
-			Compression: quictun.CompressionSetting(f.Compression), Logger: log}
+			Compression: quictun.CompressionSetting(f.Compression), CompressMinRTT: tunnel.CompressMinRTTSetting(f.CompressMinRTT),
+			Logger: log}
 		if s.QUIC, err = quictun.Listen(udp, tc, cfg); err != nil {
 			udp.Close()
 			return err
