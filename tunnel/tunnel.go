@@ -94,7 +94,10 @@ func CompressMinRTTSetting(set *time.Duration) time.Duration {
 }
 
 // CompressAt reports whether a sender whose path has round-trip time rtt
-// should compress, given its configured minimum: a minimum of zero or less
+// should compress. Transports pass the least RTT the path has shown: its
+// propagation delay, which queueing and CPU load do not inflate (on a busy
+// host a loopback socket's smoothed RTT reaches milliseconds). It should
+// compress, given its configured minimum: a minimum of zero or less
 // compresses on every path, and an unknown rtt (zero) counts as slow.
 func CompressAt(rtt, minRTT time.Duration) bool {
 	return minRTT <= 0 || rtt <= 0 || rtt >= minRTT

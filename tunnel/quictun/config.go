@@ -59,7 +59,7 @@ type Config struct {
 	// to behave exactly as a peer that predates compression. See
 	// compress.go for the format; it is negotiated in the TLS handshake.
 	Compression string
-	// CompressMinRTT is the connection's smoothed round-trip time below
+	// CompressMinRTT is the connection's minimum round-trip time below
 	// which a compressing session writes raw chunks: see
 	// tunnel.DefaultCompressMinRTT. Zero or less compresses whatever the
 	// round trip. Each write looks at quic-go's current estimate.

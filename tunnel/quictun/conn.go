@@ -93,10 +93,10 @@ func (s *session) track(st *quic.Stream) *stream {
 }
 
 // compressNow reports whether writes are worth compressing on this path
-// (tunnel.CompressAt); quic-go keeps the smoothed RTT in an atomic, so the
+// (tunnel.CompressAt); quic-go keeps its RTT estimates in atomics, so the
 // question costs a few loads per write.
 func (s *session) compressNow() bool {
-	return tunnel.CompressAt(s.conn.ConnectionStats().SmoothedRTT, s.compressMinRTT)
+	return tunnel.CompressAt(s.conn.ConnectionStats().MinRTT, s.compressMinRTT)
 }
 
 // NumStreams is the number of streams open on the session. It is not part

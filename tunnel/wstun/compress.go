@@ -443,17 +443,30 @@ func (c *wsConn) writeCompressed(head, body []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, msg)
 }
 
-// writeRaw sends head and body uncompressed, after rawMarker.
+// writeRaw sends head and body uncompressed, after rawMarker. A message up
+// to rawCopyMax is assembled in rawBuf and sent whole, which gorilla's
+// server side does without allocating; a larger one is streamed.
 func (c *wsConn) writeRaw(head, body []byte) error {
+	n := len(head) + len(body)
+	c.stats.sent(n, 1+n)
+	if n <= rawCopyMax {
+		c.rawBuf = append(append(append(c.rawBuf[:0], rawMarker), head...), body...)
+		return c.ws.WriteMessage(websocket.BinaryMessage, c.rawBuf)
+	}
 	w, err := c.ws.NextWriter(websocket.BinaryMessage)
 	if err != nil {
 		return err
 	}
-	for _, p := range [...][]byte{{rawMarker}, head, body} {
+	for _, p := range [...][]byte{rawMarkerBytes, head, body} {
 		if _, err := w.Write(p); err != nil {
 			return err
 		}
 	}
-	c.stats.sent(len(head)+len(body), 1+len(head)+len(body))
 	return w.Close()
 }
+
+// rawCopyMax bounds the raw messages writeRaw copies into rawBuf, and with
+// it rawBuf: copying more would cost more than the allocation it saves.
+const rawCopyMax = 16 << 10
+
+var rawMarkerBytes = []byte{rawMarker}

@@ -44,7 +44,7 @@ type Config struct {
 	// the session when the peer supports it, or CompressionOff. See
 	// compress.go for the format and its memory cost.
 	Compression string
-	// CompressMinRTT is the smoothed round-trip time of the session's TCP
+	// CompressMinRTT is the minimum round-trip time of the session's TCP
 	// socket below which a compressed session sends raw messages: see
 	// tunnel.DefaultCompressMinRTT. Zero or less compresses whatever the
 	// round trip; the socket's RTT is read at the start and on every tick

@@ -177,7 +177,8 @@ func socketInfo(c net.Conn) SocketInfo {
 	return readSocketInfo(rc)
 }
 
-// socketRTT is c's TCP smoothed round-trip time; zero when unknown.
+// socketRTT is the least round-trip time c's TCP socket has seen (its
+// path's propagation delay); zero when unknown.
 func socketRTT(c net.Conn) time.Duration {
 	tc := tcpConn(c)
 	if tc == nil {

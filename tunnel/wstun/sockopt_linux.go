@@ -76,13 +76,13 @@ func readSocketInfo(rc syscall.RawConn) SocketInfo {
 	return si
 }
 
-// readRTT is the socket's smoothed round-trip time (tcpi_rtt); zero when
-// unknown.
+// readRTT is the socket's minimum round-trip time (tcpi_min_rtt, over the
+// kernel's window of 5 minutes); zero when unknown.
 func readRTT(rc syscall.RawConn) time.Duration {
 	var rtt time.Duration
 	_ = rc.Control(func(fd uintptr) {
 		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			rtt = time.Duration(ti.Rtt) * time.Microsecond
+			rtt = time.Duration(ti.Min_rtt) * time.Microsecond
 		}
 	})
 	return rtt

@@ -46,6 +46,7 @@ type wsConn struct {
 	z              *deflater
 	inf            *inflater
 	rawPath        atomic.Bool
+	rawBuf         []byte // writeRaw's message, used only by writeLoop
 	compressMinRTT time.Duration
 	stats          *Stats
 
