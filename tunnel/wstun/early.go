@@ -27,10 +27,10 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -172,10 +172,12 @@ func (c *earlyConn) Read(p []byte) (int, error) {
 	}
 	if !c.checked {
 		if err := c.check(); err != nil {
-			if !c.closed.Load() {
+			// wsConn.Close may close the socket under this connection
+			// (net.ErrClosed) rather than call Close.
+			if !c.closed.Load() && !errors.Is(err, net.ErrClosed) {
 				c.failed(err)
 			}
-			c.Conn.Close()
+			c.closeSocket()
 			return 0, err
 		}
 		c.checked = true
@@ -225,6 +227,16 @@ func (c *earlyConn) Close() error {
 	return c.Conn.Close()
 }
 
+// closeSocket ends a session whose 101 failed its check: the socket goes at
+// once, without the close_notify that crypto/tls may wait 5 s to write.
+func (c *earlyConn) closeSocket() {
+	if tc, ok := under[*tls.Conn](c.Conn); ok {
+		tc.NetConn().Close()
+		return
+	}
+	c.Conn.Close()
+}
+
 // NetConn returns the TLS connection, for socketInfo and the peer's name.
 func (c *earlyConn) NetConn() net.Conn { return c.Conn }
 
@@ -234,4 +246,4 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
-var _ io.ReadWriteCloser = (*earlyConn)(nil)
+var _, _ net.Conn = (*earlyConn)(nil), (*prefixConn)(nil)

@@ -29,6 +29,7 @@ const (
 	answerAfterStream           // hold back the 101 until the edge's first frame arrived
 	answerUncompressed          // answer as a relay with compression off
 	refuse                      // close without an answer
+	holdUntilClosed             // never answer; wait for the edge to close
 )
 
 // actRelay serves the tunnel endpoint with the upgrade handlers of two real
@@ -80,6 +81,16 @@ func actRelay(t *testing.T, pki *tunneltest.PKI, acts ...relayAct) (addr string,
 				return
 			}
 			ln.upgrade(hijacked{w, c, brw}, r)
+		case holdUntilClosed:
+			c, brw, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.SetReadDeadline(time.Now().Add(negotiateTimeout))
+				if _, err = io.Copy(io.Discard, brw); err == nil { // the edge closed
+					err = c.Close()
+				}
+			}
+			done <- err
+			return
 		case refuse:
 			c, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
@@ -205,6 +216,49 @@ func TestDialBeforeUpgrade(t *testing.T) {
 	wait()
 	if n := logs.FilterMessage(earlyWarning).Len(); n != 1 {
 		t.Errorf("%d warnings; want 1: the fourth dial waited for its 101", n)
+	}
+}
+
+// TestCloseBeforeUpgrade: a session the edge closes itself before its 101
+// arrived is no refusal: nothing is logged and the next dial still sends
+// early.
+func TestCloseBeforeUpgrade(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "")
+	addr, ln, _, served := actRelay(t, pki, answerAtOnce, holdUntilClosed)
+	core, logs := observer.New(zap.WarnLevel)
+	d, err := NewDialer(addr, pki.ClientConfig(), Config{HandshakeTimeout: 5 * time.Second, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*negotiateTimeout)
+	defer cancel()
+	first, err := d.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	rs, err := ln.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	second, err := d.Dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.Close()
+	if err := <-served; err != nil { // the relay saw the connection close
+		t.Fatal(err)
+	}
+	<-second.Done()
+	if n := logs.Len(); n != 0 {
+		t.Errorf("%d warnings for a session this edge closed: %v", n, logs.All())
+	}
+	if got := d.answer.Load(); got != answerCompressed {
+		t.Errorf("answer %d after a local close, want %d (still early)", got, answerCompressed)
 	}
 }
 
