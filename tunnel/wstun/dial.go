@@ -71,7 +71,7 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 				return c, nil
 			}
 			return &earlyConn{Conn: c, compressed: answer == answerCompressed,
-				timeout: d.cfg.HandshakeTimeout, failed: d.earlyFailed}, nil
+				timeout: d.cfg.HandshakeTimeout, failed: d.earlyFailed, forget: d.forget}, nil
 		},
 		HandshakeTimeout: d.cfg.HandshakeTimeout,
 		ReadBufferSize:   32 << 10,
@@ -120,10 +120,13 @@ func (d *Dialer) dialTLS(ctx context.Context, network, addr string) (*tls.Conn, 
 	return tc, nil
 }
 
+// forget makes the next dial wait for the relay's 101.
+func (d *Dialer) forget() { d.answer.Store(answerUnknown) }
+
 // earlyFailed ends early data for this relay until a dial sees its 101
 // again: a session used before its 101 got a different answer or none.
 func (d *Dialer) earlyFailed(err error) {
-	d.answer.Store(answerUnknown)
+	d.forget()
 	d.cfg.Logger.Warn("relay did not accept a session already in use; closed it",
 		zap.String("relay", d.addr), zap.Error(err))
 }

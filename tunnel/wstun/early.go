@@ -21,7 +21,11 @@ package wstun
 //
 // An old relay, one that predates early data, never sends earlyHeader, so an
 // edge never sends early data to it (gorilla there would refuse the
-// upgrade).
+// upgrade). A relay replaced by an old one at the same address either
+// refuses (no 101: as above) or, when the early frames happened to arrive
+// after its upgrade, answers a 101 without earlyHeader: that session works
+// and stays (its requests may already be dispatched, so failing it could
+// have them sent twice), and the Dialer only forgets the answer.
 
 import (
 	"bufio"
@@ -121,8 +125,10 @@ type earlyConn struct {
 	compressed bool
 	timeout    time.Duration
 	// failed runs once when the real 101 is not the remembered one or does
-	// not come, unless this edge closed the connection first.
+	// not come, unless this edge closed the connection first; forget, when
+	// the 101 is right but no longer offers early data.
 	failed func(error)
+	forget func()
 
 	reqDone atomic.Bool  // the request is written: later writes pass through
 	req     bytes.Buffer // the request as written, until its header ended
@@ -214,10 +220,10 @@ func (c *earlyConn) check() error {
 		return errors.New("wstun: early data: not a WebSocket upgrade response")
 	case resp.Header.Get("Sec-Websocket-Extensions") != "" || resp.Header.Get("Sec-Websocket-Protocol") != "":
 		return errors.New("wstun: early data: the relay chose an extension or subprotocol nobody offered")
-	case resp.Header.Get(earlyHeader) != "1":
-		return errors.New("wstun: early data: the relay no longer accepts it")
 	case answersDeflate(resp) != c.compressed:
 		return fmt.Errorf("wstun: early data: the relay's compression answer changed (%q)", resp.Header.Get(compressHeader))
+	case resp.Header.Get(earlyHeader) != "1":
+		c.forget() // an old relay that took the frames after its upgrade: see the file comment
 	}
 	return c.Conn.SetReadDeadline(time.Time{})
 }

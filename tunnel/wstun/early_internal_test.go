@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ const (
 	answerUncompressed          // answer as a relay with compression off
 	refuse                      // close without an answer
 	holdUntilClosed             // never answer; wait for the edge to close
+	answerWithoutEarly          // answer as a relay that takes the frames but does not offer early data
 )
 
 // actRelay serves the tunnel endpoint with the upgrade handlers of two real
@@ -81,6 +83,13 @@ func actRelay(t *testing.T, pki *tunneltest.PKI, acts ...relayAct) (addr string,
 				return
 			}
 			ln.upgrade(hijacked{w, c, brw}, r)
+		case answerWithoutEarly:
+			c, brw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				done <- err
+				return
+			}
+			ln.upgrade(hijacked{w, withoutEarly{c}, brw}, r)
 		case holdUntilClosed:
 			c, brw, err := w.(http.Hijacker).Hijack()
 			if err == nil {
@@ -120,6 +129,91 @@ type hijacked struct {
 
 func (h hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) { return h.c, h.brw, nil }
 
+// withoutEarly drops earlyHeader from the 101 written through it.
+type withoutEarly struct{ net.Conn }
+
+func (c withoutEarly) Write(p []byte) (int, error) {
+	line := []byte(earlyHeader + ": 1\r\n")
+	if i := bytes.Index(p, line); i >= 0 {
+		if _, err := c.Conn.Write(append(p[:i:i], p[i+len(line):]...)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// earlyRig is an actRelay and a Dialer to it whose warnings land in logs.
+type earlyRig struct {
+	t         *testing.T
+	ctx       context.Context
+	d         *Dialer
+	logs      *observer.ObservedLogs
+	ln, plain *Listener
+	served    <-chan error
+}
+
+func newEarlyRig(t *testing.T, acts ...relayAct) *earlyRig {
+	t.Helper()
+	pki := tunneltest.NewPKI(t, "")
+	r := &earlyRig{t: t}
+	var addr string
+	addr, r.ln, r.plain, r.served = actRelay(t, pki, acts...)
+	core, logs := observer.New(zap.WarnLevel)
+	d, err := NewDialer(addr, pki.ClientConfig(), Config{HandshakeTimeout: 5 * time.Second, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d, r.logs = d, logs
+	ctx, cancel := context.WithTimeout(t.Context(), 4*negotiateTimeout)
+	t.Cleanup(cancel)
+	r.ctx = ctx
+	return r
+}
+
+// dial dials and closes the session when the test ends.
+func (r *earlyRig) dial(what string) tunnel.Session {
+	r.t.Helper()
+	s, err := r.d.Dial(r.ctx)
+	if err != nil {
+		r.t.Fatalf("%s dial: %v", what, err)
+	}
+	r.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// accept takes the relay's side of a session from l.
+func (r *earlyRig) accept(l *Listener) tunnel.Session {
+	r.t.Helper()
+	s, err := l.Accept(r.ctx)
+	if err != nil {
+		r.t.Fatalf("relay accept: %v", err)
+	}
+	r.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// wait waits for the relay's current act to end well.
+func (r *earlyRig) wait() {
+	r.t.Helper()
+	if err := <-r.served; err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// opener returns a function that opens a stream on s.
+func opener(t *testing.T, ctx context.Context, s tunnel.Session) func() peerStream {
+	return func() peerStream {
+		t.Helper()
+		st, err := s.OpenStream(ctx)
+		if err != nil {
+			t.Fatalf("OpenStream: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+}
+
 // TestDialBeforeUpgrade: the first session to a relay waits for its 101;
 // once the relay has said it accepts early data, a new session is used
 // before its 101 (a relay that holds its 101 back until the edge's first
@@ -128,58 +222,20 @@ func (h hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) { return h.c, h.
 // and logged, and the next dial waits for the 101 again, so a refusal
 // reaches the dialer.
 func TestDialBeforeUpgrade(t *testing.T) {
-	pki := tunneltest.NewPKI(t, "")
-	addr, ln, plain, served := actRelay(t, pki, answerAtOnce, answerAfterStream, answerUncompressed, refuse)
-	core, logs := observer.New(zap.WarnLevel)
-	d, err := NewDialer(addr, pki.ClientConfig(), Config{HandshakeTimeout: 5 * time.Second, Logger: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 4*negotiateTimeout)
-	defer cancel()
-	dial := func(what string) tunnel.Session {
-		t.Helper()
-		s, err := d.Dial(ctx)
-		if err != nil {
-			t.Fatalf("%s dial: %v", what, err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	acceptOn := func(l *Listener) tunnel.Session {
-		t.Helper()
-		s, err := l.Accept(ctx)
-		if err != nil {
-			t.Fatalf("relay accept: %v", err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	wait := func() {
-		t.Helper()
-		if err := <-served; err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	dial("first")
-	acceptOn(ln)
-	wait()
-	if got := d.answer.Load(); got != answerCompressed {
+	r := newEarlyRig(t, answerAtOnce, answerAfterStream, answerUncompressed, refuse)
+	r.dial("first")
+	r.accept(r.ln)
+	r.wait()
+	if got := r.d.answer.Load(); got != answerCompressed {
 		t.Fatalf("after the first 101: answer %d, want %d (early data, compressed)", got, answerCompressed)
 	}
 
-	second := dial("second")
-	st, err := second.OpenStream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := opener(t, r.ctx, r.dial("second"))()
 	st.SetDeadline(time.Now().Add(negotiateTimeout))
 	if _, err := st.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	rst, err := acceptOn(ln).AcceptStream(ctx)
+	rst, err := r.accept(r.ln).AcceptStream(r.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,29 +248,29 @@ func TestDialBeforeUpgrade(t *testing.T) {
 	if _, err := io.ReadFull(st, got); err != nil || string(got) != "pong" {
 		t.Fatalf("edge read %q, %v; want pong", got, err)
 	}
-	wait()
+	r.wait()
 
-	third := dial("third") // used at once with compression; the relay answers without
-	acceptOn(plain)
-	wait()
+	third := r.dial("third") // used at once with compression; the relay answers without
+	r.accept(r.plain)
+	r.wait()
 	select {
 	case <-third.Done():
-	case <-ctx.Done():
+	case <-r.ctx.Done():
 		t.Fatal("the session with a changed compression answer is still up")
 	}
-	if n := logs.FilterMessage(earlyWarning).Len(); n != 1 {
-		t.Fatalf("%d warnings for the changed answer, want 1: %v", n, logs.All())
+	if n := r.logs.FilterMessage(earlyWarning).Len(); n != 1 {
+		t.Fatalf("%d warnings for the changed answer, want 1: %v", n, r.logs.All())
 	}
-	if got := d.answer.Load(); got != answerUnknown {
+	if got := r.d.answer.Load(); got != answerUnknown {
 		t.Fatalf("after a changed answer: %d, want %d (wait for the 101)", got, answerUnknown)
 	}
 
-	if s, err := d.Dial(ctx); err == nil {
+	if s, err := r.d.Dial(r.ctx); err == nil {
 		s.Close()
 		t.Fatal("fourth dial succeeded; want the relay's refusal, now that the edge waits for the 101 again")
 	}
-	wait()
-	if n := logs.FilterMessage(earlyWarning).Len(); n != 1 {
+	r.wait()
+	if n := r.logs.FilterMessage(earlyWarning).Len(); n != 1 {
 		t.Errorf("%d warnings; want 1: the fourth dial waited for its 101", n)
 	}
 }
@@ -223,42 +279,42 @@ func TestDialBeforeUpgrade(t *testing.T) {
 // arrived is no refusal: nothing is logged and the next dial still sends
 // early.
 func TestCloseBeforeUpgrade(t *testing.T) {
-	pki := tunneltest.NewPKI(t, "")
-	addr, ln, _, served := actRelay(t, pki, answerAtOnce, holdUntilClosed)
-	core, logs := observer.New(zap.WarnLevel)
-	d, err := NewDialer(addr, pki.ClientConfig(), Config{HandshakeTimeout: 5 * time.Second, Logger: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*negotiateTimeout)
-	defer cancel()
-	first, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Close()
-	rs, err := ln.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	if err := <-served; err != nil {
-		t.Fatal(err)
-	}
-	second, err := d.Dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newEarlyRig(t, answerAtOnce, holdUntilClosed)
+	r.dial("first")
+	r.accept(r.ln)
+	r.wait()
+	second := r.dial("second")
 	second.Close()
-	if err := <-served; err != nil { // the relay saw the connection close
-		t.Fatal(err)
-	}
+	r.wait() // the relay saw the connection close
 	<-second.Done()
-	if n := logs.Len(); n != 0 {
-		t.Errorf("%d warnings for a session this edge closed: %v", n, logs.All())
+	if n := r.logs.Len(); n != 0 {
+		t.Errorf("%d warnings for a session this edge closed: %v", n, r.logs.All())
 	}
-	if got := d.answer.Load(); got != answerCompressed {
+	if got := r.d.answer.Load(); got != answerCompressed {
 		t.Errorf("answer %d after a local close, want %d (still early)", got, answerCompressed)
+	}
+}
+
+// TestEarlyToRelayWithoutEarlyData: a relay that answers a session sent
+// early with a right 101 that no longer offers early data (an old relay put
+// in its place, which took the frames after its upgrade) keeps the session,
+// whose requests it may have dispatched already; the Dialer only stops
+// sending early.
+func TestEarlyToRelayWithoutEarlyData(t *testing.T) {
+	r := newEarlyRig(t, answerAtOnce, answerWithoutEarly)
+	for i := range 2 {
+		if i == 1 && r.d.answer.Load() == answerUnknown {
+			t.Fatal("the second dial would wait for its 101")
+		}
+		sess := r.dial(fmt.Sprint(i))
+		roundTrip(t, opener(t, r.ctx, sess), func() peerStream { return acceptFirstStream(t, r.ln) }, []byte("ping"))
+		r.wait()
+	}
+	if got := r.d.answer.Load(); got != answerUnknown {
+		t.Errorf("answer %d after a 101 without early data, want %d", got, answerUnknown)
+	}
+	if n := r.logs.Len(); n != 0 {
+		t.Errorf("%d warnings for a working session: %v", n, r.logs.All())
 	}
 }
 
@@ -304,14 +360,7 @@ func TestEarlyDataRoundTrip(t *testing.T) {
 				}
 				t.Cleanup(func() { sess.Close() })
 				payload := bytes.Repeat([]byte(`data: {"delta":{"text":"x"}}`+"\n\n"), 2000)
-				roundTrip(t, func() peerStream {
-					st, err := sess.OpenStream(ctx)
-					if err != nil {
-						t.Fatalf("OpenStream: %v", err)
-					}
-					t.Cleanup(func() { st.Close() })
-					return st
-				}, func() peerStream { return acceptFirstStream(t, ln) }, payload)
+				roundTrip(t, opener(t, ctx, sess), func() peerStream { return acceptFirstStream(t, ln) }, payload)
 				if sess.Info().PeerName == "" || sess.(*session).conn.sock.Congestion == "" {
 					t.Errorf("dial %d: peer %q, congestion %q: the TLS connection under the early wrapper was lost",
 						i, sess.Info().PeerName, sess.(*session).conn.sock.Congestion)
