@@ -14,7 +14,7 @@ package wstun
 // the next session at once (earlyConn): gorilla reads a 101 made up locally
 // from the remembered answer, and the relay's real one is checked when the
 // session first reads. A real answer that differs, or none (a refusal: a
-// revoked certificate, a relay downgraded to one without early data), ends
+// revoked certificate, or an old relay's gorilla refusing the frames), ends
 // the session; its streams fail unanswered, the edge's pool resends requests
 // that got no answer, and the Dialer forgets the relay's answer so that the
 // next dial waits for the 101 again and reports a refusal itself.
@@ -48,7 +48,8 @@ const earlyHeader = "Strait-Early-Data"
 // pipelineWriter lets gorilla's Upgrader take frames that came with the
 // upgrade request. gorilla refuses the upgrade when net/http's read buffer
 // holds anything past the request ("client sent data before handshake is
-// complete"), because it would read the connection past those bytes. Here
+// complete"): it reads the connection through a buffer of its own, and the
+// bytes would be lost. Here
 // Hijack hands gorilla a connection that yields the buffered bytes first and
 // an empty read buffer, so not a byte is lost. Old edges never pipeline and
 // see no difference.
