@@ -54,17 +54,25 @@ providers:
 		t.Fatal(err)
 	}
 	tc := certs.ClientConfig(edgeKP, pool, "localhost")
-	ws, err := wstun.NewDialer(socks.TCP.Addr().String(), tc, wstun.Config{})
+	edgeCore, edgeLogs := observer.New(zap.WarnLevel)
+	ws, err := wstun.NewDialer(socks.TCP.Addr().String(), tc, wstun.Config{Logger: zap.New(edgeCore)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	edgeCore, edgeLogs := observer.New(zap.WarnLevel)
 	quic, err := quictun.NewDialer(socks.UDP.LocalAddr().String(), tc,
 		quictun.Config{HandshakeTimeout: 2 * time.Second, Logger: zap.New(edgeCore)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dialers := []tunnel.Dialer{ws, quic}
+	// A relay that has accepted this edge before gets its new sessions used
+	// before its answer (quictun.Dialer.welcome, wstun's early data): the
+	// refusal ends the session instead of the dial, is logged, and the next
+	// dial waits for the answer again.
+	refusedInUse := map[tunnel.Dialer]string{
+		ws:   "relay did not accept a session already in use; closed it",
+		quic: "relay did not welcome a session already in use; closed it",
+	}
 	var before []tunnel.Session
 	for _, d := range dialers {
 		s, err := d.Dial(testCtx(t, 5*time.Second))
@@ -80,21 +88,19 @@ providers:
 	}
 	for _, d := range dialers {
 		s, err := d.Dial(testCtx(t, 5*time.Second))
-		if err == nil && d == quic {
-			// A relay that has welcomed this edge before gets its new
-			// sessions used before their welcome (quictun.Dialer.welcome):
-			// the refusal ends the session instead of the dial, is logged,
-			// and the next dial waits for the welcome again.
+		if err == nil {
 			ctx := testCtx(t, 5*time.Second)
-			for edgeLogs.FilterMessage("relay did not welcome a session already in use; closed it").Len() == 0 {
+			for edgeLogs.FilterMessage(refusedInUse[d]).Len() == 0 {
 				select {
 				case <-ctx.Done():
-					t.Fatal("the revoked edge's QUIC session was not refused")
+					t.Fatalf("the revoked edge's %T session was not refused", d)
 				case <-time.After(10 * time.Millisecond):
 				}
 			}
-			if s.Err() == nil {
-				t.Error("the refused QUIC session is still up")
+			select {
+			case <-s.Done():
+			case <-ctx.Done():
+				t.Errorf("the refused %T session is still up", d)
 			}
 			s, err = d.Dial(testCtx(t, 5*time.Second))
 		}

@@ -104,16 +104,24 @@ func (c Config) compressAnswer(r *http.Request) (http.Header, bool) {
 // offer. Only an offered method counts; anything else leaves the session
 // plain, which an old or confused peer also reads.
 func (c Config) compressAccepted(resp *http.Response) bool {
-	return c.Compression != CompressionOff && resp != nil &&
-		strings.TrimSpace(resp.Header.Get(compressHeader)) == CompressionDeflate
+	return c.Compression != CompressionOff && answersDeflate(resp)
+}
+
+// answersDeflate reports whether a 101 response accepts compression.
+func answersDeflate(resp *http.Response) bool {
+	return resp != nil && strings.TrimSpace(resp.Header.Get(compressHeader)) == CompressionDeflate
 }
 
 // offers reports whether h lists method in a comma-separated
 // Strait-Compress header (a later version may offer several).
-func offers(h http.Header, method string) bool {
-	for _, v := range h.Values(compressHeader) {
+func offers(h http.Header, method string) bool { return headerHas(h, compressHeader, method) }
+
+// headerHas reports whether the comma-separated header name lists token,
+// in any case.
+func headerHas(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
 		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), method) {
+			if strings.EqualFold(strings.TrimSpace(tok), token) {
 				return true
 			}
 		}

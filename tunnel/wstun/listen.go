@@ -79,7 +79,11 @@ var upgrader = websocket.Upgrader{
 
 func (l *Listener) upgrade(w http.ResponseWriter, r *http.Request) {
 	answer, compressed := l.cfg.compressAnswer(r)
-	ws, err := upgrader.Upgrade(w, r, answer)
+	if answer == nil {
+		answer = http.Header{}
+	}
+	answer.Set(earlyHeader, "1")
+	ws, err := upgrader.Upgrade(pipelineWriter{w}, r, answer)
 	if err != nil {
 		l.log.Warn("tunnel upgrade failed", zap.String("remote", r.RemoteAddr), zap.Error(err))
 		return

@@ -176,21 +176,7 @@ func TestCompressionNegotiation(t *testing.T) {
 				}
 			}
 			if newRelay != nil {
-				relayAccept = func() peerStream {
-					ctx, cancel := context.WithTimeout(t.Context(), negotiateTimeout)
-					defer cancel()
-					sess, err := newRelay.Accept(ctx)
-					if err != nil {
-						t.Fatalf("Accept: %v", err)
-					}
-					t.Cleanup(func() { sess.Close() })
-					st, err := sess.AcceptStream(ctx)
-					if err != nil {
-						t.Fatalf("AcceptStream: %v", err)
-					}
-					t.Cleanup(func() { st.Close() })
-					return st
-				}
+				relayAccept = func() peerStream { return acceptFirstStream(t, newRelay) }
 			}
 
 			payload := bytes.Repeat([]byte(`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}`+"\n\n"), 100)
@@ -219,6 +205,25 @@ func TestCompressionNegotiation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// acceptFirstStream accepts the next session on ln and the first stream on
+// it; both are closed when the test ends.
+func acceptFirstStream(t *testing.T, ln *Listener) peerStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), negotiateTimeout)
+	defer cancel()
+	sess, err := ln.Accept(ctx)
+	if err != nil {
+		t.Fatalf("Accept: %v", err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	st, err := sess.AcceptStream(ctx)
+	if err != nil {
+		t.Fatalf("AcceptStream: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // roundTrip sends payload from a stream the edge opens to the relay, which

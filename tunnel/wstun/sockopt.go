@@ -136,15 +136,23 @@ var errNoSockopts = errors.New("TCP congestion control can only be chosen on Lin
 // tcpConn returns the TCP connection under c (a TLS connection, or a
 // connection as accepted); nil when there is none to tune.
 func tcpConn(c net.Conn) *net.TCPConn {
+	tc, _ := under[*net.TCPConn](c)
+	return tc
+}
+
+// under finds the connection of type T in c or under it, following the
+// NetConn methods of wrappers (*tls.Conn, earlyConn, prefixConn).
+func under[T net.Conn](c net.Conn) (T, bool) {
 	for {
-		switch x := c.(type) {
-		case *net.TCPConn:
-			return x
-		case interface{ NetConn() net.Conn }:
-			c = x.NetConn()
-		default:
-			return nil
+		if t, ok := c.(T); ok {
+			return t, true
 		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			var zero T
+			return zero, false
+		}
+		c = w.NetConn()
 	}
 }
 

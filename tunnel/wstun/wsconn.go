@@ -289,7 +289,7 @@ func (c *wsConn) Close() error {
 			said = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil
 			c.writeMu.Unlock()
 		}
-		if tc, ok := c.ws.UnderlyingConn().(*tls.Conn); ok && !said {
+		if tc, ok := under[*tls.Conn](c.ws.UnderlyingConn()); ok && !said {
 			// The peer takes no bytes (or a write is stuck): closing the
 			// TLS connection would send a close_notify first, for which
 			// crypto/tls waits up to 5 s of its own. Close the socket.

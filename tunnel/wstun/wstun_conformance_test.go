@@ -20,11 +20,27 @@ var transport = tunneltest.Transport{Name: tunnel.TransportWS, Pair: conformance
 
 func TestConformance(t *testing.T) { tunneltest.Run(t, transport) }
 
+// TestConformanceEarly runs the suite on sessions used before their 101
+// arrived: each pair's Dialer has had one session from the relay already,
+// so the next one sends early (early.go).
+func TestConformanceEarly(t *testing.T) {
+	tr := transport
+	tr.Pair = func(tb testing.TB, o tunneltest.PairOptions) tunneltest.Pair { return pairWith(tb, o, true) }
+	tunneltest.Run(t, tr)
+}
+
 func BenchmarkTunnel(b *testing.B) { tunneltest.RunBenchmarks(b, transport) }
 
 // conformancePair connects an edge to a relay over loopback, through a
 // faultnet TCP proxy when o.ViaProxy.
 func conformancePair(tb testing.TB, o tunneltest.PairOptions) tunneltest.Pair {
+	tb.Helper()
+	return pairWith(tb, o, false)
+}
+
+// pairWith is conformancePair; with early, the pair's session is the
+// Dialer's second, sent before its 101.
+func pairWith(tb testing.TB, o tunneltest.PairOptions, early bool) tunneltest.Pair {
 	tb.Helper()
 	if o.StreamWindow > math.MaxUint32 {
 		tb.Fatalf("wstun: StreamWindow %d exceeds uint32", o.StreamWindow)
@@ -57,6 +73,17 @@ func conformancePair(tb testing.TB, o tunneltest.PairOptions) tunneltest.Pair {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
+	if early {
+		first, err := d.Dial(ctx)
+		if err != nil {
+			tb.Fatalf("first Dial: %v", err)
+		}
+		first.Close()
+		if first, err = ln.Accept(ctx); err != nil {
+			tb.Fatalf("first Accept: %v", err)
+		}
+		first.Close()
+	}
 	if p.Client, err = d.Dial(ctx); err != nil {
 		tb.Fatalf("Dial: %v", err)
 	}
