@@ -17,6 +17,7 @@ import (
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
 // ALPN is the protocol the QUIC tunnel negotiates.
@@ -59,6 +60,15 @@ type Config struct {
 	// to behave exactly as a peer that predates compression. See
 	// compress.go for the format; it is negotiated in the TLS handshake.
 	Compression string
+	// FEC, on the dialing side, sends every packet of the session in
+	// forward error correction frames with parity after each group (see
+	// package fec): a lost packet is rebuilt by the receiver before QUIC's
+	// loss-based congestion control sees the loss, at the cost of
+	// FEC.Parity/FEC.Data more bytes on the wire. The zero value is off.
+	// The listening side ignores it: it always accepts both kinds of
+	// edges and answers an edge in FEC, in that edge's shape, once the
+	// edge has spoken FEC.
+	FEC fec.Shape
 	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means
 	// tunnel.DefaultHandshakeTimeout (10s).
 	HandshakeTimeout time.Duration

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
 // Dialer opens QUIC tunnel sessions to one relay. It implements
@@ -35,6 +36,9 @@ func NewDialer(addr string, tlsConfig *tls.Config, cfg Config) (*Dialer, error) 
 		return nil, fmt.Errorf("quictun: relay address %q: %w", addr, err)
 	}
 	if err := ValidCompression(cfg.Compression); err != nil {
+		return nil, err
+	}
+	if err := cfg.FEC.Validate(); err != nil {
 		return nil, err
 	}
 	return &Dialer{addr: addr, tls: clientTLS(tlsConfig, cfg.protocols()), cfg: cfg.withDefaults()}, nil
@@ -62,19 +66,28 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
 	}
 	sizeBuffers(udp)
-	tr := &quic.Transport{Conn: udp}
+	// Only an FEC session pays for the wrapper: quic-go batches reads and
+	// uses GSO on a bare *net.UDPConn alone.
+	var pc net.PacketConn = udp
+	if d.cfg.FEC.Enabled() {
+		if pc, err = fec.NewConn(udp, fec.Always, d.cfg.FEC); err != nil {
+			udp.Close()
+			return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
+		}
+	}
+	tr := &quic.Transport{Conn: pc}
 	conn, err := tr.Dial(ctx, raddr, d.tls, d.cfg.quicConfig(true))
 	if err == nil {
 		err = d.welcome(ctx, conn)
 	}
 	if err != nil {
 		tr.Close()
-		udp.Close()
+		pc.Close()
 		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
 	}
 	log := d.cfg.Logger.Named("tunnel.quic")
 	d.checked.Do(func() { checkBuffers(udp, log, zap.String("relay", d.addr)) })
-	s := newSession(conn, d.cfg.StreamWindow, func() { tr.Close(); udp.Close() })
+	s := newSession(conn, d.cfg.StreamWindow, func() { tr.Close(); pc.Close() })
 	context.AfterFunc(conn.Context(), func() { logEnded(log, s, zap.String("relay", d.addr)) })
 	return s, nil
 }

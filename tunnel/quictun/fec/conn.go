@@ -143,6 +143,13 @@ func (c *Conn) peerFor(addr net.Addr) *peer {
 	return p
 }
 
+// SpeaksFEC reports whether the peer at addr has sent FEC frames (lately:
+// peers expire after a minute of silence).
+func (c *Conn) SpeaksFEC(addr net.Addr) bool {
+	p := c.lookup(addr)
+	return p != nil && p.fec.Load()
+}
+
 // WriteTo sends b to addr: in an FEC frame when addr is a FEC peer (see
 // Mode), else as it is.
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
