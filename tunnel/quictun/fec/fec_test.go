@@ -217,6 +217,61 @@ func TestFlushProtectsALoneDatagram(t *testing.T) {
 	}
 }
 
+// TestWidthFollowsRate: a round closed by the timer before its groups
+// filled makes the next round use fewer groups, so slow traffic does not
+// pay a parity frame per datagram; a round that fills widens it again.
+func TestWidthFollowsRate(t *testing.T) {
+	parity := make(chan header, 64)
+	l := newLink(t, DefaultShape, time.Hour, func(_ int, h header) bool {
+		if h.kind == kindParity {
+			parity <- h
+		}
+		return false
+	})
+	flush := func() { // what the timer does, at a moment of the test's choosing
+		p := l.tx.peerFor(l.to)
+		p.smu.Lock()
+		p.tx.due = time.Now()
+		p.tx.flush()
+		p.smu.Unlock()
+	}
+	send := func(n int) {
+		for i := range n {
+			if _, err := l.tx.WriteTo(datagram(i), l.to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	groups := func(frames int) map[int]int { // data shards of each group, by parity frame
+		got := map[int]int{}
+		for range frames {
+			h := <-parity
+			got[int(h.group)] = h.a
+		}
+		return got
+	}
+	send(3) // width 4: three groups of one datagram, one parity frame each
+	flush()
+	if g := groups(3); len(g) != 3 {
+		t.Fatalf("first round: %v; want 3 groups of 1", g)
+	}
+	send(3) // width 1: one group of three
+	flush()
+	for _, n := range groups(1) {
+		if n != 3 {
+			t.Fatalf("second round: a group of %d; want 3", n)
+		}
+	}
+	send(10) // fills the group: closed at once, two parity frames, width 2
+	if g := groups(2); len(g) != 1 {
+		t.Fatalf("third round: %v; want one full group", g)
+	}
+	send(20) // width 2: two full groups
+	if g := groups(4); len(g) != 2 {
+		t.Fatalf("fourth round: %v; want two full groups", g)
+	}
+}
+
 // TestPlainPassesThrough: datagrams that are not FEC frames pass both
 // ways unchanged, and an answering Conn answers a peer in FEC only after
 // that peer has spoken FEC.

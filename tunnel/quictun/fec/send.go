@@ -82,17 +82,24 @@ func parityFor(shape Shape, n int) int {
 
 // sender is the send side towards one peer, under peer.smu.
 //
-// Interleaving: datagram i of a round goes to open group i mod interleave,
-// and a round's groups close together, their parity frames interleaved
-// too (P0a P1a P2a P3a P0b ...). Any interleave consecutive frames then
-// hold at most one frame of each group: a burst of up to 4 losses costs
-// each group one frame, up to 8 two.
+// Interleaving: datagram i of a round goes to open group i mod width, and a
+// round's groups close together, their parity frames interleaved too (P0a
+// P1a P2a P3a P0b ...). Any width consecutive frames then hold at most one
+// frame of each group: at width 4 a burst of up to 4 losses costs each
+// group one frame, up to 8 two.
+//
+// The width adapts to the rate: a round that the timer closes before its
+// groups filled had too few datagrams for width groups (each with at least
+// one parity frame, the overhead would approach 100 %), so the next round
+// uses as many groups as that round would have filled; a round that fills
+// doubles the width again, up to interleave.
 type sender struct {
 	c      *Conn
 	addr   net.Addr
 	shape  Shape
 	next   uint32 // the next group's id
 	seq    uint   // datagrams of this round, which picks the group
+	width  uint   // groups in this round, 1..interleave
 	open   [interleave]*txGroup
 	timer  *time.Timer
 	armed  bool
@@ -114,7 +121,7 @@ func (c *Conn) send(p *peer, shape Shape, b []byte, addr net.Addr) (int, error) 
 	p.smu.Lock()
 	defer p.smu.Unlock()
 	if p.tx == nil {
-		tx := &sender{c: c, addr: addr, next: randUint32(), shape: shape}
+		tx := &sender{c: c, addr: addr, next: randUint32(), shape: shape, width: interleave}
 		tx.timer = time.AfterFunc(time.Hour, func() { p.smu.Lock(); defer p.smu.Unlock(); tx.flush() })
 		tx.timer.Stop()
 		p.tx = tx
@@ -124,10 +131,10 @@ func (c *Conn) send(p *peer, shape Shape, b []byte, addr net.Addr) (int, error) 
 		return c.pc.WriteTo(b, addr)
 	}
 	if tx.shape != shape { // an answering Conn mirrors a peer whose shape changed
-		tx.closeRound()
+		tx.closeRound(false)
 		tx.shape = shape
 	}
-	slot := tx.seq % interleave
+	slot := tx.seq % tx.width
 	tx.seq++
 	g := tx.open[slot]
 	if g == nil {
@@ -149,8 +156,8 @@ func (c *Conn) send(p *peer, shape Shape, b []byte, addr net.Addr) (int, error) 
 	g.maxLen = max(g.maxLen, len(b))
 	_, err := c.pc.WriteTo(f, addr)
 	c.stats.dataSent.Add(1)
-	if slot == interleave-1 && g.n == shape.Data { // every group of the round is full
-		tx.closeRound()
+	if slot == tx.width-1 && g.n == shape.Data { // every group of the round is full
+		tx.closeRound(true)
 	}
 	if err != nil {
 		return 0, err
@@ -159,8 +166,9 @@ func (c *Conn) send(p *peer, shape Shape, b []byte, addr net.Addr) (int, error) 
 }
 
 // closeRound sends the parity of the open groups, interleaved, releases
-// them and starts a new round.
-func (tx *sender) closeRound() {
+// them and starts a new round, whose width depends on whether this one
+// filled.
+func (tx *sender) closeRound(filled bool) {
 	if tx.armed {
 		tx.armed = false
 		tx.timer.Stop()
@@ -200,6 +208,12 @@ func (tx *sender) closeRound() {
 		}
 		tx.open[slot] = nil
 	}
+	if filled {
+		tx.width = min(2*tx.width, interleave)
+	} else {
+		k := uint(tx.shape.Data)
+		tx.width = min(max((tx.seq+k-1)/k, 1), interleave)
+	}
 	tx.seq = 0
 }
 
@@ -237,7 +251,7 @@ func (tx *sender) flush() {
 		tx.timer.Reset(wait)
 		return
 	}
-	tx.closeRound()
+	tx.closeRound(false)
 }
 
 // stop ends the sender: the timer is stopped and open groups are released
