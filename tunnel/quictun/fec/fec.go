@@ -14,8 +14,10 @@
 //
 // Wire format. A QUIC packet always has the fixed bit (0x40) of its first
 // byte set: quic-go sets it on every packet and does not implement the
-// grease_quic_bit extension (RFC 9287) that could clear it. An FEC frame
-// starts with a byte whose 0x40 bit is clear, so one socket carries both:
+// grease_quic_bit extension (RFC 9287) that could clear it; should a later
+// quic-go offer it, it must stay off on sessions through a Conn. An FEC
+// frame starts with a byte whose 0x40 bit is clear, so one socket carries
+// both:
 //
 //	data:   0x2c | group (4, big-endian) | index | K | M | length (2) | datagram
 //	parity: 0x2d | group (4, big-endian) | index | n | m | parity shard
