@@ -193,11 +193,27 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		f := c.rbuf[:n]
 		if n == 0 || (f[0] != kindData && f[0] != kindParity) {
+			c.heardPlain(addr)
 			return copy(b, f), addr, nil
 		}
 		if data := c.receive(f, addr); data != nil {
 			return copy(b, data), addr, nil
 		}
+	}
+}
+
+// heardPlain notes a plain datagram from addr: an answering Conn answers
+// in the kind the peer spoke last. An FEC peer sends nothing plain (but
+// datagrams longer than MaxPayload, which quic-go does not send), so what
+// this undoes is an FEC frame forged with the address of a peer that
+// predates FEC: the relay would answer it in frames it cannot read, and
+// the forger would have to outpace the peer's own packets to keep it so.
+func (c *Conn) heardPlain(addr net.Addr) {
+	if c.mode != Answer {
+		return
+	}
+	if p := c.lookup(addr); p != nil && p.fec.Load() {
+		p.fec.Store(false)
 	}
 }
 

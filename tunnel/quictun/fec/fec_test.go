@@ -323,7 +323,27 @@ func TestPlainPassesThrough(t *testing.T) {
 	if s := relay.Stats(); s.DataSent != 1 {
 		t.Errorf("relay sent %d FEC data frames, want 1 (to the FEC peer only)", s.DataSent)
 	}
+
+	// A frame forged with the plain peer's address (here sent from its
+	// socket) makes the relay take it for an FEC peer only until the
+	// peer's next plain packet.
+	forged := make([]byte, headerLen+lenLen+len(quicLike))
+	putHeader(forged, kindData, 1, 0, 10, 2)
+	binary.BigEndian.PutUint16(forged[headerLen:], uint16(len(quicLike)))
+	copy(forged[headerLen+lenLen:], quicLike)
+	for _, d := range [][]byte{forged, quicLike} {
+		if _, err := plain.WriteTo(d, relayUDP.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if _, from, err = relay.ReadFrom(b); err != nil {
+			t.Fatal(err)
+		}
+		if fec := relay.SpeaksFEC(from); fec != (d[0] == kindData) {
+			t.Errorf("after a %x packet: SpeaksFEC = %v", d[0], fec)
+		}
+	}
 }
+
 
 // TestForgedFloodStaysBounded: frames forged from many addresses (full
 // size parity frames of ever new groups, inconsistent shapes, garbage) fill
