@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/tunnel/quictun/fec"
 )
@@ -24,15 +22,7 @@ func TestQUICFEC(t *testing.T) {
 			if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
 				t.Fatal(err)
 			}
-			sessions := s.relayLogs.FilterMessage("edge authenticated").FilterField(zap.String("transport", "quic")).All()
-			if len(sessions) == 0 {
-				t.Fatal("the relay logged no QUIC session")
-			}
-			for _, e := range sessions {
-				if got, ok := e.ContextMap()["fec"].(bool); !ok || got != tt.shape.Enabled() {
-					t.Errorf("QUIC session logged fec=%v, want %v", e.ContextMap()["fec"], tt.shape.Enabled())
-				}
-			}
+			quicSessionsLogged(t, s, "fec", tt.shape.Enabled())
 		})
 	}
 }
