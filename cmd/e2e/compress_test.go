@@ -86,15 +86,22 @@ func TestQUICCompressedByDefault(t *testing.T) {
 			if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
 				t.Fatal(err)
 			}
-			sessions := s.relayLogs.FilterMessage("edge authenticated").FilterField(zap.String("transport", "quic")).All()
-			if len(sessions) == 0 {
-				t.Fatal("the relay logged no QUIC session")
-			}
-			for _, e := range sessions {
-				if got, ok := e.ContextMap()["compressed"].(bool); !ok || got != tt.want {
-					t.Errorf("QUIC session logged compressed=%v, want %v", e.ContextMap()["compressed"], tt.want)
-				}
-			}
+			quicSessionsLogged(t, s, "compressed", tt.want)
 		})
+	}
+}
+
+// quicSessionsLogged checks that the relay logged QUIC sessions, each with
+// the boolean field key equal to want.
+func quicSessionsLogged(t *testing.T, s *stack, key string, want bool) {
+	t.Helper()
+	sessions := s.relayLogs.FilterMessage("edge authenticated").FilterField(zap.String("transport", "quic")).All()
+	if len(sessions) == 0 {
+		t.Fatal("the relay logged no QUIC session")
+	}
+	for _, e := range sessions {
+		if got, ok := e.ContextMap()[key].(bool); !ok || got != want {
+			t.Errorf("QUIC session logged %s=%v, want %v", key, e.ContextMap()[key], want)
+		}
 	}
 }

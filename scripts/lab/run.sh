@@ -29,7 +29,8 @@
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
 # load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_SESSIONS_DIALS (the edges'
 # tunnel.sessions.max_dials: extra sessions dialed at once), LAB_HEDGE (the edges'
-# tunnel.hedge: true or false; unset: the edge's default, off),
+# tunnel.hedge: true or false; unset: the edge's default, off), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
+# (10 data + 2 parity) or D+P, e.g. 10+3; unset: the edge's default, off; the relay always accepts both),
 # LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
 # and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
@@ -136,6 +137,15 @@ providers:
 YAML
 }
 
+# fec_yaml: the tunnel.quic_fec line for LAB_FEC (see the header).
+fec_yaml() {
+  case ${LAB_FEC:-} in
+    "") ;;
+    *+*) echo "quic_fec: {data: ${LAB_FEC%+*}, parity: ${LAB_FEC#*+}}" ;;
+    *) echo "quic_fec: $LAB_FEC" ;;
+  esac
+}
+
 edge_yaml() { # name listen relay-addr transport admin-port
   local smax="" s=""
   [ -n "${LAB_SESSIONS_MAX:-}" ] && s+="max: $LAB_SESSIONS_MAX, "
@@ -153,6 +163,7 @@ tunnel:
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
   ${LAB_HEDGE:+hedge: $LAB_HEDGE}
+  $(fec_yaml)
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
   ca: $certs/ca.pem

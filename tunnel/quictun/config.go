@@ -17,6 +17,7 @@ import (
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
 // ALPN is the protocol the QUIC tunnel negotiates.
@@ -64,6 +65,15 @@ type Config struct {
 	// tunnel.DefaultCompressMinRTT. Zero or less compresses whatever the
 	// round trip. Each write looks at quic-go's current estimate.
 	CompressMinRTT time.Duration
+	// FEC, on the dialing side, sends every packet of the session in
+	// forward error correction frames with parity after each group (see
+	// package fec): a lost packet is rebuilt by the receiver before QUIC's
+	// loss-based congestion control sees the loss, at the cost of
+	// FEC.Parity/FEC.Data more bytes on the wire. The zero value is off.
+	// The listening side ignores it: it always accepts both kinds of
+	// edges and answers an edge in FEC, in that edge's shape, once the
+	// edge has spoken FEC.
+	FEC fec.Shape
 	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means
 	// tunnel.DefaultHandshakeTimeout (10s).
 	HandshakeTimeout time.Duration

@@ -12,8 +12,10 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
 // Dialer opens QUIC tunnel sessions to one relay. It implements
@@ -35,6 +37,9 @@ func NewDialer(addr string, tlsConfig *tls.Config, cfg Config) (*Dialer, error) 
 		return nil, fmt.Errorf("quictun: relay address %q: %w", addr, err)
 	}
 	if err := ValidCompression(cfg.Compression); err != nil {
+		return nil, err
+	}
+	if err := cfg.FEC.Validate(); err != nil {
 		return nil, err
 	}
 	return &Dialer{addr: addr, tls: clientTLS(tlsConfig, cfg.protocols()), cfg: cfg.withDefaults()}, nil
@@ -62,20 +67,33 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
 	}
 	sizeBuffers(udp)
-	tr := &quic.Transport{Conn: udp}
+	// Only an FEC session pays for the wrapper: quic-go batches reads and
+	// uses GSO on a bare *net.UDPConn alone.
+	var pc net.PacketConn = udp
+	fields := []zap.Field{zap.String("relay", d.addr)}
+	if d.cfg.FEC.Enabled() {
+		fc, err := fec.NewConn(udp, fec.Always, d.cfg.FEC)
+		if err != nil {
+			udp.Close()
+			return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
+		}
+		pc = fc
+		fields = append(fields, zap.Inline(fecStats{fc}))
+	}
+	tr := &quic.Transport{Conn: pc}
 	conn, err := tr.Dial(ctx, raddr, d.tls, d.cfg.quicConfig(true))
 	if err == nil {
 		err = d.welcome(ctx, conn)
 	}
 	if err != nil {
 		tr.Close()
-		udp.Close()
+		pc.Close()
 		return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
 	}
 	log := d.cfg.Logger.Named("tunnel.quic")
 	d.checked.Do(func() { checkBuffers(udp, log, zap.String("relay", d.addr)) })
-	s := newSession(conn, d.cfg.StreamWindow, d.cfg.CompressMinRTT, func() { tr.Close(); udp.Close() })
-	context.AfterFunc(conn.Context(), func() { logEnded(log, s, zap.String("relay", d.addr)) })
+	s := newSession(conn, d.cfg.StreamWindow, d.cfg.CompressMinRTT, func() { tr.Close(); pc.Close() })
+	context.AfterFunc(conn.Context(), func() { logEnded(log, s, fields...) })
 	return s, nil
 }
 
@@ -91,6 +109,19 @@ func logEnded(log *zap.Logger, s *session, fields ...zap.Field) {
 	ce.Write(append(fields, zap.Uint64("cwnd_bytes", c.Window), zap.Duration("srtt", c.SmoothedRTT),
 		zap.Duration("min_rtt", c.MinRTT), zap.Uint64("packets_sent", c.PacketsSent),
 		zap.Uint64("packets_lost", c.PacketsLost), zap.Float64("loss_rate", c.LossRate()))...)
+}
+
+// fecStats adds an FEC session's counters, as they are when logged, to
+// its end-of-session record: how many lost packets the FEC rebuilt.
+type fecStats struct{ c *fec.Conn }
+
+func (f fecStats) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	s := f.c.Stats()
+	enc.AddUint64("fec_data_sent", s.DataSent)
+	enc.AddUint64("fec_parity_sent", s.ParitySent)
+	enc.AddUint64("fec_recovered", s.Recovered)
+	enc.AddUint64("fec_dropped", s.Dropped)
+	return nil
 }
 
 // welcome waits for the relay's welcome on a new session, unless the relay

@@ -15,12 +15,13 @@ import (
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
 // Listener accepts QUIC tunnel sessions on one UDP socket. It implements
 // tunnel.Listener.
 type Listener struct {
-	udp *net.UDPConn
+	pc  *fec.Conn // the UDP socket, with FEC for the edges that speak it
 	tr  *quic.Transport
 	ln  *quic.Listener
 	log *zap.Logger
@@ -71,7 +72,15 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return nil
 	}
 	sizeBuffers(udp)
-	tr := &quic.Transport{Conn: udp, ConnContext: func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+	// Every edge's packets pass the FEC wrapper, which hands plain QUIC
+	// packets through and answers in FEC only edges that speak it. The
+	// price for plain edges: quic-go reads one datagram per call and sends
+	// without GSO on a wrapped socket.
+	pc, err := fec.NewConn(udp, fec.Answer, fec.Shape{})
+	if err != nil {
+		return nil, err
+	}
+	tr := &quic.Transport{Conn: pc, ConnContext: func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 		return watchHandshake(ctx, info.RemoteAddr, log), nil
 	}}
 	if len(cfg.ResetSecret) > 0 {
@@ -84,7 +93,7 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return nil, err
 	}
 	checkBuffers(udp, log)
-	return &Listener{udp: udp, tr: tr, ln: ln, log: log, window: cfg.StreamWindow,
+	return &Listener{pc: pc, tr: tr, ln: ln, log: log, window: cfg.StreamWindow,
 		compressMinRTT: cfg.CompressMinRTT}, nil
 }
 
@@ -168,7 +177,7 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	sess := newSession(conn, l.window, l.compressMinRTT, l.sessionEnded)
 	l.log.Info("edge authenticated", zap.String("transport", string(tunnel.TransportQUIC)),
 		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName),
-		zap.Bool("compressed", sess.compressed))
+		zap.Bool("compressed", sess.compressed), zap.Bool("fec", l.pc.SpeaksFEC(conn.RemoteAddr())))
 	// The relay sends the responses, so its side of a session is the one
 	// whose window bounds streaming throughput.
 	context.AfterFunc(conn.Context(), func() {
@@ -211,7 +220,7 @@ func (l *Listener) maybeReleaseLocked() {
 	if l.closed && l.live == 0 && !l.released {
 		l.released = true
 		l.tr.Close()
-		l.udp.Close()
+		l.pc.Close()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/faultnet"
+	"github.com/strait/strait/tunnel/quictun/fec"
 	"github.com/strait/strait/tunnel/tunneltest"
 )
 
@@ -17,13 +18,29 @@ var transport = tunneltest.Transport{Name: tunnel.TransportQUIC, Pair: conforman
 
 func TestConformance(t *testing.T) { tunneltest.Run(t, transport) }
 
+// TestConformanceFEC: the same with the edge's packets in FEC frames (and
+// the relay answering in kind).
+func TestConformanceFEC(t *testing.T) {
+	tunneltest.Run(t, tunneltest.Transport{Name: tunnel.TransportQUIC, ResetVisible: true,
+		Pair: func(tb testing.TB, o tunneltest.PairOptions) tunneltest.Pair {
+			return pairWith(tb, o, fec.DefaultShape)
+		}})
+}
+
 func BenchmarkTunnel(b *testing.B) { tunneltest.RunBenchmarks(b, transport) }
 
 // conformancePair connects an edge to a relay over loopback, through a
 // faultnet UDP proxy when o.ViaProxy.
 func conformancePair(tb testing.TB, o tunneltest.PairOptions) tunneltest.Pair {
 	tb.Helper()
+	return pairWith(tb, o, fec.Shape{})
+}
+
+// pairWith is conformancePair with the edge's FEC shape.
+func pairWith(tb testing.TB, o tunneltest.PairOptions, shape fec.Shape) tunneltest.Pair {
+	tb.Helper()
 	cfg := Config{
+		FEC:              shape,
 		Heartbeat:        o.Heartbeat,
 		HeartbeatTimeout: o.HeartbeatTimeout,
 		StreamWindow:     o.StreamWindow,

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/auth"
@@ -20,6 +22,7 @@ import (
 	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
+	"github.com/strait/strait/tunnel/quictun/fec"
 	"github.com/strait/strait/tunnel/wstun"
 )
 
@@ -168,12 +171,56 @@ type TunnelFile struct {
 	// socket: see the relay's settings of the same name.
 	TCPCongestion   string `yaml:"tcp_congestion"`
 	TCPNotSentLowat int    `yaml:"tcp_notsent_lowat"`
+	// QUICFEC puts forward error correction under the QUIC sessions: off
+	// (the default), on (10 data + 2 parity packets per group) or
+	// {data: D, parity: P}. See FECFile.
+	QUICFEC FECFile `yaml:"quic_fec"`
 	// Hedge sends each request whose body is at most 16 KiB on two
 	// sessions to the same relay when two are up; the first copy to reach
 	// the relay goes upstream and the relay refuses the other. It takes a
 	// WebSocket session's head-of-line wait off the request's way, at the
 	// cost of a second stream per request. Off by default.
 	Hedge bool `yaml:"hedge"`
+}
+
+// FECFile is tunnel.quic_fec: off, on (fec.DefaultShape) or a shape
+// {data: D, parity: P}. With it on, each QUIC session's packets go out in
+// groups of D followed by P parity packets, and the relay rebuilds up to P
+// lost packets of a group before QUIC's loss-based congestion control sees
+// them: on a border with random loss, bulk transfers are no longer held to
+// a loss-limited window, for P/D more bytes on the wire. Off by default
+// because those bytes are paid on every link, lossy or not. The relay
+// needs no setting: it always accepts both and answers in kind.
+type FECFile struct{ fec.Shape }
+
+// UnmarshalYAML accepts a boolean word or a mapping.
+func (f *FECFile) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		switch strings.ToLower(n.Value) {
+		case "off", "false", "no", "":
+			f.Shape = fec.Shape{}
+		case "on", "true", "yes":
+			f.Shape = fec.DefaultShape
+		default:
+			return fmt.Errorf("tunnel.quic_fec: %q: want off, on or {data: D, parity: P}", n.Value)
+		}
+		return nil
+	}
+	if n.Kind == yaml.MappingNode { // node.Decode ignores unknown keys: reject typos here
+		for i := 0; i < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "data" && k != "parity" {
+				return fmt.Errorf("tunnel.quic_fec: unknown key %q (want data and parity)", k)
+			}
+		}
+	}
+	return n.Decode(&f.Shape)
+}
+
+func (f FECFile) validate() error {
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("tunnel.quic_%w", err)
+	}
+	return nil
 }
 
 // SessionsFile configures the sessions to each relay: always Min, more
@@ -331,6 +378,9 @@ func (f *File) validate() error {
 	}
 	if err := wstun.ValidCongestion(f.Tunnel.TCPCongestion); err != nil {
 		errs = append(errs, fmt.Errorf("tunnel.%w", err))
+	}
+	if err := f.Tunnel.QUICFEC.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, f.Tunnel.validateSessions()...)
 	if f.Tunnel.Cert == "" || f.Tunnel.Key == "" || f.Tunnel.CA == "" {

@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/strait/strait/edge/store/redisstore"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
 // TestSessionsConfig: tunnel.sessions and the former sessions_per_relay
@@ -142,6 +145,43 @@ func TestRedisStoreConfig(t *testing.T) {
 			}
 			if c.FailOpen != tt.failOpen || c.Password != tt.password {
 				t.Fatalf("fail_open %v, password %q; want %v, %q", c.FailOpen, c.Password, tt.failOpen, tt.password)
+			}
+		})
+	}
+}
+
+// TestQUICFECConfig: tunnel.quic_fec takes off, on or a shape, and refuses
+// anything else with the key named.
+func TestQUICFECConfig(t *testing.T) {
+	tests := []struct {
+		yaml    string
+		want    fec.Shape
+		wantErr string
+	}{
+		{"", fec.Shape{}, ""},
+		{"quic_fec: off", fec.Shape{}, ""},
+		{"quic_fec: false", fec.Shape{}, ""},
+		{"quic_fec: on", fec.DefaultShape, ""},
+		{"quic_fec: {data: 8, parity: 3}", fec.Shape{Data: 8, Parity: 3}, ""},
+		{"quic_fec: sometimes", fec.Shape{}, "tunnel.quic_fec"},
+		{"quic_fec: {data: 8, parit: 3}", fec.Shape{}, "unknown key"},
+		{"quic_fec: {data: 0, parity: 3}", fec.Shape{}, "tunnel.quic_fec: data must be"},
+		{"quic_fec: {data: 10, parity: 40}", fec.Shape{}, "tunnel.quic_fec: data must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.yaml, func(t *testing.T) {
+			var f TunnelFile
+			err := yaml.Unmarshal([]byte(tt.yaml), &f)
+			if err == nil {
+				err = f.QUICFEC.validate()
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v; want one mentioning %q", err, tt.wantErr)
+			case tt.wantErr == "" && f.QUICFEC.Shape != tt.want:
+				t.Errorf("shape %v; want %v", f.QUICFEC.Shape, tt.want)
 			}
 		})
 	}

@@ -62,6 +62,9 @@ type Stats struct {
 	Passed    int64 `json:"passed"`
 	LossDrops int64 `json:"loss_drops"`
 	QueueDrop int64 `json:"queue_drops"`
+	// InBytes is the IP bytes of the packets counted in In: what the
+	// contenders put on the link, overheads (FEC parity) included.
+	InBytes int64 `json:"in_bytes"`
 }
 
 // Link is the impairment model of one direction. It is pure bookkeeping over
@@ -98,6 +101,7 @@ func (l *Link) Stats() Stats { return l.stats }
 // Arrival times must not decrease between calls.
 func (l *Link) Admit(now time.Time, size int) (time.Time, Verdict) {
 	l.stats.In++
+	l.stats.InBytes += int64(size)
 	if l.lost() {
 		l.stats.LossDrops++
 		return time.Time{}, LossDrop

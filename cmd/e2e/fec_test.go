@@ -1,0 +1,28 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/strait/strait/cmd/internal/edgecmd"
+	"github.com/strait/strait/tunnel/quictun/fec"
+)
+
+// TestQUICFEC: with tunnel.quic_fec on, requests go through QUIC sessions
+// in FEC frames and the relay, which has no setting for it, says so; off,
+// the same relay serves the edge plain.
+func TestQUICFEC(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		shape fec.Shape
+	}{{"off", fec.Shape{}}, {"on", fec.DefaultShape}} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, stackOptions{transport: "quic",
+				edgeEdit: func(f *edgecmd.File) { f.Tunnel.QUICFEC.Shape = tt.shape }})
+			if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
+				t.Fatal(err)
+			}
+			quicSessionsLogged(t, s, "fec", tt.shape.Enabled())
+		})
+	}
+}
