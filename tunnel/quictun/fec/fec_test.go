@@ -344,7 +344,6 @@ func TestPlainPassesThrough(t *testing.T) {
 	}
 }
 
-
 // TestForgedFloodStaysBounded: frames forged from many addresses (full
 // size parity frames of ever new groups, inconsistent shapes, garbage) fill
 // neither the peer table nor the shard budget past their bounds, and a
