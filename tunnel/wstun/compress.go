@@ -426,55 +426,37 @@ func (c *wsConn) readCompressed(p []byte) (int, error) {
 	return n, err
 }
 
-// writeCompressed sends head and body as one compressed message, or as a
-// raw one when body looks incompressible: compressing random bytes costs
-// about six times the CPU of sending them and saves nothing.
-func (c *wsConn) writeCompressed(head, body []byte) error {
+// writeCompressed sends msg[1:] as one compressed message, or as a raw one
+// when it looks incompressible (compressing random bytes costs about six
+// times the CPU of sending them and saves nothing) or the path is too fast
+// for compression to pay. msg[0] is room for rawMarker.
+func (c *wsConn) writeCompressed(msg []byte) error {
+	body := msg[1:]
 	switch {
-	case len(head)+len(body) == 0:
+	case len(body) == 0:
 		// Nothing to carry. An empty piece would also leave the receiver's
 		// decompressor reading on into the next message, which may be raw.
 		return nil
 	case incompressible(body), c.rawPath.Load():
-		return c.writeRaw(head, body)
+		return c.writeRaw(msg)
 	}
 	if c.z == nil {
 		// Made on the first compressed write, so a session on a fast path
 		// never holds the compressor's ~1 MiB (only writeLoop gets here).
 		c.z = newDeflater()
 	}
-	msg, err := c.z.message(head, body)
+	out, err := c.z.message(nil, body)
 	if err != nil {
 		return err
 	}
-	c.stats.sent(len(head)+len(body), len(msg))
+	c.stats.sent(len(body), len(out))
+	return c.ws.WriteMessage(websocket.BinaryMessage, out)
+}
+
+// writeRaw sends msg[1:] uncompressed, after rawMarker, which it writes into
+// msg[0]: one WriteMessage, no copy.
+func (c *wsConn) writeRaw(msg []byte) error {
+	msg[0] = rawMarker
+	c.stats.sent(len(msg)-1, len(msg))
 	return c.ws.WriteMessage(websocket.BinaryMessage, msg)
 }
-
-// writeRaw sends head and body uncompressed, after rawMarker. A message up
-// to rawCopyMax is assembled in rawBuf and sent whole, which gorilla's
-// server side does without allocating; a larger one is streamed.
-func (c *wsConn) writeRaw(head, body []byte) error {
-	n := len(head) + len(body)
-	c.stats.sent(n, 1+n)
-	if n <= rawCopyMax {
-		c.rawBuf = append(append(append(c.rawBuf[:0], rawMarker), head...), body...)
-		return c.ws.WriteMessage(websocket.BinaryMessage, c.rawBuf)
-	}
-	w, err := c.ws.NextWriter(websocket.BinaryMessage)
-	if err != nil {
-		return err
-	}
-	for _, p := range [...][]byte{rawMarkerBytes, head, body} {
-		if _, err := w.Write(p); err != nil {
-			return err
-		}
-	}
-	return w.Close()
-}
-
-// rawCopyMax bounds the raw messages writeRaw copies into rawBuf, and with
-// it rawBuf: copying more would cost more than the allocation it saves.
-const rawCopyMax = 16 << 10
-
-var rawMarkerBytes = []byte{rawMarker}

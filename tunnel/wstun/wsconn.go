@@ -46,7 +46,6 @@ type wsConn struct {
 	z              *deflater
 	inf            *inflater
 	rawPath        atomic.Bool
-	rawBuf         []byte // writeRaw's message, used only by writeLoop
 	compressMinRTT time.Duration
 	stats          *Stats
 
@@ -206,13 +205,15 @@ func (c *wsConn) writeLoop() {
 		if batch, ok = c.q.take(batch[:0], batchBytes); !ok {
 			continue
 		}
-		msg = msg[:0]
+		// The first byte is room for rawMarker, so that a raw message of
+		// a compressed session goes out without a copy (writeRaw).
+		msg = append(msg[:0], rawMarker)
 		for i, f := range batch {
 			msg = append(msg, f...)
 			batch[i] = nil
 		}
 		c.writeMu.Lock()
-		err := c.writeMessage(nil, msg)
+		err := c.writeMessage(msg)
 		c.writeMu.Unlock()
 		if err != nil {
 			c.setErr(err)
@@ -243,26 +244,15 @@ func announcesBody(p []byte) bool {
 	return len(p) == yamuxHeaderLen && p[1] == yamuxTypeData && binary.BigEndian.Uint32(p[8:]) > 0
 }
 
-// writeMessage sends head followed by body as one binary message.
-func (c *wsConn) writeMessage(head, body []byte) error {
+// writeMessage sends msg[1:] as one binary message; msg[0] is room for
+// rawMarker (see writeLoop).
+func (c *wsConn) writeMessage(msg []byte) error {
 	if c.compressing {
-		return c.writeCompressed(head, body)
+		return c.writeCompressed(msg)
 	}
-	c.stats.sent(len(head)+len(body), len(head)+len(body))
-	if head == nil {
-		return c.ws.WriteMessage(websocket.BinaryMessage, body)
-	}
-	w, err := c.ws.NextWriter(websocket.BinaryMessage)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(head); err != nil {
-		return err
-	}
-	if _, err := w.Write(body); err != nil {
-		return err
-	}
-	return w.Close()
+	body := msg[1:]
+	c.stats.sent(len(body), len(body))
+	return c.ws.WriteMessage(websocket.BinaryMessage, body)
 }
 
 // Close lets the writer send what is queued (for at most closeFlush), sends
