@@ -120,6 +120,7 @@ func (f fecStats) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddUint64("fec_data_sent", s.DataSent)
 	enc.AddUint64("fec_parity_sent", s.ParitySent)
 	enc.AddUint64("fec_recovered", s.Recovered)
+	enc.AddUint64("fec_unrecovered", s.Unrecovered)
 	enc.AddUint64("fec_dropped", s.Dropped)
 	return nil
 }

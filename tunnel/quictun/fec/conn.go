@@ -55,7 +55,7 @@ type recovered struct {
 
 // counters are the Conn's statistics.
 type counters struct {
-	dataSent, paritySent, recovered, dropped atomic.Uint64
+	dataSent, paritySent, recovered, unrecovered, dropped atomic.Uint64
 }
 
 // Stats is what a Conn has done so far.
@@ -63,13 +63,17 @@ type Stats struct {
 	DataSent   uint64 // datagrams sent in FEC frames
 	ParitySent uint64 // parity frames sent
 	Recovered  uint64 // lost datagrams rebuilt and passed up
-	Dropped    uint64 // FEC frames dropped as malformed, duplicate, too old or inconsistent
+	// Unrecovered counts lost datagrams of groups that lost more frames
+	// than their parity rebuilds, when the group leaves the window: each
+	// is a loss QUIC sees and answers with a window cut.
+	Unrecovered uint64
+	Dropped     uint64 // FEC frames dropped as malformed, duplicate, too old or inconsistent
 }
 
 // Stats returns the counters.
 func (c *Conn) Stats() Stats {
 	return Stats{DataSent: c.stats.dataSent.Load(), ParitySent: c.stats.paritySent.Load(),
-		Recovered: c.stats.recovered.Load(), Dropped: c.stats.dropped.Load()}
+		Recovered: c.stats.recovered.Load(), Unrecovered: c.stats.unrecovered.Load(), Dropped: c.stats.dropped.Load()}
 }
 
 // NewConn wraps pc. With mode Always, shape must be enabled and valid;

@@ -56,10 +56,15 @@ const (
 	MaxParity = 16
 )
 
-// DefaultShape is the shape the documentation recommends for a border with
-// about 1 % random loss: 20 % more packets; a group of 12 loses more than 2
-// packets with probability ~2·10⁻⁴ at 1 % independent loss.
-var DefaultShape = Shape{Data: 10, Parity: 2}
+// DefaultShape is the shape of tunnel.quic_fec: on, for a border with 1–3 %
+// loss: 20 % more packets. A group of 24 loses more than 4 frames with
+// probability ~4·10⁻⁶ at 1 % independent loss and ~6·10⁻⁴ at 3 %; 10+2,
+// at the same overhead, ~2·10⁻⁴ and ~5·10⁻³. It matters: every datagram
+// FEC cannot rebuild is a loss to QUIC, whose NewReno cuts its window and
+// regains it at one packet per round trip. In the lab (a 10 MB answer,
+// 150 ms, 1 % loss) 10+2 lost a group in 3 of 6 transfers, which then took
+// 5.4–5.7 s instead of 1.6 s; 20+4 lost none in 6.
+var DefaultShape = Shape{Data: 20, Parity: 4}
 
 // Enabled reports whether the shape asks for FEC (the zero Shape is off).
 func (s Shape) Enabled() bool { return s.Data != 0 || s.Parity != 0 }
@@ -122,6 +127,6 @@ var (
 	maxBuffered int64 = 32 << 20
 	// maxPeerBuffered bounds them per peer, so one peer cannot take the
 	// whole budget: twice a full window of full groups of the default
-	// shape (16 groups of 12 shards).
-	maxPeerBuffered = 384 * bufSize
+	// shape (16 groups of 24 shards).
+	maxPeerBuffered = 768 * bufSize
 )

@@ -14,6 +14,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// tenTwo is the shape the tests that count frames of groups are written
+// for: groups of 10 data and 2 parity frames.
+var tenTwo = Shape{Data: 10, Parity: 2}
+
 // lossy drops the frames its drop function picks, before they reach the
 // socket: drop sees the frame's number (0, 1, ...) and header.
 type lossy struct {
@@ -128,9 +132,9 @@ func (l *link) exchange(t *testing.T, count, ahead int, lost map[int]bool) map[i
 // that the flush timer closed; more than M are not, and nothing arrives
 // twice.
 func TestRecovery(t *testing.T) {
-	// 400 datagrams fill 40 groups of 10 exactly (10 rounds of 4); the
+	// 400 datagrams fill whole rounds of 4 groups (of 10 or 20); the
 	// flush timer is off so that a slow moment of a loaded machine cannot
-	// close a group early with fewer parity frames than the case assumes.
+	// close a group early and shift the frames the cases pick.
 	const count = 400
 	var first *uint32 // the first group's id (ids start at random); data frames are sent by the test alone
 	firstGroup := func(h header) bool {
@@ -145,24 +149,27 @@ func TestRecovery(t *testing.T) {
 		drop  func(n int, h header) bool
 		lost  map[int]bool // datagrams that must never arrive
 	}{
-		{"no loss", DefaultShape, func(int, header) bool { return false }, nil},
-		{"one data frame per group", DefaultShape, func(_ int, h header) bool {
+		{"no loss", tenTwo, func(int, header) bool { return false }, nil},
+		{"one data frame per group", tenTwo, func(_ int, h header) bool {
 			return h.kind == kindData && h.index == int(h.group%10)
 		}, nil},
-		{"two data frames per group", DefaultShape, func(_ int, h header) bool {
+		{"two data frames per group", tenTwo, func(_ int, h header) bool {
 			return h.kind == kindData && (h.index == 2 || h.index == 9)
 		}, nil},
-		{"a data and a parity frame per group", DefaultShape, func(_ int, h header) bool {
+		{"a data and a parity frame per group", tenTwo, func(_ int, h header) bool {
 			return (h.kind == kindData && h.index == 5) || (h.kind == kindParity && h.index == 10)
 		}, nil},
 		{"M=3: three data frames per group", Shape{Data: 10, Parity: 3}, func(_ int, h header) bool {
 			return h.kind == kindData && h.index%4 == 1
 		}, nil},
+		{"the default shape: four data frames per group", DefaultShape, func(_ int, h header) bool {
+			return h.kind == kindData && h.index%5 == 1
+		}, nil},
 		// Consecutive frames belong to different groups, parity frames
 		// included, so a burst of 8 costs each group at most 2 frames.
-		{"bursts of 8 frames", DefaultShape, func(n int, _ header) bool { return n%100 >= 92 }, nil},
+		{"bursts of 8 frames", tenTwo, func(n int, _ header) bool { return n%100 >= 92 }, nil},
 		// Datagrams 0, 4, 8 are data 0-2 of the first group (interleave 4).
-		{"three of one group: beyond M", DefaultShape, func(_ int, h header) bool {
+		{"three of one group: beyond M", tenTwo, func(_ int, h header) bool {
 			return h.kind == kindData && h.index < 3 && firstGroup(h)
 		}, map[int]bool{0: true, 4: true, 8: true}},
 	}
@@ -195,6 +202,10 @@ func TestRecovery(t *testing.T) {
 			if sent := l.tx.Stats().DataSent; sent != count {
 				t.Errorf("sender sent %d data frames for %d datagrams", sent, count)
 			}
+			// Every group but the last few has left the receiver's window.
+			if n := l.rx.Stats().Unrecovered; n != uint64(len(tt.lost)) {
+				t.Errorf("Unrecovered = %d, want %d", n, len(tt.lost))
+			}
 			t.Logf("receiver: %+v", l.rx.Stats())
 		})
 	}
@@ -202,27 +213,45 @@ func TestRecovery(t *testing.T) {
 
 // TestFlushProtectsALoneDatagram: a datagram with nothing after it is
 // protected too: its group is closed by the timer and its lost data frame
-// rebuilt from the parity.
+// rebuilt from the parity, even when a parity frame is lost with it, since
+// a group closed early gets as many parity frames as a full one.
 func TestFlushProtectsALoneDatagram(t *testing.T) {
-	l := newLink(t, DefaultShape, FlushDelay, func(_ int, h header) bool { return h.kind == kindData })
-	if _, err := l.tx.WriteTo(datagram(7), l.to); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		drop func(h header) bool
+	}{
+		{"data lost", func(h header) bool { return h.kind == kindData }},
+		{"data and a parity frame lost", func(h header) bool {
+			return h.kind == kindData || (h.kind == kindParity && h.index == 1)
+		}},
 	}
-	b := <-l.got
-	if string(b) != string(datagram(7)) {
-		t.Fatalf("got %d bytes, want datagram 7", len(b))
-	}
-	if s := l.rx.Stats(); s.Recovered != 1 {
-		t.Errorf("Recovered = %d, want 1", s.Recovered)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLink(t, tenTwo, FlushDelay, func(_ int, h header) bool { return tt.drop(h) })
+			if _, err := l.tx.WriteTo(datagram(7), l.to); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case b := <-l.got:
+				if string(b) != string(datagram(7)) {
+					t.Fatalf("got %d bytes, want datagram 7", len(b))
+				}
+			case <-time.After(30 * time.Second): // a failure bound, not a wait
+				t.Fatalf("datagram 7 never arrived; receiver: %+v", l.rx.Stats())
+			}
+			if s := l.rx.Stats(); s.Recovered != 1 {
+				t.Errorf("Recovered = %d, want 1", s.Recovered)
+			}
+		})
 	}
 }
 
 // TestWidthFollowsRate: a round closed by the timer before its groups
 // filled makes the next round use fewer groups, so slow traffic does not
-// pay a parity frame per datagram; a round that fills widens it again.
+// pay its parity frames per datagram; a round that fills widens it again.
 func TestWidthFollowsRate(t *testing.T) {
 	parity := make(chan header, 64)
-	l := newLink(t, DefaultShape, time.Hour, func(_ int, h header) bool {
+	l := newLink(t, tenTwo, time.Hour, func(_ int, h header) bool {
 		if h.kind == kindParity {
 			parity <- h
 		}
@@ -250,14 +279,14 @@ func TestWidthFollowsRate(t *testing.T) {
 		}
 		return got
 	}
-	send(3) // width 4: three groups of one datagram, one parity frame each
+	send(3) // width 4: three groups of one datagram, two parity frames each
 	flush()
-	if g := groups(3); len(g) != 3 {
+	if g := groups(6); len(g) != 3 {
 		t.Fatalf("first round: %v; want 3 groups of 1", g)
 	}
 	send(3) // width 1: one group of three
 	flush()
-	for _, n := range groups(1) {
+	for _, n := range groups(2) {
 		if n != 3 {
 			t.Fatalf("second round: a group of %d; want 3", n)
 		}
@@ -479,7 +508,7 @@ func BenchmarkSend(b *testing.B) {
 }
 
 func BenchmarkReceive(b *testing.B) {
-	// Frames of a 10+2 sender with one data frame per group lost: each
+	// Frames of a DefaultShape sender with one data frame per group lost: each
 	// group is rebuilt.
 	var frames [][]byte
 	rec := &recorder{}

@@ -52,8 +52,13 @@ func (r *receiver) group(c *Conn, id uint32) *rxGroup {
 	return g
 }
 
-// reset empties a group's slot.
+// reset empties a group's slot. A group that leaves with data missing lost
+// more than its parity could rebuild (one whose parity frames were all lost
+// has n = 0 and cannot tell, so it is not counted).
 func (r *receiver) reset(c *Conn, g *rxGroup) {
+	if g.used && !g.done && g.n > 0 {
+		c.stats.unrecovered.Add(uint64(bits.OnesCount64((uint64(1)<<g.n - 1) &^ g.delivered)))
+	}
 	r.drop(c, g)
 	*g = rxGroup{}
 }
