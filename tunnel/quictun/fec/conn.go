@@ -247,9 +247,12 @@ func (c *Conn) receive(f []byte, addr net.Addr) []byte {
 	}
 	p.touch(now)
 	if h.kind == kindData {
+		// Only a data frame says the peer speaks FEC and in which shape (a
+		// checked one: parseHeader bounds K and M); a parity frame alone,
+		// lost data or forged, leaves the answers as they were.
 		p.shape.Store(uint32(h.a)<<8 | uint32(h.b))
+		p.fec.Store(true)
 	}
-	p.fec.Store(true)
 	if p.rx == nil {
 		p.rx = &receiver{}
 	}

@@ -301,6 +301,42 @@ func TestWidthFollowsRate(t *testing.T) {
 	}
 }
 
+// TestParityFirstIsNotFEC: a parity frame alone (lost data, or forged)
+// does not make an answering Conn speak FEC to its sender: it carries no
+// shape to answer in. It used to, with a zero shape, and the flush timer
+// then divided by zero and took the relay down.
+func TestParityFirstIsNotFEC(t *testing.T) {
+	relayUDP := udp(t)
+	relay, err := NewConn(relayUDP, Answer, Shape{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	forger, other := udp(t), udp(t)
+	defer forger.Close()
+	defer other.Close()
+	f := make([]byte, headerLen+lenLen+20)
+	putHeader(f, kindParity, 7, 2, 2, 1) // parity 0 of a group of 2 data + 1
+	if _, err := forger.WriteTo(f, relayUDP.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	// A plain datagram from another address ends the read, after the
+	// parity frame (one socket, in order).
+	if _, err := other.WriteTo([]byte("\x41next"), relayUDP.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 2048)
+	if n, _, err := relay.ReadFrom(b); err != nil || string(b[:n]) != "\x41next" {
+		t.Fatalf("relay read %q, %v; want the plain datagram", b[:n], err)
+	}
+	if _, err := relay.WriteTo([]byte("\x41answer"), forger.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := forger.ReadFrom(b); err != nil || string(b[:n]) != "\x41answer" {
+		t.Fatalf("parity-only peer read %q, %v; want the answer plain", b[:n], err)
+	}
+}
+
 // TestPlainPassesThrough: datagrams that are not FEC frames pass both
 // ways unchanged, and an answering Conn answers a peer in FEC only after
 // that peer has spoken FEC.
