@@ -8,21 +8,26 @@ import (
 	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
-// TestQUICFEC: with tunnel.quic_fec on, requests go through QUIC sessions
-// in FEC frames and the relay, which has no setting for it, says so; off,
-// the same relay serves the edge plain.
+// TestQUICFEC: with tunnel.quic_fec on (or unset), requests go through
+// QUIC sessions in FEC frames and the relay, which has no setting for it,
+// says so; off, the same relay serves the edge plain.
 func TestQUICFEC(t *testing.T) {
 	for _, tt := range []struct {
-		name  string
-		shape fec.Shape
-	}{{"off", fec.Shape{}}, {"on", fec.DefaultShape}} {
+		name string
+		fec  *edgecmd.FECFile
+		on   bool
+	}{
+		{"off", &edgecmd.FECFile{}, false},
+		{"on", &edgecmd.FECFile{Shape: fec.Shape{Data: 8, Parity: 3}}, true},
+		{"unset", nil, true},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, stackOptions{transport: "quic",
-				edgeEdit: func(f *edgecmd.File) { f.Tunnel.QUICFEC.Shape = tt.shape }})
+				edgeEdit: func(f *edgecmd.File) { f.Tunnel.QUICFEC = tt.fec }})
 			if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
 				t.Fatal(err)
 			}
-			quicSessionsLogged(t, s, "fec", tt.shape.Enabled())
+			quicSessionsLogged(t, s, "fec", tt.on)
 		})
 	}
 }

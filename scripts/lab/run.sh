@@ -30,7 +30,7 @@
 # load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_SESSIONS_DIALS (the edges'
 # tunnel.sessions.max_dials: extra sessions dialed at once), LAB_HEDGE (the edges'
 # tunnel.hedge: true or false; unset: the edge's default, off), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
-# (10 data + 2 parity) or D+P, e.g. 10+3; unset: the edge's default, off; the relay always accepts both),
+# (20 data + 4 parity) or D+P, e.g. 10+3; unset: the edge's default, on; the relay always accepts both),
 # LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
 # and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and

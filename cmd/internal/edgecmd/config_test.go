@@ -150,15 +150,15 @@ func TestRedisStoreConfig(t *testing.T) {
 	}
 }
 
-// TestQUICFECConfig: tunnel.quic_fec takes off, on or a shape, and refuses
-// anything else with the key named.
+// TestQUICFECConfig: tunnel.quic_fec takes off, on or a shape, is on when
+// unset, and refuses anything else with the key named.
 func TestQUICFECConfig(t *testing.T) {
 	tests := []struct {
 		yaml    string
 		want    fec.Shape
 		wantErr string
 	}{
-		{"", fec.Shape{}, ""},
+		{"", fec.DefaultShape, ""},
 		{"quic_fec: off", fec.Shape{}, ""},
 		{"quic_fec: false", fec.Shape{}, ""},
 		{"quic_fec: on", fec.DefaultShape, ""},
@@ -180,8 +180,8 @@ func TestQUICFECConfig(t *testing.T) {
 				t.Fatalf("rejected: %v", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("error %v; want one mentioning %q", err, tt.wantErr)
-			case tt.wantErr == "" && f.QUICFEC.Shape != tt.want:
-				t.Errorf("shape %v; want %v", f.QUICFEC.Shape, tt.want)
+			case tt.wantErr == "" && f.QUICFEC.shape() != tt.want:
+				t.Errorf("shape %v; want %v", f.QUICFEC.shape(), tt.want)
 			}
 		})
 	}
