@@ -3,6 +3,7 @@ package fec
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -213,34 +214,80 @@ func TestRecovery(t *testing.T) {
 
 // TestFlushProtectsALoneDatagram: a datagram with nothing after it is
 // protected too: its group is closed by the timer and its lost data frame
-// rebuilt from the parity, even when a parity frame is lost with it, since
-// a group closed early gets as many parity frames as a full one.
+// rebuilt from the parity.
 func TestFlushProtectsALoneDatagram(t *testing.T) {
-	tests := []struct {
-		name string
-		drop func(h header) bool
-	}{
-		{"data lost", func(h header) bool { return h.kind == kindData }},
-		{"data and a parity frame lost", func(h header) bool {
-			return h.kind == kindData || (h.kind == kindParity && h.index == 1)
-		}},
+	l := newLink(t, tenTwo, FlushDelay, func(_ int, h header) bool { return h.kind == kindData })
+	if _, err := l.tx.WriteTo(datagram(7), l.to); err != nil {
+		t.Fatal(err)
 	}
+	select {
+	case b := <-l.got:
+		if string(b) != string(datagram(7)) {
+			t.Fatalf("got %d bytes, want datagram 7", len(b))
+		}
+	case <-time.After(30 * time.Second): // a failure bound, not a wait
+		t.Fatalf("datagram 7 never arrived; receiver: %+v", l.rx.Stats())
+	}
+	if s := l.rx.Stats(); s.Recovered != 1 {
+		t.Errorf("Recovered = %d, want 1", s.Recovered)
+	}
+}
+
+// TestSmallGroupParity: a group closed early gets as many parity frames as
+// a full one, or as it has data frames if fewer, so it survives that many
+// losses and never sends more parity than data.
+func TestSmallGroupParity(t *testing.T) {
+	tests := []struct {
+		data, parity int // the group closed early, and its parity frames
+	}{{1, 1}, {2, 2}, {3, 3}, {5, 4}, {9, 4}}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			l := newLink(t, tenTwo, FlushDelay, func(_ int, h header) bool { return tt.drop(h) })
-			if _, err := l.tx.WriteTo(datagram(7), l.to); err != nil {
+		t.Run(fmt.Sprintf("%d data", tt.data), func(t *testing.T) {
+			// The timer is the test's: the first round of width 1 (one
+			// datagram, closed at once) narrows the next to one group.
+			parity := make(chan header, 64)
+			l := newLink(t, Shape{Data: 20, Parity: 4}, time.Hour, func(n int, h header) bool {
+				if h.kind == kindParity {
+					parity <- h
+				}
+				// Every data frame of the group under test is lost.
+				return h.kind == kindData && n > 1
+			})
+			flush := func() {
+				p := l.tx.peerFor(l.to)
+				p.smu.Lock()
+				p.tx.due = time.Now()
+				p.tx.flush()
+				p.smu.Unlock()
+			}
+			if _, err := l.tx.WriteTo(datagram(0), l.to); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case b := <-l.got:
-				if string(b) != string(datagram(7)) {
-					t.Fatalf("got %d bytes, want datagram 7", len(b))
-				}
-			case <-time.After(30 * time.Second): // a failure bound, not a wait
-				t.Fatalf("datagram 7 never arrived; receiver: %+v", l.rx.Stats())
+			flush() // a group of one: one parity frame; the next round has width 1
+			if h := <-parity; h.b != 1 {
+				t.Fatalf("a group of 1 got %d parity frames, want 1", h.b)
 			}
-			if s := l.rx.Stats(); s.Recovered != 1 {
-				t.Errorf("Recovered = %d, want 1", s.Recovered)
+			<-l.got
+			for i := 1; i <= tt.data; i++ {
+				if _, err := l.tx.WriteTo(datagram(i), l.to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			flush()
+			if h := <-parity; h.a != tt.data || h.b != tt.parity {
+				t.Fatalf("group of %d data with %d parity; want %d with %d", h.a, h.b, tt.data, tt.parity)
+			}
+			if tt.data > tt.parity {
+				return // more lost than parity: nothing to rebuild, by design
+			}
+			for range tt.data {
+				select {
+				case <-l.got:
+				case <-time.After(30 * time.Second): // a failure bound, not a wait
+					t.Fatalf("lost data not rebuilt; receiver: %+v", l.rx.Stats())
+				}
+			}
+			if s := l.rx.Stats(); s.Recovered != uint64(tt.data) {
+				t.Errorf("Recovered = %d, want %d", s.Recovered, tt.data)
 			}
 		})
 	}
@@ -279,9 +326,9 @@ func TestWidthFollowsRate(t *testing.T) {
 		}
 		return got
 	}
-	send(3) // width 4: three groups of one datagram, two parity frames each
+	send(3) // width 4: three groups of one datagram, one parity frame each
 	flush()
-	if g := groups(6); len(g) != 3 {
+	if g := groups(3); len(g) != 3 {
 		t.Fatalf("first round: %v; want 3 groups of 1", g)
 	}
 	send(3) // width 1: one group of three

@@ -213,17 +213,19 @@ func (tx *sender) closeRound(filled bool) {
 // encode computes a group's parity shards (in frame buffers, after the
 // header) and returns them with the shard size.
 //
-// Every group gets shape.Parity shards, however few data shards it has. A
-// group closed early by the flush timer is small, and with proportionally
-// fewer parity frames (one for up to half a group) two losses among a
-// handful of frames sink it: in the lab's 10 MB answer at 1 % loss most
-// groups were closed early, and each datagram FEC could not rebuild cost
-// quic-go a window cut that it regains at one packet per round trip. With
-// Parity frames each group survives as many losses as a full one; the
-// price is overhead on slow traffic, which the width rule keeps to about
-// one group per timer round.
+// A group gets shape.Parity shards, or as many as it has data shards if
+// that is fewer. A group closed early by the flush timer is small, and it
+// used to get proportionally fewer parity frames (one for up to half a
+// group): two losses among a handful of frames sank it, and in the lab's
+// 10 MB answer at 1 % loss most groups were closed early. Each datagram FEC
+// cannot rebuild costs quic-go a window cut that it regains at one packet
+// per round trip. Now a group of n survives min(n, Parity) losses: as many
+// as a full group, or all of its data. The cap at n keeps parity from ever
+// outweighing the data, so answering a peer in FEC at most doubles what a
+// relay sends it: a spoofed source address cannot use FEC to amplify the
+// relay's answers beyond that.
 func (tx *sender) encode(g *txGroup) ([]*[]byte, int) {
-	n, m := g.n, tx.shape.Parity
+	n, m := g.n, min(tx.shape.Parity, g.n)
 	size := lenLen + g.maxLen
 	shards := make([][]byte, n+m)
 	for i := range n {
