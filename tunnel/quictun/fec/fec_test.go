@@ -666,3 +666,74 @@ func (r *replay) ReadFrom(b []byte) (int, net.Addr, error) {
 	binary.BigEndian.PutUint32(b[1:5], binary.BigEndian.Uint32(f[1:5])+r.pass*1000)
 	return n, r.from, nil
 }
+
+// FuzzReceive: whatever frames arrive, from whichever of a few addresses, a
+// Conn of either mode neither panics nor rebuilds a datagram longer than a
+// frame can carry, and can still answer each address (a forged shape or
+// a lone parity frame must not break its sender).
+func FuzzReceive(f *testing.F) {
+	frame := func(kind byte, group uint32, index, a, b int, payload int) []byte {
+		fr := make([]byte, headerLen+lenLen+payload)
+		putHeader(fr, kind, group, index, a, b)
+		if kind == kindData {
+			binary.BigEndian.PutUint16(fr[headerLen:], uint16(payload))
+		}
+		return fr
+	}
+	seed := func(frames ...[]byte) []byte { // each frame: address byte, length (2), frame
+		var in []byte
+		for i, fr := range frames {
+			in = append(in, byte(i%3), byte(len(fr)>>8), byte(len(fr)))
+			in = append(in, fr...)
+		}
+		return in
+	}
+	f.Add(seed(frame(kindParity, 7, 2, 2, 1, 20)))
+	f.Add(seed(frame(kindData, 1, 0, 1, 16, 30), frame(kindParity, 1, 1, 1, 16, 32)))
+	f.Add(seed(frame(kindData, 5, 3, 20, 4, 100), frame(kindData, 5, 0, 2, 2, 10), frame(kindParity, 5, 20, 20, 4, 102)))
+	f.Add(seed(frame(kindData, 9, 0, 32, 16, 1400), frame(kindParity, 9, 33, 1, 16, 1402)))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		addrs := []*net.UDPAddr{{IP: net.IPv4(10, 0, 0, 1), Port: 1}, {IP: net.IPv4(10, 0, 0, 2), Port: 2}, {IP: net.IPv4(10, 0, 0, 3), Port: 3}}
+		for _, mode := range []Mode{Answer, Always} {
+			c, err := NewConn(discard{}, mode, DefaultShape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest := in
+			for len(rest) >= 3 {
+				a, n := addrs[int(rest[0])%len(addrs)], int(rest[1])<<8|int(rest[2])
+				rest = rest[3:]
+				n = min(n, len(rest))
+				fr := append([]byte(nil), rest[:n]...)
+				rest = rest[n:]
+				c.rmu.Lock()
+				data := c.receive(fr, a)
+				pending := c.pending
+				c.pending = nil
+				c.rmu.Unlock()
+				if len(data) > MaxPayload {
+					t.Fatalf("passed up %d bytes", len(data))
+				}
+				for _, r := range pending {
+					if len(r.data) > MaxPayload {
+						t.Fatalf("rebuilt %d bytes", len(r.data))
+					}
+				}
+			}
+			for _, a := range addrs {
+				for range 3 {
+					if _, err := c.WriteTo([]byte("\x41answer"), a); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if p := c.lookup(a); p != nil && p.tx != nil {
+					p.smu.Lock()
+					p.tx.due = time.Now()
+					p.tx.flush() // what the timer would do
+					p.smu.Unlock()
+				}
+			}
+			c.Close()
+		}
+	})
+}
