@@ -31,7 +31,8 @@
 # tunnel.sessions.max_dials: extra sessions dialed at once), LAB_HEDGE (the edges'
 # tunnel.hedge: true or false; unset: the edge's default, off), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
 # (20 data + 4 parity) or D+P, e.g. 10+3; unset: the edge's default, on; the relay always accepts both),
-# LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
+# LAB_SEED (the emulator's random seed, 1: the same loss positions in every run; set another, e.g. $RANDOM, to make
+# repeated runs independent), LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
 # and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
 # relay's log level, warn; info logs every request with its session).
@@ -293,7 +294,7 @@ start_link() {
   # The emulator runs at a higher priority than the servers it carries: on a
   # busy host its own scheduling delay is added to the link's (linkem's
   # "late" counters), and congestion controllers read it as queueing.
-  start linkem - nice -n "${LAB_LINKEM_NICE:--10}" "$bin/linkem" run --ns "$ns" --ctl "$ctl"
+  start linkem - nice -n "${LAB_LINKEM_NICE:--10}" "$bin/linkem" run --ns "$ns" --ctl "$ctl" --seed "${LAB_SEED:-1}"
   for _ in $(seq 1 50); do
     "$bin/linkem" set --ctl "$ctl" >/dev/null 2>&1 && return 0
     sleep 0.1
