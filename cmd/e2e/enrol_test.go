@@ -112,9 +112,11 @@ func TestInitJoin(t *testing.T) {
 		Relays []struct {
 			TLS struct{ OK bool } `json:"tls"`
 			UDP struct{ OK bool } `json:"udp_quic"`
+			FEC struct{ OK bool } `json:"quic_fec"` // the enrolled config leaves tunnel.quic_fec at its default, on
 		} `json:"relays"`
 	}
-	if jerr := json.Unmarshal(jsonOut, &fromAdmin); jerr != nil || len(fromAdmin.Relays) != 1 || !fromAdmin.Relays[0].TLS.OK || !fromAdmin.Relays[0].UDP.OK {
+	if jerr := json.Unmarshal(jsonOut, &fromAdmin); jerr != nil || len(fromAdmin.Relays) != 1 || !fromAdmin.Relays[0].TLS.OK || !fromAdmin.Relays[0].UDP.OK ||
+		!fromAdmin.Relays[0].FEC.OK {
 		t.Fatalf("doctor --admin: %v %v\n%s", err, jerr, jsonOut)
 	}
 

@@ -21,6 +21,9 @@ func advise(rr RelayReport, r Relay) []string {
 	case !rr.TCP.OK && rr.UDP.OK:
 		out = append(out, "TCP is blocked but QUIC works: set transport: quic for this relay so the edge does not wait for WebSocket")
 	}
+	if rr.UDP.OK && r.DialQUICFEC != nil && !rr.FEC.OK {
+		out = append(out, "QUIC works but not in FEC frames: something on the path drops UDP that does not look like QUIC; set tunnel.quic_fec: off (QUIC then keeps a loss-limited window on lossy links) or transport: ws")
+	}
 	if rr.TCP.OK && !rr.TLS.OK {
 		out = append(out, tlsAdvice(rr.TLS.Detail))
 	}

@@ -37,6 +37,11 @@ type Relay struct {
 	// DialWS and DialQUIC open a tunnel session over each transport; nil
 	// skips that transport.
 	DialWS, DialQUIC func(context.Context) (tunnel.Session, error)
+	// DialQUICFEC opens a QUIC session in the edge's FEC frames
+	// (tunnel.quic_fec); nil when FEC is off. It only checks that the
+	// frames pass: the measurements use the plain session, since FEC would
+	// hide the path's losses from the probes.
+	DialQUICFEC func(context.Context) (tunnel.Session, error)
 	// DownloadPath is the relay's diagnostic transfer endpoint.
 	DownloadPath string
 }
@@ -92,12 +97,15 @@ type RTT struct {
 
 // RelayReport is what Run found about one relay.
 type RelayReport struct {
-	Address   string `json:"address"`
-	DNS       Check  `json:"dns"`
-	TCP       Check  `json:"tcp"`
-	TLS       Check  `json:"tls"`
-	UDP       Check  `json:"udp_quic"`
-	WebSocket Check  `json:"websocket"`
+	Address string `json:"address"`
+	DNS     Check  `json:"dns"`
+	TCP     Check  `json:"tcp"`
+	TLS     Check  `json:"tls"`
+	UDP     Check  `json:"udp_quic"`
+	// FEC is the QUIC handshake again in FEC frames, when the edge uses
+	// them: a path that passes QUIC but drops other UDP would break them.
+	FEC       Check `json:"quic_fec"`
+	WebSocket Check `json:"websocket"`
 	// RelayCertDaysLeft is the relay certificate's remaining validity.
 	RelayCertDaysLeft float64 `json:"relay_cert_days_left,omitempty"`
 	// Transport is the one the measurements below used (quic if it
@@ -194,6 +202,15 @@ func examine(ctx context.Context, cfg Config, r Relay) RelayReport {
 		}
 	} else {
 		rr.UDP = Check{Detail: "QUIC not configured for this relay (transport: ws)"}
+	}
+	if rr.UDP.OK && r.DialQUICFEC != nil {
+		start := time.Now()
+		if s, err := dialWithin(ctx, cfg.Timeout, r.DialQUICFEC); err == nil {
+			rr.FEC = Check{OK: true, Detail: "QUIC handshake completed in FEC frames", Millis: ms(time.Since(start))}
+			s.Close()
+		} else {
+			rr.FEC = Check{Detail: "QUIC in FEC frames failed where plain QUIC works: " + err.Error()}
+		}
 	}
 	if r.DialWS != nil && rr.TLS.OK {
 		start := time.Now()

@@ -15,7 +15,7 @@ func (rep Report) WriteText(w io.Writer) {
 		for _, c := range []struct {
 			name string
 			c    Check
-		}{{"dns", r.DNS}, {"tcp", r.TCP}, {"tls", r.TLS}, {"udp/quic", r.UDP}, {"websocket", r.WebSocket}} {
+		}{{"dns", r.DNS}, {"tcp", r.TCP}, {"tls", r.TLS}, {"udp/quic", r.UDP}, {"quic/fec", r.FEC}, {"websocket", r.WebSocket}} {
 			if c.c.Detail == "" {
 				continue
 			}

@@ -154,6 +154,13 @@ func (f *File) doctorConfig() (doctor.Config, error) {
 				return doctor.Config{}, err
 			}
 			dr.DialQUIC = q.Dial
+			if shape := f.Tunnel.QUICFEC.shape(); shape.Enabled() {
+				qf, err := quictun.NewDialer(r.quicAddress(), tc, quictun.Config{FEC: shape})
+				if err != nil {
+					return doctor.Config{}, err
+				}
+				dr.DialQUICFEC = qf.Dial
+			}
 		}
 		cfg.Relays = append(cfg.Relays, dr)
 	}
