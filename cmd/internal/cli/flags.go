@@ -163,12 +163,16 @@ func RunCommand(binary, usage, configEnv string, start func(configPath string, l
 			if os.Getenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING") == "" {
 				_ = os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 			}
+			// The signal handler goes in before start: start dials the
+			// tunnel, and a SIGTERM during that (a relay that refuses this
+			// edge keeps it retrying) must stop the process cleanly, not
+			// kill it with the default action.
+			ctx, stop := SignalContext()
+			defer stop()
 			srv, err := start(c.String(FlagConfig), log)
 			if err != nil {
 				return err
 			}
-			ctx, stop := SignalContext()
-			defer stop()
 			fields := []zap.Field{zap.Stringer("addr", srv.Addr()), zap.String("version", Version)}
 			if more, ok := srv.(interface{ Addrs() []zap.Field }); ok {
 				fields = append(fields, more.Addrs()...)
