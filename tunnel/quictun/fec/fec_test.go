@@ -85,6 +85,21 @@ func newLink(t testing.TB, shape Shape, flush time.Duration, drop func(int, head
 	return l
 }
 
+// flushNow does what the flush timer does to c's round towards to, at a
+// moment of the test's choosing (tests that call it set the timer off).
+func flushNow(c *Conn, to net.Addr) {
+	p := c.lookup(to)
+	if p == nil {
+		return
+	}
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	if p.tx != nil {
+		p.tx.due = time.Now()
+		p.tx.flush()
+	}
+}
+
 // datagram i: its number, then filler of a length that varies with i.
 func datagram(i int) []byte {
 	b := make([]byte, 4+(i*97)%1400)
@@ -252,13 +267,7 @@ func TestSmallGroupParity(t *testing.T) {
 				// Every data frame of the group under test is lost.
 				return h.kind == kindData && n > 1
 			})
-			flush := func() {
-				p := l.tx.peerFor(l.to)
-				p.smu.Lock()
-				p.tx.due = time.Now()
-				p.tx.flush()
-				p.smu.Unlock()
-			}
+			flush := func() { flushNow(l.tx, l.to) }
 			if _, err := l.tx.WriteTo(datagram(0), l.to); err != nil {
 				t.Fatal(err)
 			}
@@ -304,13 +313,7 @@ func TestWidthFollowsRate(t *testing.T) {
 		}
 		return false
 	})
-	flush := func() { // what the timer does, at a moment of the test's choosing
-		p := l.tx.peerFor(l.to)
-		p.smu.Lock()
-		p.tx.due = time.Now()
-		p.tx.flush()
-		p.smu.Unlock()
-	}
+	flush := func() { flushNow(l.tx, l.to) }
 	send := func(n int) {
 		for i := range n {
 			if _, err := l.tx.WriteTo(datagram(i), l.to); err != nil {
@@ -726,12 +729,7 @@ func FuzzReceive(f *testing.F) {
 						t.Fatal(err)
 					}
 				}
-				if p := c.lookup(a); p != nil && p.tx != nil {
-					p.smu.Lock()
-					p.tx.due = time.Now()
-					p.tx.flush() // what the timer would do
-					p.smu.Unlock()
-				}
+				flushNow(c, a)
 			}
 			c.Close()
 		}
