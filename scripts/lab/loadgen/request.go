@@ -10,9 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +32,10 @@ type sample struct {
 	header time.Duration
 	timing string
 	id     string // X-Request-Id, to find the request in the edge's log
+	// The client's own legs, from start (0: not on this request, e.g. a
+	// kept-alive connection): TCP connected, TLS handshake done, request
+	// written. They tell the edge's accept and handshake time from the path.
+	connected, handshook, wrote time.Duration
 }
 
 // target describes what to request and how.
@@ -92,6 +98,18 @@ func (t *target) do(ctx context.Context, client *http.Client) (s sample) {
 	defer cancel()
 	start := time.Now()
 	defer func() { s.total, s.start = time.Since(start), start }()
+	// The hooks run on the transport's goroutines, the write's possibly
+	// after Do has returned.
+	var legs [3]atomic.Int64
+	defer func() {
+		s.connected, s.handshook, s.wrote = time.Duration(legs[0].Load()), time.Duration(legs[1].Load()), time.Duration(legs[2].Load())
+	}()
+	mark := func(i int) { legs[i].Store(int64(time.Since(start))) }
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectDone:      func(string, string, error) { mark(0) },
+		TLSHandshakeDone: func(tls.ConnectionState, error) { mark(1) },
+		WroteRequest:     func(httptrace.WroteRequestInfo) { mark(2) },
+	})
 	req, err := t.newRequest(ctx)
 	if err != nil {
 		return sample{cause: "request"}

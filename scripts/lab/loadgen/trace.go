@@ -19,6 +19,11 @@ type traceLine struct {
 	Cause        string            `json:"cause,omitempty"`
 	ServerTiming string            `json:"server_timing,omitempty"`
 	RequestID    string            `json:"request_id,omitempty"`
+	// The client's legs (omitted when the request did not take them):
+	// TCP connected, TLS handshake done, request written.
+	ConnectMs float64 `json:"connect_ms,omitempty"`
+	TLSMs     float64 `json:"tls_ms,omitempty"`
+	WroteMs   float64 `json:"wrote_ms,omitempty"`
 }
 
 // writeTrace appends one line per sample to path.
@@ -30,7 +35,8 @@ func writeTrace(path string, label map[string]string, start time.Time, samples [
 	enc := json.NewEncoder(f)
 	for _, s := range samples {
 		l := traceLine{Label: label, StartMs: msf(s.start.Sub(start)), HeaderMs: msf(s.header), TTFTMs: msf(s.ttft),
-			TotalMs: msf(s.total), OK: s.ok, Cause: s.cause, ServerTiming: s.timing, RequestID: s.id}
+			TotalMs: msf(s.total), OK: s.ok, Cause: s.cause, ServerTiming: s.timing, RequestID: s.id,
+			ConnectMs: msf(s.connected), TLSMs: msf(s.handshook), WroteMs: msf(s.wrote)}
 		if err = enc.Encode(l); err != nil {
 			break
 		}

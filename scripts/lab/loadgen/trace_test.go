@@ -14,9 +14,10 @@ import (
 
 // TestTraceLine: a measured request's trace line carries what the client
 // saw (time to header and to first token) and the edge's Server-Timing and
-// request id, so one request can be followed through the edge's log.
+// request id, so one request can be followed through the edge's log, and
+// the client's own legs (connect, TLS handshake, request written).
 func TestTraceLine(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Server-Timing", "edge;dur=0.1, tunnel;dur=151.0")
 		w.Header().Set("X-Request-Id", "req_1")
@@ -56,6 +57,9 @@ func TestTraceLine(t *testing.T) {
 	l := lines[0]
 	if !l.OK || l.RequestID != "req_1" || l.ServerTiming != "edge;dur=0.1, tunnel;dur=151.0" || l.Label["contender"] != "x" {
 		t.Fatalf("line %+v", l)
+	}
+	if l.ConnectMs <= 0 || l.TLSMs < l.ConnectMs || l.WroteMs < l.TLSMs || l.HeaderMs < l.WroteMs {
+		t.Fatalf("client legs %+v", l)
 	}
 	if l.HeaderMs <= 0 || l.TTFTMs < l.HeaderMs || l.TotalMs < l.TTFTMs || l.StartMs < 0 {
 		t.Fatalf("times out of order: start %v header %v ttft %v total %v", l.StartMs, l.HeaderMs, l.TTFTMs, l.TotalMs)
