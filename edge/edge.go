@@ -302,6 +302,8 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: e.cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
+		// New clients count as streams on their way to the tunnel.
+		ConnState: newArrivals(e.pool).connState,
 	}
 	if stdLog, err := zap.NewStdLogAt(e.log.Named("http"), zap.DebugLevel); err == nil {
 		srv.ErrorLog = stdLog // TLS probes and broken clients are noise at info

@@ -63,7 +63,7 @@ func (p *Pool) scaleStep(ctx context.Context, r *relay, now time.Time, log *zap.
 	}
 	in.slots = r.numSlots(p.cfg.SessionsPerRelay)
 	in.dialing = r.numDialing()
-	in.waiting = int(r.waiting.Load())
+	in.waiting = int(r.waiting.Load()) + p.expectedShare()
 	d := r.scaler.decide(now, in)
 	switch d.action {
 	case grow:
@@ -92,6 +92,38 @@ func totalStreams(ls []sessionLoad) int {
 		n += l.streams
 	}
 	return n
+}
+
+// Expect announces n streams on their way (n < 0 withdraws them): a client
+// has just connected, and its request will follow its TLS handshake, which
+// takes a few hundred milliseconds when a burst of clients arrives at
+// once. Autoscale counts announced streams as streams waiting for a
+// session, so the sessions such a burst needs are dialed while its clients
+// handshake instead of after their requests arrive: a session dial takes
+// two or three round trips, which the burst's streams would otherwise wait
+// for. The caller withdraws each stream once its request is read (it then
+// opens a real stream) or its connection closes without one. Growth stays
+// within MaxSessionsPerRelay, and extras retire after ShrinkAfter of low
+// load as ever, so connections that never send a request cost at most
+// that. Without autoscale Expect does nothing.
+func (p *Pool) Expect(n int) {
+	if p.expected.Add(int64(n)) <= 0 || n <= 0 {
+		return
+	}
+	for _, r := range p.relays {
+		r.kickScale()
+	}
+}
+
+// expectedShare is one relay's part of the announced streams: the pool
+// does not know where they will go, and picks the cheapest session among
+// all relays, so each relay prepares for its even share.
+func (p *Pool) expectedShare() int {
+	n := p.expected.Load()
+	if n <= 0 {
+		return 0
+	}
+	return int((n + int64(len(p.relays)) - 1) / int64(len(p.relays)))
 }
 
 // relayLinks returns r's live links that take new streams.

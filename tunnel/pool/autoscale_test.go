@@ -118,6 +118,53 @@ func TestAutoscaleGrowsAndShrinks(t *testing.T) {
 	})
 }
 
+// TestExpectedStreamsGrowSessions: streams announced with Expect (clients
+// that have connected and are still handshaking) make autoscale dial the
+// sessions they will need before any of them opens, within the maximum and
+// split between the relays; withdrawn, they let the extras retire after
+// ShrinkAfter. Without autoscale, announcing dials nothing.
+func TestExpectedStreamsGrowSessions(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		relays    int
+		max       int
+		expect    int
+		wantLive  int // live sessions, all relays, once the dials are done
+		scalingOn bool
+	}{
+		{name: "one relay", relays: 1, max: 6, expect: 12, wantLive: 4, scalingOn: true}, // ⌈12/3⌉
+		{name: "up to the maximum", relays: 1, max: 6, expect: 100, wantLive: 6, scalingOn: true},
+		{name: "split between relays", relays: 2, max: 6, expect: 12, wantLive: 4, scalingOn: true}, // 6 each: 2 per relay
+		{name: "few", relays: 1, max: 6, expect: 3, wantLive: 2, scalingOn: true},
+		{name: "scaling off", relays: 1, max: 2, expect: 100, wantLive: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const shrinkAfter = 10 * time.Second
+				var dialers []tunnel.Dialer
+				for i := range tc.relays {
+					dialers = append(dialers, newFakeDialer(fmt.Sprintf("relay%d:443", i), 0))
+				}
+				perRelay := 2 / tc.relays
+				p := newPool(t, Config{Dialers: dialers, SessionsPerRelay: perRelay, MaxSessionsPerRelay: tc.max,
+					Scale: ScaleConfig{TargetStreams: 4, ShrinkAfter: shrinkAfter}})
+				waitLive(t, p, 2)
+				p.Expect(tc.expect)
+				synctest.Wait()
+				if got := p.Live(); got != tc.wantLive {
+					t.Fatalf("Live = %d with %d streams announced and none open; want %d", got, tc.expect, tc.wantLive)
+				}
+				p.Expect(-tc.expect)
+				time.Sleep(time.Duration(tc.wantLive) * (shrinkAfter + time.Second))
+				synctest.Wait()
+				if got := p.Live(); got != 2 {
+					t.Errorf("Live = %d once the announced streams were withdrawn; want the base, 2", got)
+				}
+			})
+		})
+	}
+}
+
 // TestAutoscaleRetiredSessionKeepsStreams: a retired session takes no new
 // streams, but the stream it carries keeps working, and the session is
 // closed only after that stream ends.

@@ -91,6 +91,8 @@ type Pool struct {
 	cfg    Config
 	log    *zap.Logger
 	relays []*relay
+	// expected counts streams announced by Expect and not yet withdrawn.
+	expected atomic.Int64
 
 	pickMu   sync.Mutex // serialises pick's choose-and-reserve
 	mu       sync.Mutex
