@@ -29,7 +29,8 @@
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
 # load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_SESSIONS_DIALS (the edges'
 # tunnel.sessions.max_dials: extra sessions dialed at once), LAB_HEDGE (the edges'
-# tunnel.hedge: true or false; unset: the edge's default, off), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
+# tunnel.hedge: true or false; unset: the edge's default, off), LAB_NOTSENT (tcp_notsent_lowat of the WebSocket tunnel's
+# sockets, edge and relay, bytes; unset: the default), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
 # (20 data + 4 parity) or D+P, e.g. 10+3; unset: the edge's default, on; the relay always accepts both),
 # LAB_SEED (the emulator's random seed, 1: the same loss positions in every run; set another, e.g. $RANDOM, to make
 # repeated runs independent), LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
@@ -131,6 +132,7 @@ $(admin_yaml 17450)
 listen: "$1"
 listen_quic: "$1"
 tcp_congestion: $tunnel_cc
+${LAB_NOTSENT:+tcp_notsent_lowat: $LAB_NOTSENT}
 tls: {cert: $certs/relay.pem, key: $certs/relay-key.pem, client_ca: $certs/ca.pem}
 $ca
 providers:
@@ -163,6 +165,7 @@ tunnel:
   $smax
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
+  ${LAB_NOTSENT:+tcp_notsent_lowat: $LAB_NOTSENT}
   ${LAB_HEDGE:+hedge: $LAB_HEDGE}
   $(fec_yaml)
   cert: $certs/edge.pem
