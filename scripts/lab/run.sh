@@ -30,7 +30,8 @@
 # load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_SESSIONS_DIALS (the edges'
 # tunnel.sessions.max_dials: extra sessions dialed at once), LAB_HEDGE (the edges'
 # tunnel.hedge: true or false; unset: the edge's default, off), LAB_NOTSENT (tcp_notsent_lowat of the WebSocket tunnel's
-# sockets, edge and relay, bytes; unset: the default), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
+# sockets, edge and relay, bytes; unset: the default), LAB_SLOW_START_AFTER_IDLE (0 or 1: net.ipv4.tcp_slow_start_after_idle in
+# both namespaces, for every contender; unset: the kernel's default, 1), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
 # (20 data + 4 parity) or D+P, e.g. 10+3; unset: the edge's default, on; the relay always accepts both),
 # LAB_SEED (the emulator's random seed, 1: the same loss positions in every run; set another, e.g. $RANDOM, to make
 # repeated runs independent), LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
@@ -299,7 +300,14 @@ start_link() {
   # "late" counters), and congestion controllers read it as queueing.
   start linkem - nice -n "${LAB_LINKEM_NICE:--10}" "$bin/linkem" run --ns "$ns" --ctl "$ctl" --seed "${LAB_SEED:-1}"
   for _ in $(seq 1 50); do
-    "$bin/linkem" set --ctl "$ctl" >/dev/null 2>&1 && return 0
+    if "$bin/linkem" set --ctl "$ctl" >/dev/null 2>&1; then
+      # Both namespaces, so every contender's TCP connections get it.
+      if [ -n "${LAB_SLOW_START_AFTER_IDLE:-}" ]; then
+        inns "$dom" sysctl -qw net.ipv4.tcp_slow_start_after_idle="$LAB_SLOW_START_AFTER_IDLE"
+        inns "$ovs" sysctl -qw net.ipv4.tcp_slow_start_after_idle="$LAB_SLOW_START_AFTER_IDLE"
+      fi
+      return 0
+    fi
     sleep 0.1
   done
   echo "linkem did not start: $(cat "$work/linkem.log")"; exit 1

@@ -388,17 +388,20 @@ func (c *wsConn) negotiated(cfg Config, compressed bool) {
 	if compressed {
 		c.compressing = true
 		c.inf = newInflater(c.nextCompressed, c.stats)
-		c.measurePath()
 	}
+	c.measurePath()
 }
 
 // measurePath decides from the socket's round-trip time whether writes are
-// compressed (tunnel.CompressAt); the session's monitor calls it on every
-// tick, so a path that slows down starts compressing within a heartbeat.
+// compressed (tunnel.CompressAt) and how long small writes may gather
+// (coalesce.go); the session's monitor calls it on every tick, so a path
+// that slows down changes within a heartbeat.
 func (c *wsConn) measurePath() {
+	rtt := socketRTT(c.ws.NetConn())
 	if c.compressing {
-		c.rawPath.Store(!tunnel.CompressAt(socketRTT(c.ws.NetConn()), c.compressMinRTT))
+		c.rawPath.Store(!tunnel.CompressAt(rtt, c.compressMinRTT))
 	}
+	c.gatherRTT.Store(int64(pathRTT(rtt)))
 }
 
 // nextCompressed returns the next binary message's payload, skipping other

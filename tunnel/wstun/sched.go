@@ -44,6 +44,7 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"time"
 )
 
 const (
@@ -253,6 +254,31 @@ func (q *sched) wait() bool {
 		}
 		<-q.wake
 	}
+}
+
+// gather appends to batch what is queued while t runs (the caller armed
+// it), until the batch fills a segment, the queue closes, or t fires.
+func (q *sched) gather(batch [][]byte, t *time.Timer) [][]byte {
+	size := batchSize(batch)
+	for size < segmentFill {
+		select {
+		case <-q.wake:
+		case <-t.C:
+			return batch
+		}
+		n := len(batch)
+		batch, _ = q.take(batch, batchBytes-size)
+		for _, f := range batch[n:] {
+			size += len(f)
+		}
+		q.mu.Lock()
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return batch
+		}
+	}
+	return batch
 }
 
 // ring is a FIFO of streams.

@@ -87,3 +87,14 @@ func readRTT(rc syscall.RawConn) time.Duration {
 	})
 	return rtt
 }
+
+// readCwnd is the congestion window in segments (tcpi_snd_cwnd).
+func readCwnd(rc syscall.RawConn) (int, bool) {
+	cwnd, known := 0, false
+	_ = rc.Control(func(fd uintptr) {
+		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			cwnd, known = int(ti.Snd_cwnd), true
+		}
+	})
+	return cwnd, known
+}

@@ -21,3 +21,6 @@ func readSocketInfo(syscall.RawConn) SocketInfo { return SocketInfo{} }
 
 // readRTT is unknown outside Linux, which counts as a slow path.
 func readRTT(syscall.RawConn) time.Duration { return 0 }
+
+// readCwnd is unknown outside Linux: small writes are never paced.
+func readCwnd(syscall.RawConn) (int, bool) { return 0, false }

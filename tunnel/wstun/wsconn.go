@@ -49,6 +49,12 @@ type wsConn struct {
 	compressMinRTT time.Duration
 	stats          *Stats
 
+	// Small writes on a long path (coalesce.go): gatherRTT is the path's
+	// round trip in ns when small batches are paced (0: never; set by
+	// measurePath); window reads the congestion window in segments.
+	gatherRTT atomic.Int64
+	window    func() (segments int, known bool)
+
 	// readFailed, when set, runs before Read returns an error: yamux's
 	// receive loop ends on it, and the session with it (session.wake).
 	readFailed atomic.Pointer[func()]
@@ -68,6 +74,7 @@ type wsConn struct {
 
 func newWSConn(ws *websocket.Conn) *wsConn {
 	c := &wsConn{ws: ws, q: newSched(), writerDone: make(chan struct{})}
+	c.window = socketWindow(ws.NetConn())
 	go c.writeLoop()
 	c.touch()
 	c.sent()
@@ -200,13 +207,24 @@ func (c *wsConn) writeLoop() {
 	defer close(c.writerDone)
 	var batch [][]byte
 	var msg []byte
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
+	var lastWrite time.Time
+	var last lastStreams
 	for c.q.wait() {
 		var ok bool
 		if batch, ok = c.q.take(batch[:0], batchBytes); !ok {
 			continue
 		}
+		if d := c.gatherTime(batch, &last, lastWrite, time.Now()); d > 0 {
+			gather.Reset(d)
+			batch = c.q.gather(batch, gather)
+			gather.Stop()
+		}
 		// The first byte is room for rawMarker, so that a raw message of
 		// a compressed session goes out without a copy (writeRaw).
+		last.set(batch)
 		msg = append(msg[:0], rawMarker)
 		for i, f := range batch {
 			msg = append(msg, f...)
@@ -215,6 +233,7 @@ func (c *wsConn) writeLoop() {
 		c.writeMu.Lock()
 		err := c.writeMessage(msg)
 		c.writeMu.Unlock()
+		lastWrite = time.Now()
 		if err != nil {
 			c.setErr(err)
 			c.q.close(err)

@@ -21,11 +21,10 @@ func yamuxHeader(typ byte, length uint32) []byte {
 	return h
 }
 
-// TestWriteKeepsFramesWhole checks what goes on the wire: a data frame's
-// header and body leave in one message, every message holds whole frames
-// only (the writer batches waiting frames), urgent frames may overtake, and
-// a stream's own frames keep their order.
-func TestWriteKeepsFramesWhole(t *testing.T) {
+// recordingPeer dials a WebSocket server on loopback that passes every
+// message it receives to got, which it closes when the connection ends.
+func recordingPeer(t *testing.T) (*websocket.Conn, chan []byte) {
+	t.Helper()
 	got := make(chan []byte, 16)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
@@ -42,11 +41,20 @@ func TestWriteKeepsFramesWhole(t *testing.T) {
 			got <- msg
 		}
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ws, got
+}
+
+// TestWriteKeepsFramesWhole checks what goes on the wire: a data frame's
+// header and body leave in one message, every message holds whole frames
+// only (the writer batches waiting frames), urgent frames may overtake, and
+// a stream's own frames keep their order.
+func TestWriteKeepsFramesWhole(t *testing.T) {
+	ws, got := recordingPeer(t)
 	c := newWSConn(ws)
 	body := []byte("hello")
 	writes := [][]byte{
