@@ -81,6 +81,7 @@ type lastStreams struct {
 	many bool // more than len(ids): covers nothing
 }
 
+// frameStream is the stream id in a yamux frame header (0: the session).
 func frameStream(f []byte) uint32 { return binary.BigEndian.Uint32(f[4:8]) }
 
 // set records the streams of batch.

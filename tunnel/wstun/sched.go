@@ -115,7 +115,7 @@ func (q *sched) push(frame []byte) error {
 	case typ == yamuxTypePing, typ == yamuxTypeGoAway, typ == yamuxTypeWindowUpdate && !ends:
 		q.urgent = append(q.urgent, frame)
 	default:
-		id := binary.BigEndian.Uint32(frame[4:])
+		id := frameStream(frame)
 		s := q.streams[id]
 		if s == nil {
 			s = &streamQ{id: id}

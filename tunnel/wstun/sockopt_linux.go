@@ -79,22 +79,27 @@ func readSocketInfo(rc syscall.RawConn) SocketInfo {
 // readRTT is the socket's minimum round-trip time (tcpi_min_rtt, over the
 // kernel's window of 5 minutes); zero when unknown.
 func readRTT(rc syscall.RawConn) time.Duration {
-	var rtt time.Duration
+	if ti := readTCPInfo(rc); ti != nil {
+		return time.Duration(ti.Min_rtt) * time.Microsecond
+	}
+	return 0
+}
+
+// readTCPInfo is the socket's TCP_INFO; nil when it cannot be read.
+func readTCPInfo(rc syscall.RawConn) *unix.TCPInfo {
+	var info *unix.TCPInfo
 	_ = rc.Control(func(fd uintptr) {
 		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			rtt = time.Duration(ti.Min_rtt) * time.Microsecond
+			info = ti
 		}
 	})
-	return rtt
+	return info
 }
 
 // readCwnd is the congestion window in segments (tcpi_snd_cwnd).
 func readCwnd(rc syscall.RawConn) (int, bool) {
-	cwnd, known := 0, false
-	_ = rc.Control(func(fd uintptr) {
-		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			cwnd, known = int(ti.Snd_cwnd), true
-		}
-	})
-	return cwnd, known
+	if ti := readTCPInfo(rc); ti != nil {
+		return int(ti.Snd_cwnd), true
+	}
+	return 0, false
 }

@@ -217,14 +217,17 @@ func (c *wsConn) writeLoop() {
 		if batch, ok = c.q.take(batch[:0], batchBytes); !ok {
 			continue
 		}
-		if d := c.gatherTime(batch, &last, lastWrite, time.Now()); d > 0 {
-			gather.Reset(d)
-			batch = c.q.gather(batch, gather)
-			gather.Stop()
+		pacing := c.gatherRTT.Load() > 0 // a long path (coalesce.go)
+		if pacing {
+			if d := c.gatherTime(batch, &last, lastWrite, time.Now()); d > 0 {
+				gather.Reset(d)
+				batch = c.q.gather(batch, gather)
+				gather.Stop()
+			}
+			last.set(batch)
 		}
 		// The first byte is room for rawMarker, so that a raw message of
 		// a compressed session goes out without a copy (writeRaw).
-		last.set(batch)
 		msg = append(msg[:0], rawMarker)
 		for i, f := range batch {
 			msg = append(msg, f...)
@@ -233,7 +236,9 @@ func (c *wsConn) writeLoop() {
 		c.writeMu.Lock()
 		err := c.writeMessage(msg)
 		c.writeMu.Unlock()
-		lastWrite = time.Now()
+		if pacing {
+			lastWrite = time.Now()
+		}
 		if err != nil {
 			c.setErr(err)
 			c.q.close(err)
