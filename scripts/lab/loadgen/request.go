@@ -36,6 +36,9 @@ type sample struct {
 	// kept-alive connection): TCP connected, TLS handshake done, request
 	// written. They tell the edge's accept and handshake time from the path.
 	connected, handshook, wrote time.Duration
+	// For a body read whole (unary, bulk): when each whole MiB of it had
+	// arrived, from start. It tells a stall from a slow steady rate.
+	mib []time.Duration
 }
 
 // target describes what to request and how.
@@ -191,6 +194,9 @@ func readBody(body io.Reader, start time.Time) sample {
 		n, err := body.Read(buf)
 		if n > 0 && s.ttft == 0 {
 			s.ttft = time.Since(start)
+		}
+		if (s.bytes+int64(n))>>20 > s.bytes>>20 {
+			s.mib = append(s.mib, time.Since(start))
 		}
 		s.bytes += int64(n)
 		if errors.Is(err, io.EOF) {

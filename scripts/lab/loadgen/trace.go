@@ -24,6 +24,8 @@ type traceLine struct {
 	ConnectMs float64 `json:"connect_ms,omitempty"`
 	TLSMs     float64 `json:"tls_ms,omitempty"`
 	WroteMs   float64 `json:"wrote_ms,omitempty"`
+	// A whole body's progress: when each MiB of it had arrived.
+	MiBMs []float64 `json:"mib_ms,omitempty"`
 }
 
 // writeTrace appends one line per sample to path.
@@ -37,6 +39,9 @@ func writeTrace(path string, label map[string]string, start time.Time, samples [
 		l := traceLine{Label: label, StartMs: msf(s.start.Sub(start)), HeaderMs: msf(s.header), TTFTMs: msf(s.ttft),
 			TotalMs: msf(s.total), OK: s.ok, Cause: s.cause, ServerTiming: s.timing, RequestID: s.id,
 			ConnectMs: msf(s.connected), TLSMs: msf(s.handshook), WroteMs: msf(s.wrote)}
+		for _, d := range s.mib {
+			l.MiBMs = append(l.MiBMs, msf(d))
+		}
 		if err = enc.Encode(l); err != nil {
 			break
 		}

@@ -65,3 +65,29 @@ func TestTraceLine(t *testing.T) {
 		t.Fatalf("times out of order: start %v header %v ttft %v total %v", l.StartMs, l.HeaderMs, l.TTFTMs, l.TotalMs)
 	}
 }
+
+// TestBodyProgress: a whole body's trace marks when each MiB of it arrived,
+// in order, one mark per whole MiB, so a stall shows as a gap between marks.
+func TestBodyProgress(t *testing.T) {
+	const size = 3<<20 + 100
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			_, _ = w.Write(chunk[:min(len(chunk), size-sent)])
+		}
+	}))
+	defer srv.Close()
+	tg := target{url: srv.URL, kind: "bulk", bulk: size, timeout: 10 * time.Second}
+	s := tg.do(context.Background(), srv.Client())
+	if !s.ok || s.bytes != size {
+		t.Fatalf("ok %v, %d bytes, cause %q", s.ok, s.bytes, s.cause)
+	}
+	if len(s.mib) != 3 {
+		t.Fatalf("%d MiB marks, want 3: %v", len(s.mib), s.mib)
+	}
+	for i := 1; i < len(s.mib); i++ {
+		if s.mib[i] < s.mib[i-1] || s.mib[i] > s.total {
+			t.Fatalf("marks out of order: %v (total %v)", s.mib, s.total)
+		}
+	}
+}
