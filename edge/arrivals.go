@@ -18,7 +18,9 @@ type expecter interface{ Expect(n int) }
 // the burst will need (see pool.Pool.Expect). Its connState is the
 // http.Server's ConnState hook: net/http calls it for one connection at a
 // time, in order, and always ends with StateClosed or StateHijacked, so
-// nothing stays announced after its connection is gone.
+// nothing stays announced after its connection is gone. The handshakes
+// listener announces a connection at its accept and withdraws it when its
+// handshake fails, before net/http sees it.
 type arrivals struct {
 	pool    expecter
 	n       atomic.Int64 // len(pending), read without mu on every request
@@ -33,22 +35,36 @@ func newArrivals(pool expecter) *arrivals {
 func (a *arrivals) connState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
-		a.mu.Lock()
-		a.pending[c] = struct{}{}
-		a.n.Store(int64(len(a.pending)))
-		a.mu.Unlock()
-		a.pool.Expect(1)
+		a.arrive(c)
 	case http.StateActive, http.StateClosed, http.StateHijacked:
-		if a.n.Load() == 0 { // kept-alive connections, between bursts
-			return
-		}
-		a.mu.Lock()
-		_, ok := a.pending[c]
-		delete(a.pending, c)
-		a.n.Store(int64(len(a.pending)))
-		a.mu.Unlock()
-		if ok {
-			a.pool.Expect(-1)
-		}
+		a.leave(c)
+	}
+}
+
+// arrive announces c, once: the listener announces it at its accept, and
+// http.Server's StateNew for it, after its handshake, then changes nothing.
+func (a *arrivals) arrive(c net.Conn) {
+	a.mu.Lock()
+	_, known := a.pending[c]
+	a.pending[c] = struct{}{}
+	a.n.Store(int64(len(a.pending)))
+	a.mu.Unlock()
+	if !known {
+		a.pool.Expect(1)
+	}
+}
+
+// leave withdraws c if it is announced.
+func (a *arrivals) leave(c net.Conn) {
+	if a.n.Load() == 0 { // kept-alive connections, between bursts
+		return
+	}
+	a.mu.Lock()
+	_, ok := a.pending[c]
+	delete(a.pending, c)
+	a.n.Store(int64(len(a.pending)))
+	a.mu.Unlock()
+	if ok {
+		a.pool.Expect(-1)
 	}
 }

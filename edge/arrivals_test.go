@@ -4,14 +4,55 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/strait/strait/certs"
+	"github.com/strait/strait/tunnel/tunneltest"
+	"go.uber.org/zap"
 )
+
+// serveHandshakes serves h over TLS as Edge.Serve does (the handshakes
+// listener with a 5 s handshake timeout, a's ConnState hook) until the
+// test ends, and returns its address and the roots that trust its
+// certificate.
+func serveHandshakes(t *testing.T, a *arrivals, h http.Handler) (string, *x509.CertPool) {
+	t.Helper()
+	return serveHandshakesWith(t, a, h, 5*time.Second, nil)
+}
+
+// serveHandshakesWith is serveHandshakes with the handshake timeout given
+// and, when set, edit applied to the server's TLS config.
+func serveHandshakesWith(t *testing.T, a *arrivals, h http.Handler, timeout time.Duration, edit func(*tls.Config)) (string, *x509.CertPool) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := tunneltest.NewPKI(t, "")
+	cfg := serverTLS(certs.FrontConfig(certs.StaticKeyPair(pki.Relay)))
+	if edit != nil {
+		edit(cfg)
+	}
+	hl := newHandshakes(ln, cfg, timeout, a, zap.NewNop())
+	srv := &http.Server{Handler: h, TLSConfig: cfg, ConnState: a.connState, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(hl) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(pki.CA.Cert)
+	return ln.Addr().String(), roots
+}
 
 // announcements records what arrivals tells the pool, one call at a time.
 type announcements chan int
@@ -49,16 +90,11 @@ func (a announcements) none(t *testing.T) {
 func TestArrivals(t *testing.T) {
 	got := make(announcements, 16)
 	a := newArrivals(got)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	addr, roots := serveHandshakes(t, a, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok")
 	}))
-	srv.Config.ConnState = a.connState
-	srv.StartTLS()
-	defer srv.Close()
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
 	dial := func() *tls.Conn {
-		c, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}})
+		c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +138,7 @@ func TestArrivals(t *testing.T) {
 		}
 	})
 	t.Run("failed handshake", func(t *testing.T) {
-		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,6 +153,8 @@ func TestArrivals(t *testing.T) {
 			t.Fatalf("a failed handshake withdrew %+d; want -1", n)
 		}
 	})
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.n.Load() != 0 || len(a.pending) != 0 {
 		t.Errorf("%d connections still pending after all closed", a.n.Load())
 	}

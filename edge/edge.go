@@ -297,19 +297,25 @@ func (e *Edge) Close() error {
 // Serve serves HTTPS on ln until ctx ends, then stops accepting and lets
 // in-flight requests finish for up to DrainTimeout.
 func (e *Edge) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	tlsConfig = serverTLS(tlsConfig)
+	arr := newArrivals(e.pool) // new clients count as streams on their way to the tunnel
 	srv := &http.Server{
 		Handler:           e.Handler(),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: e.cfg.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
-		// New clients count as streams on their way to the tunnel.
-		ConnState: newArrivals(e.pool).connState,
+		ConnState:         arr.connState,
 	}
-	if stdLog, err := zap.NewStdLogAt(e.log.Named("http"), zap.DebugLevel); err == nil {
+	httpLog := e.log.Named("http")
+	if stdLog, err := zap.NewStdLogAt(httpLog, zap.DebugLevel); err == nil {
 		srv.ErrorLog = stdLog // TLS probes and broken clients are noise at info
 	}
+	// The handshakes run before http.Server sees a connection, as
+	// net/http would time them (ReadHeaderTimeout): see handshakes.
+	hl := newHandshakes(ln, tlsConfig, e.cfg.ReadHeaderTimeout, arr, httpLog)
+	defer hl.Close()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- srv.Serve(hl) }()
 	select {
 	case err := <-errc:
 		return err

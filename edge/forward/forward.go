@@ -389,12 +389,9 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 		dst.Del("Content-Length")
 	}
 	dst.Set("X-Strait-Request-Id", x.id)
-	x.w.WriteHeader(h.Status)
 	x.res.Status = h.Status
 	rc := http.NewResponseController(x.w)
-	if stream {
-		_ = rc.Flush() // headers now: SDKs start their stream parsers on them
-	}
+	x.sendHeader(h.Status, stream, rc)
 	// Each Data frame goes to the client straight from the tunnel reader's
 	// buffer: no copy, and no copy buffer held per open stream.
 	body := x.r.Body()
@@ -412,6 +409,31 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 			return
 		}
 		x.res.Bytes += int64(len(p))
+	}
+}
+
+// sendHeader sets the response's status; for a stream it also sends the
+// header at once (SDKs start their stream parsers on it), on a goroutine
+// of its own that ends with it.
+//
+// Why: memory per open stream. net/http's header writer alone takes about
+// 3 KiB of stack; called this deep it needs more than the 8 KiB a serving
+// goroutine starts with, and the stack it grows to (16 KiB) stays with the
+// serving goroutine for the stream's whole life, since the goroutine parks
+// more than a quarter of it deep. A panic on the way is the handler's.
+func (x *exchange) sendHeader(status int, stream bool, rc *http.ResponseController) {
+	if !stream { // the header goes with the body, and the handler is short-lived
+		x.w.WriteHeader(status)
+		return
+	}
+	done := make(chan any)
+	go func() {
+		defer func() { done <- recover() }()
+		x.w.WriteHeader(status)
+		_ = rc.Flush()
+	}()
+	if p := <-done; p != nil {
+		panic(p)
 	}
 }
 

@@ -1,11 +1,13 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,7 @@ const (
 	answer                               // dispatched, 200, body, End
 	refuseDuplicate                      // the relay took this ID upstream before
 	stall                                // nothing comes back until the edge closes the stream
+	answerStream                         // dispatched, 200 with an SSE body, End
 )
 
 // scriptedRelay hands out one in-memory stream per OpenStream and plays the
@@ -94,6 +97,12 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 		_ = w.WriteDispatched()
 		_ = w.WriteResponse(&proto.ResponseHeader{Status: 200, Header: http.Header{"Content-Type": {"application/json"}, "Content-Length": {"2"}}})
 		_, _ = w.Write([]byte("{}"))
+		_ = w.WriteEnd(proto.End{})
+	case answerStream:
+		s.dispatched.Add(1)
+		_ = w.WriteDispatched()
+		_ = w.WriteResponse(&proto.ResponseHeader{Status: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}})
+		_, _ = w.Write([]byte("data: {}\n\n"))
 		_ = w.WriteEnd(proto.End{})
 	}
 }
@@ -218,4 +227,74 @@ func TestHeaderTooLargeAnsweredOnce(t *testing.T) {
 	if w.Code != http.StatusRequestHeaderFieldsTooLarge || res.Attempts != 1 || o.opened.Load() != 1 {
 		t.Errorf("status %d after %d attempts on %d streams; want 431 after 1 on 1", w.Code, res.Attempts, o.opened.Load())
 	}
+}
+
+// goroutineID is the calling goroutine's number, from its stack header.
+func goroutineID() string {
+	b := make([]byte, 64)
+	b = b[:runtime.Stack(b, false)]
+	return string(bytes.Fields(b)[1])
+}
+
+// goroutineRecorder notes which goroutine sent the header and which wrote
+// the body; panicOnHeader makes WriteHeader panic.
+type goroutineRecorder struct {
+	*httptest.ResponseRecorder
+	header, body  string
+	panicOnHeader bool
+}
+
+func (g *goroutineRecorder) WriteHeader(code int) {
+	if g.panicOnHeader {
+		panic("header")
+	}
+	g.ResponseRecorder.WriteHeader(code)
+}
+
+func (g *goroutineRecorder) FlushError() error {
+	if g.header == "" {
+		g.header = goroutineID()
+	}
+	g.ResponseRecorder.Flush()
+	return nil
+}
+
+func (g *goroutineRecorder) Write(p []byte) (int, error) {
+	g.body = goroutineID()
+	return g.ResponseRecorder.Write(p)
+}
+
+// TestStreamHeaderApart: a stream's header is sent on a goroutine other
+// than the handler's, which writes the body (see sendHeader: a deep header
+// write would leave the handler a 16 KiB stack for the stream's life), and
+// a panic while sending it is still the handler's.
+func TestStreamHeaderApart(t *testing.T) {
+	relay := &scriptedRelay{steps: []relayStep{answerStream, answerStream}}
+	defer relay.wg.Wait()
+	f := New(relay, time.Second, zap.NewNop())
+	req := &Request{ID: "req_1", Family: llmapi.OpenAI, Method: http.MethodPost, Path: "/v1/chat/completions", Body: []byte("{}")}
+	rec := &goroutineRecorder{ResponseRecorder: httptest.NewRecorder()}
+	res := f.Forward(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil), req)
+	if res.Status != 200 || rec.Body.String() != "data: {}\n\n" {
+		t.Fatalf("status %d, body %q", res.Status, rec.Body.String())
+	}
+	if rec.header == "" || rec.body == "" || rec.header == rec.body {
+		t.Fatalf("header sent on goroutine %q, body written on %q; want two different ones", rec.header, rec.body)
+	}
+	if rec.body != goroutineID() {
+		t.Fatalf("body written on goroutine %s, not the handler's", rec.body)
+	}
+	// net/http ends a panicking handler's request context, which closes its
+	// tunnel stream.
+	ctx, cancel := context.WithCancel(context.Background())
+	func() {
+		defer func() {
+			cancel()
+			if p := recover(); p != "header" {
+				t.Fatalf("recovered %v; want the header's panic on the handler's goroutine", p)
+			}
+		}()
+		f.Forward(&goroutineRecorder{ResponseRecorder: httptest.NewRecorder(), panicOnHeader: true},
+			httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/chat/completions", nil), req)
+	}()
 }
