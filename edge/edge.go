@@ -403,22 +403,44 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c := &call{e: e, r: r, id: newRequestID(), start: time.Now()}
 	c.tap = &tap{ResponseWriter: w, c: c}
 	defer c.finish()
+	var req forward.Request
+	fwd := e.prepare(c, &req)
+	if fwd == nil {
+		return
+	}
+	c.forwarded, c.forwardAt = true, time.Now()
+	c.guard.forwarding = true
+	c.res = fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &req)
+	c.guard.forwarding = false
+}
+
+// prepare runs the checks before a request may cross (route, key,
+// endpoint, body, border guard, cache, limits) and fills req with what
+// crosses. It returns the forwarder to send it with, or nil when the
+// request was answered here.
+//
+// It is apart from serveAPI to keep its frame off the stack while the
+// response streams: the handler parks there for the stream's life, and
+// every KiB of frames under it is stack the goroutine keeps (see
+// forward's sendHeader).
+func (e *Edge) prepare(c *call, req *forward.Request) *forward.Forwarder {
+	r := c.r
 	route, ok := ingress.Classify(r.URL.Path, r.Header)
 	if !ok {
 		c.route.Family = llmapi.Guess(r.Header, r.URL.RawQuery)
 		c.refuse(&rejection{reason: "not_found", err: &apierr.Error{Kind: apierr.NotFound,
 			Message: "Strait does not serve " + llmapi.Truncate(r.Method+" "+r.URL.Path) + " (OpenAI /v1/..., Anthropic /v1/messages, Gemini /v1beta/...)"}})
-		return
+		return nil
 	}
 	c.route = route
 	key, query := ingress.TakeClientKey(r.Header, r.URL.RawQuery)
 	if rej := e.authenticate(c, key); rej != nil {
 		c.refuse(rej)
-		return
+		return nil
 	}
 	if rej := e.permitEndpoint(c); rej != nil {
 		c.refuse(rej)
-		return
+		return nil
 	}
 	body, aerr := e.readBody(c.tap, r)
 	if aerr != nil {
@@ -427,18 +449,18 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 			reason = "body_timeout"
 		}
 		c.refuse(&rejection{err: aerr, reason: reason})
-		return
+		return nil
 	}
 	c.bodyRead = true
 	c.body = body
 	if rej := e.inspect(c); rej != nil {
 		c.refuse(rej)
-		return
+		return nil
 	}
 	g, rej := e.check(c)
 	if rej != nil {
 		c.refuse(rej)
-		return
+		return nil
 	}
 	body = c.body // as the guard left it
 	// The restorer goes in before the cache: a cached answer (recorded as
@@ -446,24 +468,21 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	// values.
 	g.answer(c)
 	if e.serveCached(c, query) { // a hit spends no rate limit nor quota: nothing crosses the border
-		return
+		return nil
 	}
 	if rej := e.admit(c); rej != nil {
 		c.refuse(rej)
-		return
+		return nil
 	}
 	if route.Family == llmapi.OpenAI && c.req.Stream && !c.req.IncludeUsage && strings.HasSuffix(route.Path, "/chat/completions") {
 		body, c.hideUsage = usage.ForceIncludeUsage(body)
 	}
-	fwd := e.fwd
+	*req = forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
+		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model}
 	if g.home {
-		fwd = e.homeFwd
+		return e.homeFwd
 	}
-	c.forwarded, c.forwardAt = true, time.Now()
-	c.guard.forwarding = true
-	c.res = fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
-		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model})
-	c.guard.forwarding = false
+	return e.fwd
 }
 
 // refuse answers with the rejection's error in the caller's format.

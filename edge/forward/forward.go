@@ -100,12 +100,28 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request
 			return res
 		}
 		lost, cause = retry.apiErr, retry.cause
-		f.log.Debug("tunnel failed before the relay dispatched the request; resending",
-			zap.String("request_id", req.ID), zap.Int("attempt", attempt), zap.Error(retry.cause))
+		f.logResend(req.ID, attempt, retry.cause)
 	}
 	res := fail(w, req.Family, lost, cause)
 	res.Attempts = maxAttempts
 	return res
+}
+
+// logResend and logOpened log out of line: their fields would take a few
+// hundred bytes of the frames the handler parks under for a stream's life
+// (see sendHeader).
+func (f *Forwarder) logResend(id string, attempt int, cause error) {
+	f.log.Debug("tunnel failed before the relay dispatched the request; resending",
+		zap.String("request_id", id), zap.Int("attempt", attempt), zap.Error(cause))
+}
+
+func (f *Forwarder) logOpened(id string, opening time.Time, st tunnel.Stream) {
+	if ce := f.log.Check(zap.DebugLevel, "tunnel stream opened"); ce != nil {
+		// Where a request's time to first byte goes: waiting here for a
+		// session (none up, or a burst waiting for sessions being dialed)
+		// counts in Server-Timing's "tunnel" share.
+		ce.Write(zap.String("request_id", id), zap.Duration("wait", time.Since(opening)), zap.Uint64("stream", st.ID()))
+	}
 }
 
 // maxAttempts bounds resends of a request whose tunnel stream failed, or a
@@ -137,12 +153,7 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 		return fail(w, req.Family, &apierr.Error{Kind: apierr.Unavailable, RetryAfter: time.Second,
 			Message: "Strait edge has no tunnel to a relay right now; retry shortly"}, err), nil
 	}
-	if ce := f.log.Check(zap.DebugLevel, "tunnel stream opened"); ce != nil {
-		// Where a request's time to first byte goes: waiting here for a
-		// session (none up, or a burst waiting for sessions being dialed)
-		// counts in Server-Timing's "tunnel" share.
-		ce.Write(zap.String("request_id", req.ID), zap.Duration("wait", time.Since(opening)), zap.Uint64("stream", st.ID()))
-	}
+	f.logOpened(req.ID, opening, st)
 	lg := startLeg(ctx, st, req)
 	var first *frame
 	var other *leg // the hedge race's loser, closed in the background
