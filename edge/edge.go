@@ -378,6 +378,7 @@ type call struct {
 
 	client      auth.Client // zero until authenticated
 	body        []byte
+	bodyLen     int  // len(body) before dropBody let it go
 	bodyRead    bool // the whole body arrived; until then a refusal closes the connection
 	req         usage.Request
 	estimate    int64 // tokens taken from the buckets and reserved
@@ -478,12 +479,28 @@ func (e *Edge) prepare(c *call, req *forward.Request) *forward.Forwarder {
 		body, c.hideUsage = usage.ForceIncludeUsage(body)
 	}
 	*req = forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
-		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model}
+		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model,
+		BodyDone: c.dropBody}
 	if g.home {
 		return e.homeFwd
 	}
 	return e.fwd
 }
+
+// dropBody lets go of the request body once the forwarder no longer needs
+// it (forward.Request.BodyDone), so an open stream does not hold its
+// prompt: only its length is kept, for the metrics and the logs. The body
+// stays when the audit log records bodies, and when the border guard
+// rewrote it: the guard's pooled outcome holds it until finish.
+func (c *call) dropBody() {
+	if c.guard.outcome != nil || c.e.audit.Bodies() {
+		return
+	}
+	c.bodyLen, c.body = len(c.body), nil
+}
+
+// bodyBytes is the request body's size, also after dropBody.
+func (c *call) bodyBytes() int { return max(c.bodyLen, len(c.body)) }
 
 // refuse answers with the rejection's error in the caller's format.
 func (c *call) refuse(rej *rejection) {

@@ -153,7 +153,7 @@ func (c *call) finish() {
 			}
 			m.cost.WithLabelValues(c.client.Name).Add(cost)
 		}
-		m.bytes.WithLabelValues("in").Add(float64(len(c.body)))
+		m.bytes.WithLabelValues("in").Add(float64(c.bodyBytes()))
 		m.bytes.WithLabelValues("out").Add(float64(c.tap.bytes))
 		if c.res.Attempts > 1 {
 			m.resends.Add(float64(c.res.Attempts - 1))
@@ -176,7 +176,7 @@ func (c *call) usage() (u usage.Usage, source string) {
 	if !c.forwarded || c.tap.meter == nil {
 		return u, ""
 	}
-	u = c.tap.meter.Result(len(c.body))
+	u = c.tap.meter.Result(c.bodyBytes())
 	if u.Estimated {
 		return u, "estimated"
 	}
@@ -241,7 +241,7 @@ func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, sour
 	ent := &audit.Entry{Time: c.start.UTC(), RequestID: c.id, ClientIP: sourceIP(c.r), Key: c.client.Name,
 		Family: string(c.route.Family), Method: llmapi.Truncate(c.r.Method), Path: llmapi.Truncate(c.r.URL.Path), Model: c.req.Model, Stream: c.req.Stream,
 		Status: status, Reason: c.reason, TTFBMs: ms(ttfb), DurationMs: ms(d), Usage: u, UsageSource: source, Cost: cost,
-		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(len(c.body)), BytesOut: c.tap.bytes,
+		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(c.bodyBytes()), BytesOut: c.tap.bytes,
 		Guard: c.guard.counts, GuardOutput: c.guard.outputCounts(), Domestic: c.guard.home}
 	if c.e.audit.Bodies() {
 		ent.RequestBody, ent.ResponseBody = string(c.body), string(c.tap.body)

@@ -40,6 +40,14 @@ type Request struct {
 	// Model is the model the edge's policy judged (proto/llmapi); the
 	// relay routes on it.
 	Model string
+	// BodyDone, when set, is called (on Forward's goroutine, at most once)
+	// as soon as Forward reads Body no more: the relay's response has
+	// begun, so the request is never sent again, and it went out whole.
+	// Forward drops its own reference to Body then too. A stream lasts
+	// minutes and a prompt can be megabytes: without this, every open
+	// stream would hold its prompt until its end. A hedged request (two
+	// legs) keeps Body until Forward returns.
+	BodyDone func()
 }
 
 // Forwarder sends requests through an Opener.
@@ -161,6 +169,9 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 		lg, first, other = race(lg, startLeg(ctx, hst, req))
 	}
 	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, pending: first}
+	if other == nil {
+		x.req, x.sending = req, lg.sending
+	}
 	res, retry := x.run()
 	res.Hedged = other != nil
 	sendErr := lg.finish()
@@ -324,6 +335,9 @@ type exchange struct {
 	st      buffered // the tunnel stream: what the response holds here
 	ctx     context.Context
 	res     Result
+	// req and sending, for an unhedged request: see Request.BodyDone.
+	req     *Request
+	sending <-chan struct{}
 }
 
 // run reads frames until the response header, then streams the body.
@@ -352,12 +366,32 @@ func (x *exchange) run() (Result, *retryable) {
 			if err != nil {
 				return x.lostBeforeResponse(err)
 			}
+			x.bodyDone()
 			x.streamBody(h)
 			return x.res, nil
 		default:
 			return x.lostBeforeResponse(fmt.Errorf("%w: unexpected %s frame", proto.ErrMalformed, typ))
 		}
 	}
+}
+
+// bodyDone lets go of the request's body once the relay answers, if it
+// went out whole (Request.BodyDone). A relay that answered before it
+// read it all (a refusal) is rare and short: its body is kept until
+// Forward returns.
+func (x *exchange) bodyDone() {
+	if x.req == nil || x.req.BodyDone == nil {
+		return
+	}
+	select {
+	case <-x.sending:
+	default:
+		return
+	}
+	x.req.Body = nil
+	done := x.req.BodyDone
+	x.req.BodyDone = nil
+	done()
 }
 
 // next returns the frame the hedge race read, then the stream's next ones.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"go.uber.org/zap"
 
@@ -52,6 +53,7 @@ type scriptedRelay struct {
 	dispatched atomic.Int32
 	// stalledClosed counts stall steps whose stream the edge closed.
 	stalledClosed atomic.Int32
+	bodyBytes     atomic.Int64 // request body bytes read, all streams
 	wg            sync.WaitGroup
 }
 
@@ -77,7 +79,9 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 	if _, _, err := r.Next(); err != nil { // the request header
 		return
 	}
-	if _, err := io.Copy(io.Discard, r.Body()); err != nil {
+	n, err := io.Copy(io.Discard, r.Body())
+	s.bodyBytes.Add(n)
+	if err != nil {
 		return
 	}
 	w := proto.NewWriter(c)
@@ -297,4 +301,43 @@ func TestStreamHeaderApart(t *testing.T) {
 		f.Forward(&goroutineRecorder{ResponseRecorder: httptest.NewRecorder(), panicOnHeader: true},
 			httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/chat/completions", nil), req)
 	}()
+}
+
+// TestBodyDoneOnceAnswered: Forward lets go of the request body once the
+// relay's response has begun, and not before: a request resent before
+// dispatch goes out whole again, and BodyDone comes once, after which
+// nothing holds the body (a weak pointer to it is cleared by a GC).
+func TestBodyDoneOnceAnswered(t *testing.T) {
+	relay := &scriptedRelay{steps: []relayStep{breakBeforeDispatch, answerStream}}
+	defer relay.wg.Wait()
+	f := New(relay, time.Second, zap.NewNop())
+	const size = 1 << 20
+	body := make([]byte, size)
+	held := weak.Make(&body[0])
+	rec := httptest.NewRecorder()
+	var calls int
+	var freed bool
+	req := &Request{ID: "req_1", Family: llmapi.OpenAI, Method: http.MethodPost, Path: "/v1/chat/completions", Body: body}
+	req.BodyDone = func() {
+		calls++
+		if rec.Body.Len() != 0 {
+			t.Error("BodyDone after the response body began")
+		}
+		runtime.GC()
+		freed = held.Value() == nil
+	}
+	body = nil
+	res := f.Forward(rec, httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil), req)
+	if res.Status != 200 || res.Attempts != 2 || rec.Body.String() != "data: {}\n\n" {
+		t.Fatalf("status %d after %d attempts, body %q", res.Status, res.Attempts, rec.Body.String())
+	}
+	if got := relay.bodyBytes.Load(); got != 2*size {
+		t.Fatalf("the relay read %d body bytes over two attempts; want %d", got, 2*size)
+	}
+	if calls != 1 || req.Body != nil {
+		t.Fatalf("BodyDone called %d times, Body still set: %v; want once, and Body dropped", calls, req.Body != nil)
+	}
+	if !freed {
+		t.Fatal("the body was still reachable when BodyDone was called")
+	}
 }

@@ -20,7 +20,7 @@
 # Knobs: LAB_RTTS ("150 250"), LAB_LOSSES ("0 0.01 0.03"), LAB_CCS ("bbr reno"),
 # LAB_CONTENDERS ("direct nginx strait-ws strait-quic"), LAB_CONCS ("1 32 256"),
 # LAB_BURST (mean loss run in packets for the extra burst-loss link, 0: none; default 4),
-# LAB_COMPRESSION (the edges' tunnel compression: deflate or off), LAB_MEM_STREAMS ("1000 10000"), LAB_MEM_CONTENDERS ("strait-ws strait-quic"), LAB_NS (namespace
+# LAB_COMPRESSION (the edges' tunnel compression: deflate or off), LAB_MEM_STREAMS ("1000 10000"), LAB_MEM_CONTENDERS ("strait-ws strait-quic"), LAB_MEM_PROMPT (bytes added to each memory stream's prompt: 0), LAB_NS (namespace
 # prefix, "lab"), LAB_CTL (linkem control address, 127.0.0.1:7099).
 # Link phase only: LAB_KEEPALIVE ("32 256"; empty: none), LAB_BULK (1: the 10 MB bulk scenario on the first RTT's
 # links; 0: none; only: bulk alone, no stream scenarios), LAB_DIAG (1: after every scenario print the
@@ -451,7 +451,7 @@ phase_memory() {
       # heap and goroutine profiles, 14 s in).
       profile "$c-mem$n" "$c" 14 heap goroutine "heap?debug=1"
       lg - "scenario=memory,contender=$c,upstream=$upstream" --url "$(url_of "$c")" --mode fresh --warmup 0 --ramp 10s --kind stream \
-        --tokens 30 --interval 1s --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" \
+        --tokens 30 --interval 1s --prompt-bytes "${LAB_MEM_PROMPT:-0}" --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" \
         --timeout 45s --duration 45s
       prof_wait
       stop_servers 0

@@ -49,6 +49,7 @@ type target struct {
 	tokens   int
 	interval time.Duration
 	bulk     int // bytes of the bulk response (approximate)
+	prompt   int // bytes added to the prompt (stream, unary)
 	tlsConf  *tls.Config
 	timeout  time.Duration
 	onFirst  func() // called when a stream's first token arrives (nil: nothing)
@@ -75,7 +76,8 @@ func (t *target) newRequest(ctx context.Context) (*http.Request, error) {
 	switch t.kind {
 	case "stream", "unary":
 		path = "/v1/chat/completions"
-		body = fmt.Sprintf(`{"model":"gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"Say something."}]}`, t.kind == "stream")
+		body = fmt.Sprintf(`{"model":"gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"Say something.%s"}]}`,
+			t.kind == "stream", strings.Repeat(" x", t.prompt/2))
 	case "bulk":
 		// base64 float32s: 4 bytes per dimension, 4/3 for base64.
 		dims := t.bulk * 3 / 4 / 4

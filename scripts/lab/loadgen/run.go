@@ -87,6 +87,7 @@ func cmdRun(args []string) error {
 	fs.IntVar(&c.tokens, "tokens", 200, "tokens per completion (X-Fake-Tokens)")
 	fs.DurationVar(&c.interval, "interval", 20*time.Millisecond, "gap between tokens (X-Fake-Interval-Ms)")
 	fs.IntVar(&c.bulk, "bulk-bytes", 10<<20, "size of the bulk response")
+	fs.IntVar(&c.prompt, "prompt-bytes", 0, "stream and unary: pad the prompt with this many bytes (a long conversation's request)")
 	fs.DurationVar(&c.timeout, "timeout", 50*time.Second, "per-request timeout")
 	fs.StringVar(&c.mode, "mode", "fresh", "fresh (new TCP+TLS connection per request) or keepalive")
 	fs.IntVar(&c.concurrency, "concurrency", 1, "requests in flight at most")
