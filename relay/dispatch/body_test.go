@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -48,4 +49,46 @@ func TestGeminiKeepAlives(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadAllSized: the body is read whole whatever the declaration, and
+// a right one leaves no spare capacity beyond the byte for the EOF read.
+func TestReadAllSized(t *testing.T) {
+	body := strings.Repeat("x", 100_000)
+	for _, tc := range []struct {
+		name     string
+		declared int64
+		maxCap   int
+	}{
+		{"declared", 100_000, 100_001},
+		{"unknown", -1, 0},
+		{"too small", 10, 0},
+		{"too large", 200_000, 200_001},
+		{"empty body declared", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readAllSized(&pieces{s: body, n: 4096}, tc.declared)
+			if err != nil || string(got) != body {
+				t.Fatalf("read %d bytes, err %v", len(got), err)
+			}
+			if tc.maxCap > 0 && cap(got) > tc.maxCap {
+				t.Fatalf("capacity %d; want at most %d", cap(got), tc.maxCap)
+			}
+		})
+	}
+}
+
+// pieces reads s at most n bytes at a time.
+type pieces struct {
+	s string
+	n int
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	if p.s == "" {
+		return 0, io.EOF
+	}
+	k := copy(b[:min(len(b), p.n)], p.s)
+	p.s = p.s[k:]
+	return k, nil
 }

@@ -132,8 +132,13 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	x.read = time.Since(x.start)
 	// The edge sends nothing after the request (watchPeer reads the stream
 	// itself): the read buffer goes back to the pool now, not when the
-	// answer, which may stream for minutes, is over.
+	// answer, which may stream for minutes, is over; so does the
+	// transport's receive buffer, which grew to hold the body (yamux keeps
+	// it for the stream's life otherwise).
 	x.r.Release()
+	if s, ok := st.(interface{ Shrink() }); ok {
+		s.Shrink()
+	}
 	if end != nil {
 		x.finish(*end)
 		return
@@ -204,6 +209,31 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	c.run(ctx)
 }
 
+// readAllSized is io.ReadAll into a buffer sized for the declared length
+// (the edge declares it): the body is kept for the exchange's life (a
+// fallback provider is sent it again), so it should not keep the spare
+// capacity of append's growth, up to twice its size. A wrong or missing
+// declaration only costs growth.
+func readAllSized(r io.Reader, declared int64) ([]byte, error) {
+	b := make([]byte, 0, max(declared, 0)+1) // +1: the read that meets EOF needs room
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// maxPrealloc caps what readAllSized takes on the edge's word alone.
+const maxPrealloc = 8 << 20
+
 // readRequest reads the header and the whole body. The body is buffered so
 // the upstream request has a Content-Length and can be re-sent by the
 // transport on a dead keep-alive connection.
@@ -224,7 +254,7 @@ func (d *Dispatcher) readRequest(x *exchange) (*proto.RequestHeader, []byte, *pr
 	if h.BodyLen > d.cfg.MaxBodyBytes {
 		return nil, nil, tooLarge(d.cfg.MaxBodyBytes)
 	}
-	body, err := io.ReadAll(io.LimitReader(x.r.Body(), d.cfg.MaxBodyBytes+1))
+	body, err := readAllSized(io.LimitReader(x.r.Body(), d.cfg.MaxBodyBytes+1), min(h.BodyLen, d.cfg.MaxBodyBytes, maxPrealloc))
 	if err != nil {
 		return nil, nil, &proto.End{Code: proto.CodeBadRequest, Message: "reading request body: " + err.Error()}
 	}

@@ -489,3 +489,9 @@ var (
 	_ tunnel.Stream  = (*stream)(nil)
 	_ net.Conn       = (*stream)(nil)
 )
+
+// Shrink lets go of the stream's receive buffer while it holds no unread
+// data. yamux sizes it to the largest data frame received and keeps it for
+// the stream's life: a relay's stream would hold as much as its request
+// body while the answer streams for minutes.
+func (s *stream) Shrink() { s.st.Shrink() }
