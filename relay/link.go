@@ -93,6 +93,9 @@ func (p *peekedStream) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// Shrink passes tunnel.Shrink on to the stream underneath.
+func (p *peekedStream) Shrink() { tunnel.Shrink(p.Stream) }
+
 // peekPool recycles the read-ahead buffers of new streams.
 var peekPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, peekSize) }}
 

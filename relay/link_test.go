@@ -71,3 +71,26 @@ func TestIDSet(t *testing.T) {
 		t.Fatalf("%d IDs remembered; want 1", len(s.seen))
 	}
 }
+
+// shrinkStream counts Shrink calls.
+type shrinkStream struct {
+	readerStream
+	shrunk *int
+}
+
+func (s shrinkStream) Shrink() { *s.shrunk++ }
+
+// TestPeekedStreamShrinks: tunnel.Shrink reaches the transport's stream
+// through the peeked wrapper the dispatcher gets (it did not: the relay
+// kept every stream's receive buffer, the size of its request body).
+func TestPeekedStreamShrinks(t *testing.T) {
+	var n int
+	br := peekPool.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(nil))
+	ps := newPeekedStream(shrinkStream{readerStream{r: bytes.NewReader(nil)}, &n}, br)
+	tunnel.Shrink(ps)
+	if n != 1 {
+		t.Fatalf("Shrink reached the stream %d times; want 1", n)
+	}
+	tunnel.Shrink(readerStream{}) // a stream without Shrink: nothing happens
+}

@@ -116,6 +116,17 @@ var (
 	ErrPeerGoingAway = errors.New("tunnel: peer is going away")
 )
 
+// Shrink lets go of st's receive buffer if st holds no unread data and its
+// transport keeps one sized to the largest message it received (yamux
+// does, for the stream's life); a stream that has read its request and
+// only writes from then on should call it. Streams without such a buffer
+// (QUIC's) ignore it.
+func Shrink(st Stream) {
+	if s, ok := st.(interface{ Shrink() }); ok {
+		s.Shrink()
+	}
+}
+
 // Stream is one bidirectional, ordered byte stream inside a Session.
 // Read and Write may be called concurrently with each other and with Close.
 type Stream interface {

@@ -136,9 +136,7 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	// transport's receive buffer, which grew to hold the body (yamux keeps
 	// it for the stream's life otherwise).
 	x.r.Release()
-	if s, ok := st.(interface{ Shrink() }); ok {
-		s.Shrink()
-	}
+	tunnel.Shrink(st)
 	if end != nil {
 		x.finish(*end)
 		return
