@@ -112,6 +112,7 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 		c.x.ended(endClientGone)
 		return
 	}
+	c.releaseBody(a)
 	p := &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt)}
 	start := time.Now()
 	n, end, reason := p.run(first)
@@ -125,6 +126,23 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 		zap.Duration("duration", time.Since(start)), zap.String("ended", reason))
 	c.x.ended(reason)
 	c.x.finish(end)
+}
+
+// releaseBody lets go of the request body once an answer is on its way to
+// the edge: no fallback will send the request again, and the answer may
+// stream for minutes. The upstream request's body reader let go of it when
+// it was sent; GetBody (the transport's resend before an answer) and the
+// parsed request hold it too. A converted request keeps it (the
+// conversion may read the request again for its answer), and so does a
+// fan-out's call (its calls share what they were made from).
+func (c *caller) releaseBody(a *answer) {
+	if c.conv != nil || c.x.sub {
+		return
+	}
+	if a.resp.Request != nil {
+		a.resp.Request.GetBody = nil
+	}
+	c.client.Body, c.in.Body = nil, nil
 }
 
 // pingFor is the keep-alive an SSE client of family ignores (see

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,7 +12,28 @@ import (
 
 type readCloser = io.ReadCloser
 
-func bytesReader(b []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(b)) }
+// bytesReader reads b once, and lets go of it at its end: the transport
+// keeps a request, Body included, until its answer is over, and an answer
+// may stream for minutes after a prompt of megabytes was sent.
+func bytesReader(b []byte) io.ReadCloser { return &onceReader{b: b} }
+
+type onceReader struct{ b []byte }
+
+func (r *onceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		r.b = nil
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	if r.b = r.b[n:]; len(r.b) == 0 {
+		r.b = nil // an empty tail still points into the array
+	}
+	return n, nil
+}
+
+// Close does nothing: the transport may close a body while its writer still
+// reads it, and the slice is let go at its end anyway.
+func (r *onceReader) Close() error { return nil }
 
 // credentialHeaders may carry a client's or another provider's key; they are
 // never forwarded, whatever the edge sent and whatever a provider allows.
