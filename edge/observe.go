@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/quota"
@@ -134,41 +135,48 @@ func (c *call) finish() {
 	if !c.tap.firstByte.IsZero() {
 		ttfb = c.tap.firstByte.Sub(c.start)
 	}
-	if m := e.metrics; m != nil {
-		fam := string(c.route.Family)
-		m.requests.WithLabelValues(fam, e.labels.label(c.req.Model, status), strconv.Itoa(status), c.client.Name).Inc()
-		m.duration.WithLabelValues(fam).Observe(end.Sub(c.start).Seconds())
-		if ttfb > 0 {
-			m.ttfb.WithLabelValues(fam).Observe(ttfb.Seconds())
-		}
-		if c.forwarded {
-			m.overhead.Observe(c.edgeTime().Seconds())
-		}
-		if c.reason != "" {
-			m.rejections.WithLabelValues(c.reason).Inc()
-		}
-		if c.client.Name != "" && u.Total() > 0 {
-			for kind, n := range map[string]int64{"input": u.Input, "cache_read": u.CacheRead, "cache_write": u.CacheWrite, "output": u.Output} {
-				m.tokens.WithLabelValues(c.client.Name, kind).Add(float64(n))
-			}
-			m.cost.WithLabelValues(c.client.Name).Add(cost)
-		}
-		m.bytes.WithLabelValues("in").Add(float64(c.bodyBytes()))
-		m.bytes.WithLabelValues("out").Add(float64(c.tap.bytes))
-		if c.res.Attempts > 1 {
-			m.resends.Add(float64(c.res.Attempts - 1))
-		}
-		for _, n := range c.guard.counts {
-			m.guardFinds.WithLabelValues(n.Category, string(n.Action)).Add(float64(n.N))
-		}
-		for cat, n := range c.guard.outputCounts() {
-			m.guardOutput.WithLabelValues(cat).Add(float64(n))
-		}
+	if e.metrics != nil {
+		c.count(e.metrics, status, ttfb, end, u, cost)
 	}
 	c.log(status, ttfb, end.Sub(c.start), u, source)
 	c.auditEntry(status, ttfb, end.Sub(c.start), u, source, cost)
 	c.guard.release() // last: the guarded body and counts are read above
 	c.body = nil
+}
+
+// count adds the request to the metrics. It is out of finish's frame: see
+// writeLog.
+func (c *call) count(m *edgeMetrics, status int, ttfb time.Duration, end time.Time, u usage.Usage, cost float64) {
+	e := c.e
+	fam := string(c.route.Family)
+	m.requests.WithLabelValues(fam, e.labels.label(c.req.Model, status), strconv.Itoa(status), c.client.Name).Inc()
+	m.duration.WithLabelValues(fam).Observe(end.Sub(c.start).Seconds())
+	if ttfb > 0 {
+		m.ttfb.WithLabelValues(fam).Observe(ttfb.Seconds())
+	}
+	if c.forwarded {
+		m.overhead.Observe(c.edgeTime().Seconds())
+	}
+	if c.reason != "" {
+		m.rejections.WithLabelValues(c.reason).Inc()
+	}
+	if c.client.Name != "" && u.Total() > 0 {
+		for kind, n := range map[string]int64{"input": u.Input, "cache_read": u.CacheRead, "cache_write": u.CacheWrite, "output": u.Output} {
+			m.tokens.WithLabelValues(c.client.Name, kind).Add(float64(n))
+		}
+		m.cost.WithLabelValues(c.client.Name).Add(cost)
+	}
+	m.bytes.WithLabelValues("in").Add(float64(c.bodyBytes()))
+	m.bytes.WithLabelValues("out").Add(float64(c.tap.bytes))
+	if c.res.Attempts > 1 {
+		m.resends.Add(float64(c.res.Attempts - 1))
+	}
+	for _, n := range c.guard.counts {
+		m.guardFinds.WithLabelValues(n.Category, string(n.Action)).Add(float64(n.N))
+	}
+	for cat, n := range c.guard.outputCounts() {
+		m.guardOutput.WithLabelValues(cat).Add(float64(n))
+	}
 }
 
 // usage is what the request consumed and whether the provider said so.
@@ -203,10 +211,18 @@ func (c *call) log(status int, ttfb, d time.Duration, u usage.Usage, source stri
 	case c.res.Err != nil:
 		lvl, msg = zap.WarnLevel, "request failed"
 	}
-	ce := c.e.log.Check(lvl, msg)
-	if ce == nil {
-		return
+	if ce := c.e.log.Check(lvl, msg); ce != nil {
+		c.writeLog(ce, status, ttfb, d, u, source)
 	}
+}
+
+// writeLog writes the request's line. It is apart from log because its
+// frame is large (about thirty fields, 2 KiB): finish runs on the
+// handler's goroutine at the end of every request, and when the line is
+// not written (a level above info) that frame must not grow a kept-alive
+// connection's stack, which the connection would keep through its next
+// stream (see forward's sendHeader).
+func (c *call) writeLog(ce *zapcore.CheckedEntry, status int, ttfb, d time.Duration, u usage.Usage, source string) {
 	fields := []zap.Field{zap.String("request_id", c.id), zap.String("key", c.client.Name),
 		zap.String("family", string(c.route.Family)), zap.String("method", llmapi.Truncate(c.r.Method)), zap.String("path", llmapi.Truncate(c.r.URL.Path)),
 		zap.String("model", c.req.Model), zap.Int("status", status), zap.Duration("ttfb", ttfb), zap.Duration("duration", d),
