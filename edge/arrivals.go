@@ -15,12 +15,12 @@ type expecter interface{ Expect(n int) }
 // closes without one. A client's TCP and TLS handshakes come before its
 // request; when a burst of clients connects at once they take a few
 // hundred milliseconds of CPU, which the pool uses to dial the sessions
-// the burst will need (see pool.Pool.Expect). Its connState is the
-// http.Server's ConnState hook: net/http calls it for one connection at a
-// time, in order, and always ends with StateClosed or StateHijacked, so
-// nothing stays announced after its connection is gone. The handshakes
-// listener announces a connection at its accept and withdraws it when its
-// handshake fails, before net/http sees it.
+// the burst will need (see pool.Pool.Expect). The client listener
+// (acceptClients) announces a connection at its accept and withdraws it
+// when its handshake fails, before net/http sees it; from then on
+// connState, the http.Server's ConnState hook, withdraws it: net/http
+// always ends a connection with StateClosed or StateHijacked, so nothing
+// stays announced after its connection is gone.
 type arrivals struct {
 	pool    expecter
 	n       atomic.Int64 // len(pending), read without mu on every request
@@ -34,24 +34,19 @@ func newArrivals(pool expecter) *arrivals {
 
 func (a *arrivals) connState(c net.Conn, s http.ConnState) {
 	switch s {
-	case http.StateNew:
-		a.arrive(c)
 	case http.StateActive, http.StateClosed, http.StateHijacked:
 		a.leave(c)
 	}
 }
 
-// arrive announces c, once: the listener announces it at its accept, and
-// http.Server's StateNew for it, after its handshake, then changes nothing.
+// arrive announces c: the client listener calls it at c's accept, before
+// its handshake (acceptClients).
 func (a *arrivals) arrive(c net.Conn) {
 	a.mu.Lock()
-	_, known := a.pending[c]
 	a.pending[c] = struct{}{}
 	a.n.Store(int64(len(a.pending)))
 	a.mu.Unlock()
-	if !known {
-		a.pool.Expect(1)
-	}
+	a.pool.Expect(1)
 }
 
 // leave withdraws c if it is announced.

@@ -17,8 +17,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// serveHandshakes serves h over TLS as Edge.Serve does (the handshakes
-// listener with a 5 s handshake timeout, a's ConnState hook) until the
+// serveHandshakes serves h over TLS as Edge.Serve does (acceptClients
+// with a 5 s handshake timeout, a's ConnState hook) until the
 // test ends, and returns its address and the roots that trust its
 // certificate.
 func serveHandshakes(t *testing.T, a *arrivals, h http.Handler) (string, *x509.CertPool) {
@@ -39,7 +39,7 @@ func serveHandshakesWith(t *testing.T, a *arrivals, h http.Handler, timeout time
 	if edit != nil {
 		edit(cfg)
 	}
-	hl := newHandshakes(ln, cfg, timeout, a, zap.NewNop())
+	hl := acceptClients(ln, cfg, timeout, a, zap.NewNop())
 	srv := &http.Server{Handler: h, TLSConfig: cfg, ConnState: a.connState, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(hl) }()
@@ -48,6 +48,7 @@ func serveHandshakesWith(t *testing.T, a *arrivals, h http.Handler, timeout time
 		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
+		hl.Wait()
 	})
 	roots := x509.NewCertPool()
 	roots.AddCert(pki.CA.Cert)

@@ -311,9 +311,9 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config
 		srv.ErrorLog = stdLog // TLS probes and broken clients are noise at info
 	}
 	// The handshakes run before http.Server sees a connection, as
-	// net/http would time them (ReadHeaderTimeout): see handshakes.
-	hl := newHandshakes(ln, tlsConfig, e.cfg.ReadHeaderTimeout, arr, httpLog)
-	defer hl.Close()
+	// net/http would time them (ReadHeaderTimeout): see acceptClients.
+	hl := acceptClients(ln, tlsConfig, e.cfg.ReadHeaderTimeout, arr, httpLog)
+	defer func() { _ = hl.Close(); hl.Wait() }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(hl) }()
 	select {

@@ -63,7 +63,7 @@ func TestHandshakes(t *testing.T) {
 		t.Fatalf("with only http/1.1 offered: served %s", got)
 	}
 	stack := <-stacks
-	if strings.Contains(stack, "net/http.(*conn).serve") || !strings.Contains(stack, "edge.(*handshakes).handshake") {
+	if strings.Contains(stack, "net/http.(*conn).serve") || !strings.Contains(stack, "tlsaccept.(*Listener).handshake") {
 		t.Fatalf("the handshake ran on\n%s", stack)
 	}
 	// The stalled client is closed at the timeout: its read ends.
@@ -83,7 +83,8 @@ func TestHandshakesClose(t *testing.T) {
 	}
 	got := make(announcements, 4)
 	a := newArrivals(got)
-	hl := newHandshakes(ln, serverTLS(&tls.Config{}), time.Minute, a, zap.NewNop())
+	hl := acceptClients(ln, serverTLS(&tls.Config{}), time.Minute, a, zap.NewNop())
+	defer hl.Wait()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

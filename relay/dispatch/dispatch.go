@@ -208,9 +208,10 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 }
 
 // readAllSized is io.ReadAll into a buffer sized for the declared length
-// (the edge declares it): the body is kept for the exchange's life (a
-// fallback provider is sent it again), so it should not keep the spare
-// capacity of append's growth, up to twice its size. A wrong or missing
+// (the edge declares it): the body is kept until an answer is on its way
+// (a fallback provider is sent it again; see caller.releaseBody), so it
+// should not keep the spare capacity of append's growth, up to twice its
+// size. A wrong or missing
 // declaration only costs growth.
 func readAllSized(r io.Reader, declared int64) ([]byte, error) {
 	b := make([]byte, 0, max(declared, 0)+1) // +1: the read that meets EOF needs room

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"go.uber.org/zap"
 
+	"github.com/strait/strait/certs/tlsaccept"
 	"github.com/strait/strait/tunnel"
 )
 
@@ -25,7 +26,7 @@ type Listener struct {
 	cfg  Config
 	ycfg *yamux.Config
 	log  *zap.Logger
-	ln   *handshakeListener
+	ln   *tlsaccept.Listener
 	srv  *http.Server
 
 	sessions chan tunnel.Session
@@ -130,7 +131,7 @@ func (l *Listener) Close() error {
 	l.once.Do(func() {
 		close(l.closed)
 		_ = l.srv.Close()
-		l.ln.wait()
+		l.ln.Wait()
 		if err := <-l.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			l.log.Warn("tunnel listener stopped", zap.Error(err))
 		}
