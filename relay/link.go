@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,13 +15,47 @@ import (
 )
 
 // link is the relay's state of one session: its control stream, once the
-// edge has opened it, so that shutdown can send GoAway on it.
+// edge has opened it, so that shutdown can send GoAway on it, and its use,
+// for renewal (renew.go).
 type link struct {
 	sess tunnel.Session
+	up   time.Time
+	// initialWindow is the sender's congestion window when the session
+	// came up; 0 where the transport exposes none.
+	initialWindow uint64
 
-	mu   sync.Mutex
-	ctl  *proto.Writer // nil until the edge opens its control stream
-	gone *proto.GoAway // set once GoAway is due; sent as soon as ctl exists
+	streams atomic.Int64 // request streams being served
+	lastEnd atomic.Int64 // Unix nanoseconds when one last ended; 0 before
+
+	mu       sync.Mutex
+	ctl      *proto.Writer // nil until the edge opens its control stream
+	gone     *proto.GoAway // set once GoAway is due; sent as soon as ctl exists
+	renewing bool          // claimed for renewal; its GoAway follows
+}
+
+// goingAway reports whether the edge has been or is about to be told to
+// leave the session.
+func (l *link) goingAway() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gone != nil || l.renewing
+}
+
+// streamStarted and streamEnded count the request streams l serves.
+func (l *link) streamStarted() { l.streams.Add(1) }
+
+func (l *link) streamEnded() {
+	l.lastEnd.Store(time.Now().UnixNano())
+	l.streams.Add(-1)
+}
+
+// use reports l's activity for the renewal policy.
+func (l *link) use() sessionUse {
+	u := sessionUse{up: l.up, streams: l.streams.Load(), initialWindow: l.initialWindow}
+	if n := l.lastEnd.Load(); n != 0 {
+		u.lastEnd = time.Unix(0, n)
+	}
+	return u
 }
 
 // sendGoAway sends g on the control stream now, or as soon as the edge opens
@@ -35,8 +70,8 @@ func (l *link) sendGoAway(g proto.GoAway) {
 }
 
 // serveControl answers the edge's probes on st until the stream or session
-// ends.
-func (l *link) serveControl(st tunnel.Stream, r *proto.Reader) {
+// ends, and calls answered after each answer.
+func (l *link) serveControl(st tunnel.Stream, r *proto.Reader, answered func()) {
 	l.mu.Lock()
 	l.ctl = proto.NewWriter(st)
 	if l.gone != nil {
@@ -58,6 +93,7 @@ func (l *link) serveControl(st tunnel.Stream, r *proto.Reader) {
 		if err != nil {
 			return
 		}
+		answered()
 	}
 }
 
@@ -178,7 +214,7 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		pr := proto.NewReader(ps)
 		defer pr.Release()
 		defer st.Close()
-		l.serveControl(ps, pr)
+		l.serveControl(ps, pr, func() { r.maybeRenew(l) })
 		return
 	}
 	phase, ok := gate.enter()
@@ -209,6 +245,8 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		r.metrics.streams.Inc()
 		defer r.metrics.streams.Dec()
 	}
+	l.streamStarted()
+	defer l.streamEnded()
 	r.disp.Serve(ctx, ps)
 }
 
@@ -304,8 +342,8 @@ type sessionSet struct {
 
 func newSessionSet() *sessionSet { return &sessionSet{m: map[tunnel.Session]*link{}} }
 
-func (s *sessionSet) add(sess tunnel.Session) *link {
-	l := &link{sess: sess}
+func (s *sessionSet) add(sess tunnel.Session, initialWindow uint64) *link {
+	l := &link{sess: sess, up: time.Now(), initialWindow: initialWindow}
 	s.mu.Lock()
 	s.m[sess] = l
 	s.mu.Unlock()

@@ -17,6 +17,7 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	bytes     *prometheus.CounterVec
 	streams   prometheus.Gauge
+	renewed   prometheus.Counter
 }
 
 // latencyBuckets span 5 ms to 2 min: model first tokens and whole streams.
@@ -41,8 +42,10 @@ func newMetrics(reg prometheus.Registerer, sessions *sessionSet) (*metrics, erro
 			Help: "Body bytes to (up) and from (down) the providers."}, []string{"direction"}),
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strait_relay_streams",
 			Help: "Tunnel streams being served."}),
+		renewed: prometheus.NewCounter(prometheus.CounterOpts{Name: "strait_relay_sessions_renewed_total",
+			Help: "Idle tunnel sessions the relay asked their edge to replace, since their congestion window had moved."}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.firstByte, m.overhead, m.duration, m.bytes, m.streams,
+	for _, c := range []prometheus.Collector{m.requests, m.firstByte, m.overhead, m.duration, m.bytes, m.streams, m.renewed,
 		relaySessionCollector{sessions}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -98,6 +98,10 @@ type Relay struct {
 	// returns; nil without Config.Conversations.Path or Redis.
 	conversations convstore.Backend
 	ready         readiness
+	// renewal and senderState decide when an idle session is renewed
+	// (renew.go); tests replace them.
+	renewal     renewPolicy
+	senderState func(tunnel.Session) (tunnel.SenderState, bool)
 }
 
 // New validates cfg and builds the relay.
@@ -121,7 +125,8 @@ func New(cfg Config) (*Relay, error) {
 		// relay to a host that is not configured.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet()}
+	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet(),
+		renewal: defaultRenewal, senderState: tunnel.SenderStateOf}
 	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxChoices: cfg.MaxChoices, Logger: cfg.Logger}
 	if cfg.Metrics != nil {
@@ -197,7 +202,8 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 			defer acceptors.Done()
 			defer ln.Close()
 			r.acceptLoop(ctx, ln, func(sess tunnel.Session) {
-				l := tracker.add(sess)
+				s, _ := r.senderState(sess)
+				l := tracker.add(sess, s.Window)
 				sessions.Add(1)
 				go func() {
 					defer sessions.Done()

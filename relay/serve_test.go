@@ -30,6 +30,7 @@ type relayRig struct {
 	relay  *Relay
 	ln     tunnel.Listener
 	sess   tunnel.Session
+	dialer tunnel.Dialer // for more sessions from the same edge
 	cancel context.CancelFunc
 	served chan error    // Serve's result
 	logged chan string   // every message the relay logs, for waiting on events
@@ -40,7 +41,9 @@ type relayRig struct {
 	releaseOnce sync.Once
 }
 
-func newRelayRig(t *testing.T) *relayRig {
+// newRelayRig starts the rig; each of set may adjust the relay before it
+// serves.
+func newRelayRig(t *testing.T, set ...func(*Relay)) *relayRig {
 	t.Helper()
 	r := &relayRig{t: t, served: make(chan error, 1), logged: make(chan string, 256),
 		hold: make(chan struct{}), held: make(chan struct{}, 8)}
@@ -70,6 +73,9 @@ func newRelayRig(t *testing.T) *relayRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, f := range set {
+		f(r.relay)
+	}
 	pki := tunneltest.NewPKI(t, "")
 	cfg := wstun.Config{HandshakeTimeout: 5 * time.Second}
 	if r.ln, err = wstun.Listen(tunneltest.Listen(t), pki.ServerConfig(), cfg); err != nil {
@@ -82,6 +88,7 @@ func newRelayRig(t *testing.T) *relayRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.dialer = d
 	if r.sess, err = d.Dial(testContext(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +213,13 @@ func (r *relayRig) read(st tunnel.Stream) answer {
 // checks the relay's Pong.
 func (r *relayRig) control() (*proto.Writer, *proto.Reader) {
 	r.t.Helper()
-	st, err := r.sess.OpenStream(testContext(r.t))
+	return r.controlOn(r.sess)
+}
+
+// controlOn is control on another session of the rig's edge.
+func (r *relayRig) controlOn(sess tunnel.Session) (*proto.Writer, *proto.Reader) {
+	r.t.Helper()
+	st, err := sess.OpenStream(testContext(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}

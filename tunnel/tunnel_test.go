@@ -29,3 +29,14 @@ func TestCompressAt(t *testing.T) {
 		}
 	}
 }
+
+func TestSenderStateLossRate(t *testing.T) {
+	for _, tt := range []struct {
+		sent, lost uint64
+		want       float64
+	}{{0, 0, 0}, {200, 0, 0}, {200, 3, 0.015}} {
+		if got := (tunnel.SenderState{PacketsSent: tt.sent, PacketsLost: tt.lost}).LossRate(); got != tt.want {
+			t.Errorf("LossRate(sent %d, lost %d) = %v, want %v", tt.sent, tt.lost, got, tt.want)
+		}
+	}
+}

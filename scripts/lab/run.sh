@@ -37,7 +37,8 @@
 # repeated runs independent), LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
 # and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
-# relay's log level, warn; info logs every request with its session).
+# relay's log level, warn; info logs every request with its session), LAB_RELAY_LOG_LEVEL (the relay's alone, e.g. info
+# for its session renewals while the edges stay at warn).
 # LAB_UPSTREAM (http or https): how the relay calls the fake provider, over its plain HTTP/1.1 listener (one
 # connection per open stream, like nginx's relay tier) or over TLS with HTTP/2 (a few connections for all streams,
 # as the relay calls the real APIs); default https in the memory phase, http elsewhere.
@@ -232,7 +233,7 @@ start_stack() {
   # answers plain unless LAB_FAKE_GZIP=1.
   local gz=-no-gzip; [ "${LAB_FAKE_GZIP:-0}" = 1 ] && gz=
   start fake "$o" $nice "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
-  start relay "$o" $nice "$bin/strait-relay" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/relay.yaml"
+  start relay "$o" $nice "$bin/strait-relay" --log-format console --log-level "${LAB_RELAY_LOG_LEVEL:-${LAB_LOG_LEVEL:-warn}}" run --config "$work/relay.yaml"
   start nginx_ovs "$o" $nice nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
   start edge_ws "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
   start edge_quic "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"

@@ -105,7 +105,7 @@ func logEnded(log *zap.Logger, s *session, fields ...zap.Field) {
 	if ce == nil {
 		return
 	}
-	c, _ := CongestionOf(s)
+	c := s.SenderState()
 	ce.Write(append(fields, zap.Uint64("cwnd_bytes", c.Window), zap.Duration("srtt", c.SmoothedRTT),
 		zap.Duration("min_rtt", c.MinRTT), zap.Uint64("packets_sent", c.PacketsSent),
 		zap.Uint64("packets_lost", c.PacketsLost), zap.Float64("loss_rate", c.LossRate()))...)

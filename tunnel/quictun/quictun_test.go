@@ -21,6 +21,7 @@ import (
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/faultnet"
 	"github.com/strait/strait/tunnel/tunneltest"
 )
 
@@ -138,46 +139,49 @@ func TestQlogWhenQLOGDIRSet(t *testing.T) {
 	}
 }
 
-// TestCongestionOf: a QUIC session reports its sender's window, RTT and
-// packet counts once data has flowed; other sessions report nothing.
-func TestCongestionOf(t *testing.T) {
-	p := conformancePair(t, tunneltest.PairOptions{})
-	st, err := p.Client.OpenStream(t.Context())
-	if err != nil {
-		t.Fatal(err)
+// TestSenderState: a QUIC session reports its sender's window, RTT and
+// packet counts once data has flowed, and the losses of a lossy path;
+// other sessions report nothing.
+func TestSenderState(t *testing.T) {
+	p := conformancePair(t, tunneltest.PairOptions{ViaProxy: true})
+	send := func(n int) {
+		t.Helper()
+		// The relay sends, as it does the answers.
+		st, err := p.Client.OpenStream(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		peer, err := p.Server.AcceptStream(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer.Close()
+		go func() { _, _ = peer.Write(make([]byte, n)) }()
+		if _, err := io.ReadFull(st, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer st.Close()
-	if _, err := st.Write(make([]byte, 256<<10)); err != nil {
-		t.Fatal(err)
-	}
-	peer, err := p.Server.AcceptStream(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	if _, err := io.ReadFull(peer, make([]byte, 256<<10)); err != nil {
-		t.Fatal(err)
-	}
-	c, ok := CongestionOf(p.Client)
+	send(256 << 10)
+	c, ok := tunnel.SenderStateOf(p.Server)
 	if !ok || c.Window == 0 || c.SmoothedRTT <= 0 || c.MinRTT <= 0 || c.PacketsSent < 100 {
-		t.Fatalf("CongestionOf(edge) = %+v, %v; want a window, RTTs and >= 100 packets sent", c, ok)
+		t.Fatalf("SenderStateOf(relay) = %+v, %v; want a window, RTTs and >= 100 packets sent", c, ok)
 	}
 	if r := c.LossRate(); r < 0 || r > 1 {
 		t.Fatalf("LossRate = %v outside [0, 1]", r)
 	}
-	if _, ok := CongestionOf(nil); ok {
-		t.Fatal("CongestionOf(nil) reported a QUIC session")
+	lossy := p.Proxy.(*faultnet.UDPProxy)
+	lossy.SetLoss(0.2)
+	send(1 << 20)
+	lossy.SetLoss(0)
+	if c, _ = tunnel.SenderStateOf(p.Server); c.PacketsLost == 0 {
+		t.Fatalf("relay after a transfer at 20 %% loss: %+v; want losses", c)
 	}
-}
-
-func TestCongestionLossRate(t *testing.T) {
-	for _, tt := range []struct {
-		sent, lost uint64
-		want       float64
-	}{{0, 0, 0}, {200, 0, 0}, {200, 3, 0.015}} {
-		if got := (Congestion{PacketsSent: tt.sent, PacketsLost: tt.lost}).LossRate(); got != tt.want {
-			t.Errorf("LossRate(sent %d, lost %d) = %v, want %v", tt.sent, tt.lost, got, tt.want)
-		}
+	if _, ok := tunnel.SenderStateOf(nil); ok {
+		t.Fatal("SenderStateOf(nil) reported a QUIC session")
 	}
 }
 

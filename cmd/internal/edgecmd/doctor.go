@@ -168,7 +168,7 @@ func (f *File) doctorConfig() (doctor.Config, error) {
 }
 
 func pathStats(s tunnel.Session) doctor.PathStats {
-	if c, ok := quictun.CongestionOf(s); ok {
+	if c, ok := tunnel.SenderStateOf(s); ok {
 		return doctor.PathStats{Congestion: "NewReno (quic-go)", Loss: c.LossRate(), LossKnown: c.PacketsSent > 0, PacketsSent: c.PacketsSent}
 	}
 	if si, ok := wstun.SocketInfoOf(s); ok {

@@ -1,0 +1,121 @@
+package relay
+
+import (
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
+)
+
+// Renewing idle sessions whose congestion window has moved.
+//
+// quic-go's congestion control is NewReno, and it keeps what a session
+// learnt for the session's life: once a loss that FEC could not rebuild
+// (or a rise in round trip) ends slow start, the window grows by one
+// packet per round trip, however long the session idles in between. The
+// lab caught a 10 MB answer crossing 150 ms at 0.68 MB/s on a session that
+// had carried the 256-client cells, against 5 MB/s on a session still in
+// slow start: its per-MiB marks showed the window climbing from about 55
+// packets by one per round trip (scripts/lab/results/2026-12-06-evening,
+// matrix4-bulk-trace.jsonl). quic-go exposes neither the threshold nor the
+// phase (a qlog tracer could follow the phase, at the price of an event
+// built for every packet), and nothing resets them; a new session starts
+// in slow start again. So the relay, which sends the answers and sees its
+// own window, asks the edge to replace a session once it is idle and its
+// window is no longer the one it started with: it has filled its window at
+// least once, and may have left slow start since. The edge dials the
+// replacement at once and closes the old session (GoAway, as in a drain).
+//
+// Sessions that only ever carried streams of events never fill their
+// first window (the lab's SSE sessions all ended at it), so they are never
+// renewed; a session whose window grew large in slow start carries a bulk
+// answer at full speed already and is kept.
+type renewPolicy struct {
+	// minAge keeps a session at least this long: it bounds the churn to
+	// one handshake per session per minAge.
+	minAge time.Duration
+	// idle is how long the session must have carried no request stream.
+	idle time.Duration
+	// maxWindow is the window from which a session is kept whatever its
+	// phase: 1 MiB carries about 7 MB/s at 150 ms.
+	maxWindow uint64
+	// off disables renewal.
+	off bool
+}
+
+var defaultRenewal = renewPolicy{minAge: 10 * time.Second, idle: time.Second, maxWindow: 1 << 20}
+
+// renewMessage is the GoAway text of a renewal: the edge logs it.
+const renewMessage = "renewing the session: its congestion window moved, and a new one starts in slow start"
+
+// sessionUse is what renewal needs to know of a session's life.
+type sessionUse struct {
+	up      time.Time
+	streams int64     // request streams being served
+	lastEnd time.Time // when the last one ended; zero if none has
+	// initialWindow is the sender's window when the session came up.
+	initialWindow uint64
+}
+
+// due reports whether a session used as u, whose sender is in state s,
+// should be renewed at now.
+func (p renewPolicy) due(now time.Time, u sessionUse, s tunnel.SenderState) bool {
+	return !p.off && u.streams == 0 && now.Sub(u.up) >= p.minAge && now.Sub(u.lastEnd) >= p.idle &&
+		s.Window != u.initialWindow && s.Window < p.maxWindow
+}
+
+// maybeRenew asks the edge of l to replace it when the policy says so and
+// the edge keeps another session to this relay meanwhile. The control
+// stream's reader calls it after each probe answer.
+func (r *Relay) maybeRenew(l *link) {
+	s, ok := r.senderState(l.sess)
+	if !ok || !r.renewal.due(time.Now(), l.use(), s) || !r.sessions.claimRenewal(l) {
+		return
+	}
+	r.log.Info("asking the edge to renew an idle tunnel session", zap.String("edge", l.sess.Info().PeerName),
+		zap.Stringer("remote", l.sess.Info().RemoteAddr), zap.Uint64("cwnd_bytes", s.Window),
+		zap.Uint64("initial_cwnd_bytes", l.initialWindow), zap.Duration("up_for", time.Since(l.up)))
+	if r.metrics != nil {
+		r.metrics.renewed.Inc()
+	}
+	l.sendGoAway(proto.GoAway{Message: renewMessage})
+}
+
+// claimRenewal marks l as going away if its edge has another session here
+// that is not: an edge is never left without one while it dials.
+func (s *sessionSet) claimRenewal(l *link) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.goingAway() {
+		return false
+	}
+	for _, o := range s.m {
+		if o != l && sameEdge(o.sess.Info(), l.sess.Info()) && !o.goingAway() {
+			l.mu.Lock()
+			l.renewing = true
+			l.mu.Unlock()
+			return true
+		}
+	}
+	return false
+}
+
+// sameEdge reports whether two sessions come from one edge: the same
+// certificate name from the same host.
+func sameEdge(a, b tunnel.Info) bool {
+	return a.PeerName == b.PeerName && hostOf(a.RemoteAddr) == hostOf(b.RemoteAddr)
+}
+
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}

@@ -1,0 +1,105 @@
+package relay
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel"
+)
+
+func TestRenewDue(t *testing.T) {
+	now := time.Now()
+	p := renewPolicy{minAge: 10 * time.Second, idle: time.Second, maxWindow: 1 << 20}
+	old := now.Add(-time.Minute)
+	idle := sessionUse{up: old, initialWindow: 40960}
+	for _, tt := range []struct {
+		name   string
+		p      renewPolicy
+		use    sessionUse
+		window uint64
+		want   bool
+	}{
+		{"idle, window moved", p, idle, 55 * 1280, true},
+		{"idle, window cut below its start", p, idle, 28672, true},
+		{"idle, window as it started", p, idle, 40960, false},
+		{"idle, window grown large", p, idle, 7 << 20, false},
+		{"serving a stream", p, sessionUse{up: old, initialWindow: 40960, streams: 1}, 55 * 1280, false},
+		{"a stream just ended", p, sessionUse{up: old, initialWindow: 40960, lastEnd: now.Add(-time.Millisecond)}, 55 * 1280, false},
+		{"idle long enough", p, sessionUse{up: old, initialWindow: 40960, lastEnd: now.Add(-2 * time.Second)}, 55 * 1280, true},
+		{"too young", p, sessionUse{up: now.Add(-time.Second), initialWindow: 40960}, 55 * 1280, false},
+		{"policy off", renewPolicy{off: true}, idle, 55 * 1280, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.due(now, tt.use, tunnel.SenderState{Window: tt.window}); got != tt.want {
+				t.Errorf("due = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// fakeWindows reports a sender window for each relay-side session, keyed
+// by its remote address (the edge side's local one).
+type fakeWindows struct {
+	mu    sync.Mutex
+	moved map[string]bool
+}
+
+func (f *fakeWindows) state(s tunnel.Session) (tunnel.SenderState, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.moved[s.Info().RemoteAddr.String()] {
+		return tunnel.SenderState{Window: 55 * 1280}, true
+	}
+	return tunnel.SenderState{Window: 40960}, true
+}
+
+// move makes the window of the relay's end of edge-side session s move.
+func (f *fakeWindows) move(s tunnel.Session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.moved[s.Info().LocalAddr.String()] = true
+}
+
+// TestRenewsIdleSessions: once a session whose window moved is idle, the
+// relay answers the edge's next probe with a GoAway that names the
+// renewal, unless a stream is in flight on it or it is the edge's last
+// session here.
+func TestRenewsIdleSessions(t *testing.T) {
+	windows := &fakeWindows{moved: map[string]bool{}}
+	r := newRelayRig(t, func(r *Relay) {
+		r.renewal = renewPolicy{maxWindow: 1 << 20}
+		r.senderState = windows.state
+	})
+	other, err := r.dialer.Dial(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	w, rd := r.control()
+	ow, ord := r.controlOn(other)
+
+	held := r.open("held", http.Header{"X-Test-Hold": {"1"}})
+	<-r.held
+	windows.move(r.sess)
+	r.ping(w, rd, 2)
+	r.ping(w, rd, 3) // a GoAway in between fails here: a stream is in flight
+	r.release()
+	if a := r.read(held); a.status != http.StatusOK {
+		t.Fatalf("the stream in flight: status %d, end %v", a.status, a.end)
+	}
+
+	r.ping(w, rd, 4)
+	typ, p := next(t, rd)
+	g, err := proto.ParseGoAway(p)
+	if typ != proto.FrameGoAway || err != nil || g.Accepting || g.Message != renewMessage {
+		t.Fatalf("after the session fell idle: %s %+v %v; want GoAway %q", typ, g, err, renewMessage)
+	}
+
+	// The other session is now the edge's only one not going away.
+	windows.move(other)
+	r.ping(ow, ord, 2)
+	r.ping(ow, ord, 3)
+}
