@@ -41,12 +41,13 @@ func (l *link) goingAway() bool {
 	return l.gone != nil || l.renewing
 }
 
-// streamStarted and streamEnded count the request streams l serves.
+// streamStarted and streamEnded count the request streams l serves;
+// streamEnded returns how many are left.
 func (l *link) streamStarted() { l.streams.Add(1) }
 
-func (l *link) streamEnded() {
+func (l *link) streamEnded() int64 {
 	l.lastEnd.Store(time.Now().UnixNano())
-	l.streams.Add(-1)
+	return l.streams.Add(-1)
 }
 
 // use reports l's activity for the renewal policy.
@@ -246,7 +247,11 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		defer r.metrics.streams.Dec()
 	}
 	l.streamStarted()
-	defer l.streamEnded()
+	defer func() {
+		if l.streamEnded() == 0 {
+			r.maybeRenew(l)
+		}
+	}()
 	r.disp.Serve(ctx, ps)
 }
 

@@ -28,6 +28,10 @@ import (
 // window is no longer the one it started with: it has filled its window at
 // least once, and may have left slow start since. The edge dials the
 // replacement at once and closes the old session (GoAway, as in a drain).
+// The relay checks when a session's last stream ends, since a large
+// answer may follow within milliseconds (the lab's bulk request does),
+// and after each probe answer, for a session that became idle before it
+// was old enough.
 //
 // Sessions that only ever carried streams of events never fill their
 // first window (the lab's SSE sessions all ended at it), so they are never
@@ -37,7 +41,8 @@ type renewPolicy struct {
 	// minAge keeps a session at least this long: it bounds the churn to
 	// one handshake per session per minAge.
 	minAge time.Duration
-	// idle is how long the session must have carried no request stream.
+	// idle is how long the session must have carried no request stream
+	// (none by default: the check runs as the last one ends).
 	idle time.Duration
 	// maxWindow is the window from which a session is kept whatever its
 	// phase: 1 MiB carries about 7 MB/s at 150 ms.
@@ -46,7 +51,7 @@ type renewPolicy struct {
 	off bool
 }
 
-var defaultRenewal = renewPolicy{minAge: 10 * time.Second, idle: time.Second, maxWindow: 1 << 20}
+var defaultRenewal = renewPolicy{minAge: 10 * time.Second, maxWindow: 1 << 20}
 
 // renewMessage is the GoAway text of a renewal: the edge logs it.
 const renewMessage = "renewing the session: its congestion window moved, and a new one starts in slow start"
@@ -68,8 +73,7 @@ func (p renewPolicy) due(now time.Time, u sessionUse, s tunnel.SenderState) bool
 }
 
 // maybeRenew asks the edge of l to replace it when the policy says so and
-// the edge keeps another session to this relay meanwhile. The control
-// stream's reader calls it after each probe answer.
+// the edge keeps another session to this relay meanwhile.
 func (r *Relay) maybeRenew(l *link) {
 	s, ok := r.senderState(l.sess)
 	if !ok || !r.renewal.due(time.Now(), l.use(), s) || !r.sessions.claimRenewal(l) {

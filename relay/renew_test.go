@@ -28,6 +28,7 @@ func TestRenewDue(t *testing.T) {
 		{"idle, window grown large", p, idle, 7 << 20, false},
 		{"serving a stream", p, sessionUse{up: old, initialWindow: 40960, streams: 1}, 55 * 1280, false},
 		{"a stream just ended", p, sessionUse{up: old, initialWindow: 40960, lastEnd: now.Add(-time.Millisecond)}, 55 * 1280, false},
+		{"a stream just ended, no idle asked", defaultRenewal, sessionUse{up: old, initialWindow: 40960, lastEnd: now}, 55 * 1280, true},
 		{"idle long enough", p, sessionUse{up: old, initialWindow: 40960, lastEnd: now.Add(-2 * time.Second)}, 55 * 1280, true},
 		{"too young", p, sessionUse{up: now.Add(-time.Second), initialWindow: 40960}, 55 * 1280, false},
 		{"policy off", renewPolicy{off: true}, idle, 55 * 1280, false},
@@ -63,21 +64,33 @@ func (f *fakeWindows) move(s tunnel.Session) {
 	f.moved[s.Info().LocalAddr.String()] = true
 }
 
-// TestRenewsIdleSessions: once a session whose window moved is idle, the
-// relay answers the edge's next probe with a GoAway that names the
-// renewal, unless a stream is in flight on it or it is the edge's last
-// session here.
+// TestRenewsIdleSessions: a session whose window moved is renewed (GoAway
+// naming the renewal) as its last stream ends, or at the next probe answer
+// once the edge has another session here; never while a stream is in
+// flight on it, nor when it is the edge's last session here.
 func TestRenewsIdleSessions(t *testing.T) {
 	windows := &fakeWindows{moved: map[string]bool{}}
 	r := newRelayRig(t, func(r *Relay) {
 		r.renewal = renewPolicy{maxWindow: 1 << 20}
 		r.senderState = windows.state
 	})
-	other, err := r.dialer.Dial(testContext(t))
-	if err != nil {
-		t.Fatal(err)
+	dial := func() tunnel.Session {
+		s, err := r.dialer.Dial(testContext(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
 	}
-	defer other.Close()
+	wantRenewal := func(rd *proto.Reader) {
+		t.Helper()
+		typ, p := next(t, rd)
+		g, err := proto.ParseGoAway(p)
+		if typ != proto.FrameGoAway || err != nil || g.Accepting || g.Message != renewMessage {
+			t.Fatalf("got %s %+v %v; want GoAway %q", typ, g, err, renewMessage)
+		}
+	}
+	other := dial()
 	w, rd := r.control()
 	ow, ord := r.controlOn(other)
 
@@ -90,16 +103,14 @@ func TestRenewsIdleSessions(t *testing.T) {
 	if a := r.read(held); a.status != http.StatusOK {
 		t.Fatalf("the stream in flight: status %d, end %v", a.status, a.end)
 	}
-
-	r.ping(w, rd, 4)
-	typ, p := next(t, rd)
-	g, err := proto.ParseGoAway(p)
-	if typ != proto.FrameGoAway || err != nil || g.Accepting || g.Message != renewMessage {
-		t.Fatalf("after the session fell idle: %s %+v %v; want GoAway %q", typ, g, err, renewMessage)
-	}
+	wantRenewal(rd) // as the stream ended, with no probe
 
 	// The other session is now the edge's only one not going away.
 	windows.move(other)
 	r.ping(ow, ord, 2)
 	r.ping(ow, ord, 3)
+	// Until the edge dials another.
+	r.controlOn(dial())
+	r.ping(ow, ord, 4)
+	wantRenewal(ord)
 }

@@ -224,6 +224,8 @@ func (r *relayRig) controlOn(sess tunnel.Session) (*proto.Writer, *proto.Reader)
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(func() { st.Close() })
+	// A frame the test waits for in vain fails it instead of hanging it.
+	_ = st.SetReadDeadline(time.Now().Add(20 * time.Second))
 	rd := proto.NewReader(st)
 	r.t.Cleanup(rd.Release)
 	w := proto.NewWriter(st)
