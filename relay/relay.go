@@ -47,6 +47,10 @@ type Config struct {
 	// DrainTimeout bounds how long Serve waits for in-flight streams after its
 	// context ends; zero means 30s.
 	DrainTimeout time.Duration
+	// RenewQUICAfter is the least age at which an idle QUIC session whose
+	// congestion window moved is renewed (renew.go); zero means 10s, a
+	// negative value never renews.
+	RenewQUICAfter time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
 	// Metrics, when set, receives the relay's Prometheus collectors; other
@@ -126,7 +130,7 @@ func New(cfg Config) (*Relay, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet(),
-		renewal: defaultRenewal, senderState: tunnel.SenderStateOf}
+		renewal: renewalAfter(cfg.RenewQUICAfter), senderState: tunnel.SenderStateOf}
 	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxChoices: cfg.MaxChoices, Logger: cfg.Logger}
 	if cfg.Metrics != nil {

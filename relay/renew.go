@@ -58,6 +58,18 @@ type renewPolicy struct {
 
 var defaultRenewal = renewPolicy{minAge: 10 * time.Second, maxWindow: 1 << 20}
 
+// renewalAfter is the policy of Config.RenewQUICAfter.
+func renewalAfter(minAge time.Duration) renewPolicy {
+	p := defaultRenewal
+	switch {
+	case minAge < 0:
+		p.off = true
+	case minAge > 0:
+		p.minAge = minAge
+	}
+	return p
+}
+
 // renewMessage is the GoAway text of a renewal: the edge logs it.
 const renewMessage = "renewing the session: its congestion window moved, and a new one starts in slow start"
 

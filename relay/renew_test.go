@@ -114,3 +114,15 @@ func TestRenewsIdleSessions(t *testing.T) {
 	r.ping(ow, ord, 4)
 	wantRenewal(ord)
 }
+
+func TestRenewalAfter(t *testing.T) {
+	for _, tt := range []struct {
+		set    time.Duration
+		minAge time.Duration
+		off    bool
+	}{{0, 10 * time.Second, false}, {-1, 10 * time.Second, true}, {3 * time.Second, 3 * time.Second, false}} {
+		if p := renewalAfter(tt.set); p.minAge != tt.minAge || p.off != tt.off || p.maxWindow != 1<<20 {
+			t.Errorf("renewalAfter(%v) = %+v; want minAge %v, off %v", tt.set, p, tt.minAge, tt.off)
+		}
+	}
+}

@@ -40,6 +40,10 @@ type File struct {
 	TCPNotSentLowat int           `yaml:"tcp_notsent_lowat"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout"`
+	// QUICRenewAfter is the least age at which the relay has an idle QUIC
+	// session renewed once its congestion window moved (see
+	// scripts/config/README.md): unset means 10s, 0s never renews.
+	QUICRenewAfter *time.Duration `yaml:"quic_renew_after"`
 	// MaxChoices bounds the calls a Chat Completions request for n > 1
 	// fans out to on providers that make one choice per call (Anthropic,
 	// Gemini, Responses-only models); zero means 8, 1 refuses n > 1.
