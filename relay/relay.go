@@ -48,9 +48,9 @@ type Config struct {
 	// context ends; zero means 30s.
 	DrainTimeout time.Duration
 	// RenewQUICAfter is the least age at which an idle QUIC session whose
-	// congestion window moved is renewed (renew.go); zero means 10s, a
-	// negative value never renews.
-	RenewQUICAfter time.Duration
+	// congestion window moved is renewed (renew.go): nil means 10s, zero
+	// or less never renews (the relay's quic_renew_after).
+	RenewQUICAfter *time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
 	// Metrics, when set, receives the relay's Prometheus collectors; other

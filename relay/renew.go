@@ -61,13 +61,14 @@ type renewPolicy struct {
 var defaultRenewal = renewPolicy{minAge: 10 * time.Second, maxWindow: 1 << 20}
 
 // renewalAfter is the policy of Config.RenewQUICAfter.
-func renewalAfter(minAge time.Duration) renewPolicy {
+func renewalAfter(minAge *time.Duration) renewPolicy {
 	p := defaultRenewal
 	switch {
-	case minAge < 0:
+	case minAge == nil:
+	case *minAge <= 0:
 		p.off = true
-	case minAge > 0:
-		p.minAge = minAge
+	default:
+		p.minAge = *minAge
 	}
 	return p
 }

@@ -116,11 +116,13 @@ func TestRenewsIdleSessions(t *testing.T) {
 }
 
 func TestRenewalAfter(t *testing.T) {
+	d := func(v time.Duration) *time.Duration { return &v }
 	for _, tt := range []struct {
-		set    time.Duration
+		set    *time.Duration
 		minAge time.Duration
 		off    bool
-	}{{0, 10 * time.Second, false}, {-1, 10 * time.Second, true}, {3 * time.Second, 3 * time.Second, false}} {
+	}{{nil, 10 * time.Second, false}, {d(0), 10 * time.Second, true}, {d(-1), 10 * time.Second, true},
+		{d(3 * time.Second), 3 * time.Second, false}} {
 		if p := renewalAfter(tt.set); p.minAge != tt.minAge || p.off != tt.off || p.maxWindow != 1<<20 {
 			t.Errorf("renewalAfter(%v) = %+v; want minAge %v, off %v", tt.set, p, tt.minAge, tt.off)
 		}

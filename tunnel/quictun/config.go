@@ -13,7 +13,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/qlog"
-
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -115,7 +114,7 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 		Retry: dispatch.RetryPolicy{MaxAttempts: f.Retry.MaxAttempts, Budget: f.Retry.Budget,
 			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
 		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout, MaxChoices: f.MaxChoices,
-		RenewQUICAfter: renewQUICAfter(f.QUICRenewAfter),
+		RenewQUICAfter: f.QUICRenewAfter,
 		Transport:      transport, Logger: log, Metrics: reg,
 		Conversations: relay.ConversationsConfig{Path: f.Conversations.Path, TTL: f.Conversations.TTL, MaxBytes: f.Conversations.MaxBytes,
 			Redis: convRedis, RedisPrefix: f.Conversations.RedisPrefix},
@@ -263,16 +262,4 @@ func (s *Server) Addrs() []zap.Field {
 		out = append(out, zap.Stringer("admin_addr", s.Admin.Addr()))
 	}
 	return out
-}
-
-// renewQUICAfter reads quic_renew_after: unset is the relay's default, 0s
-// (or less) turns renewal off.
-func renewQUICAfter(set *time.Duration) time.Duration {
-	switch {
-	case set == nil:
-		return 0
-	case *set <= 0:
-		return -1
-	}
-	return *set
 }
