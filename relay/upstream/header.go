@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,12 +11,36 @@ import (
 	"github.com/strait/strait/proto/llmapi"
 )
 
-type readCloser = io.ReadCloser
-
 // bytesReader reads b once, and lets go of it at its end: the transport
 // keeps a request, Body included, until its answer is over, and an answer
 // may stream for minutes after a prompt of megabytes was sent.
 func bytesReader(b []byte) io.ReadCloser { return &onceReader{b: b} }
+
+// smallBody is the largest request body the relay sends from a copy of its
+// own (see requestBody).
+const smallBody = 4 << 10
+
+// requestBody is an upstream request's body and its GetBody. net/http's
+// HTTP/1.1 transport flushes a request's header by itself, one write and one
+// segment before the body, unless the body is one of the in-memory readers
+// it knows; on a busy relay that is a third more writes on the provider
+// connection. So a small body goes as a *bytes.Reader over a copy of it
+// (the copy, not the request frame it may be a slice of, is what the
+// transport then holds until the answer ends: at most smallBody per
+// stream), and a larger one as a bytesReader, which lets go of it, at the
+// price of the extra write.
+func requestBody(b []byte) (io.ReadCloser, func() (io.ReadCloser, error)) {
+	switch {
+	case len(b) == 0:
+		// Not even an empty reader: the transport would probe it for a
+		// body, or send a GET chunked.
+		return http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
+	case len(b) > smallBody:
+		return bytesReader(b), func() (io.ReadCloser, error) { return bytesReader(b), nil }
+	}
+	c := bytes.Clone(b)
+	return io.NopCloser(bytes.NewReader(c)), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(c)), nil }
+}
 
 type onceReader struct{ b []byte }
 

@@ -267,12 +267,13 @@ func (t Target) NewRequest(ctx context.Context, in *Inbound, key Key) (*http.Req
 	u.Path = p.base.Path + upPath
 	u.RawPath = ""
 	u.RawQuery = query
-	req, err := http.NewRequestWithContext(ctx, h.Method, u.String(), bytesReader(body))
+	rb, getBody := requestBody(body)
+	req, err := http.NewRequestWithContext(ctx, h.Method, u.String(), rb)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadPath, err)
 	}
 	req.ContentLength = int64(len(body))
-	req.GetBody = func() (readCloser, error) { return bytesReader(body), nil }
+	req.GetBody = getBody
 	p.headers.Copy(req.Header, h.Header)
 	p.authorize(req.Header, key)
 	return req, nil
