@@ -480,7 +480,7 @@ func (e *Edge) prepare(c *call, req *forward.Request) *forward.Forwarder {
 	}
 	*req = forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
 		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model,
-		BodyDone: c.dropBody}
+		Stream: c.req.Stream, BodyDone: c.dropBody}
 	if g.home {
 		return e.homeFwd
 	}

@@ -40,6 +40,13 @@ type Request struct {
 	// Model is the model the edge's policy judged (proto/llmapi); the
 	// relay routes on it.
 	Model string
+	// Stream is the client asking for its answer as it is made (proto/
+	// llmapi's Request.Stream). An answer of unknown length is flushed to
+	// the client piece by piece only then: a whole answer whose length the
+	// relay could not declare (it decompressed it) goes in one write, with
+	// a Content-Length net/http works out, instead of a header, a chunk and
+	// a chunked terminator, three TLS records.
+	Stream bool
 	// BodyDone, when set, is called (on Forward's goroutine, at most once)
 	// as soon as Forward reads Body no more: the relay's response has
 	// begun, so the request is never sent again, and it went out whole.
@@ -168,7 +175,7 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	if hst := f.openHedge(ctx, st, req); hst != nil {
 		lg, first, other = race(lg, startLeg(ctx, hst, req))
 	}
-	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, pending: first}
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, pending: first, stream: req.Stream}
 	if other == nil {
 		x.req, x.sending = req, lg.sending
 	}
@@ -338,6 +345,7 @@ type exchange struct {
 	// req and sending, for an unhedged request: see Request.BodyDone.
 	req     *Request
 	sending <-chan struct{}
+	stream  bool // Request.Stream
 }
 
 // run reads frames until the response header, then streams the body.
@@ -428,7 +436,7 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 	for k, vv := range h.Header {
 		dst[k] = vv
 	}
-	stream := isStreaming(h.Header)
+	stream := isStreaming(h.Header, x.stream)
 	if stream {
 		dst.Set("X-Accel-Buffering", "no") // tell nginx & co. in front not to buffer
 		dst.Del("Content-Length")
@@ -571,8 +579,12 @@ func fail(w http.ResponseWriter, family llmapi.Family, e *apierr.Error, cause er
 	return Result{Status: e.Kind.Status(), Err: cause}
 }
 
-func isStreaming(h http.Header) bool {
-	return isSSE(h) || h.Get("Content-Length") == ""
+// isStreaming reports an answer to flush as it comes: an event stream, or
+// one of unknown length to a request for a stream (Gemini's
+// streamGenerateContent without alt=sse is a JSON array, written as it
+// grows).
+func isStreaming(h http.Header, asked bool) bool {
+	return isSSE(h) || asked && h.Get("Content-Length") == ""
 }
 
 func isSSE(h http.Header) bool {

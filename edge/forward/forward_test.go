@@ -43,6 +43,7 @@ const (
 	refuseDuplicate                      // the relay took this ID upstream before
 	stall                                // nothing comes back until the edge closes the stream
 	answerStream                         // dispatched, 200 with an SSE body, End
+	answerUnsized                        // dispatched, 200 JSON of no declared length in two pieces, End
 )
 
 // scriptedRelay hands out one in-memory stream per OpenStream and plays the
@@ -101,6 +102,13 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 		_ = w.WriteDispatched()
 		_ = w.WriteResponse(&proto.ResponseHeader{Status: 200, Header: http.Header{"Content-Type": {"application/json"}, "Content-Length": {"2"}}})
 		_, _ = w.Write([]byte("{}"))
+		_ = w.WriteEnd(proto.End{})
+	case answerUnsized:
+		s.dispatched.Add(1)
+		_ = w.WriteDispatched()
+		_ = w.WriteResponse(&proto.ResponseHeader{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}})
+		_, _ = w.Write([]byte(`{"a":`))
+		_, _ = w.Write([]byte(`1}`))
 		_ = w.WriteEnd(proto.End{})
 	case answerStream:
 		s.dispatched.Add(1)
@@ -339,5 +347,72 @@ func TestBodyDoneOnceAnswered(t *testing.T) {
 	}
 	if !freed {
 		t.Fatal("the body was still reachable when BodyDone was called")
+	}
+}
+
+// writeCounter counts the writes on the connections its listener accepts.
+type writeCounter struct {
+	net.Listener
+	writes atomic.Int32
+}
+
+func (l *writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return countedConn{c, &l.writes}, err
+}
+
+type countedConn struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c countedConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestUnsizedAnswer: an answer of no declared length (the relay
+// decompressed it) to a request that asked for no stream reaches an
+// HTTP/1.1 client in one write, with a Content-Length; asked for a stream,
+// it is flushed as it comes, chunked. The client gets the same bytes.
+func TestUnsizedAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		stream   bool
+		length   int64
+		chunked  bool
+		maxWrite int32
+	}{
+		{"whole answer", false, 7, false, 1},
+		{"asked for a stream", true, -1, true, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			relay := &scriptedRelay{steps: []relayStep{answerUnsized}}
+			defer relay.wg.Wait()
+			f := New(relay, time.Second, zap.NewNop())
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST", Path: "/v1/chat/completions",
+					Body: []byte(`{}`), Stream: tc.stream})
+			}))
+			ln := &writeCounter{Listener: srv.Listener}
+			srv.Listener = ln
+			srv.Start()
+			defer srv.Close()
+			resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(body) != `{"a":1}` {
+				t.Fatalf("body %q, err %v", body, err)
+			}
+			if resp.ContentLength != tc.length || (len(resp.TransferEncoding) > 0) != tc.chunked {
+				t.Errorf("Content-Length %d, Transfer-Encoding %q; want %d, chunked %v", resp.ContentLength, resp.TransferEncoding, tc.length, tc.chunked)
+			}
+			if n := ln.writes.Load(); n < 1 || n > tc.maxWrite {
+				t.Errorf("%d writes to the client, want 1 to %d", n, tc.maxWrite)
+			}
+		})
 	}
 }
