@@ -50,35 +50,44 @@ func TestSmallWritesGather(t *testing.T) {
 			c := newWSConn(ws)
 			c.window = func() (int, bool) { return tc.cwnd, tc.cwnd >= 0 }
 			c.gatherRTT.Store(int64(tc.rtt))
-			for _, f := range tc.writes {
-				if _, err := c.Write(f); err != nil {
-					t.Fatal(err)
-				}
-				waitTaken(t, c) // one at a time: only pacing puts them together
-			}
-			closed := make(chan error, 1)
-			if tc.close {
-				go func() { closed <- c.Close() }()
-			}
-			for i, frames := range tc.messages {
-				select {
-				case msg := <-got:
-					if want := bytes.Join(frames, nil); !bytes.Equal(msg, want) {
-						t.Fatalf("message %d has %d bytes; want %d (%d frames)", i, len(msg), len(want), len(frames))
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatalf("message %d not sent", i)
-				}
-			}
-			if !tc.close {
-				go func() { closed <- c.Close() }()
-			}
-			if err := <-closed; err != nil {
-				t.Fatal(err)
-			}
-			for range got { // the peer's reader is done
-			}
+			expectMessages(t, c, got, tc.writes, tc.messages, tc.close)
 		})
+	}
+}
+
+// expectMessages writes frames to c one at a time (each taken by the writer
+// before the next, so only the writer's own waiting puts them together),
+// checks that the first messages the peer gets are messages, frame by
+// frame, and closes c (before reading them, when closeFirst).
+func expectMessages(t *testing.T, c *wsConn, got <-chan []byte, frames [][]byte, messages [][][]byte, closeFirst bool) {
+	t.Helper()
+	for _, f := range frames {
+		if _, err := c.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		waitTaken(t, c)
+	}
+	closed := make(chan error, 1)
+	if closeFirst {
+		go func() { closed <- c.Close() }()
+	}
+	for i, want := range messages {
+		select {
+		case msg := <-got:
+			if w := bytes.Join(want, nil); !bytes.Equal(msg, w) {
+				t.Fatalf("message %d has %d bytes; want %d (%d frames)", i, len(msg), len(w), len(want))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d not sent", i)
+		}
+	}
+	if !closeFirst {
+		go func() { closed <- c.Close() }()
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	for range got { // the peer's reader is done
 	}
 }
 
@@ -117,5 +126,48 @@ func TestSmallPace(t *testing.T) {
 		if got := smallPace(tc.rtt, tc.cwnd); got != tc.want {
 			t.Errorf("smallPace(%v, %d) = %v; want %v", tc.rtt, tc.cwnd, got, tc.want)
 		}
+	}
+}
+
+// windowUpdate is a yamux window update on stream id with flags.
+func windowUpdate(id uint32, flags uint16) []byte {
+	f := make([]byte, yamuxHeaderLen)
+	f[1] = yamuxTypeWindowUpdate
+	binary.BigEndian.PutUint16(f[2:], flags)
+	binary.BigEndian.PutUint32(f[4:], id)
+	return f
+}
+
+// TestLazyFrames: on a short path an ACK or a FIN-only window update waits
+// for the next frame and leaves with it, in one message; alone, it leaves
+// when its hold runs out or the connection closes. A SYN, a reset, a pure
+// window update and data never wait. The hold here is an hour unless the
+// case says otherwise, so a frame that should not wait but did makes the
+// test fail rather than pass late.
+func TestLazyFrames(t *testing.T) {
+	ack, fin := windowUpdate(3, yamuxFlagACK), windowUpdate(5, yamuxFlagFIN)
+	syn, rst, credit := windowUpdate(7, yamuxFlagSYN), windowUpdate(9, yamuxFlagRST|yamuxFlagFIN), windowUpdate(11, 0)
+	data := dataFrame(3, 40)
+	for _, tc := range []struct {
+		name     string
+		hold     time.Duration
+		writes   [][]byte
+		messages [][][]byte
+		close    bool
+	}{
+		{name: "an ACK leaves with the stream's first bytes", hold: time.Hour, writes: [][]byte{ack, data}, messages: [][][]byte{{ack, data}}},
+		{name: "a FIN leaves with the next stream's SYN", hold: time.Hour, writes: [][]byte{fin, ack, syn}, messages: [][][]byte{{fin, ack, syn}}},
+		{name: "closing sends a held frame", hold: time.Hour, writes: [][]byte{fin}, messages: [][][]byte{{fin}}, close: true},
+		{name: "a held frame leaves when its hold runs out", hold: time.Millisecond, writes: [][]byte{fin}, messages: [][][]byte{{fin}}},
+		{name: "a reset does not wait", hold: time.Hour, writes: [][]byte{rst, data}, messages: [][][]byte{{rst}, {data}}},
+		{name: "a pure window update does not wait", hold: time.Hour, writes: [][]byte{credit, data}, messages: [][][]byte{{credit}, {data}}},
+		{name: "a SYN does not wait", hold: time.Hour, writes: [][]byte{syn, data}, messages: [][][]byte{{syn}, {data}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, got := recordingPeer(t)
+			c := newWSConn(ws)
+			c.lazyWait.Store(int64(tc.hold))
+			expectMessages(t, c, got, tc.writes, tc.messages, tc.close)
+		})
 	}
 }

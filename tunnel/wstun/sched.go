@@ -257,20 +257,15 @@ func (q *sched) wait() bool {
 }
 
 // gather appends to batch what is queued while t runs (the caller armed
-// it), until the batch fills a segment, the queue closes, or t fires.
-func (q *sched) gather(batch [][]byte, t *time.Timer) [][]byte {
-	size := batchSize(batch)
-	for size < segmentFill {
+// it), until done(batch), the queue closes, or t fires.
+func (q *sched) gather(batch [][]byte, t *time.Timer, done func([][]byte) bool) [][]byte {
+	for !done(batch) {
 		select {
 		case <-q.wake:
 		case <-t.C:
 			return batch
 		}
-		n := len(batch)
-		batch, _ = q.take(batch, batchBytes-size)
-		for _, f := range batch[n:] {
-			size += len(f)
-		}
+		batch, _ = q.take(batch, batchBytes-batchSize(batch))
 		q.mu.Lock()
 		closed := q.closed
 		q.mu.Unlock()
@@ -280,6 +275,14 @@ func (q *sched) gather(batch [][]byte, t *time.Timer) [][]byte {
 	}
 	return batch
 }
+
+// fillsSegment reports a batch of segmentFill bytes or more: on a paced
+// path it need not wait for more.
+func fillsSegment(batch [][]byte) bool { return batchSize(batch) >= segmentFill }
+
+// notAllLazy reports a batch with a frame that is not lazy (lazy.go): the
+// lazy ones it carries need not wait.
+func notAllLazy(batch [][]byte) bool { return !allLazy(batch) }
 
 // ring is a FIFO of streams.
 type ring struct {

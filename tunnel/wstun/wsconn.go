@@ -54,6 +54,9 @@ type wsConn struct {
 	// measurePath); window reads the congestion window in segments.
 	gatherRTT atomic.Int64
 	window    func() (segments int, known bool)
+	// lazyWait is how long a batch of lazy frames waits for company on a
+	// short path, in ns (lazy.go; lazyHold, but for tests).
+	lazyWait atomic.Int64
 
 	// readFailed, when set, runs before Read returns an error: yamux's
 	// receive loop ends on it, and the session with it (session.wake).
@@ -75,6 +78,7 @@ type wsConn struct {
 func newWSConn(ws *websocket.Conn) *wsConn {
 	c := &wsConn{ws: ws, q: newSched(), writerDone: make(chan struct{})}
 	c.window = socketWindow(ws.NetConn())
+	c.lazyWait.Store(int64(lazyHold))
 	go c.writeLoop()
 	c.touch()
 	c.sent()
@@ -221,10 +225,14 @@ func (c *wsConn) writeLoop() {
 		if pacing {
 			if d := c.gatherTime(batch, &last, lastWrite, time.Now()); d > 0 {
 				gather.Reset(d)
-				batch = c.q.gather(batch, gather)
+				batch = c.q.gather(batch, gather, fillsSegment)
 				gather.Stop()
 			}
 			last.set(batch)
+		} else if allLazy(batch) { // a short path (lazy.go)
+			gather.Reset(time.Duration(c.lazyWait.Load()))
+			batch = c.q.gather(batch, gather, notAllLazy)
+			gather.Stop()
 		}
 		// The first byte is room for rawMarker, so that a raw message of
 		// a compressed session goes out without a copy (writeRaw).

@@ -1,0 +1,52 @@
+package wstun
+
+// Control frames that can wait a little, on a short path.
+//
+// Every exchange makes two frames that carry nothing anyone waits for: the
+// accepting end's ACK (yamux sends it as it accepts the stream, before the
+// answer exists) and the opening end's FIN after the answer (a window
+// update with only the FIN flag). Written as they come, each is a message,
+// a TLS record and a write on one end and a read on the other: on one
+// host, under load, a third of the tunnel's writes per unary request.
+//
+// So on a short path the writer holds a batch of nothing but such frames
+// for at most lazyHold, and sends it with the next frame that comes (the
+// stream's first answer bytes, the next stream's request). A long path
+// needs no hold: small writes are paced there already (coalesce.go).
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+const (
+	// lazyHold bounds how long a lazy frame waits for company: short next
+	// to anything a peer could be waiting on (an ACK's window delta only
+	// matters to a request body over yamux's initial 256 KiB window), long
+	// next to the gaps between a busy session's exchanges.
+	lazyHold = time.Millisecond
+	// yamux flags (hashicorp/yamux:const.go) that lazy frames may carry.
+	yamuxFlagSYN = 1
+	yamuxFlagACK = 2
+)
+
+// lazyFrame reports a frame no peer waits for: a window update that
+// acknowledges a stream or ends it (not a SYN, not a reset, and not a pure
+// window update, which may free a blocked sender).
+func lazyFrame(f []byte) bool {
+	if f[1] != yamuxTypeWindowUpdate {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(f[2:])
+	return flags&(yamuxFlagACK|yamuxFlagFIN) != 0 && flags&(yamuxFlagSYN|yamuxFlagRST) == 0
+}
+
+// allLazy reports a batch of only lazy frames.
+func allLazy(batch [][]byte) bool {
+	for _, f := range batch {
+		if !lazyFrame(f) {
+			return false
+		}
+	}
+	return true
+}
