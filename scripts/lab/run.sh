@@ -44,7 +44,8 @@
 # as the relay calls the real APIs); default https in the memory phase, http elsewhere.
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
-# LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk")
+# LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk"; also idle: the
+# servers' CPU with no load)
 # for a subset of the loopback phase, LAB_PPROF=1 (in the link phase: a CPU profile of edge and relay during every
 # keep-alive scenario; otherwise: serve pprof on the admin listeners, 127.0.0.1:17450
 # relay, :17451 edge-ws, :17452 edge-quic, and save CPU, allocation, block and mutex profiles of every
@@ -401,6 +402,32 @@ link_matrix() {
   prof_ns_edge=- prof_ns_relay=- # the loopback and memory phases run in the root namespace
 }
 
+# server_ticks CONTENDER: CPU clock ticks used so far by the contender's
+# servers (both Strait tiers, or nginx's two; none for direct), for CPU per
+# request: a steadier measure of what a change costs than a rate on two
+# shared cores.
+server_ticks() {
+  local names='^$'
+  case $1 in strait-*) names='^(strait-edge|strait-relay)$' ;; nginx) names='^nginx$' ;; esac
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v re="$names" '{gsub(/[()]/, "", $2)} $2 ~ re {t+=$14+$15} END {print t+0}'
+}
+
+# lg_cpu CONTENDER N LABELS ARGS...: lg N LABELS ARGS..., then the
+# contender's servers' CPU per completed request, printed and appended to
+# $LAB_DIR/cpu.tsv (labels, ok, CPU ms, µs per request).
+lg_cpu() {
+  local c=$1 before after ok
+  shift
+  before=$(server_ticks "$c")
+  lg "$@"
+  after=$(server_ticks "$c")
+  ok=$(tail -n 1 "$results" | sed -n 's/.*"ok":\([0-9]*\).*/\1/p')
+  [ -n "$ok" ] && [ "$ok" -gt 0 ] || return 0
+  awk -v w="$work" -v l="$2" -v ok="$ok" -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    ms = t * 1000 / hz; printf "    servers cpu: %.0f ms for %d requests, %.1f us/request\n", ms, ok, ms * 1000 / ok
+    printf "%s\t%d\t%.0f\t%.1f\n", l, ok, ms, ms * 1000 / ok >> (w "/cpu.tsv") }'
+}
+
 phase_loopback() {
   upstream=${LAB_UPSTREAM:-http}
   header "loopback overhead (no emulated link; loadgen, edge, relay, nginx and the fake share the 2 cores)"
@@ -413,14 +440,14 @@ phase_loopback() {
     if [[ $cases == *" rate "* ]]; then
       for r in 500 2000; do
         profile "$c-rate$r" "$c" 2 "${delta[@]}"
-        lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
+        lg_cpu "$c" - "$labels" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
           --rate "$r" --concurrency 256 --requests $((r * 10)) --duration 12s --timeout 10s
         prof_wait
       done
     fi
     if [[ $cases == *" max "* ]]; then
       profile "$c-max" "$c" 1 "${delta[@]}"
-      lg - "$labels,max=1" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
+      lg_cpu "$c" - "$labels,max=1" --url "$(url_of "$c")" --mode keepalive --kind unary --tokens 1 --interval 0 \
         --concurrency 64 --requests 1000000 --duration 10s --timeout 10s
       prof_wait
     fi
@@ -428,12 +455,20 @@ phase_loopback() {
       # 96 streams of 1 s each, 32 at a time: about 3 s of load; a 3 s profile.
       profile "$c-stream" "$c" 0.5 "profile?seconds=3" "allocs?seconds=3" "block?seconds=3" "mutex?seconds=3" \
         "trace?seconds=3"
-      lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind stream --tokens 50 --interval 20ms \
+      lg_cpu "$c" - "$labels" --url "$(url_of "$c")" --mode keepalive --kind stream --tokens 50 --interval 20ms \
         --concurrency 32 --requests 96
       prof_wait
     fi
     if [[ $cases == *" bulk "* ]]; then
       lg - "$labels" --url "$(url_of "$c")" --mode keepalive --kind bulk --concurrency 1 --requests 3
+    fi
+    if [[ $cases == *" idle "* ]]; then
+      # What the contender's servers cost with no request at all (probes,
+      # heartbeats, timers), over 10 s: a floor under every CPU figure.
+      local t0
+      t0=$(server_ticks "$c")
+      sleep 10
+      echo "  $labels,idle=1  servers cpu: $((($(server_ticks "$c") - t0) * 1000 / $(getconf CLK_TCK) / 10)) ms per second"
     fi
   done
   stop_servers 0
