@@ -88,7 +88,7 @@ var (
 		"1 while the relay's circuit breaker keeps it out of rotation (open or half-open).", []string{"relay"}, nil)
 	scaleDesc = prometheus.NewDesc("strait_tunnel_scale_events_total",
 		"Tunnel sessions added (up) and retired (down) by autoscaling, by relay and reason "+
-			"(streams, stream_cap, rtt_inflation, probe_overdue; low_load).", []string{"relay", "direction", "reason"}, nil)
+			"(streams, stream_cap, rtt_inflation, probe_overdue; low_load, renewed: an extra session the relay renewed, not replaced).", []string{"relay", "direction", "reason"}, nil)
 	rttDesc = prometheus.NewDesc("strait_tunnel_rtt_seconds",
 		"Smoothed probe round trip through the relay, per session.", []string{"relay", "transport", "slot"}, nil)
 )

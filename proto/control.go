@@ -42,17 +42,35 @@ type GoAway struct {
 	// refuses new streams with CodeGoingAway. Encoded as a trailing flag
 	// byte, which relays and edges from before it treat as a plain GoAway.
 	Accepting bool
+	// Renewal says that the relay is not going anywhere: it only wants the
+	// session replaced (relay/renew.go). An edge that keeps more sessions
+	// than its base number for the load may let such a session end without
+	// dialing another, and leave the count to its load. A flag in the same
+	// byte: edges from before it read a plain GoAway (their parser refuses
+	// the unknown bit, and drains the session anyway).
+	Renewal bool
 }
 
-// goAwayAccepting is the trailing flag byte of a GoAway with Accepting.
-const goAwayAccepting = 1
+// The trailing flag byte of a GoAway: bits, so that a peer that knows only
+// some of them reads those; unknown bits are ignored.
+const (
+	goAwayAccepting = 1 << iota
+	goAwayRenewal
+)
 
 // Append appends the encoded GoAway (the payload of a FrameGoAway).
 func (g *GoAway) Append(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(max(g.Drain, 0)/time.Millisecond))
 	b = appendString(b, g.Message)
+	var flags byte
 	if g.Accepting {
-		b = append(b, goAwayAccepting)
+		flags |= goAwayAccepting
+	}
+	if g.Renewal {
+		flags |= goAwayRenewal
+	}
+	if flags != 0 {
+		b = append(b, flags)
 	}
 	return b
 }
@@ -67,10 +85,8 @@ func ParseGoAway(p []byte) (*GoAway, error) {
 	g := &GoAway{Drain: time.Duration(ms) * time.Millisecond}
 	g.Message = d.string()
 	if d.err == nil && len(d.p) > 0 {
-		if d.byte() != goAwayAccepting {
-			d.fail("goaway flags")
-		}
-		g.Accepting = true
+		flags := d.byte()
+		g.Accepting, g.Renewal = flags&goAwayAccepting != 0, flags&goAwayRenewal != 0
 	}
 	return g, d.finish()
 }

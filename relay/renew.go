@@ -105,7 +105,7 @@ func (r *Relay) maybeRenew(l *link) {
 	if r.metrics != nil {
 		r.metrics.renewed.Inc()
 	}
-	l.sendGoAway(proto.GoAway{Message: renewMessage})
+	l.sendGoAway(proto.GoAway{Message: renewMessage, Renewal: true})
 }
 
 // claimRenewal marks l as going away if its edge has another session here

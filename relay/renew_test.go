@@ -86,8 +86,8 @@ func TestRenewsIdleSessions(t *testing.T) {
 		t.Helper()
 		typ, p := next(t, rd)
 		g, err := proto.ParseGoAway(p)
-		if typ != proto.FrameGoAway || err != nil || g.Accepting || g.Message != renewMessage {
-			t.Fatalf("got %s %+v %v; want GoAway %q", typ, g, err, renewMessage)
+		if typ != proto.FrameGoAway || err != nil || g.Accepting || !g.Renewal || g.Message != renewMessage {
+			t.Fatalf("got %s %+v %v; want a renewal GoAway %q", typ, g, err, renewMessage)
 		}
 	}
 	other := dial()

@@ -302,7 +302,7 @@ func TestServeDrains(t *testing.T) {
 	r.cancel()
 	typ, p := next(t, rd)
 	g, err := proto.ParseGoAway(p)
-	if typ != proto.FrameGoAway || err != nil || !g.Accepting {
+	if typ != proto.FrameGoAway || err != nil || !g.Accepting || g.Renewal {
 		t.Fatalf("first frame of the drain: %s %+v %v; want GoAway{Accepting}", typ, g, err)
 	}
 	if a := r.read(r.open("during-hand-over", nil)); a.status != http.StatusOK {
@@ -314,7 +314,7 @@ func TestServeDrains(t *testing.T) {
 		t.Fatalf("stream in flight when the drain began: status %d, end %v; want 200", a.status, a.end)
 	}
 	typ, p = next(t, rd)
-	if g, err = proto.ParseGoAway(p); typ != proto.FrameGoAway || err != nil || g.Accepting {
+	if g, err = proto.ParseGoAway(p); typ != proto.FrameGoAway || err != nil || g.Accepting || g.Renewal {
 		t.Fatalf("after the hand-over: %s %+v %v; want a final GoAway", typ, g, err)
 	}
 	r.waitLogged("draining") // logged once the gate is closed

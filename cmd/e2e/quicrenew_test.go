@@ -35,7 +35,7 @@ func TestQUICRenewal(t *testing.T) {
 				t.Fatalf("the large answer has %d bytes of content", n)
 			}
 			if tt.renew {
-				waitLog(t, s.edgeLogs, "relay is going away; draining the session and dialing a replacement", "renewing the session")
+				waitLog(t, s.edgeLogs, "relay asked for the session to be renewed; draining it", "renewing the session")
 				waitFor(t, "the relay's renewal log", func() bool {
 					return s.relayLogs.FilterMessage("asking the edge to renew an idle tunnel session").Len() > 0
 				})

@@ -30,6 +30,9 @@ type link struct {
 	lastData atomic.Int64 // Unix nanoseconds when a request stream last read data
 	closing  atomic.Bool  // the pool is closing it: errors are not failures
 	draining atomic.Bool  // GoAway received
+	// renewal: the GoAway only asked for the session to be replaced
+	// (proto.GoAway.Renewal), the relay is not going away.
+	renewal atomic.Bool
 	// accepting: the last GoAway said the relay still takes new streams.
 	accepting atomic.Bool
 
@@ -130,6 +133,7 @@ func (l *link) readControl() {
 				msg = g.Message
 			}
 			l.accepting.Store(err == nil && g.Accepting)
+			l.renewal.Store(err == nil && g.Renewal)
 			l.markGoAway(msg)
 		default: // an older relay refusing the control stream: no probes
 			return

@@ -282,9 +282,18 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 		case endShutdown, endRetired:
 			return
 		case endGoAway:
+			r.stats.goAways.Add(1)
+			if s.extra && l.renewal.Load() {
+				// The relay only renews its sessions (once idle, so often
+				// many at once, at the end of a burst): an extra session's
+				// replacement is autoscale's to decide, from the load, not
+				// a dial wave's.
+				r.countEvent(decision{action: shrink, n: 1, reason: reasonRenewed})
+				log.Info("the renewed session was an extra one: autoscale decides whether to dial another")
+				return
+			}
 			// Make before break: the old session keeps its streams while the
 			// replacement is dialed at once.
-			r.stats.goAways.Add(1)
 			delay, restarting = 0, time.Now()
 		case endLost:
 			r.stats.lost.Add(1)
@@ -336,8 +345,11 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (end
 		case <-l.goAway:
 			stop()
 			p.setLive(s, nil)
-			log.Info("relay is going away; draining the session and dialing a replacement",
-				zap.String("reason", l.goAwayMsg()), zap.Int("streams", l.numStreams()))
+			msg := "relay is going away; draining the session and dialing a replacement"
+			if l.renewal.Load() {
+				msg = "relay asked for the session to be renewed; draining it"
+			}
+			log.Info(msg, zap.String("reason", l.goAwayMsg()), zap.Int("streams", l.numStreams()))
 			p.drainThenClose(ctx, l)
 			return endGoAway, nil
 		case <-ctx.Done():

@@ -48,6 +48,7 @@ const (
 	reasonRTT        = "rtt_inflation" // probe round trips well above the session's minimum
 	reasonOverdue    = "probe_overdue" // a probe waits while streams run
 	reasonIdle       = "low_load"      // the load fits in fewer sessions
+	reasonRenewed    = "renewed"       // the relay renewed an extra session; the load decides whether to dial another
 	growAt, shrinkAt = 0.75, 0.5       // fractions of TargetStreams per session
 	capAt            = 0.9             // fraction of MaxStreams that asks for growth
 	// inflationFloor keeps loopback-scale round trips, where a millisecond

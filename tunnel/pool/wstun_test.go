@@ -106,8 +106,14 @@ func (r *echoRelay) control(s tunnel.Session, st tunnel.Stream, br *bufio.Reader
 	}
 }
 
-// goAway sends GoAway on session s's control stream.
+// goAway sends a GoAway that drains session s.
 func (r *echoRelay) goAway(t *testing.T, s tunnel.Session) {
+	t.Helper()
+	r.sendGoAway(t, s, proto.GoAway{Drain: time.Minute, Message: "test drain"})
+}
+
+// sendGoAway sends g on session s's control stream.
+func (r *echoRelay) sendGoAway(t *testing.T, s tunnel.Session, g proto.GoAway) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -117,7 +123,7 @@ func (r *echoRelay) goAway(t *testing.T, s tunnel.Session) {
 		if c != nil {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if err := c.w.WriteGoAway(proto.GoAway{Drain: time.Minute, Message: "test drain"}); err != nil {
+			if err := c.w.WriteGoAway(g); err != nil {
 				t.Fatal(err)
 			}
 			return
@@ -286,6 +292,46 @@ func TestGoAwayMakeBeforeBreak(t *testing.T) {
 	}
 	if st := p.Relays()[0]; st.GoAways != 1 || st.SessionsLost != 0 {
 		t.Errorf("counted %d GoAways, %d losses; want 1 and 0", st.GoAways, st.SessionsLost)
+	}
+}
+
+// TestRenewedSessions: a renewed extra session (one autoscale added) ends
+// without a replacement, counted as a scale-down "renewed", and the load
+// decides whether another is dialed; a renewed base session is replaced at
+// once, as on any GoAway.
+func TestRenewedSessions(t *testing.T) {
+	relay, p := startWSRelay(t, Config{SessionsPerRelay: 1, MaxSessionsPerRelay: 2, ProbeInterval: 20 * time.Millisecond,
+		Scale: ScaleConfig{TargetStreams: 2, MaxStreams: 3, ShrinkAfter: time.Hour}})
+	waitLive(t, p, 1)
+	base := relay.session(t, 0)
+	held := openStreams(t, p, 4) // ⌈4/1.5⌉ = 3 wanted, 2 at most
+	extra := relay.session(t, 1)
+	waitLive(t, p, 2)
+	for _, st := range held {
+		st.Close()
+	}
+	renew := proto.GoAway{Message: "test renewal", Renewal: true}
+	relay.sendGoAway(t, extra, renew)
+	select {
+	case <-extra.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the renewed extra session was not closed")
+	}
+	for deadline := time.Now().Add(5 * time.Second); p.Relays()[0].ScaleDowns[reasonRenewed] != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("ScaleDowns = %v; want 1 for %q", p.Relays()[0].ScaleDowns, reasonRenewed)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	dials := p.Relays()[0].Dials
+
+	relay.sendGoAway(t, base, renew)
+	relay.session(t, 2) // the base session's replacement
+	waitLive(t, p, 1)
+	echo(t, p, "after both renewals")
+	st := p.Relays()[0]
+	if st.Dials != dials+1 || st.GoAways != 2 || st.ScaleDowns[reasonRenewed] != 1 {
+		t.Errorf("dials %d (want %d), GoAways %d (want 2), ScaleDowns %v (want 1 %q)", st.Dials, dials+1, st.GoAways, st.ScaleDowns, reasonRenewed)
 	}
 }
 
