@@ -23,8 +23,8 @@ const smallBody = 4 << 10
 // requestBody is an upstream request's body and its GetBody. net/http's
 // HTTP/1.1 transport flushes a request's header by itself, one write and one
 // segment before the body, unless the body is one of the in-memory readers
-// it knows; on a busy relay that is a third more writes on the provider
-// connection. So a small body goes as a *bytes.Reader over a copy of it
+// it knows: two writes per request on the provider connection, where one
+// would do. So a small body goes as a *bytes.Reader over a copy of it
 // (the copy, not the request frame it may be a slice of, is what the
 // transport then holds until the answer ends: at most smallBody per
 // stream), and a larger one as a bytesReader, which lets go of it, at the
