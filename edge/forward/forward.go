@@ -40,8 +40,8 @@ type Request struct {
 	// Model is the model the edge's policy judged (proto/llmapi); the
 	// relay routes on it.
 	Model string
-	// Stream is the client asking for its answer as it is made (proto/
-	// llmapi's Request.Stream). An answer of unknown length is flushed to
+	// Stream is the client asking for its answer as it is made
+	// (proto/llmapi's Request.Stream). An answer of unknown length is flushed to
 	// the client piece by piece only then: a whole answer whose length the
 	// relay could not declare (it decompressed it) goes in one write, with
 	// a Content-Length net/http works out, instead of a header, a chunk and

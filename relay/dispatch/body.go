@@ -103,9 +103,10 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	if len(first) > 0 || mt != "text/event-stream" {
 		// The header leaves with the first body bytes, in one write: they
-		// are here already, or (an answer that is not an event stream,
-		// whose length may be unknown once the relay decompressed it) the
-		// edge holds the header for the body anyway. pump.run flushes.
+		// are here already, or the answer is not an event stream (its
+		// length may be unknown once the relay decompressed it), and the
+		// edge sends its header with the body anyway, unless the client
+		// asked for a stream (forward.Request.Stream). pump.run flushes.
 		c.x.w.Hold()
 	}
 	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: out.status, Header: h}); err != nil {

@@ -336,7 +336,7 @@ diag() {
   # CPU seconds used so far by the lab's processes (cumulative; the
   # difference between two scenarios is what one cost): on two shared cores
   # a busy process delays everyone's packets and events.
-  echo "    cpu s: $(cat /proc/[0-9]*/stat 2>/dev/null | awk '{gsub(/[()]/, "", $2)} $2 ~ /^(strait-edge|strait-relay|nginx|fakesrv|loadgen|linkem)$/ {a[$2]+=$14+$15} END {for (k in a) printf "%s=%.2f ", k, a[k]/100}')"
+  echo "    cpu s: $(proc_ticks '^(strait-edge|strait-relay|nginx|fakesrv|loadgen|linkem)$' | awk -v hz="$(getconf CLK_TCK)" '{printf "%s=%.2f ", $1, $2 / hz}')"
 }
 
 header() {
@@ -402,6 +402,12 @@ link_matrix() {
   prof_ns_edge=- prof_ns_relay=- # the loopback and memory phases run in the root namespace
 }
 
+# proc_ticks REGEX: "name ticks" for every process name matching REGEX, its
+# user and system CPU clock ticks so far, summed over its processes.
+proc_ticks() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v re="$1" '{gsub(/[()]/, "", $2)} $2 ~ re {a[$2] += $14 + $15} END {for (k in a) print k, a[k]}'
+}
+
 # server_ticks CONTENDER: CPU clock ticks used so far by the contender's
 # servers (both Strait tiers, or nginx's two; none for direct), for CPU per
 # request: a steadier measure of what a change costs than a rate on two
@@ -409,7 +415,7 @@ link_matrix() {
 server_ticks() {
   local names='^$'
   case $1 in strait-*) names='^(strait-edge|strait-relay)$' ;; nginx) names='^nginx$' ;; esac
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v re="$names" '{gsub(/[()]/, "", $2)} $2 ~ re {t+=$14+$15} END {print t+0}'
+  proc_ticks "$names" | awk '{t += $2} END {print t + 0}'
 }
 
 # lg_cpu CONTENDER N LABELS ARGS...: lg N LABELS ARGS..., then the

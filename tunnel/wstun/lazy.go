@@ -20,16 +20,11 @@ import (
 	"time"
 )
 
-const (
-	// lazyHold bounds how long a lazy frame waits for company: short next
-	// to anything a peer could be waiting on (an ACK's window delta only
-	// matters to a request body over yamux's initial 256 KiB window), long
-	// next to the gaps between a busy session's exchanges.
-	lazyHold = time.Millisecond
-	// yamux flags (hashicorp/yamux:const.go) that lazy frames may carry.
-	yamuxFlagSYN = 1
-	yamuxFlagACK = 2
-)
+// lazyHold bounds how long a lazy frame waits for company: short next to
+// anything a peer could be waiting on (an ACK's window delta only matters to
+// a request body over yamux's initial 256 KiB window), long next to the gaps
+// between a busy session's exchanges.
+const lazyHold = time.Millisecond
 
 // lazyFrame reports a frame no peer waits for: a window update that
 // acknowledges a stream or ends it (not a SYN, not a reset, and not a pure

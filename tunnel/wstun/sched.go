@@ -70,6 +70,8 @@ const (
 	yamuxTypeWindowUpdate = 1
 	yamuxTypePing         = 2
 	yamuxTypeGoAway       = 3
+	yamuxFlagSYN          = 1
+	yamuxFlagACK          = 2
 	yamuxFlagFIN          = 4
 	yamuxFlagRST          = 8
 )
