@@ -205,8 +205,8 @@ type leg struct {
 	st   tunnel.Stream
 	r    *proto.Reader
 	sent chan error // the sender's result
-	// sending is closed when the sender is done with the request: it
-	// reads the body until then.
+	// sending is closed when the sender reads the request no more (its
+	// End may still be going out).
 	sending chan struct{}
 	stop    func() bool
 }
@@ -226,8 +226,7 @@ func startLeg(ctx context.Context, st tunnel.Stream, req *Request) *leg {
 	// the body and stops reading, so a writer that finished first would
 	// wait forever, and one that failed would resend a refused request.
 	go func() {
-		err := sendRequest(st, req)
-		close(l.sending)
+		err := sendRequest(st, req, l.sending)
 		if err != nil {
 			// A relay that refused the request (body over its limit) may have
 			// closed the stream while its answer is still on the way: give the
@@ -315,7 +314,13 @@ const restartWait = 2 * time.Minute
 // sendRequest writes the request header, body and End. They go out
 // together without waiting for the relay (one round trip to the first
 // response byte), in one transport write when the body is small.
-func sendRequest(st tunnel.Stream, req *Request) error {
+//
+// It closes read as soon as it reads req no more: after the body, before
+// the End. The relay answers a request only once it has read the End, so
+// by the time its answer arrives read is closed, and the body can be let
+// go of at once (Request.BodyDone). Closed after the End, it raced the
+// answer.
+func sendRequest(st tunnel.Stream, req *Request, read chan<- struct{}) error {
 	w := proto.NewWriter(st)
 	w.Hold()
 	err := w.WriteRequest(&proto.RequestHeader{
@@ -323,10 +328,11 @@ func sendRequest(st tunnel.Stream, req *Request) error {
 		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery,
 		Header: req.Header, BodyLen: int64(len(req.Body)), Model: req.Model,
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = w.Write(req.Body) // copies it into the frames it writes
 	}
-	if _, err := w.Write(req.Body); err != nil {
+	close(read)
+	if err != nil {
 		return err
 	}
 	return w.WriteEnd(proto.End{})
