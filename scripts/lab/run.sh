@@ -35,7 +35,7 @@
 # (20 data + 4 parity) or D+P, e.g. 10+3; unset: the edge's default, on; the relay always accepts both),
 # LAB_SEED (the emulator's random seed, 1: the same loss positions in every run; set another, e.g. $RANDOM, to make
 # repeated runs independent), LAB_LINKEM_NICE (the emulator's nice value, -10), LAB_NICE (the nice value of every contender's servers, the fake
-# and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_TRACE=1 (one JSON line per measured request, with the
+# and the client, 0: below 0 they go before other work on a shared machine, all contenders alike), LAB_PCAP=1 (the WebSocket tunnel's packet headers, seen from the relay's side, in $LAB_DIR/tunnel-*.pcap), LAB_TRACE=1 (one JSON line per measured request, with the
 # time to the response header and Strait's Server-Timing, in $LAB_DIR/trace.jsonl), LAB_LOG_LEVEL (edges' and
 # relay's log level, warn; info logs every request with its session), LAB_RELAY_LOG_LEVEL (the relay's alone, e.g. info
 # for its session renewals while the edges stay at warn).
@@ -239,6 +239,9 @@ start_stack() {
   start edge_ws "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
   start edge_quic "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"
   start nginx_dom "$d" $nice nginx -p "$work/nginx-dom" -c "$work/nginx-dom/nginx.conf"
+  # With LAB_PCAP=1: the headers of the WebSocket tunnel's packets as the
+  # relay's namespace sees them, one file per stack (tcpdump, 128 bytes each).
+  [ "${LAB_PCAP:-0}" = 1 ] && start pcap "$o" tcpdump -i any -n -s 128 -w "$work/tunnel-$(date -u +%H%M%S).pcap" tcp port 17444
   url_direct=https://$raddr:17447
   url_nginx=https://127.0.0.1:17446
   url_strait_ws=https://127.0.0.1:17443
@@ -327,11 +330,14 @@ diag() {
     echo "    $n udp: $(inns "$n" awk '/^Udp:/ {if (!h) {split($0, k); h=1} else for (i=2; i<=NF; i++) printf "%s=%s ", k[i], $i}' /proc/net/snmp)"
   done
   echo "    softnet drops (host, per CPU): $(cut -d' ' -f2 /proc/net/softnet_stat | tr '\n' ' ')"
-  # TCP across the border from the domestic side: Strait's WebSocket
-  # sessions (17444) and nginx's upstream connections (17448), with their
-  # retransmissions and timers, cumulative over each connection's life.
+  # TCP across the border, from both sides (the overseas side sends the
+  # answers): Strait's WebSocket sessions (17444) and nginx's upstream
+  # connections (17448), with their windows, retransmissions and timers,
+  # cumulative over each connection's life.
   echo "== $(date -u +%T.%N)" >>"$work/ss.txt"
   inns "$dom" ss -tino state established "( dport = :17444 or dport = :17448 )" >>"$work/ss.txt" 2>&1 || true
+  echo "-- overseas side" >>"$work/ss.txt"
+  inns "$ovs" ss -tino state established "( sport = :17444 or sport = :17448 )" >>"$work/ss.txt" 2>&1 || true
   echo "    ss -tin saved to $work/ss.txt"
   # CPU seconds used so far by the lab's processes (cumulative; the
   # difference between two scenarios is what one cost): on two shared cores

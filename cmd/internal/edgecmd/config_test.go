@@ -49,10 +49,11 @@ func TestSessionsConfig(t *testing.T) {
 	}
 }
 
-// TestMaxSessionsDefault: unset, the session maximum is 32 when the relays
-// run QUIC (auto prefers it) and 16 when one is set to WebSocket; set, it
-// is what it says.
-func TestMaxSessionsDefault(t *testing.T) {
+// TestSessionBoundsDefault: unset, the session bounds are 2 to 32 when
+// the relays run QUIC (auto prefers it) and 8 to 16 when one is set to
+// WebSocket; set, they are what they say, and a maximum set below the
+// default minimum lowers it.
+func TestSessionBoundsDefault(t *testing.T) {
 	relays := func(ts ...tunnel.Transport) []RelayFile {
 		var out []RelayFile
 		for _, tr := range ts {
@@ -61,19 +62,25 @@ func TestMaxSessionsDefault(t *testing.T) {
 		return out
 	}
 	tests := []struct {
-		name   string
-		tunnel TunnelFile
-		want   int
+		name     string
+		tunnel   TunnelFile
+		min, max int
 	}{
-		{"quic", TunnelFile{Relays: relays(tunnel.TransportQUIC)}, 32},
-		{"auto", TunnelFile{Relays: relays("")}, 32},
-		{"ws", TunnelFile{Relays: relays(tunnel.TransportWS)}, 16},
-		{"mixed", TunnelFile{Relays: relays(tunnel.TransportQUIC, tunnel.TransportWS)}, 16},
-		{"set", TunnelFile{Relays: relays(tunnel.TransportQUIC), Sessions: SessionsFile{Max: 8}}, 8},
+		{"quic", TunnelFile{Relays: relays(tunnel.TransportQUIC)}, 2, 32},
+		{"auto", TunnelFile{Relays: relays("")}, 2, 32},
+		{"ws", TunnelFile{Relays: relays(tunnel.TransportWS)}, 8, 16},
+		{"mixed", TunnelFile{Relays: relays(tunnel.TransportQUIC, tunnel.TransportWS)}, 8, 16},
+		{"max set", TunnelFile{Relays: relays(tunnel.TransportQUIC), Sessions: SessionsFile{Max: 8}}, 2, 8},
+		{"ws, max set below the default min", TunnelFile{Relays: relays(tunnel.TransportWS), Sessions: SessionsFile{Max: 4}}, 4, 4},
+		{"ws, min set", TunnelFile{Relays: relays(tunnel.TransportWS), Sessions: SessionsFile{Min: 2}}, 2, 16},
+		{"ws, former key", TunnelFile{Relays: relays(tunnel.TransportWS), SessionsPerRelay: 3}, 3, 16},
 	}
 	for _, tt := range tests {
-		if got := tt.tunnel.maxSessions(); got != tt.want {
-			t.Errorf("%s: maxSessions = %d; want %d", tt.name, got, tt.want)
+		if got := tt.tunnel.minSessions(); got != tt.min {
+			t.Errorf("%s: minSessions = %d; want %d", tt.name, got, tt.min)
+		}
+		if got := tt.tunnel.maxSessions(); got != tt.max {
+			t.Errorf("%s: maxSessions = %d; want %d", tt.name, got, tt.max)
 		}
 	}
 }

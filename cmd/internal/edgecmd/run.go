@@ -122,7 +122,7 @@ func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, diale
 	cfg := edge.ServerConfig{Listener: ln, Front: front, TunnelCert: tunnelCert, DataDir: f.DataDir, Admin: srv.runAdmin,
 		LoadKeys: f.reloadKeys(srv.registry),
 		Edge: edge.Config{Metrics: srv.Metrics,
-			Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.Sessions.min(f.Tunnel.SessionsPerRelay),
+			Keys: keys, Relays: dialers, SessionsPerRelay: f.Tunnel.minSessions(),
 			ReconnectMin: f.Tunnel.ReconnectMin, ReconnectMax: f.Tunnel.ReconnectMax,
 			Pool: pool.Config{HealthyAfter: f.Tunnel.HealthyAfter, ProbeInterval: f.Tunnel.ProbeInterval,
 				ProbeTimeout: f.Tunnel.ProbeTimeout, MaxSessionsPerRelay: f.Tunnel.maxSessions(),
