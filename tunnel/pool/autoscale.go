@@ -64,6 +64,7 @@ func (p *Pool) scaleStep(ctx context.Context, r *relay, now time.Time, log *zap.
 	in.slots = r.numSlots(p.cfg.SessionsPerRelay)
 	in.dialing = r.numDialing()
 	in.waiting = int(r.waiting.Load()) + p.expectedShare()
+	in.floor = p.floor(links)
 	d := r.scaler.decide(now, in)
 	switch d.action {
 	case grow:
@@ -84,6 +85,17 @@ func (p *Pool) scaleStep(ctx context.Context, r *relay, now time.Time, log *zap.
 	r.countEvent(d)
 	log.Info("tunnel sessions "+d.action.String(), zap.String("reason", d.reason), zap.Int("sessions", len(in.sessions)),
 		zap.Int("slots", in.slots), zap.Int("change", d.n), zap.Int("streams", totalStreams(in.sessions)))
+}
+
+// floor is ScaleConfig.MinWebSocket when one of a relay's live links runs
+// over WebSocket, else 0.
+func (p *Pool) floor(links []*link) int {
+	for _, l := range links {
+		if l.sess.Info().Transport == tunnel.TransportWS {
+			return p.cfg.Scale.MinWebSocket
+		}
+	}
+	return 0
 }
 
 func totalStreams(ls []sessionLoad) int {

@@ -34,6 +34,14 @@ type ScaleConfig struct {
 	// session is retired; another may follow after the same time again.
 	// Zero means 30s.
 	ShrinkAfter time.Duration
+	// MinWebSocket is the fewest sessions to a relay while its sessions run
+	// over WebSocket, as an auto dialer's do on its fallback (a relay set
+	// to WebSocket gets its minimum from SessionsPerRelay instead). Over
+	// TCP one lost segment holds up every stream behind it on its session
+	// for a retransmission, and a burst of new streams lands on the
+	// sessions already up: the more of them, the fewer streams one loss
+	// holds (see the lab report, "2026-12-06, last"). Zero: no such floor.
+	MinWebSocket int
 	// CongestionCooldown spaces the sessions added because sessions are
 	// congested (probe round trips inflated or overdue while streams
 	// run), so that the pool sees what one more session did before adding
@@ -49,6 +57,7 @@ const (
 	reasonOverdue    = "probe_overdue" // a probe waits while streams run
 	reasonIdle       = "low_load"      // the load fits in fewer sessions
 	reasonRenewed    = "renewed"       // the relay renewed an extra session; the load decides whether to dial another
+	reasonWebSocket  = "websocket_min" // the relay's sessions run over WebSocket: ScaleConfig.MinWebSocket
 	growAt, shrinkAt = 0.75, 0.5       // fractions of TargetStreams per session
 	capAt            = 0.9             // fraction of MaxStreams that asks for growth
 	// inflationFloor keeps loopback-scale round trips, where a millisecond
@@ -106,6 +115,7 @@ type scaleInput struct {
 	slots    int           // sessions kept up or being dialed, base and extra
 	dialing  int           // extra sessions being dialed
 	waiting  int           // new streams waiting for those sessions
+	floor    int           // sessions to keep whatever the load (ScaleConfig.MinWebSocket), if above min
 }
 
 // scaler decides, for one relay, when to add and retire sessions. It is a
@@ -158,6 +168,9 @@ func (s *scaler) growth(now time.Time, in scaleInput, streams int, congested str
 	if want := ceilDiv(streams, growAt*float64(s.target)); want > in.slots {
 		return decision{action: grow, n: min(want-in.slots, room), reason: reasonStreams}
 	}
+	if in.floor > in.slots {
+		return decision{action: grow, n: min(in.floor-in.slots, room), reason: reasonWebSocket}
+	}
 	if in.dialing > 0 {
 		return decision{} // the sessions on their way may be enough
 	}
@@ -177,7 +190,7 @@ func (s *scaler) growth(now time.Time, in scaleInput, streams int, congested str
 // (½ on n−1) is the hysteresis that keeps the pool from flapping.
 func (s *scaler) shrinkage(now time.Time, in scaleInput, streams int, congested string) decision {
 	n := len(in.sessions)
-	low := in.dialing == 0 && congested == "" && n > s.min &&
+	low := in.dialing == 0 && congested == "" && n > max(s.min, in.floor) &&
 		float64(streams) <= shrinkAt*float64(s.target*(n-1))
 	if !low {
 		s.lowSince = time.Time{}

@@ -55,6 +55,11 @@ func TestScalerDecide(t *testing.T) {
 		{"loopback jitter is not congestion", 0, scaleInput{sessions: loopback, slots: 2}, decision{}},
 		{"near the stream cap", 1000, scaleInput{sessions: nearCap, slots: 2}, decision{grow, 1, reasonStreamCap}},
 		{"low load, but wait ShrinkAfter", 0, scaleInput{sessions: loads(0, 0, 0), slots: 3}, decision{}},
+		{"websocket floor", 0, scaleInput{sessions: loads(0, 0), slots: 2, floor: 4}, decision{grow, 2, reasonWebSocket}},
+		{"websocket floor: bounded by dial concurrency", 0, scaleInput{sessions: loads(0, 0), slots: 2, floor: 8}, decision{grow, 3, reasonWebSocket}},
+		{"websocket floor: dials in flight count", 0, scaleInput{sessions: loads(0, 0), slots: 4, dialing: 2, floor: 4}, decision{}},
+		{"websocket floor: streams ask for more", 0, scaleInput{sessions: loads(13, 12), slots: 2, floor: 3}, decision{grow, 1, reasonStreams}},
+		{"websocket floor below min", 0, scaleInput{sessions: loads(0, 0), slots: 2, floor: 1}, decision{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,7 +77,8 @@ func TestScalerDecide(t *testing.T) {
 // TestScalerHysteresis: a sequence of observations of one relay; the
 // scaler grows past ¾ of the target, shrinks only after the load has
 // stayed at or below half the target on one session fewer for ShrinkAfter,
-// one session per ShrinkAfter, never below min, and spaces growth for
+// one session per ShrinkAfter, never below min nor the WebSocket floor,
+// and spaces growth for
 // congestion by the cooldown.
 func TestScalerHysteresis(t *testing.T) {
 	congested := loads(8, 8, 8)
@@ -92,7 +98,9 @@ func TestScalerHysteresis(t *testing.T) {
 		{51 * time.Second, scaleInput{sessions: loads(6, 6, 6, 6), slots: 4}, decision{shrink, 1, reasonIdle}},
 		{52 * time.Second, scaleInput{sessions: loads(0, 0, 0), slots: 3}, decision{}}, // one per ShrinkAfter
 		{81 * time.Second, scaleInput{sessions: loads(0, 0, 0), slots: 3}, decision{shrink, 1, reasonIdle}},
-		{200 * time.Second, scaleInput{sessions: loads(0, 0), slots: 2}, decision{}}, // never below min
+		{200 * time.Second, scaleInput{sessions: loads(0, 0), slots: 2}, decision{}},              // never below min
+		{250 * time.Second, scaleInput{sessions: loads(0, 0, 0), slots: 3, floor: 3}, decision{}}, // nor below the WebSocket floor
+		{290 * time.Second, scaleInput{sessions: loads(0, 0, 0), slots: 3, floor: 3}, decision{}},
 		// Congestion adds one session per cooldown, and holds off shrinking.
 		{300 * time.Second, scaleInput{sessions: congested, slots: 3}, decision{grow, 1, reasonOverdue}},
 		{300*time.Second + 500*time.Millisecond, scaleInput{sessions: append(congested, loads(0)...), slots: 4}, decision{}},

@@ -300,7 +300,9 @@ func (t TunnelFile) maxSessions() int {
 
 // minSessions is the fewest sessions to each relay: tunnel.sessions.min
 // (or sessions_per_relay), or by default minSessionsQUIC when no relay is
-// set to WebSocket, else minSessionsWS, within a maximum set lower.
+// set to WebSocket, else minSessionsWS, within a maximum set lower. A relay
+// set to auto that falls back to WebSocket gets minSessionsWS too, through
+// webSocketFloor.
 func (t TunnelFile) minSessions() int {
 	if m := t.Sessions.min(t.SessionsPerRelay); m != 0 {
 		return m
@@ -309,6 +311,17 @@ func (t TunnelFile) minSessions() int {
 		return min(minSessionsWS, t.maxSessions())
 	}
 	return min(minSessionsQUIC, t.maxSessions())
+}
+
+// webSocketFloor is the fewest sessions to a relay while its sessions run
+// over WebSocket whatever its transport setting, as auto's fallback does
+// (pool.ScaleConfig.MinWebSocket): minSessionsWS, within the maximum,
+// unless tunnel.sessions.min is set.
+func (t TunnelFile) webSocketFloor() int {
+	if t.Sessions.min(t.SessionsPerRelay) != 0 {
+		return 0
+	}
+	return min(minSessionsWS, t.maxSessions())
 }
 
 // anyWS reports whether a relay is set to WebSocket.

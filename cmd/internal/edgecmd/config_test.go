@@ -51,8 +51,9 @@ func TestSessionsConfig(t *testing.T) {
 
 // TestSessionBoundsDefault: unset, the session bounds are 2 to 32 when
 // the relays run QUIC (auto prefers it) and 8 to 16 when one is set to
-// WebSocket; set, they are what they say, and a maximum set below the
-// default minimum lowers it.
+// WebSocket, and a relay whose sessions fall back to WebSocket keeps 8;
+// set, they are what they say, and a maximum set below a default minimum
+// lowers it.
 func TestSessionBoundsDefault(t *testing.T) {
 	relays := func(ts ...tunnel.Transport) []RelayFile {
 		var out []RelayFile
@@ -62,22 +63,26 @@ func TestSessionBoundsDefault(t *testing.T) {
 		return out
 	}
 	tests := []struct {
-		name     string
-		tunnel   TunnelFile
-		min, max int
+		name            string
+		tunnel          TunnelFile
+		min, max, floor int
 	}{
-		{"quic", TunnelFile{Relays: relays(tunnel.TransportQUIC)}, 2, 32},
-		{"auto", TunnelFile{Relays: relays("")}, 2, 32},
-		{"ws", TunnelFile{Relays: relays(tunnel.TransportWS)}, 8, 16},
-		{"mixed", TunnelFile{Relays: relays(tunnel.TransportQUIC, tunnel.TransportWS)}, 8, 16},
-		{"max set", TunnelFile{Relays: relays(tunnel.TransportQUIC), Sessions: SessionsFile{Max: 8}}, 2, 8},
-		{"ws, max set below the default min", TunnelFile{Relays: relays(tunnel.TransportWS), Sessions: SessionsFile{Max: 4}}, 4, 4},
-		{"ws, min set", TunnelFile{Relays: relays(tunnel.TransportWS), Sessions: SessionsFile{Min: 2}}, 2, 16},
-		{"ws, former key", TunnelFile{Relays: relays(tunnel.TransportWS), SessionsPerRelay: 3}, 3, 16},
+		{"quic", TunnelFile{Relays: relays(tunnel.TransportQUIC)}, 2, 32, 8},
+		{"auto", TunnelFile{Relays: relays("")}, 2, 32, 8},
+		{"ws", TunnelFile{Relays: relays(tunnel.TransportWS)}, 8, 16, 8},
+		{"mixed", TunnelFile{Relays: relays(tunnel.TransportQUIC, tunnel.TransportWS)}, 8, 16, 8},
+		{"max set", TunnelFile{Relays: relays(tunnel.TransportQUIC), Sessions: SessionsFile{Max: 8}}, 2, 8, 8},
+		{"auto, max set below the WebSocket floor", TunnelFile{Relays: relays(""), Sessions: SessionsFile{Max: 4}}, 2, 4, 4},
+		{"ws, max set below the default min", TunnelFile{Relays: relays(tunnel.TransportWS), Sessions: SessionsFile{Max: 4}}, 4, 4, 4},
+		{"ws, min set", TunnelFile{Relays: relays(tunnel.TransportWS), Sessions: SessionsFile{Min: 2}}, 2, 16, 0},
+		{"auto, former key", TunnelFile{Relays: relays(""), SessionsPerRelay: 3}, 3, 32, 0},
 	}
 	for _, tt := range tests {
 		if got := tt.tunnel.minSessions(); got != tt.min {
 			t.Errorf("%s: minSessions = %d; want %d", tt.name, got, tt.min)
+		}
+		if got := tt.tunnel.webSocketFloor(); got != tt.floor {
+			t.Errorf("%s: webSocketFloor = %d; want %d", tt.name, got, tt.floor)
 		}
 		if got := tt.tunnel.maxSessions(); got != tt.max {
 			t.Errorf("%s: maxSessions = %d; want %d", tt.name, got, tt.max)

@@ -128,7 +128,7 @@ func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, diale
 				ProbeTimeout: f.Tunnel.ProbeTimeout, MaxSessionsPerRelay: f.Tunnel.maxSessions(),
 				Scale: pool.ScaleConfig{TargetStreams: f.Tunnel.Sessions.TargetStreams,
 					MaxStreams: f.Tunnel.Sessions.MaxStreams, MaxDials: f.Tunnel.Sessions.MaxDials,
-					ShrinkAfter: f.Tunnel.Sessions.ShrinkAfter}},
+					ShrinkAfter: f.Tunnel.Sessions.ShrinkAfter, MinWebSocket: f.Tunnel.webSocketFloor()}},
 			MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
 			ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
 			ClientWriteTimeout: f.ClientWriteTimeout, ClientBufferBudget: f.ClientBufferBudget, Hedge: f.Tunnel.Hedge,
