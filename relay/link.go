@@ -52,7 +52,7 @@ func (l *link) streamEnded() int64 {
 
 // use reports l's activity for the renewal policy.
 func (l *link) use() sessionUse {
-	u := sessionUse{up: l.up, streams: l.streams.Load(), initialWindow: l.initialWindow}
+	u := sessionUse{up: l.up, streams: l.streams.Load(), initialWindow: l.initialWindow, transport: l.sess.Info().Transport}
 	if n := l.lastEnd.Load(); n != 0 {
 		u.lastEnd = time.Unix(0, n)
 	}

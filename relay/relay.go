@@ -48,8 +48,9 @@ type Config struct {
 	// context ends; zero means 30s.
 	DrainTimeout time.Duration
 	// RenewQUICAfter is the least age at which an idle QUIC session whose
-	// congestion window moved is renewed (renew.go): nil means 10s, zero
-	// or less never renews (the relay's quic_renew_after).
+	// congestion window moved, or an idle WebSocket session whose TCP
+	// window a loss cut, is renewed (renew.go): nil means 10s, zero or
+	// less never renews (the relay's quic_renew_after).
 	RenewQUICAfter *time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger

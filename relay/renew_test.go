@@ -41,8 +41,43 @@ func TestRenewDue(t *testing.T) {
 	}
 }
 
+// TestRenewDueTCP: a WebSocket session is renewed only once a loss cut its
+// slow-start threshold below the window it started with, however its
+// window moved otherwise.
+func TestRenewDueTCP(t *testing.T) {
+	now := time.Now()
+	const mss, initial = 1448, 10 * 1448
+	idle := sessionUse{up: now.Add(-time.Minute), initialWindow: initial, transport: tunnel.TransportWS}
+	for _, tt := range []struct {
+		name string
+		use  sessionUse
+		s    tunnel.SenderState
+		want bool
+	}{
+		{"reno after losses while idle", idle, tunnel.SenderState{Window: 2 * mss, SlowStartThreshold: 2 * mss}, true},
+		{"a cut threshold, the window back above it", idle, tunnel.SenderState{Window: 12 * mss, SlowStartThreshold: 5 * mss}, true},
+		{"never a loss", idle, tunnel.SenderState{Window: initial}, false},
+		{"bbr: the window grew, no threshold", idle, tunnel.SenderState{Window: 160 * mss}, false},
+		{"bbr probing its round trip", idle, tunnel.SenderState{Window: 4 * mss}, false},
+		{"a loss at a large window", idle, tunnel.SenderState{Window: 100 * mss, SlowStartThreshold: 70 * mss}, false},
+		{"serving a stream", sessionUse{up: idle.up, initialWindow: initial, transport: tunnel.TransportWS, streams: 1},
+			tunnel.SenderState{Window: 2 * mss, SlowStartThreshold: 2 * mss}, false},
+		{"too young", sessionUse{up: now, initialWindow: initial, transport: tunnel.TransportWS},
+			tunnel.SenderState{Window: 2 * mss, SlowStartThreshold: 2 * mss}, false},
+		{"nothing known (outside Linux)", sessionUse{up: idle.up, transport: tunnel.TransportWS}, tunnel.SenderState{}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := defaultRenewal.due(now, tt.use, tt.s); got != tt.want {
+				t.Errorf("due = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // fakeWindows reports a sender window for each relay-side session, keyed
-// by its remote address (the edge side's local one).
+// by its remote address (the edge side's local one). A moved window is
+// also cut below its start, so it is due for renewal over either
+// transport.
 type fakeWindows struct {
 	mu    sync.Mutex
 	moved map[string]bool
@@ -52,7 +87,7 @@ func (f *fakeWindows) state(s tunnel.Session) (tunnel.SenderState, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.moved[s.Info().RemoteAddr.String()] {
-		return tunnel.SenderState{Window: 55 * 1280}, true
+		return tunnel.SenderState{Window: 55 * 1280, SlowStartThreshold: 20480}, true
 	}
 	return tunnel.SenderState{Window: 40960}, true
 }

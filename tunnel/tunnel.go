@@ -140,6 +140,12 @@ type SenderState struct {
 	MinRTT      time.Duration
 	PacketsSent uint64 // including retransmissions
 	PacketsLost uint64 // including losses later found spurious
+	// SlowStartThreshold is where a loss-based sender's window growth
+	// turned from doubling per round trip to one segment per round trip,
+	// in bytes: after a loss, half the window or so. Zero when the
+	// transport does not tell (quic-go keeps it to itself) or none was
+	// set (TCP before its first loss, or under BBR, which sets none).
+	SlowStartThreshold uint64
 }
 
 // LossRate is the share of sent packets declared lost; 0 before any was sent.

@@ -25,6 +25,7 @@ import (
 	"encoding/binary"
 	"net"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -123,9 +124,9 @@ func batchSize(batch [][]byte) int {
 	return n
 }
 
-// socketWindow returns a reader of c's congestion window in segments, or
-// nil when c is not (over) a TCP connection.
-func socketWindow(c net.Conn) func() (int, bool) {
+// rawSocket is c's TCP socket, for reading its state (TCP_INFO), or nil
+// when c is not (over) a TCP connection.
+func rawSocket(c net.Conn) syscall.RawConn {
 	tc := tcpConn(c)
 	if tc == nil {
 		return nil
@@ -134,5 +135,5 @@ func socketWindow(c net.Conn) func() (int, bool) {
 	if err != nil {
 		return nil
 	}
-	return func() (int, bool) { return readCwnd(rc) }
+	return rc
 }

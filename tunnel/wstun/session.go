@@ -36,6 +36,15 @@ type session struct {
 	cancel context.CancelFunc
 }
 
+// SenderState reads the TCP socket's sender state from the kernel (see
+// tunnel.SenderStateOf); the zero state where it cannot.
+func (s *session) SenderState() tunnel.SenderState {
+	if s.conn.sender == nil {
+		return tunnel.SenderState{}
+	}
+	return s.conn.sender()
+}
+
 // newSession wraps mux and starts its liveness monitor, which ends with the
 // session.
 func newSession(mux *yamux.Session, conn *wsConn, info tunnel.Info, cfg Config) *session {

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strait/strait/tunnel"
 	"golang.org/x/sys/unix"
 )
 
@@ -94,6 +95,27 @@ func readTCPInfo(rc syscall.RawConn) *unix.TCPInfo {
 		}
 	})
 	return info
+}
+
+// infiniteSSThresh is the kernel's slow-start threshold until one is set
+// (TCP_INFINITE_SSTHRESH).
+const infiniteSSThresh = 0x7fffffff
+
+// readSenderState is what the kernel knows of the socket as a sender
+// (tunnel.SenderState); the zero state when TCP_INFO cannot be read.
+func readSenderState(rc syscall.RawConn) tunnel.SenderState {
+	ti := readTCPInfo(rc)
+	if ti == nil {
+		return tunnel.SenderState{}
+	}
+	mss := uint64(ti.Snd_mss)
+	s := tunnel.SenderState{Window: uint64(ti.Snd_cwnd) * mss,
+		SmoothedRTT: time.Duration(ti.Rtt) * time.Microsecond, MinRTT: time.Duration(ti.Min_rtt) * time.Microsecond,
+		PacketsSent: uint64(ti.Segs_out), PacketsLost: uint64(ti.Total_retrans)}
+	if ti.Snd_ssthresh < infiniteSSThresh {
+		s.SlowStartThreshold = uint64(ti.Snd_ssthresh) * mss
+	}
+	return s
 }
 
 // readCwnd is the congestion window in segments (tcpi_snd_cwnd).

@@ -5,6 +5,8 @@ package wstun
 import (
 	"syscall"
 	"time"
+
+	"github.com/strait/strait/tunnel"
 )
 
 // availableCongestion is unknown outside Linux.
@@ -21,6 +23,10 @@ func readSocketInfo(syscall.RawConn) SocketInfo { return SocketInfo{} }
 
 // readRTT is unknown outside Linux, which counts as a slow path.
 func readRTT(syscall.RawConn) time.Duration { return 0 }
+
+// readSenderState knows nothing outside Linux: the relay never renews a
+// session for its window there.
+func readSenderState(syscall.RawConn) tunnel.SenderState { return tunnel.SenderState{} }
 
 // readCwnd is unknown outside Linux: small writes are never paced.
 func readCwnd(syscall.RawConn) (int, bool) { return 0, false }

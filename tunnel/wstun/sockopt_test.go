@@ -55,3 +55,25 @@ func TestUnknownCongestionFailsAtStart(t *testing.T) {
 		t.Error("NewDialer accepted an unknown congestion control")
 	}
 }
+
+// TestSenderState: both ends of a session read their TCP sender state from
+// the kernel (tunnel.SenderStateOf), which the relay's renewal uses: a
+// window of whole segments, round trips, and no slow-start threshold on a
+// path that never lost a segment.
+func TestSenderState(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("TCP_INFO is read on Linux only")
+	}
+	pki := tunneltest.NewPKI(t, "")
+	ln := listen(t, pki, testConfig())
+	p := connect(t, pki, ln, ln.Addr().String(), testConfig())
+	for side, s := range map[string]tunnel.Session{"edge": p.edge, "relay": p.relay} {
+		st, ok := tunnel.SenderStateOf(s)
+		if !ok {
+			t.Fatalf("%s: no sender state", side)
+		}
+		if st.Window == 0 || st.SmoothedRTT <= 0 || st.PacketsSent == 0 || st.SlowStartThreshold != 0 {
+			t.Errorf("%s: sender state %+v; want a window, a round trip, segments sent and no threshold", side, st)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/strait/strait/tunnel"
 )
 
 // wsConn adapts a WebSocket to the byte stream yamux needs: Write queues
@@ -54,6 +55,9 @@ type wsConn struct {
 	// measurePath); window reads the congestion window in segments.
 	gatherRTT atomic.Int64
 	window    func() (segments int, known bool)
+	// sender reads the socket's sender state (session.SenderState); nil
+	// when the socket is not TCP.
+	sender func() tunnel.SenderState
 	// lazyWait is how long a batch of lazy frames waits for company on a
 	// short path, in ns (lazy.go; lazyHold, but for tests).
 	lazyWait atomic.Int64
@@ -77,7 +81,10 @@ type wsConn struct {
 
 func newWSConn(ws *websocket.Conn) *wsConn {
 	c := &wsConn{ws: ws, q: newSched(), writerDone: make(chan struct{})}
-	c.window = socketWindow(ws.NetConn())
+	if rc := rawSocket(ws.NetConn()); rc != nil {
+		c.window = func() (int, bool) { return readCwnd(rc) }
+		c.sender = func() tunnel.SenderState { return readSenderState(rc) }
+	}
 	c.lazyWait.Store(int64(lazyHold))
 	go c.writeLoop()
 	c.touch()

@@ -41,7 +41,8 @@ type File struct {
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout"`
 	// QUICRenewAfter is the least age at which the relay has an idle QUIC
-	// session renewed once its congestion window moved (see
+	// session renewed once its congestion window moved, and an idle
+	// WebSocket session once a loss cut its TCP window (see
 	// scripts/config/README.md): unset means 10s, 0s never renews.
 	QUICRenewAfter *time.Duration `yaml:"quic_renew_after"`
 	// MaxChoices bounds the calls a Chat Completions request for n > 1
