@@ -48,7 +48,8 @@ import (
 // each loss halves its window; since probes never fill it, it never grows
 // back. The lab found the relay's ends of idle sessions at 2 to 5 segments
 // after a minute at 3 % (reno, 150 ms), and a burst of new streams waited a
-// round trip more on them for every few segments of answers. A session
+// round trip more on them for every few segments of answers
+// (scripts/lab/README.md, "2026-12-06, last"). A session
 // whose window grew is kept (a window the kernel measured is worth keeping
 // over TCP, where it is not loss-limited under BBR), and BBR sets no
 // threshold at all.

@@ -265,7 +265,7 @@ const (
 	// already up, since another takes three round trips to dial: on two, a
 	// loss held back half of them, on eight about one in eight. In the lab
 	// (32 fresh clients, 150 ms, 3 %, bbr; packet captures in the lab
-	// report, "2026-12-06, night") TTFT p50 was one round trip above the
+	// report, "2026-12-06, last") TTFT p50 was one round trip above the
 	// floor in 2 of 4 runs with 2 sessions, and in none of 4 with 8.
 	minSessionsWS = 8
 	// minSessionsQUIC: QUIC's streams do not wait for each other's losses,
