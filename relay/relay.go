@@ -47,11 +47,11 @@ type Config struct {
 	// DrainTimeout bounds how long Serve waits for in-flight streams after its
 	// context ends; zero means 30s.
 	DrainTimeout time.Duration
-	// RenewQUICAfter is the least age at which an idle QUIC session whose
+	// RenewAfter is the least age at which an idle QUIC session whose
 	// congestion window moved, or an idle WebSocket session whose TCP
 	// window a loss cut, is renewed (renew.go): nil means 10s, zero or
-	// less never renews (the relay's quic_renew_after).
-	RenewQUICAfter *time.Duration
+	// less never renews (the relay's renew_after).
+	RenewAfter *time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
 	// Metrics, when set, receives the relay's Prometheus collectors; other
@@ -131,7 +131,7 @@ func New(cfg Config) (*Relay, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet(),
-		renewal: renewalAfter(cfg.RenewQUICAfter), senderState: tunnel.SenderStateOf}
+		renewal: renewalAfter(cfg.RenewAfter), senderState: tunnel.SenderStateOf}
 	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxChoices: cfg.MaxChoices, Logger: cfg.Logger}
 	if cfg.Metrics != nil {

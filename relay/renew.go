@@ -74,7 +74,7 @@ type renewPolicy struct {
 
 var defaultRenewal = renewPolicy{minAge: 10 * time.Second, maxWindow: 1 << 20}
 
-// renewalAfter is the policy of Config.RenewQUICAfter.
+// renewalAfter is the policy of Config.RenewAfter.
 func renewalAfter(minAge *time.Duration) renewPolicy {
 	p := defaultRenewal
 	switch {

@@ -12,7 +12,7 @@ import (
 // TestQUICRenewal: once a QUIC session's congestion window has moved (a
 // large answer grew it) and its last stream has ended, the relay asks the
 // edge to renew it; the edge dials the replacement and requests go on.
-// With quic_renew_after at 0s nothing is renewed.
+// With renew_after at 0s nothing is renewed.
 func TestQUICRenewal(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -24,7 +24,7 @@ func TestQUICRenewal(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, stackOptions{transport: "quic",
-				relayTLSEdit: func(f *relaycmd.File) { f.QUICRenewAfter = &tt.after }})
+				relayTLSEdit: func(f *relaycmd.File) { f.RenewAfter = &tt.after }})
 			ctx := testCtx(t, 20*time.Second)
 			// About 300 KB of answer: more than the first window (40 KB).
 			big, err := s.openai().Chat.Completions.New(ctx, chatParams, option.WithHeader("X-Fake-Tokens", "60000"))

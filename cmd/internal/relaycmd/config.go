@@ -40,10 +40,13 @@ type File struct {
 	TCPNotSentLowat int           `yaml:"tcp_notsent_lowat"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout"`
-	// QUICRenewAfter is the least age at which the relay has an idle QUIC
-	// session renewed once its congestion window moved, and an idle
+	// RenewAfter is the least age at which the relay has an idle session
+	// renewed: a QUIC session once its congestion window moved, a
 	// WebSocket session once a loss cut its TCP window (see
 	// scripts/config/README.md): unset means 10s, 0s never renews.
+	RenewAfter *time.Duration `yaml:"renew_after"`
+	// QUICRenewAfter is renew_after's former name, from when only QUIC
+	// sessions were renewed; still read.
 	QUICRenewAfter *time.Duration `yaml:"quic_renew_after"`
 	// MaxChoices bounds the calls a Chat Completions request for n > 1
 	// fans out to on providers that make one choice per call (Anthropic,
@@ -226,7 +229,18 @@ func (f *File) validate() error {
 	if f.Conversations.Path != "" && f.Conversations.Redis != "" {
 		errs = append(errs, errors.New("conversations: set path or redis, not both"))
 	}
+	if f.RenewAfter != nil && f.QUICRenewAfter != nil && *f.RenewAfter != *f.QUICRenewAfter {
+		errs = append(errs, errors.New("renew_after and quic_renew_after (its former name) disagree; keep renew_after"))
+	}
 	return errors.Join(errs...)
+}
+
+// renewAfter is renew_after under either of its names.
+func (f *File) renewAfter() *time.Duration {
+	if f.RenewAfter != nil {
+		return f.RenewAfter
+	}
+	return f.QUICRenewAfter
 }
 
 // ProviderConfigs resolves keys from the environment.

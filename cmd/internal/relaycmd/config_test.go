@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -69,6 +70,47 @@ func TestChoicesAndConversationsSettings(t *testing.T) {
 		}
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("%q: error %v, want %q", tc.lines, err, tc.wantErr)
+		}
+	}
+}
+
+// TestRenewAfterSetting: renew_after, or quic_renew_after, its former name,
+// reaches the relay; the two may agree but not disagree.
+func TestRenewAfterSetting(t *testing.T) {
+	const base = "listen: :443\ntls: {cert: c, key: k, client_ca: ca}\nproviders: [{kind: openai, api_keys: [k]}]\n"
+	d := func(v time.Duration) *time.Duration { return &v }
+	for _, tc := range []struct {
+		lines   string
+		want    *time.Duration
+		wantErr string
+	}{
+		{"", nil, ""},
+		{"renew_after: 3s", d(3 * time.Second), ""},
+		{"quic_renew_after: 4s", d(4 * time.Second), ""},
+		{"renew_after: 0s", d(0), ""},
+		{"renew_after: 5s\nquic_renew_after: 5s", d(5 * time.Second), ""},
+		{"renew_after: 5s\nquic_renew_after: 6s", nil, "disagree"},
+	} {
+		path := filepath.Join(t.TempDir(), "relay.yaml")
+		if err := os.WriteFile(path, []byte(base+tc.lines+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Load(path)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want %q", tc.lines, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.lines, err)
+		}
+		cfg, err := relayConfig(f, nil, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.RenewAfter; (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+			t.Errorf("%q: RenewAfter %v, want %v", tc.lines, got, tc.want)
 		}
 	}
 }
