@@ -115,7 +115,7 @@ func relayConfig(f *File, reg prometheus.Registerer, log *zap.Logger) (relay.Con
 			Backoff: f.Retry.Backoff, MaxBackoff: f.Retry.MaxBackoff},
 		MaxBodyBytes: f.MaxBodyBytes, DrainTimeout: f.DrainTimeout, MaxChoices: f.MaxChoices,
 		RenewAfter: f.renewAfter(),
-		Transport:      transport, Logger: log, Metrics: reg,
+		Transport:  transport, Logger: log, Metrics: reg,
 		Conversations: relay.ConversationsConfig{Path: f.Conversations.Path, TTL: f.Conversations.TTL, MaxBytes: f.Conversations.MaxBytes,
 			Redis: convRedis, RedisPrefix: f.Conversations.RedisPrefix},
 	}, nil
