@@ -20,6 +20,7 @@ import (
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/tunneltest"
 )
 
 // pipeStream is one end of an in-memory stream.
@@ -358,17 +359,7 @@ type writeCounter struct {
 
 func (l *writeCounter) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	return countedConn{c, &l.writes}, err
-}
-
-type countedConn struct {
-	net.Conn
-	writes *atomic.Int32
-}
-
-func (c countedConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
+	return tunneltest.WriteCountingConn{Conn: c, Writes: &l.writes}, err
 }
 
 // TestUnsizedAnswer: an answer of no declared length (the relay

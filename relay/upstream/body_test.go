@@ -14,6 +14,7 @@ import (
 	"weak"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/tunnel/tunneltest"
 )
 
 // TestBodyReaderLetsGo: the upstream request's body reader yields the body
@@ -42,17 +43,6 @@ func TestBodyReaderLetsGo(t *testing.T) {
 	runtime.KeepAlive(r)
 }
 
-// countingConn counts the writes the transport makes on a connection.
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int32
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
-}
-
 // TestRequestWrites: through the relay's own transport over HTTP/1.1 on a
 // real socket, a small request goes out in one write (header and body
 // together), a large one in more, and a request without a body declares
@@ -68,7 +58,7 @@ func TestRequestWrites(t *testing.T) {
 	tr := NewTransport(TransportConfig{})
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		return countingConn{c, &writes}, err
+		return tunneltest.WriteCountingConn{Conn: c, Writes: &writes}, err
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
