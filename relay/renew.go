@@ -100,10 +100,18 @@ type sessionUse struct {
 	transport     tunnel.Transport
 }
 
+// eligible reports whether a session used as u may be renewed at now,
+// whatever its sender's state: it is idle and old enough. It is checked
+// first because reading the sender state costs a system call on TCP, and
+// the relay asks as every stream ends.
+func (p renewPolicy) eligible(now time.Time, u sessionUse) bool {
+	return !p.off && u.streams == 0 && now.Sub(u.up) >= p.minAge && now.Sub(u.lastEnd) >= p.idle
+}
+
 // due reports whether a session used as u, whose sender is in state s,
 // should be renewed at now.
 func (p renewPolicy) due(now time.Time, u sessionUse, s tunnel.SenderState) bool {
-	if p.off || u.streams != 0 || now.Sub(u.up) < p.minAge || now.Sub(u.lastEnd) < p.idle {
+	if !p.eligible(now, u) {
 		return false
 	}
 	if u.transport == tunnel.TransportWS { // TCP: see the type's comment
@@ -115,8 +123,12 @@ func (p renewPolicy) due(now time.Time, u sessionUse, s tunnel.SenderState) bool
 // maybeRenew asks the edge of l to replace it when the policy says so and
 // the edge keeps another session to this relay meanwhile.
 func (r *Relay) maybeRenew(l *link) {
+	now, use := time.Now(), l.use()
+	if !r.renewal.eligible(now, use) {
+		return
+	}
 	s, ok := r.senderState(l.sess)
-	if !ok || !r.renewal.due(time.Now(), l.use(), s) || !r.sessions.claimRenewal(l) {
+	if !ok || !r.renewal.due(now, use, s) || !r.sessions.claimRenewal(l) {
 		return
 	}
 	r.log.Info("asking the edge to renew an idle tunnel session", zap.String("edge", l.sess.Info().PeerName),

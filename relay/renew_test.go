@@ -81,15 +81,23 @@ func TestRenewDueTCP(t *testing.T) {
 type fakeWindows struct {
 	mu    sync.Mutex
 	moved map[string]bool
+	reads int // states read: each costs a system call on TCP
 }
 
 func (f *fakeWindows) state(s tunnel.Session) (tunnel.SenderState, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	if f.moved[s.Info().RemoteAddr.String()] {
 		return tunnel.SenderState{Window: 55 * 1280, SlowStartThreshold: 20480}, true
 	}
 	return tunnel.SenderState{Window: 40960}, true
+}
+
+func (f *fakeWindows) readCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
 }
 
 // move makes the window of the relay's end of edge-side session s move.
@@ -132,8 +140,12 @@ func TestRenewsIdleSessions(t *testing.T) {
 	held := r.open("held", http.Header{"X-Test-Hold": {"1"}})
 	<-r.held
 	windows.move(r.sess)
+	reads := windows.readCount()
 	r.ping(w, rd, 2)
 	r.ping(w, rd, 3) // a GoAway in between fails here: a stream is in flight
+	if n := windows.readCount() - reads; n != 0 {
+		t.Errorf("the sender state of a session with a stream in flight was read %d times; want none", n)
+	}
 	r.release()
 	if a := r.read(held); a.status != http.StatusOK {
 		t.Fatalf("the stream in flight: status %d, end %v", a.status, a.end)
