@@ -93,13 +93,14 @@ func CompressMinRTTSetting(set *time.Duration) time.Duration {
 	return *set
 }
 
-// CompressAt reports whether a sender whose path has round-trip time rtt
-// should compress. Transports pass the least RTT the path has shown: its
-// propagation delay, which queueing and CPU load do not inflate (on a busy
-// host a loopback socket's smoothed RTT reaches milliseconds). It should
-// compress, given its configured minimum: a minimum of zero or less
-// compresses on every path, and an unknown rtt (zero) counts as slow.
-func CompressAt(rtt, minRTT time.Duration) bool {
+// LongPath reports whether a path whose round-trip time is rtt is long
+// enough for a sender's work on it to pay: compressing (compress_min_rtt)
+// or, under QUIC, forward error correction (quictun.Config.FECMinRTT).
+// Transports pass the least RTT the path has shown: its propagation delay,
+// which queueing and CPU load do not inflate (on a busy host a loopback
+// socket's smoothed RTT reaches milliseconds). A minimum of zero or less
+// counts every path as long, and so does an unknown rtt (zero).
+func LongPath(rtt, minRTT time.Duration) bool {
 	return minRTT <= 0 || rtt <= 0 || rtt >= minRTT
 }
 

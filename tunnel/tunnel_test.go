@@ -7,7 +7,7 @@ import (
 	"github.com/strait/strait/tunnel"
 )
 
-func TestCompressAt(t *testing.T) {
+func TestLongPath(t *testing.T) {
 	minute := time.Minute
 	for _, tc := range []struct {
 		name        string
@@ -24,8 +24,8 @@ func TestCompressAt(t *testing.T) {
 		{"setting 0s", 1 * time.Millisecond, tunnel.CompressMinRTTSetting(new(time.Duration)), true},
 		{"setting 1m", time.Second, tunnel.CompressMinRTTSetting(&minute), false},
 	} {
-		if got := tunnel.CompressAt(tc.rtt, tc.minRTT); got != tc.want {
-			t.Errorf("%s: CompressAt(%v, %v) = %v, want %v", tc.name, tc.rtt, tc.minRTT, got, tc.want)
+		if got := tunnel.LongPath(tc.rtt, tc.minRTT); got != tc.want {
+			t.Errorf("%s: LongPath(%v, %v) = %v, want %v", tc.name, tc.rtt, tc.minRTT, got, tc.want)
 		}
 	}
 }

@@ -74,12 +74,26 @@ type Config struct {
 	// edges and answers an edge in FEC, in that edge's shape, once the
 	// edge has spoken FEC.
 	FEC fec.Shape
+	// FECMinRTT is the path's least round-trip time below which the dialing
+	// side sends without FEC (see DefaultFECMinRTT). Zero or less sends FEC
+	// on every path.
+	FECMinRTT time.Duration
 	// HandshakeTimeout bounds the QUIC and TLS handshake. Zero means
 	// tunnel.DefaultHandshakeTimeout (10s).
 	HandshakeTimeout time.Duration
 	// Logger; nil means zap.NewNop().
 	Logger *zap.Logger
 }
+
+// DefaultFECMinRTT is the binaries' FECMinRTT. FEC saves a lost packet's
+// retransmission, about one round trip, and keeps the loss from NewReno's
+// window; on a path of a millisecond or two (one host, one data centre)
+// that retransmission costs next to nothing, while FEC costs every small
+// write a parity packet (a group closed by its timer with one datagram
+// gets one parity frame, a copy) and the edge quic-go's batched reads: on
+// loopback it was about 40 % of QUIC's CPU per streamed event
+// (scripts/lab/README.md, "2026-12-07").
+const DefaultFECMinRTT = tunnel.DefaultCompressMinRTT
 
 func (c Config) withDefaults() Config {
 	if c.Heartbeat <= 0 {

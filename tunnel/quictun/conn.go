@@ -37,6 +37,12 @@ type session struct {
 	window int64
 	// compressMinRTT is Config.CompressMinRTT.
 	compressMinRTT time.Duration
+	// fitFEC, on a dialed session with FEC whose path has not shown
+	// itself too short for it yet, checks again (Dialer.fitFEC) as each
+	// stream opens, until it reports it is done; nil when there is
+	// nothing to check.
+	fitFEC    func() bool
+	fecFitted atomic.Bool
 }
 
 func newSession(conn *quic.Conn, window uint64, compressMinRTT time.Duration, closeFn func()) *session {
@@ -67,6 +73,9 @@ func (s *session) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 		}
 		return nil, mapErr(err)
 	}
+	if s.fitFEC != nil && !s.fecFitted.Load() && s.fitFEC() {
+		s.fecFitted.Store(true)
+	}
 	return s.track(st), nil
 }
 
@@ -93,10 +102,10 @@ func (s *session) track(st *quic.Stream) *stream {
 }
 
 // compressNow reports whether writes are worth compressing on this path
-// (tunnel.CompressAt); quic-go keeps its RTT estimates in atomics, so the
+// (tunnel.LongPath); quic-go keeps its RTT estimates in atomics, so the
 // question costs a few loads per write.
 func (s *session) compressNow() bool {
-	return tunnel.CompressAt(s.conn.ConnectionStats().MinRTT, s.compressMinRTT)
+	return tunnel.LongPath(s.conn.ConnectionStats().MinRTT, s.compressMinRTT)
 }
 
 // NumStreams is the number of streams open on the session. It is not part

@@ -28,6 +28,10 @@ type Dialer struct {
 	// welcomed is set once the relay has welcomed a session of this
 	// Dialer, and cleared when a later welcome fails (see Dial).
 	welcomed atomic.Bool
+	// shortPath is the relay address (as resolved) to which a session
+	// found the path shorter than Config.FECMinRTT: later sessions to it
+	// are dialed without FEC (see fitFEC). Empty until one has.
+	shortPath atomic.Pointer[string]
 }
 
 // NewDialer returns a Dialer for the relay at addr (host:port, UDP).
@@ -70,9 +74,10 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	// Only an FEC session pays for the wrapper: quic-go batches reads and
 	// uses GSO on a bare *net.UDPConn alone.
 	var pc net.PacketConn = udp
+	var fc *fec.Conn
 	fields := []zap.Field{zap.String("relay", d.addr)}
-	if d.cfg.FEC.Enabled() {
-		fc, err := fec.NewConn(udp, fec.Always, d.cfg.FEC)
+	if d.cfg.FEC.Enabled() && !d.isShort(raddr) {
+		fc, err = fec.NewConn(udp, fec.Always, d.cfg.FEC)
 		if err != nil {
 			udp.Close()
 			return nil, fmt.Errorf("quictun: dial %s: %w", d.addr, err)
@@ -93,8 +98,47 @@ func (d *Dialer) Dial(ctx context.Context) (tunnel.Session, error) {
 	log := d.cfg.Logger.Named("tunnel.quic")
 	d.checked.Do(func() { checkBuffers(udp, log, zap.String("relay", d.addr)) })
 	s := newSession(conn, d.cfg.StreamWindow, d.cfg.CompressMinRTT, func() { tr.Close(); pc.Close() })
+	if fc != nil && !d.fitFEC(conn, fc, raddr, log) {
+		// The handshake's round trips include the relay's TLS work, so a
+		// short path may show as long until the first streams' packets.
+		s.fitFEC = func() bool { return d.fitFEC(conn, fc, raddr, log) }
+	}
 	context.AfterFunc(conn.Context(), func() { logEnded(log, s, fields...) })
 	return s, nil
+}
+
+// fitFEC fits FEC to the path of a session dialed with it, conn to raddr,
+// as far as quic-go has measured its least round trip, and reports whether
+// it is done: the path showed itself shorter than Config.FECMinRTT. Then
+// the session's Conn, fc, stops sending FEC frames, and later sessions to
+// raddr are dialed bare, with quic-go's batched reads and GSO.
+//
+// A round trip can only show as too long: the handshake's include the
+// relay's TLS work, and on a loaded host each waits for a CPU (the lab's
+// loopback showed new sessions at 2–25 ms under load, and 0.2 ms). So a
+// session keeps asking as its streams open, and a short path is not
+// doubted later. What can make it long is the relay's name resolving to
+// another address: that one starts with FEC again.
+func (d *Dialer) fitFEC(conn *quic.Conn, fc *fec.Conn, raddr *net.UDPAddr, log *zap.Logger) (done bool) {
+	rtt := conn.ConnectionStats().MinRTT
+	if tunnel.LongPath(rtt, d.cfg.FECMinRTT) {
+		return false
+	}
+	fc.SendPlain()
+	addr := raddr.String()
+	if old := d.shortPath.Swap(&addr); old == nil || *old != addr {
+		log.Info("QUIC path shorter than quic_fec_min_rtt: sessions send without forward error correction",
+			zap.String("relay", d.addr), zap.Stringer("address", raddr), zap.Duration("min_rtt", rtt),
+			zap.Duration("fec_min_rtt", d.cfg.FECMinRTT))
+	}
+	return true
+}
+
+// isShort reports whether a session to raddr found the path too short for
+// FEC (see fitFEC).
+func (d *Dialer) isShort(raddr *net.UDPAddr) bool {
+	p := d.shortPath.Load()
+	return p != nil && *p == raddr.String()
 }
 
 // logEnded records, at debug level, what a session's sender saw of the path

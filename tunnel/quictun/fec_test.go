@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -70,6 +71,45 @@ func TestPlainAndFECEdgesOnOneListener(t *testing.T) {
 	}
 }
 
+// TestFECOffOnShortPath: on a path shorter than FECMinRTT (loopback, under
+// a minimum of a second) the first session, dialed with FEC before the
+// path was known, stops sending FEC frames after its handshake, and the
+// relay answers it plainly; the next session is dialed bare. With the
+// minimum at zero (the existing tests) FEC stays on.
+func TestFECOffOnShortPath(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "quic-test")
+	ln := relayListener(t, pki)
+	d, err := NewDialer(ln.Addr().String(), pki.ClientConfig(),
+		Config{FEC: fec.DefaultShape, FECMinRTT: time.Second, HandshakeTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := bytes.Repeat([]byte("strait "), 20000)
+	for i := range 2 {
+		framed := ln.pc.Stats().DataSent
+		edge, relay := dialPairWith(t, ln, d)
+		served := make(chan struct{})
+		go func() { defer close(served); echo(t, relay) }()
+		echoRoundTrip(t, edge, msg)
+		<-served
+		// The answer takes about 100 datagrams. The first session spoke
+		// FEC in its handshake, and the relay answered a few datagrams so
+		// before it heard the edge's plain ones; the second is bare.
+		if n, most := ln.pc.Stats().DataSent-framed, []uint64{10, 0}[i]; n > most {
+			t.Errorf("session %d: the relay sent %d datagrams in FEC frames; want at most %d", i, n, most)
+		}
+		if ln.pc.SpeaksFEC(relay.Info().RemoteAddr) {
+			t.Errorf("session %d: the relay still takes the edge for one that speaks FEC on a short path", i)
+		}
+		if !d.isShort(ln.Addr().(*net.UDPAddr)) {
+			t.Errorf("session %d: the dialer did not find the path short", i)
+		}
+		edge.Close()
+		relay.Close()
+	}
+
+}
+
 // TestFECRebuildsLosses: through a link that loses 3 % of the packets
 // both ways, an FEC session carries 2 MB byte-exact, and the relay's FEC
 // rebuilds lost packets.
@@ -118,6 +158,13 @@ func dialPair(t *testing.T, ln *Listener, addr string, pki *tunneltest.PKI, shap
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dialPairWith(t, ln, d)
+}
+
+// dialPairWith is dialPair with a Dialer of the test's.
+func dialPairWith(t *testing.T, ln *Listener, d *Dialer) (edge, relay tunnel.Session) {
+	t.Helper()
+	shape := d.cfg.FEC
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	accepted := make(chan tunnel.Session, 1)
@@ -128,7 +175,7 @@ func dialPair(t *testing.T, ln *Listener, addr string, pki *tunneltest.PKI, shap
 		}
 		accepted <- s
 	}()
-	edge, err = d.Dial(ctx)
+	edge, err := d.Dial(ctx)
 	relay = <-accepted
 	if err != nil || relay == nil {
 		t.Fatalf("FEC %v: Dial: %v", shape, err)

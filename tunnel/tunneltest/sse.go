@@ -105,7 +105,7 @@ func sseEvents(tb testing.TB, srv *httptest.Server, fam Family) [][]byte {
 }
 
 // CompressPath is a case of a transport's test that compression follows the
-// path's round trip (tunnel.CompressAt) over a loopback pair.
+// path's round trip (tunnel.LongPath) over a loopback pair.
 type CompressPath struct {
 	Name string
 	// MinRTT is the session's compress minimum.

@@ -393,13 +393,13 @@ func (c *wsConn) negotiated(cfg Config, compressed bool) {
 }
 
 // measurePath decides from the socket's round-trip time whether writes are
-// compressed (tunnel.CompressAt) and how long small writes may gather
+// compressed (tunnel.LongPath) and how long small writes may gather
 // (coalesce.go); the session's monitor calls it on every tick, so a path
 // that slows down changes within a heartbeat.
 func (c *wsConn) measurePath() {
 	rtt := socketRTT(c.ws.NetConn())
 	if c.compressing {
-		c.rawPath.Store(!tunnel.CompressAt(rtt, c.compressMinRTT))
+		c.rawPath.Store(!tunnel.LongPath(rtt, c.compressMinRTT))
 	}
 	c.gatherRTT.Store(int64(pathRTT(rtt)))
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/autodial"
+	"github.com/strait/strait/tunnel/quictun"
 	"github.com/strait/strait/tunnel/quictun/fec"
 	"github.com/strait/strait/tunnel/wstun"
 )
@@ -175,12 +176,26 @@ type TunnelFile struct {
 	// (fec.DefaultShape, 20 data + 4 parity packets per group; also what
 	// nil means), off, or {data: D, parity: P}. See FECFile.
 	QUICFEC *FECFile `yaml:"quic_fec"`
+	// QUICFECMinRTT is the round-trip time under which QUIC sessions send
+	// without FEC: on so short a path a lost packet's retransmission costs
+	// next to nothing, and FEC costs CPU and packets (unset:
+	// quictun.DefaultFECMinRTT, 2ms; 0s: FEC on every path). The first
+	// session measures the path in its handshake.
+	QUICFECMinRTT *time.Duration `yaml:"quic_fec_min_rtt"`
 	// Hedge sends each request whose body is at most 16 KiB on two
 	// sessions to the same relay when two are up; the first copy to reach
 	// the relay goes upstream and the relay refuses the other. It takes a
 	// WebSocket session's head-of-line wait off the request's way, at the
 	// cost of a second stream per request. Off by default.
 	Hedge bool `yaml:"hedge"`
+}
+
+// fecMinRTT is QUICFECMinRTT with its default.
+func (t TunnelFile) fecMinRTT() time.Duration {
+	if t.QUICFECMinRTT == nil {
+		return quictun.DefaultFECMinRTT
+	}
+	return *t.QUICFECMinRTT
 }
 
 // FECFile is tunnel.quic_fec: off, on (fec.DefaultShape) or a shape

@@ -5,11 +5,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/strait/strait/edge/store/redisstore"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/quictun"
 	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
@@ -159,6 +161,26 @@ func TestRedisStoreConfig(t *testing.T) {
 				t.Fatalf("fail_open %v, password %q; want %v, %q", c.FailOpen, c.Password, tt.failOpen, tt.password)
 			}
 		})
+	}
+}
+
+// TestQUICFECMinRTT: tunnel.quic_fec_min_rtt is 2ms unset, and 0s keeps
+// FEC on every path.
+func TestQUICFECMinRTT(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want time.Duration
+	}{{"", quictun.DefaultFECMinRTT}, {"quic_fec_min_rtt: 0s", 0}, {"quic_fec_min_rtt: 20ms", 20 * time.Millisecond}} {
+		var f TunnelFile
+		if err := yaml.Unmarshal([]byte(tt.yaml), &f); err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if got := f.fecMinRTT(); got != tt.want {
+			t.Errorf("%q: %v; want %v", tt.yaml, got, tt.want)
+		}
+	}
+	if quictun.DefaultFECMinRTT != 2*time.Millisecond {
+		t.Errorf("the documented default is 2ms, not %v", quictun.DefaultFECMinRTT)
 	}
 }
 

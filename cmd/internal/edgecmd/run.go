@@ -219,7 +219,7 @@ func (f *File) relayDialer(r RelayFile, tc *tls.Config, stats *wstun.Stats, cong
 	quic := func() (tunnel.Dialer, error) {
 		return quictun.NewDialer(r.quicAddress(), tc, quictun.Config{Heartbeat: t.Heartbeat, HeartbeatTimeout: t.HeartbeatTimeout,
 			StreamWindow: t.StreamWindow, SessionWindow: t.SessionWindow, Compression: quictun.CompressionSetting(t.Compression),
-			CompressMinRTT: tunnel.CompressMinRTTSetting(t.CompressMinRTT), FEC: t.QUICFEC.shape(), Logger: log})
+			CompressMinRTT: tunnel.CompressMinRTTSetting(t.CompressMinRTT), FEC: t.QUICFEC.shape(), FECMinRTT: t.fecMinRTT(), Logger: log})
 	}
 	switch r.transport() {
 	case tunnel.TransportWS:

@@ -46,6 +46,8 @@ type Conn struct {
 
 	buffered atomic.Int64 // bytes of shards kept for reconstruction
 	stats    counters
+	// plain: SendPlain was called; every datagram goes out as it is.
+	plain atomic.Bool
 }
 
 type recovered struct {
@@ -154,10 +156,18 @@ func (c *Conn) SpeaksFEC(addr net.Addr) bool {
 	return p != nil && p.fec.Load()
 }
 
+// SendPlain makes the Conn send every later datagram as it is, as if it
+// had no shape: an edge's Conn whose path turned out too short for FEC to
+// pay (see quictun.Config.FECMinRTT). Groups already open still get their
+// parity when their flush timer fires. It still reads both kinds, and an
+// answering peer, hearing plain datagrams, answers plainly too
+// (heardPlain).
+func (c *Conn) SendPlain() { c.plain.Store(true) }
+
 // WriteTo sends b to addr: in an FEC frame when addr is a FEC peer (see
 // Mode), else as it is.
 func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if len(b) > MaxPayload {
+	if len(b) > MaxPayload || c.plain.Load() {
 		return c.pc.WriteTo(b, addr)
 	}
 	var p *peer
@@ -208,10 +218,11 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // heardPlain notes a plain datagram from addr: an answering Conn answers
 // in the kind the peer spoke last. An FEC peer sends nothing plain (but
-// datagrams longer than MaxPayload, which quic-go does not send), so what
-// this undoes is an FEC frame forged with the address of a peer that
-// predates FEC: the relay would answer it in frames it cannot read, and
-// the forger would have to outpace the peer's own packets to keep it so.
+// datagrams longer than MaxPayload, which quic-go does not send) until it
+// stops FEC on a short path (SendPlain): then the relay stops too. It also
+// undoes an FEC frame forged with the address of a peer that predates FEC:
+// the relay would answer it in frames it cannot read, and the forger would
+// have to outpace the peer's own packets to keep it so.
 func (c *Conn) heardPlain(addr net.Addr) {
 	if c.mode != Answer {
 		return
