@@ -169,7 +169,7 @@ tunnel:
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
   ${LAB_NOTSENT:+tcp_notsent_lowat: $LAB_NOTSENT}
-  ${LAB_HEDGE:+hedge: $LAB_HEDGE}
+    ${LAB_HEDGE:+hedge: $LAB_HEDGE}
   $(fec_yaml)
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
@@ -330,6 +330,12 @@ diag() {
     echo "    $n udp: $(inns "$n" awk '/^Udp:/ {if (!h) {split($0, k); h=1} else for (i=2; i<=NF; i++) printf "%s=%s ", k[i], $i}' /proc/net/snmp)"
   done
   echo "    softnet drops (host, per CPU): $(cut -d' ' -f2 /proc/net/softnet_stat | tr '\n' ' ')"
+  # TCP loss recovery in each namespace, cumulative: retransmission
+  # timeouts (each stalls a whole multiplexed session for its RTO), tail
+  # loss probes, and timeouts found spurious.
+  for n in "$dom" "$ovs"; do
+    echo "    $n tcp: $(inns "$n" nstat -asz TcpRetransSegs TcpExtTCPTimeouts TcpExtTCPLossProbes TcpExtTCPSpuriousRTOs TcpExtTCPLossProbeRecovery | awk '!/^#/ {printf "%s=%s ", $1, $2}')"
+  done
   # TCP across the border, from both sides (the overseas side sends the
   # answers): Strait's WebSocket sessions (17444) and nginx's upstream
   # connections (17448), with their windows, retransmissions and timers,
