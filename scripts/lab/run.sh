@@ -169,7 +169,7 @@ tunnel:
   compression: ${LAB_COMPRESSION:-deflate}
   tcp_congestion: $tunnel_cc
   ${LAB_NOTSENT:+tcp_notsent_lowat: $LAB_NOTSENT}
-    ${LAB_HEDGE:+hedge: $LAB_HEDGE}
+  ${LAB_HEDGE:+hedge: $LAB_HEDGE}
   $(fec_yaml)
   cert: $certs/edge.pem
   key: $certs/edge-key.pem
