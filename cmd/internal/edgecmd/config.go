@@ -180,7 +180,8 @@ type TunnelFile struct {
 	// without FEC: on so short a path a lost packet's retransmission costs
 	// next to nothing, and FEC costs CPU and packets (unset:
 	// quictun.DefaultFECMinRTT, 2ms; 0s: FEC on every path). The first
-	// session measures the path in its handshake.
+	// session measures the path, in its handshake and as its streams open,
+	// and later sessions to that address are dialed without FEC.
 	QUICFECMinRTT *time.Duration `yaml:"quic_fec_min_rtt"`
 	// Hedge sends each request whose body is at most 16 KiB on two
 	// sessions to the same relay when two are up; the first copy to reach
