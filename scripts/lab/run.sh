@@ -49,7 +49,8 @@
 # for a subset of the loopback phase, LAB_PPROF=1 (in the link phase: a CPU profile of edge and relay during every
 # keep-alive scenario; otherwise: serve pprof on the admin listeners, 127.0.0.1:17450
 # relay, :17451 edge-ws, :17452 edge-quic, and save CPU, allocation, block and mutex profiles of every
-# loopback scenario (and an execution trace of the stream one), and heap and goroutine profiles with every memory stream open, under $LAB_DIR/pprof/).
+# loopback scenario (and an execution trace of the stream one), and heap and goroutine profiles with every memory stream open, under $LAB_DIR/pprof/;
+# in the memory phase it also prints each tier's live heap and stacks per stream, read after a forced GC).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -288,6 +289,31 @@ profile() {
 }
 prof_wait() { local p; for p in "${prof_pids[@]}"; do wait "$p" || echo "  a profile fetch failed"; done; prof_pids=(); }
 
+# live_mem CONTENDER: "tier=heap:stacks ..." in bytes for each of the
+# contender's tiers, read from runtime.MemStats right after a forced GC
+# (heap?gc=1): what the process holds, without the garbage that RSS also
+# carries until the next cycle. Needs LAB_PPROF (the admin listeners).
+live_mem() {
+  local a
+  for a in $(admins_of "$1"); do
+    curl -sf "http://${a#*=}/debug/pprof/heap?gc=1&debug=1" |
+      awk -v t="${a%%=*}" '/^# HeapAlloc = /{h=$4} /^# Stack = /{s=$4} END{printf "%s=%s:%s ", t, h, s}'
+  done
+}
+
+# live_per_stream BEFORE AFTER N: the live heap and stacks per stream of each
+# tier, in KiB, from two live_mem readings with N streams open in between.
+live_per_stream() {
+  local b a n=$3 out="" t
+  for a in $2; do
+    t=${a%%=*}
+    for b in $1; do [ "${b%%=*}" = "$t" ] && break; done
+    out+=$(awk -v t="$t" -v b="${b#*=}" -v a="${a#*=}" -v n="$n" 'BEGIN{split(b,x,":"); split(a,y,":");
+      printf "%s heap %.1f + stacks %.1f KiB, ", t, (y[1]-x[1])/n/1024, (y[2]-x[2])/n/1024}')
+  done
+  echo "  live per stream (after a forced GC): ${out%, }"
+}
+
 # lg NS LABELS LOADGEN-ARGS...: one bounded scenario, appended to $results.
 lg() {
   local n=$1 labels=$2; shift 2
@@ -504,10 +530,18 @@ phase_memory() {
       # the last first token, while every stream is still open (and so are the
       # heap and goroutine profiles, 14 s in).
       profile "$c-mem$n" "$c" 14 heap goroutine "heap?debug=1"
+      local live0="" live1=""
+      if [ -n "${LAB_PPROF:-}" ]; then
+        live0=$(live_mem "$c")
+        # 20 s in: every stream open, after RSS was sampled (a forced GC must not move it).
+        (sleep 20; live_mem "$c" >"$work/live-$c-$n") &
+        prof_pids+=($!)
+      fi
       lg - "scenario=memory,contender=$c,upstream=$upstream" --url "$(url_of "$c")" --mode fresh --warmup 0 --ramp 10s --kind stream \
         --tokens 30 --interval 1s --prompt-bytes "${LAB_MEM_PROMPT:-0}" --concurrency "$n" --requests "$n" --rss "edge=$edgepid,relay=$pid_relay" \
         --timeout 45s --duration 45s
       prof_wait
+      [ -n "$live0" ] && live1=$(cat "$work/live-$c-$n") && live_per_stream "$live0" "$live1" "$n"
       stop_servers 0
     done
   done
