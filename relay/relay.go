@@ -103,10 +103,11 @@ type Relay struct {
 	// returns; nil without Config.Conversations.Path or Redis.
 	conversations convstore.Backend
 	ready         readiness
-	// renewal and senderState decide when an idle session is renewed
-	// (renew.go); tests replace them.
-	renewal     renewPolicy
-	senderState func(tunnel.Session) (tunnel.SenderState, bool)
+	// renewal, senderState and needlessWatch decide when a session is
+	// renewed (renew.go); tests replace them.
+	renewal       renewPolicy
+	senderState   func(tunnel.Session) (tunnel.SenderState, bool)
+	needlessWatch func(tunnel.Session) bool
 }
 
 // New validates cfg and builds the relay.
@@ -131,7 +132,8 @@ func New(cfg Config) (*Relay, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, client: client, sessions: newSessionSet(),
-		renewal: renewalAfter(cfg.RenewAfter), senderState: tunnel.SenderStateOf}
+		renewal: renewalAfter(cfg.RenewAfter), senderState: tunnel.SenderStateOf,
+		needlessWatch: tunnel.NeedlessWatch}
 	dcfg := dispatch.Config{Registry: reg, Client: client, Retry: cfg.Retry, MaxBodyBytes: cfg.MaxBodyBytes,
 		MaxChoices: cfg.MaxChoices, Logger: cfg.Logger}
 	if cfg.Metrics != nil {

@@ -57,7 +57,12 @@ import (
 // What the window cannot show: a session whose hybrid slow start ended slow
 // start on a rising round trip, at its first window. A relay-side qlog of
 // one 256-client cell found 10 of 32 sessions so, beside 2 with cut windows
-// (scripts/lab/README.md, "2026-12-06, night").
+// (scripts/lab/README.md, "2026-12-06, night"). So where quictun follows
+// the phase (sessions from edges on a long path, which send FEC:
+// tunnel.SenderState.PhaseKnown), the rule reads it instead of the window:
+// a session is renewed once its slow start has ended, whether a loss or a
+// rising round trip ended it, and kept while it is still in slow start,
+// whatever its window.
 type renewPolicy struct {
 	// minAge keeps a session at least this long: it bounds the churn to
 	// one handshake per session per minAge.
@@ -88,7 +93,11 @@ func renewalAfter(minAge *time.Duration) renewPolicy {
 }
 
 // renewMessage is the GoAway text of a renewal: the edge logs it.
-const renewMessage = "renewing the session: its congestion window moved, and a new one starts in slow start"
+const renewMessage = "renewing the session: its congestion window moved or its slow start ended, and a new one starts in slow start"
+
+// renewShortMessage is the GoAway text of a renewal of a session whose
+// phase was followed on a path since found short (quictun's phase.go).
+const renewShortMessage = "renewing the session: the path is short, and a new session needs no following of its congestion state"
 
 // sessionUse is what renewal needs to know of a session's life.
 type sessionUse struct {
@@ -117,6 +126,9 @@ func (p renewPolicy) due(now time.Time, u sessionUse, s tunnel.SenderState) bool
 	if u.transport == tunnel.TransportWS { // TCP: see the type's comment
 		return s.SlowStartThreshold != 0 && s.SlowStartThreshold < u.initialWindow
 	}
+	if s.PhaseKnown {
+		return s.LeftSlowStart && s.Window < p.maxWindow
+	}
 	return s.Window != u.initialWindow && s.Window < p.maxWindow
 }
 
@@ -124,6 +136,19 @@ func (p renewPolicy) due(now time.Time, u sessionUse, s tunnel.SenderState) bool
 // the edge keeps another session to this relay meanwhile.
 func (r *Relay) maybeRenew(l *link) {
 	now, use := time.Now(), l.use()
+	if !r.renewal.off && r.needlessWatch(l.sess) {
+		// Busy or not: a renewal drains the session, and each packet on it
+		// costs the relay an event until it is gone.
+		if r.sessions.claimRenewal(l) {
+			r.log.Info("asking the edge to renew a tunnel session on a short path: its sender's phase is followed needlessly",
+				zap.String("edge", l.sess.Info().PeerName), zap.Stringer("remote", l.sess.Info().RemoteAddr))
+			if r.metrics != nil {
+				r.metrics.renewed.Inc()
+			}
+			l.sendGoAway(proto.GoAway{Message: renewShortMessage, Renewal: true})
+		}
+		return
+	}
 	if !r.renewal.eligible(now, use) {
 		return
 	}
@@ -134,6 +159,7 @@ func (r *Relay) maybeRenew(l *link) {
 	r.log.Info("asking the edge to renew an idle tunnel session", zap.String("edge", l.sess.Info().PeerName),
 		zap.Stringer("remote", l.sess.Info().RemoteAddr), zap.Uint64("cwnd_bytes", s.Window),
 		zap.Uint64("initial_cwnd_bytes", l.initialWindow), zap.Uint64("ssthresh_bytes", s.SlowStartThreshold),
+		zap.Bool("left_slow_start", s.LeftSlowStart),
 		zap.Duration("up_for", time.Since(l.up)))
 	if r.metrics != nil {
 		r.metrics.renewed.Inc()

@@ -74,6 +74,37 @@ func TestRenewDueTCP(t *testing.T) {
 	}
 }
 
+// TestRenewDueQUICPhase: where quictun follows the sender's slow start, a
+// QUIC session is renewed once slow start has ended, even at the window it
+// started with (hybrid slow start on a rising round trip), and kept while
+// slow start goes on, even with its window moved.
+func TestRenewDueQUICPhase(t *testing.T) {
+	now := time.Now()
+	const initial = 40960
+	idle := sessionUse{up: now.Add(-time.Minute), initialWindow: initial, transport: tunnel.TransportQUIC}
+	for _, tt := range []struct {
+		name string
+		use  sessionUse
+		s    tunnel.SenderState
+		want bool
+	}{
+		{"slow start ended at the first window", idle, tunnel.SenderState{Window: initial, PhaseKnown: true, LeftSlowStart: true}, true},
+		{"a loss cut the window", idle, tunnel.SenderState{Window: 28672, PhaseKnown: true, LeftSlowStart: true}, true},
+		{"still in slow start, window grown", idle, tunnel.SenderState{Window: 4 * initial, PhaseKnown: true}, false},
+		{"still in slow start, first window", idle, tunnel.SenderState{Window: initial, PhaseKnown: true}, false},
+		{"slow start ended at a large window", idle, tunnel.SenderState{Window: 2 << 20, PhaseKnown: true, LeftSlowStart: true}, false},
+		{"serving a stream", sessionUse{up: idle.up, initialWindow: initial, transport: tunnel.TransportQUIC, streams: 1},
+			tunnel.SenderState{Window: initial, PhaseKnown: true, LeftSlowStart: true}, false},
+		{"phase not followed: the window rule", idle, tunnel.SenderState{Window: initial}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := defaultRenewal.due(now, tt.use, tt.s); got != tt.want {
+				t.Errorf("due = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // fakeWindows reports a sender window for each relay-side session, keyed
 // by its remote address (the edge side's local one). A moved window is
 // also cut below its start, so it is due for renewal over either
@@ -160,6 +191,41 @@ func TestRenewsIdleSessions(t *testing.T) {
 	r.controlOn(dial())
 	r.ping(ow, ord, 4)
 	wantRenewal(ord)
+}
+
+// TestRenewsNeedlessWatch: a session whose sender's phase is followed on a
+// path since found short is renewed at the next probe answer, although a
+// stream is in flight on it (the stream still completes), and never while
+// it is the edge's only session here.
+func TestRenewsNeedlessWatch(t *testing.T) {
+	var needless sync.Map // remote addresses of the relay's ends whose watch is needless
+	r := newRelayRig(t, func(r *Relay) {
+		r.needlessWatch = func(s tunnel.Session) bool {
+			_, ok := needless.Load(s.Info().RemoteAddr.String())
+			return ok
+		}
+	})
+	w, rd := r.control()
+	needless.Store(r.sess.Info().LocalAddr.String(), true)
+	r.ping(w, rd, 2) // the edge's only session: kept
+	other, err := r.dialer.Dial(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	r.controlOn(other)
+	held := r.open("held", http.Header{"X-Test-Hold": {"1"}})
+	<-r.held
+	r.ping(w, rd, 3)
+	typ, p := next(t, rd)
+	g, err := proto.ParseGoAway(p)
+	if typ != proto.FrameGoAway || err != nil || g.Accepting || !g.Renewal || g.Message != renewShortMessage {
+		t.Fatalf("got %s %+v %v; want a renewal GoAway %q", typ, g, err, renewShortMessage)
+	}
+	r.release()
+	if a := r.read(held); a.status != http.StatusOK {
+		t.Fatalf("the stream in flight: status %d, end %v", a.status, a.end)
+	}
 }
 
 func TestRenewalAfter(t *testing.T) {

@@ -147,6 +147,11 @@ type SenderState struct {
 	// transport does not tell (quic-go keeps it to itself) or none was
 	// set (TCP before its first loss, or under BBR, which sets none).
 	SlowStartThreshold uint64
+	// PhaseKnown is set when the transport follows the sender's slow start
+	// (a relay's QUIC session from an edge on a long path; see quictun),
+	// and LeftSlowStart then reports whether it has ended: after that the
+	// window grows by about a packet per round trip.
+	PhaseKnown, LeftSlowStart bool
 }
 
 // LossRate is the share of sent packets declared lost; 0 before any was sent.
@@ -155,6 +160,15 @@ func (s SenderState) LossRate() float64 {
 		return 0
 	}
 	return float64(s.PacketsLost) / float64(s.PacketsSent)
+}
+
+// NeedlessWatch reports whether s follows its sender's phase, at a cost per
+// packet, on a path since found too short to need it (see quictun): a
+// session from the same edge dialed now would not be followed. False for
+// sessions that never follow it.
+func NeedlessWatch(s Session) bool {
+	w, ok := s.(interface{ NeedlessWatch() bool })
+	return ok && w.NeedlessWatch()
 }
 
 // SenderStateOf reports the sender state of s, and false for a session whose

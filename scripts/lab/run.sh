@@ -42,6 +42,7 @@
 # LAB_UPSTREAM (http or https): how the relay calls the fake provider, over its plain HTTP/1.1 listener (one
 # connection per open stream, like nginx's relay tier) or over TLS with HTTP/2 (a few connections for all streams,
 # as the relay calls the real APIs); default https in the memory phase, http elsewhere.
+# LAB_STRAIT_ENV: environment for the strait edges and relay alone, e.g. "GODEBUG=gctrace=1" or "GOGC=200".
 # LAB_FAKE_GZIP=1: the fake gzips answers when offered (only the relay offers it; default: plain for all).
 # QLOGDIR, when exported, reaches edges and relays: each QUIC connection writes a qlog there.
 # LAB_LOOP_CONTENDERS ("direct strait-ws strait-quic nginx") and LAB_LOOP_CASES ("rate max stream bulk"; also idle: the
@@ -235,10 +236,10 @@ start_stack() {
   # answers plain unless LAB_FAKE_GZIP=1.
   local gz=-no-gzip; [ "${LAB_FAKE_GZIP:-0}" = 1 ] && gz=
   start fake "$o" $nice "$bin/fakesrv" $gz -plain 127.0.0.1:$fport -tls "$raddr:17447" -cert "$certs/front.pem" -key "$certs/front-key.pem"
-  start relay "$o" $nice "$bin/strait-relay" --log-format console --log-level "${LAB_RELAY_LOG_LEVEL:-${LAB_LOG_LEVEL:-warn}}" run --config "$work/relay.yaml"
+  start relay "$o" $nice env ${LAB_STRAIT_ENV:-} "$bin/strait-relay" --log-format console --log-level "${LAB_RELAY_LOG_LEVEL:-${LAB_LOG_LEVEL:-warn}}" run --config "$work/relay.yaml"
   start nginx_ovs "$o" $nice nginx -p "$work/nginx-ovs" -c "$work/nginx-ovs/nginx.conf"
-  start edge_ws "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
-  start edge_quic "$d" $nice "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"
+  start edge_ws "$d" $nice env ${LAB_STRAIT_ENV:-} "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-ws.yaml"
+  start edge_quic "$d" $nice env ${LAB_STRAIT_ENV:-} "$bin/strait-edge" --log-format console --log-level "${LAB_LOG_LEVEL:-warn}" run --config "$work/edge-quic.yaml"
   start nginx_dom "$d" $nice nginx -p "$work/nginx-dom" -c "$work/nginx-dom/nginx.conf"
   # With LAB_PCAP=1: the headers of the WebSocket tunnel's packets as the
   # relay's namespace sees them, one file per stack (tcpdump, 128 bytes each).

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/qlog"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
@@ -149,10 +148,9 @@ func (c Config) quicConfig(client bool) *quic.Config {
 		// With QLOGDIR set, every connection writes a qlog trace there
 		// (congestion window, bytes in flight, losses, blocked frames): the
 		// evidence for diagnosing throughput on a real or emulated link.
-		// Unset, it costs one getenv per connection. (A tracer of its own
-		// could follow the sender's congestion state, which quic-go's API
-		// does not expose, but quic-go then builds every packet's event:
-		// +75 % allocations and -10-25 % throughput in BenchmarkTunnel.)
-		Tracer: qlog.DefaultConnectionTracer,
+		// Unset, it costs one getenv per connection, except on the relay's
+		// sessions from FEC edges, which follow their slow start
+		// (phase.go).
+		Tracer: connTracer,
 	}
 }

@@ -43,6 +43,12 @@ type session struct {
 	// nothing to check.
 	fitFEC    func() bool
 	fecFitted atomic.Bool
+	// slowStart follows the sender's slow start, on a relay's session from
+	// an edge that sent FEC as it dialed (phase.go); nil elsewhere.
+	// longPath then reports whether the edge still sends FEC: it stops on
+	// a path it finds short (Config.FECMinRTT).
+	slowStart *slowStartWatch
+	longPath  func() bool
 }
 
 func newSession(conn *quic.Conn, window uint64, compressMinRTT time.Duration, closeFn func()) *session {

@@ -74,7 +74,8 @@ func TestPlainAndFECEdgesOnOneListener(t *testing.T) {
 // TestFECOffOnShortPath: on a path shorter than FECMinRTT (loopback, under
 // a minimum of a second) the first session, dialed with FEC before the
 // path was known, stops sending FEC frames after its handshake, and the
-// relay answers it plainly; the next session is dialed bare. With the
+// relay answers it plainly (and would rather have it replaced, since it
+// follows its slow start); the next session is dialed bare. With the
 // minimum at zero (the existing tests) FEC stays on.
 func TestFECOffOnShortPath(t *testing.T) {
 	pki := tunneltest.NewPKI(t, "quic-test")
@@ -103,6 +104,11 @@ func TestFECOffOnShortPath(t *testing.T) {
 		}
 		if !d.isShort(ln.Addr().(*net.UDPAddr)) {
 			t.Errorf("session %d: the dialer did not find the path short", i)
+		}
+		// The relay followed the first session's slow start, as it does
+		// for every edge that dials with FEC, and now has no need to.
+		if got := tunnel.NeedlessWatch(relay); got != (i == 0) {
+			t.Errorf("session %d: NeedlessWatch = %v, want %v", i, got, i == 0)
 		}
 		edge.Close()
 		relay.Close()

@@ -81,6 +81,9 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return nil, err
 	}
 	tr := &quic.Transport{Conn: pc, ConnContext: func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+		if pc.SpeaksFEC(info.RemoteAddr) { // a long path: see phase.go
+			ctx = watchSlowStart(ctx)
+		}
 		return watchHandshake(ctx, info.RemoteAddr, log), nil
 	}}
 	if len(cfg.ResetSecret) > 0 {
@@ -175,6 +178,10 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	l.live++
 	l.mu.Unlock()
 	sess := newSession(conn, l.window, l.compressMinRTT, l.sessionEnded)
+	if sess.slowStart = slowStartWatchOf(conn.Context()); sess.slowStart != nil {
+		remote := conn.RemoteAddr()
+		sess.longPath = func() bool { return l.pc.SpeaksFEC(remote) }
+	}
 	l.log.Info("edge authenticated", zap.String("transport", string(tunnel.TransportQUIC)),
 		zap.Stringer("remote", conn.RemoteAddr()), zap.String("peer", sess.info.PeerName),
 		zap.Bool("compressed", sess.compressed), zap.Bool("fec", l.pc.SpeaksFEC(conn.RemoteAddr())))

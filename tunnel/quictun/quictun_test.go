@@ -22,6 +22,7 @@ import (
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/faultnet"
+	"github.com/strait/strait/tunnel/quictun/fec"
 	"github.com/strait/strait/tunnel/tunneltest"
 )
 
@@ -141,47 +142,59 @@ func TestQlogWhenQLOGDIRSet(t *testing.T) {
 
 // TestSenderState: a QUIC session reports its sender's window, RTT and
 // packet counts once data has flowed, and the losses of a lossy path;
-// other sessions report nothing.
+// other sessions report nothing. The relay's end of a session from an edge
+// that sends FEC also follows its slow start, which a loss ends; that of a
+// plain edge does not.
 func TestSenderState(t *testing.T) {
-	p := conformancePair(t, tunneltest.PairOptions{ViaProxy: true})
-	send := func(n int) {
-		t.Helper()
-		// The relay sends, as it does the answers.
-		st, err := p.Client.OpenStream(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if _, err := st.Write([]byte{1}); err != nil {
-			t.Fatal(err)
-		}
-		peer, err := p.Server.AcceptStream(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer peer.Close()
-		go func() { _, _ = peer.Write(make([]byte, n)) }()
-		if _, err := io.ReadFull(st, make([]byte, n)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(256 << 10)
-	c, ok := tunnel.SenderStateOf(p.Server)
-	if !ok || c.Window == 0 || c.SmoothedRTT <= 0 || c.MinRTT <= 0 || c.PacketsSent < 100 {
-		t.Fatalf("SenderStateOf(relay) = %+v, %v; want a window, RTTs and >= 100 packets sent", c, ok)
-	}
-	if r := c.LossRate(); r < 0 || r > 1 {
-		t.Fatalf("LossRate = %v outside [0, 1]", r)
-	}
-	lossy := p.Proxy.(*faultnet.UDPProxy)
-	lossy.SetLoss(0.2)
-	send(1 << 20)
-	lossy.SetLoss(0)
-	if c, _ = tunnel.SenderStateOf(p.Server); c.PacketsLost == 0 {
-		t.Fatalf("relay after a transfer at 20 %% loss: %+v; want losses", c)
-	}
-	if _, ok := tunnel.SenderStateOf(nil); ok {
-		t.Fatal("SenderStateOf(nil) reported a QUIC session")
+	for _, shape := range []fec.Shape{{}, fec.DefaultShape} {
+		t.Run(shape.String(), func(t *testing.T) {
+			p := pairWith(t, tunneltest.PairOptions{ViaProxy: true}, shape)
+			send := func(n int) {
+				t.Helper()
+				// The relay sends, as it does the answers.
+				st, err := p.Client.OpenStream(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				if _, err := st.Write([]byte{1}); err != nil {
+					t.Fatal(err)
+				}
+				peer, err := p.Server.AcceptStream(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer peer.Close()
+				go func() { _, _ = peer.Write(make([]byte, n)) }()
+				if _, err := io.ReadFull(st, make([]byte, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(256 << 10)
+			c, ok := tunnel.SenderStateOf(p.Server)
+			if !ok || c.Window == 0 || c.SmoothedRTT <= 0 || c.MinRTT <= 0 || c.PacketsSent < 100 {
+				t.Fatalf("SenderStateOf(relay) = %+v, %v; want a window, RTTs and >= 100 packets sent", c, ok)
+			}
+			if r := c.LossRate(); r < 0 || r > 1 {
+				t.Fatalf("LossRate = %v outside [0, 1]", r)
+			}
+			if c.PhaseKnown != shape.Enabled() {
+				t.Fatalf("edge with FEC %v: relay's PhaseKnown = %v", shape, c.PhaseKnown)
+			}
+			lossy := p.Proxy.(*faultnet.UDPProxy)
+			lossy.SetLoss(0.2)
+			send(1 << 20)
+			lossy.SetLoss(0)
+			if c, _ = tunnel.SenderStateOf(p.Server); c.PacketsLost == 0 {
+				t.Fatalf("relay after a transfer at 20 %% loss: %+v; want losses", c)
+			}
+			if c.LeftSlowStart != shape.Enabled() {
+				t.Fatalf("relay after losses, edge with FEC %v: LeftSlowStart = %v, want %v", shape, c.LeftSlowStart, shape.Enabled())
+			}
+			if _, ok := tunnel.SenderStateOf(nil); ok {
+				t.Fatal("SenderStateOf(nil) reported a QUIC session")
+			}
+		})
 	}
 }
 
