@@ -22,8 +22,12 @@ func TestQUICFEC(t *testing.T) {
 		{"unset", nil, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			// quic_fec_min_rtt 0s: FEC on this short path as on a long one
+			// (otherwise the edge stops it and redials bare; see
+			// TestQUICRenewal).
+			always := time.Duration(0)
 			s := newStack(t, stackOptions{transport: "quic",
-				edgeEdit: func(f *edgecmd.File) { f.Tunnel.QUICFEC = tt.fec }})
+				edgeEdit: func(f *edgecmd.File) { f.Tunnel.QUICFEC, f.Tunnel.QUICFECMinRTT = tt.fec, &always }})
 			if _, err := openaiChat(testCtx(t, 10*time.Second), t, s); err != nil {
 				t.Fatal(err)
 			}

@@ -5,25 +5,37 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3/option"
+	"go.uber.org/zap"
 
+	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
 )
 
 // TestQUICRenewal: once a QUIC session's congestion window has moved (a
 // large answer grew it) and its last stream has ended, the relay asks the
 // edge to renew it; the edge dials the replacement and requests go on.
-// With renew_after at 0s nothing is renewed.
+// The edge sends no FEC there, so the relay judges by the window. With FEC
+// on a short path (loopback) the relay has the sessions the edge dialed
+// with FEC renewed instead, busy or not, since it follows their slow start
+// for nothing; their replacements are dialed bare. With renew_after at 0s
+// nothing is renewed.
 func TestQUICRenewal(t *testing.T) {
+	const windowRenewal, shortRenewal = "asking the edge to renew an idle tunnel session",
+		"asking the edge to renew a tunnel session on a short path: its sender's phase is followed needlessly"
+	noFEC := func(f *edgecmd.File) { f.Tunnel.QUICFEC = &edgecmd.FECFile{} }
 	for _, tt := range []struct {
-		name  string
-		after time.Duration
-		renew bool
+		name     string
+		after    time.Duration
+		edgeEdit func(*edgecmd.File)
+		renewal  string // the relay's log of the renewal expected, or none
+		reason   string // what the edge logs of it
 	}{
-		{"on", time.Millisecond, true},
-		{"off", 0, false},
+		{"on", time.Millisecond, noFEC, windowRenewal, "its congestion window moved"},
+		{"short path", time.Millisecond, nil, shortRenewal, "the path is short"},
+		{"off", 0, nil, "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t, stackOptions{transport: "quic",
+			s := newStack(t, stackOptions{transport: "quic", edgeEdit: tt.edgeEdit,
 				relayTLSEdit: func(f *relaycmd.File) { f.RenewAfter = &tt.after }})
 			ctx := testCtx(t, 20*time.Second)
 			// About 300 KB of answer: more than the first window (40 KB).
@@ -34,10 +46,16 @@ func TestQUICRenewal(t *testing.T) {
 			if n := len(big.Choices[0].Message.Content); n < 200<<10 {
 				t.Fatalf("the large answer has %d bytes of content", n)
 			}
-			if tt.renew {
-				waitLog(t, s.edgeLogs, "relay asked for the session to be renewed; draining it", "renewing the session")
+			if tt.renewal != "" {
+				waitLog(t, s.edgeLogs, "relay asked for the session to be renewed; draining it", tt.reason)
 				waitFor(t, "the relay's renewal log", func() bool {
-					return s.relayLogs.FilterMessage("asking the edge to renew an idle tunnel session").Len() > 0
+					return s.relayLogs.FilterMessage(tt.renewal).Len() > 0
+				})
+			}
+			if tt.renewal == shortRenewal {
+				waitFor(t, "a replacement session without FEC", func() bool {
+					return s.relayLogs.FilterMessage("edge authenticated").
+						FilterField(zap.String("transport", "quic")).FilterField(zap.Bool("fec", false)).Len() > 0
 				})
 			}
 			for range 3 {
@@ -45,9 +63,11 @@ func TestQUICRenewal(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if !tt.renew {
-				if n := s.relayLogs.FilterMessage("asking the edge to renew an idle tunnel session").Len(); n != 0 {
-					t.Fatalf("the relay renewed %d sessions with renewal off", n)
+			if tt.renewal == "" {
+				for _, m := range []string{windowRenewal, shortRenewal} {
+					if n := s.relayLogs.FilterMessage(m).Len(); n != 0 {
+						t.Fatalf("the relay renewed %d sessions with renewal off (%q)", n, m)
+					}
 				}
 			}
 		})

@@ -41,7 +41,8 @@ type File struct {
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	DrainTimeout    time.Duration `yaml:"drain_timeout"`
 	// RenewAfter is the least age at which the relay has an idle session
-	// renewed: a QUIC session once its congestion window moved, a
+	// renewed: a QUIC session once its congestion window moved (from an
+	// edge on a long path: once its slow start ended), a
 	// WebSocket session once a loss cut its TCP window (see
 	// scripts/config/README.md): unset means 10s, 0s never renews.
 	RenewAfter *time.Duration `yaml:"renew_after"`
