@@ -135,20 +135,16 @@ func (p renewPolicy) due(now time.Time, u sessionUse, s tunnel.SenderState) bool
 // maybeRenew asks the edge of l to replace it when the policy says so and
 // the edge keeps another session to this relay meanwhile.
 func (r *Relay) maybeRenew(l *link) {
-	now, use := time.Now(), l.use()
 	if !r.renewal.off && r.needlessWatch(l.sess) {
 		// Busy or not: a renewal drains the session, and each packet on it
 		// costs the relay an event until it is gone.
 		if r.sessions.claimRenewal(l) {
-			r.log.Info("asking the edge to renew a tunnel session on a short path: its sender's phase is followed needlessly",
-				zap.String("edge", l.sess.Info().PeerName), zap.Stringer("remote", l.sess.Info().RemoteAddr))
-			if r.metrics != nil {
-				r.metrics.renewed.Inc()
-			}
-			l.sendGoAway(proto.GoAway{Message: renewShortMessage, Renewal: true})
+			r.renew(l, renewShortMessage,
+				"asking the edge to renew a tunnel session on a short path: its sender's phase is followed needlessly")
 		}
 		return
 	}
+	now, use := time.Now(), l.use()
 	if !r.renewal.eligible(now, use) {
 		return
 	}
@@ -156,15 +152,20 @@ func (r *Relay) maybeRenew(l *link) {
 	if !ok || !r.renewal.due(now, use, s) || !r.sessions.claimRenewal(l) {
 		return
 	}
-	r.log.Info("asking the edge to renew an idle tunnel session", zap.String("edge", l.sess.Info().PeerName),
-		zap.Stringer("remote", l.sess.Info().RemoteAddr), zap.Uint64("cwnd_bytes", s.Window),
+	r.renew(l, renewMessage, "asking the edge to renew an idle tunnel session", zap.Uint64("cwnd_bytes", s.Window),
 		zap.Uint64("initial_cwnd_bytes", l.initialWindow), zap.Uint64("ssthresh_bytes", s.SlowStartThreshold),
-		zap.Bool("left_slow_start", s.LeftSlowStart),
-		zap.Duration("up_for", time.Since(l.up)))
+		zap.Bool("left_slow_start", s.LeftSlowStart), zap.Duration("up_for", time.Since(l.up)))
+}
+
+// renew logs and counts the renewal of l, which claimRenewal granted, and
+// sends the edge a GoAway with message.
+func (r *Relay) renew(l *link, message, logMessage string, fields ...zap.Field) {
+	r.log.Info(logMessage, append([]zap.Field{zap.String("edge", l.sess.Info().PeerName),
+		zap.Stringer("remote", l.sess.Info().RemoteAddr)}, fields...)...)
 	if r.metrics != nil {
 		r.metrics.renewed.Inc()
 	}
-	l.sendGoAway(proto.GoAway{Message: renewMessage, Renewal: true})
+	l.sendGoAway(proto.GoAway{Message: message, Renewal: true})
 }
 
 // claimRenewal marks l as going away if its edge has another session here

@@ -45,8 +45,8 @@ type session struct {
 	fecFitted atomic.Bool
 	// slowStart follows the sender's slow start, on a relay's session from
 	// an edge that sent FEC as it dialed (phase.go); nil elsewhere.
-	// longPath then reports whether the edge still sends FEC: it stops on
-	// a path it finds short (Config.FECMinRTT).
+	// longPath, set with it, reports whether the edge still sends FEC: it
+	// stops on a path it finds short (Config.FECMinRTT).
 	slowStart *slowStartWatch
 	longPath  func() bool
 }

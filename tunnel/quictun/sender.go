@@ -23,5 +23,5 @@ func (s *session) SenderState() tunnel.SenderState {
 // its edge has stopped FEC on a path it found short (see phase.go and
 // tunnel.NeedlessWatch).
 func (s *session) NeedlessWatch() bool {
-	return s.slowStart != nil && s.longPath != nil && !s.longPath()
+	return s.slowStart != nil && !s.longPath()
 }
