@@ -25,6 +25,19 @@ type call struct {
 	tokens   int
 	interval time.Duration
 	shape    shape // see faults.go
+
+	// A test's clock, when set: now stands in for time.Now and pause for
+	// sleep.
+	now   func() time.Time
+	pause func(time.Duration) bool
+}
+
+// clock is the call's time.Now.
+func (c *call) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // settings applies the configuration and the X-Fake-Tokens /
@@ -132,6 +145,9 @@ func (c *call) reply(cp completion, v any) {
 // sleep waits d unless the client goes away first; it reports whether the
 // client is still there.
 func (c *call) sleep(d time.Duration) bool {
+	if c.pause != nil {
+		return c.pause(d)
+	}
 	if d <= 0 {
 		return c.ctx.Err() == nil
 	}

@@ -907,3 +907,36 @@ func cmpOrString(v, fallback string) string {
 	}
 	return fallback
 }
+
+// TestPacingIsAbsolute: piece i is due i intervals after the first, so a
+// write that came late does not push the later pieces back (a model's clock
+// does not wait for the proxy). On a clock that moves only when the stream
+// sleeps or writes, the second piece's write takes three intervals; the
+// stream then sends the next three at once (the last of them on time) and
+// waits again only for the sixth, where sleeping an interval after every
+// write would have sent every later piece three intervals late.
+func TestPacingIsAbsolute(t *testing.T) {
+	const interval = 20 * time.Millisecond
+	now := time.Unix(1000, 0)
+	var waits []time.Duration
+	c := &call{ctx: t.Context(), interval: interval,
+		now: func() time.Time { return now },
+		pause: func(d time.Duration) bool {
+			waits = append(waits, max(d, 0))
+			now = now.Add(max(d, 0))
+			return true
+		}}
+	s := &streamer{c: c}
+	var sent []time.Duration
+	ok := s.each(completion{pieces: []string{"a", "b", "c", "d", "e", "f"}}, func(i int, _ string) bool {
+		sent = append(sent, now.Sub(time.Unix(1000, 0)))
+		if i == 1 {
+			now = now.Add(3 * interval) // a slow write
+		}
+		return true
+	})
+	want := []time.Duration{0, interval, 4 * interval, 4 * interval, 4 * interval, 5 * interval}
+	if !ok || !slices.Equal(sent, want) {
+		t.Errorf("pieces sent at %v, want %v (waits %v)", sent, want, waits)
+	}
+}
