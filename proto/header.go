@@ -17,6 +17,14 @@ const Version = 2
 // versionNoModel is the version before RequestHeader.Model.
 const versionNoModel = 1
 
+// HedgeHeader, in a RequestHeader's Header, marks a hedged request: the
+// edge sends it on two streams, and the relay gives the copy that comes
+// second the same answer as the first (relay's answer mirrors) instead of
+// refusing it. Its value is "1". The relay never forwards it; one that
+// predates it refuses the second copy, as before, and drops the header
+// with the other X-* headers.
+const HedgeHeader = "X-Strait-Hedge"
+
 // ErrMalformed reports a payload that does not decode.
 var ErrMalformed = errors.New("proto: malformed payload")
 

@@ -146,24 +146,24 @@ const peekSize = 16 << 10
 
 // peekRequestID reads the ID of the request header at the front of br
 // without consuming it.
-func peekRequestID(br *bufio.Reader) (string, bool) {
+func peekRequestID(br *bufio.Reader) (id string, hedged, ok bool) {
 	head, _ := br.Peek(1 + binary.MaxVarintLen64)
 	if len(head) < 2 || proto.FrameType(head[0]) != proto.FrameRequest {
-		return "", false
+		return "", false, false
 	}
 	n, k := binary.Uvarint(head[1:])
 	if k <= 0 || n > uint64(peekSize-1-k) {
-		return "", false
+		return "", false, false
 	}
 	frame, err := br.Peek(1 + k + int(n))
 	if err != nil {
-		return "", false
+		return "", false, false
 	}
 	h, err := proto.ParseRequestHeader(frame[1+k:])
 	if err != nil || h.ID == "" {
-		return "", false
+		return "", false, false
 	}
-	return h.ID, true
+	return h.ID, h.Header.Get(proto.HedgeHeader) == "1", true
 }
 
 // idSet remembers the request IDs this relay took upstream for a while, so
@@ -229,18 +229,30 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	}
 	defer gate.leave(phase)
 	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
-	id, ok := peekRequestID(br)
+	id, hedged, ok := peekRequestID(br)
 	_ = st.SetReadDeadline(time.Time{})
 	ps := newPeekedStream(st, br)
-	if ok && !r.seen.add(id, time.Now()) {
-		// The edge resends only requests it believes never reached the
-		// provider, but it cannot know about a Dispatched frame lost with
-		// a dying session. This relay does: it took this ID before.
-		log.Warn("request resent by the edge was already taken upstream here; not sending it again", zap.String("request_id", id))
-		_ = proto.NewWriter(st).WriteEnd(proto.End{Code: proto.CodeDuplicate,
-			Message: "the request already reached this relay once; not retried, since the provider may have processed it"})
-		st.Close()
-		return
+	var tee, mirrorOf *answerTee // a hedged request's answer; what its second copy follows
+	if ok && r.seen.add(id, time.Now()) {
+		if hedged {
+			tee = r.mirrors.open(id, ps) // before a second copy can look for it
+			defer r.mirrors.close(id, tee)
+		}
+	} else if ok {
+		if hedged {
+			mirrorOf = r.mirrors.join(id, st)
+		}
+		if mirrorOf == nil {
+			// The edge resends only requests it believes never reached the
+			// provider, but it cannot know about a Dispatched frame lost
+			// with a dying session. This relay does: it took this ID
+			// before. (Or a hedge's second copy came after the answer.)
+			log.Warn("request resent by the edge was already taken upstream here; not sending it again", zap.String("request_id", id))
+			_ = proto.NewWriter(st).WriteEnd(proto.End{Code: proto.CodeDuplicate,
+				Message: "the request already reached this relay once; not retried, since the provider may have processed it"})
+			st.Close()
+			return
+		}
 	}
 	if r.metrics != nil {
 		r.metrics.streams.Inc()
@@ -252,7 +264,17 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 			r.maybeRenew(l)
 		}
 	}()
-	r.disp.Serve(ctx, ps)
+	switch {
+	case mirrorOf != nil:
+		// Its request is the first copy's, already upstream: this stream
+		// gets that answer, byte for byte.
+		log.Debug("second copy of a hedged request follows the first one's answer", zap.String("request_id", id))
+		mirrorOf.follow(ctx)
+	case tee != nil:
+		r.disp.Serve(ctx, tee)
+	default:
+		r.disp.Serve(ctx, ps)
+	}
 }
 
 // inflight counts dispatched streams, by drain phase: phaseServing before

@@ -26,7 +26,7 @@ func TestPeekRequestID(t *testing.T) {
 	whole := append([]byte(nil), buf.Bytes()...)
 	br := peekPool.Get().(*bufio.Reader)
 	br.Reset(&buf)
-	if id, ok := peekRequestID(br); !ok || id != "req_123" {
+	if id, _, ok := peekRequestID(br); !ok || id != "req_123" {
 		t.Fatalf("peekRequestID = %q, %v; want req_123", id, ok)
 	}
 	rest, _ := io.ReadAll(newPeekedStream(readerStream{r: &buf}, br))
@@ -40,7 +40,7 @@ func TestPeekRequestID(t *testing.T) {
 		"bad payload":  proto.AppendFrame(nil, proto.FrameRequest, []byte{0xff, 0xff}),
 		"empty stream": {},
 	} {
-		if id, ok := peekRequestID(bufio.NewReaderSize(bytes.NewReader(in), peekSize)); ok {
+		if id, _, ok := peekRequestID(bufio.NewReaderSize(bytes.NewReader(in), peekSize)); ok {
 			t.Errorf("%s: peekRequestID = %q; want none", name, id)
 		}
 	}

@@ -98,6 +98,7 @@ type Relay struct {
 	disp     *dispatch.Dispatcher
 	sessions *sessionSet
 	seen     idSet    // request IDs taken upstream, to refuse a resend of one
+	mirrors  mirrors  // hedged answers a second copy may follow (mirror.go)
 	metrics  *metrics // nil without Config.Metrics
 	// conversations is the Responses conversation store, closed when Serve
 	// returns; nil without Config.Conversations.Path or Redis.

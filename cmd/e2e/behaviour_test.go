@@ -298,18 +298,11 @@ func TestConcurrentStreams(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				stream := client.Chat.Completions.NewStreaming(ctx, chatParams)
-				defer stream.Close()
-				var text strings.Builder
-				for stream.Next() {
-					if c := stream.Current(); len(c.Choices) > 0 {
-						text.WriteString(c.Choices[0].Delta.Content)
-					}
-				}
-				if err := stream.Err(); err != nil {
+				text, err := chatStreamText(ctx, client)
+				if err != nil {
 					errs <- fmt.Errorf("stream %d: %w", i, err)
-				} else if text.String() != fakeprovider.Text(8) {
-					errs <- fmt.Errorf("stream %d: text %q", i, text.String())
+				} else if text != fakeprovider.Text(8) {
+					errs <- fmt.Errorf("stream %d: text %q", i, text)
 				}
 			}()
 		}

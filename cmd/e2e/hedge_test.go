@@ -11,6 +11,7 @@ import (
 
 	"github.com/strait/strait/cmd/internal/edgecmd"
 	"github.com/strait/strait/cmd/internal/relaycmd"
+	"github.com/strait/strait/scripts/fakeprovider"
 )
 
 // TestHedgeAroundStalledSession: with tunnel.hedge on and two sessions to
@@ -20,19 +21,7 @@ import (
 // are closed at the edge at once, and when the stall ends the relay
 // refuses them as duplicates: the provider sees each request once.
 func TestHedgeAroundStalledSession(t *testing.T) {
-	// Nothing may notice the stall by itself and route around it: probes,
-	// heartbeats and dead-peer timeouts are pushed out of the test's way,
-	// so only the hedge can answer a request whose first stream is on the
-	// stalled session.
-	s := newStack(t, stackOptions{viaProxy: true,
-		relayTLSEdit: func(f *relaycmd.File) { f.Heartbeat, f.HeartbeatTimeout = time.Minute, 2*time.Minute },
-		edgeEdit: func(f *edgecmd.File) {
-			f.Tunnel.Hedge = true
-			f.Tunnel.Sessions = edgecmd.SessionsFile{Min: 2, Max: 2}
-			f.Tunnel.Heartbeat, f.Tunnel.HeartbeatTimeout = time.Minute, 2*time.Minute
-			f.Tunnel.ProbeInterval, f.Tunnel.ProbeTimeout = time.Minute, 2*time.Minute
-		}})
-	waitWithin(t, time.Minute, "two tunnel sessions", func() bool { return edgeMetricSum(s, "strait_tunnel_sessions{") >= 2 })
+	s := newHedgeStack(t)
 	release := s.proxy.stall(t, 0)
 
 	const n = 6 // the pool spreads first streams over both sessions by load
@@ -65,6 +54,24 @@ func TestHedgeAroundStalledSession(t *testing.T) {
 	}
 }
 
+// newHedgeStack is a stack with tunnel.hedge on and two sessions to the
+// relay through the cutting proxy, up. Nothing may notice a stall by
+// itself and route around it: probes, heartbeats and dead-peer timeouts
+// are pushed out of the test's way, so only the hedge can answer around a
+// stalled session.
+func newHedgeStack(t *testing.T) *stack {
+	s := newStack(t, stackOptions{viaProxy: true,
+		relayTLSEdit: func(f *relaycmd.File) { f.Heartbeat, f.HeartbeatTimeout = time.Minute, 2*time.Minute },
+		edgeEdit: func(f *edgecmd.File) {
+			f.Tunnel.Hedge = true
+			f.Tunnel.Sessions = edgecmd.SessionsFile{Min: 2, Max: 2}
+			f.Tunnel.Heartbeat, f.Tunnel.HeartbeatTimeout = time.Minute, 2*time.Minute
+			f.Tunnel.ProbeInterval, f.Tunnel.ProbeTimeout = time.Minute, 2*time.Minute
+		}})
+	waitWithin(t, time.Minute, "two tunnel sessions", func() bool { return edgeMetricSum(s, "strait_tunnel_sessions{") >= 2 })
+	return s
+}
+
 // edgeMetricSum adds the edge's samples whose names (with labels) start
 // with prefix.
 func edgeMetricSum(s *stack, prefix string) float64 {
@@ -79,4 +86,41 @@ func edgeMetricSum(s *stack, prefix string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestMirrorAroundStalledAnswers: with tunnel.hedge on and two sessions to
+// the relay, one of which brings nothing back to the edge (its relay →
+// edge direction held, as behind a lost segment), every streamed answer
+// still arrives whole while the stall holds: the relay sends a hedged
+// request's answer on both its streams (answer mirrors), and the edge
+// takes each byte from the stream that brings it first. Without mirrors,
+// the answers of the requests the relay took through the held session
+// would wait for it. The provider sees each request once.
+func TestMirrorAroundStalledAnswers(t *testing.T) {
+	s := newHedgeStack(t)
+	release := s.proxy.stallAnswers(t, 0)
+
+	const n, tokens = 6, 5 // the pool spreads first streams over both sessions by load
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			text, err := chatStreamText(testCtx(t, 30*time.Second), s.openai(slow(tokens, 20*time.Millisecond)...))
+			if err != nil {
+				errs <- fmt.Errorf("request %d: %w", i, err)
+			} else if text != fakeprovider.Text(tokens) {
+				errs <- fmt.Errorf("request %d: text %q", i, text)
+			}
+		})
+	}
+	wg.Wait() // all answered while the stall holds
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := len(s.fake.Requests()); got != n {
+		t.Fatalf("the provider received %d requests for %d hedged ones", got, n)
+	}
+	release()
+	waitWithin(t, time.Minute, "no open tunnel streams", func() bool { return edgeMetricSum(s, "strait_tunnel_streams{") == 0 })
 }

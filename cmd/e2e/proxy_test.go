@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -15,13 +14,14 @@ type cutProxy struct {
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
-	holds []*hold // one per connection accepted, in order
+	holds []*hold // one per connection accepted, in order: edge → relay
+	backs []*hold // the same connections' relay → edge direction
 	wg    sync.WaitGroup
 }
 
-// hold stalls one connection's edge → relay direction while set: what the
-// edge sends waits in the proxy, as behind a lost segment, and the
-// connection stays up.
+// hold stalls one direction of a connection while set: what is sent that
+// way waits in the proxy, as behind a lost segment, and the connection
+// stays up.
 type hold struct {
 	mu sync.Mutex
 	ch chan struct{} // closed on release; nil when not held
@@ -64,13 +64,14 @@ func (p *cutProxy) serve() {
 			continue
 		}
 		p.track(c, up)
-		h := &hold{}
+		h, back := &hold{}, &hold{}
 		p.mu.Lock()
 		p.holds = append(p.holds, h)
+		p.backs = append(p.backs, back)
 		p.mu.Unlock()
 		p.wg.Add(2)
 		go p.pipe(up, c, h)
-		go p.pipe(c, up, nil)
+		go p.pipe(c, up, back)
 	}
 }
 
@@ -84,21 +85,17 @@ func (p *cutProxy) track(cs ...net.Conn) {
 
 func (p *cutProxy) pipe(dst, src net.Conn, h *hold) {
 	defer p.wg.Done()
-	if h == nil {
-		_, _ = io.Copy(dst, src)
-	} else {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			h.wait()
-			if n > 0 {
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		h.wait()
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
+		}
+		if err != nil {
+			break
 		}
 	}
 	dst.Close()
@@ -110,12 +107,24 @@ func (p *cutProxy) pipe(dst, src net.Conn, h *hold) {
 // cleanup too, so no pipe stays blocked.
 func (p *cutProxy) stall(t testing.TB, i int) (release func()) {
 	t.Helper()
+	return p.hold(t, &p.holds, i)
+}
+
+// stallAnswers holds the relay → edge direction of the i-th connection, as
+// stall does the other.
+func (p *cutProxy) stallAnswers(t testing.TB, i int) (release func()) {
+	t.Helper()
+	return p.hold(t, &p.backs, i)
+}
+
+func (p *cutProxy) hold(t testing.TB, holds *[]*hold, i int) (release func()) {
+	t.Helper()
 	p.mu.Lock()
-	if i >= len(p.holds) {
+	if i >= len(*holds) {
 		p.mu.Unlock()
-		t.Fatalf("stall: %d connections through the proxy, want connection %d", len(p.holds), i)
+		t.Fatalf("stall: %d connections through the proxy, want connection %d", len(*holds), i)
 	}
-	h := p.holds[i]
+	h := (*holds)[i]
 	p.mu.Unlock()
 	ch := make(chan struct{})
 	h.mu.Lock()

@@ -16,6 +16,20 @@ import (
 	"github.com/strait/strait/scripts/fakeprovider"
 )
 
+// chatStreamText streams a chat completion from client and returns its
+// text, or the stream's error.
+func chatStreamText(ctx context.Context, client *openai.Client) (string, error) {
+	stream := client.Chat.Completions.NewStreaming(ctx, chatParams)
+	defer stream.Close()
+	var text strings.Builder
+	for stream.Next() {
+		if c := stream.Current(); len(c.Choices) > 0 {
+			text.WriteString(c.Choices[0].Delta.Content)
+		}
+	}
+	return text.String(), stream.Err()
+}
+
 func (s *stack) openai(opts ...option.RequestOption) *openai.Client {
 	base := []option.RequestOption{option.WithBaseURL(s.edgeURL + "/v1/"), option.WithAPIKey(clientKey),
 		option.WithHTTPClient(s.client), option.WithMaxRetries(0)}

@@ -169,24 +169,18 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 			Message: "Strait edge has no tunnel to a relay right now; retry shortly"}, err), nil
 	}
 	f.logOpened(req.ID, opening, st)
-	lg := startLeg(ctx, st, req)
-	var first *frame
-	var other *leg // the hedge race's loser, closed in the background
-	if hst := f.openHedge(ctx, st, req); hst != nil {
-		lg, first, other = race(lg, startLeg(ctx, hst, req))
-	}
-	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, pending: first, stream: req.Stream}
-	if other == nil {
+	hst := f.openHedge(ctx, st, req)
+	lg := startLeg(ctx, st, req, hst != nil)
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, stream: req.Stream}
+	var res Result
+	var retry *retryable
+	var sendErr error
+	if hst == nil {
 		x.req, x.sending = req, lg.sending
-	}
-	res, retry := x.run()
-	res.Hedged = other != nil
-	sendErr := lg.finish()
-	if other != nil {
-		// Forward's caller may reuse req.Body once it returns (the edge
-		// pools the border guard's rewritten bodies): the losing copy must
-		// be done reading it too, not only closed some time later.
-		other.doneSending()
+		res, retry = x.run()
+		sendErr = lg.finish()
+	} else {
+		res, retry, sendErr = x.runHedged(lg, startLeg(ctx, hst, req, true))
 	}
 	if retry != nil && errors.Is(sendErr, proto.ErrFrameTooLarge) {
 		// Too large for the tunnel: no other session takes it either.
@@ -212,7 +206,7 @@ type leg struct {
 }
 
 // startLeg sends req on st and returns the leg whose answer is to be read.
-func startLeg(ctx context.Context, st tunnel.Stream, req *Request) *leg {
+func startLeg(ctx context.Context, st tunnel.Stream, req *Request, hedged bool) *leg {
 	l := &leg{st: st, r: proto.NewReader(st), sent: make(chan error, 1), sending: make(chan struct{})}
 	// A client that goes away must not leave this handler blocked on the
 	// tunnel: the deadline wakes any Read or Write, and closing the stream
@@ -226,7 +220,7 @@ func startLeg(ctx context.Context, st tunnel.Stream, req *Request) *leg {
 	// the body and stops reading, so a writer that finished first would
 	// wait forever, and one that failed would resend a refused request.
 	go func() {
-		err := sendRequest(st, req, l.sending)
+		err := sendRequest(st, req, hedged, l.sending)
 		if err != nil {
 			// A relay that refused the request (body over its limit) may have
 			// closed the stream while its answer is still on the way: give the
@@ -320,13 +314,13 @@ const restartWait = 2 * time.Minute
 // by the time its answer arrives read is closed, and the body can be let
 // go of at once (Request.BodyDone). Closed after the End, it raced the
 // answer.
-func sendRequest(st tunnel.Stream, req *Request, read chan<- struct{}) error {
+func sendRequest(st tunnel.Stream, req *Request, hedged bool, read chan<- struct{}) error {
 	w := proto.NewWriter(st)
 	w.Hold()
 	err := w.WriteRequest(&proto.RequestHeader{
 		ID: req.ID, Family: string(req.Family), Provider: req.Provider,
 		Method: req.Method, Path: req.Path, RawQuery: req.RawQuery,
-		Header: req.Header, BodyLen: int64(len(req.Body)), Model: req.Model,
+		Header: hedgeMark(req.Header, hedged), BodyLen: int64(len(req.Body)), Model: req.Model,
 	})
 	if err == nil {
 		_, err = w.Write(req.Body) // copies it into the frames it writes
@@ -339,15 +333,14 @@ func sendRequest(st tunnel.Stream, req *Request, read chan<- struct{}) error {
 }
 
 type exchange struct {
-	pending *frame // read already (the hedge race), handled first
-	f       *Forwarder
-	w       http.ResponseWriter
-	family  llmapi.Family
-	id      string
-	r       *proto.Reader
-	st      buffered // the tunnel stream: what the response holds here
-	ctx     context.Context
-	res     Result
+	f      *Forwarder
+	w      http.ResponseWriter
+	family llmapi.Family
+	id     string
+	r      *proto.Reader
+	st     buffered // the tunnel stream: what the response holds here
+	ctx    context.Context
+	res    Result
 	// req and sending, for an unhedged request: see Request.BodyDone.
 	req     *Request
 	sending <-chan struct{}
@@ -357,7 +350,7 @@ type exchange struct {
 // run reads frames until the response header, then streams the body.
 func (x *exchange) run() (Result, *retryable) {
 	for {
-		typ, p, err := x.next()
+		typ, p, err := x.r.Next()
 		if err != nil {
 			return x.lostBeforeResponse(err)
 		}
@@ -406,15 +399,6 @@ func (x *exchange) bodyDone() {
 	done := x.req.BodyDone
 	x.req.BodyDone = nil
 	done()
-}
-
-// next returns the frame the hedge race read, then the stream's next ones.
-func (x *exchange) next() (proto.FrameType, []byte, error) {
-	if fr := x.pending; fr != nil {
-		x.pending = nil
-		return fr.typ, fr.p, fr.err
-	}
-	return x.r.Next()
 }
 
 // lostBeforeResponse handles a stream that broke before a response header.

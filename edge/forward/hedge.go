@@ -2,8 +2,8 @@ package forward
 
 import (
 	"context"
+	"net/http"
 	"slices"
-	"time"
 
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/tunnel"
@@ -11,9 +11,11 @@ import (
 
 // Hedger is an Opener that can open a second stream for a request on
 // another session to the same relay (the pool's OpenHedge). The relay
-// takes only the first copy of a request ID to arrive upstream and refuses
-// the other with proto.CodeDuplicate, so a hedge never reaches the
-// provider twice, provided both copies go to one relay.
+// takes only the first copy of a request ID to arrive upstream, so a
+// hedge never reaches the provider twice, provided both copies go to one
+// relay. The other copy gets the same answer, byte for byte (a relay that
+// predates that refuses it with proto.CodeDuplicate); the edge reads both
+// as one (mergedAnswer).
 type Hedger interface {
 	OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Stream, error)
 }
@@ -26,9 +28,10 @@ const DefaultHedgeMaxBody = 16 << 10
 // bodies hedged (0 means DefaultHedgeMaxBody). Over a WebSocket tunnel a
 // request can wait a round trip behind a lost TCP segment of another
 // stream on its session; a second copy on another session, whose losses
-// are independent, takes that wait off the request's way to the relay.
-// It costs one more stream and the request's bytes again. Call it before
-// the first Forward.
+// are independent, takes that wait off the request's way to the relay,
+// and (the relay mirrors the answer to the second copy) off the answer's
+// way back. It costs one more stream, and the request's and the answer's
+// bytes again. Call it before the first Forward.
 func (f *Forwarder) SetHedge(on bool, maxBody int) {
 	if maxBody <= 0 {
 		maxBody = DefaultHedgeMaxBody
@@ -78,54 +81,43 @@ func (fr *frame) lost() bool {
 // second copy: the other copy reached it, and maybe the provider.
 func (fr *frame) duplicate() bool { return fr.refused(proto.CodeDuplicate) }
 
-// race reads the first frame of both legs and returns the leg the relay
-// took the request through, with that frame, to go on with, and the other
-// leg, which is closed in the background. The relay answers only its first copy with
-// anything but a refusal, so the first leg whose first frame is not one
-// wins. When both lose, the returned leg is the one whose frame tells the
-// most: a duplicate refusal (the request reached the relay through the
-// other leg, which broke: it must not be resent), else the last one.
-func race(a, b *leg) (won *leg, first *frame, lost *leg) {
-	legs := [2]*leg{a, b}
-	var firsts [2]chan *frame
-	for i, l := range legs {
-		firsts[i] = make(chan *frame, 1)
-		go func() {
-			typ, p, err := l.r.Next()
-			firsts[i] <- &frame{typ, p, err}
-		}()
+// runHedged runs the exchange on both legs of a hedged request, read as
+// one merged answer (mergedAnswer), and finishes both. The send error is
+// that of the leg whose answer came first.
+func (x *exchange) runHedged(a, b *leg) (Result, *retryable, error) {
+	m := newMergedAnswer(a, b)
+	r := proto.NewReader(m)
+	x.r, x.st = r, m
+	res, retry := x.run()
+	res.Hedged = true
+	m.close()
+	r.Release()
+	first, second := m.sendLeg(), b
+	if first == b {
+		second = a
 	}
-	var got [2]*frame
-	for range 2 {
-		var fr *frame
-		i := 0
-		select {
-		case fr = <-firsts[0]:
-		case fr = <-firsts[1]:
-			i = 1
-		}
-		got[i], firsts[i] = fr, nil // a nil channel: not selected again
-		if fr.lost() {
-			continue
-		}
-		loser, rest := legs[1-i], firsts[1-i]
-		if rest != nil {
-			// Its first frame is still on the way: wake its reader (the
-			// stream's close then tells the relay), and let it go.
-			_ = loser.st.SetDeadline(time.Now())
-		}
-		go func() {
-			if rest != nil {
-				<-rest
-			}
-			_ = loser.finish()
-		}()
-		return legs[i], fr, loser
+	sendErr := first.finish()
+	// Forward's caller may reuse req.Body once it returns (the edge pools
+	// the border guard's rewritten bodies): the other copy must be done
+	// reading it too.
+	second.doneSending()
+	_ = second.finish()
+	return res, retry, sendErr
+}
+
+// hedgeMark returns h with the hedge mark set when hedged, and never with
+// one a client sent.
+func hedgeMark(h http.Header, hedged bool) http.Header {
+	if _, sent := h[proto.HedgeHeader]; !hedged && !sent {
+		return h
 	}
-	keep := 1
-	if got[0].duplicate() {
-		keep = 0
+	h = h.Clone()
+	if h == nil {
+		h = http.Header{}
 	}
-	go func() { _ = legs[1-keep].finish() }()
-	return legs[keep], got[keep], legs[1-keep]
+	h.Del(proto.HedgeHeader)
+	if hedged {
+		h.Set(proto.HedgeHeader, "1")
+	}
+	return h
 }

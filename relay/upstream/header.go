@@ -66,8 +66,8 @@ var credentialHeaders = append([]string{"Proxy-Authorization", "Cookie"}, llmapi
 
 // relayOwned are headers about the relay's own connection to the provider:
 // the relay chooses the encoding it can decode (so the edge can meter the
-// answer) and asks for whole bodies.
-var relayOwned = []string{"Accept-Encoding", "Range", "If-Range"}
+// answer) and asks for whole bodies; the edge's hedge mark is for the relay.
+var relayOwned = []string{"Accept-Encoding", "Range", "If-Range", proto.HedgeHeader}
 
 // accountHeaders point a request at an account, organization or project
 // other than the one the shared key belongs to. Forwarded, they let any

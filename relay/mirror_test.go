@@ -1,0 +1,119 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strait/strait/tunnel"
+)
+
+// memStream is a tunnel.Stream that keeps what is written to it. With
+// stuck set, its writes wait until a write deadline is set, as on a session
+// held behind a lost segment.
+type memStream struct {
+	tunnel.Stream // nil: only the methods below are called
+	mu            sync.Mutex
+	buf           bytes.Buffer
+	closed, reset bool
+	stuck         chan struct{} // closed by SetWriteDeadline; nil: writes go through
+	once          sync.Once
+}
+
+func (s *memStream) Write(p []byte) (int, error) {
+	if s.stuck != nil {
+		<-s.stuck
+		return 0, os.ErrDeadlineExceeded
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *memStream) SetWriteDeadline(time.Time) error {
+	if s.stuck != nil {
+		s.once.Do(func() { close(s.stuck) })
+	}
+	return nil
+}
+
+func (s *memStream) Close() error { s.mu.Lock(); s.closed = true; s.mu.Unlock(); return nil }
+func (s *memStream) Reset() error { s.mu.Lock(); s.reset = true; s.mu.Unlock(); return nil }
+
+func (s *memStream) state() (string, bool, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String(), s.closed, s.reset
+}
+
+// TestAnswerMirror: the second copy of a hedged request gets the answer
+// byte for byte, from its first byte, and is closed when it is over; only
+// one copy may follow an answer, and none once the answer is over or has
+// outgrown the log; a mirror that cannot keep up is reset, and the primary
+// gets every byte regardless.
+func TestAnswerMirror(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), mirrorLogMax)
+	for _, tc := range []struct {
+		name       string
+		before     [][]byte // written before the mirror joins
+		after      [][]byte // written after
+		stuck      bool     // the mirror's writes wait for a deadline
+		wantJoined bool
+		wantMirror string // what the mirror got
+		wantReset  bool
+	}{
+		{"joins early", nil, [][]byte{[]byte("ab"), []byte("cd")}, false, true, "abcd", false},
+		{"joins midway", [][]byte{[]byte("ab")}, [][]byte{[]byte("cd")}, false, true, "abcd", false},
+		{"answer outgrew the log before it joined", [][]byte{big, []byte("y")}, nil, false, false, "", false},
+		{"stuck mirror falls behind: reset", [][]byte{[]byte("ab")}, [][]byte{big}, true, true, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ms mirrors
+			primary := &memStream{}
+			tee := ms.open("req_1", primary)
+			for _, p := range tc.before {
+				_, _ = tee.Write(p)
+			}
+			mirror := &memStream{}
+			if tc.stuck {
+				mirror.stuck = make(chan struct{})
+			}
+			joined := ms.join("req_1", mirror)
+			if (joined != nil) != tc.wantJoined {
+				t.Fatalf("joined: %v; want %v", joined != nil, tc.wantJoined)
+			}
+			if ms.join("req_1", &memStream{}) != nil {
+				t.Fatal("a second mirror joined")
+			}
+			followed := make(chan struct{})
+			go func() {
+				defer close(followed)
+				if joined != nil {
+					joined.follow(context.Background())
+				}
+			}()
+			var want []byte
+			for _, p := range append(append([][]byte{}, tc.before...), tc.after...) {
+				want = append(want, p...)
+			}
+			for _, p := range tc.after {
+				_, _ = tee.Write(p)
+			}
+			ms.close("req_1", tee)
+			<-followed
+			if got, _, _ := primary.state(); got != string(want) {
+				t.Errorf("primary got %d bytes; want %d", len(got), len(want))
+			}
+			got, closed, reset := mirror.state()
+			if got != tc.wantMirror || reset != tc.wantReset || (tc.wantJoined && !reset && !closed) {
+				t.Errorf("mirror got %q, closed %v, reset %v; want %q, reset %v", got, closed, reset, tc.wantMirror, tc.wantReset)
+			}
+			if ms.join("req_1", &memStream{}) != nil {
+				t.Fatal("a mirror joined an answer that is over")
+			}
+		})
+	}
+}
