@@ -95,11 +95,12 @@ type Config struct {
 	// stream window): past it, the response blocked the longest is cut.
 	// Zero means 256 MiB.
 	ClientBufferBudget int64
-	// Hedge sends each request with a small body (forward.DefaultHedgeMaxBody)
-	// on two sessions to one relay at once, when two are up; the first
-	// copy to reach the relay goes upstream, the other is refused (see
-	// forward.Forwarder.SetHedge).
-	Hedge bool
+	// Hedge says which requests with a small body
+	// (forward.DefaultHedgeMaxBody) go on two sessions to one relay at
+	// once, when two are up; the first copy to reach the relay goes
+	// upstream, and the relay sends its answer on both (see
+	// forward.Forwarder.SetHedge). The zero value is forward.HedgeAuto.
+	Hedge forward.HedgeMode
 	// SessionWait is how long a request waits for a tunnel session when none
 	// is up; zero means 10s.
 	SessionWait time.Duration

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/guard"
 )
 
@@ -89,7 +90,7 @@ func TestGuardOutcomeReleasedAfterUse(t *testing.T) {
 			`"message":{"role":"assistant","content":` + string(content) + `},"finish_reason":"stop"}],` +
 			`"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`)
 	}
-	r := newEdgeRigTo(t, relay, Config{Guard: &guard.Set{Default: mask}, Hedge: true, SessionsPerRelay: 2}, entry("app", auth.Client{}))
+	r := newEdgeRigTo(t, relay, Config{Guard: &guard.Set{Default: mask}, Hedge: forward.HedgeOn, SessionsPerRelay: 2}, entry("app", auth.Client{}))
 	request := func(n int) error {
 		body := fmt.Sprintf(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"request %d: call 138%08d, or else 139%08d; again 138%08d"}]}`, n, n, n, n)
 		got, err := r.tryPost(chatPath, "key-of-app", jsonType, body)

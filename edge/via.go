@@ -49,6 +49,12 @@ func (o viaOpener) OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.S
 	return nil, errNoHedge
 }
 
+// HedgeUseful passes on the pool's judgement (see forward.Hedger).
+func (o viaOpener) HedgeUseful(first tunnel.Stream) bool {
+	h, ok := o.Opener.(forward.Hedger)
+	return ok && h.HedgeUseful(first)
+}
+
 var errNoHedge = errors.New("tunnel opener cannot hedge")
 
 // withVia returns ctx carrying v for viaOpener.

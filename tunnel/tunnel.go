@@ -171,6 +171,17 @@ func NeedlessWatch(s Session) bool {
 	return ok && w.NeedlessWatch()
 }
 
+// LossHoldsAll reports how long one lost packet may hold every stream of
+// s: about a round trip on a session over one TCP connection (WebSocket)
+// whose path is long enough for that to matter; 0 where streams do not
+// wait for each other's losses (QUIC) or the path is short.
+func LossHoldsAll(s Session) time.Duration {
+	if h, ok := s.(interface{ LossHoldsAll() time.Duration }); ok {
+		return h.LossHoldsAll()
+	}
+	return 0
+}
+
 // SenderStateOf reports the sender state of s, and false for a session whose
 // transport does not expose one.
 func SenderStateOf(s Session) (SenderState, bool) {

@@ -63,7 +63,7 @@ func newHedgeStack(t *testing.T) *stack {
 	s := newStack(t, stackOptions{viaProxy: true,
 		relayTLSEdit: func(f *relaycmd.File) { f.Heartbeat, f.HeartbeatTimeout = time.Minute, 2*time.Minute },
 		edgeEdit: func(f *edgecmd.File) {
-			f.Tunnel.Hedge = true
+			f.Tunnel.Hedge = "on"
 			f.Tunnel.Sessions = edgecmd.SessionsFile{Min: 2, Max: 2}
 			f.Tunnel.Heartbeat, f.Tunnel.HeartbeatTimeout = time.Minute, 2*time.Minute
 			f.Tunnel.ProbeInterval, f.Tunnel.ProbeTimeout = time.Minute, 2*time.Minute

@@ -72,7 +72,7 @@ type Forwarder struct {
 	blocked            atomic.Int64 // responses inside a write to their client
 	cut                atomic.Int64 // responses cut by ClientWriteTimeout
 	budget             clientBudget // see SetClientBufferBudget
-	hedge              bool         // see SetHedge
+	hedge              HedgeMode    // see SetHedge
 	hedgeMaxBody       int
 }
 

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -18,13 +19,41 @@ import (
 // as one (mergedAnswer).
 type Hedger interface {
 	OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Stream, error)
+	// HedgeUseful reports whether hedging the request on first pays
+	// (HedgeAuto).
+	HedgeUseful(first tunnel.Stream) bool
+}
+
+// HedgeMode says which requests are hedged.
+type HedgeMode uint8
+
+const (
+	// HedgeAuto hedges where the Hedger says it pays: over WebSocket on a
+	// long path under BBR (pool.Pool.HedgeUseful). The zero value.
+	HedgeAuto HedgeMode = iota
+	HedgeOff
+	HedgeOn // every request with a small body
+)
+
+// ParseHedgeMode reads a mode as configured: auto (or empty), on or true,
+// off or false.
+func ParseHedgeMode(s string) (HedgeMode, error) {
+	switch s {
+	case "", "auto":
+		return HedgeAuto, nil
+	case "on", "true":
+		return HedgeOn, nil
+	case "off", "false":
+		return HedgeOff, nil
+	}
+	return HedgeAuto, fmt.Errorf("hedge: %q is not auto, on or off", s)
 }
 
 // DefaultHedgeMaxBody is the largest request body hedged when
 // Forwarder.HedgeMaxBody is not set: a chat request without long context.
 const DefaultHedgeMaxBody = 16 << 10
 
-// SetHedge turns the request hedge on or off; maxBody bounds the request
+// SetHedge sets which requests are hedged; maxBody bounds the request
 // bodies hedged (0 means DefaultHedgeMaxBody). Over a WebSocket tunnel a
 // request can wait a round trip behind a lost TCP segment of another
 // stream on its session; a second copy on another session, whose losses
@@ -32,18 +61,18 @@ const DefaultHedgeMaxBody = 16 << 10
 // and (the relay mirrors the answer to the second copy) off the answer's
 // way back. It costs one more stream, and the request's and the answer's
 // bytes again. Call it before the first Forward.
-func (f *Forwarder) SetHedge(on bool, maxBody int) {
+func (f *Forwarder) SetHedge(mode HedgeMode, maxBody int) {
 	if maxBody <= 0 {
 		maxBody = DefaultHedgeMaxBody
 	}
-	f.hedge, f.hedgeMaxBody = on, maxBody
+	f.hedge, f.hedgeMaxBody = mode, maxBody
 }
 
 // openHedge opens the second stream for req, whose first is st, or
 // returns nil when the request is not hedged.
 func (f *Forwarder) openHedge(ctx context.Context, st tunnel.Stream, req *Request) tunnel.Stream {
 	h, ok := f.open.(Hedger)
-	if !f.hedge || !ok || len(req.Body) > f.hedgeMaxBody {
+	if f.hedge == HedgeOff || !ok || len(req.Body) > f.hedgeMaxBody || (f.hedge == HedgeAuto && !h.HedgeUseful(st)) {
 		return nil
 	}
 	hst, err := h.OpenHedge(ctx, st)

@@ -23,6 +23,8 @@ func (h hedgingRelay) OpenHedge(ctx context.Context, _ tunnel.Stream) (tunnel.St
 	return h.OpenStream(ctx)
 }
 
+func (hedgingRelay) HedgeUseful(tunnel.Stream) bool { return true }
+
 // TestHedge: a hedged request goes out on two streams and the client gets
 // the one answer the relay gave (it refuses the other copy as a duplicate,
 // or that copy's stream stalled or broke), from the provider once; a copy
@@ -63,7 +65,7 @@ func TestHedge(t *testing.T) {
 				}
 			}()
 			f := New(hedgingRelay{relay}, time.Second, zap.NewNop())
-			f.SetHedge(true, 0)
+			f.SetHedge(HedgeOn, 0)
 			r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
 			w := httptest.NewRecorder()
 			res := f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST",
@@ -99,6 +101,8 @@ func (s *stuckWrites) SetDeadline(t time.Time) error {
 // stuckHedge is a scriptedRelay whose hedge copies are stuck writing.
 type stuckHedge struct{ *scriptedRelay }
 
+func (stuckHedge) HedgeUseful(tunnel.Stream) bool { return true }
+
 func (h stuckHedge) OpenHedge(ctx context.Context, _ tunnel.Stream) (tunnel.Stream, error) {
 	st, err := h.OpenStream(ctx)
 	if err != nil {
@@ -115,7 +119,7 @@ func TestForwardDoneWithBody(t *testing.T) {
 	relay := &scriptedRelay{steps: []relayStep{answer, stall}}
 	defer relay.wg.Wait()
 	f := New(stuckHedge{relay}, time.Second, zap.NewNop())
-	f.SetHedge(true, 0)
+	f.SetHedge(HedgeOn, 0)
 	body := []byte(`{"model":"m"}`)
 	w := httptest.NewRecorder()
 	res := f.Forward(w, httptest.NewRequest("POST", "/v1/chat/completions", nil), &Request{ID: "req_1", Family: llmapi.OpenAI,

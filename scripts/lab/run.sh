@@ -29,7 +29,7 @@
 # LAB_SESSIONS_MAX and LAB_SESSIONS_TARGET (the edges' tunnel.sessions.max and .target_streams: the ceiling of
 # load scaling and the streams per session it aims at; unset: the edge's defaults), LAB_SESSIONS_DIALS (the edges'
 # tunnel.sessions.max_dials: extra sessions dialed at once), LAB_HEDGE (the edges'
-# tunnel.hedge: true or false; unset: the edge's default, off), LAB_NOTSENT (tcp_notsent_lowat of the WebSocket tunnel's
+# tunnel.hedge: auto, on or off; unset: the edge's default, auto), LAB_NOTSENT (tcp_notsent_lowat of the WebSocket tunnel's
 # sockets, edge and relay, bytes; unset: the default), LAB_SLOW_START_AFTER_IDLE (0 or 1: net.ipv4.tcp_slow_start_after_idle in
 # both namespaces, for every contender; unset: the kernel's default, 1), LAB_FEC (the QUIC edge's tunnel.quic_fec: off, on
 # (20 data + 4 parity) or D+P, e.g. 10+3; unset: the edge's default, on; the relay always accepts both),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/strait/strait/tunnel"
 )
@@ -95,5 +96,44 @@ func TestOpenHedgeSkipsFullSession(t *testing.T) {
 			st.Close()
 		}
 		t.Fatalf("OpenHedge = %v, want ErrNoHedge", err)
+	}
+}
+
+// holdingSession is a fakeSession whose streams wait for each other's
+// losses for hold (tunnel.LossHoldsAll).
+type holdingSession struct {
+	*fakeSession
+	hold time.Duration
+}
+
+func (h holdingSession) LossHoldsAll() time.Duration { return h.hold }
+
+// TestHedgeUseful: a hedge pays on a session whose streams wait behind
+// each other's losses on a long path, under a model-based congestion
+// control; not where streams are independent (QUIC), the path is short, or
+// every loss halves the window the answer's second copy would share.
+func TestHedgeUseful(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		hold       time.Duration
+		congestion string
+		want       bool
+	}{
+		{"WebSocket, long path, bbr", 150 * time.Millisecond, "bbr", true},
+		{"WebSocket, long path, reno", 150 * time.Millisecond, "reno", false},
+		{"WebSocket, long path, unknown congestion control", 150 * time.Millisecond, "", false},
+		{"WebSocket, short path, bbr", 0, "bbr", false},
+	} {
+		sess := holdingSession{&fakeSession{congestion: tt.congestion}, tt.hold}
+		if got := (&Pool{}).HedgeUseful(&stream{l: &link{sess: sess}}); got != tt.want {
+			t.Errorf("%s: %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	quic := &fakeSession{congestion: "bbr"} // no LossHoldsAll: streams do not wait for each other
+	if (&Pool{}).HedgeUseful(&stream{l: &link{sess: quic}}) {
+		t.Error("a session whose streams do not wait for each other's losses is hedged")
+	}
+	if (&Pool{}).HedgeUseful(nil) {
+		t.Error("a foreign stream is hedged")
 	}
 }

@@ -654,6 +654,20 @@ func (p *Pool) OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Strea
 	return p.openOn(ctx, l)
 }
 
+// HedgeUseful reports whether a hedge of the request on first pays: its
+// session holds every stream behind one lost packet (tunnel.LossHoldsAll:
+// WebSocket on a long path), and its congestion control is model-based,
+// so the answer's second copy does not crowd a window that every loss
+// halves. In the lab, hedging under reno raised keep-alive TTFT p99 at
+// 250 ms, 3 % in two of three pairs.
+func (p *Pool) HedgeUseful(first tunnel.Stream) bool {
+	fs, ok := first.(*stream)
+	if !ok {
+		return false
+	}
+	return tunnel.LossHoldsAll(fs.l.sess) > 0 && fs.l.sess.Info().ModelBasedCongestion()
+}
+
 // ErrNoHedge is OpenHedge's answer when no other session to the first
 // stream's relay is usable.
 var ErrNoHedge = errors.New("no second tunnel session to the same relay for a hedge")

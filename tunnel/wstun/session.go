@@ -36,6 +36,11 @@ type session struct {
 	cancel context.CancelFunc
 }
 
+// LossHoldsAll is the path's round trip as the session's monitor last
+// measured it, 0 on a path under gatherMinRTT (see tunnel.LossHoldsAll):
+// every stream shares one TCP connection.
+func (s *session) LossHoldsAll() time.Duration { return time.Duration(s.conn.gatherRTT.Load()) }
+
 // SenderState reads the TCP socket's sender state from the kernel (see
 // tunnel.SenderStateOf); the zero state where it cannot.
 func (s *session) SenderState() tunnel.SenderState {

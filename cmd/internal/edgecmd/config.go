@@ -16,6 +16,7 @@ import (
 	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/guard"
 	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/quota"
@@ -183,12 +184,20 @@ type TunnelFile struct {
 	// session measures the path, in its handshake and as its streams open,
 	// and later sessions to that address are dialed without FEC.
 	QUICFECMinRTT *time.Duration `yaml:"quic_fec_min_rtt"`
-	// Hedge sends each request whose body is at most 16 KiB on two
-	// sessions to the same relay when two are up; the first copy to reach
-	// the relay goes upstream and the relay refuses the other. It takes a
-	// WebSocket session's head-of-line wait off the request's way, at the
-	// cost of a second stream per request. Off by default.
-	Hedge bool `yaml:"hedge"`
+	// Hedge (auto, on or off; true and false also read) sends each
+	// request whose body is at most 16 KiB on two sessions to the same
+	// relay when two are up; the first copy to reach the relay goes
+	// upstream and the relay sends its answer on both. It takes a
+	// WebSocket session's head-of-line wait off the request's and the
+	// answer's way, at the cost of a second stream and the bytes again.
+	// auto (the default): over WebSocket on a long path under BBR.
+	Hedge string `yaml:"hedge"`
+}
+
+// hedgeMode is Hedge as the edge takes it (validate checked it).
+func (t TunnelFile) hedgeMode() forward.HedgeMode {
+	m, _ := forward.ParseHedgeMode(t.Hedge)
+	return m
 }
 
 // fecMinRTT is QUICFECMinRTT with its default.
@@ -448,6 +457,9 @@ func (f *File) validate() error {
 		errs = append(errs, errors.New("tunnel.stream_window: between 262144 (yamux minimum) and 1 GiB"))
 	}
 	if err := wstun.ValidCompression(f.Tunnel.Compression); err != nil {
+		errs = append(errs, fmt.Errorf("tunnel.%w", err))
+	}
+	if _, err := forward.ParseHedgeMode(f.Tunnel.Hedge); err != nil {
 		errs = append(errs, fmt.Errorf("tunnel.%w", err))
 	}
 	if err := wstun.ValidCongestion(f.Tunnel.TCPCongestion); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/store/redisstore"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/quictun"
@@ -218,5 +219,35 @@ func TestQUICFECConfig(t *testing.T) {
 				t.Errorf("shape %v; want %v", f.QUICFEC.shape(), tt.want)
 			}
 		})
+	}
+}
+
+// TestHedgeConfig: tunnel.hedge is auto unset, takes on and off (and the
+// booleans it took before), and refuses anything else with the key named.
+func TestHedgeConfig(t *testing.T) {
+	for _, tt := range []struct {
+		yaml    string
+		want    forward.HedgeMode
+		wantErr bool
+	}{
+		{"", forward.HedgeAuto, false},
+		{"hedge: auto", forward.HedgeAuto, false},
+		{"hedge: on", forward.HedgeOn, false},
+		{"hedge: true", forward.HedgeOn, false},
+		{"hedge: off", forward.HedgeOff, false},
+		{"hedge: false", forward.HedgeOff, false},
+		{"hedge: sometimes", forward.HedgeAuto, true},
+	} {
+		var f TunnelFile
+		if err := yaml.Unmarshal([]byte(tt.yaml), &f); err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if got := f.hedgeMode(); got != tt.want {
+			t.Errorf("%q: mode %d; want %d", tt.yaml, got, tt.want)
+		}
+		_, err := forward.ParseHedgeMode(f.Hedge)
+		if (err != nil) != tt.wantErr || (err != nil && !strings.Contains(err.Error(), "hedge")) {
+			t.Errorf("%q: error %v; want one: %v", tt.yaml, err, tt.wantErr)
+		}
 	}
 }

@@ -131,7 +131,7 @@ func (f *File) serverConfig(srv *Server, ln net.Listener, keys *auth.Keys, diale
 					ShrinkAfter: f.Tunnel.Sessions.ShrinkAfter, MinWebSocket: f.Tunnel.webSocketFloor()}},
 			MaxBodyBytes: f.MaxBody, SessionWait: f.SessionWait, DrainTimeout: f.DrainTimeout, Logger: log,
 			ReadHeaderTimeout: f.ReadHeaderTimeout, BodyIdleTimeout: f.BodyIdleTimeout, BodyTimeout: f.BodyTimeout,
-			ClientWriteTimeout: f.ClientWriteTimeout, ClientBufferBudget: f.ClientBufferBudget, Hedge: f.Tunnel.Hedge,
+			ClientWriteTimeout: f.ClientWriteTimeout, ClientBufferBudget: f.ClientBufferBudget, Hedge: f.Tunnel.hedgeMode(),
 			Policy: edge.Policy{Prices: f.Prices, UnauthRPM: f.Limits.UnauthenticatedRPM, OutputEstimate: f.Limits.OutputEstimate},
 			Cache:  f.ResponseCache,
 		},
