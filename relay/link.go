@@ -246,8 +246,13 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 			// The edge resends only requests it believes never reached the
 			// provider, but it cannot know about a Dispatched frame lost
 			// with a dying session. This relay does: it took this ID
-			// before. (Or a hedge's second copy came after the answer.)
-			log.Warn("request resent by the edge was already taken upstream here; not sending it again", zap.String("request_id", id))
+			// before. Or, routinely, a hedge's second copy came after the
+			// answer was over.
+			if hedged {
+				log.Debug("second copy of a hedged request came after its answer; refused", zap.String("request_id", id))
+			} else {
+				log.Warn("request resent by the edge was already taken upstream here; not sending it again", zap.String("request_id", id))
+			}
 			_ = proto.NewWriter(st).WriteEnd(proto.End{Code: proto.CodeDuplicate,
 				Message: "the request already reached this relay once; not retried, since the provider may have processed it"})
 			st.Close()

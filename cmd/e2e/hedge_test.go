@@ -47,7 +47,7 @@ func TestHedgeAroundStalledSession(t *testing.T) {
 
 	release()
 	waitWithin(t, time.Minute, "the relay to refuse the stalled copies", func() bool {
-		return s.relayLogs.FilterMessageSnippet("already taken upstream").Len() >= n
+		return s.relayLogs.FilterMessageSnippet("came after its answer").Len() >= n
 	})
 	if got := len(s.fake.Requests()); got != n {
 		t.Fatalf("the provider received %d requests for %d hedged ones", got, n)
