@@ -27,12 +27,19 @@ import (
 //
 // The primary is never slowed by its mirror: the mirror has its own
 // goroutine and a bounded log, and a mirror that falls behind by more than
-// mirrorLogMax is cut, leaving the answer to the primary alone.
+// mirrorLogMax is cut, leaving the answer to the primary alone; so is one
+// whose answer grows past mirrorAnswerMax.
 
 // mirrorLogMax bounds the bytes a hedged answer keeps for its mirror: from
 // the first byte until the mirror attaches, then those it has not written.
 // A chat answer's first events fit many times over.
 const mirrorLogMax = 256 << 10
+
+// mirrorAnswerMax is how much of an answer is mirrored at most: a chat
+// answer whole, many times over. A bulk answer's mirror is cut past it:
+// the second copy's bytes and CPU buy little once the answer runs at the
+// window's rate, and the lab's 10 MB answer ran slower mirrored.
+const mirrorAnswerMax = 1 << 20
 
 // mirrors holds the answers of hedged requests that a mirror may still
 // join, by request ID.
@@ -105,7 +112,7 @@ func (t *answerTee) Write(p []byte) (int, error) {
 	t.written += int64(len(p))
 	if t.accepting || (t.mirror != nil && !t.cut) {
 		t.log = append(t.log, p...)
-		if len(t.log) > mirrorLogMax {
+		if len(t.log) > mirrorLogMax || t.written > mirrorAnswerMax {
 			t.cutLocked()
 		}
 	}

@@ -28,9 +28,13 @@ type mergedAnswer struct {
 
 	mu      sync.Mutex
 	changed sync.Cond
-	queue   []byte // merged bytes not yet read, from offset total-len(queue)
-	total   int64  // merged bytes so far
-	closed  bool
+	// queue[read:] are the merged bytes not yet read, from offset
+	// total-(len(queue)-read); the array is reused, as the events of a
+	// stream come and go.
+	queue  []byte
+	read   int
+	total  int64 // merged bytes so far
+	closed bool
 	// chosen is the leg the merged bytes came from first; sendErr is taken
 	// from it.
 	chosen *leg
@@ -81,7 +85,7 @@ func (m *mergedAnswer) pump(g *mergeLeg) {
 		m.mu.Lock()
 		// The leading leg waits while the client is behind; a lagging one
 		// reads on, to catch up.
-		for !m.closed && !g.done && g.in && g.off >= m.total && len(m.queue) >= mergeQueueMax {
+		for !m.closed && !g.done && g.in && g.off >= m.total && len(m.queue)-m.read >= mergeQueueMax {
 			m.changed.Wait()
 		}
 		stop := m.closed || g.done
@@ -169,7 +173,12 @@ func (m *mergedAnswer) letIn(g *mergeLeg) {
 // answer does not have yet.
 func (m *mergedAnswer) admit(g *mergeLeg, off int64, p []byte) {
 	if end := off + int64(len(p)); end > m.total {
-		m.queue = append(m.queue, p[m.total-off:]...)
+		p = p[m.total-off:]
+		if m.read > 0 && len(m.queue)+len(p) > cap(m.queue) {
+			m.queue = m.queue[:copy(m.queue, m.queue[m.read:])]
+			m.read = 0
+		}
+		m.queue = append(m.queue, p...)
 		m.total = end
 	}
 }
@@ -206,16 +215,20 @@ func firstFrame(head []byte, err error) (*frame, bool) {
 func (m *mergedAnswer) Read(p []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for len(m.queue) == 0 {
+	for m.read == len(m.queue) {
 		if err := m.endLocked(); err != nil {
 			return 0, err
 		}
 		m.changed.Wait()
 	}
-	n := copy(p, m.queue)
-	m.queue = m.queue[n:]
-	if len(m.queue) == 0 {
-		m.queue = m.queue[:0:0] // let go of the array, not grow it forever
+	n := copy(p, m.queue[m.read:])
+	m.read += n
+	if m.read == len(m.queue) {
+		m.read = 0
+		m.queue = m.queue[:0]
+		if cap(m.queue) > mergeReadSize {
+			m.queue = nil // a burst's array goes; a stream's events reuse a small one
+		}
 	}
 	m.changed.Broadcast()
 	return n, nil
@@ -251,7 +264,7 @@ func (m *mergedAnswer) endLocked() error {
 // read and what both legs' streams hold (the client buffer budget).
 func (m *mergedAnswer) Buffered() int64 {
 	m.mu.Lock()
-	n := int64(len(m.queue))
+	n := int64(len(m.queue) - m.read)
 	m.mu.Unlock()
 	for _, g := range m.legs {
 		n += g.l.st.Buffered()

@@ -168,3 +168,73 @@ func endBytes(code proto.Code) []byte {
 	_ = proto.NewWriter(&b).WriteEnd(proto.End{Code: code, Message: code.String()})
 	return b.Bytes()
 }
+
+// BenchmarkMergedAnswer is one SSE event's way through a hedged answer's
+// two legs (each event written on both, as a mirroring relay does) against
+// one leg alone: what merging adds per event at the edge.
+func BenchmarkMergedAnswer(b *testing.B) {
+	// An event's size; the first byte makes the legs' first frames answers.
+	event := append([]byte{byte(proto.FrameData)}, bytes.Repeat([]byte("x"), 119)...)
+	for _, legs := range []int{1, 2} {
+		b.Run(map[int]string{1: "single", 2: "merged"}[legs], func(b *testing.B) {
+			var relayEnds []net.Conn
+			var r io.Reader
+			var m *mergedAnswer
+			var ls [2]*leg
+			for i := range legs {
+				edgeEnd, relayEnd := net.Pipe()
+				relayEnds = append(relayEnds, relayEnd)
+				ls[i] = &leg{st: pipeStream{edgeEnd}}
+				r = edgeEnd
+			}
+			if legs == 2 {
+				m = newMergedAnswer(ls[0], ls[1])
+				r = m
+			}
+			// The relay's side: the event on every leg, as it writes it, one
+			// event at a time (a stream's events come apart, not in a flood).
+			done := make(chan struct{})
+			ticks := make([]chan struct{}, len(relayEnds))
+			for i, c := range relayEnds {
+				ticks[i] = make(chan struct{}, 1)
+				ticks[i] <- struct{}{}
+				go func() {
+					defer func() { done <- struct{}{} }()
+					for range b.N {
+						<-ticks[i]
+						if _, err := c.Write(event); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			buf := make([]byte, len(event))
+			b.SetBytes(int64(len(event)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := io.ReadFull(r, buf); err != nil {
+					b.Fatal(err)
+				}
+				for _, t := range ticks {
+					select {
+					case t <- struct{}{}:
+					default: // that leg has not written its copy yet
+					}
+				}
+			}
+			b.StopTimer()
+			for _, t := range ticks {
+				close(t) // a writer left waiting goes on, and fails on its closed pipe
+			}
+			if m != nil {
+				m.close()
+			}
+			for i, c := range relayEnds {
+				c.Close()
+				ls[i].st.Close()
+				<-done
+			}
+		})
+	}
+}
