@@ -235,12 +235,12 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	var tee, mirrorOf *answerTee // a hedged request's answer; what its second copy follows
 	if ok && r.seen.add(id, time.Now()) {
 		if hedged {
-			tee = r.mirrors.open(id, ps) // before a second copy can look for it
+			tee = r.mirrors.open(id, l.sess.Info().PeerName, ps) // before a second copy can look for it
 			defer r.mirrors.close(id, tee)
 		}
 	} else if ok {
 		if hedged {
-			mirrorOf = r.mirrors.join(id, st)
+			mirrorOf = r.mirrors.join(id, l.sess.Info().PeerName, st)
 		}
 		if mirrorOf == nil {
 			// The edge resends only requests it believes never reached the

@@ -48,10 +48,11 @@ type mirrors struct {
 	byID map[string]*answerTee
 }
 
-// open registers the answer of the hedged request id, written through the
-// returned stream, for its mirror to join.
-func (m *mirrors) open(id string, st tunnel.Stream) *answerTee {
-	t := &answerTee{Stream: st, accepting: true, wake: make(chan struct{}, 1)}
+// open registers the answer of the hedged request id, which came from the
+// edge named peer, written through the returned stream, for its mirror to
+// join.
+func (m *mirrors) open(id, peer string, st tunnel.Stream) *answerTee {
+	t := &answerTee{Stream: st, peer: peer, accepting: true, wake: make(chan struct{}, 1)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.byID == nil {
@@ -71,13 +72,18 @@ func (m *mirrors) close(id string, t *answerTee) {
 	t.finish()
 }
 
-// join returns the answer of id for a mirror to follow, or nil when there
-// is none to follow: not hedged, over, already mirrored, or too far along.
-func (m *mirrors) join(id string, st tunnel.Stream) *answerTee {
+// join returns the answer of id for a mirror on a session of the edge
+// named peer to follow, or nil when there is none to follow: not hedged,
+// over, already mirrored, too far along, or another edge's. (IDs are 96
+// random bits, drawn by the edge; an answer still goes only to the edge
+// that asked.)
+func (m *mirrors) join(id, peer string, st tunnel.Stream) *answerTee {
 	m.mu.Lock()
 	t := m.byID[id]
-	if t != nil {
+	if t != nil && t.peer == peer {
 		delete(m.byID, id) // one mirror per answer
+	} else {
+		t = nil
 	}
 	m.mu.Unlock()
 	if t == nil || !t.attach(st) {
@@ -90,7 +96,8 @@ func (m *mirrors) join(id string, st tunnel.Stream) *answerTee {
 // byte goes to the primary stream and into a log its mirror follows.
 // Everything else (reads, deadlines, closing) is the primary's.
 type answerTee struct {
-	tunnel.Stream // the primary
+	tunnel.Stream        // the primary
+	peer          string // the edge that sent the request
 
 	mu        sync.Mutex
 	log       []byte // answer bytes from offset base that the mirror still needs

@@ -97,7 +97,7 @@ func TestAnswerMirror(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var ms mirrors
 			primary := &memStream{}
-			tee := ms.open("req_1", primary)
+			tee := ms.open("req_1", "edge-a", primary)
 			for _, p := range tc.before {
 				_, _ = tee.Write(p)
 			}
@@ -105,11 +105,14 @@ func TestAnswerMirror(t *testing.T) {
 			if tc.stuck {
 				mirror.stuck = make(chan struct{})
 			}
-			joined := ms.join("req_1", mirror)
+			if ms.join("req_1", "edge-b", &memStream{}) != nil {
+				t.Fatal("another edge's stream joined the answer")
+			}
+			joined := ms.join("req_1", "edge-a", mirror)
 			if (joined != nil) != tc.wantJoined {
 				t.Fatalf("joined: %v; want %v", joined != nil, tc.wantJoined)
 			}
-			if ms.join("req_1", &memStream{}) != nil {
+			if ms.join("req_1", "edge-a", &memStream{}) != nil {
 				t.Fatal("a second mirror joined")
 			}
 			followed := make(chan struct{})
@@ -143,7 +146,7 @@ func TestAnswerMirror(t *testing.T) {
 			if got != tc.wantMirror || reset != tc.wantReset || (tc.wantJoined && !reset && !closed) {
 				t.Errorf("mirror got %q, closed %v, reset %v; want %q, reset %v", got, closed, reset, tc.wantMirror, tc.wantReset)
 			}
-			if ms.join("req_1", &memStream{}) != nil {
+			if ms.join("req_1", "edge-a", &memStream{}) != nil {
 				t.Fatal("a mirror joined an answer that is over")
 			}
 		})
