@@ -35,28 +35,27 @@ func TestMergedAnswer(t *testing.T) {
 		name    string
 		content [2][]byte // what each leg carries
 		script  []mergeAction
-		want    []byte
-		wantErr bool // the merged answer ends in an error after want, not io.EOF
+		want    []byte // then io.EOF
 	}{
 		{"first leg whole, then the mirror", [2][]byte{answer, answer},
-			[]mergeAction{{0, 0, n}, {0, 0, legEnd}, {1, 0, n}, {1, 0, legEnd}}, answer, false},
+			[]mergeAction{{0, 0, n}, {0, 0, legEnd}, {1, 0, n}, {1, 0, legEnd}}, answer},
 		{"interleaved", [2][]byte{answer, answer},
-			[]mergeAction{{0, 0, 7}, {1, 0, half}, {0, 7, half + 3}, {1, half, n}, {1, 0, legEnd}, {0, half + 3, n}, {0, 0, legEnd}}, answer, false},
+			[]mergeAction{{0, 0, 7}, {1, 0, half}, {0, 7, half + 3}, {1, half, n}, {1, 0, legEnd}, {0, half + 3, n}, {0, 0, legEnd}}, answer},
 		{"first leg stops midway, the mirror brings the rest", [2][]byte{answer, answer},
-			[]mergeAction{{0, 0, half}, {1, 0, 3}, {0, 0, legEnd}, {1, 3, n}, {1, 0, legEnd}}, answer, false},
+			[]mergeAction{{0, 0, half}, {1, 0, 3}, {0, 0, legEnd}, {1, 3, n}, {1, 0, legEnd}}, answer},
 		{"mirror cut midway, the first leg goes on", [2][]byte{answer, answer},
-			[]mergeAction{{1, 0, half}, {1, 0, legEnd}, {0, 0, n}, {0, 0, legEnd}}, answer, false},
+			[]mergeAction{{1, 0, half}, {1, 0, legEnd}, {0, 0, n}, {0, 0, legEnd}}, answer},
 		// Cut short: the answer's reader finds no End frame.
 		{"both stop midway", [2][]byte{answer, answer},
-			[]mergeAction{{1, 0, half}, {0, 0, 5}, {1, 0, legEnd}, {0, 0, legEnd}}, answer[:half], false},
+			[]mergeAction{{1, 0, half}, {0, 0, 5}, {1, 0, legEnd}, {0, 0, legEnd}}, answer[:half]},
 		{"second copy refused by an old relay", [2][]byte{answer, dup},
-			[]mergeAction{{1, 0, len(dup)}, {1, 0, legEnd}, {0, 0, n}, {0, 0, legEnd}}, answer, false},
+			[]mergeAction{{1, 0, len(dup)}, {1, 0, legEnd}, {0, 0, n}, {0, 0, legEnd}}, answer},
 		{"first copy refused by an old relay", [2][]byte{dup, answer},
-			[]mergeAction{{1, 0, half}, {0, 0, len(dup)}, {0, 0, legEnd}, {1, half, n}, {1, 0, legEnd}}, answer, false},
+			[]mergeAction{{1, 0, half}, {0, 0, len(dup)}, {0, 0, legEnd}, {1, half, n}, {1, 0, legEnd}}, answer},
 		{"both refused: the duplicate refusal tells most", [2][]byte{dup, away},
-			[]mergeAction{{1, 0, len(away)}, {1, 0, legEnd}, {0, 0, len(dup)}, {0, 0, legEnd}}, dup, false},
+			[]mergeAction{{1, 0, len(away)}, {1, 0, legEnd}, {0, 0, len(dup)}, {0, 0, legEnd}}, dup},
 		{"one broke before a byte, one refused draining", [2][]byte{nil, away},
-			[]mergeAction{{0, 0, legEnd}, {1, 0, len(away)}, {1, 0, legEnd}}, away, false},
+			[]mergeAction{{0, 0, legEnd}, {1, 0, len(away)}, {1, 0, legEnd}}, away},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var relayEnds [2]net.Conn
@@ -88,8 +87,8 @@ func TestMergedAnswer(t *testing.T) {
 			if !bytes.Equal(b, tc.want) {
 				t.Errorf("merged answer is %d bytes %q; want %d bytes %q", len(b), b, len(tc.want), tc.want)
 			}
-			if (err != nil) != tc.wantErr {
-				t.Errorf("merged answer ended with %v; want an error: %v", err, tc.wantErr)
+			if err != nil {
+				t.Errorf("merged answer ended with %v; want io.EOF", err)
 			}
 			m.close()
 			for _, l := range legs {
