@@ -41,6 +41,10 @@ const mirrorLogMax = 256 << 10
 // window's rate, and the lab's 10 MB answer ran slower mirrored.
 const mirrorAnswerMax = 1 << 20
 
+// mirrorKeepCap is the largest log array a mirror keeps reusing between
+// events.
+const mirrorKeepCap = 16 << 10
+
 // mirrors holds the answers of hedged requests that a mirror may still
 // join, by request ID.
 type mirrors struct {
@@ -193,7 +197,7 @@ func (t *answerTee) follow(ctx context.Context) {
 			_ = st.Reset()
 			return
 		}
-		pending := t.log[t.sent-t.base:] // appends go past it; only this goroutine trims
+		pending := t.log[t.sent-t.base:] // Write appends past it; only this goroutine trims
 		over := t.done && len(pending) == 0
 		t.mu.Unlock()
 		if over {
@@ -208,9 +212,16 @@ func (t *answerTee) follow(ctx context.Context) {
 			t.log, t.base = nil, t.written
 		}
 		if !t.cut {
-			// Let go of what the mirror wrote; a fresh slice, since Write
-			// may be appending to the old one's spare capacity right now.
-			t.log = append([]byte(nil), t.log[t.sent-t.base:]...)
+			// Let go of what the mirror wrote. In place: pending is written
+			// and Write appends only under the lock, so nothing reads the
+			// array's front any more; a fresh slice per event was an
+			// allocation per event. An array a burst grew goes.
+			rest := t.log[t.sent-t.base:]
+			if cap(t.log) > mirrorKeepCap {
+				t.log = append([]byte(nil), rest...)
+			} else {
+				t.log = t.log[:copy(t.log, rest)]
+			}
 			t.base = t.sent
 		}
 		t.mu.Unlock()

@@ -114,6 +114,9 @@ func (fr *frame) duplicate() bool { return fr.refused(proto.CodeDuplicate) }
 // one merged answer (mergedAnswer), and finishes both. The send error is
 // that of the leg whose answer came first.
 func (x *exchange) runHedged(a, b *leg) (Result, *retryable, error) {
+	// The legs' own readers are not used: their buffers go back now.
+	a.r.Release()
+	b.r.Release()
 	m := newMergedAnswer(a, b)
 	r := proto.NewReader(m)
 	x.r, x.st = r, m

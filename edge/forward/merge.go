@@ -17,8 +17,7 @@ import (
 // from whichever leg brings it first. A leg whose first frame is a
 // refusal (a relay that predates mirrors refuses the second copy as a
 // duplicate; a draining one refuses both) or that breaks before it is left
-// out, as race leaves out its loser; so is one that breaks later, while
-// the other goes on.
+// out; so is one that breaks later, while the other goes on.
 //
 // It costs a goroutine and a copy of each byte per leg, for hedged
 // requests only.
@@ -58,8 +57,10 @@ type mergeLeg struct {
 // the relay as with a single stream.
 const mergeQueueMax = 64 << 10
 
-// mergeReadSize is each leg's read buffer.
-const mergeReadSize = 16 << 10
+// mergeReadSize is each leg's read buffer, held for the answer's life:
+// room for many SSE events, small next to the memory an open stream may
+// take.
+const mergeReadSize = 4 << 10
 
 // newMergedAnswer starts reading a and b.
 func newMergedAnswer(a, b *leg) *mergedAnswer {
@@ -130,8 +131,9 @@ func (m *mergedAnswer) took(g *mergeLeg, p []byte, err error) {
 }
 
 // judge lets in the legs whose first frame is not a refusal; once both are
-// judged lost, it lets in the one whose refusal tells the most, as race
-// does: a duplicate refusal, else the second leg.
+// judged lost, it lets in the one whose refusal tells the most: a
+// duplicate refusal (the request reached the relay through the other leg,
+// which broke: it must not be resent), else the second leg.
 func (m *mergedAnswer) judge() {
 	a, b := m.legs[0], m.legs[1]
 	for _, g := range m.legs {
