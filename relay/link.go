@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/relay/dispatch"
 	"github.com/strait/strait/tunnel"
 )
 
@@ -199,7 +200,11 @@ func (s *idSet) add(id string, now time.Time) bool {
 
 // serveStream serves one stream: the control stream (it starts with a
 // Ping), or a request, which is dispatched unless the relay is draining.
-func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate *inflight, log *zap.Logger) {
+//
+// A dispatched stream's answer is pumped through handoff, on a goroutine of
+// its own (see dispatch.Handoff): what ends the stream is registered with
+// handoff, not deferred.
+func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate *inflight, log *zap.Logger, handoff *dispatch.Handoff) {
 	br := peekPool.Get().(*bufio.Reader)
 	br.Reset(st)
 	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
@@ -227,7 +232,7 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		st.Close()
 		return
 	}
-	defer gate.leave(phase)
+	handoff.Defer(func() { gate.leave(phase) })
 	_ = st.SetReadDeadline(time.Now().Add(firstFrameTimeout))
 	id, hedged, ok := peekRequestID(br)
 	_ = st.SetReadDeadline(time.Time{})
@@ -236,7 +241,7 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	if ok && r.seen.add(id, time.Now()) {
 		if hedged {
 			tee = r.mirrors.open(id, l.sess.Info().PeerName, ps) // before a second copy can look for it
-			defer r.mirrors.close(id, tee)
+			handoff.Defer(func() { r.mirrors.close(id, tee) })
 		}
 	} else if ok {
 		if hedged {
@@ -261,14 +266,14 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	}
 	if r.metrics != nil {
 		r.metrics.streams.Inc()
-		defer r.metrics.streams.Dec()
+		handoff.Defer(r.metrics.streams.Dec)
 	}
 	l.streamStarted()
-	defer func() {
+	handoff.Defer(func() {
 		if l.streamEnded() == 0 {
 			r.maybeRenew(l)
 		}
-	}()
+	})
 	switch {
 	case mirrorOf != nil:
 		// Its request is the first copy's, already upstream: this stream
@@ -276,9 +281,9 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		log.Debug("second copy of a hedged request follows the first one's answer", zap.String("request_id", id))
 		mirrorOf.follow(ctx)
 	case tee != nil:
-		r.disp.Serve(ctx, tee)
+		r.disp.Start(ctx, tee, handoff)
 	default:
-		r.disp.Serve(ctx, ps)
+		r.disp.Start(ctx, ps, handoff)
 	}
 }
 

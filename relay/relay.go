@@ -307,8 +307,10 @@ func (r *Relay) serveSession(streamCtx context.Context, l *link, gate *inflight)
 		}
 		handlers.Add(1)
 		go func() {
-			defer handlers.Done()
-			r.serveStream(streamCtx, l, st, gate, log)
+			handoff := dispatch.NewHandoff()
+			handoff.Defer(handlers.Done)
+			r.serveStream(streamCtx, l, st, gate, log, handoff)
+			handoff.Done()
 		}()
 	}
 }

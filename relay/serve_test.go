@@ -2,8 +2,10 @@ package relay
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +56,17 @@ func newRelayRig(t *testing.T, set ...func(*Relay)) *relayRig {
 		if req.Header.Get("X-Test-Hold") != "" {
 			r.held <- struct{}{}
 			<-r.hold
+		}
+		// X-Test-Hold-Body answers with one event, then holds the rest
+		// of the body: an answer being pumped.
+		if req.Header.Get("X-Test-Hold-Body") != "" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			r.held <- struct{}{}
+			<-r.hold
+			_, _ = io.WriteString(w, "data: [DONE]\n\n")
+			return
 		}
 		fake.ServeHTTP(w, req)
 	}))
@@ -285,6 +298,39 @@ func TestServeStreams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServePumpsOnAGoroutineOfItsOwn: while an answer streams, the
+// goroutine that read and routed its request is gone, its stack with it
+// (dispatch.Handoff); the pump's goroutine alone holds the stream, and the
+// answer still arrives whole.
+func TestServePumpsOnAGoroutineOfItsOwn(t *testing.T) {
+	r := newRelayRig(t)
+	st := r.open("pumped", http.Header{"X-Test-Hold-Body": {"1"}})
+	<-r.held
+	ctx := testContext(t)
+	for stacks := goroutineStacks(); ; stacks = goroutineStacks() {
+		pumping := strings.Contains(stacks, "dispatch.(*caller).pumpBody")
+		setUp := strings.Contains(stacks, "relay.(*Relay).serveStream") || strings.Contains(stacks, "dispatch.(*Dispatcher).Start")
+		if pumping && !setUp {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the answer is held mid-body, yet pumping %v, setting up %v:\n%s", pumping, setUp, stacks)
+		}
+		runtime.Gosched()
+	}
+	r.release()
+	a := r.read(st)
+	if a.status != http.StatusOK || a.end.Code != proto.CodeOK || a.body != "data: first\n\ndata: [DONE]\n\n" {
+		t.Fatalf("status %d, end %v, body %q; want the whole answer", a.status, a.end, a.body)
+	}
+}
+
+// goroutineStacks is every goroutine's stack, as text.
+func goroutineStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }
 
 // TestServeDrains walks the drain: when Serve's context ends, the relay

@@ -74,23 +74,36 @@ func readFirst(body io.Reader) ([]byte, error) {
 
 // deliver sends the answer's status and headers, then its body. From the
 // first byte on nothing is retried; a failure ends the stream with an End
-// code the edge turns into an in-band error, never a clean end.
+// code the edge turns into an in-band error, never a clean end. The body is
+// pumped through the exchange's handoff, on a goroutine of its own.
 func (c *caller) deliver(ctx context.Context, a *answer) {
-	defer a.cancel()
-	defer a.resp.Body.Close()
+	out, p, first := c.sendHead(a)
+	if p == nil {
+		c.closeAnswer(a, out)
+		return
+	}
+	c.x.goPump(func() {
+		c.pumpBody(ctx, a, p, first)
+		c.closeAnswer(a, out)
+	})
+}
+
+// sendHead sends the answer's status and headers (converted, if the client
+// speaks another API) and returns the pump for its body, with the first
+// body bytes, or a nil pump when the exchange is over already.
+func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 	if c.listing != nil {
 		mergeListing(a, c.in.Header.Family, c.listing)
 	}
-	out := converted{status: a.resp.StatusCode, header: a.resp.Header, body: a.resp.Body}
+	out = converted{status: a.resp.StatusCode, header: a.resp.Header, body: a.resp.Body}
 	first, family := a.first, c.in.Header.Family
 	if c.conv != nil {
 		out, first, family = c.conv.respond(a), nil, c.conv.family
-		defer out.stop()
 		if out.err != nil {
 			c.x.log.Warn("provider answer could not be converted", zap.Error(out.err))
 			c.x.ended(endUpstreamError)
 			c.x.finish(proto.End{Code: proto.CodeUpstreamBroken, Message: "converting the provider's answer: " + out.err.Error()})
-			return
+			return out, nil, nil
 		}
 	}
 	h := out.header
@@ -111,12 +124,25 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 	}
 	if err := c.x.w.WriteResponse(&proto.ResponseHeader{Status: out.status, Header: h}); err != nil {
 		c.x.ended(endClientGone)
-		return
+		return out, nil, nil
 	}
 	c.releaseBody(a)
-	p := &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt)}
+	return out, &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt)}, first
+}
+
+// pumpBody streams the answer's body and ends the exchange. It and what
+// it calls while the answer streams keep their frames small (the rest is
+// in endPump, run, and pump's out-of-line branches): parked in the
+// provider's Read under a kilobyte or so of frames, the pump's goroutine
+// fits the smallest stack the runtime gives back to (see Handoff).
+func (c *caller) pumpBody(ctx context.Context, a *answer, p *pump, first []byte) {
 	start := time.Now()
 	n, end, reason := p.run(first)
+	c.endPump(ctx, a, start, n, end, reason)
+}
+
+// endPump ends the exchange once the answer's body is over.
+func (c *caller) endPump(ctx context.Context, a *answer, start time.Time, n int64, end proto.End, reason string) {
 	c.x.stats.BytesDown = n
 	if ctx.Err() != nil && end.Code != proto.CodeOK {
 		c.x.log.Info("edge went away mid-response; upstream canceled", zap.Int64("bytes", n))
@@ -127,6 +153,16 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 		zap.Duration("duration", time.Since(start)), zap.String("ended", reason))
 	c.x.ended(reason)
 	c.x.finish(end)
+}
+
+// closeAnswer ends the upstream call: the conversion first (it reads the
+// body), then the body, then the call's context.
+func (c *caller) closeAnswer(a *answer, out converted) {
+	if out.stop != nil {
+		out.stop()
+	}
+	a.resp.Body.Close()
+	a.cancel()
 }
 
 // releaseBody lets go of the request body once an answer is on its way to
@@ -181,6 +217,10 @@ type pump struct {
 	to     upstream.Timeouts
 	ping   []byte // nil: no keep-alives
 
+	buf    *[]byte     // the read buffer, from smallBufPool or bigBufPool
+	idle   *time.Timer // the idle limit
+	pinger *time.Timer // the keep-alives; nil without them
+
 	idled atomic.Bool // the idle limit struck and canceled the upstream call
 	done  atomic.Bool // run has returned: no keep-alive may write any more (set under mu)
 
@@ -202,44 +242,14 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 	// The read buffer starts small, enough for most SSE events, and moves
 	// to a big one while reads fill it (a bulk body; see resize): an open
 	// stream that trickles events holds 1 KiB, not 32.
-	bufp := smallBufPool.Get().(*[]byte)
-	defer func() {
-		if len(*bufp) < bigBuf {
-			smallBufPool.Put(bufp)
-		} else {
-			bigBufPool.Put(bufp)
-		}
-	}()
-	// The idle limit runs while the pump waits for the provider: striking,
-	// it cancels the call, which ends the Read.
-	idle := time.AfterFunc(p.to.Idle, func() {
-		p.idled.Store(true)
-		p.cancel()
-	})
-	var pinger *time.Timer
-	p.lastRead = time.Now()
-	if p.ping != nil {
-		// Armed only once pinger is set, which its callback reads.
-		pinger = time.AfterFunc(math.MaxInt64, func() { p.keepAliveTick(pinger) })
-		pinger.Reset(p.to.Ping)
-	}
-	defer func() {
-		idle.Stop()
-		p.mu.Lock() // waits for a keep-alive being written
-		p.done.Store(true)
-		if pinger != nil {
-			pinger.Stop()
-		}
-		p.mu.Unlock()
-	}()
+	p.buf = smallBufPool.Get().(*[]byte)
+	p.startTimers()
+	defer p.stop()
 	for {
-		n, err := p.body.Read(*bufp)
-		idle.Stop()
+		n, err := p.body.Read(*p.buf)
+		p.idle.Stop()
 		if p.idled.Load() {
-			p.x.log.Warn("provider silent past the idle limit; stream cut", zap.Duration("idle_limit", p.to.Idle),
-				zap.Int64("bytes", p.totalNow()))
-			return p.totalNow(), proto.End{Code: proto.CodeUpstreamTimeout,
-				Message: fmt.Sprintf("the provider sent nothing for %s (idle limit)", p.to.Idle)}, endTimeout
+			return p.idleCut()
 		}
 		p.mu.Lock()
 		if p.pingEnd != nil {
@@ -254,7 +264,7 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 			p.x.w.Hold()
 		}
 		if n > 0 {
-			end, ok := p.forwardLocked((*bufp)[:n])
+			end, ok := p.forwardLocked((*p.buf)[:n])
 			p.lastRead = time.Now()
 			if !ok {
 				p.mu.Unlock()
@@ -267,12 +277,59 @@ func (p *pump) run(first []byte) (int64, proto.End, string) {
 			return total, proto.End{}, endCompleted
 		}
 		if err != nil {
-			p.x.log.Warn("upstream body broke off", zap.Int64("bytes", total), zap.Error(err))
-			return total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + clientText(err)}, endUpstreamError
+			return p.brokeOff(total, err)
 		}
-		bufp = resize(bufp, n)
-		idle.Reset(p.to.Idle)
+		p.buf = resize(p.buf, n)
+		p.idle.Reset(p.to.Idle)
 	}
+}
+
+// startTimers arms the idle limit, which runs while the pump waits for the
+// provider (striking, it cancels the call, which ends the Read), and the
+// keep-alives.
+func (p *pump) startTimers() {
+	p.idle = time.AfterFunc(p.to.Idle, func() {
+		p.idled.Store(true)
+		p.cancel()
+	})
+	p.lastRead = time.Now()
+	if p.ping != nil {
+		// Armed only once pinger is set, which its callback reads.
+		p.pinger = time.AfterFunc(math.MaxInt64, func() { p.keepAliveTick(p.pinger) })
+		p.pinger.Reset(p.to.Ping)
+	}
+}
+
+// stop stops the timers, waiting for a keep-alive being written, and gives
+// the read buffer back.
+func (p *pump) stop() {
+	p.idle.Stop()
+	p.mu.Lock()
+	p.done.Store(true)
+	if p.pinger != nil {
+		p.pinger.Stop()
+	}
+	p.mu.Unlock()
+	if len(*p.buf) < bigBuf {
+		smallBufPool.Put(p.buf)
+	} else {
+		bigBufPool.Put(p.buf)
+	}
+	p.buf = nil
+}
+
+// idleCut is run's end when the idle limit struck.
+func (p *pump) idleCut() (int64, proto.End, string) {
+	p.x.log.Warn("provider silent past the idle limit; stream cut", zap.Duration("idle_limit", p.to.Idle),
+		zap.Int64("bytes", p.totalNow()))
+	return p.totalNow(), proto.End{Code: proto.CodeUpstreamTimeout,
+		Message: fmt.Sprintf("the provider sent nothing for %s (idle limit)", p.to.Idle)}, endTimeout
+}
+
+// brokeOff is run's end when the provider's body failed.
+func (p *pump) brokeOff(total int64, err error) (int64, proto.End, string) {
+	p.x.log.Warn("upstream body broke off", zap.Int64("bytes", total), zap.Error(err))
+	return total, proto.End{Code: proto.CodeUpstreamBroken, Message: "reading from provider: " + clientText(err)}, endUpstreamError
 }
 
 // keepAliveTick sends a keep-alive if the provider has been silent for

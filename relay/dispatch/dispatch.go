@@ -113,21 +113,44 @@ type exchange struct {
 	// sub marks one call of a fan-out: its stream goes to the fan-out,
 	// which ends the exchange (and counts its end) for all of them.
 	sub bool
+	// handoff takes the answer's pump to a goroutine of its own (nil for a
+	// fan-out's call: it pumps in place).
+	handoff *Handoff
+}
+
+// goPump runs pump, the rest of the exchange, through the handoff.
+func (x *exchange) goPump(pump func()) {
+	if x.handoff == nil {
+		pump()
+		return
+	}
+	x.handoff.Go(pump)
 }
 
 // Serve handles one stream until the exchange is over, then closes it. ctx
 // ending (relay shutdown) cancels the upstream call.
 func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
+	h := Inline()
+	d.Start(ctx, st, h)
+	h.Done()
+}
+
+// Start is Serve for a goroutine that gives its stack back while the answer
+// streams: once the answer's header is on its way, the rest of the
+// exchange moves to a goroutine of its own through handoff, and Start
+// returns. What ends the exchange is registered with handoff, to run when
+// the answer is over.
+func (d *Dispatcher) Start(ctx context.Context, st tunnel.Stream, handoff *Handoff) {
 	x := &exchange{st: st, r: proto.NewReader(st), w: proto.NewWriter(st), log: d.log, m: d.cfg.Metrics, start: time.Now(),
-		stats: Stats{End: proto.CodeCanceled}} // finish overwrites it; a return without finish means the edge left
-	defer func() {
+		stats: Stats{End: proto.CodeCanceled}, handoff: handoff} // finish overwrites End; a return without finish means the edge left
+	handoff.Defer(func() {
 		st.Close()
 		x.r.Release()
 		if d.cfg.Observe != nil {
 			x.stats.Duration = time.Since(x.start)
 			d.cfg.Observe(x.stats)
 		}
-	}()
+	})
 	h, body, end := d.readRequest(x)
 	x.read = time.Since(x.start)
 	// The edge sends nothing after the request (watchPeer reads the stream
@@ -191,9 +214,8 @@ func (d *Dispatcher) Serve(ctx context.Context, st tunnel.Stream) {
 	}
 	x.log = x.log.WithLazy(zap.String("model", in.Model), zap.String("route", rt.Rule))
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopWatch := x.watchPeer(cancel)
-	defer stopWatch()
+	handoff.Defer(cancel)
+	handoff.Defer(x.watchPeer(cancel))
 	// Tell the edge before the first upstream byte: from now on the request
 	// may have reached the provider, so the edge must never replay it.
 	if err := x.w.WriteDispatched(); err != nil {
