@@ -240,7 +240,8 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	var tee, mirrorOf *answerTee // a hedged request's answer; what its second copy follows
 	if ok && r.seen.add(id, time.Now()) {
 		if hedged {
-			tee = r.mirrors.open(id, l.sess.Info().PeerName, ps) // before a second copy can look for it
+			info := l.sess.Info()
+			tee = r.mirrors.open(id, info.PeerName, ps, mirrorLimit(info)) // before a second copy can look for it
 			handoff.Defer(func() { r.mirrors.close(id, tee) })
 		}
 	} else if ok {

@@ -28,18 +28,40 @@ import (
 // The primary is never slowed by its mirror: the mirror has its own
 // goroutine and a bounded log, and a mirror that falls behind by more than
 // mirrorLogMax is cut, leaving the answer to the primary alone; so is one
-// whose answer grows past mirrorAnswerMax.
+// whose answer grows past its limit (mirrorLimit).
 
 // mirrorLogMax bounds the bytes a hedged answer keeps for its mirror: from
 // the first byte until the mirror attaches, then those it has not written.
 // A chat answer's first events fit many times over.
 const mirrorLogMax = 256 << 10
 
-// mirrorAnswerMax is how much of an answer is mirrored at most: a chat
-// answer whole, many times over. A bulk answer's mirror is cut past it:
-// the second copy's bytes and CPU buy little once the answer runs at the
+// mirrorAnswerMax is how much of an answer is mirrored at most on a
+// session whose congestion control is model-based (BBR): a chat answer
+// whole, many times over. A bulk answer's mirror is cut past it: the
+// second copy's bytes and CPU buy little once the answer runs at the
 // window's rate, and the lab's 10 MB answer ran slower mirrored.
 const mirrorAnswerMax = 1 << 20
+
+// mirrorFirstMax is how much of an answer is mirrored on a session whose
+// congestion control is loss-based (reno, cubic, or unknown), where an
+// edge hedges only when told to (tunnel.hedge: on): the response header
+// and the first few events, which is what time to first token waits for.
+// Every loss halves such a window, so a whole second copy of every answer
+// crowds the windows that carry the first copies: in the lab (reno,
+// 250 ms, 3 %, 256 keep-alive clients, a fresh stack each run) whole
+// mirrors raised TTFT p99 in two of three pairs, while mirrors of the
+// first 2 KiB lowered it in six of six, to 0.54-0.87× nginx's
+// (scripts/lab/README.md, "2026-12-07, late morning").
+const mirrorFirstMax = 2 << 10
+
+// mirrorLimit is how much of an answer is mirrored, by the congestion
+// control of the session the answer leaves on.
+func mirrorLimit(info tunnel.Info) int64 {
+	if info.ModelBasedCongestion() {
+		return mirrorAnswerMax
+	}
+	return mirrorFirstMax
+}
 
 // mirrorKeepCap is the largest log array a mirror keeps reusing between
 // events.
@@ -54,9 +76,9 @@ type mirrors struct {
 
 // open registers the answer of the hedged request id, which came from the
 // edge named peer, written through the returned stream, for its mirror to
-// join.
-func (m *mirrors) open(id, peer string, st tunnel.Stream) *answerTee {
-	t := &answerTee{Stream: st, peer: peer, accepting: true, wake: make(chan struct{}, 1)}
+// join; the mirror gets the answer's first limit bytes.
+func (m *mirrors) open(id, peer string, st tunnel.Stream, limit int64) *answerTee {
+	t := &answerTee{Stream: st, peer: peer, limit: limit, accepting: true, wake: make(chan struct{}, 1)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.byID == nil {
@@ -102,6 +124,7 @@ func (m *mirrors) join(id, peer string, st tunnel.Stream) *answerTee {
 type answerTee struct {
 	tunnel.Stream        // the primary
 	peer          string // the edge that sent the request
+	limit         int64  // the answer bytes mirrored at most
 
 	mu        sync.Mutex
 	log       []byte // answer bytes from offset base that the mirror still needs
@@ -123,7 +146,7 @@ func (t *answerTee) Write(p []byte) (int, error) {
 	t.written += int64(len(p))
 	if t.accepting || (t.mirror != nil && !t.cut) {
 		t.log = append(t.log, p...)
-		if len(t.log) > mirrorLogMax || t.written > mirrorAnswerMax {
+		if len(t.log) > mirrorLogMax || t.written > t.limit {
 			t.cutLocked()
 		}
 	}

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"os"
 	"slices"
@@ -81,23 +82,28 @@ func TestAnswerMirror(t *testing.T) {
 		before     [][]byte // written before the mirror joins
 		after      [][]byte // written after
 		stuck      bool     // the mirror's writes wait for a deadline
-		lockstep   bool     // each write after the join waits for the mirror to catch up, up to mirrorAnswerMax
+		lockstep   bool     // each write after the join waits for the mirror to catch up, up to the limit
+		limit      int64    // the answer's mirror limit (0: mirrorAnswerMax, a BBR session's)
 		wantJoined bool
 		wantMirror string // what the mirror got; with "...", what it starts with
 		wantReset  bool
 	}{
-		{"joins early", nil, [][]byte{[]byte("ab"), []byte("cd")}, false, false, true, "abcd", false},
-		{"joins midway", [][]byte{[]byte("ab")}, [][]byte{[]byte("cd")}, false, false, true, "abcd", false},
-		{"answer outgrew the log before it joined", [][]byte{big, []byte("y")}, nil, false, false, false, "", false},
-		{"stuck mirror falls behind: reset", [][]byte{[]byte("ab")}, [][]byte{big}, true, false, true, "", true},
+		{"joins early", nil, [][]byte{[]byte("ab"), []byte("cd")}, false, false, 0, true, "abcd", false},
+		{"joins midway", [][]byte{[]byte("ab")}, [][]byte{[]byte("cd")}, false, false, 0, true, "abcd", false},
+		{"answer outgrew the log before it joined", [][]byte{big, []byte("y")}, nil, false, false, 0, false, "", false},
+		{"stuck mirror falls behind: reset", [][]byte{[]byte("ab")}, [][]byte{big}, true, false, 0, true, "", true},
 		{"bulk answer: mirrored up to mirrorAnswerMax, then reset", [][]byte{[]byte("ab")},
-			slices.Repeat([][]byte{big[:mirrorLogMax/4]}, 4*mirrorAnswerMax/mirrorLogMax+1), false, true, true,
+			slices.Repeat([][]byte{big[:mirrorLogMax/4]}, 4*mirrorAnswerMax/mirrorLogMax+1), false, true, 0, true,
 			"ab" + strings.Repeat("x", mirrorAnswerMax-mirrorLogMax/4) + "...", true},
+		{"loss-based session: the first mirrorFirstMax bytes, then reset", [][]byte{[]byte("ab")},
+			slices.Repeat([][]byte{big[:256]}, mirrorFirstMax/256+2), false, true, mirrorFirstMax, true,
+			"ab" + strings.Repeat("x", mirrorFirstMax-256) + "...", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var ms mirrors
 			primary := &memStream{}
-			tee := ms.open("req_1", "edge-a", primary)
+			limit := cmp.Or(tc.limit, mirrorAnswerMax)
+			tee := ms.open("req_1", "edge-a", primary, limit)
 			for _, p := range tc.before {
 				_, _ = tee.Write(p)
 			}
@@ -129,7 +135,7 @@ func TestAnswerMirror(t *testing.T) {
 			written := len(want) - len(bytes.Join(tc.after, nil))
 			for _, p := range tc.after {
 				_, _ = tee.Write(p)
-				if written += len(p); tc.lockstep && written <= mirrorAnswerMax {
+				if written += len(p); tc.lockstep && int64(written) <= limit {
 					mirror.caughtUp(written)
 				}
 			}
@@ -140,7 +146,7 @@ func TestAnswerMirror(t *testing.T) {
 			}
 			got, closed, reset := mirror.state()
 			// "...": the mirror may have written some of the write that cut it.
-			if prefix, ok := strings.CutSuffix(tc.wantMirror, "..."); ok && strings.HasPrefix(got, prefix) && len(got) <= mirrorAnswerMax {
+			if prefix, ok := strings.CutSuffix(tc.wantMirror, "..."); ok && strings.HasPrefix(got, prefix) && int64(len(got)) <= limit {
 				got = tc.wantMirror
 			}
 			if got != tc.wantMirror || reset != tc.wantReset || (tc.wantJoined && !reset && !closed) {
@@ -150,5 +156,16 @@ func TestAnswerMirror(t *testing.T) {
 				t.Fatal("a mirror joined an answer that is over")
 			}
 		})
+	}
+}
+
+// TestMirrorLimit: a BBR session mirrors an answer whole (up to
+// mirrorAnswerMax); a loss-based or unknown one, its first bytes.
+func TestMirrorLimit(t *testing.T) {
+	for cc, want := range map[string]int64{"bbr": mirrorAnswerMax, "bbr2": mirrorAnswerMax, "reno": mirrorFirstMax,
+		"cubic": mirrorFirstMax, "": mirrorFirstMax} {
+		if got := mirrorLimit(tunnel.Info{Congestion: cc}); got != want {
+			t.Errorf("mirrorLimit(%q) = %d; want %d", cc, got, want)
+		}
 	}
 }

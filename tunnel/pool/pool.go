@@ -659,7 +659,11 @@ func (p *Pool) OpenHedge(ctx context.Context, first tunnel.Stream) (tunnel.Strea
 // WebSocket on a long path), and its congestion control is model-based,
 // so the answer's second copy does not crowd a window that every loss
 // halves. In the lab, hedging under reno raised keep-alive TTFT p99 at
-// 250 ms, 3 % in two of three pairs.
+// 250 ms, 3 % in two of three pairs; with the relay mirroring only an
+// answer's first 2 KiB there it helped a keep-alive cell run alone, but
+// across the reno matrix it cost fresh bursts their TTFT p50 (the
+// requests' second copies queue behind the burst) and met fewer
+// keep-alive links (scripts/lab/README.md, "2026-12-07, late morning").
 func (p *Pool) HedgeUseful(first tunnel.Stream) bool {
 	fs, ok := first.(*stream)
 	if !ok {
