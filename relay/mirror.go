@@ -230,9 +230,8 @@ func (t *answerTee) follow(ctx context.Context) {
 		n, err := st.Write(pending)
 		t.mu.Lock()
 		t.sent += int64(n)
-		if err != nil && !t.cut {
-			t.cut = true
-			t.log, t.base = nil, t.written
+		if err != nil {
+			t.cutLocked()
 		}
 		if !t.cut {
 			// Let go of what the mirror wrote. In place: pending is written

@@ -132,9 +132,10 @@ func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 
 // pumpBody streams the answer's body and ends the exchange. It and what
 // it calls while the answer streams keep their frames small (the rest is
-// in endPump, run, and pump's out-of-line branches): parked in the
-// provider's Read under a kilobyte or so of frames, the pump's goroutine
-// fits the smallest stack the runtime gives back to (see Handoff).
+// in endPump and pump's out-of-line branches): parked in the provider's
+// Read under about 900 B of frames, the pump's goroutine lives in 4 KiB,
+// and the GC can halve back to that a stack a write grew to 8 (see
+// Handoff).
 func (c *caller) pumpBody(ctx context.Context, a *answer, p *pump, first []byte) {
 	start := time.Now()
 	n, end, reason := p.run(first)

@@ -24,7 +24,7 @@ package dispatch
 // exchange is over.
 type Handoff struct {
 	deferred []func()
-	buf      [8]func() // deferred's first array: a stream registers about six
+	buf      [8]func() // deferred's first array: a relay stream registers up to eight
 	inline   bool
 	moved    bool // Go started the goroutine that now owns deferred
 }
