@@ -26,6 +26,7 @@ import (
 	"github.com/strait/strait/edge/apierr"
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/detach"
 	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/guard"
 	"github.com/strait/strait/edge/ingress"
@@ -140,6 +141,9 @@ type Edge struct {
 	shared   store.Shared
 	audit    *audit.Log
 	cache    *respCache // nil: nothing cached
+	// streams are the answers streaming on connections taken from
+	// net/http (see detached.go); nil outside Serve.
+	streams atomic.Pointer[detach.Registry]
 }
 
 // New builds the edge and starts connecting to the relays in the background.
@@ -315,20 +319,36 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config
 	// net/http would time them (ReadHeaderTimeout): see acceptClients.
 	hl := acceptClients(ln, tlsConfig, e.cfg.ReadHeaderTimeout, arr, httpLog)
 	defer func() { _ = hl.Close(); hl.Wait() }()
+	streams := detach.New(hl.Return, clientSweep)
+	e.streams.Store(streams)
+	defer func() {
+		// Every detached answer has ended (drainStreams), or none began.
+		e.streams.Store(nil)
+		streams.Close()
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(hl) }()
 	select {
-	case err := <-errc:
+	case err := <-errc: // the listener failed: cut what streams on
+		streams.Refuse()
+		cut, cancel := context.WithCancel(context.Background())
+		cancel()
+		e.drainStreams(cut, streams)
 		return err
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), e.cfg.DrainTimeout)
 	defer cancel()
+	// Before Shutdown: an answer that begins during the drain stays with
+	// net/http, which waits for it, and one detached already closes its
+	// connection at its end.
+	streams.Refuse()
 	err := srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		e.log.Warn("drain timeout: closing remaining client connections")
 		err = srv.Close()
 	}
+	e.drainStreams(sctx, streams)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
 		return serr
 	}
@@ -404,7 +424,12 @@ type call struct {
 func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c := &call{e: e, r: r, id: newRequestID(), start: time.Now()}
 	c.tap = &tap{ResponseWriter: w, c: c}
-	defer c.finish()
+	detached := false
+	defer func() {
+		if !detached { // a detached answer's own goroutine finishes it
+			c.finish()
+		}
+	}()
 	var req forward.Request
 	fwd := e.prepare(c, &req)
 	if fwd == nil {
@@ -412,7 +437,12 @@ func (e *Edge) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	c.forwarded, c.forwardAt = true, time.Now()
 	c.guard.forwarding = true
-	c.res = fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &req)
+	res := fwd.Forward(c.tap, r.WithContext(withVia(r.Context(), &c.via)), &req)
+	if res.Detached { // c is no longer this goroutine's
+		detached = true
+		return
+	}
+	c.res = res
 	c.guard.forwarding = false
 }
 
@@ -481,7 +511,7 @@ func (e *Edge) prepare(c *call, req *forward.Request) *forward.Forwarder {
 	}
 	*req = forward.Request{ID: c.id, Family: route.Family, Provider: route.Provider,
 		Method: r.Method, Path: route.Path, RawQuery: query, Header: ingress.ForwardHeader(r.Header), Body: body, Model: c.req.Model,
-		Stream: c.req.Stream, BodyDone: c.dropBody}
+		Stream: c.req.Stream, BodyDone: c.dropBody, Detach: c.detach}
 	if g.home {
 		return e.homeFwd
 	}

@@ -55,7 +55,15 @@ func (e *Edge) registerMetrics(reg prometheus.Registerer) error {
 	budget := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_client_buffer_budget_bytes",
 		Help: "client_buffer_budget: past it, the response blocked the longest on its client is cut."},
 		func() float64 { _, n := e.fwd.ClientBuffer(); return float64(n) })
-	cs := append(e.metrics.collectors(), sessionCollector{e.pools()}, quotaCollector{e}, blocked, cutTimeout, cutBudget, held, budget)
+	detached := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "strait_edge_detached_streams",
+		Help: "Streamed answers going on without net/http's connection state (HTTP/1.1, taken once their header is out; see edge/detach)."},
+		func() float64 {
+			if g := e.streams.Load(); g != nil {
+				return float64(g.Len())
+			}
+			return 0
+		})
+	cs := append(e.metrics.collectors(), sessionCollector{e.pools()}, quotaCollector{e}, blocked, cutTimeout, cutBudget, held, budget, detached)
 	if e.store != nil {
 		cs = append(cs, storeCollector{e.store})
 	}

@@ -128,6 +128,20 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+// Return hands c, a connection Accept returned, back to Accept: its user
+// is done with it for now, and it may carry more requests (an HTTP/1.1
+// connection taken from net/http to stream one response, see
+// edge/detach). It reports false once the listener is closed; c is then
+// the caller's to close.
+func (l *Listener) Return(c net.Conn) bool {
+	select {
+	case l.ready <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
 // Close stops accepting and abandons the handshakes in progress; Wait
 // waits for them.
 func (l *Listener) Close() error {

@@ -59,6 +59,13 @@ func TestListener(t *testing.T) {
 	if err := <-client; err != nil {
 		t.Fatal(err)
 	}
+	// A connection handed back comes out of Accept again, as it is.
+	returned := make(chan bool, 1)
+	go func() { returned <- l.Return(c) }()
+	again, err := l.Accept()
+	if err != nil || again != c || !<-returned {
+		t.Fatalf("Accept after Return: %v, %v; want the connection returned", again, err)
+	}
 	c.Close()
 
 	bad, err := net.Dial("tcp", addr)
@@ -92,5 +99,8 @@ func TestListener(t *testing.T) {
 	}
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Accept after Close: %v", err)
+	}
+	if l.Return(c) {
+		t.Fatal("Return after Close took the connection")
 	}
 }

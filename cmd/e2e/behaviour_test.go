@@ -71,6 +71,83 @@ func TestFirstEventArrivesBeforeStreamEnds(t *testing.T) {
 	})
 }
 
+// TestStreamedAnswersLeaveTheHandler: over HTTP/1.1 a streamed answer
+// goes on detached from net/http once its header is out (edge/detach),
+// and arrives whole; over HTTP/2 it stays with net/http. A client that
+// reads a detached answer to its end, as the Python and Node SDKs do, gets
+// its connection served again for its next request.
+func TestStreamedAnswersLeaveTheHandler(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	for _, tc := range []struct {
+		name     string
+		client   *http.Client
+		detached float64
+	}{
+		{"HTTP/1.1", s.client, 1},
+		{"HTTP/2", s.http2Client(), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := append(slow(3, 50*time.Millisecond), option.WithHTTPClient(tc.client))
+			stream := s.openai(opts...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
+			var text strings.Builder
+			for n := 0; stream.Next(); n++ {
+				if n == 0 {
+					if got := edgeMetric(s, "strait_edge_detached_streams"); got != tc.detached {
+						t.Fatalf("%v detached streams mid-answer; want %v", got, tc.detached)
+					}
+				}
+				if c := stream.Current(); len(c.Choices) > 0 {
+					text.WriteString(c.Choices[0].Delta.Content)
+				}
+			}
+			if err := stream.Err(); err != nil {
+				t.Fatal(err)
+			}
+			stream.Close()
+			if text.String() != fakeprovider.Text(3) {
+				t.Fatalf("text %q", text.String())
+			}
+			if got := edgeMetric(s, "strait_edge_detached_streams"); got != 0 {
+				t.Fatalf("%v detached streams after the answer", got)
+			}
+		})
+	}
+	t.Run("keep-alive", func(t *testing.T) {
+		streamToEnd(t, s)
+		for i := range 2 {
+			if !streamToEnd(t, s) {
+				t.Fatalf("request %d after the first went out on a new connection", i+2)
+			}
+		}
+	})
+}
+
+// streamToEnd asks for a streamed chat completion over s.client, reads
+// the answer to its end and reports whether the connection was used
+// before.
+func streamToEnd(t *testing.T, s *stack) (reused bool) {
+	t.Helper()
+	ctx := httptrace.WithClientTrace(testCtx(t, 20*time.Second), &httptrace.ClientTrace{
+		GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused }})
+	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.edgeURL+"/v1/chat/completions", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	got, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK || !bytes.Contains(got, []byte("data: [DONE]")) {
+		t.Fatalf("status %d, %v: %.200q", res.StatusCode, err, got)
+	}
+	return reused
+}
+
 // TestClientCancelReachesUpstream: a client that hangs up makes the relay
 // cancel the provider call within a second, mid-stream or before headers.
 func TestClientCancelReachesUpstream(t *testing.T) {

@@ -398,8 +398,16 @@ func (s *stack) waitReady() {
 }
 
 // httpClient trusts the test CA, as a user's SDK would trust a real
-// certificate on the edge.
+// certificate on the edge. It speaks HTTP/1.1, as the Python and Node
+// SDKs do (and the edge's streamed answers then leave net/http, see
+// edge/detach); http2Client is the Go SDKs' default.
 func (s *stack) httpClient() *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: frontRoots(s.t, s.dir)}, MaxIdleConnsPerHost: 256}
+	return &http.Client{Transport: tr}
+}
+
+// http2Client is httpClient over HTTP/2, as http.DefaultTransport has it.
+func (s *stack) http2Client() *http.Client {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: frontRoots(s.t, s.dir)}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 256}
 	return &http.Client{Transport: tr}
 }

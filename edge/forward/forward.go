@@ -55,6 +55,15 @@ type Request struct {
 	// stream would hold its prompt until its end. A hedged request (two
 	// legs) keeps Body until Forward returns.
 	BodyDone func()
+	// Detach, when set, is offered the answer of an unhedged request that
+	// streams, once its status and header are out: it may take the client
+	// connection from net/http (package edge/detach) and return the
+	// writer the rest goes to, the context it goes on under, and what to
+	// call with its Result at its end. Forward then returns at once, with
+	// Result.Detached, and the answer streams on a goroutine of its own,
+	// holding neither the handler's goroutine nor anything of net/http's.
+	// A nil writer declines: the answer streams on the handler.
+	Detach func(status int) (w http.ResponseWriter, ctx context.Context, done func(Result))
 }
 
 // Forwarder sends requests through an Opener.
@@ -98,6 +107,15 @@ type Result struct {
 	Attempts   int  // tunnel streams used (resends happen only before dispatch)
 	Hedged     bool // the last attempt went out on two sessions (Forwarder.Hedge)
 	Err        error
+	// Detached: the answer goes on without the handler (Request.Detach),
+	// and this Result is only the header's; the final one goes to the
+	// function Detach returned.
+	Detached bool
+	// Aborted: the answer broke off mid-stream, and the client connection
+	// must be closed without ending the body, so that no client takes the
+	// cut body for a whole one. Only a detached answer reports it; on the
+	// handler Forward panics with http.ErrAbortHandler instead.
+	Aborted bool
 }
 
 // Forward runs the exchange and writes the response to w. It returns after
@@ -109,7 +127,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request
 	var lost *apierr.Error
 	var cause error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		res, retry := f.attempt(w, r, req)
+		res, retry := f.attempt(w, r, req, attempt)
 		if retry == nil {
 			res.Attempts = attempt
 			return res
@@ -128,6 +146,11 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, req *Request
 func (f *Forwarder) logResend(id string, attempt int, cause error) {
 	f.log.Debug("tunnel failed before the relay dispatched the request; resending",
 		zap.String("request_id", id), zap.Int("attempt", attempt), zap.Error(cause))
+}
+
+func (f *Forwarder) logDetachedPanic(id string, p any) {
+	f.log.Error("panic while streaming a detached answer; aborting it",
+		zap.String("request_id", id), zap.Any("panic", p), zap.Stack("stack"))
 }
 
 func (f *Forwarder) logOpened(id string, opening time.Time, st tunnel.Stream) {
@@ -157,7 +180,7 @@ type retryable struct {
 // attempt runs one exchange: on one stream, or on two when the request is
 // hedged (see Forwarder.Hedge). It writes the response unless it returns a
 // retryable failure, in which case nothing has been written.
-func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request) (Result, *retryable) {
+func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request, n int) (Result, *retryable) {
 	ctx := r.Context()
 	opening := time.Now()
 	st, err := f.openStream(ctx)
@@ -171,13 +194,16 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	f.logOpened(req.ID, opening, st)
 	hst := f.openHedge(ctx, st, req)
 	lg := startLeg(ctx, st, req, hst != nil)
-	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, stream: req.Stream}
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, stream: req.Stream, attempt: n}
 	var res Result
 	var retry *retryable
 	var sendErr error
 	if hst == nil {
-		x.req, x.sending = req, lg.sending
+		x.req, x.sending, x.leg = req, lg.sending, lg
 		res, retry = x.run()
+		if res.Detached {
+			return res, nil
+		}
 		sendErr = lg.finish()
 	} else {
 		res, retry, sendErr = x.runHedged(lg, startLeg(ctx, hst, req, true))
@@ -208,13 +234,7 @@ type leg struct {
 // startLeg sends req on st and returns the leg whose answer is to be read.
 func startLeg(ctx context.Context, st tunnel.Stream, req *Request, hedged bool) *leg {
 	l := &leg{st: st, r: proto.NewReader(st), sent: make(chan error, 1), sending: make(chan struct{})}
-	// A client that goes away must not leave this handler blocked on the
-	// tunnel: the deadline wakes any Read or Write, and closing the stream
-	// tells the relay to cancel the upstream call.
-	l.stop = context.AfterFunc(ctx, func() {
-		_ = st.SetDeadline(time.Now())
-		_ = st.Close()
-	})
+	l.watch(ctx)
 	// The request goes out while the relay's answer is read: a relay that
 	// refuses a request (body over its limit) answers before it has read
 	// the body and stops reading, so a writer that finished first would
@@ -235,6 +255,18 @@ func startLeg(ctx context.Context, st tunnel.Stream, req *Request, hedged bool) 
 		l.sent <- err
 	}()
 	return l
+}
+
+// watch cuts the leg when ctx ends: a client that goes away must not
+// leave the answer blocked on the tunnel. The deadline wakes any Read or
+// Write, and closing the stream tells the relay to cancel the upstream
+// call. l.stop undoes it.
+func (l *leg) watch(ctx context.Context) {
+	st := l.st
+	l.stop = context.AfterFunc(ctx, func() {
+		_ = st.SetDeadline(time.Now())
+		_ = st.Close()
+	})
 }
 
 // finish waits for the leg's sender, releases the reader and closes the
@@ -341,10 +373,13 @@ type exchange struct {
 	st     buffered // the tunnel stream: what the response holds here
 	ctx    context.Context
 	res    Result
-	// req and sending, for an unhedged request: see Request.BodyDone.
+	// req, sending and leg, for an unhedged request: see Request.BodyDone
+	// and Request.Detach.
 	req     *Request
 	sending <-chan struct{}
+	leg     *leg
 	stream  bool // Request.Stream
+	attempt int  // which of Forward's attempts this is
 }
 
 // run reads frames until the response header, then streams the body.
@@ -374,8 +409,7 @@ func (x *exchange) run() (Result, *retryable) {
 				return x.lostBeforeResponse(err)
 			}
 			x.bodyDone()
-			x.streamBody(h)
-			return x.res, nil
+			return x.streamBody(h), nil
 		default:
 			return x.lostBeforeResponse(fmt.Errorf("%w: unexpected %s frame", proto.ErrMalformed, typ))
 		}
@@ -420,8 +454,10 @@ func (x *exchange) lostBeforeResponse(err error) (Result, *retryable) {
 
 // streamBody writes the provider's status and headers, then copies Data
 // frames to the client, flushing after each one when the response is a
-// stream (SSE, or no declared length).
-func (x *exchange) streamBody(h *proto.ResponseHeader) {
+// stream (SSE, or no declared length). It returns the exchange's Result;
+// for a detached answer (Request.Detach) only the header's, and x is then
+// the detached goroutine's.
+func (x *exchange) streamBody(h *proto.ResponseHeader) Result {
 	dst := x.w.Header()
 	for k, vv := range h.Header {
 		dst[k] = vv
@@ -435,21 +471,74 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) {
 	x.res.Status = h.Status
 	rc := http.NewResponseController(x.w)
 	x.sendHeader(h.Status, stream, rc)
+	if stream && x.leg != nil && x.req.Detach != nil {
+		if res, ok := x.detach(h.Status); ok {
+			return res
+		}
+	}
+	if x.copyBody(rc, stream) {
+		panic(http.ErrAbortHandler)
+	}
+	return x.res
+}
+
+// detach hands the rest of the answer to a goroutine of its own when
+// Request.Detach takes the client connection, and returns the Result
+// Forward returns then.
+func (x *exchange) detach(status int) (Result, bool) {
+	w, ctx, done := x.req.Detach(status)
+	if w == nil {
+		return Result{}, false
+	}
+	// The handler's context ends when it returns: the leg now ends with
+	// the detached answer's. A client gone in between already cut the
+	// leg, and the body's next read fails.
+	x.leg.stop()
+	x.leg.watch(ctx)
+	x.w, x.ctx, x.req = w, ctx, nil
+	res := x.res
+	res.Detached = true
+	go x.streamDetached(done)
+	return res, true
+}
+
+// streamDetached streams the rest of a detached answer, ends the leg and
+// hands the final Result to done. A panic on the way, which net/http
+// would have recovered for the handler, aborts the answer and is logged.
+func (x *exchange) streamDetached(done func(Result)) {
+	defer func() {
+		if p := recover(); p != nil {
+			x.f.logDetachedPanic(x.id, p)
+			x.res.Aborted = true
+			x.leg.stop()
+			_ = x.leg.st.Close()
+			done(x.res)
+		}
+	}()
+	x.res.Aborted = x.copyBody(http.NewResponseController(x.w), true)
+	_ = x.leg.finish() // the relay answered: its error is no longer the client's
+	x.res.Attempts = x.attempt
+	done(x.res)
+}
+
+// copyBody copies the answer's Data frames to the client, and reports
+// whether the answer broke off so that the client connection must be
+// aborted (see brokeMidStream).
+func (x *exchange) copyBody(rc *http.ResponseController, stream bool) (abort bool) {
 	// Each Data frame goes to the client straight from the tunnel reader's
 	// buffer: no copy, and no copy buffer held per open stream.
 	body := x.r.Body()
 	for {
 		p, err := body.Chunk()
 		if err == io.EOF {
-			return
+			return false
 		}
 		if err != nil {
-			x.brokeMidStream(err, stream, rc)
-			return
+			return x.brokeMidStream(err, stream, rc)
 		}
 		if werr := x.toClient(rc, p, stream); werr != nil {
 			x.res.Err = werr
-			return
+			return false
 		}
 		x.res.Bytes += int64(len(p))
 	}
@@ -526,12 +615,13 @@ func (x *exchange) write(rc *http.ResponseController, p []byte, stream bool) err
 }
 
 // brokeMidStream ends a response whose status line already went out: an
-// in-band error event for SSE (the SDKs raise it as an error), then an
-// aborted connection so no client can take the cut body for a complete one.
-func (x *exchange) brokeMidStream(err error, stream bool, rc *http.ResponseController) {
+// in-band error event for SSE (the SDKs raise it as an error); it reports
+// that the connection must be aborted, so no client can take the cut body
+// for a complete one. Not when the client is gone.
+func (x *exchange) brokeMidStream(err error, stream bool, rc *http.ResponseController) (abort bool) {
 	x.res.Err = fmt.Errorf("response broke off: %w", err)
 	if x.ctx.Err() != nil {
-		return
+		return false
 	}
 	if stream && isSSE(x.w.Header()) {
 		msg := "Strait: the response stream broke off before it was complete"
@@ -542,7 +632,7 @@ func (x *exchange) brokeMidStream(err error, stream bool, rc *http.ResponseContr
 		_, _ = x.w.Write(apierr.StreamEvent(x.family, &apierr.Error{Kind: apierr.BadGateway, Message: msg}))
 		_ = rc.Flush()
 	}
-	panic(http.ErrAbortHandler)
+	return true
 }
 
 // relayError maps an End the relay sent instead of a response.

@@ -1,0 +1,287 @@
+// Package detach streams an HTTP/1.1 response on a client connection taken
+// from net/http, so that an open stream costs what it must (a goroutine,
+// the TLS connection, the tunnel stream) and not what net/http keeps per
+// connection for as long as its handler runs.
+//
+// Why: memory per open stream. A handler streaming a minutes-long answer
+// keeps net/http's serving goroutine (8 KiB of stack), its background
+// reader (4 KiB), the connection's bufio reader and writer and the
+// response's chunking buffer (about 12 KiB), and the parsed request, for
+// the answer's whole life. Measured at 4 000 open streams: 43.6 KiB live
+// per stream at the edge with net/http holding the connection, 16.8 with
+// the stream detached (scripts/lab/README.md, 2026-12-07).
+//
+// A Registry takes the connection once the response header is out
+// (Take), and the caller writes the body through the Stream, which frames
+// it as HTTP/1.1 chunks. At the end (End), a complete response gets its
+// terminating chunk and the connection goes back to the server for the
+// client's next request (keep-alive); a broken one is closed without it,
+// so the client cannot take a cut body for a whole one. What net/http
+// did for the handler while the connection was its own, the Registry does
+// for every detached stream: it notices a client that went away (its
+// socket leaves the ESTABLISHED state, or a write fails) and cancels the
+// stream's context, and it lets a server drain wait for detached streams
+// (Refuse, Wait).
+package detach
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Registry takes responses' connections from net/http and keeps track of
+// them until they end.
+type Registry struct {
+	// give hands a connection whose response ended cleanly back to the
+	// server (tlsaccept.Listener.Return); false: the server no longer
+	// takes connections, and the Registry closes it.
+	give func(net.Conn) bool
+
+	mu       sync.Mutex
+	streams  map[*Stream]struct{}
+	refusing bool
+	wg       sync.WaitGroup // one per stream in streams
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// New starts a Registry that checks every sweep whether the clients of
+// its streams are still there. give takes back a connection whose
+// response ended cleanly, for its next request. Close stops it.
+func New(give func(net.Conn) bool, sweep time.Duration) *Registry {
+	g := &Registry{give: give, streams: make(map[*Stream]struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go g.sweepEvery(sweep)
+	return g
+}
+
+// Stream is one response on a connection taken from net/http: an
+// http.ResponseWriter whose header is already sent, each Write one chunk
+// written to the client at once. It also has the methods
+// http.ResponseController looks for (FlushError, SetWriteDeadline), so
+// writers wrapping it work unchanged.
+type Stream struct {
+	g      *Registry
+	conn   net.Conn
+	header http.Header
+	reuse  bool // the connection may carry another request after this one
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	failed bool // a write failed: the connection's TLS state is no longer usable
+}
+
+// Take takes w's connection from net/http for the rest of a response
+// whose status and header are sent and flushed, and reports false (w
+// untouched) when it cannot: the Registry refuses (a drain started), the
+// request is not HTTP/1.1, or the response is not chunked (HEAD, a status
+// without a body, a declared length). The Stream's context ends when its
+// client goes away, when the drain cuts it, or at End.
+func (g *Registry) Take(w http.ResponseWriter, r *http.Request, status int) (*Stream, bool) {
+	if r.ProtoMajor != 1 || r.ProtoMinor != 1 || r.Method == http.MethodHead || !bodyAllowed(status) ||
+		w.Header().Get("Content-Length") != "" || w.Header().Get("Transfer-Encoding") != "" {
+		return nil, false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refusing {
+		return nil, false
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, false
+	}
+	s := &Stream{g: g, conn: conn, header: w.Header(),
+		// Bytes after the request (a pipelining client, or junk) would be
+		// lost with net/http's reader: such a connection is not reused.
+		reuse: !r.Close && brw.Reader.Buffered() == 0 && !closing(w.Header())}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	g.streams[s] = struct{}{}
+	g.wg.Add(1)
+	return s, true
+}
+
+// Context ends when the stream's client went away or the stream was cut,
+// and at End.
+func (s *Stream) Context() context.Context { return s.ctx }
+
+// Header is the response's header, already sent: changes go nowhere.
+func (s *Stream) Header() http.Header { return s.header }
+
+// WriteHeader does nothing: the header is sent.
+func (s *Stream) WriteHeader(int) {}
+
+// Write sends p to the client as one chunk, in one write to the
+// connection (one TLS record for an event). A failed write cancels the
+// stream's context, as net/http cancels a request's on a failed write.
+func (s *Stream) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	bp := chunkBufs.Get().(*[]byte)
+	b := strconv.AppendInt((*bp)[:0], int64(len(p)), 16)
+	b = append(append(append(b, '\r', '\n'), p...), '\r', '\n')
+	_, err := s.conn.Write(b)
+	if cap(b) <= maxPooledChunk {
+		*bp = b
+		chunkBufs.Put(bp)
+	}
+	if err != nil {
+		s.failed = true
+		s.cancel()
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// chunkBufs pool the buffers a chunk is framed in: the stream holds none
+// while it waits for its next event.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledChunk bounds the buffers kept in chunkBufs.
+const maxPooledChunk = 64 << 10
+
+// FlushError does nothing: every Write is on the connection when it
+// returns.
+func (s *Stream) FlushError() error { return nil }
+
+// SetWriteDeadline bounds the writes to the client, as
+// http.ResponseController.SetWriteDeadline does.
+func (s *Stream) SetWriteDeadline(t time.Time) error { return s.conn.SetWriteDeadline(t) }
+
+// End ends the response: complete, with its terminating chunk, and the
+// connection goes back to the server when it may carry another request;
+// broken (or after a failed write), by closing the connection. Call it
+// once, after the last Write.
+func (s *Stream) End(complete bool) {
+	g := s.g
+	g.mu.Lock()
+	delete(g.streams, s)
+	reuse := s.reuse && !g.refusing
+	g.mu.Unlock()
+	defer g.wg.Done()
+	ok := complete && !s.failed && s.ctx.Err() == nil
+	s.cancel()
+	if ok {
+		_, err := s.conn.Write(lastChunk)
+		ok = err == nil
+	}
+	switch {
+	case !ok:
+		// No close_notify: a TLS alert after a write that failed would go
+		// out of sequence (the client sees a bad MAC), and after a broken
+		// answer it would only say more than is true.
+		_ = netConn(s.conn).Close()
+	case reuse && s.conn.SetDeadline(time.Time{}) == nil && g.give(s.conn):
+	default:
+		_ = s.conn.Close()
+	}
+}
+
+// netConn is the connection under c's TLS.
+func netConn(c net.Conn) net.Conn {
+	if u, ok := c.(interface{ NetConn() net.Conn }); ok {
+		return u.NetConn()
+	}
+	return c
+}
+
+var lastChunk = []byte("0\r\n\r\n")
+
+// Refuse makes Take refuse from now on, and End close connections instead
+// of giving them back: the server is draining. Call it before the
+// server's Shutdown, which does not wait for detached streams (Wait does).
+func (g *Registry) Refuse() {
+	g.mu.Lock()
+	g.refusing = true
+	g.mu.Unlock()
+}
+
+// Wait waits for the detached streams to end. When ctx ends first it cuts
+// those left (their contexts end, their writes fail) and waits for them,
+// and returns ctx's error. Call Refuse first.
+func (g *Registry) Wait(ctx context.Context) error {
+	ended := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		return nil
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	for s := range g.streams {
+		s.cancel()
+		_ = s.conn.SetWriteDeadline(time.Now())
+	}
+	g.mu.Unlock()
+	<-ended
+	return ctx.Err()
+}
+
+// Len is how many detached streams are open.
+func (g *Registry) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.streams)
+}
+
+// Close stops the sweep. Streams still open carry on.
+func (g *Registry) Close() {
+	close(g.stop)
+	<-g.done
+}
+
+// sweepEvery cancels, every d, the streams whose clients went away. A
+// client that leaves mid-answer must stop its upstream call (net/http's
+// background reader noticed for the handler); between two events only the
+// socket's state says so.
+func (g *Registry) sweepEvery(d time.Duration) {
+	defer close(g.done)
+	t := time.NewTicker(d)
+	defer t.Stop()
+	var open []*Stream
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+		open = open[:0]
+		g.mu.Lock()
+		for s := range g.streams {
+			open = append(open, s)
+		}
+		g.mu.Unlock()
+		for _, s := range open {
+			if s.ctx.Err() == nil && peerGone(s.conn) {
+				s.cancel()
+			}
+		}
+		clear(open) // hold no ended stream until the next sweep
+	}
+}
+
+// bodyAllowed reports whether a response with status has a body, and so
+// a chunked one over HTTP/1.1.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// closing reports a response that asked for its connection to be closed.
+func closing(h http.Header) bool {
+	for _, v := range h.Values("Connection") {
+		if strings.Contains(strings.ToLower(v), "close") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,268 @@
+package detach
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/strait/strait/certs/tlsaccept"
+	"github.com/strait/strait/tunnel/tunneltest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// rig is an HTTPS server on loopback whose handler detaches every answer
+// it can and hands its Stream to the test; connections given back go to
+// the server through tlsaccept, as the edge's do.
+type rig struct {
+	reg      *Registry
+	client   *http.Client
+	url      string
+	accepted atomic.Int64 // TCP connections the server accepted
+	streams  chan *Stream
+}
+
+func newRig(t *testing.T, sweep time.Duration) *rig {
+	t.Helper()
+	pki := tunneltest.NewPKI(t, "")
+	scfg := pki.ServerConfig()
+	scfg.NextProtos = []string{"http/1.1"}
+	rg := &rig{streams: make(chan *Stream, 4)}
+	ln := tlsaccept.New(tunneltest.Listen(t), scfg, 10*time.Second,
+		tlsaccept.Hooks{Accepted: func(*tls.Conn) { rg.accepted.Add(1) }})
+	rg.reg = New(ln.Return, sweep)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status := http.StatusOK
+		switch r.URL.Path {
+		case "/sized":
+			w.Header().Set("Content-Length", "8")
+		case "/empty":
+			status = http.StatusNoContent
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(status)
+		_ = http.NewResponseController(w).Flush()
+		if s, ok := rg.reg.Take(w, r, status); ok {
+			rg.streams <- s
+			return
+		}
+		if status != http.StatusNoContent && r.Method != http.MethodHead {
+			_, _ = io.WriteString(w, "declined")
+		}
+	})}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ln) }()
+	ccfg := pki.ClientConfig()
+	ccfg.NextProtos = []string{"http/1.1"}
+	tr := &http.Transport{TLSClientConfig: ccfg}
+	rg.client = &http.Client{Transport: tr}
+	rg.url = "https://" + ln.Addr().String()
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		rg.reg.Refuse()
+		cut, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = rg.reg.Wait(cut)
+		_ = srv.Close()
+		<-served
+		ln.Wait()
+		rg.reg.Close()
+	})
+	return rg
+}
+
+// get sends a request and returns its response once the header is in,
+// and whether its connection was one used before.
+func (rg *rig) get(t *testing.T, method, path string) (*http.Response, bool) {
+	t.Helper()
+	reused := false
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
+	req, err := http.NewRequestWithContext(ctx, method, rg.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := rg.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, reused
+}
+
+// next is the Stream the handler took.
+func (rg *rig) next(t *testing.T) *Stream {
+	t.Helper()
+	select {
+	case s := <-rg.streams:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler took no stream")
+		return nil
+	}
+}
+
+// TestStreamThenKeepAlive: a detached answer reaches the client as a
+// chunked body, piece by piece, and its connection then serves the
+// client's next request.
+func TestStreamThenKeepAlive(t *testing.T) {
+	rg := newRig(t, time.Hour)
+	for i, want := range []bool{false, true} {
+		res, reused := rg.get(t, http.MethodGet, "/")
+		if reused != want {
+			t.Fatalf("request %d: connection reused %v, want %v", i, reused, want)
+		}
+		s := rg.next(t)
+		if s.Header().Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("Stream's header %v", s.Header())
+		}
+		buf := make([]byte, 64)
+		for _, ev := range []string{"data: one\n\n", "data: two\n\n"} {
+			if _, err := s.Write([]byte(ev)); err != nil {
+				t.Fatal(err)
+			}
+			// Each Write reaches the client by itself: no buffering.
+			if n, err := io.ReadAtLeast(res.Body, buf, len(ev)); err != nil || string(buf[:n]) != ev {
+				t.Fatalf("client read %q, %v; want %q", buf[:n], err, ev)
+			}
+		}
+		s.End(true)
+		if rest, err := io.ReadAll(res.Body); err != nil || len(rest) != 0 {
+			t.Fatalf("after End: %q, %v; want a clean end", rest, err)
+		}
+		res.Body.Close()
+		if s.Context().Err() == nil {
+			t.Fatal("the Stream's context outlived End")
+		}
+	}
+	if n := rg.accepted.Load(); n != 1 {
+		t.Fatalf("%d connections for two requests; want one, given back after the first", n)
+	}
+	if n := rg.reg.Len(); n != 0 {
+		t.Fatalf("Len %d after both ended", n)
+	}
+}
+
+// TestBrokenStreamIsCut: an answer that ends broken closes its
+// connection without the last chunk, and the client sees an error.
+func TestBrokenStreamIsCut(t *testing.T) {
+	rg := newRig(t, time.Hour)
+	res, _ := rg.get(t, http.MethodGet, "/")
+	defer res.Body.Close()
+	s := rg.next(t)
+	if _, err := s.Write([]byte("data: partial\n\n")); err != nil {
+		t.Fatal(err)
+	}
+	s.End(false)
+	body, err := io.ReadAll(res.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || string(body) != "data: partial\n\n" {
+		t.Fatalf("client read %q, %v; want the partial body and io.ErrUnexpectedEOF", body, err)
+	}
+}
+
+// TestClientGoneEndsContext: a client that goes away between two events
+// ends its Stream's context, found by the sweep.
+func TestClientGoneEndsContext(t *testing.T) {
+	rg := newRig(t, 10*time.Millisecond)
+	res, _ := rg.get(t, http.MethodGet, "/")
+	s := rg.next(t)
+	res.Body.Close() // mid-body: the client closes its connection
+	select {
+	case <-s.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client left and its Stream's context did not end")
+	}
+	s.End(true) // not given back: the client is gone
+	if n := rg.reg.Len(); n != 0 {
+		t.Fatalf("Len %d after End", n)
+	}
+}
+
+// TestTakeDeclines: what Take leaves with net/http.
+func TestTakeDeclines(t *testing.T) {
+	rg := newRig(t, time.Hour)
+	for _, tc := range []struct {
+		name, method, path, body string
+	}{
+		{"HEAD", http.MethodHead, "/", ""},
+		{"declared length", http.MethodGet, "/sized", "declined"},
+		{"no body", http.MethodGet, "/empty", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := rg.get(t, tc.method, tc.path)
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || string(body) != tc.body {
+				t.Fatalf("body %q, %v; want %q from net/http", body, err, tc.body)
+			}
+		})
+	}
+	t.Run("HTTP/1.0", func(t *testing.T) {
+		c, err := tls.Dial("tcp", strings.TrimPrefix(rg.url, "https://"), rg.client.Transport.(*http.Transport).TLSClientConfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET / HTTP/1.0\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(c)
+		if err != nil || !strings.HasSuffix(string(got), "\r\n\r\ndeclined") {
+			t.Fatalf("HTTP/1.0 answer %q, %v; want net/http's", got, err)
+		}
+	})
+	if len(rg.streams) != 0 {
+		t.Fatal("a declined answer was taken")
+	}
+}
+
+// TestWaitCutsWhatIsLeft: after Refuse, Take declines and a complete
+// answer closes its connection; Wait, out of time, cuts the streams left
+// and returns once they ended.
+func TestWaitCutsWhatIsLeft(t *testing.T) {
+	rg := newRig(t, time.Hour)
+	resA, _ := rg.get(t, http.MethodGet, "/")
+	defer resA.Body.Close()
+	a := rg.next(t)
+	resB, _ := rg.get(t, http.MethodGet, "/")
+	defer resB.Body.Close()
+	b := rg.next(t)
+
+	rg.reg.Refuse()
+	res, _ := rg.get(t, http.MethodGet, "/")
+	if body, _ := io.ReadAll(res.Body); string(body) != "declined" {
+		t.Fatalf("Take during a drain: %q; want it declined", body)
+	}
+	res.Body.Close()
+
+	a.End(true)
+	if _, err := io.ReadAll(resA.Body); err != nil {
+		t.Fatalf("a complete answer during the drain: %v", err)
+	}
+	// b's writer ends it when its context ends, as the forwarder does.
+	go func() {
+		<-b.Context().Done()
+		_, err := b.Write([]byte("data: late\n\n"))
+		b.End(err == nil)
+	}()
+	cut, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := rg.reg.Wait(cut); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: %v; want the context's error", err)
+	}
+	if _, err := io.ReadAll(resB.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a cut answer: %v; want io.ErrUnexpectedEOF", err)
+	}
+	if n := rg.accepted.Load(); n != 3 {
+		t.Fatalf("%d connections accepted; want 3 (none given back during the drain)", n)
+	}
+}
+
