@@ -71,11 +71,16 @@ func ReadFrameHeader(r *bufio.Reader) (FrameType, int, error) {
 	if err != nil {
 		return 0, 0, err // io.EOF here is a clean end between frames
 	}
+	return readFrameLength(FrameType(tb), r)
+}
+
+// readFrameLength reads the payload length of a frame of type t, whose
+// type byte was read.
+func readFrameLength(t FrameType, r *bufio.Reader) (FrameType, int, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return 0, 0, unexpected(err)
 	}
-	t := FrameType(tb)
 	if n > uint64(limitFor(t)) {
 		return t, 0, fmt.Errorf("%w: %s frame of %d bytes", ErrFrameTooLarge, t, n)
 	}

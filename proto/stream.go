@@ -14,9 +14,14 @@ import (
 // Write: one transport frame, one TLS record, one system call for what would
 // otherwise be several.
 // A Writer is not safe for concurrent use.
+//
+// A Writer holds no buffer between frames: a stream that waits minutes for
+// its next event (the relay writes thousands at once) keeps none; the
+// buffer comes from a pool for each frame.
 type Writer struct {
 	w    io.Writer
 	buf  []byte
+	bp   *[]byte // the pooled buffer buf came from (smallWriteBufs), nil if none
 	held bool
 }
 
@@ -27,12 +32,13 @@ func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 // maximal Data frame and a few small ones.
 const holdLimit = MaxDataFrame
 
-// keepBuf is the largest encoding buffer a Writer keeps between frames:
-// room for an SSE event. Bigger ones (bulk Data frames, a request with its
-// body, a provider's response header) go back to a shared pool or to the
-// collector, so that a long stream that once carried a large frame does not
-// hold its buffer; thousands of open streams each keep one.
+// keepBuf is the encoding buffer a frame starts in: room for an SSE event.
+// Bigger ones (bulk Data frames, a request with its body, a provider's
+// response header) come from bigBufPool, or from the collector.
 const keepBuf = 1 << 10
+
+// smallWriteBufs holds encoding buffers of keepBuf bytes.
+var smallWriteBufs = sync.Pool{New: func() any { b := make([]byte, 0, keepBuf); return &b }}
 
 // bigBufPool holds encoding buffers for frames larger than keepBuf.
 var bigBufPool = sync.Pool{New: func() any { b := make([]byte, 0, MaxDataFrame+16); return &b }}
@@ -66,25 +72,43 @@ func (w *Writer) send() error {
 		return nil
 	}
 	_, err := w.w.Write(w.buf)
-	w.buf = w.buf[:0]
-	if cap(w.buf) > keepBuf {
-		putBig(w.buf)
-		w.buf = nil
-	}
+	w.release()
 	return err
 }
 
-// grow makes room for n more bytes, taking a pooled buffer for big frames.
+// release gives the encoding buffer back to its pool.
+func (w *Writer) release() {
+	b := w.buf[:0]
+	w.buf = nil
+	if w.bp != nil && cap(b) == keepBuf {
+		*w.bp = b
+		smallWriteBufs.Put(w.bp)
+	} else {
+		putBig(b)
+	}
+	w.bp = nil
+}
+
+// grow makes room for n more bytes, taking a pooled buffer: a small one
+// for a frame's start, a big one for a big frame.
 func (w *Writer) grow(n int) {
 	if cap(w.buf)-len(w.buf) >= n {
 		return
 	}
-	if len(w.buf)+n <= MaxDataFrame+16 && len(w.buf)+n > keepBuf {
-		bp := bigBufPool.Get().(*[]byte)
-		w.buf = append((*bp)[:0], w.buf...)
-		return
+	switch need := len(w.buf) + n; {
+	case w.buf == nil && need <= keepBuf:
+		w.bp = smallWriteBufs.Get().(*[]byte)
+		w.buf = (*w.bp)[:0]
+	case need <= MaxDataFrame+16 && need > keepBuf:
+		small, sbp := w.buf, w.bp
+		w.buf = append((*bigBufPool.Get().(*[]byte))[:0], small...)
+		if w.bp = nil; sbp != nil {
+			*sbp = small[:0]
+			smallWriteBufs.Put(sbp)
+		}
+	default:
+		w.buf = append(w.buf, make([]byte, n)...)[:len(w.buf)]
 	}
-	w.buf = append(w.buf, make([]byte, n)...)[:len(w.buf)]
 }
 
 // WriteRequest writes a FrameRequest.
@@ -106,6 +130,7 @@ func (w *Writer) WriteEnd(e End) error {
 
 // WriteDispatched writes the empty FrameDispatched.
 func (w *Writer) WriteDispatched() error {
+	w.grow(1 + binary.MaxVarintLen32)
 	w.buf = AppendFrameHeader(w.buf, FrameDispatched, 0)
 	return w.send()
 }
@@ -114,12 +139,15 @@ func (w *Writer) WriteDispatched() error {
 // for the longest length prefix, then writes the real prefix and moves the
 // payload up against it: the length is only known after encoding.
 func (w *Writer) writeEncoded(t FrameType, enc func([]byte) []byte) error {
-	start := len(w.buf)
 	const room = 1 + binary.MaxVarintLen32
+	w.grow(room)
+	start := len(w.buf)
 	w.buf = enc(append(w.buf, make([]byte, room)...))
 	n := len(w.buf) - start - room
 	if n > limitFor(t) {
-		w.buf = w.buf[:start]
+		if w.buf = w.buf[:start]; start == 0 {
+			w.release()
+		}
 		return fmt.Errorf("%w: %s frame of %d bytes", ErrFrameTooLarge, t, n)
 	}
 	head := AppendFrameHeader(w.buf[start:start], t, n)
@@ -147,9 +175,16 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // Reader reads frames from a stream. A frame that fits in its read buffer
 // is returned in place, without a copy.
+//
+// A Reader holds its read buffer only while it has bytes in it: one that
+// waits for its stream's next frame with nothing buffered (an open stream
+// between two events, thousands of them) gives the buffer back to the pool
+// and waits for the frame's first byte alone.
 type Reader struct {
-	r   *bufio.Reader
-	buf []byte // from bigBufPool: the last payload larger than the read buffer
+	src io.Reader
+	r   *bufio.Reader // from readerBufPool; nil while nothing is buffered
+	buf []byte        // from bigBufPool: the last payload larger than the read buffer
+	typ [1]byte       // a frame's type byte, read without a buffer
 }
 
 // readBufSize is a Reader's read buffer: room for the SSE events that
@@ -162,28 +197,38 @@ const readBufSize = 1 << 10
 // stream adds up under thousands of concurrent streams.
 var readerBufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
 
-// NewReader returns a Reader on r. Call Release when the stream is done.
-func NewReader(r io.Reader) *Reader {
-	br := readerBufPool.Get().(*bufio.Reader)
-	br.Reset(r)
-	return &Reader{r: br}
-}
+// NewReader returns a Reader on src. Call Release when the stream is done.
+func NewReader(src io.Reader) *Reader { return &Reader{src: src} }
 
 // Release returns the Reader's buffers to the pool; the Reader must not be
 // used afterwards.
 func (r *Reader) Release() {
+	r.putReadBuf()
+	putBig(r.buf)
+	r.buf = nil
+}
+
+// readBuf is the read buffer, taken from the pool if the Reader has none.
+func (r *Reader) readBuf() *bufio.Reader {
+	if r.r == nil {
+		r.r = readerBufPool.Get().(*bufio.Reader)
+		r.r.Reset(r.src)
+	}
+	return r.r
+}
+
+// putReadBuf gives the read buffer back to the pool.
+func (r *Reader) putReadBuf() {
 	if r.r != nil {
 		r.r.Reset(nil)
 		readerBufPool.Put(r.r)
 		r.r = nil
 	}
-	putBig(r.buf)
-	r.buf = nil
 }
 
 // Peek returns the next n bytes without consuming them (see
 // bufio.Reader.Peek); n is at most the read buffer's size.
-func (r *Reader) Peek(n int) ([]byte, error) { return r.r.Peek(n) }
+func (r *Reader) Peek(n int) ([]byte, error) { return r.readBuf().Peek(n) }
 
 // Next reads one frame. The payload is valid until the next call.
 func (r *Reader) Next() (FrameType, []byte, error) {
@@ -193,7 +238,7 @@ func (r *Reader) Next() (FrameType, []byte, error) {
 	// while it waits for the next one.
 	putBig(r.buf)
 	r.buf = nil
-	t, n, err := ReadFrameHeader(r.r)
+	t, n, err := r.frameHeader()
 	if err != nil {
 		return t, nil, err
 	}
@@ -216,6 +261,21 @@ func (r *Reader) Next() (FrameType, []byte, error) {
 		return t, nil, unexpected(err)
 	}
 	return t, p, nil
+}
+
+// frameHeader reads the next frame's type and length. With nothing
+// buffered it gives the read buffer back and waits for the type byte
+// without one; the previous payload, which the buffer held, is no longer
+// valid by now.
+func (r *Reader) frameHeader() (FrameType, int, error) {
+	if r.r != nil && r.r.Buffered() > 0 {
+		return ReadFrameHeader(r.r)
+	}
+	r.putReadBuf()
+	if _, err := io.ReadFull(r.src, r.typ[:]); err != nil {
+		return 0, 0, err // io.EOF here is a clean end between frames
+	}
+	return readFrameLength(FrameType(r.typ[0]), r.readBuf())
 }
 
 // Body returns an io.Reader over the Data frames that follow, ending at the

@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -244,5 +245,102 @@ func TestWriterKeepsASmallBuffer(t *testing.T) {
 				t.Fatalf("the writer keeps %d bytes, want at most 1 KiB", cap(w.buf))
 			}
 		})
+	}
+}
+
+// frameAtATime hands out one frame per Read (a stream whose peer sends
+// them apart) and counts the waits for a new frame during which the
+// Reader held a read buffer.
+type frameAtATime struct {
+	rd     *Reader
+	frames [][]byte
+	cur    []byte
+	held   int
+}
+
+func (f *frameAtATime) Read(p []byte) (int, error) {
+	if len(f.cur) == 0 {
+		if f.rd.r != nil {
+			f.held++
+		}
+		if len(f.frames) == 0 {
+			return 0, io.EOF
+		}
+		f.cur, f.frames = f.frames[0], f.frames[1:]
+	}
+	n := copy(p, f.cur)
+	f.cur = f.cur[n:]
+	return n, nil
+}
+
+// TestReaderWaitsWithoutBuffer: a Reader that waits for its stream's next
+// frame with nothing buffered holds no read buffer, and reads every frame
+// whole all the same.
+func TestReaderWaitsWithoutBuffer(t *testing.T) {
+	events := []string{"data: one\n\n", "data: two\n\n", strings.Repeat("x", 3*readBufSize)}
+	src := &frameAtATime{}
+	for _, ev := range events {
+		src.frames = append(src.frames, AppendFrame(nil, FrameData, []byte(ev)))
+	}
+	src.frames = append(src.frames, AppendFrame(nil, FrameEnd, (&End{}).Append(nil)))
+	rd := NewReader(src)
+	src.rd = rd
+	defer rd.Release()
+	body := rd.Body()
+	for _, want := range events {
+		var got []byte
+		for len(got) < len(want) {
+			p, err := body.Chunk()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, p...)
+		}
+		if string(got) != want {
+			t.Fatalf("read %.40q; want %.40q", got, want)
+		}
+	}
+	if _, err := body.Chunk(); err != io.EOF {
+		t.Fatalf("after the End: %v; want io.EOF", err)
+	}
+	if src.held != 0 {
+		t.Fatalf("the Reader held its read buffer in %d of its waits for a frame", src.held)
+	}
+}
+
+// TestWriterKeepsNoBuffer: between frames a Writer holds no encoding
+// buffer, also after a frame too large to send; a hold keeps one until
+// Flush.
+func TestWriterKeepsNoBuffer(t *testing.T) {
+	var sink bytes.Buffer
+	w := NewWriter(&sink)
+	held := func() bool { return w.buf != nil || w.bp != nil }
+	steps := []struct {
+		name string
+		f    func() error
+		held bool
+	}{
+		{"Data", func() error { _, err := w.Write([]byte("data: x\n\n")); return err }, false},
+		{"big Data", func() error { _, err := w.Write(make([]byte, 3*keepBuf)); return err }, false},
+		{"Response", func() error { return w.WriteResponse(&ResponseHeader{Status: 200}) }, false},
+		{"Dispatched", w.WriteDispatched, false},
+		{"held Data", func() error { w.Hold(); _, err := w.Write([]byte("data: y\n\n")); return err }, true},
+		{"Flush", w.Flush, false},
+		{"too large", func() error {
+			err := w.WriteResponse(&ResponseHeader{Status: 200, Header: http.Header{"X": {strings.Repeat("x", MaxHeaderFrame)}}})
+			if !errors.Is(err, ErrFrameTooLarge) {
+				return fmt.Errorf("got %v; want ErrFrameTooLarge", err)
+			}
+			return nil
+		}, false},
+		{"End", func() error { return w.WriteEnd(End{}) }, false},
+	}
+	for _, st := range steps {
+		if err := st.f(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if held() != st.held {
+			t.Fatalf("after %s: Writer holds a buffer %v; want %v", st.name, held(), st.held)
+		}
 	}
 }

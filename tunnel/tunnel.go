@@ -117,11 +117,12 @@ var (
 	ErrPeerGoingAway = errors.New("tunnel: peer is going away")
 )
 
-// Shrink lets go of st's receive buffer if st holds no unread data and its
-// transport keeps one sized to the largest message it received (yamux
-// does, for the stream's life); a stream that has read its request and
-// only writes from then on should call it. Streams without such a buffer
-// (QUIC's) ignore it.
+// Shrink lets go of st's receive buffer if its transport keeps one after
+// the data in it was read: yamux keeps one sized to the largest message it
+// received for the stream's life, quic-go the last frame until the next
+// Read. A stream that has read its request and only writes from then on
+// should call it. It loses nothing: data that is there is read on the next
+// Read. Not concurrently with a Read.
 func Shrink(st Stream) {
 	if s, ok := st.(interface{ Shrink() }); ok {
 		s.Shrink()

@@ -69,8 +69,9 @@ func New(give func(net.Conn) bool, sweep time.Duration) *Registry {
 type Stream struct {
 	g      *Registry
 	conn   net.Conn
-	header http.Header
-	reuse  bool // the connection may carry another request after this one
+	ctype  []string    // the sent header's Content-Type
+	header http.Header // made of ctype on demand
+	reuse  bool        // the connection may carry another request after this one
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -97,7 +98,10 @@ func (g *Registry) Take(w http.ResponseWriter, r *http.Request, status int) (*St
 	if err != nil {
 		return nil, false
 	}
-	s := &Stream{g: g, conn: conn, header: w.Header(),
+	// Of the header, sent already, only its Content-Type is kept, for
+	// writers that tell an event stream by it: the whole map is a KiB a
+	// stream.
+	s := &Stream{g: g, conn: conn, ctype: w.Header()["Content-Type"],
 		// Bytes after the request (a pipelining client, or junk) would be
 		// lost with net/http's reader: such a connection is not reused.
 		reuse: !r.Close && brw.Reader.Buffered() == 0 && !closing(w.Header())}
@@ -111,8 +115,14 @@ func (g *Registry) Take(w http.ResponseWriter, r *http.Request, status int) (*St
 // and at End.
 func (s *Stream) Context() context.Context { return s.ctx }
 
-// Header is the response's header, already sent: changes go nowhere.
-func (s *Stream) Header() http.Header { return s.header }
+// Header is what is kept of the response's header, already sent (its
+// Content-Type): changes go nowhere.
+func (s *Stream) Header() http.Header {
+	if s.header == nil {
+		s.header = http.Header{"Content-Type": s.ctype}
+	}
+	return s.header
+}
 
 // WriteHeader does nothing: the header is sent.
 func (s *Stream) WriteHeader(int) {}

@@ -265,4 +265,3 @@ func TestWaitCutsWhatIsLeft(t *testing.T) {
 		t.Fatalf("%d connections accepted; want 3 (none given back during the drain)", n)
 	}
 }
-

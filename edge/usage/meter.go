@@ -19,10 +19,8 @@ const maxHeld = 1 << 20
 // its usage object, so hundreds of large responses in flight do not each
 // hold megabytes.
 const (
-	// reuseHeld is the largest buffer a Meter keeps for the next event.
-	reuseHeld = 4 << 10
-	maxJSON   = 1 << 20
-	tailSize  = 64 << 10
+	maxJSON  = 1 << 20
+	tailSize = 64 << 10
 )
 
 // Meter reads usage from one response body as it passes. It is not safe for
@@ -75,13 +73,37 @@ func (m *Meter) Feed(p []byte) []byte {
 		m.hold(p)
 		return p
 	}
-	m.held = append(m.held, p...)
+	var aliased bool
+	m.held, aliased = m.carry(p)
 	var out []byte
 	m.events(func(ev []byte) { out = append(out, m.filter(ev)...) })
 	if m.overflow { // an event too large to inspect: pass it on unfiltered
 		out, m.held = append(out, m.held...), nil
 	}
+	m.keepRest(aliased)
 	return out
+}
+
+// carry returns what events should parse: p where it is when nothing was
+// carried over (aliased), else p after the unfinished event held.
+func (m *Meter) carry(p []byte) (held []byte, aliased bool) {
+	if len(m.held) == 0 {
+		return p, true
+	}
+	return append(m.held, p...), false
+}
+
+// keepRest keeps, after events, only an unfinished event's bytes, in a
+// buffer of the Meter's own: a stream that waits for its next event (the
+// edge holds thousands) keeps no buffer, and whole events, the usual
+// case, are metered without a copy.
+func (m *Meter) keepRest(aliased bool) {
+	switch {
+	case len(m.held) == 0:
+		m.held = nil
+	case aliased:
+		m.held = bytes.Clone(m.held)
+	}
 }
 
 // holdJSON buffers a JSON body whole up to maxJSON, then only its tail.
@@ -102,8 +124,10 @@ func (m *Meter) holdJSON(p []byte) {
 // hold buffers p for parsing. Of an event larger than maxHeld only the
 // last tailSize bytes stay: enough to find its end and its usage.
 func (m *Meter) hold(p []byte) {
-	m.held = append(m.held, p...)
+	var aliased bool
+	m.held, aliased = m.carry(p)
 	m.events(func([]byte) {})
+	m.keepRest(aliased)
 	if len(m.held) > maxHeld {
 		cut := len(m.held) - tailSize
 		m.held = append(make([]byte, 0, 2*tailSize), m.held[cut:]...)
@@ -115,7 +139,6 @@ func (m *Meter) hold(p []byte) {
 // events calls emit with each complete SSE event in held, after metering
 // it, and keeps the incomplete rest.
 func (m *Meter) events(emit func([]byte)) {
-	base := m.held
 	for {
 		end := m.eventEnd()
 		if end < 0 {
@@ -133,15 +156,6 @@ func (m *Meter) events(emit func([]byte)) {
 	}
 	if len(m.held) > maxHeld && m.hide {
 		m.overflow = true
-	}
-	if len(m.held) == 0 {
-		// Every event was passed on: the next piece starts the array
-		// again, unless it grew large, which it must not pin between
-		// events. (What Feed returns never aliases held.)
-		m.held = nil
-		if cap(base) <= reuseHeld {
-			m.held = base[:0]
-		}
 	}
 }
 

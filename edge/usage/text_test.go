@@ -181,3 +181,24 @@ func BenchmarkMeterUnaryBody(b *testing.B) {
 		})
 	}
 }
+
+// TestMeterKeepsNoBufferBetweenEvents: a stream metered event by event
+// holds no buffer while it waits for the next one, and an event split
+// across writes is still metered whole.
+func TestMeterKeepsNoBufferBetweenEvents(t *testing.T) {
+	ev := `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" hello"},"finish_reason":null}]}` + "\n\n"
+	m := NewMeter(llmapi.OpenAI, true, false)
+	for i, piece := range []string{ev, ev, ev[:40], ev[40:], ev} {
+		p := []byte(piece)
+		if out := m.Feed(p); string(out) != piece {
+			t.Fatalf("piece %d passed on as %q", i, out)
+		}
+		clear(p) // the caller's buffer is reused: the meter must not have kept it
+		if split := i == 2; (m.held != nil) != split {
+			t.Fatalf("after piece %d the meter holds %d bytes (buffer %v); want one only mid-event", i, len(m.held), m.held != nil)
+		}
+	}
+	if m.text != 4*len(" hello") {
+		t.Fatalf("counted %d bytes of text; want %d", m.text, 4*len(" hello"))
+	}
+}

@@ -163,6 +163,10 @@ type stream struct {
 	hdr         [1 + binary.MaxVarintLen64]byte
 	hdrLeft     []byte
 	rawLeft     int
+
+	// unread is a byte Shrink read, for the next Read (held says so).
+	unread byte
+	held   atomic.Bool
 }
 
 const (
@@ -212,6 +216,11 @@ func (s *stream) Read(p []byte) (int, error) {
 	if err := s.stateErr(); err != nil {
 		return 0, err
 	}
+	if len(p) > 0 && s.held.Load() {
+		p[0] = s.unread
+		s.held.Store(false)
+		return 1, nil
+	}
 	var n int
 	var err error
 	if s.z != nil {
@@ -251,6 +260,26 @@ func (s *stream) Write(p []byte) (int, error) {
 		}
 	}
 	return n, mapErr(err)
+}
+
+// Shrink lets quic-go give back the last frame read (see tunnel.Shrink):
+// it keeps a frame whose data was all read until the next Read, and a
+// relay reads nothing after a request, for as long as the answer streams
+// (about 1.1 KiB a stream, measured at 4 000 streams). A Read that cannot
+// wait, under a deadline in the past, makes it let go; a byte that Read
+// does find is kept for the next one.
+func (s *stream) Shrink() {
+	if s.stateErr() != nil || s.held.Load() {
+		return
+	}
+	_ = s.st.SetReadDeadline(time.Unix(0, 1))
+	var b [1]byte
+	n, _ := s.Read(b[:])
+	_ = s.st.SetReadDeadline(time.Time{})
+	if n == 1 {
+		s.unread = b[0]
+		s.held.Store(true)
+	}
 }
 
 // CloseWrite sends FIN after the data already written.

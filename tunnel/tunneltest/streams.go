@@ -136,6 +136,49 @@ func testHalfClose(t *testing.T, tr Transport) {
 	waitNoStreams(t, p)
 }
 
+// testShrink: tunnel.Shrink loses nothing and leaves the stream usable,
+// whether everything received was read or some of it is still unread.
+func testShrink(t *testing.T, tr Transport) {
+	p := tr.Pair(t, PairOptions{})
+	a, b := connect(t, p.Client, p.Server)
+	defer a.Close()
+	defer b.Close()
+	read := func(n int) string {
+		t.Helper()
+		buf := make([]byte, n)
+		_ = b.SetReadDeadline(time.Now().Add(prompt)) // a lost byte fails here, not by hanging
+		if k, err := io.ReadFull(b, buf); err != nil {
+			t.Fatalf("read %q: %v", buf[:k], err)
+		}
+		return string(buf)
+	}
+	for _, step := range []struct {
+		write      string
+		read, want int // bytes read before Shrink, then after it
+	}{
+		{"request", 7, 0}, // all read: Shrink finds nothing
+		{"partial", 3, 4}, // some unread (one frame): Shrink must keep it
+		{"later", 0, 5},   // there or on its way: either way it arrives whole
+	} {
+		if _, err := a.Write([]byte(step.write)); err != nil {
+			t.Fatal(err)
+		}
+		got := read(step.read)
+		tunnel.Shrink(b)
+		got += read(step.want)
+		if got != step.write {
+			t.Fatalf("read %q around Shrink; want %q", got, step.write)
+		}
+	}
+	if _, err := b.Write([]byte("answer")); err != nil {
+		t.Fatalf("write after Shrink: %v", err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(a, buf); err != nil || string(buf) != "answer" {
+		t.Fatalf("peer read %q, %v after Shrink", buf, err)
+	}
+}
+
 // testClose: Close after writing delivers the data and then io.EOF to the
 // peer. Locally, Close fails a blocked Read and a Write blocked on a full
 // window within prompt, and every later Read and Write at once, with an

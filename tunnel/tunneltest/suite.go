@@ -65,6 +65,7 @@ func Run(t *testing.T, tr Transport) {
 	t.Run("ConcurrentStreams", func(t *testing.T) { testConcurrentStreams(t, tr) })
 	t.Run("OpenBeforeAccept", func(t *testing.T) { testOpenBeforeAccept(t, tr) })
 	t.Run("HalfClose", func(t *testing.T) { testHalfClose(t, tr) })
+	t.Run("Shrink", func(t *testing.T) { testShrink(t, tr) })
 	t.Run("Close", func(t *testing.T) { testClose(t, tr) })
 	t.Run("Context", func(t *testing.T) { testContext(t, tr) })
 	t.Run("Reset", func(t *testing.T) {
