@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -69,9 +70,10 @@ func New(give func(net.Conn) bool, sweep time.Duration) *Registry {
 type Stream struct {
 	g      *Registry
 	conn   net.Conn
-	ctype  []string    // the sent header's Content-Type
-	header http.Header // made of ctype on demand
-	reuse  bool        // the connection may carry another request after this one
+	socket syscall.RawConn // under conn, for the sweep; nil if none
+	ctype  []string        // the sent header's Content-Type
+	header http.Header     // made of ctype on demand
+	reuse  bool            // the connection may carry another request after this one
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -101,7 +103,7 @@ func (g *Registry) Take(w http.ResponseWriter, r *http.Request, status int) (*St
 	// Of the header, sent already, only its Content-Type is kept, for
 	// writers that tell an event stream by it: the whole map is a KiB a
 	// stream.
-	s := &Stream{g: g, conn: conn, ctype: w.Header()["Content-Type"],
+	s := &Stream{g: g, conn: conn, socket: socketOf(conn), ctype: w.Header()["Content-Type"],
 		// Bytes after the request (a pipelining client, or junk) would be
 		// lost with net/http's reader: such a connection is not reused.
 		reuse: !r.Close && brw.Reader.Buffered() == 0 && !closing(w.Header())}
@@ -272,7 +274,7 @@ func (g *Registry) sweepEvery(d time.Duration) {
 		}
 		g.mu.Unlock()
 		for _, s := range open {
-			if s.ctx.Err() == nil && peerGone(s.conn) {
+			if s.ctx.Err() == nil && peerGone(s.socket) {
 				s.cancel()
 			}
 		}

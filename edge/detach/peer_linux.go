@@ -1,7 +1,6 @@
 package detach
 
 import (
-	"errors"
 	"net"
 	"syscall"
 
@@ -11,15 +10,14 @@ import (
 // tcpEstablished is Linux's TCP_ESTABLISHED state in TCP_INFO.
 const tcpEstablished = 1
 
-// peerGone reports whether c's client closed or reset the connection: its
-// socket is no longer ESTABLISHED (CLOSE_WAIT after the client's FIN,
-// CLOSE after a reset). A TLS close_notify ahead of the FIN does not hide
-// it, as it would from a peek at the socket's data. It costs one
-// getsockopt and no goroutine; a connection it cannot look into counts as
-// there.
-func peerGone(c net.Conn) bool {
-	rc, err := rawConn(c)
-	if err != nil {
+// peerGone reports whether the client of socket rc (see socketOf) closed
+// or reset the connection: its socket is no longer ESTABLISHED
+// (CLOSE_WAIT after the client's FIN, CLOSE after a reset). A TLS
+// close_notify ahead of the FIN does not hide it, as it would from a peek
+// at the socket's data. It costs one getsockopt and no goroutine; a
+// connection it cannot look into (rc nil) counts as there.
+func peerGone(rc syscall.RawConn) bool {
+	if rc == nil {
 		return false
 	}
 	gone := false
@@ -30,19 +28,21 @@ func peerGone(c net.Conn) bool {
 	return gone
 }
 
-// rawConn is the socket under c's wrappers (TLS, counting).
-func rawConn(c net.Conn) (syscall.RawConn, error) {
+// socketOf is the socket under c's wrappers (TLS, counting), nil when
+// there is none to look into.
+func socketOf(c net.Conn) syscall.RawConn {
 	for {
 		if sc, ok := c.(syscall.Conn); ok {
-			return sc.SyscallConn()
+			rc, err := sc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return rc
 		}
 		u, ok := c.(interface{ NetConn() net.Conn })
 		if !ok {
-			return nil, errNotTCP
+			return nil
 		}
 		c = u.NetConn()
 	}
 }
-
-// errNotTCP is rawConn's answer for a connection it cannot look into.
-var errNotTCP = errors.New("not a TCP connection")

@@ -2,8 +2,13 @@
 
 package detach
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
-// peerGone cannot look into sockets here: a client that goes away is
-// noticed by the next write that fails.
-func peerGone(net.Conn) bool { return false }
+// socketOf and peerGone cannot look into sockets here: a client that goes
+// away is noticed by the next write that fails.
+func socketOf(net.Conn) syscall.RawConn { return nil }
+
+func peerGone(syscall.RawConn) bool { return false }
