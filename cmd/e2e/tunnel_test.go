@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -199,27 +201,32 @@ func vanishMidStream(t *testing.T, s *stack, cut func()) {
 }
 
 // TestUpstreamBreaksMidStream: when the provider's connection dies
-// mid-stream, the SDK gets an in-band error in its own format.
+// mid-stream, the SDK gets an in-band error in its own format, over
+// HTTP/1.1 (the answer detached from net/http, edge/detach) as over HTTP/2
+// (on the handler).
 func TestUpstreamBreaksMidStream(t *testing.T) {
 	eachTransport(t, func(t *testing.T, transport string) {
 		s := newStack(t, stackOptions{transport: transport})
-		stream := s.openai(slow(50, 50*time.Millisecond)...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
-		defer stream.Close()
-		chunks := 0
-		for stream.Next() {
-			if chunks++; chunks == 3 {
-				s.fakeSrv.CloseClientConnections()
+		for _, client := range []*http.Client{s.client, s.http2Client()} {
+			opts := append(slow(50, 50*time.Millisecond), option.WithHTTPClient(client))
+			stream := s.openai(opts...).Chat.Completions.NewStreaming(testCtx(t, 20*time.Second), chatParams)
+			chunks := 0
+			for stream.Next() {
+				if chunks++; chunks == 3 {
+					s.fakeSrv.CloseClientConnections()
+				}
 			}
+			err := stream.Err()
+			stream.Close()
+			var e *openai.Error
+			if err == nil {
+				t.Fatal("a broken upstream stream ended cleanly")
+			}
+			if errors.As(err, &e) && !strings.Contains(e.Message, "broke off") {
+				t.Fatalf("in-band error without a useful message: %v", e)
+			}
+			t.Logf("SDK error: %v", err)
 		}
-		err := stream.Err()
-		var e *openai.Error
-		if err == nil {
-			t.Fatal("a broken upstream stream ended cleanly")
-		}
-		if errors.As(err, &e) && !strings.Contains(e.Message, "broke off") {
-			t.Fatalf("in-band error without a useful message: %v", e)
-		}
-		t.Logf("SDK error: %v", err)
 	})
 }
 
