@@ -88,6 +88,14 @@ func edgeMetricSum(s *stack, prefix string) float64 {
 	return sum
 }
 
+// TestHedgedAnswersLeaveTheHandler: a hedged answer, read from two
+// streams as one, also goes on detached from net/http over HTTP/1.1.
+func TestHedgedAnswersLeaveTheHandler(t *testing.T) {
+	s := newHedgeStack(t)
+	streamDetached(t, s, s.client, 1)
+	waitWithin(t, time.Minute, "no open tunnel streams", func() bool { return edgeMetricSum(s, "strait_tunnel_streams{") == 0 })
+}
+
 // TestMirrorAroundStalledAnswers: with tunnel.hedge on and two sessions to
 // the relay, one of which brings nothing back to the edge (its relay →
 // edge direction held, as behind a lost segment), every streamed answer

@@ -55,8 +55,8 @@ type Request struct {
 	// stream would hold its prompt until its end. A hedged request (two
 	// legs) keeps Body until Forward returns.
 	BodyDone func()
-	// Detach, when set, is offered the answer of an unhedged request that
-	// streams, once its status and header are out: it may take the client
+	// Detach, when set, is offered an answer that streams (hedged or not),
+	// once its status and header are out: it may take the client
 	// connection from net/http (package edge/detach) and return the
 	// writer the rest goes to, the context it goes on under, and what to
 	// call with its Result at its end. Forward then returns at once, with
@@ -194,12 +194,13 @@ func (f *Forwarder) attempt(w http.ResponseWriter, r *http.Request, req *Request
 	f.logOpened(req.ID, opening, st)
 	hst := f.openHedge(ctx, st, req)
 	lg := startLeg(ctx, st, req, hst != nil)
-	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, stream: req.Stream, attempt: n}
+	x := &exchange{f: f, w: w, family: req.Family, id: req.ID, r: lg.r, st: lg.st, ctx: ctx, stream: req.Stream,
+		attempt: n, detachTo: req.Detach}
 	var res Result
 	var retry *retryable
 	var sendErr error
 	if hst == nil {
-		x.req, x.sending, x.leg = req, lg.sending, lg
+		x.req, x.sending, x.legs, x.end = req, lg.sending, []*leg{lg}, lg.finish
 		res, retry = x.run()
 		if res.Detached {
 			return res, nil
@@ -373,13 +374,17 @@ type exchange struct {
 	st     buffered // the tunnel stream: what the response holds here
 	ctx    context.Context
 	res    Result
-	// req, sending and leg, for an unhedged request: see Request.BodyDone
-	// and Request.Detach.
+	// req and sending, for an unhedged request: see Request.BodyDone.
 	req     *Request
 	sending <-chan struct{}
-	leg     *leg
 	stream  bool // Request.Stream
 	attempt int  // which of Forward's attempts this is
+	// detachTo is Request.Detach; legs are the streams the answer comes
+	// on, to watch under a detached answer's context; end finishes them
+	// once the answer is over and returns the send error.
+	detachTo func(status int) (http.ResponseWriter, context.Context, func(Result))
+	legs     []*leg
+	end      func() error
 }
 
 // run reads frames until the response header, then streams the body.
@@ -471,7 +476,7 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) Result {
 	x.res.Status = h.Status
 	rc := http.NewResponseController(x.w)
 	x.sendHeader(h.Status, stream, rc)
-	if stream && x.leg != nil && x.req.Detach != nil {
+	if stream && x.detachTo != nil {
 		if res, ok := x.detach(h.Status); ok {
 			return res
 		}
@@ -486,16 +491,18 @@ func (x *exchange) streamBody(h *proto.ResponseHeader) Result {
 // Request.Detach takes the client connection, and returns the Result
 // Forward returns then.
 func (x *exchange) detach(status int) (Result, bool) {
-	w, ctx, done := x.req.Detach(status)
+	w, ctx, done := x.detachTo(status)
 	if w == nil {
 		return Result{}, false
 	}
-	// The handler's context ends when it returns: the leg now ends with
-	// the detached answer's. A client gone in between already cut the
-	// leg, and the body's next read fails.
-	x.leg.stop()
-	x.leg.watch(ctx)
-	x.w, x.ctx, x.req = w, ctx, nil
+	// The handler's context ends when it returns: the legs now end with
+	// the detached answer's. A client gone in between already cut them,
+	// and the body's next read fails.
+	for _, l := range x.legs {
+		l.stop()
+		l.watch(ctx)
+	}
+	x.w, x.ctx, x.req, x.detachTo = w, ctx, nil, nil
 	res := x.res
 	res.Detached = true
 	go x.streamDetached(done)
@@ -510,13 +517,15 @@ func (x *exchange) streamDetached(done func(Result)) {
 		if p := recover(); p != nil {
 			x.f.logDetachedPanic(x.id, p)
 			x.res.Aborted = true
-			x.leg.stop()
-			_ = x.leg.st.Close()
+			for _, l := range x.legs {
+				l.stop()
+				_ = l.st.Close()
+			}
 			done(x.res)
 		}
 	}()
 	x.res.Aborted = x.copyBody(http.NewResponseController(x.w), true)
-	_ = x.leg.finish() // the relay answered: its error is no longer the client's
+	_ = x.end() // the relay answered: the send error is no longer the client's
 	x.res.Attempts = x.attempt
 	done(x.res)
 }

@@ -119,22 +119,30 @@ func (x *exchange) runHedged(a, b *leg) (Result, *retryable, error) {
 	b.r.Release()
 	m := newMergedAnswer(a, b)
 	r := proto.NewReader(m)
-	x.r, x.st = r, m
+	x.r, x.st, x.legs = r, m, []*leg{a, b}
+	x.res.Hedged = true // also in a detached answer's final Result
+	x.end = func() error {
+		m.close()
+		r.Release()
+		first, second := m.sendLeg(), b
+		if first == b {
+			second = a
+		}
+		sendErr := first.finish()
+		// Forward's caller may reuse req.Body once it returns (the edge
+		// pools the border guard's rewritten bodies), and a detached
+		// answer's end lets go of it: the other copy must be done
+		// reading it too.
+		second.doneSending()
+		_ = second.finish()
+		return sendErr
+	}
 	res, retry := x.run()
 	res.Hedged = true
-	m.close()
-	r.Release()
-	first, second := m.sendLeg(), b
-	if first == b {
-		second = a
+	if res.Detached {
+		return res, nil, nil
 	}
-	sendErr := first.finish()
-	// Forward's caller may reuse req.Body once it returns (the edge pools
-	// the border guard's rewritten bodies): the other copy must be done
-	// reading it too.
-	second.doneSending()
-	_ = second.finish()
-	return res, retry, sendErr
+	return res, retry, x.end()
 }
 
 // hedgeMark returns h with the hedge mark set when hedged, and never with
