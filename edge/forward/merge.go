@@ -57,10 +57,12 @@ type mergeLeg struct {
 // the relay as with a single stream.
 const mergeQueueMax = 64 << 10
 
-// mergeReadSize is each leg's read buffer, held for the answer's life:
-// room for many SSE events, small next to the memory an open stream may
-// take.
-const mergeReadSize = 4 << 10
+// mergeReadSize is each leg's read buffer, held for the answer's life
+// (its goroutine waits in Read with it): room for an SSE event or two.
+// An open stream takes about 60 KiB over both tiers (scripts/lab,
+// 2026-12-07), so two legs' buffers count; a bigger answer is read in
+// more pieces, which the merge takes at any offset.
+const mergeReadSize = 1 << 10
 
 // newMergedAnswer starts reading a and b.
 func newMergedAnswer(a, b *leg) *mergedAnswer {
