@@ -156,6 +156,10 @@ func TestGlob(t *testing.T) {
 			t.Errorf("glob(%q, %q) = %v", tc.p, tc.s, got)
 		}
 	}
+	// Every request's model goes through it, for each route and default.
+	if n := testing.AllocsPerRun(100, func() { glob("a*b*c", "a1b2c") }); n != 0 {
+		t.Errorf("glob allocates %v times per call; want 0", n)
+	}
 }
 
 // TestTargetRewrite proves passthrough is byte-exact when the upstream
