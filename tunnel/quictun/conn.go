@@ -265,9 +265,10 @@ func (s *stream) Write(p []byte) (int, error) {
 // Shrink lets quic-go give back the last frame read (see tunnel.Shrink):
 // it keeps a frame whose data was all read until the next Read, and a
 // relay reads nothing after a request, for as long as the answer streams
-// (about 1.1 KiB a stream, measured at 4 000 streams). A Read that cannot
-// wait, under a deadline in the past, makes it let go; a byte that Read
-// does find is kept for the next one.
+// (about 1.1 KiB a stream, measured at 4 000 streams). A Read under a
+// deadline in the past makes it let go: quic-go releases a consumed frame
+// before it looks at the deadline, and returns at once. Should that Read
+// find a byte all the same, it is kept for the next one.
 func (s *stream) Shrink() {
 	if s.stateErr() != nil || s.held.Load() {
 		return
