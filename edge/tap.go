@@ -77,26 +77,32 @@ func (t *tap) WriteHeader(code int) {
 
 // serverTiming splits the time to the response header into edge (before
 // the request entered the tunnel), relay and upstream (as the relay
-// measured them) and tunnel (the rest: both crossings).
+// measured them) and tunnel (the rest: both crossings). It is built in one
+// buffer: a header on every response, it took 5 % of the edge's
+// allocations at its maximum rate on loopback (2026-12-07) as joined
+// strings.
 func (c *call) serverTiming(rt proto.RelayTiming, fromRelay bool) string {
-	edge := c.edgeTime()
-	parts := []string{timingEntry("edge", edge, "")}
+	b := make([]byte, 0, 128)
+	b = appendTiming(b, "edge", c.edgeTime(), "")
 	if fromRelay {
 		total := c.headerAt.Sub(c.forwardAt)
 		tunnel := max(0, total-rt.Relay-rt.Upstream)
-		parts = append(parts, timingEntry("tunnel", tunnel, ""), timingEntry("relay", rt.Relay, ""),
-			timingEntry("upstream", rt.Upstream, "provider first byte"))
+		b = appendTiming(append(b, ", "...), "tunnel", tunnel, "")
+		b = appendTiming(append(b, ", "...), "relay", rt.Relay, "")
+		b = appendTiming(append(b, ", "...), "upstream", rt.Upstream, "provider first byte")
 		c.timing = rt
 	}
-	return strings.Join(parts, ", ")
+	return string(b)
 }
 
-func timingEntry(name string, d time.Duration, desc string) string {
-	s := name + ";dur=" + strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
+// appendTiming appends one Server-Timing entry: name;dur=<ms>[;desc="..."].
+func appendTiming(b []byte, name string, d time.Duration, desc string) []byte {
+	b = append(append(b, name...), ";dur="...)
+	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
 	if desc != "" {
-		s += `;desc="` + desc + `"`
+		b = append(append(append(b, `;desc="`...), desc...), '"')
 	}
-	return s
+	return b
 }
 
 // Write meters p and passes on what the client should get. It reports p
