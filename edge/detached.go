@@ -55,12 +55,22 @@ func (c *call) detach(status int) (http.ResponseWriter, context.Context, func(fo
 
 // endDetached is a detached answer's end: what serveAPI does after
 // Forward, then the answer's last chunk (or the connection cut, for one
-// that broke off).
+// that broke off). The Stream ends whatever finish does: the edge's drain
+// waits for every detached answer's End. A panic in finish, which net/http
+// would have recovered for the handler, is logged and cuts the connection.
 func (c *call) endDetached(s *detach.Stream, res forward.Result) {
+	complete := false
+	defer func() { s.End(complete) }()
+	defer func() {
+		if p := recover(); p != nil {
+			c.e.log.Error("panic while finishing a streamed answer; cutting its connection",
+				zap.String("request_id", c.id), zap.Any("panic", p), zap.Stack("stack"))
+		}
+	}()
 	c.res = res
 	c.guard.forwarding = false
 	c.finish()
-	s.End(!res.Aborted)
+	complete = !res.Aborted
 }
 
 // drainStreams waits for the detached answers to end until ctx does, then

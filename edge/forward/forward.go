@@ -509,25 +509,33 @@ func (x *exchange) detach(status int) (Result, bool) {
 	return res, true
 }
 
-// streamDetached streams the rest of a detached answer, ends the leg and
-// hands the final Result to done. A panic on the way, which net/http
-// would have recovered for the handler, aborts the answer and is logged.
+// streamDetached streams the rest of a detached answer, ends its legs and
+// hands the final Result to done, once.
 func (x *exchange) streamDetached(done func(Result)) {
+	x.res.Aborted = x.pumpDetached()
+	x.res.Attempts = x.attempt
+	done(x.res)
+}
+
+// pumpDetached copies the rest of the body and ends the legs, and reports
+// whether the answer must be aborted. A panic on the way, which net/http
+// would have recovered for the handler, is logged and aborts the answer:
+// the legs are cut, and done still runs, so the call is accounted and its
+// connection closed.
+func (x *exchange) pumpDetached() (abort bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			x.f.logDetachedPanic(x.id, p)
-			x.res.Aborted = true
 			for _, l := range x.legs {
 				l.stop()
 				_ = l.st.Close()
 			}
-			done(x.res)
+			abort = true
 		}
 	}()
-	x.res.Aborted = x.copyBody(http.NewResponseController(x.w), true)
+	abort = x.copyBody(http.NewResponseController(x.w), true)
 	_ = x.end() // the relay answered: the send error is no longer the client's
-	x.res.Attempts = x.attempt
-	done(x.res)
+	return abort
 }
 
 // copyBody copies the answer's Data frames to the client, and reports

@@ -16,6 +16,7 @@ import (
 	"weak"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/strait/strait/proto"
 	"github.com/strait/strait/proto/llmapi"
@@ -403,6 +404,64 @@ func TestUnsizedAnswer(t *testing.T) {
 			}
 			if n := ln.writes.Load(); n < 1 || n > tc.maxWrite {
 				t.Errorf("%d writes to the client, want 1 to %d", n, tc.maxWrite)
+			}
+		})
+	}
+}
+
+// panickingWriter panics on the first body write, as a bug under the
+// client writer would.
+type panickingWriter struct{ *httptest.ResponseRecorder }
+
+func (panickingWriter) Write([]byte) (int, error) { panic("write") }
+
+// TestDetachedAnswer: an answer Request.Detach takes streams on without
+// the handler: Forward returns at once with Result.Detached, and the final
+// Result reaches done once. A panic while it streams is logged and ends it
+// aborted, still once.
+func TestDetachedAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		w         func(*httptest.ResponseRecorder) http.ResponseWriter
+		body      string
+		aborted   bool
+		panicLogs int
+	}{
+		{"complete", func(r *httptest.ResponseRecorder) http.ResponseWriter { return r }, "data: {}\n\n", false, 0},
+		{"panic", func(r *httptest.ResponseRecorder) http.ResponseWriter { return panickingWriter{r} }, "", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			relay := &scriptedRelay{steps: []relayStep{answerStream}}
+			defer relay.wg.Wait()
+			core, logs := observer.New(zap.ErrorLevel)
+			f := New(relay, time.Second, zap.New(core))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rec := httptest.NewRecorder()
+			done := make(chan Result, 2)
+			req := &Request{ID: "req_1", Family: llmapi.OpenAI, Method: http.MethodPost, Path: "/v1/chat/completions",
+				Body: []byte("{}"), Stream: true,
+				Detach: func(int) (http.ResponseWriter, context.Context, func(Result)) {
+					return tc.w(rec), ctx, func(r Result) { done <- r }
+				}}
+			if res := f.Forward(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/v1/chat/completions", nil), req); !res.Detached {
+				t.Fatalf("Forward returned %+v; want a detached answer", res)
+			}
+			var res Result
+			select {
+			case res = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the detached answer never ended")
+			}
+			relay.wg.Wait()
+			if len(done) != 0 {
+				t.Fatal("done was called twice")
+			}
+			if res.Detached || res.Aborted != tc.aborted || res.Status != 200 || res.Attempts != 1 || rec.Body.String() != tc.body {
+				t.Fatalf("final %+v, body %q; want aborted %v, status 200, 1 attempt, body %q", res, rec.Body.String(), tc.aborted, tc.body)
+			}
+			if n := logs.FilterMessageSnippet("panic").Len(); n != tc.panicLogs {
+				t.Fatalf("%d panic log lines; want %d", n, tc.panicLogs)
 			}
 		})
 	}
