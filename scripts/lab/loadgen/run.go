@@ -171,6 +171,12 @@ func (c *runConfig) run(ctx context.Context) (Result, error) {
 		}
 	}
 
+	if c.rate > 0 && c.mode == "keepalive" && c.warmup > 0 {
+		if err := c.openConns(ctx, shared); err != nil {
+			return Result{}, err
+		}
+	}
+
 	var firsts atomic.Int64
 	allFirst := make(chan struct{})
 	var before map[string]int64
@@ -393,4 +399,35 @@ func parsePids(s string) (map[string]int, error) {
 		out[k] = pid
 	}
 	return out, nil
+}
+
+// openConns opens the shared pool's connections before an open-loop
+// keepalive run, as the closed loop's workers each open theirs with an
+// unmeasured request: otherwise the run's first requests each dial, and
+// their TLS handshakes (hundreds at once on shared cores) are what its p99
+// measures, not the path. Each of c.concurrency concurrent streams holds
+// its connection for about 100 ms, so all of them dial; a second later,
+// with the handshakes done, the run starts.
+func (c *runConfig) openConns(ctx context.Context, shared *http.Transport) error {
+	hold := c.target
+	hold.kind, hold.tokens, hold.interval, hold.onFirst = "stream", 3, 50*time.Millisecond, nil
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	for range c.concurrency {
+		wg.Go(func() {
+			if s := hold.do(ctx, &http.Client{Transport: shared}); !s.ok {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("opening connections: %d of %d warm-up requests failed", n, c.concurrency)
+	}
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
