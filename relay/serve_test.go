@@ -57,10 +57,10 @@ func newRelayRig(t *testing.T, set ...func(*Relay)) *relayRig {
 			r.held <- struct{}{}
 			<-r.hold
 		}
-		// X-Test-Hold-Body answers with one event, then holds the rest
-		// of the body: an answer being pumped.
-		if req.Header.Get("X-Test-Hold-Body") != "" {
-			w.Header().Set("Content-Type", "text/event-stream")
+		// X-Test-Hold-Body (its value the Content-Type) answers with one
+		// event, then holds the rest of the body: an answer being pumped.
+		if ct := req.Header.Get("X-Test-Hold-Body"); ct != "" {
+			w.Header().Set("Content-Type", ct)
 			_, _ = io.WriteString(w, "data: first\n\n")
 			w.(http.Flusher).Flush()
 			r.held <- struct{}{}
@@ -300,31 +300,54 @@ func TestServeStreams(t *testing.T) {
 	}
 }
 
-// TestServePumpsOnAGoroutineOfItsOwn: while an answer streams, the
+// TestServePumpsOnAGoroutineOfItsOwn: while an event stream streams, the
 // goroutine that read and routed its request is gone, its stack with it
 // (dispatch.Handoff); the pump's goroutine alone holds the stream, and the
-// answer still arrives whole.
+// answer still arrives whole. A whole answer is pumped in place.
 func TestServePumpsOnAGoroutineOfItsOwn(t *testing.T) {
-	r := newRelayRig(t)
-	st := r.open("pumped", http.Header{"X-Test-Hold-Body": {"1"}})
-	<-r.held
-	ctx := testContext(t)
-	for stacks := goroutineStacks(); ; stacks = goroutineStacks() {
-		pumping := strings.Contains(stacks, "dispatch.(*caller).pumpBody")
-		setUp := strings.Contains(stacks, "relay.(*Relay).serveStream") || strings.Contains(stacks, "dispatch.(*Dispatcher).Start")
-		if pumping && !setUp {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("the answer is held mid-body, yet pumping %v, setting up %v:\n%s", pumping, setUp, stacks)
-		}
-		runtime.Gosched()
+	for _, tc := range []struct {
+		contentType  string
+		ownGoroutine bool
+	}{
+		{"text/event-stream", true},
+		// A whole answer's body follows its header at once: the serving
+		// goroutine pumps it, sparing a goroutine per request.
+		{"application/json", false},
+	} {
+		t.Run(tc.contentType, func(t *testing.T) {
+			r := newRelayRig(t)
+			st := r.open("pumped", http.Header{"X-Test-Hold-Body": {tc.contentType}})
+			<-r.held
+			ctx := testContext(t)
+			for {
+				pumping, setUp := pumpStacks()
+				if pumping && setUp != tc.ownGoroutine {
+					break
+				}
+				if ctx.Err() != nil {
+					t.Fatalf("the answer is held mid-body, yet pumping %v, on the serving goroutine %v:\n%s", pumping, setUp, goroutineStacks())
+				}
+				runtime.Gosched()
+			}
+			r.release()
+			a := r.read(st)
+			if a.status != http.StatusOK || a.end.Code != proto.CodeOK || a.body != "data: first\n\ndata: [DONE]\n\n" {
+				t.Fatalf("status %d, end %v, body %q; want the whole answer", a.status, a.end, a.body)
+			}
+		})
 	}
-	r.release()
-	a := r.read(st)
-	if a.status != http.StatusOK || a.end.Code != proto.CodeOK || a.body != "data: first\n\ndata: [DONE]\n\n" {
-		t.Fatalf("status %d, end %v, body %q; want the whole answer", a.status, a.end, a.body)
+}
+
+// pumpStacks reports whether a goroutine pumps an answer's body, and
+// whether that goroutine is the one that set the exchange up.
+func pumpStacks() (pumping, onServing bool) {
+	for g := range strings.SplitSeq(goroutineStacks(), "\n\n") {
+		if strings.Contains(g, "dispatch.(*caller).pumpBody") {
+			pumping = true
+			onServing = onServing || strings.Contains(g, "relay.(*Relay).serveStream") || strings.Contains(g, "dispatch.(*Dispatcher).Start")
+		}
 	}
+	return pumping, onServing
 }
 
 // goroutineStacks is every goroutine's stack, as text.

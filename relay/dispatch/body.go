@@ -82,6 +82,15 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 		c.closeAnswer(a, out)
 		return
 	}
+	if !p.events {
+		// A whole answer (not an event stream) is in the provider's hands
+		// already: its body follows at once, and pumping it here spares a
+		// goroutine and the stack it would grow (see Handoff), which only
+		// pays for a stream that waits on the provider.
+		c.pumpBody(ctx, a, p, first)
+		c.closeAnswer(a, out)
+		return
+	}
 	c.x.goPump(func() {
 		c.pumpBody(ctx, a, p, first)
 		c.closeAnswer(a, out)
@@ -127,7 +136,8 @@ func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 		return out, nil, nil
 	}
 	c.releaseBody(a)
-	return out, &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt)}, first
+	return out, &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt),
+		events: mt == "text/event-stream"}, first
 }
 
 // pumpBody streams the answer's body and ends the exchange. It and what
@@ -220,6 +230,7 @@ type pump struct {
 	cancel context.CancelFunc
 	to     upstream.Timeouts
 	ping   []byte // nil: no keep-alives
+	events bool   // the answer is an event stream
 
 	buf    *[]byte     // the read buffer, from smallBufPool or bigBufPool
 	idle   *time.Timer // the idle limit

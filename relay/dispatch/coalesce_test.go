@@ -3,8 +3,13 @@ package dispatch
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/strait/strait/proto"
 )
@@ -31,6 +36,13 @@ func TestFramesThatAreReadyTogetherLeaveTogether(t *testing.T) {
 		{"unary answer", "/v1/chat/completions", chat("gpt-4o", false), nil, func(w [][]proto.FrameType) error {
 			return wantWrites(w, [][]proto.FrameType{{disp}, {resp, data, end}})
 		}},
+		// The provider sends the whole body, then ends the response a
+		// moment later: the body's length says the bytes are the last, and
+		// they wait for the End.
+		{"unary answer, ended late", "/v1/chat/completions", chat("gpt-4o", false), http.Header{"X-Fake-Late-End": {"1"}},
+			func(w [][]proto.FrameType) error {
+				return wantWrites(w, [][]proto.FrameType{{disp}, {resp, data, end}})
+			}},
 		{"stream: header with the first event", "/v1/chat/completions", chat("gpt-4o", true), http.Header{"X-Fake-Interval-Ms": {"5"}},
 			func(w [][]proto.FrameType) error {
 				if len(w) < 3 {
@@ -55,20 +67,42 @@ func TestFramesThatAreReadyTogetherLeaveTogether(t *testing.T) {
 				return nil
 			}},
 	}
-	r := newRig(t, rigOptions{keys: []string{"k1"}})
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := r.do("openai", tt.path, tt.header, tt.body)
-			if res.status != 200 || res.end.Code != proto.CodeOK || len(res.body) == 0 {
-				t.Fatalf("status %d end %v body %q", res.status, res.end, res.body)
-			}
-			if res.header.Get("Content-Type") == "application/json" && !json.Valid(res.body) {
-				t.Errorf("%d bytes of JSON that does not parse", len(res.body))
-			}
-			if err := tt.check(r.writes.get()); err != nil {
-				t.Error(err)
-			}
-		})
+	for _, h2 := range []bool{false, true} {
+		var called atomic.Value
+		r := newRig(t, rigOptions{keys: []string{"k1"}, http2: h2, upstream: func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				called.Store(req.Proto)
+				if req.Header.Get("X-Fake-Late-End") == "" {
+					h.ServeHTTP(w, req)
+					return
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				maps.Copy(w.Header(), rec.Header())
+				w.Header().Set("Content-Length", strconv.Itoa(rec.Body.Len()))
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(rec.Body.Bytes())
+				w.(http.Flusher).Flush()
+				time.Sleep(50 * time.Millisecond)
+			})
+		}})
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s, upstream HTTP/2 %v", tt.name, h2), func(t *testing.T) {
+				res := r.do("openai", tt.path, tt.header, tt.body)
+				if res.status != 200 || res.end.Code != proto.CodeOK || len(res.body) == 0 {
+					t.Fatalf("status %d end %v body %q", res.status, res.end, res.body)
+				}
+				if res.header.Get("Content-Type") == "application/json" && !json.Valid(res.body) {
+					t.Errorf("%d bytes of JSON that does not parse", len(res.body))
+				}
+				if want := map[bool]string{false: "HTTP/1.1", true: "HTTP/2.0"}[h2]; called.Load() != want {
+					t.Fatalf("the provider was called over %v, want %s", called.Load(), want)
+				}
+				if err := tt.check(r.writes.get()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -125,6 +126,9 @@ type rigOptions struct {
 	quiet bool
 	// upstream, when set, wraps the fake provider.
 	upstream func(http.Handler) http.Handler
+	// http2 serves the fake provider over TLS and HTTP/2, as the real
+	// providers answer (HTTP/1.1 without TLS otherwise).
+	http2 bool
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -134,7 +138,16 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if o.upstream != nil {
 		h = o.upstream(h)
 	}
-	r.srv = httptest.NewServer(h)
+	var roots *x509.CertPool
+	if o.http2 {
+		r.srv = httptest.NewUnstartedServer(h)
+		r.srv.EnableHTTP2 = true
+		r.srv.StartTLS()
+		roots = x509.NewCertPool()
+		roots.AddCert(r.srv.Certificate())
+	} else {
+		r.srv = httptest.NewServer(h)
+	}
 	t.Cleanup(r.srv.Close)
 	var ks []upstream.Key
 	for _, k := range o.keys {
@@ -154,7 +167,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	}
 	core, logs := observer.New(level)
 	r.logs = logs
-	client := &http.Client{Transport: upstream.NewTransport(upstream.TransportConfig{})}
+	client := &http.Client{Transport: upstream.NewTransport(upstream.TransportConfig{RootCAs: roots})}
 	t.Cleanup(client.CloseIdleConnections)
 	if o.retry.Backoff == 0 {
 		o.retry.Backoff = time.Millisecond
