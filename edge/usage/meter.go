@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"unicode/utf8"
 
 	"github.com/strait/strait/proto/llmapi"
 )
@@ -210,16 +211,33 @@ func (m *Meter) observe(data []byte) {
 	// A body or final event with usage: decode only the usage object
 	// (and the type, for Anthropic), not the whole message.
 	var msg message
-	if json.Unmarshal(f.usage, &msg.Usage) != nil {
-		m.decode(data) // which fails as well, and counts nothing
-		return
+	var w llmapi.WireUsage
+	if msg.Usage = &w; !readUsage(f.usage, &w) {
+		var decoded *llmapi.WireUsage // apart from msg, which stays on the stack
+		if json.Unmarshal(f.usage, &decoded) != nil {
+			m.decode(data) // which fails as well, and counts nothing
+			return
+		}
+		msg.Usage = decoded
 	}
-	if m.family == llmapi.Anthropic && f.typ != nil && json.Unmarshal(f.typ, &msg.Type) != nil {
-		m.decode(data)
-		return
+	if m.family == llmapi.Anthropic && f.typ != nil {
+		if msg.Type, ok = readType(f.typ); !ok {
+			m.decode(data)
+			return
+		}
 	}
 	m.text += f.text
 	m.apply(&msg)
+}
+
+// readType reads a JSON string, with its quotes, as the decoder would.
+func readType(raw []byte) (string, bool) {
+	if bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var typ string
+	err := json.Unmarshal(raw, &typ)
+	return typ, err == nil
 }
 
 // decode meters one JSON message by decoding it whole.
