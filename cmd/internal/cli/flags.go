@@ -169,11 +169,17 @@ func RunCommand(binary, usage, configEnv string, start func(configPath string, l
 			// kill it with the default action.
 			ctx, stop := SignalContext()
 			defer stop()
+			stopTuning, tuned := HeapHeadroom(Headroom)
+			defer stopTuning()
 			srv, err := start(c.String(FlagConfig), log)
 			if err != nil {
 				return err
 			}
-			fields := []zap.Field{zap.Stringer("addr", srv.Addr()), zap.String("version", Version)}
+			gc := "GOGC from the environment"
+			if tuned {
+				gc = fmt.Sprintf("GOGC 100, at least %d MiB between collections", Headroom>>20)
+			}
+			fields := []zap.Field{zap.Stringer("addr", srv.Addr()), zap.String("version", Version), zap.String("gc", gc)}
 			if more, ok := srv.(interface{ Addrs() []zap.Field }); ok {
 				fields = append(fields, more.Addrs()...)
 			}
