@@ -53,6 +53,10 @@ type target struct {
 	tlsConf  *tls.Config
 	timeout  time.Duration
 	onFirst  func() // called when a stream's first token arrives (nil: nothing)
+	// drain reads a stream's body to its end after [DONE], where a client
+	// stops (and so loses the connection unless the body's last chunk came
+	// with the last event): a warm-up that opens connections keeps them.
+	drain bool
 }
 
 // newTransport returns an HTTP/1.1 transport (as Python and Node SDK clients
@@ -131,7 +135,11 @@ func (t *target) do(ctx context.Context, client *http.Client) (s sample) {
 		return sample{cause: "http_" + strconv.Itoa(resp.StatusCode)}
 	}
 	if t.kind == "stream" {
-		return readStream(resp.Body, start, t.onFirst)
+		s := readStream(resp.Body, start, t.onFirst)
+		if t.drain {
+			_, _ = io.Copy(io.Discard, resp.Body)
+		}
+		return s
 	}
 	return readBody(resp.Body, start)
 }

@@ -410,7 +410,7 @@ func parsePids(s string) (map[string]int, error) {
 // with the handshakes done, the run starts.
 func (c *runConfig) openConns(ctx context.Context, shared *http.Transport) error {
 	hold := c.target
-	hold.kind, hold.tokens, hold.interval, hold.onFirst = "stream", 3, 50*time.Millisecond, nil
+	hold.kind, hold.tokens, hold.interval, hold.onFirst, hold.drain = "stream", 3, 50*time.Millisecond, nil, true
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	for range c.concurrency {

@@ -42,6 +42,10 @@ func fakeProvider(t *testing.T) (*httptest.Server, *atomic.Int64) {
 			w.(http.Flusher).Flush()
 		}
 		fmt.Fprint(w, "data: [DONE]\n\n")
+		// The body's last chunk comes a moment after [DONE], as it may
+		// from an edge whose End frame arrives behind the event.
+		w.(http.Flusher).Flush()
+		time.Sleep(20 * time.Millisecond)
 	}))
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
