@@ -320,6 +320,42 @@ func (b *BodyReader) Chunk() ([]byte, error) {
 	return p, nil
 }
 
+// EndsNext reports whether the body ends after the bytes Chunk returned
+// last, as a whole answer ends: nothing of them is left, and the next frame,
+// already buffered, is an End with CodeOK. It reads nothing and keeps those
+// bytes valid, so a caller may learn, before it writes them, that they are
+// the last (the edge then sends them with the answer's end, in one write).
+func (b *BodyReader) EndsNext() bool {
+	if len(b.rest) > 0 {
+		return false
+	}
+	if b.err != nil {
+		return b.err == io.EOF
+	}
+	return b.r.bufferedEndOK()
+}
+
+// bufferedEndOK reports whether the read buffer holds a whole End frame
+// with CodeOK next. It peeks only at bytes already buffered: no read, and
+// no move of the buffer under a payload Next returned.
+func (r *Reader) bufferedEndOK() bool {
+	if r.r == nil || r.r.Buffered() == 0 {
+		return false
+	}
+	n := r.r.Buffered()
+	head, _ := r.r.Peek(min(n, 1+binary.MaxVarintLen32))
+	if FrameType(head[0]) != FrameEnd {
+		return false
+	}
+	size, k := binary.Uvarint(head[1:])
+	if k <= 0 || size > uint64(n-1-k) {
+		return false
+	}
+	frame, _ := r.r.Peek(1 + k + int(size))
+	end, err := ParseEnd(frame[1+k:])
+	return err == nil && end.Code == CodeOK
+}
+
 // next returns the next Data payload or the error that ends the body.
 func (b *BodyReader) next() ([]byte, error) {
 	t, p, err := b.r.Next()

@@ -344,3 +344,75 @@ func TestWriterKeepsNoBuffer(t *testing.T) {
 		}
 	}
 }
+
+// readsOf hands out its parts one per Read, as a tunnel stream delivers
+// what arrived together.
+type readsOf struct{ parts [][]byte }
+
+func (r *readsOf) Read(p []byte) (int, error) {
+	if len(r.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.parts[0])
+	if r.parts[0] = r.parts[0][n:]; len(r.parts[0]) == 0 {
+		r.parts = r.parts[1:]
+	}
+	return n, nil
+}
+
+// TestEndsNext: after the last Data bytes, EndsNext says the body ends when
+// an End with CodeOK is already buffered, and nothing else; the bytes stay
+// valid, and the body still reads to its end as before.
+func TestEndsNext(t *testing.T) {
+	frame := func(typ FrameType, p []byte) []byte { return AppendFrame(nil, typ, p) }
+	data := frame(FrameData, []byte("data: [DONE]\n\n"))
+	ok, broken := End{}, End{Code: CodeUpstreamBroken, Message: "cut"}
+	endOK := frame(FrameEnd, ok.Append(nil))
+	endErr := frame(FrameEnd, broken.Append(nil))
+	more := frame(FrameData, []byte("more"))
+	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	for _, tc := range []struct {
+		name  string
+		reads [][]byte // what each Read of the stream returns
+		want  bool
+	}{
+		{"End with the last data", [][]byte{join(data, endOK)}, true},
+		{"End in a later read", [][]byte{data, endOK}, false},
+		{"more data next", [][]byte{join(data, more, endOK)}, false},
+		{"End with an error", [][]byte{join(data, endErr)}, false},
+		{"half an End buffered", [][]byte{join(data, endOK[:1]), endOK[1:]}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(&readsOf{parts: tc.reads})
+			defer r.Release()
+			b := r.Body()
+			p, err := b.Chunk()
+			if err != nil || string(p) != "data: [DONE]\n\n" {
+				t.Fatalf("Chunk = %q, %v", p, err)
+			}
+			if got := b.EndsNext(); got != tc.want {
+				t.Errorf("EndsNext = %v, want %v", got, tc.want)
+			}
+			if string(p) != "data: [DONE]\n\n" {
+				t.Errorf("EndsNext moved the chunk: %q", p)
+			}
+			rest, err := io.ReadAll(b)
+			switch {
+			case tc.name == "more data next":
+				if string(rest) != "more" || err != nil {
+					t.Errorf("the rest: %q, %v", rest, err)
+				}
+			case tc.name == "End with an error":
+				var end *End
+				if !errors.As(err, &end) || end.Code != CodeUpstreamBroken {
+					t.Errorf("the rest: %q, %v; want the End", rest, err)
+				}
+			case len(rest) != 0 || err != nil:
+				t.Errorf("the rest: %q, %v; want the clean end", rest, err)
+			}
+			if tc.want && !b.EndsNext() {
+				t.Error("EndsNext false once the body ended")
+			}
+		})
+	}
+}

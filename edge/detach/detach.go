@@ -78,6 +78,10 @@ type Stream struct {
 	cancel context.CancelFunc
 
 	failed bool // a write failed: the connection's TLS state is no longer usable
+	// ending: Ending was called, and the chunks written since wait in held
+	// (from chunkBufs) for End, which sends them with the last chunk.
+	ending bool
+	held   *[]byte
 }
 
 // Take takes w's connection from net/http for the rest of a response
@@ -136,9 +140,16 @@ func (s *Stream) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if s.ending {
+		if s.held == nil {
+			s.held = chunkBufs.Get().(*[]byte)
+			*s.held = (*s.held)[:0]
+		}
+		*s.held = appendChunk(*s.held, p)
+		return len(p), nil
+	}
 	bp := chunkBufs.Get().(*[]byte)
-	b := strconv.AppendInt((*bp)[:0], int64(len(p)), 16)
-	b = append(append(append(b, '\r', '\n'), p...), '\r', '\n')
+	b := appendChunk((*bp)[:0], p)
 	_, err := s.conn.Write(b)
 	if cap(b) <= maxPooledChunk {
 		*bp = b
@@ -151,6 +162,21 @@ func (s *Stream) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// appendChunk appends p framed as one HTTP/1.1 chunk.
+func appendChunk(b, p []byte) []byte {
+	b = strconv.AppendInt(b, int64(len(p)), 16)
+	return append(append(append(b, '\r', '\n'), p...), '\r', '\n')
+}
+
+// Ending says that the answer ends right after the writes that follow, with
+// no wait between (the forwarder found the relay's end of the answer
+// already there): they wait, and End sends them with the last chunk in one
+// write. A client that stops reading at its last event, as the Go SDK does
+// at [DONE], then finds the body's end in the same read, and Go's transport
+// keeps the connection for the next request; with the last chunk in a
+// later segment it closes it.
+func (s *Stream) Ending() { s.ending = true }
 
 // chunkBufs pool the buffers a chunk is framed in: the stream holds none
 // while it waits for its next event.
@@ -181,8 +207,19 @@ func (s *Stream) End(complete bool) {
 	ok := complete && !s.failed && s.ctx.Err() == nil
 	s.cancel()
 	if ok {
-		_, err := s.conn.Write(lastChunk)
+		last := lastChunk
+		if s.held != nil {
+			last = append(*s.held, lastChunk...)
+			*s.held = last
+		}
+		_, err := s.conn.Write(last)
 		ok = err == nil
+	}
+	if s.held != nil {
+		if cap(*s.held) <= maxPooledChunk {
+			chunkBufs.Put(s.held)
+		}
+		s.held = nil
 	}
 	switch {
 	case !ok:

@@ -1,6 +1,7 @@
 package detach
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -148,6 +149,42 @@ func TestStreamThenKeepAlive(t *testing.T) {
 	}
 	if n := rg.reg.Len(); n != 0 {
 		t.Fatalf("Len %d after both ended", n)
+	}
+}
+
+// TestEndingKeepsAClientThatStopsAtItsLastEvent: a client that stops
+// reading at its last event and closes the body (the Go SDK at [DONE])
+// keeps its connection when the answer's last writes came after Ending:
+// they leave with the last chunk, in one write.
+func TestEndingKeepsAClientThatStopsAtItsLastEvent(t *testing.T) {
+	rg := newRig(t, time.Hour)
+	var reused [2]bool
+	for i := range reused {
+		var res *http.Response
+		res, reused[i] = rg.get(t, http.MethodGet, "/")
+		s := rg.next(t)
+		if _, err := s.Write([]byte("data: one\n\n")); err != nil {
+			t.Fatal(err)
+		}
+		s.Ending()
+		if _, err := s.Write([]byte("data: [DONE]\n\n")); err != nil {
+			t.Fatal(err)
+		}
+		s.End(true)
+		br := bufio.NewReader(res.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("request %d: %v before [DONE]", i, err)
+			}
+			if line == "data: [DONE]\n" {
+				break
+			}
+		}
+		res.Body.Close() // without reading on, as the SDK does
+	}
+	if n := rg.accepted.Load(); n != 1 || reused != [2]bool{false, true} {
+		t.Fatalf("%d connections for two requests, reused %v; want one, reused by the second", n, reused)
 	}
 }
 

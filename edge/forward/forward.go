@@ -553,11 +553,36 @@ func (x *exchange) copyBody(rc *http.ResponseController, stream bool) (abort boo
 		if err != nil {
 			return x.brokeMidStream(err, stream, rc)
 		}
+		if stream && body.EndsNext() {
+			if e := endingWriter(x.w); e != nil {
+				e.Ending()
+			}
+		}
 		if werr := x.toClient(rc, p, stream); werr != nil {
 			x.res.Err = werr
 			return false
 		}
 		x.res.Bytes += int64(len(p))
+	}
+}
+
+// ender is a client writer that can send the answer's last writes with its
+// end, in one write (detach.Stream).
+type ender interface{ Ending() }
+
+// endingWriter is the ender under w's wrappers (Unwrap, as
+// http.ResponseController finds its writer), nil if there is none: the
+// answer goes through net/http, which writes its last chunk itself.
+func endingWriter(w http.ResponseWriter) ender {
+	for {
+		if e, ok := w.(ender); ok {
+			return e
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
 	}
 }
 
