@@ -339,10 +339,13 @@ func (b *BodyReader) EndsNext() bool {
 // with CodeOK next. It peeks only at bytes already buffered: no read, and
 // no move of the buffer under a payload Next returned.
 func (r *Reader) bufferedEndOK() bool {
-	if r.r == nil || r.r.Buffered() == 0 {
+	if r.r == nil {
 		return false
 	}
 	n := r.r.Buffered()
+	if n == 0 {
+		return false
+	}
 	head, _ := r.r.Peek(min(n, 1+binary.MaxVarintLen32))
 	if FrameType(head[0]) != FrameEnd {
 		return false

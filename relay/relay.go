@@ -204,7 +204,7 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	var acceptors, sessions sync.WaitGroup
 	tracker := r.sessions
 	gate := &inflight{}
-	handlers := newWorkers(workerIdle)
+	workers := newWorkers(workerIdle)
 	for _, ln := range lns {
 		acceptors.Add(1)
 		go func() {
@@ -216,7 +216,7 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 				sessions.Add(1)
 				go func() {
 					defer sessions.Done()
-					r.serveSession(streamCtx, l, gate, handlers)
+					r.serveSession(streamCtx, l, gate, workers)
 					tracker.remove(sess)
 				}()
 			})
@@ -242,7 +242,7 @@ func (r *Relay) Serve(ctx context.Context, lns ...tunnel.Listener) error {
 	tracker.waitEmpty(closeGrace)
 	tracker.closeAll()
 	sessions.Wait()
-	handlers.close()
+	workers.close()
 	r.client.CloseIdleConnections()
 	if r.conversations != nil {
 		return r.conversations.Close()
@@ -292,7 +292,7 @@ func (r *Relay) drain(gate *inflight, cancel context.CancelFunc, deadline time.T
 
 // serveSession accepts streams until the session dies or is closed at the
 // end of the drain; each stream runs under streamCtx, on one of workers.
-func (r *Relay) serveSession(streamCtx context.Context, l *link, gate *inflight, workers *workers) {
+func (r *Relay) serveSession(streamCtx context.Context, l *link, gate *inflight, workers *streamWorkers) {
 	info := l.sess.Info()
 	log := r.log.With(zap.String("edge", info.PeerName), zap.Stringer("remote", info.RemoteAddr),
 		zap.String("transport", string(info.Transport)))

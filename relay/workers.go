@@ -10,13 +10,13 @@ import (
 // parked loops) and grows, by copying, to the 8 or 16 KiB that reading,
 // routing and calling the provider take: runtime.copystack was 6 % of the
 // relay's CPU at the lab's loopback maximum (2026-12-07, after whole
-// answers stopped handing their pump to a goroutine of its own). workers
-// runs handlers on goroutines that served a stream before and kept their
+// answers stopped handing their pump to a goroutine of its own).
+// streamWorkers runs handlers on goroutines that served a stream before and kept their
 // grown stacks, as grpc-go's stream workers do. A worker idle for
 // workerIdle ends, so a burst leaves no crowd of idle stacks behind, and an
 // event stream's handler still returns as soon as its pump is handed off
 // (dispatch.Handoff): a worker holds no stream while it waits.
-type workers struct {
+type streamWorkers struct {
 	jobs chan func() // unbuffered: a send succeeds only into an idle worker
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -26,12 +26,12 @@ type workers struct {
 // workerIdle is how long a worker waits for its next stream.
 const workerIdle = 2 * time.Second
 
-func newWorkers(idle time.Duration) *workers {
-	return &workers{jobs: make(chan func()), stop: make(chan struct{}), idle: idle}
+func newWorkers(idle time.Duration) *streamWorkers {
+	return &streamWorkers{jobs: make(chan func()), stop: make(chan struct{}), idle: idle}
 }
 
 // run runs job on an idle worker, or on a new one if none is idle.
-func (w *workers) run(job func()) {
+func (w *streamWorkers) run(job func()) {
 	if !w.runIdle(job) {
 		w.wg.Add(1)
 		go w.work(job)
@@ -39,7 +39,7 @@ func (w *workers) run(job func()) {
 }
 
 // runIdle hands job to an idle worker, if there is one.
-func (w *workers) runIdle(job func()) bool {
+func (w *streamWorkers) runIdle(job func()) bool {
 	select {
 	case w.jobs <- job:
 		return true
@@ -48,7 +48,7 @@ func (w *workers) runIdle(job func()) bool {
 	}
 }
 
-func (w *workers) work(job func()) {
+func (w *streamWorkers) work(job func()) {
 	defer w.wg.Done()
 	idle := time.NewTimer(w.idle)
 	defer idle.Stop()
@@ -67,7 +67,7 @@ func (w *workers) work(job func()) {
 
 // close ends the idle workers and waits for the busy ones to finish their
 // job. No run may follow.
-func (w *workers) close() {
+func (w *streamWorkers) close() {
 	close(w.stop)
 	w.wg.Wait()
 }

@@ -39,40 +39,29 @@ const (
 	slotCacheCreationInputTokens
 	slotCacheReadInputTokens
 	slotOutputTokens
+	slotCount
 )
 
-// at is the field of w that slot names. (A switch, not a func per field: w
-// passed to a func value would escape to the heap.)
-func (slot usageSlot) at(w *llmapi.WireUsage) *int64 {
-	switch slot {
-	case slotPromptTokensDetailsCachedTokens:
-		return &w.PromptTokensDetails.CachedTokens
-	case slotPromptTokensDetailsCacheWriteTokens:
-		return &w.PromptTokensDetails.CacheWriteTokens
-	case slotCompletionTokensDetailsReasoningTokens:
-		return &w.CompletionTokensDetails.ReasoningTokens
-	case slotInputTokensDetailsCachedTokens:
-		return &w.InputTokensDetails.CachedTokens
-	case slotInputTokensDetailsCacheWriteTokens:
-		return &w.InputTokensDetails.CacheWriteTokens
-	case slotOutputTokensDetailsReasoningTokens:
-		return &w.OutputTokensDetails.ReasoningTokens
-	case slotPromptTokens:
-		return &w.PromptTokens
-	case slotCompletionTokens:
-		return &w.CompletionTokens
-	case slotTotalTokens:
-		return &w.TotalTokens
-	case slotInputTokens:
-		return &w.InputTokens
-	case slotCacheCreationInputTokens:
-		return &w.CacheCreationInputTokens
-	case slotCacheReadInputTokens:
-		return &w.CacheReadInputTokens
-	case slotOutputTokens:
-		return &w.OutputTokens
+// usageInts is where each slot's value goes in one WireUsage: an array,
+// not a func per field, so that w stays on its caller's stack.
+type usageInts [slotCount]*int64
+
+func intsOf(w *llmapi.WireUsage) usageInts {
+	return usageInts{
+		slotPromptTokensDetailsCachedTokens:        &w.PromptTokensDetails.CachedTokens,
+		slotPromptTokensDetailsCacheWriteTokens:    &w.PromptTokensDetails.CacheWriteTokens,
+		slotCompletionTokensDetailsReasoningTokens: &w.CompletionTokensDetails.ReasoningTokens,
+		slotInputTokensDetailsCachedTokens:         &w.InputTokensDetails.CachedTokens,
+		slotInputTokensDetailsCacheWriteTokens:     &w.InputTokensDetails.CacheWriteTokens,
+		slotOutputTokensDetailsReasoningTokens:     &w.OutputTokensDetails.ReasoningTokens,
+		slotPromptTokens:                           &w.PromptTokens,
+		slotCompletionTokens:                       &w.CompletionTokens,
+		slotTotalTokens:                            &w.TotalTokens,
+		slotInputTokens:                            &w.InputTokens,
+		slotCacheCreationInputTokens:               &w.CacheCreationInputTokens,
+		slotCacheReadInputTokens:                   &w.CacheReadInputTokens,
+		slotOutputTokens:                           &w.OutputTokens,
 	}
-	panic("usage: unknown usage slot")
 }
 
 // usageObject is one object of a usage: its integer fields, and the
@@ -129,12 +118,13 @@ var (
 // in another case than its field's, or a field's value that is not a plain
 // integer (or null, or for a nested object, an object).
 func readUsage(b []byte, w *llmapi.WireUsage) (ok bool) {
-	i, ok := wireUsage.read(b, 0, w)
+	ints := intsOf(w)
+	i, ok := wireUsage.read(b, 0, &ints)
 	return ok && llmapi.SkipSpace(b, i) == len(b)
 }
 
 // read reads the object at or after b[i] and returns the index after it.
-func (o *usageObject) read(b []byte, i int, w *llmapi.WireUsage) (int, bool) {
+func (o *usageObject) read(b []byte, i int, ints *usageInts) (int, bool) {
 	i = llmapi.SkipSpace(b, i)
 	if i >= len(b) || b[i] != '{' {
 		return i, false
@@ -157,17 +147,17 @@ func (o *usageObject) read(b []byte, i int, w *llmapi.WireUsage) (int, bool) {
 		i = llmapi.SkipSpace(b, end) + 1 // the colon
 		i = llmapi.SkipSpace(b, i)
 		var ok bool
-		if i, ok = o.field(key, b, i, w); !ok {
+		if i, ok = o.field(key, b, i, ints); !ok {
 			return i, false
 		}
 	}
 }
 
 // field reads the value at b[i] of the member named key.
-func (o *usageObject) field(key, b []byte, i int, w *llmapi.WireUsage) (int, bool) {
+func (o *usageObject) field(key, b []byte, i int, ints *usageInts) (int, bool) {
 	for _, f := range o.ints {
 		if string(key) == f.key {
-			return readInt(b, i, f.slot.at(w))
+			return readInt(b, i, ints[f.slot])
 		}
 	}
 	for _, c := range o.objects {
@@ -175,7 +165,7 @@ func (o *usageObject) field(key, b []byte, i int, w *llmapi.WireUsage) (int, boo
 			if b[i] == 'n' { // null leaves the object as it is
 				return llmapi.SkipLiteral(b, i), true
 			}
-			return c.obj.read(b, i, w)
+			return c.obj.read(b, i, ints)
 		}
 	}
 	if o.folds(key) {

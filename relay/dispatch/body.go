@@ -123,7 +123,8 @@ func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 	c.x.stats.Status = out.status
 	c.x.stats.Timing.Set(h)
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	if len(first) > 0 || mt != "text/event-stream" {
+	events := mt == "text/event-stream"
+	if len(first) > 0 || !events {
 		// The header leaves with the first body bytes, in one write: they
 		// are here already, or the answer is not an event stream (its
 		// length may be unknown once the relay decompressed it), and the
@@ -137,7 +138,7 @@ func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 	}
 	c.releaseBody(a)
 	return out, &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt),
-		events: mt == "text/event-stream"}, first
+		events: events}, first
 }
 
 // pumpBody streams the answer's body and ends the exchange. It and what
