@@ -123,7 +123,7 @@ func (r *echoRelay) sendGoAway(t *testing.T, s tunnel.Session, g proto.GoAway) {
 		if c != nil {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			if err := c.w.WriteGoAway(g); err != nil {
+			if err := c.w.WriteGoAway(g); err != nil && !closedSoon(s) {
 				t.Fatal(err)
 			}
 			return
@@ -132,6 +132,20 @@ func (r *echoRelay) sendGoAway(t *testing.T, s tunnel.Session, g proto.GoAway) {
 			t.Fatal("no control stream on the session")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// closedSoon reports whether s closes within a second. A GoAway's write
+// can fail after its frame left: the pool reads it and closes the session
+// before the write has been confirmed (a drained extra session has nothing
+// to wait for). The callers check what the GoAway did, so one that never
+// arrived still fails the test.
+func closedSoon(s tunnel.Session) bool {
+	select {
+	case <-s.Done():
+		return true
+	case <-time.After(time.Second):
+		return false
 	}
 }
 
@@ -300,8 +314,10 @@ func TestGoAwayMakeBeforeBreak(t *testing.T) {
 // decides whether another is dialed; a renewed base session is replaced at
 // once, as on any GoAway.
 func TestRenewedSessions(t *testing.T) {
+	// The dials are counted: no session may be added for congestion (a
+	// loaded machine delays 20 ms probes enough to count as overdue).
 	relay, p := startWSRelay(t, Config{SessionsPerRelay: 1, MaxSessionsPerRelay: 2, ProbeInterval: 20 * time.Millisecond,
-		Scale: ScaleConfig{TargetStreams: 2, MaxStreams: 3, ShrinkAfter: time.Hour}})
+		Scale: ScaleConfig{TargetStreams: 2, MaxStreams: 3, ShrinkAfter: time.Hour, CongestionCooldown: time.Hour}})
 	waitLive(t, p, 1)
 	base := relay.session(t, 0)
 	held := openStreams(t, p, 4) // ⌈4/1.5⌉ = 3 wanted, 2 at most
