@@ -18,6 +18,14 @@ import (
 // the GC percentage so the next one comes after max(live, Headroom) more
 // bytes, that is GOGC=100 above Headroom of live heap and more below it.
 // The cost is at most Headroom of extra heap while little is live.
+//
+// Two rules of the runtime's pacer shape the percentage (mgcpacer.go): the
+// growth it allows is GOGC % of the live heap plus the scanned stacks and
+// globals, not of the heap alone; and the heap goal never falls below a
+// minimum of 4 MiB × GOGC/100. The second is why the percentage is capped:
+// with a few hundred KiB live, the 10 000 % that the heap alone would ask
+// for made that minimum 400 MiB, and an idle edge could grow to it before
+// collecting (found in review; TestHeapHeadroomGoal).
 
 // Headroom is the least the heap may grow between two collections.
 const Headroom = 32 << 20
@@ -31,7 +39,8 @@ func HeapHeadroom(headroom uint64) (stop func(), tuned bool) {
 	if os.Getenv("GOGC") != "" {
 		return func() {}, false
 	}
-	t := &heapTuner{headroom: headroom, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, percent: 100}
+	t := &heapTuner{headroom: headroom, percent: 100, sample: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}}
 	t.arm()
 	return t.stop, true
 }
@@ -62,7 +71,8 @@ func (t *heapTuner) tune() {
 	}
 	metrics.Read(t.sample)
 	live := t.sample[0].Value.Uint64()
-	if p := percentFor(live, t.headroom); p != t.percent {
+	scanned := live + t.sample[1].Value.Uint64() + t.sample[2].Value.Uint64()
+	if p := percentFor(live, scanned, t.headroom); p != t.percent {
 		t.percent = p
 		debug.SetGCPercent(p)
 	}
@@ -76,14 +86,22 @@ func (t *heapTuner) stop() {
 	debug.SetGCPercent(100)
 }
 
+// heapMinimum is the runtime's least heap goal at GOGC=100; GOGC scales it.
+const heapMinimum = 4 << 20
+
 // percentFor is the GC percentage that lets a heap with live bytes live
-// grow by max(live, headroom) before the next collection, in steps of 25 so
-// that a live heap that wobbles does not reset it at every collection.
-func percentFor(live, headroom uint64) int {
-	if live == 0 || live >= headroom {
+// grow by max(scanned, headroom) before the next collection, where scanned
+// is what the pacer multiplies by the percentage (live heap, stacks and
+// globals), in steps of 25 so that a live heap that wobbles does not reset
+// it at every collection. It is capped so that the pacer's minimum goal
+// stays within live+headroom, and at 10 000.
+func percentFor(live, scanned, headroom uint64) int {
+	scanned = max(scanned, live)
+	if live == 0 || scanned >= headroom {
 		return 100
 	}
-	p := int(headroom * 100 / live)
+	p := int(headroom * 100 / scanned)
 	p = (p + 24) / 25 * 25
-	return min(p, 10000)
+	limit := int((live+headroom)*100/heapMinimum) / 25 * 25
+	return max(100, min(p, limit, 10000))
 }

@@ -11,22 +11,58 @@ import (
 func TestPercentFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, tc := range []struct {
-		live, headroom uint64
-		want           int
+		live, scanned, headroom uint64
+		want                    int
 	}{
-		{0, 32 * mib, 100},        // nothing measured yet
-		{64 * mib, 32 * mib, 100}, // doubling is more than the headroom
-		{32 * mib, 32 * mib, 100}, // equal
-		{16 * mib, 32 * mib, 200}, // half: twice the growth
-		{8 * mib, 32 * mib, 400},  // the lab's loopback maximum, about
-		{10 * mib, 32 * mib, 325}, // 320 %, rounded up to a step of 25
-		{1024, 32 * mib, 10000},   // capped
-		{33 * mib, 32 * mib, 100}, // above the headroom
-		{31 * mib, 32 * mib, 125}, // just below: 103 %, one step up
+		{0, 0, 32 * mib, 100},               // nothing measured yet
+		{64 * mib, 64 * mib, 32 * mib, 100}, // doubling is more than the headroom
+		{32 * mib, 32 * mib, 32 * mib, 100}, // equal
+		{16 * mib, 16 * mib, 32 * mib, 200}, // half: twice the growth
+		{8 * mib, 8 * mib, 32 * mib, 400},   // the lab's loopback maximum, about
+		{10 * mib, 10 * mib, 32 * mib, 325}, // 320 %, rounded up to a step of 25
+		{8 * mib, 10 * mib, 32 * mib, 325},  // 2 MiB of stacks and globals count
+		{31 * mib, 31 * mib, 32 * mib, 125}, // just below: 103 %, one step up
+		{33 * mib, 33 * mib, 32 * mib, 100}, // above the headroom
+		{30 * mib, 40 * mib, 32 * mib, 100}, // stacks take it above
+		// Little live: the pacer's 4 MiB × GOGC/100 minimum caps it, at
+		// (live+headroom)/4 MiB, not the 10 000 the heap alone would ask.
+		{1024, 1024, 32 * mib, 800},
+		{1 * mib, 1536 * 1024, 32 * mib, 825},
+		{4 * mib, 5 * mib, 32 * mib, 650}, // uncapped: 640 %, one step up
+		{1024, 1024, 4 << 30, 10000},      // capped at 10 000
+		{1024, 1024, 1 * mib, 100},        // a headroom under the minimum: never below 100
+		{1024, 0, 32 * mib, 800},          // scanned is at least live
 	} {
-		if got := percentFor(tc.live, tc.headroom); got != tc.want {
-			t.Errorf("percentFor(%d, %d) = %d, want %d", tc.live, tc.headroom, got, tc.want)
+		if got := percentFor(tc.live, tc.scanned, tc.headroom); got != tc.want {
+			t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tc.live, tc.scanned, tc.headroom, got, tc.want)
 		}
+	}
+}
+
+// TestHeapHeadroomGoal: with the tuning on, the runtime's own heap goal is
+// live + about Headroom, as the doc promises, for this test binary's small
+// live heap (without the cap on the percentage it was 400 MiB).
+func TestHeapHeadroomGoal(t *testing.T) {
+	stop, tuned := HeapHeadroom(Headroom)
+	if !tuned {
+		t.Fatal("not tuned, with GOGC unset")
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for gogc() == 100 {
+		if ctx.Err() != nil {
+			t.Fatal("the GC percentage stayed 100 through collections")
+		}
+		runtime.GC()
+		runtime.Gosched()
+	}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(s)
+	live, goal := s[0].Value.Uint64(), s[1].Value.Uint64()
+	t.Logf("live %d KiB, GOGC %d, heap goal %d KiB", live>>10, gogc(), goal>>10)
+	if goal > live+Headroom+8<<20 || goal < live+Headroom/2 {
+		t.Errorf("heap goal %d MiB with %d KiB live, want about %d MiB above it", goal>>20, live>>10, Headroom>>20)
 	}
 }
 
