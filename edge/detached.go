@@ -53,17 +53,22 @@ func (c *call) detach(status int) (http.ResponseWriter, context.Context, func(fo
 	return c.tap, s.Context(), func(res forward.Result) { c.endDetached(s, res) }
 }
 
-// endDetached is a detached answer's end: what serveAPI does after
-// Forward, then the answer's last chunk (or the connection cut, for one
-// that broke off). The Stream ends whatever finish does: the edge's drain
-// waits for every detached answer's End. A panic in finish, which net/http
-// would have recovered for the handler, is logged and cuts the connection.
+// endDetached is a detached answer's end: its last chunk (or nothing, for
+// one that broke off), then what serveAPI does after Forward, then the
+// connection back to the server (or cut). The client has its last events
+// before the accounting runs (quota settlement, the usage store, the audit
+// record: a store's round trip, more on a slow one), and the connection
+// carries no next request until that is done. The Stream ends whatever
+// finish does: the edge's drain waits for every detached answer's End. A
+// panic in finish, which net/http would have recovered for the handler, is
+// logged and closes the connection.
 func (c *call) endDetached(s *detach.Stream, res forward.Result) {
+	s.Finish(!res.Aborted)
 	complete := false
 	defer func() { s.End(complete) }()
 	defer func() {
 		if p := recover(); p != nil {
-			c.e.log.Error("panic while finishing a streamed answer; cutting its connection",
+			c.e.log.Error("panic while finishing a streamed answer; closing its connection",
 				zap.String("request_id", c.id), zap.Any("panic", p), zap.Stack("stack"))
 		}
 	}()

@@ -79,9 +79,11 @@ type Stream struct {
 
 	failed bool // a write failed: the connection's TLS state is no longer usable
 	// ending: Ending was called, and the chunks written since wait in held
-	// (from chunkBufs) for End, which sends them with the last chunk.
+	// (from chunkBufs) for Finish, which sends them with the last chunk.
 	ending bool
 	held   *[]byte
+	// finished: Finish ran; sent: it put the whole response on the wire.
+	finished, sent bool
 }
 
 // Take takes w's connection from net/http for the rest of a response
@@ -171,8 +173,8 @@ func appendChunk(b, p []byte) []byte {
 
 // Ending says that the answer ends right after the writes that follow, with
 // no wait between (the forwarder found the relay's end of the answer
-// already there): they wait, and End sends them with the last chunk in one
-// write. A client that stops reading at its last event, as the Go SDK does
+// already there): they wait, and Finish sends them with the last chunk in
+// one write. A client that stops reading at its last event, as the Go SDK does
 // at [DONE], then finds the body's end in the same read, and Go's transport
 // keeps the connection for the next request; with the last chunk in a
 // later segment it closes it.
@@ -193,27 +195,22 @@ func (s *Stream) FlushError() error { return nil }
 // http.ResponseController.SetWriteDeadline does.
 func (s *Stream) SetWriteDeadline(t time.Time) error { return s.conn.SetWriteDeadline(t) }
 
-// End ends the response: complete, with its terminating chunk, and the
-// connection goes back to the server when it may carry another request;
-// broken (or after a failed write), by closing the connection. Call it
-// once, after the last Write.
-func (s *Stream) End(complete bool) {
-	g := s.g
-	g.mu.Lock()
-	delete(g.streams, s)
-	reuse := s.reuse && !g.refusing
-	g.mu.Unlock()
-	defer g.wg.Done()
-	ok := complete && !s.failed && s.ctx.Err() == nil
-	s.cancel()
-	if ok {
+// Finish ends the response on the wire: complete, what Ending held and the
+// terminating chunk go out; broken (or after a failed write, or once the
+// client left or the drain cut the stream), nothing more. It leaves the
+// context and the connection alone, so the caller's accounting can run on
+// before End, and the client has its whole answer meanwhile. Call it at
+// most once, after the last Write; End calls it if it was not.
+func (s *Stream) Finish(complete bool) {
+	s.finished = true
+	if complete && !s.failed && s.ctx.Err() == nil {
 		last := lastChunk
 		if s.held != nil {
 			last = append(*s.held, lastChunk...)
 			*s.held = last
 		}
 		_, err := s.conn.Write(last)
-		ok = err == nil
+		s.sent = err == nil
 	}
 	if s.held != nil {
 		if cap(*s.held) <= maxPooledChunk {
@@ -221,13 +218,32 @@ func (s *Stream) End(complete bool) {
 		}
 		s.held = nil
 	}
+}
+
+// End ends the stream: its context, and its connection, which goes back to
+// the server when the response went out complete and the connection may
+// carry another request, and is closed otherwise; complete false closes it
+// in any case (after a panic in the caller's accounting, say). Call it
+// once, after Finish or instead of it.
+func (s *Stream) End(complete bool) {
+	g := s.g
+	g.mu.Lock()
+	delete(g.streams, s)
+	reuse := s.reuse && !g.refusing
+	g.mu.Unlock()
+	defer g.wg.Done()
+	if !s.finished {
+		s.Finish(complete)
+	}
+	ok := complete && s.sent && s.ctx.Err() == nil
+	s.cancel()
 	switch {
-	case !ok:
+	case !s.sent:
 		// No close_notify: a TLS alert after a write that failed would go
 		// out of sequence (the client sees a bad MAC), and after a broken
 		// answer it would only say more than is true.
 		_ = netConn(s.conn).Close()
-	case reuse && s.conn.SetDeadline(time.Time{}) == nil && g.give(s.conn):
+	case ok && reuse && s.conn.SetDeadline(time.Time{}) == nil && g.give(s.conn):
 	default:
 		_ = s.conn.Close()
 	}

@@ -188,6 +188,44 @@ func TestEndingKeepsAClientThatStopsAtItsLastEvent(t *testing.T) {
 	}
 }
 
+// TestFinishBeforeEnd: Finish puts the whole answer on the wire, what
+// Ending held and the last chunk, while the caller still has the stream
+// (the edge's accounting runs between the two); End then gives the
+// connection back, or closes it when told the accounting failed.
+func TestFinishBeforeEnd(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		endOK      bool
+		wantReused bool
+	}{
+		{"accounting done", true, true},
+		{"accounting panicked", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rg := newRig(t, time.Hour)
+			res, _ := rg.get(t, http.MethodGet, "/")
+			s := rg.next(t)
+			s.Ending()
+			if _, err := s.Write([]byte("data: [DONE]\n\n")); err != nil {
+				t.Fatal(err)
+			}
+			s.Finish(true)
+			body, err := io.ReadAll(res.Body) // returns only at the last chunk
+			res.Body.Close()
+			if err != nil || string(body) != "data: [DONE]\n\n" {
+				t.Fatalf("before End the client read %q, %v; want the whole answer", body, err)
+			}
+			s.End(tc.endOK)
+			res, reused := rg.get(t, http.MethodGet, "/")
+			defer res.Body.Close()
+			rg.next(t).End(true)
+			if reused != tc.wantReused {
+				t.Fatalf("next request reused the connection: %v, want %v", reused, tc.wantReused)
+			}
+		})
+	}
+}
+
 // TestBrokenStreamIsCut: an answer that ends broken closes its
 // connection without the last chunk, and the client sees an error.
 func TestBrokenStreamIsCut(t *testing.T) {
