@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -162,11 +163,16 @@ type answer struct {
 // header h added; the body is a small non-streaming request.
 func (r *relayRig) open(id string, h http.Header) tunnel.Stream {
 	r.t.Helper()
+	return r.openBody(id, h, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+}
+
+// openBody is open with a request body of the test's.
+func (r *relayRig) openBody(id string, h http.Header, body string) tunnel.Stream {
+	r.t.Helper()
 	st, err := r.sess.OpenStream(testContext(r.t))
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
 	hdr := http.Header{"Content-Type": {"application/json"}}
 	for k, v := range h {
 		hdr[k] = v
@@ -300,23 +306,29 @@ func TestServeStreams(t *testing.T) {
 	}
 }
 
-// TestServePumpsOnAGoroutineOfItsOwn: while an event stream streams, the
+// TestServePumpsOnAGoroutineOfItsOwn: while a stream streams, the
 // goroutine that read and routed its request is gone, its stack with it
 // (dispatch.Handoff); the pump's goroutine alone holds the stream, and the
 // answer still arrives whole. A whole answer is pumped in place.
 func TestServePumpsOnAGoroutineOfItsOwn(t *testing.T) {
 	for _, tc := range []struct {
-		contentType  string
-		ownGoroutine bool
+		name, contentType string
+		stream            bool // the request asks for a stream
+		ownGoroutine      bool
 	}{
-		{"text/event-stream", true},
+		{"event stream", "text/event-stream", true, true},
 		// A whole answer's body follows its header at once: the serving
 		// goroutine pumps it, sparing a goroutine per request.
-		{"application/json", false},
+		{"whole answer", "application/json", false, false},
+		// A stream that is not made of events (Gemini's
+		// streamGenerateContent without alt=sse is one JSON array) waits
+		// on the provider like any stream.
+		{"JSON stream", "application/json", true, true},
 	} {
-		t.Run(tc.contentType, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			r := newRelayRig(t)
-			st := r.open("pumped", http.Header{"X-Test-Hold-Body": {tc.contentType}})
+			body := fmt.Sprintf(`{"model":"gpt-4o-mini","stream":%v,"messages":[{"role":"user","content":"hi"}]}`, tc.stream)
+			st := r.openBody("pumped", http.Header{"X-Test-Hold-Body": {tc.contentType}}, body)
 			<-r.held
 			ctx := testContext(t)
 			for {

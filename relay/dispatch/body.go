@@ -82,11 +82,11 @@ func (c *caller) deliver(ctx context.Context, a *answer) {
 		c.closeAnswer(a, out)
 		return
 	}
-	if !p.events {
-		// A whole answer (not an event stream) is in the provider's hands
-		// already: its body follows at once, and pumping it here spares a
-		// goroutine and the stack it would grow (see Handoff), which only
-		// pays for a stream that waits on the provider.
+	if p.whole {
+		// A whole answer is in the provider's hands already: its body
+		// follows at once, and pumping it here spares a goroutine and the
+		// stack it would grow (see Handoff), which only pays for a stream
+		// that waits on the provider.
 		c.pumpBody(ctx, a, p, first)
 		c.closeAnswer(a, out)
 		return
@@ -136,9 +136,12 @@ func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 		c.x.ended(endClientGone)
 		return out, nil, nil
 	}
+	// Neither an event stream nor asked for as a stream (Gemini's
+	// streamGenerateContent without alt=sse streams one JSON array).
+	whole := !events && !c.in.Stream
 	c.releaseBody(a)
 	return out, &pump{x: c.x, body: out.body, cancel: a.cancel, to: a.target.Provider.Timeouts(), ping: pingFor(family, mt),
-		events: events}, first
+		events: events, whole: whole}, first
 }
 
 // pumpBody streams the answer's body and ends the exchange. It and what
@@ -232,6 +235,7 @@ type pump struct {
 	to     upstream.Timeouts
 	ping   []byte // nil: no keep-alives
 	events bool   // the answer is an event stream
+	whole  bool   // a whole answer, not a stream: deliver pumps it in place
 
 	buf    *[]byte     // the read buffer, from smallBufPool or bigBufPool
 	idle   *time.Timer // the idle limit
