@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -116,10 +117,10 @@ func TestUsageShape(t *testing.T) {
 	for i, path := range want {
 		obj, key, nested := strings.Cut(path, ".")
 		if nested {
-			objects[obj] = append(objects[obj], `"`+key+`":`+string(rune('1'+i%9)))
+			objects[obj] = append(objects[obj], `"`+key+`":`+strconv.Itoa(i+1))
 			continue
 		}
-		b.WriteString(`"` + obj + `":` + string(rune('1'+i%9)) + `,`)
+		b.WriteString(`"` + obj + `":` + strconv.Itoa(i+1) + `,`)
 	}
 	for obj, members := range objects {
 		b.WriteString(`"` + obj + `":{` + strings.Join(members, ",") + `},`)
