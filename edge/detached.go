@@ -24,8 +24,10 @@ const clientSweep = 500 * time.Millisecond
 // streamed answer (forward.Request.Detach), once its header is out: the
 // handler returns, and the answer, its metering and its accounting go on
 // on the forwarder's goroutine, which calls the returned function at the
-// end. It declines (nil) outside Serve, during a drain, for HTTP/2 and for
-// anything but a chunked HTTP/1.1 answer.
+// end. It declines (nil) outside Serve, during a drain, for HTTP/2, for
+// anything but a chunked HTTP/1.1 answer, and for an answer the border
+// guard holds whole (a JSON stream: its header waits with its body, and
+// taking the connection now would lose the header).
 //
 // What the call keeps from then on must not reach net/http's connection
 // (its buffers are what detaching saves): the client writer under the tap
@@ -34,7 +36,7 @@ const clientSweep = 500 * time.Millisecond
 // read of it, without its body, header or TLS state.
 func (c *call) detach(status int) (http.ResponseWriter, context.Context, func(forward.Result)) {
 	reg := c.e.streams.Load()
-	if reg == nil {
+	if reg == nil || c.guard.writer != nil && c.guard.writer.HoldsWhole() {
 		return nil, nil, nil
 	}
 	s, ok := reg.Take(c.tap, c.r, status)
@@ -53,17 +55,18 @@ func (c *call) detach(status int) (http.ResponseWriter, context.Context, func(fo
 	return c.tap, s.Context(), func(res forward.Result) { c.endDetached(s, res) }
 }
 
-// endDetached is a detached answer's end: its last chunk (or nothing, for
-// one that broke off), then what serveAPI does after Forward, then the
-// connection back to the server (or cut). The client has its last events
-// before the accounting runs (quota settlement, the usage store, the audit
-// record: a store's round trip, more on a slow one), and the connection
-// carries no next request until that is done. The Stream ends whatever
-// finish does: the edge's drain waits for every detached answer's End. A
-// panic in finish, which net/http would have recovered for the handler, is
-// logged and closes the connection.
+// endDetached is a detached answer's end, as serveAPI's after Forward: the
+// last writes (what the usage meter and the border guard still hold),
+// then the last chunk (or nothing, for an answer that broke off), then the
+// accounting, then the connection back to the server (or closed). The
+// client has its whole answer before the accounting runs (quota
+// settlement, the usage store, the audit record: a store's round trip,
+// more on a slow one), and the connection carries no next request until
+// that is done. The Stream ends whatever finish does: the edge's drain
+// waits for every detached answer's End. A panic in finish, which net/http
+// would have recovered for the handler, is logged and closes the
+// connection.
 func (c *call) endDetached(s *detach.Stream, res forward.Result) {
-	s.Finish(!res.Aborted)
 	complete := false
 	defer func() { s.End(complete) }()
 	defer func() {
@@ -74,7 +77,9 @@ func (c *call) endDetached(s *detach.Stream, res forward.Result) {
 	}()
 	c.res = res
 	c.guard.forwarding = false
-	c.finish()
+	c.lastWrites()
+	s.Finish(!res.Aborted)
+	c.account()
 	complete = !res.Aborted
 }
 

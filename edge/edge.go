@@ -319,7 +319,7 @@ func (e *Edge) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config
 	// net/http would time them (ReadHeaderTimeout): see acceptClients.
 	hl := acceptClients(ln, tlsConfig, e.cfg.ReadHeaderTimeout, arr, httpLog)
 	defer func() { _ = hl.Close(); hl.Wait() }()
-	streams := detach.New(hl.Return, clientSweep)
+	streams := detach.New(hl.Return, clientSweep, srv.IdleTimeout)
 	e.streams.Store(streams)
 	defer func() {
 		// Every detached answer has ended (drainStreams), or none began.

@@ -109,9 +109,22 @@ func (q quotaCollector) Collect(ch chan<- prometheus.Metric) {
 // refused or broken off (it runs deferred, also while the forwarder aborts
 // a broken stream with http.ErrAbortHandler).
 func (c *call) finish() {
-	e := c.e
+	c.lastWrites()
+	c.account()
+}
+
+// lastWrites writes what the usage meter and the border guard still hold
+// for the client: an unterminated last event, a guarded tail or a whole
+// guarded body.
+func (c *call) lastWrites() {
 	c.tap.finish()
 	c.guard.close()
+}
+
+// account is finish's bookkeeping, after the last writes: usage, the
+// response cache, quota settlement, metrics, the log and the audit record.
+func (c *call) account() {
+	e := c.e
 	end := time.Now()
 	u, source := c.usage()
 	if e.cache != nil {

@@ -37,6 +37,9 @@ type stubRelay struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	answer func(body []byte) []byte // set before the first request
+	// script, when set (before the first request), writes each answer
+	// instead: its header, body pieces with pauses between, its End.
+	script func(w *proto.Writer)
 }
 
 func startStubRelay(t *testing.T) *stubRelay {
@@ -100,6 +103,10 @@ func (r *stubRelay) serve(ctx context.Context, s tunnel.Session) {
 					}
 				case proto.FrameEnd: // the request body is complete
 					_ = w.WriteDispatched()
+					if r.script != nil {
+						r.script(w)
+						return
+					}
 					_ = w.WriteResponse(&proto.ResponseHeader{Status: http.StatusOK,
 						Header: http.Header{"Content-Type": {"application/json"}}})
 					answer := []byte(stubAnswer)

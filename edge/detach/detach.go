@@ -26,6 +26,7 @@ package detach
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -42,11 +43,15 @@ type Registry struct {
 	// server (tlsaccept.Listener.Return); false: the server no longer
 	// takes connections, and the Registry closes it.
 	give func(net.Conn) bool
+	// idle bounds the wait for a kept-alive connection's next request.
+	idle time.Duration
 
 	mu       sync.Mutex
 	streams  map[*Stream]struct{}
+	idlers   map[net.Conn]struct{} // connections waiting for their next request
 	refusing bool
 	wg       sync.WaitGroup // one per stream in streams
+	idleWG   sync.WaitGroup // one per connection in idlers
 
 	stop chan struct{}
 	done chan struct{}
@@ -54,9 +59,19 @@ type Registry struct {
 
 // New starts a Registry that checks every sweep whether the clients of
 // its streams are still there. give takes back a connection whose
-// response ended cleanly, for its next request. Close stops it.
-func New(give func(net.Conn) bool, sweep time.Duration) *Registry {
-	g := &Registry{give: give, streams: make(map[*Stream]struct{}),
+// response ended cleanly, for its next request, once that request begins
+// to arrive; a connection that stays silent for idle (the server's idle
+// timeout for kept-alive connections) is closed instead. Close stops it.
+//
+// Why wait here: net/http treats a connection it is given as a new one,
+// whose request must arrive within ReadHeaderTimeout (10 s), not the idle
+// timeout of a connection it kept alive itself (2 minutes), and during a
+// Shutdown it waits 5 s for a new connection's request. Waiting for the
+// first bytes first gives a detached answer's connection the same idle
+// life as any other, at the cost of a small goroutine while it idles,
+// less than net/http's own serving goroutine and buffers.
+func New(give func(net.Conn) bool, sweep, idle time.Duration) *Registry {
+	g := &Registry{give: give, idle: idle, streams: make(map[*Stream]struct{}), idlers: make(map[net.Conn]struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go g.sweepEvery(sweep)
 	return g
@@ -139,6 +154,16 @@ func (s *Stream) WriteHeader(int) {}
 // connection (one TLS record for an event). A failed write cancels the
 // stream's context, as net/http cancels a request's on a failed write.
 func (s *Stream) Write(p []byte) (int, error) {
+	if s.finished {
+		return 0, errFinished // after the last chunk it would corrupt the next response
+	}
+	if err := s.ctx.Err(); err != nil {
+		// Cut by a drain, or the client left: a writer that set a fresh
+		// write deadline since (the forwarder does before each write)
+		// must not wait on a client that reads nothing.
+		s.failed = true
+		return 0, err
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -243,9 +268,42 @@ func (s *Stream) End(complete bool) {
 		// out of sequence (the client sees a bad MAC), and after a broken
 		// answer it would only say more than is true.
 		_ = netConn(s.conn).Close()
-	case ok && reuse && s.conn.SetDeadline(time.Time{}) == nil && g.give(s.conn):
+	case ok && reuse && s.conn.SetDeadline(time.Time{}) == nil && g.keepAlive(s.conn, s.socket):
 	default:
 		_ = s.conn.Close()
+	}
+}
+
+// keepAlive gives c back to the server once its client sends its next
+// request, or closes it after the idle timeout or when the server drains
+// (see New). It reports false, and leaves c to the caller, during a drain.
+func (g *Registry) keepAlive(c net.Conn, socket syscall.RawConn) bool {
+	if socket == nil { // nothing to wait on: the server times the wait
+		return g.give(c)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refusing {
+		return false
+	}
+	g.idlers[c] = struct{}{}
+	g.idleWG.Add(1)
+	go g.awaitRequest(c, socket)
+	return true
+}
+
+func (g *Registry) awaitRequest(c net.Conn, socket syscall.RawConn) {
+	defer g.idleWG.Done()
+	err := c.SetReadDeadline(time.Now().Add(g.idle))
+	if err == nil {
+		err = awaitData(socket)
+	}
+	g.mu.Lock()
+	delete(g.idlers, c)
+	refusing := g.refusing
+	g.mu.Unlock()
+	if err != nil || refusing || c.SetReadDeadline(time.Time{}) != nil || !g.give(c) {
+		_ = c.Close()
 	}
 }
 
@@ -259,12 +317,18 @@ func netConn(c net.Conn) net.Conn {
 
 var lastChunk = []byte("0\r\n\r\n")
 
+// errFinished is a Write's error after Finish.
+var errFinished = errors.New("detach: write after the response's end")
+
 // Refuse makes Take refuse from now on, and End close connections instead
 // of giving them back: the server is draining. Call it before the
 // server's Shutdown, which does not wait for detached streams (Wait does).
 func (g *Registry) Refuse() {
 	g.mu.Lock()
 	g.refusing = true
+	for c := range g.idlers { // as Shutdown closes its idle connections
+		_ = c.SetReadDeadline(time.Now())
+	}
 	g.mu.Unlock()
 }
 
@@ -299,10 +363,13 @@ func (g *Registry) Len() int {
 	return len(g.streams)
 }
 
-// Close stops the sweep. Streams still open carry on.
+// Close stops the sweep, closes the connections waiting for their next
+// request and waits for that. Streams still open carry on.
 func (g *Registry) Close() {
 	close(g.stop)
 	<-g.done
+	g.Refuse()
+	g.idleWG.Wait()
 }
 
 // sweepEvery cancels, every d, the streams whose clients went away. A

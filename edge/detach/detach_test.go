@@ -34,14 +34,20 @@ type rig struct {
 
 func newRig(t *testing.T, sweep time.Duration) *rig {
 	t.Helper()
+	return newRigIdle(t, sweep, time.Minute)
+}
+
+// newRigIdle is newRig with the idle timeout of kept-alive connections.
+func newRigIdle(t *testing.T, sweep, idle time.Duration) *rig {
+	t.Helper()
 	pki := tunneltest.NewPKI(t, "")
 	scfg := pki.ServerConfig()
 	scfg.NextProtos = []string{"http/1.1"}
 	rg := &rig{streams: make(chan *Stream, 4)}
 	ln := tlsaccept.New(tunneltest.Listen(t), scfg, 10*time.Second,
 		tlsaccept.Hooks{Accepted: func(*tls.Conn) { rg.accepted.Add(1) }})
-	rg.reg = New(ln.Return, sweep)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rg.reg = New(ln.Return, sweep, idle)
+	srv := &http.Server{ReadHeaderTimeout: 50 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusOK
 		switch r.URL.Path {
 		case "/sized":
@@ -210,6 +216,9 @@ func TestFinishBeforeEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Finish(true)
+			if _, err := s.Write([]byte("data: late\n\n")); err == nil {
+				t.Error("a write after Finish succeeded")
+			}
 			body, err := io.ReadAll(res.Body) // returns only at the last chunk
 			res.Body.Close()
 			if err != nil || string(body) != "data: [DONE]\n\n" {
@@ -221,6 +230,82 @@ func TestFinishBeforeEnd(t *testing.T) {
 			rg.next(t).End(true)
 			if reused != tc.wantReused {
 				t.Fatalf("next request reused the connection: %v, want %v", reused, tc.wantReused)
+			}
+		})
+	}
+}
+
+// TestCutWriterDoesNotWait: a writer that was between two writes when
+// the drain cut its stream sets a fresh write deadline, as the forwarder
+// does before each write, and writes more than the socket buffers hold to
+// a client that reads nothing: the write fails at once instead of waiting
+// out the deadline.
+func TestCutWriterDoesNotWait(t *testing.T) {
+	rg := newRig(t, time.Hour)
+	res, _ := rg.get(t, http.MethodGet, "/")
+	defer res.Body.Close() // never read
+	s := rg.next(t)
+	ended := make(chan error, 1)
+	go func() {
+		<-s.Context().Done()
+		_ = s.SetWriteDeadline(time.Now().Add(time.Minute))
+		_, err := s.Write(make([]byte, 32<<20))
+		s.End(false)
+		ended <- err
+	}()
+	rg.reg.Refuse()
+	cut, cancel := context.WithCancel(context.Background())
+	cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- rg.reg.Wait(cut) }()
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Fatal("a write after the cut succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write after the cut waits on a client that reads nothing")
+	}
+	if err := <-waited; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: %v", err)
+	}
+}
+
+// TestKeptAliveConnectionIdles: after a detached answer the connection
+// waits for its client's next request for the idle timeout, not the
+// server's header timeout (the rig's is 50 ms: a request after a longer
+// pause is still served on it), then is closed; a drain closes it at once.
+func TestKeptAliveConnectionIdles(t *testing.T) {
+	const idle = 600 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		pause time.Duration // before the second request
+		drain bool          // Refuse while the connection idles
+		reuse bool
+	}{
+		{"request after the header timeout, within the idle timeout", 150 * time.Millisecond, false, true},
+		{"silent past the idle timeout", 2 * idle, false, false},
+		{"drain while idle", 0, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rg := newRigIdle(t, time.Hour, idle)
+			res, _ := rg.get(t, http.MethodGet, "/")
+			rg.next(t).End(true)
+			if _, err := io.ReadAll(res.Body); err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if tc.drain {
+				rg.reg.Refuse()
+			}
+			time.Sleep(tc.pause)
+			res, reused := rg.get(t, http.MethodGet, "/")
+			defer res.Body.Close()
+			if !tc.drain { // draining, the handler declines to detach
+				rg.next(t).End(true)
+			}
+			if reused != tc.reuse {
+				t.Fatalf("second request on the first connection: %v, want %v", reused, tc.reuse)
 			}
 		})
 	}

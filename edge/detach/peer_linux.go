@@ -46,3 +46,26 @@ func socketOf(c net.Conn) syscall.RawConn {
 		c = u.NetConn()
 	}
 }
+
+// awaitData waits until the client of socket rc sends something (the next
+// request), closes or the read deadline passes, without reading: a peek.
+// It returns an error for the deadline, a closed connection or a failed
+// socket; nil once data waits.
+func awaitData(rc syscall.RawConn) error {
+	var b [1]byte
+	var n int
+	var perr error
+	err := rc.Read(func(fd uintptr) bool {
+		n, _, perr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return perr != unix.EAGAIN && perr != unix.EINTR
+	})
+	switch {
+	case err != nil:
+		return err
+	case perr != nil:
+		return perr
+	case n == 0:
+		return net.ErrClosed // the client closed the connection
+	}
+	return nil
+}

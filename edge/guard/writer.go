@@ -90,6 +90,10 @@ func (g *Writer) FlushError() error {
 	return http.NewResponseController(g.ResponseWriter).Flush()
 }
 
+// HoldsWhole reports whether the Writer holds the answer whole, its header
+// included, until Close: nothing of it has gone out yet.
+func (g *Writer) HoldsWhole() bool { return g.mode == whole }
+
 // Unwrap gives http.ResponseController the writer underneath.
 func (g *Writer) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
