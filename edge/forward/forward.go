@@ -520,8 +520,10 @@ func (x *exchange) streamDetached(done func(Result)) {
 // pumpDetached copies the rest of the body and ends the legs, and reports
 // whether the answer must be aborted. A panic on the way, which net/http
 // would have recovered for the handler, is logged and aborts the answer:
-// the legs are cut, and done still runs, so the call is accounted and its
-// connection closed.
+// the legs are cut and then ended as after any answer (a hedged answer's
+// merge stops, and neither copy's sender reads the request body any more,
+// which the edge reuses once done has run), and done still runs, so the
+// call is accounted and its connection closed.
 func (x *exchange) pumpDetached() (abort bool) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -530,12 +532,24 @@ func (x *exchange) pumpDetached() (abort bool) {
 				l.stop()
 				_ = l.st.Close()
 			}
+			x.endAfterPanic()
 			abort = true
 		}
 	}()
 	abort = x.copyBody(http.NewResponseController(x.w), true)
 	_ = x.end() // the relay answered: the send error is no longer the client's
 	return abort
+}
+
+// endAfterPanic ends the exchange's legs after a panic in pumpDetached;
+// a second panic there is logged too, not raised.
+func (x *exchange) endAfterPanic() {
+	defer func() {
+		if p := recover(); p != nil {
+			x.f.logDetachedPanic(x.id, p)
+		}
+	}()
+	_ = x.end()
 }
 
 // copyBody copies the answer's Data frames to the client, and reports
