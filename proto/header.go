@@ -25,6 +25,13 @@ const versionNoModel = 1
 // with the other X-* headers.
 const HedgeHeader = "X-Strait-Hedge"
 
+// HedgeMaxHeader is the largest encoded request header (the FrameRequest
+// payload) of a request the edge may hedge: the relay reads a new stream's
+// request ID ahead of the rest only from a header this small, and without
+// the ID it can neither refuse a second copy nor mirror the first one's
+// answer to it (it would call the provider twice).
+const HedgeMaxHeader = 15 << 10
+
 // ErrMalformed reports a payload that does not decode.
 var ErrMalformed = errors.New("proto: malformed payload")
 

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +45,26 @@ func TestPeekRequestID(t *testing.T) {
 		if id, _, ok := peekRequestID(bufio.NewReaderSize(bytes.NewReader(in), peekSize)); ok {
 			t.Errorf("%s: peekRequestID = %q; want none", name, id)
 		}
+	}
+}
+
+// TestPeekCoversHedgedHeaders: the largest header the edge hedges
+// (proto.HedgeMaxHeader) is peeked for its ID, so a hedged request's
+// second copy is always recognised (else it reaches the provider too).
+func TestPeekCoversHedgedHeaders(t *testing.T) {
+	h := &proto.RequestHeader{ID: "req_big", Family: "openai", Method: "POST", Path: "/v1/chat/completions",
+		Header: http.Header{proto.HedgeHeader: {"1"}}}
+	pad := proto.HedgeMaxHeader - len(h.Append(nil)) - 64
+	h.Header.Set("X-Pad", strings.Repeat("p", pad))
+	for len(h.Append(nil)) < proto.HedgeMaxHeader {
+		h.Header.Set("X-Pad", h.Header.Get("X-Pad")+"p")
+	}
+	var buf bytes.Buffer
+	if err := proto.NewWriter(&buf).WriteRequest(h); err != nil {
+		t.Fatal(err)
+	}
+	if id, hedged, ok := peekRequestID(bufio.NewReaderSize(&buf, peekSize)); !ok || id != "req_big" || !hedged {
+		t.Fatalf("a %d-byte header: peekRequestID = %q, hedged %v, %v; want req_big, hedged", len(h.Append(nil)), id, hedged, ok)
 	}
 }
 
@@ -93,4 +115,12 @@ func TestPeekedStreamShrinks(t *testing.T) {
 		t.Fatalf("Shrink reached the stream %d times; want 1", n)
 	}
 	tunnel.Shrink(readerStream{}) // a stream without Shrink: nothing happens
+}
+
+// has reports whether id is taken.
+func (s *idSet) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.seen[id]
+	return ok
 }

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"slices"
@@ -72,7 +73,8 @@ func (f *Forwarder) SetHedge(mode HedgeMode, maxBody int) {
 // returns nil when the request is not hedged.
 func (f *Forwarder) openHedge(ctx context.Context, st tunnel.Stream, req *Request) tunnel.Stream {
 	h, ok := f.open.(Hedger)
-	if f.hedge == HedgeOff || !ok || len(req.Body) > f.hedgeMaxBody || (f.hedge == HedgeAuto && !h.HedgeUseful(st)) {
+	if f.hedge == HedgeOff || !ok || len(req.Body) > f.hedgeMaxBody || headerBound(req) > proto.HedgeMaxHeader ||
+		(f.hedge == HedgeAuto && !h.HedgeUseful(st)) {
 		return nil
 	}
 	hst, err := h.OpenHedge(ctx, st)
@@ -80,6 +82,21 @@ func (f *Forwarder) openHedge(ctx context.Context, st tunnel.Stream, req *Reques
 		return nil // one session only, or it failed: the request goes on st alone
 	}
 	return hst
+}
+
+// headerBound is at least the size of req's encoded request header: its
+// strings, each with room for its length prefix.
+func headerBound(req *Request) int {
+	const prefix = binary.MaxVarintLen32
+	n := 64 + len(req.ID) + len(req.Family) + len(req.Provider) + len(req.Method) + len(req.Path) + len(req.RawQuery) +
+		len(req.Model) + 8*prefix
+	for k, vs := range req.Header {
+		n += len(k) + 2*prefix
+		for _, v := range vs {
+			n += len(v) + prefix
+		}
+	}
+	return n
 }
 
 // frame is a frame read from a leg, or the error that ended it.

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/strait/strait/proto"
 	"github.com/strait/strait/proto/llmapi"
 	"github.com/strait/strait/tunnel"
 )
@@ -36,6 +38,7 @@ func TestHedge(t *testing.T) {
 		name         string
 		steps        []relayStep // in the order the streams are opened: first, hedge, first of the resend, ...
 		body         int
+		header       int // bytes of one more request header
 		status       int
 		attempts     int
 		dispatched   int32
@@ -43,18 +46,21 @@ func TestHedge(t *testing.T) {
 		wantOpenings int32
 		wantStalled  int32
 	}{
-		{"first copy answered", []relayStep{answer, refuseDuplicate}, 10, 200, 1, 1, "{}", 2, 0},
-		{"hedge answered", []relayStep{refuseDuplicate, answer}, 10, 200, 1, 1, "{}", 2, 0},
-		{"first stalled, hedge answered", []relayStep{stall, answer}, 10, 200, 1, 1, "{}", 2, 1},
-		{"hedge stalled, first answered", []relayStep{answer, stall}, 10, 200, 1, 1, "{}", 2, 1},
-		{"first broke, hedge answered", []relayStep{breakBeforeDispatch, answer}, 10, 200, 1, 1, "{}", 2, 0},
-		{"draining relay refused one", []relayStep{refuseGoingAway, answer}, 10, 200, 1, 1, "{}", 2, 0},
+		{"first copy answered", []relayStep{answer, refuseDuplicate}, 10, 0, 200, 1, 1, "{}", 2, 0},
+		{"hedge answered", []relayStep{refuseDuplicate, answer}, 10, 0, 200, 1, 1, "{}", 2, 0},
+		{"first stalled, hedge answered", []relayStep{stall, answer}, 10, 0, 200, 1, 1, "{}", 2, 1},
+		{"hedge stalled, first answered", []relayStep{answer, stall}, 10, 0, 200, 1, 1, "{}", 2, 1},
+		{"first broke, hedge answered", []relayStep{breakBeforeDispatch, answer}, 10, 0, 200, 1, 1, "{}", 2, 0},
+		{"draining relay refused one", []relayStep{refuseGoingAway, answer}, 10, 0, 200, 1, 1, "{}", 2, 0},
 		// The first copy reached the provider and its stream broke: the
 		// relay's duplicate refusal says so, and nothing is resent.
-		{"dispatched copy broke", []relayStep{breakAfterDispatch, refuseDuplicate, answer}, 10, 502, 1, 1, "not retried", 2, 0},
-		{"one broke, one refused as duplicate", []relayStep{breakBeforeDispatch, refuseDuplicate, answer}, 10, 502, 1, 0, "not retried", 2, 0},
-		{"both broke before dispatch: resent, hedged", []relayStep{breakBeforeDispatch, refuseGoingAway, answer, stall}, 10, 200, 2, 1, "{}", 4, 1},
-		{"large body not hedged", []relayStep{answer, answer}, DefaultHedgeMaxBody + 1, 200, 1, 1, "{}", 1, 0},
+		{"dispatched copy broke", []relayStep{breakAfterDispatch, refuseDuplicate, answer}, 10, 0, 502, 1, 1, "not retried", 2, 0},
+		{"one broke, one refused as duplicate", []relayStep{breakBeforeDispatch, refuseDuplicate, answer}, 10, 0, 502, 1, 0, "not retried", 2, 0},
+		{"both broke before dispatch: resent, hedged", []relayStep{breakBeforeDispatch, refuseGoingAway, answer, stall}, 10, 0, 200, 2, 1, "{}", 4, 1},
+		{"large body not hedged", []relayStep{answer, answer}, DefaultHedgeMaxBody + 1, 0, 200, 1, 1, "{}", 1, 0},
+		// The relay would not see a larger header's ID in time to refuse
+		// or mirror the second copy: it would reach the provider too.
+		{"large header not hedged", []relayStep{answer, answer}, 10, proto.HedgeMaxHeader, 200, 1, 1, "{}", 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			relay := &scriptedRelay{steps: tc.steps}
@@ -68,8 +74,12 @@ func TestHedge(t *testing.T) {
 			f.SetHedge(HedgeOn, 0)
 			r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
 			w := httptest.NewRecorder()
+			var h http.Header
+			if tc.header > 0 {
+				h = http.Header{"X-Big": {strings.Repeat("h", tc.header)}}
+			}
 			res := f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST",
-				Path: "/v1/chat/completions", Body: []byte(strings.Repeat("x", tc.body))})
+				Path: "/v1/chat/completions", Header: h, Body: []byte(strings.Repeat("x", tc.body))})
 			relay.check(t, w, res, outcome{tc.status, tc.attempts, tc.dispatched, tc.wantInBody, tc.wantOpenings})
 			if res.Hedged != (tc.wantOpenings > 1) {
 				t.Errorf("Hedged = %v", res.Hedged)
