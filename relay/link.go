@@ -180,6 +180,13 @@ type idSet struct {
 const idTTL = 10 * time.Minute
 
 // add records id and reports whether it was new.
+// forget lets id be taken again: its exchange never reached the provider.
+func (s *idSet) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.seen, id) // its place in order goes with the TTL, as any other's
+}
+
 func (s *idSet) add(id string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,6 +246,14 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	ps := newPeekedStream(st, br)
 	var tee, mirrorOf *answerTee // a hedged request's answer; what its second copy follows
 	if ok && r.seen.add(id, time.Now()) {
+		// An exchange that ends before it told the edge Dispatched never
+		// called the provider (its body broke off with its session, say):
+		// the edge resends it, and this relay must take it then.
+		handoff.Defer(func() {
+			if !handoff.Dispatched() {
+				r.seen.forget(id)
+			}
+		})
 		if hedged {
 			info := l.sess.Info()
 			tee = r.mirrors.open(id, info.PeerName, ps, mirrorLimit(info)) // before a second copy can look for it

@@ -429,3 +429,42 @@ func TestServeNeedsAListener(t *testing.T) {
 		t.Fatalf("Serve without listeners: %v; want an error", err)
 	}
 }
+
+// TestResendAfterBreakBeforeDispatch: a request whose session died while
+// the relay still read its body never reached the provider (no
+// Dispatched), so the edge's resend on another session is served, not
+// refused as a duplicate.
+func TestResendAfterBreakBeforeDispatch(t *testing.T) {
+	r := newRelayRig(t)
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	st, err := r.sess.OpenStream(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := proto.NewWriter(st)
+	if err := w.WriteRequest(&proto.RequestHeader{ID: "resend-1", Family: "openai", Method: "POST", Path: "/v1/chat/completions",
+		Header: http.Header{"Content-Type": {"application/json"}}, BodyLen: int64(len(body)), Model: "gpt-4o-mini"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(body[:10])); err != nil { // the rest is lost with the session
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	for !r.relay.seen.has("resend-1") { // the relay read the header and took the ID
+		if ctx.Err() != nil {
+			t.Fatal("the relay never read the request header")
+		}
+		runtime.Gosched()
+	}
+	r.sess.Close()
+	sess, err := r.dialer.Dial(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sess = sess
+	a := r.read(r.open("resend-1", nil))
+	if !a.dispatched || a.status != http.StatusOK {
+		t.Fatalf("resend of a request never dispatched: dispatched %v, status %d, end %v (%s); want it served",
+			a.dispatched, a.status, a.end.Code, a.end.Message)
+	}
+}

@@ -221,6 +221,7 @@ func (d *Dispatcher) Start(ctx context.Context, st tunnel.Stream, handoff *Hando
 	if err := x.w.WriteDispatched(); err != nil {
 		return
 	}
+	handoff.dispatched = true
 	if calls != nil {
 		d.fanOut(ctx, x, client, rt, calls)
 		return

@@ -27,7 +27,14 @@ type Handoff struct {
 	buf      [8]func() // deferred's first array: a relay stream registers up to eight
 	inline   bool
 	moved    bool // Go started the goroutine that now owns deferred
+	// dispatched: the exchange told the edge its request may reach the
+	// provider (FrameDispatched); set on the serving goroutine before Go.
+	dispatched bool
 }
+
+// Dispatched reports whether the exchange sent FrameDispatched: its request
+// may have reached the provider. Call it from a deferred function.
+func (h *Handoff) Dispatched() bool { return h.dispatched }
 
 // NewHandoff returns a Handoff whose Go starts a goroutine.
 func NewHandoff() *Handoff {
