@@ -164,9 +164,22 @@ func (s *Stats) received(payload, wire int) {
 // deflater compresses outgoing messages; the caller serialises its use
 // (wsConn.writeMu).
 type deflater struct {
-	buf bytes.Buffer // the current message's compressed bytes
-	fw  *flate.Writer
+	buf   bytes.Buffer // the current message's compressed bytes
+	fw    *flate.Writer
+	total uint64 // bytes compressed so far, over every message
 }
+
+// windowSize is the DEFLATE window, which the receiver's decompressor
+// fills before it hands back what it decoded.
+const windowSize = 32 << 10
+
+// atWindowEdge reports whether the bytes compressed so far end exactly on
+// a multiple of the window. The receiver's decompressor then hands back
+// the last piece's bytes before it has read that piece's end (its window
+// is full), and reads on into the next message for more: that message must
+// be compressed too, or the receiver finds a raw message inside a piece
+// and the session fails (found in review; TestRawAfterPieceOnWindowEdge).
+func (d *deflater) atWindowEdge() bool { return d != nil && d.total > 0 && d.total%windowSize == 0 }
 
 func newDeflater() *deflater {
 	d := &deflater{}
@@ -193,7 +206,8 @@ func (d *deflater) message(head, body []byte) ([]byte, error) {
 // add compresses p into the current message. A writer that batches several
 // yamux frames into one message adds each, then takes the message once.
 func (d *deflater) add(p []byte) error {
-	_, err := d.fw.Write(p)
+	n, err := d.fw.Write(p)
+	d.total += uint64(n)
 	return err
 }
 
@@ -440,7 +454,7 @@ func (c *wsConn) writeCompressed(msg []byte) error {
 		// Nothing to carry. An empty piece would also leave the receiver's
 		// decompressor reading on into the next message, which may be raw.
 		return nil
-	case incompressible(body), c.rawPath.Load():
+	case (incompressible(body) || c.rawPath.Load()) && !c.z.atWindowEdge():
 		return c.writeRaw(msg)
 	}
 	if c.z == nil {
