@@ -214,6 +214,17 @@ func (c *caller) attempt(ctx context.Context, t upstream.Target, slot *upstream.
 	}
 	resp, first, err := c.firstByte(cancel, req, t.Provider.Timeouts())
 	c.x.stats.Timing.Upstream = time.Since(called)
+	if err == nil && resp.StatusCode >= 400 {
+		// An error is judged by its body: only the provider's own words
+		// tell a rejected key from a request the client got wrong.
+		body := newIdleBody(resp.Body, t.Provider.Timeouts().Idle, cancel)
+		first = append(first, readSome(body, maxErrorBody-len(first))...)
+		body.stop()
+		if body.fired.Load() { // a provider silent in the middle of its error: a failed attempt
+			resp.Body.Close()
+			err = fmt.Errorf("%w (%s), reading an error answer", errIdle, body.limit)
+		}
+	}
 	if err != nil {
 		cancel()
 		slot.Release()
@@ -228,11 +239,6 @@ func (c *caller) attempt(ctx context.Context, t upstream.Target, slot *upstream.
 		log.Info("upstream attempt failed", zap.String("cause", cause), zap.Error(err))
 		c.x.m.attempt(t.Provider.Name, cause)
 		return nil, true
-	}
-	if resp.StatusCode >= 400 {
-		// An error is judged by its body: only the provider's own words
-		// tell a rejected key from a request the client got wrong.
-		first = append(first, readSome(resp.Body, maxErrorBody-len(first))...)
 	}
 	verdict, outcome := upstream.Classify(t.Provider.Family(), resp.StatusCode, first)
 	if verdict == upstream.Deliver {

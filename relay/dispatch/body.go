@@ -108,6 +108,12 @@ func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 	first, family := a.first, c.in.Header.Family
 	if c.conv != nil {
 		out, first, family = c.conv.respond(a), nil, c.conv.family
+		if errors.Is(out.err, errIdle) {
+			c.x.log.Warn("provider silent past the idle limit before its whole answer", zap.Error(out.err))
+			c.x.ended(endTimeout)
+			c.x.finish(proto.End{Code: proto.CodeUpstreamTimeout, Message: out.err.Error()})
+			return out, nil, nil
+		}
 		if out.err != nil {
 			c.x.log.Warn("provider answer could not be converted", zap.Error(out.err))
 			c.x.ended(endUpstreamError)

@@ -97,9 +97,13 @@ func (cv *conversion) respond(a *answer) converted {
 		out = &keepWriter{ResponseWriter: w, k: cv.keep}
 	}
 	done := make(chan struct{})
+	// A whole answer is read to its end before its header exists, so
+	// before the pump's idle limit runs: this one bounds that read.
+	body := newIdleBody(a.resp.Body, a.target.Provider.Timeouts().Idle, a.cancel)
 	go func() {
 		defer close(done)
-		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), a.resp.Body), out)
+		defer body.stop()
+		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), body), out)
 		if !w.sent {
 			if err == nil {
 				err = io.ErrUnexpectedEOF

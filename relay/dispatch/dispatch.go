@@ -317,5 +317,5 @@ func (x *exchange) finish(e proto.End) {
 
 func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return errors.Is(err, errIdle) || errors.As(err, &ne) && ne.Timeout()
 }
