@@ -179,7 +179,6 @@ type idSet struct {
 // idTTL is how long an ID is remembered: far longer than any resend.
 const idTTL = 10 * time.Minute
 
-// add records id and reports whether it was new.
 // forget lets id be taken again: its exchange never reached the provider.
 func (s *idSet) forget(id string) {
 	s.mu.Lock()
@@ -187,6 +186,7 @@ func (s *idSet) forget(id string) {
 	delete(s.seen, id) // its place in order goes with the TTL, as any other's
 }
 
+// add records id and reports whether it was new.
 func (s *idSet) add(id string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
