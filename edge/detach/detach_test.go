@@ -105,6 +105,18 @@ func (rg *rig) get(t *testing.T, method, path string) (*http.Response, bool) {
 	return res, reused
 }
 
+// nextReuses sends another request, ends its Stream when the handler
+// detaches it, and reports whether it went on a connection used before.
+func (rg *rig) nextReuses(t *testing.T, detached bool) bool {
+	t.Helper()
+	res, reused := rg.get(t, http.MethodGet, "/")
+	defer res.Body.Close()
+	if detached {
+		rg.next(t).End(true)
+	}
+	return reused
+}
+
 // next is the Stream the handler took.
 func (rg *rig) next(t *testing.T) *Stream {
 	t.Helper()
@@ -225,10 +237,7 @@ func TestFinishBeforeEnd(t *testing.T) {
 				t.Fatalf("before End the client read %q, %v; want the whole answer", body, err)
 			}
 			s.End(tc.endOK)
-			res, reused := rg.get(t, http.MethodGet, "/")
-			defer res.Body.Close()
-			rg.next(t).End(true)
-			if reused != tc.wantReused {
+			if reused := rg.nextReuses(t, true); reused != tc.wantReused {
 				t.Fatalf("next request reused the connection: %v, want %v", reused, tc.wantReused)
 			}
 		})
@@ -299,12 +308,7 @@ func TestKeptAliveConnectionIdles(t *testing.T) {
 				rg.reg.Refuse()
 			}
 			time.Sleep(tc.pause)
-			res, reused := rg.get(t, http.MethodGet, "/")
-			defer res.Body.Close()
-			if !tc.drain { // draining, the handler declines to detach
-				rg.next(t).End(true)
-			}
-			if reused != tc.reuse {
+			if reused := rg.nextReuses(t, !tc.drain); reused != tc.reuse { // draining, the handler declines to detach
 				t.Fatalf("second request on the first connection: %v, want %v", reused, tc.reuse)
 			}
 		})

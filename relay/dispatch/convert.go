@@ -98,11 +98,17 @@ func (cv *conversion) respond(a *answer) converted {
 	}
 	done := make(chan struct{})
 	// A whole answer is read to its end before its header exists, so
-	// before the pump's idle limit runs: this one bounds that read.
-	body := newIdleBody(a.resp.Body, a.target.Provider.Timeouts().Idle, a.cancel)
+	// before the pump's idle limit runs: idleBody bounds that read. An
+	// event stream's header leaves with its first event, and the pump's
+	// limit covers it from there.
+	body, stopIdle := io.Reader(a.resp.Body), func() {}
+	if !isEventStream(a.resp.Header) {
+		ib := newIdleBody(a.resp.Body, a.target.Provider.Timeouts().Idle, a.cancel)
+		body, stopIdle = ib, ib.stop
+	}
 	go func() {
 		defer close(done)
-		defer body.stop()
+		defer stopIdle()
 		err := cv.plan.Respond(a.resp.StatusCode, a.resp.Header, io.MultiReader(bytes.NewReader(a.first), body), out)
 		if !w.sent {
 			if err == nil {

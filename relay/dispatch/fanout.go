@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"strings"
 	"sync"
 
@@ -203,7 +202,7 @@ func (f *fanOut) read(i int, pr io.Reader) {
 		return
 	}
 	body := rd.Body()
-	if mt, _, _ := mime.ParseMediaType(h.Header.Get("Content-Type")); h.Status >= 300 || mt != "text/event-stream" {
+	if h.Status >= 300 || !isEventStream(h.Header) {
 		b, err := io.ReadAll(io.LimitReader(body, convert.MaxBody+1))
 		end := endOf(err)
 		if len(b) > convert.MaxBody {

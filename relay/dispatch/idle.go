@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -46,3 +48,9 @@ func (b *idleBody) Read(p []byte) (int, error) {
 
 // stop ends the limit; the body is read no more.
 func (b *idleBody) stop() { b.timer.Stop() }
+
+// isEventStream reports whether h is an SSE answer's header.
+func isEventStream(h http.Header) bool {
+	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
+	return mt == "text/event-stream"
+}
