@@ -200,6 +200,28 @@ func (q *sched) next() []byte {
 	return f
 }
 
+// forget drops stream id from the queue once the frames it has queued are
+// taken. A stream leaves q.streams when its FIN or RST is taken, but yamux
+// sends neither for a stream the peer reset (RST after its close timeout, or
+// a refused open), so without this such a stream would stay for the
+// session's life. Called when this side is done with the stream; a FIN
+// pushed after it makes a new entry that its own take removes.
+func (q *sched) forget(id uint32) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.streams[id]
+	switch {
+	case s == nil:
+	case len(s.frames) == 0:
+		if s.room != nil {
+			close(s.room)
+		}
+		delete(q.streams, id)
+	default:
+		s.last = true
+	}
+}
+
 // room returns a channel that is closed when stream id may queue more, or
 // nil when it may now (or the queue is closed, so the write fails below).
 func (q *sched) room(id uint32) <-chan struct{} {

@@ -332,7 +332,7 @@ func (s *stream) Close() error {
 	if !s.shut(streamClosed) {
 		return nil
 	}
-	return mapErr(s.st.Close())
+	return s.closeYamux()
 }
 
 // Reset fails local reads and writes at once and sends FIN, the only signal
@@ -341,7 +341,15 @@ func (s *stream) Reset() error {
 	if !s.shut(streamReset) {
 		return nil
 	}
-	return mapErr(s.st.Close())
+	return s.closeYamux()
+}
+
+// closeYamux sends FIN (yamux sends nothing if it was sent or the peer reset
+// the stream) and lets the send queue forget the stream.
+func (s *stream) closeYamux() error {
+	err := s.st.Close()
+	s.sess.conn.q.forget(s.st.StreamID())
+	return mapErr(err)
 }
 
 func (s *stream) Read(p []byte) (int, error) {
