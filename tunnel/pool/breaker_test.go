@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -113,5 +114,35 @@ func TestPickByHealth(t *testing.T) {
 				t.Fatalf("stream on relay b's session %d while its breaker is open", got.id)
 			}
 		}
+	})
+}
+
+// TestBreakerClosesWithoutProbes: a relay that refuses the control stream
+// (one that predates it; the fake sessions do the same) is never probed,
+// and only an answered probe closes a half-open breaker. Once a restart of
+// such a relay opened its breaker (its sessions lost one after another),
+// the relay stayed out for good: the replacement session was up, but no
+// stream was ever placed on it again.
+func TestBreakerClosesWithoutProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newFakeDialer("relay-a:443", 0)
+		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 1,
+			BreakerThreshold: 3, BreakerCooldown: time.Second})
+		for i := range 3 { // the relay restarts: each new session is lost at once
+			d.waitSessions(t, i+1)[i].Kill()
+		}
+		d.waitSessions(t, 4)
+		waitLive(t, p, 1)
+		synctest.Wait()
+		if n := p.relays[0].br.openCount(); n != 1 {
+			t.Fatalf("breaker opened %d times after 3 lost sessions; want 1", n)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		st, err := p.OpenStream(ctx)
+		if err != nil {
+			t.Fatalf("OpenStream with the relay's session up again: %v", err)
+		}
+		st.Close()
 	})
 }

@@ -59,7 +59,7 @@ const ctlOpenTimeout = 5 * time.Second
 // newLink wraps a new session and starts probing it. A relay that does not
 // speak the control protocol (it answers the first Ping with an error End)
 // leaves the session without probes: liveness then rests on the
-// transport's heartbeat alone.
+// transport's heartbeat alone, and so does its breaker (see probe).
 func (p *Pool) newLink(ctx context.Context, r *relay, sess tunnel.Session) *link {
 	l := &link{p: p, relay: r, sess: sess, up: time.Now(), goAway: make(chan struct{}),
 		ctlGone: make(chan struct{}), ctlDone: make(chan struct{}), sent: map[uint64]time.Time{},
@@ -184,16 +184,30 @@ func (l *link) pong(seq uint64) {
 // packets flowing: a relay restarted after a crash answers them with a
 // QUIC stateless reset, so the session ends within one interval of the
 // relay being back instead of at the idle timeout.
+//
+// Once the control stream has ended (a relay that predates it refuses it)
+// no probe is answered any more, and only an answered probe closes a
+// half-open breaker: a relay without probes would stay out for good once
+// its breaker opened. For such a session the transport's own heartbeat is
+// the probe: while it is up, it closes a half-open breaker.
 func (l *link) probe() {
 	t := time.NewTicker(l.p.cfg.ProbeInterval)
 	defer t.Stop()
+	ctlGone, pinging := l.ctlGone, true
 	for {
 		select {
 		case <-t.C:
 		case <-l.sess.Done():
 			return
-		case <-l.ctlGone:
-			return
+		case <-ctlGone:
+			ctlGone, pinging = nil, false
+			continue
+		}
+		if !pinging {
+			if ctlGone == nil && l.relay.br.current(time.Now()) == breakerHalfOpen {
+				l.relay.br.success(true)
+			}
+			continue
 		}
 		l.mu.Lock()
 		oldest := l.oldest
@@ -210,7 +224,7 @@ func (l *link) probe() {
 			return
 		}
 		if l.ping() != nil {
-			return
+			pinging = false // the control stream broke: readControl ends with it
 		}
 	}
 }
