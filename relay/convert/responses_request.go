@@ -1,6 +1,9 @@
 package convert
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // responsesRequest is the part of a Responses API request that converts.
 type responsesRequest struct {
@@ -134,6 +137,11 @@ func (r *Request) addResponsesInput(raw json.RawMessage) error {
 			r.Messages = appendMessage(r.Messages, Message{Role: User, Parts: []Part{{Kind: PartToolResult,
 				Result: &ToolResult{CallID: it.CallID, Content: parts}}}})
 		case "reasoning":
+			if data, ok := strings.CutPrefix(it.EncryptedContent, redactedPrefix); ok {
+				// Anthropic's redacted thinking, as the relay sent it.
+				r.Messages = appendMessage(r.Messages, Message{Role: Assistant, Parts: []Part{{Kind: PartRedactedThinking, Text: data}}})
+				continue
+			}
 			var text string
 			for _, s := range it.Summary {
 				text += s.Text

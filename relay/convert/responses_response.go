@@ -87,6 +87,9 @@ func encodeResponsesResponse(r *Response, req *Request) []byte {
 		case PartThinking:
 			flush()
 			out = append(out, reasoningItem("rs_"+newID(), p.Text, p.Signature))
+		case PartRedactedThinking:
+			flush()
+			out = append(out, reasoningItem("rs_"+newID(), "", redactedPrefix+p.Text))
 		case PartToolCall:
 			flush()
 			out = append(out, callItem("fc_"+newID(), "completed", p.Call.ID, p.Call.Name, string(p.Call.Args)))
@@ -179,6 +182,12 @@ func (e *responsesEncoder) startItem(ev Event) error {
 	case BlockThinking, BlockRedacted:
 		it.id = "rs_" + newID()
 		item = reasoningItem(it.id, "", "")
+		if ev.Block == BlockRedacted {
+			// Anthropic wants the block back on the next turn: its data
+			// travels as the item's encrypted_content, marked as Gemini
+			// clients get it (see decodeResponsesRequest).
+			it.sig.WriteString(redactedPrefix + ev.ID)
+		}
 	default:
 		it.id = "msg_" + newID()
 		item = messageItem(it.id, "in_progress", "", false)
