@@ -64,6 +64,14 @@ func TestPolicy(t *testing.T) {
 			path: chatPath, key: "key-of-app", ctype: jsonType, body: chatBody,
 			wantStatus: http.StatusTooManyRequests, wantBody: []string{"insufficient_quota"},
 			wantHeader: []string{"Retry-After", "X-Should-Retry"}, wantReason: "quota"},
+		// An output cap near int64's maximum must not wrap the estimate
+		// to a negative number, which would pass every quota and, held
+		// while in flight, give the key's other requests room beyond it.
+		{name: "max_tokens past the estimate's range", keys: []auth.Entry{entry("app", auth.Client{Limits: auth.Limits{DailyTokens: 1000}})},
+			path: chatPath, key: "key-of-app", ctype: jsonType,
+			body:       `{"model":"gpt-4o-mini","max_tokens":9223372036854775807,"messages":[{"role":"user","content":"hi"}]}`,
+			wantStatus: http.StatusTooManyRequests, wantBody: []string{"insufficient_quota", "daily token quota"},
+			wantHeader: []string{"Retry-After", "X-Should-Retry"}, wantReason: "quota"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -60,14 +60,22 @@ func Inspect(family llmapi.Family, path string, body []byte) (Request, error) {
 
 // Estimate is the tokens a request may consume before its usage is known:
 // its input estimated from its size, plus its output cap (or defaultOutput
-// when it has none).
+// when it has none), at most MaxEstimate.
 func (r Request) Estimate(bodyBytes int, defaultOutput int64) int64 {
 	out := r.MaxOutput
 	if out <= 0 {
 		out = defaultOutput
 	}
-	return EstimateTokens(bodyBytes) + out
+	return min(EstimateTokens(bodyBytes)+min(out, MaxEstimate), MaxEstimate)
 }
+
+// MaxEstimate bounds Estimate, far above any model's context (2^40, about
+// 10^12 tokens). The output cap is the client's number: unbounded, a cap
+// near int64's maximum wrapped the sum to a negative estimate, which
+// passed every limit and gave tokens back to the buckets and the quotas,
+// and a shared store's script (Lua numbers are doubles, written with 14
+// digits) cannot count one past about 10^14.
+const MaxEstimate = 1 << 40
 
 // ForceIncludeUsage asks the provider for the usage chunk of an OpenAI Chat
 // Completions stream whose client did not, and reports whether it changed

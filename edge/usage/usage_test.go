@@ -37,6 +37,10 @@ func TestInspect(t *testing.T) {
 	if e := r.Estimate(400, 1000); e != 107 {
 		t.Errorf("estimate %d, want 100+7", e)
 	}
+	r, _ = Inspect("openai", "/v1/chat/completions", []byte(`{"model":"gpt-4o","max_tokens":9223372036854775807}`))
+	if e := r.Estimate(400, 1000); e != MaxEstimate {
+		t.Errorf("estimate of a cap at int64's maximum %d, want it bounded at %d", e, int64(MaxEstimate))
+	}
 }
 
 // feed runs body through a meter in small pieces, as the tunnel delivers it.

@@ -14,6 +14,7 @@ import (
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/store"
+	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/scripts/redistest"
 )
 
@@ -155,6 +156,26 @@ func TestTokensCorrected(t *testing.T) {
 		t.Fatalf("after the correction the second edge still refuses: %+v", b.Rate)
 	}
 	b.Hold.Settle(quota.Totals{Tokens: 500})
+}
+
+// TestLargestEstimateAdmitted: a request whose max_tokens is int64's
+// maximum is judged by the script like any other (admitted under a rate
+// limit, over a token quota refused), not failed as if Redis were down:
+// its estimate is one the script can count.
+func TestLargestEstimateAdmitted(t *testing.T) {
+	srv := redistest.Start(t)
+	es := edges(t, srv, 1, Config{})
+	tokens := usage.Request{MaxOutput: math.MaxInt64}.Estimate(400, 1024)
+	want := quota.Totals{Tokens: tokens}
+	a, err := es[0].Admit(context.Background(), "k", auth.Limits{RPM: 10}, tokens, want)
+	if err != nil || a.Hold == nil {
+		t.Fatalf("estimate %d under a rate limit: %+v, %v; want it admitted", tokens, a, err)
+	}
+	a.Hold.Settle(quota.Totals{Tokens: 100})
+	a, err = es[0].Admit(context.Background(), "k", auth.Limits{DailyTokens: 1000}, tokens, want)
+	if err != nil || a.Exceeded == nil {
+		t.Fatalf("estimate %d under a daily token quota: %+v, %v; want it over the quota", tokens, a, err)
+	}
 }
 
 // TestRedisDown: with Redis killed mid-run, fail_closed refuses at once
