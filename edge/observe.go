@@ -193,7 +193,13 @@ func (c *call) count(m *edgeMetrics, status int, ttfb time.Duration, end time.Ti
 }
 
 // usage is what the request consumed and whether the provider said so.
+// A request the relay sent upstream whose client left before any answer
+// is charged its estimated input, as a stream cut before its first event
+// is: the provider has its prompt (and makes a whole answer to its end).
 func (c *call) usage() (u usage.Usage, source string) {
+	if c.forwarded && c.res.Dispatched && c.status == 0 {
+		return usage.Usage{Input: usage.EstimateTokens(c.bodyBytes()), Estimated: true}, "estimated"
+	}
 	if !c.forwarded || c.tap.meter == nil {
 		return u, ""
 	}

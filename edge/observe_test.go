@@ -12,7 +12,9 @@ import (
 
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/quota"
+	"github.com/strait/strait/edge/usage"
 	"github.com/strait/strait/edge/usagedb"
 )
 
@@ -126,4 +128,34 @@ func TestFinishAccounts(t *testing.T) {
 			t.Fatalf("usage rows %+v; want one reported request of app on gpt-4o-mini", rows)
 		}
 	})
+}
+
+// TestUsageOfUnansweredRequest: a request the relay sent upstream whose
+// client went away before any answer (a whole answer comes only at its
+// end) is charged its estimated input, as a stream cut before its first
+// event is: the provider has its prompt. Charged nothing, a key could
+// spend the shared provider account past its quota and its tokens per
+// minute by leaving each request just before its answer. A request that
+// never reached the provider costs nothing.
+func TestUsageOfUnansweredRequest(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 4000) + `"}]}`)
+	in := usage.EstimateTokens(len(body))
+	for _, tc := range []struct {
+		name                  string
+		forwarded, dispatched bool
+		want                  usage.Usage
+		source                string
+	}{
+		{"refused at the edge", false, false, usage.Usage{}, ""},
+		{"never reached the provider", true, false, usage.Usage{}, ""},
+		{"client gone after dispatch", true, true, usage.Usage{Input: in, Estimated: true}, "estimated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &call{body: body, forwarded: tc.forwarded, res: forward.Result{Dispatched: tc.dispatched}}
+			c.tap = &tap{c: c}
+			if u, source := c.usage(); u != tc.want || source != tc.source {
+				t.Errorf("usage %+v (%q), want %+v (%q)", u, source, tc.want, tc.source)
+			}
+		})
+	}
 }
