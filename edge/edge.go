@@ -4,6 +4,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -520,14 +521,19 @@ func (e *Edge) prepare(c *call, req *forward.Request) *forward.Forwarder {
 
 // dropBody lets go of the request body once the forwarder no longer needs
 // it (forward.Request.BodyDone), so an open stream does not hold its
-// prompt: only its length is kept, for the metrics and the logs. The body
-// stays when the audit log records bodies, and when the border guard
-// rewrote it: the guard's pooled outcome holds it until finish.
+// prompt: only its length is kept, for the metrics and the logs, and,
+// when the audit log records bodies, a copy of what it records. The body
+// stays when the border guard rewrote it: the guard's pooled outcome holds
+// it until finish.
 func (c *call) dropBody() {
-	if c.guard.outcome != nil || c.e.audit.Bodies() {
+	if c.guard.outcome != nil {
 		return
 	}
-	c.bodyLen, c.body = len(c.body), nil
+	var kept []byte
+	if c.e.audit.Bodies() {
+		kept = bytes.Clone(auditBody(c.body))
+	}
+	c.bodyLen, c.body = len(c.body), kept
 }
 
 // bodyBytes is the request body's size, also after dropBody.

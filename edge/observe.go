@@ -279,7 +279,7 @@ func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, sour
 		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(c.bodyBytes()), BytesOut: c.tap.bytes,
 		Guard: c.guard.counts, GuardOutput: c.guard.outputCounts(), Domestic: c.guard.home}
 	if c.e.audit.Bodies() {
-		ent.RequestBody, ent.ResponseBody = string(c.body), string(c.tap.body)
+		ent.RequestBody, ent.ResponseBody = string(auditBody(c.body)), string(c.tap.body)
 	}
 	if err := c.e.audit.Write(ent); err != nil {
 		c.e.log.Error("audit log write failed", zap.Error(err))

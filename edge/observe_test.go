@@ -159,3 +159,40 @@ func TestUsageOfUnansweredRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditRequestBodyCapped: with bodies recorded, an audit record holds
+// at most the first maxAuditBody bytes of the request body, as of the
+// response body, and a request whose answer streams keeps no more than
+// that of its prompt once the relay has it. Whole, a key's 32 MiB bodies
+// would each be held for their answers' life and written to the audit log
+// in full, at its rate limit.
+func TestAuditRequestBodyCapped(t *testing.T) {
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	al := audit.Open(audit.Config{Path: auditPath, Bodies: true})
+	r := newEdgeRig(t, Config{Audit: al}, entry("app", auth.Client{}))
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("x", 4*maxAuditBody) + `"}]}`
+
+	if got := r.post(chatPath, "key-of-app", jsonType, body); got.status != http.StatusOK {
+		t.Fatalf("status %d: %s", got.status, got.body)
+	}
+	if err := al.Close(); err != nil { // flushes the record
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e audit.Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.RequestBody) != maxAuditBody || !strings.HasPrefix(body, e.RequestBody) || e.BytesIn != int64(len(body)) {
+		t.Errorf("audit record: request body of %d bytes (bytes_in %d); want the first %d of %d", len(e.RequestBody), e.BytesIn, maxAuditBody, len(body))
+	}
+
+	c := &call{e: r.e, body: []byte(body)}
+	c.dropBody()
+	if cap(c.body) > maxAuditBody || c.bodyBytes() != len(body) {
+		t.Errorf("after the relay has it, the call holds %d bytes of its %d-byte body (size %d); want at most %d", cap(c.body), len(body), c.bodyBytes(), maxAuditBody)
+	}
+}

@@ -48,6 +48,10 @@ func (t *tap) keep(out []byte) {
 // maxAuditBody caps a body copied into the audit log.
 const maxAuditBody = 64 << 10
 
+// auditBody is what the audit log records of a request body: its first
+// maxAuditBody bytes.
+func auditBody(b []byte) []byte { return b[:min(len(b), maxAuditBody)] }
+
 // WriteHeader stamps the tracing headers, then sends the header.
 func (t *tap) WriteHeader(code int) {
 	if t.wroteHeader {
