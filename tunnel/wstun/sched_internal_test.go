@@ -255,7 +255,9 @@ func TestSchedForgetsPeerResetStreams(t *testing.T) {
 		t.Fatalf("edge read after the relay's RST: %v, want ErrStreamReset", err)
 	}
 	st.Close()
-	q := p.edge.(*session).conn.q
+	c := p.edge.(*session).conn
+	waitTaken(t, c) // the request may still be queued: forgotten once taken
+	q := c.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if s := q.streams[id]; s != nil {
