@@ -335,7 +335,7 @@ func (c *caller) fail() {
 		if c.last.conv != nil {
 			status, h, body = c.last.conv.plan.ErrorResponse(status, h, body)
 		}
-		proto.RemoveHopHeaders(h)
+		upstream.CleanResponseHeader(h)
 		h.Del("Content-Length")
 		if c.attempts > 1 {
 			body = annotate(body, fmt.Sprintf(" (Strait relay: gave up after %d attempts)", c.attempts))

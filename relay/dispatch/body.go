@@ -122,7 +122,7 @@ func (c *caller) sendHead(a *answer) (out converted, p *pump, first []byte) {
 		}
 	}
 	h := out.header
-	proto.RemoveHopHeaders(h)
+	upstream.CleanResponseHeader(h)
 	if c.attempts > 1 {
 		h.Set("X-Strait-Attempts", strconv.Itoa(c.attempts))
 	}

@@ -75,6 +75,29 @@ var relayOwned = []string{"Accept-Encoding", "Range", "If-Range", proto.HedgeHea
 // resources. Dropped unless the provider's AllowHeaders names them.
 var accountHeaders = []string{"Openai-Organization", "Openai-Project", "X-Goog-User-Project"}
 
+// accountResponseHeaders are what a provider's answer tells about the
+// operator's account rather than about the request. Cookies are set for the
+// relay's own connection (Cloudflare's __cf_bm and _cfuvid in front of
+// OpenAI and Anthropic) and would be shared by every tenant; the ids name
+// the organization, project or workspace the shared key belongs to. No SDK
+// reads them. What SDKs do read passes: request ids (x-request-id,
+// request-id), rate limits (x-ratelimit-*, anthropic-ratelimit-*: clients
+// back off on them, and the shared account's limits are the ones that bind
+// their requests), retry-after, openai-processing-ms and openai-version.
+// Gemini sends no such id.
+var accountResponseHeaders = []string{"Set-Cookie", "Set-Cookie2", "Openai-Organization", "Openai-Project",
+	"Anthropic-Organization-Id", "Anthropic-Workspace-Id"}
+
+// CleanResponseHeader deletes from a provider's response header, in place,
+// what must not reach the edge: hop-by-hop headers and those that describe
+// the operator's account (see accountResponseHeaders).
+func CleanResponseHeader(h http.Header) {
+	proto.RemoveHopHeaders(h)
+	for _, k := range accountResponseHeaders {
+		h.Del(k)
+	}
+}
+
 // HeaderFilter decides which of a client's headers go to a provider. The
 // zero value is the default policy.
 type HeaderFilter struct {
