@@ -72,7 +72,9 @@ func TestClassify(t *testing.T) {
 
 // TestHeaderFilter: credentials, the relay's own encoding headers, account
 // headers and unknown X-* headers stay behind unless a provider allows
-// them; credentials and Accept-Encoding can never be allowed.
+// them; credentials and Accept-Encoding can never be allowed. Nor can a
+// name with '_', which an upstream that folds '_' into '-' (CGI, WSGI,
+// many proxies) would read as one of those.
 func TestHeaderFilter(t *testing.T) {
 	src := http.Header{
 		"Content-Type": {"application/json"}, "Anthropic-Beta": {"b1"}, "Openai-Beta": {"assistants=v2"},
@@ -80,15 +82,21 @@ func TestHeaderFilter(t *testing.T) {
 		"X-Stainless-Lang": {"python"}, "x-fake-tokens": {"3"}, "X-Title": {"app"},
 		"Accept-Encoding": {"gzip, br"}, "Range": {"bytes=0-1"}, "X-Api-Key": {"k"}, "Authorization": {"Bearer k"},
 	}
+	underscored := []string{"X_api_key", "x_goog_api_key", "Api_key", "Openai_organization", "Accept_encoding",
+		"Content_length", "Transfer_encoding", "X_fake_tokens"}
+	for _, k := range underscored {
+		src[k] = []string{"evil"}
+	}
 	for _, tc := range []struct {
 		allow      []string
 		pass, drop []string
 	}{
 		{nil, []string{"Content-Type", "Anthropic-Beta", "Openai-Beta"},
-			[]string{"Openai-Organization", "Openai-Project", "X-Goog-User-Project", "X-Stainless-Lang", "X-Fake-Tokens", "X-Title",
-				"Accept-Encoding", "Range", "X-Api-Key", "Authorization"}},
+			append([]string{"Openai-Organization", "Openai-Project", "X-Goog-User-Project", "X-Stainless-Lang", "X-Fake-Tokens", "X-Title",
+				"Accept-Encoding", "Range", "X-Api-Key", "Authorization"}, underscored...)},
 		{[]string{"x-fake-*", "OpenAI-Organization", "X-*"}, []string{"X-Fake-Tokens", "Openai-Organization", "X-Title", "X-Stainless-Lang"},
-			[]string{"Openai-Project", "Accept-Encoding", "X-Api-Key", "Authorization"}},
+			append([]string{"Openai-Project", "Accept-Encoding", "X-Api-Key", "Authorization"}, underscored...)},
+		{[]string{"X*", "O*", "A*"}, []string{"X-Title", "Openai-Project", "Anthropic-Beta"}, underscored},
 	} {
 		f, err := NewHeaderFilter(tc.allow)
 		if err != nil {
@@ -107,7 +115,7 @@ func TestHeaderFilter(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"Authorization", "accept-encoding", "*", "X Y", "a:b"} {
+	for _, bad := range []string{"Authorization", "accept-encoding", "*", "X Y", "a:b", "X_Title", "x_*"} {
 		if _, err := NewHeaderFilter([]string{bad}); err == nil {
 			t.Errorf("allow_headers %q accepted", bad)
 		}

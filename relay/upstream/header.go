@@ -106,14 +106,17 @@ type HeaderFilter struct {
 
 // NewHeaderFilter compiles a provider's allow_headers: names
 // ("OpenAI-Organization") or prefixes ending in '*' ("X-Fake-*"), case
-// insensitive. Credential headers and the relay's own connection headers
-// cannot be allowed.
+// insensitive. Credential headers, the relay's own connection headers and
+// names with '_' (see Copy) cannot be allowed.
 func NewHeaderFilter(allow []string) (HeaderFilter, error) {
 	var f HeaderFilter
 	for _, a := range allow {
 		name, prefix := strings.CutSuffix(a, "*")
 		if name == "" || strings.ContainsAny(name, "* :\t") {
 			return f, fmt.Errorf("allow_headers: %q is not a header name or a prefix ending in *", a)
+		}
+		if strings.Contains(name, "_") {
+			return f, fmt.Errorf("allow_headers: %q: the relay never forwards a header name with '_'", a)
 		}
 		c := http.CanonicalHeaderKey(name)
 		for _, never := range append(append([]string{}, credentialHeaders...), relayOwned...) {
@@ -141,17 +144,26 @@ func (f HeaderFilter) allows(canonical string) bool {
 }
 
 // Copy adds to dst the client headers in src that may go to the provider.
-// Always dropped: credentials, hop-by-hop headers, Content-Length and the
-// relay-owned encoding headers. Dropped unless allowed: account headers
-// and every other X-* header (unknown extensions whose effect on a shared
-// key nobody reviewed; SDK telemetry such as X-Stainless-* loses nothing).
+// Always dropped: credentials, hop-by-hop headers, Content-Length, the
+// relay-owned encoding headers and any name with '_'. Dropped unless
+// allowed: account headers and every other X-* header (unknown extensions
+// whose effect on a shared key nobody reviewed; SDK telemetry such as
+// X-Stainless-* loses nothing).
+//
+// A name with '_' is dropped, as nginx does by default, rather than matched
+// with '_' read as '-': an upstream that folds the two (CGI, WSGI, many
+// proxies) would read X_api_key as X-Api-Key, Openai_organization as
+// OpenAI-Organization and Transfer_encoding as Transfer-Encoding. Every
+// list here, and the hop-by-hop one, matches canonical names, so folding
+// would have to reach each of them (and any added later), while one check
+// up front covers them all; no provider or SDK uses such a name.
 func (f HeaderFilter) Copy(dst, src http.Header) {
 	for k, vv := range src {
 		// Canonical names only: Del below, and the transport's own Host and
 		// Content-Length, match canonical keys, so "x-api-key" or "host" from
 		// the edge would otherwise go out verbatim next to ours.
 		ck := http.CanonicalHeaderKey(k)
-		if strings.HasPrefix(ck, "X-") && !f.allows(ck) {
+		if strings.Contains(ck, "_") || strings.HasPrefix(ck, "X-") && !f.allows(ck) {
 			continue
 		}
 		dst[ck] = append(dst[ck], vv...)
