@@ -7,7 +7,7 @@ import (
 
 // TestResponseHeadersHideTheAccount: what a provider's answer says about
 // the operator's account (its cookies, its organization, project and
-// workspace ids) stays at the relay, on every path an answer takes to the
+// workspace ids) or about its own host (Alt-Svc, HSTS) stays at the relay, on every path an answer takes to the
 // edge (whole, streamed, an error delivered at once, the last error after
 // the retries), while what SDKs read passes.
 func TestResponseHeadersHideTheAccount(t *testing.T) {
@@ -17,6 +17,8 @@ func TestResponseHeadersHideTheAccount(t *testing.T) {
 		"Openai-Project":            {"proj_operator"},
 		"Anthropic-Organization-Id": {"6f1c0a4e-operator"},
 		"Anthropic-Workspace-Id":    {"wrkspc_operator"},
+		"Alt-Svc":                   {`h3=":443"; ma=86400`},
+		"Strict-Transport-Security": {"max-age=31536000; includeSubDomains; preload"},
 	}
 	sdk := http.Header{
 		"X-Ratelimit-Remaining-Requests":         {"99"},

@@ -88,13 +88,22 @@ var accountHeaders = []string{"Openai-Organization", "Openai-Project", "X-Goog-U
 var accountResponseHeaders = []string{"Set-Cookie", "Set-Cookie2", "Openai-Organization", "Openai-Project",
 	"Anthropic-Organization-Id", "Anthropic-Workspace-Id"}
 
+// originResponseHeaders describe the provider's host, and a client would
+// apply them to the edge's: Alt-Svc would send it to an HTTP/3 endpoint the
+// edge may not have, Strict-Transport-Security would pin the edge's name
+// for the provider's lifetime and subdomains.
+var originResponseHeaders = []string{"Alt-Svc", "Strict-Transport-Security"}
+
 // CleanResponseHeader deletes from a provider's response header, in place,
-// what must not reach the edge: hop-by-hop headers and those that describe
-// the operator's account (see accountResponseHeaders).
+// what must not reach the edge: hop-by-hop headers, those that describe the
+// operator's account (accountResponseHeaders) and the provider's host
+// (originResponseHeaders).
 func CleanResponseHeader(h http.Header) {
 	proto.RemoveHopHeaders(h)
-	for _, k := range accountResponseHeaders {
-		h.Del(k)
+	for _, list := range [][]string{accountResponseHeaders, originResponseHeaders} {
+		for _, k := range list {
+			h.Del(k)
+		}
 	}
 }
 
