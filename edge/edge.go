@@ -128,13 +128,18 @@ type Edge struct {
 	metrics  *edgeMetrics
 	labels   *modelLabels
 
-	keys    atomic.Pointer[auth.Keys]
-	guard   atomic.Pointer[guard.Set]
-	policy  Policy
-	limits  *ratelimit.Limiter // per client key name
-	ipLimit *ratelimit.Limiter // per source IP, for requests without a valid key
-	ledger  *quota.Ledger
-	store   *usagedb.DB // the embedded usage store, nil with Shared
+	keys atomic.Pointer[auth.Keys]
+	// keysApplied is the key set labels and ledger follow (see applyKeys,
+	// its only user after New); keysPending counts SetKeys calls whose set
+	// it may not follow yet.
+	keysApplied *auth.Keys
+	keysPending atomic.Int64
+	guard       atomic.Pointer[guard.Set]
+	policy      Policy
+	limits      *ratelimit.Limiter // per client key name
+	ipLimit     *ratelimit.Limiter // per source IP, for requests without a valid key
+	ledger      *quota.Ledger
+	store       *usagedb.DB // the embedded usage store, nil with Shared
 	// admitter decides admission (store.Local over limits and ledger, or
 	// Shared); usage keeps usage (store or Shared; nil: not kept).
 	admitter store.Admitter
@@ -178,6 +183,7 @@ func New(cfg Config) (*Edge, error) {
 		e.homeFwd.SetHedge(cfg.Hedge, 0)
 	}
 	e.keys.Store(cfg.Keys)
+	e.keysApplied = cfg.Keys
 	e.guard.Store(cfg.Guard)
 	cc := CacheConfig{}
 	if cfg.Cache != nil {
@@ -211,10 +217,13 @@ func New(cfg Config) (*Edge, error) {
 }
 
 // SetKeys swaps in a new key set (keys file changed, SIGHUP); requests
-// already past authentication keep the client they had.
+// already past authentication keep the client they had. When another
+// SetKeys is still updating the metric labels and the quota ledger, that
+// one finishes the work for k too and this one returns at once.
 func (e *Edge) SetKeys(k *auth.Keys) {
 	if k != nil {
-		e.keysChanged(e.keys.Swap(k), k)
+		e.keys.Store(k)
+		e.applyKeys()
 	}
 }
 

@@ -6,6 +6,29 @@ import (
 	"github.com/strait/strait/edge/auth"
 )
 
+// applyKeys makes labels and ledger follow the key set installed last.
+// Reloads overlap (the keys-file watcher and SIGHUP), and the follow-up of
+// an older set must never run after a newer one's: it would label by the
+// old set and forget the quota totals of keys only the newer set has. So
+// one SetKeys at a time runs it, always for the set installed at that
+// moment, and runs it again until no SetKeys came in meanwhile; a SetKeys
+// that finds it running leaves its set to it.
+func (e *Edge) applyKeys() {
+	if e.keysPending.Add(1) > 1 {
+		return // the runner loads this call's set before it stops
+	}
+	for {
+		seen := e.keysPending.Load()
+		if k := e.keys.Load(); k != e.keysApplied {
+			e.keysChanged(e.keysApplied, k)
+			e.keysApplied = k
+		}
+		if e.keysPending.CompareAndSwap(seen, 0) {
+			return
+		}
+	}
+}
+
 // keysChanged follows a new key set: metric labels for the models it names,
 // and the quota ledger. Totals of removed keys are dropped (they would
 // otherwise live forever); a key that comes back (re-added under its name)
