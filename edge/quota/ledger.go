@@ -84,14 +84,23 @@ func (c Check) Exceeded(used float64) *Exceeded {
 
 type slot struct{ client, period string }
 
+// holds are the reservations in flight on one slot. Their sum is of
+// floats, and releasing them in another order than they were taken leaves
+// a crumb (0.1+0.2-0.1-0.2 is not 0); so the last release, counted by n,
+// drops the entry outright rather than wait for an exact zero.
+type holds struct {
+	Totals
+	n int
+}
+
 // Ledger holds settled and reserved totals per client and period. It is
 // safe for concurrent use.
 type Ledger struct {
 	now      func() time.Time
 	mu       sync.Mutex
 	used     map[slot]Totals
-	reserved map[slot]Totals
-	day      string // the day of the last Reserve; past periods go when it changes
+	reserved map[slot]holds // only slots with reservations in flight
+	day      string         // the day of the last Reserve; past periods go when it changes
 }
 
 // NewLedger returns an empty ledger reading time from now (nil: time.Now).
@@ -99,7 +108,7 @@ func NewLedger(now func() time.Time) *Ledger {
 	if now == nil {
 		now = time.Now
 	}
-	return &Ledger{now: now, used: map[slot]Totals{}, reserved: map[slot]Totals{}}
+	return &Ledger{now: now, used: map[slot]Totals{}, reserved: map[slot]holds{}}
 }
 
 // Load adds totals already spent in period (a Day or Month string), e.g.
@@ -116,7 +125,7 @@ func (l *Ledger) Used(client, period string) Totals {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := slot{client, period}
-	return l.used[k].plus(l.reserved[k])
+	return l.used[k].plus(l.reserved[k].Totals)
 }
 
 // Reservation is a request's hold on its client's quotas until Settle.
@@ -141,15 +150,17 @@ func (l *Ledger) Reserve(client string, lim auth.Limits, want Totals) (*Reservat
 		l.pruneLocked(day, month, nil)
 	}
 	d, m := slot{client, day}, slot{client, month}
-	dUsed, mUsed := l.used[d].plus(l.reserved[d]), l.used[m].plus(l.reserved[m])
+	dUsed, mUsed := l.used[d].plus(l.reserved[d].Totals), l.used[m].plus(l.reserved[m].Totals)
 	for _, c := range Checks(lim, now) {
 		used, w := c.Of(dUsed, mUsed, want)
 		if c.Limit > 0 && used+w > c.Limit {
 			return nil, c.Exceeded(used)
 		}
 	}
-	l.reserved[d] = l.reserved[d].plus(want)
-	l.reserved[m] = l.reserved[m].plus(want)
+	for _, k := range []slot{d, m} {
+		h := l.reserved[k]
+		l.reserved[k] = holds{h.plus(want), h.n + 1}
+	}
 	return &Reservation{l: l, client: client, day: day, month: month, held: want}, nil
 }
 
@@ -165,8 +176,9 @@ func (r *Reservation) Settle(actual Totals) {
 	r.settled = true
 	for _, p := range []string{r.day, r.month} {
 		k := slot{r.client, p}
-		l.reserved[k] = l.reserved[k].minus(r.held)
-		if l.reserved[k] == (Totals{}) {
+		if h := l.reserved[k]; h.n > 1 {
+			l.reserved[k] = holds{h.minus(r.held), h.n - 1}
+		} else {
 			delete(l.reserved, k)
 		}
 		l.used[k] = l.used[k].plus(actual)

@@ -130,3 +130,39 @@ func TestPastPeriodsForgotten(t *testing.T) {
 		t.Fatalf("removed client kept: %d entries", l.Len())
 	}
 }
+
+// TestSettledReservationsLeaveNoTrace: costs are floats, and releasing holds
+// in another order than they were taken (0.1+0.2-0.1-0.2) used to leave a
+// crumb that kept the period's reservation entry forever, one per client
+// and day, and counted it as used.
+func TestSettledReservationsLeaveNoTrace(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		costs []float64 // reserved in this order, settled in reverse
+	}{
+		{"one", []float64{0.1}},
+		{"tenth and fifth", []float64{0.1, 0.2}},
+		{"mixed", []float64{0.7, 0.1, 0.2, 1e-9, 3.3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLedger(at("2026-11-23T12:00:00Z"))
+			var held []*Reservation
+			for _, c := range tc.costs {
+				r, ex := l.Reserve("a", auth.Limits{}, Totals{Tokens: 1, Cost: c})
+				if ex != nil {
+					t.Fatal(ex)
+				}
+				held = append(held, r)
+			}
+			for i := len(held) - 1; i >= 0; i-- {
+				held[i].Settle(Totals{})
+			}
+			if n := len(l.reserved); n != 0 {
+				t.Errorf("%d reservation entries left with nothing in flight", n)
+			}
+			if u := l.Used("a", "2026-11-23"); u != (Totals{}) {
+				t.Errorf("used %+v with nothing settled or in flight", u)
+			}
+		})
+	}
+}
