@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -20,9 +21,9 @@ import (
 type Policy struct {
 	// Prices price models for spend budgets and the usage report.
 	Prices quota.Prices
-	// UnauthRPM limits requests per minute per source IP that come without
-	// a valid key (guessing keys, misconfigured clients); zero means 60,
-	// negative means no limit.
+	// UnauthRPM limits requests per minute per source IP (per /64 for
+	// IPv6) that come without a valid key (guessing keys, misconfigured
+	// clients); zero means 60, negative means no limit.
 	UnauthRPM int64
 	// OutputEstimate is the output tokens reserved for a request that sets
 	// no max_tokens; zero means 1024.
@@ -58,7 +59,7 @@ func (e *Edge) authenticate(c *call, key string) *rejection {
 	client, ok := e.keys.Load().Lookup(key)
 	if !ok {
 		if e.policy.UnauthRPM > 0 {
-			if d := e.ipLimit.Take(sourceIP(c.r), e.policy.UnauthRPM, 0, 0); !d.OK {
+			if d := e.ipLimit.Take(ipLimitKey(sourceIP(c.r)), e.policy.UnauthRPM, 0, 0); !d.OK {
 				return rateLimited(c.route.Family, d, "unauthenticated requests from this IP address", "ip_rate_limit")
 			}
 		}
@@ -177,4 +178,17 @@ func sourceIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// ipLimitKey is what the per-IP allowance counts ip under: the address, or
+// for IPv6 its /64. A host or home network is given a whole /64 and may
+// send from any address in it; per address, it could step around the
+// allowance and fill the limiter with a new address a request.
+func ipLimitKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64) // cannot fail for an IPv6 address
+	return p.String()
 }

@@ -103,15 +103,23 @@ func TestPolicy(t *testing.T) {
 }
 
 // TestSourceIP: the IP-based allowance is keyed on the TCP peer's address,
-// without its port, so reconnecting does not reset it.
+// without its port, so reconnecting does not reset it; an IPv6 peer on its
+// /64, so stepping through the addresses of its network does not either.
 func TestSourceIP(t *testing.T) {
-	for _, tc := range []struct{ remote, want string }{
-		{"192.0.2.7:51234", "192.0.2.7"},
-		{"[2001:db8::1]:443", "2001:db8::1"},
-		{"not-an-address", "not-an-address"},
+	for _, tc := range []struct{ remote, want, wantKey string }{
+		{"192.0.2.7:51234", "192.0.2.7", "192.0.2.7"},
+		{"[2001:db8::1]:443", "2001:db8::1", "2001:db8::/64"},
+		{"[2001:db8:0:7:a:b:c:d]:443", "2001:db8:0:7:a:b:c:d", "2001:db8:0:7::/64"},
+		{"[::ffff:192.0.2.7]:443", "::ffff:192.0.2.7", "::ffff:192.0.2.7"},
+		{"[fe80::1%eth0]:443", "fe80::1%eth0", "fe80::/64"},
+		{"not-an-address", "not-an-address", "not-an-address"},
 	} {
-		if got := sourceIP(&http.Request{RemoteAddr: tc.remote}); got != tc.want {
+		got := sourceIP(&http.Request{RemoteAddr: tc.remote})
+		if got != tc.want {
 			t.Errorf("sourceIP(%q) = %q, want %q", tc.remote, got, tc.want)
+		}
+		if key := ipLimitKey(got); key != tc.wantKey {
+			t.Errorf("ipLimitKey(%q) = %q, want %q", got, key, tc.wantKey)
 		}
 	}
 }

@@ -5,6 +5,7 @@
 package ratelimit
 
 import (
+	"container/list"
 	"math"
 	"sync"
 	"time"
@@ -68,18 +69,37 @@ type Decision struct {
 }
 
 type state struct {
+	client   string
 	rpm, tpm int64
 	req, tok bucket
 }
 
+// full reports whether both buckets are full at now, which is the same as
+// never having seen the client.
+func (s *state) full(now time.Time) bool {
+	s.req.refill(now)
+	s.tok.refill(now)
+	return s.req.level >= s.req.capacity && s.tok.level >= s.tok.capacity
+}
+
+// defaultMaxClients is how many clients a Limiter holds at most. The per-IP
+// limiter's clients are whatever source addresses arrive, so this bounds
+// its memory (about 2 MB) against a client rotating through addresses.
+const defaultMaxClients = 10000
+
 // Limiter holds the buckets of many clients. It is safe for concurrent use.
 type Limiter struct {
 	now func() time.Time
-	// maxIdle bounds the map: past it, Take forgets clients whose buckets
-	// are full (which is the same as never having seen them).
-	maxIdle int
-	mu      sync.Mutex
-	m       map[string]*state
+	// maxClients bounds the map: past it, a new client first makes Take
+	// forget clients seen the longest ago whose buckets are full, then, if
+	// none is, the one seen the longest ago whatever its bucket: it is
+	// let off its debt, and a new client is never refused for want of
+	// room. Taking them from the back of lru keeps the cost per Take
+	// constant (amortised) instead of a scan of every client.
+	maxClients int
+	mu         sync.Mutex
+	m          map[string]*list.Element // of *state, in lru
+	lru        list.List                // most recently seen first
 }
 
 // New returns a Limiter reading time from now (nil means time.Now).
@@ -87,7 +107,7 @@ func New(now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{now: now, maxIdle: 10000, m: map[string]*state{}}
+	return &Limiter{now: now, maxClients: defaultMaxClients, m: map[string]*list.Element{}}
 }
 
 // Take asks for one request of an estimated tokens for client, under rpm
@@ -133,25 +153,32 @@ func (l *Limiter) Take(client string, rpm, tpm, tokens int64) Decision {
 func (l *Limiter) Adjust(client string, delta int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s, ok := l.m[client]
-	if !ok || s.tpm <= 0 {
+	el, ok := l.m[client]
+	if !ok {
 		return
 	}
+	s := el.Value.(*state)
+	if s.tpm <= 0 {
+		return
+	}
+	l.lru.MoveToFront(el)
 	s.tok.refill(l.now())
 	s.tok.level = math.Min(s.tok.capacity, s.tok.level-float64(delta))
 }
 
 // get returns client's state, created full or resized to new limits.
 func (l *Limiter) get(client string, rpm, tpm int64, now time.Time) *state {
-	s, ok := l.m[client]
+	el, ok := l.m[client]
 	if !ok {
-		if len(l.m) >= l.maxIdle {
-			l.forgetFull(now)
+		if len(l.m) >= l.maxClients {
+			l.makeRoom(now)
 		}
-		s = &state{rpm: rpm, tpm: tpm, req: newBucket(rpm, now), tok: newBucket(tpm, now)}
-		l.m[client] = s
+		s := &state{client: client, rpm: rpm, tpm: tpm, req: newBucket(rpm, now), tok: newBucket(tpm, now)}
+		l.m[client] = l.lru.PushFront(s)
 		return s
 	}
+	l.lru.MoveToFront(el)
+	s := el.Value.(*state)
 	s.req.refill(now)
 	s.tok.refill(now)
 	if s.rpm != rpm { // limits changed (key edited): keep the used part
@@ -167,12 +194,17 @@ func (l *Limiter) get(client string, rpm, tpm int64, now time.Time) *state {
 	return s
 }
 
-func (l *Limiter) forgetFull(now time.Time) {
-	for k, s := range l.m {
-		s.req.refill(now)
-		s.tok.refill(now)
-		if s.req.level >= s.req.capacity && s.tok.level >= s.tok.capacity {
-			delete(l.m, k)
-		}
+// makeRoom forgets the clients seen the longest ago while their buckets
+// are full, and if that frees no room, the one seen the longest ago.
+func (l *Limiter) makeRoom(now time.Time) {
+	for el := l.lru.Back(); el != nil && el.Value.(*state).full(now); el = l.lru.Back() {
+		l.forget(el)
 	}
+	if len(l.m) >= l.maxClients {
+		l.forget(l.lru.Back())
+	}
+}
+
+func (l *Limiter) forget(el *list.Element) {
+	delete(l.m, l.lru.Remove(el).(*state).client)
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -98,7 +99,7 @@ func TestLimitChangeKeepsUsage(t *testing.T) {
 func TestForgetsIdleClients(t *testing.T) {
 	c := newClock()
 	l := New(c.now)
-	l.maxIdle = 2
+	l.maxClients = 2
 	mustOK(t, l.Take("ip1", 1, 0, 0))
 	mustOK(t, l.Take("ip2", 1, 0, 0))
 	c.step(time.Minute)
@@ -106,6 +107,27 @@ func TestForgetsIdleClients(t *testing.T) {
 	if len(l.m) != 1 {
 		t.Fatalf("%d clients kept, want only ip3", len(l.m))
 	}
+}
+
+// TestClientsAreBounded: a client rotating its source address (IPv6 gives
+// plenty) faster than buckets refill used to grow the per-IP limiter
+// without bound. Past maxClients the client seen the longest ago goes,
+// while the ones seen lately keep their limits.
+func TestClientsAreBounded(t *testing.T) {
+	l := New(newClock().now) // time stands still: no bucket refills
+	l.maxClients = 100
+	mustOK(t, l.Take("old", 1, 0, 0))
+	for i := range 3 * l.maxClients {
+		mustOK(t, l.Take(fmt.Sprint("rotating-", i), 1, 0, 0)) // new clients are never refused
+		if i == 2*l.maxClients {
+			mustOK(t, l.Take("recent", 1, 0, 0))
+		}
+	}
+	if len(l.m) > l.maxClients || l.lru.Len() != len(l.m) {
+		t.Fatalf("%d clients held (%d in the recency list), want at most %d", len(l.m), l.lru.Len(), l.maxClients)
+	}
+	mustRefuse(t, l.Take("recent", 1, 0, 0)) // still limited
+	mustOK(t, l.Take("old", 1, 0, 0))        // forgotten: a full bucket again
 }
 
 func TestLimitAddedLater(t *testing.T) {

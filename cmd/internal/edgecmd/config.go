@@ -88,8 +88,9 @@ type File struct {
 
 // LimitsFile holds edge-wide limits.
 type LimitsFile struct {
-	// UnauthenticatedRPM limits requests per minute per source IP without
-	// a valid key; zero means 60, negative means no limit.
+	// UnauthenticatedRPM limits requests per minute per source IP (per /64
+	// for IPv6) without a valid key; zero means 60, negative means no
+	// limit.
 	UnauthenticatedRPM int64 `yaml:"unauthenticated_rpm"`
 	// OutputEstimate is the output tokens reserved for a request without
 	// max_tokens; zero means 1024.
