@@ -79,7 +79,8 @@ type Config struct {
 	// load); its Dialers, SessionsPerRelay, backoff bounds and Logger are
 	// taken from the fields above.
 	Pool pool.Config
-	// MaxBodyBytes caps request bodies; zero means 32 MiB.
+	// MaxBodyBytes caps request bodies, and the JSON answers the border
+	// guard holds whole to restore them; zero means 32 MiB.
 	MaxBodyBytes int64
 	// ReadHeaderTimeout bounds reading a request's headers; zero means 10s.
 	ReadHeaderTimeout time.Duration

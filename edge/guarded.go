@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -105,6 +106,13 @@ func (g guardDecision) answer(c *call) {
 		Message: "Strait's border guard cut this answer: it contains words the policy does not let through"}
 	w.CutEvent = func() []byte { return apierr.StreamEvent(fam, cut) }
 	w.CutWhole = func() (int, []byte) { return cut.Kind.Status(), apierr.Body(fam, cut) }
+	w.MaxWhole = int(c.e.cfg.MaxBodyBytes)
+	w.TooLarge = func() (int, []byte) {
+		w.Header().Set("X-Strait-Error", "1") // the edge's own error, not the provider's
+		tooLarge := &apierr.Error{Kind: apierr.BadGateway, Code: "answer_too_large", Message: fmt.Sprintf(
+			"Strait's border guard holds a JSON answer whole to restore it, and this one was larger than %d bytes (the edge's max_body_bytes); it was not sent", w.MaxWhole)}
+		return tooLarge.Kind.Status(), apierr.Body(fam, tooLarge)
+	}
 	c.tap.ResponseWriter = w
 	c.guard.answer, c.guard.writer = a, w
 }

@@ -138,3 +138,46 @@ func TestGuardOutcomeReleasedAfterUse(t *testing.T) {
 		t.Errorf("the relay saw %d request bodies with a phone number in them", n)
 	}
 }
+
+// TestGuardedAnswerBounded: the guard holds a JSON answer whole to restore
+// it, and used to hold any size, out of sight of the client buffer budget.
+// Past MaxBodyBytes the answer fails instead, with an error in the calling
+// API's own format and nothing of the answer sent.
+func TestGuardedAnswerBounded(t *testing.T) {
+	mask, err := guard.Compile(&guard.Config{Detectors: []string{"cn_mobile"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay := startStubRelay(t)
+	const limit = 4 << 10
+	big := strings.Repeat("y", 2*limit)
+	relay.answer = func([]byte) []byte {
+		return []byte(`{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"` + big + `"}}]}`)
+	}
+	r := newEdgeRigTo(t, relay, Config{Guard: &guard.Set{Default: mask}, MaxBodyBytes: limit}, entry("app", auth.Client{}))
+	for _, tc := range []struct {
+		name, path, body string
+		want             []string // in the error body
+	}{
+		{"openai", chatPath, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"call 13812345678"}]}`,
+			[]string{`{"error":{`, `"type":"server_error"`, `"code":"answer_too_large"`}},
+		{"anthropic", messagesPath, `{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"call 13812345678"}]}`,
+			[]string{`{"type":"error"`, `"type":"api_error"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := r.post(tc.path, "key-of-app", jsonType, tc.body)
+			if got.status != 502 || strings.Contains(got.body, "yyyy") || got.header.Get("X-Strait-Error") != "1" ||
+				!strings.Contains(got.body, "larger than 4096 bytes") {
+				t.Fatalf("%d %v %.200s", got.status, got.header, got.body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got.body, w) {
+					t.Errorf("no %s in %s", w, got.body)
+				}
+			}
+			if !json.Valid([]byte(got.body)) {
+				t.Fatalf("not one JSON error: %.200s", got.body)
+			}
+		})
+	}
+}

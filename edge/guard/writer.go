@@ -1,9 +1,18 @@
 package guard
 
 import (
+	"cmp"
+	"errors"
 	"net/http"
 	"strings"
 )
+
+// DefaultMaxWhole is Writer.MaxWhole when it is not set.
+const DefaultMaxWhole = 32 << 20
+
+// ErrWholeTooLarge is what Write returns once a whole answer outgrows
+// Writer.MaxWhole.
+var ErrWholeTooLarge = errors.New("guard: JSON answer too large to hold whole for restoring")
 
 // Writer restores an answer on its way to the client: event by event for
 // SSE, whole for JSON (held until complete, since a placeholder may sit
@@ -17,12 +26,22 @@ type Writer struct {
 	// whole one. Both are in the client's API format.
 	CutEvent func() []byte
 	CutWhole func() (int, []byte)
+	// MaxWhole bounds the bytes of a whole answer held (0: DefaultMaxWhole),
+	// which no flow control or client buffer budget sees. A larger answer
+	// cannot be restored, and sent as it is it would carry the
+	// placeholders and skip the word scan; so Write drops it and fails
+	// with ErrWholeTooLarge, and Close sends TooLarge's status and body
+	// (in the client's API format) instead: nothing of the answer has
+	// gone out. Without TooLarge, a bare 502.
+	MaxWhole int
+	TooLarge func() (int, []byte)
 
-	mode   int // passThrough, whole or stream
-	status int
-	body   []byte
-	stream *Stream
-	closed bool
+	mode     int // passThrough, whole or stream
+	status   int
+	body     []byte
+	tooLarge bool // the whole answer outgrew MaxWhole and was dropped
+	stream   *Stream
+	closed   bool
 }
 
 const (
@@ -62,6 +81,10 @@ func (g *Writer) Write(p []byte) (int, error) {
 	}
 	switch g.mode {
 	case whole:
+		if limit := cmp.Or(g.MaxWhole, DefaultMaxWhole); g.tooLarge || len(g.body)+len(p) > limit {
+			g.body, g.tooLarge = nil, true
+			return 0, ErrWholeTooLarge
+		}
 		g.body = append(g.body, p...)
 		return len(p), nil
 	case streamed:
@@ -106,10 +129,18 @@ func (g *Writer) Close() error {
 	g.closed = true
 	switch g.mode {
 	case whole:
-		body := g.a.Whole(g.body)
+		var body []byte
 		status := g.status
-		if g.a.Cut && g.CutWhole != nil {
-			status, body = g.CutWhole()
+		switch {
+		case g.tooLarge && g.TooLarge != nil:
+			status, body = g.TooLarge()
+		case g.tooLarge:
+			status = http.StatusBadGateway
+		default:
+			body = g.a.Whole(g.body)
+			if g.a.Cut && g.CutWhole != nil {
+				status, body = g.CutWhole()
+			}
 		}
 		g.ResponseWriter.WriteHeader(status)
 		_, err := g.ResponseWriter.Write(body)
