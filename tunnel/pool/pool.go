@@ -271,7 +271,7 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 		if s.extra {
 			r.extraDialed(true, p.cfg.MinBackoff, p.cfg.MaxBackoff)
 		}
-		why, lostErr := p.hold(ctx, s, l, log)
+		why, l, lostErr := p.hold(ctx, s, l, log)
 		r.setUp(s, false)
 		// A session that stayed up resets the backoff; so does one the relay
 		// drained on purpose after a while (a restart, not a flapping relay).
@@ -314,9 +314,11 @@ func (p *Pool) supervise(ctx context.Context, s *slot) {
 // or ctx ends. When the slot's dialer is a tunnel.Upgrader and the session
 // runs on its fallback transport, hold tries the preferred transport every
 // RetryInterval; on success the new session takes the slot first (make
-// before break) and the old one drains. For a lost session it also returns
-// why the session ended, read before the pool closes its side.
-func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (endReason, error) {
+// before break) and the old one drains. It returns why the slot's session
+// ended and the link it ended on (the upgraded one, after an upgrade), and
+// for a lost session the session's error, read before the pool closes its
+// side.
+func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (endReason, *link, error) {
 	p.setLive(s, l)
 	// Up only once live: a new stream that finds no session dialing
 	// (waitForDial) must find this one among the live ones, or it settles
@@ -341,7 +343,7 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (end
 			err := l.sess.Err()
 			p.setLive(s, nil)
 			l.close()
-			return endLost, err
+			return endLost, l, err
 		case <-l.goAway:
 			stop()
 			p.setLive(s, nil)
@@ -351,18 +353,18 @@ func (p *Pool) hold(ctx context.Context, s *slot, l *link, log *zap.Logger) (end
 			}
 			log.Info(msg, zap.String("reason", l.goAwayMsg()), zap.Int("streams", l.numStreams()))
 			p.drainThenClose(ctx, l)
-			return endGoAway, nil
+			return endGoAway, l, nil
 		case <-ctx.Done():
 			stop()
 			p.setLive(s, nil)
 			l.close()
-			return endShutdown, nil
+			return endShutdown, l, nil
 		case <-s.retire: // nil, never ready, for a base slot
 			stop()
 			p.setLive(s, nil)
 			log.Debug("retired session draining", zap.Int("streams", l.numStreams()))
 			p.drainThenClose(ctx, l)
-			return endRetired, nil
+			return endRetired, l, nil
 		case <-retry:
 			next, err := up.DialPreferred(ctx)
 			if err != nil {
