@@ -173,7 +173,14 @@ func peekRequestID(br *bufio.Reader) (id string, hedged, ok bool) {
 type idSet struct {
 	mu    sync.Mutex
 	seen  map[string]time.Time
-	order []string // insertion order, for expiry
+	order []idPlace // insertion order, for expiry
+}
+
+// idPlace is one add of an ID, in order: an ID forgotten and taken again
+// has two, and only the one whose time is the ID's own may expire it.
+type idPlace struct {
+	id string
+	at time.Time
 }
 
 // idTTL is how long an ID is remembered: far longer than any resend.
@@ -183,7 +190,7 @@ const idTTL = 10 * time.Minute
 func (s *idSet) forget(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.seen, id) // its place in order goes with the TTL, as any other's
+	delete(s.seen, id) // its place in order goes with its TTL, as any other's
 }
 
 // add records id and reports whether it was new.
@@ -193,15 +200,18 @@ func (s *idSet) add(id string, now time.Time) bool {
 	if s.seen == nil {
 		s.seen = map[string]time.Time{}
 	}
-	for len(s.order) > 0 && now.Sub(s.seen[s.order[0]]) > idTTL {
-		delete(s.seen, s.order[0])
+	for len(s.order) > 0 && now.Sub(s.order[0].at) > idTTL {
+		if p := s.order[0]; s.seen[p.id].Equal(p.at) {
+			delete(s.seen, p.id)
+		}
+		s.order[0] = idPlace{}
 		s.order = s.order[1:]
 	}
 	if _, dup := s.seen[id]; dup {
 		return false
 	}
 	s.seen[id] = now
-	s.order = append(s.order, id)
+	s.order = append(s.order, idPlace{id, now})
 	return true
 }
 

@@ -94,6 +94,30 @@ func TestIDSet(t *testing.T) {
 	}
 }
 
+// TestIDSetRetakenIDExpires: an ID forgotten (never dispatched) and taken
+// again holds back the expiry of no other ID, and its new record lasts its
+// own idTTL.
+func TestIDSetRetakenIDExpires(t *testing.T) {
+	var s idSet
+	now := time.Now()
+	s.add("a", now)
+	s.add("resent", now.Add(time.Second))
+	s.add("b", now.Add(2*time.Second))
+	s.forget("resent")
+	s.add("resent", now.Add(5*time.Minute)) // the resend
+	s.add("c", now.Add(idTTL+3*time.Second))
+	if s.has("a") || s.has("b") {
+		t.Errorf("a %v, b %v remembered past idTTL (b behind a retaken ID's first place)", s.has("a"), s.has("b"))
+	}
+	if !s.has("resent") {
+		t.Error("the resent ID was forgotten with its first place, before its own idTTL")
+	}
+	s.add("d", now.Add(5*time.Minute+idTTL+time.Second))
+	if s.has("resent") || len(s.order) != 2 {
+		t.Errorf("after the resend's idTTL: resent remembered %v, %d places kept; want false, 2 (c, d)", s.has("resent"), len(s.order))
+	}
+}
+
 // shrinkStream counts Shrink calls.
 type shrinkStream struct {
 	readerStream
