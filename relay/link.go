@@ -173,8 +173,19 @@ func peekRequestID(br *bufio.Reader) (id string, hedged, ok bool) {
 type idSet struct {
 	mu    sync.Mutex
 	seen  map[string]time.Time
-	order []idPlace // insertion order, for expiry
+	order []idPlace                // insertion order, for expiry
+	live  map[string]*liveExchange // exchanges taken and not over yet, by ID
 }
+
+// liveExchange is an exchange taken under an ID and not over yet.
+type liveExchange struct {
+	over chan struct{} // closed once it is over, its ID forgotten if it never dispatched
+	cut  func()        // ends it (see takeOver)
+}
+
+// takeOverWait bounds how long a resend waits for the earlier copy it cut
+// to be over: a cut exchange ends at its next read or write.
+const takeOverWait = 5 * time.Second
 
 // idPlace is one add of an ID, in order: an ID forgotten and taken again
 // has two, and only the one whose time is the ID's own may expire it.
@@ -191,6 +202,60 @@ func (s *idSet) forget(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.seen, id) // its place in order goes with its TTL, as any other's
+}
+
+// begin registers the live exchange that took id; cut ends it.
+func (s *idSet) begin(id string, cut func()) *liveExchange {
+	x := &liveExchange{over: make(chan struct{}), cut: cut}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live == nil {
+		s.live = map[string]*liveExchange{}
+	}
+	s.live[id] = x
+	return x
+}
+
+// end records that x, the exchange that took id, is over: an exchange that
+// never told the edge Dispatched never called the provider (its body broke
+// off with its session, say), so the edge's resend must be taken then.
+func (s *idSet) end(id string, x *liveExchange, dispatched bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !dispatched {
+		delete(s.seen, id)
+	}
+	if s.live[id] == x {
+		delete(s.live, id)
+	}
+	close(x.over)
+}
+
+// takeOver is for a request that comes again under an ID already taken,
+// without the hedge's mark: the edge resends only a request whose stream it
+// gave up on before it read Dispatched. If the exchange that took the ID is
+// still live here, its session died on the edge's side without this relay
+// noticing yet, and no one will read its answer: it is cut, and once it is
+// over the ID is taken again if it never reached the provider. Reports
+// whether this copy took the ID.
+func (s *idSet) takeOver(ctx context.Context, id string) bool {
+	s.mu.Lock()
+	x := s.live[id]
+	s.mu.Unlock()
+	if x == nil {
+		return false
+	}
+	x.cut()
+	t := time.NewTimer(takeOverWait)
+	defer t.Stop()
+	select {
+	case <-x.over:
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	return s.add(id, time.Now())
 }
 
 // add records id and reports whether it was new.
@@ -255,15 +320,13 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 	_ = st.SetReadDeadline(time.Time{})
 	ps := newPeekedStream(st, br)
 	var tee, mirrorOf *answerTee // a hedged request's answer; what its second copy follows
-	if ok && r.seen.add(id, time.Now()) {
-		// An exchange that ends before it told the edge Dispatched never
-		// called the provider (its body broke off with its session, say):
-		// the edge resends it, and this relay must take it then.
-		handoff.Defer(func() {
-			if !handoff.Dispatched() {
-				r.seen.forget(id)
-			}
-		})
+	taken := ok && r.seen.add(id, time.Now())
+	if ok && !taken && !hedged {
+		taken = r.seen.takeOver(ctx, id)
+	}
+	if taken {
+		x := r.seen.begin(id, func() { _ = st.Reset() })
+		handoff.Defer(func() { r.seen.end(id, x, handoff.Dispatched()) })
 		if hedged {
 			info := l.sess.Info()
 			tee = r.mirrors.open(id, info.PeerName, ps, mirrorLimit(info)) // before a second copy can look for it

@@ -2,8 +2,10 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -306,6 +308,32 @@ func TestServeStreams(t *testing.T) {
 	}
 }
 
+// TestResendOfALiveDispatchedExchange: a resend whose first copy already
+// reached the provider, its Dispatched lost with a session that died on the
+// edge's side only, is refused as a duplicate, and the first copy, whose
+// answer no one reads, is cut rather than left streaming.
+func TestResendOfALiveDispatchedExchange(t *testing.T) {
+	r := newRelayRig(t)
+	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	first := r.openBody("live-1", http.Header{"X-Test-Hold-Body": {"text/event-stream"}}, body)
+	<-r.held // upstream, its first event on the way
+	defer r.sess.Close()
+	sess, err := r.dialer.Dial(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sess = sess
+	if a := r.read(r.open("live-1", nil)); a.end.Code != proto.CodeDuplicate {
+		t.Fatalf("resend of a dispatched request: dispatched %v, status %d, end %v; want refused as a duplicate",
+			a.dispatched, a.status, a.end.Code)
+	}
+	_ = first.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.Copy(io.Discard, first)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the first copy still streams after its resend came (%v)", err)
+	}
+}
+
 // TestServePumpsOnAGoroutineOfItsOwn: while a stream streams, the
 // goroutine that read and routed its request is gone, its stack with it
 // (dispatch.Handoff); the pump's goroutine alone holds the stream, and the
@@ -433,38 +461,55 @@ func TestServeNeedsAListener(t *testing.T) {
 // TestResendAfterBreakBeforeDispatch: a request whose session died while
 // the relay still read its body never reached the provider (no
 // Dispatched), so the edge's resend on another session is served, not
-// refused as a duplicate.
+// refused as a duplicate: whether the relay saw the session end first, or
+// the session died on the edge's side only and the relay still waits for
+// the rest of the body there (the resend then cuts that first copy).
 func TestResendAfterBreakBeforeDispatch(t *testing.T) {
-	r := newRelayRig(t)
-	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
-	st, err := r.sess.OpenStream(testContext(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := proto.NewWriter(st)
-	if err := w.WriteRequest(&proto.RequestHeader{ID: "resend-1", Family: "openai", Method: "POST", Path: "/v1/chat/completions",
-		Header: http.Header{"Content-Type": {"application/json"}}, BodyLen: int64(len(body)), Model: "gpt-4o-mini"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(body[:10])); err != nil { // the rest is lost with the session
-		t.Fatal(err)
-	}
-	ctx := testContext(t)
-	for !r.relay.seen.has("resend-1") { // the relay read the header and took the ID
-		if ctx.Err() != nil {
-			t.Fatal("the relay never read the request header")
-		}
-		runtime.Gosched()
-	}
-	r.sess.Close()
-	sess, err := r.dialer.Dial(testContext(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.sess = sess
-	a := r.read(r.open("resend-1", nil))
-	if !a.dispatched || a.status != http.StatusOK {
-		t.Fatalf("resend of a request never dispatched: dispatched %v, status %d, end %v (%s); want it served",
-			a.dispatched, a.status, a.end.Code, a.end.Message)
+	for _, tc := range []struct {
+		name        string
+		relaySeesIt bool // the first session ends at the relay before the resend
+	}{
+		{"session closed", true},
+		{"session silent", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRelayRig(t)
+			body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+			st, err := r.sess.OpenStream(testContext(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := proto.NewWriter(st)
+			if err := w.WriteRequest(&proto.RequestHeader{ID: "resend-1", Family: "openai", Method: "POST", Path: "/v1/chat/completions",
+				Header: http.Header{"Content-Type": {"application/json"}}, BodyLen: int64(len(body)), Model: "gpt-4o-mini"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write([]byte(body[:10])); err != nil { // the rest is lost with the session
+				t.Fatal(err)
+			}
+			ctx := testContext(t)
+			for !r.relay.seen.has("resend-1") { // the relay read the header and took the ID
+				if ctx.Err() != nil {
+					t.Fatal("the relay never read the request header")
+				}
+				runtime.Gosched()
+			}
+			first := r.sess
+			if tc.relaySeesIt {
+				first.Close()
+			} else {
+				defer first.Close()
+			}
+			sess, err := r.dialer.Dial(testContext(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.sess = sess
+			a := r.read(r.open("resend-1", nil))
+			if !a.dispatched || a.status != http.StatusOK {
+				t.Fatalf("resend of a request never dispatched: dispatched %v, status %d, end %v (%s); want it served",
+					a.dispatched, a.status, a.end.Code, a.end.Message)
+			}
+		})
 	}
 }
