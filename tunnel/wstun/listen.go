@@ -36,8 +36,14 @@ type Listener struct {
 }
 
 // Listen serves the tunnel endpoint on ln. tlsConfig must require and verify
-// client certificates against the project CA (see certs.ServerConfig).
+// client certificates against the project CA (see certs.ServerConfig); Listen
+// refuses one that does not.
 func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
+	if tlsConfig == nil || tlsConfig.ClientAuth != tls.RequireAndVerifyClientCert || tlsConfig.ClientCAs == nil {
+		// The tunnel is mutually authenticated or not at all: a looser
+		// config would let any TLS client open sessions to the providers.
+		return nil, errors.New("wstun: the tunnel listener needs tls.RequireAndVerifyClientCert and ClientCAs (certs.ServerConfig)")
+	}
 	cfg, ycfg, tc, err := prepare(cfg, tlsConfig)
 	if err != nil {
 		return nil, err

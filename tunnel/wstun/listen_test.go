@@ -191,4 +191,17 @@ func TestListenerConfigErrors(t *testing.T) {
 	if _, err := wstun.NewDialer("no-port", pki.ClientConfig(), testConfig()); err == nil {
 		t.Error("NewDialer accepted an address without a port")
 	}
+	// The listener is mutually authenticated or refuses to start.
+	for _, loosen := range []func(*tls.Config){
+		func(c *tls.Config) { c.ClientAuth = tls.NoClientCert },
+		func(c *tls.Config) { c.ClientAuth = tls.VerifyClientCertIfGiven },
+		func(c *tls.Config) { c.ClientAuth = tls.RequireAnyClientCert },
+		func(c *tls.Config) { c.ClientCAs = nil },
+	} {
+		tc := pki.ServerConfig()
+		loosen(tc)
+		if _, err := listenWith(t, tc, testConfig()); err == nil {
+			t.Errorf("Listen accepted ClientAuth %v with ClientCAs %v", tc.ClientAuth, tc.ClientCAs != nil)
+		}
+	}
 }
