@@ -16,6 +16,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -67,9 +68,8 @@ func (l *Listener) acceptLoop() {
 	for {
 		raw, err := l.inner.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond) // fd exhaustion: back off, keep serving
+			if transient(err) {
+				time.Sleep(10 * time.Millisecond) // back off, keep serving
 				continue
 			}
 			l.shut()
@@ -78,6 +78,23 @@ func (l *Listener) acceptLoop() {
 		l.wg.Add(1)
 		go l.handshake(tls.Server(raw, l.tls))
 	}
+}
+
+// transient reports an Accept error the listener outlives: a timeout, or
+// the process or system out of file descriptors or buffers for a moment
+// (a flood of connections does it). accept(2) reports those as EMFILE,
+// ENFILE, ENOBUFS and ENOMEM, which are not timeouts: stopping on them
+// would leave the listener dead once the flood is over.
+func transient(err error) bool {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *Listener) handshake(c *tls.Conn) {
