@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,8 @@ type Result struct {
 	Response
 	// Relay is the address that answered.
 	Relay string
-	// CAPEM is the verified tunnel CA.
+	// CAPEM is the verified tunnel CA: the one certificate whose
+	// fingerprint the token pins, and nothing else the relay's answer held.
 	CAPEM []byte
 }
 
@@ -73,7 +75,11 @@ func enrolAt(ctx context.Context, addr, fingerprint string, req Request) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Response: out, Relay: addr, CAPEM: caPEM}, nil
+	// Only the pinned certificate, re-encoded: the answer came before the
+	// relay was verified, so whatever followed that certificate in it may
+	// be anyone's, and the edge trusts every certificate in its CA file.
+	pinned := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	return Result{Response: out, Relay: addr, CAPEM: pinned}, nil
 }
 
 // Renew asks the relay at addr for a new certificate for the key in
