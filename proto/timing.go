@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,6 +27,9 @@ func (t RelayTiming) Set(h http.Header) {
 		",upstream="+strconv.FormatInt(t.Upstream.Microseconds(), 10))
 }
 
+// maxMicros is the most microseconds a time.Duration holds.
+const maxMicros = math.MaxInt64 / int64(time.Microsecond)
+
 // TakeRelayTiming removes the timing header from h and parses it; ok is
 // false when it is absent or malformed (an older relay).
 func TakeRelayTiming(h http.Header) (t RelayTiming, ok bool) {
@@ -38,7 +42,9 @@ func TakeRelayTiming(h http.Header) (t RelayTiming, ok bool) {
 	for part := range strings.SplitSeq(v, ",") {
 		name, num, found := strings.Cut(part, "=")
 		us, err := strconv.ParseInt(num, 10, 64)
-		if !found || err != nil || us < 0 {
+		// Past maxMicros, us×1µs would wrap to a wrong (even negative)
+		// Duration.
+		if !found || err != nil || us < 0 || us > maxMicros {
 			return RelayTiming{}, false
 		}
 		switch name {

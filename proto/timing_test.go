@@ -20,7 +20,9 @@ func TestRelayTimingRoundTrip(t *testing.T) {
 }
 
 func TestRelayTimingMalformed(t *testing.T) {
-	for _, v := range []string{"", "relay=1", "relay=x,upstream=2", "relay=-1,upstream=2", "relay1,upstream=2"} {
+	for _, v := range []string{"", "relay=1", "relay=x,upstream=2", "relay=-1,upstream=2", "relay1,upstream=2",
+		// more microseconds than a time.Duration holds: they would wrap
+		"relay=9223372036854775807,upstream=2", "relay=1,upstream=9223372036854776"} {
 		h := http.Header{}
 		if v != "" {
 			h.Set(TimingHeader, v)
