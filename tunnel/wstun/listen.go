@@ -71,7 +71,11 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 		Handler:           l.serveHTTP(mux),
 		ConnContext:       markEnrol,
 		ReadHeaderTimeout: cfg.HandshakeTimeout,
-		ErrorLog:          mustStdLog(l.log),
+		// A connection not upgraded (enrolment, which needs no
+		// certificate, a renewal, a diagnosis download) is closed once
+		// idle: otherwise anyone could hold connections open for good.
+		IdleTimeout: cfg.HandshakeTimeout,
+		ErrorLog:    mustStdLog(l.log),
 	}
 	go func() { l.serveErr <- l.srv.Serve(l.ln) }()
 	return l, nil

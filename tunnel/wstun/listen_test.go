@@ -1,10 +1,13 @@
 package wstun_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/strait/strait/certs/enrol"
 	"github.com/strait/strait/tunnel/tunneltest"
 	"github.com/strait/strait/tunnel/wstun"
 )
@@ -203,5 +207,38 @@ func TestListenerConfigErrors(t *testing.T) {
 		if _, err := listenWith(t, tc, testConfig()); err == nil {
 			t.Errorf("Listen accepted ClientAuth %v with ClientCAs %v", tc.ClientAuth, tc.ClientCAs != nil)
 		}
+	}
+}
+
+// TestEnrolmentConnectionIdles: a connection that needs no certificate
+// (enrolment) is closed once idle for HandshakeTimeout after its request.
+func TestEnrolmentConnectionIdles(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "")
+	cfg := testConfig()
+	cfg.HandshakeTimeout = 200 * time.Millisecond
+	cfg.Enrol = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	ln, err := listenWith(t, pki.ServerConfig(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pki.CA.Pool(), ServerName: tunneltest.RelayName,
+		NextProtos: []string{enrol.ALPN}, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /enrol HTTP/1.1\r\nHost: relay\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle enrolment connection: read %v; want io.EOF (closed by the relay)", err)
 	}
 }
