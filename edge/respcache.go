@@ -184,12 +184,19 @@ var perRequest = []string{"X-Request-Id", "X-Strait-Request-Id", "X-Provider-Req
 	"Content-Length", "X-Strait-Cache"}
 
 // storeCached keeps c's response when it is complete and clean: a 200
-// that the forwarder finished, recorded in full, and (for inference) whose
-// usage the provider reported, which a cut stream never has. Errors are
-// never kept.
+// that the forwarder finished (returned from, not aborted), recorded in
+// full, and (for inference) whose usage the provider reported, which a
+// cut stream never has. Errors are never kept.
 func (e *Edge) storeCached(c *call, source string) {
 	t := c.tap
 	if c.cacheKey == "" || c.status != http.StatusOK || t.recordOver || t.recordHeader == nil {
+		return
+	}
+	// A broken answer's Result may say nothing of it: the forwarder
+	// aborts one on the handler (http.ErrAbortHandler) without returning,
+	// and a panic cuts a detached one without an error. What was recorded
+	// is only a part.
+	if c.guard.forwarding || c.res.Aborted {
 		return
 	}
 	if c.r.Method == http.MethodPost && source != "reported" {
