@@ -3,6 +3,7 @@ package edge
 import (
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -51,5 +52,59 @@ func TestBrokenAnswerNotCached(t *testing.T) {
 	body, cache, err := get()
 	if err != nil || body != listing || cache != "miss" {
 		t.Fatalf("second listing %q (cache %q, %v); want the whole listing from the relay (miss)", body, cache, err)
+	}
+}
+
+// TestCacheKeyedOnAnswerShapingHeaders: a cached answer is never served
+// to a request that differs only in a header the provider answers by
+// (anthropic-beta and anthropic-version turn on features and change the
+// answer's shape): each such request crosses the border once, and a
+// repeat of either is a hit. SDK telemetry headers do not split the key.
+func TestCacheKeyedOnAnswerShapingHeaders(t *testing.T) {
+	const message = `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",` +
+		`"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":5,"output_tokens":1}}`
+	relay := startStubRelay(t)
+	var calls atomic.Int32
+	relay.answer = func([]byte) []byte { calls.Add(1); return []byte(message) }
+	r := newEdgeRigTo(t, relay, Config{Cache: &CacheConfig{Keys: []string{"app"}}}, entry("app", auth.Client{}))
+	send := func(header ...string) string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, r.url+messagesPath, strings.NewReader(messagesBody))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", jsonType)
+		req.Header.Set("X-Api-Key", "key-of-app")
+		req.Header.Set("Anthropic-Version", "2023-06-01")
+		for i := 0; i < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if b, err := io.ReadAll(resp.Body); err != nil || string(b) != message {
+			t.Fatalf("body %q, %v", b, err)
+		}
+		return resp.Header.Get("X-Strait-Cache")
+	}
+	for i, tc := range []struct {
+		header []string
+		cache  string
+	}{
+		{nil, "miss"},
+		{[]string{"X-Stainless-Retry-Count", "1"}, "hit"},
+		{[]string{"Anthropic-Beta", "interleaved-thinking-2025-05-14"}, "miss"},
+		{[]string{"Anthropic-Beta", "interleaved-thinking-2025-05-14", "X-Stainless-Retry-Count", "2"}, "hit"},
+		{[]string{"Anthropic-Version", "2024-01-01"}, "miss"},
+		{[]string{"Anthropic-Version", "2024-01-01"}, "hit"},
+	} {
+		if got := send(tc.header...); got != tc.cache {
+			t.Fatalf("request %d %q: cache %q; want %q", i, tc.header, got, tc.cache)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("the relay answered %d requests; want 3, one per distinct request", n)
 	}
 }
