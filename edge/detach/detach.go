@@ -295,12 +295,18 @@ func (g *Registry) keepAlive(c net.Conn, socket syscall.RawConn) bool {
 func (g *Registry) awaitRequest(c net.Conn, socket syscall.RawConn) {
 	defer g.idleWG.Done()
 	err := c.SetReadDeadline(time.Now().Add(g.idle))
-	if err == nil {
+	// A Refuse since keepAlive cut the wait with a deadline that the one
+	// above may have replaced: the drain would wait out the idle timeout.
+	// One after this check sets its deadline after ours.
+	g.mu.Lock()
+	refusing := g.refusing
+	g.mu.Unlock()
+	if err == nil && !refusing {
 		err = awaitData(socket)
 	}
 	g.mu.Lock()
 	delete(g.idlers, c)
-	refusing := g.refusing
+	refusing = g.refusing
 	g.mu.Unlock()
 	if err != nil || refusing || c.SetReadDeadline(time.Time{}) != nil || !g.give(c) {
 		_ = c.Close()

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"strings"
@@ -40,12 +41,19 @@ func newRig(t *testing.T, sweep time.Duration) *rig {
 // newRigIdle is newRig with the idle timeout of kept-alive connections.
 func newRigIdle(t *testing.T, sweep, idle time.Duration) *rig {
 	t.Helper()
+	return newRigReady(t, sweep, idle, nil)
+}
+
+// newRigReady is newRigIdle with what the server is handed of each
+// connection (tlsaccept.Hooks.Ready; nil: the connection itself).
+func newRigReady(t *testing.T, sweep, idle time.Duration, ready func(*tls.Conn) net.Conn) *rig {
+	t.Helper()
 	pki := tunneltest.NewPKI(t, "")
 	scfg := pki.ServerConfig()
 	scfg.NextProtos = []string{"http/1.1"}
 	rg := &rig{streams: make(chan *Stream, 4)}
 	ln := tlsaccept.New(tunneltest.Listen(t), scfg, 10*time.Second,
-		tlsaccept.Hooks{Accepted: func(*tls.Conn) { rg.accepted.Add(1) }})
+		tlsaccept.Hooks{Accepted: func(*tls.Conn) { rg.accepted.Add(1) }, Ready: ready})
 	rg.reg = New(ln.Return, sweep, idle)
 	srv := &http.Server{ReadHeaderTimeout: 50 * time.Millisecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusOK
@@ -427,5 +435,49 @@ func TestWaitCutsWhatIsLeft(t *testing.T) {
 	}
 	if n := rg.accepted.Load(); n != 3 {
 		t.Fatalf("%d connections accepted; want 3 (none given back during the drain)", n)
+	}
+}
+
+// lateIdleDeadline is a connection whose idle deadline (one a while ahead)
+// takes effect only once release is closed: the order a loaded machine
+// may run a kept-alive connection's wait in, after a drain began.
+type lateIdleDeadline struct {
+	*tls.Conn
+	release chan struct{}
+}
+
+func (c *lateIdleDeadline) SetReadDeadline(t time.Time) error {
+	if time.Until(t) > time.Second {
+		<-c.release
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestDrainEndsIdleWaitStartedLate: a connection given back just before a
+// drain began is closed by the drain, even when its wait for the next
+// request sets its idle deadline after Refuse cut the waits: Close returns
+// at once, not after the idle timeout.
+func TestDrainEndsIdleWaitStartedLate(t *testing.T) {
+	release := make(chan struct{})
+	rg := newRigReady(t, time.Hour, time.Minute, func(c *tls.Conn) net.Conn {
+		return &lateIdleDeadline{Conn: c, release: release}
+	})
+	res, _ := rg.get(t, http.MethodGet, "/")
+	defer res.Body.Close()
+	rg.next(t).End(true)
+	if _, err := io.ReadAll(res.Body); err != nil {
+		t.Fatal(err)
+	}
+	rg.reg.Refuse()
+	close(release)
+	waited := make(chan struct{})
+	go func() {
+		rg.reg.idleWG.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the kept-alive connection still waits for a request after the drain began")
 	}
 }
