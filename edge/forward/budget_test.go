@@ -207,3 +207,35 @@ func TestNoBudgetCutsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// panicWriter is a client writer that panics inside its write, as a bug
+// under it would.
+type panicWriter struct{ readingWriter }
+
+func (panicWriter) Write([]byte) (int, error) { panic("write") }
+
+// TestBudgetForgetsAPanickedWrite: a write that panics leaves the budget
+// as one that returned. (A detached answer recovers the panic and goes on,
+// as net/http does for the handler; the budget kept charging the write,
+// and kept its response, for the edge's life.)
+func TestBudgetForgetsAPanickedWrite(t *testing.T) {
+	f := New(nil, time.Second, zap.NewNop())
+	f.SetClientBufferBudget(1 << 20)
+	func() {
+		defer func() {
+			if p := recover(); p != "write" {
+				t.Fatalf("recovered %v; want the write's panic", p)
+			}
+		}()
+		_ = writeOnce(f, panicWriter{readingWriter{http.Header{}}}, "req_1", holding(64<<10))
+	}()
+	f.budget.mu.Lock()
+	n := f.budget.writes.Len()
+	f.budget.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d writes still charged after the write panicked; want none", n)
+	}
+	if blocked, _, _ := f.ClientStats(); blocked != 0 {
+		t.Fatalf("%d responses still counted inside a write", blocked)
+	}
+}

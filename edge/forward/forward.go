@@ -637,9 +637,8 @@ func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) 
 	}
 	f.blocked.Add(1)
 	defer f.blocked.Add(-1)
-	el, cw := f.budget.enter(rc, x.st, len(p))
-	err := x.write(rc, p, stream)
-	if f.budget.leave(el, cw) {
+	cut, err := x.chargedWrite(rc, p, stream)
+	if cut {
 		if err == nil {
 			// The write finished as the budget cut it; the deadline it
 			// set would fail the next one: end the response here.
@@ -655,6 +654,16 @@ func (x *exchange) toClient(rc *http.ResponseController, p []byte, stream bool) 
 			zap.String("request_id", x.id), zap.Duration("client_write_timeout", f.ClientWriteTimeout))
 	}
 	return err
+}
+
+// chargedWrite is write under the client buffer budget, and reports
+// whether the budget cut it. The write leaves the budget however it ends:
+// one that panics (a detached answer recovers and goes on) would be
+// charged, and its response kept, for the edge's life.
+func (x *exchange) chargedWrite(rc *http.ResponseController, p []byte, stream bool) (cut bool, err error) {
+	el, cw := x.f.budget.enter(rc, x.st, len(p))
+	defer func() { cut = x.f.budget.leave(el, cw) }()
+	return false, x.write(rc, p, stream)
 }
 
 // write writes p to the client, and flushes it for a stream.
