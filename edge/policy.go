@@ -132,10 +132,9 @@ func (e *Edge) admit(c *call) *rejection {
 	case !a.Rate.OK:
 		return rateLimited(c.route.Family, a.Rate, a.Rate.Limit+" per minute of key "+strconv.Quote(c.client.Name), "rate_limit_"+a.Rate.Limit)
 	case a.Exceeded != nil:
-		h := http.Header{}
-		h.Set("X-Should-Retry", "false") // the SDKs' retry loops must not hammer an exhausted quota
+		// NoRetry: the SDKs' retry loops must not hammer an exhausted quota.
 		return &rejection{err: &apierr.Error{Kind: apierr.RateLimited, Code: "insufficient_quota", Message: a.Exceeded.Error(),
-			RetryAfter: time.Until(a.Exceeded.Reset)}, header: h, reason: "quota"}
+			RetryAfter: time.Until(a.Exceeded.Reset), NoRetry: true}, reason: "quota"}
 	}
 	c.reservation = a.Hold
 	return nil

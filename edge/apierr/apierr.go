@@ -67,6 +67,11 @@ type Error struct {
 	Code string
 	// RetryAfter, when positive, becomes a Retry-After header.
 	RetryAfter time.Duration
+	// NoRetry sends X-Should-Retry: false, which the official SDKs obey
+	// over their own rules (they retry 5xx and 429 by default): for a
+	// request that may have reached the provider, or a refusal that
+	// retries cannot lift.
+	NoRetry bool
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -78,6 +83,9 @@ func Write(w http.ResponseWriter, family llmapi.Family, e *Error) {
 	h.Set("X-Strait-Error", "1") // tells apart Strait's own errors from the provider's
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if e.NoRetry {
+		h.Set("X-Should-Retry", "false")
 	}
 	w.WriteHeader(e.Kind.Status())
 	_, _ = w.Write(Body(family, e))

@@ -407,7 +407,11 @@ func (x *exchange) run() (Result, *retryable) {
 				// upstream: another session or relay takes it.
 				return Result{}, &retryable{relayError(end), end}
 			}
-			return fail(x.w, x.family, relayError(end), end), nil
+			e := relayError(end)
+			// After Dispatched, or refused as a copy of a request taken
+			// before, the provider may have processed it.
+			e.NoRetry = x.res.Dispatched || end.Code == proto.CodeDuplicate
+			return fail(x.w, x.family, e, end), nil
 		case proto.FrameResponse:
 			h, err := proto.ParseResponseHeader(p)
 			if err != nil {
@@ -452,7 +456,8 @@ func (x *exchange) lostBeforeResponse(err error) (Result, *retryable) {
 			Message: "Strait tunnel to the relay broke before the request reached the provider"}, err}
 	}
 	res := fail(x.w, x.family, &apierr.Error{Kind: apierr.BadGateway,
-		Message: "Strait tunnel to the relay broke after the request was sent to the provider; not retried, since the provider may have processed it"}, err)
+		Message: "Strait tunnel to the relay broke after the request was sent to the provider; not retried, since the provider may have processed it",
+		NoRetry: true}, err)
 	res.Dispatched = true
 	return res, nil
 }

@@ -125,7 +125,8 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 // request whose stream failed, or was refused, before the relay said
 // Dispatched is sent again on a new stream and reaches the provider once;
 // after Dispatched it is never sent again and the client gets a 502 that
-// says so.
+// says so, with X-Should-Retry: false so that the SDKs do not send it again
+// either.
 func TestResendOnlyBeforeDispatch(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -135,14 +136,15 @@ func TestResendOnlyBeforeDispatch(t *testing.T) {
 		dispatched   int32
 		wantInBody   string
 		wantOpenings int32
+		noRetry      bool // X-Should-Retry: false
 	}{
-		{"broken before dispatch, then answered", []relayStep{breakBeforeDispatch, answer}, 200, 2, 1, "{}", 2},
-		{"refused by a draining relay twice", []relayStep{refuseGoingAway, refuseGoingAway, answer}, 200, 3, 1, "{}", 3},
-		{"broken after dispatch", []relayStep{breakAfterDispatch, answer}, 502, 1, 1, "not retried", 1},
+		{"broken before dispatch, then answered", []relayStep{breakBeforeDispatch, answer}, 200, 2, 1, "{}", 2, false},
+		{"refused by a draining relay twice", []relayStep{refuseGoingAway, refuseGoingAway, answer}, 200, 3, 1, "{}", 3, false},
+		{"broken after dispatch", []relayStep{breakAfterDispatch, answer}, 502, 1, 1, "not retried", 1, true},
 		// The first Dispatched was lost with the session; the relay knows.
-		{"resend refused as a duplicate", []relayStep{breakBeforeDispatch, refuseDuplicate, answer}, 502, 2, 0, "not retried", 2},
+		{"resend refused as a duplicate", []relayStep{breakBeforeDispatch, refuseDuplicate, answer}, 502, 2, 0, "not retried", 2, true},
 		{"never dispatched, attempts exhausted", []relayStep{breakBeforeDispatch, breakBeforeDispatch, breakBeforeDispatch,
-			breakBeforeDispatch, breakBeforeDispatch, answer}, 502, maxAttempts, 0, "before the request reached the provider", maxAttempts},
+			breakBeforeDispatch, breakBeforeDispatch, answer}, 502, maxAttempts, 0, "before the request reached the provider", maxAttempts, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			relay := &scriptedRelay{steps: tc.steps}
@@ -153,6 +155,9 @@ func TestResendOnlyBeforeDispatch(t *testing.T) {
 			res := f.Forward(w, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST",
 				Path: "/v1/chat/completions", Body: []byte(`{"model":"m"}`)})
 			relay.check(t, w, res, outcome{tc.status, tc.attempts, tc.dispatched, tc.wantInBody, tc.wantOpenings})
+			if got := w.Header().Get("X-Should-Retry") == "false"; got != tc.noRetry {
+				t.Errorf("X-Should-Retry: false is %v; want %v", got, tc.noRetry)
+			}
 		})
 	}
 }
