@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"regexp"
@@ -65,6 +66,11 @@ func LoadYAML(path string, v any) error {
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	// Decode reads the first document only: whatever follows a "---"
+	// would be ignored, unknown keys and all.
+	if err := dec.Decode(new(yaml.Node)); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: a config is one YAML document; this file has another after a \"---\" line", path)
 	}
 	return nil
 }

@@ -70,9 +70,14 @@ func TestLoadYAML(t *testing.T) {
 		errHas     string // "" means success
 	}{
 		{"ok.yaml", "listen: \":443\"\nnested:\n  size: 3\n", ""},
+		{"ok-marked.yaml", "---\nlisten: \":443\"\nnested:\n  size: 3\n...\n", ""},
 		{"typo.yaml", "listn: \":443\"\n", "listn"},
 		{"nested-typo.yaml", "nested:\n  sise: 3\n", "sise"},
 		{"badtype.yaml", "nested:\n  size: big\n", "big"},
+		// A second document would be dropped whole, typos and all.
+		{"two-docs.yaml", "listen: \":443\"\n---\nnested:\n  sise: 3\n", "one YAML document"},
+		{"two-docs-ok.yaml", "listen: \":443\"\n---\nnested:\n  size: 3\n", "one YAML document"},
+		{"empty-second.yaml", "listen: \":443\"\n---\n", "one YAML document"},
 	}
 	for _, tc := range tests {
 		path := filepath.Join(dir, tc.name)
