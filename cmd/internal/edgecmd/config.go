@@ -496,6 +496,9 @@ func (f *File) validate() error {
 		if err := checkEndpoints(k.Endpoints); err != nil {
 			errs = append(errs, fmt.Errorf("client_keys[%d] (%s): %w", i, k.Name, err))
 		}
+		if err := checkLimits(k.Limits); err != nil {
+			errs = append(errs, fmt.Errorf("client_keys[%d] (%s): %w", i, k.Name, err))
+		}
 	}
 	if _, err := f.Guards(); err != nil {
 		errs = append(errs, err)
@@ -531,6 +534,25 @@ func checkEndpoints(names []string) error {
 	for _, n := range names {
 		if !slices.Contains(llmapi.EndpointClasses, n) {
 			return fmt.Errorf("endpoints: unknown class %q (want one of %s)", n, strings.Join(llmapi.EndpointClasses, ", "))
+		}
+	}
+	return nil
+}
+
+// checkLimits refuses negative limits (and NaN budgets): zero is "no
+// limit", and the limiters skip anything not above zero, so a slip of the
+// sign would silently leave the key unlimited.
+func checkLimits(l auth.Limits) error {
+	for _, v := range []struct {
+		name  string
+		value float64
+	}{
+		{"rpm", float64(l.RPM)}, {"tpm", float64(l.TPM)},
+		{"daily_tokens", float64(l.DailyTokens)}, {"monthly_tokens", float64(l.MonthlyTokens)},
+		{"daily_budget", l.DailyBudget}, {"monthly_budget", l.MonthlyBudget},
+	} {
+		if !(v.value >= 0) {
+			return fmt.Errorf("limits.%s %v: at least 0 (0: no limit)", v.name, v.value)
 		}
 	}
 	return nil

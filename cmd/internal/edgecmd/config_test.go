@@ -2,6 +2,7 @@ package edgecmd
 
 import (
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -9,7 +10,9 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/forward"
+	"github.com/strait/strait/edge/keystore"
 	"github.com/strait/strait/edge/store/redisstore"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/quictun"
@@ -249,5 +252,68 @@ func TestHedgeConfig(t *testing.T) {
 		if (err != nil) != tt.wantErr || (err != nil && !strings.Contains(err.Error(), "hedge")) {
 			t.Errorf("%q: error %v; want one: %v", tt.yaml, err, tt.wantErr)
 		}
+	}
+}
+
+// TestNegativeLimitsRefused: a key's limits are "zero: no limit", and the
+// limiters skip anything not above zero, so a negative limit (a slip of the
+// sign) would leave the key unlimited without a word. Load refuses it in
+// client_keys, and the keys command refuses it from its flags, before
+// anything is stored.
+func TestNegativeLimitsRefused(t *testing.T) {
+	dir := t.TempDir()
+	head := "listen: :443\ntls: {cert: c, key: k}\ntunnel: {relays: [{address: \"r:443\"}], cert: c, key: k, ca: a}\n" +
+		"data_dir: " + dir + "\n"
+	for _, tc := range []struct{ limits, want string }{
+		{"{rpm: 60}", ""},
+		{"{rpm: 0, daily_budget: 0}", ""},
+		{"{rpm: -60}", "client_keys[0] (app): limits.rpm -60"},
+		{"{tpm: -1}", "limits.tpm -1"},
+		{"{daily_tokens: -5}", "limits.daily_tokens -5"},
+		{"{monthly_tokens: -5}", "limits.monthly_tokens -5"},
+		{"{daily_budget: -0.5}", "limits.daily_budget -0.5"},
+		{"{monthly_budget: -50}", "limits.monthly_budget -50"},
+		{"{monthly_budget: .nan}", "limits.monthly_budget NaN"},
+	} {
+		path := dir + "/edge.yaml"
+		body := head + "client_keys: [{name: app, key: k0123456789012345678901234, limits: " + tc.limits + "}]\n"
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("limits %s: %v", tc.limits, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("limits %s: %v; want an error containing %q", tc.limits, err, tc.want)
+		}
+	}
+
+	path := dir + "/cli.yaml"
+	if err := os.WriteFile(path, []byte(head), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := App()
+	app.Writer, app.ErrWriter = io.Discard, io.Discard
+	for _, args := range [][]string{
+		{"keys", "create", "-c", path, "--rpm", "-60", "alice"},
+		{"keys", "create", "-c", path, "--monthly-budget", "-5", "bob"},
+	} {
+		if err := app.Run(append([]string{"strait-edge"}, args...)); err == nil || !strings.Contains(err.Error(), "at least 0") {
+			t.Errorf("%v: %v; want a refusal", args, err)
+		}
+	}
+	if err := app.Run([]string{"strait-edge", "keys", "create", "-c", path, "--rpm", "60", "carol"}); err != nil {
+		t.Fatalf("create carol: %v", err)
+	}
+	if err := app.Run([]string{"strait-edge", "keys", "limits", "-c", path, "--tpm", "-1", "carol"}); err == nil || !strings.Contains(err.Error(), "at least 0") {
+		t.Errorf("limits --tpm -1: %v; want a refusal", err)
+	}
+	kf, err := keystore.FileRegistry{Path: edge.KeysPath(dir)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kf.Keys) != 1 || kf.Keys[0].Name != "carol" || kf.Keys[0].Limits.RPM != 60 || kf.Keys[0].Limits.TPM != 0 {
+		t.Errorf("stored keys %+v; want carol alone, rpm 60 and tpm as it was", kf.Keys)
 	}
 }

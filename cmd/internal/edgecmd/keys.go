@@ -43,6 +43,9 @@ func keysCommand() *ucli.Command {
 				Name: "limits", Usage: "change a key's limits (flags not given keep their value)", ArgsUsage: "NAME",
 				Flags: append([]ucli.Flag{cli.ConfigFlag("STRAIT_EDGE_CONFIG")}, limitFlags()...),
 				Action: func(c *ucli.Context) error {
+					if err := checkLimits(readLimits(c, auth.Limits{})); err != nil {
+						return err
+					}
 					return keysUpdate(c, func(r *keystore.Record) { r.Limits = readLimits(c, r.Limits) })
 				},
 			},
@@ -137,6 +140,9 @@ func keysCreate(c *ucli.Context) error {
 	defer reg.close()
 	r := keystore.Record{Name: name, Models: c.StringSlice("model"), Endpoints: c.StringSlice("endpoint"), Limits: readLimits(c, auth.Limits{})}
 	if err := checkEndpoints(r.Endpoints); err != nil {
+		return err
+	}
+	if err := checkLimits(r.Limits); err != nil {
 		return err
 	}
 	if d := c.Duration("expires-in"); d > 0 {
