@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,6 +114,33 @@ type Server interface {
 // Reload must either apply the whole new config or, on error, nothing.
 type Reloader interface {
 	Reload(configPath string) error
+}
+
+// WarnUnapplied logs, by their YAML keys, the top-level settings that
+// differ between started and reloaded, two values of one config struct
+// from which the caller has cleared what its Reload applies: the changes a
+// reload leaves for the next restart. binary is "edge" or "relay".
+func WarnUnapplied(log *zap.Logger, binary string, started, reloaded any) {
+	if changed := unapplied(started, reloaded); len(changed) > 0 {
+		log.Warn("settings differ from the config the "+binary+" started with; they take effect on restart",
+			zap.Strings("settings", changed))
+	}
+}
+
+func unapplied(started, reloaded any) []string {
+	a, b := reflect.ValueOf(started), reflect.ValueOf(reloaded)
+	var out []string
+	for i := range a.NumField() {
+		f := a.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		if !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // ReloadOnHangup reloads the config at path on every SIGHUP until the

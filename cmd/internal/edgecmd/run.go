@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/cmd/internal/admin"
+	"github.com/strait/strait/cmd/internal/cli"
 	"github.com/strait/strait/edge"
 	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
@@ -251,11 +251,12 @@ func (s *Server) Addrs() []zap.Field {
 }
 
 // Reload re-reads the config at path and applies what can change while
-// running (see edge.Server.Reload): client keys, both certificates and
-// the border guard.
+// running (see edge.Server.Reload): client keys, both certificates (from
+// the files named) and the border guard.
 // Everything is loaded and checked before anything is swapped, so a broken
-// file changes nothing. Listen addresses, relays and tunnel tuning take
-// effect on restart, which the log says.
+// file changes nothing. Every other setting (listen addresses, relays,
+// tunnel tuning, limits, prices, the certificate's source, ...) takes
+// effect on restart, and the log names those that changed.
 func (s *Server) Reload(path string) error {
 	f, err := Load(path)
 	if err != nil {
@@ -278,9 +279,16 @@ func (s *Server) Reload(path string) error {
 		return fmt.Errorf("tunnel: %w", err)
 	}
 	s.Server.Reload(edge.Update{Keys: keys, Front: front, TunnelCert: tunnelCert, Guard: guards})
-	started := s.file
-	if f.Listen != started.Listen || f.Tunnel.CA != started.Tunnel.CA || !slices.Equal(f.Tunnel.Relays, started.Tunnel.Relays) {
-		s.log.Warn("listen, tunnel.ca or tunnel.relays differ from the config the edge started with; they take effect on restart")
-	}
+	cli.WarnUnapplied(s.log, "edge", restartOnly(*s.file), restartOnly(*f))
 	return nil
+}
+
+// restartOnly is f without what Reload applies: the client keys, the
+// guard and the certificate and key files (read again from the paths
+// given). What is left takes effect on restart.
+func restartOnly(f File) File {
+	f.ClientKeys, f.Guard = nil, nil
+	f.TLS.Cert, f.TLS.Key = "", ""
+	f.Tunnel.Cert, f.Tunnel.Key = "", ""
+	return f
 }

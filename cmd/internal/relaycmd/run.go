@@ -33,6 +33,7 @@ type Server struct {
 	Metrics *admin.Registry
 	pprof   bool
 	log     *zap.Logger
+	file    *File        // the config the relay started with
 	enrol   http.Handler // the enrolment endpoint, nil when off
 }
 
@@ -60,7 +61,7 @@ func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{Metrics: reg, pprof: f.AdminPprof, log: log}
+	srv := &Server{Metrics: reg, pprof: f.AdminPprof, log: log, file: f}
 	srv.Server = relay.NewServer(r, relay.ServerConfig{TunnelCert: kp, Revoked: revoked, Admin: srv.runAdmin})
 	admin.CertExpiry(reg, "relay_tunnel", kp)
 	admin.CAExpiry(reg, "tunnel_ca", f.TLS.ClientCA)
@@ -141,8 +142,9 @@ func tunnelTLS(f *File, revoked *certs.Revocations) (*tls.Config, *certs.KeyPair
 // running (see relay.Server.Reload): provider keys, providers and routes,
 // the tunnel certificate and the edge revocation list. Everything is
 // loaded and checked before anything is swapped, so a broken file changes
-// nothing. Listen addresses, the client CA and tunnel tuning take effect
-// on restart.
+// nothing. Every other setting (listen addresses, the client CA, tunnel
+// tuning, retry, the conversation store, ...) takes effect on restart, and
+// the log names those that changed.
 func (s *Server) Reload(path string) error {
 	f, err := Load(path)
 	if err != nil {
@@ -156,7 +158,22 @@ func (s *Server) Reload(path string) error {
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	return s.Server.Reload(relay.Update{Relay: cfg, TunnelCert: kp, RevokedEdges: f.TLS.RevokedEdges})
+	if err := s.Server.Reload(relay.Update{Relay: cfg, TunnelCert: kp, RevokedEdges: f.TLS.RevokedEdges}); err != nil {
+		return err
+	}
+	cli.WarnUnapplied(s.log, "relay", restartOnly(*s.file), restartOnly(*f))
+	return nil
+}
+
+// restartOnly is f without what Reload applies: providers, routes and
+// their policies (keys, timeouts, endpoints, strict_models), the tunnel
+// certificate files and the revocation list. What is left takes effect on
+// restart.
+func restartOnly(f File) File {
+	f.Providers, f.Routes, f.StrictModels, f.Endpoints = nil, nil, false, nil
+	f.Keys, f.Timeouts = KeysFile{}, TimeoutsFile{}
+	f.TLS.Cert, f.TLS.Key, f.TLS.RevokedEdges = "", "", nil
+	return f
 }
 
 // runAdmin serves the admin endpoints on the admin listener, if any, for
