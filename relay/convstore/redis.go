@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/strait/strait/proto/redisurl"
 )
 
 // RedisConfig configures a Redis conversation store.
@@ -46,9 +47,9 @@ var _ Backend = (*Redis)(nil)
 
 // OpenRedis connects to the Redis at cfg.URL and checks that it answers.
 func OpenRedis(cfg RedisConfig) (*Redis, error) {
-	opts, err := redis.ParseURL(cfg.URL)
+	opts, err := redisurl.Parse(cfg.URL)
 	if err != nil {
-		return nil, urlError(cfg.URL, err)
+		return nil, fmt.Errorf("convstore: redis url: %w", err)
 	}
 	r := &Redis{rdb: redis.NewClient(opts), prefix: cfg.Prefix, ttl: cfg.TTL, max: cfg.MaxRecordBytes, timeout: cfg.Timeout}
 	if r.prefix == "" {
@@ -70,18 +71,6 @@ func OpenRedis(cfg RedisConfig) (*Redis, error) {
 		return nil, fmt.Errorf("convstore: redis at %s: %w", opts.Addr, err)
 	}
 	return r, nil
-}
-
-// urlError is ParseURL's error for a URL that may hold credentials: both
-// net/url and go-redis quote the URL, or the piece they stumbled on, and a
-// password with a reserved character is that piece. With an '@' in the URL
-// no part of it is shown.
-func urlError(raw string, err error) error {
-	if !strings.Contains(raw, "@") {
-		return fmt.Errorf("convstore: redis url: %w", err)
-	}
-	return errors.New("convstore: redis url: not redis[s]://[user:password@]host:port[/db] (not shown: it holds credentials; " +
-		"percent-encode % / # ? @ in the password)")
 }
 
 func (r *Redis) ctx() (context.Context, context.CancelFunc) {

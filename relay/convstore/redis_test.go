@@ -99,33 +99,13 @@ func TestOpenRedisRefused(t *testing.T) {
 	}
 }
 
-// TestOpenRedisURLErrorHidesPassword: the URL's password comes from the
-// environment (conversations.redis: ${ENV}) precisely to keep it out of
-// files, so a URL that does not parse must not put it, or any part of it,
-// into the error that the relay logs at start; an error about a URL without
-// credentials still says what is wrong.
+// TestOpenRedisURLErrorHidesPassword: the store's error for a URL that
+// does not parse is redisurl's, with no part of the password (the cases are
+// redisurl's tests).
 func TestOpenRedisURLErrorHidesPassword(t *testing.T) {
-	for _, tc := range []struct{ url, secret string }{
-		{"redis://:p%zzSECRET@127.0.0.1:6379", "SECRET"},     // '%' not followed by hex
-		{"redis://:p%zzSECRET@127.0.0.1:6379", "%zz"},        // not even the escape
-		{"redis://:SEC/RET@127.0.0.1:6379/0", "SEC"},         // '/' ends the authority early
-		{"redis://:SEC#RET@127.0.0.1:6379", "SEC"},           // '#' starts a fragment
-		{"redis://user:1234/5678@127.0.0.1:6379", "5678"},    // the rest reads as a database
-		{"redis://user:SECRET@127.0.0.1:6379/db", "SECRET"},  // go-redis's own error
-		{"redis://user:SECRET@127.0.0.1:6379?x=1", "SECRET"}, // likewise
-		{"redis://alice:SECRET@127.0.0.1:6379/db", "alice"},  // the user name too
-	} {
-		_, err := OpenRedis(RedisConfig{URL: tc.url, Timeout: time.Second})
-		if err == nil {
-			t.Fatalf("%s: opened", tc.url)
-		}
-		if strings.Contains(err.Error(), tc.secret) {
-			t.Errorf("%s: error %q shows %q", tc.url, err, tc.secret)
-		}
-	}
-	_, err := OpenRedis(RedisConfig{URL: "redis://127.0.0.1:6379/db"})
-	if err == nil || !strings.Contains(err.Error(), "database") {
-		t.Errorf("no credentials: error %v, want it to name the bad database", err)
+	_, err := OpenRedis(RedisConfig{URL: "redis://:p%zzSECRET@127.0.0.1:6379", Timeout: time.Second})
+	if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "redis url") {
+		t.Errorf("error %v; want one about the redis url, without the password", err)
 	}
 }
 

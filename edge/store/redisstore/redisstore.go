@@ -31,6 +31,7 @@ import (
 	"github.com/strait/strait/edge/quota"
 	"github.com/strait/strait/edge/ratelimit"
 	"github.com/strait/strait/edge/store"
+	"github.com/strait/strait/proto/redisurl"
 )
 
 // Config configures a Store.
@@ -92,7 +93,7 @@ func options(cfg Config) (*redis.UniversalOptions, error) {
 	case cfg.URL != "" && len(cfg.Addrs) > 0:
 		return nil, errors.New("store.redis: give url or addrs, not both")
 	case cfg.URL != "":
-		u, err := redis.ParseURL(cfg.URL)
+		u, err := redisurl.Parse(cfg.URL)
 		if err != nil {
 			return nil, fmt.Errorf("store.redis.url: %w", err)
 		}

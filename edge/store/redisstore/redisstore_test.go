@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -250,5 +251,14 @@ func TestDeadEdgeReleased(t *testing.T) {
 	next := edges(t, srv, 1, Config{})[0]
 	if u := next.Used("k", quota.Day(time.Now())).Tokens; u != 0 {
 		t.Fatalf("%d tokens still reserved by the edge that stopped", u)
+	}
+}
+
+// TestURLErrorHidesPassword: store.redis.url takes its password from the
+// environment; a URL that does not parse must not print it at start.
+func TestURLErrorHidesPassword(t *testing.T) {
+	_, err := options(Config{URL: "redis://:p%zzSECRET@127.0.0.1:6379"})
+	if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "store.redis.url") {
+		t.Errorf("error %v; want one naming store.redis.url, without the password", err)
 	}
 }
