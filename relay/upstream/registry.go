@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/strait/strait/proto/llmapi"
@@ -167,6 +168,16 @@ func New(cfg Config, prev *Registry) (*Registry, error) {
 	return r, nil
 }
 
+// shownURL is a refused base URL as errors may show it: without what may
+// be a credential (user info, a query such as ?key=), which is why it was
+// refused, and the error is printed at start and logged on a reload.
+func shownURL(raw string) string {
+	if strings.ContainsAny(raw, "@?") {
+		return "(not shown: it has user info or a query, which may hold credentials)"
+	}
+	return strconv.Quote(raw)
+}
+
 func newProvider(c ProviderConfig, policy KeyPolicy, timeouts Timeouts, prev *Registry) (*Provider, error) {
 	switch c.Kind {
 	case OpenAI, Anthropic, Gemini, OpenAICompatible, AzureOpenAI:
@@ -178,7 +189,7 @@ func newProvider(c ProviderConfig, policy KeyPolicy, timeouts Timeouts, prev *Re
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("base_url %q: %w", c.BaseURL, errNoScheme)
+		return nil, fmt.Errorf("base_url %s: %w", shownURL(c.BaseURL), errNoScheme)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	if len(c.Keys) == 0 {

@@ -59,6 +59,16 @@ func TestNewRegistryValidation(t *testing.T) {
 			}
 		})
 	}
+	// A refused base URL is printed at start and logged on a refused
+	// reload: what it must not carry (a password, a key in the query) is
+	// not shown.
+	for _, bad := range []string{"https://u:SECRET@api.example.com", "https://api.example.com/v1?key=SECRET",
+		"https://u:SECRET@api.example.com/%zz", "https://api.example.com/%zz?key=SECRET"} {
+		_, err := NewRegistry(with(func(c *ProviderConfig) { c.BaseURL = bad }))
+		if err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("base_url %s: error %v; want one without the secret", bad, err)
+		}
+	}
 }
 
 // TestDefaultFor proves which provider serves a family when the client names
