@@ -143,12 +143,20 @@ func unapplied(started, reloaded any) []string {
 	return out
 }
 
-// ReloadOnHangup reloads the config at path on every SIGHUP until the
-// returned stop is called; stop waits for a reload in progress. A rejected
-// config is logged with its reason and the running one stays.
-func ReloadOnHangup(r Reloader, path string, log *zap.Logger) (stop func()) {
+// CatchHangups makes SIGHUP, whose default action ends the process, a
+// value on the returned channel (one pending at most: reloads coalesce);
+// signal.Stop undoes it.
+func CatchHangups() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// ReloadOnHangup reloads the config at path on every SIGHUP caught on hup
+// (CatchHangups) until the returned stop is called; stop waits for a
+// reload in progress and stops catching. A rejected config is logged with
+// its reason and the running one stays.
+func ReloadOnHangup(r Reloader, path string, log *zap.Logger, hup chan os.Signal) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -197,6 +205,10 @@ func RunCommand(binary, usage, configEnv string, start func(configPath string, l
 			// kill it with the default action.
 			ctx, stop := SignalContext()
 			defer stop()
+			// Likewise SIGHUP (systemctl reload right after start): caught
+			// from now on, and a reload it asked for runs once started.
+			hup := CatchHangups()
+			defer signal.Stop(hup)
 			stopTuning, tuned := HeapHeadroom(Headroom)
 			defer stopTuning()
 			srv, err := start(c.String(FlagConfig), log)
@@ -213,7 +225,7 @@ func RunCommand(binary, usage, configEnv string, start func(configPath string, l
 			}
 			log.Info(binary+" listening", fields...)
 			if r, ok := srv.(Reloader); ok {
-				stopReload := ReloadOnHangup(r, c.String(FlagConfig), log)
+				stopReload := ReloadOnHangup(r, c.String(FlagConfig), log, hup)
 				defer stopReload()
 			}
 			err = srv.Serve(ctx)
