@@ -179,15 +179,17 @@ func (e *Edge) serveCached(c *call, query string) bool {
 
 // clientLeftAfterEnd reports whether a response that ended in an error is
 // still whole: an event stream whose provider reported its final usage,
-// recorded up to an event's end, cut only because the client went away.
-// SDKs close the response at the stream's last event (openai-go at
+// recorded up to its family's last event, cut only because the client went
+// away. SDKs close the response at the stream's last event (openai-go at
 // [DONE]), which can reach the edge before the tunnel's End does; the
-// answer the client read was complete, and so is the record.
+// answer the client read was complete, and so is the record. Usage alone
+// does not make it whole: it comes before the last event (Anthropic's
+// message_delta, OpenAI's usage chunk).
 func clientLeftAfterEnd(c *call, source string) bool {
 	rec := c.tap.record
 	return source == "reported" && c.r.Context().Err() != nil &&
 		strings.HasPrefix(c.tap.recordHeader.Get("Content-Type"), "text/event-stream") &&
-		llmapi.EndsEvent(rec)
+		llmapi.EndsEvent(rec) && llmapi.EndsStream(c.route.Family, rec)
 }
 
 // perRequest are headers that describe one answer, never replayed.

@@ -1,14 +1,18 @@
 package edge
 
 import (
+	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/strait/strait/edge/auth"
+	"github.com/strait/strait/edge/ingress"
 	"github.com/strait/strait/proto"
+	"github.com/strait/strait/proto/llmapi"
 )
 
 // TestBrokenAnswerNotCached: an answer whose tunnel stream broke off
@@ -106,5 +110,28 @@ func TestCacheKeyedOnAnswerShapingHeaders(t *testing.T) {
 	}
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("the relay answered %d requests; want 3, one per distinct request", n)
+	}
+}
+
+// TestCutStreamKeptOnlyWhole: an event stream cut because its client left
+// is kept only if it reached its family's last event; the usage event that
+// comes before it (Anthropic's message_delta) is not the end.
+func TestCutStreamKeptOnlyWhole(t *testing.T) {
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name   string
+		record string
+		whole  bool
+	}{
+		{"at the usage", "event: message_delta\ndata: {\"usage\":{\"output_tokens\":3}}\n\n", false},
+		{"at message_stop", "event: message_delta\ndata: {\"usage\":{\"output_tokens\":3}}\n\nevent: message_stop\ndata: {}\n\n", true},
+	} {
+		c := &call{r: httptest.NewRequest("POST", "/v1/messages", nil).WithContext(gone),
+			route: ingress.Route{Family: llmapi.Anthropic}}
+		c.tap = &tap{c: c, record: []byte(tc.record), recordHeader: http.Header{"Content-Type": {"text/event-stream"}}}
+		if got := clientLeftAfterEnd(c, "reported"); got != tc.whole {
+			t.Errorf("%s: kept %v, want %v", tc.name, got, tc.whole)
+		}
 	}
 }

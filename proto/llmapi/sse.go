@@ -71,6 +71,35 @@ func EndsEvent(b []byte) bool {
 		n >= 4 && string(b[n-4:]) == "\r\n\r\n"
 }
 
+// EndsStream reports whether b, an event stream of family f, ends with the
+// event after which f's streams have nothing more to say: OpenAI's
+// "[DONE]" (or the Responses API's response.completed), Anthropic's
+// message_stop, Gemini's last chunk (the one with a finishReason; Gemini
+// sends no end marker). An answer cut before it is not whole, even if its
+// usage was reported (Anthropic reports it in message_delta, OpenAI in the
+// chunk before "[DONE]").
+func EndsStream(f Family, b []byte) bool {
+	r := NewReader(bytes.NewReader(b), len(b)+1)
+	var name string
+	var data []byte
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			break
+		}
+		name, data = ev.Name, ev.Data
+	}
+	switch f {
+	case OpenAI:
+		return string(data) == "[DONE]" || name == "response.completed"
+	case Anthropic:
+		return name == "message_stop"
+	case Gemini:
+		return bytes.Contains(data, []byte(`"finishReason"`))
+	}
+	return false
+}
+
 // lineBreak is the index just past the line terminator at b[i]; ok is false
 // for a "\r" that ends b before atEOF.
 func lineBreak(b []byte, i int, atEOF bool) (int, bool) {

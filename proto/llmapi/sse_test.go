@@ -286,3 +286,27 @@ func FuzzEventData(f *testing.F) {
 		}
 	})
 }
+
+// TestEndsStream: a recorded stream is whole only with its family's last
+// event, not at the usage that comes before it.
+func TestEndsStream(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		family Family
+		stream string
+		whole  bool
+	}{
+		{"openai done", OpenAI, "data: {\"choices\":[]}\n\ndata: {\"usage\":{}}\n\ndata: [DONE]\n\n", true},
+		{"openai at usage", OpenAI, "data: {\"choices\":[]}\n\ndata: {\"usage\":{}}\n\n", false},
+		{"responses completed", OpenAI, "event: response.output_text.delta\ndata: {}\n\nevent: response.completed\ndata: {\"response\":{}}\n\n", true},
+		{"anthropic stop", Anthropic, "event: message_delta\ndata: {\"usage\":{}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n", true},
+		{"anthropic at usage", Anthropic, "event: message_delta\ndata: {\"usage\":{}}\n\n", false},
+		{"gemini last chunk", Gemini, "data: {\"candidates\":[{}]}\n\ndata: {\"candidates\":[{\"finishReason\":\"STOP\"}],\"usageMetadata\":{}}\r\n\r\n", true},
+		{"gemini mid-stream", Gemini, "data: {\"candidates\":[{}],\"usageMetadata\":{}}\n\n", false},
+		{"empty", OpenAI, "", false},
+	} {
+		if got := EndsStream(tc.family, []byte(tc.stream)); got != tc.whole {
+			t.Errorf("%s: EndsStream = %v, want %v", tc.name, got, tc.whole)
+		}
+	}
+}
