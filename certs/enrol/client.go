@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/strait/strait/certs"
@@ -62,7 +63,9 @@ func enrolAt(ctx context.Context, addr, fingerprint string, req Request) (Result
 	if err != nil {
 		return Result{}, fmt.Errorf("relay sent no CA certificate: %w", err)
 	}
-	if got := certs.FullFingerprint(ca); got != fingerprint {
+	// The token's fingerprint is hex in either case (ParseToken accepts
+	// both); FullFingerprint is lower case.
+	if got := certs.FullFingerprint(ca); !strings.EqualFold(got, fingerprint) {
 		return Result{}, &Error{Code: CodeFingerprint, Message: fmt.Sprintf(
 			"the relay at %s has CA %s, the token pins %s: wrong address, a token from another relay, or someone in the middle; nothing was sent",
 			addr, got[:16], fingerprint[:16])}

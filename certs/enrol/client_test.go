@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +101,26 @@ func TestEnrolTrustsOnlyThePinnedCA(t *testing.T) {
 			t.Errorf("relay certificate of CA %q verifies against the enrolled CA: %v (%v); want %v",
 				c.ca.Cert.Subject.CommonName, got, err, c.want)
 		}
+	}
+}
+
+// TestEnrolUppercaseFingerprint: a token's fingerprint parses in either
+// case (it is hex), so the relay's CA must match it in either case too,
+// not fail as someone in the middle.
+func TestEnrolUppercaseFingerprint(t *testing.T) {
+	ca, err := certs.NewCA(certs.ECDSAP256, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fakeRelay(t, ca, ca.CertPEM)
+	tok, err := ParseToken(Token{Relays: []string{addr}, CAFingerprint: strings.ToUpper(certs.FullFingerprint(ca.Cert)),
+		Secret: NewSecret(), Expires: time.Now().Add(time.Hour)}.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := Enrol(ctx, tok, Request{Secret: tok.Secret, Name: "edge", CSR: "csr"}); err != nil {
+		t.Fatalf("enrol with an upper-case fingerprint: %v", err)
 	}
 }
