@@ -3,6 +3,7 @@ package enrol
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -68,8 +69,10 @@ func (r *Renewer) Renew(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("relay %s: %w", t.Addr, err))
 			continue
 		}
-		if _, err := tls.X509KeyPair([]byte(resp.Certificate), key); err != nil {
-			return fmt.Errorf("relay %s sent a certificate for another key: %w", t.Addr, err)
+		leaf, err := r.usable(t, resp, key)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("relay %s sent a certificate this edge cannot use; the current one stays: %w", t.Addr, err))
+			continue
 		}
 		// The key first: a crash between the two writes leaves the old
 		// certificate with the new key, which LoadKeyPair refuses loudly,
@@ -84,10 +87,33 @@ func (r *Renewer) Renew(ctx context.Context) error {
 			return err
 		}
 		r.Log.Info("tunnel certificate renewed", zap.String("relay", t.Addr),
-			zap.String("cert_fingerprint", resp.Fingerprint[:16]), zap.Time("not_after", r.KeyPair.Certificate().Leaf.NotAfter))
+			zap.String("cert_fingerprint", certs.Fingerprint(leaf)), zap.Time("not_after", r.KeyPair.Certificate().Leaf.NotAfter))
 		return nil
 	}
 	return errors.Join(errs...)
+}
+
+// usable refuses an answer that would shut the edge out of the tunnel
+// once installed: a certificate for another key, from a CA other than the
+// pinned tunnel CA, not for client authentication, or not valid now. It
+// returns the certificate; the answer's Fingerprint field is not trusted.
+func (r *Renewer) usable(t Target, resp enrol.Response, key []byte) (*x509.Certificate, error) {
+	pair, err := tls.X509KeyPair([]byte(resp.Certificate), key)
+	if err != nil {
+		return nil, fmt.Errorf("not for the new key: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	if t.TLS.RootCAs == nil { // Verify would fall back to the system roots
+		return nil, errors.New("no pinned tunnel CA to check it against")
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: t.TLS.RootCAs, CurrentTime: r.now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, fmt.Errorf("not a tunnel client certificate valid now: %w", err)
+	}
+	return leaf, nil
 }
 
 // Run checks every Every until ctx ends, renewing when Due.
