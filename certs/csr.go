@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -23,15 +24,38 @@ func NewCSR(alg Algorithm, commonName string) (csrPEM, keyPEM []byte, err error)
 	if err != nil {
 		return nil, nil, err
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: commonName}}, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("certs: create certificate request: %w", err)
-	}
 	if keyPEM, err = marshalKeyPEM(key); err != nil {
 		return nil, nil, err
 	}
-	return pemEncode("CERTIFICATE REQUEST", der), keyPEM, nil
+	csrPEM, err = newCSR(key, commonName)
+	return csrPEM, keyPEM, err
+}
+
+// NewCSRForKey is NewCSR for a key made earlier (PKCS#8 PEM, as NewCSR
+// returns it): a renewal whose answer was lost asks again for the same key.
+func NewCSRForKey(keyPEM []byte, commonName string) ([]byte, error) {
+	der, err := pemBlock(keyPEM, "PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("certs: parse private key: %w", err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("certs: a %T cannot sign", key)
+	}
+	return newCSR(signer, commonName)
+}
+
+func newCSR(key crypto.Signer, commonName string) ([]byte, error) {
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: commonName}}, key)
+	if err != nil {
+		return nil, fmt.Errorf("certs: create certificate request: %w", err)
+	}
+	return pemEncode("CERTIFICATE REQUEST", der), nil
 }
 
 // SignCSR issues a leaf for the public key of a PEM certificate request
@@ -40,16 +64,9 @@ func NewCSR(alg Algorithm, commonName string) (csrPEM, keyPEM []byte, err error)
 // validity come from opts, so a requester cannot ask for a server
 // certificate or for a name it was not given.
 func (ca *CA) SignCSR(csrPEM []byte, opts LeafOptions) (*x509.Certificate, []byte, error) {
-	block, _ := pem.Decode(csrPEM)
-	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return nil, nil, errors.New("certs: not a PEM certificate request")
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	csr, err := parseCSR(csrPEM)
 	if err != nil {
-		return nil, nil, fmt.Errorf("certs: parse certificate request: %w", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, nil, fmt.Errorf("certs: certificate request signature: %w", err)
+		return nil, nil, err
 	}
 	tmpl, err := leafTemplate(opts, ca.Cert.NotAfter)
 	if err != nil {
@@ -64,6 +81,45 @@ func (ca *CA) SignCSR(csrPEM []byte, opts LeafOptions) (*x509.Certificate, []byt
 		return nil, nil, fmt.Errorf("certs: parse issued certificate: %w", err)
 	}
 	return cert, pemEncode("CERTIFICATE", der), nil
+}
+
+// CheckCSRFor checks that a PEM certificate request is signed by the key
+// of cert: whoever sent it holds that certificate's key.
+func CheckCSRFor(csrPEM []byte, cert *x509.Certificate) error {
+	csr, err := parseCSR(csrPEM)
+	if err != nil {
+		return err
+	}
+	if k, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(cert.PublicKey) {
+		return errors.New("certs: certificate request for another key")
+	}
+	return nil
+}
+
+// parseCSR parses a PEM certificate request and checks its self-signature.
+func parseCSR(csrPEM []byte) (*x509.CertificateRequest, error) {
+	der, err := pemBlock(csrPEM, "CERTIFICATE REQUEST")
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("certs: parse certificate request: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certs: certificate request signature: %w", err)
+	}
+	return csr, nil
+}
+
+// pemBlock is the content of data's first PEM block, which must be of
+// type typ.
+func pemBlock(data []byte, typ string) ([]byte, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != typ {
+		return nil, fmt.Errorf("certs: not a PEM %s", strings.ToLower(typ))
+	}
+	return block.Bytes, nil
 }
 
 // FullFingerprint is the SHA-256 of the certificate's DER in hex (64

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,7 +26,8 @@ type Target struct {
 // expires, and swaps it into the running edge (KeyPair.Reload): sessions
 // already up keep going, the next handshake uses the new certificate.
 type Renewer struct {
-	// CertFile and KeyFile are the files KeyPair loads from.
+	// CertFile and KeyFile are the files KeyPair loads from. A renewal in
+	// progress keeps its new key beside KeyFile, in KeyFile+".next".
 	CertFile, KeyFile string
 	KeyPair           *certs.KeyPair
 	Relays            []Target
@@ -54,11 +56,14 @@ func (r *Renewer) Due() bool {
 	return c.Leaf.NotAfter.Sub(r.now()) < time.Duration(float64(life)*rem)
 }
 
-// Renew gets a new certificate for a fresh key from the first relay that
-// gives one, writes both files and reloads the key pair.
+// Renew gets a certificate for a new key from the first relay that gives
+// one, writes both files and reloads the key pair. Until a certificate for
+// the new key is installed, every attempt asks for that same key: a relay
+// renews a certificate once, and answers a retry (its first answer lost
+// on the way) only with the certificate it issued for that key.
 func (r *Renewer) Renew(ctx context.Context) error {
 	name := r.KeyPair.Certificate().Leaf.Subject.CommonName
-	csr, key, err := certs.NewCSR(certs.ECDSAP256, name)
+	csr, key, err := r.nextKey(name)
 	if err != nil {
 		return err
 	}
@@ -86,11 +91,34 @@ func (r *Renewer) Renew(ctx context.Context) error {
 		if err := r.KeyPair.Reload(); err != nil {
 			return err
 		}
+		if err := os.Remove(r.KeyFile + nextKeySuffix); err != nil {
+			r.Log.Warn("renewal key left behind; the next renewal asks for it again", zap.Error(err))
+		}
 		r.Log.Info("tunnel certificate renewed", zap.String("relay", t.Addr),
 			zap.String("cert_fingerprint", certs.Fingerprint(leaf)), zap.Time("not_after", r.KeyPair.Certificate().Leaf.NotAfter))
 		return nil
 	}
 	return errors.Join(errs...)
+}
+
+// nextKeySuffix names the file, beside the key file, of the key a renewal
+// asks a certificate for.
+const nextKeySuffix = ".next"
+
+// nextKey returns the key to renew for and a request for it: the one an
+// earlier attempt saved, or a fresh one, saved before it is sent.
+func (r *Renewer) nextKey(name string) (csrPEM, keyPEM []byte, err error) {
+	path := r.KeyFile + nextKeySuffix
+	if keyPEM, err = os.ReadFile(path); err == nil {
+		if csrPEM, err = certs.NewCSRForKey(keyPEM, name); err == nil {
+			return csrPEM, keyPEM, nil
+		}
+		r.Log.Warn("saved renewal key unusable; renewing for a fresh one", zap.String("path", path), zap.Error(err))
+	}
+	if csrPEM, keyPEM, err = certs.NewCSR(certs.ECDSAP256, name); err != nil {
+		return nil, nil, err
+	}
+	return csrPEM, keyPEM, certs.WriteFile(path, keyPEM, 0o600)
 }
 
 // usable refuses an answer that would shut the edge out of the tunnel

@@ -2,8 +2,11 @@ package enrol
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -119,5 +122,49 @@ func TestRenewRefusesBadAnswer(t *testing.T) {
 			}
 			t.Logf("%v", err)
 		})
+	}
+}
+
+// TestRenewRetriesTheSameKey: when a renewal's answer is lost (the relay
+// may have issued the certificate), the next attempt asks for the same
+// key, which the relay answers with that certificate again; once a
+// certificate is installed, the next renewal asks for a fresh key.
+func TestRenewRetriesTheSameKey(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "")
+	var keys []crypto.PublicKey
+	answer := func(csrPEM []byte) enrol.Response {
+		block, _ := pem.Decode(csrPEM)
+		csr, err := x509.ParseCertificateRequest(block.Bytes)
+		if err != nil {
+			t.Error(err)
+			panic(http.ErrAbortHandler)
+		}
+		if keys = append(keys, csr.PublicKey); len(keys) == 1 {
+			panic(http.ErrAbortHandler) // the connection is cut before the answer
+		}
+		_, certPEM, err := pki.CA.SignCSR(csrPEM, certs.LeafOptions{Kind: certs.ClientLeaf, CommonName: "edge"})
+		if err != nil {
+			t.Error(err)
+		}
+		return enrol.Response{Certificate: string(certPEM)}
+	}
+	r := newRenewer(t, pki, fakeRenewal(t, pki, answer))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Renew(ctx); err == nil {
+		t.Fatal("renewal with its answer lost succeeded")
+	}
+	for range 2 {
+		if err := r.Renew(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(a, b crypto.PublicKey) bool { return a.(interface{ Equal(crypto.PublicKey) bool }).Equal(b) }
+	if len(keys) != 3 || !same(keys[0], keys[1]) || same(keys[1], keys[2]) {
+		t.Fatalf("%d requests; the retry asked for the lost key %v, the next renewal for a fresh one %v",
+			len(keys), len(keys) > 1 && same(keys[0], keys[1]), len(keys) > 2 && !same(keys[1], keys[2]))
+	}
+	if !same(r.KeyPair.Certificate().Leaf.PublicKey, keys[2]) {
+		t.Fatal("the key pair in use is not the last one renewed")
 	}
 }

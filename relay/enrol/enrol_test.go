@@ -246,3 +246,61 @@ func TestRenewNeedsEnrolment(t *testing.T) {
 		t.Fatal("renewal without a client certificate succeeded")
 	}
 }
+
+// TestRenewRetry: a renewal whose answer never reached the edge can be
+// asked again with the same certificate for the same new key, and gets
+// the certificate issued the first time (no second one is made). A
+// request for another key is refused as before, and revoking the new
+// certificate by its fingerprint ends the retries too.
+func TestRenewRetry(t *testing.T) {
+	r := newRelay(t)
+	old, err := join(t, r.token(t, time.Now(), time.Hour), "edge-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldTLS := r.pki.ClientConfigWith(&old)
+	csr, key, err := certs.NewCSR(certs.ECDSAP256, "edge-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lost, err := enrol.Renew(ctx, r.addr, oldTLS, "edge-one", csr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := enrol.Renew(ctx, r.addr, oldTLS, "edge-one", csr)
+	if err != nil || again.Certificate != lost.Certificate || again.Fingerprint != lost.Fingerprint {
+		t.Fatalf("retried renewal: %v; same certificate %v", err, again.Certificate == lost.Certificate)
+	}
+	other, _, err := certs.NewCSR(certs.ECDSAP256, "edge-one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enrol.Renew(ctx, r.addr, oldTLS, "edge-one", other); !isCode(err, enrol.CodeNotEnrolled) {
+		t.Fatalf("renewal for another key after a renewal: %v", err)
+	}
+	if st, err := r.store.Load(); err != nil || len(st.Edges) != 2 {
+		t.Fatalf("store after the retries: %v, %+v", err, st)
+	}
+	renewed, err := tls.X509KeyPair([]byte(again.Certificate), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := r.dial(t, renewed)
+	if err != nil {
+		t.Fatalf("tunnel with the renewed certificate: %v", err)
+	}
+	sess.Close()
+	if _, err := r.store.Revoke(again.Fingerprint[:16], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enrol.Renew(ctx, r.addr, oldTLS, "edge-one", csr); !isCode(err, enrol.CodeNotEnrolled) {
+		t.Fatalf("retried renewal of a revoked certificate: %v", err)
+	}
+}
+
+func isCode(err error, code string) bool {
+	e, ok := errors.AsType[*enrol.Error](err)
+	return ok && e.Code == code
+}

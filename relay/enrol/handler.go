@@ -83,7 +83,8 @@ func (h *Handler) sign(csr, name, remote string, now time.Time) (EdgeRecord, []b
 		return EdgeRecord{}, nil, &enrol.Error{Code: enrol.CodeBadCSR, Message: err.Error()}
 	}
 	return EdgeRecord{Name: cert.Subject.CommonName, Fingerprint: certs.FullFingerprint(cert),
-		Serial: cert.SerialNumber.Text(16), NotAfter: cert.NotAfter, EnrolledAt: now, Remote: remote}, certPEM, nil
+		Serial: cert.SerialNumber.Text(16), NotAfter: cert.NotAfter, EnrolledAt: now, Remote: remote,
+		Certificate: string(certPEM)}, certPEM, nil
 }
 
 // renew issues a new certificate to an enrolled edge that authenticated
@@ -91,6 +92,8 @@ func (h *Handler) sign(csr, name, remote string, now time.Time) (EdgeRecord, []b
 // revocation list). The edge keeps its name; the store records the new
 // certificate and which one it replaces. The old one stays valid until it
 // expires, so an edge that fails to save the new one is not locked out.
+// The old one renews once; asked again (the answer may never have reached
+// the edge), it gets the same certificate again (see reissue).
 func (h *Handler) renew(w http.ResponseWriter, r *http.Request) {
 	var req enrol.Request
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, enrol.MaxRequestBytes)).Decode(&req); err != nil {
@@ -101,11 +104,18 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request) {
 	now := h.now()
 	var issued []byte
 	var edge EdgeRecord
+	msg := "edge certificate renewed"
 	err := h.Store.Modify(func(st *State) error {
 		i := slices.IndexFunc(st.Edges, func(e EdgeRecord) bool { return e.Fingerprint == old })
-		if i < 0 || st.Edges[i].RevokedAt != nil || st.Edges[i].RenewedTo != "" {
-			return &enrol.Error{Code: enrol.CodeNotEnrolled, Message: fmt.Sprintf(
-				"certificate %s is not an active enrolled edge here (made by hand, revoked, or renewed already): join again with a token", old[:16])}
+		if i < 0 || st.Edges[i].RevokedAt != nil {
+			return notEnrolled(old)
+		}
+		if to := st.Edges[i].RenewedTo; to != "" {
+			msg = "edge certificate renewal asked again; the same certificate answered"
+			var err error
+			edge, err = reissue(st, old, to, req.CSR)
+			issued = []byte(edge.Certificate)
+			return err
 		}
 		var err error
 		if edge, issued, err = h.sign(req.CSR, st.Edges[i].Name, r.RemoteAddr, now); err != nil {
@@ -120,9 +130,32 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request) {
 		h.storeRefusal(w, r, "", err)
 		return
 	}
-	h.Log.Info("edge certificate renewed", zap.String("edge", edge.Name), zap.String("cert_fingerprint", short(edge.Fingerprint)),
+	h.Log.Info(msg, zap.String("edge", edge.Name), zap.String("cert_fingerprint", short(edge.Fingerprint)),
 		zap.String("renewed_from", short(old)), zap.String("remote", r.RemoteAddr), zap.Time("not_after", edge.NotAfter))
 	h.issued(w, edge, issued)
+}
+
+// reissue answers old, renewed already to the certificate to, asking
+// again: the first answer may never have reached the edge, which retries
+// with the key it made then. It gets that same certificate, and only for a
+// request signed by its key, while it is active; nothing new is issued,
+// so a stolen old key gains nothing and revocation has nothing more to
+// cover. Any other request is refused as before.
+func reissue(st *State, old, to, csr string) (EdgeRecord, error) {
+	i := slices.IndexFunc(st.Edges, func(e EdgeRecord) bool { return e.Fingerprint == to })
+	if i < 0 || st.Edges[i].RevokedAt != nil || st.Edges[i].RenewedTo != "" {
+		return EdgeRecord{}, notEnrolled(old)
+	}
+	cert, err := certs.ParseCertPEM([]byte(st.Edges[i].Certificate))
+	if err != nil || certs.CheckCSRFor([]byte(csr), cert) != nil {
+		return EdgeRecord{}, notEnrolled(old)
+	}
+	return st.Edges[i], nil
+}
+
+func notEnrolled(fingerprint string) *enrol.Error {
+	return &enrol.Error{Code: enrol.CodeNotEnrolled, Message: fmt.Sprintf("certificate %s is not an active enrolled edge here "+
+		"(made by hand, revoked, or renewed already for another key): join again with a token", short(fingerprint))}
 }
 
 func (h *Handler) issued(w http.ResponseWriter, edge EdgeRecord, certPEM []byte) {

@@ -50,6 +50,9 @@ type EdgeRecord struct {
 	// and the one that replaced it (renewal through the tunnel).
 	RenewedFrom string `json:"renewed_from,omitempty"`
 	RenewedTo   string `json:"renewed_to,omitempty"`
+	// Certificate is the certificate issued (PEM), so that a renewal whose
+	// answer was lost can be answered again (Handler.renew).
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // State is the store's content: the audit trail of every secret issued
