@@ -503,7 +503,19 @@ func (f *File) validate() error {
 	if _, err := f.Guards(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, f.negatives()...)
 	return errors.Join(errs...)
+}
+
+// negatives refuses negative sizes and durations (see cli.NotNegative):
+// the edge reads them as its defaults.
+func (f *File) negatives() []error {
+	return []error{
+		cli.NotNegative("max_body_bytes", f.MaxBody), cli.NotNegative("session_wait", f.SessionWait),
+		cli.NotNegative("read_header_timeout", f.ReadHeaderTimeout), cli.NotNegative("body_idle_timeout", f.BodyIdleTimeout),
+		cli.NotNegative("body_timeout", f.BodyTimeout), cli.NotNegative("client_write_timeout", f.ClientWriteTimeout),
+		cli.NotNegative("drain_timeout", f.DrainTimeout), cli.NotNegative("limits.output_estimate", f.Limits.OutputEstimate),
+	}
 }
 
 // Guards compiles the border guard: the global policy and the keys' own.

@@ -317,3 +317,34 @@ func TestNegativeLimitsRefused(t *testing.T) {
 		t.Errorf("stored keys %+v; want carol alone, rpm 60 and tpm as it was", kf.Keys)
 	}
 }
+
+// TestNegativeSettingsRefused: zero durations and sizes mean the default,
+// and the edge reads anything below zero the same way, so a negative one
+// (a slip of the sign) would run with the default without a word. Load
+// refuses it, naming the key.
+func TestNegativeSettingsRefused(t *testing.T) {
+	dir := t.TempDir()
+	const head = "listen: :443\ntls: {cert: c, key: k}\ntunnel: {relays: [{address: \"r:443\"}], cert: c, key: k, ca: a}\n" +
+		"client_keys: [{name: app, key: k0123456789012345678901234}]\n"
+	for _, tc := range []struct{ lines, wantErr string }{
+		{"max_body_bytes: 0\nsession_wait: 0s\nlimits: {output_estimate: 0}", ""},
+		{"max_body_bytes: 1024\ndrain_timeout: 5s\nbody_timeout: 1m", ""},
+		{"max_body_bytes: -1", "max_body_bytes -1: at least 0"},
+		{"session_wait: -10s", "session_wait -10s"},
+		{"read_header_timeout: -1s", "read_header_timeout -1s"},
+		{"body_idle_timeout: -1s", "body_idle_timeout -1s"},
+		{"body_timeout: -1s", "body_timeout -1s"},
+		{"client_write_timeout: -1s", "client_write_timeout -1s"},
+		{"drain_timeout: -30s", "drain_timeout -30s"},
+		{"limits: {output_estimate: -1}", "limits.output_estimate -1"},
+	} {
+		path := dir + "/edge.yaml"
+		if err := os.WriteFile(path, []byte(head+tc.lines+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%q: error %v, want %q", tc.lines, err, tc.wantErr)
+		}
+	}
+}

@@ -123,6 +123,13 @@ func (t TimeoutsFile) timeouts() upstream.Timeouts {
 	return upstream.Timeouts{FirstByte: t.FirstByte, Idle: t.Idle, Ping: t.Ping}
 }
 
+// negatives refuses negative timeouts under prefix (timeouts, or a
+// provider's).
+func (t TimeoutsFile) negatives(prefix string) []error {
+	return []error{cli.NotNegative(prefix+".first_byte", t.FirstByte), cli.NotNegative(prefix+".idle", t.Idle),
+		cli.NotNegative(prefix+".ping", t.Ping)}
+}
+
 // RetryFile is dispatch.RetryPolicy in YAML.
 type RetryFile struct {
 	MaxAttempts int           `yaml:"max_attempts"`
@@ -233,7 +240,26 @@ func (f *File) validate() error {
 	if f.RenewAfter != nil && f.QUICRenewAfter != nil && *f.RenewAfter != *f.QUICRenewAfter {
 		errs = append(errs, errors.New("renew_after and quic_renew_after (its former name) disagree; keep renew_after"))
 	}
+	errs = append(errs, f.negatives()...)
 	return errors.Join(errs...)
+}
+
+// negatives refuses negative sizes and durations (see cli.NotNegative):
+// the relay, dispatch and upstream read them as their defaults.
+func (f *File) negatives() []error {
+	errs := []error{
+		cli.NotNegative("max_body_bytes", f.MaxBodyBytes), cli.NotNegative("drain_timeout", f.DrainTimeout),
+		cli.NotNegative("response_header_timeout", f.ResponseHeaderTimeout),
+		cli.NotNegative("retry.max_attempts", f.Retry.MaxAttempts), cli.NotNegative("retry.budget", f.Retry.Budget),
+		cli.NotNegative("retry.backoff", f.Retry.Backoff), cli.NotNegative("retry.max_backoff", f.Retry.MaxBackoff),
+		cli.NotNegative("keys.max_cooldown", f.Keys.MaxCooldown), cli.NotNegative("keys.backoff", f.Keys.Backoff),
+		cli.NotNegative("keys.probe_after", f.Keys.ProbeAfter),
+	}
+	errs = append(errs, f.Timeouts.negatives("timeouts")...)
+	for i, p := range f.Providers {
+		errs = append(errs, p.Timeouts.negatives(fmt.Sprintf("providers[%d].timeouts", i))...)
+	}
+	return errs
 }
 
 // renewAfter is renew_after under either of its names.

@@ -114,3 +114,40 @@ func TestRenewAfterSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeSettingsRefused: zero durations and sizes mean the default,
+// and the relay reads anything below zero the same way, so a negative one
+// (a slip of the sign) would run with the default without a word. Load
+// refuses it, naming the key.
+func TestNegativeSettingsRefused(t *testing.T) {
+	const base = "listen: :443\ntls: {cert: c, key: k, client_ca: ca}\n"
+	const provider = "providers: [{kind: openai, api_keys: [k]}]\n"
+	for _, tc := range []struct{ lines, wantErr string }{
+		{"drain_timeout: 0s\nmax_body_bytes: 0\nretry: {max_attempts: 0}\n" + provider, ""},
+		{"drain_timeout: 5s\nmax_body_bytes: 1024\ntimeouts: {first_byte: 1s}\n" + provider, ""},
+		{"drain_timeout: -5s\n" + provider, "drain_timeout -5s: at least 0"},
+		{"max_body_bytes: -1\n" + provider, "max_body_bytes -1"},
+		{"response_header_timeout: -1m\n" + provider, "response_header_timeout -1m0s"},
+		{"timeouts: {first_byte: -1s}\n" + provider, "timeouts.first_byte -1s"},
+		{"timeouts: {idle: -1s}\n" + provider, "timeouts.idle -1s"},
+		{"timeouts: {ping: -1s}\n" + provider, "timeouts.ping -1s"},
+		{"retry: {max_attempts: -2}\n" + provider, "retry.max_attempts -2"},
+		{"retry: {budget: -1s}\n" + provider, "retry.budget -1s"},
+		{"retry: {backoff: -1s}\n" + provider, "retry.backoff -1s"},
+		{"retry: {max_backoff: -1s}\n" + provider, "retry.max_backoff -1s"},
+		{"keys: {max_cooldown: -1s}\n" + provider, "keys.max_cooldown -1s"},
+		{"keys: {backoff: -1s}\n" + provider, "keys.backoff -1s"},
+		{"keys: {probe_after: -1s}\n" + provider, "keys.probe_after -1s"},
+		{"providers: [{kind: openai, api_keys: [k]}, {kind: anthropic, api_keys: [k], timeouts: {idle: -1s}}]\n",
+			"providers[1].timeouts.idle -1s"},
+	} {
+		path := filepath.Join(t.TempDir(), "relay.yaml")
+		if err := os.WriteFile(path, []byte(base+tc.lines), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%q: error %v, want %q", tc.lines, err, tc.wantErr)
+		}
+	}
+}
