@@ -348,3 +348,30 @@ func TestNegativeSettingsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestNegativeExpiryRefused: keys create --expires-in with a negative
+// duration (a slip of the sign, or "-1h" meant as "expire now") would
+// store a key that never expires; it is refused before anything is
+// stored.
+func TestNegativeExpiryRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/edge.yaml"
+	head := "listen: :443\ntls: {cert: c, key: k}\ntunnel: {relays: [{address: \"r:443\"}], cert: c, key: k, ca: a}\n" +
+		"data_dir: " + dir + "\n"
+	if err := os.WriteFile(path, []byte(head), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := App()
+	app.Writer, app.ErrWriter = io.Discard, io.Discard
+	err := app.Run([]string{"strait-edge", "keys", "create", "-c", path, "--expires-in", "-1h", "alice"})
+	if err == nil || !strings.Contains(err.Error(), "--expires-in -1h0m0s") {
+		t.Errorf("create --expires-in -1h: %v; want a refusal naming the flag", err)
+	}
+	kf, err := keystore.FileRegistry{Path: edge.KeysPath(dir)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kf.Keys) != 0 {
+		t.Errorf("stored keys %+v; want none", kf.Keys)
+	}
+}

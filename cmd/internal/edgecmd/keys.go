@@ -145,7 +145,11 @@ func keysCreate(c *ucli.Context) error {
 	if err := checkLimits(r.Limits); err != nil {
 		return err
 	}
-	if d := c.Duration("expires-in"); d > 0 {
+	d := c.Duration("expires-in")
+	if err := cli.NotNegative("--expires-in", d); err != nil {
+		return err // zero is "never expires", and so was a slip of the sign
+	}
+	if d > 0 {
 		r.Expires = time.Now().Add(d).UTC().Truncate(time.Second)
 	}
 	for _, k := range f.ClientKeys {
