@@ -231,6 +231,10 @@ func (f *File) validate() error {
 	if err := f.Enrol.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if f.Enrol.CAKey != "" && f.Listen == "" {
+		// Without it the relay would start with enrolment silently off.
+		errs = append(errs, errors.New("enrol.ca_key: edges enrol (and renew) over the WebSocket listener only; set listen"))
+	}
 	if f.MaxChoices < 0 || f.MaxChoices > 128 {
 		errs = append(errs, errors.New("max_choices: between 0 (default 8) and 128, OpenAI's own limit for n"))
 	}

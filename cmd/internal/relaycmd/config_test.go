@@ -141,13 +141,35 @@ func TestNegativeSettingsRefused(t *testing.T) {
 		{"providers: [{kind: openai, api_keys: [k]}, {kind: anthropic, api_keys: [k], timeouts: {idle: -1s}}]\n",
 			"providers[1].timeouts.idle -1s"},
 	} {
-		path := filepath.Join(t.TempDir(), "relay.yaml")
-		if err := os.WriteFile(path, []byte(base+tc.lines), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err := Load(path)
-		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-			t.Errorf("%q: error %v, want %q", tc.lines, err, tc.wantErr)
-		}
+		wantLoadError(t, base+tc.lines, tc.wantErr)
+	}
+}
+
+// TestEnrolNeedsWebSocket: edges enrol and renew on the WebSocket
+// listener only, so enrol.ca_key on a relay that serves QUIC alone would
+// start with enrolment off; Load refuses it.
+func TestEnrolNeedsWebSocket(t *testing.T) {
+	const rest = "tls: {cert: c, key: k, client_ca: ca}\nproviders: [{kind: openai, api_keys: [k]}]\n"
+	for _, tc := range []struct{ lines, wantErr string }{
+		{"listen: :443\nenrol: {ca_key: ca.key, store: enrol.json}\n", ""},
+		{"listen: :443\nlisten_quic: :8443\nenrol: {ca_key: ca.key, store: enrol.json}\n", ""},
+		{"listen_quic: :443\nenrol: {store: enrol.json}\n", ""},
+		{"listen_quic: :443\nenrol: {ca_key: ca.key, store: enrol.json}\n", "enrol.ca_key: edges enrol (and renew) over the WebSocket listener only"},
+	} {
+		wantLoadError(t, tc.lines+rest, tc.wantErr)
+	}
+}
+
+// wantLoadError loads config from a file and checks that it loads, or
+// with wantErr set, that it is refused with an error containing wantErr.
+func wantLoadError(t *testing.T, config, wantErr string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "relay.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
+		t.Errorf("%q: error %v, want %q", config, err, wantErr)
 	}
 }
