@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -105,10 +106,12 @@ func keyRejected(family string, status int, body []byte) bool {
 }
 
 // RetryAfter reads retry-after-ms (OpenAI, milliseconds) or Retry-After
-// (seconds or an HTTP date); zero when absent or unreadable.
+// (seconds or an HTTP date); zero when absent or unreadable. A wait past
+// time.Duration's range is the longest Duration; KeySlot.Report caps the
+// cooldown at KeyPolicy.MaxCooldown.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if ms, err := strconv.ParseFloat(strings.TrimSpace(h.Get("Retry-After-Ms")), 64); err == nil && ms > 0 {
-		return time.Duration(ms * float64(time.Millisecond))
+		return saturated(ms, time.Millisecond)
 	}
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
@@ -116,7 +119,7 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil {
 		if s > 0 {
-			return time.Duration(s * float64(time.Second))
+			return saturated(s, time.Second)
 		}
 		return 0
 	}
@@ -124,4 +127,14 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// saturated is n units as a Duration, or the longest Duration when that is
+// out of range: converting a float past int64 wraps to a negative value
+// (on amd64), which Report would read as no Retry-After at all.
+func saturated(n float64, unit time.Duration) time.Duration {
+	if d := n * float64(unit); d < math.MaxInt64 {
+		return time.Duration(d)
+	}
+	return math.MaxInt64
 }

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -138,10 +139,31 @@ func TestRetryAfter(t *testing.T) {
 		{http.Header{"Retry-After": {now.Add(-7 * time.Second).Format(http.TimeFormat)}}, 0},
 		{http.Header{"Retry-After": {"soon"}}, 0},
 		{http.Header{"Retry-After": {"-4"}}, 0},
+		// Past time.Duration's range: the longest wait, not a negative
+		// one read as none (Report caps it at KeyPolicy.MaxCooldown).
+		{http.Header{"Retry-After": {"1e12"}}, math.MaxInt64},
+		{http.Header{"Retry-After": {"Inf"}}, math.MaxInt64},
+		{http.Header{"Retry-After-Ms": {"1e300"}}, math.MaxInt64},
 	} {
 		if got := RetryAfter(tc.h, now); got != tc.want {
 			t.Errorf("RetryAfter(%v) = %v, want %v", tc.h, got, tc.want)
 		}
+	}
+}
+
+// TestHugeRetryAfterCoolsForMaxCooldown: a provider that asks for an
+// absurd wait gets its key cooled for the longest cooldown, not for the
+// short backoff of a 429 that gave no Retry-After.
+func TestHugeRetryAfterCoolsForMaxCooldown(t *testing.T) {
+	policy := KeyPolicy{}.withDefaults()
+	p, err := newKeyPool("p", keys("a"), nil, policy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := p.Acquire(nil)
+	tr, _ := s.Report(RateLimited, RetryAfter(http.Header{"Retry-After": {"1e12"}}, time.Now()))
+	if tr.To != Cooling || tr.For != policy.MaxCooldown {
+		t.Errorf("transition %+v; want cooling for %v", tr, policy.MaxCooldown)
 	}
 }
 
