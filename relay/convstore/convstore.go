@@ -118,9 +118,9 @@ func (s *Store) Put(id string, value []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	size := s.size // the size once the transaction commits
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		recs, byExp := tx.Bucket(bucketRecords), tx.Bucket(bucketExpiry)
-		size := s.size
 		if old := recs.Get([]byte(id)); old != nil {
 			size -= int64(len(old))
 			if err := byExp.Delete(expiryKey(int64(binary.BigEndian.Uint64(old)), id)); err != nil {
@@ -145,9 +145,13 @@ func (s *Store) Put(id string, value []byte) error {
 		if err := byExp.Put(expiryKey(exp, id), nil); err != nil {
 			return err
 		}
-		s.size = size + int64(len(v))
+		size += int64(len(v))
 		return nil
 	})
+	if err == nil { // a commit that failed changed nothing on disk
+		s.size = size
+	}
+	return err
 }
 
 // Get returns the value stored under id, or ErrNotFound if it is not
@@ -169,7 +173,7 @@ func (s *Store) Get(id string) ([]byte, error) {
 func (s *Store) Delete(id string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	found := false
+	found, freed := false, int64(0)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		v := recs.Get([]byte(id))
@@ -177,14 +181,17 @@ func (s *Store) Delete(id string) (bool, error) {
 			return nil
 		}
 		exp := int64(binary.BigEndian.Uint64(v))
-		found = exp > s.now().UnixNano()
-		s.size -= int64(len(v))
+		found, freed = exp > s.now().UnixNano(), int64(len(v))
 		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(exp, id)); err != nil {
 			return err
 		}
 		return recs.Delete([]byte(id))
 	})
-	return found, err
+	if err != nil { // a commit that failed changed nothing on disk
+		return false, err
+	}
+	s.size -= freed
+	return found, nil
 }
 
 // Size is the bytes the stored values take (without bbolt's overhead).

@@ -3,9 +3,12 @@ package convstore
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(t *testing.T, path string, ttl time.Duration, budget int64, clock *time.Time) *Store {
@@ -73,5 +76,49 @@ func TestStore(t *testing.T) {
 	defer s.Close()
 	if _, err := s.Get("d"); err != nil || s.Size() != 38 {
 		t.Fatalf("after reopen: size %d", s.Size())
+	}
+}
+
+// TestSizeAfterFailedCommit: when bbolt cannot commit a write (here its
+// file descriptor cannot write, as on a disk gone read-only), nothing
+// changed on disk, so the size count must not change either; a count
+// that drifted would evict live records early, or let the file outgrow
+// its budget.
+func TestSizeAfterFailedCommit(t *testing.T) {
+	val := bytes.Repeat([]byte("x"), 30)
+	for _, tc := range []struct {
+		name  string
+		write func(s *Store) error
+	}{
+		{"put new", func(s *Store) error { return s.Put("b", val) }},
+		{"put over", func(s *Store) error { return s.Put("a", append(val, val...)) }},
+		{"delete", func(s *Store) error { _, err := s.Delete("a"); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.db")
+			clock := time.Unix(1_750_000_000, 0)
+			s := open(t, path, time.Hour, 1000, &clock)
+			if err := s.Put("a", val); err != nil {
+				t.Fatal(err)
+			}
+			want := s.Size()
+			if err := s.db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := bolt.Open(path, 0o600, &bolt.Options{OpenFile: func(name string, _ int, _ os.FileMode) (*os.File, error) {
+				return os.Open(name) // read-only: every commit fails
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.db = db
+			defer s.Close()
+			if err := tc.write(s); err == nil {
+				t.Fatal("the write committed on a read-only file")
+			}
+			if got := s.Size(); got != want {
+				t.Errorf("size %d after a failed commit; want %d", got, want)
+			}
+		})
 	}
 }
