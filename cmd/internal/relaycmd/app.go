@@ -1,6 +1,7 @@
 package relaycmd
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -45,35 +46,63 @@ func checkCommand() *ucli.Command {
 		Usage: "validate a config and print what the relay would do",
 		Flags: []ucli.Flag{cli.ConfigFlag("STRAIT_RELAY_CONFIG")},
 		Action: func(c *ucli.Context) error {
-			f, err := Load(c.String(cli.FlagConfig))
-			if err != nil {
-				return err
-			}
-			srv, err := Build(f, checkSockets(f), zap.NewNop())
-			if err != nil {
-				return err
-			}
-			defer srv.closeListeners()
-			describe(c.App.Writer, f, srv)
-			return nil
+			return check(c.App.Writer, c.String(cli.FlagConfig), net.ListenConfig{})
 		},
 	}
 }
 
+// check loads the config at path, builds the relay on throwaway sockets
+// bound through lc (see checkSockets) and describes it to w.
+func check(w io.Writer, path string, lc net.ListenConfig) error {
+	f, err := Load(path)
+	if err != nil {
+		return err
+	}
+	socks, err := checkSockets(lc, f)
+	if err != nil {
+		return err
+	}
+	srv, err := Build(f, socks, zap.NewNop())
+	if err != nil {
+		socks.close()
+		return err
+	}
+	defer srv.closeListeners()
+	describe(w, f, srv)
+	return nil
+}
+
 // checkSockets binds throwaway loopback sockets for the transports the
-// config enables, so check validates TLS without taking the real ports.
-func checkSockets(f *File) Sockets {
-	var s Sockets
+// config enables, so check validates TLS without taking the real ports. A
+// socket it cannot bind is an error: left nil, Build would bind the
+// configured address instead.
+func checkSockets(lc net.ListenConfig, f *File) (s Sockets, err error) {
+	const loopback = "127.0.0.1:0"
+	ctx := context.Background()
+	defer func() {
+		if err != nil {
+			s.close()
+			err = fmt.Errorf("check: a loopback socket in place of %w", err)
+		}
+	}()
 	if f.Listen != "" {
-		s.TCP, _ = net.Listen("tcp", "127.0.0.1:0")
+		if s.TCP, err = lc.Listen(ctx, "tcp", loopback); err != nil {
+			return s, fmt.Errorf("listen: %w", err)
+		}
 	}
 	if f.quicAddr() != "" {
-		s.UDP, _ = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		var pc net.PacketConn
+		if pc, err = lc.ListenPacket(ctx, "udp", loopback); err != nil {
+			return s, fmt.Errorf("listen_quic: %w", err)
+		}
+		s.UDP = pc.(*net.UDPConn) // "udp" always makes one
 	}
 	if f.AdminListen != "" {
-		s.Admin, _ = net.Listen("tcp", "127.0.0.1:0")
+		if s.Admin, err = lc.Listen(ctx, "tcp", loopback); err != nil {
+			return s, fmt.Errorf("admin_listen: %w", err)
+		}
 	}
-	return s
+	return s, nil
 }
 
 func describe(w io.Writer, f *File, srv *Server) {

@@ -45,6 +45,19 @@ type Sockets struct {
 	Admin net.Listener
 }
 
+// close closes the sockets that are bound.
+func (s Sockets) close() {
+	if s.TCP != nil {
+		s.TCP.Close()
+	}
+	if s.UDP != nil {
+		s.UDP.Close()
+	}
+	if s.Admin != nil {
+		s.Admin.Close()
+	}
+}
+
 // Build loads certificates, builds the relay and binds the tunnel
 // listeners.
 func Build(f *File, socks Sockets, log *zap.Logger) (*Server, error) {
