@@ -515,6 +515,16 @@ func (f *File) negatives() []error {
 		cli.NotNegative("read_header_timeout", f.ReadHeaderTimeout), cli.NotNegative("body_idle_timeout", f.BodyIdleTimeout),
 		cli.NotNegative("body_timeout", f.BodyTimeout), cli.NotNegative("client_write_timeout", f.ClientWriteTimeout),
 		cli.NotNegative("drain_timeout", f.DrainTimeout), cli.NotNegative("limits.output_estimate", f.Limits.OutputEstimate),
+		cli.NotNegative("client_buffer_budget", f.ClientBufferBudget),
+		cli.NotNegative("audit.max_size_mb", f.Audit.MaxSizeMB), cli.NotNegative("audit.max_backups", f.Audit.MaxBackups),
+		cli.NotNegative("audit.max_age_days", f.Audit.MaxAgeDays),
+		cli.NotNegative("tunnel.sessions_per_relay", f.Tunnel.SessionsPerRelay),
+		cli.NotNegative("tunnel.sessions.min", f.Tunnel.Sessions.Min), cli.NotNegative("tunnel.sessions.max", f.Tunnel.Sessions.Max),
+		cli.NotNegative("tunnel.heartbeat", f.Tunnel.Heartbeat), cli.NotNegative("tunnel.heartbeat_timeout", f.Tunnel.HeartbeatTimeout),
+		cli.NotNegative("tunnel.quic_fallback_after", f.Tunnel.QUICFallbackAfter), cli.NotNegative("tunnel.quic_retry", f.Tunnel.QUICRetry),
+		cli.NotNegative("tunnel.reconnect_min", f.Tunnel.ReconnectMin), cli.NotNegative("tunnel.reconnect_max", f.Tunnel.ReconnectMax),
+		cli.NotNegative("tunnel.healthy_after", f.Tunnel.HealthyAfter),
+		cli.NotNegative("tunnel.probe_interval", f.Tunnel.ProbeInterval), cli.NotNegative("tunnel.probe_timeout", f.Tunnel.ProbeTimeout),
 	}
 }
 

@@ -2,6 +2,7 @@ package edgecmd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -324,27 +325,35 @@ func TestNegativeLimitsRefused(t *testing.T) {
 // refuses it, naming the key.
 func TestNegativeSettingsRefused(t *testing.T) {
 	dir := t.TempDir()
-	const head = "listen: :443\ntls: {cert: c, key: k}\ntunnel: {relays: [{address: \"r:443\"}], cert: c, key: k, ca: a}\n" +
+	const head = "listen: :443\ntls: {cert: c, key: k}\ntunnel: {relays: [{address: \"r:443\"}], cert: c, key: k, ca: a%s}\n" +
 		"client_keys: [{name: app, key: k0123456789012345678901234}]\n"
-	for _, tc := range []struct{ lines, wantErr string }{
-		{"max_body_bytes: 0\nsession_wait: 0s\nlimits: {output_estimate: 0}", ""},
-		{"max_body_bytes: 1024\ndrain_timeout: 5s\nbody_timeout: 1m", ""},
-		{"max_body_bytes: -1", "max_body_bytes -1: at least 0"},
-		{"session_wait: -10s", "session_wait -10s"},
-		{"read_header_timeout: -1s", "read_header_timeout -1s"},
-		{"body_idle_timeout: -1s", "body_idle_timeout -1s"},
-		{"body_timeout: -1s", "body_timeout -1s"},
-		{"client_write_timeout: -1s", "client_write_timeout -1s"},
-		{"drain_timeout: -30s", "drain_timeout -30s"},
-		{"limits: {output_estimate: -1}", "limits.output_estimate -1"},
+	for _, tc := range []struct{ lines, tunnel, wantErr string }{
+		{"max_body_bytes: 0\nsession_wait: 0s\nlimits: {output_estimate: 0}", "", ""},
+		{"max_body_bytes: 1024\ndrain_timeout: 5s\nbody_timeout: 1m", ", heartbeat: 5s, tcp_notsent_lowat: -1", ""},
+		{"max_body_bytes: -1", "", "max_body_bytes -1: at least 0"},
+		{"session_wait: -10s", "", "session_wait -10s"},
+		{"read_header_timeout: -1s", "", "read_header_timeout -1s"},
+		{"body_idle_timeout: -1s", "", "body_idle_timeout -1s"},
+		{"body_timeout: -1s", "", "body_timeout -1s"},
+		{"client_write_timeout: -1s", "", "client_write_timeout -1s"},
+		{"drain_timeout: -30s", "", "drain_timeout -30s"},
+		{"limits: {output_estimate: -1}", "", "limits.output_estimate -1"},
+		{"client_buffer_budget: -1", "", "client_buffer_budget -1"},
+		{"audit: {path: a.log, max_backups: -3}", "", "audit.max_backups -3"},
+		{"", ", heartbeat: -5s", "tunnel.heartbeat -5s"},
+		{"", ", heartbeat_timeout: -5s", "tunnel.heartbeat_timeout -5s"},
+		{"", ", reconnect_max: -1s", "tunnel.reconnect_max -1s"},
+		{"", ", probe_timeout: -1s", "tunnel.probe_timeout -1s"},
+		{"", ", quic_retry: -1m", "tunnel.quic_retry -1m"},
+		{"", ", sessions: {max: -2}", "tunnel.sessions.max -2"},
 	} {
 		path := dir + "/edge.yaml"
-		if err := os.WriteFile(path, []byte(head+tc.lines+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(fmt.Sprintf(head, tc.tunnel)+tc.lines+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		_, err := Load(path)
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-			t.Errorf("%q: error %v, want %q", tc.lines, err, tc.wantErr)
+			t.Errorf("%q %q: error %v, want %q", tc.lines, tc.tunnel, err, tc.wantErr)
 		}
 	}
 }

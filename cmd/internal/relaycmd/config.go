@@ -258,6 +258,9 @@ func (f *File) negatives() []error {
 		cli.NotNegative("retry.backoff", f.Retry.Backoff), cli.NotNegative("retry.max_backoff", f.Retry.MaxBackoff),
 		cli.NotNegative("keys.max_cooldown", f.Keys.MaxCooldown), cli.NotNegative("keys.backoff", f.Keys.Backoff),
 		cli.NotNegative("keys.probe_after", f.Keys.ProbeAfter),
+		cli.NotNegative("heartbeat", f.Heartbeat), cli.NotNegative("heartbeat_timeout", f.HeartbeatTimeout),
+		cli.NotNegative("max_choices", f.MaxChoices),
+		cli.NotNegative("conversations.ttl", f.Conversations.TTL), cli.NotNegative("conversations.max_bytes", f.Conversations.MaxBytes),
 	}
 	errs = append(errs, f.Timeouts.negatives("timeouts")...)
 	for i, p := range f.Providers {

@@ -140,6 +140,11 @@ func TestNegativeSettingsRefused(t *testing.T) {
 		{"keys: {probe_after: -1s}\n" + provider, "keys.probe_after -1s"},
 		{"providers: [{kind: openai, api_keys: [k]}, {kind: anthropic, api_keys: [k], timeouts: {idle: -1s}}]\n",
 			"providers[1].timeouts.idle -1s"},
+		{"heartbeat: -5s\n" + provider, "heartbeat -5s"},
+		{"heartbeat_timeout: -5s\n" + provider, "heartbeat_timeout -5s"},
+		{"max_choices: -1\n" + provider, "max_choices -1"},
+		{"conversations: {path: c.db, ttl: -1h}\n" + provider, "conversations.ttl -1h"},
+		{"conversations: {path: c.db, max_bytes: -1}\n" + provider, "conversations.max_bytes -1"},
 	} {
 		wantLoadError(t, base+tc.lines, tc.wantErr)
 	}
