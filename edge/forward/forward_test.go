@@ -46,6 +46,7 @@ const (
 	stall                                // nothing comes back until the edge closes the stream
 	answerStream                         // dispatched, 200 with an SSE body, End
 	answerUnsized                        // dispatched, 200 JSON of no declared length in two pieces, End
+	answerFlood                          // dispatched, 200 SSE, events until the edge stops reading (at most 1 MiB)
 )
 
 // scriptedRelay hands out one in-memory stream per OpenStream and plays the
@@ -112,6 +113,16 @@ func (s *scriptedRelay) play(c net.Conn, step relayStep) {
 		_, _ = w.Write([]byte(`{"a":`))
 		_, _ = w.Write([]byte(`1}`))
 		_ = w.WriteEnd(proto.End{})
+	case answerFlood:
+		s.dispatched.Add(1)
+		_ = w.WriteDispatched()
+		_ = w.WriteResponse(&proto.ResponseHeader{Status: 200, Header: http.Header{"Content-Type": {"text/event-stream"}}})
+		event := []byte("data: " + strings.Repeat("x", 1<<10) + "\n\n")
+		for sent := 0; sent < 1<<20; sent += len(event) {
+			if _, err := w.Write(event); err != nil {
+				return
+			}
+		}
 	case answerStream:
 		s.dispatched.Add(1)
 		_ = w.WriteDispatched()

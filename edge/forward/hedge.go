@@ -154,6 +154,16 @@ func (x *exchange) runHedged(a, b *leg) (Result, *retryable, error) {
 		_ = second.finish()
 		return sendErr
 	}
+	// A panic on the way (net/http's abort of a broken answer, or a bug
+	// below the handler) skips x.end: the merge must still end, or its
+	// leading reader, waiting for a client that is gone, waits for good.
+	// The legs end with the request's context, which net/http cancels.
+	defer func() {
+		if p := recover(); p != nil {
+			m.close()
+			panic(p)
+		}
+	}()
 	res, retry := x.run()
 	res.Hedged = true
 	if res.Detached {

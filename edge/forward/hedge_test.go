@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/proto"
@@ -141,4 +142,34 @@ func TestForwardDoneWithBody(t *testing.T) {
 	if !res.Hedged {
 		t.Error("not hedged")
 	}
+}
+
+// panickingHeader is a client whose WriteHeader panics, as a bug below the
+// handler would.
+type panickingHeader struct{ *httptest.ResponseRecorder }
+
+func (panickingHeader) WriteHeader(int) { panic("client write panicked") }
+
+// TestHedgedPanicEndsTheMerge: a panic while a hedged answer is forwarded,
+// with the merge's queue full (the leading leg's reader waits for the
+// client), still ends the merge's readers once the request's context ends,
+// as net/http ends it after the handler's panic.
+func TestHedgedPanicEndsTheMerge(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	relay := &scriptedRelay{steps: []relayStep{answerFlood, refuseDuplicate}}
+	f := New(hedgingRelay{relay}, time.Second, zap.NewNop())
+	f.SetHedge(HedgeOn, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest("POST", "/v1/chat/completions", nil).WithContext(ctx)
+	func() {
+		defer func() {
+			if p := recover(); p == nil {
+				t.Error("Forward returned; want the client's panic")
+			}
+		}()
+		f.Forward(panickingHeader{httptest.NewRecorder()}, r, &Request{ID: "req_1", Family: llmapi.OpenAI, Method: "POST",
+			Path: "/v1/chat/completions", Stream: true, Body: []byte(`{"model":"m","stream":true}`)})
+	}()
+	cancel()
+	relay.wg.Wait()
 }
