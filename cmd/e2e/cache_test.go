@@ -92,10 +92,11 @@ func TestResponseCache(t *testing.T) {
 	if lists[0] != "miss" || lists[1] != "hit" {
 		t.Fatalf("model listings: %v; want miss, hit", lists)
 	}
-	// Hits are metered as cached: counted, but no tokens and no cost.
-	if total := usageReport(t, s, "key=test-app").Total; total.Cached != 3 {
-		t.Fatalf("usage report counts %d cached requests; want 3 (chat, stream, listing)", total.Cached)
-	}
+	// Hits are metered as cached: counted, but no tokens and no cost (once
+	// their last byte is out).
+	waitFor(t, "3 cached requests in the usage report (chat, stream, listing)", func() bool {
+		return usageReport(t, s, "key=test-app").Total.Cached == 3
+	})
 }
 
 // waitStored waits until the edge at admin has stored n responses in its

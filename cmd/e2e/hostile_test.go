@@ -223,6 +223,8 @@ func TestCompressedAnswersAreMetered(t *testing.T) {
 			}
 		})
 	}
+	// The edge records a request's usage after its last byte went out.
+	waitFor(t, "both requests' usage", func() bool { return len(usageReport(t, s, "key=test-app").Rows) >= 2 })
 	rep := usageReport(t, s, "key=test-app")
 	for _, row := range rep.Rows {
 		if row.Usage.Output != 8 || row.Estimated != 0 {

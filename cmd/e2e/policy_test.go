@@ -171,6 +171,9 @@ func TestUsageFromStreams(t *testing.T) {
 	if !sawForced {
 		t.Error("the edge did not ask the provider for the usage chunk")
 	}
+	// A stream's usage is recorded once its last bytes are out, so the
+	// client may read the end before the edge has written the row.
+	waitFor(t, "the three streams' usage", func() bool { return len(usageReport(t, s, "key=test-app").Rows) >= 3 })
 	rep := usageReport(t, s, "key=test-app")
 	models := map[string]bool{}
 	for _, row := range rep.Rows {
@@ -184,10 +187,11 @@ func TestUsageFromStreams(t *testing.T) {
 			t.Errorf("no usage recorded for %s (rows %+v)", m, rep.Rows)
 		}
 	}
-	_, metrics := adminGet(t, s.edgeAdmin, "/metrics")
-	if !strings.Contains(metrics, `strait_tokens_total{key="test-app",kind="output"} 24`) {
-		t.Error("strait_tokens_total does not count the 24 output tokens")
-	}
+	// The metrics follow the usage rows in the same accounting step.
+	waitFor(t, "strait_tokens_total to count the 24 output tokens", func() bool {
+		_, metrics := adminGet(t, s.edgeAdmin, "/metrics")
+		return strings.Contains(metrics, `strait_tokens_total{key="test-app",kind="output"} 24`)
+	})
 }
 
 // TestQuotaSurvivesRestart: a key past its daily token quota gets a 429
@@ -212,6 +216,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 		}
 	}
 	wantQuota("before restart")
+	waitFor(t, "the first request's usage", func() bool { return usageReport(t, s, "key=capped").Total.Requests == 1 })
 	used := usageReport(t, s, "key=capped").Total
 	if used.Requests != 1 || used.Usage.Total() == 0 {
 		t.Fatalf("usage before restart %+v", used)
