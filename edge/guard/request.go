@@ -56,7 +56,8 @@ type Count struct {
 
 // textFields are, per kind of endpoint, the paths of the string values
 // that hold text (messages, prompts, tool results and tool-call
-// arguments). "#" is any array element, "**" anything below. IDs, roles,
+// arguments). "#" is any array element (or a single value in the array's
+// place, see matchPath), "**" anything below. IDs, roles,
 // model names, base64 images and thinking signatures are not among them.
 var textFields = map[string][][]string{
 	"chat": paths("messages.#.content", "messages.#.content.#.text", "messages.#.content.#.refusal", "messages.#.refusal",
@@ -114,16 +115,23 @@ func endpointKind(family llmapi.Family, path string) string {
 	return ""
 }
 
+// matchPath reports whether path fits pattern. A "#" of the pattern also
+// fits no element at all: the Gemini API takes a single value where its
+// schema repeats one ("contents": {"parts": {"text": …}}, as Google's own
+// samples write it), and such a text is read like a listed one.
 func matchPath(pattern []string, path [][]byte) bool {
-	for k, p := range pattern {
-		if p == "**" {
-			return len(path) > k
-		}
-		if k >= len(path) || p != string(path[k]) {
+	for _, p := range pattern {
+		switch {
+		case p == "**":
+			return len(path) > 0
+		case p == "#" && (len(path) == 0 || string(path[0]) != "#"):
+			continue // a single value in place of the array
+		case len(path) == 0 || p != string(path[0]):
 			return false
 		}
+		path = path[1:]
 	}
-	return len(pattern) == len(path)
+	return len(path) == 0
 }
 
 func isText(fields [][]string, path [][]byte) bool {
