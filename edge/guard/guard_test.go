@@ -437,3 +437,45 @@ func TestVaultMany(t *testing.T) {
 		t.Fatalf("restored %q", got[:60])
 	}
 }
+
+// TestStreamOutputWordsKeepsOtherFields: with output_words on, a streamed
+// answer's text is held back across events so that a word cut between two
+// is seen whole, but nothing else is: event types, ids, roles and finish
+// reasons reach the client as they came, and only the one text channel's
+// held tail travels in a copy of an event.
+func TestStreamOutputWordsKeepsOtherFields(t *testing.T) {
+	wf := wordsFile(t, "绝密\tsecret\nproject x\n")
+	p := compile(t, &Config{Words: WordsFile{File: wf}, Actions: map[string]Action{"secret": Flag}, OutputWords: OutputFlag})
+	for name, stream := range map[string][]byte{
+		"openai":    openAIStream([]string{"hello", " world", " again"}),
+		"anthropic": anthropicStream([]string{"hello", " world", " again"}),
+	} {
+		s := p.Answer(&Outcome{}).NewStream()
+		out := append(s.Feed(stream), s.Close()...)
+		if got := streamedText(t, out); got != "hello world again" {
+			t.Errorf("%s: text %q", name, got)
+		}
+		in, got := strings.Split(string(stream), "\n\n"), strings.Split(string(out), "\n\n")
+		if len(got) > len(in)+1 {
+			t.Errorf("%s: %d events in, %d out:\n%s", name, len(in), len(got), out)
+		}
+		sent := map[string]bool{}
+		for _, ev := range in {
+			sent[textless(ev)] = true
+		}
+		for _, ev := range got {
+			if !sent[textless(ev)] {
+				t.Errorf("%s: an event not sent by upstream reached the client: %s", name, ev)
+			}
+		}
+	}
+}
+
+// textless is an event with the text strings of its data emptied.
+func textless(ev string) string {
+	head, data, ok := strings.Cut(ev, "data: ")
+	if !ok || !strings.HasPrefix(data, "{") {
+		return ev
+	}
+	return head + string(blankOthers([]byte(data), -1))
+}

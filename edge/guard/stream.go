@@ -137,7 +137,10 @@ func (s *Stream) event(out, ev []byte) []byte {
 		if !final {
 			cut = pendingFrom(t)
 		}
-		emit, tail := s.a.words(t, cut, final)
+		// Only text goes on in the next event: a word is held back there,
+		// never in an id, a type or a finish reason.
+		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
+		emit, tail := s.a.words(t, cut, final || !text)
 		if emit != v {
 			edits = append(edits, edit{sp, emit})
 		}
@@ -247,7 +250,7 @@ func blankOthers(data []byte, keep int) []byte {
 
 func textKey(k string) bool {
 	switch k {
-	case "text", "content", "partial_json", "arguments", "refusal", "delta", "thinking":
+	case "text", "content", "partial_json", "arguments", "refusal", "delta", "thinking", "reasoning_content":
 		return true
 	}
 	return false
