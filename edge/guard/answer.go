@@ -2,6 +2,7 @@ package guard
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -105,24 +106,76 @@ func runesBack(s string, n int) int {
 }
 
 // Whole restores a complete JSON answer. A body that is not JSON is
-// returned as it is.
+// returned as it is. A JSON array is a stream held whole (Gemini's
+// streamGenerateContent without alt=sse), restored as chunks.
 func (a *Answer) Whole(body []byte) []byte {
 	if !a.mayHold(body) {
 		return body
 	}
 	var edits []edit
-	err := walk(body, func(_ *walker, s span) error {
-		v, err := decodeString(body[s.start:s.end])
-		if err != nil {
-			return err
-		}
-		if r := a.text(v); r != v {
-			edits = append(edits, edit{s, r})
-		}
-		return nil
-	})
+	var err error
+	if doc := bytes.TrimLeft(body, " \t\r\n"); len(doc) > 0 && doc[0] == '[' {
+		edits, err = a.chunks(body)
+	} else {
+		err = walk(body, func(_ *walker, s span) error {
+			v, err := decodeString(body[s.start:s.end])
+			if err != nil {
+				return err
+			}
+			if r := a.text(v); r != v {
+				edits = append(edits, edit{s, r})
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return body
 	}
 	return apply(body, edits)
+}
+
+// chunks is Whole's edits of a JSON array of stream chunks. As in an SSE
+// stream (Stream), a string continues the one at the same place of the
+// chunk before (its channel, less the chunk's position): a placeholder or
+// a word cut between two chunks is held back into the next and seen whole.
+// What is held when the array ends goes back where it came from.
+func (a *Answer) chunks(body []byte) ([]edit, error) {
+	type piece struct {
+		span
+		v, emit, tail string
+	}
+	var edits []edit
+	done := func(p *piece) {
+		if p.tail != "" {
+			rest, _ := a.words(p.tail, len(p.tail), true)
+			p.emit += rest
+		}
+		if p.emit != p.v {
+			edits = append(edits, edit{p.span, p.emit})
+		}
+	}
+	last := map[string]*piece{}
+	err := walk(body, func(w *walker, s span) error {
+		v, err := decodeString(body[s.start:s.end])
+		if err != nil {
+			return err
+		}
+		ch := w.channel()
+		ch = ch[strings.IndexByte(ch, '.')+1:] // "#=<chunk>." first
+		prefix := ""
+		if p := last[ch]; p != nil {
+			prefix, p.tail = p.tail, ""
+			done(p)
+		}
+		t := a.vault.Restore(prefix + v)
+		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
+		emit, tail := a.words(t, pendingFrom(t), !text)
+		last[ch] = &piece{s, v, emit, tail}
+		return nil
+	})
+	for _, p := range last {
+		done(p)
+	}
+	slices.SortFunc(edits, func(x, y edit) int { return x.start - y.start })
+	return edits, err
 }

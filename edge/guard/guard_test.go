@@ -479,3 +479,59 @@ func textless(ev string) string {
 	}
 	return head + string(blankOthers([]byte(data), -1))
 }
+
+// TestWholeRestoreGeminiArrayStream: Gemini's streamGenerateContent
+// without alt=sse is one JSON array of chunks, held whole; a placeholder
+// cut between two chunks' texts is restored like one cut between two SSE
+// events, and other strings stay as they came.
+func TestWholeRestoreGeminiArrayStream(t *testing.T) {
+	chunk := func(text, end string) string {
+		return `{"candidates":[{"content":{"parts":[{"text":` + jsonQuote(text) + `}],"role":"model"}` + end + `,"index":0}],"modelVersion":"gemini-2.0-flash"}`
+	}
+	for _, tc := range []struct{ pieces []string }{
+		{[]string{"call ⟦PHO", "NE_1⟧ now"}},
+		{[]string{"call ⟦", "PHONE_1", "⟧ or ⟦EMAIL_1⟧"}},
+		{[]string{"⟦PHONE_1⟧", " done"}},
+	} {
+		var body []string
+		for i, p := range tc.pieces {
+			end := ""
+			if i == len(tc.pieces)-1 {
+				end = `,"finishReason":"STOP"`
+			}
+			body = append(body, chunk(p, end))
+		}
+		a := (&Policy{}).Answer(&Outcome{Vault: testVault()})
+		out := a.Whole([]byte("[" + strings.Join(body, ",\r\n") + "]"))
+		var chunks []struct {
+			Candidates []struct {
+				Content struct {
+					Parts []struct{ Text string }
+					Role  string
+				}
+				FinishReason string
+			}
+			ModelVersion string
+		}
+		if err := json.Unmarshal(out, &chunks); err != nil || len(chunks) != len(tc.pieces) {
+			t.Fatalf("%v: %v\n%s", tc.pieces, err, out)
+		}
+		var text strings.Builder
+		for _, c := range chunks {
+			text.WriteString(c.Candidates[0].Content.Parts[0].Text)
+			if c.Candidates[0].Content.Role != "model" || c.ModelVersion != "gemini-2.0-flash" {
+				t.Errorf("%v: fields changed: %s", tc.pieces, out)
+			}
+		}
+		if want := testVault().Restore(strings.Join(tc.pieces, "")); text.String() != want {
+			t.Errorf("%v: got %q; want %q\n%s", tc.pieces, text.String(), want, out)
+		}
+	}
+	// A word cut between two chunks is seen whole too.
+	p := compile(t, &Config{Words: WordsFile{File: wordsFile(t, "绝密\tsecret\n")}, Actions: map[string]Action{"secret": Flag}, OutputWords: OutputMask})
+	a := p.Answer(&Outcome{})
+	out := string(a.Whole([]byte("[" + chunk("这是绝", "") + "," + chunk("密文件", `,"finishReason":"STOP"`) + "]")))
+	if a.OutputCounts["secret"] != 1 || strings.Contains(out, "绝") || strings.Contains(out, "密") {
+		t.Errorf("word across chunks: counts %v\n%s", a.OutputCounts, out)
+	}
+}
