@@ -205,8 +205,8 @@ func cmpInt(v, def int) int {
 
 func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	out := obj{"model": r.Model}
-	if len(r.System) > 0 {
-		out["system"] = anthropicBlocks(r.System)
+	if system := anthropicBlocks(r.System); len(system) > 0 {
+		out["system"] = system
 	}
 	msgs := make([]any, 0, len(r.Messages))
 	for _, m := range r.Messages {
@@ -278,6 +278,9 @@ func anthropicBlocks(ps []Part) []any {
 		var b obj
 		switch p.Kind {
 		case PartText:
+			if p.Text == "" {
+				continue // Anthropic refuses empty text blocks ("text content blocks must be non-empty")
+			}
 			b = obj{"type": "text", "text": p.Text}
 		case PartImage:
 			if p.Image.URL != "" {
@@ -288,7 +291,10 @@ func anthropicBlocks(ps []Part) []any {
 		case PartToolCall:
 			b = obj{"type": "tool_use", "id": p.Call.ID, "name": p.Call.Name, "input": p.Call.Args}
 		case PartToolResult:
-			b = obj{"type": "tool_result", "tool_use_id": p.Result.CallID, "content": anthropicBlocks(p.Result.Content)}
+			b = obj{"type": "tool_result", "tool_use_id": p.Result.CallID}
+			if content := anthropicBlocks(p.Result.Content); len(content) > 0 {
+				b["content"] = content // optional: a tool that printed nothing has none
+			}
 			if p.Result.IsError {
 				b["is_error"] = true
 			}

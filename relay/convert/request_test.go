@@ -110,3 +110,60 @@ func fixturePlan(client, provider llmapi.Dialect, src []byte) (*Plan, error) {
 	}
 	return NewPlan(client, provider, src, "")
 }
+
+// TestAnthropicNoEmptyText proves no empty text block reaches Anthropic,
+// which refuses one with a 400 ("text content blocks must be non-empty"),
+// whether the client sent an empty tool output or an empty text part; an
+// empty tool result goes without content, which the API allows.
+func TestAnthropicNoEmptyText(t *testing.T) {
+	cases := []struct {
+		name   string
+		client llmapi.Dialect
+		body   string
+	}{
+		{"responses empty tool output", llmapi.Responses, `{"model":"m","input":[{"role":"user","content":"run it"},` +
+			`{"type":"function_call","call_id":"c1","name":"sh","arguments":"{}"},{"type":"function_call_output","call_id":"c1","output":""}]}`},
+		{"responses empty text part", llmapi.Responses, `{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":""},{"type":"input_text","text":"hi"}]}]}`},
+		{"chat empty tool output", llmapi.ChatCompletions, `{"model":"m","messages":[{"role":"user","content":"run it"},` +
+			`{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"sh","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":""}]}`},
+		{"chat empty text part", llmapi.ChatCompletions, `{"model":"m","messages":[{"role":"system","content":[{"type":"text","text":""}]},` +
+			`{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"hi"}]}]}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewPlan(tc.client, llmapi.Messages, []byte(tc.body), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				System   []map[string]any `json:"system"`
+				Messages []struct {
+					Content []map[string]any `json:"content"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(p.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			blocks := body.System
+			for _, m := range body.Messages {
+				blocks = append(blocks, m.Content...)
+			}
+			for len(blocks) > 0 {
+				b := blocks[0]
+				blocks = blocks[1:]
+				if b["type"] == "text" && b["text"] == "" {
+					t.Fatalf("empty text block sent to Anthropic: %s", p.Body)
+				}
+				if c, ok := b["content"]; ok {
+					inner, _ := c.([]any)
+					if len(inner) == 0 {
+						t.Fatalf("tool_result with empty content list: %s", p.Body)
+					}
+					for _, x := range inner {
+						blocks = append(blocks, x.(map[string]any))
+					}
+				}
+			}
+		})
+	}
+}
