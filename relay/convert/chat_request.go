@@ -340,26 +340,47 @@ func appendChatMessages(msgs []any, m Message) ([]any, error) {
 		return append(msgs, am), nil
 	}
 	var content []any
+	var err error
 	for _, p := range m.Parts {
-		switch p.Kind {
-		case PartToolResult:
-			msgs = append(msgs, obj{"role": "tool", "tool_call_id": p.Result.CallID, "content": resultText(p.Result)})
-		case PartText:
-			content = append(content, obj{"type": "text", "text": p.Text})
-		case PartImage:
-			content = append(content, obj{"type": "image_url", "image_url": obj{"url": p.Image.url()}})
-		case PartDocument:
-			f, err := p.chatFile()
-			if err != nil {
+		if p.Kind != PartToolResult {
+			if content, err = appendChatPart(content, p); err != nil {
 				return nil, err
 			}
-			content = append(content, f)
+			continue
+		}
+		msgs = append(msgs, obj{"role": "tool", "tool_call_id": p.Result.CallID, "content": resultText(p.Result)})
+		// A tool message holds text only: the result's images and
+		// documents follow in the user message after the tool messages.
+		for _, rp := range p.Result.Content {
+			if rp.Kind == PartText {
+				continue
+			}
+			if content, err = appendChatPart(content, rp); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(content) > 0 {
 		msgs = append(msgs, obj{"role": "user", "content": content})
 	}
 	return msgs, nil
+}
+
+// appendChatPart adds a user message's text, image or document part.
+func appendChatPart(content []any, p Part) ([]any, error) {
+	switch p.Kind {
+	case PartText:
+		content = append(content, obj{"type": "text", "text": p.Text})
+	case PartImage:
+		content = append(content, obj{"type": "image_url", "image_url": obj{"url": p.Image.url()}})
+	case PartDocument:
+		f, err := p.chatFile()
+		if err != nil {
+			return nil, err
+		}
+		content = append(content, f)
+	}
+	return content, nil
 }
 
 // resultText is a tool result as one string; an error result says so,

@@ -167,3 +167,39 @@ func TestAnthropicNoEmptyText(t *testing.T) {
 		})
 	}
 }
+
+// TestToolResultMedia proves an image a tool returned (Claude Code's Read of
+// a screenshot) reaches a Chat or Responses provider instead of vanishing:
+// Chat tool messages hold text only, so the image follows in a user
+// message; a Responses function_call_output takes it as an input part.
+func TestToolResultMedia(t *testing.T) {
+	const body = `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"look"},` +
+		`{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"read","input":{"path":"a.png"}}]},` +
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"a.png"},` +
+		`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0K"}}]}]}]}`
+	cases := []struct {
+		provider llmapi.Dialect
+		want     []string // in this order
+	}{
+		{llmapi.ChatCompletions, []string{`{"content":"a.png","role":"tool","tool_call_id":"t1"}`,
+			`{"content":[{"image_url":{"url":"data:image/png;base64,iVBORw0K"},"type":"image_url"}],"role":"user"}`}},
+		{llmapi.Responses, []string{`{"call_id":"t1","output":[{"text":"a.png","type":"input_text"},` +
+			`{"image_url":"data:image/png;base64,iVBORw0K","type":"input_image"}],"type":"function_call_output"}`}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.provider), func(t *testing.T) {
+			p, err := NewPlan(llmapi.Messages, tc.provider, []byte(body), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rest := string(p.Body)
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("missing %s in\n%s", w, p.Body)
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}

@@ -129,7 +129,7 @@ func appendResponsesItems(items []any, m Message) []any {
 			items = append(items, obj{"type": "function_call", "call_id": p.Call.ID, "name": p.Call.Name, "arguments": string(p.Call.Args)})
 		case PartToolResult:
 			flush()
-			items = append(items, obj{"type": "function_call_output", "call_id": p.Result.CallID, "output": resultText(p.Result)})
+			items = append(items, obj{"type": "function_call_output", "call_id": p.Result.CallID, "output": responsesResult(p.Result)})
 		case PartThinking:
 			id, enc, ok := unpackReasoning(p.Signature)
 			if !ok {
@@ -145,6 +145,29 @@ func appendResponsesItems(items []any, m Message) []any {
 	}
 	flush()
 	return items
+}
+
+// responsesResult is a function call's output: its text, or, when the
+// result holds images or documents, the list of input parts the API takes
+// there, so that they reach the model too.
+func responsesResult(res *ToolResult) any {
+	var media []any
+	for _, p := range res.Content {
+		switch p.Kind {
+		case PartImage:
+			media = append(media, obj{"type": "input_image", "image_url": p.Image.url()})
+		case PartDocument:
+			media = append(media, p.responsesFile())
+		}
+	}
+	text := resultText(res)
+	if media == nil {
+		return text
+	}
+	if text != "" {
+		media = append([]any{obj{"type": "input_text", "text": text}}, media...)
+	}
+	return media
 }
 
 // responsesOutput is a Responses API response object (whole, or inside the
