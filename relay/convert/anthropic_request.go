@@ -142,10 +142,18 @@ func (b *anthropicBlock) part() (Part, error) {
 	case "text":
 		p.Kind, p.Text = PartText, b.Text
 	case "image":
-		if b.Source == nil {
+		switch s := b.Source; {
+		case s == nil:
 			return p, invalid("image block without source")
+		case s.Type == "base64":
+			p.Kind, p.Image = PartImage, &Image{MediaType: s.MediaType, Data: s.Data}
+		case s.Type == "url":
+			p.Kind, p.Image = PartImage, &Image{URL: s.URL}
+		case s.Type == "file":
+			return p, fileRef("(Anthropic Files API)")
+		default:
+			return p, invalid("image source type %q is not supported for this model", s.Type)
 		}
-		p.Kind, p.Image = PartImage, &Image{URL: b.Source.URL, MediaType: b.Source.MediaType, Data: b.Source.Data}
 	case "tool_use":
 		p.Kind, p.Call = PartToolCall, &ToolCall{ID: b.ID, Name: b.Name, Args: rawOr(b.Input, "{}")}
 	case "tool_result":

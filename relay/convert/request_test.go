@@ -85,6 +85,8 @@ func TestRequestErrors(t *testing.T) {
 		{"pdf by url to chat", llmapi.Messages, llmapi.ChatCompletions, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}`, "by URL"},
 		{"provider file id", llmapi.ChatCompletions, llmapi.Messages, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]}`, "file-abc"},
 		{"docx", llmapi.ChatCompletions, llmapi.GenerateContent, `{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:application/msword;base64,AA=="}}]}]}`, "application/msword"},
+		{"anthropic image file", llmapi.Messages, llmapi.ChatCompletions, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"file_01"}}]}]}`, "inline"},
+		{"anthropic image source", llmapi.Messages, llmapi.GenerateContent, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"cloud","uri":"x"}}]}]}`, "cloud"},
 		{"anthropic files api", llmapi.Messages, llmapi.GenerateContent, `{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"file","file_id":"f"}}]}]}`, "inline"},
 	}
 	for _, tc := range cases {
