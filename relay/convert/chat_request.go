@@ -2,6 +2,7 @@ package convert
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -30,6 +31,10 @@ type chatRequest struct {
 		} `json:"json_schema"`
 	} `json:"response_format"`
 	ReasoningEffort string `json:"reasoning_effort"`
+	// Modalities and Audio ask for spoken output, which no other
+	// provider's API gives; they are refused.
+	Modalities []string        `json:"modalities"`
+	Audio      json.RawMessage `json:"audio"`
 }
 
 type chatMessage struct {
@@ -90,6 +95,9 @@ func decodeChatRequest(body []byte) (*Request, error) {
 	}
 	if in.N > 1 {
 		return nil, invalid("n > 1 is not supported for this model")
+	}
+	if slices.Contains(in.Modalities, "audio") || len(in.Audio) > 0 && string(in.Audio) != "null" {
+		return nil, invalid("audio output (modalities, audio) is not supported for this model")
 	}
 	r := &Request{Model: in.Model, ParallelToolCalls: in.ParallelToolCalls, Temperature: in.Temperature, TopP: in.TopP,
 		Stream: in.Stream, IncludeUsage: in.StreamOptions.IncludeUsage, MaxTokens: max(in.MaxCompletionTokens, in.MaxTokens)}

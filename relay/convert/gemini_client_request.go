@@ -36,6 +36,7 @@ type geminiRequest struct {
 		TopP               *float64        `json:"topP"`
 		StopSequences      []string        `json:"stopSequences"`
 		CandidateCount     int             `json:"candidateCount"`
+		ResponseModalities []string        `json:"responseModalities"`
 		ResponseMimeType   string          `json:"responseMimeType"`
 		ResponseSchema     json.RawMessage `json:"responseSchema"`
 		ResponseJSONSchema json.RawMessage `json:"responseJsonSchema"`
@@ -177,6 +178,11 @@ func (in *geminiRequest) generation(r *Request) error {
 	}
 	if g.CandidateCount > 1 {
 		return invalid("candidateCount > 1 is not supported for this model")
+	}
+	for _, m := range g.ResponseModalities {
+		if !strings.EqualFold(m, "TEXT") {
+			return invalid("responseModalities %s is not supported for this model (text only)", m)
+		}
 	}
 	r.MaxTokens, r.Temperature, r.TopP, r.Stop = g.MaxOutputTokens, g.Temperature, g.TopP, g.StopSequences
 	switch {
