@@ -695,6 +695,9 @@ func FuzzReceive(f *testing.F) {
 	f.Add(seed(frame(kindData, 1, 0, 1, 16, 30), frame(kindParity, 1, 1, 1, 16, 32)))
 	f.Add(seed(frame(kindData, 5, 3, 20, 4, 100), frame(kindData, 5, 0, 2, 2, 10), frame(kindParity, 5, 20, 20, 4, 102)))
 	f.Add(seed(frame(kindData, 9, 0, 32, 16, 1400), frame(kindParity, 9, 33, 1, 16, 1402)))
+	// From one address (the fourth frame comes from the first's): a data
+	// index that names a kept parity shard.
+	f.Add(seed(frame(kindParity, 3, 7, 5, 3, 20), nil, nil, frame(kindData, 3, 7, 20, 4, 10)))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		addrs := []*net.UDPAddr{{IP: net.IPv4(10, 0, 0, 1), Port: 1}, {IP: net.IPv4(10, 0, 0, 2), Port: 2}, {IP: net.IPv4(10, 0, 0, 3), Port: 3}}
 		for _, mode := range []Mode{Answer, Always} {
@@ -722,6 +725,7 @@ func FuzzReceive(f *testing.F) {
 						t.Fatalf("rebuilt %d bytes", len(r.data))
 					}
 				}
+				checkBudget(t, c)
 			}
 			for _, a := range addrs {
 				for range 3 {
@@ -734,4 +738,64 @@ func FuzzReceive(f *testing.F) {
 			c.Close()
 		}
 	})
+}
+
+// TestDataOverParityKeepsBudget: a data frame whose index is that of a
+// parity frame already kept for its group (only a forger sends both) does
+// not take the parity shard's place uncounted. It used to: the kept
+// parity buffer was overwritten, its bytes stayed counted against the
+// Conn's budget forever, and ~22 000 such pairs from any address left the
+// relay no budget to rebuild anything for anyone.
+func TestDataOverParityKeepsBudget(t *testing.T) {
+	c, err := NewConn(discard{}, Answer, Shape{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	from := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 1}
+	parity := make([]byte, headerLen+lenLen+20)
+	data := make([]byte, headerLen+lenLen+10)
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for g := range uint32(3) {
+		putHeader(parity, kindParity, g, 7, 5, 3) // parity 2 of a group of 5+3
+		c.receive(parity, from)
+		putHeader(data, kindData, g, 7, 20, 4) // data index 7 of a 20+4 sender
+		binary.BigEndian.PutUint16(data[headerLen:], 10)
+		c.receive(data, from)
+	}
+	// Every group is done (a data index beyond its n), so nothing is kept.
+	if b := c.buffered.Load(); b != 0 {
+		t.Errorf("buffered %d bytes after the groups let go of their shards, want 0", b)
+	}
+	if p := c.lookup(from); p != nil && p.rx.bytes != 0 {
+		t.Errorf("peer holds %d bytes, want 0", p.rx.bytes)
+	}
+}
+
+// checkBudget fails unless c's byte counts are those of the shards its
+// peers keep.
+func checkBudget(t *testing.T, c *Conn) {
+	t.Helper()
+	var total int64
+	for _, p := range c.peers {
+		if p.rx == nil {
+			continue
+		}
+		kept := 0
+		for i := range p.rx.groups {
+			for _, b := range p.rx.groups[i].shards {
+				if b != nil {
+					kept += bufSize
+				}
+			}
+		}
+		if kept != p.rx.bytes {
+			t.Fatalf("peer %v keeps %d bytes of shards, counts %d", p.addr, kept, p.rx.bytes)
+		}
+		total += int64(kept)
+	}
+	if b := c.buffered.Load(); b != total {
+		t.Fatalf("peers keep %d bytes of shards, the Conn counts %d", total, b)
+	}
 }

@@ -83,9 +83,11 @@ func (r *receiver) release(c *Conn) {
 	r.started = false
 }
 
-// keep stores a copy of a shard if the budgets allow.
+// keep stores a copy of a shard if the budgets allow and its index is
+// free: a data index can name a kept parity shard only in forged frames,
+// and the group then fails in rebuild (a data index beyond its n).
 func (r *receiver) keep(c *Conn, g *rxGroup, index int, shard []byte) {
-	if r.bytes+bufSize > maxPeerBuffered {
+	if g.have&(1<<index) != 0 || r.bytes+bufSize > maxPeerBuffered {
 		return
 	}
 	if c.buffered.Add(bufSize) > maxBuffered {
