@@ -334,10 +334,11 @@ func mapErr(err error) error {
 	var ie *quic.IdleTimeoutError
 	var he *quic.HandshakeTimeoutError
 	var te *quic.TransportError
+	var re *quic.StatelessResetError // a relay restarted with the same ResetSecret
 	switch {
 	case errors.As(err, &se):
 		return fmt.Errorf("%w: %w", tunnel.ErrStreamReset, err)
-	case errors.As(err, &ae), errors.As(err, &ie), errors.As(err, &he), errors.As(err, &te),
+	case errors.As(err, &ae), errors.As(err, &ie), errors.As(err, &he), errors.As(err, &te), errors.As(err, &re),
 		errors.Is(err, quic.ErrServerClosed), errors.Is(err, quic.ErrTransportClosed):
 		return fmt.Errorf("%w: %w", tunnel.ErrSessionClosed, err)
 	}

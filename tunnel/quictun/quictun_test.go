@@ -7,7 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,4 +254,67 @@ func refusalLogged(logs *observer.ObservedLogs, reason string) bool {
 		}
 	}
 	return false
+}
+
+// TestStatelessResetIsSessionClosed: when a relay restarted with the same
+// ResetSecret answers a session of its previous life with a stateless
+// reset, the edge's blocked stream calls and OpenStream fail with
+// ErrSessionClosed, as the tunnel contract says of a dead session (the
+// pool counts only such failures against the relay).
+func TestStatelessResetIsSessionClosed(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "quic-test")
+	cfg := Config{ResetSecret: []byte("relay key"), HandshakeTimeout: 5 * time.Second}
+	udp := listenUDP(t)
+	addr := udp.LocalAddr().String()
+	ln, err := Listen(udp, pki.ServerConfig(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	edge, _ := dialPair(t, ln, addr, pki, fec.Shape{})
+	defer edge.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a failure bound
+	defer cancel()
+	st, err := edge.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	read := make(chan error, 1)
+	go func() { _, err := st.Read(make([]byte, 1)); read <- err }()
+
+	// The relay dies without a word (its socket closes under it) and comes
+	// back on the same port with the same secret.
+	ln.pc.Close()
+	udp2, err := net.ListenUDP("udp", udp.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := Listen(udp2, pki.ServerConfig(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln2.Close() })
+	// The edge's next packet draws the reset.
+	if _, err := st.Write(bytes.Repeat([]byte("x"), 100)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-edge.Done():
+	case <-ctx.Done():
+		t.Fatal("the edge's session outlived the relay's stateless reset")
+	}
+	var sr *quic.StatelessResetError
+	if err := edge.Err(); !errors.As(err, &sr) {
+		t.Fatalf("session ended with %v, want a stateless reset", err)
+	}
+	if err := <-read; !errors.Is(err, tunnel.ErrSessionClosed) {
+		t.Errorf("blocked Read = %v, want ErrSessionClosed", err)
+	}
+	if _, err := st.Write([]byte("x")); !errors.Is(err, tunnel.ErrSessionClosed) {
+		t.Errorf("Write = %v, want ErrSessionClosed", err)
+	}
+	if _, err := edge.OpenStream(ctx); !errors.Is(err, tunnel.ErrSessionClosed) {
+		t.Errorf("OpenStream = %v, want ErrSessionClosed", err)
+	}
 }
