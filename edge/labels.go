@@ -18,9 +18,10 @@ const maxRoutedLabels = 64
 // labelSafe keeps garbage out of a label even for a served model.
 var labelSafe = regexp.MustCompile(`^[A-Za-z0-9._:/@-]{1,64}$`)
 
-// modelLabels chooses the model label of the request metrics. Model names
-// are client input: labelled as sent, each new string is a new series, and
-// a client can exhaust the metrics store with one request per name. So a
+// modelLabels chooses the model label of the request metrics and of the
+// usage store's rows. Model names are client input: labelled as sent, each
+// new string is a new series and a new row, and a client could exhaust the
+// metrics store and grow the usage store with one request per name. So a
 // model is labelled by name only when the config names it (a key's allow-
 // list or the price table) or a provider served it (at most
 // maxRoutedLabels of those); otherwise by the first configured pattern it

@@ -134,22 +134,27 @@ func (c *call) account() {
 	if c.reservation != nil {
 		c.reservation.Settle(quota.Totals{Tokens: u.Total(), Cost: cost}) // corrects the token bucket too
 	}
-	if e.usage != nil && c.cacheHit { // metered as cached: no tokens, no cost, no quota
-		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Cached: true})
-	}
-	if e.usage != nil && c.forwarded {
-		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: c.req.Model, Usage: u, Cost: cost})
-	}
 	status := c.status
 	if status == 0 {
 		status = 499 // the client left before any response
+	}
+	// The usage store's rows, like the metrics' series, are keyed by the
+	// model's label, not by the name the client sent: one key sending a new
+	// name per request would otherwise grow the store without bound (the
+	// cost above is the model's own).
+	model := e.labels.label(c.req.Model, status)
+	if e.usage != nil && c.cacheHit { // metered as cached: no tokens, no cost, no quota
+		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: model, Cached: true})
+	}
+	if e.usage != nil && c.forwarded {
+		e.usage.Add(usagedb.Record{Time: c.start, Client: c.client.Name, Model: model, Usage: u, Cost: cost})
 	}
 	var ttfb time.Duration
 	if !c.tap.firstByte.IsZero() {
 		ttfb = c.tap.firstByte.Sub(c.start)
 	}
 	if e.metrics != nil {
-		c.count(e.metrics, status, ttfb, end, u, cost)
+		c.count(e.metrics, status, model, ttfb, end, u, cost)
 	}
 	c.log(status, ttfb, end.Sub(c.start), u, source)
 	c.auditEntry(status, ttfb, end.Sub(c.start), u, source, cost)
@@ -159,10 +164,9 @@ func (c *call) account() {
 
 // count adds the request to the metrics. It is out of finish's frame: see
 // writeLog.
-func (c *call) count(m *edgeMetrics, status int, ttfb time.Duration, end time.Time, u usage.Usage, cost float64) {
-	e := c.e
+func (c *call) count(m *edgeMetrics, status int, model string, ttfb time.Duration, end time.Time, u usage.Usage, cost float64) {
 	fam := string(c.route.Family)
-	m.requests.WithLabelValues(fam, e.labels.label(c.req.Model, status), strconv.Itoa(status), c.client.Name).Inc()
+	m.requests.WithLabelValues(fam, model, strconv.Itoa(status), c.client.Name).Inc()
 	m.duration.WithLabelValues(fam).Observe(end.Sub(c.start).Seconds())
 	if ttfb > 0 {
 		m.ttfb.WithLabelValues(fam).Observe(ttfb.Seconds())

@@ -229,6 +229,12 @@ func TestModelLabelsBounded(t *testing.T) {
 			t.Errorf("no series with %s", want)
 		}
 	}
+	// The usage store keys its rows by the same labels: 150 served model
+	// names make at most 64 rows of their own and one for the key's pattern.
+	waitFor(t, "the usage of 150 served requests", func() bool { return usageReport(t, s, "key=mini-only").Total.Requests == 150 })
+	if rows := usageReport(t, s, "key=mini-only").Rows; len(rows) > 64+1 {
+		t.Errorf("%d usage rows for 150 model names; want at most 65 (64 of their own)", len(rows))
+	}
 }
 
 // TestOversizedRequestsAnsweredOnce: a request header too large for the
