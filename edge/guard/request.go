@@ -63,11 +63,17 @@ var textFields = map[string][][]string{
 	"chat": paths("messages.#.content", "messages.#.content.#.text", "messages.#.content.#.refusal", "messages.#.refusal",
 		"messages.#.tool_calls.#.function.arguments", "messages.#.function_call.arguments"),
 	"responses": paths("input", "instructions", "input.#.content", "input.#.content.#.text", "input.#.output",
-		"input.#.output.#.text", "input.#.arguments"),
+		"input.#.output.#.text", "input.#.arguments", "input.#.input"),
 	"prompt": paths("prompt", "prompt.#", "suffix"),
 	"input":  paths("input", "input.#", "input.#.text"),
+	// Documents: a content source's text, and the title and context of a
+	// document or search result. Not a plain-text source's data: the same
+	// field holds a PDF's base64, and the walk meets it before it may know
+	// the source's type.
 	"messages": paths("system", "system.#.text", "messages.#.content", "messages.#.content.#.text",
-		"messages.#.content.#.content", "messages.#.content.#.content.#.text", "messages.#.content.#.input.**"),
+		"messages.#.content.#.content", "messages.#.content.#.content.#.text", "messages.#.content.#.input.**",
+		"messages.#.content.#.source.content", "messages.#.content.#.source.content.#.text",
+		"messages.#.content.#.title", "messages.#.content.#.context"),
 	"contents": paths("contents.#.parts.#.text", "systemInstruction.parts.#.text", "system_instruction.parts.#.text",
 		"contents.#.parts.#.functionCall.args.**", "contents.#.parts.#.function_call.args.**",
 		"contents.#.parts.#.functionResponse.response.**", "contents.#.parts.#.function_response.response.**",

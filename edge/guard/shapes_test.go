@@ -33,3 +33,32 @@ func TestInspectGeminiSingleForms(t *testing.T) {
 		o.Release()
 	}
 }
+
+// TestInspectDocumentsAndToolInputs: an Anthropic document's text (a content
+// source, its title and context), a search result's title, and a Responses
+// custom tool call's input are read like any other text.
+func TestInspectDocumentsAndToolInputs(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile"}})
+	const phone = "13812345678"
+	for _, tc := range []struct {
+		family llmapi.Family
+		path   string
+		body   string
+	}{
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":"call ` + phone + `"}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":[{"type":"text","text":"call ` + phone + `"}]}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","title":"notes for ` + phone + `","source":{"type":"url","url":"https://example.com/a.pdf"}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","context":"owner ` + phone + `","source":{"type":"url","url":"https://example.com/a.pdf"}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"search_result","source":"https://example.com","title":"` + phone + `","content":[{"type":"text","text":"x"}]}]}]}`},
+		{llmapi.OpenAI, "/v1/responses", `{"input":[{"type":"custom_tool_call","call_id":"c1","name":"sh","input":"sms ` + phone + `"}]}`},
+	} {
+		o, err := p.Inspect(tc.family, tc.path, []byte(tc.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if strings.Contains(string(o.Body), phone) || !strings.Contains(string(o.Body), "⟦PHONE_1⟧") {
+			t.Errorf("sent %s", o.Body)
+		}
+		o.Release()
+	}
+}
