@@ -43,6 +43,11 @@ type chatMessage struct {
 	ToolCalls        []chatToolCall  `json:"tool_calls"`
 	ToolCallID       string          `json:"tool_call_id"`
 	ReasoningContent string          `json:"reasoning_content"`
+	// Reasoning is where vLLM, OpenRouter and other OpenAI-compatible
+	// servers put what DeepSeek's API calls reasoning_content; read from
+	// providers only, and only as a string (see thinking): raw, so that a
+	// server using the name for something else fails nothing.
+	Reasoning json.RawMessage `json:"reasoning"`
 	// ThinkingBlocks carries Anthropic thinking blocks (with signatures)
 	// through OpenAI-format clients, the convention LiteLLM established.
 	ThinkingBlocks []thinkingBlock `json:"thinking_blocks"`

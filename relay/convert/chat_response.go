@@ -50,8 +50,8 @@ func decodeChatResponse(body []byte) (*Response, error) {
 	}
 	c := in.Choices[0]
 	m := c.Message
-	if m.ReasoningContent != "" {
-		out.Parts = append(out.Parts, Part{Kind: PartThinking, Text: m.ReasoningContent})
+	if t := m.thinking(); t != "" {
+		out.Parts = append(out.Parts, Part{Kind: PartThinking, Text: t})
 	}
 	parts, err := chatContent(m.Content)
 	if err != nil {
@@ -156,12 +156,23 @@ func (d *chatDecoder) event(_ string, data []byte) error {
 	return nil
 }
 
+// thinking is a provider's reasoning text in m, under either name Chat
+// providers use.
+func (m *chatMessage) thinking() string {
+	if m.ReasoningContent != "" || len(m.Reasoning) == 0 {
+		return m.ReasoningContent
+	}
+	var s string
+	_ = json.Unmarshal(m.Reasoning, &s) // not a string: not reasoning text
+	return s
+}
+
 func (d *chatDecoder) delta(m chatMessage) error {
-	if m.ReasoningContent != "" {
+	if t := m.thinking(); t != "" {
 		if err := d.ensure(BlockThinking); err != nil {
 			return err
 		}
-		if err := d.emit(Event{Type: EvDelta, Index: d.open, Text: m.ReasoningContent}); err != nil {
+		if err := d.emit(Event{Type: EvDelta, Index: d.open, Text: t}); err != nil {
 			return err
 		}
 	}

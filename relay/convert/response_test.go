@@ -147,3 +147,45 @@ func TestStreamWritesPerEvent(t *testing.T) {
 		t.Fatal("a cut stream must end in an error")
 	}
 }
+
+// TestChatProviderReasoningField: OpenAI-compatible servers put reasoning
+// under "reasoning" (vLLM, OpenRouter) or "reasoning_content" (DeepSeek);
+// either becomes thinking, whole or streamed.
+func TestChatProviderReasoningField(t *testing.T) {
+	for _, field := range []string{"reasoning", "reasoning_content"} {
+		whole := `{"id":"c1","model":"m","choices":[{"index":0,"message":{"role":"assistant","` + field +
+			`":"think","content":"answer"},"finish_reason":"stop"}]}`
+		r, err := decodeChatResponse([]byte(whole))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Parts) != 2 || r.Parts[0].Kind != PartThinking || r.Parts[0].Text != "think" {
+			t.Errorf("%s, whole: parts %+v; want the thinking first", field, r.Parts)
+		}
+		var thought string
+		d := newChatDecoder(func(ev Event) error {
+			if ev.Type == EvDelta && ev.Index == 0 {
+				thought += ev.Text
+			}
+			return nil
+		})
+		for _, chunk := range []string{
+			`{"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","` + field + `":"thi"}}]}`,
+			`{"id":"c1","model":"m","choices":[{"index":0,"delta":{"` + field + `":"nk"}}]}`,
+			`{"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":"answer"},"finish_reason":"stop"}]}`,
+		} {
+			if err := d.event("", []byte(chunk)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if thought != "think" {
+			t.Errorf("%s, streamed: thinking %q; want %q", field, thought, "think")
+		}
+	}
+	// A server that uses the name for something else converts as before.
+	r, err := decodeChatResponse([]byte(`{"id":"c1","model":"m","choices":[{"index":0,"message":{"role":"assistant",` +
+		`"reasoning":{"effort":"low"},"content":"answer"},"finish_reason":"stop"}]}`))
+	if err != nil || len(r.Parts) != 1 || r.Parts[0].Kind == PartThinking {
+		t.Errorf("reasoning as an object: %+v, %v; want the answer alone", r, err)
+	}
+}
