@@ -173,14 +173,16 @@ func peekRequestID(br *bufio.Reader) (id string, hedged, ok bool) {
 type idSet struct {
 	mu    sync.Mutex
 	seen  map[string]time.Time
-	order []idPlace                // insertion order, for expiry
-	live  map[string]*liveExchange // exchanges taken and not over yet, by ID
+	order []idPlace               // insertion order, for expiry
+	live  map[string]liveExchange // exchanges taken and not over yet, by ID
 }
 
-// liveExchange is an exchange taken under an ID and not over yet.
+// liveExchange is an exchange taken under an ID and not over yet. A value
+// in the map, and over made only for a takeOver that waits: nothing is
+// allocated per request for the rare resend.
 type liveExchange struct {
-	over chan struct{} // closed once it is over, its ID forgotten if it never dispatched
-	cut  func()        // ends it (see takeOver)
+	st   tunnel.Stream // its stream: a reset cuts it (see takeOver)
+	over chan struct{} // nil, or closed once it is over
 }
 
 // takeOverWait bounds how long a resend waits for the earlier copy it cut
@@ -197,38 +199,33 @@ type idPlace struct {
 // idTTL is how long an ID is remembered: far longer than any resend.
 const idTTL = 10 * time.Minute
 
-// forget lets id be taken again: its exchange never reached the provider.
-func (s *idSet) forget(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.seen, id) // its place in order goes with its TTL, as any other's
-}
-
-// begin registers the live exchange that took id; cut ends it.
-func (s *idSet) begin(id string, cut func()) *liveExchange {
-	x := &liveExchange{over: make(chan struct{}), cut: cut}
+// begin registers st as the live exchange that took id.
+func (s *idSet) begin(id string, st tunnel.Stream) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.live == nil {
-		s.live = map[string]*liveExchange{}
+		s.live = map[string]liveExchange{}
 	}
-	s.live[id] = x
-	return x
+	s.live[id] = liveExchange{st: st}
 }
 
-// end records that x, the exchange that took id, is over: an exchange that
+// end records that the exchange on st, which took id, is over. One that
 // never told the edge Dispatched never called the provider (its body broke
-// off with its session, say), so the edge's resend must be taken then.
-func (s *idSet) end(id string, x *liveExchange, dispatched bool) {
+// off with its session, say): its ID is forgotten, so that the edge's
+// resend is taken then (its place in order goes with its TTL, as any
+// other's).
+func (s *idSet) end(id string, st tunnel.Stream, dispatched bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !dispatched {
 		delete(s.seen, id)
 	}
-	if s.live[id] == x {
+	if x := s.live[id]; x.st == st {
 		delete(s.live, id)
+		if x.over != nil {
+			close(x.over)
+		}
 	}
-	close(x.over)
 }
 
 // takeOver is for a request that comes again under an ID already taken,
@@ -240,12 +237,16 @@ func (s *idSet) end(id string, x *liveExchange, dispatched bool) {
 // whether this copy took the ID.
 func (s *idSet) takeOver(ctx context.Context, id string) bool {
 	s.mu.Lock()
-	x := s.live[id]
+	x, ok := s.live[id]
+	if ok && x.over == nil {
+		x.over = make(chan struct{})
+		s.live[id] = x
+	}
 	s.mu.Unlock()
-	if x == nil {
+	if !ok {
 		return false
 	}
-	x.cut()
+	_ = x.st.Reset()
 	t := time.NewTimer(takeOverWait)
 	defer t.Stop()
 	select {
@@ -325,8 +326,8 @@ func (r *Relay) serveStream(ctx context.Context, l *link, st tunnel.Stream, gate
 		taken = r.seen.takeOver(ctx, id)
 	}
 	if taken {
-		x := r.seen.begin(id, func() { _ = st.Reset() })
-		handoff.Defer(func() { r.seen.end(id, x, handoff.Dispatched()) })
+		r.seen.begin(id, st)
+		handoff.Defer(func() { r.seen.end(id, st, handoff.Dispatched()) })
 		if hedged {
 			info := l.sess.Info()
 			tee = r.mirrors.open(id, info.PeerName, ps, mirrorLimit(info)) // before a second copy can look for it

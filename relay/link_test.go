@@ -103,7 +103,8 @@ func TestIDSetRetakenIDExpires(t *testing.T) {
 	s.add("a", now)
 	s.add("resent", now.Add(time.Second))
 	s.add("b", now.Add(2*time.Second))
-	s.forget("resent")
+	s.begin("resent", nil)
+	s.end("resent", nil, false)             // never dispatched
 	s.add("resent", now.Add(5*time.Minute)) // the resend
 	s.add("c", now.Add(idTTL+3*time.Second))
 	if s.has("a") || s.has("b") {
