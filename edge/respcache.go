@@ -114,8 +114,13 @@ func (rc *respCache) plan(c *call, query string) (key string, ttl time.Duration)
 	// Accept-Encoding too: a response recorded compressed must not reach
 	// a client that did not ask for it.
 	scope := c.client.Name + "\x00" + string(c.route.Family) + "\x00" + c.route.Provider + "\x00" + c.r.Header.Get("Accept-Encoding")
-	for _, h := range answerHeaders {
-		scope += "\x00" + strings.Join(c.r.Header.Values(h), "\x01")
+	// The API version, beta features and account the relay passes on
+	// change the answer as the body does: a cached answer is served only to
+	// a request with the same values.
+	for _, list := range [][]string{llmapi.VersionHeaders, llmapi.AccountHeaders} {
+		for _, h := range list {
+			scope += "\x00" + strings.Join(c.r.Header.Values(h), "\x01")
+		}
 	}
 	key, ok := cache.Key(scope, c.r.Method, c.route.Path, query, c.body)
 	if !ok {
@@ -123,14 +128,6 @@ func (rc *respCache) plan(c *call, query string) (key string, ttl time.Duration)
 	}
 	return key, ttl
 }
-
-// answerHeaders are request headers the relay passes on that change the
-// provider's answer, as the body does: the API version and beta features
-// (Anthropic's change the answer's shape and content), and the account
-// answering (where a provider's allow_headers lets them through). A cached
-// answer is served only to a request with the same values.
-var answerHeaders = []string{"Anthropic-Version", "Anthropic-Beta", "Openai-Beta",
-	"Openai-Organization", "Openai-Project", "X-Goog-User-Project"}
 
 // optedIn: c's key or route is configured for caching.
 func (rc *respCache) optedIn(c *call) bool {

@@ -12,6 +12,16 @@ import (
 // location; TakeQueryKey removes it.
 var CredentialHeaders = []string{"Authorization", "X-Api-Key", "X-Goog-Api-Key", "Api-Key"}
 
+// AccountHeaders point a request at an account, organization or project:
+// OpenAI's organization and project, Google's quota project. Sent with
+// another account's key they make the provider answer 401/403 or reach
+// another project's resources; they also decide whose answer it is.
+var AccountHeaders = []string{"Openai-Organization", "Openai-Project", "X-Goog-User-Project"}
+
+// VersionHeaders choose the API version and beta features a request is
+// answered under (Anthropic's change the answer's shape and content).
+var VersionHeaders = []string{"Anthropic-Version", "Anthropic-Beta", "Openai-Beta"}
+
 // SetKey puts key where family f's API expects it (an unknown family gets
 // OpenAI's Bearer token).
 func SetKey(h http.Header, f Family, key string) {

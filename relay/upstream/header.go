@@ -69,12 +69,6 @@ var credentialHeaders = append([]string{"Proxy-Authorization", "Cookie"}, llmapi
 // answer) and asks for whole bodies; the edge's hedge mark is for the relay.
 var relayOwned = []string{"Accept-Encoding", "Range", "If-Range", proto.HedgeHeader}
 
-// accountHeaders point a request at an account, organization or project
-// other than the one the shared key belongs to. Forwarded, they let any
-// tenant make the provider answer 401/403, or reach another project's
-// resources. Dropped unless the provider's AllowHeaders names them.
-var accountHeaders = []string{"Openai-Organization", "Openai-Project", "X-Goog-User-Project"}
-
 // accountResponseHeaders are what a provider's answer tells about the
 // operator's account rather than about the request. Cookies are set for the
 // relay's own connection (Cloudflare's __cf_bm and _cfuvid in front of
@@ -177,7 +171,11 @@ func (f HeaderFilter) Copy(dst, src http.Header) {
 		}
 		dst[ck] = append(dst[ck], vv...)
 	}
-	for _, k := range accountHeaders {
+	// A client's account headers (llmapi.AccountHeaders) would point the
+	// shared key at another account: any tenant could make the provider
+	// answer 401/403, or reach another project's resources. Dropped unless
+	// the provider's AllowHeaders names them.
+	for _, k := range llmapi.AccountHeaders {
 		if !f.allows(k) {
 			dst.Del(k)
 		}
