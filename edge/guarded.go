@@ -108,9 +108,9 @@ func (g guardDecision) answer(c *call) {
 	w.CutWhole = func() (int, []byte) { return cut.Kind.Status(), apierr.Body(fam, cut) }
 	w.MaxWhole = int(c.e.cfg.MaxBodyBytes)
 	w.TooLarge = func() (int, []byte) {
-		w.Header().Set("X-Strait-Error", "1") // the edge's own error, not the provider's
 		tooLarge := &apierr.Error{Kind: apierr.BadGateway, Code: "answer_too_large", Message: fmt.Sprintf(
 			"Strait's border guard holds a JSON answer whole to restore it, and this one was larger than %d bytes (the edge's max_body_bytes); it was not sent", w.MaxWhole)}
+		apierr.SetHeader(w.Header(), tooLarge) // the edge's own error, not the provider's
 		return tooLarge.Kind.Status(), apierr.Body(fam, tooLarge)
 	}
 	c.tap.ResponseWriter = w

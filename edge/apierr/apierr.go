@@ -78,7 +78,14 @@ func (e *Error) Error() string { return e.Message }
 
 // Write sends e as an HTTP response in family's format.
 func Write(w http.ResponseWriter, family llmapi.Family, e *Error) {
-	h := w.Header()
+	SetHeader(w.Header(), e)
+	w.WriteHeader(e.Kind.Status())
+	_, _ = w.Write(Body(family, e))
+}
+
+// SetHeader sets in h the header fields of e's response, for a writer
+// that sends the status and Body itself.
+func SetHeader(h http.Header, e *Error) {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Strait-Error", "1") // tells apart Strait's own errors from the provider's
 	if e.RetryAfter > 0 {
@@ -87,8 +94,6 @@ func Write(w http.ResponseWriter, family llmapi.Family, e *Error) {
 	if e.NoRetry {
 		h.Set("X-Should-Retry", "false")
 	}
-	w.WriteHeader(e.Kind.Status())
-	_, _ = w.Write(Body(family, e))
 }
 
 // Body is e encoded as family's JSON error body (llmapi.ErrorBody).
