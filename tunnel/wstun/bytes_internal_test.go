@@ -58,28 +58,9 @@ type ssePair struct {
 
 func newSSEPair(tb testing.TB, compression string) *ssePair {
 	tb.Helper()
-	pki := tunneltest.NewPKI(tb, "")
 	cfg := Config{HandshakeTimeout: 5 * time.Second, Compression: compression}
 	p := &ssePair{}
-	ln, err := Listen(countingListener{tunneltest.Listen(tb), &p.tcp}, pki.ServerConfig(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	d, err := NewDialer(ln.Addr().String(), pki.ClientConfig(), cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
-	defer cancel()
-	if p.edge, err = d.Dial(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { p.edge.Close() })
-	if p.relay, err = ln.Accept(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { p.relay.Close() })
+	p.edge, p.relay = loopbackPair(tb, countingListener{tunneltest.Listen(tb), &p.tcp}, cfg, cfg)
 	return p
 }
 

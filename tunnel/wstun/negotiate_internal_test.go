@@ -269,32 +269,13 @@ func TestCompressOnlyOnSlowPaths(t *testing.T) {
 	payload := bytes.Join(tunneltest.SSEStreams(t, tunneltest.Families[0], 1, 40)[0], nil)
 	for _, tc := range tunneltest.CompressPaths {
 		t.Run(tc.Name, func(t *testing.T) {
-			pki := tunneltest.NewPKI(t, "")
 			var edgeStats, relayStats Stats
 			cfg := func(s *Stats) Config {
 				return Config{HandshakeTimeout: 5 * time.Second, CompressMinRTT: tc.MinRTT, Stats: s}
 			}
-			ln, err := Listen(tunneltest.Listen(t), pki.ServerConfig(), cfg(&relayStats))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
-			d, err := NewDialer(ln.Addr().String(), pki.ClientConfig(), cfg(&edgeStats))
-			if err != nil {
-				t.Fatal(err)
-			}
+			edge, relay := loopbackPair(t, tunneltest.Listen(t), cfg(&edgeStats), cfg(&relayStats))
 			ctx, cancel := context.WithTimeout(t.Context(), negotiateTimeout)
 			defer cancel()
-			edge, err := d.Dial(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { edge.Close() })
-			relay, err := ln.Accept(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { relay.Close() })
 			stream := func(s interface {
 				OpenStream(context.Context) (tunnel.Stream, error)
 			}) func() peerStream {

@@ -66,17 +66,22 @@ func (c *rxCounter) feed(p []byte) {
 		c.hdrN = 0
 		typ, flags := c.hdr[1], binary.BigEndian.Uint16(c.hdr[2:4])
 		id, length := binary.BigEndian.Uint32(c.hdr[4:8]), binary.BigEndian.Uint32(c.hdr[8:12])
-		ends := flags&(yamuxFlagFIN|yamuxFlagRST) != 0
-		switch {
-		case typ == yamuxTypeData:
-			// A frame may come before the adapter exists (the peer
-			// writes with its SYN, or answers before OpenStream returns):
-			// the entry is made here then, and found by attach.
-			c.cur, c.left = c.entry(id), length
-			if ends {
-				c.end(id, false)
+		if typ != yamuxTypeData && typ != yamuxTypeWindowUpdate {
+			continue // pings and go-aways: no stream
+		}
+		// Frames may come before the adapter exists (the peer writes, or
+		// ends the stream, right behind its SYN, or answers before
+		// OpenStream returns): the entry is made at the stream's first
+		// frame from the peer, its SYN or ACK, or at data, and found by
+		// attach. A FIN or RST with no entry would be lost, and with it
+		// the Context's cancel and the entry's removal.
+		if typ == yamuxTypeData || flags&(yamuxFlagSYN|yamuxFlagACK) != 0 {
+			s := c.entry(id)
+			if typ == yamuxTypeData {
+				c.cur, c.left = s, length
 			}
-		case typ == yamuxTypeWindowUpdate && ends:
+		}
+		if flags&(yamuxFlagFIN|yamuxFlagRST) != 0 {
 			c.end(id, false)
 		}
 	}

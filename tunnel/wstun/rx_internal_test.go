@@ -2,9 +2,15 @@ package wstun
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"testing"
+	"time"
+
+	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/tunneltest"
 )
 
 // frame is a yamux frame: header, then length bytes of payload for data.
@@ -58,6 +64,56 @@ func TestRxCounter(t *testing.T) {
 			c.feed(frame(yamuxTypeWindowUpdate, yamuxFlagRST, 3, 0))
 			if n := c.tracked(); n != 0 {
 				t.Errorf("%d entries after both streams ended at both ends", n)
+			}
+		})
+	}
+}
+
+// TestPeerEndsStreamBeforeAccept: a peer may open a stream and end it
+// (FIN, or RST) before this side accepts it, with no data on it: a request
+// canceled right after its open. The accepted stream's Context is canceled
+// at once, as for a FIN that comes later, and once this side closes the
+// stream its count is dropped: a long-lived session must not keep one per
+// such stream.
+func TestPeerEndsStreamBeforeAccept(t *testing.T) {
+	cfg := Config{HandshakeTimeout: 5 * time.Second}
+	edge, s := loopbackPair(t, tunneltest.Listen(t), cfg, cfg)
+	relay := s.(*session)
+	ctx, cancel := context.WithTimeout(t.Context(), negotiateTimeout)
+	defer cancel()
+
+	for _, end := range []struct {
+		name string
+		do   func(tunnel.Stream) error
+	}{{"close", tunnel.Stream.Close}, {"reset", tunnel.Stream.Reset}} {
+		t.Run(end.name, func(t *testing.T) {
+			est, err := edge.OpenStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := end.do(est); err != nil {
+				t.Fatal(err)
+			}
+			// Accept as AcceptStream does, but attach the adapter only once
+			// yamux has the FIN (its Read says EOF): the connection has
+			// delivered it before the adapter existed.
+			raw, err := relay.mux.AcceptStreamWithContext(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw.SetReadDeadline(time.Now().Add(negotiateTimeout))
+			if n, err := raw.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("raw Read = %d, %v; want the FIN (0, EOF)", n, err)
+			}
+			st := newStream(raw, relay)
+			select {
+			case <-st.Context().Done():
+			default:
+				t.Error("Context not canceled: the peer's FIN came before the stream was accepted")
+			}
+			st.Close()
+			if n := relay.conn.rx.tracked(); n != 0 {
+				t.Errorf("%d receive counts kept after the stream ended at both ends; want 0", n)
 			}
 		})
 	}
