@@ -138,13 +138,15 @@ func (p *Pool) expectedShare() int {
 	return int((n + int64(len(p.relays)) - 1) / int64(len(p.relays)))
 }
 
-// relayLinks returns r's live links that take new streams.
+// relayLinks returns r's live links that take new streams; a retired
+// slot's session is not one of them, though its supervisor may not have
+// taken it out of live yet.
 func (p *Pool) relayLinks(r *relay) []*link {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []*link
 	for s, l := range p.live {
-		if s.relay == r && l.usable() {
+		if s.relay == r && !s.retired() && l.usable() {
 			out = append(out, l)
 		}
 	}
@@ -168,13 +170,16 @@ func (p *Pool) addExtra(ctx context.Context, r *relay) {
 
 // retireOne retires the extra slot whose session carries the fewest
 // streams: it gets no new streams from now on and closes once they are
-// done. It reports false when no extra slot holds a usable session.
+// done. It reports false when it retired none: no extra slot not retired
+// yet holds a usable session. A retired slot stays in live until its
+// supervisor sees the retirement, which takes a while when it is busy (an
+// upgrade dial): it must not be retired, and counted, again.
 func (p *Pool) retireOne(r *relay, links []*link) bool {
 	var best *slot
 	bestStreams := 0
 	p.mu.Lock()
 	for s, l := range p.live {
-		if !s.extra || s.relay != r || !slices.Contains(links, l) {
+		if !s.extra || s.relay != r || s.retired() || !slices.Contains(links, l) {
 			continue
 		}
 		if n := l.numStreams(); best == nil || n < bestStreams {
@@ -187,10 +192,12 @@ func (p *Pool) retireOne(r *relay, links []*link) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if i := slices.Index(r.extras, best); i >= 0 {
-		r.extras = slices.Delete(r.extras, i, i+1)
-		close(best.retire)
+	i := slices.Index(r.extras, best)
+	if i < 0 { // its supervisor ended meanwhile (the session was lost)
+		return false
 	}
+	r.extras = slices.Delete(r.extras, i, i+1)
+	close(best.retire)
 	return true
 }
 

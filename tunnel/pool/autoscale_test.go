@@ -165,6 +165,20 @@ func TestExpectedStreamsGrowSessions(t *testing.T) {
 	}
 }
 
+// poolWithExtra starts a pool over d with one base session and at most one
+// extra, retired after shrinkAfter of low load, and opens streams enough
+// for the extra one; it returns them once the extra session is up.
+func poolWithExtra(t *testing.T, d tunnel.Dialer, shrinkAfter time.Duration) (*Pool, []tunnel.Stream) {
+	t.Helper()
+	p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 2,
+		Scale: ScaleConfig{TargetStreams: 4, ShrinkAfter: shrinkAfter}})
+	waitLive(t, p, 1)
+	streams := openStreams(t, p, 4) // > 3: a second session
+	synctest.Wait()
+	waitLive(t, p, 2)
+	return p, streams
+}
+
 // TestAutoscaleRetiredSessionKeepsStreams: a retired session takes no new
 // streams, but the stream it carries keeps working, and the session is
 // closed only after that stream ends.
@@ -172,12 +186,7 @@ func TestAutoscaleRetiredSessionKeepsStreams(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const shrinkAfter = 10 * time.Second
 		d := newFakeDialer("relay:443", 0)
-		p := newPool(t, Config{Dialers: []tunnel.Dialer{d}, SessionsPerRelay: 1, MaxSessionsPerRelay: 2,
-			Scale: ScaleConfig{TargetStreams: 4, ShrinkAfter: shrinkAfter}})
-		waitLive(t, p, 1)
-		streams := openStreams(t, p, 4) // > 3: a second session
-		synctest.Wait()
-		waitLive(t, p, 2)
+		p, streams := poolWithExtra(t, d, shrinkAfter)
 		held := openStreams(t, p, 1)[0] // the least loaded: the new session
 		extra := d.Sessions()[1]
 		if got := held.(*stream).Stream.(*fakeStream).sess; got != extra {
@@ -394,4 +403,52 @@ func TestBurstDialsInOneWave(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRetiredSlotCountsOnce: a retired slot's session leaves the pool's
+// view at once, even while its supervisor is busy and has not closed it
+// yet (here: upgrading to the preferred transport, a dial that hangs as
+// QUIC's does where UDP is blocked). The scaler neither counts it as a
+// session nor retires it again, each retirement is counted once, and no
+// new stream goes to it.
+func TestRetiredSlotCountsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const shrinkAfter = 10 * time.Second
+		preferred := newFakeDialer("relay:443", 0)
+		preferred.gate = make(chan struct{}) // every upgrade hangs until it opens
+		d := &upgradingDialer{fakeDialer: newFakeDialer("relay:443", 0), preferred: preferred, interval: time.Second}
+		p, streams := poolWithExtra(t, d, shrinkAfter)
+		extra := d.Sessions()[1]
+		for _, s := range streams {
+			s.Close()
+		}
+		time.Sleep(4 * shrinkAfter) // both slots hang in their upgrade from the first second on
+		synctest.Wait()
+		if downs := p.Relays()[0].ScaleDowns[reasonIdle]; downs != 1 {
+			t.Errorf("%d sessions counted retired with one extra session; want 1", downs)
+		}
+		for range 4 {
+			st, err := p.OpenStream(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.(*stream).Stream.(*fakeStream).sess == extra {
+				t.Fatal("new stream on the retired session")
+			}
+			st.Close()
+		}
+
+		close(preferred.gate)
+		time.Sleep(time.Second) // the retired slot's drain checks every 50ms
+		synctest.Wait()
+		if by := extra.ClosedBy(); by != "pool" {
+			t.Errorf("retired session closed by %q; want pool", by)
+		}
+		if got := p.Live(); got != 1 {
+			t.Errorf("Live = %d once the upgrades went through; want the base session only", got)
+		}
+		if downs := p.Relays()[0].ScaleDowns[reasonIdle]; downs != 1 {
+			t.Errorf("%d sessions counted retired in the end; want 1", downs)
+		}
+	})
 }

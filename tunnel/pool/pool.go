@@ -575,8 +575,10 @@ func (p *Pool) pickWhere(ok func(*link) bool, fallback, silentOK bool) (*link, <
 	default:
 	}
 	links := make([]*link, 0, len(p.live))
-	for _, l := range p.live {
-		links = append(links, l)
+	for s, l := range p.live {
+		if !s.retired() { // its supervisor is about to drain it
+			links = append(links, l)
+		}
 	}
 	var draining []*link
 	if fallback {
