@@ -28,7 +28,7 @@ type depRule struct {
 
 var transports = map[string]string{
 	"github.com/gorilla/websocket":   "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
-	"github.com/hashicorp/yamux":     "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
+	"github.com/strait/strait/tunnel/wstun/internal/yamux":     "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
 	"github.com/quic-go/quic-go/...": "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
 	mod + "/tunnel/wstun":            "a concrete transport; only cmd names one",
 	mod + "/tunnel/quictun":          "a concrete transport; only cmd names one",
@@ -50,7 +50,7 @@ var depRules = []depRule{
 	{pkgs: []string{"edge/...", "relay/...", "tunnel/pool"}, bad: transports},
 	{pkgs: []string{"tunnel/wstun"}, bad: map[string]string{"github.com/quic-go/quic-go/...": "one transport per package",
 		mod + "/tunnel/quictun": "one transport per package"}},
-	{pkgs: []string{"tunnel/quictun"}, bad: map[string]string{"github.com/hashicorp/yamux": "one transport per package",
+	{pkgs: []string{"tunnel/quictun"}, bad: map[string]string{"github.com/strait/strait/tunnel/wstun/internal/yamux": "one transport per package",
 		"github.com/gorilla/websocket": "one transport per package", mod + "/tunnel/wstun": "one transport per package"}},
 	{pkgs: []string{"tunnel/autodial"}, bad: transports},
 	{pkgs: []string{"edge/ingress", "edge/auth", "relay/upstream"}, bad: map[string]string{mod + "/tunnel/...": "request policy knows nothing of the tunnel"}},

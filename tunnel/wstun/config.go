@@ -14,7 +14,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/strait/strait/tunnel/wstun/internal/yamux"
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/tunnel"

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/hashicorp/yamux"
+	"github.com/strait/strait/tunnel/wstun/internal/yamux"
 
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/tunneltest"

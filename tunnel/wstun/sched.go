@@ -2,15 +2,17 @@ package wstun
 
 // The session's send scheduler: nothing urgent behind bulk.
 //
-// yamux sends every frame through one FIFO channel and one loop that writes
-// each frame to the connection before taking the next. Under a slow link the
-// loop blocks on the socket, and whatever yamux queues meanwhile (a window
-// update that lets the peer send again, a new stream's SYN and request, a
-// ping) waits behind every data frame queued before it and behind the
-// kernel's send buffer.
+// Upstream yamux sends every frame through one FIFO channel and one loop
+// that writes each frame to the connection before taking the next. Under a
+// slow link the loop blocks on the socket, and whatever yamux queues
+// meanwhile (a window update that lets the peer send again, a new stream's
+// SYN and request, a ping) waits behind every data frame queued before it
+// and behind the kernel's send buffer.
 //
-// So wsConn.Write does not write: it queues the frame here and returns, and
-// one writer goroutine (wsConn.writeLoop) takes frames in this order:
+// So the connection does not write when yamux hands it a frame
+// (wsConn.WriteFrame, from each stream's own goroutine in the fork under
+// internal/yamux): it queues the frame here and returns, and one writer
+// goroutine (wsConn.writeLoop) takes frames in this order:
 //
 //  1. urgent: pings, go-aways, and window updates that neither end nor reset
 //     a stream (SYN and ACK included: they must precede the stream's data,
@@ -32,7 +34,7 @@ package wstun
 // order. Bytes from other frames never split one: frames stay whole, and
 // wsConn batches several into one WebSocket message.
 //
-// Memory: wsConn.Write never blocks, so the queue is bounded from above: the
+// Memory: wsConn.WriteFrame never blocks, so the queue is bounded from above: the
 // tunnel stream's Write (session.go) cuts data into writeChunk pieces and
 // waits while its stream has streamQueueLimit bytes queued here. yamux's
 // own frames are 12 bytes and few. TCP_NOTSENT_LOWAT (sockopt.go) keeps the
@@ -65,7 +67,7 @@ const (
 	batchBytes = 16 << 10
 )
 
-// yamux frame types and flags (hashicorp/yamux:const.go).
+// yamux frame types and flags (internal/yamux/const.go).
 const (
 	yamuxTypeWindowUpdate = 1
 	yamuxTypePing         = 2

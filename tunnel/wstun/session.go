@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/yamux"
+	"github.com/strait/strait/tunnel/wstun/internal/yamux"
 
 	"github.com/strait/strait/tunnel"
 )
@@ -105,12 +105,18 @@ func (s *session) monitor(heartbeat, timeout time.Duration) {
 	}
 }
 
+// OpenStream opens a stream without waiting for the peer, except while the
+// session has AcceptBacklog opens the peer has not accepted yet: then it
+// waits for room until ctx ends.
 func (s *session) OpenStream(ctx context.Context) (tunnel.Stream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st, err := s.mux.OpenStream()
+	st, err := s.mux.OpenStreamContext(ctx)
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, err
+		}
 		return nil, s.failed(err)
 	}
 	return newStream(st, s), nil

@@ -185,14 +185,15 @@ func (c *wsConn) read(p []byte) (int, error) {
 	}
 }
 
-// Write queues p for writeLoop and returns at once, so that yamux's single
-// send loop never blocks on the socket and later urgent frames can overtake
-// queued bulk (sched.go). yamux writes a data frame's 12-byte header and its
-// body in two Writes; the header is held and queued with the body as one
-// frame, which also keeps them in one WebSocket message (two messages per
-// frame doubled the WebSocket frames, TLS records and, for small SSE
-// events, TCP segments, which a loss-based congestion window counts against
-// us). yamux makes the second Write at once, in the same loop iteration.
+// Write queues p for writeLoop and returns at once, so that a writer never
+// blocks on the socket and later urgent frames can overtake queued bulk
+// (sched.go). The session's yamux (internal/yamux) hands whole frames to
+// WriteFrame instead; Write serves a single writer that sends a data frame's
+// 12-byte header and its body in two Writes, as upstream yamux's send loop
+// does: the header is held and queued with the body as one frame, which
+// also keeps them in one WebSocket message (two messages per frame doubled
+// the WebSocket frames, TLS records and, for small SSE events, TCP
+// segments, which a loss-based congestion window counts against us).
 func (c *wsConn) Write(p []byte) (int, error) {
 	c.heldMu.Lock()
 	defer c.heldMu.Unlock()
@@ -210,6 +211,17 @@ func (c *wsConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// WriteFrame queues one whole yamux frame, header and body, and returns.
+// yamux's streams hand their frames here from their own goroutines
+// (yamux.FrameWriter), with no send loop between: upstream's loop cost two
+// goroutine handoffs per frame, and with it about a tenth of both tiers'
+// CPU per request (scripts/lab, 2026-12-07, "the multiplexer's send loop").
+func (c *wsConn) WriteFrame(hdr, body []byte) error {
+	frame := make([]byte, 0, len(hdr)+len(body))
+	frame = append(append(frame, hdr...), body...)
+	return c.q.push(frame)
 }
 
 // writeLoop sends queued frames, several to a message when they wait, until
