@@ -285,7 +285,7 @@ func anthropicBlocks(ps []Part) []any {
 	for _, p := range ps {
 		var b obj
 		switch p.Kind {
-		case PartText:
+		case PartText, PartRefusal: // Anthropic has no refusal block: the refusal is what the model said
 			if p.Text == "" {
 				continue // Anthropic refuses empty text blocks ("text content blocks must be non-empty")
 			}

@@ -232,7 +232,7 @@ func (e *anthropicEncoder) event(ev Event) error {
 		e.index[ev.Index], e.types[i], e.open = i, ev.Block, i
 		var block obj
 		switch ev.Block {
-		case BlockText:
+		case BlockText, BlockRefusal:
 			block = obj{"type": "text", "text": ""}
 		case BlockThinking:
 			block = obj{"type": "thinking", "thinking": "", "signature": ""}

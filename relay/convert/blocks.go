@@ -37,6 +37,18 @@ func (b *blocks) ensure(t BlockType) error {
 	return err
 }
 
+// text adds s to the open block of type t, opening one first if need be;
+// an empty s opens nothing, as providers send empty fields in between.
+func (b *blocks) text(t BlockType, s string) error {
+	if s == "" {
+		return nil
+	}
+	if err := b.ensure(t); err != nil {
+		return err
+	}
+	return b.emit(Event{Type: EvDelta, Index: b.open, Text: s})
+}
+
 // start closes any open block and opens a new one of type t.
 func (b *blocks) start(t BlockType, id, name string) (int, error) {
 	if err := b.closeOpen(); err != nil {

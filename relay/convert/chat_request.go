@@ -48,6 +48,9 @@ type chatMessage struct {
 	// providers only, and only as a string (see thinking): raw, so that a
 	// server using the name for something else fails nothing.
 	Reasoning json.RawMessage `json:"reasoning"`
+	// Refusal is a provider's answer when the model declines, in place
+	// of content.
+	Refusal string `json:"refusal"`
 	// ThinkingBlocks carries Anthropic thinking blocks (with signatures)
 	// through OpenAI-format clients, the convention LiteLLM established.
 	ThinkingBlocks []thinkingBlock `json:"thinking_blocks"`

@@ -58,6 +58,9 @@ func decodeChatResponse(body []byte) (*Response, error) {
 		return nil, err
 	}
 	out.Parts = append(out.Parts, parts...)
+	if m.Refusal != "" {
+		out.Parts = append(out.Parts, Part{Kind: PartRefusal, Text: m.Refusal})
+	}
 	for _, tc := range m.ToolCalls {
 		args, err := argsObject(tc.Function.Arguments)
 		if err != nil {
@@ -168,20 +171,15 @@ func (m *chatMessage) thinking() string {
 }
 
 func (d *chatDecoder) delta(m chatMessage) error {
-	if t := m.thinking(); t != "" {
-		if err := d.ensure(BlockThinking); err != nil {
-			return err
-		}
-		if err := d.emit(Event{Type: EvDelta, Index: d.open, Text: t}); err != nil {
-			return err
-		}
-	}
 	var text string
-	if len(m.Content) > 0 && json.Unmarshal(m.Content, &text) == nil && text != "" {
-		if err := d.ensure(BlockText); err != nil {
-			return err
-		}
-		if err := d.emit(Event{Type: EvDelta, Index: d.open, Text: text}); err != nil {
+	if len(m.Content) > 0 {
+		_ = json.Unmarshal(m.Content, &text) // not a string: no text in this chunk
+	}
+	for _, x := range []struct {
+		t    BlockType
+		text string
+	}{{BlockThinking, m.thinking()}, {BlockText, text}, {BlockRefusal, m.Refusal}} {
+		if err := d.text(x.t, x.text); err != nil {
 			return err
 		}
 	}

@@ -27,6 +27,7 @@ const (
 	BlockThinking
 	BlockTool
 	BlockRedacted
+	BlockRefusal // text of a refusal: plain text to clients whose API has no refusal form
 )
 
 // Event is one neutral stream event.

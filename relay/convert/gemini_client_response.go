@@ -17,7 +17,7 @@ var geminiFinish = map[Stop]string{StopNone: "STOP", StopEnd: "STOP", StopSequen
 // geminiOutPart renders one part of the model's answer.
 func geminiOutPart(p Part) obj {
 	switch p.Kind {
-	case PartText:
+	case PartText, PartRefusal: // Gemini has no refusal part
 		return obj{"text": p.Text}
 	case PartThinking:
 		g := obj{"text": p.Text, "thought": true}

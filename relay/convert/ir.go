@@ -37,6 +37,7 @@ const (
 	PartThinking
 	PartRedactedThinking // Anthropic's redacted_thinking; Text holds its data
 	PartDocument         // a PDF: Image holds its data or URL, Text its file name or title
+	PartRefusal          // the model declining to answer (OpenAI's refusal); Text holds it
 )
 
 // Part is one piece of message content.

@@ -189,3 +189,57 @@ func TestChatProviderReasoningField(t *testing.T) {
 		t.Errorf("reasoning as an object: %+v, %v; want the answer alone", r, err)
 	}
 }
+
+// TestChatProviderRefusal: a Chat provider that declines says so in
+// message.refusal (delta.refusal when streaming), with no content; the
+// refusal reaches every other client, as text, or as the Responses API's
+// own refusal content part.
+func TestChatProviderRefusal(t *testing.T) {
+	const whole = `{"id":"c1","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,` +
+		`"refusal":"I can't help with that."},"finish_reason":"stop"}]}`
+	const stream = `data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"refusal":""}}]}` + "\n\n" +
+		`data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"refusal":"I can't "}}]}` + "\n\n" +
+		`data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"refusal":"help with that."}}]}` + "\n\n" +
+		`data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n" +
+		"data: [DONE]\n\n"
+	cases := []struct {
+		name   string
+		client llmapi.Dialect
+		stream bool
+		want   []string // in this order
+	}{
+		{"anthropic", llmapi.Messages, false, []string{`"content":[{"text":"I can't help with that.","type":"text"}]`}},
+		{"gemini", llmapi.GenerateContent, false, []string{`"parts":[{"text":"I can't help with that."}]`}},
+		{"responses", llmapi.Responses, false, []string{`"content":[{"refusal":"I can't help with that.","type":"refusal"}]`}},
+		{"anthropic stream", llmapi.Messages, true, []string{`"content_block":{"text":"","type":"text"}`,
+			`"text":"I can't ","type":"text_delta"`, `"text":"help with that.","type":"text_delta"`}},
+		{"gemini stream", llmapi.GenerateContent, true, []string{`"parts":[{"text":"I can't "}]`, `"parts":[{"text":"help with that."}]`}},
+		{"responses stream", llmapi.Responses, true, []string{`"part":{"refusal":"","type":"refusal"}`,
+			`"delta":"I can't ","item_id":"msg_gen2","output_index":0,"sequence_number":4,"type":"response.refusal.delta"`,
+			`"refusal":"I can't help with that.","sequence_number":6,"type":"response.refusal.done"`,
+			`"part":{"refusal":"I can't help with that.","type":"refusal"}`,
+			`"content":[{"refusal":"I can't help with that.","type":"refusal"}]`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stable(t)
+			body := whole
+			if tc.stream {
+				body = stream
+			}
+			p := &Plan{Client: tc.client, Provider: llmapi.ChatCompletions, Stream: tc.stream, req: &Request{Model: "m", Stream: tc.stream}}
+			var rec recorder
+			if err := p.Respond(200, http.Header{"Content-Type": {"text/event-stream"}}, strings.NewReader(body), &rec); err != nil {
+				t.Fatal(err)
+			}
+			rest := rec.body.String()
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("missing %s in\n%s", w, rec.body.String())
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}

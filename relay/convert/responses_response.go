@@ -47,10 +47,26 @@ func outputText(text string) obj {
 	return obj{"type": "output_text", "text": text, "annotations": []any{}}
 }
 
-func messageItem(id, status, text string, done bool) obj {
+// refusalPart is the content part the Responses API gives a refusal.
+func refusalPart(text string) obj {
+	return obj{"type": "refusal", "refusal": text}
+}
+
+// messagePart is the content part of a message block: its text, or its
+// refusal.
+func messagePart(kind BlockType, text string) obj {
+	if kind == BlockRefusal {
+		return refusalPart(text)
+	}
+	return outputText(text)
+}
+
+// messageItem is a message output item; part is its content, nil while the
+// item is in progress.
+func messageItem(id, status string, part obj) obj {
 	content := []any{}
-	if done {
-		content = []any{outputText(text)}
+	if part != nil {
+		content = []any{part}
 	}
 	return obj{"id": id, "type": "message", "status": status, "role": "assistant", "content": content}
 }
@@ -76,7 +92,7 @@ func encodeResponsesResponse(r *Response, req *Request) []byte {
 	var text strings.Builder
 	flush := func() {
 		if text.Len() > 0 {
-			out = append(out, messageItem("msg_"+newID(), "completed", text.String(), true))
+			out = append(out, messageItem("msg_"+newID(), "completed", outputText(text.String())))
 			text.Reset()
 		}
 	}
@@ -84,6 +100,9 @@ func encodeResponsesResponse(r *Response, req *Request) []byte {
 		switch p.Kind {
 		case PartText:
 			text.WriteString(p.Text)
+		case PartRefusal:
+			flush()
+			out = append(out, messageItem("msg_"+newID(), "completed", refusalPart(p.Text)))
 		case PartThinking:
 			flush()
 			out = append(out, reasoningItem("rs_"+newID(), p.Text, p.Signature))
@@ -190,14 +209,14 @@ func (e *responsesEncoder) startItem(ev Event) error {
 		}
 	default:
 		it.id = "msg_" + newID()
-		item = messageItem(it.id, "in_progress", "", false)
+		item = messageItem(it.id, "in_progress", nil)
 	}
 	if err := e.send("response.output_item.added", obj{"output_index": it.output, "item": item}); err != nil {
 		return err
 	}
 	switch ev.Block {
-	case BlockText:
-		return e.send("response.content_part.added", obj{"item_id": it.id, "output_index": it.output, "content_index": 0, "part": outputText("")})
+	case BlockText, BlockRefusal:
+		return e.send("response.content_part.added", obj{"item_id": it.id, "output_index": it.output, "content_index": 0, "part": messagePart(ev.Block, "")})
 	case BlockThinking:
 		return e.send("response.reasoning_summary_part.added", obj{"item_id": it.id, "output_index": it.output, "summary_index": 0,
 			"part": obj{"type": "summary_text", "text": ""}})
@@ -224,6 +243,9 @@ func (e *responsesEncoder) delta(ev Event) error {
 		return e.send("response.reasoning_summary_text.delta", at)
 	}
 	at["content_index"] = 0
+	if it.kind == BlockRefusal {
+		return e.send("response.refusal.delta", at)
+	}
 	return e.send("response.output_text.delta", at)
 }
 
@@ -249,10 +271,18 @@ func (e *responsesEncoder) finishItem(index int) error {
 			err = e.send("response.reasoning_summary_text.done", at)
 		}
 	default:
-		item = messageItem(it.id, "completed", text, true)
-		at["content_index"], at["text"] = 0, text
-		if err = e.send("response.output_text.done", at); err == nil {
-			err = e.send("response.content_part.done", obj{"item_id": it.id, "output_index": it.output, "content_index": 0, "part": outputText(text)})
+		part := messagePart(it.kind, text)
+		item = messageItem(it.id, "completed", part)
+		at["content_index"] = 0
+		if it.kind == BlockRefusal {
+			at["refusal"] = text
+			err = e.send("response.refusal.done", at)
+		} else {
+			at["text"] = text
+			err = e.send("response.output_text.done", at)
+		}
+		if err == nil {
+			err = e.send("response.content_part.done", obj{"item_id": it.id, "output_index": it.output, "content_index": 0, "part": part})
 		}
 	}
 	if err != nil {
