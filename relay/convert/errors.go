@@ -22,6 +22,13 @@ const (
 	ErrOverloaded
 	ErrServer
 	ErrTimeout
+	// The statuses below are kept as they are, not folded into 400: the
+	// OpenAI and Anthropic SDKs raise a class of their own for each, and
+	// retry 408 and 409.
+	ErrPayment        // 402: the provider account's credit or billing
+	ErrRequestTimeout // 408
+	ErrConflict       // 409
+	ErrUnprocessable  // 422
 )
 
 // Error is a provider's (or the converter's own) error in neutral form.
@@ -57,26 +64,27 @@ var kinds = map[ErrKind]kindInfo{
 	ErrOverloaded: {503, "server_error", "overloaded_error", "UNAVAILABLE", 529},
 	ErrServer:     {500, "server_error", "api_error", "INTERNAL", 500},
 	ErrTimeout:    {504, "server_error", "api_error", "DEADLINE_EXCEEDED", 504},
+	// OpenAI's name for an account out of credit; Anthropic's documented
+	// 402 type; Gemini answers a project without billing with
+	// FAILED_PRECONDITION. Anthropic's docs use invalid_request_error for
+	// the 4xx statuses they do not list, as edge/apierr does for 408.
+	ErrPayment:        {402, "insufficient_quota", "billing_error", "FAILED_PRECONDITION", 402},
+	ErrRequestTimeout: {408, "invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED", 408},
+	ErrConflict:       {409, "invalid_request_error", "invalid_request_error", "ABORTED", 409},
+	ErrUnprocessable:  {422, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT", 422},
 }
+
+// statusKinds are the HTTP statuses that have a kind of their own.
+var statusKinds = map[int]ErrKind{401: ErrAuth, 402: ErrPayment, 403: ErrPermission, 404: ErrNotFound,
+	408: ErrRequestTimeout, 409: ErrConflict, 413: ErrTooLarge, 422: ErrUnprocessable, 429: ErrRateLimit,
+	503: ErrOverloaded, 529: ErrOverloaded, 504: ErrTimeout}
 
 // kindOfStatus classifies an HTTP status.
 func kindOfStatus(status int) ErrKind {
-	switch {
-	case status == 401:
-		return ErrAuth
-	case status == 403:
-		return ErrPermission
-	case status == 404:
-		return ErrNotFound
-	case status == 413:
-		return ErrTooLarge
-	case status == 429:
-		return ErrRateLimit
-	case status == 503, status == 529:
-		return ErrOverloaded
-	case status == 504:
-		return ErrTimeout
-	case status >= 500:
+	if k, ok := statusKinds[status]; ok {
+		return k
+	}
+	if status >= 500 {
 		return ErrServer
 	}
 	return ErrInvalid
