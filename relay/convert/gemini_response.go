@@ -11,7 +11,8 @@ type geminiResponse struct {
 		Content struct {
 			Parts []geminiPart `json:"parts"`
 		} `json:"content"`
-		FinishReason string `json:"finishReason"`
+		FinishReason  string `json:"finishReason"`
+		FinishMessage string `json:"finishMessage"`
 	} `json:"candidates"`
 	PromptFeedback *struct {
 		BlockReason string `json:"blockReason"`
@@ -44,10 +45,33 @@ func geminiStop(reason string, sawTool bool) Stop {
 		return StopEnd
 	case "MAX_TOKENS":
 		return StopMaxTokens
-	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "LANGUAGE":
+	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+		"IMAGE_RECITATION", "LANGUAGE":
 		return StopFilter
 	}
 	return StopEnd
+}
+
+// geminiFailures are the finish reasons of a turn that failed: the model
+// wrote a function call that cannot be read or run, or the request lacked
+// a thought signature. No other API has a stop reason for that, and each
+// would tell a finished answer, so the client gets an error instead, of
+// the kind that says whose fault it was.
+var geminiFailures = map[string]ErrKind{"MALFORMED_FUNCTION_CALL": ErrServer, "MALFORMED_RESPONSE": ErrServer,
+	"UNEXPECTED_TOOL_CALL": ErrServer, "TOO_MANY_TOOL_CALLS": ErrServer, "MISSING_THOUGHT_SIGNATURE": ErrInvalid}
+
+// geminiFailure is the error of a candidate that ended with reason, or nil
+// when the reason is not a failure; message is Gemini's finishMessage.
+func geminiFailure(reason, message string) *Error {
+	kind, failed := geminiFailures[reason]
+	if !failed {
+		return nil
+	}
+	e := &Error{Kind: kind, Message: "Gemini ended its answer with " + reason}
+	if message != "" {
+		e.Message += ": " + message
+	}
+	return e
 }
 
 // call returns the neutral tool call of a functionCall part.
@@ -76,6 +100,9 @@ func decodeGeminiResponse(body []byte) (*Response, error) {
 		return out, nil
 	}
 	c := in.Candidates[0]
+	if e := geminiFailure(c.FinishReason, c.FinishMessage); e != nil {
+		return nil, e
+	}
 	sawTool := false
 	for _, p := range c.Content.Parts {
 		switch {
@@ -132,6 +159,10 @@ func (d *geminiDecoder) event(_ string, data []byte) error {
 			if err := d.part(&cand.Content.Parts[i]); err != nil {
 				return err
 			}
+		}
+		if e := geminiFailure(cand.FinishReason, cand.FinishMessage); e != nil {
+			d.done = true
+			return d.emit(Event{Type: EvError, Err: e})
 		}
 		if cand.FinishReason != "" {
 			if err := d.finish(geminiStop(cand.FinishReason, d.sawTool)); err != nil {

@@ -186,11 +186,7 @@ func (p *Plan) Respond(status int, h http.Header, body io.Reader, w ResponseWrit
 		if err != nil && len(b) == 0 {
 			return fmt.Errorf("reading the provider's error: %w", err)
 		}
-		st, out, eb := p.ErrorResponse(status, h, b)
-		if err := w.WriteHeader(st, out); err != nil {
-			return err
-		}
-		return w.Write(eb)
+		return writeWhole(w)(p.ErrorResponse(status, h, b))
 	}
 	if !p.Stream {
 		return p.respondWhole(body, w)
@@ -208,14 +204,29 @@ func (p *Plan) Respond(status int, h http.Header, body io.Reader, w ResponseWrit
 // ErrorResponse converts a provider's error answer into the client's
 // dialect: status, headers (Retry-After kept) and body.
 func (p *Plan) ErrorResponse(status int, h http.Header, body []byte) (int, http.Header, []byte) {
-	e := ParseError(status, body)
-	out := errorHeader()
+	st, out, eb := p.errorAnswer(ParseError(status, body))
 	for _, k := range []string{"Retry-After", "Retry-After-Ms"} {
 		if v := h.Get(k); v != "" {
 			out.Set(k, v)
 		}
 	}
-	return e.Status(p.Client), out, e.Body(p.Client)
+	return st, out, eb
+}
+
+// errorAnswer is e as the client's error answer: status, headers, body.
+func (p *Plan) errorAnswer(e *Error) (int, http.Header, []byte) {
+	return e.Status(p.Client), errorHeader(), e.Body(p.Client)
+}
+
+// writeWhole returns a function that sends a whole answer to w, for the
+// results of ErrorResponse and errorAnswer.
+func writeWhole(w ResponseWriter) func(int, http.Header, []byte) error {
+	return func(status int, h http.Header, body []byte) error {
+		if err := w.WriteHeader(status, h); err != nil {
+			return err
+		}
+		return w.Write(body)
+	}
 }
 
 func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
@@ -236,12 +247,15 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 		if err != nil {
 			return errBadEvent(err)
 		}
-		if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); err != nil {
-			return err
-		}
-		return w.Write(out)
+		return writeWhole(w)(http.StatusOK, http.Header{"Content-Type": {"application/json"}}, out)
 	}
 	resp, err := responseDecoders[p.Provider](b)
+	var failed *Error
+	if errors.As(err, &failed) {
+		// An answer that is a failure, though its status said success
+		// (Gemini's MALFORMED_FUNCTION_CALL): the client's error.
+		return writeWhole(w)(p.errorAnswer(failed))
+	}
 	if err != nil {
 		return errBadEvent(err)
 	}
@@ -252,10 +266,7 @@ func (p *Plan) respondWhole(body io.Reader, w ResponseWriter) error {
 		formatAnswer(resp)
 	}
 	out := responseEncoders[p.Client](resp, p.req)
-	if err := w.WriteHeader(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); err != nil {
-		return err
-	}
-	return w.Write(out)
+	return writeWhole(w)(http.StatusOK, http.Header{"Content-Type": {"application/json"}}, out)
 }
 
 // Translate converts a provider stream event by event: each upstream event

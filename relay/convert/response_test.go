@@ -3,6 +3,7 @@ package convert
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -266,6 +267,70 @@ func TestChatProviderRefusal(t *testing.T) {
 				i := strings.Index(rest, w)
 				if i < 0 {
 					t.Fatalf("missing %s in\n%s", w, rec.body.String())
+				}
+				rest = rest[i+len(w):]
+			}
+		})
+	}
+}
+
+// TestGeminiFinishReasons: a Gemini candidate that ends blocked reaches
+// the client as that API's filtered ending; one that ends in a failed
+// turn (a malformed or unexpected function call, a missing thought
+// signature) reaches it as an error, never as a finished answer.
+func TestGeminiFinishReasons(t *testing.T) {
+	whole := func(reason string) string {
+		return `{"candidates":[{"finishReason":"` + reason + `","finishMessage":"Malformed function call: print(x","index":0}],` +
+			`"usageMetadata":{"promptTokenCount":5,"totalTokenCount":5},"modelVersion":"gemini-2.5-flash","responseId":"r1"}`
+	}
+	stream := func(reason string) string {
+		return `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Let me check."}]},"index":0}],"modelVersion":"gemini-2.5-flash","responseId":"r1"}` + "\n\n" +
+			`data: {"candidates":[{"content":{"role":"model","parts":[]},"finishReason":"` + reason + `","finishMessage":"Malformed function call: print(x","index":0}],` +
+			`"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":3,"totalTokenCount":8},"modelVersion":"gemini-2.5-flash","responseId":"r1"}` + "\n\n"
+	}
+	cases := []struct {
+		reason     string
+		client     llmapi.Dialect
+		stream     bool
+		wantStatus int
+		want       []string // in this order
+		not        string
+	}{
+		{"SAFETY", llmapi.ChatCompletions, false, 200, []string{`"finish_reason":"content_filter"`}, `"finish_reason":"stop"`},
+		{"PROHIBITED_CONTENT", llmapi.Messages, true, 200, []string{`"stop_reason":"refusal"`}, `"end_turn"`},
+		{"IMAGE_PROHIBITED_CONTENT", llmapi.Responses, false, 200, []string{`"incomplete_details":{"reason":"content_filter"}`}, `"completed"`},
+		{"IMAGE_RECITATION", llmapi.ChatCompletions, true, 200, []string{`"finish_reason":"content_filter"`}, `"finish_reason":"stop"`},
+		{"MALFORMED_FUNCTION_CALL", llmapi.ChatCompletions, false, 500,
+			[]string{`{"error":{"message":"Gemini ended its answer with MALFORMED_FUNCTION_CALL: Malformed function call: print(x","type":"server_error"`}, `finish_reason`},
+		{"MALFORMED_FUNCTION_CALL", llmapi.Messages, false, 500, []string{`{"type":"error","error":{"type":"api_error","message":"Gemini ended its answer with MALFORMED_FUNCTION_CALL`}, `end_turn`},
+		{"MALFORMED_FUNCTION_CALL", llmapi.Messages, true, 200,
+			[]string{`"text":"Let me check."`, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"Gemini ended its answer with MALFORMED_FUNCTION_CALL"}, `end_turn`},
+		{"MALFORMED_FUNCTION_CALL", llmapi.ChatCompletions, true, 200, []string{`"content":"Let me check."`, `data: {"error":{"message":"Gemini ended its answer with MALFORMED_FUNCTION_CALL`}, `"finish_reason":"stop"`},
+		{"UNEXPECTED_TOOL_CALL", llmapi.Responses, true, 200, []string{"event: error\n", `"code":"server_error","message":"Gemini ended its answer with UNEXPECTED_TOOL_CALL`}, `response.completed`},
+		{"TOO_MANY_TOOL_CALLS", llmapi.Messages, false, 500, []string{`"type":"api_error","message":"Gemini ended its answer with TOO_MANY_TOOL_CALLS`}, `end_turn`},
+		{"MISSING_THOUGHT_SIGNATURE", llmapi.Messages, false, 400, []string{`"type":"invalid_request_error","message":"Gemini ended its answer with MISSING_THOUGHT_SIGNATURE`}, `end_turn`},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/%s/stream=%v", tc.reason, tc.client, tc.stream), func(t *testing.T) {
+			stable(t)
+			body := whole(tc.reason)
+			if tc.stream {
+				body = stream(tc.reason)
+			}
+			p := &Plan{Client: tc.client, Provider: llmapi.GenerateContent, Stream: tc.stream, req: &Request{Model: "m", Stream: tc.stream}}
+			var rec recorder
+			if err := p.Respond(200, http.Header{"Content-Type": {"text/event-stream"}}, strings.NewReader(body), &rec); err != nil {
+				t.Fatal(err)
+			}
+			got := rec.body.String()
+			if rec.status != tc.wantStatus || strings.Contains(got, tc.not) {
+				t.Fatalf("got %d, want %d without %s:\n%s", rec.status, tc.wantStatus, tc.not, got)
+			}
+			rest := got
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("missing %s in\n%s", w, got)
 				}
 				rest = rest[i+len(w):]
 			}
