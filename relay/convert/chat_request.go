@@ -367,10 +367,7 @@ func appendChatMessages(msgs []any, m Message) ([]any, error) {
 		msgs = append(msgs, obj{"role": "tool", "tool_call_id": p.Result.CallID, "content": resultText(p.Result)})
 		// A tool message holds text only: the result's images and
 		// documents follow in the user message after the tool messages.
-		for _, rp := range p.Result.Content {
-			if rp.Kind == PartText {
-				continue
-			}
+		for _, rp := range p.Result.media() {
 			if content, err = appendChatPart(content, rp); err != nil {
 				return nil, err
 			}
@@ -397,6 +394,18 @@ func appendChatPart(content []any, p Part) ([]any, error) {
 		content = append(content, f)
 	}
 	return content, nil
+}
+
+// media are the parts of a tool result other than its text: the images
+// and documents, for the dialects whose tool results hold text only.
+func (res *ToolResult) media() []Part {
+	var out []Part
+	for _, p := range res.Content {
+		if p.Kind != PartText {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // resultText is a tool result as one string; an error result says so,

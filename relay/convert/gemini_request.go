@@ -134,7 +134,11 @@ func geminiParts(ps []Part, names map[string]string) []any {
 			if name == "" {
 				name = names[p.Result.CallID]
 			}
-			g = obj{"functionResponse": obj{"name": name, "response": resultObject(p.Result)}}
+			// A functionResponse holds JSON only: the result's images and
+			// documents follow it as parts of the same user turn.
+			out = append(out, obj{"functionResponse": obj{"name": name, "response": resultObject(p.Result)}})
+			out = append(out, geminiParts(p.Result.media(), nil)...)
+			continue
 		default:
 			continue // redacted thinking is Anthropic's alone
 		}

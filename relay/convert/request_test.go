@@ -175,9 +175,11 @@ func TestAnthropicNoEmptyText(t *testing.T) {
 }
 
 // TestToolResultMedia proves an image a tool returned (Claude Code's Read of
-// a screenshot) reaches a Chat or Responses provider instead of vanishing:
-// Chat tool messages hold text only, so the image follows in a user
-// message; a Responses function_call_output takes it as an input part.
+// a screenshot) reaches a Chat, Responses or Gemini provider instead of
+// vanishing: Chat tool messages hold text only, so the image follows in a
+// user message; a Responses function_call_output takes it as an input
+// part; Gemini gets it as a part after the functionResponse, in the same
+// user turn.
 func TestToolResultMedia(t *testing.T) {
 	const body = `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"look"},` +
 		`{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"read","input":{"path":"a.png"}}]},` +
@@ -191,6 +193,8 @@ func TestToolResultMedia(t *testing.T) {
 			`{"content":[{"image_url":{"url":"data:image/png;base64,iVBORw0K"},"type":"image_url"}],"role":"user"}`}},
 		{llmapi.Responses, []string{`{"call_id":"t1","output":[{"text":"a.png","type":"input_text"},` +
 			`{"image_url":"data:image/png;base64,iVBORw0K","type":"input_image"}],"type":"function_call_output"}`}},
+		{llmapi.GenerateContent, []string{`{"parts":[{"functionResponse":{"name":"read","response":{"result":"a.png"}}},` +
+			`{"inlineData":{"data":"iVBORw0K","mimeType":"image/png"}}],"role":"user"}`}},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.provider), func(t *testing.T) {
