@@ -266,7 +266,7 @@ func encodeChatRequest(r *Request) (string, string, []byte, error) {
 	out := obj{"model": r.Model}
 	var msgs []any
 	if len(r.System) > 0 {
-		msgs = append(msgs, obj{"role": "system", "content": textOf(r.System)})
+		msgs = append(msgs, obj{"role": "system", "content": systemText(r.System)})
 	}
 	for _, m := range r.Messages {
 		var err error

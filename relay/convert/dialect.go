@@ -80,6 +80,20 @@ func textOf(ps []Part) string {
 	return b.String()
 }
 
+// systemText is the system prompt as the one string a Chat system message
+// or Responses instructions take: its text parts (Anthropic's system
+// blocks, several system or developer messages) as paragraphs, so that
+// the last word of one does not run into the first of the next.
+func systemText(ps []Part) string {
+	var texts []string
+	for _, p := range ps {
+		if p.Kind == PartText && p.Text != "" {
+			texts = append(texts, p.Text)
+		}
+	}
+	return strings.Join(texts, "\n\n")
+}
+
 // appendMessage adds m to msgs, merging it into the last message when the
 // role is the same: Anthropic and Gemini want alternating turns, and every
 // tool result of a turn in one user message.

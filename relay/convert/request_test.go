@@ -213,3 +213,43 @@ func TestToolResultMedia(t *testing.T) {
 		})
 	}
 }
+
+// TestSystemJoined: a system prompt in several pieces (Anthropic system
+// blocks, Gemini systemInstruction parts, several system or developer
+// messages) becomes the one string of a Chat system message or Responses
+// instructions with the pieces as paragraphs, not run together.
+func TestSystemJoined(t *testing.T) {
+	const joined = `You are terse.\n\nAnswer in French.`
+	cases := []struct {
+		name             string
+		client, provider llmapi.Dialect
+		body, want       string
+	}{
+		{"anthropic blocks to chat", llmapi.Messages, llmapi.ChatCompletions, `{"model":"m","max_tokens":10,` +
+			`"system":[{"type":"text","text":"You are terse."},{"type":"text","text":"Answer in French."}],"messages":[{"role":"user","content":"hi"}]}`,
+			`{"content":"` + joined + `","role":"system"}`},
+		{"anthropic blocks to responses", llmapi.Messages, llmapi.Responses, `{"model":"m","max_tokens":10,` +
+			`"system":[{"type":"text","text":"You are terse."},{"type":"text","text":"Answer in French."}],"messages":[{"role":"user","content":"hi"}]}`,
+			`"instructions":"` + joined + `"`},
+		{"chat system and developer to responses", llmapi.ChatCompletions, llmapi.Responses, `{"model":"m","messages":[` +
+			`{"role":"system","content":"You are terse."},{"role":"developer","content":[{"type":"text","text":"Answer in French."}]},{"role":"user","content":"hi"}]}`,
+			`"instructions":"` + joined + `"`},
+		{"gemini parts to chat", llmapi.GenerateContent, llmapi.ChatCompletions, `{"systemInstruction":{"parts":[{"text":"You are terse."},` +
+			`{"text":""},{"text":"Answer in French."}]},"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`,
+			`{"content":"` + joined + `","role":"system"}`},
+		{"responses instructions and developer to chat", llmapi.Responses, llmapi.ChatCompletions, `{"model":"m","instructions":"You are terse.",` +
+			`"input":[{"role":"developer","content":"Answer in French."},{"role":"user","content":"hi"}]}`,
+			`{"content":"` + joined + `","role":"system"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewPlan(tc.client, tc.provider, []byte(tc.body), "m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(p.Body), tc.want) {
+				t.Fatalf("missing %s in\n%s", tc.want, p.Body)
+			}
+		})
+	}
+}
