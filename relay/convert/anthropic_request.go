@@ -13,6 +13,7 @@ type anthropicRequest struct {
 	StopSequences []string           `json:"stop_sequences"`
 	Temperature   *float64           `json:"temperature"`
 	TopP          *float64           `json:"top_p"`
+	TopK          *float64           `json:"top_k"`
 	Stream        bool               `json:"stream"`
 	Tools         []struct {
 		Type         string          `json:"type"`
@@ -66,7 +67,7 @@ func decodeAnthropicRequest(body []byte) (*Request, error) {
 		return nil, invalid("request body is not valid JSON: %v", err)
 	}
 	r := &Request{Model: in.Model, MaxTokens: in.MaxTokens, Stop: in.StopSequences, Temperature: in.Temperature,
-		TopP: in.TopP, Stream: in.Stream}
+		TopP: in.TopP, TopK: in.TopK, Stream: in.Stream}
 	var err error
 	if r.System, err = anthropicContent(in.System); err != nil {
 		return nil, err
@@ -238,6 +239,11 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	rr := *r
 	rr.MaxTokens = maxTokens
 	setCommon(out, &rr, "max_tokens", "temperature", "top_p", "stop_sequences")
+	if r.Thinking == nil {
+		// Anthropic has no seed or penalties, and refuses top_k while
+		// thinking: a hint the model cannot take should not fail the call.
+		setSampling(out, r, "top_k", "", "", "")
+	}
 	if len(r.Tools) > 0 {
 		out["tools"] = r.toolDecls("input_schema", func(t Tool, o obj) any {
 			if t.Cache != nil {

@@ -17,10 +17,16 @@ type chatRequest struct {
 	MaxCompletionTokens int             `json:"max_completion_tokens"`
 	Temperature         *float64        `json:"temperature"`
 	TopP                *float64        `json:"top_p"`
-	Stop                json.RawMessage `json:"stop"`
-	N                   int             `json:"n"`
-	Stream              bool            `json:"stream"`
-	StreamOptions       struct {
+	// TopK is not OpenAI's, but OpenRouter and vLLM take it, and their
+	// clients send it.
+	TopK             *float64        `json:"top_k"`
+	Seed             *int64          `json:"seed"`
+	PresencePenalty  *float64        `json:"presence_penalty"`
+	FrequencyPenalty *float64        `json:"frequency_penalty"`
+	Stop             json.RawMessage `json:"stop"`
+	N                int             `json:"n"`
+	Stream           bool            `json:"stream"`
+	StreamOptions    struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 	ResponseFormat *struct {
@@ -108,7 +114,8 @@ func decodeChatRequest(body []byte) (*Request, error) {
 		return nil, invalid("audio output (modalities, audio) is not supported for this model")
 	}
 	r := &Request{Model: in.Model, ParallelToolCalls: in.ParallelToolCalls, Temperature: in.Temperature, TopP: in.TopP,
-		Stream: in.Stream, IncludeUsage: in.StreamOptions.IncludeUsage, MaxTokens: max(in.MaxCompletionTokens, in.MaxTokens)}
+		Stream: in.Stream, IncludeUsage: in.StreamOptions.IncludeUsage, MaxTokens: max(in.MaxCompletionTokens, in.MaxTokens),
+		TopK: in.TopK, Seed: in.Seed, PresencePenalty: in.PresencePenalty, FrequencyPenalty: in.FrequencyPenalty}
 	var err error
 	if r.Stop, err = stringOrList(in.Stop); err != nil {
 		return nil, err
@@ -289,6 +296,8 @@ func encodeChatRequest(r *Request) (string, string, []byte, error) {
 		out["parallel_tool_calls"] = *r.ParallelToolCalls
 	}
 	setCommon(out, r, "max_tokens", "temperature", "top_p", "stop")
+	// OpenAI's API has no top_k, and refuses a field it does not know.
+	setSampling(out, r, "", "seed", "presence_penalty", "frequency_penalty")
 	if r.Format != nil {
 		if r.Format.Schema != nil {
 			out["response_format"] = obj{"type": "json_schema", "json_schema": obj{"name": cmpOr(r.Format.Name, "response"), "schema": r.Format.Schema}}
@@ -320,6 +329,22 @@ func setCommon(out obj, r *Request, maxName, tempName, topPName, stopName string
 	}
 	if len(r.Stop) > 0 {
 		out[stopName] = r.Stop
+	}
+}
+
+// setSampling writes top_k, the seed and the penalties under the given
+// names; an empty name is one the target's API does not have.
+func setSampling(out obj, r *Request, topKName, seedName, presenceName, frequencyName string) {
+	setPtr(out, topKName, r.TopK)
+	setPtr(out, seedName, r.Seed)
+	setPtr(out, presenceName, r.PresencePenalty)
+	setPtr(out, frequencyName, r.FrequencyPenalty)
+}
+
+// setPtr writes *v under name when both are set.
+func setPtr[T any](out obj, name string, v *T) {
+	if name != "" && v != nil {
+		out[name] = *v
 	}
 }
 

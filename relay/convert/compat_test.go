@@ -68,6 +68,11 @@ var compatRows = []compatRow{
 			{llmapi.ChatCompletions, llmapi.Responses}: "r", {llmapi.Messages, llmapi.Responses}: "r", {llmapi.GenerateContent, llmapi.Responses}: "r"}},
 	{feature: "Max tokens", req: map[llmapi.Dialect]string{llmapi.Messages: `"max_tokens":\d`, llmapi.ChatCompletions: `"max_tokens":\d`, llmapi.GenerateContent: `"maxOutputTokens"`, llmapi.Responses: `"max_output_tokens":\d`}},
 	{feature: "Temperature / top_p", req: map[llmapi.Dialect]string{llmapi.Messages: `"temperature"`, llmapi.ChatCompletions: `"temperature"`, llmapi.GenerateContent: `"temperature"`, llmapi.Responses: `"temperature"`}},
+	{feature: "Top-k, seed, presence / frequency penalties", req: map[llmapi.Dialect]string{llmapi.Messages: `"top_k":\d`, llmapi.ChatCompletions: `"seed":\d`,
+		llmapi.GenerateContent: `"topK":\d`},
+		na: map[direction]string{{llmapi.Responses, llmapi.ChatCompletions}: "rp", {llmapi.Responses, llmapi.Messages}: "rp", {llmapi.Responses, llmapi.GenerateContent}: "rp",
+			{llmapi.ChatCompletions, llmapi.Responses}: "rp", {llmapi.Messages, llmapi.Responses}: "rp", {llmapi.GenerateContent, llmapi.Responses}: "rp",
+			{llmapi.Messages, llmapi.ChatCompletions}: "kc", {llmapi.ChatCompletions, llmapi.Messages}: "kt", {llmapi.GenerateContent, llmapi.Messages}: "kt"}},
 	{feature: "JSON mode / JSON schema", req: map[llmapi.Dialect]string{llmapi.Messages: `"name":"structured_output"`, llmapi.ChatCompletions: `"response_format"`,
 		llmapi.GenerateContent: `"responseMimeType"`, llmapi.Responses: `"text":\{"format":\{`},
 		na: map[direction]string{{llmapi.Messages, llmapi.ChatCompletions}: "ja", {llmapi.Messages, llmapi.GenerateContent}: "ja", {llmapi.Messages, llmapi.Responses}: "ja"}},
@@ -121,6 +126,9 @@ var compatRows = []compatRow{
 // notes explain the ✗ and — cells.
 var notes = map[string]string{
 	"r":  "The Responses API has no stop sequences.",
+	"rp": "The Responses API has no top_k, seed or penalties.",
+	"kt": "Anthropic refuses top_k while thinking, which the full fixtures ask for; without thinking, top_k is sent (TestSamplingParams).",
+	"kc": "Anthropic's only one of these is top_k, which Chat Completions does not have (the seed and penalties go to Chat from Chat and Gemini clients).",
 	"j":  "Anthropic's Messages API has no JSON mode; the format request is dropped, not faked.",
 	"nj": "The provider takes the JSON schema natively (row above), so its answer needs no conversion.",
 	"ja": "Anthropic clients have no JSON mode to ask for.",
@@ -243,7 +251,7 @@ func compatTable(t *testing.T) string {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
-	for _, k := range []string{"r", "j", "ja", "nj", "b", "gb", "s", "rs", "c", "rc", "gc", "w", "rw", "a", "n", "g"} {
+	for _, k := range []string{"r", "rp", "kc", "kt", "j", "ja", "nj", "b", "gb", "s", "rs", "c", "rc", "gc", "w", "rw", "a", "n", "g"} {
 		if used[k] {
 			fmt.Fprintf(&b, "%s %s  \n", sup(k), notes[k])
 		}

@@ -34,6 +34,10 @@ type geminiRequest struct {
 		MaxOutputTokens    int             `json:"maxOutputTokens"`
 		Temperature        *float64        `json:"temperature"`
 		TopP               *float64        `json:"topP"`
+		TopK               *float64        `json:"topK"`
+		Seed               *int64          `json:"seed"`
+		PresencePenalty    *float64        `json:"presencePenalty"`
+		FrequencyPenalty   *float64        `json:"frequencyPenalty"`
 		StopSequences      []string        `json:"stopSequences"`
 		CandidateCount     int             `json:"candidateCount"`
 		ResponseModalities []string        `json:"responseModalities"`
@@ -185,6 +189,7 @@ func (in *geminiRequest) generation(r *Request) error {
 		}
 	}
 	r.MaxTokens, r.Temperature, r.TopP, r.Stop = g.MaxOutputTokens, g.Temperature, g.TopP, g.StopSequences
+	r.TopK, r.Seed, r.PresencePenalty, r.FrequencyPenalty = g.TopK, g.Seed, g.PresencePenalty, g.FrequencyPenalty
 	switch {
 	case len(g.ResponseJSONSchema) > 0:
 		r.Format = &Format{Name: "response", Schema: g.ResponseJSONSchema}

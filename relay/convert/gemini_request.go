@@ -82,6 +82,7 @@ func encodeGeminiRequest(r *Request) (string, string, []byte, error) {
 	}
 	gen := obj{}
 	setCommon(gen, r, "maxOutputTokens", "temperature", "topP", "stopSequences")
+	setSampling(gen, r, "topK", "seed", "presencePenalty", "frequencyPenalty")
 	if r.Format != nil {
 		gen["responseMimeType"] = "application/json"
 		if r.Format.Schema != nil {

@@ -117,8 +117,15 @@ type Request struct {
 	ParallelToolCalls *bool
 	MaxTokens         int
 	Temperature, TopP *float64
-	Stop              []string
-	Stream            bool
+	// TopK, Seed and the penalties go to the providers whose API has them
+	// (Gemini all four, Anthropic top_k, Chat the seed and penalties), and
+	// are left out for the others. TopK is a float because the genai
+	// Python SDK sends topK as one (40.0).
+	TopK                              *float64
+	Seed                              *int64
+	PresencePenalty, FrequencyPenalty *float64
+	Stop                              []string
+	Stream                            bool
 	// IncludeUsage is the OpenAI client's stream_options.include_usage:
 	// whether the client wants the final usage chunk.
 	IncludeUsage bool

@@ -253,3 +253,52 @@ func TestSystemJoined(t *testing.T) {
 		})
 	}
 }
+
+// TestSamplingParams: top_k, seed and the presence and frequency penalties
+// reach the providers whose API has them (Gemini all four, Anthropic
+// top_k, Chat the seed and penalties) and no other, where an unknown
+// field would be a 400; nor top_k to Anthropic while thinking, which it
+// refuses.
+func TestSamplingParams(t *testing.T) {
+	const chat = `{"model":"m","messages":[{"role":"user","content":"hi"}],"top_k":40,"seed":7,"presence_penalty":0.5,"frequency_penalty":0.25}`
+	const anthropic = `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}],"top_k":5}`
+	const gemini = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"topK":3.0,"seed":9,"presencePenalty":0.1,"frequencyPenalty":0.2}}`
+	cases := []struct {
+		name             string
+		client, provider llmapi.Dialect
+		body             string
+		want, not        []string
+	}{
+		{"chat to gemini", llmapi.ChatCompletions, llmapi.GenerateContent, chat,
+			[]string{`"topK":40`, `"seed":7`, `"presencePenalty":0.5`, `"frequencyPenalty":0.25`}, nil},
+		{"chat to anthropic", llmapi.ChatCompletions, llmapi.Messages, chat, []string{`"top_k":40`}, []string{"seed", "penalty"}},
+		{"chat to responses", llmapi.ChatCompletions, llmapi.Responses, chat, nil, []string{"top_k", "seed", "penalty"}},
+		{"anthropic to gemini", llmapi.Messages, llmapi.GenerateContent, anthropic, []string{`"topK":5`}, nil},
+		{"anthropic to chat", llmapi.Messages, llmapi.ChatCompletions, anthropic, nil, []string{"top_k"}},
+		{"gemini to chat", llmapi.GenerateContent, llmapi.ChatCompletions, gemini,
+			[]string{`"seed":9`, `"presence_penalty":0.1`, `"frequency_penalty":0.2`}, []string{"top_k"}},
+		{"gemini to anthropic", llmapi.GenerateContent, llmapi.Messages, gemini, []string{`"top_k":3`}, []string{"seed", "penalty"}},
+		{"chat with reasoning to anthropic", llmapi.ChatCompletions, llmapi.Messages,
+			`{"model":"m","messages":[{"role":"user","content":"hi"}],"top_k":40,"reasoning_effort":"low"}`, []string{`"thinking"`}, []string{"top_k"}},
+		{"gemini snake_case to anthropic", llmapi.GenerateContent, llmapi.Messages,
+			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generation_config":{"top_k":4}}`, []string{`"top_k":4`}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewPlan(tc.client, tc.provider, []byte(tc.body), "m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(p.Body), w) {
+					t.Errorf("missing %s in\n%s", w, p.Body)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(string(p.Body), n) {
+					t.Errorf("%s sent to a provider without the field:\n%s", n, p.Body)
+				}
+			}
+		})
+	}
+}

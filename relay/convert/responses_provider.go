@@ -81,9 +81,9 @@ func encodeResponsesRequest(r *Request) (string, string, []byte, error) {
 	if r.ParallelToolCalls != nil && len(r.Tools) > 0 {
 		out["parallel_tool_calls"] = *r.ParallelToolCalls
 	}
-	// The Responses API has no stop sequences; they are left out (as the
-	// compatibility table says) rather than failing every client that
-	// sends one by habit.
+	// The Responses API has no stop sequences, top_k, seed or penalties;
+	// they are left out (as the compatibility table says) rather than
+	// failing every client that sends one by habit.
 	setCommon(out, &Request{MaxTokens: r.MaxTokens, Temperature: r.Temperature, TopP: r.TopP}, "max_output_tokens", "temperature", "top_p", "")
 	if f := r.Format; f != nil {
 		format := obj{"type": "json_object"}
