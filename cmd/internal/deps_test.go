@@ -27,11 +27,11 @@ type depRule struct {
 }
 
 var transports = map[string]string{
-	"github.com/gorilla/websocket":   "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
-	"github.com/strait/strait/tunnel/wstun/internal/yamux":     "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
-	"github.com/quic-go/quic-go/...": "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
-	mod + "/tunnel/wstun":            "a concrete transport; only cmd names one",
-	mod + "/tunnel/quictun":          "a concrete transport; only cmd names one",
+	"github.com/gorilla/websocket":                         "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
+	"github.com/strait/strait/tunnel/wstun/internal/yamux": "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
+	"github.com/quic-go/quic-go/...":                       "transports are chosen in cmd only; reach them through tunnel.Dialer/Listener",
+	mod + "/tunnel/wstun":                                  "a concrete transport; only cmd names one",
+	mod + "/tunnel/quictun":                                "a concrete transport; only cmd names one",
 }
 
 var depRules = []depRule{
