@@ -43,9 +43,10 @@ func (a *Answer) mayHold(doc []byte) bool {
 		bytes.Contains(doc, []byte(`\u27E6`)))
 }
 
-// text restores s and applies output_words to all of it.
-func (a *Answer) text(s string) string {
-	r := a.vault.Restore(s)
+// text restores s (a JSON text when inJSON, see Vault.restore) and
+// applies output_words to all of it.
+func (a *Answer) text(s string, inJSON bool) string {
+	r := a.vault.restore(s, inJSON)
 	out, _ := a.words(r, len(r), true)
 	return out
 }
@@ -117,12 +118,12 @@ func (a *Answer) Whole(body []byte) []byte {
 	if doc := bytes.TrimLeft(body, " \t\r\n"); len(doc) > 0 && doc[0] == '[' {
 		edits, err = a.chunks(body)
 	} else {
-		err = walk(body, func(_ *walker, s span) error {
+		err = walk(body, func(w *walker, s span) error {
 			v, err := decodeString(body[s.start:s.end])
 			if err != nil {
 				return err
 			}
-			if r := a.text(v); r != v {
+			if r := a.text(v, inJSONText(w, body)); r != v {
 				edits = append(edits, edit{s, r})
 			}
 			return nil
@@ -167,7 +168,7 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 			prefix, p.tail = p.tail, ""
 			done(p)
 		}
-		t := a.vault.Restore(prefix + v)
+		t := a.vault.restore(prefix+v, inJSONText(w, body))
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
 		emit, tail := a.words(t, pendingFrom(t), !text)
 		last[ch] = &piece{s, v, emit, tail}
@@ -178,4 +179,20 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 	}
 	slices.SortFunc(edits, func(x, y edit) int { return x.start - y.start })
 	return edits, err
+}
+
+// inJSONText reports whether the string at w's place in the answer doc is
+// a JSON text, or a piece of one: a tool call's arguments, whole or
+// streamed (Chat, Responses, Anthropic's input_json_delta).
+func inJSONText(w *walker, doc []byte) bool {
+	if len(w.path) == 0 {
+		return false
+	}
+	switch string(w.path[len(w.path)-1]) {
+	case "arguments", "partial_json":
+		return true
+	case "delta":
+		return bytes.Contains(doc, []byte(`"response.function_call_arguments.delta"`))
+	}
+	return false
 }

@@ -420,23 +420,32 @@ func appendEscaped[T chars.Text](dst []byte, s T, valid bool) []byte {
 			run = i
 			continue
 		}
-		dst = append(dst, s[run:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, `\n`...)
-		case '\r':
-			dst = append(dst, `\r`...)
-		case '\t':
-			dst = append(dst, `\t`...)
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-		}
+		dst = appendEscapedByte(append(dst, s[run:i]...), c)
 		i++
 		run = i
 	}
 	return append(dst, s[run:]...)
+}
+
+// appendEscapedByte appends the escape of c, a quote, a backslash or a
+// control character, in its shortest form.
+func appendEscapedByte(dst []byte, c byte) []byte {
+	const hex = "0123456789abcdef"
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\b':
+		return append(dst, `\b`...)
+	case '\f':
+		return append(dst, `\f`...)
+	case '\n':
+		return append(dst, `\n`...)
+	case '\r':
+		return append(dst, `\r`...)
+	case '\t':
+		return append(dst, `\t`...)
+	}
+	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
 }
 
 // edit replaces a span of a document.
@@ -458,4 +467,91 @@ func apply(doc []byte, edits []edit) []byte {
 		prev = e.end
 	}
 	return append(out, doc[prev:]...)
+}
+
+// maxInnerDepth bounds how deep JSON texts nested in JSON strings are
+// unescaped for inspection (a tool call's arguments holding a JSON string
+// that holds JSON, and so on).
+const maxInnerDepth = 4
+
+// jsonView is how a text that is itself a JSON document with escapes (a
+// tool call's arguments, a tool's result) is inspected: the same document
+// with every escape a reader resolves resolved (\u5f20, \/), down through
+// JSON texts in its strings, and only the quote, the backslash and
+// control characters left escaped, so that it stays the JSON it was. A
+// model reads \u5f20 as 张: a detector or word list reading the escapes
+// would let such text across unread. It returns nil when text is not a
+// JSON object or array holding a backslash: the text is then its own view.
+// The view is never longer than text.
+func jsonView(dst, text []byte) []byte {
+	if !innerJSON(text) {
+		return nil
+	}
+	return appendView(dst, text, 0)
+}
+
+// innerJSON reports whether text is a JSON object or array with escapes.
+func innerJSON(text []byte) bool {
+	t := bytes.TrimLeft(text, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && bytes.IndexByte(t, '\\') >= 0 && json.Valid(t)
+}
+
+// appendView appends the view of the valid JSON document doc (jsonView).
+func appendView(dst, doc []byte, depth int) []byte {
+	for i := 0; i < len(doc); {
+		if doc[i] != '"' {
+			j := bytes.IndexByte(doc[i:], '"')
+			if j < 0 {
+				return append(dst, doc[i:]...)
+			}
+			dst = append(dst, doc[i:i+j]...)
+			i += j
+			continue
+		}
+		end := stringEnd(doc, i)
+		lit := doc[i:end]
+		i = end
+		if bytes.IndexByte(lit, '\\') < 0 {
+			dst = append(dst, lit...)
+			continue
+		}
+		s, _ := appendUnquoted(nil, lit) // doc is valid JSON
+		if depth+1 < maxInnerDepth && innerJSON(s) {
+			s = appendView(nil, s, depth+1)
+		}
+		dst = appendMinimal(append(dst, '"'), s)
+		dst = append(dst, '"')
+	}
+	return dst
+}
+
+// stringEnd is the end of the string literal starting at doc[start] (after
+// its closing quote), or len(doc).
+func stringEnd(doc []byte, start int) int {
+	for k := start + 1; k < len(doc); k++ {
+		switch doc[k] {
+		case '\\':
+			k++
+		case '"':
+			return k + 1
+		}
+	}
+	return len(doc)
+}
+
+// appendMinimal appends s (valid UTF-8) escaped as the body of a JSON
+// string with only what JSON requires escaped, each escape no longer than
+// the one it stands for in the view (jsonView), and the quote, the
+// backslash and controls of a restored value in a JSON text.
+func appendMinimal[T chars.Text](dst []byte, s T) []byte {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= ' ' && c != '"' && c != '\\' {
+			continue
+		}
+		dst = appendEscapedByte(append(dst, s[run:i]...), c)
+		run = i + 1
+	}
+	return append(dst, s[run:]...)
 }

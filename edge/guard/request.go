@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -254,6 +255,7 @@ type inspection struct {
 	finds  []detect.Match
 	counts []Count
 	text   []byte // escaped texts are decoded here
+	view   []byte // the jsonView of a text that is JSON with escapes
 	// out is the new body from the first change on: body[:prev] with the
 	// changed strings rewritten; nil while nothing changed. It is written
 	// in the Outcome's buffer (blk.body).
@@ -280,6 +282,9 @@ func (ins *inspection) release() {
 	if cap(ins.text) > 64<<10 {
 		ins.text = nil // a huge text's buffer is not kept
 	}
+	if cap(ins.view) > 64<<10 {
+		ins.view = nil
+	}
 	inspections.Put(ins)
 }
 
@@ -293,6 +298,13 @@ func (ins *inspection) visit(w *walker, s span) error {
 	ins.text = buf
 	if err != nil {
 		return err
+	}
+	// A JSON text (a tool call's arguments, a tool's result) is read as the
+	// model reads it, its own escapes resolved; if something in it is
+	// rewritten, its view is what is sent.
+	view := jsonView(ins.view[:0], text)
+	if view != nil {
+		ins.view, text = view, view
 	}
 	p := ins.p
 	ins.finds = p.find(ins.finds[:0], text)
@@ -315,7 +327,11 @@ func (ins *inspection) visit(w *walker, s span) error {
 		ins.out = appendEscaped(ins.out, text[prev:f.Start], true)
 		m := p.mark(f.Category)
 		if a == Mask {
-			ins.out = append(ins.out, maskValue(&ins.blk.vault, f.Category, m.label, text[f.Start:f.End])...)
+			value := text[f.Start:f.End]
+			if view != nil {
+				value = viewValue(value)
+			}
+			ins.out = append(ins.out, maskValue(&ins.blk.vault, f.Category, m.label, value)...)
 		} else {
 			ins.out = append(ins.out, m.redacted...)
 		}
@@ -326,6 +342,21 @@ func (ins *inspection) visit(w *walker, s span) error {
 		ins.prev = s.end
 	}
 	return nil
+}
+
+// viewValue is the value of a find in a jsonView, whose quotes,
+// backslashes and controls are still escaped: the vault keeps values as
+// they read, and a restorer escapes them again where they go back into a
+// JSON text. A find that cuts an escape in two is kept as it is.
+func viewValue(v []byte) []byte {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v
+	}
+	lit := append(append(append(make([]byte, 0, len(v)+2), '"'), v...), '"')
+	if dec, err := appendUnquoted(nil, lit); err == nil {
+		return dec
+	}
+	return v
 }
 
 // count adds a find of category met by action.

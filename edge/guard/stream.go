@@ -132,7 +132,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		if prefix == "" && !s.a.mayHold(data[sp.start:sp.end]) {
 			return nil
 		}
-		t := s.a.vault.Restore(prefix + v)
+		t := s.a.vault.restore(prefix+v, inJSONText(w, data))
 		cut := len(t)
 		if !final {
 			cut = pendingFrom(t)

@@ -177,7 +177,14 @@ const maxKeptArena = 16 << 10
 func redacted(category string) string { return open + "REDACTED_" + label(category) + close }
 
 // Restore replaces every placeholder of v in s by its value.
-func (v *Vault) Restore(s string) string {
+func (v *Vault) Restore(s string) string { return v.restore(s, false) }
+
+// restore is Restore; inJSON: s is a JSON text (a tool call's arguments)
+// whose placeholders stand in its strings, so a value goes back escaped as
+// a JSON string's body: a quote or a backslash in it must not end or
+// break the string the model wrote (the request's view, jsonView, read it
+// unescaped).
+func (v *Vault) restore(s string, inJSON bool) string {
 	if v.Len() == 0 || !strings.Contains(s, open) {
 		return s
 	}
@@ -194,6 +201,9 @@ func (v *Vault) Restore(s string) string {
 		tok := s[i : i+j+len(close)]
 		b.WriteString(s[:i])
 		if val, ok := v.lookup(tok); ok {
+			if inJSON {
+				val = appendMinimal(nil, val)
+			}
 			b.Write(val)
 			s = s[i+len(tok):]
 			continue
