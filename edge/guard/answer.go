@@ -118,7 +118,7 @@ func (a *Answer) Whole(body []byte) []byte {
 	if doc := bytes.TrimLeft(body, " \t\r\n"); len(doc) > 0 && doc[0] == '[' {
 		edits, err = a.chunks(body)
 	} else {
-		err = walk(body, func(w *walker, s span) error {
+		err = walkPlain(body, func(w *walker, s span) error {
 			v, err := decodeString(body[s.start:s.end])
 			if err != nil {
 				return err
@@ -156,7 +156,7 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 		}
 	}
 	last := map[string]*piece{}
-	err := walk(body, func(w *walker, s span) error {
+	_, err := walk(body, func(w *walker, s span) error {
 		v, err := decodeString(body[s.start:s.end])
 		if err != nil {
 			return err

@@ -31,22 +31,58 @@ type walker struct {
 	// path holds the object keys (slices of doc, so walking allocates
 	// nothing) and "#" for array elements.
 	path [][]byte
-	// index holds, per path level, the "index" member of the enclosing
-	// object if one came before (streamed deltas name their choice, tool
-	// call or content block this way). Kept only when channels is set:
-	// requests are not streams.
+	// index holds, per path level, the array element's position or, when
+	// the element is an object with an "index" member, that member
+	// (streamed deltas name their choice or tool call this way, wherever
+	// the member stands in the object and wherever the object stands in
+	// its array); for an object that is not an array element, its
+	// "index" member (Anthropic's content block). Kept only when channels
+	// is set: requests are not streams.
 	index    []string
 	channels bool
 	visit    func(w *walker, s span) error
+	// meta is what a first pass found of each object with an index or a
+	// finish reason, by the object's offset (see walk); collect: this is
+	// that pass.
+	meta    map[int]objMeta
+	collect bool
+	// finishing counts the objects around the current string that carry
+	// a finish reason; ends are the channel prefixes of those met so far.
+	finishing int
+	ends      []string
+}
+
+// objMeta is what walk's first pass keeps of an object: its "index"
+// member, and whether it carries a finish reason (an OpenAI choice's, a
+// Gemini candidate's): the end of that choice's text.
+type objMeta struct {
+	index  string
+	finish bool
 }
 
 // anyElement is the path entry of an array element.
 var anyElement = []byte("#")
 
 // walk scans doc, calling visit for every string value (not keys), with
-// the channel of each (walker.channel).
-func walk(doc []byte, visit func(w *walker, s span) error) error {
-	w := &walker{doc: doc, visit: visit, path: make([][]byte, 0, 8), index: make([]string, 0, 8), channels: true}
+// the channel of each (walker.channel) and whether a finish reason ends
+// it (walker.finishing). A first pass reads each object's index and finish
+// reason, which may come after its text. It returns the channel prefixes
+// of the objects with a finish reason.
+func walk(doc []byte, visit func(w *walker, s span) error) ([]string, error) {
+	w := &walker{doc: doc, visit: func(*walker, span) error { return nil }, path: make([][]byte, 0, 8), index: make([]string, 0, 8),
+		channels: true, collect: true, meta: map[int]objMeta{}}
+	if err := w.run(); err != nil {
+		return nil, err
+	}
+	w.visit, w.collect = visit, false
+	err := w.run()
+	return w.ends, err
+}
+
+// walkPlain scans doc, calling visit for every string value with its
+// path only.
+func walkPlain(doc []byte, visit func(w *walker, s span) error) error {
+	w := &walker{doc: doc, visit: visit, path: make([][]byte, 0, 8)}
 	return w.run()
 }
 
@@ -133,6 +169,7 @@ func (w *walker) skipString() error {
 }
 
 func (w *walker) object() error {
+	start := w.pos
 	w.pos++
 	w.space()
 	if w.pos < len(w.doc) && w.doc[w.pos] == '}' {
@@ -141,8 +178,12 @@ func (w *walker) object() error {
 	}
 	level := len(w.path)
 	w.path = append(w.path, nil)
+	var m objMeta
 	if w.channels {
 		w.index = append(w.index, "")
+		if !w.collect {
+			m = w.enter(start, level)
+		}
 	}
 	for {
 		w.space()
@@ -173,8 +214,13 @@ func (w *walker) object() error {
 		if err := w.value(); err != nil {
 			return err
 		}
-		if w.channels && string(w.path[level]) == "index" {
-			w.index[level] = string(w.doc[vs:w.pos])
+		if w.collect {
+			switch string(w.path[level]) {
+			case "index":
+				m.index = string(w.doc[vs:w.pos])
+			case "finish_reason", "finishReason":
+				m.finish = w.pos-vs > 2 && w.doc[vs] == '"' // not null, not ""
+			}
 		}
 		w.space()
 		if w.pos < len(w.doc) && w.doc[w.pos] == ',' {
@@ -183,6 +229,12 @@ func (w *walker) object() error {
 		}
 		if w.pos < len(w.doc) && w.doc[w.pos] == '}' {
 			w.pos++
+			switch {
+			case w.collect && m != (objMeta{}):
+				w.meta[start] = m
+			case m.finish:
+				w.finishing--
+			}
 			w.up(level)
 			return nil
 		}
@@ -224,6 +276,25 @@ func (w *walker) array() error {
 	}
 }
 
+// enter applies what the first pass found of the object at start, at
+// level: its index names its place in the channel, and a finish reason
+// ends the text within it.
+func (w *walker) enter(start, level int) objMeta {
+	m := w.meta[start]
+	if m.index != "" {
+		if level > 0 && string(w.path[level-1]) == "#" {
+			w.index[level-1] = m.index // the element's own index, not its position
+		} else {
+			w.index[level] = m.index
+		}
+	}
+	if m.finish {
+		w.finishing++
+		w.ends = append(w.ends, w.prefix(level))
+	}
+	return m
+}
+
 // up leaves the object or array at level.
 func (w *walker) up(level int) {
 	w.path = w.path[:level]
@@ -236,9 +307,13 @@ func (w *walker) up(level int) {
 // stream: its path, with array positions and the "index" members of the
 // objects on the way (choices[].index, tool_calls[].index, Anthropic's
 // content block index).
-func (w *walker) channel() string {
+func (w *walker) channel() string { return w.prefix(len(w.path)) }
+
+// prefix is the channel of the current place's first levels: what the
+// channels of every string in the object at that level begin with.
+func (w *walker) prefix(levels int) string {
 	var b []byte
-	for k, p := range w.path {
+	for k, p := range w.path[:levels] {
 		b = append(b, p...)
 		if w.index[k] != "" {
 			b = append(b, '=')

@@ -10,7 +10,7 @@ func BenchmarkParts(b *testing.B) {
 	p := benchPolicy(b)
 	body := benchBody()
 	var texts []string
-	_ = walk(body, func(w *walker, s span) error {
+	_ = walkPlain(body, func(w *walker, s span) error {
 		t, _ := decodeString(body[s.start:s.end])
 		texts = append(texts, t)
 		return nil
@@ -18,7 +18,7 @@ func BenchmarkParts(b *testing.B) {
 	var dst []detect.Match
 	b.Run("walk", func(b *testing.B) {
 		for b.Loop() {
-			_ = walk(body, func(w *walker, s span) error { return nil })
+			_ = walkPlain(body, func(w *walker, s span) error { return nil })
 		}
 	})
 	b.Run("words", func(b *testing.B) {

@@ -3,6 +3,7 @@ package guard
 import (
 	"bytes"
 	"slices"
+	"strings"
 
 	"github.com/strait/strait/proto/llmapi"
 )
@@ -109,7 +110,6 @@ func (s *Stream) event(out, ev []byte) []byte {
 		out = s.flushHeld(out)
 		return append(out, ev...)
 	}
-	final := bytes.Contains(data, []byte(`"finish_reason":"`)) || bytes.Contains(data, []byte(`"finishReason":"`))
 	clear(s.seen)
 	var edits []edit
 	type carry struct {
@@ -118,7 +118,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		tail string
 	}
 	var carried []carry
-	err := walk(data, func(w *walker, sp span) error {
+	ends, err := walk(data, func(w *walker, sp span) error {
 		v, err := decodeString(data[sp.start:sp.end])
 		if err != nil {
 			return err
@@ -133,6 +133,9 @@ func (s *Stream) event(out, ev []byte) []byte {
 			return nil
 		}
 		t := s.a.vault.restore(prefix+v, inJSONText(w, data))
+		// A choice's finish reason ends its own text, not the other
+		// choices' (Chat with n > 1 sends them in one stream).
+		final := w.finishing > 0
 		cut := len(t)
 		if !final {
 			cut = pendingFrom(t)
@@ -151,13 +154,16 @@ func (s *Stream) event(out, ev []byte) []byte {
 		out = s.flushHeld(out)
 		return append(out, ev...)
 	}
-	// An event that ends pieces (a block's or choice's end, the message's)
-	// first lets out the tails of the channels it does not continue, in
-	// the event that last carried each. Other events leave them held, so
-	// interleaved channels (parallel tool calls) keep their tails.
-	if endsPieces(data) {
+	// An event that ends pieces (a block's end, the message's) first lets
+	// out the tails of the channels it does not continue, in the event that
+	// last carried each; one that ends choices (a finish reason) only
+	// those of the channels within them. Other events leave them held, so
+	// interleaved channels (parallel tool calls, other choices) keep their
+	// tails.
+	all := endsPieces(data)
+	if all || len(ends) > 0 {
 		for _, ch := range s.order {
-			if !s.seen[ch] {
+			if !s.seen[ch] && (all || within(ch, ends)) {
 				out = s.flushOne(out, ch)
 			}
 		}
@@ -189,12 +195,23 @@ func (s *Stream) event(out, ev []byte) []byte {
 	return append(out, evOut...)
 }
 
-// endMarkers are what the events that end a piece of text carry: an
-// Anthropic block's or message's end, an OpenAI choice's or a Gemini
-// candidate's finish reason, a Responses item's or response's end, an
-// error.
+// endMarkers are what the events that end every piece of text carry: an
+// Anthropic block's or message's end, a Responses item's or response's
+// end, an error. An OpenAI choice's or a Gemini candidate's finish reason
+// ends that choice's pieces only (walker.ends).
 var endMarkers = [][]byte{[]byte(`"content_block_stop"`), []byte(`"message_delta"`), []byte(`"message_stop"`),
-	[]byte(`"finish_reason":"`), []byte(`"finishReason":"`), []byte(`.done"`), []byte(`"response.completed"`), []byte(`"error"`)}
+	[]byte(`.done"`), []byte(`"response.completed"`), []byte(`"error"`)}
+
+// within reports whether channel ch lies in one of the objects whose
+// channel prefixes are ends.
+func within(ch string, ends []string) bool {
+	for _, e := range ends {
+		if strings.HasPrefix(ch, e) {
+			return true
+		}
+	}
+	return false
+}
 
 func endsPieces(data []byte) bool {
 	for _, m := range endMarkers {
@@ -239,7 +256,7 @@ func (s *Stream) flushOne(out []byte, ch string) []byte {
 // kinds are emptied; ids, types and names stay.
 func blankOthers(data []byte, keep int) []byte {
 	var edits []edit
-	_ = walk(data, func(w *walker, sp span) error {
+	_ = walkPlain(data, func(w *walker, sp span) error {
 		if sp.start != keep && len(w.path) > 0 && textKey(string(w.path[len(w.path)-1])) && sp.end-sp.start > 2 {
 			edits = append(edits, edit{sp, ""})
 		}
