@@ -71,6 +71,7 @@ func (e *Edge) check(c *call) (guardDecision, *rejection) {
 	}
 	c.guard.outcome, c.guard.counts, c.guard.home = o, o.Counts, o.Home
 	if len(o.Blocked) > 0 {
+		c.withholdBody()
 		return guardDecision{}, &rejection{reason: "guard_block", err: &apierr.Error{Kind: apierr.InvalidRequest, Code: "content_blocked",
 			Message: "Strait's border guard refused this request: it contains " + strings.Join(o.Blocked, ", ") + " (policy: block)"}}
 	}
@@ -82,6 +83,12 @@ func (e *Edge) check(c *call) (guardDecision, *rejection) {
 	c.body = o.Body
 	return guardDecision{home: o.Home, policy: p, outcome: o}, nil
 }
+
+// withholdBody keeps a blocked request's body out of the audit log, which
+// records bodies when the operator asks: the guard refused to let that
+// text go anywhere, and the record says why (reason guard_block, the
+// categories' counts), never what. Its length is kept for bytes_in.
+func (c *call) withholdBody() { c.bodyLen, c.body = len(c.body), nil }
 
 func homeCategories(counts []guard.Count) []string {
 	var out []string

@@ -3,6 +3,8 @@ package edge
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -10,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/strait/strait/edge/audit"
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/guard"
@@ -44,6 +47,52 @@ func TestGuardPerKey(t *testing.T) {
 	r.e.SetGuard(nil)
 	if got = r.post(chatPath, "key-of-app", jsonType, body); got.status != 200 {
 		t.Fatalf("without a guard: %d %s", got.status, got.body)
+	}
+}
+
+// TestAuditGuardedBodies: with the audit recording bodies, a request the
+// guard blocked is recorded as blocked (reason, counts, size) without its
+// body, the very text the guard refused to send; a masked one with the
+// masked body that was sent.
+func TestAuditGuardedBodies(t *testing.T) {
+	p, err := guard.Compile(&guard.Config{Detectors: []string{"cn_mobile", "cn_id_card"}, Actions: map[string]guard.Action{"cn_id_card": guard.Block}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
+	al := audit.Open(audit.Config{Path: auditPath, Bodies: true})
+	r := newEdgeRig(t, Config{Audit: al, Guard: &guard.Set{Default: p}}, entry("app", auth.Client{}))
+	blocked := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"ID 110101199003071233, call 13812345678"}]}`
+	masked := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"call 13812345678"}]}`
+	if got := r.post(chatPath, "key-of-app", jsonType, blocked); got.status != 400 {
+		t.Fatalf("blocked: %d %s", got.status, got.body)
+	}
+	if got := r.post(chatPath, "key-of-app", jsonType, masked); got.status != 200 {
+		t.Fatalf("masked: %d %s", got.status, got.body)
+	}
+	if err := al.Close(); err != nil { // flushes the records
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || strings.Contains(string(b), "110101199003071233") || strings.Contains(string(b), "13812345678") {
+		t.Fatalf("audit records hold the values:\n%s", b)
+	}
+	var e audit.Entry
+	if err := json.Unmarshal([]byte(lines[0]), &e); err != nil {
+		t.Fatal(err)
+	}
+	if e.Reason != "guard_block" || e.RequestBody != "" || e.BytesIn != int64(len(blocked)) || len(e.Guard) != 2 {
+		t.Errorf("blocked request's record: %s", lines[0])
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &e); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.RequestBody, "call ⟦PHONE_1⟧") {
+		t.Errorf("masked request's record: %s", lines[1])
 	}
 }
 
