@@ -31,6 +31,9 @@ type walker struct {
 	// path holds the object keys (slices of doc, so walking allocates
 	// nothing) and "#" for array elements.
 	path [][]byte
+	// starts holds, per path level, the offset of the object or array at
+	// that level.
+	starts []int
 	// index holds, per path level, the array element's position or, when
 	// the element is an object with an "index" member, that member
 	// (streamed deltas name their choice or tool call this way, wherever
@@ -88,7 +91,7 @@ func walkPlain(doc []byte, visit func(w *walker, s span) error) error {
 
 // run walks w.doc from its start, reusing w's path.
 func (w *walker) run() error {
-	w.pos, w.path, w.index = 0, w.path[:0], w.index[:0]
+	w.pos, w.path, w.starts, w.index = 0, w.path[:0], w.starts[:0], w.index[:0]
 	w.space()
 	if err := w.value(); err != nil {
 		return err
@@ -177,7 +180,7 @@ func (w *walker) object() error {
 		return nil
 	}
 	level := len(w.path)
-	w.path = append(w.path, nil)
+	w.path, w.starts = append(w.path, nil), append(w.starts, start)
 	var m objMeta
 	if w.channels {
 		w.index = append(w.index, "")
@@ -243,6 +246,7 @@ func (w *walker) object() error {
 }
 
 func (w *walker) array() error {
+	start := w.pos
 	w.pos++
 	w.space()
 	if w.pos < len(w.doc) && w.doc[w.pos] == ']' {
@@ -250,7 +254,7 @@ func (w *walker) array() error {
 		return nil
 	}
 	level := len(w.path)
-	w.path = append(w.path, anyElement)
+	w.path, w.starts = append(w.path, anyElement), append(w.starts, start)
 	if w.channels {
 		w.index = append(w.index, "")
 	}
@@ -297,7 +301,7 @@ func (w *walker) enter(start, level int) objMeta {
 
 // up leaves the object or array at level.
 func (w *walker) up(level int) {
-	w.path = w.path[:level]
+	w.path, w.starts = w.path[:level], w.starts[:level]
 	if w.channels {
 		w.index = w.index[:level]
 	}
@@ -629,4 +633,80 @@ func appendMinimal[T chars.Text](dst []byte, s T) []byte {
 		run = i + 1
 	}
 	return append(dst, s[run:]...)
+}
+
+// base64Source reports whether the object at doc[start], a document's or
+// an image's source, says its data is base64: it has a "type" member and
+// every one it has is "base64" as such. Its data is then a PDF's or an
+// image's bytes, not text. Any other type (a plain-text source's "text"),
+// none, or one spelled with escapes, and the data is read as text: a
+// client must not hide text behind a type the provider reads otherwise.
+// It looks ahead of the walk, which has not yet checked the object.
+func base64Source(doc []byte, start int) bool {
+	found := false
+	for pos := start + 1; ; {
+		pos = skipSpace(doc, pos)
+		if pos >= len(doc) || doc[pos] != '"' {
+			return found // the object's end (or a fault the walk will meet)
+		}
+		end := stringEnd(doc, pos)
+		key := doc[pos:end]
+		if bytes.IndexByte(key, '\\') >= 0 && end-pos >= 2 {
+			if k, err := decodeString(key); err == nil {
+				key = []byte(`"` + k + `"`)
+			}
+		}
+		pos = skipSpace(doc, end)
+		if pos >= len(doc) || doc[pos] != ':' {
+			return false
+		}
+		pos = skipSpace(doc, pos+1)
+		end = valueEnd(doc, pos)
+		if string(key) == `"type"` {
+			if string(doc[pos:end]) != `"base64"` {
+				return false
+			}
+			found = true
+		}
+		if pos = skipSpace(doc, end); pos < len(doc) && doc[pos] == ',' {
+			pos++
+		}
+	}
+}
+
+func skipSpace(doc []byte, pos int) int {
+	for pos < len(doc) && (doc[pos] == ' ' || doc[pos] == '\t' || doc[pos] == '\n' || doc[pos] == '\r') {
+		pos++
+	}
+	return pos
+}
+
+// valueEnd is the end of the JSON value at doc[pos], not checked.
+func valueEnd(doc []byte, pos int) int {
+	if pos >= len(doc) {
+		return pos
+	}
+	switch doc[pos] {
+	case '"':
+		return stringEnd(doc, pos)
+	case '{', '[':
+		depth := 0
+		for k := pos; k < len(doc); k++ {
+			switch doc[k] {
+			case '"':
+				k = stringEnd(doc, k) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return k + 1
+				}
+			}
+		}
+		return len(doc)
+	}
+	for pos < len(doc) && !endsLiteral(doc[pos]) {
+		pos++
+	}
+	return pos
 }

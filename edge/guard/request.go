@@ -68,9 +68,8 @@ var textFields = map[string][][]string{
 	"prompt": paths("prompt", "prompt.#", "suffix"),
 	"input":  paths("input", "input.#", "input.#.text"),
 	// Documents: a content source's text, and the title and context of a
-	// document or search result. Not a plain-text source's data: the same
-	// field holds a PDF's base64, and the walk meets it before it may know
-	// the source's type.
+	// document or search result. A plain-text source's data is in
+	// sourceData.
 	"messages": paths("system", "system.#.text", "messages.#.content", "messages.#.content.#.text",
 		"messages.#.content.#.content", "messages.#.content.#.content.#.text", "messages.#.content.#.input.**",
 		"messages.#.content.#.source.content", "messages.#.content.#.source.content.#.text",
@@ -79,6 +78,13 @@ var textFields = map[string][][]string{
 		"contents.#.parts.#.functionCall.args.**", "contents.#.parts.#.function_call.args.**",
 		"contents.#.parts.#.functionResponse.response.**", "contents.#.parts.#.function_response.response.**",
 		"content.parts.#.text"),
+}
+
+// sourceData are the paths of a document's or an image's source data:
+// text when the source's type is "text", a PDF's or an image's base64 when
+// it is "base64" (base64Source), which is left alone.
+var sourceData = map[string][][]string{
+	"messages": paths("messages.#.content.#.source.data", "messages.#.content.#.content.#.source.data"),
 }
 
 func paths(ps ...string) [][]string {
@@ -165,7 +171,8 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	if p == nil || len(body) == 0 {
 		return &Outcome{Body: body}, nil
 	}
-	fields := textFields[endpointKind(family, path)]
+	kind := endpointKind(family, path)
+	fields := textFields[kind]
 	if fields == nil {
 		return nil, ErrUninspectable
 	}
@@ -174,7 +181,7 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	blk := outcomes.Get().(*outcomeBlock)
 	o, vault := &blk.o, &blk.vault
 	o.Body, o.blk, vault.entries = body, blk, blk.entries[:0]
-	ins.p, ins.fields, ins.body, ins.blk = p, fields, body, blk
+	ins.p, ins.fields, ins.data, ins.body, ins.blk = p, fields, sourceData[kind], body, blk
 	ins.w.doc = body
 	if err := ins.w.run(); err != nil {
 		blk.release()
@@ -250,6 +257,7 @@ func (blk *outcomeBlock) release() {
 type inspection struct {
 	p      *Policy
 	fields [][]string
+	data   [][]string // sourceData's
 	body   []byte
 	w      walker
 	finds  []detect.Match
@@ -268,14 +276,14 @@ var inspections = sync.Pool{New: func() any {
 	// Room for a typical request, so that a new one (the pool is emptied
 	// by garbage collections) does not grow piece by piece.
 	ins := &inspection{finds: make([]detect.Match, 0, 16), counts: make([]Count, 0, 8), text: make([]byte, 0, 1024)}
-	ins.w.path = make([][]byte, 0, 8)
+	ins.w.path, ins.w.starts = make([][]byte, 0, 8), make([]int, 0, 8)
 	ins.w.visit = ins.visit // bound once per pooled inspection
 	return ins
 }}
 
 // release drops the references to the request and pools ins.
 func (ins *inspection) release() {
-	ins.p, ins.fields, ins.body, ins.blk, ins.out, ins.prev = nil, nil, nil, nil, nil, 0
+	ins.p, ins.fields, ins.data, ins.body, ins.blk, ins.out, ins.prev = nil, nil, nil, nil, nil, nil, 0
 	ins.w.doc = nil
 	clear(ins.w.path[:cap(ins.w.path)])
 	ins.finds, ins.counts = ins.finds[:0], ins.counts[:0]
@@ -291,7 +299,7 @@ func (ins *inspection) release() {
 // visit judges one string of the body: a text field's finds are counted
 // and, when masked or redacted, the string is rewritten into ins.out.
 func (ins *inspection) visit(w *walker, s span) error {
-	if !isText(ins.fields, w.path) {
+	if !isText(ins.fields, w.path) && !(isText(ins.data, w.path) && !base64Source(ins.body, w.starts[len(w.starts)-1])) {
 		return nil
 	}
 	text, buf, err := unquote(ins.text, ins.body[s.start:s.end])

@@ -62,3 +62,45 @@ func TestInspectDocumentsAndToolInputs(t *testing.T) {
 		o.Release()
 	}
 }
+
+// TestInspectPlainTextDocumentData: an Anthropic document with a
+// plain-text source carries its text in the source's data, which the
+// guard reads wherever the source's type stands in it; a base64 source's
+// data (a PDF's or an image's bytes) is left as it came, and a source that
+// says base64 and text both is read.
+func TestInspectPlainTextDocumentData(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile"}})
+	const phone = "13812345678"
+	msg := func(block string) string { return `{"messages":[{"role":"user","content":[` + block + `]}]}` }
+	for _, block := range []string{
+		`{"type":"document","source":{"type":"text","media_type":"text/plain","data":"call ` + phone + `"}}`,
+		`{"type":"document","source":{"data":"call ` + phone + `","media_type":"text/plain","type":"text"}}`,
+		`{"type":"document","source":{"type":"base64","data":"call ` + phone + `","type":"text"}}`,
+		`{"type":"document","source":{"type":"b\u0061se64","media_type":"text/plain","data":"call ` + phone + `"}}`,
+		`{"type":"tool_result","tool_use_id":"t1","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"call ` + phone + `"}}]}`,
+	} {
+		o, err := p.Inspect(llmapi.Anthropic, "/v1/messages", []byte(msg(block)))
+		if err != nil {
+			t.Fatalf("%s: %v", block, err)
+		}
+		if strings.Contains(string(o.Body), phone) || !strings.Contains(string(o.Body), "⟦PHONE_1⟧") {
+			t.Errorf("sent %s", o.Body)
+		}
+		o.Release()
+	}
+	for _, block := range []string{
+		`{"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERi0x` + phone + `"}}`,
+		`{"type":"document","source":{"data":"JVBERi0x` + phone + `","media_type":"application/pdf","type":"base64"}}`,
+		`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0K` + phone + `"}}`,
+	} {
+		body := msg(block)
+		o, err := p.Inspect(llmapi.Anthropic, "/v1/messages", []byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", block, err)
+		}
+		if string(o.Body) != body {
+			t.Errorf("base64 data rewritten: %s", o.Body)
+		}
+		o.Release()
+	}
+}
