@@ -254,9 +254,29 @@ func writeAtomic(path string, f *File) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
+	// The rename is an entry of the directory, durable only once the
+	// directory is: without this a crash can bring back the file before it
+	// (a created key's record lost, a removed key back).
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("keys file %s written, but not made durable: %w", path, err)
+	}
 	// `sudo strait-edge keys create` must leave a file the edge's user can
 	// still read.
 	return certs.ChownLike(filepath.Dir(path), path, path+".lock")
+}
+
+// syncDir flushes the directory dir (its entries) to disk; a variable so
+// that a test can see it called after the rename.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Watch calls load every time the file at path changes (checked every

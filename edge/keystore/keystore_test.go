@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -103,5 +104,39 @@ func TestWatchSeesReplacement(t *testing.T) {
 		case <-deadline:
 			t.Fatal("Watch never reported a change of the keys file")
 		}
+	}
+}
+
+// TestWriteSyncsDirectory: a write of the keys file flushes the directory
+// after the rename, so the new file's entry is on disk when Create
+// returns the key, and a failed flush is an error, not a key whose record
+// a crash may take. (Whether the entry survives a power cut is not
+// testable here; that the real syncDir runs is, on the first Create.)
+func TestWriteSyncsDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, FileName)
+	if _, err := Create(path, Record{Name: "real"}); err != nil { // the real syncDir
+		t.Fatal(err)
+	}
+	real := syncDir
+	t.Cleanup(func() { syncDir = real })
+	var synced []string
+	syncDir = func(d string) error {
+		f, err := Load(path)
+		if err != nil || f.find("alice") < 0 {
+			t.Errorf("directory synced before the new file is in place: %v", err)
+		}
+		synced = append(synced, d)
+		return real(d)
+	}
+	if _, err := Create(path, Record{Name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != dir {
+		t.Fatalf("directories synced: %q, want [%q]", synced, dir)
+	}
+	syncDir = func(string) error { return errors.New("EIO") }
+	if err := Remove(path, "alice"); err == nil || !strings.Contains(err.Error(), "EIO") {
+		t.Fatalf("a failed directory sync: %v", err)
 	}
 }
