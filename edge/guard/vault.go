@@ -58,6 +58,12 @@ func label(category string) string {
 type Vault struct {
 	entries []vaultEntry
 	index   map[string]int // token → entry, once there are many
+	// values (category, NUL, value → entry) and labels (label → values
+	// masked under it) take over from the search in order once there are
+	// many: a client's one request can hold millions of numbers, and a
+	// search per find would cost their square.
+	values map[string]int
+	labels map[string]int
 	// arena holds the values and placeholders, each entry's value then
 	// its token: one buffer for a request's handful of values, kept with
 	// the Outcome's other memory when the Outcome is released (entries
@@ -97,13 +103,20 @@ func (v *Vault) mask(category, value string) string {
 // value: text may be the request's own bytes.
 func maskValue[T chars.Text](v *Vault, category, l string, value T) []byte {
 	n := 1
-	for k := range v.entries {
-		e := &v.entries[k]
-		if e.category == category && equal(v.value(e), value) {
-			return v.token(e)
+	if v.values != nil {
+		if k, ok := v.values[category+"\x00"+string(value)]; ok {
+			return v.token(&v.entries[k])
 		}
-		if e.label == l {
-			n++
+		n += v.labels[l]
+	} else {
+		for k := range v.entries {
+			e := &v.entries[k]
+			if e.category == category && equal(v.value(e), value) {
+				return v.token(e)
+			}
+			if e.label == l {
+				n++
+			}
 		}
 	}
 	if cap(v.arena) == 0 {
@@ -119,13 +132,23 @@ func maskValue[T chars.Text](v *Vault, category, l string, value T) []byte {
 	if len(v.entries) >= vaultIndexAt {
 		if v.index == nil {
 			v.index = make(map[string]int, 2*vaultIndexAt)
-			for k := range v.entries {
-				v.index[string(v.token(&v.entries[k]))] = k
+			v.values = make(map[string]int, 2*vaultIndexAt)
+			v.labels = map[string]int{}
+			for k := range v.entries[:len(v.entries)-1] {
+				v.indexEntry(k)
 			}
 		}
-		v.index[string(v.token(e))] = len(v.entries) - 1
+		v.indexEntry(len(v.entries) - 1)
 	}
 	return v.token(e)
+}
+
+// indexEntry adds entry k to the vault's maps.
+func (v *Vault) indexEntry(k int) {
+	e := &v.entries[k]
+	v.index[string(v.token(e))] = k
+	v.values[e.category+"\x00"+string(v.value(e))] = k
+	v.labels[e.label]++
 }
 
 func equal[T chars.Text](a []byte, b T) bool {
@@ -167,7 +190,7 @@ func (v *Vault) reset() {
 		v.arena = nil
 	}
 	clear(v.entries)
-	v.entries, v.index = v.entries[:0], nil
+	v.entries, v.index, v.values, v.labels = v.entries[:0], nil, nil, nil
 }
 
 // maxKeptArena bounds the vault arena a released Outcome keeps.
