@@ -15,8 +15,8 @@ import (
 // errBadJSON: the body is not one JSON value.
 var errBadJSON = errors.New("not valid JSON")
 
-// span is a string literal in a JSON document: doc[start:end] including
-// its quotes; channel names where it sits (see walker.channel).
+// span is a string literal in a JSON document, doc[start:end] including
+// its quotes, or a number (walker.numbers).
 type span struct {
 	start, end int
 }
@@ -43,7 +43,10 @@ type walker struct {
 	// is set: requests are not streams.
 	index    []string
 	channels bool
-	visit    func(w *walker, s span) error
+	// numbers: visit numbers too, not only strings (a request's: a
+	// number in a tool's input is text the model reads).
+	numbers bool
+	visit   func(w *walker, s span) error
 	// meta is what a first pass found of each object with an index or a
 	// finish reason, by the object's offset (see walk); collect: this is
 	// that pass.
@@ -136,6 +139,9 @@ func (w *walker) value() error {
 		}
 		if !json.Valid(w.doc[start:w.pos]) {
 			return errBadJSON
+		}
+		if c := w.doc[start]; w.numbers && (c == '-' || c >= '0' && c <= '9') {
+			return w.visit(w, span{start, w.pos})
 		}
 		return nil
 	}

@@ -278,6 +278,7 @@ var inspections = sync.Pool{New: func() any {
 	ins := &inspection{finds: make([]detect.Match, 0, 16), counts: make([]Count, 0, 8), text: make([]byte, 0, 1024)}
 	ins.w.path, ins.w.starts = make([][]byte, 0, 8), make([]int, 0, 8)
 	ins.w.visit = ins.visit // bound once per pooled inspection
+	ins.w.numbers = true
 	return ins
 }}
 
@@ -296,13 +297,18 @@ func (ins *inspection) release() {
 	inspections.Put(ins)
 }
 
-// visit judges one string of the body: a text field's finds are counted
-// and, when masked or redacted, the string is rewritten into ins.out.
+// visit judges one string (or number) of the body: a text field's finds
+// are counted and, when masked or redacted, the string is rewritten into
+// ins.out.
 func (ins *inspection) visit(w *walker, s span) error {
 	if !isText(ins.fields, w.path) && !(isText(ins.data, w.path) && !base64Source(ins.body, w.starts[len(w.starts)-1])) {
 		return nil
 	}
-	text, buf, err := unquote(ins.text, ins.body[s.start:s.end])
+	lit := ins.body[s.start:s.end]
+	if lit[0] != '"' {
+		return ins.judge(s, lit, nil) // a number: it becomes a string if rewritten
+	}
+	text, buf, err := unquote(ins.text, lit)
 	ins.text = buf
 	if err != nil {
 		return err
@@ -314,6 +320,13 @@ func (ins *inspection) visit(w *walker, s span) error {
 	if view != nil {
 		ins.view, text = view, view
 	}
+	return ins.judge(s, text, view)
+}
+
+// judge counts the finds in text, the value of the string or number at s
+// (its jsonView when view is set), and rewrites it into ins.out, as a
+// string, when one is masked or redacted.
+func (ins *inspection) judge(s span, text, view []byte) error {
 	p := ins.p
 	ins.finds = p.find(ins.finds[:0], text)
 	changed, prev := false, 0

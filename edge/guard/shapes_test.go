@@ -104,3 +104,42 @@ func TestInspectPlainTextDocumentData(t *testing.T) {
 		o.Release()
 	}
 }
+
+// TestInspectNumbersInText: a value written as a JSON number where text
+// goes (a tool's input or result, Gemini's function call arguments) is read
+// like a string's, and masked it becomes a string holding its placeholder;
+// numbers elsewhere (max_tokens) are the client's.
+func TestInspectNumbersInText(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile", "bank_card"}})
+	const phone = "13812345678"
+	for _, tc := range []struct {
+		family     llmapi.Family
+		path, body string
+		want       string
+	}{
+		{llmapi.Anthropic, "/v1/messages",
+			`{"max_tokens":13812345678,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"dial","input":{"to":13812345678,"n":[1,-2.5e3]}}]}]}`,
+			`{"max_tokens":13812345678,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"dial","input":{"to":"⟦PHONE_1⟧","n":[1,-2.5e3]}}]}]}`},
+		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent",
+			`{"contents":[{"parts":[{"functionResponse":{"name":"f","response":{"phone":13812345678,"card":6222021234567894}}}]}]}`,
+			`{"contents":[{"parts":[{"functionResponse":{"name":"f","response":{"phone":"⟦PHONE_1⟧","card":"⟦CARD_1⟧"}}}]}]}`},
+		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent",
+			`{"contents":{"parts":{"functionCall":{"name":"f","args":{"to":13812345678}}}}}`,
+			`{"contents":{"parts":{"functionCall":{"name":"f","args":{"to":"⟦PHONE_1⟧"}}}}}`},
+		{llmapi.OpenAI, "/v1/chat/completions",
+			`{"messages":[{"role":"user","content":13812345678}]}`,
+			`{"messages":[{"role":"user","content":"⟦PHONE_1⟧"}]}`},
+	} {
+		o, err := p.Inspect(tc.family, tc.path, []byte(tc.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if string(o.Body) != tc.want {
+			t.Errorf("sent %s\nwant %s", o.Body, tc.want)
+		}
+		if got := o.Vault.Restore("⟦PHONE_1⟧"); got != phone {
+			t.Errorf("vault: %q", got)
+		}
+		o.Release()
+	}
+}
