@@ -47,6 +47,9 @@ type walker struct {
 	// number in a tool's input is text the model reads).
 	numbers bool
 	visit   func(w *walker, s span) error
+	// keys, when set, is called for every key, with the key last on the
+	// path.
+	keys func(w *walker, s span) error
 	// meta is what a first pass found of each object with an index or a
 	// finish reason, by the object's offset (see walk); collect: this is
 	// that pass.
@@ -212,6 +215,11 @@ func (w *walker) object() error {
 			w.path[level] = []byte(k)
 		} else {
 			w.path[level] = key
+		}
+		if w.keys != nil {
+			if err := w.keys(w, span{ks, w.pos}); err != nil {
+				return err
+			}
 		}
 		w.space()
 		if w.pos >= len(w.doc) || w.doc[w.pos] != ':' {

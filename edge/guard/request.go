@@ -87,6 +87,22 @@ var sourceData = map[string][][]string{
 	"messages": paths("messages.#.content.#.source.data", "messages.#.content.#.content.#.source.data"),
 }
 
+// keyFields are the text fields whose objects' keys are text too: those
+// that hold anything below them ("**", a tool's input, a function's
+// arguments or response), where a client's keys are its own words (a map
+// by names, numbers, addresses) that the model reads.
+var keyFields = func() map[string][][]string {
+	out := map[string][][]string{}
+	for kind, fields := range textFields {
+		for _, f := range fields {
+			if f[len(f)-1] == "**" {
+				out[kind] = append(out[kind], f)
+			}
+		}
+	}
+	return out
+}()
+
 func paths(ps ...string) [][]string {
 	out := make([][]string, len(ps))
 	for i, p := range ps {
@@ -181,7 +197,7 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	blk := outcomes.Get().(*outcomeBlock)
 	o, vault := &blk.o, &blk.vault
 	o.Body, o.blk, vault.entries = body, blk, blk.entries[:0]
-	ins.p, ins.fields, ins.data, ins.body, ins.blk = p, fields, sourceData[kind], body, blk
+	ins.p, ins.fields, ins.data, ins.keys, ins.body, ins.blk = p, fields, sourceData[kind], keyFields[kind], body, blk
 	ins.w.doc = body
 	if err := ins.w.run(); err != nil {
 		blk.release()
@@ -258,6 +274,7 @@ type inspection struct {
 	p      *Policy
 	fields [][]string
 	data   [][]string // sourceData's
+	keys   [][]string // keyFields'
 	body   []byte
 	w      walker
 	finds  []detect.Match
@@ -279,12 +296,13 @@ var inspections = sync.Pool{New: func() any {
 	ins.w.path, ins.w.starts = make([][]byte, 0, 8), make([]int, 0, 8)
 	ins.w.visit = ins.visit // bound once per pooled inspection
 	ins.w.numbers = true
+	ins.w.keys = ins.visitKey
 	return ins
 }}
 
 // release drops the references to the request and pools ins.
 func (ins *inspection) release() {
-	ins.p, ins.fields, ins.data, ins.body, ins.blk, ins.out, ins.prev = nil, nil, nil, nil, nil, nil, 0
+	ins.p, ins.fields, ins.data, ins.keys, ins.body, ins.blk, ins.out, ins.prev = nil, nil, nil, nil, nil, nil, nil, 0
 	ins.w.doc = nil
 	clear(ins.w.path[:cap(ins.w.path)])
 	ins.finds, ins.counts = ins.finds[:0], ins.counts[:0]
@@ -308,6 +326,19 @@ func (ins *inspection) visit(w *walker, s span) error {
 	if lit[0] != '"' {
 		return ins.judge(s, lit, nil) // a number: it becomes a string if rewritten
 	}
+	return ins.visitString(s, lit)
+}
+
+// visitKey judges a key of an object below a keyFields path.
+func (ins *inspection) visitKey(w *walker, s span) error {
+	if len(ins.keys) == 0 || !isText(ins.keys, w.path) {
+		return nil
+	}
+	return ins.visitString(s, ins.body[s.start:s.end])
+}
+
+// visitString judges the string literal lit at s.
+func (ins *inspection) visitString(s span, lit []byte) error {
 	text, buf, err := unquote(ins.text, lit)
 	ins.text = buf
 	if err != nil {

@@ -143,3 +143,38 @@ func TestInspectNumbersInText(t *testing.T) {
 		o.Release()
 	}
 }
+
+// TestInspectKeysInToolData: below a tool's input, a function's arguments
+// or its response, an object's keys are the client's data as much as its
+// values (a map by phone number or name), read and masked like them; the
+// API's own keys elsewhere are not text.
+func TestInspectKeysInToolData(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile"}, Words: WordsFile{File: wordsFile(t, "张三\tname\n")},
+		Actions: map[string]Action{"name": Block}})
+	for _, tc := range []struct {
+		family     llmapi.Family
+		path, body string
+		want       string
+	}{
+		{llmapi.Anthropic, "/v1/messages",
+			`{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"n","input":{"calls":{"13812345678":{"n":2}}}}]}]}`,
+			`{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"n","input":{"calls":{"⟦PHONE_1⟧":{"n":2}}}}]}]}`},
+		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent",
+			`{"contents":[{"parts":[{"functionResponse":{"name":"f","response":{"13812345678":"home"}}}]}]}`,
+			`{"contents":[{"parts":[{"functionResponse":{"name":"f","response":{"⟦PHONE_1⟧":"home"}}}]}]}`},
+	} {
+		o, err := p.Inspect(tc.family, tc.path, []byte(tc.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if string(o.Body) != tc.want {
+			t.Errorf("sent %s\nwant %s", o.Body, tc.want)
+		}
+		o.Release()
+	}
+	o, err := p.Inspect(llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent",
+		[]byte(`{"contents":[{"parts":[{"functionCall":{"name":"f","args":{"张三":1}}}]}]}`))
+	if err != nil || strings.Join(o.Blocked, ",") != "name" {
+		t.Errorf("a word as a key: blocked %v, %v", o.Blocked, err)
+	}
+}
