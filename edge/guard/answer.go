@@ -43,10 +43,10 @@ func (a *Answer) mayHold(doc []byte) bool {
 		bytes.Contains(doc, []byte(`\u27E6`)))
 }
 
-// text restores s (a JSON text when inJSON, see Vault.restore) and
-// applies output_words to all of it.
-func (a *Answer) text(s string, inJSON bool) string {
-	r := a.vault.restore(s, inJSON)
+// text restores s, the string at w's place in doc, and applies
+// output_words to all of it.
+func (a *Answer) text(w *walker, doc []byte, s string) string {
+	r := a.restore(w, doc, s)
 	out, _ := a.words(r, len(r), true)
 	return out
 }
@@ -123,7 +123,7 @@ func (a *Answer) Whole(body []byte) []byte {
 			if err != nil {
 				return err
 			}
-			if r := a.text(v, inJSONText(w, body)); r != v {
+			if r := a.text(w, body, v); r != v {
 				edits = append(edits, edit{s, r})
 			}
 			return nil
@@ -168,7 +168,7 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 			prefix, p.tail = p.tail, ""
 			done(p)
 		}
-		t := a.vault.restore(prefix+v, inJSONText(w, body))
+		t := a.restore(w, body, prefix+v)
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
 		emit, tail := a.words(t, pendingFrom(t), !text)
 		last[ch] = &piece{s, v, emit, tail}
@@ -179,6 +179,20 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 	}
 	slices.SortFunc(edits, func(x, y edit) int { return x.start - y.start })
 	return edits, err
+}
+
+// restore puts the vault's values back into s, the string (or a piece of
+// it) at w's place in the answer doc, escaped for JSON in a JSON text;
+// not into an Anthropic model's thinking. That thinking is signed and a
+// client sends it back as it got it in the next request (as it must in a
+// tool loop): with the values in it, they would cross the border in that
+// request, and the changed text would fail its signature. Its
+// placeholders stay; the client sees them there only.
+func (a *Answer) restore(w *walker, doc []byte, s string) string {
+	if len(w.path) > 0 && string(w.path[len(w.path)-1]) == "thinking" {
+		return s
+	}
+	return a.vault.restore(s, inJSONText(w, doc))
 }
 
 // inJSONText reports whether the string at w's place in the answer doc is

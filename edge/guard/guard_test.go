@@ -58,7 +58,7 @@ func TestInspectRewritesOnlyText(t *testing.T) {
 				`{"role":"assistant","content":[{"type":"thinking","thinking":"13812345678","signature":"13812345678"},{"type":"tool_use","id":"t1","name":"n","input":{"q":"192.168.1.10"}}]}]}`,
 			`{"model":"claude","system":"user phone ⟦PHONE_1⟧","messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_13812345678","content":"found ⟦PHONE_1⟧"},` +
 				`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"13812345678"}}]},` +
-				`{"role":"assistant","content":[{"type":"thinking","thinking":"13812345678","signature":"13812345678"},{"type":"tool_use","id":"t1","name":"n","input":{"q":"⟦IP_1⟧"}}]}]}`},
+				`{"role":"assistant","content":[{"type":"thinking","thinking":"⟦PHONE_1⟧","signature":"13812345678"},{"type":"tool_use","id":"t1","name":"n","input":{"q":"⟦IP_1⟧"}}]}]}`},
 		{"gemini", "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
 			`{"systemInstruction":{"parts":[{"text":"E12345678"}]},"contents":[{"role":"user","parts":[{"text":"\u0031\u0033812345678 \u003c"},{"inlineData":{"mimeType":"image/png","data":"13812345678"}}]},` +
 				`{"role":"model","parts":[{"functionCall":{"name":"f","args":{"n":"13812345678"}},"thoughtSignature":"13812345678"}]}]}`,

@@ -57,14 +57,16 @@ type Count struct {
 
 // textFields are, per kind of endpoint, the paths of the string values
 // that hold text (messages, prompts, tool results and tool-call
-// arguments). "#" is any array element (or a single value in the array's
-// place, see matchPath), "**" anything below. IDs, roles,
-// model names, base64 images and thinking signatures are not among them.
+// arguments, and the model's reasoning a client sends back). "#" is any
+// array element (or a single value in the array's place, see matchPath),
+// "**" anything below. IDs, roles, model names, base64 images and
+// thinking signatures are not among them.
 var textFields = map[string][][]string{
 	"chat": paths("messages.#.content", "messages.#.content.#.text", "messages.#.content.#.refusal", "messages.#.refusal",
-		"messages.#.tool_calls.#.function.arguments", "messages.#.function_call.arguments"),
+		"messages.#.tool_calls.#.function.arguments", "messages.#.function_call.arguments",
+		"messages.#.reasoning_content", "messages.#.reasoning"),
 	"responses": paths("input", "instructions", "input.#.content", "input.#.content.#.text", "input.#.output",
-		"input.#.output.#.text", "input.#.arguments", "input.#.input"),
+		"input.#.output.#.text", "input.#.arguments", "input.#.input", "input.#.summary.#.text"),
 	"prompt": paths("prompt", "prompt.#", "suffix"),
 	"input":  paths("input", "input.#", "input.#.text"),
 	// Documents: a content source's text, and the title and context of a
@@ -73,7 +75,7 @@ var textFields = map[string][][]string{
 	"messages": paths("system", "system.#.text", "messages.#.content", "messages.#.content.#.text",
 		"messages.#.content.#.content", "messages.#.content.#.content.#.text", "messages.#.content.#.input.**",
 		"messages.#.content.#.source.content", "messages.#.content.#.source.content.#.text",
-		"messages.#.content.#.title", "messages.#.content.#.context"),
+		"messages.#.content.#.title", "messages.#.content.#.context", "messages.#.content.#.thinking"),
 	"contents": paths("contents.#.parts.#.text", "systemInstruction.parts.#.text", "system_instruction.parts.#.text",
 		"contents.#.parts.#.functionCall.args.**", "contents.#.parts.#.function_call.args.**",
 		"contents.#.parts.#.functionResponse.response.**", "contents.#.parts.#.function_response.response.**",

@@ -132,7 +132,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		if prefix == "" && !s.a.mayHold(data[sp.start:sp.end]) {
 			return nil
 		}
-		t := s.a.vault.restore(prefix+v, inJSONText(w, data))
+		t := s.a.restore(w, data, prefix+v)
 		// A choice's finish reason ends its own text, not the other
 		// choices' (Chat with n > 1 sends them in one stream).
 		final := w.finishing > 0
