@@ -57,16 +57,20 @@ type Count struct {
 
 // textFields are, per kind of endpoint, the paths of the string values
 // that hold text (messages, prompts, tool results and tool-call
-// arguments, and the model's reasoning a client sends back). "#" is any
-// array element (or a single value in the array's place, see matchPath),
-// "**" anything below. IDs, roles, model names, base64 images and
-// thinking signatures are not among them.
+// arguments, and the model's reasoning a client sends back), and of what
+// the model reads beside them: tool definitions, output schemas,
+// predicted outputs, prompt variables, code. "#" is any array element (or
+// a single value in the array's place, see matchPath), "**" anything
+// below. IDs, roles, model names, base64 images and thinking signatures
+// are not among them.
 var textFields = map[string][][]string{
 	"chat": paths("messages.#.content", "messages.#.content.#.text", "messages.#.content.#.refusal", "messages.#.refusal",
 		"messages.#.tool_calls.#.function.arguments", "messages.#.function_call.arguments",
-		"messages.#.reasoning_content", "messages.#.reasoning"),
+		"messages.#.reasoning_content", "messages.#.reasoning", "prediction.content", "prediction.content.#.text",
+		"tools.**", "functions.**", "response_format.json_schema.**"),
 	"responses": paths("input", "instructions", "input.#.content", "input.#.content.#.text", "input.#.output",
-		"input.#.output.#.text", "input.#.arguments", "input.#.input", "input.#.summary.#.text"),
+		"input.#.output.#.text", "input.#.arguments", "input.#.input", "input.#.summary.#.text",
+		"tools.**", "text.format.**", "prompt.variables.**"),
 	"prompt": paths("prompt", "prompt.#", "suffix"),
 	"input":  paths("input", "input.#", "input.#.text"),
 	// Documents: a content source's text, and the title and context of a
@@ -75,11 +79,15 @@ var textFields = map[string][][]string{
 	"messages": paths("system", "system.#.text", "messages.#.content", "messages.#.content.#.text",
 		"messages.#.content.#.content", "messages.#.content.#.content.#.text", "messages.#.content.#.input.**",
 		"messages.#.content.#.source.content", "messages.#.content.#.source.content.#.text",
-		"messages.#.content.#.title", "messages.#.content.#.context", "messages.#.content.#.thinking"),
+		"messages.#.content.#.title", "messages.#.content.#.context", "messages.#.content.#.thinking",
+		"tools.**", "output_format.**"),
 	"contents": paths("contents.#.parts.#.text", "systemInstruction.parts.#.text", "system_instruction.parts.#.text",
 		"contents.#.parts.#.functionCall.args.**", "contents.#.parts.#.function_call.args.**",
 		"contents.#.parts.#.functionResponse.response.**", "contents.#.parts.#.function_response.response.**",
-		"content.parts.#.text"),
+		"content.parts.#.text", "contents.#.parts.#.executableCode.code", "contents.#.parts.#.executable_code.code",
+		"contents.#.parts.#.codeExecutionResult.output", "contents.#.parts.#.code_execution_result.output",
+		"tools.**", "generationConfig.responseSchema.**", "generation_config.response_schema.**",
+		"generationConfig.responseJsonSchema.**", "generation_config.response_json_schema.**"),
 }
 
 // sourceData are the paths of a document's or an image's source data:

@@ -178,3 +178,35 @@ func TestInspectKeysInToolData(t *testing.T) {
 		t.Errorf("a word as a key: blocked %v, %v", o.Blocked, err)
 	}
 }
+
+// TestInspectWhatTheModelReadsBeside: tool definitions (descriptions,
+// schemas, enums), output schemas, predicted outputs, prompt variables and
+// code parts are text the model reads like the messages, and a client can
+// put anything there: they are read too.
+func TestInspectWhatTheModelReadsBeside(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile"}})
+	const phone = "13812345678"
+	for _, tc := range []struct {
+		family     llmapi.Family
+		path, body string
+	}{
+		{llmapi.OpenAI, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"dial","description":"the boss is ` + phone + `","parameters":{"type":"object"}}}]}`},
+		{llmapi.OpenAI, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"dial","parameters":{"type":"object","properties":{"to":{"type":"string","enum":["` + phone + `"]}}}}}]}`},
+		{llmapi.OpenAI, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"prediction":{"type":"content","content":"call ` + phone + `"}}`},
+		{llmapi.OpenAI, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"description":"owner ` + phone + `"}}}}`},
+		{llmapi.OpenAI, "/v1/responses", `{"input":"hi","tools":[{"type":"function","name":"dial","description":"boss ` + phone + `","parameters":{}}]}`},
+		{llmapi.OpenAI, "/v1/responses", `{"prompt":{"id":"pmpt_1","variables":{"customer":"` + phone + `"}}}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"name":"dial","description":"boss ` + phone + `","input_schema":{"type":"object"}}]}`},
+		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent", `{"contents":[{"parts":[{"text":"hi"}]}],"tools":[{"functionDeclarations":[{"name":"dial","description":"boss ` + phone + `"}]}]}`},
+		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent", `{"contents":[{"parts":[{"executableCode":{"language":"PYTHON","code":"dial('` + phone + `')"}}]}]}`},
+	} {
+		o, err := p.Inspect(tc.family, tc.path, []byte(tc.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.body, err)
+		}
+		if strings.Contains(string(o.Body), phone) || !strings.Contains(string(o.Body), "⟦PHONE_1⟧") {
+			t.Errorf("sent %s", o.Body)
+		}
+		o.Release()
+	}
+}
