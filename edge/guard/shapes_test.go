@@ -34,24 +34,17 @@ func TestInspectGeminiSingleForms(t *testing.T) {
 	}
 }
 
-// TestInspectDocumentsAndToolInputs: an Anthropic document's text (a content
-// source, its title and context), a search result's title, and a Responses
-// custom tool call's input are read like any other text.
-func TestInspectDocumentsAndToolInputs(t *testing.T) {
-	p := compile(t, &Config{Detectors: []string{"cn_mobile"}})
-	const phone = "13812345678"
-	for _, tc := range []struct {
-		family llmapi.Family
-		path   string
-		body   string
-	}{
-		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":"call ` + phone + `"}}]}]}`},
-		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":[{"type":"text","text":"call ` + phone + `"}]}}]}]}`},
-		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","title":"notes for ` + phone + `","source":{"type":"url","url":"https://example.com/a.pdf"}}]}]}`},
-		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","context":"owner ` + phone + `","source":{"type":"url","url":"https://example.com/a.pdf"}}]}]}`},
-		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"search_result","source":"https://example.com","title":"` + phone + `","content":[{"type":"text","text":"x"}]}]}]}`},
-		{llmapi.OpenAI, "/v1/responses", `{"input":[{"type":"custom_tool_call","call_id":"c1","name":"sh","input":"sms ` + phone + `"}]}`},
-	} {
+// shape is a request body of a family sent to path.
+type shape struct {
+	family     llmapi.Family
+	path, body string
+}
+
+// checkMasked inspects each shape with p and fails where phone crossed in
+// clear, or not as ⟦PHONE_1⟧.
+func checkMasked(t *testing.T, p *Policy, phone string, shapes []shape) {
+	t.Helper()
+	for _, tc := range shapes {
 		o, err := p.Inspect(tc.family, tc.path, []byte(tc.body))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.body, err)
@@ -61,6 +54,22 @@ func TestInspectDocumentsAndToolInputs(t *testing.T) {
 		}
 		o.Release()
 	}
+}
+
+// TestInspectDocumentsAndToolInputs: an Anthropic document's text (a content
+// source, its title and context), a search result's title, and a Responses
+// custom tool call's input are read like any other text.
+func TestInspectDocumentsAndToolInputs(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile"}})
+	const phone = "13812345678"
+	checkMasked(t, p, phone, []shape{
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":"call ` + phone + `"}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"content","content":[{"type":"text","text":"call ` + phone + `"}]}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","title":"notes for ` + phone + `","source":{"type":"url","url":"https://example.com/a.pdf"}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","context":"owner ` + phone + `","source":{"type":"url","url":"https://example.com/a.pdf"}}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"search_result","source":"https://example.com","title":"` + phone + `","content":[{"type":"text","text":"x"}]}]}]}`},
+		{llmapi.OpenAI, "/v1/responses", `{"input":[{"type":"custom_tool_call","call_id":"c1","name":"sh","input":"sms ` + phone + `"}]}`},
+	})
 }
 
 // TestInspectPlainTextDocumentData: an Anthropic document with a
@@ -186,10 +195,7 @@ func TestInspectKeysInToolData(t *testing.T) {
 func TestInspectWhatTheModelReadsBeside(t *testing.T) {
 	p := compile(t, &Config{Detectors: []string{"cn_mobile"}})
 	const phone = "13812345678"
-	for _, tc := range []struct {
-		family     llmapi.Family
-		path, body string
-	}{
+	checkMasked(t, p, phone, []shape{
 		{llmapi.OpenAI, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"dial","description":"the boss is ` + phone + `","parameters":{"type":"object"}}}]}`},
 		{llmapi.OpenAI, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"dial","parameters":{"type":"object","properties":{"to":{"type":"string","enum":["` + phone + `"]}}}}}]}`},
 		{llmapi.OpenAI, "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"prediction":{"type":"content","content":"call ` + phone + `"}}`},
@@ -199,14 +205,5 @@ func TestInspectWhatTheModelReadsBeside(t *testing.T) {
 		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"name":"dial","description":"boss ` + phone + `","input_schema":{"type":"object"}}]}`},
 		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent", `{"contents":[{"parts":[{"text":"hi"}]}],"tools":[{"functionDeclarations":[{"name":"dial","description":"boss ` + phone + `"}]}]}`},
 		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent", `{"contents":[{"parts":[{"executableCode":{"language":"PYTHON","code":"dial('` + phone + `')"}}]}]}`},
-	} {
-		o, err := p.Inspect(tc.family, tc.path, []byte(tc.body))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.body, err)
-		}
-		if strings.Contains(string(o.Body), phone) || !strings.Contains(string(o.Body), "⟦PHONE_1⟧") {
-			t.Errorf("sent %s", o.Body)
-		}
-		o.Release()
-	}
+	})
 }
