@@ -654,7 +654,8 @@ func appendMinimal[T chars.Text](dst []byte, s T) []byte {
 // every one it has is "base64" as such. Its data is then a PDF's or an
 // image's bytes, not text. Any other type (a plain-text source's "text"),
 // none, or one spelled with escapes, and the data is read as text: a
-// client must not hide text behind a type the provider reads otherwise.
+// client must not hide text behind a type the provider (or the relay's
+// converter, which reads "TYPE" as "type") reads otherwise.
 // It looks ahead of the walk, which has not yet checked the object.
 func base64Source(doc []byte, start int) bool {
 	found := false
@@ -676,7 +677,7 @@ func base64Source(doc []byte, start int) bool {
 		}
 		pos = skipSpace(doc, pos+1)
 		end = valueEnd(doc, pos)
-		if string(key) == `"type"` {
+		if len(key) >= 2 && keyIs("type", key[1:len(key)-1]) {
 			if string(doc[pos:end]) != `"base64"` {
 				return false
 			}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/strait/strait/edge/guard/detect"
 	"github.com/strait/strait/proto/llmapi"
@@ -165,12 +166,36 @@ func matchPath(pattern []string, path [][]byte) bool {
 			return len(path) > 0
 		case p == "#" && (len(path) == 0 || string(path[0]) != "#"):
 			continue // a single value in place of the array
-		case len(path) == 0 || p != string(path[0]):
+		case len(path) == 0 || !keyIs(p, path[0]):
 			return false
 		}
 		path = path[1:]
 	}
 	return len(path) == 0
+}
+
+// keyIs reports whether the object key k names the field p as Go's
+// encoding/json reads it: case-insensitively, with Unicode's simple
+// folding (ſ is s, K is k). The relay's format converters decode
+// requests so: {"Content": …} is a message's content to them, and must be
+// one to the guard too.
+func keyIs(p string, k []byte) bool {
+	if len(k) == len(p) && string(k) == p {
+		return true
+	}
+	if len(k) != len(p) && ascii(k) {
+		return false // folding ASCII keeps the length
+	}
+	return strings.EqualFold(p, string(k))
+}
+
+func ascii(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func isText(fields [][]string, path [][]byte) bool {

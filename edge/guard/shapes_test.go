@@ -207,3 +207,20 @@ func TestInspectWhatTheModelReadsBeside(t *testing.T) {
 		{llmapi.Gemini, "/v1beta/models/gemini-2.0-flash:generateContent", `{"contents":[{"parts":[{"executableCode":{"language":"PYTHON","code":"dial('` + phone + `')"}}]}]}`},
 	})
 }
+
+// TestInspectKeysAsGoReadsThem: the relay's format converters decode a
+// request with encoding/json, whose keys match fields whatever their case
+// and with Unicode folding ("Content", "CONTENT", "meſſages" are all
+// there). The guard reads such keys as the same fields, so a text under
+// one is read; and a source whose "TYPE" differs from its "type" is read.
+func TestInspectKeysAsGoReadsThem(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile"}})
+	const phone = "13812345678"
+	checkMasked(t, p, phone, []shape{
+		{llmapi.OpenAI, "/v1/chat/completions", `{"model":"claude-x","messages":[{"role":"user","Content":"call ` + phone + `"}]}`},
+		{llmapi.OpenAI, "/v1/chat/completions", `{"model":"claude-x","MESSAGES":[{"role":"user","CONTENT":"call ` + phone + `"}]}`},
+		{llmapi.OpenAI, "/v1/chat/completions", `{"model":"claude-x","meſſages":[{"role":"user","content":"call ` + phone + `"}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"text","Text":"call ` + phone + `"}]}]}`},
+		{llmapi.Anthropic, "/v1/messages", `{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"base64","TYPE":"text","data":"call ` + phone + `"}}]}]}`},
+	})
+}
