@@ -13,8 +13,12 @@
 //     loop; other connections keep upstream's loop;
 //   - OpenStreamContext gives up waiting for a free open (AcceptBacklog
 //     opens unacknowledged) when its context ends;
-//   - StreamOpenTimeout is a timer per open stream, not a goroutine.
+//   - StreamOpenTimeout is a timer per open stream, not a goroutine;
+//   - a stream's receive buffer goes back to a pool once a Read drains it
+//     (stream.go, recvPool), instead of staying, grown to the largest burst,
+//     for the stream's life.
 //
 // Everything else is upstream's code, unchanged; the tests that cover it
-// are wstun's (the transport conformance suite runs over this package).
+// are wstun's (the transport conformance suite runs over this package),
+// beside this package's own for the changes.
 package yamux

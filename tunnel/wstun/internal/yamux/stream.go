@@ -129,6 +129,9 @@ START:
 
 	// Read any bytes
 	n, _ = s.recvBuf.Read(b)
+	if s.recvBuf.Len() == 0 {
+		s.releaseRecvBuf()
+	}
 	s.recvLock.Unlock()
 
 	// Send a window update potentially
@@ -505,11 +508,15 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 	}
 
 	if s.recvBuf == nil {
-		// Allocate the receive buffer just-in-time to fit the full data frame.
-		// This way we can read in the whole packet without further allocations.
-		s.recvBuf = bytes.NewBuffer(make([]byte, 0, length))
+		s.recvBuf = takeRecvBuf(length)
 	}
-	copiedLength, err := io.Copy(s.recvBuf, conn)
+	// The frame is read into the buffer's free space at once: io.Copy's
+	// ReadFrom grew the buffer by 512 bytes at least for any frame.
+	s.recvBuf.Grow(int(length))
+	free := s.recvBuf.AvailableBuffer()[:length]
+	read, err := io.ReadFull(conn, free)
+	s.recvBuf.Write(free[:read]) // in place: free is the buffer's own space
+	copiedLength := int64(read)
 	if err != nil {
 		s.session.logger.Printf("[ERR] yamux: Failed to read stream data: %v", err)
 		s.recvLock.Unlock()
@@ -550,13 +557,41 @@ func (s *Stream) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
+// Receive buffers. Strait's fork: a stream's buffer goes back to the pool
+// once a Read drains it, and is taken again when data comes. Upstream kept
+// it, grown to the largest burst, for the stream's life: a request body's
+// size at the relay and 2 KiB per open stream at the edge, with thousands of
+// slow SSE streams open (scripts/lab, memory per open stream). Frames of up
+// to recvPoolSize bytes (SSE events) share pooled buffers; a larger frame
+// gets a buffer of its own size, left to the collector once drained.
+const recvPoolSize = 2 << 10
+
+var recvPool = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, recvPoolSize)) }}
+
+// takeRecvBuf returns an empty buffer with room for n bytes.
+func takeRecvBuf(n uint32) *bytes.Buffer {
+	if n <= recvPoolSize {
+		return recvPool.Get().(*bytes.Buffer)
+	}
+	return bytes.NewBuffer(make([]byte, 0, n))
+}
+
+// releaseRecvBuf gives the drained receive buffer back; recvLock is held.
+func (s *Stream) releaseRecvBuf() {
+	if b := s.recvBuf; b != nil && b.Cap() == recvPoolSize {
+		b.Reset()
+		recvPool.Put(b)
+	}
+	s.recvBuf = nil
+}
+
 // Shrink is used to compact the amount of buffers utilized
 // This is useful when using Yamux in a connection pool to reduce
 // the idle memory utilization.
 func (s *Stream) Shrink() {
 	s.recvLock.Lock()
 	if s.recvBuf != nil && s.recvBuf.Len() == 0 {
-		s.recvBuf = nil
+		s.releaseRecvBuf()
 	}
 	s.recvLock.Unlock()
 }
