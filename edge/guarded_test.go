@@ -16,6 +16,7 @@ import (
 	"github.com/strait/strait/edge/auth"
 	"github.com/strait/strait/edge/forward"
 	"github.com/strait/strait/edge/guard"
+	"github.com/strait/strait/tunnel"
 )
 
 // TestGuardPerKey: a key's own guard replaces the global one, the global
@@ -228,5 +229,48 @@ func TestGuardedAnswerBounded(t *testing.T) {
 				t.Fatalf("not one JSON error: %.200s", got.body)
 			}
 		})
+	}
+}
+
+// TestAuditKeepHomeBodies: with the audit recording bodies, a keep_home
+// request is recorded without its body or its answer, whether it went to
+// the domestic relay group or was refused for want of one: it holds the
+// values the policy keeps in the country, unmasked.
+func TestAuditKeepHomeBodies(t *testing.T) {
+	p, err := guard.Compile(&guard.Config{Detectors: []string{"cn_mobile"}, Actions: map[string]guard.Action{"cn_mobile": guard.KeepHome}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const phone = "13812345678"
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"call ` + phone + `"}]}`
+	for _, domestic := range []bool{true, false} {
+		auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
+		al := audit.Open(audit.Config{Path: auditPath, Bodies: true})
+		cfg := Config{Audit: al, Guard: &guard.Set{Default: p}}
+		want := 403
+		if domestic {
+			home := startStubRelay(t)
+			home.answer = func([]byte) []byte { return []byte(strings.ReplaceAll(stubAnswer, `"hi"`, `"calling `+phone+`"`)) }
+			cfg.DomesticRelays, want = []tunnel.Dialer{home.dialer}, 200
+		}
+		r := newEdgeRig(t, cfg, entry("app", auth.Client{}))
+		if got := r.post(chatPath, "key-of-app", jsonType, body); got.status != want {
+			t.Fatalf("domestic %v: %d %s", domestic, got.status, got.body)
+		}
+		if err := al.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(auditPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e audit.Entry
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), phone) || e.RequestBody != "" || e.ResponseBody != "" || !e.Domestic ||
+			e.BytesIn != int64(len(body)) || len(e.Guard) != 1 || !domestic && e.Reason != "guard_no_domestic" {
+			t.Errorf("domestic %v: record %s", domestic, b)
+		}
 	}
 }

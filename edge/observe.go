@@ -282,7 +282,11 @@ func (c *call) auditEntry(status int, ttfb, d time.Duration, u usage.Usage, sour
 		Status: status, Reason: c.reason, TTFBMs: ms(ttfb), DurationMs: ms(d), Usage: u, UsageSource: source, Cost: cost,
 		Attempts: c.res.Attempts, Relay: c.via.relay, Session: c.via.session, BytesIn: int64(c.bodyBytes()), BytesOut: c.tap.bytes,
 		Guard: c.guard.counts, GuardOutput: c.guard.outputCounts(), Domestic: c.guard.home}
-	if c.e.audit.Bodies() {
+	// A request kept at home holds the values the policy keeps in the
+	// country, unmasked, and its answer from the domestic model may quote
+	// them: like a blocked request's, its record says what (the counts,
+	// domestic, or the refusal's reason), never the text.
+	if c.e.audit.Bodies() && !c.guard.home {
 		ent.RequestBody, ent.ResponseBody = string(auditBody(c.body)), string(c.tap.body)
 	}
 	if err := c.e.audit.Write(ent); err != nil {

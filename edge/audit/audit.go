@@ -61,7 +61,9 @@ type Entry struct {
 	Guard       []guard.Count  `json:"guard,omitempty"`
 	GuardOutput map[string]int `json:"guard_output,omitempty"`
 	Domestic    bool           `json:"domestic,omitempty"`
-	// RequestBody and ResponseBody are set only with Config.Bodies.
+	// RequestBody and ResponseBody are set only with Config.Bodies, and
+	// never for a request the guard blocked or kept at home: they hold
+	// the values unmasked.
 	RequestBody  string `json:"request_body,omitempty"`
 	ResponseBody string `json:"response_body,omitempty"`
 }
