@@ -47,18 +47,19 @@ func (a *Answer) mayHold(doc []byte) bool {
 // output_words to all of it.
 func (a *Answer) text(w *walker, doc []byte, s string) string {
 	r := a.restore(w, doc, s)
-	out, _ := a.words(r, len(r), true)
+	out, _ := a.words(r, len(r), true, signed(w, doc))
 	return out
 }
 
 // words applies output_words to s, whose first cut bytes may go out now
-// (the rest is held for the next piece). Unless final, the last
+// (the rest is held for the next piece); in signed text (signed) a word
+// is counted and cut, never masked. Unless final, the last
 // Longest()-1 runes are held too, so that a word across two pieces is
 // seen whole; a word that reaches into the held part is held with it.
 // Words are counted once, when they go out. It returns what goes out,
 // processed, and the held rest, as it was; with output_words: cut, what
 // goes out ends before the first word, and nothing is held.
-func (a *Answer) words(s string, cut int, final bool) (string, string) {
+func (a *Answer) words(s string, cut int, final, signed bool) (string, string) {
 	if a.matcher == nil {
 		return s[:cut], s[cut:]
 	}
@@ -84,6 +85,9 @@ func (a *Answer) words(s string, cut int, final bool) (string, string) {
 			b.WriteString(s[prev:f.Start])
 			return b.String(), ""
 		case OutputMask:
+			if signed {
+				continue
+			}
 			b.WriteString(s[prev:f.Start])
 			b.WriteString(strings.Repeat("＊", max(1, utf8.RuneCountInString(s[f.Start:f.End]))))
 			prev = f.End
@@ -144,11 +148,12 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 	type piece struct {
 		span
 		v, emit, tail string
+		signed        bool
 	}
 	var edits []edit
 	done := func(p *piece) {
 		if p.tail != "" {
-			rest, _ := a.words(p.tail, len(p.tail), true)
+			rest, _ := a.words(p.tail, len(p.tail), true, p.signed)
 			p.emit += rest
 		}
 		if p.emit != p.v {
@@ -170,8 +175,9 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 		}
 		t := a.restore(w, body, prefix+v)
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
-		emit, tail := a.words(t, pendingFrom(t), !text)
-		last[ch] = &piece{s, v, emit, tail}
+		sig := signed(w, body)
+		emit, tail := a.words(t, pendingFrom(t), !text, sig)
+		last[ch] = &piece{s, v, emit, tail, sig}
 		return nil
 	})
 	for _, p := range last {
@@ -189,10 +195,30 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 // request, and the changed text would fail its signature. Its
 // placeholders stay; the client sees them there only.
 func (a *Answer) restore(w *walker, doc []byte, s string) string {
-	if len(w.path) > 0 && string(w.path[len(w.path)-1]) == "thinking" {
+	if signed(w, doc) {
 		return s
 	}
 	return a.vault.restore(s, inJSONText(w, doc))
+}
+
+// signed reports whether the string at w's place in the answer doc is
+// signed reasoning, or its signature, which the client must send back
+// as it got it: Anthropic's thinking, its signature and a redacted
+// thinking block's data, Gemini's thought signature, the Responses
+// API's encrypted reasoning. Nothing in it is changed: neither restored
+// nor masked by output_words (a changed block fails its signature, and
+// the model provider rejects the client's next request).
+func signed(w *walker, doc []byte) bool {
+	if len(w.path) == 0 {
+		return false
+	}
+	switch string(w.path[len(w.path)-1]) {
+	case "thinking", "signature", "thoughtSignature", "thought_signature", "encrypted_content":
+		return true
+	case "data":
+		return bytes.Contains(doc, []byte(`"redacted_thinking"`))
+	}
+	return false
 }
 
 // inJSONText reports whether the string at w's place in the answer doc is

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -48,5 +49,48 @@ func TestReasoningRoundTrip(t *testing.T) {
 			t.Errorf("sent %s", o.Body)
 		}
 		o.Release()
+	}
+}
+
+// TestOutputWordsLeaveSignedThinking: output_words: mask masks a word in
+// the answer's text but not in an Anthropic model's signed thinking (nor
+// its signature, nor a redacted block's data), whole and streamed: the
+// client sends the block back as it got it, and a changed one fails its
+// signature. The word there is counted, as flag would.
+func TestOutputWordsLeaveSignedThinking(t *testing.T) {
+	p := compile(t, &Config{Words: WordsFile{File: wordsFile(t, "绝密\tsecret\nabc\tsecret\n")}, Actions: map[string]Action{"secret": Flag},
+		OutputWords: OutputMask})
+	a := p.Answer(&Outcome{})
+	whole := `{"content":[{"type":"thinking","thinking":"这是绝密文件","signature":"x/abc+y"},{"type":"redacted_thinking","data":"x/abc+y"},` +
+		`{"type":"text","text":"这是绝密文件"}]}`
+	want := `{"content":[{"type":"thinking","thinking":"这是绝密文件","signature":"x/abc+y"},{"type":"redacted_thinking","data":"x/abc+y"},` +
+		`{"type":"text","text":"这是＊＊文件"}]}`
+	if got := string(a.Whole([]byte(whole))); got != want || a.OutputCounts["secret"] != 4 {
+		t.Errorf("whole: %s, counts %v", got, a.OutputCounts)
+	}
+	a = p.Answer(&Outcome{})
+	s := a.NewStream()
+	ev := func(kind, key, frag string) string {
+		return "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"" + kind + "\",\"" + key + "\":" + jsonQuote(frag) + "}}\n\n"
+	}
+	out := string(append(s.Feed([]byte(ev("thinking_delta", "thinking", "这是绝")+ev("thinking_delta", "thinking", "密文件")+
+		ev("signature_delta", "signature", "x/abc+y")+"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n")), s.Close()...))
+	var thinking, signature strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var e struct {
+			Delta struct{ Thinking, Signature string }
+		}
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatal(err)
+		}
+		thinking.WriteString(e.Delta.Thinking)
+		signature.WriteString(e.Delta.Signature)
+	}
+	if thinking.String() != "这是绝密文件" || signature.String() != "x/abc+y" || a.OutputCounts["secret"] != 2 {
+		t.Errorf("streamed thinking %q, signature %q, counts %v:\n%s", thinking.String(), signature.String(), a.OutputCounts, out)
 	}
 }

@@ -31,6 +31,7 @@ type held struct {
 	event      []byte // the event, data lines replaced by one
 	data       []byte // its JSON
 	start, end int    // the string's span in data
+	signed     bool   // the string is signed (see signed): words stay
 }
 
 // NewStream starts restoring one streamed answer.
@@ -113,9 +114,10 @@ func (s *Stream) event(out, ev []byte) []byte {
 	clear(s.seen)
 	var edits []edit
 	type carry struct {
-		ch   string
-		span span
-		tail string
+		ch     string
+		span   span
+		tail   string
+		signed bool
 	}
 	var carried []carry
 	ends, err := walk(data, func(w *walker, sp span) error {
@@ -143,11 +145,12 @@ func (s *Stream) event(out, ev []byte) []byte {
 		// Only text goes on in the next event: a word is held back there,
 		// never in an id, a type or a finish reason.
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
-		emit, tail := s.a.words(t, cut, final || !text)
+		sig := signed(w, data)
+		emit, tail := s.a.words(t, cut, final || !text, sig)
 		if emit != v {
 			edits = append(edits, edit{sp, emit})
 		}
-		carried = append(carried, carry{ch, sp, tail})
+		carried = append(carried, carry{ch, sp, tail, sig})
 		return nil
 	})
 	if err != nil {
@@ -178,7 +181,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		if c.tail == "" {
 			continue
 		}
-		s.pending[c.ch] = &held{tail: c.tail, event: evOut, data: data, start: c.span.start, end: c.span.end}
+		s.pending[c.ch] = &held{tail: c.tail, event: evOut, data: data, start: c.span.start, end: c.span.end, signed: c.signed}
 	}
 	order := s.order[:0]
 	for _, ch := range s.order {
@@ -244,7 +247,7 @@ func (s *Stream) flushOne(out []byte, ch string) []byte {
 		return out
 	}
 	delete(s.pending, ch)
-	tail, _ := s.a.words(h.tail, len(h.tail), true)
+	tail, _ := s.a.words(h.tail, len(h.tail), true, h.signed)
 	data := apply(h.data, []edit{{span{h.start, h.end}, tail}})
 	// Other strings of that event went out already: blank them.
 	data = blankOthers(data, h.start)
