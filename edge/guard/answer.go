@@ -131,7 +131,7 @@ func (a *Answer) Whole(body []byte) []byte {
 				edits = append(edits, edit{s, r})
 			}
 			return nil
-		})
+		}, a.keys(body, &edits))
 	}
 	if err != nil {
 		return body
@@ -179,12 +179,38 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 		emit, tail := a.words(t, pendingFrom(t), !text, sig)
 		last[ch] = &piece{s, v, emit, tail, sig}
 		return nil
-	})
+	}, a.keys(body, &edits))
 	for _, p := range last {
 		done(p)
 	}
 	slices.SortFunc(edits, func(x, y edit) int { return x.start - y.start })
 	return edits, err
+}
+
+// keys is a walker's key visitor that adds to edits the restoring of the
+// object keys of the answer doc that hold placeholders: a model may name
+// a member by a masked value (a tool call's input or a function call's
+// arguments as an object, keyed by a phone number). A key is whole in
+// one chunk of a stream, so it is restored on its own. Nil when the
+// vault is empty.
+func (a *Answer) keys(doc []byte, edits *[]edit) func(w *walker, s span) error {
+	if a.vault.Len() == 0 {
+		return nil
+	}
+	return func(w *walker, s span) error {
+		lit := doc[s.start:s.end]
+		if !a.mayHold(lit) {
+			return nil
+		}
+		k, err := decodeString(lit)
+		if err != nil {
+			return err
+		}
+		if r := a.vault.restore(k, false); r != k {
+			*edits = append(*edits, edit{s, r})
+		}
+		return nil
+	}
 }
 
 // restore puts the vault's values back into s, the string (or a piece of

@@ -558,3 +558,25 @@ func TestWholeRestoreGeminiArrayStream(t *testing.T) {
 		t.Errorf("word across chunks: counts %v\n%s", a.OutputCounts, out)
 	}
 }
+
+// TestRestoreKeys: a model may name an object's member by a masked value
+// (a tool call's input or a function call's arguments as an object, keyed
+// by a phone number or an address); the key is restored like a value, in
+// a whole answer, a JSON array of chunks and a streamed one.
+func TestRestoreKeys(t *testing.T) {
+	a := (&Policy{}).Answer(&Outcome{Vault: testVault()})
+	body := `{"content":[{"type":"tool_use","id":"t1","name":"n","input":{"⟦PHONE_1⟧":{"\u27e6EMAIL_1\u27e7":"⟦PHONE_1⟧"},"⟦PHONE_9⟧":1}}]}`
+	want := `{"content":[{"type":"tool_use","id":"t1","name":"n","input":{"13812345678":{"li@example.cn":"13812345678"},"⟦PHONE_9⟧":1}}]}`
+	if got := string(a.Whole([]byte(body))); got != want {
+		t.Errorf("whole:\n got %s\nwant %s", got, want)
+	}
+	gemini := `{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"⟦PHONE_1⟧":"x"}}}]}}]}`
+	wantGemini := `{"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"13812345678":"x"}}}]}}]}`
+	if got := string(a.Whole([]byte("[" + gemini + "]"))); got != "["+wantGemini+"]" {
+		t.Errorf("array of chunks: %s", got)
+	}
+	s := a.NewStream()
+	if got := string(append(s.Feed([]byte("data: "+gemini+"\n\n")), s.Close()...)); got != "data: "+wantGemini+"\n\n" {
+		t.Errorf("streamed: %s", got)
+	}
+}

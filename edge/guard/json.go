@@ -72,26 +72,27 @@ type objMeta struct {
 // anyElement is the path entry of an array element.
 var anyElement = []byte("#")
 
-// walk scans doc, calling visit for every string value (not keys), with
-// the channel of each (walker.channel) and whether a finish reason ends
-// it (walker.finishing). A first pass reads each object's index and finish
-// reason, which may come after its text. It returns the channel prefixes
-// of the objects with a finish reason.
-func walk(doc []byte, visit func(w *walker, s span) error) ([]string, error) {
+// walk scans doc, calling visit for every string value, with the channel
+// of each (walker.channel) and whether a finish reason ends it
+// (walker.finishing), and keys, when not nil, for every object key. A
+// first pass reads each object's index and finish reason, which may come
+// after its text. It returns the channel prefixes of the objects with a
+// finish reason.
+func walk(doc []byte, visit, keys func(w *walker, s span) error) ([]string, error) {
 	w := &walker{doc: doc, visit: func(*walker, span) error { return nil }, path: make([][]byte, 0, 8), index: make([]string, 0, 8),
 		channels: true, collect: true, meta: map[int]objMeta{}}
 	if err := w.run(); err != nil {
 		return nil, err
 	}
-	w.visit, w.collect = visit, false
+	w.visit, w.keys, w.collect = visit, keys, false
 	err := w.run()
 	return w.ends, err
 }
 
 // walkPlain scans doc, calling visit for every string value with its
-// path only.
-func walkPlain(doc []byte, visit func(w *walker, s span) error) error {
-	w := &walker{doc: doc, visit: visit, path: make([][]byte, 0, 8)}
+// path only, and keys, when not nil, for every object key.
+func walkPlain(doc []byte, visit, keys func(w *walker, s span) error) error {
+	w := &walker{doc: doc, visit: visit, keys: keys, path: make([][]byte, 0, 8)}
 	return w.run()
 }
 

@@ -14,11 +14,11 @@ func BenchmarkParts(b *testing.B) {
 		t, _ := decodeString(body[s.start:s.end])
 		texts = append(texts, t)
 		return nil
-	})
+	}, nil)
 	var dst []detect.Match
 	b.Run("walk", func(b *testing.B) {
 		for b.Loop() {
-			_ = walkPlain(body, func(w *walker, s span) error { return nil })
+			_ = walkPlain(body, func(w *walker, s span) error { return nil }, nil)
 		}
 	})
 	b.Run("words", func(b *testing.B) {

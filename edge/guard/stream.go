@@ -152,7 +152,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		}
 		carried = append(carried, carry{ch, sp, tail, sig})
 		return nil
-	})
+	}, s.a.keys(data, &edits))
 	if err != nil {
 		out = s.flushHeld(out)
 		return append(out, ev...)
@@ -264,7 +264,7 @@ func blankOthers(data []byte, keep int) []byte {
 			edits = append(edits, edit{sp, ""})
 		}
 		return nil
-	})
+	}, nil)
 	return apply(data, edits)
 }
 
