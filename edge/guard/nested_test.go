@@ -164,3 +164,36 @@ func TestRestoreJSONText(t *testing.T) {
 	}
 	o.Release()
 }
+
+// TestInspectJSONInJSONUnescaped: custom patterns read a JSON text's
+// strings as the model reads them, a quote or a backslash unescaped, as
+// they read any other text: C:\Users\bob in a tool call's arguments is
+// C:\Users\bob, not C:\\Users\\bob. A find is masked where it stands in
+// the arguments, which stay valid JSON, and the vault holds it as it
+// reads.
+func TestInspectJSONInJSONUnescaped(t *testing.T) {
+	p := compile(t, &Config{Detectors: []string{"cn_mobile"},
+		Custom: []CustomPattern{{Name: "home", Pattern: `C:\\Users\\[a-z]+`}, {Name: "code", Pattern: `"AB-\d+"`}}})
+	for i, body := range [][]byte{
+		chatWithArguments(`{"path": "C:\\Users\\bob", "note": "code \"AB-12\" \u00e9\n13812345678"}`, "ok"),
+		chatWithArguments(`{}`, `{"path": "C:\\Users\\bob", "note": "code \"AB-12\" \u00e9\n13812345678"}`),
+	} {
+		o, err := p.Inspect(llmapi.OpenAI, "/v1/chat/completions", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(o.Body), "bob") || strings.Contains(string(o.Body), "AB-12") || strings.Contains(string(o.Body), "13812345678") ||
+			o.Vault.Len() != 3 {
+			t.Errorf("sent %s", o.Body)
+		}
+		if got := o.Vault.Restore("⟦HOME_1⟧ ⟦CODE_1⟧"); got != `C:\Users\bob "AB-12"` {
+			t.Errorf("vault holds %q", got)
+		}
+		if i == 0 {
+			if args := sentArguments(t, o.Body); args["path"] != "⟦HOME_1⟧" || args["note"] != "code ⟦CODE_1⟧ é\n⟦PHONE_1⟧" {
+				t.Errorf("arguments sent: %v", args)
+			}
+		}
+		o.Release()
+	}
+}

@@ -316,6 +316,10 @@ type inspection struct {
 	counts []Count
 	text   []byte // escaped texts are decoded here
 	view   []byte // the jsonView of a text that is JSON with escapes
+	// reading and offsets are a view's reading and its offsets in the
+	// view (appendReading).
+	reading []byte
+	offsets []int32
 	// out is the new body from the first change on: body[:prev] with the
 	// changed strings rewritten; nil while nothing changed. It is written
 	// in the Outcome's buffer (blk.body).
@@ -345,7 +349,7 @@ func (ins *inspection) release() {
 		ins.text = nil // a huge text's buffer is not kept
 	}
 	if cap(ins.view) > 64<<10 {
-		ins.view = nil
+		ins.view, ins.reading, ins.offsets = nil, nil, nil
 	}
 	inspections.Put(ins)
 }
@@ -394,7 +398,7 @@ func (ins *inspection) visitString(s span, lit []byte) error {
 // string, when one is masked or redacted.
 func (ins *inspection) judge(s span, text, view []byte) error {
 	p := ins.p
-	ins.finds = p.find(ins.finds[:0], text)
+	ins.finds = ins.find(text, view)
 	changed, prev := false, 0
 	for _, f := range ins.finds {
 		a := p.action(f.Category, f.Word)
@@ -429,6 +433,58 @@ func (ins *inspection) judge(s span, text, view []byte) error {
 		ins.prev = s.end
 	}
 	return nil
+}
+
+// find is the finds in text, the value of a string or number (its
+// jsonView when view is set). A view leaves its strings' quotes,
+// backslashes and controls escaped, to stay JSON; the finds are made in
+// its reading, those resolved as the model reads them, and put back in
+// the view's offsets, each covering the escapes its characters stand for.
+// A custom pattern C:\\Users\\\w+ must match the C:\Users\bob that a
+// tool call's arguments hold as C:\\Users\\bob, and a phone number
+// after a line break (\n138…) is not part of a word.
+func (ins *inspection) find(text, view []byte) []detect.Match {
+	if view == nil || bytes.IndexByte(view, '\\') < 0 {
+		return ins.p.find(ins.finds[:0], text)
+	}
+	ins.reading, ins.offsets = appendReading(ins.reading[:0], ins.offsets[:0], view)
+	finds := ins.p.find(ins.finds[:0], ins.reading)
+	for k := range finds {
+		finds[k].Start, finds[k].End = int(ins.offsets[finds[k].Start]), int(ins.offsets[finds[k].End])
+	}
+	return finds
+}
+
+// appendReading appends to dst the view (jsonView) with every escape
+// resolved, and to offsets the view's offset of each byte appended, then
+// len(view): a find in dst[i:j] stands at view[offsets[i]:offsets[j]].
+// The view is valid JSON, so every backslash starts an escape.
+func appendReading(dst []byte, offsets []int32, view []byte) ([]byte, []int32) {
+	for i := 0; i < len(view); {
+		c, n := view[i], 1
+		if c == '\\' && i+1 < len(view) {
+			c, n = view[i+1], 2
+			switch c {
+			case 'b':
+				c = '\b'
+			case 'f':
+				c = '\f'
+			case 'n':
+				c = '\n'
+			case 'r':
+				c = '\r'
+			case 't':
+				c = '\t'
+			case 'u': // a control character, the only ones the view writes so
+				if r := getu4(view[i:]); r >= 0 && r < utf8.RuneSelf {
+					c, n = byte(r), 6
+				}
+			}
+		}
+		dst, offsets = append(dst, c), append(offsets, int32(i))
+		i += n
+	}
+	return dst, append(offsets, int32(len(view)))
 }
 
 // viewValue is the value of a find in a jsonView, whose quotes,
