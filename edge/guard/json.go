@@ -660,10 +660,26 @@ func appendMinimal[T chars.Text](dst []byte, s T) []byte {
 // It looks ahead of the walk, which has not yet checked the object.
 func base64Source(doc []byte, start int) bool {
 	found := false
+	complete := members(doc, start, func(key, val []byte) bool {
+		if keyIs("type", key) {
+			found = string(val) == `"base64"`
+			return found
+		}
+		return true
+	})
+	return complete && found
+}
+
+// members calls f with each member's key (unquoted) and value (as it
+// stands) of the object at doc[start], until f returns false. It reports
+// whether it reached the object's end (or a fault the walk will meet)
+// without f stopping it. It looks ahead of the walk, which has not yet
+// checked the object.
+func members(doc []byte, start int, f func(key, val []byte) bool) bool {
 	for pos := start + 1; ; {
 		pos = skipSpace(doc, pos)
 		if pos >= len(doc) || doc[pos] != '"' {
-			return found // the object's end (or a fault the walk will meet)
+			return true
 		}
 		end := stringEnd(doc, pos)
 		key := doc[pos:end]
@@ -678,11 +694,8 @@ func base64Source(doc []byte, start int) bool {
 		}
 		pos = skipSpace(doc, pos+1)
 		end = valueEnd(doc, pos)
-		if len(key) >= 2 && keyIs("type", key[1:len(key)-1]) {
-			if string(doc[pos:end]) != `"base64"` {
-				return false
-			}
-			found = true
+		if len(key) >= 2 && !f(key[1:len(key)-1], doc[pos:end]) {
+			return false
 		}
 		if pos = skipSpace(doc, end); pos < len(doc) && doc[pos] == ',' {
 			pos++

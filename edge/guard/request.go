@@ -233,6 +233,7 @@ func (p *Policy) Inspect(family llmapi.Family, path string, body []byte) (*Outco
 	o, vault := &blk.o, &blk.vault
 	o.Body, o.blk, vault.entries = body, blk, blk.entries[:0]
 	ins.p, ins.fields, ins.data, ins.keys, ins.body, ins.blk = p, fields, sourceData[kind], keyFields[kind], body, blk
+	ins.encoded = encodedData[kind]
 	ins.w.doc = body
 	if err := ins.w.run(); err != nil {
 		blk.release()
@@ -320,6 +321,10 @@ type inspection struct {
 	// view (appendReading).
 	reading []byte
 	offsets []int32
+	// decoded is a text file's data, base64 decoded; plain the same with
+	// its values masked, to encode again (visitEncoded).
+	decoded, plain []byte
+	encoded        [][]string // encodedData's
 	// out is the new body from the first change on: body[:prev] with the
 	// changed strings rewritten; nil while nothing changed. It is written
 	// in the Outcome's buffer (blk.body).
@@ -342,6 +347,7 @@ var inspections = sync.Pool{New: func() any {
 // release drops the references to the request and pools ins.
 func (ins *inspection) release() {
 	ins.p, ins.fields, ins.data, ins.keys, ins.body, ins.blk, ins.out, ins.prev = nil, nil, nil, nil, nil, nil, nil, 0
+	ins.encoded = nil
 	ins.w.doc = nil
 	clear(ins.w.path[:cap(ins.w.path)])
 	ins.finds, ins.counts = ins.finds[:0], ins.counts[:0]
@@ -351,6 +357,9 @@ func (ins *inspection) release() {
 	if cap(ins.view) > 64<<10 {
 		ins.view, ins.reading, ins.offsets = nil, nil, nil
 	}
+	if cap(ins.decoded) > 64<<10 || cap(ins.plain) > 64<<10 {
+		ins.decoded, ins.plain = nil, nil
+	}
 	inspections.Put(ins)
 }
 
@@ -358,6 +367,11 @@ func (ins *inspection) release() {
 // are counted and, when masked or redacted, the string is rewritten into
 // ins.out.
 func (ins *inspection) visit(w *walker, s span) error {
+	if ins.body[s.start] == '"' && isText(ins.encoded, w.path) {
+		if handled, err := ins.visitEncoded(w, s, ins.body[s.start:s.end]); handled || err != nil {
+			return err
+		}
+	}
 	if !isText(ins.fields, w.path) && !(isText(ins.data, w.path) && !base64Source(ins.body, w.starts[len(w.starts)-1])) {
 		return nil
 	}
@@ -397,42 +411,72 @@ func (ins *inspection) visitString(s span, lit []byte) error {
 // (its jsonView when view is set), and rewrites it into ins.out, as a
 // string, when one is masked or redacted.
 func (ins *inspection) judge(s span, text, view []byte) error {
-	p := ins.p
 	ins.finds = ins.find(text, view)
-	changed, prev := false, 0
+	if !ins.counted() {
+		return nil
+	}
+	ins.open(s)
+	// text is valid UTF-8 (unquote checks it or decodes it so), and
+	// placeholders need no escaping.
+	ins.out = append(ins.replaced(ins.out, text, view, true), '"')
+	ins.prev = s.end
+	return nil
+}
+
+// counted counts ins.finds and reports whether one is masked or redacted:
+// the text they are in is rewritten.
+func (ins *inspection) counted() bool {
+	rewrite := false
+	for _, f := range ins.finds {
+		a := ins.p.action(f.Category, f.Word)
+		ins.count(f.Category, a)
+		rewrite = rewrite || a == Mask || a == Redact
+	}
+	return rewrite
+}
+
+// open starts rewriting the string literal at s: ins.out takes the body
+// up to it, and its opening quote.
+func (ins *inspection) open(s span) {
+	if ins.out == nil {
+		ins.out = slices.Grow(ins.blk.body[:0], len(ins.body)+len(ins.body)/8)
+	}
+	ins.out = append(append(ins.out, ins.body[ins.prev:s.start]...), '"')
+}
+
+// replaced appends text (a jsonView when view is set) to dst with
+// ins.finds masked or redacted, the rest as a JSON string's body
+// (escaped) or as it is.
+func (ins *inspection) replaced(dst, text, view []byte, escaped bool) []byte {
+	p, prev := ins.p, 0
 	for _, f := range ins.finds {
 		a := p.action(f.Category, f.Word)
-		ins.count(f.Category, a)
 		if a != Mask && a != Redact {
 			continue
 		}
-		if !changed {
-			if ins.out == nil {
-				ins.out = slices.Grow(ins.blk.body[:0], len(ins.body)+len(ins.body)/8)
-			}
-			ins.out = append(append(ins.out, ins.body[ins.prev:s.start]...), '"')
-			changed = true
-		}
-		// text is valid UTF-8 (unquote checks it or decodes it so), and
-		// placeholders need no escaping.
-		ins.out = appendEscaped(ins.out, text[prev:f.Start], true)
+		dst = appendPiece(dst, text[prev:f.Start], escaped)
 		m := p.mark(f.Category)
 		if a == Mask {
 			value := text[f.Start:f.End]
 			if view != nil {
 				value = viewValue(value)
 			}
-			ins.out = append(ins.out, maskValue(&ins.blk.vault, f.Category, m.label, value)...)
+			dst = append(dst, maskValue(&ins.blk.vault, f.Category, m.label, value)...)
 		} else {
-			ins.out = append(ins.out, m.redacted...)
+			dst = append(dst, m.redacted...)
 		}
 		prev = f.End
 	}
-	if changed {
-		ins.out = append(appendEscaped(ins.out, text[prev:], true), '"')
-		ins.prev = s.end
+	return appendPiece(dst, text[prev:], escaped)
+}
+
+// appendPiece appends b to dst, escaped as a JSON string's body (b is
+// valid UTF-8) or as it is.
+func appendPiece(dst, b []byte, escaped bool) []byte {
+	if escaped {
+		return appendEscaped(dst, b, true)
 	}
-	return nil
+	return append(dst, b...)
 }
 
 // find is the finds in text, the value of a string or number (its
