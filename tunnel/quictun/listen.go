@@ -154,7 +154,8 @@ func accepted(c *quic.Conn) {
 // once it has accepted an edge (see awaitWelcome).
 const welcomeVersion = 1
 
-// Accept waits for the next authenticated session and welcomes it.
+// Accept waits for the next authenticated session and welcomes it. Once
+// Close has been called it returns net.ErrClosed.
 func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 	var conn *quic.Conn
 	for {
@@ -166,17 +167,22 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 			return nil, net.ErrClosed
 		}
 		accepted(c)
+		// Counted before the welcome, so that a Close from now on leaves
+		// the socket to this session; after Close, quic-go still hands out
+		// what it had queued, which nobody will serve.
+		if !l.hold() {
+			c.CloseWithError(codeNoError, "relay closing")
+			return nil, net.ErrClosed
+		}
 		if err := welcome(c); err != nil {
 			l.log.Debug("could not welcome edge", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 			c.CloseWithError(codeNoError, "welcome failed")
+			l.sessionEnded()
 			continue
 		}
 		conn = c
 		break
 	}
-	l.mu.Lock()
-	l.live++
-	l.mu.Unlock()
 	sess := newSession(conn, l.window, l.compressMinRTT, l.sessionEnded)
 	if sess.slowStart = slowStartWatchOf(conn.Context()); sess.slowStart != nil {
 		remote := conn.RemoteAddr()
@@ -206,14 +212,40 @@ func welcome(c *quic.Conn) error {
 }
 
 // Close stops accepting new sessions. Sessions already accepted stay up;
-// the socket closes when the last of them ends.
+// the socket closes when the last of them ends. Connections that finished
+// their handshake but were not accepted yet are closed.
 func (l *Listener) Close() error {
-	err := l.ln.Close()
 	l.mu.Lock()
 	l.closed = true
+	l.mu.Unlock()
+	err := l.ln.Close()
+	// quic-go keeps handshaken connections queued for Accept after its
+	// listener closed; with a session still holding the socket open they
+	// would stay up until their edges gave up.
+	for {
+		c, aerr := l.ln.Accept(context.Background()) // returns at once after Close
+		if aerr != nil {
+			break
+		}
+		accepted(c)
+		c.CloseWithError(codeNoError, "relay closing")
+	}
+	l.mu.Lock()
 	l.maybeReleaseLocked()
 	l.mu.Unlock()
 	return err
+}
+
+// hold counts a session about to be handed out, unless the listener is
+// closed.
+func (l *Listener) hold() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.live++
+	return true
 }
 
 func (l *Listener) sessionEnded() {
