@@ -13,7 +13,6 @@ import (
 	"github.com/quic-go/quic-go"
 	"go.uber.org/zap"
 
-	"github.com/strait/strait/certs"
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/quictun/fec"
 )
@@ -25,6 +24,8 @@ type Listener struct {
 	tr  *quic.Transport
 	ln  *quic.Listener
 	log *zap.Logger
+	// refused counts and logs (limited) the handshakes that failed.
+	refused *refusals
 	// window is the configured stream window, what each stream reports
 	// as Buffered.
 	window uint64
@@ -43,8 +44,10 @@ type Listener struct {
 // certificate and require client certificates from clientCAs (see
 // certs.ServerConfig); its VerifyConnection, if any, runs after the chain
 // is verified (the relay's revocation list). Every handshake that fails,
-// for whatever reason (certificate, signature, ALPN, timeout), is logged
-// with its reason once the connection is gone.
+// for whatever reason (certificate, signature, ALPN, timeout), is counted
+// (RefusedHandshakes) and logged with its reason once the connection is
+// gone: the first ones each, then, since anyone can cause them, at most one
+// per 10s with the number left out.
 func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, error) {
 	if err := ValidCompression(cfg.Compression); err != nil {
 		return nil, err
@@ -80,11 +83,12 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 	if err != nil {
 		return nil, err
 	}
+	refused := newRefusals(log)
 	tr := &quic.Transport{Conn: pc, ConnContext: func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 		if pc.SpeaksFEC(info.RemoteAddr) { // a long path: see phase.go
 			ctx = watchSlowStart(ctx)
 		}
-		return watchHandshake(ctx, info.RemoteAddr, log), nil
+		return watchHandshake(ctx, info.RemoteAddr, refused), nil
 	}}
 	if len(cfg.ResetSecret) > 0 {
 		key := quic.StatelessResetKey(sha256.Sum256(append([]byte("strait quic stateless reset\x00"), cfg.ResetSecret...)))
@@ -96,7 +100,7 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 		return nil, err
 	}
 	checkBuffers(udp, log)
-	return &Listener{pc: pc, tr: tr, ln: ln, log: log, window: cfg.StreamWindow,
+	return &Listener{pc: pc, tr: tr, ln: ln, log: log, refused: refused, window: cfg.StreamWindow,
 		compressMinRTT: cfg.CompressMinRTT}, nil
 }
 
@@ -129,7 +133,7 @@ type handshakeWatch struct{ stop func() bool }
 
 type handshakeWatchKey struct{}
 
-func watchHandshake(ctx context.Context, remote net.Addr, log *zap.Logger) context.Context {
+func watchHandshake(ctx context.Context, remote net.Addr, refused *refusals) context.Context {
 	w := &handshakeWatch{}
 	ctx = context.WithValue(ctx, handshakeWatchKey{}, w)
 	w.stop = context.AfterFunc(ctx, func() {
@@ -137,8 +141,7 @@ func watchHandshake(ctx context.Context, remote net.Addr, log *zap.Logger) conte
 		if errors.Is(cause, quic.ErrServerClosed) || errors.Is(cause, quic.ErrTransportClosed) {
 			return // the listener is closing, not refusing
 		}
-		log.Warn("tunnel handshake refused", zap.String("transport", string(tunnel.TransportQUIC)),
-			zap.Stringer("remote", remote), zap.String("reason", certs.DescribeVerifyError(cause)))
+		refused.note(remote, cause)
 	})
 	return ctx
 }
@@ -262,6 +265,9 @@ func (l *Listener) maybeReleaseLocked() {
 		l.pc.Close()
 	}
 }
+
+// RefusedHandshakes is how many handshakes have failed, logged or not.
+func (l *Listener) RefusedHandshakes() uint64 { return l.refused.count.Load() }
 
 // Addr is the UDP address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }

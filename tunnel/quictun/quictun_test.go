@@ -53,14 +53,7 @@ func TestSessionUp(t *testing.T) {
 // certificate without its key, and a foreign ALPN are refused during the
 // handshake and logged with the reason, as the WebSocket listener does.
 func TestRefusedClientsAreLogged(t *testing.T) {
-	pki := tunneltest.NewPKI(t, "quic-test")
-	other := tunneltest.NewPKI(t, "other")
-	core, logs := observer.New(zap.WarnLevel)
-	ln, err := Listen(listenUDP(t), pki.ServerConfig(), Config{Logger: zap.New(core)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	pki, other, ln, logs := warnListener(t)
 	go func() { _, _ = ln.Accept(context.Background()) }()
 	stolenKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -247,6 +240,21 @@ func awaitEnded(t *testing.T, logs *observer.ObservedLogs) map[string]any {
 	return nil
 }
 
+// warnListener is a listener whose warnings are observed, closed at the
+// test's end, with its PKI and a foreign one.
+func warnListener(t *testing.T) (pki, other *tunneltest.PKI, ln *Listener, logs *observer.ObservedLogs) {
+	t.Helper()
+	pki = tunneltest.NewPKI(t, "quic-test")
+	other = tunneltest.NewPKI(t, "other")
+	core, logs := observer.New(zap.WarnLevel)
+	ln, err := Listen(listenUDP(t), pki.ServerConfig(), Config{Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return pki, other, ln, logs
+}
+
 func refusalLogged(logs *observer.ObservedLogs, reason string) bool {
 	for _, e := range logs.FilterMessage("tunnel handshake refused").All() {
 		if r, _ := e.ContextMap()["reason"].(string); strings.Contains(r, reason) {
@@ -316,5 +324,45 @@ func TestStatelessResetIsSessionClosed(t *testing.T) {
 	}
 	if _, err := edge.OpenStream(ctx); !errors.Is(err, tunnel.ErrSessionClosed) {
 		t.Errorf("OpenStream = %v, want ErrSessionClosed", err)
+	}
+}
+
+// TestRefusalLogsAreLimited: anyone can make handshakes fail, so past the
+// first few the refusals are no longer logged one by one; the count still
+// has every one, and the next line logged says how many were left out.
+func TestRefusalLogsAreLimited(t *testing.T) {
+	burst, every := refusalBurst, refusalEvery
+	t.Cleanup(func() { refusalBurst, refusalEvery = burst, every })
+	refusalBurst, refusalEvery = 3, time.Hour // no token comes back during the test
+	_, other, ln, logs := warnListener(t)
+	const refusals = 8
+	d, _ := NewDialer(ln.Addr().String(), other.ClientConfig(), Config{HandshakeTimeout: 2 * time.Second})
+	for range refusals {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if s, err := d.Dial(ctx); err == nil {
+			s.Close()
+			t.Fatal("dial succeeded")
+		}
+		cancel()
+	}
+	// The relay counts a refusal once its connection is gone, which may be a
+	// moment after the edge gave up.
+	for deadline := time.Now().Add(5 * time.Second); ln.RefusedHandshakes() < refusals && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := ln.RefusedHandshakes(); n != refusals {
+		t.Fatalf("RefusedHandshakes = %d, want %d", n, refusals)
+	}
+	if n := logs.FilterMessage("tunnel handshake refused").Len(); n != refusalBurst {
+		t.Errorf("%d refusals logged of %d, want the first %d", n, refusals, refusalBurst)
+	}
+	// A token back: the next refusal is logged with those left out.
+	ln.refused.mu.Lock()
+	ln.refused.tokens = 1
+	ln.refused.mu.Unlock()
+	ln.refused.note(ln.Addr(), errNoClientCert)
+	last := logs.FilterMessage("tunnel handshake refused").All()
+	if got := last[len(last)-1].ContextMap()["not_logged"]; got != uint64(refusals-refusalBurst) {
+		t.Errorf("not_logged = %v, want %d", got, refusals-refusalBurst)
 	}
 }

@@ -27,3 +27,13 @@ func TunnelBytes(reg prometheus.Registerer, stats *wstun.Stats) {
 		)
 	}
 }
+
+// RefusedHandshakes exports strait_tunnel_handshakes_refused_total for one
+// transport: every failed tunnel handshake, including those the transport
+// no longer logs one by one (anyone can cause them).
+func RefusedHandshakes(reg prometheus.Registerer, transport string, count func() uint64) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "strait_tunnel_handshakes_refused_total",
+		ConstLabels: prometheus.Labels{"transport": transport},
+		Help:        "Tunnel handshakes the relay refused or that failed (certificate, ALPN, timeout), logged or not."},
+		func() float64 { return float64(count()) }))
+}

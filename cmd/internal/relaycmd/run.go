@@ -241,6 +241,7 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 			udp.Close()
 			return err
 		}
+		admin.RefusedHandshakes(s.Metrics, string(tunnel.TransportQUIC), s.QUIC.RefusedHandshakes)
 	}
 	return nil
 }
