@@ -3,10 +3,13 @@ package quictun
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/strait/strait/tunnel"
 	"github.com/strait/strait/tunnel/faultnet"
@@ -187,4 +190,96 @@ func dialPairWith(t *testing.T, ln *Listener, d *Dialer) (edge, relay tunnel.Ses
 		t.Fatalf("FEC %v: Dial: %v", shape, err)
 	}
 	return edge, relay
+}
+
+// TestNoAmplificationBeforeHandshake: an Initial in an FEC frame, as from a
+// spoofed source that never answers, makes the relay send that address no
+// more than QUIC's anti-amplification limit, three times what it received,
+// and no parity. quic-go keeps to the limit for its own packets; parity
+// frames on them, in the sender's shape, used to take it to about six.
+func TestNoAmplificationBeforeHandshake(t *testing.T) {
+	pki := tunneltest.NewPKI(t, "quic-test")
+	ln, err := Listen(listenUDP(t), pki.ServerConfig(), Config{HandshakeTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	initial := fecInitial(t, clientTLS(pki.ClientConfig(), []string{ALPN}))
+
+	victim := listenUDP(t)
+	defer victim.Close()
+	var sent, parity int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b := make([]byte, 2048)
+		for {
+			n, _, err := victim.ReadFrom(b)
+			if err != nil {
+				return
+			}
+			sent += n
+			if n > 0 && b[0] == 0x2d {
+				parity++
+			}
+		}
+	}()
+	received := 0
+	for _, f := range initial {
+		if _, err := victim.WriteTo(f, ln.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		received += len(f)
+	}
+	// The relay gives up on the handshake after its timeout; what it sent
+	// has arrived by then (loopback).
+	for deadline := time.Now().Add(10 * time.Second); ln.RefusedHandshakes() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ln.RefusedHandshakes() == 0 {
+		t.Fatal("the relay never gave up on the handshake")
+	}
+	victim.SetReadDeadline(time.Now())
+	<-done
+	if sent < received || sent > 3*received || parity > 0 {
+		t.Errorf("relay sent %d bytes (%d parity frames) for %d received; want a handshake, at most %d, no parity",
+			sent, parity, received, 3*received)
+	}
+}
+
+// fecInitial returns the first frames an FEC edge sends, those before the
+// first parity frame: its QUIC Initials (a ClientHello with a post-quantum
+// key share takes two) in FEC data frames.
+func fecInitial(t *testing.T, tc *tls.Config) [][]byte {
+	t.Helper()
+	sink := listenUDP(t)
+	defer sink.Close()
+	fc, err := fec.NewConn(listenUDP(t), fec.Always, fec.DefaultShape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: fc}
+	defer fc.Close()
+	defer tr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	dialed := make(chan struct{})
+	go func() {
+		defer close(dialed)
+		if c, err := tr.Dial(ctx, sink.LocalAddr(), tc, &quic.Config{}); err == nil {
+			c.CloseWithError(0, "")
+		}
+	}()
+	defer func() { cancel(); <-dialed }()
+	var frames [][]byte
+	for {
+		b := make([]byte, 2048)
+		n, _, err := sink.ReadFrom(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 && b[0] != 0x2c { // parity: the flush timer closed the first round
+			return frames
+		}
+		frames = append(frames, b[:n])
+	}
 }

@@ -177,6 +177,9 @@ func (l *Listener) Accept(ctx context.Context) (tunnel.Session, error) {
 			c.CloseWithError(codeNoError, "relay closing")
 			return nil, net.ErrClosed
 		}
+		// The handshake proved the edge receives at its address: from now
+		// on it may be answered in FEC (see fec.Conn.Trust).
+		context.AfterFunc(c.Context(), l.pc.Trust(c.RemoteAddr()))
 		if err := welcome(c); err != nil {
 			l.log.Debug("could not welcome edge", zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 			c.CloseWithError(codeNoError, "welcome failed")

@@ -17,8 +17,9 @@ const (
 	// Always sends FEC frames to every peer: the edge, when configured.
 	Always Mode = iota
 	// Answer sends FEC frames only to a peer that has sent one, in that
-	// peer's shape, and plain datagrams to the rest: the relay, which
-	// serves edges of both kinds on one socket.
+	// peer's shape, once QUIC has validated its address (Trust), and plain
+	// datagrams to the rest: the relay, which serves edges of both kinds
+	// on one socket.
 	Answer
 )
 
@@ -100,6 +101,11 @@ type peer struct {
 	last  atomic.Int64  // unix nanoseconds of the last datagram either way
 	fec   atomic.Bool   // the peer has sent an FEC frame
 	shape atomic.Uint32 // the peer's shape, Data<<8 | Parity, 0 until seen
+	// trust counts the QUIC connections that validated this address
+	// (Conn.Trust); ours: an Always Conn has sent to it. Either makes the
+	// peer trusted.
+	trust atomic.Int32
+	ours  atomic.Bool
 
 	rx *receiver // under Conn.rmu; nil until the first FEC frame
 
@@ -108,6 +114,8 @@ type peer struct {
 }
 
 func (p *peer) touch(now time.Time) { p.last.Store(now.UnixNano()) }
+
+func (p *peer) trusted() bool { return p.ours.Load() || p.trust.Load() > 0 }
 
 func keyOf(addr net.Addr) (netip.AddrPort, bool) {
 	ua, ok := addr.(*net.UDPAddr)
@@ -149,6 +157,34 @@ func (c *Conn) peerFor(addr net.Addr) *peer {
 	return p
 }
 
+// Trust marks addr as validated by QUIC (a handshake from it completed)
+// until release is called: an answering Conn sends a peer FEC frames only
+// while it is trusted.
+// Before, anyone could have sent its frames from a spoofed address, and
+// parity frames on the handshake's answers would have let them make the
+// relay send that address up to twice QUIC's anti-amplification limit.
+// A trusted peer stays in the table, whatever its size, and does not
+// expire. Calls nest: the peer is trusted until each has been released.
+func (c *Conn) Trust(addr net.Addr) (release func()) {
+	k, ok := keyOf(addr)
+	if !ok {
+		return func() {}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return func() {}
+	}
+	p := c.peers[k]
+	if p == nil { // past maxPeers too: trusted peers are bounded by live connections
+		p = &peer{addr: addr}
+		p.touch(time.Now())
+		c.peers[k] = p
+	}
+	p.trust.Add(1)
+	return sync.OnceFunc(func() { p.touch(time.Now()); p.trust.Add(-1) })
+}
+
 // SpeaksFEC reports whether the peer at addr has sent FEC frames (lately:
 // peers expire after a minute of silence).
 func (c *Conn) SpeaksFEC(addr net.Addr) bool {
@@ -172,9 +208,11 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	var p *peer
 	if c.mode == Always {
-		p = c.peerFor(addr)
-	} else if p = c.lookup(addr); p != nil && !p.fec.Load() {
-		p = nil
+		if p = c.peerFor(addr); p != nil {
+			p.ours.Store(true)
+		}
+	} else if p = c.lookup(addr); p != nil && (!p.fec.Load() || !p.trusted()) {
+		p = nil // anti-amplification: nothing but what QUIC sends, until it validated addr
 	}
 	if p == nil {
 		return c.pc.WriteTo(b, addr)
@@ -282,7 +320,7 @@ func (c *Conn) sweep(now time.Time) {
 	c.mu.Lock()
 	var gone []*peer
 	for k, p := range c.peers {
-		if p.last.Load() < cut {
+		if p.last.Load() < cut && p.trust.Load() == 0 {
 			delete(c.peers, k)
 			gone = append(gone, p)
 		}

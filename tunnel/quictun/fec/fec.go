@@ -34,7 +34,9 @@
 // frame can at worst make the receiver pass garbage up, which quic-go
 // drops; memory (a byte budget per Conn, a bounded window of groups per
 // peer, a bounded peer table with expiry) and CPU (each stored shard takes
-// part in at most one reconstruction) stay bounded whatever arrives.
+// part in at most one reconstruction) stay bounded whatever arrives. Peers
+// whose address QUIC has not validated (see Conn.Trust) get no FEC frames,
+// so FEC cannot amplify what a spoofed source makes the relay send.
 package fec
 
 import (

@@ -422,13 +422,24 @@ func TestPlainPassesThrough(t *testing.T) {
 		t.Fatalf("plain peer read %q, %v; want the answer as it was sent", b[:n], err)
 	}
 
-	// The FEC peer gets FEC frames back, which it unwraps.
+	// The FEC peer gets plain answers until its address is trusted (QUIC
+	// validated it), then FEC frames, which it unwraps.
 	if _, err := edge.WriteTo(quicLike, relayUDP.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
 	if n, from, err = relay.ReadFrom(b); err != nil || string(b[:n]) != string(quicLike) {
 		t.Fatalf("relay read %q, %v; want the datagram inside the frame", b[:n], err)
 	}
+	if _, err := relay.WriteTo([]byte("\x41before"), from); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err = edge.ReadFrom(b); err != nil || string(b[:n]) != "\x41before" {
+		t.Fatalf("edge read %q, %v", b[:n], err)
+	}
+	if s := relay.Stats(); s.DataSent != 0 {
+		t.Errorf("relay sent %d FEC data frames to an address not trusted yet", s.DataSent)
+	}
+	defer relay.Trust(from)()
 	if _, err := relay.WriteTo([]byte("\x41fec answer"), from); err != nil {
 		t.Fatal(err)
 	}

@@ -222,8 +222,8 @@ func (tx *sender) closeRound(filled bool) {
 // per round trip. Now a group of n survives min(n, Parity) losses: as many
 // as a full group, or all of its data. The cap at n keeps parity from ever
 // outweighing the data, so answering a peer in FEC at most doubles what a
-// relay sends it: a spoofed source address cannot use FEC to amplify the
-// relay's answers beyond that.
+// relay sends it; and a relay answers in FEC only addresses QUIC has
+// validated (Conn.Trust), so a spoofed source gains nothing by it.
 func (tx *sender) encode(g *txGroup) ([]*[]byte, int) {
 	n, m := g.n, min(tx.shape.Parity, g.n)
 	size := lenLen + g.maxLen
