@@ -46,7 +46,11 @@ type Conn struct {
 	pending []recovered
 
 	buffered atomic.Int64 // bytes of shards kept for reconstruction
-	stats    counters
+	// untrusted and hosts are the part of buffered kept for untrusted
+	// peers, in all and by source host; under rmu.
+	untrusted int64
+	hosts     map[netip.Addr]int
+	stats     counters
 	// plain: SendPlain was called; every datagram goes out as it is.
 	plain atomic.Bool
 }
@@ -91,7 +95,7 @@ func NewConn(pc net.PacketConn, mode Mode, shape Shape) (*Conn, error) {
 			return nil, errors.New("fec: Always needs a shape")
 		}
 	}
-	return &Conn{pc: pc, mode: mode, shape: shape, peers: make(map[netip.AddrPort]*peer),
+	return &Conn{pc: pc, mode: mode, shape: shape, peers: make(map[netip.AddrPort]*peer), hosts: make(map[netip.Addr]int),
 		rbuf: make([]byte, 2048), lastSweep: time.Now(), flushDelay: FlushDelay}, nil
 }
 
@@ -159,7 +163,7 @@ func (c *Conn) peerFor(addr net.Addr) *peer {
 
 // Trust marks addr as validated by QUIC (a handshake from it completed)
 // until release is called: an answering Conn sends a peer FEC frames only
-// while it is trusted.
+// while it is trusted, and keeps its shards against the whole budget.
 // Before, anyone could have sent its frames from a spoofed address, and
 // parity frames on the handshake's answers would have let them make the
 // relay send that address up to twice QUIC's anti-amplification limit.
@@ -303,7 +307,8 @@ func (c *Conn) receive(f []byte, addr net.Addr) []byte {
 		p.fec.Store(true)
 	}
 	if p.rx == nil {
-		p.rx = &receiver{}
+		k, _ := keyOf(addr)
+		p.rx = &receiver{peer: p, host: k.Addr()}
 	}
 	data, rebuilt := p.rx.receive(c, h, f)
 	for _, r := range rebuilt {

@@ -36,7 +36,9 @@
 // peer, a bounded peer table with expiry) and CPU (each stored shard takes
 // part in at most one reconstruction) stay bounded whatever arrives. Peers
 // whose address QUIC has not validated (see Conn.Trust) get no FEC frames,
-// so FEC cannot amplify what a spoofed source makes the relay send.
+// so FEC cannot amplify what a spoofed source makes the relay send, and
+// share a smaller budget, per host and in all, so they cannot take the
+// trusted peers' memory for rebuilding.
 package fec
 
 import (
@@ -131,4 +133,12 @@ var (
 	// whole budget: twice a full window of full groups of the default
 	// shape (16 groups of 24 shards).
 	maxPeerBuffered = 768 * bufSize
+	// maxUntrustedBuffered bounds the shards of all peers not trusted (see
+	// Conn.Trust): anyone can send frames from any address, so what they
+	// may hold is kept apart from what the trusted peers rebuild with.
+	maxUntrustedBuffered int64 = 4 << 20
+	// maxHostBuffered bounds the untrusted shards per source host (IP
+	// address), so that one host cycling through ports cannot take the
+	// untrusted budget from the handshakes of other hosts.
+	maxHostBuffered = maxPeerBuffered
 )

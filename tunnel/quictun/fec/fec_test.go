@@ -788,16 +788,20 @@ func TestDataOverParityKeepsBudget(t *testing.T) {
 // peers keep.
 func checkBudget(t *testing.T, c *Conn) {
 	t.Helper()
-	var total int64
+	var total, untrusted int64
 	for _, p := range c.peers {
 		if p.rx == nil {
 			continue
 		}
 		kept := 0
 		for i := range p.rx.groups {
-			for _, b := range p.rx.groups[i].shards {
+			g := &p.rx.groups[i]
+			for j, b := range g.shards {
 				if b != nil {
 					kept += bufSize
+				}
+				if b != nil && g.untrusted&(1<<j) != 0 {
+					untrusted += bufSize
 				}
 			}
 		}
@@ -808,5 +812,87 @@ func checkBudget(t *testing.T, c *Conn) {
 	}
 	if b := c.buffered.Load(); b != total {
 		t.Fatalf("peers keep %d bytes of shards, the Conn counts %d", total, b)
+	}
+	if untrusted != c.untrusted || untrusted > maxUntrustedBuffered {
+		t.Fatalf("untrusted peers keep %d bytes of shards, the Conn counts %d, bound %d", untrusted, c.untrusted, maxUntrustedBuffered)
+	}
+}
+
+// TestFloodLeavesOthersTheirRecovery: peers not trusted, from many ports
+// of one host or from many hosts, keep shards only within their budgets,
+// per host and in all: a peer on another host, and a trusted peer, still
+// rebuild their losses. They used to share one budget with every peer, and
+// a few dozen addresses (ports of one host do) filled it for a minute at a
+// time, ending recovery for every edge.
+func TestFloodLeavesOthersTheirRecovery(t *testing.T) {
+	b, pb, ub, hb := maxBuffered, maxPeerBuffered, maxUntrustedBuffered, maxHostBuffered
+	t.Cleanup(func() { maxBuffered, maxPeerBuffered, maxUntrustedBuffered, maxHostBuffered = b, pb, ub, hb })
+	maxBuffered, maxPeerBuffered, maxUntrustedBuffered, maxHostBuffered = 200*bufSize, 48*bufSize, 100*bufSize, 24*bufSize
+	for _, tt := range []struct {
+		name  string
+		hosts int // the flood comes from 8 sockets on this many hosts
+		trust bool
+	}{{"ports of one host", 1, false}, {"many hosts, trusted peer", 8, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			shape := Shape{Data: 4, Parity: 2}
+			l := newLink(t, shape, time.Hour, func(_ int, h header) bool { return h.kind == kindData && h.index == 1 })
+			for i := range 8 {
+				flood(t, l, net.IPv4(127, 0, 0, byte(2+i%tt.hosts)))
+			}
+			if tt.trust {
+				defer l.rx.Trust(l.tx.LocalAddr())()
+			}
+			// One round: 4 groups of 4, each losing one data frame. Then a
+			// plain datagram: once it is in, so are the rebuilt ones.
+			const count = 4 * 4
+			for i := range count {
+				if _, err := l.tx.WriteTo(datagram(i), l.to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := l.tx.pc.(*lossy).PacketConn.WriteTo(datagram(count), l.to); err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			for b := range l.got {
+				if string(b) == string(datagram(count)) {
+					break
+				}
+				got++
+			}
+			if got != count {
+				t.Errorf("%d of %d datagrams arrived (%d rebuilt); receiver: %+v", got, count, l.rx.Stats().Recovered, l.rx.Stats())
+			}
+		})
+	}
+}
+
+// flood sends l's receiver, from a socket on host ip, parity frames of 16
+// groups of 32+16, which it keeps (they never make a group whole), each
+// group followed by a plain datagram that the test waits for.
+func flood(t *testing.T, l *link, ip net.IP) {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := make([]byte, 200)
+	mark := []byte("\x41mark")
+	for g := range uint32(window) {
+		for j := range MaxParity {
+			putHeader(f, kindParity, g, MaxData+j, MaxData, MaxParity)
+			if _, err := c.WriteTo(f, l.to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.WriteTo(mark, l.to); err != nil {
+			t.Fatal(err)
+		}
+		for b := range l.got {
+			if string(b) == string(mark) {
+				break
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
+	"net/netip"
 )
 
 func randUint32() uint32 { return rand.Uint32() }
@@ -11,6 +12,8 @@ func randUint32() uint32 { return rand.Uint32() }
 // receiver is the receive side from one peer: the last window groups,
 // under Conn.rmu.
 type receiver struct {
+	peer    *peer
+	host    netip.Addr // the peer's, for maxHostBuffered
 	groups  [window]rxGroup
 	newest  uint32
 	started bool
@@ -25,6 +28,7 @@ type rxGroup struct {
 	// frame (zero before).
 	n, m, size int
 	have       uint64 // shards kept, by index
+	untrusted  uint64 // those of them charged to the untrusted budget
 	delivered  uint64 // data datagrams passed up, by index
 	shards     [MaxData + MaxParity]*[]byte
 	lens       [MaxData + MaxParity]int
@@ -70,10 +74,10 @@ func (r *receiver) drop(c *Conn, g *rxGroup) {
 			putBuf(b)
 			g.shards[i] = nil
 			r.bytes -= bufSize
-			c.buffered.Add(-bufSize)
+			c.refund(r.host, g.untrusted&(1<<i) != 0)
 		}
 	}
-	g.have = 0
+	g.have, g.untrusted = 0, 0
 }
 
 func (r *receiver) release(c *Conn) {
@@ -90,15 +94,47 @@ func (r *receiver) keep(c *Conn, g *rxGroup, index int, shard []byte) {
 	if g.have&(1<<index) != 0 || r.bytes+bufSize > maxPeerBuffered {
 		return
 	}
-	if c.buffered.Add(bufSize) > maxBuffered {
-		c.buffered.Add(-bufSize)
+	untrusted := !r.peer.trusted()
+	if !c.charge(r.host, untrusted) {
 		return
+	}
+	if untrusted {
+		g.untrusted |= 1 << index
 	}
 	r.bytes += bufSize
 	b := getBuf()
 	g.lens[index] = copy(*b, shard)
 	g.shards[index] = b
 	g.have |= 1 << index
+}
+
+// charge takes a shard's bytes from the budgets, if they have room: the
+// Conn's, and for an untrusted peer the untrusted one and its host's.
+func (c *Conn) charge(host netip.Addr, untrusted bool) bool {
+	if untrusted && (c.untrusted+bufSize > maxUntrustedBuffered || c.hosts[host]+bufSize > maxHostBuffered) {
+		return false
+	}
+	if c.buffered.Add(bufSize) > maxBuffered {
+		c.buffered.Add(-bufSize)
+		return false
+	}
+	if untrusted {
+		c.untrusted += bufSize
+		c.hosts[host] += bufSize
+	}
+	return true
+}
+
+// refund gives back what charge took.
+func (c *Conn) refund(host netip.Addr, untrusted bool) {
+	c.buffered.Add(-bufSize)
+	if !untrusted {
+		return
+	}
+	c.untrusted -= bufSize
+	if c.hosts[host] -= bufSize; c.hosts[host] == 0 {
+		delete(c.hosts, host)
+	}
 }
 
 // receive handles frame f with header h. It returns the datagram of a data
