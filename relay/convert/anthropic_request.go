@@ -238,6 +238,9 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 	}
 	rr := *r
 	rr.MaxTokens = maxTokens
+	if r.Thinking != nil {
+		rr.Temperature, rr.TopP = nil, thinkingTopP(r.TopP)
+	}
 	setCommon(out, &rr, "max_tokens", "temperature", "top_p", "stop_sequences")
 	if r.Thinking == nil {
 		// Anthropic has no seed or penalties, and refuses top_k while
@@ -262,6 +265,23 @@ func encodeAnthropicRequest(r *Request) (string, string, []byte, error) {
 		out["stream"] = true
 	}
 	return "/v1/messages", "", mustJSON(out), nil
+}
+
+// minThinkingTopP is the lowest top_p Anthropic takes while thinking.
+const minThinkingTopP = 0.95
+
+// thinkingTopP is the top_p sent with a thinking request. While thinking,
+// Anthropic answers 400 to a temperature other than its default 1 and to a
+// top_p under 0.95; a client asks for thinking from another API, where its
+// sampling values are allowed, so the temperature is left out (1 is what
+// the model then uses) and a lower top_p is raised to the nearest value
+// Anthropic takes, rather than the call failing.
+func thinkingTopP(p *float64) *float64 {
+	if p == nil || *p >= minThinkingTopP {
+		return p
+	}
+	v := minThinkingTopP
+	return &v
 }
 
 func anthropicToolChoice(r *Request) obj {

@@ -284,21 +284,55 @@ func TestSamplingParams(t *testing.T) {
 			`{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generation_config":{"top_k":4}}`, []string{`"top_k":4`}, nil},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			p, err := NewPlan(tc.client, tc.provider, []byte(tc.body), "m")
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(string(p.Body), w) {
-					t.Errorf("missing %s in\n%s", w, p.Body)
-				}
-			}
-			for _, n := range tc.not {
-				if strings.Contains(string(p.Body), n) {
-					t.Errorf("%s sent to a provider without the field:\n%s", n, p.Body)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { convertedHas(t, tc.client, tc.provider, tc.body, tc.want, tc.not) })
+	}
+}
+
+// convertedHas converts the client's request body for the provider and
+// checks that the provider's body holds each of want and none of not.
+func convertedHas(t *testing.T, client, provider llmapi.Dialect, body string, want, not []string) {
+	t.Helper()
+	p, err := NewPlan(client, provider, []byte(body), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(p.Body), w) {
+			t.Errorf("missing %s in\n%s", w, p.Body)
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(string(p.Body), n) {
+			t.Errorf("%s sent:\n%s", n, p.Body)
+		}
+	}
+}
+
+// TestThinkingSampling: with thinking on, Anthropic answers 400 to a
+// temperature other than 1 and to a top_p under 0.95, which clients of the
+// other APIs send beside their reasoning settings. The temperature is left
+// out and top_p raised to 0.95; without thinking both go as they are.
+func TestThinkingSampling(t *testing.T) {
+	const user = `"messages":[{"role":"user","content":"hi"}]`
+	cases := []struct {
+		name      string
+		client    llmapi.Dialect
+		body      string
+		want, not []string
+	}{
+		{"chat reasoning", llmapi.ChatCompletions, `{"model":"m",` + user + `,"reasoning_effort":"low","temperature":0.2,"top_p":0.5}`,
+			[]string{`"thinking":{`, `"top_p":0.95`}, []string{`"temperature"`}},
+		{"chat reasoning at temperature 1", llmapi.ChatCompletions, `{"model":"m",` + user + `,"reasoning_effort":"low","temperature":1,"top_p":0.97}`,
+			[]string{`"thinking":{`, `"top_p":0.97`}, []string{`"temperature"`}},
+		{"chat without reasoning", llmapi.ChatCompletions, `{"model":"m",` + user + `,"temperature":0.2,"top_p":0.5}`,
+			[]string{`"temperature":0.2`, `"top_p":0.5`}, []string{`"thinking"`}},
+		{"gemini thinking budget", llmapi.GenerateContent, `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],` +
+			`"generationConfig":{"temperature":0.5,"topP":0.9,"thinkingConfig":{"thinkingBudget":2048}}}`,
+			[]string{`"thinking":{`, `"top_p":0.95`}, []string{`"temperature"`}},
+		{"responses reasoning", llmapi.Responses, `{"model":"m","input":"hi","temperature":0.5,"reasoning":{"effort":"high"}}`,
+			[]string{`"thinking":{`}, []string{`"temperature"`, `"top_p"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { convertedHas(t, tc.client, llmapi.Messages, tc.body, tc.want, tc.not) })
 	}
 }
