@@ -54,8 +54,8 @@ type chatMessage struct {
 	// providers only, and only as a string (see thinking): raw, so that a
 	// server using the name for something else fails nothing.
 	Reasoning json.RawMessage `json:"reasoning"`
-	// Refusal is a provider's answer when the model declines, in place
-	// of content.
+	// Refusal is the model declining, in place of content: in a
+	// provider's answer, or in an assistant turn of a client's history.
 	Refusal string `json:"refusal"`
 	// ThinkingBlocks carries Anthropic thinking blocks (with signatures)
 	// through OpenAI-format clients, the convention LiteLLM established.
@@ -167,6 +167,11 @@ func (r *Request) addChatMessage(m chatMessage) error {
 			}
 		}
 		out = append(out, parts...)
+		if m.Refusal != "" {
+			// The model declined in an earlier turn; it is what the model
+			// said, and without it the turn would vanish from the history.
+			out = append(out, Part{Kind: PartText, Text: m.Refusal})
+		}
 		for _, tc := range m.ToolCalls {
 			args, err := argsObject(tc.Function.Arguments)
 			if err != nil {

@@ -336,3 +336,29 @@ func TestThinkingSampling(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { convertedHas(t, tc.client, llmapi.Messages, tc.body, tc.want, tc.not) })
 	}
 }
+
+// TestAssistantRefusalHistory: an assistant turn in which the model
+// declined has its refusal and no content (Chat's message.refusal, a
+// Responses refusal content part). It is what the model said, so it goes
+// to the provider as the assistant's text, not dropped with its turn.
+func TestAssistantRefusalHistory(t *testing.T) {
+	const refused = "I can't help with that."
+	chat := `{"model":"m","messages":[{"role":"user","content":"hi"},` +
+		`{"role":"assistant","content":null,"refusal":"` + refused + `"},{"role":"user","content":"why?"}]}`
+	responses := `{"model":"m","input":[{"role":"user","content":"hi"},` +
+		`{"type":"message","role":"assistant","content":[{"type":"refusal","refusal":"` + refused + `"}]},{"role":"user","content":"why?"}]}`
+	cases := []struct {
+		name             string
+		client, provider llmapi.Dialect
+		body, want       string
+	}{
+		{"chat to anthropic", llmapi.ChatCompletions, llmapi.Messages, chat, `{"content":[{"text":"` + refused + `","type":"text"}],"role":"assistant"}`},
+		{"chat to gemini", llmapi.ChatCompletions, llmapi.GenerateContent, chat, `{"parts":[{"text":"` + refused + `"}],"role":"model"}`},
+		{"chat to responses", llmapi.ChatCompletions, llmapi.Responses, chat, `"content":[{"text":"` + refused + `","type":"output_text"}],"role":"assistant"`},
+		{"responses to chat", llmapi.Responses, llmapi.ChatCompletions, responses, `{"content":"` + refused + `","role":"assistant"}`},
+		{"responses to anthropic", llmapi.Responses, llmapi.Messages, responses, `{"content":[{"text":"` + refused + `","type":"text"}],"role":"assistant"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { convertedHas(t, tc.client, tc.provider, tc.body, []string{tc.want}, nil) })
+	}
+}

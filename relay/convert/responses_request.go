@@ -60,6 +60,7 @@ type responsesPart struct {
 	FileURL  string `json:"file_url"`
 	FileID   string `json:"file_id"`
 	Filename string `json:"filename"`
+	Refusal  string `json:"refusal"`
 }
 
 func decodeResponsesRequest(body []byte) (*Request, error) {
@@ -186,6 +187,8 @@ func responsesContent(raw json.RawMessage) ([]Part, error) {
 			}
 			out = append(out, d)
 		case "refusal":
+			// An assistant turn in which the model declined: what it said.
+			out = append(out, Part{Kind: PartText, Text: p.Refusal})
 		default:
 			return nil, invalid("content part type %q is not supported for this model", p.Type)
 		}
