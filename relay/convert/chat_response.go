@@ -74,12 +74,14 @@ func decodeChatResponse(body []byte) (*Response, error) {
 
 func encodeChatResponse(r *Response, _ *Request) []byte {
 	msg := obj{"role": "assistant", "content": nil, "refusal": nil}
-	var text string
+	var text, refusal string
 	var calls, blocks []any
 	for _, p := range r.Parts {
 		switch p.Kind {
 		case PartText:
 			text += p.Text
+		case PartRefusal:
+			refusal += p.Text
 		case PartThinking:
 			msg["reasoning_content"] = p.Text
 			blocks = append(blocks, thinkingBlock{Type: "thinking", Thinking: p.Text, Signature: p.Signature})
@@ -89,8 +91,11 @@ func encodeChatResponse(r *Response, _ *Request) []byte {
 			calls = append(calls, obj{"id": p.Call.ID, "type": "function", "function": obj{"name": p.Call.Name, "arguments": string(p.Call.Args)}})
 		}
 	}
-	if text != "" || calls == nil {
-		msg["content"] = text
+	if refusal != "" {
+		msg["refusal"] = refusal
+	}
+	if text != "" || calls == nil && refusal == "" {
+		msg["content"] = text // null when the answer is only a refusal or calls, as OpenAI sends it
 	}
 	if calls != nil {
 		msg["tool_calls"] = calls
@@ -256,8 +261,11 @@ func (e *chatEncoder) event(ev Event) error {
 		if ev.Signature != "" {
 			return e.chunk(obj{"thinking_blocks": []any{thinkingBlock{Type: "thinking", Signature: ev.Signature}}}, nil)
 		}
-		if e.kinds[ev.Index] == BlockThinking {
+		switch e.kinds[ev.Index] {
+		case BlockThinking:
 			return e.chunk(obj{"reasoning_content": ev.Text}, nil)
+		case BlockRefusal:
+			return e.chunk(obj{"refusal": ev.Text}, nil)
 		}
 		return e.chunk(obj{"content": ev.Text}, nil)
 	case EvFinish:

@@ -220,57 +220,101 @@ func TestChatProviderReasoningField(t *testing.T) {
 	}
 }
 
-// TestChatProviderRefusal: a Chat provider that declines says so in
-// message.refusal (delta.refusal when streaming), with no content; the
-// refusal reaches every other client, as text, or as the Responses API's
-// own refusal content part.
-func TestChatProviderRefusal(t *testing.T) {
-	const whole = `{"id":"c1","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,` +
-		`"refusal":"I can't help with that."},"finish_reason":"stop"}]}`
-	const stream = `data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"refusal":""}}]}` + "\n\n" +
+// TestProviderRefusal: a Chat provider that declines says so in
+// message.refusal (delta.refusal when streaming), a Responses provider in
+// a refusal content part (response.refusal.delta and .done), with no
+// content; the refusal reaches every other client in its API's refusal
+// form (Chat's message.refusal and delta.refusal, the Responses refusal
+// part), or as text where the API has none.
+func TestProviderRefusal(t *testing.T) {
+	const refused = "I can't help with that."
+	const chatWhole = `{"id":"c1","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,` +
+		`"refusal":"` + refused + `"},"finish_reason":"stop"}]}`
+	const chatStream = `data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"refusal":""}}]}` + "\n\n" +
 		`data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"refusal":"I can't "}}]}` + "\n\n" +
 		`data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{"refusal":"help with that."}}]}` + "\n\n" +
 		`data: {"id":"c1","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}` + "\n\n" +
 		"data: [DONE]\n\n"
+	const respItem = `{"type":"message","id":"msg_1","status":"completed","role":"assistant","content":[{"type":"refusal","refusal":"` + refused + `"}]}`
+	const respWhole = `{"id":"resp_1","object":"response","status":"completed","model":"m","output":[` + respItem + `],` +
+		`"usage":{"input_tokens":5,"output_tokens":6,"total_tokens":11}}`
+	respEvent := func(typ, rest string) string {
+		return "event: " + typ + "\ndata: {\"type\":\"" + typ + "\"," + rest + "}\n\n"
+	}
+	at := `"item_id":"msg_1","output_index":0,"content_index":0,`
+	respStream := respEvent("response.created", `"response":{"id":"resp_1","model":"m","status":"in_progress","output":[]}`) +
+		respEvent("response.output_item.added", `"output_index":0,"item":{"type":"message","id":"msg_1","status":"in_progress","role":"assistant","content":[]}`) +
+		respEvent("response.content_part.added", at+`"part":{"type":"refusal","refusal":""}`) +
+		respEvent("response.refusal.delta", at+`"delta":"I can't "`) +
+		respEvent("response.refusal.delta", at+`"delta":"help with that."`) +
+		respEvent("response.refusal.done", at+`"refusal":"`+refused+`"`) +
+		respEvent("response.content_part.done", at+`"part":{"type":"refusal","refusal":"`+refused+`"}`) +
+		respEvent("response.output_item.done", `"output_index":0,"item":`+respItem) +
+		respEvent("response.completed", `"response":{"id":"resp_1","model":"m","status":"completed","output":[`+respItem+`],`+
+			`"usage":{"input_tokens":5,"output_tokens":6,"total_tokens":11}}`)
+	bodies := map[llmapi.Dialect][2]string{llmapi.ChatCompletions: {chatWhole, chatStream}, llmapi.Responses: {respWhole, respStream}}
 	cases := []struct {
-		name   string
-		client llmapi.Dialect
-		stream bool
-		want   []string // in this order
+		name             string
+		provider, client llmapi.Dialect
+		stream           bool
+		want             []string // in this order
 	}{
-		{"anthropic", llmapi.Messages, false, []string{`"content":[{"text":"I can't help with that.","type":"text"}]`}},
-		{"gemini", llmapi.GenerateContent, false, []string{`"parts":[{"text":"I can't help with that."}]`}},
-		{"responses", llmapi.Responses, false, []string{`"content":[{"refusal":"I can't help with that.","type":"refusal"}]`}},
-		{"anthropic stream", llmapi.Messages, true, []string{`"content_block":{"text":"","type":"text"}`,
+		{"chat to anthropic", llmapi.ChatCompletions, llmapi.Messages, false, []string{`"content":[{"text":"` + refused + `","type":"text"}]`}},
+		{"chat to gemini", llmapi.ChatCompletions, llmapi.GenerateContent, false, []string{`"parts":[{"text":"` + refused + `"}]`}},
+		{"chat to responses", llmapi.ChatCompletions, llmapi.Responses, false, []string{`"content":[{"refusal":"` + refused + `","type":"refusal"}]`}},
+		{"chat to anthropic stream", llmapi.ChatCompletions, llmapi.Messages, true, []string{`"content_block":{"text":"","type":"text"}`,
 			`"text":"I can't ","type":"text_delta"`, `"text":"help with that.","type":"text_delta"`}},
-		{"gemini stream", llmapi.GenerateContent, true, []string{`"parts":[{"text":"I can't "}]`, `"parts":[{"text":"help with that."}]`}},
-		{"responses stream", llmapi.Responses, true, []string{`"part":{"refusal":"","type":"refusal"}`,
+		{"chat to gemini stream", llmapi.ChatCompletions, llmapi.GenerateContent, true, []string{`"parts":[{"text":"I can't "}]`, `"parts":[{"text":"help with that."}]`}},
+		{"chat to responses stream", llmapi.ChatCompletions, llmapi.Responses, true, []string{`"part":{"refusal":"","type":"refusal"}`,
 			`"delta":"I can't ","item_id":"msg_gen2","output_index":0,"sequence_number":4,"type":"response.refusal.delta"`,
-			`"refusal":"I can't help with that.","sequence_number":6,"type":"response.refusal.done"`,
-			`"part":{"refusal":"I can't help with that.","type":"refusal"}`,
-			`"content":[{"refusal":"I can't help with that.","type":"refusal"}]`}},
+			`"refusal":"` + refused + `","sequence_number":6,"type":"response.refusal.done"`,
+			`"part":{"refusal":"` + refused + `","type":"refusal"}`,
+			`"content":[{"refusal":"` + refused + `","type":"refusal"}]`}},
+		{"responses to chat", llmapi.Responses, llmapi.ChatCompletions, false,
+			[]string{`"finish_reason":"stop"`, `"message":{"content":null,"refusal":"` + refused + `","role":"assistant"}`}},
+		{"responses to anthropic", llmapi.Responses, llmapi.Messages, false, []string{`"content":[{"text":"` + refused + `","type":"text"}]`}},
+		{"responses to gemini", llmapi.Responses, llmapi.GenerateContent, false, []string{`"parts":[{"text":"` + refused + `"}]`}},
+		{"responses to chat stream", llmapi.Responses, llmapi.ChatCompletions, true,
+			[]string{`"delta":{"refusal":"I can't "}`, `"delta":{"refusal":"help with that."}`, `"finish_reason":"stop"`}},
+		{"responses to anthropic stream", llmapi.Responses, llmapi.Messages, true, []string{`"content_block":{"text":"","type":"text"}`,
+			`"text":"I can't ","type":"text_delta"`, `"text":"help with that.","type":"text_delta"`}},
+		{"responses to gemini stream", llmapi.Responses, llmapi.GenerateContent, true, []string{`"parts":[{"text":"I can't "}]`, `"parts":[{"text":"help with that."}]`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			stable(t)
-			body := whole
+			body := bodies[tc.provider][0]
 			if tc.stream {
-				body = stream
+				body = bodies[tc.provider][1]
 			}
-			p := &Plan{Client: tc.client, Provider: llmapi.ChatCompletions, Stream: tc.stream, req: &Request{Model: "m", Stream: tc.stream}}
-			var rec recorder
-			if err := p.Respond(200, http.Header{"Content-Type": {"text/event-stream"}}, strings.NewReader(body), &rec); err != nil {
-				t.Fatal(err)
-			}
-			rest := rec.body.String()
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("missing %s in\n%s", w, rec.body.String())
-				}
-				rest = rest[i+len(w):]
-			}
+			rec := respond(t, tc.provider, tc.client, tc.stream, body)
+			inOrder(t, rec.body.String(), tc.want)
 		})
+	}
+}
+
+// respond runs the provider's answer body (a stream when stream is set)
+// through the conversion to the client, with stable ids.
+func respond(t *testing.T, provider, client llmapi.Dialect, stream bool, body string) *recorder {
+	t.Helper()
+	stable(t)
+	p := &Plan{Client: client, Provider: provider, Stream: stream, req: &Request{Model: "m", Stream: stream}}
+	var rec recorder
+	if err := p.Respond(200, http.Header{"Content-Type": {"text/event-stream"}}, strings.NewReader(body), &rec); err != nil {
+		t.Fatal(err)
+	}
+	return &rec
+}
+
+// inOrder checks that got holds each of want, one after the other.
+func inOrder(t *testing.T, got string, want []string) {
+	t.Helper()
+	rest := got
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("missing %s in\n%s", w, got)
+		}
+		rest = rest[i+len(w):]
 	}
 }
 

@@ -231,7 +231,11 @@ func decodeResponsesResponse(body []byte) (*Response, error) {
 		switch it.Type {
 		case "message":
 			for _, c := range it.Content {
-				out.Parts = append(out.Parts, Part{Kind: PartText, Text: c.Text + c.Refusal})
+				if c.Type == "refusal" {
+					out.Parts = append(out.Parts, Part{Kind: PartRefusal, Text: c.Refusal})
+				} else {
+					out.Parts = append(out.Parts, Part{Kind: PartText, Text: c.Text})
+				}
 			}
 		case "reasoning":
 			var text strings.Builder
@@ -254,7 +258,11 @@ type responsesEvent struct {
 	OutputIndex int              `json:"output_index"`
 	Delta       string           `json:"delta"`
 	Response    *responsesOutput `json:"response"`
-	Item        *struct {
+	// Part is the content part a response.content_part.added event opens.
+	Part *struct {
+		Type string `json:"type"`
+	} `json:"part"`
+	Item *struct {
 		Type             string `json:"type"`
 		ID               string `json:"id"`
 		CallID           string `json:"call_id"`
@@ -264,9 +272,10 @@ type responsesEvent struct {
 }
 
 // responsesDecoder turns Responses stream events into neutral events. Output
-// items stream one after the other, so each is one block; a reasoning
-// item's encrypted content arrives with the item's done event and goes out
-// as the block's signature.
+// items stream one after the other, so each is one block, except that a
+// message item's content parts (its text, or a refusal) are a block each,
+// of their own kind. A reasoning item's encrypted content arrives with the
+// item's done event and goes out as the block's signature.
 type responsesDecoder struct {
 	blocks
 	sawTool bool
@@ -277,6 +286,10 @@ func newResponsesDecoder(emit emitFunc) *responsesDecoder {
 }
 
 var responsesBlockTypes = map[string]BlockType{"message": BlockText, "reasoning": BlockThinking, "function_call": BlockTool}
+
+// messagePartBlocks are the blocks of a message item's content parts: a
+// refusal keeps its kind, for the clients whose API has a refusal form.
+var messagePartBlocks = map[string]BlockType{"output_text": BlockText, "refusal": BlockRefusal}
 
 func (d *responsesDecoder) event(name string, data []byte) error {
 	if d.done {
@@ -303,12 +316,27 @@ func (d *responsesDecoder) event(name string, data []byte) error {
 		if !ok {
 			return nil // built-in tool items do not convert
 		}
-		if t == BlockTool {
+		switch t {
+		case BlockText:
+			return d.closeOpen() // its content parts open the blocks
+		case BlockTool:
 			d.sawTool = true
 		}
 		_, err := d.start(t, ev.Item.CallID, ev.Item.Name)
 		return err
-	case "response.output_text.delta", "response.refusal.delta", "response.reasoning_summary_text.delta", "response.function_call_arguments.delta":
+	case "response.content_part.added":
+		if ev.Part == nil {
+			return nil
+		}
+		if t, ok := messagePartBlocks[ev.Part.Type]; ok {
+			return d.ensure(t)
+		}
+		return nil
+	case "response.output_text.delta":
+		return d.text(BlockText, ev.Delta)
+	case "response.refusal.delta":
+		return d.text(BlockRefusal, ev.Delta)
+	case "response.reasoning_summary_text.delta", "response.function_call_arguments.delta":
 		if d.open < 0 || ev.Delta == "" {
 			return nil
 		}
