@@ -278,7 +278,7 @@ func encodeChatRequest(r *Request) (string, string, []byte, error) {
 	out := obj{"model": r.Model}
 	var msgs []any
 	if len(r.System) > 0 {
-		msgs = append(msgs, obj{"role": "system", "content": systemText(r.System)})
+		msgs = append(msgs, obj{"role": "system", "content": paragraphs(r.System)})
 	}
 	for _, m := range r.Messages {
 		var err error
@@ -441,7 +441,7 @@ func (res *ToolResult) media() []Part {
 // resultText is a tool result as one string; an error result says so,
 // because chat tool messages have no error flag.
 func resultText(res *ToolResult) string {
-	t := textOf(res.Content)
+	t := paragraphs(res.Content)
 	if res.IsError {
 		return "Error: " + t
 	}

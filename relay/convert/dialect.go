@@ -69,22 +69,14 @@ func argsObject(s string) (json.RawMessage, error) {
 	return json.RawMessage(s), nil
 }
 
-// textOf joins the text parts of ps.
-func textOf(ps []Part) string {
-	var b strings.Builder
-	for _, p := range ps {
-		if p.Kind == PartText {
-			b.WriteString(p.Text)
-		}
-	}
-	return b.String()
-}
-
-// systemText is the system prompt as the one string a Chat system message
-// or Responses instructions take: its text parts (Anthropic's system
-// blocks, several system or developer messages) as paragraphs, so that
-// the last word of one does not run into the first of the next.
-func systemText(ps []Part) string {
+// paragraphs is the text of ps as the one string a target takes where the
+// source had several pieces: a Chat system message or Responses
+// instructions (Anthropic's system blocks, several system or developer
+// messages), a tool result's text blocks in a Chat tool message, a
+// Responses function_call_output or a Gemini functionResponse. The
+// non-empty pieces are joined as paragraphs, so that the last word of one
+// does not run into the first of the next.
+func paragraphs(ps []Part) string {
 	var texts []string
 	for _, p := range ps {
 		if p.Kind == PartText && p.Text != "" {

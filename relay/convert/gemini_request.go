@@ -154,7 +154,7 @@ func geminiParts(ps []Part, names map[string]string) []any {
 // resultObject is a tool result as the JSON object Gemini wants: the text
 // itself when it is an object, else wrapped.
 func resultObject(res *ToolResult) json.RawMessage {
-	t := strings.TrimSpace(textOf(res.Content))
+	t := strings.TrimSpace(paragraphs(res.Content))
 	key := "result"
 	if res.IsError {
 		key = "error"

@@ -362,3 +362,30 @@ func TestAssistantRefusalHistory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { convertedHas(t, tc.client, tc.provider, tc.body, []string{tc.want}, nil) })
 	}
 }
+
+// TestToolResultJoined: a tool result in several text blocks (Anthropic's
+// tool_result content, a Responses function_call_output's parts) becomes
+// the one string a Chat tool message, a Responses output or a Gemini
+// functionResponse takes with the blocks as paragraphs, as the system
+// prompt's pieces are (TestSystemJoined), not run together.
+func TestToolResultJoined(t *testing.T) {
+	const joined = `line one\n\nline two`
+	anthropic := `{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"read"},` +
+		`{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"read","input":{}}]},` +
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"line one"},{"type":"text","text":"line two"}]}]}]}`
+	responses := `{"model":"m","input":[{"role":"user","content":"read"},{"type":"function_call","call_id":"t1","name":"read","arguments":"{}"},` +
+		`{"type":"function_call_output","call_id":"t1","output":[{"type":"input_text","text":"line one"},{"type":"input_text","text":"line two"}]}]}`
+	cases := []struct {
+		name             string
+		client, provider llmapi.Dialect
+		body, want       string
+	}{
+		{"anthropic to chat", llmapi.Messages, llmapi.ChatCompletions, anthropic, `{"content":"` + joined + `","role":"tool","tool_call_id":"t1"}`},
+		{"anthropic to responses", llmapi.Messages, llmapi.Responses, anthropic, `{"call_id":"t1","output":"` + joined + `","type":"function_call_output"}`},
+		{"anthropic to gemini", llmapi.Messages, llmapi.GenerateContent, anthropic, `"response":{"result":"` + joined + `"}`},
+		{"responses to chat", llmapi.Responses, llmapi.ChatCompletions, responses, `{"content":"` + joined + `","role":"tool","tool_call_id":"t1"}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { convertedHas(t, tc.client, tc.provider, tc.body, []string{tc.want}, nil) })
+	}
+}

@@ -61,7 +61,7 @@ func (t *Thinking) effort() string {
 func encodeResponsesRequest(r *Request) (string, string, []byte, error) {
 	out := obj{"model": r.Model, "store": false}
 	if len(r.System) > 0 {
-		out["instructions"] = systemText(r.System)
+		out["instructions"] = paragraphs(r.System)
 	}
 	input := []any{}
 	for _, m := range r.Messages {
