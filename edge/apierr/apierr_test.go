@@ -92,6 +92,11 @@ func TestBodyTypes(t *testing.T) {
 		{RateLimited, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"},
 		{Unavailable, "server_error", "overloaded_error", "UNAVAILABLE"},
 		{NotFound, "invalid_request_error", "not_found_error", "NOT_FOUND"},
+		// anthropic-sdk-go's GatewayTimeoutError: Anthropic's 504.
+		{GatewayTimeout, "server_error", "timeout_error", "DEADLINE_EXCEEDED"},
+		{BadGateway, "server_error", "api_error", "UNAVAILABLE"},
+		{HeaderTooLarge, "invalid_request_error", "request_too_large", "INVALID_ARGUMENT"},
+		{RequestTimeout, "invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED"},
 	}
 	for _, tc := range tests {
 		e := &Error{Kind: tc.kind, Message: "m"}

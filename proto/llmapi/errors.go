@@ -51,6 +51,31 @@ func ErrorType(f Family, openai, anthropic, gemini string) string {
 	return openai
 }
 
+// anthropicErrorTypes are Anthropic's error.type names by HTTP status, as
+// its API documents them and anthropic-sdk-go's ErrorObjectUnion reads
+// them (a 504 is GatewayTimeoutError, "timeout_error"). Two are Strait's
+// choice for statuses Anthropic does not send: a 503 reads as overloaded,
+// a capacity fault that clears, and a 431 as a request too large.
+var anthropicErrorTypes = map[int]string{400: "invalid_request_error", 401: "authentication_error",
+	402: "billing_error", 403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+	429: "rate_limit_error", 431: "request_too_large", 500: "api_error", 503: "overloaded_error",
+	504: "timeout_error", 529: "overloaded_error"}
+
+// AnthropicErrorType is Anthropic's error.type for an HTTP status, the one
+// name for it shared by the edge's own errors and the relay's converted
+// ones: the documented name, else invalid_request_error for a 4xx and
+// api_error for a 5xx, as Anthropic's docs do for statuses they do not
+// list.
+func AnthropicErrorType(status int) string {
+	if t, ok := anthropicErrorTypes[status]; ok {
+		return t
+	}
+	if status >= 500 {
+		return "api_error"
+	}
+	return "invalid_request_error"
+}
+
 // ErrorEvent frames an error body as the in-band SSE event family f's SDKs
 // raise from a stream whose status line has already gone out: Anthropic's
 // named "error", the others a bare data line.

@@ -61,3 +61,23 @@ func TestProviderError(t *testing.T) {
 		}
 	}
 }
+
+// TestAnthropicErrorType pins the error.type Anthropic's SDK reads for each
+// status (anthropic-sdk-go's ErrorObjectUnion), and the fallbacks for the
+// statuses Anthropic does not document.
+func TestAnthropicErrorType(t *testing.T) {
+	cases := []struct {
+		status int
+		want   string
+	}{
+		{400, "invalid_request_error"}, {401, "authentication_error"}, {402, "billing_error"}, {403, "permission_error"},
+		{404, "not_found_error"}, {408, "invalid_request_error"}, {413, "request_too_large"}, {429, "rate_limit_error"},
+		{431, "request_too_large"}, {500, "api_error"}, {502, "api_error"}, {503, "overloaded_error"},
+		{504, "timeout_error"}, {529, "overloaded_error"},
+	}
+	for _, tc := range cases {
+		if got := AnthropicErrorType(tc.status); got != tc.want {
+			t.Errorf("AnthropicErrorType(%d) = %q, want %q", tc.status, got, tc.want)
+		}
+	}
+}

@@ -44,34 +44,34 @@ func invalid(format string, args ...any) *Error {
 	return &Error{Kind: ErrInvalid, Message: sprintf(format, args...)}
 }
 
-// kindInfo is one kind's status and names in each dialect.
+// kindInfo is one kind's status and names in each dialect; Anthropic's
+// name follows from its status (llmapi.AnthropicErrorType), the one name
+// the edge's own errors give it too.
 type kindInfo struct {
-	status    int
-	openai    string // error.type
-	anthropic string // error.type
-	gemini    string // error.status
-	// anthropicStatus and geminiStatus differ where the APIs do (529).
+	status int
+	openai string // error.type
+	gemini string // error.status
+	// anthropicStatus differs where the APIs do (529).
 	anthropicStatus int
 }
 
 var kinds = map[ErrKind]kindInfo{
-	ErrInvalid:    {400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT", 400},
-	ErrAuth:       {401, "authentication_error", "authentication_error", "UNAUTHENTICATED", 401},
-	ErrPermission: {403, "permission_error", "permission_error", "PERMISSION_DENIED", 403},
-	ErrNotFound:   {404, "not_found_error", "not_found_error", "NOT_FOUND", 404},
-	ErrTooLarge:   {413, "invalid_request_error", "request_too_large", "INVALID_ARGUMENT", 413},
-	ErrRateLimit:  {429, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED", 429},
-	ErrOverloaded: {503, "server_error", "overloaded_error", "UNAVAILABLE", 529},
-	ErrServer:     {500, "server_error", "api_error", "INTERNAL", 500},
-	ErrTimeout:    {504, "server_error", "api_error", "DEADLINE_EXCEEDED", 504},
-	// OpenAI's name for an account out of credit; Anthropic's documented
-	// 402 type; Gemini answers a project without billing with
-	// FAILED_PRECONDITION. Anthropic's docs use invalid_request_error for
-	// the 4xx statuses they do not list, as edge/apierr does for 408.
-	ErrPayment:        {402, "insufficient_quota", "billing_error", "FAILED_PRECONDITION", 402},
-	ErrRequestTimeout: {408, "invalid_request_error", "invalid_request_error", "DEADLINE_EXCEEDED", 408},
-	ErrConflict:       {409, "invalid_request_error", "invalid_request_error", "ABORTED", 409},
-	ErrUnprocessable:  {422, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT", 422},
+	ErrInvalid:    {400, "invalid_request_error", "INVALID_ARGUMENT", 400},
+	ErrAuth:       {401, "authentication_error", "UNAUTHENTICATED", 401},
+	ErrPermission: {403, "permission_error", "PERMISSION_DENIED", 403},
+	ErrNotFound:   {404, "not_found_error", "NOT_FOUND", 404},
+	ErrTooLarge:   {413, "invalid_request_error", "INVALID_ARGUMENT", 413},
+	ErrRateLimit:  {429, "rate_limit_error", "RESOURCE_EXHAUSTED", 429},
+	ErrOverloaded: {503, "server_error", "UNAVAILABLE", 529},
+	ErrServer:     {500, "server_error", "INTERNAL", 500},
+	ErrTimeout:    {504, "server_error", "DEADLINE_EXCEEDED", 504},
+	// OpenAI's name for an account out of credit (Anthropic's is
+	// billing_error); Gemini answers a project without billing with
+	// FAILED_PRECONDITION.
+	ErrPayment:        {402, "insufficient_quota", "FAILED_PRECONDITION", 402},
+	ErrRequestTimeout: {408, "invalid_request_error", "DEADLINE_EXCEEDED", 408},
+	ErrConflict:       {409, "invalid_request_error", "ABORTED", 409},
+	ErrUnprocessable:  {422, "invalid_request_error", "INVALID_ARGUMENT", 422},
 }
 
 // statusKinds are the HTTP statuses that have a kind of their own.
@@ -110,7 +110,7 @@ func kindOfType(t string, fallback ErrKind) ErrKind {
 		return ErrOverloaded
 	case "api_error", "server_error", "INTERNAL":
 		return ErrServer
-	case "DEADLINE_EXCEEDED":
+	case "timeout_error", "DEADLINE_EXCEEDED":
 		return ErrTimeout
 	}
 	return fallback
@@ -186,7 +186,7 @@ func (e *Error) Status(d llmapi.Dialect) int {
 // Body renders e as dialect d's JSON error body (llmapi.ErrorBody).
 func (e *Error) Body(d llmapi.Dialect) []byte {
 	info, f := kinds[e.Kind], d.Family()
-	typ := llmapi.ErrorType(f, info.openai, info.anthropic, info.gemini)
+	typ := llmapi.ErrorType(f, info.openai, llmapi.AnthropicErrorType(info.anthropicStatus), info.gemini)
 	return llmapi.ErrorBody(f, typ, info.status, e.Message, "")
 }
 

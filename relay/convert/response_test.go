@@ -84,6 +84,12 @@ func TestErrorMapping(t *testing.T) {
 		{"openai not found to anthropic", llmapi.ChatCompletions, llmapi.Messages, 404,
 			`{"error":{"message":"The model does not exist","type":"invalid_request_error"}}`, 404,
 			`{"type":"error","error":{"type":"not_found_error","message":"The model does not exist"}}`},
+		{"gemini 504 to anthropic", llmapi.GenerateContent, llmapi.Messages, 504,
+			`{"error":{"code":504,"message":"Deadline expired","status":"DEADLINE_EXCEEDED"}}`, 504,
+			`{"type":"error","error":{"type":"timeout_error","message":"Deadline expired"}}`},
+		{"anthropic 504 to chat", llmapi.Messages, llmapi.ChatCompletions, 504,
+			`{"type":"error","error":{"type":"timeout_error","message":"Request timed out"}}`, 504,
+			`{"error":{"message":"Request timed out","type":"server_error","param":null,"code":null}}`},
 		{"html 502 to chat", llmapi.ChatCompletions, llmapi.ChatCompletions, 502, `<html>bad gateway</html>`, 500,
 			`{"error":{"message":"<html>bad gateway</html>","type":"server_error","param":null,"code":null}}`},
 		// 402, 408, 409 and 422 keep their status: the SDKs raise their own
@@ -379,5 +385,23 @@ func TestGeminiFinishReasons(t *testing.T) {
 				rest = rest[i+len(w):]
 			}
 		})
+	}
+}
+
+// TestInBandErrorKind: an error event in a stream has no status, so its
+// type alone tells the kind, Anthropic's timeout_error among them.
+func TestInBandErrorKind(t *testing.T) {
+	cases := []struct {
+		body string
+		want ErrKind
+	}{
+		{`{"type":"error","error":{"type":"timeout_error","message":"Request timed out"}}`, ErrTimeout},
+		{`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`, ErrOverloaded},
+		{`{"error":{"code":504,"message":"Deadline expired","status":"DEADLINE_EXCEEDED"}}`, ErrTimeout},
+	}
+	for _, tc := range cases {
+		if got := ParseError(0, []byte(tc.body)).Kind; got != tc.want {
+			t.Errorf("%s: kind %d, want %d", tc.body, got, tc.want)
+		}
 	}
 }
