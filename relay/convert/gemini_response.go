@@ -43,10 +43,15 @@ func geminiStop(reason string, sawTool bool) Stop {
 			return StopTool // Gemini ends a function call with STOP
 		}
 		return StopEnd
-	case "MAX_TOKENS":
+	case "MAX_TOKENS", "CONTINUATION": // CONTINUATION: cut at the per-request limit, not finished
 		return StopMaxTokens
 	case "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
-		"IMAGE_RECITATION", "LANGUAGE":
+		"IMAGE_RECITATION", "LANGUAGE",
+		// "All other reasons that stopped the token generation" (genai's
+		// FinishReason docs), and its image twin: Gemini stopped the
+		// answer without saying why, which the other APIs can only tell
+		// as a filtered end (LiteLLM maps OTHER to content_filter too).
+		"OTHER", "IMAGE_OTHER":
 		return StopFilter
 	}
 	return StopEnd
@@ -57,8 +62,14 @@ func geminiStop(reason string, sawTool bool) Stop {
 // a thought signature. No other API has a stop reason for that, and each
 // would tell a finished answer, so the client gets an error instead, of
 // the kind that says whose fault it was.
+//
+// NO_IMAGE (an image was expected and none made) is a turn that failed
+// too, and FINISH_REASON_UNSPECIFIED, the enum's zero value, which proto3
+// JSON never writes for a candidate that ended well, says nothing of how
+// it ended: neither may read as a finished answer.
 var geminiFailures = map[string]ErrKind{"MALFORMED_FUNCTION_CALL": ErrServer, "MALFORMED_RESPONSE": ErrServer,
-	"UNEXPECTED_TOOL_CALL": ErrServer, "TOO_MANY_TOOL_CALLS": ErrServer, "MISSING_THOUGHT_SIGNATURE": ErrInvalid}
+	"UNEXPECTED_TOOL_CALL": ErrServer, "TOO_MANY_TOOL_CALLS": ErrServer, "MISSING_THOUGHT_SIGNATURE": ErrInvalid,
+	"NO_IMAGE": ErrServer, "FINISH_REASON_UNSPECIFIED": ErrServer}
 
 // geminiFailure is the error of a candidate that ended with reason, or nil
 // when the reason is not a failure; message is Gemini's finishMessage.

@@ -359,31 +359,30 @@ func TestGeminiFinishReasons(t *testing.T) {
 		{"UNEXPECTED_TOOL_CALL", llmapi.Responses, true, 200, []string{"event: error\n", `"code":"server_error","message":"Gemini ended its answer with UNEXPECTED_TOOL_CALL`}, `response.completed`},
 		{"TOO_MANY_TOOL_CALLS", llmapi.Messages, false, 500, []string{`"type":"api_error","message":"Gemini ended its answer with TOO_MANY_TOOL_CALLS`}, `end_turn`},
 		{"MISSING_THOUGHT_SIGNATURE", llmapi.Messages, false, 400, []string{`"type":"invalid_request_error","message":"Gemini ended its answer with MISSING_THOUGHT_SIGNATURE`}, `end_turn`},
+		// Stopped for a reason Gemini does not name: the filtered ending.
+		{"OTHER", llmapi.ChatCompletions, false, 200, []string{`"finish_reason":"content_filter"`}, `"finish_reason":"stop"`},
+		{"OTHER", llmapi.Messages, true, 200, []string{`"text":"Let me check."`, `"stop_reason":"refusal"`}, `"end_turn"`},
+		{"IMAGE_OTHER", llmapi.Responses, false, 200, []string{`"incomplete_details":{"reason":"content_filter"}`}, `"completed"`},
+		// Cut at the per-request token limit, to be continued.
+		{"CONTINUATION", llmapi.ChatCompletions, true, 200, []string{`"content":"Let me check."`, `"finish_reason":"length"`}, `"finish_reason":"stop"`},
+		{"CONTINUATION", llmapi.Messages, false, 200, []string{`"stop_reason":"max_tokens"`}, `"end_turn"`},
+		// A turn that failed, or ended without saying how.
+		{"NO_IMAGE", llmapi.ChatCompletions, false, 500, []string{`"message":"Gemini ended its answer with NO_IMAGE`, `"type":"server_error"`}, `finish_reason`},
+		{"FINISH_REASON_UNSPECIFIED", llmapi.Messages, true, 200,
+			[]string{`"text":"Let me check."`, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"Gemini ended its answer with FINISH_REASON_UNSPECIFIED"}, `end_turn`},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%s/stream=%v", tc.reason, tc.client, tc.stream), func(t *testing.T) {
-			stable(t)
 			body := whole(tc.reason)
 			if tc.stream {
 				body = stream(tc.reason)
 			}
-			p := &Plan{Client: tc.client, Provider: llmapi.GenerateContent, Stream: tc.stream, req: &Request{Model: "m", Stream: tc.stream}}
-			var rec recorder
-			if err := p.Respond(200, http.Header{"Content-Type": {"text/event-stream"}}, strings.NewReader(body), &rec); err != nil {
-				t.Fatal(err)
-			}
+			rec := respond(t, llmapi.GenerateContent, tc.client, tc.stream, body)
 			got := rec.body.String()
 			if rec.status != tc.wantStatus || strings.Contains(got, tc.not) {
 				t.Fatalf("got %d, want %d without %s:\n%s", rec.status, tc.wantStatus, tc.not, got)
 			}
-			rest := got
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("missing %s in\n%s", w, got)
-				}
-				rest = rest[i+len(w):]
-			}
+			inOrder(t, got, tc.want)
 		})
 	}
 }
