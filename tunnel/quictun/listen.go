@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/internal/refusals"
 	"github.com/strait/strait/tunnel/quictun/fec"
 )
 
@@ -25,7 +26,7 @@ type Listener struct {
 	ln  *quic.Listener
 	log *zap.Logger
 	// refused counts and logs (limited) the handshakes that failed.
-	refused *refusals
+	refused *refusals.Log
 	// window is the configured stream window, what each stream reports
 	// as Buffered.
 	window uint64
@@ -83,7 +84,7 @@ func Listen(udp *net.UDPConn, tlsConfig *tls.Config, cfg Config) (*Listener, err
 	if err != nil {
 		return nil, err
 	}
-	refused := newRefusals(log)
+	refused := refusals.New(log, tunnel.TransportQUIC, refusalLimit)
 	tr := &quic.Transport{Conn: pc, ConnContext: func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
 		if pc.SpeaksFEC(info.RemoteAddr) { // a long path: see phase.go
 			ctx = watchSlowStart(ctx)
@@ -133,7 +134,7 @@ type handshakeWatch struct{ stop func() bool }
 
 type handshakeWatchKey struct{}
 
-func watchHandshake(ctx context.Context, remote net.Addr, refused *refusals) context.Context {
+func watchHandshake(ctx context.Context, remote net.Addr, refused *refusals.Log) context.Context {
 	w := &handshakeWatch{}
 	ctx = context.WithValue(ctx, handshakeWatchKey{}, w)
 	w.stop = context.AfterFunc(ctx, func() {
@@ -141,7 +142,7 @@ func watchHandshake(ctx context.Context, remote net.Addr, refused *refusals) con
 		if errors.Is(cause, quic.ErrServerClosed) || errors.Is(cause, quic.ErrTransportClosed) {
 			return // the listener is closing, not refusing
 		}
-		refused.note(remote, cause)
+		refused.Note(remote, cause)
 	})
 	return ctx
 }
@@ -270,7 +271,10 @@ func (l *Listener) maybeReleaseLocked() {
 }
 
 // RefusedHandshakes is how many handshakes have failed, logged or not.
-func (l *Listener) RefusedHandshakes() uint64 { return l.refused.count.Load() }
+func (l *Listener) RefusedHandshakes() uint64 { return l.refused.Count() }
+
+// refusalLimit is how many refused handshakes are logged; tests change it.
+var refusalLimit = refusals.Default
 
 // Addr is the UDP address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }

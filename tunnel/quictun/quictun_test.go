@@ -331,38 +331,36 @@ func TestStatelessResetIsSessionClosed(t *testing.T) {
 // first few the refusals are no longer logged one by one; the count still
 // has every one, and the next line logged says how many were left out.
 func TestRefusalLogsAreLimited(t *testing.T) {
-	burst, every := refusalBurst, refusalEvery
-	t.Cleanup(func() { refusalBurst, refusalEvery = burst, every })
-	refusalBurst, refusalEvery = 3, time.Hour // no token comes back during the test
+	limit := refusalLimit
+	t.Cleanup(func() { refusalLimit = limit })
+	clock := new(tunneltest.Clock) // no token comes back until it is moved
+	refusalLimit.Burst, refusalLimit.Now = 3, clock.Now
 	_, other, ln, logs := warnListener(t)
 	const refusals = 8
 	d, _ := NewDialer(ln.Addr().String(), other.ClientConfig(), Config{HandshakeTimeout: 2 * time.Second})
-	for range refusals {
+	refuse := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		if s, err := d.Dial(ctx); err == nil {
 			s.Close()
 			t.Fatal("dial succeeded")
 		}
-		cancel()
+	}
+	for range refusals {
+		refuse()
 	}
 	// The relay counts a refusal once its connection is gone, which may be a
 	// moment after the edge gave up.
-	for deadline := time.Now().Add(5 * time.Second); ln.RefusedHandshakes() < refusals && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := ln.RefusedHandshakes(); n != refusals {
-		t.Fatalf("RefusedHandshakes = %d, want %d", n, refusals)
-	}
-	if n := logs.FilterMessage("tunnel handshake refused").Len(); n != refusalBurst {
-		t.Errorf("%d refusals logged of %d, want the first %d", n, refusals, refusalBurst)
+	tunneltest.AwaitCount(t, "RefusedHandshakes", ln.RefusedHandshakes, refusals)
+	if n := logs.FilterMessage("tunnel handshake refused").Len(); n != refusalLimit.Burst {
+		t.Errorf("%d refusals logged of %d, want the first %d", n, refusals, refusalLimit.Burst)
 	}
 	// A token back: the next refusal is logged with those left out.
-	ln.refused.mu.Lock()
-	ln.refused.tokens = 1
-	ln.refused.mu.Unlock()
-	ln.refused.note(ln.Addr(), errNoClientCert)
+	clock.Advance(refusalLimit.Every)
+	refuse()
+	tunneltest.AwaitCount(t, "RefusedHandshakes", ln.RefusedHandshakes, refusals+1)
 	last := logs.FilterMessage("tunnel handshake refused").All()
-	if got := last[len(last)-1].ContextMap()["not_logged"]; got != uint64(refusals-refusalBurst) {
-		t.Errorf("not_logged = %v, want %d", got, refusals-refusalBurst)
+	if got := last[len(last)-1].ContextMap()["not_logged"]; got != uint64(refusals-refusalLimit.Burst) {
+		t.Errorf("not_logged = %v, want %d", got, refusals-refusalLimit.Burst)
 	}
 }

@@ -9,15 +9,17 @@ import (
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/certs/tlsaccept"
+	"github.com/strait/strait/tunnel/internal/refusals"
 )
 
 // newHandshakeListener completes TLS handshakes in their own goroutines
 // (tlsaccept) and hands only authenticated connections to Accept. A slow
-// or hostile client cannot hold up others, and each refusal is logged once
-// with its reason. tune, when set, applies socket options to each
-// accepted connection before its handshake.
+// or hostile client cannot hold up others, and each refusal is counted and
+// logged with its reason, limited (refused): anyone who reaches the port
+// can cause them. tune, when set, applies socket options to each accepted
+// connection before its handshake.
 func newHandshakeListener(ln net.Listener, tc *tls.Config, timeout time.Duration, log *zap.Logger,
-	tune func(net.Conn)) *tlsaccept.Listener {
+	refused *refusals.Log, tune func(net.Conn)) *tlsaccept.Listener {
 	return tlsaccept.New(ln, tc, timeout, tlsaccept.Hooks{
 		Accepted: func(c *tls.Conn) {
 			if tune != nil {
@@ -25,9 +27,7 @@ func newHandshakeListener(ln net.Listener, tc *tls.Config, timeout time.Duration
 			}
 		},
 		Refused: func(c *tls.Conn, err error) {
-			log.Warn("tunnel handshake refused",
-				zap.String("remote", c.RemoteAddr().String()),
-				zap.String("reason", certs.DescribeVerifyError(err)))
+			refused.Note(c.RemoteAddr(), err)
 		},
 		Ready: func(c *tls.Conn) net.Conn {
 			cs := c.ConnectionState()

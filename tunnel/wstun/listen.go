@@ -17,17 +17,21 @@ import (
 
 	"github.com/strait/strait/certs/tlsaccept"
 	"github.com/strait/strait/tunnel"
+	"github.com/strait/strait/tunnel/internal/refusals"
 )
 
 // Listener accepts tunnel sessions from edges on one TCP listener. It
 // implements tunnel.Listener. TLS handshakes run before HTTP sees the
-// connection, so every refused edge is logged with its reason.
+// connection, so every refused edge is counted (RefusedHandshakes) and
+// logged with its reason: the first ones each, then, since anyone can
+// cause them, at most one per 10s with the number left out.
 type Listener struct {
-	cfg  Config
-	ycfg *yamux.Config
-	log  *zap.Logger
-	ln   *tlsaccept.Listener
-	srv  *http.Server
+	cfg     Config
+	ycfg    *yamux.Config
+	log     *zap.Logger
+	refused *refusals.Log
+	ln      *tlsaccept.Listener
+	srv     *http.Server
 
 	sessions chan tunnel.Session
 	closed   chan struct{}
@@ -56,6 +60,7 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 		cfg:      cfg,
 		ycfg:     ycfg,
 		log:      cfg.Logger.Named("tunnel.ws"),
+		refused:  refusals.New(cfg.Logger.Named("tunnel.ws"), tunnel.TransportWS, refusalLimit),
 		sessions: make(chan tunnel.Session),
 		closed:   make(chan struct{}),
 		serveErr: make(chan error, 1),
@@ -63,7 +68,7 @@ func Listen(ln net.Listener, tlsConfig *tls.Config, cfg Config) (*Listener, erro
 	if cfg.Enrol != nil {
 		enrolTLS(tc)
 	}
-	l.ln = newHandshakeListener(ln, tc, cfg.HandshakeTimeout, l.log, so.applyConn)
+	l.ln = newHandshakeListener(ln, tc, cfg.HandshakeTimeout, l.log, l.refused, so.applyConn)
 	mux := http.NewServeMux()
 	mux.HandleFunc(Path, l.upgrade)
 	mux.HandleFunc(DiagDownloadPath, diagDownload)
@@ -151,6 +156,12 @@ func (l *Listener) Close() error {
 
 // Addr is the listening address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// RefusedHandshakes is how many TLS handshakes have failed, logged or not.
+func (l *Listener) RefusedHandshakes() uint64 { return l.refused.Count() }
+
+// refusalLimit is how many refused handshakes are logged; tests change it.
+var refusalLimit = refusals.Default
 
 var _ tunnel.Listener = (*Listener)(nil)
 

@@ -215,6 +215,7 @@ func (s *Server) listen(f *File, socks Sockets, tc *tls.Config, log *zap.Logger)
 			ln.Close()
 			return err
 		}
+		admin.RefusedHandshakes(s.Metrics, string(tunnel.TransportWS), s.WS.RefusedHandshakes)
 	}
 	if socks.UDP == nil && f.quicBesideWS() && s.WS != nil {
 		socks.UDP = udpBeside(s.WS.Addr(), log)
