@@ -35,29 +35,28 @@ func (k Kind) Status() int {
 	return kinds[k].status
 }
 
-// kindInfo is one kind's status and names; Anthropic's name follows from
-// the status (llmapi.AnthropicErrorType), the one name the relay's
-// converted errors give it too.
+// kindInfo is one kind's status and names; Anthropic's and Gemini's follow from
+// the status (llmapi.AnthropicErrorType, GeminiErrorStatus), the names the relay's
+// converted errors give them too.
 type kindInfo struct {
 	status int
 	openai string // OpenAI error.type
-	gemini string // Gemini error.status (google.rpc.Code name)
 }
 
 var kinds = map[Kind]kindInfo{
-	InvalidRequest:  {400, "invalid_request_error", "INVALID_ARGUMENT"},
-	Unauthenticated: {401, "invalid_request_error", "UNAUTHENTICATED"},
-	NotFound:        {404, "invalid_request_error", "NOT_FOUND"},
-	TooLarge:        {413, "invalid_request_error", "INVALID_ARGUMENT"},
-	RateLimited:     {429, "rate_limit_error", "RESOURCE_EXHAUSTED"},
-	Internal:        {500, "server_error", "INTERNAL"},
-	BadGateway:      {502, "server_error", "UNAVAILABLE"},
-	Unavailable:     {503, "server_error", "UNAVAILABLE"},
-	GatewayTimeout:  {504, "server_error", "DEADLINE_EXCEEDED"},
+	InvalidRequest:  {400, "invalid_request_error"},
+	Unauthenticated: {401, "invalid_request_error"},
+	NotFound:        {404, "invalid_request_error"},
+	TooLarge:        {413, "invalid_request_error"},
+	RateLimited:     {429, "rate_limit_error"},
+	Internal:        {500, "server_error"},
+	BadGateway:      {502, "server_error"},
+	Unavailable:     {503, "server_error"},
+	GatewayTimeout:  {504, "server_error"},
 	// OpenAI answers 403 with invalid_request_error and a code.
-	PermissionDenied: {403, "invalid_request_error", "PERMISSION_DENIED"},
-	HeaderTooLarge:   {431, "invalid_request_error", "INVALID_ARGUMENT"},
-	RequestTimeout:   {408, "invalid_request_error", "DEADLINE_EXCEEDED"},
+	PermissionDenied: {403, "invalid_request_error"},
+	HeaderTooLarge:   {431, "invalid_request_error"},
+	RequestTimeout:   {408, "invalid_request_error"},
 }
 
 // Error is an error Strait produces for a client.
@@ -101,7 +100,7 @@ func SetHeader(h http.Header, e *Error) {
 // Body is e encoded as family's JSON error body (llmapi.ErrorBody).
 func Body(family llmapi.Family, e *Error) []byte {
 	info := kinds[e.Kind]
-	typ := llmapi.ErrorType(family, info.openai, llmapi.AnthropicErrorType(info.status), info.gemini)
+	typ := llmapi.ErrorType(family, info.openai, llmapi.AnthropicErrorType(info.status), llmapi.GeminiErrorStatus(info.status))
 	return llmapi.ErrorBody(family, typ, info.status, e.Message, e.Code)
 }
 

@@ -76,6 +76,28 @@ func AnthropicErrorType(status int) string {
 	return "invalid_request_error"
 }
 
+// geminiErrorStatuses are Gemini's error.status names (google.rpc.Code)
+// by HTTP status, the mapping Google's APIs use; a 402 is a project
+// without billing (FAILED_PRECONDITION), a 409 an aborted call.
+var geminiErrorStatuses = map[int]string{400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 402: "FAILED_PRECONDITION",
+	403: "PERMISSION_DENIED", 404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 409: "ABORTED", 413: "INVALID_ARGUMENT",
+	422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 431: "INVALID_ARGUMENT", 500: "INTERNAL", 502: "UNAVAILABLE",
+	503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED", 529: "UNAVAILABLE"}
+
+// GeminiErrorStatus is Gemini's error.status for an HTTP status, the one
+// name for it shared by the edge's own errors and the relay's converted
+// ones: the mapped name, else INVALID_ARGUMENT for a 4xx and INTERNAL for
+// a 5xx.
+func GeminiErrorStatus(status int) string {
+	if s, ok := geminiErrorStatuses[status]; ok {
+		return s
+	}
+	if status >= 500 {
+		return "INTERNAL"
+	}
+	return "INVALID_ARGUMENT"
+}
+
 // ErrorEvent frames an error body as the in-band SSE event family f's SDKs
 // raise from a stream whose status line has already gone out: Anthropic's
 // named "error", the others a bare data line.

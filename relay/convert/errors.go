@@ -50,28 +50,26 @@ func invalid(format string, args ...any) *Error {
 type kindInfo struct {
 	status int
 	openai string // error.type
-	gemini string // error.status
 	// anthropicStatus differs where the APIs do (529).
 	anthropicStatus int
 }
 
 var kinds = map[ErrKind]kindInfo{
-	ErrInvalid:    {400, "invalid_request_error", "INVALID_ARGUMENT", 400},
-	ErrAuth:       {401, "authentication_error", "UNAUTHENTICATED", 401},
-	ErrPermission: {403, "permission_error", "PERMISSION_DENIED", 403},
-	ErrNotFound:   {404, "not_found_error", "NOT_FOUND", 404},
-	ErrTooLarge:   {413, "invalid_request_error", "INVALID_ARGUMENT", 413},
-	ErrRateLimit:  {429, "rate_limit_error", "RESOURCE_EXHAUSTED", 429},
-	ErrOverloaded: {503, "server_error", "UNAVAILABLE", 529},
-	ErrServer:     {500, "server_error", "INTERNAL", 500},
-	ErrTimeout:    {504, "server_error", "DEADLINE_EXCEEDED", 504},
+	ErrInvalid:    {400, "invalid_request_error", 400},
+	ErrAuth:       {401, "authentication_error", 401},
+	ErrPermission: {403, "permission_error", 403},
+	ErrNotFound:   {404, "not_found_error", 404},
+	ErrTooLarge:   {413, "invalid_request_error", 413},
+	ErrRateLimit:  {429, "rate_limit_error", 429},
+	ErrOverloaded: {503, "server_error", 529},
+	ErrServer:     {500, "server_error", 500},
+	ErrTimeout:    {504, "server_error", 504},
 	// OpenAI's name for an account out of credit (Anthropic's is
-	// billing_error); Gemini answers a project without billing with
-	// FAILED_PRECONDITION.
-	ErrPayment:        {402, "insufficient_quota", "FAILED_PRECONDITION", 402},
-	ErrRequestTimeout: {408, "invalid_request_error", "DEADLINE_EXCEEDED", 408},
-	ErrConflict:       {409, "invalid_request_error", "ABORTED", 409},
-	ErrUnprocessable:  {422, "invalid_request_error", "INVALID_ARGUMENT", 422},
+	// billing_error).
+	ErrPayment:        {402, "insufficient_quota", 402},
+	ErrRequestTimeout: {408, "invalid_request_error", 408},
+	ErrConflict:       {409, "invalid_request_error", 409},
+	ErrUnprocessable:  {422, "invalid_request_error", 422},
 }
 
 // statusKinds are the HTTP statuses that have a kind of their own.
@@ -186,7 +184,7 @@ func (e *Error) Status(d llmapi.Dialect) int {
 // Body renders e as dialect d's JSON error body (llmapi.ErrorBody).
 func (e *Error) Body(d llmapi.Dialect) []byte {
 	info, f := kinds[e.Kind], d.Family()
-	typ := llmapi.ErrorType(f, info.openai, llmapi.AnthropicErrorType(info.anthropicStatus), info.gemini)
+	typ := llmapi.ErrorType(f, info.openai, llmapi.AnthropicErrorType(info.anthropicStatus), llmapi.GeminiErrorStatus(info.status))
 	return llmapi.ErrorBody(f, typ, info.status, e.Message, "")
 }
 
