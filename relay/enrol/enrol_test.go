@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -303,4 +306,24 @@ func TestRenewRetry(t *testing.T) {
 func isCode(err error, code string) bool {
 	e, ok := errors.AsType[*enrol.Error](err)
 	return ok && e.Code == code
+}
+
+// TestRefusalsLogSampled: a flood of made-up enrolment requests (anyone who
+// reaches the port can send them) is answered in full, each with its error,
+// but logged only in part: the first ten, then one in a hundred.
+func TestRefusalsLogSampled(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	h := &relayenrol.Handler{Log: zap.New(core)}
+	const n = 500
+	for range n {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, enrol.PathEnrol, strings.NewReader("{not json")))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), enrol.CodeBadCSR) {
+			t.Fatalf("answer %d %q; want 400 with %s", rec.Code, rec.Body.String(), enrol.CodeBadCSR)
+		}
+	}
+	got := logs.FilterMessage("enrolment refused").Len()
+	if want := 10 + (n-10+99)/100; got < 10 || got > want {
+		t.Fatalf("%d refusals logged %d lines; want 10 to %d", n, got, want)
+	}
 }

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/strait/strait/certs"
 	"github.com/strait/strait/certs/enrol"
@@ -29,6 +31,29 @@ type Handler struct {
 	Log      *zap.Logger
 	// Now is the clock; nil means time.Now (tests set it).
 	Now func() time.Time
+
+	refusedOnce sync.Once
+	refusedLog  *zap.Logger // Log, sampled (refusalLog)
+}
+
+// Refusal lines are sampled: the first refusalBurst in each refusalTick,
+// then one in refusalThereafter. Anyone who reaches the relay's port can
+// ask to enrol with a made-up secret, and a line for each would let them
+// fill the relay's disk; successes are rare (one per edge) and stay whole.
+const (
+	refusalTick       = 10 * time.Second
+	refusalBurst      = 10
+	refusalThereafter = 100
+)
+
+// refusalLog is Log for refusals, sampled.
+func (h *Handler) refusalLog() *zap.Logger {
+	h.refusedOnce.Do(func() {
+		h.refusedLog = h.Log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, refusalTick, refusalBurst, refusalThereafter)
+		}))
+	})
+	return h.refusedLog
 }
 
 // ServeHTTP answers GET enrol.PathCA and POST enrol.PathEnrol.
@@ -175,7 +200,7 @@ func (h *Handler) storeRefusal(w http.ResponseWriter, r *http.Request, tokenID s
 }
 
 func (h *Handler) refused(w http.ResponseWriter, r *http.Request, tokenID string, e *enrol.Error) {
-	h.Log.Warn("enrolment refused", zap.String("remote", r.RemoteAddr), zap.String("token_id", tokenID),
+	h.refusalLog().Warn("enrolment refused", zap.String("remote", r.RemoteAddr), zap.String("token_id", tokenID),
 		zap.String("code", e.Code), zap.String("reason", e.Message))
 	status := http.StatusForbidden
 	switch e.Code {

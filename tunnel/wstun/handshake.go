@@ -32,7 +32,9 @@ func newHandshakeListener(ln net.Listener, tc *tls.Config, timeout time.Duration
 		Ready: func(c *tls.Conn) net.Conn {
 			cs := c.ConnectionState()
 			if isEnrol(&cs) {
-				log.Info("enrolment connection", zap.String("remote", c.RemoteAddr().String()))
+				// Debug: anyone can open one; the enrolment handler logs
+				// what came of it (an enrolled edge, or a sampled refusal).
+				log.Debug("enrolment connection", zap.String("remote", c.RemoteAddr().String()))
 				return enrolConn{c}
 			}
 			log.Info("edge authenticated",
