@@ -35,28 +35,26 @@ func (k Kind) Status() int {
 	return kinds[k].status
 }
 
-// kindInfo is one kind's status and names; Anthropic's and Gemini's follow from
-// the status (llmapi.AnthropicErrorType, GeminiErrorStatus), the names the relay's
-// converted errors give them too.
+// kindInfo is one kind's status; each family's error name follows from it
+// (llmapi.OpenAIErrorType, AnthropicErrorType, GeminiErrorStatus), the names
+// the relay's converted errors give it too.
 type kindInfo struct {
 	status int
-	openai string // OpenAI error.type
 }
 
 var kinds = map[Kind]kindInfo{
-	InvalidRequest:  {400, "invalid_request_error"},
-	Unauthenticated: {401, "invalid_request_error"},
-	NotFound:        {404, "invalid_request_error"},
-	TooLarge:        {413, "invalid_request_error"},
-	RateLimited:     {429, "rate_limit_error"},
-	Internal:        {500, "server_error"},
-	BadGateway:      {502, "server_error"},
-	Unavailable:     {503, "server_error"},
-	GatewayTimeout:  {504, "server_error"},
-	// OpenAI answers 403 with invalid_request_error and a code.
-	PermissionDenied: {403, "invalid_request_error"},
-	HeaderTooLarge:   {431, "invalid_request_error"},
-	RequestTimeout:   {408, "invalid_request_error"},
+	InvalidRequest:   {400},
+	Unauthenticated:  {401},
+	NotFound:         {404},
+	TooLarge:         {413},
+	RateLimited:      {429},
+	Internal:         {500},
+	BadGateway:       {502},
+	Unavailable:      {503},
+	GatewayTimeout:   {504},
+	PermissionDenied: {403},
+	HeaderTooLarge:   {431},
+	RequestTimeout:   {408},
 }
 
 // Error is an error Strait produces for a client.
@@ -100,7 +98,7 @@ func SetHeader(h http.Header, e *Error) {
 // Body is e encoded as family's JSON error body (llmapi.ErrorBody).
 func Body(family llmapi.Family, e *Error) []byte {
 	info := kinds[e.Kind]
-	typ := llmapi.ErrorType(family, info.openai, llmapi.AnthropicErrorType(info.status), llmapi.GeminiErrorStatus(info.status))
+	typ := llmapi.ErrorType(family, llmapi.OpenAIErrorType(info.status), llmapi.AnthropicErrorType(info.status), llmapi.GeminiErrorStatus(info.status))
 	return llmapi.ErrorBody(family, typ, info.status, e.Message, e.Code)
 }
 

@@ -51,6 +51,25 @@ func ErrorType(f Family, openai, anthropic, gemini string) string {
 	return openai
 }
 
+// OpenAIErrorType is OpenAI's error.type for an HTTP status, the one name
+// for it shared by the edge's own errors and the relay's converted ones:
+// OpenAI names nearly every client error invalid_request_error (a wrong
+// key, a missing model and a refused region included, told apart by
+// error.code; its SDKs go by the status), an account out of credit
+// insufficient_quota, a rate limit rate_limit_error, and a fault on its
+// side server_error.
+func OpenAIErrorType(status int) string {
+	switch {
+	case status == 402:
+		return "insufficient_quota"
+	case status == 429:
+		return "rate_limit_error"
+	case status >= 500:
+		return "server_error"
+	}
+	return "invalid_request_error"
+}
+
 // anthropicErrorTypes are Anthropic's error.type names by HTTP status, as
 // its API documents them and anthropic-sdk-go's ErrorObjectUnion reads
 // them (a 504 is GatewayTimeoutError, "timeout_error"). Two are Strait's

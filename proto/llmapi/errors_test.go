@@ -81,3 +81,24 @@ func TestAnthropicErrorType(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAIErrorType: OpenAI's names, as its API sends them: a wrong key
+// (401), a refused region (403) and a missing model (404) are all
+// invalid_request_error, told apart by error.code.
+func TestOpenAIErrorType(t *testing.T) {
+	cases := []struct {
+		status int
+		want   string
+	}{
+		{400, "invalid_request_error"}, {401, "invalid_request_error"}, {402, "insufficient_quota"},
+		{403, "invalid_request_error"}, {404, "invalid_request_error"}, {408, "invalid_request_error"},
+		{409, "invalid_request_error"}, {413, "invalid_request_error"}, {422, "invalid_request_error"},
+		{429, "rate_limit_error"}, {431, "invalid_request_error"}, {500, "server_error"}, {502, "server_error"},
+		{503, "server_error"}, {504, "server_error"}, {529, "server_error"},
+	}
+	for _, tc := range cases {
+		if got := OpenAIErrorType(tc.status); got != tc.want {
+			t.Errorf("OpenAIErrorType(%d) = %q, want %q", tc.status, got, tc.want)
+		}
+	}
+}

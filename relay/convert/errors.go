@@ -44,32 +44,29 @@ func invalid(format string, args ...any) *Error {
 	return &Error{Kind: ErrInvalid, Message: sprintf(format, args...)}
 }
 
-// kindInfo is one kind's status and names in each dialect; Anthropic's
-// name follows from its status (llmapi.AnthropicErrorType), the one name
-// the edge's own errors give it too.
+// kindInfo is one kind's status in each dialect; each family's error name
+// follows from it (llmapi.OpenAIErrorType, AnthropicErrorType,
+// GeminiErrorStatus), the names the edge's own errors give it too.
 type kindInfo struct {
 	status int
-	openai string // error.type
 	// anthropicStatus differs where the APIs do (529).
 	anthropicStatus int
 }
 
 var kinds = map[ErrKind]kindInfo{
-	ErrInvalid:    {400, "invalid_request_error", 400},
-	ErrAuth:       {401, "authentication_error", 401},
-	ErrPermission: {403, "permission_error", 403},
-	ErrNotFound:   {404, "not_found_error", 404},
-	ErrTooLarge:   {413, "invalid_request_error", 413},
-	ErrRateLimit:  {429, "rate_limit_error", 429},
-	ErrOverloaded: {503, "server_error", 529},
-	ErrServer:     {500, "server_error", 500},
-	ErrTimeout:    {504, "server_error", 504},
-	// OpenAI's name for an account out of credit (Anthropic's is
-	// billing_error).
-	ErrPayment:        {402, "insufficient_quota", 402},
-	ErrRequestTimeout: {408, "invalid_request_error", 408},
-	ErrConflict:       {409, "invalid_request_error", 409},
-	ErrUnprocessable:  {422, "invalid_request_error", 422},
+	ErrInvalid:        {400, 400},
+	ErrAuth:           {401, 401},
+	ErrPermission:     {403, 403},
+	ErrNotFound:       {404, 404},
+	ErrTooLarge:       {413, 413},
+	ErrRateLimit:      {429, 429},
+	ErrOverloaded:     {503, 529},
+	ErrServer:         {500, 500},
+	ErrTimeout:        {504, 504},
+	ErrPayment:        {402, 402},
+	ErrRequestTimeout: {408, 408},
+	ErrConflict:       {409, 409},
+	ErrUnprocessable:  {422, 422},
 }
 
 // statusKinds are the HTTP statuses that have a kind of their own.
@@ -184,7 +181,7 @@ func (e *Error) Status(d llmapi.Dialect) int {
 // Body renders e as dialect d's JSON error body (llmapi.ErrorBody).
 func (e *Error) Body(d llmapi.Dialect) []byte {
 	info, f := kinds[e.Kind], d.Family()
-	typ := llmapi.ErrorType(f, info.openai, llmapi.AnthropicErrorType(info.anthropicStatus), llmapi.GeminiErrorStatus(info.status))
+	typ := llmapi.ErrorType(f, llmapi.OpenAIErrorType(info.status), llmapi.AnthropicErrorType(info.anthropicStatus), llmapi.GeminiErrorStatus(info.status))
 	return llmapi.ErrorBody(f, typ, info.status, e.Message, "")
 }
 

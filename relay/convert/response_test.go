@@ -84,6 +84,17 @@ func TestErrorMapping(t *testing.T) {
 		{"openai not found to anthropic", llmapi.ChatCompletions, llmapi.Messages, 404,
 			`{"error":{"message":"The model does not exist","type":"invalid_request_error"}}`, 404,
 			`{"type":"error","error":{"type":"not_found_error","message":"The model does not exist"}}`},
+		// OpenAI names a wrong key, a refusal and a missing model
+		// invalid_request_error, as the edge's own errors do.
+		{"anthropic auth to chat", llmapi.Messages, llmapi.ChatCompletions, 401,
+			`{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}`, 401,
+			`{"error":{"message":"invalid x-api-key","type":"invalid_request_error","param":null,"code":null}}`},
+		{"gemini permission to chat", llmapi.GenerateContent, llmapi.ChatCompletions, 403,
+			`{"error":{"code":403,"message":"Permission denied","status":"PERMISSION_DENIED"}}`, 403,
+			`{"error":{"message":"Permission denied","type":"invalid_request_error","param":null,"code":null}}`},
+		{"anthropic not found to responses", llmapi.Messages, llmapi.Responses, 404,
+			`{"type":"error","error":{"type":"not_found_error","message":"model: claude-x"}}`, 404,
+			`{"error":{"message":"model: claude-x","type":"invalid_request_error","param":null,"code":null}}`},
 		{"gemini 504 to anthropic", llmapi.GenerateContent, llmapi.Messages, 504,
 			`{"error":{"code":504,"message":"Deadline expired","status":"DEADLINE_EXCEEDED"}}`, 504,
 			`{"type":"error","error":{"type":"timeout_error","message":"Deadline expired"}}`},

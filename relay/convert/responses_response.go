@@ -185,7 +185,7 @@ func (e *responsesEncoder) event(ev Event) error {
 		return e.send("response."+status, obj{"response": e.envelope(status, &e.usage)})
 	case EvError:
 		body := ev.Err
-		return e.send("error", obj{"code": kinds[body.Kind].openai, "message": body.Message, "param": nil})
+		return e.send("error", obj{"code": llmapi.OpenAIErrorType(kinds[body.Kind].status), "message": body.Message, "param": nil})
 	}
 	return nil
 }
