@@ -86,13 +86,25 @@ func kindOfStatus(status int) ErrKind {
 }
 
 // kindOfType refines a kind from the error type a provider named, for the
-// cases the status alone cannot tell (an in-band stream error has none).
+// cases the status alone cannot tell (an in-band stream error has none):
+// every error.type Anthropic documents, OpenAI's types and the codes that
+// say more than its type, and the google.rpc codes Gemini answers with,
+// each read as Google's HTTP mapping reads it. It knows every name
+// llmapi's tables give a kind, so a converted error keeps its kind through
+// a second conversion (TestErrorNamesReadBack), save one: Gemini's
+// FAILED_PRECONDITION stays a 400, as Google maps it, since Gemini answers
+// with it for a region it does not serve as well as for a project without
+// billing, while Strait names its own 402s FAILED_PRECONDITION, the
+// nearest code. UNKNOWN, DATA_LOSS, UNIMPLEMENTED and CANCELLED take the
+// fallback, a server error in a stream.
 func kindOfType(t string, fallback ErrKind) ErrKind {
 	switch t {
-	case "invalid_request_error", "INVALID_ARGUMENT", "FAILED_PRECONDITION":
+	case "invalid_request_error", "invalid_prompt", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE":
 		return ErrInvalid
 	case "authentication_error", "UNAUTHENTICATED":
 		return ErrAuth
+	case "billing_error", "insufficient_quota":
+		return ErrPayment
 	case "permission_error", "PERMISSION_DENIED":
 		return ErrPermission
 	case "not_found_error", "NOT_FOUND":
@@ -107,6 +119,8 @@ func kindOfType(t string, fallback ErrKind) ErrKind {
 		return ErrServer
 	case "timeout_error", "DEADLINE_EXCEEDED":
 		return ErrTimeout
+	case "ABORTED", "ALREADY_EXISTS":
+		return ErrConflict
 	}
 	return fallback
 }
@@ -144,21 +158,29 @@ func ParseError(status int, body []byte) *Error {
 	if d.Message != "" {
 		e.Message = d.Message
 	}
-	t := d.Type
-	if t == "" {
-		t = d.Status
-	}
-	if t == "" {
-		var code string
-		_ = json.Unmarshal(d.Code, &code)
-		t = code
-	}
 	if status == 0 || status == 400 || status >= 500 {
 		// Statuses 400 and 5xx are broad; the type says more (e.g. an
 		// Anthropic overloaded_error in-band, or Gemini's 503 UNAVAILABLE).
-		e.Kind = kindOfType(t, fallback)
+		e.Kind = kindOfDetail(&d, fallback)
 	}
 	return e
+}
+
+// kindOfDetail is the kind of the first name in d that kindOfType knows:
+// the type, Gemini's status, then OpenAI's code. The code is asked last
+// but asked even when there is a type, since some types name nothing: a
+// rate limit's type is "tokens" or "requests" with the code
+// rate_limit_exceeded, and a Responses error event's type is "error".
+func kindOfDetail(d *llmapi.ErrorDetail, fallback ErrKind) ErrKind {
+	var code string
+	_ = json.Unmarshal(d.Code, &code) // Gemini's code is a number: no name
+	const unknown = ErrKind(-1)
+	for _, name := range []string{d.Type, d.Status, code} {
+		if k := kindOfType(name, unknown); k != unknown {
+			return k
+		}
+	}
+	return fallback
 }
 
 func trimArray(b []byte) []byte {
