@@ -41,7 +41,7 @@ func encodeAnthropicResponse(r *Response, _ *Request) []byte {
 		seq = r.StopSeq
 	}
 	return mustJSON(obj{"id": anthropicID(r.ID), "type": "message", "role": "assistant", "model": r.Model,
-		"content": anthropicBlocks(r.Parts), "stop_reason": anthropicStopNames[r.Stop], "stop_sequence": seq,
+		"content": anthropicBlocks(anthropicAnswerParts(r.Parts)), "stop_reason": anthropicStopNames[r.Stop], "stop_sequence": seq,
 		"usage": llmapi.AnthropicUsageOf(r.Usage)})
 }
 
@@ -232,7 +232,7 @@ func (e *anthropicEncoder) event(ev Event) error {
 		e.index[ev.Index], e.types[i], e.open = i, ev.Block, i
 		var block obj
 		switch ev.Block {
-		case BlockText, BlockRefusal:
+		case BlockText, BlockRefusal, BlockImage:
 			block = obj{"type": "text", "text": ""}
 		case BlockThinking:
 			block = obj{"type": "thinking", "thinking": "", "signature": ""}
@@ -241,7 +241,11 @@ func (e *anthropicEncoder) event(ev Event) error {
 		case BlockRedacted:
 			block = obj{"type": "redacted_thinking", "data": ev.ID}
 		}
-		return e.send("content_block_start", obj{"index": i, "content_block": block})
+		if err := e.send("content_block_start", obj{"index": i, "content_block": block}); err != nil || ev.Block != BlockImage {
+			return err
+		}
+		// An answer cannot hold an image: its block says one was left out.
+		return e.send("content_block_delta", obj{"index": i, "delta": obj{"type": "text_delta", "text": imageOmitted(ev.Name)}})
 	case EvDelta:
 		i, ok := e.index[ev.Index]
 		if !ok {

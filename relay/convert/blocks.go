@@ -58,6 +58,19 @@ func (b *blocks) start(t BlockType, id, name string) (int, error) {
 	return b.open, b.emit(Event{Type: EvBlockStart, Index: b.open, Block: t, ID: id, Name: name})
 }
 
+// image sends img as a block of its own, opened and closed at once.
+func (b *blocks) image(img *Image) error {
+	if err := b.closeOpen(); err != nil {
+		return err
+	}
+	i := b.next
+	b.next++
+	if err := b.emit(Event{Type: EvBlockStart, Index: i, Block: BlockImage, Name: img.MediaType, Text: img.Data}); err != nil {
+		return err
+	}
+	return b.emit(Event{Type: EvBlockStop, Index: i})
+}
+
 func (b *blocks) closeOpen() error {
 	if b.open < 0 {
 		return nil

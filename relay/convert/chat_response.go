@@ -75,11 +75,13 @@ func decodeChatResponse(body []byte) (*Response, error) {
 func encodeChatResponse(r *Response, _ *Request) []byte {
 	msg := obj{"role": "assistant", "content": nil, "refusal": nil}
 	var text, refusal string
-	var calls, blocks []any
+	var calls, blocks, images []any
 	for _, p := range r.Parts {
 		switch p.Kind {
 		case PartText:
 			text += p.Text
+		case PartImage:
+			images = append(images, chatImage(p.Image))
 		case PartRefusal:
 			refusal += p.Text
 		case PartThinking:
@@ -102,6 +104,9 @@ func encodeChatResponse(r *Response, _ *Request) []byte {
 	}
 	if blocks != nil {
 		msg["thinking_blocks"] = blocks
+	}
+	if images != nil {
+		msg["images"] = images
 	}
 	return mustJSON(obj{
 		"id": r.ID, "object": "chat.completion", "created": now().Unix(), "model": r.Model,
@@ -253,6 +258,8 @@ func (e *chatEncoder) event(ev Event) error {
 				"function": obj{"name": ev.Name, "arguments": ""}}}}, nil)
 		case BlockRedacted:
 			return e.chunk(obj{"thinking_blocks": []any{thinkingBlock{Type: "redacted_thinking", Data: ev.ID}}}, nil)
+		case BlockImage:
+			return e.chunk(obj{"images": []any{chatImage(&Image{MediaType: ev.Name, Data: ev.Text})}}, nil)
 		}
 	case EvDelta:
 		if n, ok := e.tools[ev.Index]; ok {

@@ -28,6 +28,7 @@ const (
 	BlockTool
 	BlockRedacted
 	BlockRefusal // text of a refusal: plain text to clients whose API has no refusal form
+	BlockImage   // an image in the answer, whole in its EvBlockStart (see images.go)
 )
 
 // Event is one neutral stream event.
@@ -36,9 +37,12 @@ type Event struct {
 	Index int       // block index, from 0, for block events
 	Block BlockType // for EvBlockStart
 	// ID and Model of the message for EvStart; ID and Name of the tool for a
-	// BlockTool EvBlockStart; the redacted data for a BlockRedacted start.
+	// BlockTool EvBlockStart; the redacted data for a BlockRedacted start;
+	// the media type (Name) for a BlockImage start.
 	ID, Name, Model string
-	// Text is the text, thinking or tool-argument fragment of an EvDelta.
+	// Text is the text, thinking or tool-argument fragment of an EvDelta,
+	// or the base64 data of a BlockImage start: no API streams an image in
+	// pieces.
 	Text string
 	// Signature, on an EvDelta of a thinking block, is its signature.
 	Signature string

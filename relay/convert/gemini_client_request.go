@@ -60,14 +60,11 @@ type geminiContent struct {
 
 // geminiPartInput is one part of a client's content.
 type geminiPartInput struct {
-	Text             *string `json:"text"`
-	Thought          bool    `json:"thought"`
-	ThoughtSignature string  `json:"thoughtSignature"`
-	InlineData       *struct {
-		MimeType string `json:"mimeType"`
-		Data     string `json:"data"`
-	} `json:"inlineData"`
-	FileData *struct {
+	Text             *string     `json:"text"`
+	Thought          bool        `json:"thought"`
+	ThoughtSignature string      `json:"thoughtSignature"`
+	InlineData       *geminiBlob `json:"inlineData"`
+	FileData         *struct {
 		MimeType string `json:"mimeType"`
 		FileURI  string `json:"fileUri"`
 	} `json:"fileData"`

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/strait/strait/proto/llmapi"
 )
@@ -24,14 +25,31 @@ type geminiResponse struct {
 }
 
 type geminiPart struct {
-	Text             *string `json:"text"`
-	Thought          bool    `json:"thought"`
-	ThoughtSignature string  `json:"thoughtSignature"`
+	Text             *string     `json:"text"`
+	Thought          bool        `json:"thought"`
+	ThoughtSignature string      `json:"thoughtSignature"`
+	InlineData       *geminiBlob `json:"inlineData"`
 	FunctionCall     *struct {
 		ID   string          `json:"id"`
 		Name string          `json:"name"`
 		Args json.RawMessage `json:"args"`
 	} `json:"functionCall"`
+}
+
+// geminiBlob is Gemini's inline data: an image, a PDF, audio.
+type geminiBlob struct {
+	MimeType string `json:"mimeType"`
+	Data     string `json:"data"`
+}
+
+// image is the image the model made in p, or nil: none, one it thought
+// with, which no other API can carry (see images.go), or inline data of
+// another kind (a TTS model's audio: audio output is not converted).
+func (p *geminiPart) image() *Image {
+	if p.InlineData == nil || p.Thought || !strings.HasPrefix(p.InlineData.MimeType, "image/") {
+		return nil
+	}
+	return &Image{MediaType: p.InlineData.MimeType, Data: p.InlineData.Data}
 }
 
 func geminiStop(reason string, sawTool bool) Stop {
@@ -120,6 +138,8 @@ func decodeGeminiResponse(body []byte) (*Response, error) {
 		case p.FunctionCall != nil:
 			sawTool = true
 			out.Parts = append(out.Parts, Part{Kind: PartToolCall, Call: p.call()})
+		case p.image() != nil:
+			out.Parts = append(out.Parts, Part{Kind: PartImage, Image: p.image()})
 		case p.Text != nil && p.Thought:
 			out.Parts = append(out.Parts, Part{Kind: PartThinking, Text: *p.Text, Signature: p.ThoughtSignature})
 		case p.Text != nil:
@@ -204,6 +224,8 @@ func (d *geminiDecoder) part(p *geminiPart) error {
 			return err
 		}
 		return d.closeOpen()
+	case p.image() != nil:
+		return d.image(p.image())
 	case p.Text != nil && p.Thought:
 		if err := d.ensure(BlockThinking); err != nil {
 			return err

@@ -149,6 +149,11 @@ func (r *Request) addResponsesInput(raw json.RawMessage) error {
 			}
 			r.Messages = appendMessage(r.Messages, Message{Role: Assistant, Parts: []Part{{Kind: PartThinking,
 				Text: text, Signature: it.EncryptedContent}}})
+		case "image_generation_call":
+			// An image an earlier answer made, sent back with the rest of
+			// that answer (or kept by the conversation store): no provider
+			// of another family takes it back, so it is left out.
+			continue
 		default:
 			return invalid("input item type %q is not supported for this model", it.Type)
 		}

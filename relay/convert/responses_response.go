@@ -112,6 +112,9 @@ func encodeResponsesResponse(r *Response, req *Request) []byte {
 		case PartToolCall:
 			flush()
 			out = append(out, callItem("fc_"+newID(), "completed", p.Call.ID, p.Call.Name, string(p.Call.Args)))
+		case PartImage:
+			flush()
+			out = append(out, imageItem("ig_"+newID(), "completed", p.Image.Data))
 		}
 	}
 	flush()
@@ -207,6 +210,10 @@ func (e *responsesEncoder) startItem(ev Event) error {
 			// clients get it (see decodeResponsesRequest).
 			it.sig.WriteString(redactedPrefix + ev.ID)
 		}
+	case BlockImage:
+		it.id = "ig_" + newID()
+		item = imageItem(it.id, "in_progress", "")
+		it.text.WriteString(ev.Text) // the result of the finished item
 	default:
 		it.id = "msg_" + newID()
 		item = messageItem(it.id, "in_progress", nil)
@@ -264,6 +271,8 @@ func (e *responsesEncoder) finishItem(index int) error {
 		item = callItem(it.id, "completed", it.callID, it.name, text)
 		at["arguments"] = text
 		err = e.send("response.function_call_arguments.done", at)
+	case BlockImage:
+		item = imageItem(it.id, "completed", text)
 	case BlockThinking, BlockRedacted:
 		item = reasoningItem(it.id, text, it.sig.String())
 		if it.kind == BlockThinking {
