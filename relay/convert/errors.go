@@ -158,10 +158,16 @@ func ParseError(status int, body []byte) *Error {
 	if d.Message != "" {
 		e.Message = d.Message
 	}
-	if status == 0 || status == 400 || status >= 500 {
+	switch {
+	case status == 0 || status == 400 || status >= 500:
 		// Statuses 400 and 5xx are broad; the type says more (e.g. an
 		// Anthropic overloaded_error in-band, or Gemini's 503 UNAVAILABLE).
 		e.Kind = kindOfDetail(&d, fallback)
+	case status == 429 && kindOfDetail(&d, fallback) == ErrPayment:
+		// OpenAI answers an account out of credit with a 429 of type
+		// insufficient_quota: a client of another API must not read it as
+		// a rate limit, which its SDK retries in vain.
+		e.Kind = ErrPayment
 	}
 	return e
 }
