@@ -158,6 +158,11 @@ func ParseError(status int, body []byte) *Error {
 	if d.Message != "" {
 		e.Message = d.Message
 	}
+	if code := 0; status == 0 && json.Unmarshal(d.Code, &code) == nil && code >= 400 && code < 600 {
+		// An in-band error has no status line, but Gemini's carries the
+		// HTTP status as its code: the kind when the names tell nothing.
+		fallback = kindOfStatus(code)
+	}
 	switch {
 	case status == 0 || status == 400 || status >= 500:
 		// Statuses 400 and 5xx are broad; the type says more (e.g. an

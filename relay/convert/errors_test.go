@@ -126,6 +126,9 @@ func TestInBandErrorTypes(t *testing.T) {
 		{"gemini INTERNAL", llmapi.GenerateContent, gemini("INTERNAL", 500), server},
 		{"gemini UNAVAILABLE", llmapi.GenerateContent, gemini("UNAVAILABLE", 503), overload},
 		{"gemini DEADLINE_EXCEEDED", llmapi.GenerateContent, gemini("DEADLINE_EXCEEDED", 504), timeout},
+		// A status name Strait does not know: its code is the HTTP status.
+		{"gemini unknown status, code 429", llmapi.GenerateContent, gemini("QUOTA_SOMETHING_NEW", 429), rate},
+		{"gemini unknown status, code 404", llmapi.GenerateContent, gemini("SOMETHING_NEW", 404), notFound},
 	}
 	for _, tc := range cases {
 		for _, client := range clientDialects {
