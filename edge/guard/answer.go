@@ -47,20 +47,70 @@ func (a *Answer) mayHold(doc []byte) bool {
 // output_words to all of it.
 func (a *Answer) text(w *walker, doc []byte, s string) string {
 	r := a.restore(w, doc, s)
-	out, _ := a.words(r, len(r), true, signed(w, doc))
+	out, _ := a.words(r, len(r), true, wordsPlace(w, doc))
 	return out
 }
 
+// place is what output_words may do to a string of an answer, by where it
+// stands (wordsPlace).
+type place uint8
+
+const (
+	// notSaid: not text the model wrote (an id, a type, a role, a name,
+	// a finish reason, a model version): left alone, a word in it neither
+	// counted nor masked nor cutting the answer, since changing it breaks
+	// the client's reading of the answer and it says nothing to the user.
+	notSaid place = iota
+	// said: the model's text; a word is counted, masked or cut.
+	said
+	// signedSaid: signed reasoning or its signature (signed); a word is
+	// counted and cut, never masked.
+	signedSaid
+)
+
+// wordsPlace is the place of the string at w's place in the answer doc.
+func wordsPlace(w *walker, doc []byte) place {
+	switch {
+	case signed(w, doc):
+		return signedSaid
+	case modelText(w):
+		return said
+	}
+	return notSaid
+}
+
+// modelText reports whether the string at w's place in an answer is text
+// the model wrote: a text field's (textKey, as the streaming path holds
+// them), a value below an Anthropic tool_use's input or a Gemini
+// functionCall's args (the arguments as an object), or a Responses custom
+// tool call's input.
+func modelText(w *walker) bool {
+	n := len(w.path)
+	if n == 0 {
+		return false
+	}
+	if last := string(w.path[n-1]); textKey(last) || last == "input" {
+		return true
+	}
+	for _, k := range w.path[:n-1] {
+		if string(k) == "input" || string(k) == "args" {
+			return true
+		}
+	}
+	return false
+}
+
 // words applies output_words to s, whose first cut bytes may go out now
-// (the rest is held for the next piece); in signed text (signed) a word
-// is counted and cut, never masked. Unless final, the last
+// (the rest is held for the next piece), by its place pl: in signed text
+// a word is counted and cut, never masked; a string the model did not
+// write is not scanned. Unless final, the last
 // Longest()-1 runes are held too, so that a word across two pieces is
 // seen whole; a word that reaches into the held part is held with it.
 // Words are counted once, when they go out. It returns what goes out,
 // processed, and the held rest, as it was; with output_words: cut, what
 // goes out ends before the first word, and nothing is held.
-func (a *Answer) words(s string, cut int, final, signed bool) (string, string) {
-	if a.matcher == nil {
+func (a *Answer) words(s string, cut int, final bool, pl place) (string, string) {
+	if a.matcher == nil || pl == notSaid {
 		return s[:cut], s[cut:]
 	}
 	if !final {
@@ -85,7 +135,7 @@ func (a *Answer) words(s string, cut int, final, signed bool) (string, string) {
 			b.WriteString(s[prev:f.Start])
 			return b.String(), ""
 		case OutputMask:
-			if signed {
+			if pl == signedSaid {
 				continue
 			}
 			b.WriteString(s[prev:f.Start])
@@ -148,12 +198,12 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 	type piece struct {
 		span
 		v, emit, tail string
-		signed        bool
+		place         place
 	}
 	var edits []edit
 	done := func(p *piece) {
 		if p.tail != "" {
-			rest, _ := a.words(p.tail, len(p.tail), true, p.signed)
+			rest, _ := a.words(p.tail, len(p.tail), true, p.place)
 			p.emit += rest
 		}
 		if p.emit != p.v {
@@ -175,9 +225,9 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 		}
 		t := a.restore(w, body, prefix+v)
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
-		sig := signed(w, body)
-		emit, tail := a.words(t, pendingFrom(t), !text, sig)
-		last[ch] = &piece{s, v, emit, tail, sig}
+		pl := wordsPlace(w, body)
+		emit, tail := a.words(t, pendingFrom(t), !text, pl)
+		last[ch] = &piece{s, v, emit, tail, pl}
 		return nil
 	}, a.keys(body, &edits))
 	for _, p := range last {

@@ -31,7 +31,7 @@ type held struct {
 	event      []byte // the event, data lines replaced by one
 	data       []byte // its JSON
 	start, end int    // the string's span in data
-	signed     bool   // the string is signed (see signed): words stay
+	place      place  // what output_words may do to it (wordsPlace)
 }
 
 // NewStream starts restoring one streamed answer.
@@ -114,10 +114,10 @@ func (s *Stream) event(out, ev []byte) []byte {
 	clear(s.seen)
 	var edits []edit
 	type carry struct {
-		ch     string
-		span   span
-		tail   string
-		signed bool
+		ch    string
+		span  span
+		tail  string
+		place place
 	}
 	var carried []carry
 	ends, err := walk(data, func(w *walker, sp span) error {
@@ -145,12 +145,12 @@ func (s *Stream) event(out, ev []byte) []byte {
 		// Only text goes on in the next event: a word is held back there,
 		// never in an id, a type or a finish reason.
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
-		sig := signed(w, data)
-		emit, tail := s.a.words(t, cut, final || !text, sig)
+		pl := wordsPlace(w, data)
+		emit, tail := s.a.words(t, cut, final || !text, pl)
 		if emit != v {
 			edits = append(edits, edit{sp, emit})
 		}
-		carried = append(carried, carry{ch, sp, tail, sig})
+		carried = append(carried, carry{ch, sp, tail, pl})
 		return nil
 	}, s.a.keys(data, &edits))
 	if err != nil {
@@ -181,7 +181,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		if c.tail == "" {
 			continue
 		}
-		s.pending[c.ch] = &held{tail: c.tail, event: evOut, data: data, start: c.span.start, end: c.span.end, signed: c.signed}
+		s.pending[c.ch] = &held{tail: c.tail, event: evOut, data: data, start: c.span.start, end: c.span.end, place: c.place}
 	}
 	order := s.order[:0]
 	for _, ch := range s.order {
@@ -247,7 +247,7 @@ func (s *Stream) flushOne(out []byte, ch string) []byte {
 		return out
 	}
 	delete(s.pending, ch)
-	tail, _ := s.a.words(h.tail, len(h.tail), true, h.signed)
+	tail, _ := s.a.words(h.tail, len(h.tail), true, h.place)
 	data := apply(h.data, []edit{{span{h.start, h.end}, tail}})
 	// Other strings of that event went out already: blank them.
 	data = blankOthers(data, h.start)
