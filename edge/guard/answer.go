@@ -46,7 +46,11 @@ func (a *Answer) mayHold(doc []byte) bool {
 // text restores s, the string at w's place in doc, and applies
 // output_words to all of it.
 func (a *Answer) text(w *walker, doc []byte, s string) string {
-	r := a.restore(w, doc, s)
+	var lex *jsonLexer
+	if inJSONText(w, doc) || jsonText(s) { // JSON a client reads as such, or structured output
+		lex = &jsonLexer{}
+	}
+	r := a.restore(w, doc, s, lex)
 	out, _ := a.words(r, len(r), true, wordsPlace(w, doc))
 	return out
 }
@@ -210,7 +214,7 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 			edits = append(edits, edit{p.span, p.emit})
 		}
 	}
-	last := map[string]*piece{}
+	last, lexers := map[string]*piece{}, map[string]*jsonLexer{}
 	_, err := walk(body, func(w *walker, s span) error {
 		v, err := decodeString(body[s.start:s.end])
 		if err != nil {
@@ -223,10 +227,12 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 			prefix, p.tail = p.tail, ""
 			done(p)
 		}
-		t := a.restore(w, body, prefix+v)
+		lex := lexer(lexers, ch, w, body)
+		t := a.restore(w, body, prefix+v, lex)
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
 		pl := wordsPlace(w, body)
 		emit, tail := a.words(t, pendingFrom(t), !text, pl)
+		lex.write(emit)
 		last[ch] = &piece{s, v, emit, tail, pl}
 		return nil
 	}, a.keys(body, &edits))
@@ -256,7 +262,7 @@ func (a *Answer) keys(doc []byte, edits *[]edit) func(w *walker, s span) error {
 		if err != nil {
 			return err
 		}
-		if r := a.vault.restore(k, false); r != k {
+		if r := a.vault.restore(k, nil); r != k {
 			*edits = append(*edits, edit{s, r})
 		}
 		return nil
@@ -264,17 +270,33 @@ func (a *Answer) keys(doc []byte, edits *[]edit) func(w *walker, s span) error {
 }
 
 // restore puts the vault's values back into s, the string (or a piece of
-// it) at w's place in the answer doc, escaped for JSON in a JSON text;
+// it) at w's place in the answer doc, escaped for JSON in a JSON text
+// (lex, see Vault.restore);
 // not into an Anthropic model's thinking. That thinking is signed and a
 // client sends it back as it got it in the next request (as it must in a
 // tool loop): with the values in it, they would cross the border in that
 // request, and the changed text would fail its signature. Its
 // placeholders stay; the client sees them there only.
-func (a *Answer) restore(w *walker, doc []byte, s string) string {
+func (a *Answer) restore(w *walker, doc []byte, s string, lex *jsonLexer) string {
 	if signed(w, doc) {
 		return s
 	}
-	return a.vault.restore(s, inJSONText(w, doc))
+	return a.vault.restore(s, lex)
+}
+
+// lexer is the jsonLexer of the channel ch of a stream, kept in lexers
+// from piece to piece, when the string at w's place in doc is a JSON text
+// (inJSONText); else nil. Whoever takes a piece's text out moves it on.
+func lexer(lexers map[string]*jsonLexer, ch string, w *walker, doc []byte) *jsonLexer {
+	if !inJSONText(w, doc) {
+		return nil
+	}
+	l := lexers[ch]
+	if l == nil {
+		l = &jsonLexer{}
+		lexers[ch] = l
+	}
+	return l
 }
 
 // signed reports whether the string at w's place in the answer doc is

@@ -140,7 +140,7 @@ func (ins *inspection) visitEncoded(w *walker, s span, lit []byte) (handled bool
 	if !ins.counted() {
 		return true, nil
 	}
-	ins.plain = ins.replaced(ins.plain[:0], target, view, false)
+	ins.plain = ins.replaced(ins.plain[:0], target, false)
 	ins.open(s)
 	ins.out = appendEscaped(ins.out, header, utf8.Valid(header))
 	ins.out = append(enc.AppendEncode(ins.out, ins.plain), '"')

@@ -375,42 +375,11 @@ func appendUnquoted(dst, lit []byte) ([]byte, error) {
 	for r := 0; r < len(s); {
 		switch c := s[r]; {
 		case c == '\\':
-			if r+1 >= len(s) {
+			var n int
+			if dst, n = appendUnescaped(dst, s, r); n == 0 {
 				return dst, errBadJSON
 			}
-			switch e := s[r+1]; e {
-			case '"', '\\', '/':
-				dst = append(dst, e)
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := getu4(s[r:])
-				if rr < 0 {
-					return dst, errBadJSON
-				}
-				r += 6
-				if utf16.IsSurrogate(rr) {
-					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
-						r += 6 // a valid pair
-						dst = utf8.AppendRune(dst, dec)
-						continue
-					}
-					rr = unicode.ReplacementChar
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default:
-				return dst, errBadJSON
-			}
-			r += 2
+			r += n
 		case c == '"' || c < ' ':
 			return dst, errBadJSON
 		case c < utf8.RuneSelf:
@@ -433,6 +402,42 @@ func appendUnquoted(dst, lit []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// appendUnescaped appends what the escape at s[r] (a backslash) stands
+// for, as encoding/json reads it, and returns its length in s: 0 when it
+// is no escape.
+func appendUnescaped(dst, s []byte, r int) ([]byte, int) {
+	if r+1 >= len(s) {
+		return dst, 0
+	}
+	switch e := s[r+1]; e {
+	case '"', '\\', '/':
+		return append(dst, e), 2
+	case 'b':
+		return append(dst, '\b'), 2
+	case 'f':
+		return append(dst, '\f'), 2
+	case 'n':
+		return append(dst, '\n'), 2
+	case 'r':
+		return append(dst, '\r'), 2
+	case 't':
+		return append(dst, '\t'), 2
+	case 'u':
+		rr := getu4(s[r:])
+		if rr < 0 {
+			return dst, 0
+		}
+		if utf16.IsSurrogate(rr) {
+			if dec := utf16.DecodeRune(rr, getu4(s[r+6:])); dec != unicode.ReplacementChar {
+				return utf8.AppendRune(dst, dec), 12 // a valid pair
+			}
+			rr = unicode.ReplacementChar
+		}
+		return utf8.AppendRune(dst, rr), 6
+	}
+	return dst, 0
+}
+
 // getu4 reads \uXXXX at the start of s, or returns -1.
 func getu4(s []byte) rune {
 	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
@@ -440,19 +445,26 @@ func getu4(s []byte) rune {
 	}
 	var r rune
 	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
+		v := hexValue(c)
+		if v < 0 {
 			return -1
 		}
-		r = r*16 + rune(c)
+		r = r*16 + v
 	}
 	return r
+}
+
+// hexValue is the value of the hex digit c, or -1.
+func hexValue(c byte) rune {
+	switch {
+	case '0' <= c && c <= '9':
+		return rune(c - '0')
+	case 'a' <= c && c <= 'f':
+		return rune(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return rune(c - 'A' + 10)
+	}
+	return -1
 }
 
 // appendString appends s as a JSON string literal. Unlike encoding/json it
@@ -586,8 +598,16 @@ func jsonView(dst, text []byte) []byte {
 
 // innerJSON reports whether text is a JSON object or array with escapes.
 func innerJSON(text []byte) bool {
-	t := bytes.TrimLeft(text, " \t\r\n")
-	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && bytes.IndexByte(t, '\\') >= 0 && json.Valid(t)
+	return bytes.IndexByte(text, '\\') >= 0 && jsonText(text)
+}
+
+// jsonText reports whether text is a JSON object or array.
+func jsonText[T chars.Text](text T) bool {
+	i := 0
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n') {
+		i++
+	}
+	return i < len(text) && (text[i] == '{' || text[i] == '[') && json.Valid([]byte(text[i:]))
 }
 
 // appendView appends the view of the valid JSON document doc (jsonView).

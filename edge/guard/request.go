@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -317,10 +316,13 @@ type inspection struct {
 	counts []Count
 	text   []byte // escaped texts are decoded here
 	view   []byte // the jsonView of a text that is JSON with escapes
-	// reading and offsets are a view's reading and its offsets in the
-	// view (appendReading).
+	// reading and offsets are the values of a JSON text's strings and
+	// numbers and their offsets in the text, seg the finds in one of
+	// them, and jfinds what findJSON keeps of the text's finds.
 	reading []byte
 	offsets []int32
+	seg     []detect.Match
+	jfinds  []jsonFind
 	// decoded is a text file's data, base64 decoded; plain the same with
 	// its values masked, to encode again (visitEncoded).
 	decoded, plain []byte
@@ -354,7 +356,7 @@ func (ins *inspection) release() {
 	if cap(ins.text) > 64<<10 {
 		ins.text = nil // a huge text's buffer is not kept
 	}
-	if cap(ins.view) > 64<<10 {
+	if cap(ins.view) > 64<<10 || cap(ins.reading) > 64<<10 {
 		ins.view, ins.reading, ins.offsets = nil, nil, nil
 	}
 	if cap(ins.decoded) > 64<<10 || cap(ins.plain) > 64<<10 {
@@ -418,7 +420,7 @@ func (ins *inspection) judge(s span, text, view []byte) error {
 	ins.open(s)
 	// text is valid UTF-8 (unquote checks it or decodes it so), and
 	// placeholders need no escaping.
-	ins.out = append(ins.replaced(ins.out, text, view, true), '"')
+	ins.out = append(ins.replaced(ins.out, text, true), '"')
 	ins.prev = s.end
 	return nil
 }
@@ -444,27 +446,32 @@ func (ins *inspection) open(s span) {
 	ins.out = append(append(ins.out, ins.body[ins.prev:s.start]...), '"')
 }
 
-// replaced appends text (a jsonView when view is set) to dst with
+// replaced appends text (a jsonView when the text has one) to dst with
 // ins.finds masked or redacted, the rest as a JSON string's body
-// (escaped) or as it is.
-func (ins *inspection) replaced(dst, text, view []byte, escaped bool) []byte {
+// (escaped) or as it is. A find in a JSON text (ins.jfinds) is masked by
+// its value as it reads, and one in a number is quoted: the number
+// becomes a string holding the placeholder.
+func (ins *inspection) replaced(dst, text []byte, escaped bool) []byte {
 	p, prev := ins.p, 0
-	for _, f := range ins.finds {
+	for k, f := range ins.finds {
 		a := p.action(f.Category, f.Word)
 		if a != Mask && a != Redact {
 			continue
 		}
 		dst = appendPiece(dst, text[prev:f.Start], escaped)
+		value, quote := text[f.Start:f.End], []byte(nil)
+		if k < len(ins.jfinds) {
+			jf := ins.jfinds[k]
+			value, quote = ins.reading[jf.value.start:jf.value.end], quotes[jf.quote]
+		}
+		dst = appendPiece(dst, quote, escaped)
 		m := p.mark(f.Category)
 		if a == Mask {
-			value := text[f.Start:f.End]
-			if view != nil {
-				value = viewValue(value)
-			}
 			dst = append(dst, maskValue(&ins.blk.vault, f.Category, m.label, value)...)
 		} else {
 			dst = append(dst, m.redacted...)
 		}
+		dst = appendPiece(dst, quote, escaped)
 		prev = f.End
 	}
 	return appendPiece(dst, text[prev:], escaped)
@@ -480,70 +487,14 @@ func appendPiece(dst, b []byte, escaped bool) []byte {
 }
 
 // find is the finds in text, the value of a string or number (its
-// jsonView when view is set). A view leaves its strings' quotes,
-// backslashes and controls escaped, to stay JSON; the finds are made in
-// its reading, those resolved as the model reads them, and put back in
-// the view's offsets, each covering the escapes its characters stand for.
-// A custom pattern C:\\Users\\\w+ must match the C:\Users\bob that a
-// tool call's arguments hold as C:\\Users\\bob, and a phone number
-// after a line break (\n138…) is not part of a word.
+// jsonView when view is set). A JSON text is read string by string
+// (findJSON); ins.jfinds then holds its finds' values.
 func (ins *inspection) find(text, view []byte) []detect.Match {
-	if view == nil || bytes.IndexByte(view, '\\') < 0 {
-		return ins.p.find(ins.finds[:0], text)
+	ins.jfinds = ins.jfinds[:0]
+	if view != nil || jsonText(text) {
+		return ins.findJSON(text)
 	}
-	ins.reading, ins.offsets = appendReading(ins.reading[:0], ins.offsets[:0], view)
-	finds := ins.p.find(ins.finds[:0], ins.reading)
-	for k := range finds {
-		finds[k].Start, finds[k].End = int(ins.offsets[finds[k].Start]), int(ins.offsets[finds[k].End])
-	}
-	return finds
-}
-
-// appendReading appends to dst the view (jsonView) with every escape
-// resolved, and to offsets the view's offset of each byte appended, then
-// len(view): a find in dst[i:j] stands at view[offsets[i]:offsets[j]].
-// The view is valid JSON, so every backslash starts an escape.
-func appendReading(dst []byte, offsets []int32, view []byte) ([]byte, []int32) {
-	for i := 0; i < len(view); {
-		c, n := view[i], 1
-		if c == '\\' && i+1 < len(view) {
-			c, n = view[i+1], 2
-			switch c {
-			case 'b':
-				c = '\b'
-			case 'f':
-				c = '\f'
-			case 'n':
-				c = '\n'
-			case 'r':
-				c = '\r'
-			case 't':
-				c = '\t'
-			case 'u': // a control character, the only ones the view writes so
-				if r := getu4(view[i:]); r >= 0 && r < utf8.RuneSelf {
-					c, n = byte(r), 6
-				}
-			}
-		}
-		dst, offsets = append(dst, c), append(offsets, int32(i))
-		i += n
-	}
-	return dst, append(offsets, int32(len(view)))
-}
-
-// viewValue is the value of a find in a jsonView, whose quotes,
-// backslashes and controls are still escaped: the vault keeps values as
-// they read, and a restorer escapes them again where they go back into a
-// JSON text. A find that cuts an escape in two is kept as it is.
-func viewValue(v []byte) []byte {
-	if bytes.IndexByte(v, '\\') < 0 {
-		return v
-	}
-	lit := append(append(append(make([]byte, 0, len(v)+2), '"'), v...), '"')
-	if dec, err := appendUnquoted(nil, lit); err == nil {
-		return dec
-	}
-	return v
+	return ins.p.find(ins.finds[:0], text)
 }
 
 // count adds a find of category met by action.

@@ -22,6 +22,7 @@ type Stream struct {
 	pending map[string]*held // per channel
 	order   []string         // channels with a tail held, in arrival order
 	seen    map[string]bool  // channels in the current event
+	lexers  map[string]*jsonLexer
 }
 
 // held is a channel's held-back tail and the last event that carried the
@@ -36,7 +37,7 @@ type held struct {
 
 // NewStream starts restoring one streamed answer.
 func (a *Answer) NewStream() *Stream {
-	return &Stream{a: a, pending: map[string]*held{}, seen: map[string]bool{}}
+	return &Stream{a: a, pending: map[string]*held{}, seen: map[string]bool{}, lexers: map[string]*jsonLexer{}}
 }
 
 // Feed takes the next bytes from upstream and returns what may go to the
@@ -107,7 +108,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 	if data == nil || isPing(ev, data) {
 		return append(out, ev...) // comments and pings do not end a piece of text
 	}
-	if len(data) == 0 || data[0] != '{' && data[0] != '[' || !s.a.mayHold(data) && len(s.pending) == 0 {
+	if len(data) == 0 || data[0] != '{' && data[0] != '[' || !s.a.mayHold(data) && len(s.pending) == 0 && !s.followsJSON(data) {
 		out = s.flushHeld(out)
 		return append(out, ev...)
 	}
@@ -131,10 +132,12 @@ func (s *Stream) event(out, ev []byte) []byte {
 		if h := s.pending[ch]; h != nil {
 			prefix = h.tail
 		}
+		lex := lexer(s.lexers, ch, w, data)
 		if prefix == "" && !s.a.mayHold(data[sp.start:sp.end]) {
+			lex.write(v)
 			return nil
 		}
-		t := s.a.restore(w, data, prefix+v)
+		t := s.a.restore(w, data, prefix+v, lex)
 		// A choice's finish reason ends its own text, not the other
 		// choices' (Chat with n > 1 sends them in one stream).
 		final := w.finishing > 0
@@ -147,6 +150,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
 		pl := wordsPlace(w, data)
 		emit, tail := s.a.words(t, cut, final || !text, pl)
+		lex.write(emit)
 		if emit != v {
 			edits = append(edits, edit{sp, emit})
 		}
@@ -196,6 +200,14 @@ func (s *Stream) event(out, ev []byte) []byte {
 	}
 	s.order = order
 	return append(out, evOut...)
+}
+
+// followsJSON reports whether the event data may carry a piece of a JSON
+// text (inJSONText) that a value may be restored into later: the lexer
+// of its channel must read every piece, those without placeholders too.
+func (s *Stream) followsJSON(data []byte) bool {
+	return s.a.vault.Len() > 0 && (bytes.Contains(data, []byte(`"arguments"`)) || bytes.Contains(data, []byte(`"partial_json"`)) ||
+		bytes.Contains(data, []byte(`"response.function_call_arguments.delta"`)))
 }
 
 // endMarkers are what the events that end every piece of text carry: an

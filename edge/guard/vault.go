@@ -200,16 +200,22 @@ const maxKeptArena = 16 << 10
 func redacted(category string) string { return open + "REDACTED_" + label(category) + close }
 
 // Restore replaces every placeholder of v in s by its value.
-func (v *Vault) Restore(s string) string { return v.restore(s, false) }
+func (v *Vault) Restore(s string) string { return v.restore(s, nil) }
 
-// restore is Restore; inJSON: s is a JSON text (a tool call's arguments)
-// whose placeholders stand in its strings, so a value goes back escaped as
-// a JSON string's body: a quote or a backslash in it must not end or
-// break the string the model wrote (the request's view, jsonView, read it
-// unescaped).
-func (v *Vault) restore(s string, inJSON bool) string {
+// restore is Restore; with lex, s is a JSON text (a tool call's
+// arguments), or a piece of one that lex has followed up to s, whose
+// placeholders stand in its strings: a value goes back escaped as the
+// body of every string it stands in (at least one), so that a quote or a
+// backslash in it does not end or break the string the model wrote (the
+// request's view, jsonView, read it unescaped). lex itself is not moved.
+func (v *Vault) restore(s string, lex *jsonLexer) string {
 	if v.Len() == 0 || !strings.Contains(s, open) {
 		return s
+	}
+	var l jsonLexer
+	var lp *jsonLexer // a copy of lex, moved along s
+	if lex != nil {
+		l, lp = *lex, &l
 	}
 	var b strings.Builder
 	for {
@@ -223,15 +229,18 @@ func (v *Vault) restore(s string, inJSON bool) string {
 		}
 		tok := s[i : i+j+len(close)]
 		b.WriteString(s[:i])
+		lp.write(s[:i])
 		if val, ok := v.lookup(tok); ok {
-			if inJSON {
+			for k := 0; lp != nil && k < max(1, lp.depth()); k++ {
 				val = appendMinimal(nil, val)
 			}
 			b.Write(val)
+			lp.write(tok)
 			s = s[i+len(tok):]
 			continue
 		}
 		b.WriteString(s[i : i+len(open)]) // not ours: keep it, look further
+		lp.write(open)
 		s = s[i+len(open):]
 	}
 	b.WriteString(s)
