@@ -38,7 +38,8 @@ type chatRequest struct {
 	} `json:"response_format"`
 	ReasoningEffort string `json:"reasoning_effort"`
 	// Modalities and Audio ask for spoken output, which no other
-	// provider's API gives; they are refused.
+	// provider's API gives; they are refused. Modalities with "image"
+	// asks for generated images, which Gemini's image models make.
 	Modalities []string        `json:"modalities"`
 	Audio      json.RawMessage `json:"audio"`
 }
@@ -135,6 +136,13 @@ func decodeChatRequest(body []byte) (*Request, error) {
 	}
 	if in.ReasoningEffort != "" && in.ReasoningEffort != "none" {
 		r.Thinking = &Thinking{Effort: in.ReasoningEffort}
+	}
+	if slices.Contains(in.Modalities, "image") {
+		for _, m := range in.Modalities {
+			if m == "text" || m == "image" {
+				r.Modalities = append(r.Modalities, m)
+			}
+		}
 	}
 	for _, m := range in.Messages {
 		if err := r.addChatMessage(m); err != nil {

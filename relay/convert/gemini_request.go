@@ -92,6 +92,14 @@ func encodeGeminiRequest(r *Request) (string, string, []byte, error) {
 	if r.Thinking != nil {
 		gen["thinkingConfig"] = obj{"thinkingBudget": r.Thinking.budget(), "includeThoughts": true}
 	}
+	if len(r.Modalities) > 0 {
+		// Gemini names the modalities in upper case: ["TEXT","IMAGE"].
+		modes := make([]string, len(r.Modalities))
+		for i, m := range r.Modalities {
+			modes[i] = strings.ToUpper(m)
+		}
+		gen["responseModalities"] = modes
+	}
 	if len(gen) > 0 {
 		out["generationConfig"] = gen
 	}

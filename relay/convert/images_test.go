@@ -105,3 +105,35 @@ func TestImageItemSentBack(t *testing.T) {
 		t.Errorf("messages %s", got)
 	}
 }
+
+// TestImageModalities: a Chat client asks for generated images with
+// modalities ["text","image"] or ["image"] (OpenRouter's and LiteLLM's
+// convention); Gemini's image models make them only when
+// generationConfig.responseModalities names IMAGE. Gemini refuses IMAGE
+// for the models that cannot make images, so it is sent only when the
+// client asked for images, and to no other provider.
+func TestImageModalities(t *testing.T) {
+	body := func(extra string) string {
+		return `{"model":"m",` + extra + `"messages":[{"role":"user","content":"draw a cat"}]}`
+	}
+	cases := []struct {
+		name      string
+		provider  llmapi.Dialect
+		body      string
+		want, not []string
+	}{
+		{"text and image", llmapi.GenerateContent, body(`"modalities":["text","image"],`),
+			[]string{`"generationConfig":{"responseModalities":["TEXT","IMAGE"]}`}, nil},
+		{"image only", llmapi.GenerateContent, body(`"modalities":["image"],`),
+			[]string{`"responseModalities":["IMAGE"]`}, []string{"TEXT"}},
+		{"streamed", llmapi.GenerateContent, body(`"stream":true,"modalities":["image","text"],`),
+			[]string{`"responseModalities":["IMAGE","TEXT"]`}, nil},
+		{"text only", llmapi.GenerateContent, body(`"modalities":["text"],`), nil, []string{"responseModalities", "generationConfig"}},
+		{"not asked", llmapi.GenerateContent, body(""), nil, []string{"responseModalities"}},
+		{"to anthropic", llmapi.Messages, body(`"modalities":["text","image"],`), nil, []string{"odalities", "IMAGE"}},
+		{"to responses", llmapi.Responses, body(`"modalities":["text","image"],`), nil, []string{"odalities", "IMAGE"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { convertedHas(t, llmapi.ChatCompletions, tc.provider, tc.body, tc.want, tc.not) })
+	}
+}

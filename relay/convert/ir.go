@@ -131,6 +131,13 @@ type Request struct {
 	IncludeUsage bool
 	Format       *Format
 	Thinking     *Thinking
+	// Modalities are the kinds of output ("text", "image") a client asked
+	// for when it asked for images: Chat's modalities ["text","image"] or
+	// ["image"], the convention of OpenRouter and LiteLLM. Nil when no
+	// image was asked for, so that only image requests carry it: Gemini
+	// answers 400 to responseModalities IMAGE for a model that cannot
+	// make images. Only the Gemini encoder reads it.
+	Modalities []string
 }
 
 // Stop is why generation ended.
