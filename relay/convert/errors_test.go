@@ -67,6 +67,12 @@ func TestInBandErrorTypes(t *testing.T) {
 		return "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"model\":\"o3-pro\",\"status\":\"in_progress\",\"output\":[]}}\n\n" +
 			"event: error\ndata: {\"type\":\"error\",\"code\":\"" + code + "\",\"message\":\"boom\",\"param\":null,\"sequence_number\":1}\n\n"
 	}
+	// failed is a Responses stream that ends in response.failed, its error
+	// named by code alone, as the Responses API names it.
+	failed := func(code string) string {
+		return "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"model\":\"o3-pro\",\"status\":\"in_progress\",\"output\":[]}}\n\n" +
+			"event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":1,\"response\":{\"id\":\"resp_1\",\"model\":\"o3-pro\",\"status\":\"failed\",\"output\":[],\"error\":{\"code\":\"" + code + "\",\"message\":\"boom\"}}}\n\n"
+	}
 	// want is each family's name: OpenAI's (Chat's error.type, Responses'
 	// code), Anthropic's error.type, Gemini's error.status/code.
 	type want struct{ openai, anthropic, gemini string }
@@ -83,12 +89,13 @@ func TestInBandErrorTypes(t *testing.T) {
 		overload = want{"server_error", "overloaded_error", "UNAVAILABLE/503"}
 		timeout  = want{"server_error", "timeout_error", "DEADLINE_EXCEEDED/504"}
 	)
-	cases := []struct {
+	type inBandCase struct {
 		name     string
 		provider llmapi.Dialect
 		stream   string
 		want     want
-	}{
+	}
+	cases := []inBandCase{
 		// Anthropic's documented error types (docs: errors; anthropic-sdk-go).
 		{"anthropic invalid_request_error", llmapi.Messages, anthropic("invalid_request_error"), invalid},
 		{"anthropic authentication_error", llmapi.Messages, anthropic("authentication_error"), auth},
@@ -129,6 +136,20 @@ func TestInBandErrorTypes(t *testing.T) {
 		// A status name Strait does not know: its code is the HTTP status.
 		{"gemini unknown status, code 429", llmapi.GenerateContent, gemini("QUOTA_SOMETHING_NEW", 429), rate},
 		{"gemini unknown status, code 404", llmapi.GenerateContent, gemini("SOMETHING_NEW", 404), notFound},
+		// response.failed names its error by the same codes.
+		{"responses failed server_error", llmapi.Responses, failed("server_error"), server},
+		{"responses failed rate_limit_exceeded", llmapi.Responses, failed("rate_limit_exceeded"), rate},
+		{"responses failed vector_store_timeout", llmapi.Responses, failed("vector_store_timeout"), timeout},
+		{"responses vector_store_timeout", llmapi.Responses, responses("vector_store_timeout"), timeout},
+	}
+	// The Responses API's codes for a request it will not serve (openai-go's
+	// ResponseErrorCode): the client has to change it, a 400.
+	for _, code := range []string{"invalid_prompt", "invalid_image", "invalid_image_format", "invalid_base64_image",
+		"invalid_image_url", "invalid_image_mode", "image_too_large", "image_too_small", "image_parse_error",
+		"image_content_policy_violation", "image_file_too_large", "image_file_not_found", "unsupported_image_media_type",
+		"empty_image_file", "failed_to_download_image", "bio_policy", "misalignment_policy_violation", "data_residency_mismatch"} {
+		cases = append(cases, inBandCase{"responses failed " + code, llmapi.Responses, failed(code), invalid},
+			inBandCase{"responses " + code, llmapi.Responses, responses(code), invalid})
 	}
 	for _, tc := range cases {
 		for _, client := range clientDialects {
