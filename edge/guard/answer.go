@@ -231,7 +231,7 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 		t := a.restore(w, body, prefix+v, lex)
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
 		pl := wordsPlace(w, body)
-		emit, tail := a.words(t, pendingFrom(t), !text, pl)
+		emit, tail := a.words(t, pendingFrom(t, lex != nil), !text, pl)
 		lex.write(emit)
 		last[ch] = &piece{s, v, emit, tail, pl}
 		return nil

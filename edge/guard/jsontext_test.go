@@ -91,12 +91,24 @@ func TestJSONTextsStayJSON(t *testing.T) {
 
 	// Streamed, the pieces of the arguments cut anywhere.
 	const args, want = `{"p":"{\"path\":\"⟦WIN_1⟧\"}"}`, `{"p":"{\"path\":\"C:\\\\Users\\\\bob\"}"}`
-	for _, tc := range []struct {
-		name  string
-		event func(frag string) string
-		text  func(data []byte) string
-	}{
-		{"chat", func(frag string) string {
+	for _, sa := range streamedArguments {
+		forEachCut(args, func(cut1, cut2 int) {
+			if got := sa.restore(p.Answer(o), args, cut1, cut2); got != want {
+				t.Fatalf("%s, cut at %d, %d: arguments %s, want %s", sa.name, cut1, cut2, got, want)
+			}
+		})
+	}
+}
+
+// streamedArguments are the streamed forms of a tool call's arguments:
+// restore sends args in three events of the form, cut at cut1 and cut2,
+// through a, and returns the arguments the client puts together.
+var streamedArguments = []struct {
+	name    string
+	restore func(a *Answer, args string, cut1, cut2 int) string
+}{
+	{"chat", func(a *Answer, args string, cut1, cut2 int) string {
+		return restoreStreamed(a, args, cut1, cut2, func(frag string) string {
 			return `data: {"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":` + jsonQuote(frag) + "}}]}}]}\n\n"
 		}, func(data []byte) string {
 			var v struct {
@@ -110,8 +122,10 @@ func TestJSONTextsStayJSON(t *testing.T) {
 				return ""
 			}
 			return v.Choices[0].Delta.ToolCalls[0].Function.Arguments
-		}},
-		{"anthropic", func(frag string) string {
+		})
+	}},
+	{"anthropic", func(a *Answer, args string, cut1, cut2 int) string {
+		return restoreStreamed(a, args, cut1, cut2, func(frag string) string {
 			return `event: content_block_delta` + "\n" + `data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":` + jsonQuote(frag) + "}}\n\n"
 		}, func(data []byte) string {
 			var v struct {
@@ -121,29 +135,86 @@ func TestJSONTextsStayJSON(t *testing.T) {
 			}
 			json.Unmarshal(data, &v)
 			return v.Delta.PartialJSON
-		}},
-	} {
-		for cut1 := 1; cut1 < len(args); cut1++ {
-			for _, cut2 := range []int{cut1 + 1, cut1 + 7, len(args)} {
-				cut2 = min(cut2, len(args))
-				if !utf8Boundary(args, cut1) || !utf8Boundary(args, cut2) {
-					continue
-				}
-				s := p.Answer(o).NewStream()
-				out := s.Feed([]byte(tc.event(args[:cut1]) + tc.event(args[cut1:cut2]) + tc.event(args[cut2:])))
-				out = append(out, s.Close()...)
-				var got strings.Builder
-				for _, ev := range strings.Split(string(out), "\n\n") {
-					if _, data, ok := strings.Cut(ev, "data: "); ok {
-						got.WriteString(tc.text([]byte(data)))
-					}
-				}
-				if got.String() != want {
-					t.Fatalf("%s, cut at %d, %d: arguments %s, want %s\n%s", tc.name, cut1, cut2, got.String(), want, out)
-				}
+		})
+	}},
+}
+
+// restoreStreamed streams args through a in three events (event wraps a
+// piece), cut at cut1 and cut2, and puts together the pieces that text
+// reads from the events' data.
+func restoreStreamed(a *Answer, args string, cut1, cut2 int, event func(frag string) string, text func(data []byte) string) string {
+	s := a.NewStream()
+	out := s.Feed([]byte(event(args[:cut1]) + event(args[cut1:cut2]) + event(args[cut2:])))
+	out = append(out, s.Close()...)
+	var got strings.Builder
+	for _, ev := range strings.Split(string(out), "\n\n") {
+		if _, data, ok := strings.Cut(ev, "data: "); ok {
+			got.WriteString(text([]byte(data)))
+		}
+	}
+	return got.String()
+}
+
+// forEachCut calls f with the places to cut s in three pieces that the
+// streamed tests try: every first cut, the second one byte, seven bytes or
+// the rest after it, on UTF-8 boundaries.
+func forEachCut(s string, f func(cut1, cut2 int)) {
+	for cut1 := 1; cut1 < len(s); cut1++ {
+		for _, cut2 := range []int{cut1 + 1, cut1 + 7, len(s)} {
+			cut2 = min(cut2, len(s))
+			if utf8Boundary(s, cut1) && utf8Boundary(s, cut2) {
+				f(cut1, cut2)
 			}
 		}
 	}
 }
 
 func utf8Boundary(s string, i int) bool { return i >= len(s) || s[i]&0xC0 != 0x80 }
+
+// TestEscapedPlaceholdersRestored: a model may write a placeholder's
+// brackets \u-escaped in a JSON text (a tool call's arguments, or a JSON
+// text in one of their strings), which is the same placeholder as the
+// model reads it. It is restored as the bare one is, whole and streamed,
+// the value escaped for every string it stands in; a \u escape the JSON
+// text reads as a backslash and a "u" is text and stays.
+func TestEscapedPlaceholdersRestored(t *testing.T) {
+	p := compile(t, &Config{Custom: []CustomPattern{{Name: "q", Pattern: `"Q-\d+"`}, {Name: "win", Pattern: `C:\\[A-Za-z\\]+`}}})
+	o, err := p.Inspect(llmapi.OpenAI, "/v1/chat/completions", chatWithArguments(`{}`, `code "Q-7" at C:\Users\bob`))
+	if err != nil || o.Vault.Len() != 2 {
+		t.Fatalf("inspect: %v %s", err, o.Body)
+	}
+	defer o.Release()
+	chat := func(args string) []byte {
+		b, _ := json.Marshal(map[string]any{"id": "c1", "choices": []any{map[string]any{"index": 0, "message": map[string]any{
+			"role": "assistant", "tool_calls": []any{map[string]any{"id": "t1", "type": "function",
+				"function": map[string]any{"name": "open", "arguments": args}}}}}}})
+		return b
+	}
+	for _, tc := range []struct{ name, args, want string }{
+		{"escaped", `{"path":"\u27e6WIN_1\u27e7"}`, `{"path":"C:\\Users\\bob"}`},
+		{"escaped, capital hex", `{"path":"\u27E6WIN_1\u27E7","c":"\u27E6Q_1\u27e7"}`, `{"path":"C:\\Users\\bob","c":"\"Q-7\""}`},
+		{"one bracket escaped", `{"path":"⟦WIN_1\u27e7 and \u27e6WIN_1⟧"}`, `{"path":"C:\\Users\\bob and C:\\Users\\bob"}`},
+		{"in a key", `{"\u27e6Q_1\u27e7":1}`, `{"\"Q-7\"":1}`},
+		{"in JSON in the arguments", `{"p":"{\"path\":\"\\u27e6WIN_1\\u27e7\"}"}`, `{"p":"{\"path\":\"C:\\\\Users\\\\bob\"}"}`},
+		{"in JSON in the arguments, escaped outside", `{"p":"{\"c\":\"\u27e6Q_1\u27e7\"}"}`, `{"p":"{\"c\":\"\\\"Q-7\\\"\"}"}`},
+		{"a backslash before", `{"s":"\\\u27e6WIN_1\u27e7","t":"\u27e6WIN_1\\\u27e7"}`, `{"s":"\\C:\\Users\\bob","t":"\u27e6WIN_1\\\u27e7"}`},
+		{"a backslash and a u", `{"s":"\\u27e6WIN_1\\u27e7"}`, `{"s":"\\u27e6WIN_1\\u27e7"}`},
+		{"not ours", `{"s":"\u27e6WIN_9\u27e7"}`, `{"s":"\u27e6WIN_9\u27e7"}`},
+	} {
+		for _, s := range []string{tc.args, tc.want} {
+			if !json.Valid([]byte(s)) {
+				t.Fatalf("%s: the test's %s is not JSON", tc.name, s)
+			}
+		}
+		if got, want := p.Answer(o).Whole(chat(tc.args)), chat(tc.want); string(got) != string(want) {
+			t.Errorf("%s, whole:\n got %s\nwant %s", tc.name, got, want)
+		}
+		for _, sa := range streamedArguments {
+			forEachCut(tc.args, func(cut1, cut2 int) {
+				if got := sa.restore(p.Answer(o), tc.args, cut1, cut2); got != tc.want {
+					t.Errorf("%s, %s streamed, cut at %d, %d: arguments %s, want %s", tc.name, sa.name, cut1, cut2, got, tc.want)
+				}
+			})
+		}
+	}
+}

@@ -133,7 +133,9 @@ func (s *Stream) event(out, ev []byte) []byte {
 			prefix = h.tail
 		}
 		lex := lexer(s.lexers, ch, w, data)
-		if prefix == "" && !s.a.mayHold(data[sp.start:sp.end]) {
+		// A piece of a JSON text may end in the start of an escaped
+		// bracket (a backslash, \u27), held back as a bare one is.
+		if prefix == "" && !s.a.mayHold(data[sp.start:sp.end]) && (lex == nil || pendingFrom(v, true) == len(v)) {
 			lex.write(v)
 			return nil
 		}
@@ -143,7 +145,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		final := w.finishing > 0
 		cut := len(t)
 		if !final {
-			cut = pendingFrom(t)
+			cut = pendingFrom(t, lex != nil)
 		}
 		// Only text goes on in the next event: a word is held back there,
 		// never in an id, a type or a finish reason.

@@ -207,9 +207,10 @@ func (v *Vault) Restore(s string) string { return v.restore(s, nil) }
 // placeholders stand in its strings: a value goes back escaped as the
 // body of every string it stands in (at least one), so that a quote or a
 // backslash in it does not end or break the string the model wrote (the
-// request's view, jsonView, read it unescaped). lex itself is not moved.
+// request's view, jsonView, read it unescaped). There a bracket written
+// \u-escaped is the bracket (escapedBracket). lex itself is not moved.
 func (v *Vault) restore(s string, lex *jsonLexer) string {
-	if v.Len() == 0 || !strings.Contains(s, open) {
+	if v.Len() == 0 || !strings.Contains(s, open) && (lex == nil || escapedOpenAt(s) < 0) {
 		return s
 	}
 	var l jsonLexer
@@ -220,52 +221,190 @@ func (v *Vault) restore(s string, lex *jsonLexer) string {
 	var b strings.Builder
 	for {
 		i := strings.Index(s, open)
+		if lp != nil {
+			if k := escapedOpenAt(s); k >= 0 && (i < 0 || k < i) {
+				i = k
+			}
+		}
 		if i < 0 {
 			break
 		}
-		j := strings.Index(s[i:], close)
-		if j < 0 {
-			break
-		}
-		tok := s[i : i+j+len(close)]
 		b.WriteString(s[:i])
 		lp.write(s[:i])
-		if val, ok := v.lookup(tok); ok {
-			for k := 0; lp != nil && k < max(1, lp.depth()); k++ {
-				val = appendMinimal(nil, val)
-			}
-			b.Write(val)
-			lp.write(tok)
-			s = s[i+len(tok):]
-			continue
+		s = s[i:]
+		depth := 0 // strings the placeholder stands in; 0: not in a JSON text
+		if lp != nil {
+			depth = max(1, lp.depth())
 		}
-		b.WriteString(s[i : i+len(open)]) // not ours: keep it, look further
-		lp.write(open)
-		s = s[i+len(open):]
+		tok, n, skip := placeholderAt(s, depth)
+		if n > 0 {
+			if val, ok := v.lookup(tok); ok {
+				for range depth {
+					val = appendMinimal(nil, val)
+				}
+				b.Write(val)
+				lp.write(s[:n])
+				s = s[n:]
+				continue
+			}
+		}
+		b.WriteString(s[:skip]) // not ours: keep it, look further
+		lp.write(s[:skip])
+		s = s[skip:]
 	}
 	b.WriteString(s)
 	return b.String()
 }
 
+// A placeholder in a JSON text may have its brackets written as \u
+// escapes (\u27e6, \u27E6): the same placeholder as the model reads it.
+// The escape belongs to the string the placeholder stands in or to any
+// string around it (a JSON text in a string of the arguments): each
+// string outside the one escaping doubles its backslash, so at depth d
+// the bracket is 1, 2, 4 … or 2^(d-1) backslashes and the "u" (a run of
+// backslashes before them is text, 2^d of them for each backslash the
+// innermost string reads).
+const (
+	openHex  = "u27e6" // after the backslashes; the "e" in either case
+	closeHex = "u27e7"
+	// maxEscapedBracket is the longest escaped bracket, at maxInnerDepth.
+	maxEscapedBracket = 1<<(maxInnerDepth-1) + len(openHex)
+	// maxPlaceholderJSON bounds a placeholder's length in a JSON text,
+	// both brackets escaped.
+	maxPlaceholderJSON = maxPlaceholder + 2*(maxEscapedBracket-len(open))
+)
+
+// escapedOpenAt is where the first escaped opening bracket's run of
+// backslashes begins in s (the text before them included), or -1.
+func escapedOpenAt(s string) int {
+	for off := 0; ; {
+		k := strings.Index(s[off:], "u27")
+		if k < 0 {
+			return -1
+		}
+		k += off
+		if k > 0 && s[k-1] == '\\' && hexAt(s[k:], openHex) == len(openHex) {
+			for k > 0 && s[k-1] == '\\' {
+				k--
+			}
+			return k
+		}
+		off = k + 1
+	}
+}
+
+// hexAt is how many bytes of s match the escape body hex ("u27e6",
+// "u27e7", the "e" in either case) from its start.
+func hexAt(s, hex string) int {
+	n := 0
+	for n < len(s) && n < len(hex) && (s[n] == hex[n] || hex[n] == 'e' && s[n] == 'E') {
+		n++
+	}
+	return n
+}
+
+// escapedBracket is the length of the bracket at s's start: bare (the
+// literal lit), or, at depth > 0, escaped (its escape body hex after
+// backslashes, escapedOpenAt); text is the length of the backslashes
+// before an escaped bracket that are text. n is 0 when s does not start
+// with the bracket; partial is set when s ends in what may still become
+// one.
+func escapedBracket(s, lit, hex string, depth int) (text, n int, partial bool) {
+	if strings.HasPrefix(s, lit) {
+		return 0, len(lit), false
+	}
+	if depth == 0 || s == "" || s[0] != '\\' {
+		return 0, 0, len(s) < len(lit) && strings.HasPrefix(lit, s)
+	}
+	r := 0
+	for r < len(s) && s[r] == '\\' {
+		r++
+	}
+	h := hexAt(s[r:], hex)
+	if r+h == len(s) && h < len(hex) {
+		return 0, 0, true
+	}
+	m := r % (1 << min(depth, maxInnerDepth))
+	if h < len(hex) || m == 0 || m&(m-1) != 0 {
+		return 0, 0, false
+	}
+	return r - m, m + len(hex), false
+}
+
+// placeholderAt reads the placeholder at s's start, its brackets bare or,
+// at depth > 0 (in a JSON text, see escapedOpenAt), escaped: tok is the
+// placeholder as the vault holds it and n its length in s, 0 if there is
+// none; skip is how much of s to pass over to look further.
+func placeholderAt(s string, depth int) (tok string, n, skip int) {
+	text, o, _ := escapedBracket(s, open, openHex, depth)
+	if o == 0 { // backslashes that are text, and the "u27e6" after them
+		return "", 0, min(len(s), len(s)-len(strings.TrimLeft(s, `\`))+len(openHex))
+	}
+	if text > 0 {
+		return "", 0, text // the backslashes that are text first
+	}
+	j := o
+	for j < len(s) && labelByte(s[j]) {
+		j++
+	}
+	// Backslashes that are text before the closing bracket are not the
+	// placeholder's.
+	if text, c, _ := escapedBracket(s[j:], close, closeHex, depth); c > 0 && text == 0 && j > o {
+		return open + s[o:j] + close, j + c, o
+	}
+	return "", 0, o
+}
+
+func labelByte(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' }
+
 // pendingFrom is where a placeholder may begin at the end of s and is not
 // complete yet: s[pendingFrom:] must be held back until the next piece.
-// It returns len(s) when nothing needs holding.
-func pendingFrom(s string) int {
-	from := max(0, len(s)-maxPlaceholder+1)
-	if i := strings.LastIndex(s[from:], open); i >= 0 && placeholderPrefix(s[from+i:]) {
-		return from + i
+// In a JSON text (json) its brackets may be escaped (escapedOpenAt), and a
+// run of backslashes at the end is held too, whole: what is held must
+// come back with all the backslashes before an escaped bracket, which
+// say whether it is one. It returns len(s) when nothing needs holding.
+func pendingFrom(s string, json bool) int {
+	longest := maxPlaceholder
+	if json {
+		longest = maxPlaceholderJSON
+	}
+	for i := max(0, len(s)-longest+1); i < len(s); i++ {
+		bare := strings.HasPrefix(s[i:], open)
+		run := json && s[i] == '\\' && (i == 0 || s[i-1] != '\\')
+		if (bare || run) && placeholderPrefix(s[i:], json) {
+			return i
+		}
 	}
 	return len(s)
 }
 
-// placeholderPrefix: p starts with the bracket and is a proper prefix of
-// a placeholder (capitals, digits, underscore, no closing bracket yet).
-func placeholderPrefix(p string) bool {
-	for k := len(open); k < len(p); k++ {
-		c := p[k]
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
-			return false
+// placeholderPrefix: p starts with a bracket, or in a JSON text a run of
+// backslashes that may become an escaped one, and is a proper prefix of a
+// placeholder (capitals, digits, underscore, no closing bracket yet).
+func placeholderPrefix(p string, json bool) bool {
+	depth := 0
+	if json {
+		// Whatever the depth, some run of backslashes escapes the
+		// bracket: read the run as one backslash, at depth 1.
+		depth = 1
+		if rest := strings.TrimLeft(p, `\`); len(rest) < len(p) {
+			p = p[len(p)-len(rest)-1:]
 		}
 	}
-	return len(p) < maxPlaceholder
+	_, o, partial := escapedBracket(p, open, openHex, depth)
+	if partial {
+		return true
+	}
+	if o == 0 {
+		return false
+	}
+	j := o
+	for j < len(p) && labelByte(p[j]) {
+		j++
+	}
+	if j == len(p) {
+		return true
+	}
+	_, _, partial = escapedBracket(p[j:], close, closeHex, depth)
+	return partial
 }
