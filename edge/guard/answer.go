@@ -51,7 +51,7 @@ func (a *Answer) text(w *walker, doc []byte, s string) string {
 		lex = &jsonLexer{}
 	}
 	r := a.restore(w, doc, s, lex)
-	out, _ := a.words(r, len(r), true, wordsPlace(w, doc))
+	out, _ := a.words(r, len(r), true, wordsPlace(w, doc), lex)
 	return out
 }
 
@@ -107,13 +107,15 @@ func modelText(w *walker) bool {
 // words applies output_words to s, whose first cut bytes may go out now
 // (the rest is held for the next piece), by its place pl: in signed text
 // a word is counted and cut, never masked; a string the model did not
-// write is not scanned. Unless final, the last
+// write is not scanned. With lex, s is (a piece of) a JSON text that lex
+// has followed up to s, and only a word within one of its strings counts
+// (inStrings). Unless final, the last
 // Longest()-1 runes are held too, so that a word across two pieces is
 // seen whole; a word that reaches into the held part is held with it.
 // Words are counted once, when they go out. It returns what goes out,
 // processed, and the held rest, as it was; with output_words: cut, what
 // goes out ends before the first word, and nothing is held.
-func (a *Answer) words(s string, cut int, final bool, pl place) (string, string) {
+func (a *Answer) words(s string, cut int, final bool, pl place, lex *jsonLexer) (string, string) {
 	if a.matcher == nil || pl == notSaid {
 		return s[:cut], s[cut:]
 	}
@@ -121,6 +123,9 @@ func (a *Answer) words(s string, cut int, final bool, pl place) (string, string)
 		cut = min(cut, runesBack(s, a.matcher.Longest()-1))
 	}
 	a.finds = a.matcher.Find(a.finds[:0], s)
+	if lex != nil {
+		a.finds = inStrings(a.finds, s, *lex)
+	}
 	for _, f := range a.finds {
 		if f.Start < cut && f.End > cut {
 			cut = f.Start
@@ -203,11 +208,12 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 		span
 		v, emit, tail string
 		place         place
+		lex           *jsonLexer // the channel's, at the tail
 	}
 	var edits []edit
 	done := func(p *piece) {
 		if p.tail != "" {
-			rest, _ := a.words(p.tail, len(p.tail), true, p.place)
+			rest, _ := a.words(p.tail, len(p.tail), true, p.place, p.lex)
 			p.emit += rest
 		}
 		if p.emit != p.v {
@@ -231,9 +237,9 @@ func (a *Answer) chunks(body []byte) ([]edit, error) {
 		t := a.restore(w, body, prefix+v, lex)
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
 		pl := wordsPlace(w, body)
-		emit, tail := a.words(t, pendingFrom(t, lex != nil), !text, pl)
+		emit, tail := a.words(t, pendingFrom(t, lex != nil), !text, pl, lex)
 		lex.write(emit)
-		last[ch] = &piece{s, v, emit, tail, pl}
+		last[ch] = &piece{s, v, emit, tail, pl, lex}
 		return nil
 	}, a.keys(body, &edits))
 	for _, p := range last {
@@ -333,4 +339,29 @@ func inJSONText(w *walker, doc []byte) bool {
 		return bytes.Contains(doc, []byte(`"response.function_call_arguments.delta"`))
 	}
 	return false
+}
+
+// inStrings keeps of finds, in s, a JSON text or a piece of one that l
+// has followed up to s, those that stand within one string, neither
+// reaching across its quotes nor into an escape. The word list lets
+// punctuation stand between a word's characters: a find could take the
+// quotes and the comma between two strings (["sec","ret"]), or the t of
+// a \t, and masking it would change the text's shape or break it. The
+// model did not write the word there.
+func inStrings(finds []detect.Match, s string, l jsonLexer) []detect.Match {
+	kept, at := finds[:0], 0
+	for _, f := range finds {
+		if f.Start < at {
+			continue
+		}
+		l.write(s[at:f.Start])
+		start, inStart := l.mark()
+		l.write(s[f.Start:f.End])
+		end, inEnd := l.mark()
+		at = f.End
+		if inStart && inEnd && start == end {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }

@@ -130,6 +130,9 @@ func (ins *inspection) leaf(a, b, quote int) {
 // of a text.
 type jsonLexer struct {
 	levels [maxInnerDepth]lexLevel
+	// strings counts the strings opened and closed at every level, for
+	// mark.
+	strings int
 }
 
 // lexLevel is the lexer's state in a JSON text at one depth: level 0 is
@@ -166,6 +169,23 @@ func (l *jsonLexer) depth() int {
 	return len(l.levels)
 }
 
+// mark tells where the next byte stands: in which string (two marks are
+// equal when no string began or ended between them), and whether it is
+// within the value of a string that is not a JSON text, not inside an
+// escape.
+func (l *jsonLexer) mark() (int, bool) {
+	for k := range l.levels {
+		lv := &l.levels[k]
+		if !lv.inString || lv.esc != 0 {
+			return l.strings, false
+		}
+		if !lv.json {
+			return l.strings, true
+		}
+	}
+	return l.strings, false
+}
+
 // byteAt follows c at level k.
 func (l *jsonLexer) byteAt(k int, c byte) {
 	lv := &l.levels[k]
@@ -181,6 +201,7 @@ func (l *jsonLexer) byteAt(k int, c byte) {
 			lv.esc = 1
 		case c == '"':
 			*lv = lexLevel{inString: true}
+			l.strings++
 		}
 	case lv.esc == 1 && c == 'u':
 		lv.esc, lv.hex = 2, 0
@@ -207,6 +228,7 @@ func (l *jsonLexer) byteAt(k int, c byte) {
 		lv.esc = 1
 	case c == '"':
 		lv.inString = false
+		l.strings++
 	default:
 		l.decoded(k, rune(c))
 	}

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -56,6 +57,54 @@ func TestOutputWordsOnlyModelText(t *testing.T) {
 			if mode != OutputCut && got != want {
 				t.Errorf("%s, %s:\n got %s\nwant %s", tc.name, mode, got, want)
 			}
+		}
+	}
+}
+
+// TestOutputWordsMaskKeepsJSON: with output_words: mask, a word in a tool
+// call's arguments is masked only where it stands whole in one string of
+// the JSON text (or of a JSON text in one of its strings), as the model
+// reads it: a word matched across the text's quotes and commas, which the
+// word list lets stand between its characters, or taking a letter of an
+// escape, is not one, and masking it would change or break the
+// arguments. The arguments stay JSON of the same shape, whole and
+// streamed.
+func TestOutputWordsMaskKeepsJSON(t *testing.T) {
+	p := compile(t, &Config{Words: WordsFile{File: wordsFile(t, "secret\tsecret\n机密\tsecret\ntab\tsecret\n")},
+		Actions: map[string]Action{"secret": Flag}, OutputWords: OutputMask})
+	chat := func(args string) []byte {
+		b, _ := json.Marshal(map[string]any{"id": "c1", "choices": []any{map[string]any{"index": 0, "message": map[string]any{
+			"role": "assistant", "tool_calls": []any{map[string]any{"id": "t1", "type": "function",
+				"function": map[string]any{"name": "f", "arguments": args}}}}}}})
+		return b
+	}
+	for _, tc := range []struct {
+		name, args, want string
+		n                int
+	}{
+		{"in one string", `{"q":"a secret","r":"机-密"}`, `{"q":"a ＊＊＊＊＊＊","r":"＊＊＊"}`, 2},
+		{"across strings", `{"a":["sec","ret"]}`, `{"a":["sec","ret"]}`, 0},
+		{"across strings, spaced", `{"a":["sec", "ret"],"b":{"机":"密"}}`, `{"a":["sec", "ret"],"b":{"机":"密"}}`, 0},
+		{"across a key", `{"a":"机","密":1}`, `{"a":"机","密":1}`, 0},
+		{"across strings of JSON in the arguments", `{"p":"[\"sec\",\"ret\"]"}`, `{"p":"[\"sec\",\"ret\"]"}`, 0},
+		{"in JSON in the arguments", `{"p":"[\"机密\"]"}`, `{"p":"[\"＊＊\"]"}`, 1},
+		{"a letter of an escape", `{"a":"\tab"}`, `{"a":"\tab"}`, 0},
+	} {
+		for _, s := range []string{tc.args, tc.want} {
+			if !json.Valid([]byte(s)) {
+				t.Fatalf("%s: the test's %s is not JSON", tc.name, s)
+			}
+		}
+		a := p.Answer(&Outcome{})
+		if got, want := a.Whole(chat(tc.args)), chat(tc.want); string(got) != string(want) || a.OutputCounts["secret"] != tc.n {
+			t.Errorf("%s, whole: %d finds, want %d\n got %s\nwant %s", tc.name, a.OutputCounts["secret"], tc.n, got, want)
+		}
+		for _, sa := range streamedArguments {
+			forEachCut(tc.args, func(cut1, cut2 int) {
+				if got := sa.restore(p.Answer(&Outcome{}), tc.args, cut1, cut2); got != tc.want {
+					t.Errorf("%s, %s streamed, cut at %d, %d: arguments %s, want %s", tc.name, sa.name, cut1, cut2, got, tc.want)
+				}
+			})
 		}
 	}
 }

@@ -151,7 +151,7 @@ func (s *Stream) event(out, ev []byte) []byte {
 		// never in an id, a type or a finish reason.
 		text := len(w.path) > 0 && textKey(string(w.path[len(w.path)-1]))
 		pl := wordsPlace(w, data)
-		emit, tail := s.a.words(t, cut, final || !text, pl)
+		emit, tail := s.a.words(t, cut, final || !text, pl, lex)
 		lex.write(emit)
 		if emit != v {
 			edits = append(edits, edit{sp, emit})
@@ -261,7 +261,7 @@ func (s *Stream) flushOne(out []byte, ch string) []byte {
 		return out
 	}
 	delete(s.pending, ch)
-	tail, _ := s.a.words(h.tail, len(h.tail), true, h.place)
+	tail, _ := s.a.words(h.tail, len(h.tail), true, h.place, s.lexers[ch])
 	data := apply(h.data, []edit{{span{h.start, h.end}, tail}})
 	// Other strings of that event went out already: blank them.
 	data = blankOthers(data, h.start)
