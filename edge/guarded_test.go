@@ -3,7 +3,6 @@ package edge
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -71,27 +70,16 @@ func TestAuditGuardedBodies(t *testing.T) {
 	if got := r.post(chatPath, "key-of-app", jsonType, masked); got.status != 200 {
 		t.Fatalf("masked: %d %s", got.status, got.body)
 	}
-	if err := al.Close(); err != nil { // flushes the records
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(auditPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := closedAuditFile(t, al, auditPath)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) != 2 || strings.Contains(string(b), "110101199003071233") || strings.Contains(string(b), "13812345678") {
 		t.Fatalf("audit records hold the values:\n%s", b)
 	}
-	var e audit.Entry
-	if err := json.Unmarshal([]byte(lines[0]), &e); err != nil {
-		t.Fatal(err)
-	}
+	e := auditEntry(t, []byte(lines[0]))
 	if e.Reason != "guard_block" || e.RequestBody != "" || e.BytesIn != int64(len(blocked)) || len(e.Guard) != 2 {
 		t.Errorf("blocked request's record: %s", lines[0])
 	}
-	if err := json.Unmarshal([]byte(lines[1]), &e); err != nil {
-		t.Fatal(err)
-	}
+	e = auditEntry(t, []byte(lines[1]))
 	if !strings.Contains(e.RequestBody, "call ⟦PHONE_1⟧") {
 		t.Errorf("masked request's record: %s", lines[1])
 	}
@@ -257,17 +245,8 @@ func TestAuditKeepHomeBodies(t *testing.T) {
 		if got := r.post(chatPath, "key-of-app", jsonType, body); got.status != want {
 			t.Fatalf("domestic %v: %d %s", domestic, got.status, got.body)
 		}
-		if err := al.Close(); err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(auditPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e audit.Entry
-		if err := json.Unmarshal(b, &e); err != nil {
-			t.Fatal(err)
-		}
+		b := closedAuditFile(t, al, auditPath)
+		e := auditEntry(t, b)
 		if strings.Contains(string(b), phone) || e.RequestBody != "" || e.ResponseBody != "" || !e.Domestic ||
 			e.BytesIn != int64(len(body)) || len(e.Guard) != 1 || !domestic && e.Reason != "guard_no_domestic" {
 			t.Errorf("domestic %v: record %s", domestic, b)

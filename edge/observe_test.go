@@ -175,17 +175,8 @@ func TestAuditRequestBodyCapped(t *testing.T) {
 	if got := r.post(chatPath, "key-of-app", jsonType, body); got.status != http.StatusOK {
 		t.Fatalf("status %d: %s", got.status, got.body)
 	}
-	if err := al.Close(); err != nil { // flushes the record
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(auditPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e audit.Entry
-	if err := json.Unmarshal(b, &e); err != nil {
-		t.Fatal(err)
-	}
+	b := closedAuditFile(t, al, auditPath)
+	e := auditEntry(t, b)
 	if len(e.RequestBody) != maxAuditBody || !strings.HasPrefix(body, e.RequestBody) || e.BytesIn != int64(len(body)) {
 		t.Errorf("audit record: request body of %d bytes (bytes_in %d); want the first %d of %d", len(e.RequestBody), e.BytesIn, maxAuditBody, len(body))
 	}
@@ -195,4 +186,28 @@ func TestAuditRequestBodyCapped(t *testing.T) {
 	if cap(c.body) > maxAuditBody || c.bodyBytes() != len(body) {
 		t.Errorf("after the relay has it, the call holds %d bytes of its %d-byte body (size %d); want at most %d", cap(c.body), len(body), c.bodyBytes(), maxAuditBody)
 	}
+}
+
+// closedAuditFile closes al, which flushes its records, and returns the
+// audit file at path.
+func closedAuditFile(t *testing.T, al *audit.Log, path string) []byte {
+	t.Helper()
+	if err := al.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// auditEntry parses one audit record.
+func auditEntry(t *testing.T, line []byte) audit.Entry {
+	t.Helper()
+	var e audit.Entry
+	if err := json.Unmarshal(line, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
