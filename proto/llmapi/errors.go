@@ -117,6 +117,46 @@ func GeminiErrorStatus(status int) string {
 	return "INVALID_ARGUMENT"
 }
 
+// errorNameStatuses are the error names the three families document
+// (OpenAI's error.type and error.code, the Responses API's codes included;
+// Anthropic's error.type; Gemini's google.rpc status) by the HTTP status
+// each stands for, as Google's HTTP mapping reads the rpc codes. Gemini's
+// FAILED_PRECONDITION is a 400, as Google maps it: Gemini answers with it
+// for a region it does not serve as well as for a project without billing.
+var errorNameStatuses = map[string]int{
+	"invalid_request_error": 400, "invalid_prompt": 400, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400,
+	"OUT_OF_RANGE": 400,
+	// The Responses API's codes (ResponseError.code in openai-go) for a
+	// request it will not serve: an image it cannot read, fetch or accept,
+	// a prompt or project its policies refuse. Only a 400 tells the client
+	// to change the request; a server error would be retried in vain.
+	"invalid_image": 400, "invalid_image_format": 400, "invalid_base64_image": 400, "invalid_image_url": 400,
+	"invalid_image_mode": 400, "image_too_large": 400, "image_too_small": 400, "image_parse_error": 400,
+	"image_content_policy_violation": 400, "image_file_too_large": 400, "image_file_not_found": 400,
+	"unsupported_image_media_type": 400, "empty_image_file": 400, "failed_to_download_image": 400, "bio_policy": 400,
+	"misalignment_policy_violation": 400, "data_residency_mismatch": 400,
+	"authentication_error": 401, "UNAUTHENTICATED": 401,
+	"billing_error": 402, "insufficient_quota": 402,
+	"permission_error": 403, "PERMISSION_DENIED": 403,
+	"not_found_error": 404, "NOT_FOUND": 404,
+	"ABORTED": 409, "ALREADY_EXISTS": 409,
+	"request_too_large": 413,
+	"rate_limit_error":  429, "rate_limit_exceeded": 429, "RESOURCE_EXHAUSTED": 429,
+	"api_error": 500, "server_error": 500, "INTERNAL": 500,
+	"overloaded_error": 503, "UNAVAILABLE": 503,
+	"timeout_error": 504, "DEADLINE_EXCEEDED": 504, "vector_store_timeout": 504,
+}
+
+// ErrorNameStatus is the HTTP status an error name of any family stands
+// for (errorNameStatuses): how an error that came without a status (in a
+// stream) or with a broad one is read. ok is false for a name none of the
+// families documents (UNKNOWN, DATA_LOSS, UNIMPLEMENTED and CANCELLED
+// among them: they say nothing a status would).
+func ErrorNameStatus(name string) (status int, ok bool) {
+	status, ok = errorNameStatuses[name]
+	return status, ok
+}
+
 // ErrorEvent frames an error body as the in-band SSE event family f's SDKs
 // raise from a stream whose status line has already gone out: Anthropic's
 // named "error", the others a bare data line.

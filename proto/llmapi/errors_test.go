@@ -102,3 +102,23 @@ func TestOpenAIErrorType(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorNameStatus: a name of each family reads as the status it stands
+// for; a name none documents is not read.
+func TestErrorNameStatus(t *testing.T) {
+	cases := []struct {
+		name   string
+		status int
+		ok     bool
+	}{
+		{"invalid_request_error", 400, true}, {"FAILED_PRECONDITION", 400, true}, {"invalid_image", 400, true},
+		{"UNAUTHENTICATED", 401, true}, {"billing_error", 402, true}, {"insufficient_quota", 402, true},
+		{"ABORTED", 409, true}, {"rate_limit_exceeded", 429, true}, {"overloaded_error", 503, true},
+		{"timeout_error", 504, true}, {"UNKNOWN", 0, false}, {"tokens", 0, false}, {"", 0, false},
+	}
+	for _, tc := range cases {
+		if status, ok := ErrorNameStatus(tc.name); status != tc.status || ok != tc.ok {
+			t.Errorf("ErrorNameStatus(%q) = %d, %v; want %d, %v", tc.name, status, ok, tc.status, tc.ok)
+		}
+	}
+}

@@ -85,52 +85,16 @@ func kindOfStatus(status int) ErrKind {
 	return ErrInvalid
 }
 
-// kindOfType refines a kind from the error type a provider named, for the
-// cases the status alone cannot tell (an in-band stream error has none):
-// every error.type Anthropic documents, OpenAI's types and the codes that
-// say more than its type, and the google.rpc codes Gemini answers with,
-// each read as Google's HTTP mapping reads it, and every code of a
-// Responses error (response.failed, the error event). It knows every name
-// llmapi's tables give a kind, so a converted error keeps its kind through
-// a second conversion (TestErrorNamesReadBack), save one: Gemini's
-// FAILED_PRECONDITION stays a 400, as Google maps it, since Gemini answers
-// with it for a region it does not serve as well as for a project without
-// billing, while Strait names its own 402s FAILED_PRECONDITION, the
-// nearest code. UNKNOWN, DATA_LOSS, UNIMPLEMENTED and CANCELLED take the
-// fallback, a server error in a stream.
+// kindOfType refines a kind from the error name a provider gave (its
+// type, code or status), for the cases the status alone cannot tell (an
+// in-band stream error has none): the status the name stands for
+// (llmapi.ErrorNameStatus), as a kind. Every name llmapi's tables give a
+// kind reads back as that kind (TestErrorNamesReadBack), save Gemini's
+// FAILED_PRECONDITION, which stays a 400 while Strait names its own 402s
+// so, the nearest code.
 func kindOfType(t string, fallback ErrKind) ErrKind {
-	switch t {
-	case "invalid_request_error", "invalid_prompt", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE",
-		// The Responses API's error codes (ResponseError.code in openai-go)
-		// for a request it will not serve: an image the client sent that
-		// it cannot read, fetch or accept, and a prompt or project its
-		// policies refuse. The client has to change the request, and only
-		// a 400 says so: a server error would be retried in vain.
-		"invalid_image", "invalid_image_format", "invalid_base64_image", "invalid_image_url", "invalid_image_mode",
-		"image_too_large", "image_too_small", "image_parse_error", "image_content_policy_violation",
-		"image_file_too_large", "image_file_not_found", "unsupported_image_media_type", "empty_image_file",
-		"failed_to_download_image", "bio_policy", "misalignment_policy_violation", "data_residency_mismatch":
-		return ErrInvalid
-	case "authentication_error", "UNAUTHENTICATED":
-		return ErrAuth
-	case "billing_error", "insufficient_quota":
-		return ErrPayment
-	case "permission_error", "PERMISSION_DENIED":
-		return ErrPermission
-	case "not_found_error", "NOT_FOUND":
-		return ErrNotFound
-	case "request_too_large":
-		return ErrTooLarge
-	case "rate_limit_error", "rate_limit_exceeded", "RESOURCE_EXHAUSTED":
-		return ErrRateLimit
-	case "overloaded_error", "UNAVAILABLE":
-		return ErrOverloaded
-	case "api_error", "server_error", "INTERNAL":
-		return ErrServer
-	case "timeout_error", "DEADLINE_EXCEEDED", "vector_store_timeout":
-		return ErrTimeout
-	case "ABORTED", "ALREADY_EXISTS":
-		return ErrConflict
+	if status, ok := llmapi.ErrorNameStatus(t); ok {
+		return kindOfStatus(status)
 	}
 	return fallback
 }
