@@ -128,11 +128,27 @@ func (w *Writer) WriteEnd(e End) error {
 	return w.writeEncoded(FrameEnd, e.Append)
 }
 
-// WriteDispatched writes the empty FrameDispatched.
+// WriteDispatched writes the empty FrameDispatched. Where the stream can
+// hold a write back for company (LazyWriter), the frame goes that way: the
+// edge acts on it only if the stream breaks, and on a short path the
+// answer follows it at once, in the same transport message.
 func (w *Writer) WriteDispatched() error {
 	w.grow(1 + binary.MaxVarintLen32)
 	w.buf = AppendFrameHeader(w.buf, FrameDispatched, 0)
+	if lw, ok := w.w.(LazyWriter); ok && !w.held {
+		_, err := lw.WriteLazy(w.buf)
+		w.release()
+		return err
+	}
 	return w.send()
+}
+
+// LazyWriter is a stream that can send bytes no peer waits on a moment
+// late, with the next bytes it sends (wstun's streams on a short path):
+// WriteLazy writes p as Write does, but the transport may hold it back
+// briefly (about a millisecond) instead of sending it alone.
+type LazyWriter interface {
+	WriteLazy(p []byte) (int, error)
 }
 
 // writeEncoded encodes the payload straight into the buffer, after room

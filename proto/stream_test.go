@@ -416,3 +416,45 @@ func TestEndsNext(t *testing.T) {
 		})
 	}
 }
+
+// lazyLog is a writeLog that can also take lazy writes (LazyWriter),
+// recorded with a "lazy:" prefix.
+type lazyLog struct{ writeLog }
+
+func (l *lazyLog) WriteLazy(p []byte) (int, error) {
+	l.writes = append(l.writes, append([]byte("lazy:"), p...))
+	return len(p), nil
+}
+
+// TestDispatchedGoesLazily: a Dispatched frame goes to a stream that can
+// hold it back with WriteLazy, alone; inside a hold it leaves with the held
+// frames; a stream without WriteLazy gets a plain Write.
+func TestDispatchedGoesLazily(t *testing.T) {
+	dispatched := AppendFrameHeader(nil, FrameDispatched, 0)
+	lazy := &lazyLog{}
+	if err := NewWriter(lazy).WriteDispatched(); err != nil {
+		t.Fatal(err)
+	}
+	if want := append([]byte("lazy:"), dispatched...); len(lazy.writes) != 1 || !bytes.Equal(lazy.writes[0], want) {
+		t.Errorf("to a LazyWriter: writes %q; want one %q", lazy.writes, want)
+	}
+
+	held := &lazyLog{}
+	w := NewWriter(held)
+	w.Hold()
+	err := errors.Join(w.WriteDispatched(), w.WriteResponse(&ResponseHeader{Status: 200}), w.Flush())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held.writes) != 1 || !bytes.HasPrefix(held.writes[0], dispatched) {
+		t.Errorf("held: writes %q; want one, starting with the Dispatched frame", held.writes)
+	}
+
+	plain := &writeLog{}
+	if err := NewWriter(plain).WriteDispatched(); err != nil {
+		t.Fatal(err)
+	}
+	if len(plain.writes) != 1 || !bytes.Equal(plain.writes[0], dispatched) {
+		t.Errorf("to a plain writer: writes %q; want one %q", plain.writes, dispatched)
+	}
+}

@@ -134,6 +134,15 @@ func (p *peekedStream) Read(b []byte) (int, error) {
 // Shrink passes tunnel.Shrink on to the stream underneath.
 func (p *peekedStream) Shrink() { tunnel.Shrink(p.Stream) }
 
+// WriteLazy passes a lazy write (proto.LazyWriter) on to the stream
+// underneath, or writes b at once where it has none.
+func (p *peekedStream) WriteLazy(b []byte) (int, error) {
+	if lw, ok := p.Stream.(proto.LazyWriter); ok {
+		return lw.WriteLazy(b)
+	}
+	return p.Stream.Write(b)
+}
+
 // peekPool recycles the read-ahead buffers of new streams.
 var peekPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, peekSize) }}
 

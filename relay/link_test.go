@@ -142,6 +142,50 @@ func TestPeekedStreamShrinks(t *testing.T) {
 	tunnel.Shrink(readerStream{}) // a stream without Shrink: nothing happens
 }
 
+// writesStream records how its writes came: "lazy" for WriteLazy (when
+// lazy), "plain" for Write.
+type writesStream struct {
+	tunnel.Stream // nil: only the writes are called
+	got           *[]string
+}
+
+func (s writesStream) Write(p []byte) (int, error) {
+	*s.got = append(*s.got, "plain")
+	return len(p), nil
+}
+
+type lazyStream struct{ writesStream }
+
+func (s lazyStream) WriteLazy(p []byte) (int, error) {
+	*s.got = append(*s.got, "lazy")
+	return len(p), nil
+}
+
+// TestPeekedStreamWritesLazily: the Dispatched frame, written through the
+// peeked wrapper the dispatcher gets, reaches the transport's WriteLazy
+// where it has one, and its Write where it has none.
+func TestPeekedStreamWritesLazily(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   func(got *[]string) tunnel.Stream
+		want string
+	}{
+		{"lazy transport", func(got *[]string) tunnel.Stream { return lazyStream{writesStream{got: got}} }, "lazy"},
+		{"plain transport", func(got *[]string) tunnel.Stream { return writesStream{got: got} }, "plain"},
+	} {
+		var got []string
+		br := peekPool.Get().(*bufio.Reader)
+		br.Reset(bytes.NewReader(nil))
+		ps := newPeekedStream(tc.st(&got), br)
+		if err := proto.NewWriter(ps).WriteDispatched(); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: writes %v; want [%s]", tc.name, got, tc.want)
+		}
+	}
+}
+
 // has reports whether id is taken.
 func (s *idSet) has(id string) bool {
 	s.mu.Lock()

@@ -2,10 +2,14 @@ package wstun
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"io"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/strait/strait/tunnel/tunneltest"
 )
 
 // dataFrame is a whole yamux data frame of n body bytes on stream id.
@@ -62,7 +66,14 @@ func TestSmallWritesGather(t *testing.T) {
 func expectMessages(t *testing.T, c *wsConn, got <-chan []byte, frames [][]byte, messages [][][]byte, closeFirst bool) {
 	t.Helper()
 	for _, f := range frames {
-		if _, err := c.Write(f); err != nil {
+		var err error
+		if f[0]&lazyMark != 0 { // written lazily (markedLazy)
+			plain := append([]byte{f[0] &^ lazyMark}, f[1:]...)
+			err = c.WriteLazyFrame(plain[:yamuxHeaderLen], plain[yamuxHeaderLen:])
+		} else {
+			_, err = c.Write(f)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		waitTaken(t, c)
@@ -138,16 +149,20 @@ func windowUpdate(id uint32, flags uint16) []byte {
 	return f
 }
 
-// TestLazyFrames: on a short path an ACK or a FIN-only window update waits
-// for the next frame and leaves with it, in one message; alone, it leaves
-// when its hold runs out or the connection closes. A SYN, a reset, a pure
-// window update and data never wait. The hold here is an hour unless the
-// case says otherwise, so a frame that should not wait but did makes the
-// test fail rather than pass late.
+// markedLazy is frame f as expectMessages should write it: with
+// WriteLazyFrame. The message that carries it has f itself.
+func markedLazy(f []byte) []byte { return append([]byte{f[0] | lazyMark}, f[1:]...) }
+
+// TestLazyFrames: on a short path an ACK, a FIN-only window update or a
+// data frame written lazily waits for the next frame and leaves with it,
+// in one message; alone, it leaves when its hold runs out or the
+// connection closes. A SYN, a reset, a pure window update and data never
+// wait. The hold here is an hour unless the case says otherwise, so a frame
+// that should not wait but did makes the test fail rather than pass late.
 func TestLazyFrames(t *testing.T) {
 	ack, fin := windowUpdate(3, yamuxFlagACK), windowUpdate(5, yamuxFlagFIN)
 	syn, rst, credit := windowUpdate(7, yamuxFlagSYN), windowUpdate(9, yamuxFlagRST|yamuxFlagFIN), windowUpdate(11, 0)
-	data := dataFrame(3, 40)
+	data, dispatched := dataFrame(3, 40), dataFrame(3, 2)
 	for _, tc := range []struct {
 		name     string
 		hold     time.Duration
@@ -162,12 +177,66 @@ func TestLazyFrames(t *testing.T) {
 		{name: "a reset does not wait", hold: time.Hour, writes: [][]byte{rst, data}, messages: [][][]byte{{rst}, {data}}},
 		{name: "a pure window update does not wait", hold: time.Hour, writes: [][]byte{credit, data}, messages: [][][]byte{{credit}, {data}}},
 		{name: "a SYN does not wait", hold: time.Hour, writes: [][]byte{syn, data}, messages: [][][]byte{{syn}, {data}}},
+		{name: "a lazy data frame leaves with the stream's next bytes", hold: time.Hour,
+			writes: [][]byte{ack, markedLazy(dispatched), data}, messages: [][][]byte{{ack, dispatched, data}}},
+		{name: "a lazy data frame alone leaves when its hold runs out, unmarked", hold: time.Millisecond,
+			writes: [][]byte{markedLazy(dispatched)}, messages: [][][]byte{{dispatched}}},
+		{name: "closing sends a lazy data frame", hold: time.Hour,
+			writes: [][]byte{markedLazy(dispatched)}, messages: [][][]byte{{dispatched}}, close: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws, got := recordingPeer(t)
 			c := newWSConn(ws)
 			c.lazyWait.Store(int64(tc.hold))
 			expectMessages(t, c, got, tc.writes, tc.messages, tc.close)
+		})
+	}
+}
+
+// TestWriteLazyOverASession: bytes a stream writes lazily reach the peer
+// in order with what follows them, compressed or not (the frame's lazy
+// mark never reaches the wire: the peer's yamux would refuse its version),
+// and alone, once the hold runs out.
+func TestWriteLazyOverASession(t *testing.T) {
+	for _, compression := range []string{"off", "deflate"} {
+		t.Run(compression, func(t *testing.T) {
+			cfg := Config{HandshakeTimeout: 5 * time.Second, Compression: compression}
+			edge, relay := loopbackPair(t, tunneltest.Listen(t), cfg, cfg)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			out, err := edge.OpenStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			expect := func(in io.Reader, want string) {
+				t.Helper()
+				got := make([]byte, len(want))
+				if _, err := io.ReadFull(in, got); err != nil || string(got) != want {
+					t.Fatalf("read %q, %v; want %q", got, err, want)
+				}
+			}
+			if _, err := out.Write([]byte("request;")); err != nil {
+				t.Fatal(err)
+			}
+			in, err := relay.AcceptStream(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.Close()
+			expect(in, "request;")
+			lw := out.(interface{ WriteLazy([]byte) (int, error) })
+			if _, err := lw.WriteLazy([]byte("dispatched;")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := out.Write([]byte("answer;")); err != nil {
+				t.Fatal(err)
+			}
+			expect(in, "dispatched;answer;")
+			if _, err := lw.WriteLazy([]byte("alone;")); err != nil {
+				t.Fatal(err)
+			}
+			expect(in, "alone;")
 		})
 	}
 }

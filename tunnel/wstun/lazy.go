@@ -10,6 +10,14 @@ package wstun
 // tunnel writes per unary request, one at a time on one host, where 3.12
 // do with the hold (strace; the lab report's late-night section).
 //
+// The relay's Dispatched frame is a third: it tells the edge that a
+// request may have reached the provider, which only matters if the stream
+// breaks, and the answer follows it within a millisecond or so on a short
+// path. Sent alone it cost another message, a wake-up of the edge's
+// exchange and about a twentieth of both tiers' CPU at the lab's loopback
+// rate (scripts/lab, 2026-12-08); its stream writes it with WriteLazy, and
+// the frame comes here marked lazy (lazyMark).
+//
 // So on a short path the writer holds a batch of nothing but such frames
 // for at most lazyHold, and sends it with the next frame that comes (the
 // stream's first answer bytes, the next stream's request). A long path
@@ -26,10 +34,18 @@ import (
 // between a busy session's exchanges.
 const lazyHold = time.Millisecond
 
-// lazyFrame reports a frame no peer waits for: a window update that
-// acknowledges a stream or ends it (not a SYN, not a reset, and not a pure
-// window update, which may free a blocked sender).
+// lazyMark marks a queued frame its stream wrote lazily (WriteLazyFrame). It
+// is a bit of the frame's first byte, yamux's version, which is 0 on the
+// wire: the writer clears it as it copies the frame into a message.
+const lazyMark = 0x80
+
+// lazyFrame reports a frame no peer waits for: one written lazily, or a
+// window update that acknowledges a stream or ends it (not a SYN, not a
+// reset, and not a pure window update, which may free a blocked sender).
 func lazyFrame(f []byte) bool {
+	if f[0]&lazyMark != 0 {
+		return true
+	}
 	if f[1] != yamuxTypeWindowUpdate {
 		return false
 	}

@@ -388,7 +388,14 @@ func (s *stream) Read(p []byte) (int, error) {
 // scheduler has room for this stream (sched.go): the scheduler accepts every
 // frame at once, so this is what bounds its memory, and small frames let
 // urgent ones overtake.
-func (s *stream) Write(p []byte) (int, error) {
+func (s *stream) Write(p []byte) (int, error) { return s.write(p, false) }
+
+// WriteLazy sends p as Write does, for bytes the peer does not wait on
+// (proto's Dispatched frame): on a short path they may wait up to
+// lazyHold to leave with the next frame of the session (lazy.go).
+func (s *stream) WriteLazy(p []byte) (int, error) { return s.write(p, true) }
+
+func (s *stream) write(p []byte, lazy bool) (int, error) {
 	if err := s.stateErr(); err != nil {
 		return 0, err
 	}
@@ -404,7 +411,14 @@ func (s *stream) Write(p []byte) (int, error) {
 			return written, err
 		}
 		s.sess.enter(s)
-		n, err := s.st.Write(p[written:min(len(p), written+writeChunk)])
+		chunk := p[written:min(len(p), written+writeChunk)]
+		var n int
+		var err error
+		if lazy {
+			n, err = s.st.WriteLazy(chunk)
+		} else {
+			n, err = s.st.Write(chunk)
+		}
 		s.sess.leave(s)
 		written += n
 		if err != nil {

@@ -224,6 +224,16 @@ func (c *wsConn) WriteFrame(hdr, body []byte) error {
 	return c.q.push(frame)
 }
 
+// WriteLazyFrame queues one whole data frame as WriteFrame does, marked as
+// one no peer waits on (lazy.go): on a short path it may wait a moment for
+// company.
+func (c *wsConn) WriteLazyFrame(hdr, body []byte) error {
+	frame := make([]byte, 0, len(hdr)+len(body))
+	frame = append(append(frame, hdr...), body...)
+	frame[0] |= lazyMark
+	return c.q.push(frame)
+}
+
 // writeLoop sends queued frames, several to a message when they wait, until
 // the queue is closed and drained or the connection fails.
 func (c *wsConn) writeLoop() {
@@ -257,7 +267,9 @@ func (c *wsConn) writeLoop() {
 		// a compressed session goes out without a copy (writeRaw).
 		msg = append(msg[:0], rawMarker)
 		for i, f := range batch {
+			start := len(msg)
 			msg = append(msg, f...)
+			msg[start] &^= lazyMark // the wire's version byte again
 			batch[i] = nil
 		}
 		c.writeMu.Lock()

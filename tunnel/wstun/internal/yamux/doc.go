@@ -11,6 +11,9 @@
 //   - a connection that implements FrameWriter gets each frame (header and
 //     body) from the sending goroutine itself, and the session runs no send
 //     loop; other connections keep upstream's loop;
+//   - Stream.WriteLazy hands its data frames to such a connection marked
+//     as frames no peer waits on (LazyFrameWriter), which it may send with
+//     the next frame instead of alone;
 //   - OpenStreamContext gives up waiting for a free open (AcceptBacklog
 //     opens unacknowledged) when its context ends;
 //   - StreamOpenTimeout is a timer per open stream, not a goroutine;

@@ -44,6 +44,9 @@ type Session struct {
 	// (FrameWriter): then frames go to it from the sending goroutine, with
 	// no send loop between.
 	frames FrameWriter
+	// lazyFrames is frames when it can also hold a frame back
+	// (LazyFrameWriter), for Stream.WriteLazy.
+	lazyFrames LazyFrameWriter
 
 	// bufRead is a buffered reader
 	bufRead *bufio.Reader
@@ -117,6 +120,9 @@ func newSession(config *Config, conn io.ReadWriteCloser, client bool) *Session {
 		shutdownCh: make(chan struct{}),
 	}
 	s.frames, _ = conn.(FrameWriter)
+	if s.frames != nil {
+		s.lazyFrames, _ = conn.(LazyFrameWriter)
+	}
 	if client {
 		s.nextStreamID = 1
 	} else {
@@ -501,15 +507,37 @@ type FrameWriter interface {
 	WriteFrame(hdr, body []byte) error
 }
 
+// LazyFrameWriter is a FrameWriter that can also take a data frame no
+// peer waits on, which it may hold back for a moment to send with the next
+// frame it has to send (one write for two).
+type LazyFrameWriter interface {
+	WriteLazyFrame(hdr, body []byte) error
+}
+
 // writeFrame hands one frame to a FrameWriter. A failed frame ends the
 // session, as a failed write does in the send loop.
 func (s *Session) writeFrame(hdr header, body []byte) error {
+	return s.handFrame(hdr, body, false)
+}
+
+// writeLazyFrame hands one data frame to a LazyFrameWriter, as writeFrame.
+func (s *Session) writeLazyFrame(hdr header, body []byte) error {
+	return s.handFrame(hdr, body, true)
+}
+
+func (s *Session) handFrame(hdr header, body []byte, lazy bool) error {
 	select {
 	case <-s.shutdownCh:
 		return ErrSessionShutdown
 	default:
 	}
-	if err := s.frames.WriteFrame(hdr, body); err != nil {
+	var err error
+	if lazy {
+		err = s.lazyFrames.WriteLazyFrame(hdr, body)
+	} else {
+		err = s.frames.WriteFrame(hdr, body)
+	}
+	if err != nil {
 		s.exitErr(err)
 		return err
 	}

@@ -168,9 +168,23 @@ WAIT:
 func (s *Stream) Write(b []byte) (n int, err error) {
 	s.sendLock.Lock()
 	defer s.sendLock.Unlock()
+	return s.writeAll(b, false)
+}
+
+// WriteLazy writes b as Write does, in data frames a connection that
+// implements LazyFrameWriter may hold back for a moment, to send them with
+// the next frame it has to send: for bytes no peer waits on.
+func (s *Stream) WriteLazy(b []byte) (n int, err error) {
+	s.sendLock.Lock()
+	defer s.sendLock.Unlock()
+	return s.writeAll(b, true)
+}
+
+// writeAll writes all of b; the caller holds sendLock.
+func (s *Stream) writeAll(b []byte, lazy bool) (n int, err error) {
 	total := 0
 	for total < len(b) {
-		n, err := s.write(b[total:])
+		n, err := s.write(b[total:], lazy)
 		total += n
 		if err != nil {
 			return total, err
@@ -181,7 +195,7 @@ func (s *Stream) Write(b []byte) (n int, err error) {
 
 // write is used to write to the stream, may return on
 // a short write.
-func (s *Stream) write(b []byte) (n int, err error) {
+func (s *Stream) write(b []byte, lazy bool) (n int, err error) {
 	var flags uint16
 	var max uint32
 	var body []byte
@@ -214,7 +228,12 @@ START:
 
 	// Send the header
 	s.sendHdr.encode(typeData, flags, s.id, max)
-	if err = s.session.waitForSendErr(s.sendHdr, body, s.sendErr); err != nil {
+	if lazy && s.session.lazyFrames != nil {
+		err = s.session.writeLazyFrame(s.sendHdr, body)
+	} else {
+		err = s.session.waitForSendErr(s.sendHdr, body, s.sendErr)
+	}
+	if err != nil {
 		if errors.Is(err, ErrSessionShutdown) || errors.Is(err, ErrConnectionWriteTimeout) {
 			// Message left in ready queue, header re-use is unsafe.
 			s.sendHdr = header(make([]byte, headerSize))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -11,23 +12,29 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// sessionPair runs a client session on a and a server session on b, both
+// closed when the test ends.
+func sessionPair(t *testing.T, a, b net.Conn) (client, server *Session) {
+	t.Helper()
+	client, err := Client(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	if server, err = Server(b, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
 // TestDrainedStreamHoldsNoBuffer: once a Read has taken every byte a stream
 // received, the stream holds no receive buffer (the fork's change: upstream
 // kept it, grown to the largest burst, for the stream's life), and the
 // bytes arrive whole, for frames below and above the pooled size.
 func TestDrainedStreamHoldsNoBuffer(t *testing.T) {
 	a, b := net.Pipe()
-	client, err := Client(a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := Server(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-
+	client, server := sessionPair(t, a, b)
 	out, err := client.OpenStream()
 	if err != nil {
 		t.Fatal(err)
@@ -59,5 +66,63 @@ func TestDrainedStreamHoldsNoBuffer(t *testing.T) {
 		if held != nil {
 			t.Errorf("after reading %d bytes the stream still holds a buffer of %d bytes", n, held.Cap())
 		}
+	}
+}
+
+// frameRecorder is a connection that takes whole frames (FrameWriter and
+// LazyFrameWriter), writes them through, and records for each data frame
+// whether it came lazily.
+type frameRecorder struct {
+	net.Conn
+	mu   sync.Mutex
+	lazy []bool
+}
+
+func (r *frameRecorder) WriteFrame(hdr, body []byte) error     { return r.write(hdr, body, false) }
+func (r *frameRecorder) WriteLazyFrame(hdr, body []byte) error { return r.write(hdr, body, true) }
+
+func (r *frameRecorder) write(hdr, body []byte, lazy bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if header(hdr).MsgType() == typeData {
+		r.lazy = append(r.lazy, lazy)
+	}
+	_, err := r.Conn.Write(append(append([]byte(nil), hdr...), body...))
+	return err
+}
+
+// TestWriteLazy: WriteLazy's data frames reach a LazyFrameWriter as lazy,
+// Write's as not, and the peer reads both in order.
+func TestWriteLazy(t *testing.T) {
+	a, b := net.Pipe()
+	rec := &frameRecorder{Conn: a}
+	client, server := sessionPair(t, rec, b)
+	out, err := client.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := out.WriteLazy([]byte("dispatched;")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.Write([]byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	in, err := server.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	got := make([]byte, len("dispatched;answer"))
+	if _, err := io.ReadFull(in, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "dispatched;answer" {
+		t.Errorf("peer read %q", got)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.lazy) != 2 || !rec.lazy[0] || rec.lazy[1] {
+		t.Errorf("data frames lazy: %v; want [true false]", rec.lazy)
 	}
 }
