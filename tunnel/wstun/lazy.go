@@ -13,9 +13,10 @@ package wstun
 // The relay's Dispatched frame is a third: it tells the edge that a
 // request may have reached the provider, which only matters if the stream
 // breaks, and the answer follows it within a millisecond or so on a short
-// path. Sent alone it cost another message, a wake-up of the edge's
-// exchange and about a twentieth of both tiers' CPU at the lab's loopback
-// rate (scripts/lab, 2026-12-08); its stream writes it with WriteLazy, and
+// path. Sent alone it cost another message, a write at the relay and a
+// read and a wake-up at the edge (with the hold, the relay's tunnel writes
+// at the lab's loopback max rate went from 2.57 to 2.25 per request; perf
+// stat, scripts/lab 2026-12-08). Its stream writes it with WriteLazy, and
 // the frame comes here marked lazy (lazyMark).
 //
 // So on a short path the writer holds a batch of nothing but such frames
