@@ -14,10 +14,13 @@ type Key struct {
 	// held in an unexported field (Provider.keys), but it prints a nested
 	// *string as an address, never what it points to.
 	secret *string
+	// fingerprint is Fingerprint, computed once: the relay logs it with
+	// every upstream attempt.
+	fingerprint string
 }
 
 // NewKey wraps a secret.
-func NewKey(secret string) Key { return Key{secret: &secret} }
+func NewKey(secret string) Key { return Key{secret: &secret, fingerprint: fingerprintOf(secret)} }
 
 // Reveal returns the secret, for the one place that sets the upstream
 // header.
@@ -31,7 +34,14 @@ func (k Key) Reveal() string {
 // Fingerprint is the first 8 hex digits of the key's SHA-256: enough to tell
 // keys apart in logs, useless to an attacker.
 func (k Key) Fingerprint() string {
-	sum := sha256.Sum256([]byte(k.Reveal()))
+	if k.fingerprint == "" { // the zero Key
+		return fingerprintOf(k.Reveal())
+	}
+	return k.fingerprint
+}
+
+func fingerprintOf(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:4])
 }
 

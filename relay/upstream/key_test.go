@@ -107,8 +107,9 @@ func TestKeyRedactedJSON(t *testing.T) {
 	}
 }
 
-// TestKeyFingerprint proves fingerprints are stable, 8 hex digits, and
-// tell keys apart, while Reveal still returns the secret for the header.
+// TestKeyFingerprint proves fingerprints are stable, 8 hex digits, tell
+// keys apart and cost nothing to read, while Reveal still returns the
+// secret for the header.
 func TestKeyFingerprint(t *testing.T) {
 	a, b := NewKey(secret), NewKey(secret+"x")
 	if fa := a.Fingerprint(); len(fa) != 8 || fa != NewKey(secret).Fingerprint() || fa == b.Fingerprint() {
@@ -116,5 +117,12 @@ func TestKeyFingerprint(t *testing.T) {
 	}
 	if a.Reveal() != secret {
 		t.Errorf("Reveal() = %q", a.Reveal())
+	}
+	// The relay logs it with every upstream attempt: computed once.
+	if n := testing.AllocsPerRun(100, func() { _ = a.Fingerprint() }); n != 0 {
+		t.Errorf("Fingerprint allocated %v times", n)
+	}
+	if z := (Key{}).Fingerprint(); z != NewKey("").Fingerprint() || len(z) != 8 {
+		t.Errorf("the zero Key's fingerprint %q; want that of an empty secret", z)
 	}
 }

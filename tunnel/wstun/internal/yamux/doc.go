@@ -19,7 +19,9 @@
 //   - StreamOpenTimeout is a timer per open stream, not a goroutine;
 //   - a stream's receive buffer goes back to a pool once a Read drains it
 //     (stream.go, recvPool), instead of staying, grown to the largest burst,
-//     for the stream's life.
+//     for the stream's life;
+//   - a stream keeps its deadlines as Unix nanoseconds: setting one
+//     allocates nothing (upstream boxed a time.Time in an atomic.Value).
 //
 // Everything else is upstream's code, unchanged; the tests that cover it
 // are wstun's (the transport conformance suite runs over this package),

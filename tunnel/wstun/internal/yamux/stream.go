@@ -48,8 +48,11 @@ type Stream struct {
 	recvNotifyCh chan struct{}
 	sendNotifyCh chan struct{}
 
-	readDeadline  atomic.Value // time.Time
-	writeDeadline atomic.Value // time.Time
+	// readDeadline and writeDeadline are deadlines in Unix nanoseconds, 0
+	// for none (deadlineNanos). Strait's fork: upstream stored a time.Time
+	// in an atomic.Value, an allocation per Set, several per exchange.
+	readDeadline  atomic.Int64
+	writeDeadline atomic.Int64
 
 	// establishCh is notified if the stream is established or being closed.
 	establishCh chan struct{}
@@ -79,8 +82,6 @@ func newStream(session *Session, id uint32, state streamState) *Stream {
 		sendNotifyCh: make(chan struct{}, 1),
 		establishCh:  make(chan struct{}, 1),
 	}
-	s.readDeadline.Store(time.Time{})
-	s.writeDeadline.Store(time.Time{})
 	return s
 }
 
@@ -144,9 +145,8 @@ START:
 WAIT:
 	var timeout <-chan time.Time
 	var timer *time.Timer
-	readDeadline := s.readDeadline.Load().(time.Time)
-	if !readDeadline.IsZero() {
-		delay := time.Until(readDeadline)
+	if readDeadline := s.readDeadline.Load(); readDeadline != 0 {
+		delay := time.Until(time.Unix(0, readDeadline))
 		timer = time.NewTimer(delay)
 		timeout = timer.C
 	}
@@ -250,9 +250,8 @@ START:
 WAIT:
 	var timeout <-chan time.Time
 	var timer *time.Timer
-	writeDeadline := s.writeDeadline.Load().(time.Time)
-	if !writeDeadline.IsZero() {
-		delay := time.Until(writeDeadline)
+	if writeDeadline := s.writeDeadline.Load(); writeDeadline != 0 {
+		delay := time.Until(time.Unix(0, writeDeadline))
 		timer = time.NewTimer(delay)
 		timeout = timer.C
 	}
@@ -562,16 +561,28 @@ func (s *Stream) SetDeadline(t time.Time) error {
 	return nil
 }
 
+// deadlineNanos is t as a stored deadline: Unix nanoseconds, 0 for none
+// (the zero Time), and 1 for a deadline that falls on 0 itself.
+func deadlineNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return 1
+}
+
 // SetReadDeadline sets the deadline for blocked and future Read calls.
 func (s *Stream) SetReadDeadline(t time.Time) error {
-	s.readDeadline.Store(t)
+	s.readDeadline.Store(deadlineNanos(t))
 	asyncNotify(s.recvNotifyCh)
 	return nil
 }
 
 // SetWriteDeadline sets the deadline for blocked and future Write calls
 func (s *Stream) SetWriteDeadline(t time.Time) error {
-	s.writeDeadline.Store(t)
+	s.writeDeadline.Store(deadlineNanos(t))
 	asyncNotify(s.sendNotifyCh)
 	return nil
 }

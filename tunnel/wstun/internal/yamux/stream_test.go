@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -124,5 +125,49 @@ func TestWriteLazy(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.lazy) != 2 || !rec.lazy[0] || rec.lazy[1] {
 		t.Errorf("data frames lazy: %v; want [true false]", rec.lazy)
+	}
+}
+
+// TestDeadlines: setting a deadline allocates nothing (the fork's change:
+// upstream boxed each time.Time), a past one times a waiting Read out, and
+// the zero Time clears it.
+func TestDeadlines(t *testing.T) {
+	a, b := net.Pipe()
+	client, server := sessionPair(t, a, b)
+	out, err := client.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := out.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	in, err := server.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	soon := time.Now().Add(time.Hour)
+	if n := testing.AllocsPerRun(100, func() {
+		_ = in.SetReadDeadline(soon)
+		_ = in.SetWriteDeadline(soon)
+		_ = in.SetReadDeadline(time.Time{})
+	}); n != 0 {
+		t.Errorf("setting deadlines allocated %v times", n)
+	}
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(in, buf[:1]); err != nil {
+		t.Fatal(err)
+	}
+	for _, past := range []time.Time{time.Now().Add(-time.Second), time.Unix(0, 0)} {
+		_ = in.SetReadDeadline(past)
+		if _, err := in.Read(buf); err != ErrTimeout {
+			t.Errorf("Read past a deadline of %v: %v; want ErrTimeout", past, err)
+		}
+	}
+	_ = in.SetReadDeadline(time.Time{})
+	go func() { _, _ = out.Write([]byte("y")) }()
+	if n, err := in.Read(buf); err != nil || string(buf[:n]) != "y" {
+		t.Errorf("Read with the deadline cleared: %q, %v", buf[:n], err)
 	}
 }
