@@ -13,20 +13,30 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// sessionPair runs a client session on a and a server session on b, both
-// closed when the test ends.
-func sessionPair(t *testing.T, a, b net.Conn) (client, server *Session) {
+// streamPair runs a client session on a and a server session on b and
+// opens a stream from the client: out is its client end, in its server
+// end. All is closed when the test ends.
+func streamPair(t *testing.T, a, b net.Conn) (out, in *Stream) {
 	t.Helper()
 	client, err := Client(a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	if server, err = Server(b, nil); err != nil {
+	server, err := Server(b, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { server.Close() })
-	return client, server
+	if out, err = client.OpenStream(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	if in, err = server.AcceptStream(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return out, in
 }
 
 // TestDrainedStreamHoldsNoBuffer: once a Read has taken every byte a stream
@@ -35,18 +45,7 @@ func sessionPair(t *testing.T, a, b net.Conn) (client, server *Session) {
 // bytes arrive whole, for frames below and above the pooled size.
 func TestDrainedStreamHoldsNoBuffer(t *testing.T) {
 	a, b := net.Pipe()
-	client, server := sessionPair(t, a, b)
-	out, err := client.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	in, err := server.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-
+	out, in := streamPair(t, a, b)
 	for _, n := range []int{100, recvPoolSize, recvPoolSize + 1, 40 << 10} {
 		want := bytes.Repeat([]byte{byte(n)}, n)
 		wrote := make(chan error, 1)
@@ -97,23 +96,13 @@ func (r *frameRecorder) write(hdr, body []byte, lazy bool) error {
 func TestWriteLazy(t *testing.T) {
 	a, b := net.Pipe()
 	rec := &frameRecorder{Conn: a}
-	client, server := sessionPair(t, rec, b)
-	out, err := client.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
+	out, in := streamPair(t, rec, b)
 	if _, err := out.WriteLazy([]byte("dispatched;")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := out.Write([]byte("answer")); err != nil {
 		t.Fatal(err)
 	}
-	in, err := server.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
 	got := make([]byte, len("dispatched;answer"))
 	if _, err := io.ReadFull(in, got); err != nil {
 		t.Fatal(err)
@@ -133,20 +122,10 @@ func TestWriteLazy(t *testing.T) {
 // the zero Time clears it.
 func TestDeadlines(t *testing.T) {
 	a, b := net.Pipe()
-	client, server := sessionPair(t, a, b)
-	out, err := client.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
+	out, in := streamPair(t, a, b)
 	if _, err := out.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	in, err := server.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
 	soon := time.Now().Add(time.Hour)
 	if n := testing.AllocsPerRun(100, func() {
 		_ = in.SetReadDeadline(soon)
