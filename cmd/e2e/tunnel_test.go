@@ -48,25 +48,30 @@ func waitLog(t *testing.T, logs *observer.ObservedLogs, msg, want string) {
 // handshake and that both sides log why.
 func TestBadEdgeCertificateRefused(t *testing.T) {
 	eachTransport(t, func(t *testing.T, transport string) {
-		s := newStack(t, stackOptions{transport: transport})
 		otherDir := t.TempDir()
 		if _, err := certs.Generate(certs.GenerateOptions{Dir: otherDir}); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
 			name                    string
-			cert, key               string
+			cert, key               func(s *stack) string
 			relayReason, edgeReason string
 		}{
-			{"certificate from another CA", otherDir + "/edge.pem", otherDir + "/edge-key.pem",
+			{"certificate from another CA",
+				func(*stack) string { return otherDir + "/edge.pem" }, func(*stack) string { return otherDir + "/edge-key.pem" },
 				"certificate signed by unknown authority", "remote refused our certificate"},
-			{"server certificate used as client certificate", s.path("relay.pem"), s.path("relay-key.pem"),
+			{"server certificate used as client certificate",
+				func(s *stack) string { return s.path("relay.pem") }, func(s *stack) string { return s.path("relay-key.pem") },
 				"wrong extended key usage", "remote refused our certificate"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
+				// A stack each: the relay logs its first 10 refusals and
+				// then one per 10 s (refusals.Default), and the first
+				// case's edge, dialing its sessions, uses them up.
+				s := newStack(t, stackOptions{transport: transport})
 				f := s.edgeFile(stackOptions{})
-				f.Tunnel.Cert, f.Tunnel.Key = tt.cert, tt.key
+				f.Tunnel.Cert, f.Tunnel.Key = tt.cert(s), tt.key(s)
 				core, edgeLogs := observer.New(zap.DebugLevel)
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
 				if err != nil {
