@@ -32,29 +32,25 @@ const (
 
 // Status returns the HTTP status of a kind.
 func (k Kind) Status() int {
-	return kinds[k].status
+	return statuses[k]
 }
 
-// kindInfo is one kind's status; each family's error name follows from it
-// (llmapi.OpenAIErrorType, AnthropicErrorType, GeminiErrorStatus), the names
-// the relay's converted errors give it too.
-type kindInfo struct {
-	status int
-}
-
-var kinds = map[Kind]kindInfo{
-	InvalidRequest:   {400},
-	Unauthenticated:  {401},
-	NotFound:         {404},
-	TooLarge:         {413},
-	RateLimited:      {429},
-	Internal:         {500},
-	BadGateway:       {502},
-	Unavailable:      {503},
-	GatewayTimeout:   {504},
-	PermissionDenied: {403},
-	HeaderTooLarge:   {431},
-	RequestTimeout:   {408},
+// statuses are the kinds' HTTP statuses; each family's error name follows
+// from the status (llmapi.OpenAIErrorType, AnthropicErrorType,
+// GeminiErrorStatus), the names the relay's converted errors give it too.
+var statuses = map[Kind]int{
+	InvalidRequest:   400,
+	Unauthenticated:  401,
+	NotFound:         404,
+	TooLarge:         413,
+	RateLimited:      429,
+	Internal:         500,
+	BadGateway:       502,
+	Unavailable:      503,
+	GatewayTimeout:   504,
+	PermissionDenied: 403,
+	HeaderTooLarge:   431,
+	RequestTimeout:   408,
 }
 
 // Error is an error Strait produces for a client.
@@ -97,9 +93,9 @@ func SetHeader(h http.Header, e *Error) {
 
 // Body is e encoded as family's JSON error body (llmapi.ErrorBody).
 func Body(family llmapi.Family, e *Error) []byte {
-	info := kinds[e.Kind]
-	typ := llmapi.ErrorType(family, llmapi.OpenAIErrorType(info.status), llmapi.AnthropicErrorType(info.status), llmapi.GeminiErrorStatus(info.status))
-	return llmapi.ErrorBody(family, typ, info.status, e.Message, e.Code)
+	status := e.Kind.Status()
+	typ := llmapi.ErrorType(family, llmapi.OpenAIErrorType(status), llmapi.AnthropicErrorType(status), llmapi.GeminiErrorStatus(status))
+	return llmapi.ErrorBody(family, typ, status, e.Message, e.Code)
 }
 
 // StreamEvent is e as an in-band event for a streaming response whose status
